@@ -1,0 +1,300 @@
+//! The command line: subcommands, their flags and help, and the glue that runs each one.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::Outcome;
+use crate::logging::{self, LogFormat};
+use crate::reference::{self, config::ReferenceConfig, distribution::Distribution};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "provbench",
+    version,
+    about = "Load and performance benchmarking for user-provisioning systems (SCIM 2.0, IAM, connectors)",
+    long_about = "Load and performance benchmarking for user-provisioning systems.\n\n\
+provbench drives virtual admins against a SCIM 2.0 service and measures both halves of \
+provisioning: the API latency, and the asynchronous part after the API answers (queue delay, \
+sync lag per linked service). It ships an embedded reference provisioning service as a default target.",
+    after_help = "Examples:\n  provbench serve --listen 127.0.0.1:8080 --profile realistic\n  provbench serve --help\n\n\
+Exit codes: 0 passed, 1 thresholds or checks failed, 2 usage, input or runtime error."
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// More detailed logs (RUST_LOG overrides).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the embedded reference provisioning service (SCIM 2.0 + async pipeline) standalone.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Run the embedded reference provisioning service standalone, so that any SCIM 2.0 client \
+(provbench, a compliance suite, curl) can be pointed at it.\n\n\
+Endpoints: /scim/v2/{Users,Groups,ServiceProviderConfig,ResourceTypes,Schemas}, /oauth/token \
+(client_credentials and password grants), /oauth/userinfo, /jobs/{id}, /linked/{service}/Users[/{id}], \
+/linked/{service}/me, /audit, /outbox, /stats (GET ground truth, DELETE to reset).\n\n\
+Built-in OAuth2 clients (id / secret / scopes): provbench-admin / provbench-admin-secret / read write admin; \
+helpdesk / helpdesk-secret / read write; readonly / readonly-secret / read; short-lived / short-lived-secret / \
+read write, tokens expire after 2s.\n\n\
+Settings apply in this order: --profile, then --config FILE (which may name its own profile), then the flags below.",
+    after_help = "Examples:\n  provbench serve --listen 127.0.0.1:8080\n  \
+provbench serve --profile fast --admin-token secret123\n  \
+provbench serve --sync-delay crm=lognormal:median=2s,p99=20s --stall 1s/10s --error-rate 0.01\n  \
+provbench serve --profile flawed            # every deliberate flaw on\n  \
+provbench serve --flaw stale-tokens --flaw incomplete-deprovisioning=mail\n\n\
+Distributions (DIST): 50ms | fixed:50ms | uniform:10ms..200ms | lognormal:median=200ms,p99=2s\n\n\
+Then: curl -H 'Authorization: Bearer TOKEN' http://127.0.0.1:8080/scim/v2/Users"
+)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Static bearer token with full admin scopes; generated and printed when not given.
+    #[arg(long, env = "PROVBENCH_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Named profile: fast (tests, tiny delays), realistic (default; lognormal delays, login
+    /// needs directory sync), flaky (realistic + 2% errors, 429s over 500/s, 1s stall every 10s,
+    /// lossy crm), flawed (fast + every deliberate flaw).
+    #[arg(long, default_value = "realistic", value_parser = clap::builder::PossibleValuesParser::new(reference::config::PROFILES))]
+    pub profile: String,
+    /// TOML configuration laid over its profile (keys: profile, seed, token_ttl, clients,
+    /// static_tokens, privileged_groups, roles, [queue], [[services]], login_requires_sync,
+    /// webhook_url, job_retention, [faults], flaws).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Seed for every random draw (delays, faults), for repeatable runs.
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Provisioning workers: jobs that run at once.
+    #[arg(long, help_heading = "Pipeline")]
+    pub workers: Option<usize>,
+    /// Bounded queue size; a write that finds it full gets 503 with Retry-After.
+    #[arg(long, help_heading = "Pipeline")]
+    pub queue_capacity: Option<usize>,
+    /// Time a job keeps its worker busy (DIST).
+    #[arg(long, help_heading = "Pipeline", value_name = "DIST")]
+    pub service_time: Option<Distribution>,
+    /// Linked services, replacing the profile's (each starts with a 10ms sync delay).
+    #[arg(long, help_heading = "Pipeline", value_delimiter = ',', value_name = "NAME,...")]
+    pub services: Option<Vec<String>>,
+    /// Sync delay of one linked service: SERVICE=DIST (repeatable).
+    #[arg(long, help_heading = "Pipeline", value_name = "SERVICE=DIST")]
+    pub sync_delay: Vec<String>,
+    /// Probability that a change fails to apply in a service: SERVICE=P (repeatable).
+    #[arg(long, help_heading = "Pipeline", value_name = "SERVICE=P")]
+    pub sync_failure: Vec<String>,
+    /// Probability that a change is silently lost in a service (job says applied, the service
+    /// never shows it): SERVICE=P (repeatable).
+    #[arg(long, help_heading = "Pipeline", value_name = "SERVICE=P")]
+    pub sync_lost: Vec<String>,
+    /// Password logins succeed only once the user is active in this linked service ("" for never).
+    #[arg(long, help_heading = "Pipeline", value_name = "SERVICE")]
+    pub login_requires_sync: Option<String>,
+    /// POST an event to this URL each time a change lands in a linked service.
+    #[arg(long, help_heading = "Pipeline")]
+    pub webhook_url: Option<String>,
+
+    /// Fault: extra latency before every API response (DIST).
+    #[arg(long, help_heading = "Faults", value_name = "DIST")]
+    pub latency: Option<Distribution>,
+    /// Fault: share of API requests answered with 500 (0..1).
+    #[arg(long, help_heading = "Faults", value_name = "P")]
+    pub error_rate: Option<f64>,
+    /// Fault: rate limit as RATE[/BURST] requests per second; excess gets 429 + Retry-After.
+    #[arg(long, help_heading = "Faults", value_name = "RATE[/BURST]")]
+    pub rate_limit: Option<String>,
+    /// Fault: pause every response for DURATION once every PERIOD, e.g. 1s/5s.
+    #[arg(long, help_heading = "Faults", value_name = "DURATION/PERIOD")]
+    pub stall: Option<String>,
+
+    /// Deliberate flaw (repeatable): privilege-escalation (helpdesk may grant admin, modify
+    /// admins, join privileged groups), stale-tokens (user tokens keep working after disable or
+    /// delete), incomplete-deprovisioning[=SERVICE] (that service, by default the last, never
+    /// revokes), missing-audit (a quarter of audit entries are never written).
+    #[arg(long, help_heading = "Flaws", value_name = "NAME")]
+    pub flaw: Vec<String>,
+}
+
+fn split_pair<'a>(flag: &str, text: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
+    text.split_once('=')
+        .with_context(|| format!("--{flag} expects SERVICE=VALUE, got `{text}`"))
+}
+
+fn probability(flag: &str, text: &str) -> anyhow::Result<f64> {
+    let p: f64 = text
+        .parse()
+        .with_context(|| format!("--{flag}: `{text}` is not a number"))?;
+    if !(0.0..=1.0).contains(&p) {
+        bail!("--{flag}: {p} is not a probability between 0 and 1");
+    }
+    Ok(p)
+}
+
+impl ServeArgs {
+    /// The configuration these flags describe (profile, then file, then flags).
+    pub fn reference_config(&self) -> anyhow::Result<ReferenceConfig> {
+        let mut c = match &self.config {
+            Some(path) => ReferenceConfig::from_file(path)?,
+            None => ReferenceConfig::profile(&self.profile).map_err(anyhow::Error::msg)?,
+        };
+        let e = anyhow::Error::msg;
+        if let Some(v) = self.seed {
+            c.seed = v;
+        }
+        if let Some(v) = self.workers {
+            c.workers = v;
+        }
+        if let Some(v) = self.queue_capacity {
+            c.queue_capacity = v;
+        }
+        if let Some(v) = &self.service_time {
+            c.service_time = v.clone();
+        }
+        if let Some(names) = &self.services {
+            c.services = names
+                .iter()
+                .map(|n| reference::config::LinkedServiceConfig {
+                    name: n.trim().to_string(),
+                    sync_delay: Distribution::Fixed(std::time::Duration::from_millis(10)),
+                    failure_probability: 0.0,
+                    lost_probability: 0.0,
+                })
+                .collect();
+            if c.login_requires_sync.as_ref().is_some_and(|s| !names.contains(s)) {
+                c.login_requires_sync = None;
+            }
+        }
+        for item in &self.sync_delay {
+            let (svc, dist) = split_pair("sync-delay", item)?;
+            c.service_mut(svc).map_err(e)?.sync_delay = dist.parse()?;
+        }
+        for item in &self.sync_failure {
+            let (svc, p) = split_pair("sync-failure", item)?;
+            c.service_mut(svc).map_err(e)?.failure_probability = probability("sync-failure", p)?;
+        }
+        for item in &self.sync_lost {
+            let (svc, p) = split_pair("sync-lost", item)?;
+            c.service_mut(svc).map_err(e)?.lost_probability = probability("sync-lost", p)?;
+        }
+        if let Some(s) = &self.login_requires_sync {
+            c.login_requires_sync = Some(s.clone()).filter(|s| !s.is_empty());
+        }
+        if let Some(u) = &self.webhook_url {
+            c.webhook_url = Some(u.clone());
+        }
+        if let Some(d) = &self.latency {
+            c.faults.latency = d.clone();
+        }
+        if let Some(p) = self.error_rate {
+            c.faults.error_rate = probability("error-rate", &p.to_string())?;
+        }
+        if let Some(r) = &self.rate_limit {
+            let (rate, burst) = r.split_once('/').unwrap_or((r, ""));
+            let per_second: f64 = rate
+                .parse()
+                .with_context(|| format!("--rate-limit: `{rate}` is not a rate per second"))?;
+            let burst: u32 = if burst.is_empty() {
+                (per_second / 10.0).ceil().max(1.0) as u32
+            } else {
+                burst.parse().with_context(|| format!("--rate-limit: `{burst}` is not a burst size"))?
+            };
+            c.faults.rate_limit = Some(reference::config::RateLimit { per_second, burst });
+        }
+        if let Some(s) = &self.stall {
+            let (d, every) = s
+                .split_once('/')
+                .with_context(|| format!("--stall expects DURATION/PERIOD such as 1s/5s, got `{s}`"))?;
+            c.faults.stall = Some(reference::config::Stall {
+                duration: humantime::parse_duration(d).with_context(|| format!("--stall: `{d}`"))?,
+                every: humantime::parse_duration(every).with_context(|| format!("--stall: `{every}`"))?,
+            });
+        }
+        for f in &self.flaw {
+            c.enable_flaw(f).map_err(e)?;
+        }
+        c.validate().map_err(|m| anyhow::anyhow!("invalid reference service settings: {m}"))?;
+        Ok(c)
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    logging::init(cli.log_format, cli.verbose);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        token.cancel();
+    });
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let config = args.reference_config()?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let (token, generated) = match &args.admin_token {
+        Some(t) => (t.clone(), false),
+        None => (reference::generate_token(), true),
+    };
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let summary = format!(
+        "profile {}, {} workers, services: {}",
+        args.config.as_ref().map(|p| p.display().to_string()).unwrap_or(args.profile.clone()),
+        config.workers,
+        config
+            .services
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.sync_delay))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let running = reference::start(listener, config, token.clone(), shutdown.clone()).await?;
+    println!("provbench reference service listening on {}", running.root_url());
+    println!("  SCIM base URL: {}", running.scim_url());
+    if generated {
+        println!("  admin token:   {token}   (generated; pass --admin-token to choose one)");
+    }
+    println!("  {summary}");
+    println!("  stop with Ctrl-C");
+    tracing::info!(addr = %running.addr, "serving");
+    shutdown.cancelled().await;
+    running.stop().await;
+    tracing::info!("stopped");
+    Ok(Outcome::Passed)
+}

@@ -1,0 +1,322 @@
+//! SCIM resource handlers for `/Users` and `/Groups`: create, get, list/filter/page, replace,
+//! patch, delete, with ETags, `attributes`/`excludedAttributes`, authorization rules for the
+//! limited helpdesk client, and a provisioning job for every accepted write.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{SCIM_CONTENT_TYPE, ScimError};
+use super::filter::{AttrPath, Filter, get_ci};
+use super::patch::{PatchRequest, apply_patch};
+use super::store::{Written, etag, role_values};
+
+type Params = Query<HashMap<String, String>>;
+
+pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+const MAX_PAGE: usize = 1000;
+
+pub fn scim_response(status: StatusCode, body: &Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE));
+    resp
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, ScimError> {
+    serde_json::from_slice(body).map_err(|e| ScimError::bad_request("invalidSyntax", format!("body is not valid JSON: {e}")))
+}
+
+fn if_match(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok())
+}
+
+/// Keeps only `attributes`, or drops `excludedAttributes` (`id` and `schemas` always stay).
+pub fn project(resource: &mut Value, params: &HashMap<String, String>) -> Result<(), ScimError> {
+    let list = |key: &str| -> Result<Option<Vec<AttrPath>>, ScimError> {
+        params
+            .get(key)
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.split(',').map(|a| AttrPath::parse(a.trim()).map_err(ScimError::invalid_value)).collect())
+            .transpose()
+    };
+    let Some(obj) = resource.as_object_mut() else { return Ok(()) };
+    let matches = |key: &str, p: &AttrPath| match &p.schema {
+        Some(urn) => key.eq_ignore_ascii_case(urn),
+        None => key.eq_ignore_ascii_case(&p.attr),
+    };
+    if let Some(keep) = list("attributes")? {
+        obj.retain(|k, v| {
+            if k == "id" || k == "schemas" {
+                return true;
+            }
+            let wanted: Vec<&AttrPath> = keep.iter().filter(|p| matches(k, p)).collect();
+            if wanted.is_empty() {
+                return false;
+            }
+            // `name.givenName` keeps just that sub-attribute.
+            if wanted.iter().all(|p| p.sub.is_some() && p.schema.is_none())
+                && let Value::Object(inner) = v
+            {
+                inner.retain(|ik, _| wanted.iter().any(|p| p.sub.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(ik))));
+            }
+            true
+        });
+    } else if let Some(drop) = list("excludedAttributes")? {
+        obj.retain(|k, v| {
+            if k == "id" || k == "schemas" {
+                return true;
+            }
+            for p in drop.iter().filter(|p| matches(k, p)) {
+                match (&p.sub, v.as_object_mut()) {
+                    (None, _) => return false,
+                    (Some(sub), Some(inner)) => inner.retain(|ik, _| !ik.eq_ignore_ascii_case(sub)),
+                    _ => {}
+                }
+            }
+            true
+        });
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Kind {
+    Users,
+    Groups,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Users => "User",
+            Kind::Groups => "Group",
+        }
+    }
+}
+
+impl AppState {
+    /// The helpdesk rules: without `scim:admin`, no granting `admin`, no touching admins.
+    fn check_user_change(&self, p: &Principal, old: Option<&Value>, new: Option<&Value>) -> Result<(), ScimError> {
+        if p.scopes.admin || self.config.flaws.privilege_escalation {
+            return Ok(());
+        }
+        let is_admin = |v: Option<&Value>| v.is_some_and(|v| role_values(v).iter().any(|r| r == "admin"));
+        if is_admin(old) {
+            return Err(ScimError::forbidden(format!("{} may not modify an administrator", p.actor)));
+        }
+        if is_admin(new) {
+            return Err(ScimError::forbidden(format!("granting the admin role needs scope scim:admin ({} lacks it)", p.actor)));
+        }
+        Ok(())
+    }
+
+    fn check_group_change(&self, p: &Principal, old: Option<&Value>, new: Option<&Value>) -> Result<(), ScimError> {
+        if p.scopes.admin || self.config.flaws.privilege_escalation {
+            return Ok(());
+        }
+        let privileged = |v: Option<&Value>| {
+            v.and_then(|v| get_ci(v, "displayName"))
+                .and_then(Value::as_str)
+                .is_some_and(|n| self.config.privileged_groups.iter().any(|g| g.eq_ignore_ascii_case(n)))
+        };
+        if privileged(old) || privileged(new) {
+            return Err(ScimError::forbidden(format!("{} may not change a privileged group", p.actor)));
+        }
+        Ok(())
+    }
+
+    fn accepted(&self, status: StatusCode, written: Written, job: u64) -> Response {
+        let mut resp = if written.resource.is_null() {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            scim_response(status, &written.resource)
+        };
+        let h = resp.headers_mut();
+        if !written.resource.is_null() {
+            h.insert(header::ETAG, HeaderValue::from_str(&etag(written.version)).expect("ascii"));
+            if status == StatusCode::CREATED
+                && let Some(loc) = written.resource["meta"]["location"].as_str().and_then(|l| HeaderValue::from_str(l).ok())
+            {
+                h.insert(header::LOCATION, loc);
+            }
+        }
+        h.insert("x-job-id", HeaderValue::from(job));
+        if let Ok(v) = HeaderValue::from_str(&format!("{}/jobs/{job}", self.root_url)) {
+            h.insert("x-job-location", v);
+        }
+        resp
+    }
+}
+
+fn classify_user_change(old: Option<&Value>, new: Option<&Value>) -> &'static str {
+    let active = |v: &Value| v.get("active").and_then(Value::as_bool).unwrap_or(true);
+    match (old, new) {
+        (None, _) => "create_user",
+        (_, None) => "delete_user",
+        (Some(o), Some(n)) if active(o) && !active(n) => "disable_user",
+        (Some(o), Some(n)) if !active(o) && active(n) => "enable_user",
+        (Some(o), Some(n)) if role_values(o) != role_values(n) => "role_change",
+        _ => "modify_user",
+    }
+}
+
+pub async fn create(State(s): State<Arc<AppState>>, kind: Kind, headers: HeaderMap, body: Bytes) -> Result<Response, ScimError> {
+    let p = s.authenticate(&headers)?;
+    p.require_write()?;
+    let body = parse_body(&body)?;
+    let slot = s.pipeline.reserve()?;
+    let (written, op) = match kind {
+        Kind::Users => (s.store.create_user(body, &|o, n| s.check_user_change(&p, o, n))?, "create_user"),
+        Kind::Groups => (s.store.create_group(body, &|o, n| s.check_group_change(&p, o, n))?, "create_group"),
+    };
+    let id = written.resource["id"].as_str().unwrap_or_default().to_string();
+    let job = s.pipeline.submit(slot, op, &p.actor, &id, written.snapshots.clone());
+    Ok(s.accepted(StatusCode::CREATED, written, job))
+}
+
+pub async fn get_one(
+    State(s): State<Arc<AppState>>,
+    kind: Kind,
+    Path(id): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    s.authenticate(&headers)?.require_read()?;
+    let (mut resource, version) = match kind {
+        Kind::Users => s.store.get_user(&id).map(|r| (r.resource, r.version)),
+        Kind::Groups => s.store.get_group(&id).map(|r| (r.resource, r.version)),
+    }
+    .ok_or_else(|| ScimError::not_found(kind.noun(), &id))?;
+    let tag = etag(version);
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(tag.as_str()) {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    }
+    project(&mut resource, &params)?;
+    let mut resp = scim_response(StatusCode::OK, &resource);
+    resp.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tag).expect("ascii"));
+    Ok(resp)
+}
+
+pub async fn list(State(s): State<Arc<AppState>>, kind: Kind, Query(params): Params, headers: HeaderMap) -> Result<Response, ScimError> {
+    s.authenticate(&headers)?.require_read()?;
+    list_response(&s, kind, &params)
+}
+
+/// `POST /.search`: the same query, with parameters in the body.
+pub async fn search(State(s): State<Arc<AppState>>, kind: Kind, headers: HeaderMap, body: Bytes) -> Result<Response, ScimError> {
+    s.authenticate(&headers)?.require_read()?;
+    let body = parse_body(&body)?;
+    let mut params = HashMap::new();
+    for (k, v) in body.as_object().into_iter().flatten() {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+            other => other.to_string(),
+        };
+        params.insert(k.clone(), text);
+    }
+    list_response(&s, kind, &params)
+}
+
+fn list_response(s: &AppState, kind: Kind, params: &HashMap<String, String>) -> Result<Response, ScimError> {
+    let filter = params
+        .get("filter")
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| Filter::parse(f))
+        .transpose()?;
+    let number = |key: &str, default: usize| -> Result<usize, ScimError> {
+        match params.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .map(|n| n.max(0) as usize)
+                .map_err(|_| ScimError::invalid_value(format!("{key} must be an integer, got `{v}`"))),
+        }
+    };
+    let start = number("startIndex", 1)?.max(1);
+    let count = number("count", 100)?.min(MAX_PAGE);
+    let (total, mut page) = s.store.list(kind == Kind::Groups, filter.as_ref(), start, count);
+    for r in &mut page {
+        project(r, params)?;
+    }
+    let body = json!({
+        "schemas": [LIST_SCHEMA],
+        "totalResults": total,
+        "startIndex": start,
+        "itemsPerPage": page.len(),
+        "Resources": page,
+    });
+    Ok(scim_response(StatusCode::OK, &body))
+}
+
+fn update(
+    s: Arc<AppState>,
+    kind: Kind,
+    id: String,
+    headers: HeaderMap,
+    change: &dyn Fn(&Value) -> Result<Value, ScimError>,
+) -> Result<Response, ScimError> {
+    let p = s.authenticate(&headers)?;
+    p.require_write()?;
+    let slot = s.pipeline.reserve()?;
+    let op = Cell::new("modify_group");
+    let written = match kind {
+        Kind::Users => s.store.update_user(&id, if_match(&headers), change, &|o, n| {
+            s.check_user_change(&p, o, n)?;
+            op.set(classify_user_change(o, n));
+            Ok(())
+        })?,
+        Kind::Groups => s.store.update_group(&id, if_match(&headers), change, &|o, n| s.check_group_change(&p, o, n))?,
+    };
+    let job = s.pipeline.submit(slot, op.get(), &p.actor, &id, written.snapshots.clone());
+    Ok(s.accepted(StatusCode::OK, written, job))
+}
+
+pub async fn replace(
+    State(s): State<Arc<AppState>>,
+    kind: Kind,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let body = parse_body(&body)?;
+    update(s, kind, id, headers, &|_| Ok(body.clone()))
+}
+
+pub async fn patch(
+    State(s): State<Arc<AppState>>,
+    kind: Kind,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let request: PatchRequest = serde_json::from_slice(&body)
+        .map_err(|e| ScimError::bad_request("invalidSyntax", format!("not a PatchOp body: {e}")))?;
+    update(s, kind, id, headers, &|current| {
+        let mut next = current.clone();
+        apply_patch(&mut next, &request)?;
+        Ok(next)
+    })
+}
+
+pub async fn delete(State(s): State<Arc<AppState>>, kind: Kind, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ScimError> {
+    let p = s.authenticate(&headers)?;
+    p.require_write()?;
+    let slot = s.pipeline.reserve()?;
+    let (written, op) = match kind {
+        Kind::Users => (s.store.delete_user(&id, if_match(&headers), &|o, n| s.check_user_change(&p, o, n))?, "delete_user"),
+        Kind::Groups => (s.store.delete_group(&id, if_match(&headers), &|o, n| s.check_group_change(&p, o, n))?, "delete_group"),
+    };
+    let job = s.pipeline.submit(slot, op, &p.actor, &id, written.snapshots.clone());
+    Ok(s.accepted(StatusCode::NO_CONTENT, written, job))
+}

@@ -1,0 +1,608 @@
+//! Configuration of the reference service: named profiles, a TOML overlay on top of a profile,
+//! and the validated [`ReferenceConfig`] every other part of the service reads.
+//!
+//! The TOML file (`provbench serve --config FILE`) is parsed into [`ReferenceConfigWire`]
+//! (`deny_unknown_fields`, every key optional), laid over the profile it names, then validated.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::distribution::Distribution;
+
+/// What a bearer may do on the SCIM API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scopes {
+    pub read: bool,
+    pub write: bool,
+    /// May grant the `admin` role, modify admins and change privileged groups.
+    pub admin: bool,
+}
+
+impl Scopes {
+    pub const FULL: Scopes = Scopes {
+        read: true,
+        write: true,
+        admin: true,
+    };
+    pub const LIMITED: Scopes = Scopes {
+        read: true,
+        write: true,
+        admin: false,
+    };
+    pub const READ_ONLY: Scopes = Scopes {
+        read: true,
+        write: false,
+        admin: false,
+    };
+
+    pub fn parse(words: &[String]) -> Result<Scopes, String> {
+        let mut s = Scopes::default();
+        for w in words {
+            match w.as_str() {
+                "scim:read" => s.read = true,
+                "scim:write" => s.write = true,
+                "scim:admin" => s.admin = true,
+                other => {
+                    return Err(format!(
+                        "unknown scope `{other}` (known: scim:read, scim:write, scim:admin)"
+                    ));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// The OAuth2 `scope` string.
+    pub fn to_scope_string(self) -> String {
+        let mut v = Vec::new();
+        if self.read {
+            v.push("scim:read");
+        }
+        if self.write {
+            v.push("scim:write");
+        }
+        if self.admin {
+            v.push("scim:admin");
+        }
+        v.join(" ")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub id: String,
+    pub secret: String,
+    pub scopes: Scopes,
+    pub token_ttl: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StaticToken {
+    pub name: String,
+    pub token: String,
+    pub scopes: Scopes,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkedServiceConfig {
+    pub name: String,
+    pub sync_delay: Distribution,
+    /// Probability that applying a change fails (the job records the failure).
+    pub failure_probability: f64,
+    /// Probability that a change is silently lost: the job says applied, the service never shows it.
+    pub lost_probability: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+/// Every response is held while the service is inside a stall window of `duration` that starts
+/// once every `every` (at the end of each period, so the service starts healthy).
+#[derive(Debug, Clone, Copy)]
+pub struct Stall {
+    pub every: Duration,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct FaultConfig {
+    pub latency: Distribution,
+    pub error_rate: f64,
+    pub rate_limit: Option<RateLimit>,
+    pub stall: Option<Stall>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FlawConfig {
+    /// The helpdesk client may grant `admin`, modify admins and join privileged groups.
+    pub privilege_escalation: bool,
+    /// User tokens keep working after the user is disabled or deleted.
+    pub stale_tokens: bool,
+    /// This linked service never applies disables or deletes.
+    pub incomplete_deprovisioning: Option<String>,
+    /// A quarter of the audit entries are never written.
+    pub missing_audit: bool,
+}
+
+pub const FLAW_NAMES: &[&str] = &[
+    "privilege-escalation",
+    "stale-tokens",
+    "incomplete-deprovisioning",
+    "missing-audit",
+];
+
+#[derive(Debug, Clone)]
+pub struct ReferenceConfig {
+    pub seed: u64,
+    pub token_ttl: Duration,
+    pub clients: Vec<ClientConfig>,
+    pub static_tokens: Vec<StaticToken>,
+    /// Group display names that only `scim:admin` bearers may change.
+    pub privileged_groups: Vec<String>,
+    /// Role name -> permissions a linked service grants for it.
+    pub roles: BTreeMap<String, Vec<String>>,
+    pub workers: usize,
+    pub queue_capacity: usize,
+    pub service_time: Distribution,
+    pub services: Vec<LinkedServiceConfig>,
+    /// When set, a password login succeeds only once the user is visible (and active) there.
+    pub login_requires_sync: Option<String>,
+    pub webhook_url: Option<String>,
+    pub job_retention: usize,
+    pub faults: FaultConfig,
+    pub flaws: FlawConfig,
+}
+
+pub const PROFILES: &[&str] = &["fast", "realistic", "flaky", "flawed"];
+
+fn dist(s: &str) -> Distribution {
+    s.parse().expect("built-in distribution")
+}
+
+fn service(name: &str, delay: &str) -> LinkedServiceConfig {
+    LinkedServiceConfig {
+        name: name.into(),
+        sync_delay: dist(delay),
+        failure_probability: 0.0,
+        lost_probability: 0.0,
+    }
+}
+
+impl ReferenceConfig {
+    /// A named profile. `fast` is for tests, `realistic` the default target, `flaky` adds faults,
+    /// `flawed` switches every deliberate flaw on.
+    pub fn profile(name: &str) -> Result<ReferenceConfig, String> {
+        let mut roles = BTreeMap::new();
+        roles.insert("employee".into(), vec!["self:read".into(), "apps:basic".into()]);
+        roles.insert(
+            "helpdesk".into(),
+            vec!["self:read".into(), "apps:basic".into(), "users:read".into(), "users:write".into()],
+        );
+        roles.insert(
+            "admin".into(),
+            vec![
+                "self:read".into(),
+                "apps:basic".into(),
+                "users:read".into(),
+                "users:write".into(),
+                "users:admin".into(),
+            ],
+        );
+        let client = |id: &str, scopes, ttl| ClientConfig {
+            id: id.into(),
+            secret: format!("{id}-secret"),
+            scopes,
+            token_ttl: ttl,
+        };
+        let mut c = ReferenceConfig {
+            seed: 1,
+            token_ttl: Duration::from_secs(3600),
+            clients: vec![
+                client("provbench-admin", Scopes::FULL, None),
+                client("helpdesk", Scopes::LIMITED, None),
+                client("readonly", Scopes::READ_ONLY, None),
+                client("short-lived", Scopes::LIMITED, Some(Duration::from_secs(2))),
+            ],
+            static_tokens: Vec::new(),
+            privileged_groups: vec!["admins".into()],
+            roles,
+            workers: 16,
+            queue_capacity: 100_000,
+            service_time: Distribution::ZERO,
+            services: vec![
+                service("directory", "2ms"),
+                service("mail", "5ms"),
+                service("crm", "10ms"),
+            ],
+            login_requires_sync: None,
+            webhook_url: None,
+            job_retention: 200_000,
+            faults: FaultConfig {
+                latency: Distribution::ZERO,
+                error_rate: 0.0,
+                rate_limit: None,
+                stall: None,
+            },
+            flaws: FlawConfig::default(),
+        };
+        let realistic = |c: &mut ReferenceConfig| {
+            c.workers = 8;
+            c.service_time = dist("lognormal:median=4ms,p99=30ms");
+            c.services = vec![
+                service("directory", "lognormal:median=50ms,p99=400ms"),
+                service("mail", "uniform:100ms..500ms"),
+                service("crm", "lognormal:median=200ms,p99=1500ms"),
+            ];
+            c.login_requires_sync = Some("directory".into());
+            c.faults.latency = dist("lognormal:median=1ms,p99=10ms");
+        };
+        match name {
+            "fast" => {}
+            "realistic" => realistic(&mut c),
+            "flaky" => {
+                realistic(&mut c);
+                c.faults.error_rate = 0.02;
+                c.faults.rate_limit = Some(RateLimit {
+                    per_second: 500.0,
+                    burst: 100,
+                });
+                c.faults.stall = Some(Stall {
+                    every: Duration::from_secs(10),
+                    duration: Duration::from_secs(1),
+                });
+                c.services[2].failure_probability = 0.01;
+                c.services[2].lost_probability = 0.01;
+            }
+            "flawed" => {
+                c.flaws = FlawConfig {
+                    privilege_escalation: true,
+                    stale_tokens: true,
+                    incomplete_deprovisioning: Some("crm".into()),
+                    missing_audit: true,
+                };
+            }
+            other => {
+                return Err(format!(
+                    "unknown profile `{other}` (known: {})",
+                    PROFILES.join(", ")
+                ));
+            }
+        }
+        Ok(c)
+    }
+
+    /// Switches one deliberate flaw on by its command-line name.
+    pub fn enable_flaw(&mut self, name: &str) -> Result<(), String> {
+        match name {
+            "privilege-escalation" => self.flaws.privilege_escalation = true,
+            "stale-tokens" => self.flaws.stale_tokens = true,
+            "missing-audit" => self.flaws.missing_audit = true,
+            "incomplete-deprovisioning" => {
+                let last = self.services.last().ok_or("no linked services configured")?;
+                self.flaws.incomplete_deprovisioning = Some(last.name.clone());
+            }
+            other => match other.strip_prefix("incomplete-deprovisioning=") {
+                Some(svc) => self.flaws.incomplete_deprovisioning = Some(svc.to_string()),
+                None => {
+                    return Err(format!(
+                        "unknown flaw `{other}` (known: {}; incomplete-deprovisioning=SERVICE names the service)",
+                        FLAW_NAMES.join(", ")
+                    ));
+                }
+            },
+        }
+        Ok(())
+    }
+
+    pub fn service_mut(&mut self, name: &str) -> Result<&mut LinkedServiceConfig, String> {
+        let known = self.service_names();
+        self.services
+            .iter_mut()
+            .find(|s| s.name == name)
+            .ok_or_else(|| format!("unknown linked service `{name}` (configured: {known})"))
+    }
+
+    fn service_names(&self) -> String {
+        self.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Checks the invariants every other part relies on.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.workers == 0 {
+            return Err("queue.workers must be at least 1".into());
+        }
+        if self.queue_capacity == 0 {
+            return Err("queue.capacity must be at least 1".into());
+        }
+        let prob = |what: &str, p: f64| {
+            if (0.0..=1.0).contains(&p) {
+                Ok(())
+            } else {
+                Err(format!("{what} must be between 0 and 1, got {p}"))
+            }
+        };
+        prob("faults.error_rate", self.faults.error_rate)?;
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.services {
+            if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(format!("linked service name `{}` must be letters, digits, - or _", s.name));
+            }
+            if !seen.insert(&s.name) {
+                return Err(format!("linked service `{}` is configured twice", s.name));
+            }
+            prob(&format!("{}.failure_probability", s.name), s.failure_probability)?;
+            prob(&format!("{}.lost_probability", s.name), s.lost_probability)?;
+        }
+        for (what, svc) in [
+            ("login_requires_sync", &self.login_requires_sync),
+            ("flaws.incomplete_deprovisioning", &self.flaws.incomplete_deprovisioning),
+        ] {
+            if let Some(name) = svc
+                && !self.services.iter().any(|s| &s.name == name)
+            {
+                return Err(format!(
+                    "{what} names `{name}`, which is not a linked service (configured: {})",
+                    self.service_names()
+                ));
+            }
+        }
+        if let Some(r) = self.faults.rate_limit
+            && (r.per_second <= 0.0 || r.burst == 0)
+        {
+            return Err("faults.rate_limit needs a positive rate and burst".into());
+        }
+        if let Some(s) = self.faults.stall
+            && (s.every.is_zero() || s.duration >= s.every)
+        {
+            return Err("faults.stall needs 0 < duration < every".into());
+        }
+        Ok(())
+    }
+
+    /// Loads a TOML file laid over the profile it names (default `realistic`).
+    pub fn from_file(path: &Path) -> anyhow::Result<ReferenceConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        Self::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    pub fn from_toml(text: &str) -> Result<ReferenceConfig, String> {
+        let wire: ReferenceConfigWire = toml::from_str(text).map_err(|e| e.to_string())?;
+        wire.into_config()
+    }
+}
+
+/// The on-disk form: every key optional, unknown keys rejected.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceConfigWire {
+    profile: Option<String>,
+    seed: Option<u64>,
+    #[serde(default, with = "humantime_serde_opt")]
+    token_ttl: Option<Duration>,
+    clients: Option<Vec<ClientWire>>,
+    #[serde(default)]
+    static_tokens: Vec<StaticTokenWire>,
+    privileged_groups: Option<Vec<String>>,
+    roles: Option<BTreeMap<String, Vec<String>>>,
+    queue: Option<QueueWire>,
+    services: Option<Vec<ServiceWire>>,
+    login_requires_sync: Option<String>,
+    webhook_url: Option<String>,
+    job_retention: Option<usize>,
+    faults: Option<FaultsWire>,
+    #[serde(default)]
+    flaws: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientWire {
+    id: String,
+    secret: String,
+    scopes: Vec<String>,
+    #[serde(default, with = "humantime_serde_opt")]
+    token_ttl: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaticTokenWire {
+    name: String,
+    token: String,
+    scopes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueWire {
+    workers: Option<usize>,
+    capacity: Option<usize>,
+    service_time: Option<Distribution>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceWire {
+    name: String,
+    sync_delay: Distribution,
+    #[serde(default)]
+    failure_probability: f64,
+    #[serde(default)]
+    lost_probability: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultsWire {
+    latency: Option<Distribution>,
+    error_rate: Option<f64>,
+    rate_limit: Option<RateLimitWire>,
+    stall: Option<StallWire>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitWire {
+    per_second: f64,
+    burst: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StallWire {
+    #[serde(with = "humantime_serde_req")]
+    every: Duration,
+    #[serde(with = "humantime_serde_req")]
+    duration: Duration,
+}
+
+impl ReferenceConfigWire {
+    fn into_config(self) -> Result<ReferenceConfig, String> {
+        let mut c = ReferenceConfig::profile(self.profile.as_deref().unwrap_or("realistic"))?;
+        if let Some(v) = self.seed {
+            c.seed = v;
+        }
+        if let Some(v) = self.token_ttl {
+            c.token_ttl = v;
+        }
+        if let Some(clients) = self.clients {
+            c.clients = clients
+                .into_iter()
+                .map(|w| {
+                    Ok(ClientConfig {
+                        scopes: Scopes::parse(&w.scopes).map_err(|e| format!("client `{}`: {e}", w.id))?,
+                        id: w.id,
+                        secret: w.secret,
+                        token_ttl: w.token_ttl,
+                    })
+                })
+                .collect::<Result<_, String>>()?;
+        }
+        for t in self.static_tokens {
+            c.static_tokens.push(StaticToken {
+                scopes: Scopes::parse(&t.scopes).map_err(|e| format!("static token `{}`: {e}", t.name))?,
+                name: t.name,
+                token: t.token,
+            });
+        }
+        if let Some(v) = self.privileged_groups {
+            c.privileged_groups = v;
+        }
+        if let Some(v) = self.roles {
+            c.roles = v;
+        }
+        if let Some(q) = self.queue {
+            c.workers = q.workers.unwrap_or(c.workers);
+            c.queue_capacity = q.capacity.unwrap_or(c.queue_capacity);
+            c.service_time = q.service_time.unwrap_or(c.service_time);
+        }
+        if let Some(services) = self.services {
+            c.services = services
+                .into_iter()
+                .map(|s| LinkedServiceConfig {
+                    name: s.name,
+                    sync_delay: s.sync_delay,
+                    failure_probability: s.failure_probability,
+                    lost_probability: s.lost_probability,
+                })
+                .collect();
+        }
+        if self.login_requires_sync.is_some() {
+            c.login_requires_sync = self.login_requires_sync.filter(|s| !s.is_empty());
+        }
+        c.webhook_url = self.webhook_url.or(c.webhook_url);
+        c.job_retention = self.job_retention.unwrap_or(c.job_retention).max(1);
+        if let Some(f) = self.faults {
+            c.faults.latency = f.latency.unwrap_or(c.faults.latency);
+            c.faults.error_rate = f.error_rate.unwrap_or(c.faults.error_rate);
+            if let Some(r) = f.rate_limit {
+                c.faults.rate_limit = Some(RateLimit {
+                    per_second: r.per_second,
+                    burst: r.burst,
+                });
+            }
+            if let Some(s) = f.stall {
+                c.faults.stall = Some(Stall {
+                    every: s.every,
+                    duration: s.duration,
+                });
+            }
+        }
+        for flaw in &self.flaws {
+            c.enable_flaw(flaw)?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+mod humantime_serde_opt {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+        let s = Option::<String>::deserialize(de)?;
+        s.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+mod humantime_serde_req {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(de)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_profile_is_valid() {
+        for p in PROFILES {
+            ReferenceConfig::profile(p).unwrap().validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn toml_overlays_the_named_profile() {
+        let c = ReferenceConfig::from_toml(
+            r#"
+            profile = "fast"
+            seed = 9
+            flaws = ["stale-tokens"]
+            [queue]
+            workers = 2
+            service_time = "10ms"
+            [[services]]
+            name = "ldap"
+            sync_delay = "uniform:1ms..3ms"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.seed, 9);
+        assert_eq!(c.workers, 2);
+        assert_eq!(c.services.len(), 1);
+        assert!(c.flaws.stale_tokens);
+        assert!(!c.flaws.missing_audit);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_references_are_rejected_with_the_key() {
+        let err = ReferenceConfig::from_toml("[queue]\nworkrs = 2\n").unwrap_err();
+        assert!(err.contains("workrs") && err.contains("line 2"), "{err}");
+        let err = ReferenceConfig::from_toml("login_requires_sync = \"ldap\"\n").unwrap_err();
+        assert!(err.contains("ldap"), "{err}");
+        let err = ReferenceConfig::from_toml("[faults]\nerror_rate = 2.0\n").unwrap_err();
+        assert!(err.contains("error_rate"), "{err}");
+    }
+}

@@ -211,10 +211,19 @@ pub async fn list(State(s): State<Arc<AppState>>, kind: Kind, Query(params): Par
     list_response(&s, kind, &params)
 }
 
-/// `POST /.search`: the same query, with parameters in the body.
-pub async fn search(State(s): State<Arc<AppState>>, kind: Kind, headers: HeaderMap, body: Bytes) -> Result<Response, ScimError> {
+/// `POST /Users/.search` and `/Groups/.search`: the same query, with parameters in the body.
+/// `POST /.search` (kind `None`) searches every resource type.
+pub async fn search(State(s): State<Arc<AppState>>, kind: Option<Kind>, headers: HeaderMap, body: Bytes) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
     let body = parse_body(&body)?;
+    let params = search_params(&body);
+    match kind {
+        Some(kind) => list_response(&s, kind, &params),
+        None => Ok(scim_response(StatusCode::OK, &list_body(&s, &[Kind::Users, Kind::Groups], &params)?)),
+    }
+}
+
+fn search_params(body: &Value) -> HashMap<String, String> {
     let mut params = HashMap::new();
     for (k, v) in body.as_object().into_iter().flatten() {
         let text = match v {
@@ -224,10 +233,16 @@ pub async fn search(State(s): State<Arc<AppState>>, kind: Kind, headers: HeaderM
         };
         params.insert(k.clone(), text);
     }
-    list_response(&s, kind, &params)
+    params
 }
 
 fn list_response(s: &AppState, kind: Kind, params: &HashMap<String, String>) -> Result<Response, ScimError> {
+    let body = list_body(s, &[kind], params)?;
+    Ok(scim_response(StatusCode::OK, &body))
+}
+
+/// A ListResponse over the given resource types, in creation order within each type.
+fn list_body(s: &AppState, kinds: &[Kind], params: &HashMap<String, String>) -> Result<Value, ScimError> {
     let filter = params
         .get("filter")
         .filter(|f| !f.trim().is_empty())
@@ -245,7 +260,17 @@ fn list_response(s: &AppState, kind: Kind, params: &HashMap<String, String>) -> 
     };
     let start = number("startIndex", 1)?.max(1);
     let count = number("count", 100)?.min(MAX_PAGE);
-    let (total, mut page) = s.store.list(kind == Kind::Groups, filter.as_ref(), start, count);
+    let (total, mut page) = match kinds {
+        [kind] => s.store.list(*kind == Kind::Groups, filter.as_ref(), start, count),
+        _ => {
+            let mut all = Vec::new();
+            for kind in kinds {
+                all.extend(s.store.list(*kind == Kind::Groups, filter.as_ref(), 1, usize::MAX).1);
+            }
+            let total = all.len();
+            (total, all.into_iter().skip(start - 1).take(count).collect())
+        }
+    };
     for r in &mut page {
         project(r, params)?;
     }
@@ -256,7 +281,7 @@ fn list_response(s: &AppState, kind: Kind, params: &HashMap<String, String>) -> 
         "itemsPerPage": page.len(),
         "Resources": page,
     });
-    Ok(scim_response(StatusCode::OK, &body))
+    Ok(body)
 }
 
 fn update(

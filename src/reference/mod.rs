@@ -91,7 +91,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "/",
                 get(move |s, q, h| api::list(s, kind, q, h)).post(move |s, h, b| api::create(s, kind, h, b)),
             )
-            .route("/.search", post(move |s, h, b| api::search(s, kind, h, b)))
+            .route("/.search", post(move |s, h, b| api::search(s, Some(kind), h, b)))
             .route(
                 "/{id}",
                 get(move |s, p, q, h| api::get_one(s, kind, p, q, h))
@@ -103,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let scim = Router::new()
         .nest("/Users", resources(Kind::Users))
         .nest("/Groups", resources(Kind::Groups))
+        .route("/.search", post(|s, h, b| api::search(s, None, h, b)))
         .route("/ServiceProviderConfig", get(discovery::service_provider_config))
         .route("/ResourceTypes", get(discovery::resource_type_list))
         .route("/ResourceTypes/{id}", get(discovery::resource_type))

@@ -39,6 +39,18 @@ struct PatchPath {
 
 fn parse_path(text: &str) -> Result<PatchPath, ScimError> {
     let bad = |e: String| ScimError::invalid_path(e);
+    if is_schema_urn(text) {
+        // The whole extension object: its URN is the attribute name at the top level.
+        return Ok(PatchPath {
+            attr: AttrPath {
+                schema: None,
+                attr: text.to_string(),
+                sub: None,
+            },
+            filter: None,
+            sub_after_filter: None,
+        });
+    }
     match text.find('[') {
         None => Ok(PatchPath {
             attr: AttrPath::parse(text).map_err(bad)?,
@@ -123,7 +135,7 @@ pub fn apply_patch(resource: &mut Value, request: &PatchRequest) -> Result<(), S
 
 /// `urn:...:2.0:User` names a schema (its last segment is capitalised, as resource and schema
 /// names are), while `urn:...:2.0:User:manager` names an attribute in it.
-fn is_schema_urn(key: &str) -> bool {
+pub fn is_schema_urn(key: &str) -> bool {
     key.to_ascii_lowercase().starts_with("urn:")
         && key.rsplit(':').next().is_some_and(|last| last.starts_with(|c: char| c.is_ascii_uppercase()))
 }
@@ -331,6 +343,17 @@ mod tests {
         assert_eq!(r["active"], json!(false));
         assert_eq!(r["title"], json!("Boss"));
         assert_eq!(r["name"], json!({"givenName": "A", "familyName": "Z"}));
+    }
+
+    #[test]
+    fn whole_extension_paths() {
+        let ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let r = patch(user(), json!([{"op": "add", "path": ext, "value": {"department": "Ops"}}])).unwrap();
+        assert_eq!(r[ext], json!({"department": "Ops"}));
+        let r = patch(r, json!([{"op": "add", "path": format!("{ext}:costCenter"), "value": "C1"}])).unwrap();
+        assert_eq!(r[ext], json!({"department": "Ops", "costCenter": "C1"}));
+        let r = patch(r, json!([{"op": "remove", "path": ext}])).unwrap();
+        assert!(r.get(ext).is_none());
     }
 
     #[test]

@@ -13,7 +13,8 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 fn histogram() -> Histogram<u64> {
-    Histogram::new(3).expect("3 significant digits is valid")
+    // 1 µs to 24 h: anything longer is recorded at the bound (saturating_record).
+    Histogram::new_with_bounds(1, 86_400_000_000, 3).expect("valid bounds")
 }
 
 /// One percentile summary, in the same shape as provbench's `summary.json` metric entries.

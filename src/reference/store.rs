@@ -188,16 +188,19 @@ impl Store {
             Some(Value::String(s)) if !s.trim().is_empty() => {}
             _ => return Err(ScimError::invalid_value("userName is required and must be a non-empty string")),
         }
+        // A user without `active` is active; the attribute stays absent as the client left it.
         let active_key = obj.keys().find(|k| k.eq_ignore_ascii_case("active")).cloned();
         let active = match active_key.as_ref().and_then(|k| obj.remove(k)) {
-            None | Some(Value::Null) => true,
-            Some(Value::Bool(b)) => b,
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(b),
             // Entra ID sends "True"/"False".
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Some(true),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Some(false),
             Some(_) => return Err(ScimError::invalid_value("active must be a boolean")),
         };
-        obj.insert("active".into(), Value::Bool(active));
+        if let Some(active) = active {
+            obj.insert("active".into(), Value::Bool(active));
+        }
         self.finish(&mut obj, CORE_USER_SCHEMA, "User", id, version, created);
         if let Some(g) = groups.filter(|g| g.as_array().is_some_and(|a| !a.is_empty())) {
             obj.insert("groups".into(), g.clone());
@@ -207,9 +210,11 @@ impl Store {
 
     /// Sets `schemas`, `id` and `meta`.
     fn finish(&self, obj: &mut Map<String, Value>, core: &str, kind: &str, id: &str, version: u64, created: &str) {
+        // Extension objects left empty by a PATCH disappear, and so do their schema URNs.
+        obj.retain(|k, v| !(k.to_ascii_lowercase().starts_with("urn:") && v.as_object().is_some_and(|o| o.is_empty())));
         let mut schemas = vec![Value::String(core.into())];
-        for k in obj.keys() {
-            if k.to_ascii_lowercase().starts_with("urn:") {
+        for (k, v) in obj.iter() {
+            if k.to_ascii_lowercase().starts_with("urn:") && v.is_object() {
                 schemas.push(Value::String(k.clone()));
             }
         }

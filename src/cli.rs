@@ -210,7 +210,9 @@ impl ServeArgs {
             let burst: u32 = if burst.is_empty() {
                 (per_second / 10.0).ceil().max(1.0) as u32
             } else {
-                burst.parse().with_context(|| format!("--rate-limit: `{burst}` is not a burst size"))?
+                burst
+                    .parse()
+                    .with_context(|| format!("--rate-limit: `{burst}` is not a burst size"))?
             };
             c.faults.rate_limit = Some(reference::config::RateLimit { per_second, burst });
         }
@@ -226,7 +228,8 @@ impl ServeArgs {
         for f in &self.flaw {
             c.enable_flaw(f).map_err(e)?;
         }
-        c.validate().map_err(|m| anyhow::anyhow!("invalid reference service settings: {m}"))?;
+        c.validate()
+            .map_err(|m| anyhow::anyhow!("invalid reference service settings: {m}"))?;
         Ok(c)
     }
 }
@@ -249,8 +252,8 @@ pub fn cancel_on_signal(token: CancellationToken) {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}
@@ -275,7 +278,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
     cancel_on_signal(shutdown.clone());
     let summary = format!(
         "profile {}, {} workers, services: {}",
-        args.config.as_ref().map(|p| p.display().to_string()).unwrap_or(args.profile.clone()),
+        args.config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or(args.profile.clone()),
         config.workers,
         config
             .services

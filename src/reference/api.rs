@@ -32,7 +32,8 @@ pub fn scim_response(status: StatusCode, body: &Value) -> Response {
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ScimError> {
-    serde_json::from_slice(body).map_err(|e| ScimError::bad_request("invalidSyntax", format!("body is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ScimError::bad_request("invalidSyntax", format!("body is not valid JSON: {e}")))
 }
 
 fn if_match(headers: &HeaderMap) -> Option<&str> {
@@ -45,10 +46,16 @@ pub fn project(resource: &mut Value, params: &HashMap<String, String>) -> Result
         params
             .get(key)
             .filter(|s| !s.trim().is_empty())
-            .map(|s| s.split(',').map(|a| AttrPath::parse(a.trim()).map_err(ScimError::invalid_value)).collect())
+            .map(|s| {
+                s.split(',')
+                    .map(|a| AttrPath::parse(a.trim()).map_err(ScimError::invalid_value))
+                    .collect()
+            })
             .transpose()
     };
-    let Some(obj) = resource.as_object_mut() else { return Ok(()) };
+    let Some(obj) = resource.as_object_mut() else {
+        return Ok(());
+    };
     let matches = |key: &str, p: &AttrPath| match &p.schema {
         Some(urn) => key.eq_ignore_ascii_case(urn),
         None => key.eq_ignore_ascii_case(&p.attr),
@@ -66,7 +73,11 @@ pub fn project(resource: &mut Value, params: &HashMap<String, String>) -> Result
             if wanted.iter().all(|p| p.sub.is_some() && p.schema.is_none())
                 && let Value::Object(inner) = v
             {
-                inner.retain(|ik, _| wanted.iter().any(|p| p.sub.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(ik))));
+                inner.retain(|ik, _| {
+                    wanted
+                        .iter()
+                        .any(|p| p.sub.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(ik)))
+                });
             }
             true
         });
@@ -111,10 +122,16 @@ impl AppState {
         }
         let is_admin = |v: Option<&Value>| v.is_some_and(|v| role_values(v).iter().any(|r| r == "admin"));
         if is_admin(old) {
-            return Err(ScimError::forbidden(format!("{} may not modify an administrator", p.actor)));
+            return Err(ScimError::forbidden(format!(
+                "{} may not modify an administrator",
+                p.actor
+            )));
         }
         if is_admin(new) {
-            return Err(ScimError::forbidden(format!("granting the admin role needs scope scim:admin ({} lacks it)", p.actor)));
+            return Err(ScimError::forbidden(format!(
+                "granting the admin role needs scope scim:admin ({} lacks it)",
+                p.actor
+            )));
         }
         Ok(())
     }
@@ -129,7 +146,10 @@ impl AppState {
                 .is_some_and(|n| self.config.privileged_groups.iter().any(|g| g.eq_ignore_ascii_case(n)))
         };
         if privileged(old) || privileged(new) {
-            return Err(ScimError::forbidden(format!("{} may not change a privileged group", p.actor)));
+            return Err(ScimError::forbidden(format!(
+                "{} may not change a privileged group",
+                p.actor
+            )));
         }
         Ok(())
     }
@@ -142,9 +162,14 @@ impl AppState {
         };
         let h = resp.headers_mut();
         if !written.resource.is_null() {
-            h.insert(header::ETAG, HeaderValue::from_str(&etag(written.version)).expect("ascii"));
+            h.insert(
+                header::ETAG,
+                HeaderValue::from_str(&etag(written.version)).expect("ascii"),
+            );
             if status == StatusCode::CREATED
-                && let Some(loc) = written.resource["meta"]["location"].as_str().and_then(|l| HeaderValue::from_str(l).ok())
+                && let Some(loc) = written.resource["meta"]["location"]
+                    .as_str()
+                    .and_then(|l| HeaderValue::from_str(l).ok())
             {
                 h.insert(header::LOCATION, loc);
             }
@@ -169,14 +194,25 @@ fn classify_user_change(old: Option<&Value>, new: Option<&Value>) -> &'static st
     }
 }
 
-pub async fn create(State(s): State<Arc<AppState>>, kind: Kind, headers: HeaderMap, body: Bytes) -> Result<Response, ScimError> {
+pub async fn create(
+    State(s): State<Arc<AppState>>,
+    kind: Kind,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
     let p = s.authenticate(&headers)?;
     p.require_write()?;
     let body = parse_body(&body)?;
     let slot = s.pipeline.reserve()?;
     let (written, op) = match kind {
-        Kind::Users => (s.store.create_user(body, &|o, n| s.check_user_change(&p, o, n))?, "create_user"),
-        Kind::Groups => (s.store.create_group(body, &|o, n| s.check_group_change(&p, o, n))?, "create_group"),
+        Kind::Users => (
+            s.store.create_user(body, &|o, n| s.check_user_change(&p, o, n))?,
+            "create_user",
+        ),
+        Kind::Groups => (
+            s.store.create_group(body, &|o, n| s.check_group_change(&p, o, n))?,
+            "create_group",
+        ),
     };
     let id = written.resource["id"].as_str().unwrap_or_default().to_string();
     let job = s.pipeline.submit(slot, op, &p.actor, &id, written.snapshots.clone());
@@ -202,24 +238,38 @@ pub async fn get_one(
     }
     project(&mut resource, &params)?;
     let mut resp = scim_response(StatusCode::OK, &resource);
-    resp.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tag).expect("ascii"));
+    resp.headers_mut()
+        .insert(header::ETAG, HeaderValue::from_str(&tag).expect("ascii"));
     Ok(resp)
 }
 
-pub async fn list(State(s): State<Arc<AppState>>, kind: Kind, Query(params): Params, headers: HeaderMap) -> Result<Response, ScimError> {
+pub async fn list(
+    State(s): State<Arc<AppState>>,
+    kind: Kind,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
     list_response(&s, kind, &params)
 }
 
 /// `POST /Users/.search` and `/Groups/.search`: the same query, with parameters in the body.
 /// `POST /.search` (kind `None`) searches every resource type.
-pub async fn search(State(s): State<Arc<AppState>>, kind: Option<Kind>, headers: HeaderMap, body: Bytes) -> Result<Response, ScimError> {
+pub async fn search(
+    State(s): State<Arc<AppState>>,
+    kind: Option<Kind>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
     let body = parse_body(&body)?;
     let params = search_params(&body);
     match kind {
         Some(kind) => list_response(&s, kind, &params),
-        None => Ok(scim_response(StatusCode::OK, &list_body(&s, &[Kind::Users, Kind::Groups], &params)?)),
+        None => Ok(scim_response(
+            StatusCode::OK,
+            &list_body(&s, &[Kind::Users, Kind::Groups], &params)?,
+        )),
     }
 }
 
@@ -301,9 +351,13 @@ fn update(
             op.set(classify_user_change(o, n));
             Ok(())
         })?,
-        Kind::Groups => s.store.update_group(&id, if_match(&headers), change, &|o, n| s.check_group_change(&p, o, n))?,
+        Kind::Groups => s
+            .store
+            .update_group(&id, if_match(&headers), change, &|o, n| s.check_group_change(&p, o, n))?,
     };
-    let job = s.pipeline.submit(slot, op.get(), &p.actor, &id, written.snapshots.clone());
+    let job = s
+        .pipeline
+        .submit(slot, op.get(), &p.actor, &id, written.snapshots.clone());
     Ok(s.accepted(StatusCode::OK, written, job))
 }
 
@@ -334,13 +388,26 @@ pub async fn patch(
     })
 }
 
-pub async fn delete(State(s): State<Arc<AppState>>, kind: Kind, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ScimError> {
+pub async fn delete(
+    State(s): State<Arc<AppState>>,
+    kind: Kind,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
     let p = s.authenticate(&headers)?;
     p.require_write()?;
     let slot = s.pipeline.reserve()?;
     let (written, op) = match kind {
-        Kind::Users => (s.store.delete_user(&id, if_match(&headers), &|o, n| s.check_user_change(&p, o, n))?, "delete_user"),
-        Kind::Groups => (s.store.delete_group(&id, if_match(&headers), &|o, n| s.check_group_change(&p, o, n))?, "delete_group"),
+        Kind::Users => (
+            s.store
+                .delete_user(&id, if_match(&headers), &|o, n| s.check_user_change(&p, o, n))?,
+            "delete_user",
+        ),
+        Kind::Groups => (
+            s.store
+                .delete_group(&id, if_match(&headers), &|o, n| s.check_group_change(&p, o, n))?,
+            "delete_group",
+        ),
     };
     let job = s.pipeline.submit(slot, op, &p.actor, &id, written.snapshots.clone());
     Ok(s.accepted(StatusCode::NO_CONTENT, written, job))

@@ -269,8 +269,14 @@ fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
                     let words: Vec<String> = s.split_whitespace().map(str::to_string).collect();
                     let asked = Scopes::parse(&words).map_err(|e| OAuthError::bad("invalid_scope", e))?;
                     let allowed = client.scopes;
-                    if (asked.read && !allowed.read) || (asked.write && !allowed.write) || (asked.admin && !allowed.admin) {
-                        return Err(OAuthError::bad("invalid_scope", "scope exceeds what the client may have"));
+                    if (asked.read && !allowed.read)
+                        || (asked.write && !allowed.write)
+                        || (asked.admin && !allowed.admin)
+                    {
+                        return Err(OAuthError::bad(
+                            "invalid_scope",
+                            "scope exceeds what the client may have",
+                        ));
                     }
                     asked
                 }
@@ -298,10 +304,17 @@ fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
                 ));
             }
             let ttl = auth.default_ttl;
-            (auth.issue(Subject::User(id), Scopes::default(), ttl), Scopes::default(), ttl)
+            (
+                auth.issue(Subject::User(id), Scopes::default(), ttl),
+                Scopes::default(),
+                ttl,
+            )
         }
         Some(other) => {
-            return Err(OAuthError::bad("unsupported_grant_type", format!("grant_type `{other}` is not supported")));
+            return Err(OAuthError::bad(
+                "unsupported_grant_type",
+                format!("grant_type `{other}` is not supported"),
+            ));
         }
         None => return Err(OAuthError::bad("invalid_request", "grant_type is required")),
     };
@@ -329,7 +342,11 @@ pub async fn userinfo(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
         _ => return Err(ScimError::unauthorized("the token's user is disabled or deleted")),
     };
     let r = &user.resource;
-    let email = r["emails"].as_array().and_then(|e| e.first()).and_then(|e| e.get("value")).cloned();
+    let email = r["emails"]
+        .as_array()
+        .and_then(|e| e.first())
+        .and_then(|e| e.get("value"))
+        .cloned();
     Ok(Json(json!({
         "sub": uid,
         "preferred_username": r["userName"],

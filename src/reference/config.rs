@@ -182,7 +182,12 @@ impl ReferenceConfig {
         roles.insert("employee".into(), vec!["self:read".into(), "apps:basic".into()]);
         roles.insert(
             "helpdesk".into(),
-            vec!["self:read".into(), "apps:basic".into(), "users:read".into(), "users:write".into()],
+            vec![
+                "self:read".into(),
+                "apps:basic".into(),
+                "users:read".into(),
+                "users:write".into(),
+            ],
         );
         roles.insert(
             "admin".into(),
@@ -268,10 +273,7 @@ impl ReferenceConfig {
                 };
             }
             other => {
-                return Err(format!(
-                    "unknown profile `{other}` (known: {})",
-                    PROFILES.join(", ")
-                ));
+                return Err(format!("unknown profile `{other}` (known: {})", PROFILES.join(", ")));
             }
         }
         Ok(c)
@@ -309,7 +311,11 @@ impl ReferenceConfig {
     }
 
     fn service_names(&self) -> String {
-        self.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+        self.services
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Checks the invariants every other part relies on.
@@ -330,8 +336,16 @@ impl ReferenceConfig {
         prob("faults.error_rate", self.faults.error_rate)?;
         let mut seen = std::collections::HashSet::new();
         for s in &self.services {
-            if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(format!("linked service name `{}` must be letters, digits, - or _", s.name));
+            if s.name.is_empty()
+                || !s
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(format!(
+                    "linked service name `{}` must be letters, digits, - or _",
+                    s.name
+                ));
             }
             if !seen.insert(&s.name) {
                 return Err(format!("linked service `{}` is configured twice", s.name));
@@ -367,8 +381,7 @@ impl ReferenceConfig {
 
     /// Loads a TOML file laid over the profile it names (default `realistic`).
     pub fn from_file(path: &Path) -> anyhow::Result<ReferenceConfig> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         Self::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 

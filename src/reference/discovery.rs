@@ -51,7 +51,12 @@ fn s(name: &str) -> Value {
 }
 
 fn multi(name: &str, extra: Vec<Value>) -> Value {
-    let mut sub = vec![s("value"), s("display"), s("type"), attr("primary", "boolean", "", vec![])];
+    let mut sub = vec![
+        s("value"),
+        s("display"),
+        s("type"),
+        attr("primary", "boolean", "", vec![]),
+    ];
     sub.extend(extra);
     attr(name, "complex", "m", sub)
 }
@@ -72,10 +77,17 @@ fn schemas(root: &str) -> Vec<Value> {
         "name",
         "complex",
         "",
-        ["formatted", "familyName", "givenName", "middleName", "honorificPrefix", "honorificSuffix"]
-            .iter()
-            .map(|n| s(n))
-            .collect(),
+        [
+            "formatted",
+            "familyName",
+            "givenName",
+            "middleName",
+            "honorificPrefix",
+            "honorificSuffix",
+        ]
+        .iter()
+        .map(|n| s(n))
+        .collect(),
     );
     let user = vec![
         attr("userName", "string", "ru", vec![]),
@@ -97,12 +109,21 @@ fn schemas(root: &str) -> Vec<Value> {
             "groups",
             "complex",
             "mo",
-            vec![attr("value", "string", "o", vec![]), attr("display", "string", "o", vec![]), attr("type", "string", "o", vec![])],
+            vec![
+                attr("value", "string", "o", vec![]),
+                attr("display", "string", "o", vec![]),
+                attr("type", "string", "o", vec![]),
+            ],
         ),
     ];
     let group = vec![
         attr("displayName", "string", "r", vec![]),
-        attr("members", "complex", "m", vec![attr("value", "string", "x", vec![]), s("display"), s("type")]),
+        attr(
+            "members",
+            "complex",
+            "m",
+            vec![attr("value", "string", "x", vec![]), s("display"), s("type")],
+        ),
     ];
     let enterprise = vec![
         s("employeeNumber"),

@@ -19,9 +19,15 @@ const Z_P99: f64 = 2.326_347_874;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Distribution {
     Fixed(Duration),
-    Uniform { min: Duration, max: Duration },
+    Uniform {
+        min: Duration,
+        max: Duration,
+    },
     /// Parameterised by its median and 99th percentile, the two numbers people know about a delay.
-    LogNormal { median: Duration, p99: Duration },
+    LogNormal {
+        median: Duration,
+        p99: Duration,
+    },
 }
 
 impl Distribution {
@@ -94,9 +100,7 @@ impl FromStr for Distribution {
                 let (mut median, mut p99) = (None, None);
                 for part in rest.split(',') {
                     match part.split_once('=') {
-                        Some((k, v)) if k.trim() == "median" => {
-                            median = Some(parse_duration(v).map_err(fail)?)
-                        }
+                        Some((k, v)) if k.trim() == "median" => median = Some(parse_duration(v).map_err(fail)?),
                         Some((k, v)) if k.trim() == "p99" => p99 = Some(parse_duration(v).map_err(fail)?),
                         _ => return Err(fail(format!("unknown parameter `{}`", part.trim()))),
                     }

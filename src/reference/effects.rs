@@ -36,7 +36,10 @@ impl<T: Event> EventLog<T> {
     }
 
     pub fn push(&self, event: T) {
-        self.by_key.entry(event.key().to_string()).or_default().push(event.clone());
+        self.by_key
+            .entry(event.key().to_string())
+            .or_default()
+            .push(event.clone());
         let mut entries = self.entries.lock();
         // Keep the log ordered by sequence even when two workers race.
         let pos = entries.partition_point(|e| e.seq() < event.seq());

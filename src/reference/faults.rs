@@ -58,7 +58,10 @@ impl Faults {
                     retry_after: Duration::from_nanos(next - now_ns - tolerance),
                 };
             }
-            match self.tat.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .tat
+                .compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return Admission::Allowed,
                 Err(seen) => current = seen,
             }
@@ -115,11 +118,15 @@ mod tests {
         };
         let f = faults(Some(limit), None);
         let t0 = f.start;
-        let allowed = (0..20).filter(|_| matches!(f.admit(limit, t0), Admission::Allowed)).count();
+        let allowed = (0..20)
+            .filter(|_| matches!(f.admit(limit, t0), Admission::Allowed))
+            .count();
         assert_eq!(allowed, 5);
         // 100 ms later exactly one more token has accrued.
         let t1 = t0 + Duration::from_millis(100);
-        let allowed = (0..20).filter(|_| matches!(f.admit(limit, t1), Admission::Allowed)).count();
+        let allowed = (0..20)
+            .filter(|_| matches!(f.admit(limit, t1), Admission::Allowed))
+            .count();
         assert_eq!(allowed, 1);
         match f.admit(limit, t1) {
             Admission::Limited { retry_after } => assert!(retry_after <= Duration::from_millis(100)),

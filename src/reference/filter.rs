@@ -64,7 +64,8 @@ impl AttrPath {
         let valid = |s: &str| {
             !s.is_empty()
                 && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '$')
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$')
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$')
         };
         if !valid(attr) || sub.is_some_and(|s| !valid(s)) {
             return Err(format!("bad attribute path `{text}`"));
@@ -444,7 +445,9 @@ mod tests {
         assert!(m(r#"not (active eq false)"#));
         assert!(m(r#"emails[type eq "work" and value co "work"]"#));
         assert!(!m(r#"emails[type eq "other"]"#));
-        assert!(m(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "ops""#));
+        assert!(m(
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "ops""#
+        ));
         assert!(m(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName pr"#));
     }
 

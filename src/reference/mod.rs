@@ -79,7 +79,11 @@ async fn not_found() -> ScimError {
 }
 
 async fn method_not_allowed() -> ScimError {
-    ScimError::new(StatusCode::METHOD_NOT_ALLOWED, None, "method not allowed on this endpoint")
+    ScimError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        "method not allowed on this endpoint",
+    )
 }
 
 /// The whole HTTP surface. Faults apply to the SCIM API and the token endpoint only, so that
@@ -202,3 +206,6 @@ pub async fn start(
         task,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -37,7 +37,11 @@ fn view(s: &AppState, service: &str, u: &LinkedUser) -> Value {
     r
 }
 
-pub async fn job(State(s): State<Arc<AppState>>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ScimError> {
+pub async fn job(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
     let job = id
         .parse::<u64>()
@@ -54,7 +58,9 @@ pub async fn linked_user(
 ) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
     let svc = linked(&s, &service)?;
-    let u = svc.get(&id).ok_or_else(|| ScimError::not_found(&format!("User in {service}:"), &id))?;
+    let u = svc
+        .get(&id)
+        .ok_or_else(|| ScimError::not_found(&format!("User in {service}:"), &id))?;
     Ok(scim_response(StatusCode::OK, &view(&s, &service, &u)))
 }
 
@@ -67,11 +73,19 @@ pub async fn linked_list(
     s.authenticate(&headers)?.require_read()?;
     let svc = linked(&s, &service)?;
     let filter = params.get("filter").map(|f| Filter::parse(f)).transpose()?;
-    let count = params.get("count").and_then(|c| c.parse().ok()).unwrap_or(100usize).min(1000);
+    let count = params
+        .get("count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100usize)
+        .min(1000);
     let mut hits: Vec<Value> = svc
         .users
         .iter()
-        .filter(|u| u.user.as_ref().is_some_and(|r| filter.as_ref().is_none_or(|f| f.matches(&r.resource))))
+        .filter(|u| {
+            u.user
+                .as_ref()
+                .is_some_and(|r| filter.as_ref().is_none_or(|f| f.matches(&r.resource)))
+        })
         .map(|u| view(&s, &service, &u))
         .collect();
     let total = hits.len();
@@ -84,7 +98,11 @@ pub async fn linked_list(
 
 /// `GET /linked/{service}/me` with the user's own token: what this service lets the user do.
 /// Access ends once a disable or delete has synced here (unless a deliberate flaw keeps it).
-pub async fn linked_me(State(s): State<Arc<AppState>>, Path(service): Path<String>, headers: HeaderMap) -> Result<Response, ScimError> {
+pub async fn linked_me(
+    State(s): State<Arc<AppState>>,
+    Path(service): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
     let info = s.auth.lookup(&headers)?;
     let Subject::User(uid) = info.subject else {
         return Err(ScimError::forbidden("/me needs a user's token"));
@@ -128,28 +146,48 @@ pub async fn linked_me(State(s): State<Arc<AppState>>, Path(service): Path<Strin
 fn since_and_limit(params: &HashMap<String, String>) -> Result<(u64, usize), ScimError> {
     let since = match params.get("since") {
         None => 0,
-        Some(v) => v
-            .parse()
-            .map_err(|_| ScimError::invalid_value(format!("since must be a sequence number from an earlier answer, got `{v}`")))?,
+        Some(v) => v.parse().map_err(|_| {
+            ScimError::invalid_value(format!(
+                "since must be a sequence number from an earlier answer, got `{v}`"
+            ))
+        })?,
     };
-    let limit = params.get("limit").and_then(|l| l.parse().ok()).unwrap_or(1000usize).min(10_000);
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(1000usize)
+        .min(10_000);
     Ok((since, limit))
 }
 
 /// `GET /audit?since=SEQ&target=USER_ID&limit=N`
-pub async fn audit(State(s): State<Arc<AppState>>, Query(params): Params, headers: HeaderMap) -> Result<Response, ScimError> {
+pub async fn audit(
+    State(s): State<Arc<AppState>>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
     let (since, limit) = since_and_limit(&params)?;
-    let entries = s.pipeline.audit.query(since, params.get("target").map(String::as_str), limit);
+    let entries = s
+        .pipeline
+        .audit
+        .query(since, params.get("target").map(String::as_str), limit);
     let next = entries.last().map(|e| e.seq).unwrap_or(since);
     Ok(Json(json!({"entries": entries, "next": next})).into_response())
 }
 
 /// `GET /outbox?since=SEQ&user_id=ID&limit=N`
-pub async fn outbox(State(s): State<Arc<AppState>>, Query(params): Params, headers: HeaderMap) -> Result<Response, ScimError> {
+pub async fn outbox(
+    State(s): State<Arc<AppState>>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
     let (since, limit) = since_and_limit(&params)?;
-    let messages = s.pipeline.outbox.query(since, params.get("user_id").map(String::as_str), limit);
+    let messages = s
+        .pipeline
+        .outbox
+        .query(since, params.get("user_id").map(String::as_str), limit);
     let next = messages.last().map(|e| e.seq).unwrap_or(since);
     Ok(Json(json!({"messages": messages, "next": next})).into_response())
 }

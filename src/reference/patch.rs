@@ -94,20 +94,30 @@ enum Op {
 /// Applies every operation in order; on error the caller discards the partly patched copy.
 pub fn apply_patch(resource: &mut Value, request: &PatchRequest) -> Result<(), ScimError> {
     if !request.schemas.is_empty() && !request.schemas.iter().any(|s| s == PATCH_SCHEMA) {
-        return Err(ScimError::bad_request("invalidSyntax", format!("PATCH body must list schema {PATCH_SCHEMA}")));
+        return Err(ScimError::bad_request(
+            "invalidSyntax",
+            format!("PATCH body must list schema {PATCH_SCHEMA}"),
+        ));
     }
     for operation in &request.operations {
         let op = match operation.op.to_ascii_lowercase().as_str() {
             "add" => Op::Add,
             "replace" => Op::Replace,
             "remove" => Op::Remove,
-            other => return Err(ScimError::bad_request("invalidSyntax", format!("unknown PATCH op `{other}`"))),
+            other => {
+                return Err(ScimError::bad_request(
+                    "invalidSyntax",
+                    format!("unknown PATCH op `{other}`"),
+                ));
+            }
         };
         match (&operation.path, op) {
             (None, Op::Remove) => return Err(ScimError::no_target("remove needs a path")),
             (None, _) => {
                 let Some(Value::Object(values)) = &operation.value else {
-                    return Err(ScimError::invalid_value("add/replace without a path needs an object value"));
+                    return Err(ScimError::invalid_value(
+                        "add/replace without a path needs an object value",
+                    ));
                 };
                 for (key, value) in values {
                     if is_schema_urn(key) && value.is_object() {
@@ -137,12 +147,19 @@ pub fn apply_patch(resource: &mut Value, request: &PatchRequest) -> Result<(), S
 /// names are), while `urn:...:2.0:User:manager` names an attribute in it.
 pub fn is_schema_urn(key: &str) -> bool {
     key.to_ascii_lowercase().starts_with("urn:")
-        && key.rsplit(':').next().is_some_and(|last| last.starts_with(|c: char| c.is_ascii_uppercase()))
+        && key
+            .rsplit(':')
+            .next()
+            .is_some_and(|last| last.starts_with(|c: char| c.is_ascii_uppercase()))
 }
 
 fn ensure_object<'a>(parent: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
     let obj = parent.as_object_mut().expect("resources are objects");
-    let key = obj.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned().unwrap_or_else(|| key.to_string());
+    let key = obj
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(key))
+        .cloned()
+        .unwrap_or_else(|| key.to_string());
     let slot = obj.entry(key).or_insert_with(|| Value::Object(Map::new()));
     if !slot.is_object() {
         *slot = Value::Object(Map::new());
@@ -152,7 +169,11 @@ fn ensure_object<'a>(parent: &'a mut Value, key: &str) -> &'a mut Map<String, Va
 
 /// Sets `key` in `obj`: `add` appends to arrays and merges objects, `replace` overwrites.
 fn set_attr(obj: &mut Map<String, Value>, key: &str, value: Value, op: Op) {
-    let key = obj.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned().unwrap_or_else(|| key.to_string());
+    let key = obj
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(key))
+        .cloned()
+        .unwrap_or_else(|| key.to_string());
     match (obj.get_mut(&key), value, op) {
         (Some(Value::Array(existing)), Value::Array(new), Op::Add) => {
             for v in new {
@@ -204,7 +225,10 @@ fn apply_at(resource: &mut Value, path: &PatchPath, op: Op, value: Option<&Value
             (None, _) => set_attr(container, &key, value, op),
             (Some(sub), Op::Remove) => match container.get_mut(&key) {
                 Some(Value::Object(o)) => remove_ci(o, sub),
-                Some(Value::Array(items)) => items.iter_mut().filter_map(Value::as_object_mut).for_each(|o| remove_ci(o, sub)),
+                Some(Value::Array(items)) => items
+                    .iter_mut()
+                    .filter_map(Value::as_object_mut)
+                    .for_each(|o| remove_ci(o, sub)),
                 _ => {}
             },
             (Some(sub), _) => {
@@ -232,7 +256,10 @@ fn apply_at(resource: &mut Value, path: &PatchPath, op: Op, value: Option<&Value
         _ if op == Op::Remove => return Ok(()),
         _ => {
             container.insert(key.clone(), Value::Array(Vec::new()));
-            container.get_mut(&key).and_then(Value::as_array_mut).expect("just inserted")
+            container
+                .get_mut(&key)
+                .and_then(Value::as_array_mut)
+                .expect("just inserted")
         }
     };
     let matching: Vec<usize> = (0..items.len()).filter(|&i| filter.matches(&items[i])).collect();
@@ -247,7 +274,9 @@ fn apply_at(resource: &mut Value, path: &PatchPath, op: Op, value: Option<&Value
                     items.push(Value::Object(element));
                     Ok(())
                 }
-                _ => Err(ScimError::no_target(format!("no value of `{attr}` matches the path filter"))),
+                _ => Err(ScimError::no_target(format!(
+                    "no value of `{attr}` matches the path filter"
+                ))),
             },
         };
     }
@@ -337,9 +366,13 @@ mod tests {
 
     #[test]
     fn replace_and_add_simple_attributes() {
-        let r = patch(user(), json!([{"op": "Replace", "path": "active", "value": false},
+        let r = patch(
+            user(),
+            json!([{"op": "Replace", "path": "active", "value": false},
                                      {"op": "add", "path": "title", "value": "Boss"},
-                                     {"op": "replace", "path": "name.familyName", "value": "Z"}])).unwrap();
+                                     {"op": "replace", "path": "name.familyName", "value": "Z"}]),
+        )
+        .unwrap();
         assert_eq!(r["active"], json!(false));
         assert_eq!(r["title"], json!("Boss"));
         assert_eq!(r["name"], json!({"givenName": "A", "familyName": "Z"}));
@@ -348,9 +381,17 @@ mod tests {
     #[test]
     fn whole_extension_paths() {
         let ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-        let r = patch(user(), json!([{"op": "add", "path": ext, "value": {"department": "Ops"}}])).unwrap();
+        let r = patch(
+            user(),
+            json!([{"op": "add", "path": ext, "value": {"department": "Ops"}}]),
+        )
+        .unwrap();
         assert_eq!(r[ext], json!({"department": "Ops"}));
-        let r = patch(r, json!([{"op": "add", "path": format!("{ext}:costCenter"), "value": "C1"}])).unwrap();
+        let r = patch(
+            r,
+            json!([{"op": "add", "path": format!("{ext}:costCenter"), "value": "C1"}]),
+        )
+        .unwrap();
         assert_eq!(r[ext], json!({"department": "Ops", "costCenter": "C1"}));
         let r = patch(r, json!([{"op": "remove", "path": ext}])).unwrap();
         assert!(r.get(ext).is_none());
@@ -358,20 +399,35 @@ mod tests {
 
     #[test]
     fn no_path_forms_merge_including_dotted_keys_and_extensions() {
-        let r = patch(user(), json!([{"op": "replace", "value": {"active": false, "name.givenName": "B",
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Ops"}}}])).unwrap();
+        let r = patch(
+            user(),
+            json!([{"op": "replace", "value": {"active": false, "name.givenName": "B",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Ops"}}}]),
+        )
+        .unwrap();
         assert_eq!(r["active"], json!(false));
         assert_eq!(r["name"]["givenName"], json!("B"));
-        assert_eq!(r["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"], json!("Ops"));
+        assert_eq!(
+            r["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+            json!("Ops")
+        );
     }
 
     #[test]
     fn multi_valued_add_appends_without_duplicates_and_remove_filters() {
-        let r = patch(user(), json!([{"op": "add", "path": "roles", "value": [{"value": "admin"}, {"value": "employee"}]}])).unwrap();
+        let r = patch(
+            user(),
+            json!([{"op": "add", "path": "roles", "value": [{"value": "admin"}, {"value": "employee"}]}]),
+        )
+        .unwrap();
         assert_eq!(r["roles"], json!([{"value": "employee"}, {"value": "admin"}]));
         let r = patch(r, json!([{"op": "remove", "path": "roles[value eq \"employee\"]"}])).unwrap();
         assert_eq!(r["roles"], json!([{"value": "admin"}]));
-        let r = patch(r, json!([{"op": "remove", "path": "roles", "value": [{"value": "admin"}]}])).unwrap();
+        let r = patch(
+            r,
+            json!([{"op": "remove", "path": "roles", "value": [{"value": "admin"}]}]),
+        )
+        .unwrap();
         assert_eq!(r["roles"], json!([]));
         let r = patch(r, json!([{"op": "remove", "path": "roles"}])).unwrap();
         assert!(r.get("roles").is_none());
@@ -379,12 +435,24 @@ mod tests {
 
     #[test]
     fn value_path_with_sub_attribute() {
-        let r = patch(user(), json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "new@w.test"}])).unwrap();
+        let r = patch(
+            user(),
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "new@w.test"}]),
+        )
+        .unwrap();
         assert_eq!(r["emails"], json!([{"value": "new@w.test", "type": "work"}]));
         // No home address yet: the element the filter describes is added.
-        let r = patch(r, json!([{"op": "replace", "path": "emails[type eq \"home\"].value", "value": "h@h.test"}])).unwrap();
+        let r = patch(
+            r,
+            json!([{"op": "replace", "path": "emails[type eq \"home\"].value", "value": "h@h.test"}]),
+        )
+        .unwrap();
         assert_eq!(r["emails"][1], json!({"type": "home", "value": "h@h.test"}));
-        let e = patch(user(), json!([{"op": "replace", "path": "emails[value co \"x\"]", "value": {}}])).unwrap_err();
+        let e = patch(
+            user(),
+            json!([{"op": "replace", "path": "emails[value co \"x\"]", "value": {}}]),
+        )
+        .unwrap_err();
         assert_eq!(e.scim_type, Some("noTarget"));
     }
 

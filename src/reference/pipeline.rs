@@ -191,7 +191,14 @@ impl Pipeline {
     }
 
     /// Enqueues the job for an accepted write; returns its id.
-    pub fn submit(&self, slot: QueueSlot<'_>, op: &'static str, actor: &str, target: &str, snapshots: Vec<Snapshot>) -> u64 {
+    pub fn submit(
+        &self,
+        slot: QueueSlot<'_>,
+        op: &'static str,
+        actor: &str,
+        target: &str,
+        snapshots: Vec<Snapshot>,
+    ) -> u64 {
         let id = self.next_job.fetch_add(1, Ordering::Relaxed);
         let record = Arc::new(JobRecord {
             id,

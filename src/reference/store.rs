@@ -110,9 +110,12 @@ fn now_rfc3339() -> String {
 
 fn check_if_match(if_match: Option<&str>, version: u64) -> Result<(), ScimError> {
     match if_match {
-        Some(tag) if tag.trim() != "*" && !tag.split(',').any(|t| t.trim() == etag(version)) => Err(
-            ScimError::precondition_failed(format!("If-Match {tag} does not match the current version {}", etag(version))),
-        ),
+        Some(tag) if tag.trim() != "*" && !tag.split(',').any(|t| t.trim() == etag(version)) => {
+            Err(ScimError::precondition_failed(format!(
+                "If-Match {tag} does not match the current version {}",
+                etag(version)
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -132,7 +135,10 @@ impl Store {
 
     fn next_id(&self) -> (u64, String) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let (a, b) = (splitmix64(self.id_seed ^ seq), splitmix64(seq.rotate_left(17) ^ !self.id_seed));
+        let (a, b) = (
+            splitmix64(self.id_seed ^ seq),
+            splitmix64(seq.rotate_left(17) ^ !self.id_seed),
+        );
         let id = format!(
             "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
             a >> 32,
@@ -184,9 +190,17 @@ impl Store {
             },
             None => None,
         };
-        match obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("userName")).map(|(_, v)| v) {
+        match obj
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("userName"))
+            .map(|(_, v)| v)
+        {
             Some(Value::String(s)) if !s.trim().is_empty() => {}
-            _ => return Err(ScimError::invalid_value("userName is required and must be a non-empty string")),
+            _ => {
+                return Err(ScimError::invalid_value(
+                    "userName is required and must be a non-empty string",
+                ));
+            }
         }
         // A user without `active` is active; the attribute stays absent as the client left it.
         let active_key = obj.keys().find(|k| k.eq_ignore_ascii_case("active")).cloned();
@@ -276,7 +290,10 @@ impl Store {
         check_if_match(if_match, entry.version)?;
         // A new representation without a password keeps the current one (see below).
         let mut wanted = change(&entry.resource)?;
-        let created = entry.resource["meta"]["created"].as_str().unwrap_or_default().to_string();
+        let created = entry.resource["meta"]["created"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let groups = entry.resource.get("groups").cloned();
         let version = entry.version + 1;
         if let Some(obj) = wanted.as_object_mut() {
@@ -319,7 +336,10 @@ impl Store {
             let entry = self.users.get(id).ok_or_else(|| ScimError::not_found("User", id))?;
             check_if_match(if_match, entry.version)?;
             check(Some(&entry.resource), None)?;
-            (entry.version + 1, entry.resource["userName"].as_str().unwrap_or_default().to_lowercase())
+            (
+                entry.version + 1,
+                entry.resource["userName"].as_str().unwrap_or_default().to_lowercase(),
+            )
         };
         self.users.remove(id).ok_or_else(|| ScimError::not_found("User", id))?;
         self.user_names.remove_if(&name, |_, v| v == id);
@@ -348,27 +368,33 @@ impl Store {
 
     /// Matching resources in creation order, paged (`start` is 1-based).
     pub fn list(&self, groups: bool, filter: Option<&Filter>, start: usize, count: usize) -> (usize, Vec<Value>) {
-        let mut hits: Vec<(u64, Value)> = if let Some(name) = filter.and_then(|f| f.as_eq_on("userName")).filter(|_| !groups) {
-            self.user_id_by_name(name)
-                .and_then(|id| self.users.get(&id).map(|r| (r.seq, r.resource.clone())))
-                .into_iter()
-                .collect()
-        } else if groups {
-            self.groups
-                .iter()
-                .filter(|r| filter.is_none_or(|f| f.matches(&r.resource)))
-                .map(|r| (r.seq, r.resource.clone()))
-                .collect()
-        } else {
-            self.users
-                .iter()
-                .filter(|r| filter.is_none_or(|f| f.matches(&r.resource)))
-                .map(|r| (r.seq, r.resource.clone()))
-                .collect()
-        };
+        let mut hits: Vec<(u64, Value)> =
+            if let Some(name) = filter.and_then(|f| f.as_eq_on("userName")).filter(|_| !groups) {
+                self.user_id_by_name(name)
+                    .and_then(|id| self.users.get(&id).map(|r| (r.seq, r.resource.clone())))
+                    .into_iter()
+                    .collect()
+            } else if groups {
+                self.groups
+                    .iter()
+                    .filter(|r| filter.is_none_or(|f| f.matches(&r.resource)))
+                    .map(|r| (r.seq, r.resource.clone()))
+                    .collect()
+            } else {
+                self.users
+                    .iter()
+                    .filter(|r| filter.is_none_or(|f| f.matches(&r.resource)))
+                    .map(|r| (r.seq, r.resource.clone()))
+                    .collect()
+            };
         hits.sort_unstable_by_key(|(seq, _)| *seq);
         let total = hits.len();
-        let page = hits.into_iter().skip(start.saturating_sub(1)).take(count).map(|(_, v)| v).collect();
+        let page = hits
+            .into_iter()
+            .skip(start.saturating_sub(1))
+            .take(count)
+            .map(|(_, v)| v)
+            .collect();
         (total, page)
     }
 
@@ -380,17 +406,24 @@ impl Store {
         obj.remove("meta");
         match get_ci(&Value::Object(obj.clone()), "displayName") {
             Some(Value::String(s)) if !s.trim().is_empty() => {}
-            _ => return Err(ScimError::invalid_value("displayName is required and must be a non-empty string")),
+            _ => {
+                return Err(ScimError::invalid_value(
+                    "displayName is required and must be a non-empty string",
+                ));
+            }
         }
         if let Some(k) = key_ci(&Value::Object(obj.clone()), "members") {
             match obj.get_mut(&k) {
                 Some(Value::Array(members)) => {
                     for m in members.iter_mut() {
                         let Some(uid) = get_ci(m, "value").and_then(Value::as_str).map(str::to_string) else {
-                            return Err(ScimError::invalid_value("every member needs a `value` (the member's id)"));
+                            return Err(ScimError::invalid_value(
+                                "every member needs a `value` (the member's id)",
+                            ));
                         };
                         if let (Some(user), Some(o)) = (self.users.get(&uid), m.as_object_mut()) {
-                            o.entry("$ref").or_insert_with(|| format!("{}/Users/{uid}", self.base_url).into());
+                            o.entry("$ref")
+                                .or_insert_with(|| format!("{}/Users/{uid}", self.base_url).into());
                             o.entry("type").or_insert_with(|| "User".into());
                             if let Some(name) = user.resource.get("displayName").or(user.resource.get("userName")) {
                                 o.entry("display").or_insert_with(|| name.clone());
@@ -422,12 +455,18 @@ impl Store {
     fn sync_membership(&self, group_id: &str, before: Option<&Value>, after: Option<&Value>) -> Vec<Snapshot> {
         let old = Self::member_ids(before);
         let new = Self::member_ids(after);
-        let display = after.or(before).and_then(|g| get_ci(g, "displayName")).cloned().unwrap_or(Value::Null);
+        let display = after
+            .or(before)
+            .and_then(|g| get_ci(g, "displayName"))
+            .cloned()
+            .unwrap_or(Value::Null);
         let mut affected: Vec<&String> = old.iter().filter(|u| !new.contains(u)).collect();
         affected.extend(new.iter().filter(|u| !old.contains(u)));
         let mut snaps = Vec::new();
         for uid in affected {
-            let Some(mut user) = self.users.get_mut(uid) else { continue };
+            let Some(mut user) = self.users.get_mut(uid) else {
+                continue;
+            };
             let member = new.contains(uid);
             let obj = user.resource.as_object_mut().expect("object");
             let groups = obj.entry("groups").or_insert_with(|| Value::Array(Vec::new()));
@@ -481,10 +520,16 @@ impl Store {
         check: WriteCheck,
     ) -> Result<Written, ScimError> {
         let (before, resource, version) = {
-            let mut entry = self.groups.get_mut(id).ok_or_else(|| ScimError::not_found("Group", id))?;
+            let mut entry = self
+                .groups
+                .get_mut(id)
+                .ok_or_else(|| ScimError::not_found("Group", id))?;
             check_if_match(if_match, entry.version)?;
             let wanted = change(&entry.resource)?;
-            let created = entry.resource["meta"]["created"].as_str().unwrap_or_default().to_string();
+            let created = entry.resource["meta"]["created"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let resource = self.prepare_group(wanted, id, entry.version + 1, &created)?;
             check(Some(&entry.resource), Some(&resource))?;
             let before = std::mem::replace(&mut entry.resource, resource.clone());
@@ -505,7 +550,10 @@ impl Store {
             check_if_match(if_match, entry.version)?;
             check(Some(&entry.resource), None)?;
         }
-        let (_, record) = self.groups.remove(id).ok_or_else(|| ScimError::not_found("Group", id))?;
+        let (_, record) = self
+            .groups
+            .remove(id)
+            .ok_or_else(|| ScimError::not_found("Group", id))?;
         let snapshots = self.sync_membership(id, Some(&record.resource), None);
         Ok(Written {
             resource: Value::Null,

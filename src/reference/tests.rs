@@ -101,7 +101,11 @@ async fn create_user(app: &Router, token: &str, name: &str, roles: &[&str]) -> R
 }
 
 async fn client_token(app: &Router, id: &str) -> String {
-    let r = form(app, &format!("grant_type=client_credentials&client_id={id}&client_secret={id}-secret")).await;
+    let r = form(
+        app,
+        &format!("grant_type=client_credentials&client_id={id}&client_secret={id}-secret"),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body["access_token"].as_str().unwrap().to_string()
 }
@@ -115,11 +119,19 @@ async fn authentication_and_scopes() {
     assert_eq!(r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
     let r = call(&app, Method::GET, "/scim/v2/Users", Some("nope"), None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(call(&app, Method::GET, "/scim/v2/Users", Some(READER), None).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app, Method::GET, "/scim/v2/Users", Some(READER), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
     let r = create_user(&app, READER, "x@test", &[]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let readonly = client_token(&app, "readonly").await;
-    assert_eq!(create_user(&app, &readonly, "x@test", &[]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        create_user(&app, &readonly, "x@test", &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -130,7 +142,10 @@ async fn create_get_uniqueness_and_job_headers() {
     let id = r.body["id"].as_str().unwrap().to_string();
     assert!(r.body.get("password").is_none(), "password is write-only");
     assert_eq!(r.headers[header::ETAG], "W/\"1\"");
-    assert_eq!(r.headers[header::LOCATION], format!("http://localhost/scim/v2/Users/{id}").as_str());
+    assert_eq!(
+        r.headers[header::LOCATION],
+        format!("http://localhost/scim/v2/Users/{id}").as_str()
+    );
     assert!(r.headers.contains_key("x-job-id"));
     let r = create_user(&app, ADMIN, "alice@test", &[]).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
@@ -141,8 +156,18 @@ async fn create_get_uniqueness_and_job_headers() {
     let r = call(&app, Method::GET, "/scim/v2/Users/missing", Some(ADMIN), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.body["status"], "404");
-    let r = call(&app, Method::POST, "/scim/v2/Users", Some(ADMIN), Some(json!({"name": {}}))).await;
-    assert_eq!((r.status, r.body["scimType"].as_str()), (StatusCode::BAD_REQUEST, Some("invalidValue")));
+    let r = call(
+        &app,
+        Method::POST,
+        "/scim/v2/Users",
+        Some(ADMIN),
+        Some(json!({"name": {}})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["scimType"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalidValue"))
+    );
 }
 
 #[tokio::test]
@@ -161,13 +186,37 @@ async fn filters_and_paging() {
     .await;
     assert_eq!(r.body["totalResults"], 1);
     assert_eq!(r.body["Resources"][0]["userName"], "user3@test");
-    let r = call(&app, Method::GET, "/scim/v2/Users?startIndex=2&count=2", Some(ADMIN), None).await;
+    let r = call(
+        &app,
+        Method::GET,
+        "/scim/v2/Users?startIndex=2&count=2",
+        Some(ADMIN),
+        None,
+    )
+    .await;
     assert_eq!(r.body["totalResults"], 5);
     assert_eq!(r.body["itemsPerPage"], 2);
     assert_eq!(r.body["Resources"][0]["userName"], "user1@test");
-    let r = call(&app, Method::GET, "/scim/v2/Users?filter=userName%20zz%20%22a%22", Some(ADMIN), None).await;
-    assert_eq!((r.status, r.body["scimType"].as_str()), (StatusCode::BAD_REQUEST, Some("invalidFilter")));
-    let r = call(&app, Method::GET, "/scim/v2/Users?attributes=userName", Some(ADMIN), None).await;
+    let r = call(
+        &app,
+        Method::GET,
+        "/scim/v2/Users?filter=userName%20zz%20%22a%22",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["scimType"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalidFilter"))
+    );
+    let r = call(
+        &app,
+        Method::GET,
+        "/scim/v2/Users?attributes=userName",
+        Some(ADMIN),
+        None,
+    )
+    .await;
     let first = &r.body["Resources"][0];
     assert!(first.get("userName").is_some() && first.get("meta").is_none() && first.get("id").is_some());
 }
@@ -184,10 +233,26 @@ async fn etags_put_patch_delete() {
     let stale = [("if-match", "W/\"7\"")];
     let r = call_with(&app, Method::PUT, &uri, Some(ADMIN), Some(put.clone()), &stale).await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
-    let r = call_with(&app, Method::PUT, &uri, Some(ADMIN), Some(put), &[("if-match", "W/\"1\"")]).await;
+    let r = call_with(
+        &app,
+        Method::PUT,
+        &uri,
+        Some(ADMIN),
+        Some(put),
+        &[("if-match", "W/\"1\"")],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers[header::ETAG], "W/\"2\"");
-    let r = call_with(&app, Method::GET, &uri, Some(ADMIN), None, &[("if-none-match", "W/\"2\"")]).await;
+    let r = call_with(
+        &app,
+        Method::GET,
+        &uri,
+        Some(ADMIN),
+        None,
+        &[("if-none-match", "W/\"2\"")],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "active", "value": false}]});
@@ -197,9 +262,15 @@ async fn etags_put_patch_delete() {
     assert_eq!(state.pipeline.job_json(job).unwrap()["op"], "disable_user");
     let r = call(&app, Method::DELETE, &uri, Some(ADMIN), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert_eq!(call(&app, Method::GET, &uri, Some(ADMIN), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&app, Method::GET, &uri, Some(ADMIN), None).await.status,
+        StatusCode::NOT_FOUND
+    );
     // The name is free again.
-    assert_eq!(create_user(&app, ADMIN, "bob@test", &[]).await.status, StatusCode::CREATED);
+    assert_eq!(
+        create_user(&app, ADMIN, "bob@test", &[]).await.status,
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -209,20 +280,41 @@ async fn helpdesk_cannot_escalate_unless_the_flaw_is_on() {
         config.flaws.privilege_escalation = flawed;
         let (app, _) = app_with(config);
         let helpdesk = client_token(&app, "helpdesk").await;
-        let expect = if flawed { StatusCode::CREATED } else { StatusCode::FORBIDDEN };
+        let expect = if flawed {
+            StatusCode::CREATED
+        } else {
+            StatusCode::FORBIDDEN
+        };
         let r = create_user(&app, &helpdesk, "emp@test", &["employee"]).await;
         assert_eq!(r.status, StatusCode::CREATED);
         let emp = r.body["id"].as_str().unwrap().to_string();
-        assert_eq!(create_user(&app, &helpdesk, "boss@test", &["admin"]).await.status, expect);
+        assert_eq!(
+            create_user(&app, &helpdesk, "boss@test", &["admin"]).await.status,
+            expect
+        );
         let grant = json!({"Operations": [{"op": "add", "path": "roles", "value": [{"value": "admin"}]}]});
-        let r = call(&app, Method::PATCH, &format!("/scim/v2/Users/{emp}"), Some(&helpdesk), Some(grant)).await;
+        let r = call(
+            &app,
+            Method::PATCH,
+            &format!("/scim/v2/Users/{emp}"),
+            Some(&helpdesk),
+            Some(grant),
+        )
+        .await;
         assert_eq!(r.status == StatusCode::OK, flawed, "{:?}", r.body);
         let admin = create_user(&app, ADMIN, "root@test", &["admin"]).await.body["id"]
             .as_str()
             .unwrap()
             .to_string();
         let rename = json!({"Operations": [{"op": "replace", "path": "displayName", "value": "pwned"}]});
-        let r = call(&app, Method::PATCH, &format!("/scim/v2/Users/{admin}"), Some(&helpdesk), Some(rename)).await;
+        let r = call(
+            &app,
+            Method::PATCH,
+            &format!("/scim/v2/Users/{admin}"),
+            Some(&helpdesk),
+            Some(rename),
+        )
+        .await;
         assert_eq!(r.status == StatusCode::OK, flawed);
         let group = json!({"displayName": "admins", "members": [{"value": emp}]});
         let r = call(&app, Method::POST, "/scim/v2/Groups", Some(&helpdesk), Some(group)).await;
@@ -233,11 +325,22 @@ async fn helpdesk_cannot_escalate_unless_the_flaw_is_on() {
 #[tokio::test]
 async fn token_endpoint_errors() {
     let (app, _) = app();
-    let r = form(&app, "grant_type=client_credentials&client_id=helpdesk&client_secret=wrong").await;
-    assert_eq!((r.status, r.body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    let r = form(
+        &app,
+        "grant_type=client_credentials&client_id=helpdesk&client_secret=wrong",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
     let r = form(&app, "grant_type=implicit").await;
     assert_eq!(r.body["error"], "unsupported_grant_type");
-    let r = form(&app, "grant_type=client_credentials&client_id=readonly&client_secret=readonly-secret&scope=scim:write").await;
+    let r = form(
+        &app,
+        "grant_type=client_credentials&client_id=readonly&client_secret=readonly-secret&scope=scim:write",
+    )
+    .await;
     assert_eq!(r.body["error"], "invalid_scope");
     let r = form(&app, "grant_type=password&username=ghost&password=x").await;
     assert_eq!(r.body["error"], "invalid_grant");
@@ -263,7 +366,14 @@ async fn group_membership_shows_on_the_user() {
     let user = call(&app, Method::GET, &format!("/scim/v2/Users/{uid}"), Some(ADMIN), None).await;
     assert_eq!(user.body["groups"][0]["value"], gid.as_str());
     let remove = json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{uid}\"]")}]});
-    let r = call(&app, Method::PATCH, &format!("/scim/v2/Groups/{gid}"), Some(ADMIN), Some(remove)).await;
+    let r = call(
+        &app,
+        Method::PATCH,
+        &format!("/scim/v2/Groups/{gid}"),
+        Some(ADMIN),
+        Some(remove),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let user = call(&app, Method::GET, &format!("/scim/v2/Users/{uid}"), Some(ADMIN), None).await;
     assert!(user.body.get("groups").is_none());
@@ -281,11 +391,17 @@ async fn full_queue_rejects_writes_with_503() {
         statuses.push(create_user(&app, ADMIN, &format!("q{i}@test"), &[]).await.status);
         tokio::task::yield_now().await;
     }
-    let rejected: Vec<_> = statuses.iter().filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE).collect();
+    let rejected: Vec<_> = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
     assert!(!rejected.is_empty(), "{statuses:?}");
     assert!(state.pipeline.stats.queue_full.get() >= 1);
     // A rejected write changed nothing.
-    assert_eq!(state.store.user_count(), statuses.iter().filter(|s| **s == StatusCode::CREATED).count());
+    assert_eq!(
+        state.store.user_count(),
+        statuses.iter().filter(|s| **s == StatusCode::CREATED).count()
+    );
 }
 
 #[tokio::test]

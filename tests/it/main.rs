@@ -1,0 +1,5 @@
+//! The one integration-test binary: real runs in-process against servers on 127.0.0.1:0.
+
+mod cli;
+mod reference;
+mod support;

@@ -1,0 +1,76 @@
+//! Shared helpers: an in-process reference service on `127.0.0.1:0` with an HTTP client.
+
+use provbench::reference::{self, RunningReference, config::ReferenceConfig};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub struct Reference {
+    pub running: RunningReference,
+    pub root: String,
+    pub scim: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+pub async fn start_reference(config: ReferenceConfig) -> Reference {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = reference::start(listener, config, "it-admin".into(), CancellationToken::new())
+        .await
+        .unwrap();
+    Reference {
+        root: running.root_url(),
+        scim: running.scim_url(),
+        token: running.admin_token.clone(),
+        http: reqwest::Client::new(),
+        running,
+    }
+}
+
+impl Reference {
+    pub async fn post_scim(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.scim))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch_scim(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .patch(format!("{}{path}", self.scim))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete_scim(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(format!("{}{path}", self.scim))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET on the service root (not the SCIM base), with the admin token.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.root))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
+    pub async fn stop(self) {
+        self.running.stop().await;
+    }
+}

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod logging;
 pub mod reference;
+pub mod workload;
 
 /// How a command ended, mapped to the process exit code by `main`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

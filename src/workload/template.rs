@@ -1,0 +1,236 @@
+//! Payload templates: a JSON body with `{placeholders}` compiled once into literal JSON fragments
+//! and slots, then rendered into a reusable buffer per request (no JSON tree, no re-parsing).
+//!
+//! Placeholders: `{run_id}`, `{seq}` (unique per rendered payload in a run), `{first}`, `{last}`,
+//! `{admin}` (virtual-admin index), and any name from `[users] vars`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+const FIRST: &[&str] = &[
+    "Ada",
+    "Grace",
+    "Alan",
+    "Barbara",
+    "Edsger",
+    "Frances",
+    "Donald",
+    "Radia",
+    "Ken",
+    "Margaret",
+    "Dennis",
+    "Hedy",
+    "Linus",
+    "Sophie",
+    "Tim",
+    "Katherine",
+];
+const LAST: &[&str] = &[
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Liskov",
+    "Dijkstra",
+    "Allen",
+    "Knuth",
+    "Perlman",
+    "Thompson",
+    "Hamilton",
+    "Ritchie",
+    "Lamarr",
+    "Torvalds",
+    "Wilson",
+    "Berners-Lee",
+    "Johnson",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+enum Slot {
+    RunId,
+    Seq,
+    First,
+    Last,
+    Admin,
+    Var(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    /// Already valid JSON text.
+    Literal(String),
+    /// A value substituted inside a JSON string, escaped on the way in.
+    Slot(Slot),
+}
+
+/// A compiled template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+    vars: BTreeMap<String, String>,
+}
+
+/// Per-render values.
+pub struct Vars<'a> {
+    pub run_id: &'a str,
+    pub seq: u64,
+    pub admin: usize,
+}
+
+impl Template {
+    /// Compiles `value`; unknown placeholders are an error naming them.
+    pub fn compile(value: &Value, vars: &BTreeMap<String, String>) -> Result<Template, String> {
+        let text = serde_json::to_string(value).map_err(|e| e.to_string())?;
+        let mut pieces = Vec::new();
+        let mut rest = text.as_str();
+        let mut literal = String::new();
+        while let Some(open) = rest.find('{') {
+            let (before, after) = rest.split_at(open);
+            literal.push_str(before);
+            let close = after.find('}');
+            let name = close.map(|c| &after[1..c]);
+            match name.filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+                Some(name) => {
+                    let slot = match name {
+                        "run_id" => Slot::RunId,
+                        "seq" => Slot::Seq,
+                        "first" => Slot::First,
+                        "last" => Slot::Last,
+                        "admin" => Slot::Admin,
+                        other if vars.contains_key(other) => Slot::Var(other.to_string()),
+                        other => {
+                            return Err(format!(
+                                "unknown placeholder `{{{other}}}` (known: run_id, seq, first, last, admin{})",
+                                vars.keys().map(|k| format!(", {k}")).collect::<String>()
+                            ));
+                        }
+                    };
+                    if !literal.is_empty() {
+                        pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+                    }
+                    pieces.push(Piece::Slot(slot));
+                    rest = &after[name.len() + 2..];
+                }
+                None => {
+                    // A brace that is JSON structure, not a placeholder.
+                    literal.push('{');
+                    rest = &after[1..];
+                }
+            }
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            pieces.push(Piece::Literal(literal));
+        }
+        Ok(Template {
+            pieces,
+            vars: vars.clone(),
+        })
+    }
+
+    /// True when some string in the template contains `{name}`.
+    pub fn uses(&self, name: &str) -> bool {
+        self.pieces.iter().any(|p| match (p, name) {
+            (Piece::Slot(Slot::RunId), "run_id") | (Piece::Slot(Slot::Seq), "seq") => true,
+            (Piece::Slot(Slot::Var(v)), n) => v == n,
+            _ => false,
+        })
+    }
+
+    /// Renders into `out` (cleared first), reusing its allocation.
+    pub fn render_into(&self, vars: &Vars, out: &mut String) {
+        out.clear();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(s) => out.push_str(s),
+                Piece::Slot(slot) => match slot {
+                    Slot::RunId => escape_into(vars.run_id, out),
+                    Slot::Seq => {
+                        let _ = write!(out, "{}", vars.seq);
+                    }
+                    Slot::First => out.push_str(FIRST[(vars.seq % FIRST.len() as u64) as usize]),
+                    Slot::Last => out.push_str(LAST[((vars.seq / FIRST.len() as u64) % LAST.len() as u64) as usize]),
+                    Slot::Admin => {
+                        let _ = write!(out, "{}", vars.admin);
+                    }
+                    Slot::Var(name) => escape_into(self.vars.get(name).map(String::as_str).unwrap_or(""), out),
+                },
+            }
+        }
+    }
+
+    pub fn render(&self, vars: &Vars) -> String {
+        let mut s = String::new();
+        self.render_into(vars, &mut s);
+        s
+    }
+}
+
+/// Appends `s` escaped for the inside of a JSON string.
+fn escape_into(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_valid_json_with_escaped_values() {
+        let mut vars = BTreeMap::new();
+        vars.insert("dept".to_string(), "R\"&D".to_string());
+        let t = Template::compile(
+            &json!({"userName": "{run_id}-{seq}@example.test", "name": {"givenName": "{first}", "familyName": "{last}"},
+                    "title": "{dept}", "literal": "{not a placeholder}"}),
+            &vars,
+        )
+        .unwrap();
+        let out = t.render(&Vars {
+            run_id: "pb-1",
+            seq: 17,
+            admin: 3,
+        });
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["userName"], "pb-1-17@example.test");
+        assert_eq!(v["title"], "R\"&D");
+        assert_eq!(v["literal"], "{not a placeholder}");
+        assert_eq!(v["name"]["givenName"], FIRST[1]);
+        assert!(t.uses("run_id") && t.uses("seq") && !t.uses("admin"));
+    }
+
+    #[test]
+    fn unknown_placeholders_are_named() {
+        let err = Template::compile(&json!({"userName": "{runid}"}), &BTreeMap::new()).unwrap_err();
+        assert!(err.contains("`{runid}`"), "{err}");
+    }
+
+    #[test]
+    fn render_into_reuses_the_buffer() {
+        let t = Template::compile(&json!({"a": "{seq}"}), &BTreeMap::new()).unwrap();
+        let mut buf = String::with_capacity(64);
+        let cap = buf.capacity();
+        for seq in 0..100 {
+            t.render_into(
+                &Vars {
+                    run_id: "r",
+                    seq,
+                    admin: 0,
+                },
+                &mut buf,
+            );
+        }
+        assert_eq!(buf, r#"{"a":"99"}"#);
+        assert_eq!(buf.capacity(), cap);
+    }
+}

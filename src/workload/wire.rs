@@ -1,0 +1,145 @@
+//! The on-disk form of a workload: serde structs with `deny_unknown_fields`. Fields that need
+//! checks beyond their type keep their span (`Spanned`) so errors can point at the line.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadWire {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub target: Option<TargetWire>,
+    pub load: LoadWire,
+    #[serde(default, rename = "journey")]
+    pub journeys: Vec<JourneyWire>,
+    #[serde(default)]
+    pub users: Option<UsersWire>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TargetWire {
+    /// `embedded` (default) or `scim`.
+    #[serde(default)]
+    pub kind: Option<Spanned<String>>,
+    /// Embedded only: reference-service profile.
+    #[serde(default)]
+    pub profile: Option<Spanned<String>>,
+    /// Embedded only: a reference-service TOML file, relative to the workload.
+    #[serde(default)]
+    pub config: Option<String>,
+    /// Embedded only: flaws to switch on (as `provbench serve --flaw`).
+    #[serde(default)]
+    pub flaws: Vec<String>,
+    /// `scim` only: the SCIM base URL, e.g. `https://idp.example.com/scim/v2`.
+    #[serde(default)]
+    pub base_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub auth: Option<AuthWire>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Wait `Retry-After` on 429 and retry (up to `max_retries`); otherwise count and move on.
+    #[serde(default)]
+    pub honor_retry_after: Option<bool>,
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// Cap on connections kept per host (0 = unlimited pool).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+pub enum AuthWire {
+    None,
+    Bearer {
+        token_env: String,
+    },
+    #[serde(rename = "oauth2-client-credentials")]
+    OAuth2ClientCredentials {
+        token_url: String,
+        #[serde(default)]
+        client_id: Option<String>,
+        #[serde(default)]
+        client_id_env: Option<String>,
+        #[serde(default)]
+        client_secret_env: Option<String>,
+        #[serde(default)]
+        scope: Option<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadWire {
+    pub model: Spanned<String>,
+    // Closed model.
+    #[serde(default)]
+    pub admins: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub ramp: Option<Spanned<String>>,
+    #[serde(default)]
+    pub think_time: Option<Spanned<String>>,
+    #[serde(default)]
+    pub iterations: Option<Spanned<usize>>,
+    // Both.
+    #[serde(default)]
+    pub duration: Option<Spanned<String>>,
+    // Open model.
+    #[serde(default)]
+    pub rate: Option<Spanned<String>>,
+    #[serde(default)]
+    pub stages: Option<Spanned<Vec<StageWire>>>,
+    #[serde(default)]
+    pub max_admins: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub max_lag: Option<Spanned<String>>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageWire {
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub over: Option<String>,
+    #[serde(default)]
+    pub hold: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JourneyWire {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub weight: Option<Spanned<u32>>,
+    pub steps: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UsersWire {
+    #[serde(default)]
+    pub template: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub group_template: Option<Spanned<toml::Value>>,
+    /// Password set on created users (template placeholders allowed).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Users created before the load starts, for journeys that only look up or modify.
+    #[serde(default)]
+    pub prepopulate: Option<usize>,
+    /// A CSV of existing users (`userName` column, optional `id`) for lookup journeys.
+    #[serde(default)]
+    pub feeder: Option<String>,
+    /// Extra placeholder values: `{name}` in templates.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}

@@ -7,8 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
+use crate::engine::{self, RunOptions};
 use crate::logging::{self, LogFormat};
 use crate::reference::{self, config::ReferenceConfig, distribution::Distribution};
+use crate::report::{self, summary::RunOutcome};
+use crate::workload::Workload;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,7 +22,7 @@ use crate::reference::{self, config::ReferenceConfig, distribution::Distribution
 provbench drives virtual admins against a SCIM 2.0 service and measures both halves of \
 provisioning: the API latency, and the asynchronous part after the API answers (queue delay, \
 sync lag per linked service). It ships an embedded reference provisioning service as a default target.",
-    after_help = "Examples:\n  provbench serve --listen 127.0.0.1:8080 --profile realistic\n  provbench serve --help\n\n\
+    after_help = "Examples:\n  provbench run workloads/quickstart.toml\n  provbench validate workloads/*.toml\n  provbench serve --listen 127.0.0.1:8080 --profile realistic\n\n\
 Exit codes: 0 passed, 1 thresholds or checks failed, 2 usage, input or runtime error."
 )]
 pub struct Cli {
@@ -35,8 +38,102 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a workload: virtual admins against the embedded reference service or a SCIM target.
+    Run(RunArgs),
+    /// Check workload files without running them.
+    Validate(ValidateArgs),
     /// Run the embedded reference provisioning service (SCIM 2.0 + async pipeline) standalone.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Delete what an interrupted run left on a SCIM target (users carrying its run id).
+    Cleanup(CleanupArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Run a workload: concurrent virtual admins (goose users) create, look up, change, disable and \
+delete users against the workload's target, timed in microseconds. Results go to \
+results/<UTC time>-<workload>/ (or --out): summary.json, histograms.hlog, intervals.csv, workload.toml.\n\n\
+Every user the run creates carries its run id; at the end, on Ctrl-C and on SIGTERM, provbench deletes them.",
+    after_help = "Examples:\n  provbench run workloads/quickstart.toml\n  \
+provbench run workloads/quickstart.toml --duration 1m --set load.admins=50\n  \
+provbench run workloads/scim2-server.toml --target-url http://127.0.0.1:8000/scim/v2\n  \
+provbench run workloads/open-model.toml --set load.rate=500/s --out results/ci"
+)]
+pub struct RunArgs {
+    /// The workload file (TOML).
+    pub workload: PathBuf,
+    /// Override a workload key: KEY=VALUE with a dotted key, e.g. load.rate=500/s (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Shorthand for --set load.duration=DURATION.
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Point the workload at this SCIM base URL (kind = "scim").
+    #[arg(long, value_name = "URL")]
+    pub target_url: Option<String>,
+    /// Results folder (default results/<UTC time>-<workload>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No live progress line.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Leave the created users in place (remove them later with `provbench cleanup`).
+    #[arg(long)]
+    pub keep_users: bool,
+    /// Longest time cleanup may take at the end.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub cleanup_timeout: std::time::Duration,
+}
+
+impl RunArgs {
+    fn overrides(&self) -> Vec<String> {
+        let mut v = self.set.clone();
+        if let Some(d) = &self.duration {
+            v.push(format!("load.duration={d}"));
+        }
+        if let Some(u) = &self.target_url {
+            v.push("target.kind=scim".into());
+            v.push(format!("target.base_url={u}"));
+        }
+        v
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  provbench validate workloads/*.toml\n  provbench validate workloads/quickstart.toml --set load.admins=0"
+)]
+pub struct ValidateArgs {
+    /// Workload files to check.
+    #[arg(required = true)]
+    pub workloads: Vec<PathBuf>,
+    /// Overrides to check with them, as for `run`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Delete what an interrupted run left on a SCIM target: every user (and group) whose name \
+contains the run id. Nothing without the marker is touched.",
+    after_help = "Examples:\n  provbench cleanup --run-id pb-1a2b3c4d workloads/scim2-server.toml\n  \
+SCIM_TOKEN=... provbench cleanup --run-id pb-1a2b3c4d --target-url http://127.0.0.1:8000/scim/v2 --token-env SCIM_TOKEN"
+)]
+pub struct CleanupArgs {
+    /// The run id (printed at the start of a run and in summary.json).
+    #[arg(long)]
+    pub run_id: String,
+    /// A workload whose target (and authentication) to clean.
+    pub workload: Option<PathBuf>,
+    /// The SCIM base URL, instead of (or overriding) the workload's.
+    #[arg(long, value_name = "URL")]
+    pub target_url: Option<String>,
+    /// Environment variable holding a bearer token for --target-url.
+    #[arg(long, value_name = "NAME")]
+    pub token_env: Option<String>,
+    /// Longest time the cleanup may take.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -242,7 +339,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Run(args) => runtime.block_on(run_workload(args)),
+        Command::Validate(args) => validate(args),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
+        Command::Cleanup(args) => runtime.block_on(cleanup(args)),
     }
 }
 
@@ -263,6 +363,119 @@ pub fn cancel_on_signal(token: CancellationToken) {
         let _ = ctrl_c.await;
         token.cancel();
     });
+}
+
+fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
+    let mut failed = 0;
+    for path in &args.workloads {
+        match Workload::load(path, &args.set) {
+            Ok(w) => println!(
+                "{}: ok ({}; {} journeys, operations: {})",
+                path.display(),
+                w.load_summary(),
+                w.journeys.len(),
+                w.operations().join(", ")
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} workload files are invalid", args.workloads.len());
+    }
+    Ok(Outcome::Passed)
+}
+
+async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
+    let workload = Workload::load(&args.workload, &args.overrides())?;
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let result = engine::run(
+        RunOptions {
+            workload,
+            out: args.out.clone(),
+            progress: !args.no_progress,
+            cleanup_timeout: args.cleanup_timeout,
+            keep_users: args.keep_users,
+        },
+        shutdown,
+    )
+    .await?;
+    print!(
+        "{}",
+        report::console::render(&result.summary, &result.dir.display().to_string())
+    );
+    Ok(match result.summary.outcome {
+        RunOutcome::Passed => Outcome::Passed,
+        _ => Outcome::Failed,
+    })
+}
+
+async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
+    let (base, http, auth) = match &args.workload {
+        Some(path) => {
+            let w = Workload::load(path, &[])?;
+            match (&w.target, &args.target_url) {
+                (_, Some(url)) => (url.clone(), w.http.clone(), None),
+                (crate::workload::Target::Scim { base_url, auth }, None) => {
+                    (base_url.clone(), w.http.clone(), Some(auth.clone()))
+                }
+                (crate::workload::Target::Embedded { .. }, None) => {
+                    bail!(
+                        "the workload's target is the embedded service, which lives only as long as its run: nothing to clean"
+                    )
+                }
+            }
+        }
+        None => match &args.target_url {
+            Some(url) => (
+                url.clone(),
+                crate::workload::HttpSettings {
+                    timeout: std::time::Duration::from_secs(30),
+                    honor_retry_after: true,
+                    max_retries: 3,
+                    max_connections: None,
+                    keep_alive: true,
+                },
+                None,
+            ),
+            None => bail!("give a workload file or --target-url"),
+        },
+    };
+    let client = std::sync::Arc::new(crate::scim::ScimClient::new(&base, http)?);
+    let stop = CancellationToken::new();
+    match (&args.token_env, auth) {
+        (Some(env), _) => client
+            .set_bearer(&std::env::var(env).with_context(|| format!("environment variable `{env}` is not set"))?)?,
+        (None, Some(auth)) => {
+            let origin = base
+                .find("://")
+                .map(|i| i + 3)
+                .and_then(|i| base[i..].find('/').map(|j| &base[..i + j]))
+                .unwrap_or(&base)
+                .to_string();
+            crate::scim::auth::authenticate(client.clone(), &auth, &origin, stop.clone()).await?
+        }
+        (None, None) => {}
+    }
+    let report = engine::cleanup::sweep_marked(client, &args.run_id, args.timeout).await?;
+    stop.cancel();
+    println!(
+        "cleanup of {}: {} deleted, {} already gone, {} failed in {} ms{}",
+        args.run_id,
+        report.deleted,
+        report.already_gone,
+        report.failed,
+        report.duration_ms,
+        if report.timed_out { " (timed out)" } else { "" }
+    );
+    Ok(if report.failed == 0 && !report.timed_out {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {

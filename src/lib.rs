@@ -10,8 +10,12 @@
 //! 1 thresholds or checks failed, 2 usage, input or runtime error.
 
 pub mod cli;
+pub mod engine;
 pub mod logging;
+pub mod metrics;
 pub mod reference;
+pub mod report;
+pub mod scim;
 pub mod workload;
 
 /// How a command ended, mapped to the process exit code by `main`.

@@ -11,7 +11,12 @@ pub enum LogFormat {
 }
 
 pub fn init(format: LogFormat, verbose: bool) {
-    let default = if verbose { "provbench=debug,info" } else { "info" };
+    // goose logs each user's start and exit at info: keep it to warnings unless asked.
+    let default = if verbose {
+        "provbench=debug,goose=info,info"
+    } else {
+        "info,goose=warn"
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

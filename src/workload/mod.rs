@@ -79,6 +79,8 @@ pub struct HttpSettings {
     pub honor_retry_after: bool,
     pub max_retries: u32,
     pub max_connections: Option<usize>,
+    /// Reuse connections (off for servers that close every connection, e.g. HTTP/1.0 ones).
+    pub keep_alive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,9 +143,11 @@ pub struct Journey {
 
 #[derive(Debug, Clone)]
 pub struct Users {
+    /// The user body (with `password` when `[users] password` is set).
     pub template: Template,
+    /// The `userName` the template renders, to check what the target echoes.
+    pub user_name: Template,
     pub group_template: Template,
-    pub password: Option<Template>,
     pub prepopulate: usize,
     /// Existing users from the feeder: (userName, optional id).
     pub feeder: Vec<(String, Option<String>)>,
@@ -312,6 +316,7 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
         honor_retry_after: t.honor_retry_after.unwrap_or(true),
         max_retries: t.max_retries.unwrap_or(3),
         max_connections: t.max_connections.filter(|n| *n > 0),
+        keep_alive: t.keep_alive.unwrap_or(true),
     };
     let target = match kind {
         "embedded" => {
@@ -594,10 +599,12 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
             None,
         ),
     };
+    let mut template_value = template_value;
     let user_name = template_value
         .get("userName")
         .and_then(Value::as_str)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_string();
     if !user_name.contains("{run_id}") || !user_name.contains("{seq}") {
         return Err(src.error(
             span.clone(),
@@ -612,6 +619,11 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
             "users.template: `externalId` must contain `{run_id}` (the run's marker)",
         ));
     }
+    if let Some(p) = &u.password {
+        template_value["password"] = Value::String(p.clone());
+    }
+    let user_name = Template::compile(&Value::String(user_name), &u.vars)
+        .map_err(|m| src.error(span.clone(), format!("users.template: {m}")))?;
     let template = compile(template_value, span, "template")?;
     let group_template = match &u.group_template {
         Some(t) => compile(to_json(t.get_ref()), Some(t.span()), "group_template")?,
@@ -621,14 +633,6 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
             "group_template",
         )?,
     };
-    let password = u
-        .password
-        .as_ref()
-        .map(|p| {
-            Template::compile(&Value::String(p.clone()), &u.vars)
-                .map_err(|m| src.error(None, format!("users.password: {m}")))
-        })
-        .transpose()?;
     let feeder = match &u.feeder {
         None => Vec::new(),
         Some(path) => {
@@ -638,8 +642,8 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
     };
     Ok(Users {
         template,
+        user_name,
         group_template,
-        password,
         prepopulate: u.prepopulate.unwrap_or(0),
         feeder,
     })

@@ -51,6 +51,9 @@ pub struct TargetWire {
     /// Cap on connections kept per host (0 = unlimited pool).
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// Reuse connections (default true; false for servers that close each one).
+    #[serde(default)]
+    pub keep_alive: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,368 @@
+//! A run from start to end: resolve the target, prepare (prepopulated users, shared group),
+//! start the interval writer, let goose drive the virtual admins, stop on the schedule's end,
+//! the duration, or a signal, then write the summary and clean up what the run created.
+//!
+//! # Layout
+//! - [`target`]: embedded reference service or SCIM target, authenticated client.
+//! - [`context`]: what all admins share. [`admins`]: goose set-up and the admin session loop.
+//! - [`journey`]: steps and their checks. [`gate`]: the open model's arrival gate.
+//! - [`cleanup`]: deleting what a run created, and sweeping by marker.
+
+pub mod admins;
+pub mod cleanup;
+pub mod context;
+pub mod gate;
+pub mod journey;
+pub mod target;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use rand::Rng;
+use reqwest::Method;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Registry;
+use crate::metrics::summary::MetricSummary;
+use crate::metrics::writer::{IntervalWriter, ProgressSpec};
+use crate::report::summary::{JourneyInfo, LoadInfo, RunOutcome, Summary, TargetInfo};
+use crate::workload::template::Vars;
+use crate::workload::{Load, Step, Stop, Workload};
+use context::{Created, Ctx, PooledUser};
+use gate::Gate;
+
+pub struct RunOptions {
+    pub workload: Workload,
+    /// Results folder; default `results/<UTC time>-<workload>/`.
+    pub out: Option<PathBuf>,
+    pub progress: bool,
+    /// Bound on cleanup at the end.
+    pub cleanup_timeout: Duration,
+    /// Skip cleanup (leave the users for inspection; `provbench cleanup --run-id` later).
+    pub keep_users: bool,
+}
+
+pub struct RunResult {
+    pub summary: Summary,
+    pub dir: PathBuf,
+}
+
+pub fn new_run_id() -> String {
+    format!("pb-{:08x}", rand::rng().random::<u32>())
+}
+
+fn default_dir(workload: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(':', "")
+        .trim_end_matches('Z')
+        .to_string();
+    PathBuf::from("results").join(format!("{stamp}Z-{workload}"))
+}
+
+/// Runs a workload to its end (or until `shutdown` fires) and writes every result file.
+pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Result<RunResult> {
+    let workload = Arc::new(opts.workload);
+    let run_id = new_run_id();
+    let dir = opts.out.clone().unwrap_or_else(|| default_dir(&workload.name));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the results folder {}", dir.display()))?;
+    std::fs::write(dir.join("workload.toml"), &workload.source_text)
+        .context("cannot copy the workload into the results")?;
+
+    // Everything the run starts (reference service, token refresh) stops with `service_stop`,
+    // after cleanup; the load stops earlier with `load_stop`.
+    let service_stop = CancellationToken::new();
+    let target = target::resolve(&workload, service_stop.clone()).await?;
+    tracing::info!(run_id = %run_id, target = %target.url, load = %workload.load_summary(), "run starting");
+
+    let started_wall = SystemTime::now();
+    let mut summary = Summary {
+        schema_version: crate::report::summary::SCHEMA_VERSION,
+        run_id: run_id.clone(),
+        workload: workload.name.clone(),
+        description: workload.description.clone(),
+        started_at: humantime::format_rfc3339_millis(started_wall).to_string(),
+        ended_at: None,
+        outcome: RunOutcome::Running,
+        target: TargetInfo {
+            kind: target.kind.into(),
+            url: target.url.clone(),
+        },
+        load: LoadInfo {
+            model: workload.load.model().into(),
+            description: workload.load_summary(),
+            admins: workload.load.admins(),
+            ..Default::default()
+        },
+        journeys: Vec::new(),
+        metrics: Vec::new(),
+        cleanup: None,
+        notes: Vec::new(),
+    };
+    summary.write(&dir)?;
+
+    let client = target.client.clone();
+    let (pool, mut created) = prepare_pool(&workload, &client, &run_id).await?;
+    let shared_group = prepare_group(&workload, &client, &run_id, &mut created).await?;
+
+    let registry = Arc::new(Registry::new());
+    let load_stop = CancellationToken::new();
+    let gate = match &workload.load {
+        Load::Open { schedule, max_lag, .. } => Some(Gate::new(schedule.clone(), *max_lag)),
+        Load::Closed { .. } => None,
+    };
+    let ctx = Arc::new(Ctx::new(
+        client.clone(),
+        registry.clone(),
+        workload.clone(),
+        run_id.clone(),
+        pool,
+        shared_group,
+        gate,
+        load_stop.clone(),
+    ));
+    let planned = match &workload.load {
+        Load::Closed {
+            ramp,
+            stop: Stop::Duration(d),
+            ..
+        } => Some(*ramp + *d),
+        Load::Closed { .. } => None,
+        Load::Open { schedule, .. } => Some(schedule.duration()),
+    };
+    let load_start = Instant::now();
+    let writer = IntervalWriter::spawn(
+        registry.clone(),
+        &dir,
+        load_start.into_std(),
+        SystemTime::now(),
+        Duration::from_secs(1),
+        ProgressSpec {
+            total: planned,
+            enabled: opts.progress,
+        },
+    )?;
+    if let Some(gate) = &ctx.gate {
+        gate.start_at(load_start);
+    }
+
+    // Stop conditions: the planned duration (closed), a backstop after the schedule (open),
+    // Ctrl-C/SIGTERM, and goose's own Ctrl-C handler.
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (load_stop, shutdown, interrupted) = (load_stop.clone(), shutdown.clone(), interrupted.clone());
+        let deadline = match &workload.load {
+            Load::Closed { .. } => planned.map(|p| load_start + p),
+            Load::Open { .. } => planned.map(|p| load_start + p + workload.http.timeout + Duration::from_secs(5)),
+        };
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => { interrupted.store(true, Ordering::Relaxed); break; }
+                    _ = load_stop.cancelled() => break,
+                    _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,
+                    _ = tick.tick() => if goose::is_killswitch_triggered() { interrupted.store(true, Ordering::Relaxed); break; },
+                }
+            }
+            load_stop.cancel();
+        })
+    };
+
+    let attack = admins::attack(ctx.clone())?;
+    let goose_result = attack.execute().await;
+    load_stop.cancel();
+    let _ = watcher.await;
+    let load_elapsed = load_start.elapsed();
+    if let Err(e) = goose_result {
+        summary.notes.push(format!("goose ended with an error: {e}"));
+    }
+    let output = writer.finish()?;
+
+    let interrupted = interrupted.load(Ordering::Relaxed);
+    summary.ended_at = Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
+    summary.outcome = if interrupted {
+        RunOutcome::Aborted
+    } else {
+        RunOutcome::Passed
+    };
+    fill_results(&mut summary, &ctx, &output, load_elapsed);
+    summary.write(&dir)?;
+
+    // Cleanup: what journeys left behind, the pool and shared group, then anything marked.
+    created.extend(ctx.leftovers.lock().drain(..));
+    if opts.keep_users {
+        summary.notes.push(format!(
+            "users kept: `provbench cleanup --run-id {run_id}` removes them"
+        ));
+    } else {
+        let mut report = cleanup::delete_created(client.clone(), created, opts.cleanup_timeout).await;
+        let remaining = opts
+            .cleanup_timeout
+            .saturating_sub(Duration::from_millis(report.duration_ms));
+        match cleanup::sweep_marked(client.clone(), &run_id, remaining).await {
+            Ok(sweep) => {
+                report.attempted += sweep.attempted;
+                report.deleted += sweep.deleted;
+                report.already_gone += sweep.already_gone;
+                report.failed += sweep.failed;
+                report.timed_out |= sweep.timed_out;
+                report.duration_ms += sweep.duration_ms;
+            }
+            Err(e) => summary.notes.push(format!("marker sweep skipped: {e}")),
+        }
+        tracing::info!(deleted = report.deleted, failed = report.failed, "cleanup done");
+        summary.cleanup = Some(report);
+    }
+    summary.write(&dir)?;
+    service_stop.cancel();
+    if let Some(r) = target.embedded {
+        r.stop().await;
+    }
+    Ok(RunResult { summary, dir })
+}
+
+fn fill_results(summary: &mut Summary, ctx: &Ctx, output: &crate::metrics::writer::WriterOutput, elapsed: Duration) {
+    summary.metrics = output
+        .keys
+        .iter()
+        .zip(&output.cumulative)
+        .filter(|(k, d)| k.metric == "api_latency" || !d.is_empty())
+        .map(|(k, d)| MetricSummary::new(k, d))
+        .collect();
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let ops: u64 = summary
+        .metrics
+        .iter()
+        .filter(|m| m.metric == "api_latency")
+        .map(|m| m.count)
+        .sum();
+    summary.journeys = ctx
+        .workload
+        .journeys
+        .iter()
+        .enumerate()
+        .map(|(i, j)| JourneyInfo {
+            name: j.name.clone(),
+            weight: j.weight,
+            completed: ctx.journeys_done[i].load(Ordering::Relaxed),
+            failed: ctx.journeys_failed[i].load(Ordering::Relaxed),
+            stopped: ctx.journeys_stopped[i].load(Ordering::Relaxed),
+        })
+        .collect();
+    let journeys: u64 = summary
+        .journeys
+        .iter()
+        .map(|j| j.completed + j.failed + j.stopped)
+        .sum();
+    let l = &mut summary.load;
+    l.load_duration_s = (secs * 1000.0).round() / 1000.0;
+    l.operations_per_second = ops as f64 / secs;
+    l.achieved_rate = journeys as f64 / secs;
+    l.started = journeys;
+    if let Some(gate) = &ctx.gate {
+        let c = gate.counts();
+        l.target_rate = Some(gate.schedule().mean_rate());
+        l.peak_rate = Some(gate.schedule().peak_rate());
+        l.scheduled = Some(c.scheduled);
+        l.started = c.started;
+        l.late_starts = c.late;
+        l.dropped_arrivals = c.dropped;
+        // Over the schedule's length (draining the last journeys does not count), or less if stopped early.
+        l.achieved_rate = c.started as f64 / secs.min(gate.schedule().duration().as_secs_f64()).max(1e-3);
+        if c.late > 0 || c.dropped > 0 {
+            summary.notes.push(format!(
+                "the admin pool was exhausted: {} late starts, {} dropped arrivals; latency counts from the intended start",
+                c.late, c.dropped
+            ));
+        }
+    }
+}
+
+/// Creates `[users] prepopulate` users (marked, cleaned up) and adds the feeder's users.
+async fn prepare_pool(
+    workload: &Workload,
+    client: &Arc<crate::scim::ScimClient>,
+    run_id: &str,
+) -> anyhow::Result<(Vec<PooledUser>, Vec<Created>)> {
+    let mut pool: Vec<PooledUser> = workload
+        .users
+        .feeder
+        .iter()
+        .map(|(name, id)| PooledUser {
+            id: id.clone(),
+            user_name: name.clone(),
+        })
+        .collect();
+    let mut created = Vec::new();
+    for i in 0..workload.users.prepopulate {
+        // Sequence numbers from the top of the range keep them apart from the journeys' users.
+        let seq = u64::MAX / 2 + i as u64;
+        let vars = Vars { run_id, seq, admin: 0 };
+        let body = workload.users.template.render(&vars);
+        let name: String = serde_json::from_str(&workload.users.user_name.render(&vars)).unwrap_or_default();
+        let reply = client
+            .call(Method::POST, "/Users", Some(body.into()))
+            .await
+            .map_err(|e| anyhow::anyhow!("prepopulating users: {e}"))?
+            .expect(&[200, 201])
+            .map_err(|e| anyhow::anyhow!("prepopulating users: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&reply.body).context("prepopulating users: answer is not JSON")?;
+        let id = v["id"]
+            .as_str()
+            .context("prepopulating users: created user has no id")?
+            .to_string();
+        created.push(Created::User {
+            id: id.clone(),
+            user_name: name.clone(),
+        });
+        pool.push(PooledUser {
+            id: Some(id),
+            user_name: name,
+        });
+    }
+    Ok((pool, created))
+}
+
+/// A group for journeys that add members without creating a group of their own.
+async fn prepare_group(
+    workload: &Workload,
+    client: &Arc<crate::scim::ScimClient>,
+    run_id: &str,
+    created: &mut Vec<Created>,
+) -> anyhow::Result<Option<String>> {
+    let needs = workload.journeys.iter().any(|j| {
+        let first_group = j
+            .steps
+            .iter()
+            .position(|s| *s == Step::CreateGroup)
+            .unwrap_or(usize::MAX);
+        j.steps
+            .iter()
+            .position(|s| matches!(s, Step::AddToGroup | Step::RemoveFromGroup))
+            .is_some_and(|p| p < first_group)
+    });
+    if !needs {
+        return Ok(None);
+    }
+    let body = workload.users.group_template.render(&Vars {
+        run_id,
+        seq: u64::MAX / 4,
+        admin: 0,
+    });
+    let reply = client
+        .call(Method::POST, "/Groups", Some(body.into()))
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the shared group: {e}"))?
+        .expect(&[200, 201])
+        .map_err(|e| anyhow::anyhow!("creating the shared group: {e}"))?;
+    let v: serde_json::Value = serde_json::from_slice(&reply.body)?;
+    let id = v["id"].as_str().context("the created group has no id")?.to_string();
+    created.push(Created::Group { id: id.clone() });
+    Ok(Some(id))
+}

@@ -1,0 +1,82 @@
+//! Resolving a workload's target into a ready SCIM client: start the embedded reference service
+//! on a loopback port, or point at a SCIM 2.0 service and authenticate.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::reference::{self, RunningReference, config::ReferenceConfig};
+use crate::scim::{ScimClient, auth};
+use crate::workload::{Target, Workload};
+
+pub struct ResolvedTarget {
+    pub client: Arc<ScimClient>,
+    /// The SCIM base URL, for headers and logs.
+    pub url: String,
+    pub kind: &'static str,
+    pub embedded: Option<RunningReference>,
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    }
+}
+
+pub fn embedded_config(
+    profile: &str,
+    config: Option<&std::path::Path>,
+    flaws: &[String],
+) -> anyhow::Result<ReferenceConfig> {
+    let mut c = match config {
+        Some(path) => ReferenceConfig::from_file(path)?,
+        None => ReferenceConfig::profile(profile).map_err(anyhow::Error::msg)?,
+    };
+    for f in flaws {
+        c.enable_flaw(f).map_err(anyhow::Error::msg)?;
+    }
+    Ok(c)
+}
+
+pub async fn resolve(workload: &Workload, stop: CancellationToken) -> anyhow::Result<ResolvedTarget> {
+    match &workload.target {
+        Target::Embedded { profile, config, flaws } => {
+            let config = embedded_config(profile, config.as_deref(), flaws)?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("cannot bind a loopback port for the embedded reference service")?;
+            let running = reference::start(listener, config, reference::generate_token(), stop).await?;
+            let client = Arc::new(ScimClient::new(&running.scim_url(), workload.http.clone())?);
+            client.set_bearer(&running.admin_token)?;
+            Ok(ResolvedTarget {
+                url: running.scim_url(),
+                client,
+                kind: "embedded",
+                embedded: Some(running),
+            })
+        }
+        Target::Scim { base_url, auth: a } => {
+            let client = Arc::new(ScimClient::new(base_url, workload.http.clone())?);
+            auth::authenticate(client.clone(), a, origin(base_url), stop).await?;
+            Ok(ResolvedTarget {
+                url: base_url.clone(),
+                client,
+                kind: "scim",
+                embedded: None,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn origin_of_urls() {
+        assert_eq!(super::origin("http://127.0.0.1:9000/scim/v2"), "http://127.0.0.1:9000");
+        assert_eq!(super::origin("https://idp.example.com"), "https://idp.example.com");
+    }
+}

@@ -1,0 +1,195 @@
+//! The metrics registry: one key per series, `(metric, tags)`, and µs HdrHistograms plus counters
+//! recorded without shared locks.
+//!
+//! Every producer records through a [`SeriesId`] obtained once at set-up. Samples land in a
+//! per-thread shard (a thread-local handle to a mutex that only its own thread takes, except once
+//! per interval when [`Registry::take_interval`] merges and resets every shard), so the request
+//! path never waits on another request.
+//!
+//! # Layout
+//! - [`key`]: metric keys and their text forms. [`series`]: one series' histogram and counters.
+//! - [`writer`]: the interval writer (hlog, CSV, live progress). [`summary`]: percentile summaries.
+
+pub mod key;
+pub mod series;
+pub mod summary;
+pub mod writer;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+pub use key::MetricKey;
+pub use series::{ErrorKind, SeriesData};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesId(pub u32);
+
+type Shard = Arc<Mutex<Vec<SeriesData>>>;
+
+static NEXT_REGISTRY: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's shard of each live registry (several registries live at once in tests).
+    static SHARDS: RefCell<Vec<(u64, Shard)>> = const { RefCell::new(Vec::new()) };
+}
+
+pub struct Registry {
+    id: u64,
+    keys: RwLock<Vec<MetricKey>>,
+    index: RwLock<HashMap<MetricKey, SeriesId>>,
+    shards: Mutex<Vec<Shard>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self {
+            id: NEXT_REGISTRY.fetch_add(1, Ordering::Relaxed),
+            keys: RwLock::new(Vec::new()),
+            index: RwLock::new(HashMap::new()),
+            shards: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The series for `key`, registering it on first use (set-up time, not the hot path).
+    pub fn series(&self, key: MetricKey) -> SeriesId {
+        if let Some(id) = self.index.read().get(&key) {
+            return *id;
+        }
+        let mut index = self.index.write();
+        if let Some(id) = index.get(&key) {
+            return *id;
+        }
+        let mut keys = self.keys.write();
+        let id = SeriesId(keys.len() as u32);
+        keys.push(key.clone());
+        index.insert(key, id);
+        id
+    }
+
+    pub fn keys(&self) -> Vec<MetricKey> {
+        self.keys.read().clone()
+    }
+
+    pub fn key(&self, id: SeriesId) -> MetricKey {
+        self.keys.read()[id.0 as usize].clone()
+    }
+
+    fn with_shard<R>(&self, f: impl FnOnce(&mut Vec<SeriesData>) -> R) -> R {
+        SHARDS.with(|cell| {
+            let mut shards = cell.borrow_mut();
+            let shard = match shards.iter().find(|(id, _)| *id == self.id) {
+                Some((_, s)) => s.clone(),
+                None => {
+                    let s: Shard = Arc::new(Mutex::new(Vec::new()));
+                    self.shards.lock().push(s.clone());
+                    // Forget shards of registries that are gone (only this thread held them).
+                    shards.retain(|(_, s)| Arc::strong_count(s) > 1);
+                    shards.push((self.id, s.clone()));
+                    s
+                }
+            };
+            drop(shards);
+            let mut guard = shard.lock();
+            f(&mut guard)
+        })
+    }
+
+    fn slot(series: &mut Vec<SeriesData>, id: SeriesId) -> &mut SeriesData {
+        let i = id.0 as usize;
+        if series.len() <= i {
+            series.resize_with(i + 1, SeriesData::default);
+        }
+        &mut series[i]
+    }
+
+    /// A successful observation, in µs.
+    pub fn record(&self, id: SeriesId, micros: u64) {
+        self.with_shard(|s| Self::slot(s, id).record(micros));
+    }
+
+    /// A failed operation. A timeout is also recorded in the histogram at its bound (`micros`),
+    /// so that what never arrived still weighs on the percentiles.
+    pub fn record_error(&self, id: SeriesId, kind: ErrorKind, micros: u64) {
+        self.with_shard(|s| Self::slot(s, id).record_error(kind, micros));
+    }
+
+    /// A 429 answer: counted apart from errors.
+    pub fn record_rate_limited(&self, id: SeriesId) {
+        self.with_shard(|s| Self::slot(s, id).rate_limited += 1);
+    }
+
+    /// Merges every shard's data since the last call into one `SeriesData` per series, resetting
+    /// the shards (allocations are kept).
+    pub fn take_interval(&self) -> Vec<SeriesData> {
+        let n = self.keys.read().len();
+        let mut out: Vec<SeriesData> = (0..n).map(|_| SeriesData::default()).collect();
+        let shards: Vec<Shard> = self.shards.lock().clone();
+        for shard in shards {
+            let mut guard = shard.lock();
+            for (i, data) in guard.iter_mut().enumerate() {
+                if i < n && !data.is_empty() {
+                    out[i].add(data);
+                    data.reset();
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_from_many_threads_merge_per_interval() {
+        let reg = Arc::new(Registry::new());
+        let a = reg.series(MetricKey::new("api_latency").tag("op", "create_user"));
+        let b = reg.series(MetricKey::new("api_latency").tag("op", "delete_user"));
+        assert_eq!(reg.series(MetricKey::new("api_latency").tag("op", "create_user")), a);
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let reg = reg.clone();
+                std::thread::spawn(move || {
+                    for i in 0..1000 {
+                        reg.record(a, 100 + i);
+                    }
+                    reg.record_error(b, ErrorKind::Status, 5);
+                    if t == 0 {
+                        reg.record_rate_limited(b);
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().for_each(|h| h.join().unwrap());
+        let interval = reg.take_interval();
+        assert_eq!(interval[a.0 as usize].histogram().len(), 4000);
+        assert_eq!(interval[b.0 as usize].errors_total(), 4);
+        assert_eq!(interval[b.0 as usize].rate_limited, 1);
+        // The shards were reset: the next interval starts empty.
+        let next = reg.take_interval();
+        assert!(next.iter().all(SeriesData::is_empty));
+    }
+
+    #[test]
+    fn two_registries_on_one_thread_stay_apart() {
+        let (r1, r2) = (Registry::new(), Registry::new());
+        let s1 = r1.series(MetricKey::new("x"));
+        let s2 = r2.series(MetricKey::new("x"));
+        r1.record(s1, 1);
+        r2.record(s2, 2);
+        r2.record(s2, 3);
+        assert_eq!(r1.take_interval()[0].histogram().len(), 1);
+        assert_eq!(r2.take_interval()[0].histogram().len(), 2);
+    }
+}

@@ -1,0 +1,115 @@
+//! One series' data: a µs HdrHistogram (3 significant digits) and its counters.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Highest value tracked: one hour in µs. Larger values are recorded at this bound.
+pub const MAX_MICROS: u64 = 3_600_000_000;
+
+/// Why an operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// An unexpected HTTP status.
+    Status,
+    /// No answer before the timeout.
+    Timeout,
+    /// Could not connect, or the connection broke.
+    Connection,
+    /// The answer lacked what the operation needs (e.g. no `id` in a created user).
+    Payload,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 4] = [
+        ErrorKind::Status,
+        ErrorKind::Timeout,
+        ErrorKind::Connection,
+        ErrorKind::Payload,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Status => "status",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connection => "connection",
+            ErrorKind::Payload => "payload",
+        }
+    }
+}
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds")
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SeriesData {
+    histogram: Option<Histogram<u64>>,
+    pub errors: [u64; 4],
+    pub rate_limited: u64,
+}
+
+impl SeriesData {
+    fn hist_mut(&mut self) -> &mut Histogram<u64> {
+        self.histogram.get_or_insert_with(new_histogram)
+    }
+
+    pub fn record(&mut self, micros: u64) {
+        self.hist_mut().saturating_record(micros.max(1));
+    }
+
+    pub fn record_error(&mut self, kind: ErrorKind, micros: u64) {
+        self.errors[kind as usize] += 1;
+        if kind == ErrorKind::Timeout {
+            self.record(micros);
+        }
+    }
+
+    /// The histogram (empty when nothing was recorded).
+    pub fn histogram(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
+        match &self.histogram {
+            Some(h) => std::borrow::Cow::Borrowed(h),
+            None => std::borrow::Cow::Owned(new_histogram()),
+        }
+    }
+
+    pub fn errors_total(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    /// Attempts: histogram samples plus failures that are not in it (all but timeouts).
+    pub fn count(&self) -> u64 {
+        self.histogram.as_ref().map_or(0, |h| h.len()) + self.errors_total() - self.errors[ErrorKind::Timeout as usize]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.histogram.as_ref().is_none_or(|h| h.is_empty()) && self.errors_total() == 0 && self.rate_limited == 0
+    }
+
+    pub fn add(&mut self, other: &SeriesData) {
+        if let Some(h) = &other.histogram
+            && !h.is_empty()
+        {
+            self.hist_mut().add(h).expect("same bounds");
+        }
+        for (a, b) in self.errors.iter_mut().zip(other.errors) {
+            *a += b;
+        }
+        self.rate_limited += other.rate_limited;
+    }
+
+    pub fn reset(&mut self) {
+        if let Some(h) = &mut self.histogram {
+            h.reset();
+        }
+        self.errors = [0; 4];
+        self.rate_limited = 0;
+    }
+
+    pub fn from_histogram(h: Histogram<u64>) -> Self {
+        Self {
+            histogram: Some(h),
+            ..Default::default()
+        }
+    }
+}

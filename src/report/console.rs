@@ -1,0 +1,115 @@
+//! The table printed at the end of a run: readable at a glance.
+
+use std::fmt::Write as _;
+
+use super::summary::{RunOutcome, Summary};
+use crate::metrics::summary::format_micros;
+
+pub fn render(s: &Summary, results_dir: &str) -> String {
+    let mut out = String::new();
+    let outcome = match s.outcome {
+        RunOutcome::Passed => "passed",
+        RunOutcome::Failed => "FAILED",
+        RunOutcome::Aborted => "ABORTED",
+        RunOutcome::Running => "incomplete",
+    };
+    let _ = writeln!(out, "\nprovbench · {} · run {} · {outcome}", s.workload, s.run_id);
+    let _ = writeln!(out, "target   {} {}", s.target.kind, s.target.url);
+    let l = &s.load;
+    let _ = write!(
+        out,
+        "load     {}\n         achieved {:.1} journeys/s, {:.1} ops/s over {:.1}s",
+        l.description, l.achieved_rate, l.operations_per_second, l.load_duration_s
+    );
+    if let Some(t) = l.target_rate {
+        let _ = write!(out, " (target {t:.1}/s)");
+    }
+    out.push('\n');
+    if l.late_starts > 0 || l.dropped_arrivals > 0 {
+        let _ = writeln!(
+            out,
+            "         {} late starts, {} dropped arrivals (admin pool exhausted: raise max_admins)",
+            l.late_starts, l.dropped_arrivals
+        );
+    }
+    let ops: Vec<_> = s.metrics.iter().filter(|m| m.metric == "api_latency").collect();
+    let width = ops
+        .iter()
+        .map(|m| m.tags.get("op").map_or(0, String::len))
+        .max()
+        .unwrap_or(2)
+        .max(9);
+    let _ = writeln!(
+        out,
+        "\n{:<width$} {:>8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "operation", "count", "errors", "429", "ops/s", "p50", "p90", "p99", "max"
+    );
+    let secs = l.load_duration_s.max(1e-3);
+    for m in &ops {
+        let _ = writeln!(
+            out,
+            "{:<width$} {:>8} {:>7} {:>6} {:>9.1} {:>9} {:>9} {:>9} {:>9}",
+            m.tags.get("op").map_or("-", String::as_str),
+            m.count,
+            m.errors,
+            m.rate_limited,
+            m.count as f64 / secs,
+            format_micros(m.p50_us),
+            format_micros(m.p90_us),
+            format_micros(m.p99_us),
+            format_micros(m.max_us),
+        );
+    }
+    let others: Vec<_> = s
+        .metrics
+        .iter()
+        .filter(|m| m.metric != "api_latency" && m.count > 0)
+        .collect();
+    if !others.is_empty() {
+        out.push('\n');
+        for m in others {
+            let _ = writeln!(
+                out,
+                "{:<width$} {:>8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                m.key().to_string(),
+                m.count,
+                m.errors,
+                m.timeouts,
+                "",
+                format_micros(m.p50_us),
+                format_micros(m.p90_us),
+                format_micros(m.p99_us),
+                format_micros(m.max_us),
+            );
+        }
+    }
+    let journeys: Vec<String> = s
+        .journeys
+        .iter()
+        .map(|j| {
+            let stopped = if j.stopped > 0 {
+                format!(", {} cut short by the end", j.stopped)
+            } else {
+                String::new()
+            };
+            format!("{} {} done, {} failed{stopped}", j.name, j.completed, j.failed)
+        })
+        .collect();
+    let _ = writeln!(out, "\njourneys {}", journeys.join("; "));
+    if let Some(c) = &s.cleanup {
+        let _ = writeln!(
+            out,
+            "cleanup  {} deleted, {} already gone, {} failed in {} ms{}",
+            c.deleted,
+            c.already_gone,
+            c.failed,
+            c.duration_ms,
+            if c.timed_out { " (timed out)" } else { "" }
+        );
+    }
+    for n in &s.notes {
+        let _ = writeln!(out, "note     {n}");
+    }
+    let _ = writeln!(out, "results  {results_dir}");
+    out
+}

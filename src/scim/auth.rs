@@ -1,0 +1,118 @@
+//! The target's authentication: a static bearer token from the environment, or an OAuth2
+//! client-credentials token fetched at start and refreshed before it expires.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use super::ScimClient;
+use crate::workload::{Auth, ClientId};
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+fn env(name: &str, what: &str) -> anyhow::Result<String> {
+    std::env::var(name).with_context(|| format!("{what}: environment variable `{name}` is not set"))
+}
+
+/// Resolves `auth` against `client`: sets its bearer token and, for OAuth2, keeps refreshing it
+/// until `stop` fires. `base_root` resolves a relative `token_url` (`/oauth/token`).
+pub async fn authenticate(
+    client: Arc<ScimClient>,
+    auth: &Auth,
+    base_root: &str,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    match auth {
+        Auth::None => Ok(()),
+        Auth::Bearer { token_env } => client.set_bearer(&env(token_env, "target.auth bearer token")?),
+        Auth::ClientCredentials {
+            token_url,
+            client_id,
+            client_secret_env,
+            scope,
+        } => {
+            let url = if token_url.starts_with('/') {
+                format!("{}{token_url}", base_root.trim_end_matches('/'))
+            } else {
+                token_url.clone()
+            };
+            let id = match client_id {
+                ClientId::Literal(s) => s.clone(),
+                ClientId::Env(e) => env(e, "target.auth client_id_env")?,
+            };
+            let secret = client_secret_env
+                .as_ref()
+                .map(|e| env(e, "target.auth client_secret_env"))
+                .transpose()?
+                .unwrap_or_default();
+            let fetch = {
+                let client = client.clone();
+                let scope = scope.clone();
+                move || {
+                    let (client, url, id, secret, scope) =
+                        (client.clone(), url.clone(), id.clone(), secret.clone(), scope.clone());
+                    async move {
+                        let mut form = vec![
+                            ("grant_type", "client_credentials"),
+                            ("client_id", id.as_str()),
+                            ("client_secret", secret.as_str()),
+                        ];
+                        if let Some(s) = &scope {
+                            form.push(("scope", s.as_str()));
+                        }
+                        let resp = client
+                            .http()
+                            .post(&url)
+                            .form(&form)
+                            .send()
+                            .await
+                            .with_context(|| format!("token request to {url} failed"))?;
+                        let status = resp.status();
+                        if !status.is_success() {
+                            // The body of an OAuth error names the problem and holds no secret.
+                            let body = resp.text().await.unwrap_or_default();
+                            bail!(
+                                "token endpoint {url} answered {status}: {}",
+                                body.chars().take(200).collect::<String>()
+                            );
+                        }
+                        let token: TokenResponse = resp
+                            .json()
+                            .await
+                            .context("token response is not JSON with access_token")?;
+                        client.set_bearer(&token.access_token)?;
+                        anyhow::Ok(Duration::from_secs(token.expires_in.unwrap_or(3600)))
+                    }
+                }
+            };
+            let ttl = fetch().await?;
+            tokio::spawn(async move {
+                let mut ttl = ttl;
+                loop {
+                    // Refresh at 80 % of the lifetime; retry a failed refresh after a few seconds.
+                    let wait = ttl.mul_f64(0.8).max(Duration::from_secs(1));
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    match fetch().await {
+                        Ok(t) => ttl = t,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "token refresh failed");
+                            ttl = Duration::from_secs(5);
+                        }
+                    }
+                }
+            });
+            Ok(())
+        }
+    }
+}

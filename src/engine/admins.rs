@@ -82,6 +82,18 @@ async fn session(ctx: Arc<Ctx>, _user: &mut GooseUser) -> TransactionResult {
             }
         }
         Some(gate) => {
+            // The schedule starts once the whole pool is up, so goose's launch does not make the
+            // first arrivals late.
+            if index + 1 == ctx.workload.load.admins() {
+                gate.start_at(Instant::now() + Duration::from_millis(5));
+                ctx.all_started.cancel();
+            } else {
+                tokio::select! {
+                    _ = ctx.all_started.cancelled() => {}
+                    _ = ctx.stop.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                }
+            }
             while let Some(arrival) = gate.claim(&ctx.stop).await {
                 let now = Instant::now();
                 ctx.registry.record(

@@ -52,6 +52,8 @@ pub struct Ctx {
     pub journeys_stopped: Vec<AtomicU64>,
     /// Journeys currently running (the open model waits for these before it ends).
     pub in_flight: AtomicUsize,
+    /// Fired once every admin has started its session (the open model's schedule starts then).
+    pub all_started: CancellationToken,
 }
 
 impl Ctx {
@@ -100,6 +102,7 @@ impl Ctx {
             journeys_failed: (0..n).map(|_| AtomicU64::new(0)).collect(),
             journeys_stopped: (0..n).map(|_| AtomicU64::new(0)).collect(),
             in_flight: AtomicUsize::new(0),
+            all_started: CancellationToken::new(),
             workload,
         }
     }

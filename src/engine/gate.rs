@@ -93,7 +93,10 @@ impl Gate {
             }
             if now - due <= ON_TIME {
                 self.started.fetch_add(1, Ordering::Relaxed);
-                return Some(Arrival { intended: due, late: false });
+                return Some(Arrival {
+                    intended: due,
+                    late: false,
+                });
             }
             if now - due > self.max_lag {
                 self.dropped.fetch_add(1, Ordering::Relaxed);

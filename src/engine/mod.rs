@@ -146,9 +146,6 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
             enabled: opts.progress,
         },
     )?;
-    if let Some(gate) = &ctx.gate {
-        gate.start_at(load_start);
-    }
 
     // Stop conditions: the planned duration (closed), a backstop after the schedule (open),
     // Ctrl-C/SIGTERM, and goose's own Ctrl-C handler.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::ScimClient;
-use crate::workload::{Auth, ClientId};
+use crate::workload::{Auth, ClientId, Secret};
 
 #[derive(Deserialize)]
 struct TokenResponse {
@@ -32,7 +32,16 @@ pub async fn authenticate(
 ) -> anyhow::Result<()> {
     match auth {
         Auth::None => Ok(()),
-        Auth::Bearer { token_env } => client.set_bearer(&env(token_env, "target.auth bearer token")?),
+        Auth::Bearer {
+            source: Secret::Env(name),
+        } => client.set_bearer(&env(name, "target.auth bearer token")?),
+        Auth::Bearer {
+            source: Secret::File(path),
+        } => {
+            let token =
+                std::fs::read_to_string(path).with_context(|| format!("target.auth token_file {}", path.display()))?;
+            client.set_bearer(token.trim())
+        }
         Auth::ClientCredentials {
             token_url,
             client_id,

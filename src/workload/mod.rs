@@ -57,7 +57,7 @@ pub enum Target {
 pub enum Auth {
     None,
     Bearer {
-        token_env: String,
+        source: Secret,
     },
     ClientCredentials {
         token_url: String,
@@ -65,6 +65,13 @@ pub enum Auth {
         client_secret_env: Option<String>,
         scope: Option<String>,
     },
+}
+
+/// Where a secret comes from: never the workload file itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Secret {
+    Env(String),
+    File(PathBuf),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -370,7 +377,18 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
             }
             let auth = match t.auth {
                 None | Some(AuthWire::None) => Auth::None,
-                Some(AuthWire::Bearer { token_env }) => Auth::Bearer { token_env },
+                Some(AuthWire::Bearer { token_env, token_file }) => Auth::Bearer {
+                    source: match (token_env, token_file) {
+                        (Some(e), None) => Secret::Env(e),
+                        (None, Some(f)) => Secret::File(src.file.parent().unwrap_or(Path::new(".")).join(f)),
+                        _ => {
+                            return Err(src.error(
+                                None,
+                                "target.auth bearer: give exactly one of `token_env` or `token_file`",
+                            ));
+                        }
+                    },
+                },
                 Some(AuthWire::OAuth2ClientCredentials {
                     token_url,
                     client_id,

@@ -61,7 +61,11 @@ pub struct TargetWire {
 pub enum AuthWire {
     None,
     Bearer {
-        token_env: String,
+        #[serde(default)]
+        token_env: Option<String>,
+        /// A file holding the token (e.g. a mounted Kubernetes secret), relative to the workload.
+        #[serde(default)]
+        token_file: Option<String>,
     },
     #[serde(rename = "oauth2-client-credentials")]
     OAuth2ClientCredentials {

@@ -1,5 +1,7 @@
 //! The one integration-test binary: real runs in-process against servers on 127.0.0.1:0.
 
 mod cli;
+mod engine;
 mod reference;
+mod signals;
 mod support;

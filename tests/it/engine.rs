@@ -1,7 +1,7 @@
 //! Real runs in-process: closed and open models, every operation, journeys, cleanup verified
 //! through the SCIM API, and coordinated omission under a stalling service.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use provbench::engine::{self, RunOptions, RunResult};
@@ -163,7 +163,7 @@ steps = ["create_user", "delete_user"]
     assert_eq!((create.count, create.errors), (200, 0));
 }
 
-fn hlog_tags(dir: &PathBuf) -> Vec<String> {
+fn hlog_tags(dir: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("histograms.hlog")).unwrap();
     let mut tags: Vec<String> = text
         .lines()

@@ -86,21 +86,20 @@ impl Registry {
 
     fn with_shard<R>(&self, f: impl FnOnce(&mut Vec<SeriesData>) -> R) -> R {
         SHARDS.with(|cell| {
-            let mut shards = cell.borrow_mut();
-            let shard = match shards.iter().find(|(id, _)| *id == self.id) {
-                Some((_, s)) => s.clone(),
-                None => {
-                    let s: Shard = Arc::new(Mutex::new(Vec::new()));
-                    self.shards.lock().push(s.clone());
-                    // Forget shards of registries that are gone (only this thread held them).
-                    shards.retain(|(_, s)| Arc::strong_count(s) > 1);
-                    shards.push((self.id, s.clone()));
-                    s
+            {
+                let shards = cell.borrow();
+                if let Some((_, shard)) = shards.iter().find(|(id, _)| *id == self.id) {
+                    return f(&mut shard.lock());
                 }
-            };
+            }
+            let shard: Shard = Arc::new(Mutex::new(Vec::new()));
+            self.shards.lock().push(shard.clone());
+            let mut shards = cell.borrow_mut();
+            // Forget shards of registries that are gone (only this thread still held them).
+            shards.retain(|(_, s)| Arc::strong_count(s) > 1);
+            shards.push((self.id, shard.clone()));
             drop(shards);
-            let mut guard = shard.lock();
-            f(&mut guard)
+            f(&mut shard.lock())
         })
     }
 

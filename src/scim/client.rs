@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 
@@ -39,15 +42,24 @@ impl std::fmt::Display for CallError {
 
 pub struct Reply {
     pub status: StatusCode,
-    pub headers: HeaderMap,
     pub body: Bytes,
     /// 429 answers seen (and waited out) before this one.
     pub rate_limited: u32,
 }
 
+type PlainClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+
 pub struct ScimClient {
+    /// Plain-HTTP targets go through hyper directly (the leanest path per request); HTTPS
+    /// targets, and token requests, through reqwest.
+    plain: Option<PlainClient>,
+    /// `http://host:port` of a plain-HTTP target.
+    origin: String,
     http: reqwest::Client,
     base: String,
+    /// Parsed once: each request only swaps path and query, never re-parses the host.
+    base_url: reqwest::Url,
+    base_path: String,
     authorization: ArcSwap<Option<HeaderValue>>,
     settings: HttpSettings,
 }
@@ -60,8 +72,11 @@ impl ScimClient {
         let mut builder = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("provbench/", env!("CARGO_PKG_VERSION")))
-            .tcp_nodelay(true);
+            .user_agent(USER_AGENT)
+            .tcp_nodelay(true)
+            // No per-request proxy matching: load goes straight to the target.
+            .no_proxy()
+            .http1_only();
         if let Some(n) = settings.max_connections {
             builder = builder.pool_max_idle_per_host(n);
         }
@@ -69,9 +84,29 @@ impl ScimClient {
             // Servers that close every connection (HTTP/1.0): never reuse one.
             builder = builder.pool_max_idle_per_host(0);
         }
+        let base = base.trim_end_matches('/').to_string();
+        let base_url = reqwest::Url::parse(&base).map_err(|e| anyhow::anyhow!("bad target URL `{base}`: {e}"))?;
+        let plain = (base_url.scheme() == "http").then(|| {
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.set_connect_timeout(Some(settings.timeout.min(Duration::from_secs(10))));
+            let mut b = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+            b.pool_idle_timeout(Duration::from_secs(90));
+            match (settings.keep_alive, settings.max_connections) {
+                (false, _) => b.pool_max_idle_per_host(0),
+                (true, Some(n)) => b.pool_max_idle_per_host(n),
+                (true, None) => &mut b,
+            };
+            b.build(connector)
+        });
+        let origin = base_url.origin().ascii_serialization();
         Ok(ScimClient {
+            plain,
+            origin,
             http: builder.build()?,
-            base: base.trim_end_matches('/').to_string(),
+            base_path: base_url.path().trim_end_matches('/').to_string(),
+            base_url,
+            base,
             authorization: ArcSwap::from_pointee(None),
             settings,
         })
@@ -95,45 +130,121 @@ impl ScimClient {
 
     /// One SCIM call: `path` is relative to the base URL (`/Users/123`), or a full URL.
     pub async fn call(&self, method: Method, path: &str, body: Option<Bytes>) -> Result<Reply, CallError> {
-        let url = if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_string()
-        } else {
-            let mut url = String::with_capacity(self.base.len() + path.len());
-            url.push_str(&self.base);
-            url.push_str(path);
-            url
-        };
+        let absolute = path.starts_with("http://") || path.starts_with("https://");
         let mut rate_limited = 0;
         loop {
-            let mut req = self
-                .http
-                .request(method.clone(), &url)
-                .header(header::ACCEPT, SCIM_JSON);
-            if let Some(auth) = self.authorization.load().as_ref() {
-                req = req.header(header::AUTHORIZATION, auth.clone());
-            }
-            if let Some(b) = &body {
-                req = req.header(header::CONTENT_TYPE, SCIM_JSON).body(b.clone());
-            }
-            let resp = req.send().await.map_err(classify)?;
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let body_bytes = resp.bytes().await.map_err(classify)?;
-            if status == StatusCode::TOO_MANY_REQUESTS {
+            let (status, wait, body_bytes) = match (&self.plain, absolute) {
+                (Some(plain), false) => self.send_plain(plain, &method, path, body.clone()).await?,
+                _ => self.send_reqwest(&method, path, absolute, body.clone()).await?,
+            };
+            if let Some(wait) = wait {
                 rate_limited += 1;
                 if self.settings.honor_retry_after && rate_limited <= self.settings.max_retries {
-                    tokio::time::sleep(retry_after(&headers)).await;
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
             }
             return Ok(Reply {
                 status,
-                headers,
                 body: body_bytes,
                 rate_limited,
             });
         }
     }
+
+    async fn send_plain(
+        &self,
+        client: &PlainClient,
+        method: &Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Option<Duration>, Bytes), CallError> {
+        let mut uri = String::with_capacity(self.origin.len() + self.base_path.len() + path.len());
+        uri.push_str(&self.origin);
+        uri.push_str(&self.base_path);
+        uri.push_str(path);
+        let mut req = http::Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header(header::ACCEPT, SCIM_JSON)
+            .header(header::USER_AGENT, USER_AGENT);
+        if let Some(auth) = self.authorization.load().as_ref() {
+            req = req.header(header::AUTHORIZATION, auth.clone());
+        }
+        let has_body = body.is_some();
+        if has_body {
+            req = req.header(header::CONTENT_TYPE, SCIM_JSON);
+        }
+        let req = req
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| CallError::payload(format!("cannot build the request: {e}")))?;
+        let exchange = async {
+            let resp = client.request(req).await.map_err(|e| CallError {
+                kind: ErrorKind::Connection,
+                detail: error_chain(&e),
+            })?;
+            let status = resp.status();
+            let wait = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
+            let bytes = resp.into_body().collect().await.map_err(|e| CallError {
+                kind: ErrorKind::Connection,
+                detail: error_chain(&e),
+            })?;
+            Ok((status, wait, bytes.to_bytes()))
+        };
+        match tokio::time::timeout(self.settings.timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(CallError {
+                kind: ErrorKind::Timeout,
+                detail: format!("no complete answer within {:?}", self.settings.timeout),
+            }),
+        }
+    }
+
+    async fn send_reqwest(
+        &self,
+        method: &Method,
+        path: &str,
+        absolute: bool,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Option<Duration>, Bytes), CallError> {
+        let url = if absolute {
+            reqwest::Url::parse(path).map_err(|e| CallError::payload(format!("bad URL {path}: {e}")))?
+        } else {
+            let (p, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+            let mut url = self.base_url.clone();
+            let mut full = String::with_capacity(self.base_path.len() + p.len());
+            full.push_str(&self.base_path);
+            full.push_str(p);
+            url.set_path(&full);
+            url.set_query(query);
+            url
+        };
+        let mut req = self.http.request(method.clone(), url).header(header::ACCEPT, SCIM_JSON);
+        if let Some(auth) = self.authorization.load().as_ref() {
+            req = req.header(header::AUTHORIZATION, auth.clone());
+        }
+        if let Some(b) = body {
+            req = req.header(header::CONTENT_TYPE, SCIM_JSON).body(b);
+        }
+        let resp = req.send().await.map_err(classify)?;
+        let status = resp.status();
+        let wait = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
+        let bytes = resp.bytes().await.map_err(classify)?;
+        Ok((status, wait, bytes))
+    }
+}
+
+const USER_AGENT: &str = concat!("provbench/", env!("CARGO_PKG_VERSION"));
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut detail = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    detail
 }
 
 fn retry_after(headers: &HeaderMap) -> Duration {
@@ -154,15 +265,10 @@ fn classify(e: reqwest::Error) -> CallError {
         ErrorKind::Connection
     };
     // The URL can carry nothing secret, but keep messages short and stable.
-    let e = e.without_url();
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
+    CallError {
+        kind,
+        detail: error_chain(&e.without_url()),
     }
-    CallError { kind, detail }
 }
 
 impl Reply {

@@ -64,3 +64,31 @@ fn bad_input_exits_2_with_a_clear_message() {
         assert!(stderr.contains(wording), "{args:?}: expected `{wording}` in {stderr}");
     }
 }
+
+#[test]
+fn validate_points_at_the_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "name = \"x\"\n[load]\nmodel = \"closed\"\nrat = 5\nduration = \"1s\"\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n",
+    )
+    .unwrap();
+    let out = provbench().args(["validate"]).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bad.toml:4:1: unknown key `rat` in [load]"), "{stderr}");
+    let ok = provbench()
+        .args(["validate", "workloads/quickstart.toml"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok (closed model, 20 admins"));
+}
+
+#[test]
+fn run_of_a_missing_file_is_a_usage_error() {
+    let out = provbench().args(["run", "no/such/workload.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the workload"));
+}

@@ -252,9 +252,39 @@ steps = ["list_users"]
         .unwrap()
         .p99_us
         .unwrap();
+    eprintln!("coordinated omission: open-model p99 {p99} µs, closed-model p99 {closed_p99} µs");
     assert!(
         closed_p99 * 2 < p99,
         "closed p99 {closed_p99} µs should hide the stall the open model shows ({p99} µs)"
     );
+    reference.stop().await;
+}
+
+/// A target that rate-limits: 429s are waited out (Retry-After) and counted apart from errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_honoured_and_counted_apart() {
+    let mut config = ReferenceConfig::profile("fast").unwrap();
+    config.faults.rate_limit = Some(provbench::reference::config::RateLimit {
+        per_second: 40.0,
+        burst: 5,
+    });
+    let reference = start_reference(config).await;
+    let workload = r#"
+name = "limited"
+[load]
+model = "closed"
+admins = 8
+duration = "2s"
+[[journey]]
+name = "read"
+steps = ["list_users"]
+"#;
+    let (result, _dir) = run_against(Some(&reference), workload).await;
+    let m = result
+        .summary
+        .metric("api_latency", Some(("op", "list_users")))
+        .unwrap();
+    assert!(m.rate_limited > 0, "{m:?}");
+    assert_eq!(m.errors, 0, "{m:?}");
     reference.stop().await;
 }

@@ -27,7 +27,8 @@ pub struct CleanupReport {
 }
 
 impl CleanupReport {
-    fn absorb(&mut self, other: CleanupReport) {
+    /// Adds another round's counts (not its duration).
+    pub fn absorb(&mut self, other: CleanupReport) {
         self.attempted += other.attempted;
         self.deleted += other.deleted;
         self.already_gone += other.already_gone;

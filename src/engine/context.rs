@@ -43,8 +43,9 @@ pub struct Ctx {
     pub shared_group: Option<String>,
     pub gate: Option<Gate>,
     pub stop: CancellationToken,
-    /// Users and groups left behind by journeys (stopped early, or without a delete step).
-    pub leftovers: Mutex<Vec<Created>>,
+    /// Users and groups left behind by journeys (stopped early, or without a delete step),
+    /// shared with the run's record of everything it created.
+    pub leftovers: Arc<Mutex<Vec<Created>>>,
     pub next_admin: AtomicUsize,
     pub journeys_done: Vec<AtomicU64>,
     pub journeys_failed: Vec<AtomicU64>,
@@ -67,6 +68,7 @@ impl Ctx {
         shared_group: Option<String>,
         gate: Option<Gate>,
         stop: CancellationToken,
+        leftovers: Arc<Mutex<Vec<Created>>>,
     ) -> Ctx {
         let ops = workload
             .operations()
@@ -96,7 +98,7 @@ impl Ctx {
             shared_group,
             gate,
             stop,
-            leftovers: Mutex::new(Vec::new()),
+            leftovers,
             next_admin: AtomicUsize::new(0),
             journeys_done: (0..n).map(|_| AtomicU64::new(0)).collect(),
             journeys_failed: (0..n).map(|_| AtomicU64::new(0)).collect(),

@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use parking_lot::Mutex;
 use rand::Rng;
 use reqwest::Method;
 use tokio::time::Instant;
@@ -105,93 +106,31 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
     };
     summary.write(&dir)?;
 
+    // Everything the run creates is recorded here as it goes, so cleanup finds it even when a
+    // later phase fails.
+    let created: Arc<Mutex<Vec<Created>>> = Arc::default();
     let client = target.client.clone();
-    let (pool, mut created) = prepare_pool(&workload, &client, &run_id).await?;
-    let shared_group = prepare_group(&workload, &client, &run_id, &mut created).await?;
-
-    let registry = Arc::new(Registry::new());
-    let load_stop = CancellationToken::new();
-    let gate = match &workload.load {
-        Load::Open { schedule, max_lag, .. } => Some(Gate::new(schedule.clone(), *max_lag)),
-        Load::Closed { .. } => None,
+    let phase = Phase {
+        workload: workload.clone(),
+        client: client.clone(),
+        run_id: run_id.clone(),
+        dir: dir.clone(),
+        progress: opts.progress,
+        created: created.clone(),
     };
-    let ctx = Arc::new(Ctx::new(
-        client.clone(),
-        registry.clone(),
-        workload.clone(),
-        run_id.clone(),
-        pool,
-        shared_group,
-        gate,
-        load_stop.clone(),
-    ));
-    let planned = match &workload.load {
-        Load::Closed {
-            ramp,
-            stop: Stop::Duration(d),
-            ..
-        } => Some(*ramp + *d),
-        Load::Closed { .. } => None,
-        Load::Open { schedule, .. } => Some(schedule.duration()),
+    let load_error = match phase.load(&mut summary, shutdown).await {
+        Ok(()) => None,
+        Err(e) => {
+            summary.outcome = RunOutcome::Failed;
+            summary.ended_at = Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
+            summary.notes.push(format!("the run failed: {e:#}"));
+            summary.write(&dir)?;
+            Some(e)
+        }
     };
-    let load_start = Instant::now();
-    let writer = IntervalWriter::spawn(
-        registry.clone(),
-        &dir,
-        load_start.into_std(),
-        SystemTime::now(),
-        Duration::from_secs(1),
-        ProgressSpec {
-            total: planned,
-            enabled: opts.progress,
-        },
-    )?;
-
-    // Stop conditions: the planned duration (closed), a backstop after the schedule (open),
-    // Ctrl-C/SIGTERM, and goose's own Ctrl-C handler.
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let (load_stop, shutdown, interrupted) = (load_stop.clone(), shutdown.clone(), interrupted.clone());
-        let deadline = match &workload.load {
-            Load::Closed { .. } => planned.map(|p| load_start + p),
-            Load::Open { .. } => planned.map(|p| load_start + p + workload.http.timeout + Duration::from_secs(5)),
-        };
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => { interrupted.store(true, Ordering::Relaxed); break; }
-                    _ = load_stop.cancelled() => break,
-                    _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,
-                    _ = tick.tick() => if goose::is_killswitch_triggered() { interrupted.store(true, Ordering::Relaxed); break; },
-                }
-            }
-            load_stop.cancel();
-        })
-    };
-
-    let attack = admins::attack(ctx.clone())?;
-    let goose_result = attack.execute().await;
-    load_stop.cancel();
-    let _ = watcher.await;
-    let load_elapsed = load_start.elapsed();
-    if let Err(e) = goose_result {
-        summary.notes.push(format!("goose ended with an error: {e}"));
-    }
-    let output = writer.finish()?;
-
-    let interrupted = interrupted.load(Ordering::Relaxed);
-    summary.ended_at = Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
-    summary.outcome = if interrupted {
-        RunOutcome::Aborted
-    } else {
-        RunOutcome::Passed
-    };
-    fill_results(&mut summary, &ctx, &output, load_elapsed);
-    summary.write(&dir)?;
 
     // Cleanup: what journeys left behind, the pool and shared group, then anything marked.
-    created.extend(ctx.leftovers.lock().drain(..));
+    let created: Vec<Created> = std::mem::take(&mut *created.lock());
     if opts.keep_users {
         summary.notes.push(format!(
             "users kept: `provbench cleanup --run-id {run_id}` removes them"
@@ -203,12 +142,8 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
             .saturating_sub(Duration::from_millis(report.duration_ms));
         match cleanup::sweep_marked(client.clone(), &run_id, remaining).await {
             Ok(sweep) => {
-                report.attempted += sweep.attempted;
-                report.deleted += sweep.deleted;
-                report.already_gone += sweep.already_gone;
-                report.failed += sweep.failed;
-                report.timed_out |= sweep.timed_out;
                 report.duration_ms += sweep.duration_ms;
+                report.absorb(sweep);
             }
             Err(e) => summary.notes.push(format!("marker sweep skipped: {e}")),
         }
@@ -220,7 +155,113 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
     if let Some(r) = target.embedded {
         r.stop().await;
     }
-    Ok(RunResult { summary, dir })
+    match load_error {
+        Some(e) => Err(e.context(format!("run {run_id} failed (results in {})", dir.display()))),
+        None => Ok(RunResult { summary, dir }),
+    }
+}
+
+/// The load phase's inputs.
+struct Phase {
+    workload: Arc<Workload>,
+    client: Arc<crate::scim::ScimClient>,
+    run_id: String,
+    dir: PathBuf,
+    progress: bool,
+    created: Arc<Mutex<Vec<Created>>>,
+}
+
+impl Phase {
+    /// Prepares, runs the load and writes its results into `summary`.
+    async fn load(&self, summary: &mut Summary, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let (workload, client, run_id, dir) = (&self.workload, &self.client, &self.run_id, &self.dir);
+        let pool = prepare_pool(workload, client, run_id, &self.created).await?;
+        let shared_group = prepare_group(workload, client, run_id, &self.created).await?;
+
+        let registry = Arc::new(Registry::new());
+        let load_stop = CancellationToken::new();
+        let gate = match &workload.load {
+            Load::Open { schedule, max_lag, .. } => Some(Gate::new(schedule.clone(), *max_lag)),
+            Load::Closed { .. } => None,
+        };
+        let ctx = Arc::new(Ctx::new(
+            client.clone(),
+            registry.clone(),
+            workload.clone(),
+            run_id.clone(),
+            pool,
+            shared_group,
+            gate,
+            load_stop.clone(),
+            self.created.clone(),
+        ));
+        let planned = match &workload.load {
+            Load::Closed {
+                ramp,
+                stop: Stop::Duration(d),
+                ..
+            } => Some(*ramp + *d),
+            Load::Closed { .. } => None,
+            Load::Open { schedule, .. } => Some(schedule.duration()),
+        };
+        let load_start = Instant::now();
+        let writer = IntervalWriter::spawn(
+            registry.clone(),
+            dir,
+            load_start.into_std(),
+            SystemTime::now(),
+            Duration::from_secs(1),
+            ProgressSpec {
+                total: planned,
+                enabled: self.progress,
+            },
+        )?;
+
+        // Stop conditions: the planned duration (closed), a backstop after the schedule (open),
+        // Ctrl-C/SIGTERM, and goose's own Ctrl-C handler.
+        let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let (load_stop, shutdown, interrupted) = (load_stop.clone(), shutdown.clone(), interrupted.clone());
+            let deadline = match &workload.load {
+                Load::Closed { .. } => planned.map(|p| load_start + p),
+                Load::Open { .. } => planned.map(|p| load_start + p + workload.http.timeout + Duration::from_secs(5)),
+            };
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => { interrupted.store(true, Ordering::Relaxed); break; }
+                        _ = load_stop.cancelled() => break,
+                        _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,
+                        _ = tick.tick() => if goose::is_killswitch_triggered() { interrupted.store(true, Ordering::Relaxed); break; },
+                    }
+                }
+                load_stop.cancel();
+            })
+        };
+
+        let attack = admins::attack(ctx.clone())?;
+        let goose_result = attack.execute().await;
+        load_stop.cancel();
+        let _ = watcher.await;
+        let load_elapsed = load_start.elapsed();
+        if let Err(e) = goose_result {
+            summary.notes.push(format!("goose ended with an error: {e}"));
+        }
+        let output = writer.finish()?;
+
+        let interrupted = interrupted.load(Ordering::Relaxed);
+        summary.ended_at = Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
+        summary.outcome = if interrupted {
+            RunOutcome::Aborted
+        } else {
+            RunOutcome::Passed
+        };
+        fill_results(summary, &ctx, &output, load_elapsed);
+        summary.write(dir)?;
+
+        Ok(())
+    }
 }
 
 fn fill_results(summary: &mut Summary, ctx: &Ctx, output: &crate::metrics::writer::WriterOutput, elapsed: Duration) {
@@ -285,7 +326,8 @@ async fn prepare_pool(
     workload: &Workload,
     client: &Arc<crate::scim::ScimClient>,
     run_id: &str,
-) -> anyhow::Result<(Vec<PooledUser>, Vec<Created>)> {
+    created: &Mutex<Vec<Created>>,
+) -> anyhow::Result<Vec<PooledUser>> {
     let mut pool: Vec<PooledUser> = workload
         .users
         .feeder
@@ -295,7 +337,6 @@ async fn prepare_pool(
             user_name: name.clone(),
         })
         .collect();
-    let mut created = Vec::new();
     for i in 0..workload.users.prepopulate {
         // Sequence numbers from the top of the range keep them apart from the journeys' users.
         let seq = u64::MAX / 2 + i as u64;
@@ -314,7 +355,7 @@ async fn prepare_pool(
             .as_str()
             .context("prepopulating users: created user has no id")?
             .to_string();
-        created.push(Created::User {
+        created.lock().push(Created::User {
             id: id.clone(),
             user_name: name.clone(),
         });
@@ -323,7 +364,7 @@ async fn prepare_pool(
             user_name: name,
         });
     }
-    Ok((pool, created))
+    Ok(pool)
 }
 
 /// A group for journeys that add members without creating a group of their own.
@@ -331,7 +372,7 @@ async fn prepare_group(
     workload: &Workload,
     client: &Arc<crate::scim::ScimClient>,
     run_id: &str,
-    created: &mut Vec<Created>,
+    created: &Mutex<Vec<Created>>,
 ) -> anyhow::Result<Option<String>> {
     let needs = workload.journeys.iter().any(|j| {
         let first_group = j
@@ -360,6 +401,6 @@ async fn prepare_group(
         .map_err(|e| anyhow::anyhow!("creating the shared group: {e}"))?;
     let v: serde_json::Value = serde_json::from_slice(&reply.body)?;
     let id = v["id"].as_str().context("the created group has no id")?.to_string();
-    created.push(Created::Group { id: id.clone() });
+    created.lock().push(Created::Group { id: id.clone() });
     Ok(Some(id))
 }

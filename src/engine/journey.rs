@@ -203,6 +203,20 @@ async fn send(
     reply.expect(expected).map_err(StepEnd::Failed)
 }
 
+/// The current user's id (borrowing a pooled user when the journey has none).
+fn current_id(ctx: &Ctx, admin: &mut AdminState, state: &mut JourneyState) -> Result<String, StepEnd> {
+    let u = user(ctx, admin, state).map_err(StepEnd::Failed)?;
+    user_id(u).map(str::to_string).map_err(StepEnd::Failed)
+}
+
+/// PATCH `/Users/{id}` with the given operations (a JSON list's items).
+async fn patch_user(ctx: &Ctx, series: SeriesId, id: &str, ops: &str) -> Result<(), StepEnd> {
+    let path = format!("/Users/{id}");
+    send(ctx, series, Method::PATCH, &path, Some(patch_body(ops)), &[200, 204])
+        .await
+        .map(drop)
+}
+
 fn patch_body(ops: &str) -> Bytes {
     Bytes::from(format!(r#"{{"schemas":["{PATCH_OP}"],"Operations":[{ops}]}}"#))
 }
@@ -306,21 +320,12 @@ async fn execute_inner(
             }
         }
         Step::ModifyUser => {
-            let u = user(ctx, admin, state).map_err(fail)?;
-            let id = user_id(u).map_err(fail)?.to_string();
+            let id = current_id(ctx, admin, state)?;
             let title = json_string(&format!("Title {}", admin.rng.random_range(0..1000u32)));
-            let body = patch_body(&format!(
+            let ops = format!(
                 r#"{{"op":"replace","path":"title","value":{title}}},{{"op":"replace","path":"nickName","value":{title}}}"#
-            ));
-            send(
-                ctx,
-                series,
-                Method::PATCH,
-                &format!("/Users/{id}"),
-                Some(body),
-                &[200, 204],
-            )
-            .await?;
+            );
+            patch_user(ctx, series, &id, &ops).await?;
         }
         Step::ReplaceUser => {
             let u = user(ctx, admin, state).map_err(fail)?;
@@ -342,41 +347,26 @@ async fn execute_inner(
             .await?;
         }
         Step::AssignRole(role) | Step::RemoveRole(role) => {
-            let u = user(ctx, admin, state).map_err(fail)?;
-            let id = user_id(u).map_err(fail)?.to_string();
-            let op = if matches!(step, Step::AssignRole(_)) {
+            let id = current_id(ctx, admin, state)?;
+            let ops = if matches!(step, Step::AssignRole(_)) {
                 format!(
                     r#"{{"op":"add","path":"roles","value":[{{"value":{}}}]}}"#,
                     json_string(role)
                 )
             } else {
-                format!(
-                    r#"{{"op":"remove","path":{}}}"#,
-                    json_string(&format!("roles[value eq {}]", json_string(role)))
-                )
+                let path = format!("roles[value eq {}]", json_string(role));
+                format!(r#"{{"op":"remove","path":{}}}"#, json_string(&path))
             };
-            send(
-                ctx,
-                series,
-                Method::PATCH,
-                &format!("/Users/{id}"),
-                Some(patch_body(&op)),
-                &[200, 204],
-            )
-            .await?;
+            patch_user(ctx, series, &id, &ops).await?;
         }
         Step::DisableUser | Step::EnableUser => {
-            let u = user(ctx, admin, state).map_err(fail)?;
-            let id = user_id(u).map_err(fail)?.to_string();
+            let id = current_id(ctx, admin, state)?;
             let active = matches!(step, Step::EnableUser);
-            let body = patch_body(&format!(r#"{{"op":"replace","path":"active","value":{active}}}"#));
-            send(
+            patch_user(
                 ctx,
                 series,
-                Method::PATCH,
-                &format!("/Users/{id}"),
-                Some(body),
-                &[200, 204],
+                &id,
+                &format!(r#"{{"op":"replace","path":"active","value":{active}}}"#),
             )
             .await?;
         }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::api::{LIST_SCHEMA, scim_response};
 use super::auth::Subject;
+use super::effects::{Event, EventLog};
 use super::error::ScimError;
 use super::filter::Filter;
 use super::pipeline::{LinkedService, LinkedUser};
@@ -160,6 +161,19 @@ fn since_and_limit(params: &HashMap<String, String>) -> Result<(u64, usize), Sci
     Ok((since, limit))
 }
 
+/// One page of an event log: events after `since`, optionally about one subject (`key_param`).
+fn event_page<T: Event>(
+    log: &EventLog<T>,
+    params: &HashMap<String, String>,
+    key_param: &str,
+    field: &str,
+) -> Result<Response, ScimError> {
+    let (since, limit) = since_and_limit(params)?;
+    let events = log.query(since, params.get(key_param).map(String::as_str), limit);
+    let next = events.last().map(Event::seq).unwrap_or(since);
+    Ok(Json(json!({field: events, "next": next})).into_response())
+}
+
 /// `GET /audit?since=SEQ&target=USER_ID&limit=N`
 pub async fn audit(
     State(s): State<Arc<AppState>>,
@@ -167,13 +181,7 @@ pub async fn audit(
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
-    let (since, limit) = since_and_limit(&params)?;
-    let entries = s
-        .pipeline
-        .audit
-        .query(since, params.get("target").map(String::as_str), limit);
-    let next = entries.last().map(|e| e.seq).unwrap_or(since);
-    Ok(Json(json!({"entries": entries, "next": next})).into_response())
+    event_page(&s.pipeline.audit, &params, "target", "entries")
 }
 
 /// `GET /outbox?since=SEQ&user_id=ID&limit=N`
@@ -183,13 +191,7 @@ pub async fn outbox(
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
-    let (since, limit) = since_and_limit(&params)?;
-    let messages = s
-        .pipeline
-        .outbox
-        .query(since, params.get("user_id").map(String::as_str), limit);
-    let next = messages.last().map(|e| e.seq).unwrap_or(since);
-    Ok(Json(json!({"messages": messages, "next": next})).into_response())
+    event_page(&s.pipeline.outbox, &params, "user_id", "messages")
 }
 
 /// `GET /stats`: unauthenticated on purpose, it holds only measurements.

@@ -278,7 +278,7 @@ impl Store {
         })
     }
 
-    /// PUT (`patch` is `None`, `body` replaces) or PATCH (`patch` transforms the current state).
+    /// PUT or PATCH: `change` turns the current representation into the wanted one.
     pub fn update_user(
         &self,
         id: &str,

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod engine;
 pub mod logging;
 pub mod metrics;
+pub mod probes;
 pub mod reference;
 pub mod report;
 pub mod scim;

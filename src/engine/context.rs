@@ -53,6 +53,8 @@ pub struct Ctx {
     pub journeys_stopped: Vec<AtomicU64>,
     /// Journeys currently running (the open model waits for these before it ends).
     pub in_flight: AtomicUsize,
+    /// Observes a sample of acknowledged writes (queue delay, sync lag), when configured.
+    pub probes: Option<Arc<crate::probes::ProbeHub>>,
     /// Fired once every admin has started its session (the open model's schedule starts then).
     pub all_started: CancellationToken,
 }
@@ -69,6 +71,7 @@ impl Ctx {
         gate: Option<Gate>,
         stop: CancellationToken,
         leftovers: Arc<Mutex<Vec<Created>>>,
+        probes: Option<Arc<crate::probes::ProbeHub>>,
     ) -> Ctx {
         let ops = workload
             .operations()
@@ -105,6 +108,7 @@ impl Ctx {
             journeys_stopped: (0..n).map(|_| AtomicU64::new(0)).collect(),
             in_flight: AtomicUsize::new(0),
             all_started: CancellationToken::new(),
+            probes,
             workload,
         }
     }

@@ -14,8 +14,11 @@ use tokio::time::Instant;
 
 use super::context::{Created, Ctx, PooledUser};
 use crate::metrics::SeriesId;
+use crate::probes::Write;
+use crate::probes::condition::{Expect, SeenIn, Supersession};
 use crate::scim::client::encode_query;
 use crate::scim::{CallError, Reply};
+use crate::workload::probes::JobSource;
 use crate::workload::template::Vars;
 use crate::workload::{Journey, Step, ThinkTime};
 
@@ -39,7 +42,7 @@ impl AdminState {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct CurrentUser {
     id: Option<String>,
     user_name: String,
@@ -47,12 +50,25 @@ struct CurrentUser {
     /// Created by this journey (so it may be changed and must be cleaned up).
     owned: bool,
     deleted: bool,
+    /// Shared with pending observations of this user's writes: set when it is deleted.
+    deleted_flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Drawn once per user: when sampled, every write to it is observed (so a delete's
+    /// observation knows where the user was seen).
+    probed: Option<SeenIn>,
 }
 
-#[derive(Debug, Default)]
+/// Whether a user that just became current is in the probes' sample.
+fn draw_probed(ctx: &Ctx, admin: &mut AdminState) -> Option<SeenIn> {
+    let hub = ctx.probes.as_ref()?;
+    hub.sampled(admin.rng.random::<f64>()).then(|| hub.new_seen())
+}
+
+#[derive(Default)]
 struct JourneyState {
     user: Option<CurrentUser>,
     group: Option<(String, bool)>,
+    /// The last write to hand to the probes (sampled), with its job reference.
+    observe: Option<(Expect, Option<String>, Option<u64>)>,
 }
 
 /// How a step ended.
@@ -121,7 +137,26 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
         let end = execute(ctx, admin, step, &mut state, series).await;
         let micros = t0.elapsed().as_micros() as u64;
         match end {
-            StepEnd::Done => ctx.registry.record(series, micros),
+            StepEnd::Done => {
+                ctx.registry.record(series, micros);
+                if let (Some(hub), Some((expect, job, version))) = (&ctx.probes, state.observe.take()) {
+                    let user = state.user.as_ref();
+                    let later = Supersession {
+                        version,
+                        deleted_later: user.map(|u| u.deleted_flag.clone()).unwrap_or_default(),
+                    };
+                    hub.observe(Write {
+                        op: step.op(),
+                        user_id: user.and_then(|u| u.id.clone()).unwrap_or_default(),
+                        user_name: user.map(|u| u.user_name.clone()).unwrap_or_default(),
+                        acked: t0 + Duration::from_micros(micros),
+                        job,
+                        expect,
+                        later,
+                        seen: user.and_then(|u| u.probed.clone()).unwrap_or_else(|| hub.new_seen()),
+                    });
+                }
+            }
             StepEnd::Failed(e) => {
                 tracing::debug!(op = step.op(), error = %e, "step failed");
                 ctx.registry.record_error(series, e.kind, micros);
@@ -172,6 +207,7 @@ fn user<'s>(ctx: &Ctx, admin: &mut AdminState, state: &'s mut JourneyState) -> R
         state.user = Some(CurrentUser {
             id,
             user_name,
+            probed: draw_probed(ctx, admin),
             ..Default::default()
         });
     }
@@ -210,11 +246,35 @@ fn current_id(ctx: &Ctx, admin: &mut AdminState, state: &mut JourneyState) -> Re
 }
 
 /// PATCH `/Users/{id}` with the given operations (a JSON list's items).
-async fn patch_user(ctx: &Ctx, series: SeriesId, id: &str, ops: &str) -> Result<(), StepEnd> {
+async fn patch_user(ctx: &Ctx, series: SeriesId, id: &str, ops: &str) -> Result<Reply, StepEnd> {
     let path = format!("/Users/{id}");
-    send(ctx, series, Method::PATCH, &path, Some(patch_body(ops)), &[200, 204])
-        .await
-        .map(drop)
+    send(ctx, series, Method::PATCH, &path, Some(patch_body(ops)), &[200, 204]).await
+}
+
+/// Marks the write just acknowledged for observation, when probes want it and it is sampled.
+fn want_observation(ctx: &Ctx, state: &mut JourneyState, step: &Step, reply: &Reply, expect: impl FnOnce() -> Expect) {
+    let Some(hub) = ctx.probes.as_ref() else { return };
+    if !hub.wants(step.op()) || state.user.as_ref().is_none_or(|u| u.probed.is_none()) {
+        return;
+    }
+    let job = match hub.job_source() {
+        Some(JobSource::Header(_)) => reply.captured.clone(),
+        Some(JobSource::Pointer(p)) => serde_json::from_slice::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|v| match v.pointer(p) {
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            }),
+        None => None,
+    };
+    let version = serde_json::from_slice::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/meta/version")
+                .and_then(crate::probes::condition::numeric_version)
+        });
+    state.observe = Some((expect(), job, version));
 }
 
 fn patch_body(ops: &str) -> Bytes {
@@ -283,7 +343,10 @@ async fn execute_inner(
                 seq,
                 owned: true,
                 deleted: false,
+                deleted_flag: Default::default(),
+                probed: draw_probed(ctx, admin),
             });
+            want_observation(ctx, state, step, &reply, || Expect::Present);
         }
         Step::GetUser => {
             let u = user(ctx, admin, state).map_err(fail)?;
@@ -325,7 +388,10 @@ async fn execute_inner(
             let ops = format!(
                 r#"{{"op":"replace","path":"title","value":{title}}},{{"op":"replace","path":"nickName","value":{title}}}"#
             );
-            patch_user(ctx, series, &id, &ops).await?;
+            let reply = patch_user(ctx, series, &id, &ops).await?;
+            want_observation(ctx, state, step, &reply, || {
+                Expect::Equals("/title", serde_json::from_str(&title).unwrap_or_default())
+            });
         }
         Step::ReplaceUser => {
             let u = user(ctx, admin, state).map_err(fail)?;
@@ -357,7 +423,15 @@ async fn execute_inner(
                 let path = format!("roles[value eq {}]", json_string(role));
                 format!(r#"{{"op":"remove","path":{}}}"#, json_string(&path))
             };
-            patch_user(ctx, series, &id, &ops).await?;
+            let reply = patch_user(ctx, series, &id, &ops).await?;
+            let held = matches!(step, Step::AssignRole(_));
+            want_observation(ctx, state, step, &reply, || {
+                if held {
+                    Expect::RoleHeld(role.clone())
+                } else {
+                    Expect::RoleGone(role.clone())
+                }
+            });
         }
         Step::DisableUser | Step::EnableUser => {
             let id = current_id(ctx, admin, state)?;
@@ -373,8 +447,10 @@ async fn execute_inner(
         Step::DeleteUser => {
             let u = user(ctx, admin, state).map_err(fail)?;
             let id = user_id(u).map_err(fail)?.to_string();
-            send(ctx, series, Method::DELETE, &format!("/Users/{id}"), None, &[204, 200]).await?;
+            let reply = send(ctx, series, Method::DELETE, &format!("/Users/{id}"), None, &[204, 200]).await?;
             u.deleted = true;
+            u.deleted_flag.store(true, std::sync::atomic::Ordering::Release);
+            want_observation(ctx, state, step, &reply, || Expect::Absent);
         }
         Step::CreateGroup => {
             let seq = ctx.next_seq();

@@ -77,7 +77,17 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
     // Everything the run starts (reference service, token refresh) stops with `service_stop`,
     // after cleanup; the load stops earlier with `load_stop`.
     let service_stop = CancellationToken::new();
-    let target = target::resolve(&workload, service_stop.clone()).await?;
+    let push = match workload
+        .probes
+        .as_ref()
+        .and_then(|p| p.push.as_ref().map(|push| (push, p.max_pending)))
+    {
+        Some((push, capacity)) => {
+            Some(crate::probes::push::PushHub::start(push, capacity, service_stop.clone()).await?)
+        }
+        None => None,
+    };
+    let target = target::resolve(&workload, service_stop.clone(), push.as_ref().map(|p| p.url())).await?;
     tracing::info!(run_id = %run_id, target = %target.url, load = %workload.load_summary(), "run starting");
 
     let started_wall = SystemTime::now();
@@ -101,6 +111,7 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
         },
         journeys: Vec::new(),
         metrics: Vec::new(),
+        probes: None,
         cleanup: None,
         notes: Vec::new(),
     };
@@ -117,6 +128,7 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
         dir: dir.clone(),
         progress: opts.progress,
         created: created.clone(),
+        push,
     };
     let load_error = match phase.load(&mut summary, shutdown).await {
         Ok(()) => None,
@@ -169,6 +181,7 @@ struct Phase {
     dir: PathBuf,
     progress: bool,
     created: Arc<Mutex<Vec<Created>>>,
+    push: Option<Arc<crate::probes::push::PushHub>>,
 }
 
 impl Phase {
@@ -179,6 +192,15 @@ impl Phase {
         let shared_group = prepare_group(workload, client, run_id, &self.created).await?;
 
         let registry = Arc::new(Registry::new());
+        let probes = workload.probes.clone().map(|p| {
+            Arc::new(crate::probes::ProbeHub::new(
+                p,
+                client.clone(),
+                registry.clone(),
+                &workload.operations(),
+                self.push.clone(),
+            ))
+        });
         let load_stop = CancellationToken::new();
         let gate = match &workload.load {
             Load::Open { schedule, max_lag, .. } => Some(Gate::new(schedule.clone(), *max_lag)),
@@ -194,6 +216,7 @@ impl Phase {
             gate,
             load_stop.clone(),
             self.created.clone(),
+            probes.clone(),
         ));
         let planned = match &workload.load {
             Load::Closed {
@@ -248,6 +271,15 @@ impl Phase {
         if let Err(e) = goose_result {
             summary.notes.push(format!("goose ended with an error: {e}"));
         }
+        // Observations under way finish up to their bound (or stop at once on an interrupt).
+        if let Some(p) = &probes {
+            if interrupted.load(Ordering::Relaxed) {
+                p.abort();
+            } else {
+                let bound = workload.probes.as_ref().map_or(Duration::ZERO, |p| p.timeout);
+                p.drain(bound + Duration::from_secs(5)).await;
+            }
+        }
         let output = writer.finish()?;
 
         let interrupted = interrupted.load(Ordering::Relaxed);
@@ -258,6 +290,17 @@ impl Phase {
             RunOutcome::Passed
         };
         fill_results(summary, &ctx, &output, load_elapsed);
+        if let Some(p) = &probes {
+            let ops = summary
+                .metrics
+                .iter()
+                .filter(|m| m.metric == "api_latency")
+                .map(|m| m.count)
+                .sum();
+            let report = p.report(ops);
+            summary.notes.extend(report.problems.iter().cloned());
+            summary.probes = Some(report);
+        }
         summary.write(dir)?;
 
         Ok(())

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::reference::{self, RunningReference, config::ReferenceConfig};
 use crate::scim::{ScimClient, auth};
+use crate::workload::probes::JobSource;
 use crate::workload::{Target, Workload};
 
 pub struct ResolvedTarget {
@@ -42,15 +43,39 @@ pub fn embedded_config(
     Ok(c)
 }
 
-pub async fn resolve(workload: &Workload, stop: CancellationToken) -> anyhow::Result<ResolvedTarget> {
+/// `webhook` (a push receiver's URL) is given to an embedded service as its webhook target.
+pub async fn resolve(
+    workload: &Workload,
+    stop: CancellationToken,
+    webhook: Option<String>,
+) -> anyhow::Result<ResolvedTarget> {
+    let capture = match workload
+        .probes
+        .as_ref()
+        .and_then(|p| p.queue.as_ref())
+        .map(|q| &q.source)
+    {
+        Some(JobSource::Header(h)) => Some(h.clone()),
+        _ => None,
+    };
+    let client = |url: &str| -> anyhow::Result<ScimClient> {
+        let c = ScimClient::new(url, workload.http.clone())?;
+        match &capture {
+            Some(h) => c.capturing(h),
+            None => Ok(c),
+        }
+    };
     match &workload.target {
         Target::Embedded { profile, config, flaws } => {
-            let config = embedded_config(profile, config.as_deref(), flaws)?;
+            let mut config = embedded_config(profile, config.as_deref(), flaws)?;
+            if webhook.is_some() {
+                config.webhook_url = webhook;
+            }
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .context("cannot bind a loopback port for the embedded reference service")?;
             let running = reference::start(listener, config, reference::generate_token(), stop).await?;
-            let client = Arc::new(ScimClient::new(&running.scim_url(), workload.http.clone())?);
+            let client = Arc::new(client(&running.scim_url())?);
             client.set_bearer(&running.admin_token)?;
             Ok(ResolvedTarget {
                 url: running.scim_url(),
@@ -60,7 +85,7 @@ pub async fn resolve(workload: &Workload, stop: CancellationToken) -> anyhow::Re
             })
         }
         Target::Scim { base_url, auth: a } => {
-            let client = Arc::new(ScimClient::new(base_url, workload.http.clone())?);
+            let client = Arc::new(client(base_url)?);
             auth::authenticate(client.clone(), a, origin(base_url), stop).await?;
             Ok(ResolvedTarget {
                 url: base_url.clone(),

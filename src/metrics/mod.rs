@@ -122,6 +122,21 @@ impl Registry {
         self.with_shard(|s| Self::slot(s, id).record_error(kind, micros));
     }
 
+    /// An observation whose precision is bounded by `resolution_us` (a polling interval).
+    /// `timed_out`: it never arrived and `micros` is its bound.
+    pub fn record_observation(&self, id: SeriesId, micros: u64, resolution_us: u64, timed_out: bool) {
+        self.with_shard(|s| {
+            let d = Self::slot(s, id);
+            if timed_out {
+                d.record_error(ErrorKind::Timeout, micros);
+            } else {
+                d.record(micros);
+            }
+            d.resolution_sum += resolution_us;
+            d.resolution_n += 1;
+        });
+    }
+
     /// A 429 answer: counted apart from errors.
     pub fn record_rate_limited(&self, id: SeriesId) {
         self.with_shard(|s| Self::slot(s, id).rate_limited += 1);

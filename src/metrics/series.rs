@@ -47,6 +47,9 @@ pub struct SeriesData {
     histogram: Option<Histogram<u64>>,
     pub errors: [u64; 4],
     pub rate_limited: u64,
+    /// Sum and count of the resolutions (µs) of observations recorded with one.
+    pub resolution_sum: u64,
+    pub resolution_n: u64,
 }
 
 impl SeriesData {
@@ -83,7 +86,10 @@ impl SeriesData {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.histogram.as_ref().is_none_or(|h| h.is_empty()) && self.errors_total() == 0 && self.rate_limited == 0
+        self.histogram.as_ref().is_none_or(|h| h.is_empty())
+            && self.errors_total() == 0
+            && self.rate_limited == 0
+            && self.resolution_n == 0
     }
 
     pub fn add(&mut self, other: &SeriesData) {
@@ -96,6 +102,13 @@ impl SeriesData {
             *a += b;
         }
         self.rate_limited += other.rate_limited;
+        self.resolution_sum += other.resolution_sum;
+        self.resolution_n += other.resolution_n;
+    }
+
+    /// Mean resolution of the observations that carried one.
+    pub fn resolution_us(&self) -> Option<u64> {
+        (self.resolution_n > 0).then(|| self.resolution_sum / self.resolution_n)
     }
 
     pub fn reset(&mut self) {
@@ -104,6 +117,8 @@ impl SeriesData {
         }
         self.errors = [0; 4];
         self.rate_limited = 0;
+        self.resolution_sum = 0;
+        self.resolution_n = 0;
     }
 
     pub fn from_histogram(h: Histogram<u64>) -> Self {

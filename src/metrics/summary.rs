@@ -59,7 +59,7 @@ impl MetricSummary {
             p999_us: q(0.999),
             max_us: (!h.is_empty()).then(|| h.max()),
             mean_us: (!h.is_empty()).then(|| (h.mean() * 10.0).round() / 10.0),
-            resolution_us: None,
+            resolution_us: data.resolution_us(),
         }
     }
 

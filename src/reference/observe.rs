@@ -59,10 +59,18 @@ pub async fn linked_user(
 ) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
     let svc = linked(&s, &service)?;
-    let u = svc
+    let held = svc
+        .users
         .get(&id)
+        .map(|u| u.clone())
         .ok_or_else(|| ScimError::not_found(&format!("User in {service}:"), &id))?;
-    Ok(scim_response(StatusCode::OK, &view(&s, &service, &u)))
+    if held.user.is_none() {
+        // A deletion this service has applied: 410, so observers can tell it from "never seen".
+        let mut gone = ScimError::new(StatusCode::GONE, None, format!("User {id} was deleted in {service}"));
+        gone.detail.push_str(&format!(" (version {})", held.version));
+        return Err(gone);
+    }
+    Ok(scim_response(StatusCode::OK, &view(&s, &service, &held)))
 }
 
 pub async fn linked_list(

@@ -75,6 +75,8 @@ pub struct Summary {
     pub load: LoadInfo,
     pub journeys: Vec<JourneyInfo>,
     pub metrics: Vec<MetricSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<crate::probes::ProbeReport>,
     #[serde(default)]
     pub cleanup: Option<CleanupReport>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

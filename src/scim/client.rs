@@ -40,9 +40,19 @@ impl std::fmt::Display for CallError {
     }
 }
 
+/// One HTTP exchange, before the 429 handling.
+struct Answer {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    captured: Option<String>,
+    body: Bytes,
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub body: Bytes,
+    /// The value of the captured header (see [`ScimClient::capturing`]), if present.
+    pub captured: Option<String>,
     /// 429 answers seen (and waited out) before this one.
     pub rate_limited: u32,
 }
@@ -60,6 +70,7 @@ pub struct ScimClient {
     /// Parsed once: each request only swaps path and query, never re-parses the host.
     base_url: reqwest::Url,
     base_path: String,
+    capture: Option<reqwest::header::HeaderName>,
     authorization: ArcSwap<Option<HeaderValue>>,
     settings: HttpSettings,
 }
@@ -107,9 +118,21 @@ impl ScimClient {
             base_path: base_url.path().trim_end_matches('/').to_string(),
             base_url,
             base,
+            capture: None,
             authorization: ArcSwap::from_pointee(None),
             settings,
         })
+    }
+
+    /// Keeps the value of `header` from every answer in [`Reply::captured`].
+    pub fn capturing(mut self, header: &str) -> anyhow::Result<Self> {
+        self.capture = Some(reqwest::header::HeaderName::from_bytes(header.as_bytes())?);
+        Ok(self)
+    }
+
+    /// `scheme://host[:port]` of the target.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     pub fn base(&self) -> &str {
@@ -131,13 +154,28 @@ impl ScimClient {
     /// One SCIM call: `path` is relative to the base URL (`/Users/123`), or a full URL.
     pub async fn call(&self, method: Method, path: &str, body: Option<Bytes>) -> Result<Reply, CallError> {
         let absolute = path.starts_with("http://") || path.starts_with("https://");
+        let plain = match &self.plain {
+            Some(p) if !absolute || path.starts_with("http://") => Some(p),
+            _ => None,
+        };
         let mut rate_limited = 0;
         loop {
-            let (status, wait, body_bytes) = match (&self.plain, absolute) {
-                (Some(plain), false) => self.send_plain(plain, &method, path, body.clone()).await?,
-                _ => self.send_reqwest(&method, path, absolute, body.clone()).await?,
+            let answer = match plain {
+                Some(plain) => {
+                    let uri = if absolute {
+                        path.to_string()
+                    } else {
+                        let mut uri = String::with_capacity(self.origin.len() + self.base_path.len() + path.len());
+                        uri.push_str(&self.origin);
+                        uri.push_str(&self.base_path);
+                        uri.push_str(path);
+                        uri
+                    };
+                    self.send_plain(plain, &method, uri, body.clone()).await?
+                }
+                None => self.send_reqwest(&method, path, absolute, body.clone()).await?,
             };
-            if let Some(wait) = wait {
+            if let Some(wait) = answer.retry_after {
                 rate_limited += 1;
                 if self.settings.honor_retry_after && rate_limited <= self.settings.max_retries {
                     tokio::time::sleep(wait).await;
@@ -145,24 +183,27 @@ impl ScimClient {
                 }
             }
             return Ok(Reply {
-                status,
-                body: body_bytes,
+                status: answer.status,
+                body: answer.body,
+                captured: answer.captured,
                 rate_limited,
             });
         }
+    }
+
+    /// The header value to keep from each answer (e.g. a job-status URL), when asked for.
+    fn capture(&self, headers: &HeaderMap) -> Option<String> {
+        let name = self.capture.as_ref()?;
+        headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
     }
 
     async fn send_plain(
         &self,
         client: &PlainClient,
         method: &Method,
-        path: &str,
+        uri: String,
         body: Option<Bytes>,
-    ) -> Result<(StatusCode, Option<Duration>, Bytes), CallError> {
-        let mut uri = String::with_capacity(self.origin.len() + self.base_path.len() + path.len());
-        uri.push_str(&self.origin);
-        uri.push_str(&self.base_path);
-        uri.push_str(path);
+    ) -> Result<Answer, CallError> {
         let mut req = http::Request::builder()
             .method(method.clone())
             .uri(uri)
@@ -184,12 +225,18 @@ impl ScimClient {
                 detail: error_chain(&e),
             })?;
             let status = resp.status();
-            let wait = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
+            let retry_after = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
+            let captured = self.capture(resp.headers());
             let bytes = resp.into_body().collect().await.map_err(|e| CallError {
                 kind: ErrorKind::Connection,
                 detail: error_chain(&e),
             })?;
-            Ok((status, wait, bytes.to_bytes()))
+            Ok(Answer {
+                status,
+                retry_after,
+                captured,
+                body: bytes.to_bytes(),
+            })
         };
         match tokio::time::timeout(self.settings.timeout, exchange).await {
             Ok(r) => r,
@@ -206,7 +253,7 @@ impl ScimClient {
         path: &str,
         absolute: bool,
         body: Option<Bytes>,
-    ) -> Result<(StatusCode, Option<Duration>, Bytes), CallError> {
+    ) -> Result<Answer, CallError> {
         let url = if absolute {
             reqwest::Url::parse(path).map_err(|e| CallError::payload(format!("bad URL {path}: {e}")))?
         } else {
@@ -228,9 +275,15 @@ impl ScimClient {
         }
         let resp = req.send().await.map_err(classify)?;
         let status = resp.status();
-        let wait = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
-        let bytes = resp.bytes().await.map_err(classify)?;
-        Ok((status, wait, bytes))
+        let retry_after = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
+        let captured = self.capture(resp.headers());
+        let body = resp.bytes().await.map_err(classify)?;
+        Ok(Answer {
+            status,
+            retry_after,
+            captured,
+            body,
+        })
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`step`]: the operations a journey is made of.
 
 pub mod error;
+pub mod probes;
 pub mod schedule;
 pub mod step;
 pub mod template;
@@ -36,6 +37,8 @@ pub struct Workload {
     pub load: Load,
     pub journeys: Vec<Journey>,
     pub users: Users,
+    /// How the asynchronous half is observed; `None` when nothing is probed.
+    pub probes: Option<probes::Probes>,
     /// The workload file as given, for reports ("the configuration used").
     pub source_text: String,
     pub path: PathBuf,
@@ -294,7 +297,20 @@ fn convert(src: &Source, w: WorkloadWire, text: &str) -> Result<Workload, Worklo
             ));
         }
     }
+    let embedded_services = match &target {
+        Target::Embedded { profile, config, flaws } => Some(
+            crate::engine::target::embedded_config(profile, config.as_deref(), flaws)
+                .map_err(|e| src.error(None, format!("target: {e:#}")))?
+                .services
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Target::Scim { .. } => None,
+    };
+    let probes = probes::Probes::from_wire(w.probes, embedded_services.as_deref()).map_err(|m| src.error(None, m))?;
     Ok(Workload {
+        probes,
         name,
         description: w.description,
         target,

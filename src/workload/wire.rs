@@ -19,6 +19,8 @@ pub struct WorkloadWire {
     pub journeys: Vec<JourneyWire>,
     #[serde(default)]
     pub users: Option<UsersWire>,
+    #[serde(default)]
+    pub probes: Option<super::probes::ProbesWire>,
 }
 
 #[derive(Debug, Deserialize, Default)]

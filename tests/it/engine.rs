@@ -15,6 +15,15 @@ use crate::support::{Reference, start_reference};
 
 /// Writes the workload (with a token file for `reference`) into a temp dir and runs it.
 pub async fn run_against(reference: Option<&Reference>, workload: &str) -> (RunResult, tempfile::TempDir) {
+    run_with(reference, workload, false).await
+}
+
+/// As [`run_against`]; `keep_users` skips cleanup (so the target's `/stats` hold only the load).
+pub async fn run_with(
+    reference: Option<&Reference>,
+    workload: &str,
+    keep_users: bool,
+) -> (RunResult, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let text = match reference {
         Some(r) => {
@@ -35,7 +44,7 @@ pub async fn run_against(reference: Option<&Reference>, workload: &str) -> (RunR
             out: Some(dir.path().join("results")),
             progress: false,
             cleanup_timeout: Duration::from_secs(30),
-            keep_users: false,
+            keep_users,
         },
         CancellationToken::new(),
     )
@@ -191,10 +200,17 @@ name = "j"
 steps = ["create_user", "delete_user"]
 "#;
     let (result, _dir) = run_against(None, workload).await;
-    assert_eq!(
-        hlog_tags(&result.dir),
-        ["api_latency{op=create_user}", "api_latency{op=delete_user}"]
-    );
+    let tags = hlog_tags(&result.dir);
+    for expected in [
+        "api_latency{op=create_user}",
+        "api_latency{op=delete_user}",
+        // The embedded target's default probes.
+        "queue_delay{op=create_user}",
+        "sync_lag{op=create_user;service=directory}",
+        "end_to_end{op=delete_user}",
+    ] {
+        assert!(tags.iter().any(|t| t == expected), "{expected} missing from {tags:?}");
+    }
     let csv = std::fs::read_to_string(result.dir.join("intervals.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert!(rows.len() >= 4, "{csv}");

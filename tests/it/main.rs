@@ -2,6 +2,7 @@
 
 mod cli;
 mod engine;
+mod probes;
 mod reference;
 mod signals;
 mod support;

@@ -1,0 +1,210 @@
+//! What "the change is visible" means for each kind of write, checked against a downstream
+//! read: present, absent, a pointer equal to what was written, a role present or gone.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    /// A 2xx answer (the user exists there).
+    Present,
+    /// 404 or 410 (the user is gone there).
+    Absent,
+    /// A 2xx answer whose `pointer` equals the value.
+    Equals(&'static str, Value),
+    /// A 2xx answer whose `/roles` holds this role.
+    RoleHeld(String),
+    /// A 2xx answer whose `/roles` no longer holds this role.
+    RoleGone(String),
+}
+
+/// What else counts as "the change (or a later one) is visible": the journey may change or delete
+/// the user again before a slow service catches up, and the downstream then never shows this
+/// write's exact state. Without this, the slowest syncs would be the ones never observed.
+#[derive(Debug, Clone, Default)]
+pub struct Supersession {
+    /// The write's version (`W/"7"` → 7), when the target reports numeric versions.
+    pub version: Option<u64>,
+    /// Set once the journey's later delete of this user was acknowledged.
+    pub deleted_later: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Whether each probed service has been seen holding the user (per user, shared by all its
+/// observations): a 404 proves a deletion only where the user was once present.
+pub type SeenIn = std::sync::Arc<Vec<std::sync::atomic::AtomicBool>>;
+
+/// `W/"7"`, `"7"` or `7` → 7.
+pub fn numeric_version(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim_start_matches("W/").trim_matches('"').parse().ok(),
+        _ => None,
+    }
+}
+
+/// The check, widened by what supersedes the write: a view at a later version, or gone after
+/// the journey deleted the user.
+pub fn check_or_later(
+    expect: &Expect,
+    later: &Supersession,
+    seen: &std::sync::atomic::AtomicBool,
+    status: u16,
+    body: &[u8],
+) -> Check {
+    use std::sync::atomic::Ordering;
+    if (200..300).contains(&status) {
+        seen.store(true, Ordering::Release);
+    }
+    let direct = match (expect, status) {
+        // 410 is a deletion the service applied; 404 only counts where the user was once seen
+        // (a slow service that never got the user answers 404 too).
+        (Expect::Absent, 404) if !seen.load(Ordering::Acquire) => Check::NotYet,
+        _ => check(expect, status, body),
+    };
+    if direct == Check::Met {
+        return Check::Met;
+    }
+    if status == 410 && later.deleted_later.load(Ordering::Acquire) {
+        return Check::Met;
+    }
+    if let Some(mine) = later.version
+        && (200..300).contains(&status)
+        && let Ok(v) = serde_json::from_slice::<Value>(body)
+        && let Some(theirs) = v.pointer("/meta/version").and_then(numeric_version)
+        && theirs >= mine
+    {
+        return Check::Met;
+    }
+    direct
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Met,
+    NotYet,
+    /// A 2xx answer without the pointer the condition reads: the probe may be misconfigured.
+    PointerMissing,
+}
+
+fn holds_role(body: &Value, role: &str) -> Option<bool> {
+    match body.pointer("/roles") {
+        None | Some(Value::Null) => Some(false),
+        Some(Value::Array(items)) => Some(items.iter().any(|r| match r {
+            Value::String(s) => s == role,
+            other => other.get("value").and_then(Value::as_str) == Some(role),
+        })),
+        Some(_) => None,
+    }
+}
+
+/// Whether an answer (`status`, `body`) shows the expected state.
+pub fn check(expect: &Expect, status: u16, body: &[u8]) -> Check {
+    let ok = (200..300).contains(&status);
+    match expect {
+        Expect::Present => {
+            if ok {
+                Check::Met
+            } else {
+                Check::NotYet
+            }
+        }
+        Expect::Absent => {
+            if status == 404 || status == 410 {
+                Check::Met
+            } else {
+                Check::NotYet
+            }
+        }
+        _ if !ok => Check::NotYet,
+        Expect::Equals(pointer, want) => {
+            let Ok(v) = serde_json::from_slice::<Value>(body) else {
+                return Check::PointerMissing;
+            };
+            match v.pointer(pointer) {
+                None => Check::PointerMissing,
+                Some(got) if got == want => Check::Met,
+                // "False" for false, as some directories answer.
+                Some(Value::String(s)) if want.is_boolean() && s.eq_ignore_ascii_case(&want.to_string()) => Check::Met,
+                Some(_) => Check::NotYet,
+            }
+        }
+        Expect::RoleHeld(role) | Expect::RoleGone(role) => {
+            let Ok(v) = serde_json::from_slice::<Value>(body) else {
+                return Check::PointerMissing;
+            };
+            match (holds_role(&v, role), expect) {
+                (None, _) => Check::PointerMissing,
+                (Some(true), Expect::RoleHeld(_)) | (Some(false), Expect::RoleGone(_)) => Check::Met,
+                _ => Check::NotYet,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> Vec<u8> {
+        v.to_string().into_bytes()
+    }
+
+    #[test]
+    fn later_states_count() {
+        let later = Supersession {
+            version: Some(3),
+            deleted_later: Default::default(),
+        };
+        let title = Expect::Equals("/title", json!("A"));
+        let v = |n: u64| body(json!({"title": "B", "meta": {"version": format!("W/\"{n}\"")}}));
+        let seen = std::sync::atomic::AtomicBool::new(false);
+        assert_eq!(
+            check_or_later(&Expect::Absent, &later, &seen, 404, b""),
+            Check::NotYet,
+            "never seen there"
+        );
+        assert_eq!(check_or_later(&Expect::Absent, &later, &seen, 410, b""), Check::Met);
+        assert_eq!(check_or_later(&title, &later, &seen, 200, &v(2)), Check::NotYet);
+        assert_eq!(
+            check_or_later(&Expect::Absent, &later, &seen, 404, b""),
+            Check::Met,
+            "seen, now gone"
+        );
+        assert_eq!(check_or_later(&title, &later, &seen, 200, &v(4)), Check::Met);
+        assert_eq!(check_or_later(&Expect::Present, &later, &seen, 410, b""), Check::NotYet);
+        later.deleted_later.store(true, std::sync::atomic::Ordering::Release);
+        assert_eq!(check_or_later(&Expect::Present, &later, &seen, 410, b""), Check::Met);
+    }
+
+    #[test]
+    fn each_expectation() {
+        assert_eq!(check(&Expect::Present, 200, b"{}"), Check::Met);
+        assert_eq!(check(&Expect::Present, 404, b""), Check::NotYet);
+        assert_eq!(check(&Expect::Absent, 404, b""), Check::Met);
+        assert_eq!(check(&Expect::Absent, 200, b"{}"), Check::NotYet);
+        let inactive = Expect::Equals("/active", json!(false));
+        assert_eq!(check(&inactive, 200, &body(json!({"active": false}))), Check::Met);
+        assert_eq!(check(&inactive, 200, &body(json!({"active": "False"}))), Check::Met);
+        assert_eq!(check(&inactive, 200, &body(json!({"active": true}))), Check::NotYet);
+        assert_eq!(
+            check(&inactive, 200, &body(json!({"enabled": false}))),
+            Check::PointerMissing
+        );
+        assert_eq!(check(&inactive, 404, b""), Check::NotYet);
+        let held = Expect::RoleHeld("admin".into());
+        assert_eq!(
+            check(&held, 200, &body(json!({"roles": [{"value": "admin"}]}))),
+            Check::Met
+        );
+        assert_eq!(check(&held, 200, &body(json!({"roles": ["admin"]}))), Check::Met);
+        assert_eq!(check(&held, 200, &body(json!({}))), Check::NotYet);
+        assert_eq!(
+            check(&Expect::RoleGone("admin".into()), 200, &body(json!({}))),
+            Check::Met
+        );
+        assert_eq!(
+            check(&held, 200, &body(json!({"roles": "admin"}))),
+            Check::PointerMissing
+        );
+    }
+}

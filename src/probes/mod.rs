@@ -1,0 +1,456 @@
+//! Probes: the asynchronous half, measured. A sampled share of acknowledged writes is observed
+//! in tasks of its own (never inside a virtual admin): the job-status URL for `queue_delay{op}`,
+//! each linked service's read view (adaptive polling) or webhook events (push) for
+//! `sync_lag{service,op}`, and `end_to_end{op}` once every service shows the change.
+//! Observations that never arrive are recorded at their bound and counted as timeouts; writes
+//! beyond `max_pending` are shed and counted.
+//!
+//! # Layout
+//! - [`condition`]: what "visible" means per kind of write. [`push`]: the webhook receiver.
+
+pub mod condition;
+pub mod push;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{MetricKey, Registry, SeriesId};
+use crate::scim::ScimClient;
+use crate::scim::client::encode_query;
+use crate::workload::probes::{JobSource, Observe, Probes, StartDetection, SyncProbe};
+use condition::{Check, Expect, check_or_later};
+use push::PushHub;
+
+/// An acknowledged write to observe.
+pub struct Write {
+    pub op: &'static str,
+    pub user_id: String,
+    pub user_name: String,
+    pub acked: Instant,
+    /// Job URL or id from the write's answer.
+    pub job: Option<String>,
+    pub expect: Expect,
+    pub later: condition::Supersession,
+    /// Per probe index: whether that service was seen holding this user.
+    pub seen: condition::SeenIn,
+}
+
+#[derive(Default)]
+struct ProbeCounters {
+    observed: AtomicU64,
+    timeouts: AtomicU64,
+    pointer_missing: AtomicU64,
+}
+
+#[derive(Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub request_errors: AtomicU64,
+    pub sampled: AtomicU64,
+    pub shed: AtomicU64,
+    pub abandoned: AtomicU64,
+    pub missing_job: AtomicU64,
+}
+
+/// What `summary.json` says about the probes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    pub sample: f64,
+    pub writes_observed: u64,
+    /// Writes not observed because `max_pending` observations were already under way.
+    pub shed: u64,
+    /// Observations cut short by an interrupted run (not recorded).
+    pub abandoned: u64,
+    pub probe_requests: u64,
+    pub probe_request_errors: u64,
+    /// Probe requests as a share of every request the run sent.
+    pub share_of_requests: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_events: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+pub struct ProbeHub {
+    probes: Probes,
+    client: Arc<ScimClient>,
+    registry: Arc<Registry>,
+    queue_series: HashMap<&'static str, SeriesId>,
+    sync_series: HashMap<(usize, &'static str), SeriesId>,
+    end_to_end: HashMap<&'static str, SeriesId>,
+    sync_counters: Vec<ProbeCounters>,
+    queue_counters: ProbeCounters,
+    permits: Arc<Semaphore>,
+    pub counters: Counters,
+    push: Option<Arc<PushHub>>,
+    stop: CancellationToken,
+}
+
+impl ProbeHub {
+    /// Registers a series for every (probe, op) the workload's `ops` can produce.
+    pub fn new(
+        probes: Probes,
+        client: Arc<ScimClient>,
+        registry: Arc<Registry>,
+        ops: &[&'static str],
+        push: Option<Arc<PushHub>>,
+    ) -> ProbeHub {
+        let probed: Vec<&'static str> = ops
+            .iter()
+            .copied()
+            .filter(|o| crate::workload::probes::PROBED_OPS.contains(o))
+            .collect();
+        let mut queue_series = HashMap::new();
+        let mut sync_series = HashMap::new();
+        let mut end_to_end = HashMap::new();
+        for op in &probed {
+            if probes.queue.is_some() {
+                queue_series.insert(*op, registry.series(MetricKey::new("queue_delay").tag("op", op)));
+            }
+            for (i, s) in probes.sync.iter().enumerate() {
+                if s.ops.iter().any(|o| o == op) {
+                    let key = MetricKey::new("sync_lag").tag("service", &s.service).tag("op", op);
+                    sync_series.insert((i, *op), registry.series(key));
+                }
+            }
+            if !probes.sync.is_empty() {
+                end_to_end.insert(*op, registry.series(MetricKey::new("end_to_end").tag("op", op)));
+            }
+        }
+        ProbeHub {
+            permits: Arc::new(Semaphore::new(probes.max_pending)),
+            sync_counters: probes.sync.iter().map(|_| ProbeCounters::default()).collect(),
+            queue_counters: ProbeCounters::default(),
+            probes,
+            client,
+            registry,
+            queue_series,
+            sync_series,
+            end_to_end,
+            counters: Counters::default(),
+            push,
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// True when writes of `op` are observed at all.
+    pub fn wants(&self, op: &str) -> bool {
+        self.queue_series.contains_key(op) || self.end_to_end.contains_key(op)
+    }
+
+    /// True for a uniform `draw` in [0, 1) that falls in the sample.
+    pub fn sampled(&self, draw: f64) -> bool {
+        draw < self.probes.sample
+    }
+
+    /// A fresh "seen in" record for a user, one flag per sync probe.
+    pub fn new_seen(&self) -> condition::SeenIn {
+        Arc::new(self.probes.sync.iter().map(|_| Default::default()).collect())
+    }
+
+    pub fn job_source(&self) -> Option<&JobSource> {
+        self.probes.queue.as_ref().map(|q| &q.source)
+    }
+
+    /// Starts observing `write`, or sheds it when `max_pending` observations are under way.
+    pub fn observe(self: &Arc<Self>, write: Write) {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            self.counters.shed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        self.counters.sampled.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(self.clone().run(write, permit));
+    }
+
+    /// Waits (up to `limit`) for the observations under way to finish.
+    pub async fn drain(&self, limit: Duration) {
+        let all = self.probes.max_pending as u32;
+        if tokio::time::timeout(limit, self.permits.acquire_many(all))
+            .await
+            .is_err()
+        {
+            self.abort();
+        }
+    }
+
+    /// Stops every observation now; those under way are counted as abandoned.
+    pub fn abort(&self) {
+        self.stop.cancel();
+    }
+
+    fn url(&self, template: &str, w: &Write) -> String {
+        let filled = template
+            .replace("{id}", &w.user_id)
+            .replace("{userName}", &encode_query(&w.user_name));
+        if filled.starts_with('/') {
+            format!("{}{filled}", self.client.origin())
+        } else {
+            filled
+        }
+    }
+
+    async fn run(self: Arc<Self>, write: Write, _permit: OwnedSemaphorePermit) {
+        let write = Arc::new(write);
+        let mut queue = JoinSet::new();
+        if self.queue_series.contains_key(write.op) {
+            let (me, w) = (self.clone(), write.clone());
+            queue.spawn(async move { me.queue(&w).await });
+        }
+        let mut syncs = JoinSet::new();
+        for (i, probe) in self.probes.sync.iter().enumerate() {
+            if let Some(series) = self.sync_series.get(&(i, write.op)).copied() {
+                let (me, w, probe) = (self.clone(), write.clone(), probe.clone());
+                syncs.spawn(async move { me.sync(i, &probe, series, &w).await });
+            }
+        }
+        // end_to_end: the last service to show the change; a timeout anywhere is a timeout.
+        let mut latest: Option<Duration> = Some(Duration::ZERO);
+        let mut resolution = 0;
+        let mut any = false;
+        while let Some(r) = syncs.join_next().await {
+            any = true;
+            match r {
+                Ok(Some((lag, res))) => {
+                    latest = latest.map(|l| l.max(lag));
+                    resolution = resolution.max(res);
+                }
+                Ok(None) => latest = None,
+                Err(_) => return,
+            }
+        }
+        while queue.join_next().await.is_some() {}
+        if self.stop.is_cancelled() {
+            return;
+        }
+        if let (true, Some(series)) = (any, self.end_to_end.get(write.op)) {
+            match latest {
+                Some(l) => self
+                    .registry
+                    .record_observation(*series, l.as_micros() as u64, resolution, false),
+                None => {
+                    self.registry
+                        .record_observation(*series, self.probes.timeout.as_micros() as u64, resolution, true)
+                }
+            }
+        }
+    }
+
+    /// Polls `url` until `test` says met; returns (observation instant, resolution in µs), or
+    /// `None` at the bound.
+    async fn poll(
+        &self,
+        url: &str,
+        acked: Instant,
+        counters: &ProbeCounters,
+        mut test: impl FnMut(u16, &[u8]) -> Check,
+    ) -> Option<(Instant, u64)> {
+        let deadline = acked + self.probes.timeout;
+        let mut interval = self.probes.poll.initial;
+        let mut previous = acked;
+        loop {
+            let sent = Instant::now();
+            self.counters.requests.fetch_add(1, Ordering::Relaxed);
+            match self.client.call(Method::GET, url, None).await {
+                Ok(reply) => match test(reply.status.as_u16(), &reply.body) {
+                    Check::Met => return Some((sent, (sent - previous).as_micros() as u64)),
+                    Check::PointerMissing => {
+                        counters.pointer_missing.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Check::NotYet => {}
+                },
+                Err(_) => {
+                    self.counters.request_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            previous = sent;
+            let next = Instant::now() + interval;
+            if next > deadline {
+                return None;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = self.stop.cancelled() => return None,
+            }
+            interval = interval.mul_f64(self.probes.poll.factor).min(self.probes.poll.max);
+        }
+    }
+
+    fn record(&self, series: SeriesId, counters: &ProbeCounters, outcome: Option<(Duration, u64)>) {
+        if self.stop.is_cancelled() {
+            self.counters.abandoned.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match outcome {
+            Some((lag, resolution)) => {
+                counters.observed.fetch_add(1, Ordering::Relaxed);
+                self.registry
+                    .record_observation(series, lag.as_micros() as u64, resolution, false);
+            }
+            None => {
+                counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                let bound = self.probes.timeout.as_micros() as u64;
+                let resolution = self.probes.poll.max.as_micros() as u64;
+                self.registry.record_observation(series, bound, resolution, true);
+            }
+        }
+    }
+
+    async fn queue(&self, w: &Write) {
+        let Some(q) = &self.probes.queue else { return };
+        let series = self.queue_series[w.op];
+        let Some(job) = &w.job else {
+            self.counters.missing_job.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let url = match &q.url_template {
+            Some(t) => self.url(&t.replace("{job}", job), w),
+            None => self.url(job, w),
+        };
+        let mut exact: Option<Duration> = None;
+        let found = self
+            .poll(&url, w.acked, &self.queue_counters, |status, body| {
+                if !(200..300).contains(&status) {
+                    return Check::NotYet;
+                }
+                let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+                    return Check::PointerMissing;
+                };
+                match &q.start {
+                    StartDetection::Timestamps {
+                        accepted_at,
+                        started_at,
+                    } => {
+                        let stamp = |p: &str| {
+                            v.pointer(p)
+                                .and_then(|s| s.as_str())
+                                .and_then(|s| humantime::parse_rfc3339(s).ok())
+                        };
+                        match (v.pointer(accepted_at), v.pointer(started_at)) {
+                            (None, _) | (_, None) => Check::PointerMissing,
+                            (_, Some(serde_json::Value::Null)) => Check::NotYet,
+                            _ => match (stamp(accepted_at), stamp(started_at)) {
+                                (Some(a), Some(s)) => {
+                                    exact = Some(s.duration_since(a).unwrap_or_default());
+                                    Check::Met
+                                }
+                                _ => Check::PointerMissing,
+                            },
+                        }
+                    }
+                    StartDetection::StateChange { pointer, not_equals } => match v.pointer(pointer) {
+                        None => Check::PointerMissing,
+                        Some(x) if x == not_equals => Check::NotYet,
+                        Some(_) => Check::Met,
+                    },
+                }
+            })
+            .await;
+        let outcome = found.map(|(at, resolution)| match exact {
+            // Server timestamps: exact to their microsecond.
+            Some(d) => (d, 1),
+            None => (at.saturating_duration_since(w.acked), resolution),
+        });
+        self.record(series, &self.queue_counters, outcome);
+    }
+
+    /// One service's view of one write; returns (lag, resolution) for end_to_end.
+    async fn sync(&self, index: usize, probe: &SyncProbe, series: SeriesId, w: &Write) -> Option<(Duration, u64)> {
+        let counters = &self.sync_counters[index];
+        let outcome = match probe.observe {
+            Observe::Poll => {
+                let url = self.url(&probe.url, w);
+                self.poll(&url, w.acked, counters, |status, body| {
+                    check_or_later(&w.expect, &w.later, &w.seen[index], status, body)
+                })
+                .await
+                .map(|(at, res)| (at.saturating_duration_since(w.acked), res))
+            }
+            Observe::Push => self.pushed(&probe.service, w).await,
+        };
+        self.record(series, counters, outcome);
+        outcome
+    }
+
+    async fn pushed(&self, service: &str, w: &Write) -> Option<(Duration, u64)> {
+        let (Some(push), Some(job)) = (&self.push, &w.job) else {
+            self.counters.missing_job.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        // The job id is the last segment of a job URL, or the value itself.
+        let id = job.rsplit('/').next().unwrap_or(job);
+        let at = match push.register(id, service) {
+            Ok(at) => at,
+            Err(rx) => {
+                let deadline = w.acked + self.probes.timeout;
+                let got = tokio::select! {
+                    r = tokio::time::timeout_at(deadline, rx) => r.ok().and_then(Result::ok),
+                    _ = self.stop.cancelled() => None,
+                };
+                match got {
+                    Some(at) => at,
+                    None => {
+                        push.forget(id, service);
+                        return None;
+                    }
+                }
+            }
+        };
+        // A pushed event is as precise as the clock that timed its arrival.
+        Some((at.saturating_duration_since(w.acked), 1))
+    }
+
+    pub fn report(&self, operations: u64) -> ProbeReport {
+        let c = &self.counters;
+        let requests = c.requests.load(Ordering::Relaxed);
+        let mut problems = Vec::new();
+        let describe = |name: String, p: &ProbeCounters, problems: &mut Vec<String>| {
+            let (observed, timeouts, missing) = (
+                p.observed.load(Ordering::Relaxed),
+                p.timeouts.load(Ordering::Relaxed),
+                p.pointer_missing.load(Ordering::Relaxed),
+            );
+            if missing > 0 && timeouts > 0 {
+                problems.push(format!(
+                    "{name}: {timeouts} observations timed out and {missing} answers lacked the JSON pointer the probe reads; check its configuration"
+                ));
+            }
+            if observed == 0 && timeouts > 0 {
+                problems.push(format!(
+                    "{name}: never observed a change in {timeouts} tries (all recorded as timeouts at the bound); check its url or condition"
+                ));
+            }
+        };
+        if self.probes.queue.is_some() {
+            describe("queue probe".into(), &self.queue_counters, &mut problems);
+        }
+        for (p, counters) in self.probes.sync.iter().zip(&self.sync_counters) {
+            describe(format!("sync probe `{}`", p.service), counters, &mut problems);
+        }
+        let missing = c.missing_job.load(Ordering::Relaxed);
+        if missing > 0 {
+            problems.push(format!(
+                "{missing} observed writes carried no job reference (queue or push probes skipped them)"
+            ));
+        }
+        ProbeReport {
+            sample: self.probes.sample,
+            writes_observed: c.sampled.load(Ordering::Relaxed),
+            shed: c.shed.load(Ordering::Relaxed),
+            abandoned: c.abandoned.load(Ordering::Relaxed),
+            probe_requests: requests,
+            probe_request_errors: c.request_errors.load(Ordering::Relaxed),
+            share_of_requests: requests as f64 / (requests + operations).max(1) as f64,
+            push_events: self.push.as_ref().map(|p| p.events.load(Ordering::Relaxed)),
+            problems,
+        }
+    }
+}

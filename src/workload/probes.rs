@@ -1,0 +1,401 @@
+//! The `[probes]` section: how the asynchronous half is observed (queue delay from a job-status
+//! URL, sync lag per linked service by polling or push), how often, and within what bounds.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Writes that probes observe, by their step op.
+pub const PROBED_OPS: &[&str] = &[
+    "create_user",
+    "modify_user",
+    "assign_role",
+    "remove_role",
+    "disable_user",
+    "enable_user",
+    "delete_user",
+];
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProbesWire {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub sample: Option<f64>,
+    #[serde(default)]
+    pub max_pending: Option<usize>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub poll: Option<PollWire>,
+    #[serde(default)]
+    pub queue: Option<QueueWire>,
+    #[serde(default)]
+    pub sync: Option<Vec<SyncWire>>,
+    #[serde(default)]
+    pub push: Option<PushWire>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollWire {
+    pub initial: Option<String>,
+    pub max: Option<String>,
+    pub factor: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueWire {
+    /// The response header holding the job-status URL (or the job id, with `job_url`).
+    #[serde(default)]
+    pub job_header: Option<String>,
+    /// A JSON pointer into the write's response body holding the job URL or id.
+    #[serde(default)]
+    pub job_pointer: Option<String>,
+    /// `/jobs/{job}`: builds the URL from a job id.
+    #[serde(default)]
+    pub job_url: Option<String>,
+    #[serde(default)]
+    pub accepted_at: Option<String>,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// Without timestamps: the job has started once this pointer differs from `not_equals`.
+    #[serde(default)]
+    pub started_when: Option<StartedWhenWire>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartedWhenWire {
+    pub pointer: String,
+    pub not_equals: toml::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncWire {
+    pub service: String,
+    /// Read URL template (`{id}`, `{userName}`), origin-relative or absolute.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `poll` (default) or `push`.
+    #[serde(default)]
+    pub observe: Option<String>,
+    #[serde(default)]
+    pub ops: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushWire {
+    /// Loopback address for the webhook receiver (`127.0.0.1:0` picks a port).
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// JSON pointer to the job id in an event.
+    #[serde(default)]
+    pub job_pointer: Option<String>,
+    /// JSON pointer to the service name in an event.
+    #[serde(default)]
+    pub service_pointer: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    pub factor: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobSource {
+    Header(String),
+    Pointer(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartDetection {
+    /// Server-reported timestamps (RFC 3339) at these pointers: exact.
+    Timestamps { accepted_at: String, started_at: String },
+    /// First poll where `pointer` no longer equals `value`: resolution = polling interval.
+    StateChange {
+        pointer: String,
+        not_equals: serde_json::Value,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueProbe {
+    pub source: JobSource,
+    /// `/jobs/{job}` when the source yields an id rather than a URL.
+    pub url_template: Option<String>,
+    pub start: StartDetection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observe {
+    Poll,
+    Push,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncProbe {
+    pub service: String,
+    pub url: String,
+    pub observe: Observe,
+    pub ops: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushReceiver {
+    pub listen: String,
+    pub job_pointer: String,
+    pub service_pointer: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probes {
+    pub sample: f64,
+    pub max_pending: usize,
+    pub timeout: Duration,
+    pub poll: PollPolicy,
+    pub queue: Option<QueueProbe>,
+    pub sync: Vec<SyncProbe>,
+    pub push: Option<PushReceiver>,
+}
+
+fn dur(s: &str, key: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("probes.{key}: `{s}`: {e}"))
+}
+
+fn pointer(p: &str, key: &str) -> Result<String, String> {
+    if p.is_empty() || p.starts_with('/') {
+        Ok(p.to_string())
+    } else {
+        Err(format!(
+            "probes.{key}: `{p}` is not a JSON pointer (it starts with `/`, e.g. `/active`)"
+        ))
+    }
+}
+
+impl Probes {
+    /// Converts the wire form. `embedded_services` (the embedded target's linked services) fill in
+    /// what an embedded workload leaves out; `None` for other targets.
+    pub fn from_wire(w: Option<ProbesWire>, embedded_services: Option<&[String]>) -> Result<Option<Probes>, String> {
+        let explicit = w.is_some();
+        let w = w.unwrap_or_default();
+        if w.enabled == Some(false) || (!explicit && embedded_services.is_none()) {
+            return Ok(None);
+        }
+        let sample = w.sample.unwrap_or(0.1);
+        if !(sample > 0.0 && sample <= 1.0) {
+            return Err(format!("probes.sample must be in (0, 1], got {sample}"));
+        }
+        let poll = match &w.poll {
+            None => PollPolicy {
+                initial: Duration::from_millis(10),
+                max: Duration::from_millis(1000),
+                factor: 1.5,
+            },
+            Some(p) => PollPolicy {
+                initial: p
+                    .initial
+                    .as_deref()
+                    .map(|s| dur(s, "poll.initial"))
+                    .transpose()?
+                    .unwrap_or(Duration::from_millis(10)),
+                max: p
+                    .max
+                    .as_deref()
+                    .map(|s| dur(s, "poll.max"))
+                    .transpose()?
+                    .unwrap_or(Duration::from_millis(1000)),
+                factor: p.factor.unwrap_or(1.5),
+            },
+        };
+        if poll.initial.is_zero() || poll.max < poll.initial || !(1.0..=10.0).contains(&poll.factor) {
+            return Err("probes.poll needs 0 < initial <= max and 1 <= factor <= 10".into());
+        }
+        let queue = match (&w.queue, embedded_services) {
+            (Some(q), _) => Some(QueueProbe {
+                source: match (&q.job_header, &q.job_pointer) {
+                    (Some(h), None) => JobSource::Header(h.clone()),
+                    (None, Some(p)) => JobSource::Pointer(pointer(p, "queue.job_pointer")?),
+                    _ => return Err("probes.queue: give exactly one of `job_header` or `job_pointer`".into()),
+                },
+                url_template: match &q.job_url {
+                    Some(t) if !t.contains("{job}") => {
+                        return Err(format!("probes.queue.job_url `{t}` needs a `{{job}}` placeholder"));
+                    }
+                    other => other.clone(),
+                },
+                start: match (&q.accepted_at, &q.started_at, &q.started_when) {
+                    (Some(a), Some(s), None) => StartDetection::Timestamps {
+                        accepted_at: pointer(a, "queue.accepted_at")?,
+                        started_at: pointer(s, "queue.started_at")?,
+                    },
+                    (None, None, Some(w)) => StartDetection::StateChange {
+                        pointer: pointer(&w.pointer, "queue.started_when.pointer")?,
+                        not_equals: serde_json::to_value(&w.not_equals).unwrap_or_default(),
+                    },
+                    _ => {
+                        return Err(
+                            "probes.queue: give `accepted_at` and `started_at` (server timestamps), or `started_when` (state change)".into(),
+                        );
+                    }
+                },
+            }),
+            (None, Some(_)) => Some(QueueProbe {
+                source: JobSource::Header("x-job-location".into()),
+                url_template: None,
+                start: StartDetection::Timestamps {
+                    accepted_at: "/accepted_at".into(),
+                    started_at: "/started_at".into(),
+                },
+            }),
+            (None, None) => None,
+        };
+        let push = match &w.push {
+            Some(p) => Some(PushReceiver {
+                listen: p.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into()),
+                job_pointer: pointer(p.job_pointer.as_deref().unwrap_or("/job_id"), "push.job_pointer")?,
+                service_pointer: pointer(
+                    p.service_pointer.as_deref().unwrap_or("/service"),
+                    "push.service_pointer",
+                )?,
+            }),
+            None => None,
+        };
+        let mut sync = Vec::new();
+        let wires: Vec<SyncWire> = match (w.sync, embedded_services) {
+            (Some(s), _) => s,
+            (None, Some(services)) => services
+                .iter()
+                .map(|s| SyncWire {
+                    service: s.clone(),
+                    url: None,
+                    observe: None,
+                    ops: None,
+                })
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        for s in wires {
+            let url = match (s.url, embedded_services) {
+                (Some(u), _) => u,
+                (None, Some(_)) => format!("/linked/{}/Users/{{id}}", s.service),
+                (None, None) => {
+                    return Err(format!(
+                        "probes.sync `{}` needs a `url` (e.g. \"/directory/users/{{id}}\")",
+                        s.service
+                    ));
+                }
+            };
+            let observe = match s.observe.as_deref() {
+                None | Some("poll") => Observe::Poll,
+                Some("push") if push.is_some() => Observe::Push,
+                Some("push") => {
+                    return Err(format!(
+                        "probes.sync `{}` observes by push: add [probes.push]",
+                        s.service
+                    ));
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "probes.sync `{}`: observe must be `poll` or `push`, got `{other}`",
+                        s.service
+                    ));
+                }
+            };
+            let ops = match s.ops {
+                None => PROBED_OPS.iter().map(|s| s.to_string()).collect(),
+                Some(ops) => {
+                    if let Some(bad) = ops.iter().find(|o| !PROBED_OPS.contains(&o.as_str())) {
+                        return Err(format!(
+                            "probes.sync `{}`: `{bad}` is not observable (known: {})",
+                            s.service,
+                            PROBED_OPS.join(", ")
+                        ));
+                    }
+                    ops
+                }
+            };
+            if sync.iter().any(|p: &SyncProbe| p.service == s.service) {
+                return Err(format!("probes.sync: service `{}` is listed twice", s.service));
+            }
+            sync.push(SyncProbe {
+                service: s.service,
+                url,
+                observe,
+                ops,
+            });
+        }
+        if queue.is_none() && sync.is_empty() {
+            return Err("[probes] observes nothing: add `queue` or `sync` (or enabled = false)".into());
+        }
+        Ok(Some(Probes {
+            sample,
+            max_pending: w.max_pending.unwrap_or(10_000).max(1),
+            timeout: w
+                .timeout
+                .as_deref()
+                .map(|s| dur(s, "timeout"))
+                .transpose()?
+                .unwrap_or(Duration::from_secs(30)),
+            poll,
+            queue,
+            sync,
+            push,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_targets_get_queue_and_every_service_by_default() {
+        let services = vec!["directory".to_string(), "mail".to_string()];
+        let p = Probes::from_wire(None, Some(&services)).unwrap().unwrap();
+        assert_eq!(p.sync.len(), 2);
+        assert_eq!(p.sync[1].url, "/linked/mail/Users/{id}");
+        assert!(matches!(p.queue.unwrap().start, StartDetection::Timestamps { .. }));
+        assert_eq!(p.sample, 0.1);
+        assert!(
+            Probes::from_wire(None, None).unwrap().is_none(),
+            "SCIM targets have no probes unless asked"
+        );
+    }
+
+    #[test]
+    fn explicit_probes_are_checked() {
+        let wire = |t: &str| -> ProbesWire { toml::from_str(t).unwrap() };
+        let err = Probes::from_wire(Some(wire("sample = 2.0")), None).unwrap_err();
+        assert!(err.contains("sample"));
+        let err = Probes::from_wire(Some(wire("[[sync]]\nservice = \"ldap\"\n")), None).unwrap_err();
+        assert!(err.contains("needs a `url`"), "{err}");
+        let err = Probes::from_wire(
+            Some(wire(
+                "queue = { job_header = \"x\", accepted_at = \"at\", started_at = \"/s\" }",
+            )),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.contains("JSON pointer"), "{err}");
+        let err = Probes::from_wire(
+            Some(wire(
+                "[[sync]]\nservice = \"d\"\nurl = \"/u/{id}\"\nobserve = \"push\"\n",
+            )),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.contains("[probes.push]"), "{err}");
+        assert!(
+            Probes::from_wire(Some(wire("enabled = false")), Some(&["d".into()]))
+                .unwrap()
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! The asynchronous half measured by probes, checked against the reference service's own
+//! ground truth (`/stats`): queue delay, sync lag per service, a saturated queue, lost syncs,
+//! and push against poll.
+
+use std::time::Duration;
+
+use provbench::metrics::summary::MetricSummary;
+use provbench::reference::config::ReferenceConfig;
+use serde_json::Value;
+
+use crate::engine::{run_against, run_with};
+use crate::support::start_reference;
+
+const PROBES: &str = r#"
+[probes]
+sample = 1.0
+timeout = "5s"
+poll = { initial = "2ms", max = "10ms", factor = 1.2 }
+queue = { job_header = "x-job-location", accepted_at = "/accepted_at", started_at = "/started_at" }
+sync = [{ service = "directory", url = "/linked/directory/Users/{id}" }, { service = "mail", url = "/linked/mail/Users/{id}" }]
+"#;
+
+fn truth(stats: &Value, metric: &str, service: Option<&str>) -> Value {
+    stats["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == metric && service.is_none_or(|s| m["tags"]["service"] == s))
+        .unwrap_or_else(|| panic!("no {metric} in {stats}"))
+        .clone()
+}
+
+/// |client − truth| within max(5 %, one resolution, `floor_us`) at p50 and p99.
+fn agree(name: &str, client: &MetricSummary, truth: &Value, floor_us: u64) {
+    for (q, c, t) in [
+        ("p50", client.p50_us, &truth["p50_us"]),
+        ("p99", client.p99_us, &truth["p99_us"]),
+    ] {
+        let (c, t) = (c.unwrap() as f64, t.as_u64().unwrap() as f64);
+        let tolerance = (t * 0.05)
+            .max(client.resolution_us.unwrap_or(0) as f64)
+            .max(floor_us as f64);
+        assert!(
+            (c - t).abs() <= tolerance,
+            "{name} {q}: provbench {c} µs, ground truth {t} µs, tolerance {tolerance} µs (resolution {:?})",
+            client.resolution_us
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_percentiles_agree_with_the_ground_truth() {
+    let config = ReferenceConfig::from_toml(
+        r#"
+        profile = "fast"
+        [queue]
+        workers = 4
+        service_time = "5ms"
+        [[services]]
+        name = "directory"
+        sync_delay = "100ms"
+        [[services]]
+        name = "mail"
+        sync_delay = "lognormal:median=150ms,p99=600ms"
+        "#,
+    )
+    .unwrap();
+    let reference = start_reference(config).await;
+    let workload = format!(
+        r#"
+name = "truth"
+[load]
+model = "open"
+rate = "40/s"
+duration = "3s"
+max_admins = 50
+[[journey]]
+name = "joiner"
+steps = ["create_user"]
+{PROBES}"#
+    );
+    let (result, _dir) = run_with(Some(&reference), &workload, true).await;
+    let stats: Value = reference.get_json("/stats").await;
+    let s = &result.summary;
+    let metric = |m: &str, svc: Option<&str>| {
+        s.metrics
+            .iter()
+            .find(|x| x.metric == m && svc.is_none_or(|v| x.tags.get("service").map(String::as_str) == Some(v)))
+            .unwrap()
+            .clone()
+    };
+    let probes = s.probes.as_ref().unwrap();
+    assert_eq!(probes.writes_observed, 120, "{probes:?}");
+    for svc in ["directory", "mail"] {
+        let m = metric("sync_lag", Some(svc));
+        assert_eq!((m.count, m.timeouts), (120, 0), "{svc}: {m:?}");
+        agree(
+            &format!("sync_lag{{{svc}}}"),
+            &m,
+            &truth(&stats, "sync_lag", Some(svc)),
+            0,
+        );
+    }
+    // Queue delay from the server's own timestamps: exact but for histogram rounding.
+    agree(
+        "queue_delay",
+        &metric("queue_delay", None),
+        &truth(&stats, "queue_delay", None),
+        1000,
+    );
+    let e2e = metric("end_to_end", None);
+    assert!(e2e.p50_us.unwrap() >= metric("sync_lag", Some("mail")).p50_us.unwrap());
+    assert!(
+        probes.share_of_requests > 0.0 && probes.problems.is_empty(),
+        "{probes:?}"
+    );
+    reference.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_queue_shows_growing_queue_delay() {
+    // One worker busy 20 ms per job: 50 jobs/s at most, against 80 writes/s.
+    let config = ReferenceConfig::from_toml(
+        "profile = \"fast\"\n[queue]\nworkers = 1\nservice_time = \"20ms\"\n[[services]]\nname = \"directory\"\nsync_delay = \"1ms\"\n[[services]]\nname = \"mail\"\nsync_delay = \"1ms\"\n",
+    )
+    .unwrap();
+    let reference = start_reference(config).await;
+    let workload = format!(
+        "name = \"saturated\"\n[load]\nmodel = \"open\"\nrate = \"80/s\"\nduration = \"4s\"\nmax_admins = 50\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n{PROBES}"
+    );
+    let (result, _dir) = run_with(Some(&reference), &workload, true).await;
+    let csv = std::fs::read_to_string(result.dir.join("intervals.csv")).unwrap();
+    let p50s: Vec<u64> = csv
+        .lines()
+        .filter(|l| l.contains(",queue_delay,"))
+        .filter_map(|l| l.split(',').nth(7).and_then(|v| v.parse().ok()))
+        .collect();
+    assert!(p50s.len() >= 4, "{csv}");
+    let (first, last) = (p50s[0], *p50s.last().unwrap());
+    assert!(
+        last > first * 5 && last > 500_000,
+        "queue delay p50 per second {p50s:?} should grow"
+    );
+    let stats: Value = reference.get_json("/stats").await;
+    assert!(
+        stats["jobs"]["queue_depth"].as_u64().unwrap() > 0
+            || truth(&stats, "queue_delay", None)["max_us"].as_u64().unwrap() > 500_000
+    );
+    reference.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_syncs_are_timeouts_at_the_bound() {
+    let mut config = ReferenceConfig::profile("fast").unwrap();
+    config.service_mut("mail").unwrap().lost_probability = 1.0;
+    let reference = start_reference(config).await;
+    let workload = format!(
+        "name = \"lost\"\n[load]\nmodel = \"closed\"\nadmins = 2\niterations = 5\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n{}",
+        PROBES.replace("timeout = \"5s\"", "timeout = \"1s\"")
+    );
+    let (result, _dir) = run_against(Some(&reference), &workload).await;
+    let s = &result.summary;
+    let mail = s.metric("sync_lag", Some(("service", "mail"))).unwrap();
+    assert_eq!((mail.count, mail.timeouts), (10, 10), "{mail:?}");
+    assert!(
+        (1_000_000..1_010_000).contains(&mail.p50_us.unwrap()),
+        "recorded at the 1 s bound: {mail:?}"
+    );
+    let directory = s.metric("sync_lag", Some(("service", "directory"))).unwrap();
+    assert_eq!(directory.timeouts, 0);
+    assert_eq!(s.metric("end_to_end", None).unwrap().timeouts, 10);
+    let problems = &s.probes.as_ref().unwrap().problems;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`mail`") && p.contains("never observed")),
+        "{problems:?}"
+    );
+    reference.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_and_poll_agree_and_pending_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ref.toml"),
+        "profile = \"fast\"\n[[services]]\nname = \"polled\"\nsync_delay = \"uniform:50ms..150ms\"\n[[services]]\nname = \"pushed\"\nsync_delay = \"uniform:50ms..150ms\"\n",
+    )
+    .unwrap();
+    let workload = r#"
+name = "push-poll"
+[target]
+kind = "embedded"
+config = "ref.toml"
+[load]
+model = "open"
+rate = "50/s"
+duration = "3s"
+max_admins = 50
+[[journey]]
+name = "j"
+steps = ["create_user"]
+[probes]
+sample = 1.0
+poll = { initial = "2ms", max = "10ms", factor = 1.2 }
+sync = [{ service = "polled" }, { service = "pushed", observe = "push" }]
+push = {}
+"#;
+    let path = dir.path().join("w.toml");
+    std::fs::write(&path, workload).unwrap();
+    let run = |path: std::path::PathBuf, out: std::path::PathBuf| async move {
+        let w = provbench::workload::Workload::load(&path, &[]).unwrap();
+        provbench::engine::run(
+            provbench::engine::RunOptions {
+                workload: w,
+                out: Some(out),
+                progress: false,
+                cleanup_timeout: Duration::from_secs(30),
+                keep_users: false,
+            },
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+    };
+    let result = run(path.clone(), dir.path().join("r1")).await;
+    let s = &result.summary;
+    let (polled, pushed) = (
+        s.metric("sync_lag", Some(("service", "polled"))).unwrap(),
+        s.metric("sync_lag", Some(("service", "pushed"))).unwrap(),
+    );
+    assert_eq!((polled.count, pushed.count), (150, 150));
+    assert_eq!((polled.timeouts, pushed.timeouts), (0, 0));
+    for (q, a, b) in [
+        ("p50", polled.p50_us, pushed.p50_us),
+        ("p90", polled.p90_us, pushed.p90_us),
+    ] {
+        let (a, b) = (a.unwrap() as f64, b.unwrap() as f64);
+        let tolerance = (b * 0.1).max(polled.resolution_us.unwrap() as f64 * 2.0);
+        assert!(
+            (a - b).abs() <= tolerance,
+            "{q}: poll {a} µs, push {b} µs, tolerance {tolerance}"
+        );
+    }
+    assert!(s.probes.as_ref().unwrap().push_events.unwrap() >= 150);
+
+    // With room for one observation at a time, the rest are shed and counted, not lost.
+    std::fs::write(&path, workload.replace("sample = 1.0", "sample = 1.0\nmax_pending = 1")).unwrap();
+    let result = run(path, dir.path().join("r2")).await;
+    let p = result.summary.probes.unwrap();
+    assert!(p.shed > 0 && p.writes_observed + p.shed == 150, "{p:?}");
+}

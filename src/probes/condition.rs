@@ -54,11 +54,12 @@ pub fn check_or_later(
     if (200..300).contains(&status) {
         seen.store(true, Ordering::Release);
     }
+    let parsed = OnceBody::new(body);
     let direct = match (expect, status) {
         // 410 is a deletion the service applied; 404 only counts where the user was once seen
         // (a slow service that never got the user answers 404 too).
         (Expect::Absent, 404) if !seen.load(Ordering::Acquire) => Check::NotYet,
-        _ => check(expect, status, body),
+        _ => check_parsed(expect, status, &parsed),
     };
     if direct == Check::Met {
         return Check::Met;
@@ -68,7 +69,7 @@ pub fn check_or_later(
     }
     if let Some(mine) = later.version
         && (200..300).contains(&status)
-        && let Ok(v) = serde_json::from_slice::<Value>(body)
+        && let Some(v) = parsed.get()
         && let Some(theirs) = v.pointer("/meta/version").and_then(numeric_version)
         && theirs >= mine
     {
@@ -98,6 +99,31 @@ fn holds_role(body: &Value, role: &str) -> Option<bool> {
 
 /// Whether an answer (`status`, `body`) shows the expected state.
 pub fn check(expect: &Expect, status: u16, body: &[u8]) -> Check {
+    let parsed = OnceBody::new(body);
+    check_parsed(expect, status, &parsed)
+}
+
+/// A body parsed at most once, on first need.
+struct OnceBody<'a> {
+    raw: &'a [u8],
+    value: std::cell::OnceCell<Option<Value>>,
+}
+
+impl<'a> OnceBody<'a> {
+    fn new(raw: &'a [u8]) -> Self {
+        Self {
+            raw,
+            value: std::cell::OnceCell::new(),
+        }
+    }
+    fn get(&self) -> Option<&Value> {
+        self.value
+            .get_or_init(|| serde_json::from_slice(self.raw).ok())
+            .as_ref()
+    }
+}
+
+fn check_parsed(expect: &Expect, status: u16, body: &OnceBody) -> Check {
     let ok = (200..300).contains(&status);
     match expect {
         Expect::Present => {
@@ -116,7 +142,7 @@ pub fn check(expect: &Expect, status: u16, body: &[u8]) -> Check {
         }
         _ if !ok => Check::NotYet,
         Expect::Equals(pointer, want) => {
-            let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            let Some(v) = body.get() else {
                 return Check::PointerMissing;
             };
             match v.pointer(pointer) {
@@ -128,10 +154,10 @@ pub fn check(expect: &Expect, status: u16, body: &[u8]) -> Check {
             }
         }
         Expect::RoleHeld(role) | Expect::RoleGone(role) => {
-            let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            let Some(v) = body.get() else {
                 return Check::PointerMissing;
             };
-            match (holds_role(&v, role), expect) {
+            match (holds_role(v, role), expect) {
                 (None, _) => Check::PointerMissing,
                 (Some(true), Expect::RoleHeld(_)) | (Some(false), Expect::RoleGone(_)) => Check::Met,
                 _ => Check::NotYet,

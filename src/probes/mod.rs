@@ -256,6 +256,11 @@ impl ProbeHub {
         let deadline = acked + self.probes.timeout;
         let mut interval = self.probes.poll.initial;
         let mut previous = acked;
+        // Nothing propagates in no time: the first look is one initial interval after the ack.
+        tokio::select! {
+            _ = tokio::time::sleep_until(acked + interval) => {}
+            _ = self.stop.cancelled() => return None,
+        }
         loop {
             let sent = Instant::now();
             self.counters.requests.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""What the probes cost: provbench CPU and target requests spent on probes at the default sampling.
+
+Starts `provbench serve --profile fast` on CPU 1, then runs the same closed-model workload (fixed
+iterations) from CPU 0 twice: with probes (queue delay + every linked service, default sampling)
+and with probes off. Reports the generator CPU of each run (wait4 rusage), the share of that CPU
+the probes add, and the probe requests as a share of all requests (from summary.json).
+
+    python3 benches/probe_overhead.py [--iterations 400] [--admins 20] [--provbench target/release/provbench]
+
+Loopback only; bounded by the iteration count. A benchmark reports; it asserts nothing.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+WORKLOAD = """name = "probe-overhead"
+[target]
+kind = "scim"
+base_url = "http://127.0.0.1:{port}/scim/v2"
+auth = {{ kind = "bearer", token_file = "token" }}
+[load]
+model = "closed"
+admins = {admins}
+iterations = {iterations}
+[[journey]]
+name = "joiner-mover-leaver"
+steps = ["create_user", "assign_role:employee", "modify_user", "disable_user", "delete_user"]
+[probes]
+enabled = {enabled}
+queue = {{ job_header = "x-job-location", accepted_at = "/accepted_at", started_at = "/started_at" }}
+sync = [{{ service = "directory", url = "/linked/directory/Users/{{id}}" }},
+        {{ service = "mail", url = "/linked/mail/Users/{{id}}" }},
+        {{ service = "crm", url = "/linked/crm/Users/{{id}}" }}]
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def run(cmd, cpu):
+    proc = subprocess.Popen(["taskset", "-c", str(cpu)] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{cmd[:2]} failed: {err.decode(errors='replace')[-2000:]}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iterations", type=int, default=400)
+    ap.add_argument("--admins", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--provbench", default="target/release/provbench")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="provbench-probes-")
+    port, token = free_port(), "bench-token"
+    with open(os.path.join(work, "token"), "w") as f:
+        f.write(token)
+    server = subprocess.Popen(["taskset", "-c", "1", args.provbench, "serve", "--profile", "fast", "--listen",
+                               f"127.0.0.1:{port}", "--admin-token", token], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        results = {True: [], False: []}
+        report = None
+        for i in range(args.repeat):
+            for enabled in (True, False):
+                path = os.path.join(work, f"w-{enabled}.toml")
+                with open(path, "w") as f:
+                    f.write(WORKLOAD.format(port=port, admins=args.admins, iterations=args.iterations,
+                                            enabled=str(enabled).lower()))
+                out = os.path.join(work, f"r-{enabled}-{i}")
+                cpu = run([args.provbench, "run", path, "--no-progress", "--out", out], 0)
+                summary = json.load(open(os.path.join(out, "summary.json")))
+                ops = sum(m["count"] for m in summary["metrics"] if m["metric"] == "api_latency")
+                results[enabled].append(cpu / ops * 1e6)
+                if enabled:
+                    report = summary["probes"]
+        med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
+        print(f"{args.admins} admins x {args.iterations} journeys of 5 writes against provbench serve --profile fast "
+              f"(generator on CPU 0, target on CPU 1), median of {args.repeat}")
+        print(f"generator CPU per operation: probes off {med[False]:.1f} µs, probes on {med[True]:.1f} µs "
+              f"(sample {report['sample']}): probes are {100 * (med[True] - med[False]) / med[True]:.1f}% of provbench CPU")
+        print(f"probe requests: {report['probe_requests']} = {100 * report['share_of_requests']:.1f}% of all requests "
+              f"({report['writes_observed']} writes observed, {report['shed']} shed)")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()

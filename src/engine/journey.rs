@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::context::{Created, Ctx, PooledUser};
 use crate::metrics::SeriesId;
 use crate::probes::Write;
-use crate::probes::condition::{Expect, SeenIn, Supersession};
+use crate::probes::condition::{Expect, Field, SeenIn, Supersession};
 use crate::scim::client::encode_query;
 use crate::scim::{CallError, Reply};
 use crate::workload::probes::JobSource;
@@ -390,7 +390,7 @@ async fn execute_inner(
             );
             let reply = patch_user(ctx, series, &id, &ops).await?;
             want_observation(ctx, state, step, &reply, || {
-                Expect::Equals("/title", serde_json::from_str(&title).unwrap_or_default())
+                Expect::Equals(Field::Title, serde_json::from_str(&title).unwrap_or_default())
             });
         }
         Step::ReplaceUser => {
@@ -436,13 +436,11 @@ async fn execute_inner(
         Step::DisableUser | Step::EnableUser => {
             let id = current_id(ctx, admin, state)?;
             let active = matches!(step, Step::EnableUser);
-            patch_user(
-                ctx,
-                series,
-                &id,
-                &format!(r#"{{"op":"replace","path":"active","value":{active}}}"#),
-            )
-            .await?;
+            let ops = format!(r#"{{"op":"replace","path":"active","value":{active}}}"#);
+            let reply = patch_user(ctx, series, &id, &ops).await?;
+            want_observation(ctx, state, step, &reply, || {
+                Expect::Equals(Field::Active, serde_json::Value::Bool(active))
+            });
         }
         Step::DeleteUser => {
             let u = user(ctx, admin, state).map_err(fail)?;

@@ -9,12 +9,37 @@ pub enum Expect {
     Present,
     /// 404 or 410 (the user is gone there).
     Absent,
-    /// A 2xx answer whose `pointer` equals the value.
-    Equals(&'static str, Value),
-    /// A 2xx answer whose `/roles` holds this role.
+    /// A 2xx answer whose field equals the value.
+    Equals(Field, Value),
+    /// A 2xx answer whose roles hold this role.
     RoleHeld(String),
-    /// A 2xx answer whose `/roles` no longer holds this role.
+    /// A 2xx answer whose roles no longer hold this role.
     RoleGone(String),
+}
+
+/// The attributes a condition reads, found in the downstream's answer through [`Pointers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Active,
+    Title,
+}
+
+/// Where a downstream keeps each attribute (JSON pointers): SCIM names by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointers {
+    pub active: String,
+    pub roles: String,
+    pub title: String,
+}
+
+impl Default for Pointers {
+    fn default() -> Self {
+        Self {
+            active: "/active".into(),
+            roles: "/roles".into(),
+            title: "/title".into(),
+        }
+    }
 }
 
 /// What else counts as "the change (or a later one) is visible": the journey may change or delete
@@ -45,6 +70,7 @@ pub fn numeric_version(v: &Value) -> Option<u64> {
 /// the journey deleted the user.
 pub fn check_or_later(
     expect: &Expect,
+    pointers: &Pointers,
     later: &Supersession,
     seen: &std::sync::atomic::AtomicBool,
     status: u16,
@@ -59,7 +85,7 @@ pub fn check_or_later(
         // 410 is a deletion the service applied; 404 only counts where the user was once seen
         // (a slow service that never got the user answers 404 too).
         (Expect::Absent, 404) if !seen.load(Ordering::Acquire) => Check::NotYet,
-        _ => check_parsed(expect, status, &parsed),
+        _ => check_parsed(expect, pointers, status, &parsed),
     };
     if direct == Check::Met {
         return Check::Met;
@@ -86,8 +112,8 @@ pub enum Check {
     PointerMissing,
 }
 
-fn holds_role(body: &Value, role: &str) -> Option<bool> {
-    match body.pointer("/roles") {
+fn holds_role(body: &Value, pointer: &str, role: &str) -> Option<bool> {
+    match body.pointer(pointer) {
         None | Some(Value::Null) => Some(false),
         Some(Value::Array(items)) => Some(items.iter().any(|r| match r {
             Value::String(s) => s == role,
@@ -98,9 +124,9 @@ fn holds_role(body: &Value, role: &str) -> Option<bool> {
 }
 
 /// Whether an answer (`status`, `body`) shows the expected state.
-pub fn check(expect: &Expect, status: u16, body: &[u8]) -> Check {
+pub fn check(expect: &Expect, pointers: &Pointers, status: u16, body: &[u8]) -> Check {
     let parsed = OnceBody::new(body);
-    check_parsed(expect, status, &parsed)
+    check_parsed(expect, pointers, status, &parsed)
 }
 
 /// A body parsed at most once, on first need.
@@ -123,7 +149,7 @@ impl<'a> OnceBody<'a> {
     }
 }
 
-fn check_parsed(expect: &Expect, status: u16, body: &OnceBody) -> Check {
+fn check_parsed(expect: &Expect, pointers: &Pointers, status: u16, body: &OnceBody) -> Check {
     let ok = (200..300).contains(&status);
     match expect {
         Expect::Present => {
@@ -141,9 +167,13 @@ fn check_parsed(expect: &Expect, status: u16, body: &OnceBody) -> Check {
             }
         }
         _ if !ok => Check::NotYet,
-        Expect::Equals(pointer, want) => {
+        Expect::Equals(field, want) => {
             let Some(v) = body.get() else {
                 return Check::PointerMissing;
+            };
+            let pointer = match field {
+                Field::Active => &pointers.active,
+                Field::Title => &pointers.title,
             };
             match v.pointer(pointer) {
                 None => Check::PointerMissing,
@@ -157,7 +187,7 @@ fn check_parsed(expect: &Expect, status: u16, body: &OnceBody) -> Check {
             let Some(v) = body.get() else {
                 return Check::PointerMissing;
             };
-            match (holds_role(v, role), expect) {
+            match (holds_role(v, &pointers.roles, role), expect) {
                 (None, _) => Check::PointerMissing,
                 (Some(true), Expect::RoleHeld(_)) | (Some(false), Expect::RoleGone(_)) => Check::Met,
                 _ => Check::NotYet,
@@ -171,6 +201,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    static P: std::sync::LazyLock<Pointers> = std::sync::LazyLock::new(Pointers::default);
+
     fn body(v: Value) -> Vec<u8> {
         v.to_string().into_bytes()
     }
@@ -181,55 +213,67 @@ mod tests {
             version: Some(3),
             deleted_later: Default::default(),
         };
-        let title = Expect::Equals("/title", json!("A"));
+        let title = Expect::Equals(Field::Title, json!("A"));
         let v = |n: u64| body(json!({"title": "B", "meta": {"version": format!("W/\"{n}\"")}}));
         let seen = std::sync::atomic::AtomicBool::new(false);
         assert_eq!(
-            check_or_later(&Expect::Absent, &later, &seen, 404, b""),
+            check_or_later(&Expect::Absent, &P, &later, &seen, 404, b""),
             Check::NotYet,
             "never seen there"
         );
-        assert_eq!(check_or_later(&Expect::Absent, &later, &seen, 410, b""), Check::Met);
-        assert_eq!(check_or_later(&title, &later, &seen, 200, &v(2)), Check::NotYet);
+        assert_eq!(check_or_later(&Expect::Absent, &P, &later, &seen, 410, b""), Check::Met);
         assert_eq!(
-            check_or_later(&Expect::Absent, &later, &seen, 404, b""),
+            check_or_later(&title, &Pointers::default(), &later, &seen, 200, &v(2)),
+            Check::NotYet
+        );
+        assert_eq!(
+            check_or_later(&Expect::Absent, &P, &later, &seen, 404, b""),
             Check::Met,
             "seen, now gone"
         );
-        assert_eq!(check_or_later(&title, &later, &seen, 200, &v(4)), Check::Met);
-        assert_eq!(check_or_later(&Expect::Present, &later, &seen, 410, b""), Check::NotYet);
+        assert_eq!(
+            check_or_later(&title, &Pointers::default(), &later, &seen, 200, &v(4)),
+            Check::Met
+        );
+        assert_eq!(
+            check_or_later(&Expect::Present, &P, &later, &seen, 410, b""),
+            Check::NotYet
+        );
         later.deleted_later.store(true, std::sync::atomic::Ordering::Release);
-        assert_eq!(check_or_later(&Expect::Present, &later, &seen, 410, b""), Check::Met);
+        assert_eq!(
+            check_or_later(&Expect::Present, &P, &later, &seen, 410, b""),
+            Check::Met
+        );
     }
 
     #[test]
     fn each_expectation() {
-        assert_eq!(check(&Expect::Present, 200, b"{}"), Check::Met);
-        assert_eq!(check(&Expect::Present, 404, b""), Check::NotYet);
-        assert_eq!(check(&Expect::Absent, 404, b""), Check::Met);
-        assert_eq!(check(&Expect::Absent, 200, b"{}"), Check::NotYet);
-        let inactive = Expect::Equals("/active", json!(false));
-        assert_eq!(check(&inactive, 200, &body(json!({"active": false}))), Check::Met);
-        assert_eq!(check(&inactive, 200, &body(json!({"active": "False"}))), Check::Met);
-        assert_eq!(check(&inactive, 200, &body(json!({"active": true}))), Check::NotYet);
+        assert_eq!(check(&Expect::Present, &P, 200, b"{}"), Check::Met);
+        assert_eq!(check(&Expect::Present, &P, 404, b""), Check::NotYet);
+        assert_eq!(check(&Expect::Absent, &P, 404, b""), Check::Met);
+        assert_eq!(check(&Expect::Absent, &P, 200, b"{}"), Check::NotYet);
+        let inactive = Expect::Equals(Field::Active, json!(false));
+        assert_eq!(check(&inactive, &P, 200, &body(json!({"active": false}))), Check::Met);
+        assert_eq!(check(&inactive, &P, 200, &body(json!({"active": "False"}))), Check::Met);
+        assert_eq!(check(&inactive, &P, 200, &body(json!({"active": true}))), Check::NotYet);
         assert_eq!(
-            check(&inactive, 200, &body(json!({"enabled": false}))),
+            check(&inactive, &P, 200, &body(json!({"enabled": false}))),
             Check::PointerMissing
         );
-        assert_eq!(check(&inactive, 404, b""), Check::NotYet);
+        assert_eq!(check(&inactive, &P, 404, b""), Check::NotYet);
         let held = Expect::RoleHeld("admin".into());
         assert_eq!(
-            check(&held, 200, &body(json!({"roles": [{"value": "admin"}]}))),
+            check(&held, &P, 200, &body(json!({"roles": [{"value": "admin"}]}))),
             Check::Met
         );
-        assert_eq!(check(&held, 200, &body(json!({"roles": ["admin"]}))), Check::Met);
-        assert_eq!(check(&held, 200, &body(json!({}))), Check::NotYet);
+        assert_eq!(check(&held, &P, 200, &body(json!({"roles": ["admin"]}))), Check::Met);
+        assert_eq!(check(&held, &P, 200, &body(json!({}))), Check::NotYet);
         assert_eq!(
-            check(&Expect::RoleGone("admin".into()), 200, &body(json!({}))),
+            check(&Expect::RoleGone("admin".into()), &P, 200, &body(json!({}))),
             Check::Met
         );
         assert_eq!(
-            check(&held, 200, &body(json!({"roles": "admin"}))),
+            check(&held, &P, 200, &body(json!({"roles": "admin"}))),
             Check::PointerMissing
         );
     }

@@ -374,7 +374,7 @@ impl ProbeHub {
             Observe::Poll => {
                 let url = self.url(&probe.url, w);
                 self.poll(&url, w.acked, counters, |status, body| {
-                    check_or_later(&w.expect, &w.later, &w.seen[index], status, body)
+                    check_or_later(&w.expect, &probe.pointers, &w.later, &w.seen[index], status, body)
                 })
                 .await
                 .map(|(at, res)| (at.saturating_duration_since(w.acked), res))

@@ -85,6 +85,17 @@ pub struct SyncWire {
     pub observe: Option<String>,
     #[serde(default)]
     pub ops: Option<Vec<String>>,
+    /// Where this service keeps `active`, `roles` and `title` (JSON pointers; SCIM names by default).
+    #[serde(default)]
+    pub pointers: Option<PointersWire>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointersWire {
+    pub active: Option<String>,
+    pub roles: Option<String>,
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +156,7 @@ pub struct SyncProbe {
     pub url: String,
     pub observe: Observe,
     pub ops: Vec<String>,
+    pub pointers: crate::probes::condition::Pointers,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -277,6 +289,7 @@ impl Probes {
                     url: None,
                     observe: None,
                     ops: None,
+                    pointers: None,
                 })
                 .collect(),
             (None, None) => Vec::new(),
@@ -324,11 +337,24 @@ impl Probes {
             if sync.iter().any(|p: &SyncProbe| p.service == s.service) {
                 return Err(format!("probes.sync: service `{}` is listed twice", s.service));
             }
+            let mut pointers = crate::probes::condition::Pointers::default();
+            if let Some(p) = &s.pointers {
+                for (slot, given, key) in [
+                    (&mut pointers.active, &p.active, "active"),
+                    (&mut pointers.roles, &p.roles, "roles"),
+                    (&mut pointers.title, &p.title, "title"),
+                ] {
+                    if let Some(g) = given {
+                        *slot = pointer(g, &format!("sync.pointers.{key}"))?;
+                    }
+                }
+            }
             sync.push(SyncProbe {
                 service: s.service,
                 url,
                 observe,
                 ops,
+                pointers,
             });
         }
         if queue.is_none() && sync.is_empty() {

@@ -250,3 +250,37 @@ push = {}
     let p = result.summary.probes.unwrap();
     assert!(p.shed > 0 && p.writes_observed + p.shed == 150, "{p:?}");
 }
+
+/// Every kind of write a journey makes is observed in every service, and nothing times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_observable_write_is_observed() {
+    let workload = r#"
+name = "all-writes"
+[target]
+profile = "fast"
+[load]
+model = "closed"
+admins = 2
+iterations = 5
+[[journey]]
+name = "j"
+steps = ["create_user", "modify_user", "assign_role:employee", "remove_role:employee", "disable_user", "enable_user", "delete_user"]
+[probes]
+sample = 1.0
+timeout = "5s"
+"#;
+    let (result, _dir) = run_against(None, workload).await;
+    let s = &result.summary;
+    for op in provbench::workload::probes::PROBED_OPS {
+        for svc in ["directory", "mail", "crm"] {
+            let m = s
+                .metrics
+                .iter()
+                .find(|m| m.metric == "sync_lag" && m.tags["op"] == *op && m.tags["service"] == svc)
+                .unwrap_or_else(|| panic!("no sync_lag for {op} in {svc}"));
+            assert_eq!((m.count, m.timeouts), (10, 0), "{op} in {svc}: {m:?}");
+        }
+        let q = s.metric("queue_delay", Some(("op", op))).unwrap();
+        assert_eq!(q.count, 10, "{op}");
+    }
+}

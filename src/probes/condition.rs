@@ -277,4 +277,27 @@ mod tests {
             Check::PointerMissing
         );
     }
+
+    #[test]
+    fn pointers_follow_the_downstream_names() {
+        let custom = Pointers {
+            active: "/enabled".into(),
+            roles: "/groups".into(),
+            ..Pointers::default()
+        };
+        let inactive = Expect::Equals(Field::Active, json!(false));
+        assert_eq!(
+            check(&inactive, &custom, 200, &body(json!({"enabled": false}))),
+            Check::Met
+        );
+        assert_eq!(
+            check(&inactive, &P, 200, &body(json!({"enabled": false}))),
+            Check::PointerMissing
+        );
+        let held = Expect::RoleHeld("ops".into());
+        assert_eq!(
+            check(&held, &custom, 200, &body(json!({"groups": ["ops"]}))),
+            Check::Met
+        );
+    }
 }

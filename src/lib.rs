@@ -17,6 +17,7 @@ pub mod probes;
 pub mod reference;
 pub mod report;
 pub mod scim;
+pub mod thresholds;
 pub mod workload;
 
 /// How a command ended, mapped to the process exit code by `main`.

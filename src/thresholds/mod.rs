@@ -1,0 +1,307 @@
+//! Thresholds: expressions over any metric and tag set, judged on the run's merged histograms
+//! (percentiles of the union of the matching series, never averaged). A selector that matches
+//! no data is an error, not a pass.
+//!
+//! # Layout
+//! - [`parse`]: the grammar, with column-precise errors.
+
+pub mod parse;
+
+use serde::{Deserialize, Serialize};
+
+use parse::{Func, Selector, Value};
+pub use parse::{ParseError, Threshold};
+
+use crate::metrics::series::new_histogram;
+use crate::metrics::summary::format_micros;
+use crate::metrics::{ErrorKind, MetricKey, SeriesData};
+use crate::report::summary::LoadInfo;
+
+/// A threshold as declared, with its abort policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdSpec {
+    pub expression: String,
+    pub threshold: Threshold,
+    /// Stop the load as soon as this threshold is lost (after `delay` from the start).
+    pub abort_on_fail: bool,
+    pub delay: std::time::Duration,
+}
+
+impl ThresholdSpec {
+    pub fn parse(expression: &str) -> Result<ThresholdSpec, ParseError> {
+        Ok(ThresholdSpec {
+            expression: expression.trim().to_string(),
+            threshold: Threshold::parse(expression.trim())?,
+            abort_on_fail: false,
+            delay: std::time::Duration::ZERO,
+        })
+    }
+}
+
+/// One threshold's verdict, as `summary.json` and every report show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub expression: String,
+    /// The observed value in the expression's unit (µs for durations, a fraction for rates).
+    pub observed: Option<f64>,
+    /// The observed value for people: `312.5ms`, `0.42%`, `12`.
+    pub observed_text: String,
+    pub passed: bool,
+    /// Why it could not be judged (no data matched): the run fails and exits 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What thresholds are judged on: every series of the run, and the load figures.
+pub struct Data<'a> {
+    pub keys: &'a [MetricKey],
+    pub series: &'a [SeriesData],
+    pub load: &'a LoadInfo,
+}
+
+fn matches(selector: &Selector, metric: &str, key: &MetricKey) -> bool {
+    key.metric == metric && selector.tags.iter().all(|(k, v)| key.tags.get(k) == Some(v))
+}
+
+impl Data<'_> {
+    fn matching<'s>(&'s self, selector: &'s Selector, metric: &'s str) -> impl Iterator<Item = &'s SeriesData> + 's {
+        self.keys
+            .iter()
+            .zip(self.series)
+            .filter(move |(k, _)| matches(selector, metric, k))
+            .map(|(_, d)| d)
+    }
+
+    fn known_metrics(&self) -> String {
+        let mut names: Vec<&str> = self.keys.iter().map(|k| k.metric.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names.join(", ")
+    }
+}
+
+fn no_data(spec: &ThresholdSpec, why: String) -> Verdict {
+    Verdict {
+        expression: spec.expression.clone(),
+        observed: None,
+        observed_text: "no data".into(),
+        passed: false,
+        error: Some(why),
+    }
+}
+
+/// Judges one threshold.
+pub fn evaluate(spec: &ThresholdSpec, data: &Data) -> Verdict {
+    let (observed, limit, cmp, text) = match &spec.threshold {
+        Threshold::AchievedRate { cmp, fraction } => {
+            let Some(target) = data.load.target_rate.filter(|t| *t > 0.0) else {
+                return no_data(spec, "achieved_rate needs an open-model load with a target rate".into());
+            };
+            let f = data.load.achieved_rate / target;
+            (f, *fraction, *cmp, format!("{:.1}% of target", f * 100.0))
+        }
+        Threshold::Aggregate {
+            func,
+            selector,
+            cmp,
+            value,
+        } => {
+            let limit = match value {
+                Value::Micros(v) | Value::Fraction(v) | Value::Number(v) => *v,
+            };
+            match aggregate(func, selector, data) {
+                Ok((observed, text)) => (observed, limit, *cmp, text),
+                Err(why) => return no_data(spec, why),
+            }
+        }
+    };
+    Verdict {
+        expression: spec.expression.clone(),
+        observed: Some(observed),
+        observed_text: text,
+        passed: cmp.holds(observed, limit),
+        error: None,
+    }
+}
+
+fn aggregate(func: &Func, selector: &Selector, data: &Data) -> Result<(f64, String), String> {
+    let described = || {
+        let tags: Vec<String> = selector.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if tags.is_empty() {
+            selector.metric.clone()
+        } else {
+            format!("{}{{{}}}", selector.metric, tags.join(","))
+        }
+    };
+    let none = || {
+        format!(
+            "`{}` matches no data (metrics in this run: {})",
+            described(),
+            data.known_metrics()
+        )
+    };
+    match selector.metric.as_str() {
+        // errors{op=..}: failures of the operations the tags select.
+        "errors" => {
+            let (mut errors, mut count) = (0u64, 0u64);
+            for d in data.matching(selector, "api_latency") {
+                errors += d.errors_total();
+                count += d.count();
+            }
+            if count == 0 {
+                return Err(none());
+            }
+            Ok(match func {
+                Func::Rate => (
+                    errors as f64 / count as f64,
+                    format!("{:.3}%", errors as f64 * 100.0 / count as f64),
+                ),
+                Func::Count => (errors as f64, errors.to_string()),
+                other => {
+                    return Err(format!(
+                        "{other}(errors) is not defined: use rate(errors) or count(errors)"
+                    ));
+                }
+            })
+        }
+        // timeouts{metric=sync_lag,..}: observations that never arrived.
+        "timeouts" | "rate_limited" => {
+            let mut inner = selector.clone();
+            let metric = inner.tags.remove("metric");
+            let mut total = 0u64;
+            let mut any = false;
+            for (k, d) in data.keys.iter().zip(data.series) {
+                let metric_ok = metric.as_deref().is_none_or(|m| k.metric == m);
+                if metric_ok && inner.tags.iter().all(|(tk, tv)| k.tags.get(tk) == Some(tv)) {
+                    any = true;
+                    total += if selector.metric == "timeouts" {
+                        d.errors[ErrorKind::Timeout as usize]
+                    } else {
+                        d.rate_limited
+                    };
+                }
+            }
+            if !any {
+                return Err(none());
+            }
+            match func {
+                Func::Count => Ok((total as f64, total.to_string())),
+                other => Err(format!("{other}({}) is not defined: use count(...)", selector.metric)),
+            }
+        }
+        "checks" => Err("`checks` has no data: this run declares no checks".into()),
+        metric => {
+            let mut merged = new_histogram();
+            let (mut count, mut errors) = (0u64, 0u64);
+            for d in data.matching(selector, metric) {
+                merged.add(&*d.histogram()).expect("same bounds");
+                count += d.count();
+                errors += d.errors_total();
+            }
+            if count == 0 {
+                return Err(none());
+            }
+            let dur = |v: u64| (v as f64, format_micros(Some(v)));
+            Ok(match func {
+                Func::Count => (count as f64, count.to_string()),
+                Func::Rate => (
+                    errors as f64 / count as f64,
+                    format!("{:.3}%", errors as f64 * 100.0 / count as f64),
+                ),
+                Func::Failed => return Err(format!("failed() applies to checks, not to `{metric}`")),
+                _ if merged.is_empty() => return Err(format!("`{}` has no successful observations", described())),
+                Func::Percentile(p) => dur(merged.value_at_quantile(p / 100.0)),
+                Func::Min => dur(merged.min()),
+                Func::Max => dur(merged.max()),
+                Func::Mean => (merged.mean(), format_micros(Some(merged.mean() as u64))),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> (Vec<MetricKey>, Vec<SeriesData>) {
+        let mut create = SeriesData::default();
+        let mut delete = SeriesData::default();
+        for v in 1..=100u64 {
+            create.record(v * 1000);
+            delete.record(v * 10);
+        }
+        create.record_error(ErrorKind::Status, 5);
+        let mut sync = SeriesData::default();
+        sync.record_error(ErrorKind::Timeout, 30_000_000);
+        sync.record(100_000);
+        (
+            vec![
+                MetricKey::new("api_latency").tag("op", "create_user"),
+                MetricKey::new("api_latency").tag("op", "delete_user"),
+                MetricKey::new("sync_lag")
+                    .tag("service", "mail")
+                    .tag("op", "create_user"),
+            ],
+            vec![create, delete, sync],
+        )
+    }
+
+    fn judge(expr: &str) -> Verdict {
+        let (keys, series) = data();
+        let load = LoadInfo {
+            achieved_rate: 95.0,
+            target_rate: Some(100.0),
+            ..Default::default()
+        };
+        evaluate(
+            &ThresholdSpec::parse(expr).unwrap(),
+            &Data {
+                keys: &keys,
+                series: &series,
+                load: &load,
+            },
+        )
+    }
+
+    #[test]
+    fn percentiles_come_from_the_merged_histograms() {
+        assert!(judge("p50(api_latency{op=create_user}) < 51ms").passed);
+        assert!(!judge("p50(api_latency{op=create_user}) < 49ms").passed);
+        // Merged over both operations, the median falls between them: not an average of medians.
+        let v = judge("p50(api_latency) < 1s");
+        assert!(v.observed.unwrap() <= 1_000.0, "{v:?}");
+        assert!(
+            !judge("max(sync_lag{service=mail}) < 1s").passed,
+            "the timeout sits at its bound"
+        );
+    }
+
+    #[test]
+    fn counters_rates_and_the_target() {
+        let v = judge("rate(errors) < 1%");
+        assert!(v.passed && (v.observed.unwrap() - 1.0 / 201.0).abs() < 1e-9, "{v:?}");
+        assert!(!judge("count(errors{op=create_user}) == 0").passed);
+        assert!(judge("count(timeouts{metric=sync_lag}) == 1").passed);
+        assert!(judge("count(timeouts{metric=api_latency}) == 0").passed);
+        assert!(judge("achieved_rate >= 95% of target").passed);
+        assert!(!judge("achieved_rate >= 96% of target").passed);
+    }
+
+    #[test]
+    fn selectors_without_data_are_errors_not_passes() {
+        for expr in [
+            "p99(api_latency{op=nope}) < 1s",
+            "max(queue_delay) < 1s",
+            "failed(checks{kind=security}) == 0",
+        ] {
+            let v = judge(expr);
+            assert!(!v.passed && v.error.is_some(), "{expr}: {v:?}");
+        }
+        assert!(
+            judge("p99(sync_lg) < 1s")
+                .error
+                .unwrap()
+                .contains("metrics in this run: api_latency, sync_lag")
+        );
+    }
+}

@@ -68,6 +68,9 @@ pub struct RunArgs {
     /// Shorthand for --set load.duration=DURATION.
     #[arg(long)]
     pub duration: Option<String>,
+    /// An extra threshold, e.g. 'p99(api_latency{op=create_user}) < 300ms' (repeatable).
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
     /// Point the workload at this SCIM base URL (kind = "scim").
     #[arg(long, value_name = "URL")]
     pub target_url: Option<String>,
@@ -389,7 +392,12 @@ fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
 }
 
 async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
-    let workload = Workload::load(&args.workload, &args.overrides())?;
+    let mut workload = Workload::load(&args.workload, &args.overrides())?;
+    for t in &args.thresholds {
+        workload
+            .thresholds
+            .push(crate::thresholds::ThresholdSpec::parse(t).map_err(|e| anyhow::anyhow!("--threshold: {e}"))?);
+    }
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     let result = engine::run(
@@ -403,14 +411,45 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
         shutdown,
     )
     .await?;
-    print!(
-        "{}",
-        report::console::render(&result.summary, &result.dir.display().to_string())
-    );
-    Ok(match result.summary.outcome {
+    let s = &result.summary;
+    print!("{}", report::console::render(s, &result.dir.display().to_string()));
+    github_actions(s);
+    if let Some(v) = s.thresholds.iter().find(|v| v.error.is_some()) {
+        bail!(
+            "threshold `{}` could not be judged: {}",
+            v.expression,
+            v.error.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(match s.outcome {
         RunOutcome::Passed => Outcome::Passed,
         _ => Outcome::Failed,
     })
+}
+
+/// In GitHub Actions: an `::error::` annotation per lost threshold, and the Markdown summary
+/// appended to `$GITHUB_STEP_SUMMARY`.
+fn github_actions(s: &report::Summary) {
+    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+        return;
+    }
+    for v in s.thresholds.iter().filter(|v| !v.passed) {
+        // Workflow commands end at a newline; keep the message on one line.
+        let msg =
+            format!("threshold `{}` failed: observed {}", v.expression, v.observed_text).replace(['\r', '\n'], " ");
+        println!("::error title=provbench {}::{msg}", s.workload);
+    }
+    if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
+        use std::io::Write;
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(report::markdown::render(s).as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot write $GITHUB_STEP_SUMMARY");
+        }
+    }
 }
 
 async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Registry;
 use crate::metrics::summary::MetricSummary;
-use crate::metrics::writer::{IntervalWriter, ProgressSpec};
+use crate::metrics::writer::{AbortWatch, IntervalWriter, ProgressSpec};
 use crate::report::summary::{JourneyInfo, LoadInfo, RunOutcome, Summary, TargetInfo};
 use crate::workload::template::Vars;
 use crate::workload::{Load, Step, Stop, Workload};
@@ -111,6 +111,7 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
         },
         journeys: Vec::new(),
         metrics: Vec::new(),
+        thresholds: Vec::new(),
         probes: None,
         cleanup: None,
         notes: Vec::new(),
@@ -163,6 +164,7 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
         summary.cleanup = Some(report);
     }
     summary.write(&dir)?;
+    crate::report::write_all(&summary, &dir)?;
     service_stop.cancel();
     if let Some(r) = target.embedded {
         r.stop().await;
@@ -228,6 +230,15 @@ impl Phase {
             Load::Open { schedule, .. } => Some(schedule.duration()),
         };
         let load_start = Instant::now();
+        let abort = AbortWatch::new(
+            workload
+                .thresholds
+                .iter()
+                .filter(|t| t.abort_on_fail)
+                .cloned()
+                .collect(),
+            load_stop.clone(),
+        );
         let writer = IntervalWriter::spawn(
             registry.clone(),
             dir,
@@ -238,6 +249,7 @@ impl Phase {
                 total: planned,
                 enabled: self.progress,
             },
+            Some(abort.clone()),
         )?;
 
         // Stop conditions: the planned duration (closed), a backstop after the schedule (open),
@@ -290,6 +302,26 @@ impl Phase {
             RunOutcome::Passed
         };
         fill_results(summary, &ctx, &output, load_elapsed);
+        let data = crate::thresholds::Data {
+            keys: &output.keys,
+            series: &output.cumulative,
+            load: &summary.load,
+        };
+        summary.thresholds = workload
+            .thresholds
+            .iter()
+            .map(|t| crate::thresholds::evaluate(t, &data))
+            .collect();
+        if let Some((expr, at)) = abort.fired() {
+            summary.notes.push(format!(
+                "stopped early at {:.1}s: threshold `{expr}` was already lost (abort_on_fail)",
+                at.as_secs_f64()
+            ));
+            summary.outcome = RunOutcome::Failed;
+        }
+        if summary.outcome == RunOutcome::Passed && summary.thresholds.iter().any(|v| !v.passed) {
+            summary.outcome = RunOutcome::Failed;
+        }
         if let Some(p) = &probes {
             let ops = summary
                 .metrics

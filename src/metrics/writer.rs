@@ -19,6 +19,7 @@ use super::key::MetricKey;
 use super::series::SeriesData;
 use super::summary::format_micros;
 use super::{Registry, series::new_histogram};
+use crate::thresholds::ThresholdSpec;
 
 /// One interval's figures for one series, kept for the reports.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -45,6 +46,52 @@ pub struct ProgressSpec {
     pub enabled: bool,
 }
 
+/// Thresholds with `abort_on_fail`, judged on the cumulative data after every interval; the
+/// first one lost (past its delay) stops the load through `stop`.
+#[derive(Clone)]
+pub struct AbortWatch {
+    specs: Arc<Vec<ThresholdSpec>>,
+    stop: tokio_util::sync::CancellationToken,
+    fired: Arc<parking_lot::Mutex<Option<(String, Duration)>>>,
+}
+
+impl AbortWatch {
+    pub fn new(specs: Vec<ThresholdSpec>, stop: tokio_util::sync::CancellationToken) -> Self {
+        Self {
+            specs: Arc::new(specs),
+            stop,
+            fired: Arc::default(),
+        }
+    }
+
+    /// The threshold that stopped the run, and when.
+    pub fn fired(&self) -> Option<(String, Duration)> {
+        self.fired.lock().clone()
+    }
+
+    fn judge(&self, keys: &[MetricKey], series: &[SeriesData], elapsed: Duration) {
+        if self.specs.is_empty() || self.fired.lock().is_some() {
+            return;
+        }
+        let load = crate::report::summary::LoadInfo::default();
+        let data = crate::thresholds::Data {
+            keys,
+            series,
+            load: &load,
+        };
+        for spec in self.specs.iter().filter(|s| elapsed >= s.delay) {
+            let v = crate::thresholds::evaluate(spec, &data);
+            // No data yet is not a loss: the run may still produce it.
+            if v.error.is_none() && !v.passed {
+                tracing::warn!(threshold = %spec.expression, observed = %v.observed_text, "threshold lost: stopping the load");
+                *self.fired.lock() = Some((spec.expression.clone(), elapsed));
+                self.stop.cancel();
+                return;
+            }
+        }
+    }
+}
+
 pub struct IntervalWriter {
     stop: mpsc::Sender<()>,
     handle: JoinHandle<anyhow::Result<WriterOutput>>,
@@ -58,13 +105,18 @@ impl IntervalWriter {
         start_wall: SystemTime,
         interval: Duration,
         progress: ProgressSpec,
+        abort: Option<AbortWatch>,
     ) -> anyhow::Result<IntervalWriter> {
         let hlog = File::create(dir.join("histograms.hlog")).context("cannot create histograms.hlog")?;
         let csv = File::create(dir.join("intervals.csv")).context("cannot create intervals.csv")?;
         let (stop, stopped) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("provbench-intervals".into())
-            .spawn(move || run(registry, hlog, csv, start, start_wall, interval, progress, stopped))?;
+            .spawn(move || {
+                run(
+                    registry, hlog, csv, start, start_wall, interval, progress, abort, stopped,
+                )
+            })?;
         Ok(IntervalWriter { stop, handle })
     }
 
@@ -151,6 +203,7 @@ fn run(
     start_wall: SystemTime,
     interval: Duration,
     progress: ProgressSpec,
+    abort: Option<AbortWatch>,
     stopped: mpsc::Receiver<()>,
 ) -> anyhow::Result<WriterOutput> {
     let mut serializer = V2DeflateSerializer::new();
@@ -241,6 +294,9 @@ fn run(
         }
         // The hlog writes straight to the file (no buffer): every interval is on disk now.
         csv.flush()?;
+        if let Some(a) = &abort {
+            a.judge(&keys, &cumulative, now);
+        }
         progress.update(now, interval_ops, length);
         interval_start = now;
         n += 1;

@@ -83,6 +83,21 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
             );
         }
     }
+    if !s.thresholds.is_empty() {
+        out.push('\n');
+        for v in &s.thresholds {
+            let mark = match (&v.error, v.passed) {
+                (Some(_), _) => "ERROR",
+                (None, true) => "pass ",
+                (None, false) => "FAIL ",
+            };
+            let _ = write!(out, "{mark} {}  (observed {})", v.expression, v.observed_text);
+            if let Some(e) = &v.error {
+                let _ = write!(out, ": {e}");
+            }
+            out.push('\n');
+        }
+    }
     let journeys: Vec<String> = s
         .journeys
         .iter()

@@ -75,6 +75,8 @@ pub struct Summary {
     pub load: LoadInfo,
     pub journeys: Vec<JourneyInfo>,
     pub metrics: Vec<MetricSummary>,
+    #[serde(default)]
+    pub thresholds: Vec<crate::thresholds::Verdict>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probes: Option<crate::probes::ProbeReport>,
     #[serde(default)]

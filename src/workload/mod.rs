@@ -39,6 +39,8 @@ pub struct Workload {
     pub users: Users,
     /// How the asynchronous half is observed; `None` when nothing is probed.
     pub probes: Option<probes::Probes>,
+    /// Verdicts that fail the run (exit 1).
+    pub thresholds: Vec<crate::thresholds::ThresholdSpec>,
     /// The workload file as given, for reports ("the configuration used").
     pub source_text: String,
     pub path: PathBuf,
@@ -309,7 +311,29 @@ fn convert(src: &Source, w: WorkloadWire, text: &str) -> Result<Workload, Worklo
         Target::Scim { .. } => None,
     };
     let probes = probes::Probes::from_wire(w.probes, embedded_services.as_deref()).map_err(|m| src.error(None, m))?;
+    let mut thresholds = Vec::new();
+    if let Some(list) = &w.thresholds {
+        for t in list.get_ref() {
+            let (expr, abort_on_fail, delay) = match t {
+                wire::ThresholdWire::Plain(e) => (e, false, None),
+                wire::ThresholdWire::Full {
+                    expr,
+                    abort_on_fail,
+                    delay,
+                } => (expr, *abort_on_fail, delay.as_deref()),
+            };
+            let mut spec = crate::thresholds::ThresholdSpec::parse(expr)
+                .map_err(|e| src.error(Some(list.span()), e.to_string()))?;
+            spec.abort_on_fail = abort_on_fail;
+            if let Some(d) = delay {
+                spec.delay = humantime::parse_duration(d.trim())
+                    .map_err(|e| src.error(Some(list.span()), format!("threshold `{expr}`: delay `{d}`: {e}")))?;
+            }
+            thresholds.push(spec);
+        }
+    }
     Ok(Workload {
+        thresholds,
         probes,
         name,
         description: w.description,

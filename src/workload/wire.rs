@@ -21,6 +21,23 @@ pub struct WorkloadWire {
     pub users: Option<UsersWire>,
     #[serde(default)]
     pub probes: Option<super::probes::ProbesWire>,
+    #[serde(default)]
+    pub thresholds: Option<Spanned<Vec<ThresholdWire>>>,
+}
+
+/// `"p99(api_latency) < 300ms"`, or with an abort policy:
+/// `{ expr = "rate(errors) < 5%", abort_on_fail = true, delay = "10s" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ThresholdWire {
+    Plain(String),
+    Full {
+        expr: String,
+        #[serde(default)]
+        abort_on_fail: bool,
+        #[serde(default)]
+        delay: Option<String>,
+    },
 }
 
 #[derive(Debug, Deserialize, Default)]

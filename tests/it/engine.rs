@@ -133,7 +133,14 @@ async fn closed_model_runs_every_operation_and_cleans_up_everything() {
     assert_eq!(marked_users(&reference, &s.run_id).await, 0);
     assert_eq!(
         files_in(&result.dir),
-        ["histograms.hlog", "intervals.csv", "summary.json", "workload.toml"]
+        [
+            "histograms.hlog",
+            "intervals.csv",
+            "junit.xml",
+            "summary.json",
+            "summary.md",
+            "workload.toml"
+        ]
     );
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(result.dir.join("summary.json")).unwrap()).unwrap();

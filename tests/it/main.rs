@@ -6,3 +6,4 @@ mod probes;
 mod reference;
 mod signals;
 mod support;
+mod thresholds;

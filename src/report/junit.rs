@@ -1,0 +1,68 @@
+//! `junit.xml`: one test case per threshold (and, later, per check), failures carrying the
+//! observed value, in the JUnit XML that CI systems read.
+
+use std::fmt::Write as _;
+
+use quick_xml::escape::escape;
+
+use super::summary::Summary;
+
+pub fn render(s: &Summary) -> String {
+    let failures = s.thresholds.iter().filter(|v| !v.passed && v.error.is_none()).count();
+    let errors = s.thresholds.iter().filter(|v| v.error.is_some()).count();
+    let tests = s.thresholds.len();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"provbench {}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">",
+        escape(&s.workload)
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"provbench.thresholds\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\" timestamp=\"{}\">",
+        s.load.load_duration_s,
+        escape(s.started_at.trim_end_matches('Z'))
+    );
+    let _ = writeln!(
+        out,
+        "    <properties><property name=\"run_id\" value=\"{}\"/><property name=\"outcome\" value=\"{:?}\"/></properties>",
+        escape(&s.run_id),
+        s.outcome
+    );
+    for v in &s.thresholds {
+        let name = escape(&v.expression);
+        let _ = write!(
+            out,
+            "    <testcase classname=\"provbench.thresholds.{}\" name=\"{name}\" time=\"0\"",
+            escape(&s.workload)
+        );
+        match (&v.error, v.passed) {
+            (Some(e), _) => {
+                let _ = writeln!(
+                    out,
+                    ">\n      <error message=\"{}\" type=\"no-data\">{}</error>\n    </testcase>",
+                    escape(e),
+                    escape(e)
+                );
+            }
+            (None, false) => {
+                let msg = format!("observed {}", v.observed_text);
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"{}\" type=\"threshold\">{name}: {}</failure>\n    </testcase>",
+                    escape(&msg),
+                    escape(&msg)
+                );
+            }
+            (None, true) => {
+                let _ = writeln!(
+                    out,
+                    ">\n      <system-out>observed {}</system-out>\n    </testcase>",
+                    escape(&v.observed_text)
+                );
+            }
+        }
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}

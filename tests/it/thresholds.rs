@@ -1,0 +1,161 @@
+//! Thresholds as a CI gate: exit codes, the failing threshold named in the console, summary.json
+//! and junit.xml, no-data selectors, and abort-on-fail.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const WORKLOAD: &str = r#"
+[target]
+profile = "fast"
+[load]
+model = "closed"
+admins = 2
+duration = "2s"
+[[journey]]
+name = "j"
+steps = ["create_user", "delete_user"]
+"#;
+
+fn run(dir: &Path, extra: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    // Top-level keys (thresholds) go before the first table.
+    std::fs::write(dir.join("w.toml"), format!("name = \"gate\"\n{extra}{WORKLOAD}")).unwrap();
+    let out = Command::cargo_bin("provbench")
+        .unwrap()
+        .current_dir(dir)
+        .args(["run", "w.toml", "--no-progress", "--out", "results"])
+        .args(args)
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn summary(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("results/summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_lost_threshold_exits_1_and_is_named_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let lost = "p99(api_latency{op=create_user}) < 1us";
+    let (code, stdout, stderr) = run(
+        dir.path(),
+        &format!("thresholds = [\"{lost}\", \"rate(errors) < 1%\"]\n"),
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.contains(&format!("FAIL  {lost}")), "{stdout}");
+    let s = summary(dir.path());
+    assert_eq!(s["outcome"], "failed");
+    assert_eq!(s["thresholds"][0]["expression"], lost);
+    assert_eq!(s["thresholds"][0]["passed"], false);
+    assert_eq!(s["thresholds"][1]["passed"], true);
+    let junit = std::fs::read_to_string(dir.path().join("results/junit.xml")).unwrap();
+    assert!(
+        junit.contains("failures=\"1\"") && junit.contains("p99(api_latency{op=create_user}) &lt; 1us"),
+        "{junit}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("results/summary.md")).unwrap();
+    assert!(md.contains("❌ fail"), "{md}");
+}
+
+#[test]
+fn a_passing_run_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(
+        dir.path(),
+        "",
+        &[
+            "--threshold",
+            "p99(api_latency) < 10s",
+            "--threshold",
+            "count(errors) == 0",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(summary(dir.path())["outcome"], "passed");
+}
+
+#[test]
+fn a_selector_without_data_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(dir.path(), "", &["--threshold", "p99(api_latency{op=nope}) < 1s"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("matches no data"), "{stderr}");
+    // Every result file is still there.
+    assert!(dir.path().join("results/junit.xml").exists());
+}
+
+#[test]
+fn bad_thresholds_are_usage_errors_pointing_at_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(dir.path(), "", &["--threshold", "p99(api_latency) < 3parsecs"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("column 21") && stderr.contains("unknown unit"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(dir.path(), "thresholds = [\"p99(api_latency) <\"]\n", &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("w.toml:2") && stderr.contains("expected a number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn abort_on_fail_stops_early_and_still_writes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "thresholds = [{ expr = \"p50(api_latency) < 1us\", abort_on_fail = true, delay = \"1s\" }]\n";
+    let started = std::time::Instant::now();
+    let (code, stdout, _) = run(dir.path(), extra, &["--duration", "30s"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the run was not stopped early"
+    );
+    assert!(stdout.contains("stopped early"), "{stdout}");
+    let s = summary(dir.path());
+    assert_eq!(s["outcome"], "failed");
+    assert_eq!(s["cleanup"]["failed"], 0);
+    for f in ["histograms.hlog", "intervals.csv", "junit.xml", "summary.md"] {
+        assert!(dir.path().join("results").join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn github_actions_get_annotations_and_a_step_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("w.toml"), format!("name = \"gate\"\n{WORKLOAD}")).unwrap();
+    let step_summary = dir.path().join("step-summary.md");
+    let out = Command::cargo_bin("provbench")
+        .unwrap()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "w.toml",
+            "--no-progress",
+            "--out",
+            "results",
+            "--threshold",
+            "max(api_latency) < 1us",
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &step_summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("::error title=provbench gate::threshold `max(api_latency) < 1us` failed"),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(step_summary).unwrap();
+    assert!(md.contains("### provbench · gate · ❌ failed"), "{md}");
+}

@@ -46,6 +46,41 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Delete what an interrupted run left on a SCIM target (users carrying its run id).
     Cleanup(CleanupArgs),
+    /// Re-render a results folder's reports (summary.md, junit.xml, console), even for a killed run.
+    Report(ReportArgs),
+    /// Compare a run with a baseline, percentile by percentile, from the full histograms.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  provbench report results/2026-11-29T071500Z-quickstart")]
+pub struct ReportArgs {
+    /// A results folder (with summary.json and histograms.hlog).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Compare a run with a baseline, per metric and tag set and per percentile, from the full \
+histograms of both runs (never from averaged percentiles). Exit 1 when a --max-regression rule is broken.",
+    after_help = "Examples:\n  provbench compare results/baselines/quickstart results/latest\n  \
+provbench compare BASE CURRENT --max-regression p99=10% --max-regression p50=5% --metric api_latency\n  \
+provbench compare BASE CURRENT --format json"
+)]
+pub struct CompareArgs {
+    /// The baseline results folder.
+    pub baseline: PathBuf,
+    /// The results folder to judge.
+    pub current: PathBuf,
+    /// PERCENTILE=PERCENT: the most the current value may exceed the baseline's (repeatable).
+    #[arg(long = "max-regression", value_name = "PCT=LIMIT")]
+    pub max_regression: Vec<crate::report::compare::Rule>,
+    /// Only this metric (e.g. api_latency, sync_lag).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Output format.
+    #[arg(long, default_value = "markdown", value_parser = ["markdown", "json"])]
+    pub format: String,
 }
 
 #[derive(Debug, Args)]
@@ -346,6 +381,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate(args) => validate(args),
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Cleanup(args) => runtime.block_on(cleanup(args)),
+        Command::Report(args) => report_dir(args),
+        Command::Compare(args) => compare(args),
     }
 }
 
@@ -366,6 +403,37 @@ pub fn cancel_on_signal(token: CancellationToken) {
         let _ = ctrl_c.await;
         token.cancel();
     });
+}
+
+fn report_dir(args: ReportArgs) -> anyhow::Result<Outcome> {
+    let s = report::rebuild(&args.dir)?;
+    report::write_all(&s, &args.dir)?;
+    print!("{}", report::console::render(&s, &args.dir.display().to_string()));
+    Ok(match s.outcome {
+        RunOutcome::Passed if s.thresholds.iter().all(|v| v.passed) => Outcome::Passed,
+        _ => Outcome::Failed,
+    })
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
+    let c = report::compare::compare(
+        &args.baseline,
+        &args.current,
+        &args.max_regression,
+        args.metric.as_deref(),
+    )?;
+    if c.rows.is_empty() {
+        bail!("the two runs share no series to compare");
+    }
+    match args.format.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&c)?),
+        _ => print!("{}", report::compare::markdown(&c, &args.max_regression)),
+    }
+    Ok(if c.regressions > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Passed
+    })
 }
 
 fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {

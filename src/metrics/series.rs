@@ -82,7 +82,8 @@ impl SeriesData {
 
     /// Attempts: histogram samples plus failures that are not in it (all but timeouts).
     pub fn count(&self) -> u64 {
-        self.histogram.as_ref().map_or(0, |h| h.len()) + self.errors_total() - self.errors[ErrorKind::Timeout as usize]
+        (self.histogram.as_ref().map_or(0, |h| h.len()) + self.errors_total())
+            .saturating_sub(self.errors[ErrorKind::Timeout as usize])
     }
 
     pub fn is_empty(&self) -> bool {

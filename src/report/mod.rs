@@ -4,8 +4,9 @@
 //! # Layout
 //! - [`summary`]: the `summary.json` document (schema version 1).
 //! - [`console`]: the table printed at the end of a run.
-//! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`.
+//! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`compare`]: baseline comparisons.
 
+pub mod compare;
 pub mod console;
 pub mod junit;
 pub mod markdown;
@@ -20,3 +21,34 @@ pub fn write_all(s: &Summary, dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 pub use summary::Summary;
+
+/// Re-reads a results folder: its summary, and when the run did not finish (or the summary has
+/// no metrics) the metrics and thresholds rebuilt from `histograms.hlog` and `intervals.csv`.
+pub fn rebuild(dir: &std::path::Path) -> anyhow::Result<Summary> {
+    let mut s = Summary::read(dir)?;
+    if s.outcome != summary::RunOutcome::Running && !s.metrics.is_empty() {
+        return Ok(s);
+    }
+    let data = crate::metrics::hlog::read_run(dir)?;
+    s.metrics = data
+        .keys
+        .iter()
+        .zip(&data.series)
+        .map(|(k, d)| crate::metrics::summary::MetricSummary::new(k, d))
+        .collect();
+    s.notes
+        .push("rebuilt from histograms.hlog and intervals.csv: the run did not finish".into());
+    if let Ok(w) = crate::workload::Workload::load(&dir.join("workload.toml"), &[]) {
+        let d = crate::thresholds::Data {
+            keys: &data.keys,
+            series: &data.series,
+            load: &s.load,
+        };
+        s.thresholds = w
+            .thresholds
+            .iter()
+            .map(|t| crate::thresholds::evaluate(t, &d))
+            .collect();
+    }
+    Ok(s)
+}

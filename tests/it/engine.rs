@@ -221,7 +221,7 @@ steps = ["create_user", "delete_user"]
     let csv = std::fs::read_to_string(result.dir.join("intervals.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert!(rows.len() >= 4, "{csv}");
-    assert!(rows.iter().all(|r| r.split(',').count() == 10));
+    assert!(rows.iter().all(|r| r.split(',').count() == 11));
 }
 
 /// A service that stalls 1 s every 5 s, under an open model of 50 arrivals a second: a fifth of

@@ -133,7 +133,7 @@ async fn a_saturated_queue_shows_growing_queue_delay() {
     let p50s: Vec<u64> = csv
         .lines()
         .filter(|l| l.contains(",queue_delay,"))
-        .filter_map(|l| l.split(',').nth(7).and_then(|v| v.parse().ok()))
+        .filter_map(|l| l.split(',').nth(8).and_then(|v| v.parse().ok()))
         .collect();
     assert!(p50s.len() >= 4, "{csv}");
     let (first, last) = (p50s[0], *p50s.last().unwrap());

@@ -159,3 +159,68 @@ fn github_actions_get_annotations_and_a_step_summary() {
     let md = std::fs::read_to_string(step_summary).unwrap();
     assert!(md.contains("### provbench · gate · ❌ failed"), "{md}");
 }
+
+#[test]
+fn report_rebuilds_a_killed_run_and_compare_judges_regressions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        format!(
+            "name = \"gate\"\nthresholds = [\"p99(api_latency) < 10s\"]\n{}",
+            WORKLOAD.replace("duration = \"2s\"", "duration = \"60s\"")
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("provbench"))
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--no-progress", "--out", "killed"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    child.kill().unwrap(); // SIGKILL: no chance to write a final summary
+    child.wait().unwrap();
+    let killed = dir.path().join("killed");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(killed.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["outcome"], "running");
+    let out = Command::cargo_bin("provbench")
+        .unwrap()
+        .arg("report")
+        .arg(&killed)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "an incomplete run does not pass: {stdout}");
+    assert!(
+        stdout.contains("rebuilt from histograms.hlog") && stdout.contains("create_user"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pass  p99(api_latency) < 10s"), "{stdout}");
+    let md = std::fs::read_to_string(killed.join("summary.md")).unwrap();
+    assert!(md.contains("api_latency{op=create_user}"), "{md}");
+    assert!(killed.join("junit.xml").exists());
+
+    // The same run against itself: no change, no regression; a rule it cannot meet: exit 1.
+    let same = Command::cargo_bin("provbench")
+        .unwrap()
+        .arg("compare")
+        .arg(&killed)
+        .arg(&killed)
+        .args(["--max-regression", "p99=0%"])
+        .output()
+        .unwrap();
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stdout));
+    assert!(String::from_utf8_lossy(&same.stdout).contains("0 regression(s) against p99 +0%"));
+    let strict = Command::cargo_bin("provbench")
+        .unwrap()
+        .arg("compare")
+        .arg(&killed)
+        .arg(&killed)
+        .args(["--max-regression", "p50=-50%", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&strict.stdout).unwrap();
+    assert!(json["regressions"].as_u64().unwrap() > 0);
+}

@@ -33,9 +33,15 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
         );
     }
     let ops: Vec<_> = s.metrics.iter().filter(|m| m.metric == "api_latency").collect();
+    let others: Vec<_> = s
+        .metrics
+        .iter()
+        .filter(|m| m.metric != "api_latency" && m.count > 0)
+        .collect();
     let width = ops
         .iter()
-        .map(|m| m.tags.get("op").map_or(0, String::len))
+        .map(|m| m.tags.get("op").map_or(0, |o| o.chars().count()))
+        .chain(others.iter().map(|m| m.key().to_string().chars().count()))
         .max()
         .unwrap_or(2)
         .max(9);

@@ -4,10 +4,12 @@
 //! # Layout
 //! - [`summary`]: the `summary.json` document (schema version 1).
 //! - [`console`]: the table printed at the end of a run.
-//! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`compare`]: baseline comparisons.
+//! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`html`]: `report.html`.
+//! - [`compare`]: baseline comparisons.
 
 pub mod compare;
 pub mod console;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod summary;
@@ -17,6 +19,9 @@ pub fn write_all(s: &Summary, dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     std::fs::write(dir.join("junit.xml"), junit::render(s)).context("cannot write junit.xml")?;
     std::fs::write(dir.join("summary.md"), markdown::render(s)).context("cannot write summary.md")?;
+    let workload = std::fs::read_to_string(dir.join("workload.toml")).unwrap_or_default();
+    let page = html::render(s, &html::read_intervals(dir), &workload);
+    std::fs::write(dir.join("report.html"), page).context("cannot write report.html")?;
     Ok(())
 }
 
@@ -52,3 +57,6 @@ pub fn rebuild(dir: &std::path::Path) -> anyhow::Result<Summary> {
     }
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests;

@@ -137,6 +137,7 @@ async fn closed_model_runs_every_operation_and_cleans_up_everything() {
             "histograms.hlog",
             "intervals.csv",
             "junit.xml",
+            "report.html",
             "summary.json",
             "summary.md",
             "workload.toml"

@@ -1,0 +1,397 @@
+//! `report.html`: one self-contained file (inline CSS and SVG charts, no script, nothing fetched)
+//! with the run header, thresholds, the latency table, throughput and errors over time, latency
+//! percentiles over time, queue delay and sync lag per service, and the configuration used.
+//! Every string is escaped: names, tags and notes may come from the target.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::summary::{RunOutcome, Summary};
+use crate::metrics::summary::format_micros;
+
+/// One row of `intervals.csv`.
+#[derive(Debug, Clone)]
+pub struct IntervalPoint {
+    pub start_s: f64,
+    pub metric: String,
+    pub tags: String,
+    pub count: u64,
+    pub errors: u64,
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+}
+
+pub fn read_intervals(dir: &Path) -> Vec<IntervalPoint> {
+    let Ok(mut reader) = csv::Reader::from_path(dir.join("intervals.csv")) else {
+        return Vec::new();
+    };
+    reader
+        .records()
+        .filter_map(Result::ok)
+        .filter_map(|r| {
+            let num = |i: usize| r.get(i).and_then(|v| v.parse::<u64>().ok());
+            Some(IntervalPoint {
+                start_s: r.get(0)?.parse().ok()?,
+                metric: r.get(2)?.to_string(),
+                tags: r.get(3)?.to_string(),
+                count: num(4)?,
+                errors: num(5).unwrap_or(0),
+                p50_us: num(8),
+                p99_us: num(9),
+            })
+        })
+        .collect()
+}
+
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const COLORS: &[&str] = &[
+    "#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777",
+];
+
+/// A line chart as inline SVG: one polyline per series of (x, y) points.
+fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    y_fmt: &dyn Fn(f64) -> String,
+) -> String {
+    let (w, h, left, bottom, top, right) = (720.0, 260.0, 70.0, 30.0, 24.0, 170.0);
+    let pts = series.iter().flat_map(|(_, p)| p.iter());
+    let x_max = pts.clone().map(|p| p.0).fold(1.0_f64, f64::max);
+    let y_max = pts.map(|p| p.1).fold(0.0_f64, f64::max).max(1e-9) * 1.1;
+    let sx = |x: f64| left + x / x_max * (w - left - right);
+    let sy = |y: f64| top + (1.0 - y / y_max) * (h - top - bottom);
+    let mut svg = format!(
+        "<figure class=\"chart\" data-chart=\"{}\"><figcaption>{}</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\">",
+        escape(title),
+        escape(title)
+    );
+    let _ = write!(
+        svg,
+        "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#999\"/>",
+        h - bottom,
+        w - right,
+        h - bottom
+    );
+    let _ = write!(
+        svg,
+        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"#999\"/>",
+        h - bottom
+    );
+    for i in 0..=4 {
+        let y = y_max * i as f64 / 4.0;
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text><line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#eee\"/>",
+            left - 4.0,
+            sy(y) + 3.0,
+            escape(&y_fmt(y)),
+            sy(y),
+            w - right,
+            sy(y)
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
+        (left + w - right) / 2.0,
+        h - 4.0,
+        escape(x_label)
+    );
+    let _ = write!(
+        svg,
+        "<text x=\"12\" y=\"{}\" font-size=\"10\" transform=\"rotate(-90 12 {})\" text-anchor=\"middle\">{}</text>",
+        h / 2.0,
+        h / 2.0,
+        escape(y_label)
+    );
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let path: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .collect();
+        let _ = write!(
+            svg,
+            "<polyline class=\"series\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>",
+            path.join(" ")
+        );
+        let _ = write!(
+            svg,
+            "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"3\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" font-size=\"10\">{}</text>",
+            w - right + 8.0,
+            top + 14.0 * i as f64,
+            w - right + 22.0,
+            top + 14.0 * i as f64 + 4.0,
+            escape(name)
+        );
+    }
+    svg.push_str("</svg></figure>\n");
+    svg
+}
+
+/// Per-tag time series of one metric from the interval rows.
+fn over_time(
+    points: &[IntervalPoint],
+    metric: &str,
+    value: impl Fn(&IntervalPoint) -> Option<f64>,
+) -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut by_tag: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for p in points.iter().filter(|p| p.metric == metric) {
+        if let Some(v) = value(p) {
+            by_tag.entry(p.tags.clone()).or_default().push((p.start_s, v));
+        }
+    }
+    by_tag.into_iter().take(COLORS.len()).collect()
+}
+
+fn ms(us: f64) -> String {
+    format_micros(Some(us as u64))
+}
+
+pub fn render(s: &Summary, intervals: &[IntervalPoint], workload_toml: &str) -> String {
+    let outcome = match s.outcome {
+        RunOutcome::Passed => ("passed", "ok"),
+        RunOutcome::Failed => ("failed", "bad"),
+        RunOutcome::Aborted => ("aborted", "bad"),
+        RunOutcome::Running => ("incomplete", "bad"),
+    };
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>provbench · {}</title>\n<style>\
+body{{font-family:system-ui,sans-serif;margin:24px;color:#111;max-width:1000px}}table{{border-collapse:collapse;margin:8px 0 20px}}\
+td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td:first-child,th:first-child{{text-align:left}}\
+.ok{{color:#15803d}}.bad{{color:#b91c1c}}figure{{margin:12px 0}}figcaption{{font-weight:600;font-size:14px}}pre{{background:#f6f6f6;padding:12px;overflow:auto}}\
+</style></head><body>\n",
+        escape(&s.workload)
+    );
+    let _ = writeln!(
+        out,
+        "<h1>provbench · {} · <span class=\"{}\">{}</span></h1>",
+        escape(&s.workload),
+        outcome.1,
+        outcome.0
+    );
+    if let Some(d) = &s.description {
+        let _ = writeln!(out, "<p>{}</p>", escape(d));
+    }
+    let _ = writeln!(
+        out,
+        "<table id=\"header\"><tr><th>run</th><td>{}</td></tr><tr><th>target</th><td>{} {}</td></tr><tr><th>load</th><td>{}</td></tr>\
+<tr><th>started</th><td>{}</td></tr><tr><th>ended</th><td>{}</td></tr><tr><th>achieved</th><td>{:.1} journeys/s, {:.1} ops/s over {:.1} s</td></tr></table>",
+        escape(&s.run_id),
+        escape(&s.target.kind),
+        escape(&s.target.url),
+        escape(&s.load.description),
+        escape(&s.started_at),
+        escape(s.ended_at.as_deref().unwrap_or("-")),
+        s.load.achieved_rate,
+        s.load.operations_per_second,
+        s.load.load_duration_s
+    );
+    out.push_str("<h2>Thresholds</h2>\n");
+    if s.thresholds.is_empty() {
+        out.push_str("<p>No thresholds declared.</p>\n");
+    } else {
+        out.push_str("<table id=\"thresholds\"><tr><th>threshold</th><th>observed</th><th>result</th></tr>\n");
+        for v in &s.thresholds {
+            let (class, text) = match (&v.error, v.passed) {
+                (Some(e), _) => ("bad", format!("error: {e}")),
+                (None, true) => ("ok", "pass".to_string()),
+                (None, false) => ("bad", "FAIL".to_string()),
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+                escape(&v.expression),
+                escape(&v.observed_text),
+                escape(&text)
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("<h2>Latency and the asynchronous half</h2>\n<table id=\"metrics\"><tr><th>metric</th><th>count</th><th>errors</th><th>timeouts</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>resolution</th></tr>\n");
+    for m in &s.metrics {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&m.key().to_string()),
+            m.count,
+            m.errors,
+            m.timeouts,
+            format_micros(m.p50_us),
+            format_micros(m.p90_us),
+            format_micros(m.p99_us),
+            format_micros(m.p999_us),
+            format_micros(m.max_us),
+            format_micros(m.resolution_us)
+        );
+    }
+    out.push_str("</table>\n<h2>Over time</h2>\n");
+    // Throughput and errors: all operations together, per interval.
+    let mut ops: BTreeMap<u64, (f64, f64, f64)> = BTreeMap::new();
+    for p in intervals.iter().filter(|p| p.metric == "api_latency") {
+        let e = ops.entry((p.start_s * 1000.0) as u64).or_insert((p.start_s, 0.0, 0.0));
+        e.1 += p.count as f64;
+        e.2 += p.errors as f64;
+    }
+    let throughput = vec![
+        (
+            "operations/s".to_string(),
+            ops.values().map(|(t, c, _)| (*t, *c)).collect(),
+        ),
+        ("errors/s".to_string(), ops.values().map(|(t, _, e)| (*t, *e)).collect()),
+    ];
+    out.push_str(&line_chart(
+        "Throughput and errors",
+        "seconds",
+        "per second",
+        &throughput,
+        &|v| format!("{v:.0}"),
+    ));
+    let p99 = over_time(intervals, "api_latency", |p| p.p99_us.map(|v| v as f64));
+    out.push_str(&line_chart(
+        "API latency p99 per operation",
+        "seconds",
+        "p99",
+        &p99,
+        &ms,
+    ));
+    let p50 = over_time(intervals, "api_latency", |p| p.p50_us.map(|v| v as f64));
+    out.push_str(&line_chart(
+        "API latency p50 per operation",
+        "seconds",
+        "p50",
+        &p50,
+        &ms,
+    ));
+    for metric in ["queue_delay", "sync_lag", "end_to_end"] {
+        let series = over_time(intervals, metric, |p| p.p99_us.map(|v| v as f64));
+        if !series.is_empty() {
+            out.push_str(&line_chart(
+                &format!("{metric} p99 over time"),
+                "seconds",
+                "p99",
+                &series,
+                &ms,
+            ));
+        }
+        // The distribution: p50/p90/p99/max per tag set.
+        let rows: Vec<_> = s.metrics.iter().filter(|m| m.metric == metric).collect();
+        if !rows.is_empty() {
+            let dist: Vec<(String, Vec<(f64, f64)>)> = rows
+                .iter()
+                .take(COLORS.len())
+                .map(|m| {
+                    let pts = [
+                        (50.0, m.p50_us),
+                        (90.0, m.p90_us),
+                        (95.0, m.p95_us),
+                        (99.0, m.p99_us),
+                        (99.9, m.p999_us),
+                    ]
+                    .iter()
+                    .filter_map(|(q, v)| v.map(|v| (*q, v as f64)))
+                    .collect();
+                    (
+                        m.tags
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        pts,
+                    )
+                })
+                .collect();
+            out.push_str(&line_chart(
+                &format!("{metric} percentile distribution"),
+                "percentile",
+                metric,
+                &dist,
+                &ms,
+            ));
+        }
+    }
+    if !s.journeys.is_empty() {
+        out.push_str("<h2>Journeys</h2>\n<table id=\"journeys\"><tr><th>journey</th><th>weight</th><th>done</th><th>failed</th><th>cut short</th></tr>\n");
+        for j in &s.journeys {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&j.name),
+                j.weight,
+                j.completed,
+                j.failed,
+                j.stopped
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("<h2>Checks</h2>\n<p>No checks declared.</p>\n");
+    if let Some(p) = &s.probes {
+        let _ = writeln!(
+            out,
+            "<h2>Probes</h2>\n<p>Sample {}; {} writes observed, {} shed, {} abandoned; {} probe requests ({:.1}% of all requests).</p>",
+            p.sample,
+            p.writes_observed,
+            p.shed,
+            p.abandoned,
+            p.probe_requests,
+            p.share_of_requests * 100.0
+        );
+    }
+    if let Some(c) = &s.cleanup {
+        let _ = writeln!(
+            out,
+            "<h2>Cleanup</h2>\n<p>{} deleted, {} already gone, {} failed in {} ms{}.</p>",
+            c.deleted,
+            c.already_gone,
+            c.failed,
+            c.duration_ms,
+            if c.timed_out { " (timed out)" } else { "" }
+        );
+    }
+    if !s.notes.is_empty() {
+        out.push_str("<h2>Notes</h2>\n<ul>\n");
+        for n in &s.notes {
+            let _ = writeln!(out, "<li>{}</li>", escape(n));
+        }
+        out.push_str("</ul>\n");
+    }
+    let _ = writeln!(
+        out,
+        "<h2>Configuration</h2>\n<pre id=\"configuration\">{}</pre>\n</body></html>",
+        escape(workload_toml)
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_covers_markup_and_quotes() {
+        assert_eq!(
+            escape("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Report formats from a fixed summary fixture: snapshots of the text renderings (insta), and
+//! escaping of everything a target could have put into a summary.
+
+use std::collections::BTreeMap;
+
+use super::summary::{JourneyInfo, LoadInfo, RunOutcome, Summary, TargetInfo};
+use super::{console, html, junit, markdown};
+use crate::metrics::summary::MetricSummary;
+use crate::thresholds::Verdict;
+
+fn metric(metric: &str, tags: &[(&str, &str)], count: u64, p50: u64, p99: u64) -> MetricSummary {
+    MetricSummary {
+        metric: metric.into(),
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        count,
+        errors: 0,
+        errors_by_reason: BTreeMap::new(),
+        rate_limited: 0,
+        timeouts: 0,
+        min_us: Some(p50 / 2),
+        p50_us: Some(p50),
+        p90_us: Some((p50 + p99) / 2),
+        p95_us: Some(p99 * 9 / 10),
+        p99_us: Some(p99),
+        p999_us: Some(p99 * 2),
+        max_us: Some(p99 * 3),
+        mean_us: Some(p50 as f64 * 1.1),
+        resolution_us: (metric == "sync_lag").then_some(12_000),
+    }
+}
+
+pub fn fixture() -> Summary {
+    Summary {
+        schema_version: 1,
+        run_id: "pb-00c0ffee".into(),
+        workload: "fixture".into(),
+        description: Some("A fixed run for report tests".into()),
+        started_at: "2026-11-29T10:00:00.000Z".into(),
+        ended_at: Some("2026-11-29T10:00:30.000Z".into()),
+        outcome: RunOutcome::Failed,
+        target: TargetInfo {
+            kind: "embedded".into(),
+            url: "http://127.0.0.1:8080/scim/v2".into(),
+        },
+        load: LoadInfo {
+            model: "closed".into(),
+            description: "closed model, 20 admins, ramp 2s, 30s".into(),
+            admins: 20,
+            achieved_rate: 100.0,
+            operations_per_second: 500.0,
+            load_duration_s: 30.0,
+            started: 3000,
+            ..Default::default()
+        },
+        journeys: vec![JourneyInfo {
+            name: "joiner".into(),
+            weight: 1,
+            completed: 2990,
+            failed: 10,
+            stopped: 0,
+        }],
+        metrics: vec![
+            metric("api_latency", &[("op", "create_user")], 3000, 2_500, 12_000),
+            metric("api_latency", &[("op", "delete_user")], 2990, 2_000, 9_000),
+            metric("queue_delay", &[("op", "create_user")], 300, 40, 300),
+            metric(
+                "sync_lag",
+                &[("op", "create_user"), ("service", "directory")],
+                300,
+                60_000,
+                220_000,
+            ),
+        ],
+        thresholds: vec![
+            Verdict {
+                expression: "p99(api_latency{op=create_user}) < 10ms".into(),
+                observed: Some(12_000.0),
+                observed_text: "12.00ms".into(),
+                passed: false,
+                error: None,
+            },
+            Verdict {
+                expression: "rate(errors) < 1%".into(),
+                observed: Some(0.0),
+                observed_text: "0.000%".into(),
+                passed: true,
+                error: None,
+            },
+        ],
+        probes: None,
+        cleanup: None,
+        notes: vec!["a note".into()],
+    }
+}
+
+#[test]
+fn markdown_snapshot() {
+    insta::assert_snapshot!(markdown::render(&fixture()));
+}
+
+#[test]
+fn console_snapshot() {
+    insta::assert_snapshot!(console::render(&fixture(), "results/fixture"));
+}
+
+#[test]
+fn junit_snapshot() {
+    insta::assert_snapshot!(junit::render(&fixture()));
+}
+
+#[test]
+fn html_has_every_section_and_charts() {
+    let intervals: Vec<html::IntervalPoint> = (0..10)
+        .map(|i| html::IntervalPoint {
+            start_s: i as f64,
+            metric: "api_latency".into(),
+            tags: "op=create_user".into(),
+            count: 100,
+            errors: 0,
+            p50_us: Some(2_000),
+            p99_us: Some(10_000),
+        })
+        .collect();
+    let page = html::render(&fixture(), &intervals, "name = \"fixture\"\n");
+    for needle in [
+        "id=\"header\"",
+        "id=\"thresholds\"",
+        "id=\"metrics\"",
+        "Throughput and errors",
+        "sync_lag percentile distribution",
+        "id=\"configuration\"",
+        "<polyline",
+    ] {
+        assert!(page.contains(needle), "{needle} missing");
+    }
+    assert!(!page.contains("<script"), "the report needs no script");
+    assert!(
+        !page.contains("http://") || !page.contains("src=\"http"),
+        "nothing fetched"
+    );
+}
+
+/// Strings a hostile target can plant (user names, error bodies, URLs) never become markup.
+#[test]
+fn html_escapes_everything_from_the_target() {
+    let evil = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'";
+    let mut s = fixture();
+    s.description = Some(evil.into());
+    s.target.url = format!("http://127.0.0.1/{evil}");
+    s.notes = vec![format!("the run failed: HTTP 500: {evil}")];
+    s.metrics[0].tags.insert("op".into(), evil.into());
+    s.thresholds[0].error = Some(evil.into());
+    s.journeys[0].name = evil.into();
+    let intervals = vec![html::IntervalPoint {
+        start_s: 0.0,
+        metric: "api_latency".into(),
+        tags: format!("op={evil}"),
+        count: 1,
+        errors: 1,
+        p50_us: Some(1),
+        p99_us: Some(1),
+    }];
+    let page = html::render(&s, &intervals, evil);
+    assert!(!page.contains("<script"), "{page}");
+    assert!(!page.contains("<img"), "{page}");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let md = markdown::render(&s);
+    assert!(!md.contains("<script") && !md.contains("<img"), "{md}");
+    let xml = junit::render(&s);
+    assert!(!xml.contains("<script") && !xml.contains("<img"), "{xml}");
+}

@@ -118,6 +118,12 @@ pub struct RunArgs {
     /// Leave the created users in place (remove them later with `provbench cleanup`).
     #[arg(long)]
     pub keep_users: bool,
+    /// Serve live Prometheus/OpenMetrics text at http://ADDR/metrics during the run.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// POST the final summary JSON to this webhook URL.
+    #[arg(long, value_name = "URL")]
+    pub notify: Option<String>,
     /// Longest time cleanup may take at the end.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub cleanup_timeout: std::time::Duration,
@@ -475,6 +481,8 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
             progress: !args.no_progress,
             cleanup_timeout: args.cleanup_timeout,
             keep_users: args.keep_users,
+            metrics_listen: args.metrics_listen.clone(),
+            notify: args.notify.clone(),
         },
         shutdown,
     )

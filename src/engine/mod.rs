@@ -29,7 +29,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Registry;
 use crate::metrics::summary::MetricSummary;
-use crate::metrics::writer::{AbortWatch, IntervalWriter, ProgressSpec};
+use crate::metrics::writer::{AbortWatch, IntervalWriter, ProgressSpec, WriterHooks};
+use crate::report::runlog::RunLog;
 use crate::report::summary::{JourneyInfo, LoadInfo, RunOutcome, Summary, TargetInfo};
 use crate::workload::template::Vars;
 use crate::workload::{Load, Step, Stop, Workload};
@@ -45,6 +46,25 @@ pub struct RunOptions {
     pub cleanup_timeout: Duration,
     /// Skip cleanup (leave the users for inspection; `provbench cleanup --run-id` later).
     pub keep_users: bool,
+    /// Serve live Prometheus metrics here during the run.
+    pub metrics_listen: Option<String>,
+    /// POST the final summary JSON to this URL.
+    pub notify: Option<String>,
+}
+
+/// Posts the summary to a webhook; a failure is logged, never fatal.
+async fn notify(url: &str, summary: &Summary) {
+    let sent = reqwest::Client::new()
+        .post(url)
+        .timeout(Duration::from_secs(10))
+        .json(summary)
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => tracing::info!(%url, "summary posted"),
+        Ok(r) => tracing::warn!(%url, status = %r.status(), "the notify webhook refused the summary"),
+        Err(e) => tracing::warn!(%url, error = %e, "cannot post the summary"),
+    }
 }
 
 pub struct RunResult {
@@ -118,6 +138,21 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
     };
     summary.write(&dir)?;
 
+    let run_log = Arc::new(RunLog::open(&dir)?);
+    run_log.event(
+        "start",
+        serde_json::json!({"run_id": run_id, "workload": workload.name, "target": target.url, "load": workload.load_summary()}),
+    );
+    let exposition = match &opts.metrics_listen {
+        Some(listen) => {
+            let e: crate::metrics::exposition::Exposition = Arc::default();
+            let addr = crate::metrics::exposition::serve(listen, e.clone(), service_stop.clone()).await?;
+            tracing::info!(%addr, "serving live metrics at /metrics");
+            Some(e)
+        }
+        None => None,
+    };
+
     // Everything the run creates is recorded here as it goes, so cleanup finds it even when a
     // later phase fails.
     let created: Arc<Mutex<Vec<Created>>> = Arc::default();
@@ -130,6 +165,8 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
         progress: opts.progress,
         created: created.clone(),
         push,
+        run_log: run_log.clone(),
+        exposition,
     };
     let load_error = match phase.load(&mut summary, shutdown).await {
         Ok(()) => None,
@@ -161,10 +198,21 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
             Err(e) => summary.notes.push(format!("marker sweep skipped: {e}")),
         }
         tracing::info!(deleted = report.deleted, failed = report.failed, "cleanup done");
+        run_log.event("cleanup", serde_json::to_value(&report).unwrap_or_default());
         summary.cleanup = Some(report);
     }
     summary.write(&dir)?;
     crate::report::write_all(&summary, &dir)?;
+    for v in &summary.thresholds {
+        run_log.event("threshold", serde_json::to_value(v).unwrap_or_default());
+    }
+    run_log.event(
+        "end",
+        serde_json::json!({"outcome": summary.outcome, "ended_at": summary.ended_at}),
+    );
+    if let Some(url) = &opts.notify {
+        notify(url, &summary).await;
+    }
     service_stop.cancel();
     if let Some(r) = target.embedded {
         r.stop().await;
@@ -184,6 +232,8 @@ struct Phase {
     progress: bool,
     created: Arc<Mutex<Vec<Created>>>,
     push: Option<Arc<crate::probes::push::PushHub>>,
+    run_log: Arc<RunLog>,
+    exposition: Option<crate::metrics::exposition::Exposition>,
 }
 
 impl Phase {
@@ -230,7 +280,7 @@ impl Phase {
             Load::Open { schedule, .. } => Some(schedule.duration()),
         };
         let load_start = Instant::now();
-        let abort = AbortWatch::new(
+        let mut abort = AbortWatch::new(
             workload
                 .thresholds
                 .iter()
@@ -239,6 +289,26 @@ impl Phase {
                 .collect(),
             load_stop.clone(),
         );
+        abort.run_log = Some(self.run_log.clone());
+        if let Load::Open { schedule, .. } = &workload.load {
+            // One run.log event as each stage of the arrival schedule begins.
+            let (log, stop) = (self.run_log.clone(), load_stop.clone());
+            let stages: Vec<_> = schedule.stages().to_vec();
+            tokio::spawn(async move {
+                let mut at = load_start;
+                for (i, st) in stages.iter().enumerate() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                    log.event(
+                        "stage",
+                        serde_json::json!({"index": i, "from_rate": st.from_rate, "to_rate": st.to_rate, "duration_s": st.duration.as_secs_f64()}),
+                    );
+                    at += st.duration;
+                }
+            });
+        }
         let writer = IntervalWriter::spawn(
             registry.clone(),
             dir,
@@ -249,7 +319,11 @@ impl Phase {
                 total: planned,
                 enabled: self.progress,
             },
-            Some(abort.clone()),
+            WriterHooks {
+                abort: Some(abort.clone()),
+                exposition: self.exposition.clone(),
+                run_log: Some(self.run_log.clone()),
+            },
         )?;
 
         // Stop conditions: the planned duration (closed), a backstop after the schedule (open),

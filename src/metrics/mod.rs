@@ -10,6 +10,7 @@
 //! - [`key`]: metric keys and their text forms. [`series`]: one series' histogram and counters.
 //! - [`writer`]: the interval writer (hlog, CSV, live progress). [`summary`]: percentile summaries.
 
+pub mod exposition;
 pub mod hlog;
 pub mod key;
 pub mod series;

@@ -50,6 +50,7 @@ pub struct ProgressSpec {
 /// first one lost (past its delay) stops the load through `stop`.
 #[derive(Clone)]
 pub struct AbortWatch {
+    pub run_log: Option<Arc<crate::report::runlog::RunLog>>,
     specs: Arc<Vec<ThresholdSpec>>,
     stop: tokio_util::sync::CancellationToken,
     fired: Arc<parking_lot::Mutex<Option<(String, Duration)>>>,
@@ -58,6 +59,7 @@ pub struct AbortWatch {
 impl AbortWatch {
     pub fn new(specs: Vec<ThresholdSpec>, stop: tokio_util::sync::CancellationToken) -> Self {
         Self {
+            run_log: None,
             specs: Arc::new(specs),
             stop,
             fired: Arc::default(),
@@ -84,12 +86,23 @@ impl AbortWatch {
             // No data yet is not a loss: the run may still produce it.
             if v.error.is_none() && !v.passed {
                 tracing::warn!(threshold = %spec.expression, observed = %v.observed_text, "threshold lost: stopping the load");
+                if let Some(log) = &self.run_log {
+                    log.event("threshold_lost", serde_json::json!({"expression": spec.expression, "observed": v.observed_text, "t_s": elapsed.as_secs_f64()}));
+                }
                 *self.fired.lock() = Some((spec.expression.clone(), elapsed));
                 self.stop.cancel();
                 return;
             }
         }
     }
+}
+
+/// What else the writer feeds each interval.
+#[derive(Default, Clone)]
+pub struct WriterHooks {
+    pub abort: Option<AbortWatch>,
+    pub exposition: Option<super::exposition::Exposition>,
+    pub run_log: Option<Arc<crate::report::runlog::RunLog>>,
 }
 
 pub struct IntervalWriter {
@@ -105,7 +118,7 @@ impl IntervalWriter {
         start_wall: SystemTime,
         interval: Duration,
         progress: ProgressSpec,
-        abort: Option<AbortWatch>,
+        hooks: WriterHooks,
     ) -> anyhow::Result<IntervalWriter> {
         let hlog = File::create(dir.join("histograms.hlog")).context("cannot create histograms.hlog")?;
         let csv = File::create(dir.join("intervals.csv")).context("cannot create intervals.csv")?;
@@ -114,7 +127,7 @@ impl IntervalWriter {
             .name("provbench-intervals".into())
             .spawn(move || {
                 run(
-                    registry, hlog, csv, start, start_wall, interval, progress, abort, stopped,
+                    registry, hlog, csv, start, start_wall, interval, progress, hooks, stopped,
                 )
             })?;
         Ok(IntervalWriter { stop, handle })
@@ -203,7 +216,7 @@ fn run(
     start_wall: SystemTime,
     interval: Duration,
     progress: ProgressSpec,
-    abort: Option<AbortWatch>,
+    hooks: WriterHooks,
     stopped: mpsc::Receiver<()>,
 ) -> anyhow::Result<WriterOutput> {
     let mut serializer = V2DeflateSerializer::new();
@@ -296,8 +309,31 @@ fn run(
         }
         // The hlog writes straight to the file (no buffer): every interval is on disk now.
         csv.flush()?;
-        if let Some(a) = &abort {
+        if let Some(a) = &hooks.abort {
             a.judge(&keys, &cumulative, now);
+        }
+        if let Some(e) = &hooks.exposition {
+            *e.write() = super::exposition::render(&keys, &cumulative);
+        }
+        if let Some(log) = &hooks.run_log {
+            let mut by_reason = serde_json::Map::new();
+            for (i, d) in data.iter().enumerate() {
+                for kind in super::series::ErrorKind::ALL {
+                    let n = d.errors[kind as usize];
+                    if n > 0 && keys[i].metric == "api_latency" {
+                        let entry = by_reason
+                            .entry(format!("{}:{}", keys[i].get("op").unwrap_or("-"), kind.name()))
+                            .or_insert(0.into());
+                        *entry = (entry.as_u64().unwrap_or(0) + n).into();
+                    }
+                }
+            }
+            if !by_reason.is_empty() {
+                log.event(
+                    "errors",
+                    serde_json::json!({"t_s": interval_start.as_secs_f64(), "by_op_and_reason": by_reason}),
+                );
+            }
         }
         progress.update(now, interval_ops, length);
         interval_start = now;

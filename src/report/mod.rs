@@ -5,13 +5,14 @@
 //! - [`summary`]: the `summary.json` document (schema version 1).
 //! - [`console`]: the table printed at the end of a run.
 //! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`html`]: `report.html`.
-//! - [`compare`]: baseline comparisons.
+//! - [`compare`]: baseline comparisons. [`runlog`]: `run.log`, JSON lines as the run goes.
 
 pub mod compare;
 pub mod console;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod runlog;
 pub mod summary;
 
 /// Writes every report derived from the summary into `dir`.

@@ -45,6 +45,8 @@ pub async fn run_with(
             progress: false,
             cleanup_timeout: Duration::from_secs(30),
             keep_users,
+            metrics_listen: None,
+            notify: None,
         },
         CancellationToken::new(),
     )
@@ -131,18 +133,19 @@ async fn closed_model_runs_every_operation_and_cleans_up_everything() {
     let cleanup = s.cleanup.as_ref().unwrap();
     assert!(cleanup.deleted > 3 && cleanup.failed == 0, "{cleanup:?}");
     assert_eq!(marked_users(&reference, &s.run_id).await, 0);
-    assert_eq!(
-        files_in(&result.dir),
-        [
-            "histograms.hlog",
-            "intervals.csv",
-            "junit.xml",
-            "report.html",
-            "summary.json",
-            "summary.md",
-            "workload.toml"
-        ]
-    );
+    let files = files_in(&result.dir);
+    for f in [
+        "histograms.hlog",
+        "intervals.csv",
+        "junit.xml",
+        "report.html",
+        "run.log",
+        "summary.json",
+        "summary.md",
+        "workload.toml",
+    ] {
+        assert!(files.iter().any(|x| x == f), "{f} missing from {files:?}");
+    }
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(result.dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(written["schema_version"], 1);

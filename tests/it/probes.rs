@@ -217,6 +217,8 @@ push = {}
                 progress: false,
                 cleanup_timeout: Duration::from_secs(30),
                 keep_users: false,
+                metrics_listen: None,
+                notify: None,
             },
             tokio_util::sync::CancellationToken::new(),
         )

@@ -224,3 +224,79 @@ fn report_rebuilds_a_killed_run_and_compare_judges_regressions() {
     let json: Value = serde_json::from_slice(&strict.stdout).unwrap();
     assert!(json["regressions"].as_u64().unwrap() > 0);
 }
+
+/// run.log events, live Prometheus metrics during the run, and the summary posted to a webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_log_live_metrics_and_notify() {
+    use axum::{Json, Router, routing::post};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let hook = Router::new().route(
+        "/hook",
+        post(move |Json(v): Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(v);
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        format!(
+            "name = \"gate\"\n{}",
+            WORKLOAD.replace("duration = \"2s\"", "duration = \"4s\"")
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("provbench"))
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--no-progress", "--out", "results", "--metrics-listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--notify", &hook_url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Scrape while the load runs.
+    let mut scraped = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
+            scraped = r.text().await.unwrap_or_default();
+            if scraped.contains("provbench_api_latency_seconds_count") {
+                break;
+            }
+        }
+    }
+    assert!(
+        scraped.contains("provbench_api_latency_seconds{op=\"create_user\",quantile=\"0.99\"}"),
+        "{scraped}"
+    );
+    assert!(child.wait().await.unwrap().success());
+    let posted = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(posted["schema_version"], 1);
+    assert_eq!(posted["outcome"], "passed");
+    let log = std::fs::read_to_string(dir.path().join("results/run.log")).unwrap();
+    let events: Vec<String> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(events.first().map(String::as_str), Some("start"));
+    assert_eq!(events.last().map(String::as_str), Some("end"));
+    assert!(events.iter().any(|e| e == "cleanup"), "{events:?}");
+}

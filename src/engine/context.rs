@@ -55,6 +55,8 @@ pub struct Ctx {
     pub in_flight: AtomicUsize,
     /// Observes a sample of acknowledged writes (queue delay, sync lag), when configured.
     pub probes: Option<Arc<crate::probes::ProbeHub>>,
+    /// Proves the chain for a sample of users (login, permissions, effects, revocation).
+    pub checks: Option<Arc<crate::checks::CheckHub>>,
     /// Fired once every admin has started its session (the open model's schedule starts then).
     pub all_started: CancellationToken,
 }
@@ -72,6 +74,7 @@ impl Ctx {
         stop: CancellationToken,
         leftovers: Arc<Mutex<Vec<Created>>>,
         probes: Option<Arc<crate::probes::ProbeHub>>,
+        checks: Option<Arc<crate::checks::CheckHub>>,
     ) -> Ctx {
         let ops = workload
             .operations()
@@ -109,6 +112,7 @@ impl Ctx {
             in_flight: AtomicUsize::new(0),
             all_started: CancellationToken::new(),
             probes,
+            checks,
             workload,
         }
     }

@@ -55,6 +55,34 @@ struct CurrentUser {
     /// Drawn once per user: when sampled, every write to it is observed (so a delete's
     /// observation knows where the user was seen).
     probed: Option<SeenIn>,
+    /// Drawn once per user: the checks follow it (login, permissions, effects, revocation).
+    checked: bool,
+    /// Its password, for the login checks (never logged or written).
+    password: Option<String>,
+    revocation_started: bool,
+}
+
+/// Hands a sampled user's acknowledged write to the checks.
+fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, acked: Instant) {
+    let Some(hub) = &ctx.checks else { return };
+    let Some(u) = state.user.as_mut().filter(|u| u.checked && u.owned) else {
+        return;
+    };
+    let Some(id) = u.id.clone() else { return };
+    let user = crate::checks::CheckedUser {
+        id,
+        user_name: u.user_name.clone(),
+        password: u.password.clone(),
+    };
+    match step {
+        Step::CreateUser => hub.created(user, acked),
+        Step::AssignRole(role) => hub.role_assigned(user, role.clone(), acked),
+        Step::DisableUser | Step::DeleteUser if !u.revocation_started => {
+            u.revocation_started = true;
+            hub.revoked(user, acked);
+        }
+        _ => {}
+    }
 }
 
 /// Whether a user that just became current is in the probes' sample.
@@ -139,6 +167,7 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
         match end {
             StepEnd::Done => {
                 ctx.registry.record(series, micros);
+                follow_with_checks(ctx, step, &mut state, t0 + Duration::from_micros(micros));
                 if let (Some(hub), Some((expect, job, version))) = (&ctx.probes, state.observe.take()) {
                     let user = state.user.as_ref();
                     let later = Supersession {
@@ -345,6 +374,15 @@ async fn execute_inner(
                 deleted: false,
                 deleted_flag: Default::default(),
                 probed: draw_probed(ctx, admin),
+                checked: ctx
+                    .checks
+                    .as_ref()
+                    .is_some_and(|c| c.sampled(admin.rng.random::<f64>())),
+                password: users
+                    .password
+                    .as_ref()
+                    .and_then(|p| serde_json::from_str(&p.render(&vars)).ok()),
+                revocation_started: false,
             });
             want_observation(ctx, state, step, &reply, || Expect::Present);
         }

@@ -132,6 +132,7 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
         journeys: Vec::new(),
         metrics: Vec::new(),
         thresholds: Vec::new(),
+        checks: Vec::new(),
         probes: None,
         cleanup: None,
         notes: Vec::new(),
@@ -244,6 +245,15 @@ impl Phase {
         let shared_group = prepare_group(workload, client, run_id, &self.created).await?;
 
         let registry = Arc::new(Registry::new());
+        let checks = workload.checks.clone().map(|c| {
+            Arc::new(crate::checks::CheckHub::new(
+                c,
+                client.clone(),
+                registry.clone(),
+                run_id,
+                self.created.clone(),
+            ))
+        });
         let probes = workload.probes.clone().map(|p| {
             Arc::new(crate::probes::ProbeHub::new(
                 p,
@@ -269,6 +279,7 @@ impl Phase {
             load_stop.clone(),
             self.created.clone(),
             probes.clone(),
+            checks.clone(),
         ));
         let planned = match &workload.load {
             Load::Closed {
@@ -349,6 +360,10 @@ impl Phase {
             })
         };
 
+        if let Some(c) = &checks {
+            // The run-wide security checks spread their attempts over the planned load.
+            tokio::spawn(c.clone().security(planned.unwrap_or(Duration::from_secs(30))));
+        }
         let attack = admins::attack(ctx.clone())?;
         let goose_result = attack.execute().await;
         load_stop.cancel();
@@ -356,6 +371,14 @@ impl Phase {
         let load_elapsed = load_start.elapsed();
         if let Err(e) = goose_result {
             summary.notes.push(format!("goose ended with an error: {e}"));
+        }
+        if let Some(c) = &checks {
+            if interrupted.load(Ordering::Relaxed) {
+                c.abort();
+            } else {
+                let bound = workload.checks.as_ref().map_or(Duration::ZERO, |c| c.timeout);
+                c.drain(bound + Duration::from_secs(5)).await;
+            }
         }
         // Observations under way finish up to their bound (or stop at once on an interrupt).
         if let Some(p) = &probes {
@@ -376,10 +399,23 @@ impl Phase {
             RunOutcome::Passed
         };
         fill_results(summary, &ctx, &output, load_elapsed);
+        if let Some(c) = &checks {
+            summary.checks = c.reports();
+            for r in &summary.checks {
+                if let Some(e) = &r.error {
+                    summary.notes.push(e.clone());
+                }
+            }
+            if summary.outcome == RunOutcome::Passed && summary.checks.iter().any(|r| r.failed > 0 || r.error.is_some())
+            {
+                summary.outcome = RunOutcome::Failed;
+            }
+        }
         let data = crate::thresholds::Data {
             keys: &output.keys,
             series: &output.cumulative,
             load: &summary.load,
+            checks: &summary.checks,
         };
         summary.thresholds = workload
             .thresholds

@@ -80,6 +80,7 @@ impl AbortWatch {
             keys,
             series,
             load: &load,
+            checks: &[],
         };
         for spec in self.specs.iter().filter(|s| elapsed >= s.delay) {
             let v = crate::thresholds::evaluate(spec, &data);

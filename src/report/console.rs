@@ -104,6 +104,31 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
             out.push('\n');
         }
     }
+    if !s.checks.is_empty() {
+        out.push('\n');
+        for c in &s.checks {
+            let mark = if c.error.is_some() || c.failed > 0 {
+                "FAIL "
+            } else {
+                "pass "
+            };
+            let _ = write!(out, "{mark} check {}: {} passed, {} failed", c.name, c.passed, c.failed);
+            if c.skipped > 0 {
+                let _ = write!(out, ", {} overtaken", c.skipped);
+            }
+            if let Some(e) = &c.error {
+                let _ = write!(out, ": {e}");
+            } else if let Some(ex) = c.examples.first() {
+                let who = [ex.user.as_deref(), ex.service.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" in ");
+                let _ = write!(out, " (e.g. {who}: {})", ex.detail);
+            }
+            out.push('\n');
+        }
+    }
     let journeys: Vec<String> = s
         .journeys
         .iter()

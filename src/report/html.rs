@@ -344,7 +344,40 @@ td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td
         }
         out.push_str("</table>\n");
     }
-    out.push_str("<h2>Checks</h2>\n<p>No checks declared.</p>\n");
+    out.push_str("<h2>Checks</h2>\n");
+    if s.checks.is_empty() {
+        out.push_str("<p>No checks declared.</p>\n");
+    } else {
+        out.push_str("<table id=\"checks\"><tr><th>check</th><th>category</th><th>passed</th><th>failed</th><th>overtaken</th><th>examples</th></tr>\n");
+        for c in &s.checks {
+            let class = if c.error.is_some() || c.failed > 0 { "bad" } else { "ok" };
+            let examples: Vec<String> = c
+                .error
+                .iter()
+                .cloned()
+                .chain(c.examples.iter().map(|e| {
+                    let who = [e.user.as_deref(), e.service.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" in ");
+                    format!("{who}: {}", e.detail)
+                }))
+                .map(|e| escape(&e))
+                .collect();
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+                escape(&c.name),
+                escape(&c.category),
+                c.passed,
+                c.failed,
+                c.skipped,
+                examples.join("<br>")
+            );
+        }
+        out.push_str("</table>\n");
+    }
     if let Some(p) = &s.probes {
         let _ = writeln!(
             out,

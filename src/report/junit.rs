@@ -14,8 +14,11 @@ pub fn render(s: &Summary) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"provbench {}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">",
-        escape(&s.workload)
+        "<testsuites name=\"provbench {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+        escape(&s.workload),
+        tests + s.checks.len(),
+        failures + s.checks.iter().filter(|c| c.failed > 0).count(),
+        errors + s.checks.iter().filter(|c| c.error.is_some()).count(),
     );
     let _ = writeln!(
         out,
@@ -63,6 +66,53 @@ pub fn render(s: &Summary) -> String {
             }
         }
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
+    out.push_str("  </testsuite>\n");
+    if !s.checks.is_empty() {
+        let failed = s.checks.iter().filter(|c| c.failed > 0).count();
+        let errors = s.checks.iter().filter(|c| c.error.is_some()).count();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"provbench.checks\" tests=\"{}\" failures=\"{failed}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\">",
+            s.checks.len(),
+            s.load.load_duration_s
+        );
+        for c in &s.checks {
+            let _ = write!(
+                out,
+                "    <testcase classname=\"provbench.checks.{}\" name=\"{}\" time=\"0\"",
+                escape(&c.category),
+                escape(&c.name)
+            );
+            let summary = format!("{} passed, {} failed", c.passed, c.failed);
+            if let Some(e) = &c.error {
+                let _ = writeln!(
+                    out,
+                    ">\n      <error message=\"{}\" type=\"never-ran\">{}</error>\n    </testcase>",
+                    escape(e),
+                    escape(e)
+                );
+            } else if c.failed > 0 {
+                let detail: Vec<String> = c
+                    .examples
+                    .iter()
+                    .map(|e| format!("{}: {}", e.user.clone().unwrap_or_default(), e.detail))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"{}\" type=\"check\">{}</failure>\n    </testcase>",
+                    escape(&summary),
+                    escape(detail.join("\n"))
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    ">\n      <system-out>{}</system-out>\n    </testcase>",
+                    escape(&summary)
+                );
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
     out
 }

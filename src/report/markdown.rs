@@ -51,6 +51,34 @@ pub fn render(s: &Summary) -> String {
         }
         out.push('\n');
     }
+    if !s.checks.is_empty() {
+        out.push_str("| check | passed | failed | example |\n|---|---:|---:|---|\n");
+        for c in &s.checks {
+            let example = c
+                .error
+                .clone()
+                .or_else(|| {
+                    c.examples
+                        .first()
+                        .map(|e| format!("{}: {}", e.user.clone().unwrap_or_default(), e.detail))
+                })
+                .unwrap_or_default();
+            let mark = if c.error.is_some() || c.failed > 0 {
+                "❌"
+            } else {
+                "✅"
+            };
+            let _ = writeln!(
+                out,
+                "| {mark} {} | {} | {} | {} |",
+                cell(&c.name),
+                c.passed,
+                c.failed,
+                cell(&example)
+            );
+        }
+        out.push('\n');
+    }
     out.push_str(
         "| metric | count | errors | timeouts | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );

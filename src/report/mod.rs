@@ -49,6 +49,7 @@ pub fn rebuild(dir: &std::path::Path) -> anyhow::Result<Summary> {
             keys: &data.keys,
             series: &data.series,
             load: &s.load,
+            checks: &s.checks,
         };
         s.thresholds = w
             .thresholds

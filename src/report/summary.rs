@@ -77,6 +77,8 @@ pub struct Summary {
     pub metrics: Vec<MetricSummary>,
     #[serde(default)]
     pub thresholds: Vec<crate::thresholds::Verdict>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::checks::CheckReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probes: Option<crate::probes::ProbeReport>,
     #[serde(default)]

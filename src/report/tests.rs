@@ -71,6 +71,20 @@ pub fn fixture() -> Summary {
                 220_000,
             ),
         ],
+        checks: vec![crate::checks::CheckReport {
+            name: "revocation".into(),
+            kind: "revocation".into(),
+            category: "security".into(),
+            passed: 40,
+            failed: 2,
+            skipped: 1,
+            examples: vec![crate::checks::Example {
+                user: Some("pb-00c0ffee-7@example.test".into()),
+                service: Some("crm".into()),
+                detail: "a token issued before the change still works after 10s".into(),
+            }],
+            error: None,
+        }],
         thresholds: vec![
             Verdict {
                 expression: "p99(api_latency{op=create_user}) < 10ms".into(),

@@ -57,6 +57,7 @@ pub struct Data<'a> {
     pub keys: &'a [MetricKey],
     pub series: &'a [SeriesData],
     pub load: &'a LoadInfo,
+    pub checks: &'a [crate::checks::CheckReport],
 }
 
 fn matches(selector: &Selector, metric: &str, key: &MetricKey) -> bool {
@@ -189,7 +190,37 @@ fn aggregate(func: &Func, selector: &Selector, data: &Data) -> Result<(f64, Stri
                 other => Err(format!("{other}({}) is not defined: use count(...)", selector.metric)),
             }
         }
-        "checks" => Err("`checks` has no data: this run declares no checks".into()),
+        // checks{kind=..,category=..,name=..}: failed() sums failures, count() passes + failures.
+        "checks" => {
+            let picked: Vec<_> = data
+                .checks
+                .iter()
+                .filter(|c| {
+                    selector.tags.iter().all(|(k, v)| match k.as_str() {
+                        "kind" => &c.kind == v,
+                        "category" => &c.category == v,
+                        "name" => &c.name == v,
+                        _ => false,
+                    })
+                })
+                .collect();
+            if picked.is_empty() {
+                return Err(format!("`{}` matches no declared check", described()));
+            }
+            let failed: u64 = picked.iter().map(|c| c.failed).sum();
+            let total: u64 = picked.iter().map(|c| c.failed + c.passed).sum();
+            match func {
+                Func::Failed => Ok((failed as f64, failed.to_string())),
+                Func::Count => Ok((total as f64, total.to_string())),
+                Func::Rate if total > 0 => Ok((
+                    failed as f64 / total as f64,
+                    format!("{:.3}%", failed as f64 * 100.0 / total as f64),
+                )),
+                other => Err(format!(
+                    "{other}(checks) is not defined: use failed(...), count(...) or rate(...)"
+                )),
+            }
+        }
         metric => {
             let mut merged = new_histogram();
             let (mut count, mut errors) = (0u64, 0u64);
@@ -259,6 +290,7 @@ mod tests {
                 keys: &keys,
                 series: &series,
                 load: &load,
+                checks: &[],
             },
         )
     }

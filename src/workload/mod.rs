@@ -8,6 +8,7 @@
 //! - [`schedule`]: open-model arrival rates and arrival times.
 //! - [`step`]: the operations a journey is made of.
 
+pub mod checks;
 pub mod error;
 pub mod probes;
 pub mod schedule;
@@ -41,6 +42,8 @@ pub struct Workload {
     pub probes: Option<probes::Probes>,
     /// Verdicts that fail the run (exit 1).
     pub thresholds: Vec<crate::thresholds::ThresholdSpec>,
+    /// Proofs of the provisioning chain run during the load.
+    pub checks: Option<checks::Checks>,
     /// The workload file as given, for reports ("the configuration used").
     pub source_text: String,
     pub path: PathBuf,
@@ -159,6 +162,8 @@ pub struct Users {
     pub template: Template,
     /// The `userName` the template renders, to check what the target echoes.
     pub user_name: Template,
+    /// The password each created user gets (`[users] password`), for login checks.
+    pub password: Option<Template>,
     pub group_template: Template,
     pub prepopulate: usize,
     /// Existing users from the feeder: (userName, optional id).
@@ -299,17 +304,23 @@ fn convert(src: &Source, w: WorkloadWire, text: &str) -> Result<Workload, Worklo
             ));
         }
     }
-    let embedded_services = match &target {
+    let embedded = match &target {
         Target::Embedded { profile, config, flaws } => Some(
             crate::engine::target::embedded_config(profile, config.as_deref(), flaws)
-                .map_err(|e| src.error(None, format!("target: {e:#}")))?
-                .services
-                .iter()
-                .map(|s| s.name.clone())
-                .collect::<Vec<_>>(),
+                .map_err(|e| src.error(None, format!("target: {e:#}")))?,
         ),
         Target::Scim { .. } => None,
     };
+    let embedded_services = embedded
+        .as_ref()
+        .map(|c| c.services.iter().map(|s| s.name.clone()).collect::<Vec<_>>());
+    let checks = checks::Checks::from_wire(
+        w.checks,
+        embedded
+            .as_ref()
+            .map(|c| (embedded_services.clone().unwrap_or_default(), c.roles.clone())),
+    )
+    .map_err(|m| src.error(None, m))?;
     let probes = probes::Probes::from_wire(w.probes, embedded_services.as_deref()).map_err(|m| src.error(None, m))?;
     let mut thresholds = Vec::new();
     if let Some(list) = &w.thresholds {
@@ -332,7 +343,17 @@ fn convert(src: &Source, w: WorkloadWire, text: &str) -> Result<Workload, Worklo
             thresholds.push(spec);
         }
     }
+    if let Some(c) = &checks
+        && ["login", "permissions", "revocation"].iter().any(|k| c.has(k))
+        && users.password.is_none()
+    {
+        return Err(src.error(
+            None,
+            "the login, permissions and revocation checks log in as the created users: set [users] password",
+        ));
+    }
     Ok(Workload {
+        checks,
         thresholds,
         probes,
         name,
@@ -677,9 +698,16 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
             "users.template: `externalId` must contain `{run_id}` (the run's marker)",
         ));
     }
-    if let Some(p) = &u.password {
-        template_value["password"] = Value::String(p.clone());
-    }
+    let password = match &u.password {
+        Some(p) => {
+            template_value["password"] = Value::String(p.clone());
+            Some(
+                Template::compile(&Value::String(p.clone()), &u.vars)
+                    .map_err(|m| src.error(None, format!("users.password: {m}")))?,
+            )
+        }
+        None => None,
+    };
     let user_name = Template::compile(&Value::String(user_name), &u.vars)
         .map_err(|m| src.error(span.clone(), format!("users.template: {m}")))?;
     let template = compile(template_value, span, "template")?;
@@ -701,6 +729,7 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
     Ok(Users {
         template,
         user_name,
+        password,
         group_template,
         prepopulate: u.prepopulate.unwrap_or(0),
         feeder,

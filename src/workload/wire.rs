@@ -23,6 +23,8 @@ pub struct WorkloadWire {
     pub probes: Option<super::probes::ProbesWire>,
     #[serde(default)]
     pub thresholds: Option<Spanned<Vec<ThresholdWire>>>,
+    #[serde(default)]
+    pub checks: Option<super::checks::ChecksWire>,
 }
 
 /// `"p99(api_latency) < 300ms"`, or with an abort policy:

@@ -1,0 +1,231 @@
+//! The `[checks]` section: which proofs of the provisioning chain run during the load, and where
+//! they look. The embedded target supplies every URL and client; other targets name them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const KINDS: &[&str] = &[
+    "login",
+    "permissions",
+    "audit",
+    "welcome",
+    "authorization",
+    "escalation",
+    "revocation",
+];
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksWire {
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    #[serde(default)]
+    pub sample: Option<f64>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Attempts of each forbidden action (authorization, escalation) over the run.
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub userinfo_url: Option<String>,
+    /// `{service}` and the user's own token: the user's effective permissions there.
+    #[serde(default)]
+    pub me_url: Option<String>,
+    #[serde(default)]
+    pub services: Option<Vec<String>>,
+    #[serde(default)]
+    pub audit_url: Option<String>,
+    #[serde(default)]
+    pub outbox_url: Option<String>,
+    #[serde(default)]
+    pub helpdesk_client: Option<ClientWire>,
+    #[serde(default)]
+    pub readonly_client: Option<ClientWire>,
+    #[serde(default)]
+    pub expiring_client: Option<ClientWire>,
+    #[serde(default)]
+    pub privileged_group: Option<String>,
+    /// Role -> the permissions a linked service must show for it.
+    #[serde(default)]
+    pub roles: Option<BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ClientWire {
+    pub id: String,
+    #[serde(default)]
+    pub secret_env: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub id: String,
+    /// Resolved when the run starts (from the environment, or the embedded service's own).
+    pub secret: ClientSecret,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientSecret {
+    Env(String),
+    /// The embedded reference service's documented secret.
+    Embedded(String),
+}
+
+impl ClientSecret {
+    pub fn resolve(&self) -> anyhow::Result<String> {
+        match self {
+            ClientSecret::Env(e) => {
+                std::env::var(e).map_err(|_| anyhow::anyhow!("checks: environment variable `{e}` is not set"))
+            }
+            ClientSecret::Embedded(s) => Ok(s.clone()),
+        }
+    }
+}
+
+/// What the embedded target supplies: its linked services and each role's permissions.
+pub type EmbeddedDefaults = (Vec<String>, BTreeMap<String, Vec<String>>);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checks {
+    pub kinds: Vec<String>,
+    pub sample: f64,
+    pub timeout: Duration,
+    pub attempts: u32,
+    pub token_url: String,
+    pub userinfo_url: Option<String>,
+    pub me_url: String,
+    pub services: Vec<String>,
+    pub audit_url: Option<String>,
+    pub outbox_url: Option<String>,
+    pub helpdesk: Option<Client>,
+    pub readonly: Option<Client>,
+    pub expiring: Option<Client>,
+    pub privileged_group: String,
+    pub roles: BTreeMap<String, Vec<String>>,
+}
+
+impl Checks {
+    pub fn has(&self, kind: &str) -> bool {
+        self.kinds.iter().any(|k| k == kind)
+    }
+
+    /// `embedded`: (linked services, role permissions) of the embedded target, which supplies
+    /// every default.
+    pub fn from_wire(w: Option<ChecksWire>, embedded: Option<EmbeddedDefaults>) -> Result<Option<Checks>, String> {
+        let Some(w) = w else { return Ok(None) };
+        if w.kinds.is_empty() {
+            return Err(format!("[checks] names no `kinds` (known: {})", KINDS.join(", ")));
+        }
+        if let Some(bad) = w.kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
+            let hint = super::error::did_you_mean(bad, KINDS)
+                .map(|b| format!(": did you mean `{b}`?"))
+                .unwrap_or_default();
+            return Err(format!(
+                "checks.kinds: unknown check `{bad}`{hint} (known: {})",
+                KINDS.join(", ")
+            ));
+        }
+        let is_embedded = embedded.is_some();
+        let need = |v: Option<String>, default: &str, key: &str, kinds: &[&str]| -> Result<Option<String>, String> {
+            match (v, is_embedded) {
+                (Some(v), _) => Ok(Some(v)),
+                (None, true) => Ok(Some(default.to_string())),
+                (None, false) if kinds.iter().any(|k| w.kinds.iter().any(|x| x == k)) => Err(format!(
+                    "checks.{key} is needed for the {} check against this target",
+                    kinds.join("/")
+                )),
+                (None, false) => Ok(None),
+            }
+        };
+        let client = |c: Option<ClientWire>,
+                      default: (&str, &str),
+                      key: &str,
+                      kinds: &[&str]|
+         -> Result<Option<Client>, String> {
+            match (c, is_embedded) {
+                (Some(c), _) => Ok(Some(Client {
+                    secret: match c.secret_env {
+                        Some(e) => ClientSecret::Env(e),
+                        None if is_embedded => ClientSecret::Embedded(format!("{}-secret", c.id)),
+                        None => return Err(format!("checks.{key} needs `secret_env`")),
+                    },
+                    id: c.id,
+                })),
+                (None, true) => Ok(Some(Client {
+                    id: default.0.into(),
+                    secret: ClientSecret::Embedded(default.1.into()),
+                })),
+                (None, false) if kinds.iter().any(|k| w.kinds.iter().any(|x| x == k)) => Err(format!(
+                    "checks.{key} is needed for the {} check against this target",
+                    kinds.join("/")
+                )),
+                (None, false) => Ok(None),
+            }
+        };
+        let (embedded_services, embedded_roles) = embedded.clone().unzip();
+        let sample = w.sample.unwrap_or(0.1);
+        if !(sample > 0.0 && sample <= 1.0) {
+            return Err(format!("checks.sample must be in (0, 1], got {sample}"));
+        }
+        Ok(Some(Checks {
+            sample,
+            timeout: match &w.timeout {
+                Some(t) => humantime::parse_duration(t).map_err(|e| format!("checks.timeout `{t}`: {e}"))?,
+                None => Duration::from_secs(30),
+            },
+            attempts: w.attempts.unwrap_or(10).max(1),
+            token_url: need(
+                w.token_url.clone(),
+                "/oauth/token",
+                "token_url",
+                &["login", "permissions", "revocation"],
+            )?
+            .unwrap_or_default(),
+            userinfo_url: need(w.userinfo_url.clone(), "/oauth/userinfo", "userinfo_url", &[])?,
+            me_url: need(
+                w.me_url.clone(),
+                "/linked/{service}/me",
+                "me_url",
+                &["permissions", "revocation"],
+            )?
+            .unwrap_or_default(),
+            services: match (w.services.clone(), embedded_services) {
+                (Some(s), _) => s,
+                (None, Some(s)) => s,
+                (None, None) => Vec::new(),
+            },
+            audit_url: need(w.audit_url.clone(), "/audit?target={id}", "audit_url", &["audit"])?,
+            outbox_url: need(w.outbox_url.clone(), "/outbox?user_id={id}", "outbox_url", &["welcome"])?,
+            helpdesk: client(
+                w.helpdesk_client.clone(),
+                ("helpdesk", "helpdesk-secret"),
+                "helpdesk_client",
+                &["escalation"],
+            )?,
+            readonly: client(
+                w.readonly_client.clone(),
+                ("readonly", "readonly-secret"),
+                "readonly_client",
+                &["authorization"],
+            )?,
+            expiring: client(
+                w.expiring_client.clone(),
+                ("short-lived", "short-lived-secret"),
+                "expiring_client",
+                &[],
+            )?,
+            privileged_group: w.privileged_group.clone().unwrap_or_else(|| "admins".into()),
+            roles: match (w.roles.clone(), embedded_roles) {
+                (Some(r), _) => r,
+                (None, Some(r)) => r,
+                (None, None) => BTreeMap::new(),
+            },
+            kinds: w.kinds,
+        }))
+    }
+}

@@ -1,0 +1,119 @@
+//! The checks against the reference service: all pass without flaws; each deliberate flaw makes
+//! exactly its matching check fail and the run exit 1 naming it; no secret reaches any file.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const WORKLOAD: &str = r#"name = "checks"
+[target]
+kind = "embedded"
+profile = "fast"
+[load]
+model = "closed"
+admins = 6
+duration = "3s"
+think_time = "20ms..40ms"
+[[journey]]
+name = "joiner-mover-leaver"
+steps = ["create_user", "assign_role:employee", "modify_user", "disable_user", "delete_user"]
+[users]
+password = "Pw-{run_id}-{seq}!"
+[checks]
+kinds = ["login", "permissions", "audit", "welcome", "authorization", "escalation", "revocation"]
+sample = 0.5
+timeout = "3s"
+attempts = 4
+"#;
+
+fn run(dir: &Path, flaw: Option<&str>) -> (Option<i32>, String, Value) {
+    let text = match flaw {
+        Some(f) => WORKLOAD.replace("profile = \"fast\"", &format!("profile = \"fast\"\nflaws = [\"{f}\"]")),
+        None => WORKLOAD.to_string(),
+    };
+    std::fs::write(dir.join("w.toml"), text).unwrap();
+    let out = Command::cargo_bin("provbench")
+        .unwrap()
+        .current_dir(dir)
+        .args(["run", "w.toml", "--no-progress", "--out", "results"])
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let summary = serde_json::from_str(&std::fs::read_to_string(dir.join("results/summary.json")).unwrap()).unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        summary,
+    )
+}
+
+fn failed_checks(summary: &Value) -> Vec<String> {
+    summary["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["failed"].as_u64().unwrap() > 0 || !c["error"].is_null())
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn without_flaws_every_check_passes_and_no_secret_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, s) = run(dir.path(), None);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(failed_checks(&s).is_empty(), "{}", s["checks"]);
+    for c in s["checks"].as_array().unwrap() {
+        assert!(c["passed"].as_u64().unwrap() > 0, "{c}");
+    }
+    for m in ["login_latency", "login_ready_lag", "revocation_lag", "audit_lag"] {
+        assert!(
+            s["metrics"].as_array().unwrap().iter().any(|x| x["metric"] == m),
+            "{m} missing"
+        );
+    }
+    // Secrets: client secrets, user passwords, tokens never reach a file the run writes.
+    let run_id = s["run_id"].as_str().unwrap();
+    let password_prefix = format!("Pw-{run_id}-");
+    for entry in std::fs::read_dir(dir.path().join("results")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        for secret in ["-secret", password_prefix.as_str(), "access_token", "Bearer "] {
+            assert!(!text.contains(secret), "{} contains `{secret}`", path.display());
+        }
+    }
+}
+
+fn only_this_fails(flaw: &str, check: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, s) = run(dir.path(), Some(flaw));
+    assert_eq!(code, Some(1), "{flaw}: {stdout}");
+    assert_eq!(failed_checks(&s), [check], "{flaw}: {}", s["checks"]);
+    assert!(stdout.contains(&format!("FAIL  check {check}")), "{flaw}: {stdout}");
+    let junit = std::fs::read_to_string(dir.path().join("results/junit.xml")).unwrap();
+    assert!(
+        junit.contains(&format!("name=\"{check}\"")) && junit.contains("type=\"check\""),
+        "{junit}"
+    );
+}
+
+#[test]
+fn privilege_escalation_fails_the_escalation_check() {
+    only_this_fails("privilege-escalation", "escalation");
+}
+
+#[test]
+fn stale_tokens_fail_the_revocation_check() {
+    only_this_fails("stale-tokens", "revocation");
+}
+
+#[test]
+fn incomplete_deprovisioning_fails_the_revocation_check() {
+    only_this_fails("incomplete-deprovisioning", "revocation");
+}
+
+#[test]
+fn missing_audit_entries_fail_the_audit_check() {
+    only_this_fails("missing-audit", "audit");
+}

@@ -27,7 +27,7 @@ timeout = "3s"
 attempts = 4
 "#;
 
-fn run(dir: &Path, flaw: Option<&str>) -> (Option<i32>, String, Value) {
+fn run(dir: &Path, flaw: Option<&str>, extra: &[&str]) -> (Option<i32>, String, Value) {
     let text = match flaw {
         Some(f) => WORKLOAD.replace("profile = \"fast\"", &format!("profile = \"fast\"\nflaws = [\"{f}\"]")),
         None => WORKLOAD.to_string(),
@@ -37,6 +37,7 @@ fn run(dir: &Path, flaw: Option<&str>) -> (Option<i32>, String, Value) {
         .unwrap()
         .current_dir(dir)
         .args(["run", "w.toml", "--no-progress", "--out", "results"])
+        .args(extra)
         .env_remove("GITHUB_ACTIONS")
         .output()
         .unwrap();
@@ -61,8 +62,18 @@ fn failed_checks(summary: &Value) -> Vec<String> {
 #[test]
 fn without_flaws_every_check_passes_and_no_secret_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, stdout, s) = run(dir.path(), None);
+    // A few hundred operations per second, every check on half the users.
+    let (code, stdout, s) = run(
+        dir.path(),
+        None,
+        &["--set", "load.admins=10", "--set", "load.think_time=\"1ms..3ms\""],
+    );
     assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        s["load"]["operations_per_second"].as_f64().unwrap() > 300.0,
+        "{}",
+        s["load"]
+    );
     assert!(failed_checks(&s).is_empty(), "{}", s["checks"]);
     for c in s["checks"].as_array().unwrap() {
         assert!(c["passed"].as_u64().unwrap() > 0, "{c}");
@@ -87,7 +98,7 @@ fn without_flaws_every_check_passes_and_no_secret_is_written() {
 
 fn only_this_fails(flaw: &str, check: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let (code, stdout, s) = run(dir.path(), Some(flaw));
+    let (code, stdout, s) = run(dir.path(), Some(flaw), &[]);
     assert_eq!(code, Some(1), "{flaw}: {stdout}");
     assert_eq!(failed_checks(&s), [check], "{flaw}: {}", s["checks"]);
     assert!(stdout.contains(&format!("FAIL  check {check}")), "{flaw}: {stdout}");

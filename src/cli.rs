@@ -50,6 +50,53 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare a run with a baseline, percentile by percentile, from the full histograms.
     Compare(CompareArgs),
+    /// Find the highest arrival rate that still meets the workload's thresholds (capacity planning).
+    Sweep(SweepArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Step an open-model workload's arrival rate to find the highest load that still meets its \
+thresholds and checks. Each step runs a warm-up (left out of its figures) and a measured hold at a constant rate; \
+the sweep stops at the first step that loses a threshold, exceeds the error limit or saturates (achieved rate \
+below target), then optionally bisects between the last passing and the first failing rate. Writes \
+capacity.json, capacity.csv and capacity.html (the knee marked), and every step's own results.",
+    after_help = "Examples:\n  provbench sweep workloads/open-model.toml --from 20/s --to 2000/s --factor 1.5 --bisect 3\n  \
+provbench sweep w.toml --from 50/s --to 500/s --step 50/s --warmup 10s --hold 30s --out results/capacity"
+)]
+pub struct SweepArgs {
+    pub workload: PathBuf,
+    /// First rate.
+    #[arg(long, default_value = "10/s")]
+    pub from: String,
+    /// Highest rate to try.
+    #[arg(long, default_value = "1000/s")]
+    pub to: String,
+    /// Geometric steps: each rate is the previous times this.
+    #[arg(long, conflicts_with = "step")]
+    pub factor: Option<f64>,
+    /// Linear steps: each rate is the previous plus this (e.g. 50/s).
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Bisection rounds between the last passing and the first failing rate.
+    #[arg(long, default_value_t = 3)]
+    pub bisect: u32,
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub warmup: std::time::Duration,
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub hold: std::time::Duration,
+    /// A step with more errors than this fails.
+    #[arg(long, default_value = "1%")]
+    pub max_error_rate: String,
+    /// Override a workload key, as for `run` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// An extra threshold every step must meet (repeatable).
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Results folder (default results/<UTC time>-<workload>-sweep/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -389,6 +436,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Cleanup(args) => runtime.block_on(cleanup(args)),
         Command::Report(args) => report_dir(args),
         Command::Compare(args) => compare(args),
+        Command::Sweep(args) => runtime.block_on(sweep(args)),
     }
 }
 
@@ -409,6 +457,97 @@ pub fn cancel_on_signal(token: CancellationToken) {
         let _ = ctrl_c.await;
         token.cancel();
     });
+}
+
+async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
+    use crate::capacity::search::{Plan, Stepping};
+    use crate::workload::schedule::parse_rate;
+    let mut workload = Workload::load(&args.workload, &args.set)?;
+    for t in &args.thresholds {
+        workload
+            .thresholds
+            .push(crate::thresholds::ThresholdSpec::parse(t).map_err(|e| anyhow::anyhow!("--threshold: {e}"))?);
+    }
+    anyhow::ensure!(
+        matches!(workload.load, crate::workload::Load::Open { .. }),
+        "{}: sweep steps an arrival rate, so the workload needs model = \"open\"",
+        args.workload.display()
+    );
+    let rate = |s: &str, flag: &str| parse_rate(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"));
+    let stepping = match (&args.factor, &args.step) {
+        (_, Some(s)) => Stepping::Linear(rate(s, "step")?),
+        (Some(f), None) if *f > 1.0 => Stepping::Geometric(*f),
+        (Some(f), None) => bail!("--factor must be above 1, got {f}"),
+        (None, None) => Stepping::Geometric(1.5),
+    };
+    let plan = Plan {
+        from: rate(&args.from, "from")?,
+        to: rate(&args.to, "to")?,
+        stepping,
+        bisect: args.bisect,
+    };
+    anyhow::ensure!(
+        plan.from > 0.0 && plan.to >= plan.from,
+        "--from must be positive and not above --to"
+    );
+    let max_error_rate = args
+        .max_error_rate
+        .trim_end_matches('%')
+        .parse::<f64>()
+        .map_err(|_| anyhow::anyhow!("--max-error-rate: `{}` is not a percentage", args.max_error_rate))?
+        / 100.0;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            .to_string()
+            .replace(':', "");
+        PathBuf::from("results").join(format!("{stamp}-{}-sweep", workload.name))
+    });
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let c = crate::capacity::sweep(
+        crate::capacity::SweepOptions {
+            workload,
+            plan,
+            warmup: args.warmup,
+            hold: args.hold,
+            out: out.clone(),
+            max_error_rate,
+            min_achieved: 0.95,
+        },
+        shutdown,
+    )
+    .await?;
+    for s in &c.steps {
+        println!(
+            "{:>9.1}/s  {}  achieved {:.1}/s  API p99 {}  queue p99 {}{}",
+            s.rate,
+            if s.passed { "pass" } else { "FAIL" },
+            s.achieved_rate,
+            crate::metrics::summary::format_micros(s.api_p99_us),
+            crate::metrics::summary::format_micros(s.queue_delay_p99_us),
+            if s.passed {
+                String::new()
+            } else {
+                format!("  ({})", s.reasons.join("; "))
+            }
+        );
+    }
+    match c.sustainable_rate {
+        Some(r) => println!(
+            "highest sustainable rate: {r:.1} journeys/s{}",
+            c.binding
+                .first()
+                .map(|b| format!(" (bound by {b})"))
+                .unwrap_or_default()
+        ),
+        None => println!("no rate met the thresholds"),
+    }
+    println!("capacity report: {}", out.join("capacity.html").display());
+    Ok(if c.sustainable_rate.is_some() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
 }
 
 fn report_dir(args: ReportArgs) -> anyhow::Result<Outcome> {
@@ -483,6 +622,7 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
             keep_users: args.keep_users,
             metrics_listen: args.metrics_listen.clone(),
             notify: args.notify.clone(),
+            warmup: std::time::Duration::ZERO,
         },
         shutdown,
     )

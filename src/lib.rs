@@ -9,6 +9,7 @@
 //! `src/main.rs` only parses arguments and maps the outcome to an exit code: 0 passed,
 //! 1 thresholds or checks failed, 2 usage, input or runtime error.
 
+pub mod capacity;
 pub mod checks;
 pub mod cli;
 pub mod engine;

@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub metrics_listen: Option<String>,
     /// POST the final summary JSON to this URL.
     pub notify: Option<String>,
+    /// The first part of the load that the totals and verdicts leave out (sweep steps).
+    pub warmup: Duration,
 }
 
 /// Posts the summary to a webhook; a failure is logged, never fatal.
@@ -168,6 +170,7 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
         push,
         run_log: run_log.clone(),
         exposition,
+        warmup: opts.warmup,
     };
     let load_error = match phase.load(&mut summary, shutdown).await {
         Ok(()) => None,
@@ -235,6 +238,7 @@ struct Phase {
     push: Option<Arc<crate::probes::push::PushHub>>,
     run_log: Arc<RunLog>,
     exposition: Option<crate::metrics::exposition::Exposition>,
+    warmup: Duration,
 }
 
 impl Phase {
@@ -334,6 +338,7 @@ impl Phase {
                 abort: Some(abort.clone()),
                 exposition: self.exposition.clone(),
                 run_log: Some(self.run_log.clone()),
+                warmup: self.warmup,
             },
         )?;
 

@@ -104,6 +104,8 @@ pub struct WriterHooks {
     pub abort: Option<AbortWatch>,
     pub exposition: Option<super::exposition::Exposition>,
     pub run_log: Option<Arc<crate::report::runlog::RunLog>>,
+    /// Intervals that start before this are written but left out of the run's totals.
+    pub warmup: Duration,
 }
 
 pub struct IntervalWriter {
@@ -306,7 +308,9 @@ fn run(
                 }
             }
             intervals.push(row);
-            cumulative[i].add(d);
+            if interval_start >= hooks.warmup {
+                cumulative[i].add(d);
+            }
         }
         // The hlog writes straight to the file (no buffer): every interval is on disk now.
         csv.flush()?;

@@ -64,12 +64,24 @@ const COLORS: &[&str] = &[
 ];
 
 /// A line chart as inline SVG: one polyline per series of (x, y) points.
-fn line_chart(
+pub(crate) fn line_chart(
     title: &str,
     x_label: &str,
     y_label: &str,
     series: &[(String, Vec<(f64, f64)>)],
     y_fmt: &dyn Fn(f64) -> String,
+) -> String {
+    line_chart_marked(title, x_label, y_label, series, y_fmt, None)
+}
+
+/// As [`line_chart`], with a labelled vertical marker (e.g. the knee of a capacity curve).
+pub(crate) fn line_chart_marked(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    y_fmt: &dyn Fn(f64) -> String,
+    marker: Option<(f64, &str)>,
 ) -> String {
     let (w, h, left, bottom, top, right) = (720.0, 260.0, 70.0, 30.0, 24.0, 170.0);
     let pts = series.iter().flat_map(|(_, p)| p.iter());
@@ -140,6 +152,17 @@ fn line_chart(
             w - right + 22.0,
             top + 14.0 * i as f64 + 4.0,
             escape(name)
+        );
+    }
+    if let Some((x, label)) = marker {
+        let _ = write!(
+            svg,
+            "<line class=\"marker\" x1=\"{0:.1}\" y1=\"{top}\" x2=\"{0:.1}\" y2=\"{1}\" stroke=\"#b91c1c\" stroke-dasharray=\"4 3\"/><text x=\"{2:.1}\" y=\"{3}\" font-size=\"10\" fill=\"#b91c1c\">{4}</text>",
+            sx(x),
+            h - bottom,
+            sx(x) + 4.0,
+            top + 10.0,
+            escape(label)
         );
     }
     svg.push_str("</svg></figure>\n");

@@ -47,6 +47,7 @@ pub async fn run_with(
             keep_users,
             metrics_listen: None,
             notify: None,
+            warmup: std::time::Duration::ZERO,
         },
         CancellationToken::new(),
     )

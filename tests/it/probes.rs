@@ -219,6 +219,7 @@ push = {}
                 keep_users: false,
                 metrics_listen: None,
                 notify: None,
+                warmup: std::time::Duration::ZERO,
             },
             tokio_util::sync::CancellationToken::new(),
         )

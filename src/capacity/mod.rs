@@ -1,0 +1,229 @@
+//! Capacity planning: `provbench sweep` steps an open-model workload's arrival rate (each step a
+//! warm-up and a measured hold, judged by the workload's own thresholds and checks on that step's
+//! histograms), stops at the first step that loses a threshold, exceeds the error limit or
+//! saturates (achieved rate below target, or arrivals dropped), optionally bisects, and reports
+//! the highest sustainable rate, the binding threshold, and the whole curve.
+//!
+//! # Layout
+//! - [`search`]: the stepping and bisection, independent of how a step runs.
+//! - [`report`]: `capacity.json`, `capacity.csv`, `capacity.html`.
+
+pub mod report;
+pub mod search;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{self, RunOptions};
+use crate::report::summary::RunOutcome;
+use crate::workload::schedule::{Schedule, Stage};
+use crate::workload::{Load, Workload};
+use search::{Found, Plan};
+
+pub struct SweepOptions {
+    pub workload: Workload,
+    pub plan: Plan,
+    pub warmup: Duration,
+    pub hold: Duration,
+    pub out: PathBuf,
+    /// A step whose error rate exceeds this fails.
+    pub max_error_rate: f64,
+    /// A step whose achieved rate falls below this share of its target fails (saturation).
+    pub min_achieved: f64,
+}
+
+/// One step of the curve.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Step {
+    pub rate: f64,
+    pub passed: bool,
+    /// Why it failed: lost thresholds, errors, saturation, checks.
+    pub reasons: Vec<String>,
+    pub achieved_rate: f64,
+    pub error_rate: f64,
+    pub api_p50_us: Option<u64>,
+    pub api_p99_us: Option<u64>,
+    pub queue_delay_p99_us: Option<u64>,
+    /// p99 sync lag per linked service.
+    pub sync_lag_p99_us: BTreeMap<String, u64>,
+    pub results: String,
+    pub run_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Capacity {
+    pub workload: String,
+    /// The highest rate that met every threshold (journeys per second).
+    pub sustainable_rate: Option<f64>,
+    /// What failed at the first failing rate.
+    pub binding: Vec<String>,
+    pub first_failing_rate: Option<f64>,
+    pub steps: Vec<Step>,
+}
+
+fn merged_percentile(summary: &crate::report::Summary, metric: &str, service: Option<&str>) -> Option<u64> {
+    summary
+        .metrics
+        .iter()
+        .filter(|m| m.metric == metric && service.is_none_or(|s| m.tags.get("service").map(String::as_str) == Some(s)))
+        .filter_map(|m| m.p99_us)
+        .max()
+}
+
+/// Runs one step at `rate`; its results go under `out/step-NN-RATE`.
+async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &CancellationToken) -> anyhow::Result<Step> {
+    let mut w = opts.workload.clone();
+    let Load::Open {
+        max_admins,
+        max_lag,
+        seed,
+        ..
+    } = w.load.clone()
+    else {
+        anyhow::bail!("sweep needs an open-model workload (model = \"open\")");
+    };
+    w.load = Load::Open {
+        schedule: Schedule::new(vec![
+            Stage {
+                from_rate: rate,
+                to_rate: rate,
+                duration: opts.warmup,
+            },
+            Stage {
+                from_rate: rate,
+                to_rate: rate,
+                duration: opts.hold,
+            },
+        ])
+        .map_err(anyhow::Error::msg)?,
+        max_admins,
+        max_lag,
+        seed,
+    };
+    let dir = opts.out.join(format!("step-{index:02}-{rate:.1}"));
+    tracing::info!(rate, "sweep step");
+    let result = engine::run(
+        RunOptions {
+            workload: w,
+            out: Some(dir.clone()),
+            progress: false,
+            cleanup_timeout: Duration::from_secs(60),
+            // Deleting a step's users would load the target during the next step: the sweep
+            // cleans up every step once it is over.
+            keep_users: true,
+            metrics_listen: None,
+            notify: None,
+            warmup: opts.warmup,
+        },
+        shutdown.clone(),
+    )
+    .await?;
+    let s = &result.summary;
+    let ops: Vec<_> = s.metrics.iter().filter(|m| m.metric == "api_latency").collect();
+    let (count, errors): (u64, u64) = ops.iter().fold((0, 0), |(c, e), m| (c + m.count, e + m.errors));
+    let error_rate = errors as f64 / count.max(1) as f64;
+    let mut reasons: Vec<String> = s
+        .thresholds
+        .iter()
+        .filter(|v| !v.passed)
+        .map(|v| format!("{} (observed {})", v.expression, v.observed_text))
+        .collect();
+    reasons.extend(
+        s.checks
+            .iter()
+            .filter(|c| c.failed > 0)
+            .map(|c| format!("check {} failed {} times", c.name, c.failed)),
+    );
+    if error_rate > opts.max_error_rate {
+        reasons.push(format!(
+            "error rate {:.2}% above {:.2}%",
+            error_rate * 100.0,
+            opts.max_error_rate * 100.0
+        ));
+    }
+    if s.load.achieved_rate < rate * opts.min_achieved {
+        reasons.push(format!(
+            "saturated: achieved {:.1}/s of {rate:.1}/s",
+            s.load.achieved_rate
+        ));
+    }
+    if s.load.dropped_arrivals > 0 {
+        reasons.push(format!(
+            "{} arrivals dropped (raise max_admins)",
+            s.load.dropped_arrivals
+        ));
+    }
+    if s.outcome == RunOutcome::Aborted {
+        anyhow::bail!("the sweep was interrupted");
+    }
+    let mut sync = BTreeMap::new();
+    for m in s.metrics.iter().filter(|m| m.metric == "sync_lag") {
+        if let (Some(svc), Some(p)) = (m.tags.get("service"), m.p99_us) {
+            let e = sync.entry(svc.clone()).or_insert(0);
+            *e = (*e).max(p);
+        }
+    }
+    Ok(Step {
+        rate,
+        passed: reasons.is_empty(),
+        reasons,
+        achieved_rate: s.load.achieved_rate,
+        error_rate,
+        api_p50_us: ops.iter().filter_map(|m| m.p50_us).max(),
+        api_p99_us: merged_percentile(s, "api_latency", None),
+        queue_delay_p99_us: merged_percentile(s, "queue_delay", None),
+        sync_lag_p99_us: sync,
+        results: dir.display().to_string(),
+        run_id: s.run_id.clone(),
+    })
+}
+
+/// Runs the sweep and writes the capacity report under `opts.out`.
+pub async fn sweep(opts: SweepOptions, shutdown: CancellationToken) -> anyhow::Result<Capacity> {
+    std::fs::create_dir_all(&opts.out)?;
+    let steps = std::sync::Mutex::new(Vec::new());
+    let found: Found = search::search(&opts.plan, |rate| {
+        let (opts, steps, shutdown) = (&opts, &steps, &shutdown);
+        async move {
+            let index = steps.lock().expect("steps lock").len();
+            let step = run_step(opts, index, rate, shutdown).await?;
+            let passed = step.passed;
+            steps.lock().expect("steps lock").push(step);
+            anyhow::Ok(passed)
+        }
+    })
+    .await?;
+    let mut steps = steps.into_inner().expect("steps lock");
+    let binding = found
+        .first_failing
+        .and_then(|f| steps.iter().find(|s| (s.rate - f).abs() < 1e-9))
+        .map(|s| s.reasons.clone())
+        .unwrap_or_default();
+    steps.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    // An embedded target took its users with it; any other is swept by each step's marker.
+    if matches!(opts.workload.target, crate::workload::Target::Scim { .. }) {
+        let stop = CancellationToken::new();
+        let target = crate::engine::target::resolve(&opts.workload, stop.clone(), None).await?;
+        for s in &steps {
+            match crate::engine::cleanup::sweep_marked(target.client.clone(), &s.run_id, Duration::from_secs(120)).await
+            {
+                Ok(r) => tracing::info!(run_id = %s.run_id, deleted = r.deleted, "sweep step cleaned up"),
+                Err(e) => tracing::warn!(run_id = %s.run_id, error = %e, "cleanup after the sweep failed"),
+            }
+        }
+        stop.cancel();
+    }
+    let capacity = Capacity {
+        workload: opts.workload.name.clone(),
+        sustainable_rate: found.sustainable,
+        first_failing_rate: found.first_failing,
+        binding,
+        steps,
+    };
+    report::write(&capacity, &opts.out)?;
+    Ok(capacity)
+}

@@ -52,6 +52,23 @@ pub enum Command {
     Compare(CompareArgs),
     /// Find the highest arrival rate that still meets the workload's thresholds (capacity planning).
     Sweep(SweepArgs),
+    /// Merge the results of a sharded run (several `run --shard I/N` processes) into one.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Merge the results folders of a sharded run into one: interval histograms are added per tag \
+and per aligned second, counters and checks are summed, and the summary, thresholds and every report are \
+rebuilt from the merge (percentiles are never averaged).",
+    after_help = "Example:\n  provbench merge results/shard-0 results/shard-1 results/shard-2 --out results/merged"
+)]
+pub struct MergeArgs {
+    /// The shards' results folders.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +188,20 @@ pub struct RunArgs {
     /// POST the final summary JSON to this webhook URL.
     #[arg(long, value_name = "URL")]
     pub notify: Option<String>,
+    /// Run shard INDEX of COUNT (0-based): this process takes 1/COUNT of the arrival rate or its
+    /// part of the admins, and every COUNT-th user number. Without it, Kubernetes' Indexed Job
+    /// index (JOB_COMPLETION_INDEX) is used when --shard-count is given.
+    #[arg(long, value_name = "INDEX/COUNT")]
+    pub shard: Option<crate::workload::Shard>,
+    /// Shard count for JOB_COMPLETION_INDEX.
+    #[arg(long, env = "PROVBENCH_SHARD_COUNT")]
+    pub shard_count: Option<u32>,
+    /// A run id shared by every shard (e.g. pb-nightly42); a new one by default.
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Start the load at this UTC instant (RFC 3339), so shards' intervals line up.
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
+    pub start_at: Option<std::time::SystemTime>,
     /// Longest time cleanup may take at the end.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub cleanup_timeout: std::time::Duration,
@@ -437,6 +468,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => report_dir(args),
         Command::Compare(args) => compare(args),
         Command::Sweep(args) => runtime.block_on(sweep(args)),
+        Command::Merge(args) => merge(args),
     }
 }
 
@@ -550,6 +582,22 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
+    let s = report::merge::merge(&args.dirs, &args.out)?;
+    print!("{}", report::console::render(&s, &args.out.display().to_string()));
+    if let Some(v) = s.thresholds.iter().find(|v| v.error.is_some()) {
+        bail!(
+            "threshold `{}` could not be judged: {}",
+            v.expression,
+            v.error.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(match s.outcome {
+        RunOutcome::Passed => Outcome::Passed,
+        _ => Outcome::Failed,
+    })
+}
+
 fn report_dir(args: ReportArgs) -> anyhow::Result<Outcome> {
     let s = report::rebuild(&args.dir)?;
     report::write_all(&s, &args.dir)?;
@@ -606,6 +654,24 @@ fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
 
 async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
     let mut workload = Workload::load(&args.workload, &args.overrides())?;
+    let shard = match (args.shard, args.shard_count, std::env::var("JOB_COMPLETION_INDEX").ok()) {
+        (Some(s), _, _) => Some(s),
+        (None, Some(n), Some(i)) => Some(
+            format!("{i}/{n}")
+                .parse::<crate::workload::Shard>()
+                .map_err(anyhow::Error::msg)?,
+        ),
+        _ => None,
+    };
+    if let Some(s) = shard {
+        workload.apply_shard(s).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(id) = &args.run_id {
+        anyhow::ensure!(
+            id.len() >= 8 && id.len() <= 40 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "--run-id `{id}`: 8 to 40 letters, digits or `-` (it marks every user the run creates)"
+        );
+    }
     for t in &args.thresholds {
         workload
             .thresholds
@@ -623,6 +689,9 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
             metrics_listen: args.metrics_listen.clone(),
             notify: args.notify.clone(),
             warmup: std::time::Duration::ZERO,
+            run_id: args.run_id.clone(),
+            shard,
+            start_at: args.start_at,
         },
         shutdown,
     )

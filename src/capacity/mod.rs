@@ -118,6 +118,9 @@ async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &Cance
             metrics_listen: None,
             notify: None,
             warmup: opts.warmup,
+            run_id: None,
+            shard: None,
+            start_at: None,
         },
         shutdown.clone(),
     )

@@ -57,6 +57,7 @@ pub struct Ctx {
     pub probes: Option<Arc<crate::probes::ProbeHub>>,
     /// Proves the chain for a sample of users (login, permissions, effects, revocation).
     pub checks: Option<Arc<crate::checks::CheckHub>>,
+    pub shard: Option<crate::workload::Shard>,
     /// Fired once every admin has started its session (the open model's schedule starts then).
     pub all_started: CancellationToken,
 }
@@ -111,6 +112,7 @@ impl Ctx {
             journeys_stopped: (0..n).map(|_| AtomicU64::new(0)).collect(),
             in_flight: AtomicUsize::new(0),
             all_started: CancellationToken::new(),
+            shard: None,
             probes,
             checks,
             workload,
@@ -135,8 +137,14 @@ impl Ctx {
         *self.cumulative_weights.last().unwrap_or(&1)
     }
 
+    /// The next user sequence number: a shard takes every `count`-th one, so shards sharing a
+    /// run id never collide.
     pub fn next_seq(&self) -> u64 {
-        self.seq.fetch_add(1, Ordering::Relaxed)
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        match self.shard {
+            Some(s) => n * s.count as u64 + s.index as u64,
+            None => n,
+        }
     }
 
     pub fn think_time(&self) -> Option<&ThinkTime> {

@@ -52,6 +52,12 @@ pub struct RunOptions {
     pub notify: Option<String>,
     /// The first part of the load that the totals and verdicts leave out (sweep steps).
     pub warmup: Duration,
+    /// A run id shared by every shard (default: a new one).
+    pub run_id: Option<String>,
+    /// This process's shard (the workload is already cut to its share).
+    pub shard: Option<crate::workload::Shard>,
+    /// Start the load at this wall-clock instant, so that shards' intervals align.
+    pub start_at: Option<SystemTime>,
 }
 
 /// Posts the summary to a webhook; a failure is logged, never fatal.
@@ -90,7 +96,7 @@ fn default_dir(workload: &str) -> PathBuf {
 /// Runs a workload to its end (or until `shutdown` fires) and writes every result file.
 pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Result<RunResult> {
     let workload = Arc::new(opts.workload);
-    let run_id = new_run_id();
+    let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
     let dir = opts.out.clone().unwrap_or_else(|| default_dir(&workload.name));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the results folder {}", dir.display()))?;
     std::fs::write(dir.join("workload.toml"), &workload.source_text)
@@ -131,6 +137,7 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
             admins: workload.load.admins(),
             ..Default::default()
         },
+        shard: opts.shard.map(|s| format!("{}/{}", s.index, s.count)),
         journeys: Vec::new(),
         metrics: Vec::new(),
         thresholds: Vec::new(),
@@ -171,6 +178,8 @@ pub async fn run(opts: RunOptions, shutdown: CancellationToken) -> anyhow::Resul
         run_log: run_log.clone(),
         exposition,
         warmup: opts.warmup,
+        shard: opts.shard,
+        start_at: opts.start_at,
     };
     let load_error = match phase.load(&mut summary, shutdown).await {
         Ok(()) => None,
@@ -239,6 +248,8 @@ struct Phase {
     run_log: Arc<RunLog>,
     exposition: Option<crate::metrics::exposition::Exposition>,
     warmup: Duration,
+    shard: Option<crate::workload::Shard>,
+    start_at: Option<SystemTime>,
 }
 
 impl Phase {
@@ -272,7 +283,7 @@ impl Phase {
             Load::Open { schedule, max_lag, .. } => Some(Gate::new(schedule.clone(), *max_lag)),
             Load::Closed { .. } => None,
         };
-        let ctx = Arc::new(Ctx::new(
+        let mut ctx = Ctx::new(
             client.clone(),
             registry.clone(),
             workload.clone(),
@@ -284,7 +295,9 @@ impl Phase {
             self.created.clone(),
             probes.clone(),
             checks.clone(),
-        ));
+        );
+        ctx.shard = self.shard;
+        let ctx = Arc::new(ctx);
         let planned = match &workload.load {
             Load::Closed {
                 ramp,
@@ -294,6 +307,16 @@ impl Phase {
             Load::Closed { .. } => None,
             Load::Open { schedule, .. } => Some(schedule.duration()),
         };
+        if let Some(at) = self.start_at
+            && let Ok(wait) = at.duration_since(SystemTime::now())
+        {
+            // Shards start together, so their one-second intervals line up for the merge.
+            tracing::info!(wait_s = wait.as_secs_f64(), "waiting for --start-at");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
         let load_start = Instant::now();
         let mut abort = AbortWatch::new(
             workload

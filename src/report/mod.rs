@@ -12,6 +12,7 @@ pub mod console;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod runlog;
 pub mod summary;
 

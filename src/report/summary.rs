@@ -73,6 +73,9 @@ pub struct Summary {
     pub outcome: RunOutcome,
     pub target: TargetInfo,
     pub load: LoadInfo,
+    /// `INDEX/COUNT` when this run was one shard of several (see `provbench merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub journeys: Vec<JourneyInfo>,
     pub metrics: Vec<MetricSummary>,
     #[serde(default)]

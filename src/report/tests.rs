@@ -52,6 +52,7 @@ pub fn fixture() -> Summary {
             started: 3000,
             ..Default::default()
         },
+        shard: None,
         journeys: vec![JourneyInfo {
             name: "joiner".into(),
             weight: 1,

@@ -765,7 +765,62 @@ fn read_feeder(path: &Path) -> Result<Vec<(String, Option<String>)>, String> {
     Ok(out)
 }
 
+/// This process's part of a sharded run: shard `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}`: expected INDEX/COUNT, e.g. 0/3"))?;
+        let index: u32 = i.trim().parse().map_err(|_| format!("`{i}` is not a shard index"))?;
+        let count: u32 = n.trim().parse().map_err(|_| format!("`{n}` is not a shard count"))?;
+        if count == 0 || index >= count {
+            return Err(format!(
+                "shard {index}/{count}: the index must be below the count (0-based)"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
 impl Workload {
+    /// Keeps this shard's share of the load: the arrival rate divided by the count (open), or its
+    /// part of the admins (closed).
+    pub fn apply_shard(&mut self, shard: Shard) -> Result<(), String> {
+        let (i, n) = (shard.index as usize, shard.count as usize);
+        match &mut self.load {
+            Load::Open {
+                schedule, max_admins, ..
+            } => {
+                let stages = schedule
+                    .stages()
+                    .iter()
+                    .map(|s| Stage {
+                        from_rate: s.from_rate / n as f64,
+                        to_rate: s.to_rate / n as f64,
+                        duration: s.duration,
+                    })
+                    .collect();
+                *schedule = Schedule::new(stages).map_err(|e| format!("shard {i}/{n}: {e}"))?;
+                *max_admins = (*max_admins).div_ceil(n).max(1);
+            }
+            Load::Closed { admins, .. } => {
+                let part = *admins * (i + 1) / n - *admins * i / n;
+                if part == 0 {
+                    return Err(format!("shard {i}/{n}: {admins} admins cannot be split {n} ways"));
+                }
+                *admins = part;
+            }
+        }
+        Ok(())
+    }
+
     /// A short description of the load for headers and logs.
     pub fn load_summary(&self) -> String {
         match &self.load {

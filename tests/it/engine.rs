@@ -48,6 +48,9 @@ pub async fn run_with(
             metrics_listen: None,
             notify: None,
             warmup: std::time::Duration::ZERO,
+            run_id: None,
+            shard: None,
+            start_at: None,
         },
         CancellationToken::new(),
     )

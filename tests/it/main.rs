@@ -6,6 +6,7 @@ mod cli;
 mod engine;
 mod probes;
 mod reference;
+mod shards;
 mod signals;
 mod support;
 mod thresholds;

@@ -220,6 +220,9 @@ push = {}
                 metrics_listen: None,
                 notify: None,
                 warmup: std::time::Duration::ZERO,
+                run_id: None,
+                shard: None,
+                start_at: None,
             },
             tokio_util::sync::CancellationToken::new(),
         )

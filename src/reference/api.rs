@@ -227,17 +227,27 @@ pub async fn get_one(
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
-    let (mut resource, version) = match kind {
-        Kind::Users => s.store.get_user(&id).map(|r| (r.resource, r.version)),
-        Kind::Groups => s.store.get_group(&id).map(|r| (r.resource, r.version)),
-    }
-    .ok_or_else(|| ScimError::not_found(kind.noun(), &id))?;
+    let projected = params.contains_key("attributes") || params.contains_key("excludedAttributes");
+    // The common case serialises straight from the store; a projection works on a copy.
+    let (body, version) = s
+        .store
+        .with_resource(kind == Kind::Groups, &id, |r, v| {
+            if projected {
+                let mut copy = r.clone();
+                project(&mut copy, &params).map(|_| (serde_json::to_vec(&copy), v))
+            } else {
+                Ok((serde_json::to_vec(r), v))
+            }
+        })
+        .ok_or_else(|| ScimError::not_found(kind.noun(), &id))??;
     let tag = etag(version);
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(tag.as_str()) {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
-    project(&mut resource, &params)?;
-    let mut resp = scim_response(StatusCode::OK, &resource);
+    let body = body.map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()))?;
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE));
     resp.headers_mut()
         .insert(header::ETAG, HeaderValue::from_str(&tag).expect("ascii"));
     Ok(resp)

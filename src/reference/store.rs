@@ -158,6 +158,15 @@ impl Store {
         self.users.get(id).map(|r| r.clone())
     }
 
+    /// Calls `f` with a resource and its version under the map's read guard (no copy).
+    pub fn with_resource<R>(&self, groups: bool, id: &str, f: impl FnOnce(&Value, u64) -> R) -> Option<R> {
+        if groups {
+            self.groups.get(id).map(|r| f(&r.resource, r.version))
+        } else {
+            self.users.get(id).map(|r| f(&r.resource, r.version))
+        }
+    }
+
     pub fn get_group(&self, id: &str) -> Option<GroupRecord> {
         self.groups.get(id).map(|r| r.clone())
     }

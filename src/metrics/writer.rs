@@ -21,6 +21,21 @@ use super::summary::format_micros;
 use super::{Registry, series::new_histogram};
 use crate::thresholds::ThresholdSpec;
 
+/// The columns of `intervals.csv`.
+pub const CSV_HEADER: [&str; 11] = [
+    "interval_start_s",
+    "timestamp",
+    "metric",
+    "tags",
+    "count",
+    "errors",
+    "timeouts",
+    "rate_limited",
+    "p50_us",
+    "p99_us",
+    "max_us",
+];
+
 /// One interval's figures for one series, kept for the reports.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct IntervalRow {
@@ -231,19 +246,7 @@ fn run(
         .begin_log_with(&mut hlog_file, &mut serializer)
         .map_err(|e| anyhow::anyhow!("cannot write histograms.hlog: {e}"))?;
     let mut csv = csv::Writer::from_writer(csv_file);
-    csv.write_record([
-        "interval_start_s",
-        "timestamp",
-        "metric",
-        "tags",
-        "count",
-        "errors",
-        "timeouts",
-        "rate_limited",
-        "p50_us",
-        "p99_us",
-        "max_us",
-    ])?;
+    csv.write_record(CSV_HEADER)?;
     csv.flush()?;
     let mut cumulative: Vec<SeriesData> = Vec::new();
     let mut intervals = Vec::new();

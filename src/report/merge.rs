@@ -127,19 +127,7 @@ pub fn write_buckets(b: &Buckets, out: &Path) -> anyhow::Result<()> {
     }
     drop(log);
     let mut csv = csv::Writer::from_path(out.join("intervals.csv"))?;
-    csv.write_record([
-        "interval_start_s",
-        "timestamp",
-        "metric",
-        "tags",
-        "count",
-        "errors",
-        "timeouts",
-        "rate_limited",
-        "p50_us",
-        "p99_us",
-        "max_us",
-    ])?;
+    csv.write_record(crate::metrics::writer::CSV_HEADER)?;
     let mut rows: BTreeMap<(u64, MetricKey), (u64, u64, u64, u64)> = BTreeMap::new();
     for ((key, s), c) in &b.counters {
         rows.insert((*s, key.clone()), *c);
@@ -265,28 +253,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> {
             .join(", ")
     )];
     // Metrics and verdicts come from the merged files, as for any run.
-    let data = crate::metrics::hlog::read_run(out)?;
-    s.metrics = data
-        .keys
-        .iter()
-        .zip(&data.series)
-        .map(|(k, d)| crate::metrics::summary::MetricSummary::new(k, d))
-        .collect();
-    if let Ok(w) = crate::workload::Workload::load(&out.join("workload.toml"), &[]) {
-        let d = crate::thresholds::Data {
-            keys: &data.keys,
-            series: &data.series,
-            load: &s.load,
-            checks: &s.checks,
-        };
-        s.thresholds = w
-            .thresholds
-            .iter()
-            .map(|t| crate::thresholds::evaluate(t, &d))
-            .collect();
-        if s.outcome == RunOutcome::Passed && s.thresholds.iter().any(|v| !v.passed) {
-            s.outcome = RunOutcome::Failed;
-        }
+    super::from_files(&mut s, out)?;
+    if s.outcome == RunOutcome::Passed && s.thresholds.iter().any(|v| !v.passed) {
+        s.outcome = RunOutcome::Failed;
     }
     s.write(out)?;
     super::write_all(&s, out)?;

@@ -29,13 +29,9 @@ pub fn write_all(s: &Summary, dir: &std::path::Path) -> anyhow::Result<()> {
 
 pub use summary::Summary;
 
-/// Re-reads a results folder: its summary, and when the run did not finish (or the summary has
-/// no metrics) the metrics and thresholds rebuilt from `histograms.hlog` and `intervals.csv`.
-pub fn rebuild(dir: &std::path::Path) -> anyhow::Result<Summary> {
-    let mut s = Summary::read(dir)?;
-    if s.outcome != summary::RunOutcome::Running && !s.metrics.is_empty() {
-        return Ok(s);
-    }
+/// Sets `s.metrics` from `dir`'s `histograms.hlog` and `intervals.csv`, and `s.thresholds` from
+/// its `workload.toml` judged on them (when the workload still loads).
+pub fn from_files(s: &mut Summary, dir: &std::path::Path) -> anyhow::Result<()> {
     let data = crate::metrics::hlog::read_run(dir)?;
     s.metrics = data
         .keys
@@ -43,8 +39,6 @@ pub fn rebuild(dir: &std::path::Path) -> anyhow::Result<Summary> {
         .zip(&data.series)
         .map(|(k, d)| crate::metrics::summary::MetricSummary::new(k, d))
         .collect();
-    s.notes
-        .push("rebuilt from histograms.hlog and intervals.csv: the run did not finish".into());
     if let Ok(w) = crate::workload::Workload::load(&dir.join("workload.toml"), &[]) {
         let d = crate::thresholds::Data {
             keys: &data.keys,
@@ -58,6 +52,19 @@ pub fn rebuild(dir: &std::path::Path) -> anyhow::Result<Summary> {
             .map(|t| crate::thresholds::evaluate(t, &d))
             .collect();
     }
+    Ok(())
+}
+
+/// Re-reads a results folder: its summary, and when the run did not finish (or the summary has
+/// no metrics) the metrics and thresholds rebuilt from `histograms.hlog` and `intervals.csv`.
+pub fn rebuild(dir: &std::path::Path) -> anyhow::Result<Summary> {
+    let mut s = Summary::read(dir)?;
+    if s.outcome != summary::RunOutcome::Running && !s.metrics.is_empty() {
+        return Ok(s);
+    }
+    from_files(&mut s, dir)?;
+    s.notes
+        .push("rebuilt from histograms.hlog and intervals.csv: the run did not finish".into());
     Ok(s)
 }
 

@@ -485,6 +485,12 @@ fn fill_results(summary: &mut Summary, ctx: &Ctx, output: &crate::metrics::write
         .filter(|(k, d)| k.metric == "api_latency" || !d.is_empty())
         .map(|(k, d)| MetricSummary::new(k, d))
         .collect();
+    // Operations first, then the generator's own wait, then the asynchronous half and checks.
+    summary.metrics.sort_by_key(|m| match m.metric.as_str() {
+        "api_latency" => 0,
+        "admin_wait" => 1,
+        _ => 2,
+    });
     let secs = elapsed.as_secs_f64().max(1e-3);
     let ops: u64 = summary
         .metrics

@@ -7,6 +7,11 @@
 //! and `escalation` (a limited admin cannot grant `admin`, change an admin, or join a privileged
 //! group). Each check counts passes and failures with examples; a declared check that never ran
 //! is an error.
+//!
+//! # Layout
+//! - [`security`]: the run-wide authorization and escalation checks.
+
+pub mod security;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -17,7 +22,7 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -25,8 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::context::Created;
 use crate::metrics::{ErrorKind, MetricKey, Registry, SeriesId};
 use crate::scim::ScimClient;
-use crate::scim::client::encode_query;
-use crate::workload::checks::{Checks, Client};
+use crate::workload::checks::Checks;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Example {
@@ -557,259 +561,6 @@ impl CheckHub {
                 }
             }
         });
-    }
-
-    async fn client_token(&self, c: &Client) -> anyhow::Result<String> {
-        self.client_token_with_ttl(c).await.map(|(t, _)| t)
-    }
-
-    async fn client_token_with_ttl(&self, c: &Client) -> anyhow::Result<(String, Duration)> {
-        let secret = c.secret.resolve()?;
-        let r = self
-            .http
-            .post(self.url(&self.cfg.token_url, "", ""))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", c.id.as_str()),
-                ("client_secret", secret.as_str()),
-            ])
-            .send()
-            .await?;
-        let v: Value = r.json().await?;
-        let ttl = Duration::from_secs(v["expires_in"].as_u64().unwrap_or(0));
-        v["access_token"]
-            .as_str()
-            .map(|t| (t.to_string(), ttl))
-            .ok_or_else(|| anyhow::anyhow!("no token for client {}", c.id))
-    }
-
-    /// Users whose userName is `name` (admin view).
-    async fn count_named(&self, name: &str) -> Option<u64> {
-        let path = format!("/Users?filter={}", encode_query(&format!("userName eq \"{name}\"")));
-        let r = self.client.call(Method::GET, &path, None).await.ok()?;
-        serde_json::from_slice::<Value>(&r.body).ok()?["totalResults"].as_u64()
-    }
-
-    async fn admin_create(&self, path: &str, body: Value) -> Option<String> {
-        let r = self
-            .client
-            .call(Method::POST, path, Some(body.to_string().into()))
-            .await
-            .ok()?;
-        let id = serde_json::from_slice::<Value>(&r.body).ok()?["id"]
-            .as_str()?
-            .to_string();
-        let item = if path == "/Users" {
-            Created::User {
-                id: id.clone(),
-                user_name: String::new(),
-            }
-        } else {
-            Created::Group { id: id.clone() }
-        };
-        self.created.lock().push(item);
-        Some(id)
-    }
-
-    async fn admin_get(&self, path: &str) -> Value {
-        match self.client.call(Method::GET, path, None).await {
-            Ok(r) => serde_json::from_slice(&r.body).unwrap_or_default(),
-            Err(_) => Value::Null,
-        }
-    }
-
-    /// Runs the run-wide security checks, spread over `span`.
-    pub async fn security(self: Arc<Self>, span: Duration) {
-        let spacing = span / (self.cfg.attempts + 1);
-        if self.cfg.has("authorization") {
-            let me = self.clone();
-            tokio::spawn(async move { me.authorization(spacing).await });
-        }
-        if self.cfg.has("escalation") {
-            let me = self.clone();
-            tokio::spawn(async move { me.escalation(spacing).await });
-        }
-    }
-
-    async fn authorization(self: Arc<Self>, spacing: Duration) {
-        let _permit = self.permits.clone().acquire_owned().await;
-        let readonly = match &self.cfg.readonly {
-            Some(c) => self.client_token(c).await.ok(),
-            None => None,
-        };
-        // A token that has expired: issued to the short-lived client, then waited out.
-        let expired = match &self.cfg.expiring {
-            Some(c) => self
-                .client_token_with_ttl(c)
-                .await
-                .ok()
-                .map(|(t, ttl)| (t, Instant::now() + ttl + Duration::from_millis(500))),
-            None => None,
-        };
-        for i in 0..self.cfg.attempts {
-            if !self.pause(spacing).await {
-                return;
-            }
-            if i as usize % 4 == 2
-                && let Some((_, usable_after)) = &expired
-            {
-                // Only once it has expired is it an expired token.
-                tokio::time::sleep_until(*usable_after).await;
-            }
-            let variants: [(&str, Option<String>); 4] = [
-                ("no token", None),
-                ("an invalid token", Some("pb-invalid-token".into())),
-                ("an expired token", expired.as_ref().map(|(t, _)| t.clone())),
-                ("a read-only client's token", readonly.clone()),
-            ];
-            let (label, token) = &variants[i as usize % variants.len()];
-            if label.contains("read-only") && token.is_none() || label.contains("expired") && token.is_none() {
-                self.skip("authorization");
-                continue;
-            }
-            let name = format!("{}-authz-{i}@example.test", self.run_id);
-            let mut req = self
-                .http
-                .post(format!("{}/Users", self.client.base()))
-                .header("content-type", "application/scim+json")
-                .body(json!({"userName": name, "externalId": format!("{}-authz-{i}", self.run_id)}).to_string());
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            }
-            let status = req.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
-            let created = self.count_named(&name).await.unwrap_or(0);
-            if matches!(status, 401 | 403) && created == 0 {
-                self.pass("authorization");
-            } else {
-                self.fail(
-                    "authorization",
-                    Some(&name),
-                    None,
-                    format!("a create with {label} answered HTTP {status} and {created} user(s) exist afterwards"),
-                );
-            }
-        }
-    }
-
-    async fn escalation(self: Arc<Self>, spacing: Duration) {
-        let _permit = self.permits.clone().acquire_owned().await;
-        let Some(helpdesk) = self.cfg.helpdesk.clone() else {
-            return;
-        };
-        let Ok(token) = self.client_token(&helpdesk).await else {
-            self.fail(
-                "escalation",
-                None,
-                None,
-                format!("client `{}` could not get a token", helpdesk.id),
-            );
-            return;
-        };
-        let run = &self.run_id;
-        let employee = self
-            .admin_create("/Users", json!({"userName": format!("{run}-esc-employee@example.test"), "externalId": format!("{run}-esc-employee"), "roles": [{"value": "employee"}]}))
-            .await;
-        let admin = self
-            .admin_create("/Users", json!({"userName": format!("{run}-esc-admin@example.test"), "externalId": format!("{run}-esc-admin"), "displayName": "Admin", "roles": [{"value": "admin"}]}))
-            .await;
-        let group = self
-            .admin_create("/Groups", json!({"displayName": self.cfg.privileged_group}))
-            .await;
-        let (Some(employee), Some(admin), Some(group)) = (employee, admin, group) else {
-            self.fail(
-                "escalation",
-                None,
-                None,
-                "could not set up the escalation attempts (users or group not created)",
-            );
-            return;
-        };
-        let patch =
-            |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
-        for i in 0..self.cfg.attempts {
-            if !self.pause(spacing).await {
-                return;
-            }
-            let (label, method, path, body) = match i % 4 {
-                0 => (
-                    "grant admin by PATCH",
-                    Method::PATCH,
-                    format!("/Users/{employee}"),
-                    patch(json!([{"op": "add", "path": "roles", "value": [{"value": "admin"}]}])),
-                ),
-                1 => (
-                    "grant admin by PUT",
-                    Method::PUT,
-                    format!("/Users/{employee}"),
-                    json!({"userName": format!("{run}-esc-employee@example.test"), "roles": [{"value": "admin"}]}),
-                ),
-                2 => (
-                    "modify an admin",
-                    Method::PATCH,
-                    format!("/Users/{admin}"),
-                    patch(json!([{"op": "replace", "path": "displayName", "value": "pwned"}])),
-                ),
-                _ => (
-                    "join a privileged group",
-                    Method::PATCH,
-                    format!("/Groups/{group}"),
-                    patch(json!([{"op": "add", "path": "members", "value": [{"value": employee}]}])),
-                ),
-            };
-            let status = self
-                .http
-                .request(method, format!("{}{path}", self.client.base()))
-                .bearer_auth(&token)
-                .header("content-type", "application/scim+json")
-                .body(body.to_string())
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0);
-            // Whatever the status, the target must be unchanged.
-            let e = self.admin_get(&format!("/Users/{employee}")).await;
-            let a = self.admin_get(&format!("/Users/{admin}")).await;
-            let g = self.admin_get(&format!("/Groups/{group}")).await;
-            let escalated = e["roles"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|x| x["value"] == "admin"))
-                || a["displayName"] == "pwned"
-                || g["members"].as_array().is_some_and(|m| !m.is_empty());
-            if matches!(status, 401 | 403) && !escalated {
-                self.pass("escalation");
-            } else {
-                self.fail(
-                    "escalation",
-                    Some(&format!("client:{}", helpdesk.id)),
-                    None,
-                    format!(
-                        "{label}: HTTP {status}{}",
-                        if escalated { ", and the change took effect" } else { "" }
-                    ),
-                );
-                // Put things back so the next attempt starts clean.
-                let _ = self
-                    .client
-                    .call(
-                        Method::PATCH,
-                        &format!("/Users/{employee}"),
-                        Some(
-                            patch(json!([{"op": "remove", "path": "roles[value eq \"admin\"]"}]))
-                                .to_string()
-                                .into(),
-                        ),
-                    )
-                    .await;
-                let _ = self
-                    .client
-                    .call(
-                        Method::PATCH,
-                        &format!("/Groups/{group}"),
-                        Some(patch(json!([{"op": "remove", "path": "members"}])).to_string().into()),
-                    )
-                    .await;
-            }
-        }
     }
 
     /// Waits for every check under way, up to `limit`, then stops the rest.

@@ -1,0 +1,403 @@
+//! What each subcommand does, once its arguments are parsed.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::Outcome;
+use crate::engine::{self, RunOptions};
+use crate::logging;
+use crate::reference;
+use crate::report::{self, summary::RunOutcome};
+use crate::workload::Workload;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    logging::init(cli.log_format, cli.verbose);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Run(args) => runtime.block_on(run_workload(args)),
+        Command::Validate(args) => validate(args),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
+        Command::Cleanup(args) => runtime.block_on(cleanup(args)),
+        Command::Report(args) => report_dir(args),
+        Command::Compare(args) => compare(args),
+        Command::Sweep(args) => runtime.block_on(sweep(args)),
+        Command::Merge(args) => merge(args),
+    }
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        token.cancel();
+    });
+}
+
+async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
+    use crate::capacity::search::{Plan, Stepping};
+    use crate::workload::schedule::parse_rate;
+    let mut workload = Workload::load(&args.workload, &args.set)?;
+    for t in &args.thresholds {
+        workload
+            .thresholds
+            .push(crate::thresholds::ThresholdSpec::parse(t).map_err(|e| anyhow::anyhow!("--threshold: {e}"))?);
+    }
+    anyhow::ensure!(
+        matches!(workload.load, crate::workload::Load::Open { .. }),
+        "{}: sweep steps an arrival rate, so the workload needs model = \"open\"",
+        args.workload.display()
+    );
+    let rate = |s: &str, flag: &str| parse_rate(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"));
+    let stepping = match (&args.factor, &args.step) {
+        (_, Some(s)) => Stepping::Linear(rate(s, "step")?),
+        (Some(f), None) if *f > 1.0 => Stepping::Geometric(*f),
+        (Some(f), None) => bail!("--factor must be above 1, got {f}"),
+        (None, None) => Stepping::Geometric(1.5),
+    };
+    let plan = Plan {
+        from: rate(&args.from, "from")?,
+        to: rate(&args.to, "to")?,
+        stepping,
+        bisect: args.bisect,
+    };
+    anyhow::ensure!(
+        plan.from > 0.0 && plan.to >= plan.from,
+        "--from must be positive and not above --to"
+    );
+    let max_error_rate = args
+        .max_error_rate
+        .trim_end_matches('%')
+        .parse::<f64>()
+        .map_err(|_| anyhow::anyhow!("--max-error-rate: `{}` is not a percentage", args.max_error_rate))?
+        / 100.0;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            .to_string()
+            .replace(':', "");
+        PathBuf::from("results").join(format!("{stamp}-{}-sweep", workload.name))
+    });
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let c = crate::capacity::sweep(
+        crate::capacity::SweepOptions {
+            workload,
+            plan,
+            warmup: args.warmup,
+            hold: args.hold,
+            out: out.clone(),
+            max_error_rate,
+            min_achieved: 0.95,
+        },
+        shutdown,
+    )
+    .await?;
+    for s in &c.steps {
+        println!(
+            "{:>9.1}/s  {}  achieved {:.1}/s  API p99 {}  queue p99 {}{}",
+            s.rate,
+            if s.passed { "pass" } else { "FAIL" },
+            s.achieved_rate,
+            crate::metrics::summary::format_micros(s.api_p99_us),
+            crate::metrics::summary::format_micros(s.queue_delay_p99_us),
+            if s.passed {
+                String::new()
+            } else {
+                format!("  ({})", s.reasons.join("; "))
+            }
+        );
+    }
+    match c.sustainable_rate {
+        Some(r) => println!(
+            "highest sustainable rate: {r:.1} journeys/s{}",
+            c.binding
+                .first()
+                .map(|b| format!(" (bound by {b})"))
+                .unwrap_or_default()
+        ),
+        None => println!("no rate met the thresholds"),
+    }
+    println!("capacity report: {}", out.join("capacity.html").display());
+    Ok(if c.sustainable_rate.is_some() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
+    let s = report::merge::merge(&args.dirs, &args.out)?;
+    print!("{}", report::console::render(&s, &args.out.display().to_string()));
+    if let Some(v) = s.thresholds.iter().find(|v| v.error.is_some()) {
+        bail!(
+            "threshold `{}` could not be judged: {}",
+            v.expression,
+            v.error.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(match s.outcome {
+        RunOutcome::Passed => Outcome::Passed,
+        _ => Outcome::Failed,
+    })
+}
+
+fn report_dir(args: ReportArgs) -> anyhow::Result<Outcome> {
+    let s = report::rebuild(&args.dir)?;
+    report::write_all(&s, &args.dir)?;
+    print!("{}", report::console::render(&s, &args.dir.display().to_string()));
+    Ok(match s.outcome {
+        RunOutcome::Passed if s.thresholds.iter().all(|v| v.passed) => Outcome::Passed,
+        _ => Outcome::Failed,
+    })
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
+    let c = report::compare::compare(
+        &args.baseline,
+        &args.current,
+        &args.max_regression,
+        args.metric.as_deref(),
+    )?;
+    if c.rows.is_empty() {
+        bail!("the two runs share no series to compare");
+    }
+    match args.format.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&c)?),
+        _ => print!("{}", report::compare::markdown(&c, &args.max_regression)),
+    }
+    Ok(if c.regressions > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Passed
+    })
+}
+
+fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
+    let mut failed = 0;
+    for path in &args.workloads {
+        match Workload::load(path, &args.set) {
+            Ok(w) => println!(
+                "{}: ok ({}; {} journeys, operations: {})",
+                path.display(),
+                w.load_summary(),
+                w.journeys.len(),
+                w.operations().join(", ")
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} workload files are invalid", args.workloads.len());
+    }
+    Ok(Outcome::Passed)
+}
+
+async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
+    let mut workload = Workload::load(&args.workload, &args.overrides())?;
+    let shard = match (args.shard, args.shard_count, std::env::var("JOB_COMPLETION_INDEX").ok()) {
+        (Some(s), _, _) => Some(s),
+        (None, Some(n), Some(i)) => Some(
+            format!("{i}/{n}")
+                .parse::<crate::workload::Shard>()
+                .map_err(anyhow::Error::msg)?,
+        ),
+        _ => None,
+    };
+    if let Some(s) = shard {
+        workload.apply_shard(s).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(id) = &args.run_id {
+        anyhow::ensure!(
+            id.len() >= 8 && id.len() <= 40 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "--run-id `{id}`: 8 to 40 letters, digits or `-` (it marks every user the run creates)"
+        );
+    }
+    for t in &args.thresholds {
+        workload
+            .thresholds
+            .push(crate::thresholds::ThresholdSpec::parse(t).map_err(|e| anyhow::anyhow!("--threshold: {e}"))?);
+    }
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let result = engine::run(
+        RunOptions {
+            workload,
+            out: args.out.clone(),
+            progress: !args.no_progress,
+            cleanup_timeout: args.cleanup_timeout,
+            keep_users: args.keep_users,
+            metrics_listen: args.metrics_listen.clone(),
+            notify: args.notify.clone(),
+            warmup: std::time::Duration::ZERO,
+            run_id: args.run_id.clone(),
+            shard,
+            start_at: args.start_at,
+        },
+        shutdown,
+    )
+    .await?;
+    let s = &result.summary;
+    print!("{}", report::console::render(s, &result.dir.display().to_string()));
+    github_actions(s);
+    if let Some(v) = s.thresholds.iter().find(|v| v.error.is_some()) {
+        bail!(
+            "threshold `{}` could not be judged: {}",
+            v.expression,
+            v.error.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(match s.outcome {
+        RunOutcome::Passed => Outcome::Passed,
+        _ => Outcome::Failed,
+    })
+}
+
+/// In GitHub Actions: an `::error::` annotation per lost threshold, and the Markdown summary
+/// appended to `$GITHUB_STEP_SUMMARY`.
+fn github_actions(s: &report::Summary) {
+    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+        return;
+    }
+    for v in s.thresholds.iter().filter(|v| !v.passed) {
+        // Workflow commands end at a newline; keep the message on one line.
+        let msg =
+            format!("threshold `{}` failed: observed {}", v.expression, v.observed_text).replace(['\r', '\n'], " ");
+        println!("::error title=provbench {}::{msg}", s.workload);
+    }
+    if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
+        use std::io::Write;
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(report::markdown::render(s).as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot write $GITHUB_STEP_SUMMARY");
+        }
+    }
+}
+
+async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
+    let (base, http, auth) = match &args.workload {
+        Some(path) => {
+            let w = Workload::load(path, &[])?;
+            match (&w.target, &args.target_url) {
+                (_, Some(url)) => (url.clone(), w.http.clone(), None),
+                (crate::workload::Target::Scim { base_url, auth }, None) => {
+                    (base_url.clone(), w.http.clone(), Some(auth.clone()))
+                }
+                (crate::workload::Target::Embedded { .. }, None) => {
+                    bail!(
+                        "the workload's target is the embedded service, which lives only as long as its run: nothing to clean"
+                    )
+                }
+            }
+        }
+        None => match &args.target_url {
+            Some(url) => (
+                url.clone(),
+                crate::workload::HttpSettings {
+                    timeout: std::time::Duration::from_secs(30),
+                    honor_retry_after: true,
+                    max_retries: 3,
+                    max_connections: None,
+                    keep_alive: true,
+                },
+                None,
+            ),
+            None => bail!("give a workload file or --target-url"),
+        },
+    };
+    let client = std::sync::Arc::new(crate::scim::ScimClient::new(&base, http)?);
+    let stop = CancellationToken::new();
+    match (&args.token_env, auth) {
+        (Some(env), _) => client
+            .set_bearer(&std::env::var(env).with_context(|| format!("environment variable `{env}` is not set"))?)?,
+        (None, Some(auth)) => {
+            let origin = base
+                .find("://")
+                .map(|i| i + 3)
+                .and_then(|i| base[i..].find('/').map(|j| &base[..i + j]))
+                .unwrap_or(&base)
+                .to_string();
+            crate::scim::auth::authenticate(client.clone(), &auth, &origin, stop.clone()).await?
+        }
+        (None, None) => {}
+    }
+    let report = engine::cleanup::sweep_marked(client, &args.run_id, args.timeout).await?;
+    stop.cancel();
+    println!(
+        "cleanup of {}: {} deleted, {} already gone, {} failed in {} ms{}",
+        args.run_id,
+        report.deleted,
+        report.already_gone,
+        report.failed,
+        report.duration_ms,
+        if report.timed_out { " (timed out)" } else { "" }
+    );
+    Ok(if report.failed == 0 && !report.timed_out {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let config = args.reference_config()?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let (token, generated) = match &args.admin_token {
+        Some(t) => (t.clone(), false),
+        None => (reference::generate_token(), true),
+    };
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let summary = format!(
+        "profile {}, {} workers, services: {}",
+        args.config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or(args.profile.clone()),
+        config.workers,
+        config
+            .services
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.sync_delay))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let running = reference::start(listener, config, token.clone(), shutdown.clone()).await?;
+    println!("provbench reference service listening on {}", running.root_url());
+    println!("  SCIM base URL: {}", running.scim_url());
+    if generated {
+        println!("  admin token:   {token}   (generated; pass --admin-token to choose one)");
+    }
+    println!("  {summary}");
+    println!("  stop with Ctrl-C");
+    tracing::info!(addr = %running.addr, "serving");
+    shutdown.cancelled().await;
+    running.stop().await;
+    tracing::info!("stopped");
+    Ok(Outcome::Passed)
+}

@@ -1,0 +1,550 @@
+//! Converting the wire form into the domain types: every check a workload must pass, each error
+//! pointing at its file, line and key.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use toml::Spanned;
+
+use super::error::{Source, WorkloadError};
+use super::schedule::{Schedule, Stage, parse_rate};
+use super::template::Template;
+use super::wire::{AuthWire, LoadWire, TargetWire, UsersWire, WorkloadWire};
+use super::*;
+
+fn duration(src: &Source, s: &Spanned<String>, key: &str) -> Result<Duration, WorkloadError> {
+    humantime::parse_duration(s.get_ref().trim()).map_err(|e| {
+        src.error(
+            Some(s.span()),
+            format!("`{key}`: `{}` is not a duration ({e}); e.g. `30s`, `2m`", s.get_ref()),
+        )
+    })
+}
+
+pub(super) fn convert(src: &Source, w: WorkloadWire, text: &str) -> Result<Workload, WorkloadError> {
+    let name = w.name.get_ref().trim().to_string();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(src.error(
+            Some(w.name.span()),
+            "`name` must be letters, digits, `-`, `_` or `.` (it names the results folder)",
+        ));
+    }
+    let (target, http) = convert_target(src, w.target.unwrap_or_default())?;
+    let load = convert_load(src, w.load)?;
+    if w.journeys.is_empty() {
+        return Err(src.error(
+            None,
+            "the workload has no [[journey]]: add at least one, e.g. steps = [\"create_user\", \"delete_user\"]",
+        ));
+    }
+    let mut journeys = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    for j in w.journeys {
+        if !names.insert(j.name.get_ref().clone()) {
+            return Err(src.error(
+                Some(j.name.span()),
+                format!("journey `{}` is defined twice", j.name.get_ref()),
+            ));
+        }
+        let weight = match &j.weight {
+            Some(w) if *w.get_ref() == 0 => return Err(src.error(Some(w.span()), "`weight` must be at least 1")),
+            Some(w) => *w.get_ref(),
+            None => 1,
+        };
+        if j.steps.get_ref().is_empty() {
+            return Err(src.error(Some(j.steps.span()), "`steps` is empty"));
+        }
+        let steps = j
+            .steps
+            .get_ref()
+            .iter()
+            .map(|s| Step::parse(s.get_ref()).map_err(|m| src.error(Some(s.span()), m)))
+            .collect::<Result<Vec<_>, _>>()?;
+        journeys.push(Journey {
+            name: j.name.get_ref().clone(),
+            weight,
+            steps,
+        });
+    }
+    let users = convert_users(src, w.users.unwrap_or_default())?;
+    for j in &journeys {
+        if let Some(step) = step::mutates_borrowed_user(&j.steps) {
+            return Err(src.error(
+                None,
+                format!("journey `{}` would `{}` a user it did not create: put `create_user` first (only get_user, find_user and list_users may act on existing users)", j.name, step.op()),
+            ));
+        }
+        if let Some(msg) = step::needs_existing_user(&j.steps)
+            && users.prepopulate == 0
+            && users.feeder.is_empty()
+        {
+            return Err(src.error(
+                None,
+                format!(
+                    "journey `{}` {msg}: create a user first, or set [users] prepopulate = N or feeder = \"users.csv\"",
+                    j.name
+                ),
+            ));
+        }
+    }
+    let embedded = match &target {
+        Target::Embedded { profile, config, flaws } => Some(
+            crate::engine::target::embedded_config(profile, config.as_deref(), flaws)
+                .map_err(|e| src.error(None, format!("target: {e:#}")))?,
+        ),
+        Target::Scim { .. } => None,
+    };
+    let embedded_services = embedded
+        .as_ref()
+        .map(|c| c.services.iter().map(|s| s.name.clone()).collect::<Vec<_>>());
+    let checks = checks::Checks::from_wire(
+        w.checks,
+        embedded
+            .as_ref()
+            .map(|c| (embedded_services.clone().unwrap_or_default(), c.roles.clone())),
+    )
+    .map_err(|m| src.error(None, m))?;
+    let probes = probes::Probes::from_wire(w.probes, embedded_services.as_deref()).map_err(|m| src.error(None, m))?;
+    let mut thresholds = Vec::new();
+    if let Some(list) = &w.thresholds {
+        for t in list.get_ref() {
+            let (expr, abort_on_fail, delay) = match t {
+                wire::ThresholdWire::Plain(e) => (e, false, None),
+                wire::ThresholdWire::Full {
+                    expr,
+                    abort_on_fail,
+                    delay,
+                } => (expr, *abort_on_fail, delay.as_deref()),
+            };
+            let mut spec = crate::thresholds::ThresholdSpec::parse(expr)
+                .map_err(|e| src.error(Some(list.span()), e.to_string()))?;
+            spec.abort_on_fail = abort_on_fail;
+            if let Some(d) = delay {
+                spec.delay = humantime::parse_duration(d.trim())
+                    .map_err(|e| src.error(Some(list.span()), format!("threshold `{expr}`: delay `{d}`: {e}")))?;
+            }
+            thresholds.push(spec);
+        }
+    }
+    if let Some(c) = &checks
+        && ["login", "permissions", "revocation"].iter().any(|k| c.has(k))
+        && users.password.is_none()
+    {
+        return Err(src.error(
+            None,
+            "the login, permissions and revocation checks log in as the created users: set [users] password",
+        ));
+    }
+    Ok(Workload {
+        checks,
+        thresholds,
+        probes,
+        name,
+        description: w.description,
+        target,
+        http,
+        load,
+        journeys,
+        users,
+        source_text: text.to_string(),
+        path: src.file.to_path_buf(),
+    })
+}
+
+fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings), WorkloadError> {
+    let kind = t
+        .kind
+        .as_ref()
+        .map(|k| k.get_ref().as_str())
+        .unwrap_or(if t.base_url.is_some() { "scim" } else { "embedded" });
+    let http = HttpSettings {
+        timeout: t
+            .timeout
+            .as_ref()
+            .map(|d| duration(src, d, "target.timeout"))
+            .transpose()?
+            .unwrap_or(Duration::from_secs(30)),
+        honor_retry_after: t.honor_retry_after.unwrap_or(true),
+        max_retries: t.max_retries.unwrap_or(3),
+        max_connections: t.max_connections.filter(|n| *n > 0),
+        keep_alive: t.keep_alive.unwrap_or(true),
+    };
+    let target = match kind {
+        "embedded" => {
+            if let Some(u) = &t.base_url {
+                return Err(src.error(
+                    Some(u.span()),
+                    "`base_url` belongs to kind = \"scim\"; an embedded target has its own address",
+                ));
+            }
+            let profile = t
+                .profile
+                .as_ref()
+                .map(|p| p.get_ref().clone())
+                .unwrap_or_else(|| "realistic".into());
+            if !crate::reference::config::PROFILES.contains(&profile.as_str()) {
+                let span = t.profile.as_ref().map(|p| p.span());
+                let hint = error::did_you_mean(&profile, crate::reference::config::PROFILES)
+                    .map(|b| format!(": did you mean `{b}`?"))
+                    .unwrap_or_else(|| format!(" (known: {})", crate::reference::config::PROFILES.join(", ")));
+                return Err(src.error(span, format!("unknown profile `{profile}`{hint}")));
+            }
+            let mut check = crate::reference::config::ReferenceConfig::profile(&profile).expect("known profile");
+            for f in &t.flaws {
+                check
+                    .enable_flaw(f)
+                    .map_err(|m| src.error(None, format!("target.flaws: {m}")))?;
+            }
+            let config = t.config.map(|c| src.file.parent().unwrap_or(Path::new(".")).join(c));
+            Target::Embedded {
+                profile,
+                config,
+                flaws: t.flaws,
+            }
+        }
+        "scim" => {
+            let Some(url) = &t.base_url else {
+                return Err(src.error(
+                    t.kind.as_ref().map(|k| k.span()),
+                    "a scim target needs `base_url` (or --target-url)",
+                ));
+            };
+            let base = url.get_ref().trim_end_matches('/').to_string();
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(src.error(
+                    Some(url.span()),
+                    format!("`base_url` must start with http:// or https://, got `{base}`"),
+                ));
+            }
+            if let Some(p) = &t.profile {
+                return Err(src.error(Some(p.span()), "`profile` applies to the embedded target only"));
+            }
+            let auth = match t.auth {
+                None | Some(AuthWire::None) => Auth::None,
+                Some(AuthWire::Bearer { token_env, token_file }) => Auth::Bearer {
+                    source: match (token_env, token_file) {
+                        (Some(e), None) => Secret::Env(e),
+                        (None, Some(f)) => Secret::File(src.file.parent().unwrap_or(Path::new(".")).join(f)),
+                        _ => {
+                            return Err(src.error(
+                                None,
+                                "target.auth bearer: give exactly one of `token_env` or `token_file`",
+                            ));
+                        }
+                    },
+                },
+                Some(AuthWire::OAuth2ClientCredentials {
+                    token_url,
+                    client_id,
+                    client_id_env,
+                    client_secret_env,
+                    scope,
+                }) => {
+                    let client_id = match (client_id, client_id_env) {
+                        (Some(id), None) => ClientId::Literal(id),
+                        (None, Some(env)) => ClientId::Env(env),
+                        _ => {
+                            return Err(
+                                src.error(None, "target.auth: give exactly one of `client_id` or `client_id_env`")
+                            );
+                        }
+                    };
+                    Auth::ClientCredentials {
+                        token_url,
+                        client_id,
+                        client_secret_env,
+                        scope,
+                    }
+                }
+            };
+            Target::Scim { base_url: base, auth }
+        }
+        other => {
+            let span = t.kind.as_ref().map(|k| k.span());
+            return Err(src.error(span, format!("unknown target kind `{other}` (known: embedded, scim)")));
+        }
+    };
+    Ok((target, http))
+}
+
+fn positive(src: &Source, v: &Option<Spanned<usize>>, key: &str) -> Result<Option<usize>, WorkloadError> {
+    match v {
+        Some(n) if *n.get_ref() == 0 => Err(src.error(Some(n.span()), format!("`{key}` must be at least 1"))),
+        Some(n) => Ok(Some(*n.get_ref())),
+        None => Ok(None),
+    }
+}
+
+fn convert_load(src: &Source, l: LoadWire) -> Result<Load, WorkloadError> {
+    let seed = l.seed.unwrap_or(1);
+    let misplaced = |field: &Option<Spanned<String>>, key: &str, model: &str| match field {
+        Some(f) => Err(src.error(Some(f.span()), format!("`{key}` applies to the {model} model only"))),
+        None => Ok(()),
+    };
+    match l.model.get_ref().as_str() {
+        "closed" => {
+            misplaced(&l.rate, "rate", "open")?;
+            misplaced(&l.max_lag, "max_lag", "open")?;
+            if let Some(s) = &l.stages {
+                return Err(src.error(Some(s.span()), "`stages` applies to the open model only"));
+            }
+            if let Some(m) = &l.max_admins {
+                return Err(src.error(
+                    Some(m.span()),
+                    "`max_admins` applies to the open model; the closed model uses `admins`",
+                ));
+            }
+            let admins = positive(src, &l.admins, "admins")?.unwrap_or(10);
+            let ramp = l
+                .ramp
+                .as_ref()
+                .map(|r| duration(src, r, "ramp"))
+                .transpose()?
+                .unwrap_or(Duration::ZERO);
+            let think_time = l
+                .think_time
+                .as_ref()
+                .map(|t| {
+                    let text = t.get_ref();
+                    match text.split_once("..") {
+                        Some((a, b)) => {
+                            let p = |s: &str| {
+                                humantime::parse_duration(s.trim())
+                                    .map_err(|e| src.error(Some(t.span()), format!("`think_time`: {e}")))
+                            };
+                            let (a, b) = (p(a)?, p(b)?);
+                            if b < a {
+                                return Err(src.error(Some(t.span()), "`think_time`: MAX is below MIN"));
+                            }
+                            Ok(ThinkTime::Uniform(a, b))
+                        }
+                        None => Ok(ThinkTime::Fixed(duration(src, t, "think_time")?)),
+                    }
+                })
+                .transpose()?;
+            let stop = match (&l.duration, positive(src, &l.iterations, "iterations")?) {
+                (Some(d), None) => Stop::Duration(duration(src, d, "duration")?),
+                (None, Some(n)) => Stop::Iterations(n),
+                (Some(d), Some(_)) => {
+                    return Err(src.error(Some(d.span()), "give `duration` or `iterations`, not both"));
+                }
+                (None, None) => {
+                    return Err(src.error(
+                        Some(l.model.span()),
+                        "a closed-model load needs `duration` or `iterations`",
+                    ));
+                }
+            };
+            if matches!(stop, Stop::Duration(d) if d.is_zero()) {
+                return Err(src.error(l.duration.as_ref().map(|d| d.span()), "`duration` must be positive"));
+            }
+            Ok(Load::Closed {
+                admins,
+                ramp,
+                think_time,
+                stop,
+                seed,
+            })
+        }
+        "open" => {
+            misplaced(&l.ramp, "ramp", "closed")?;
+            misplaced(&l.think_time, "think_time", "closed")?;
+            if let Some(a) = &l.admins {
+                return Err(src.error(
+                    Some(a.span()),
+                    "`admins` applies to the closed model; the open model uses `max_admins`",
+                ));
+            }
+            if let Some(i) = &l.iterations {
+                return Err(src.error(Some(i.span()), "`iterations` applies to the closed model only"));
+            }
+            let start_rate = l
+                .rate
+                .as_ref()
+                .map(|r| parse_rate(r.get_ref()).map_err(|m| src.error(Some(r.span()), m)))
+                .transpose()?;
+            let schedule = match (&l.stages, &l.duration) {
+                (Some(stages), None) => {
+                    let mut current = start_rate.unwrap_or(0.0);
+                    let mut out = Vec::new();
+                    for s in stages.get_ref() {
+                        let bad = |m: String| src.error(Some(stages.span()), m);
+                        let parse_d = |s: &str| {
+                            humantime::parse_duration(s.trim()).map_err(|e| bad(format!("stage duration `{s}`: {e}")))
+                        };
+                        match (&s.to, &s.over, &s.hold) {
+                            (Some(to), Some(over), None) => {
+                                let to = parse_rate(to).map_err(bad)?;
+                                out.push(Stage {
+                                    from_rate: current,
+                                    to_rate: to,
+                                    duration: parse_d(over)?,
+                                });
+                                current = to;
+                            }
+                            (None, None, Some(hold)) => out.push(Stage {
+                                from_rate: current,
+                                to_rate: current,
+                                duration: parse_d(hold)?,
+                            }),
+                            _ => {
+                                return Err(bad(
+                                    "each stage is either { to = \"500/s\", over = \"2m\" } or { hold = \"5m\" }"
+                                        .into(),
+                                ));
+                            }
+                        }
+                    }
+                    Schedule::new(out).map_err(|m| src.error(Some(stages.span()), m))?
+                }
+                (None, Some(d)) => {
+                    let Some(rate) = start_rate else {
+                        return Err(src.error(
+                            Some(l.model.span()),
+                            "an open-model load needs `rate` (e.g. \"200/s\") with `duration`, or `stages`",
+                        ));
+                    };
+                    Schedule::constant(rate, duration(src, d, "duration")?).map_err(|m| src.error(Some(d.span()), m))?
+                }
+                (Some(s), Some(_)) => {
+                    return Err(src.error(
+                        Some(s.span()),
+                        "give `duration` or `stages`, not both (stages set their own durations)",
+                    ));
+                }
+                (None, None) => {
+                    return Err(src.error(Some(l.model.span()), "an open-model load needs `duration` or `stages`"));
+                }
+            };
+            let max_admins = positive(src, &l.max_admins, "max_admins")?.unwrap_or(100);
+            let max_lag = l
+                .max_lag
+                .as_ref()
+                .map(|m| duration(src, m, "max_lag"))
+                .transpose()?
+                .unwrap_or(Duration::from_secs(10));
+            Ok(Load::Open {
+                schedule,
+                max_admins,
+                max_lag,
+                seed,
+            })
+        }
+        other => Err(src.error(
+            Some(l.model.span()),
+            format!("unknown load model `{other}` (known: closed, open)"),
+        )),
+    }
+}
+
+fn to_json(v: &toml::Value) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
+    let compile = |v: Value, span: Option<std::ops::Range<usize>>, key: &str| {
+        if !v.is_object() {
+            return Err(src.error(
+                span.clone(),
+                format!("`users.{key}` must be a table (the JSON body to send)"),
+            ));
+        }
+        Template::compile(&v, &u.vars).map_err(|m| src.error(span, format!("users.{key}: {m}")))
+    };
+    let (template_value, span) = match &u.template {
+        Some(t) => (to_json(t.get_ref()), Some(t.span())),
+        None => (
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "{run_id}-{seq}@example.test",
+                   "externalId": "{run_id}-{seq}", "name": {"givenName": "{first}", "familyName": "{last}", "formatted": "{first} {last}"},
+                   "displayName": "{first} {last}", "emails": [{"value": "{run_id}-{seq}@example.test", "type": "work", "primary": true}],
+                   "active": true}),
+            None,
+        ),
+    };
+    let mut template_value = template_value;
+    let user_name = template_value
+        .get("userName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if !user_name.contains("{run_id}") || !user_name.contains("{seq}") {
+        return Err(src.error(
+            span.clone(),
+            "users.template: `userName` must contain `{run_id}` and `{seq}` (the run's marker, so cleanup finds every user it created and nothing else)",
+        ));
+    }
+    if let Some(ext) = template_value.get("externalId").and_then(Value::as_str)
+        && !ext.contains("{run_id}")
+    {
+        return Err(src.error(
+            span.clone(),
+            "users.template: `externalId` must contain `{run_id}` (the run's marker)",
+        ));
+    }
+    let password = match &u.password {
+        Some(p) => {
+            template_value["password"] = Value::String(p.clone());
+            Some(
+                Template::compile(&Value::String(p.clone()), &u.vars)
+                    .map_err(|m| src.error(None, format!("users.password: {m}")))?,
+            )
+        }
+        None => None,
+    };
+    let user_name = Template::compile(&Value::String(user_name), &u.vars)
+        .map_err(|m| src.error(span.clone(), format!("users.template: {m}")))?;
+    let template = compile(template_value, span, "template")?;
+    let group_template = match &u.group_template {
+        Some(t) => compile(to_json(t.get_ref()), Some(t.span()), "group_template")?,
+        None => compile(
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "{run_id}-group-{seq}", "externalId": "{run_id}-group-{seq}"}),
+            None,
+            "group_template",
+        )?,
+    };
+    let feeder = match &u.feeder {
+        None => Vec::new(),
+        Some(path) => {
+            let full = src.file.parent().unwrap_or(Path::new(".")).join(path);
+            read_feeder(&full).map_err(|m| src.error(None, format!("users.feeder `{}`: {m}", full.display())))?
+        }
+    };
+    Ok(Users {
+        template,
+        user_name,
+        password,
+        group_template,
+        prepopulate: u.prepopulate.unwrap_or(0),
+        feeder,
+    })
+}
+
+/// Reads a CSV with a `userName` column (and optionally `id`).
+fn read_feeder(path: &Path) -> Result<Vec<(String, Option<String>)>, String> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| e.to_string())?;
+    let headers = reader.headers().map_err(|e| e.to_string())?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let user_col = col("userName").ok_or("no `userName` column")?;
+    let id_col = col("id");
+    let mut out = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let rec = rec.map_err(|e| format!("row {}: {e}", i + 2))?;
+        let name = rec.get(user_col).unwrap_or_default().trim().to_string();
+        if name.is_empty() {
+            return Err(format!("row {}: empty userName", i + 2));
+        }
+        out.push((
+            name,
+            id_col
+                .and_then(|c| rec.get(c))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        ));
+    }
+    if out.is_empty() {
+        return Err("no users in the file".into());
+    }
+    Ok(out)
+}

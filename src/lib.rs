@@ -1,10 +1,23 @@
 //! provbench: load and performance benchmarking for user-provisioning systems.
 //!
 //! # Layout
-//! - [`cli`]: the command-line surface (clap derive) and what each subcommand does.
-//! - [`logging`]: tracing set-up, human-readable or JSON lines.
+//! - [`cli`]: the command line (clap derive) and what each subcommand does.
+//! - [`workload`]: workload files: wire structs, validation, templates, schedules, probes and
+//!   checks configuration, `--set` overrides.
+//! - [`engine`]: a run: target, goose virtual admins, journeys, the open model's arrival gate,
+//!   stop conditions, cleanup.
+//! - [`scim`]: the shared SCIM client (hyper for plain HTTP, reqwest for TLS) and authentication.
+//! - [`metrics`]: `(metric, tags)` series, per-thread µs HdrHistograms, the interval writer
+//!   (hlog, CSV, progress, Prometheus text), reading runs back.
+//! - [`probes`]: queue delay, sync lag and end-to-end, by polling or push.
+//! - [`checks`]: login, permissions, audit, welcome, authorization, escalation, revocation.
+//! - [`thresholds`]: the threshold grammar and its judgement on merged histograms.
+//! - [`report`]: summary.json, console, junit.xml, summary.md, report.html, run.log, compare,
+//!   merge.
+//! - [`capacity`]: `sweep`: the highest sustainable rate and the capacity report.
 //! - [`reference`]: the embedded reference provisioning service (SCIM API, OAuth2, async
 //!   provisioning pipeline, linked services, faults, flaws, ground-truth stats).
+//! - [`logging`]: tracing set-up, human-readable or JSON lines.
 //!
 //! `src/main.rs` only parses arguments and maps the outcome to an exit code: 0 passed,
 //! 1 thresholds or checks failed, 2 usage, input or runtime error.

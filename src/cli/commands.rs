@@ -145,6 +145,12 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
 fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
     let s = report::merge::merge(&args.dirs, &args.out)?;
     print!("{}", report::console::render(&s, &args.out.display().to_string()));
+    verdict(&s)
+}
+
+/// The exit code a run (or a merge) earns: 2 when a threshold could not be judged, 1 when it
+/// did not pass, 0 otherwise.
+fn verdict(s: &report::Summary) -> anyhow::Result<Outcome> {
     if let Some(v) = s.thresholds.iter().find(|v| v.error.is_some()) {
         bail!(
             "threshold `{}` could not be judged: {}",
@@ -259,17 +265,7 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
     let s = &result.summary;
     print!("{}", report::console::render(s, &result.dir.display().to_string()));
     github_actions(s);
-    if let Some(v) = s.thresholds.iter().find(|v| v.error.is_some()) {
-        bail!(
-            "threshold `{}` could not be judged: {}",
-            v.expression,
-            v.error.as_deref().unwrap_or_default()
-        );
-    }
-    Ok(match s.outcome {
-        RunOutcome::Passed => Outcome::Passed,
-        _ => Outcome::Failed,
-    })
+    verdict(s)
 }
 
 /// In GitHub Actions: an `::error::` annotation per lost threshold, and the Markdown summary

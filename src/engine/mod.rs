@@ -445,11 +445,7 @@ impl Phase {
             load: &summary.load,
             checks: &summary.checks,
         };
-        summary.thresholds = workload
-            .thresholds
-            .iter()
-            .map(|t| crate::thresholds::evaluate(t, &data))
-            .collect();
+        summary.thresholds = crate::thresholds::judge_all(&workload.thresholds, &data);
         if let Some((expr, at)) = abort.fired() {
             summary.notes.push(format!(
                 "stopped early at {:.1}s: threshold `{expr}` was already lost (abort_on_fail)",

@@ -46,11 +46,7 @@ pub fn from_files(s: &mut Summary, dir: &std::path::Path) -> anyhow::Result<()> 
             load: &s.load,
             checks: &s.checks,
         };
-        s.thresholds = w
-            .thresholds
-            .iter()
-            .map(|t| crate::thresholds::evaluate(t, &d))
-            .collect();
+        s.thresholds = crate::thresholds::judge_all(&w.thresholds, &d);
     }
     Ok(())
 }

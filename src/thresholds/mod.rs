@@ -91,6 +91,11 @@ fn no_data(spec: &ThresholdSpec, why: String) -> Verdict {
     }
 }
 
+/// Judges every threshold on the same data.
+pub fn judge_all(specs: &[ThresholdSpec], data: &Data) -> Vec<Verdict> {
+    specs.iter().map(|t| evaluate(t, data)).collect()
+}
+
 /// Judges one threshold.
 pub fn evaluate(spec: &ThresholdSpec, data: &Data) -> Verdict {
     let (observed, limit, cmp, text) = match &spec.threshold {

@@ -229,20 +229,7 @@ async fn flaws_keep_access_alive_where_they_should_not() {
 
 #[tokio::test]
 async fn webhook_events_arrive_for_each_linked_service() {
-    use axum::{Json, Router, routing::post};
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let receiver = Router::new().route(
-        "/hook",
-        post(move |Json(v): Json<Value>| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(v);
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let (hook, mut rx) = crate::support::webhook_receiver().await;
 
     let mut config = ReferenceConfig::profile("fast").unwrap();
     config.webhook_url = Some(hook);

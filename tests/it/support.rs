@@ -74,3 +74,22 @@ impl Reference {
         self.running.stop().await;
     }
 }
+
+/// A webhook receiver on `127.0.0.1:0`: its URL, and the JSON bodies posted to it.
+pub async fn webhook_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    use axum::{Json, Router, routing::post};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let app = Router::new().route(
+        "/hook",
+        post(move |Json(v): Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(v);
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}

@@ -228,20 +228,7 @@ fn report_rebuilds_a_killed_run_and_compare_judges_regressions() {
 /// run.log events, live Prometheus metrics during the run, and the summary posted to a webhook.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_log_live_metrics_and_notify() {
-    use axum::{Json, Router, routing::post};
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let hook = Router::new().route(
-        "/hook",
-        post(move |Json(v): Json<Value>| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(v);
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let (hook_url, mut rx) = crate::support::webhook_receiver().await;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()

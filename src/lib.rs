@@ -26,13 +26,16 @@ pub mod capacity;
 pub mod checks;
 pub mod cli;
 pub mod engine;
+pub mod ledger;
 pub mod logging;
 pub mod metrics;
 pub mod probes;
 pub mod reference;
 pub mod report;
+pub mod results;
 pub mod scim;
 pub mod thresholds;
+pub mod vocab;
 pub mod workload;
 
 /// How a command ended, mapped to the process exit code by `main`.

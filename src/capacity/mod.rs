@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{self, RunOptions};
-use crate::report::summary::RunOutcome;
+use crate::metrics::{MetricKey, SeriesData, merge_matching};
+use crate::results::RunOutcome;
+use crate::vocab::{metric, tag};
 use crate::workload::schedule::{Schedule, Stage};
 use crate::workload::{Load, Workload};
 use search::{Found, Plan};
@@ -59,19 +61,27 @@ pub struct Capacity {
     pub workload: String,
     /// The highest rate that met every threshold (journeys per second).
     pub sustainable_rate: Option<f64>,
+    /// No step failed: the sustainable rate is only the highest rate tried (`--to`), and the
+    /// real capacity lies above it.
+    #[serde(default)]
+    pub only_the_bound: bool,
     /// What failed at the first failing rate.
     pub binding: Vec<String>,
     pub first_failing_rate: Option<f64>,
     pub steps: Vec<Step>,
 }
 
-fn merged_percentile(summary: &crate::report::Summary, metric: &str, service: Option<&str>) -> Option<u64> {
-    summary
-        .metrics
-        .iter()
-        .filter(|m| m.metric == metric && service.is_none_or(|s| m.tags.get("service").map(String::as_str) == Some(s)))
-        .filter_map(|m| m.p99_us)
-        .max()
+/// A quantile of the union of the series `pick` selects: the same merge the thresholds judge
+/// (`p99(api_latency)` is the p99 of every operation's samples together).
+fn merged_quantile(
+    keys: &[MetricKey],
+    series: &[SeriesData],
+    q: f64,
+    pick: impl Fn(&MetricKey) -> bool,
+) -> Option<u64> {
+    let merged = merge_matching(keys, series, pick)?;
+    let h = merged.histogram();
+    (!h.is_empty()).then(|| h.value_at_quantile(q))
 }
 
 /// Runs one step at `rate`; its results go under `out/step-NN-RATE`.
@@ -119,16 +129,56 @@ async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &Cance
             notify: None,
             warmup: opts.warmup,
             run_id: None,
-            shard: None,
             start_at: None,
         },
         shutdown.clone(),
     )
     .await?;
     let s = &result.summary;
-    let ops: Vec<_> = s.metrics.iter().filter(|m| m.metric == "api_latency").collect();
-    let (count, errors): (u64, u64) = ops.iter().fold((0, 0), |(c, e), m| (c + m.count, e + m.errors));
+    match s.outcome {
+        RunOutcome::Aborted => anyhow::bail!("the sweep was interrupted"),
+        RunOutcome::Error => anyhow::bail!(
+            "step at {rate:.1}/s could not be judged: {}",
+            crate::results::outcome::error_reason(s.stop_reason.as_ref(), &s.thresholds).unwrap_or_default()
+        ),
+        _ => {}
+    }
+    let (count, errors) = s.operations().fold((0, 0), |(c, e), m| (c + m.count, e + m.errors));
     let error_rate = errors as f64 / count.max(1) as f64;
+    let reasons = step_reasons(s, rate, error_rate, opts);
+    let (keys, series) = (&result.keys, &result.series);
+    let is = |name: &'static str| move |k: &MetricKey| k.metric == name;
+    let mut sync = BTreeMap::new();
+    for svc in keys
+        .iter()
+        .filter(|k| k.metric == metric::SYNC_LAG)
+        .filter_map(|k| k.get(tag::SERVICE))
+    {
+        let p99 = merged_quantile(keys, series, 0.99, |k| {
+            is(metric::SYNC_LAG)(k) && k.get(tag::SERVICE) == Some(svc)
+        });
+        if let Some(p) = p99 {
+            sync.insert(svc.to_string(), p);
+        }
+    }
+    Ok(Step {
+        rate,
+        passed: reasons.is_empty(),
+        reasons,
+        achieved_rate: s.load.achieved_rate,
+        error_rate,
+        api_p50_us: merged_quantile(keys, series, 0.5, is(metric::API_LATENCY)),
+        api_p99_us: merged_quantile(keys, series, 0.99, is(metric::API_LATENCY)),
+        queue_delay_p99_us: merged_quantile(keys, series, 0.99, is(metric::QUEUE_DELAY)),
+        sync_lag_p99_us: sync,
+        results: dir.display().to_string(),
+        run_id: s.run_id.clone(),
+    })
+}
+
+/// Why a step failed: its own outcome (thresholds and checks, judged as for any run), and the
+/// sweep's limits on errors, saturation and dropped arrivals.
+fn step_reasons(s: &crate::results::Summary, rate: f64, error_rate: f64, opts: &SweepOptions) -> Vec<String> {
     let mut reasons: Vec<String> = s
         .thresholds
         .iter()
@@ -138,9 +188,12 @@ async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &Cance
     reasons.extend(
         s.checks
             .iter()
-            .filter(|c| c.failed > 0)
+            .filter(|c| c.is_failure())
             .map(|c| format!("check {} failed {} times", c.name, c.failed)),
     );
+    if s.outcome != RunOutcome::Passed && reasons.is_empty() {
+        reasons.push(format!("the step's outcome is {}", s.outcome.label().to_lowercase()));
+    }
     if error_rate > opts.max_error_rate {
         reasons.push(format!(
             "error rate {:.2}% above {:.2}%",
@@ -160,29 +213,7 @@ async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &Cance
             s.load.dropped_arrivals
         ));
     }
-    if s.outcome == RunOutcome::Aborted {
-        anyhow::bail!("the sweep was interrupted");
-    }
-    let mut sync = BTreeMap::new();
-    for m in s.metrics.iter().filter(|m| m.metric == "sync_lag") {
-        if let (Some(svc), Some(p)) = (m.tags.get("service"), m.p99_us) {
-            let e = sync.entry(svc.clone()).or_insert(0);
-            *e = (*e).max(p);
-        }
-    }
-    Ok(Step {
-        rate,
-        passed: reasons.is_empty(),
-        reasons,
-        achieved_rate: s.load.achieved_rate,
-        error_rate,
-        api_p50_us: ops.iter().filter_map(|m| m.p50_us).max(),
-        api_p99_us: merged_percentile(s, "api_latency", None),
-        queue_delay_p99_us: merged_percentile(s, "queue_delay", None),
-        sync_lag_p99_us: sync,
-        results: dir.display().to_string(),
-        run_id: s.run_id.clone(),
-    })
+    reasons
 }
 
 /// Runs the sweep and writes the capacity report under `opts.out`.
@@ -222,6 +253,7 @@ pub async fn sweep(opts: SweepOptions, shutdown: CancellationToken) -> anyhow::R
     }
     let capacity = Capacity {
         workload: opts.workload.name.clone(),
+        only_the_bound: found.sustainable.is_some() && found.first_failing.is_none(),
         sustainable_rate: found.sustainable,
         first_failing_rate: found.first_failing,
         binding,

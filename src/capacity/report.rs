@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::Capacity;
-use crate::metrics::summary::format_micros;
 use crate::report::html::{escape, line_chart_marked};
+use crate::results::format_micros;
 
 pub fn write(c: &Capacity, dir: &Path) -> anyhow::Result<()> {
     std::fs::write(dir.join("capacity.json"), serde_json::to_string_pretty(c)? + "\n")
@@ -56,6 +56,13 @@ td:last-child{{text-align:left}}.ok{{color:#15803d}}.bad{{color:#b91c1c}}figcapt
     );
     let _ = writeln!(out, "<h1>Capacity of {}</h1>", escape(&c.workload));
     match c.sustainable_rate {
+        Some(r) if c.only_the_bound => {
+            let _ = writeln!(
+                out,
+                "<p id=\"verdict\"><strong>Every step passed, up to the sweep's highest rate, {r:.1} journeys per second.</strong> \
+The capacity is at least that; raise <code>--to</code> to find where it ends.</p>"
+            );
+        }
         Some(r) => {
             let _ = writeln!(
                 out,

@@ -21,48 +21,20 @@ use std::time::Duration;
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::context::Created;
+use crate::ledger::Ledger;
 use crate::metrics::{ErrorKind, MetricKey, Registry, SeriesId};
+use crate::results::{CheckReport, Example};
 use crate::scim::ScimClient;
+use crate::vocab::{CheckKind, metric, tag};
 use crate::workload::checks::Checks;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Example {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    pub detail: String,
-}
-
-/// One check's outcome in `summary.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckReport {
-    pub name: String,
-    pub kind: String,
-    /// `security` (authorization, escalation, revocation), `access` (login, permissions) or
-    /// `effects` (audit, welcome): for thresholds such as `failed(checks{category=security}) == 0`.
-    pub category: String,
-    pub passed: u64,
-    pub failed: u64,
-    /// Could not be judged (e.g. a revocation for a user whose login never succeeded).
-    #[serde(default)]
-    pub skipped: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub examples: Vec<Example>,
-    /// Declared but never ran: an error, not a pass.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
 struct Tally {
-    kind: &'static str,
+    kind: CheckKind,
     passed: AtomicU64,
     failed: AtomicU64,
     skipped: AtomicU64,
@@ -70,14 +42,6 @@ struct Tally {
 }
 
 const MAX_EXAMPLES: usize = 5;
-
-fn category(kind: &str) -> &'static str {
-    match kind {
-        "authorization" | "escalation" | "revocation" => "security",
-        "login" | "permissions" => "access",
-        _ => "effects",
-    }
-}
 
 /// A created user the checks follow.
 #[derive(Clone)]
@@ -105,7 +69,7 @@ pub struct CheckHub {
     revoked_users: DashMap<String, ()>,
     permits: Arc<Semaphore>,
     stop: CancellationToken,
-    created: Arc<Mutex<Vec<Created>>>,
+    created: Ledger,
 }
 
 const MAX_PENDING: usize = 10_000;
@@ -116,17 +80,14 @@ impl CheckHub {
         client: Arc<ScimClient>,
         registry: Arc<Registry>,
         run_id: &str,
-        created: Arc<Mutex<Vec<Created>>>,
+        created: Ledger,
+        stop: CancellationToken,
     ) -> CheckHub {
         let tallies = cfg
             .kinds
             .iter()
             .map(|k| Tally {
-                kind: crate::workload::checks::KINDS
-                    .iter()
-                    .find(|x| *x == k)
-                    .copied()
-                    .unwrap_or("login"),
+                kind: *k,
                 passed: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 skipped: AtomicU64::new(0),
@@ -139,14 +100,14 @@ impl CheckHub {
             .map(|s| {
                 (
                     s.clone(),
-                    registry.series(MetricKey::new("revocation_lag").tag("service", s)),
+                    registry.series(MetricKey::new(metric::REVOCATION_LAG).tag(tag::SERVICE, s)),
                 )
             })
             .collect();
         CheckHub {
-            login_latency: registry.series(MetricKey::new("login_latency")),
-            login_ready: registry.series(MetricKey::new("login_ready_lag")),
-            audit_lag: registry.series(MetricKey::new("audit_lag")),
+            login_latency: registry.series(MetricKey::new(metric::LOGIN_LATENCY)),
+            login_ready: registry.series(MetricKey::new(metric::LOGIN_READY_LAG)),
+            audit_lag: registry.series(MetricKey::new(metric::AUDIT_LAG)),
             revocation,
             tallies,
             http: reqwest::Client::builder()
@@ -160,7 +121,7 @@ impl CheckHub {
             tokens: DashMap::new(),
             revoked_users: DashMap::new(),
             permits: Arc::new(Semaphore::new(MAX_PENDING)),
-            stop: CancellationToken::new(),
+            stop,
             created,
             cfg,
         }
@@ -170,17 +131,17 @@ impl CheckHub {
         draw < self.cfg.sample
     }
 
-    fn tally(&self, kind: &str) -> Option<&Tally> {
+    fn tally(&self, kind: CheckKind) -> Option<&Tally> {
         self.tallies.iter().find(|t| t.kind == kind)
     }
 
-    fn pass(&self, kind: &str) {
+    fn pass(&self, kind: CheckKind) {
         if let Some(t) = self.tally(kind) {
             t.passed.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    fn fail(&self, kind: &str, user: Option<&str>, service: Option<&str>, detail: impl Into<String>) {
+    fn fail(&self, kind: CheckKind, user: Option<&str>, service: Option<&str>, detail: impl Into<String>) {
         if let Some(t) = self.tally(kind) {
             t.failed.fetch_add(1, Ordering::Relaxed);
             let mut ex = t.examples.lock();
@@ -194,7 +155,7 @@ impl CheckHub {
         }
     }
 
-    fn skip(&self, kind: &str) {
+    fn skip(&self, kind: CheckKind) {
         if let Some(t) = self.tally(kind) {
             t.skipped.fetch_add(1, Ordering::Relaxed);
         }
@@ -267,17 +228,18 @@ impl CheckHub {
 
     /// After a create: login (and userinfo), audit entry, welcome message.
     pub fn created(self: &Arc<Self>, user: CheckedUser, acked: Instant) {
-        if self.cfg.has("login") || self.cfg.has("revocation") || self.cfg.has("permissions") {
+        if self.cfg.has(CheckKind::Login) || self.cfg.has(CheckKind::Revocation) || self.cfg.has(CheckKind::Permissions)
+        {
             let (me, u) = (self.clone(), user.clone());
             self.spawn(async move { me.check_login(u, acked).await });
         }
-        if self.cfg.has("audit") {
+        if self.cfg.has(CheckKind::Audit) {
             let (me, u) = (self.clone(), user.clone());
-            self.spawn(async move { me.check_record("audit", u, acked).await });
+            self.spawn(async move { me.check_record(CheckKind::Audit, u, acked).await });
         }
-        if self.cfg.has("welcome") {
+        if self.cfg.has(CheckKind::Welcome) {
             let (me, u) = (self.clone(), user);
-            self.spawn(async move { me.check_record("welcome", u, acked).await });
+            self.spawn(async move { me.check_record(CheckKind::Welcome, u, acked).await });
         }
     }
 
@@ -301,12 +263,12 @@ impl CheckHub {
                             Ok(r) if r.status().is_success() => {}
                             // Disabled by its journey in between: overtaken, not failed.
                             Ok(_) if self.revoked_users.contains_key(&user.id) => {
-                                self.skip("login");
+                                self.skip(CheckKind::Login);
                                 return;
                             }
                             Ok(r) => {
                                 self.fail(
-                                    "login",
+                                    CheckKind::Login,
                                     Some(&user.user_name),
                                     None,
                                     format!("userinfo answered HTTP {}", r.status().as_u16()),
@@ -314,20 +276,25 @@ impl CheckHub {
                                 return;
                             }
                             Err(e) => {
-                                self.fail("login", Some(&user.user_name), None, format!("userinfo failed: {e}"));
+                                self.fail(
+                                    CheckKind::Login,
+                                    Some(&user.user_name),
+                                    None,
+                                    format!("userinfo failed: {e}"),
+                                );
                                 return;
                             }
                         }
                     }
                     self.tokens.insert(user.id.clone(), token);
-                    self.pass("login");
+                    self.pass(CheckKind::Login);
                     return;
                 }
                 Err(e) => last = e,
             }
             if self.revoked_users.contains_key(&user.id) {
                 // The journey disabled or deleted the user before it could log in.
-                self.skip("login");
+                self.skip(CheckKind::Login);
                 return;
             }
             if Instant::now() + wait > deadline {
@@ -335,7 +302,7 @@ impl CheckHub {
                 self.registry
                     .record_observation(self.login_ready, bound, wait.as_micros() as u64, true);
                 self.fail(
-                    "login",
+                    CheckKind::Login,
                     Some(&user.user_name),
                     None,
                     format!("no successful login within {:?} ({last})", self.cfg.timeout),
@@ -350,9 +317,9 @@ impl CheckHub {
     }
 
     /// Audit entry (`create_user` by a known actor, exactly once) or welcome message (once).
-    async fn check_record(self: Arc<Self>, kind: &'static str, user: CheckedUser, acked: Instant) {
+    async fn check_record(self: Arc<Self>, kind: CheckKind, user: CheckedUser, acked: Instant) {
         let (template, field) = match kind {
-            "audit" => (self.cfg.audit_url.clone(), "entries"),
+            CheckKind::Audit => (self.cfg.audit_url.clone(), "entries"),
             _ => (self.cfg.outbox_url.clone(), "messages"),
         };
         let Some(template) = template else { return };
@@ -369,7 +336,9 @@ impl CheckHub {
                     .map(|a| {
                         a.iter()
                             .filter(|e| {
-                                kind != "audit" || (e["action"] == "create_user" && e["target"] == user.id.as_str())
+                                kind != CheckKind::Audit
+                                    || (e["action"] == crate::vocab::Op::CreateUser.as_str()
+                                        && e["target"] == user.id.as_str())
                             })
                             .collect()
                     })
@@ -377,10 +346,15 @@ impl CheckHub {
                 match items.len() {
                     0 => {}
                     1 => {
-                        if kind == "audit" {
+                        if kind == CheckKind::Audit {
                             self.registry.record(self.audit_lag, acked.elapsed().as_micros() as u64);
                             if items[0]["actor"].as_str().is_none_or(str::is_empty) {
-                                self.fail("audit", Some(&user.user_name), None, "audit entry without an actor");
+                                self.fail(
+                                    CheckKind::Audit,
+                                    Some(&user.user_name),
+                                    None,
+                                    "audit entry without an actor",
+                                );
                                 return;
                             }
                         }
@@ -399,12 +373,12 @@ impl CheckHub {
                 }
             }
             if Instant::now() + wait > deadline {
-                if kind == "audit" {
+                if kind == CheckKind::Audit {
                     let bound = self.cfg.timeout.as_micros() as u64;
                     self.registry
                         .record_observation(self.audit_lag, bound, wait.as_micros() as u64, true);
                 }
-                let what = if kind == "audit" {
+                let what = if kind == CheckKind::Audit {
                     "audit entry"
                 } else {
                     "welcome message"
@@ -443,18 +417,18 @@ impl CheckHub {
     /// After `assign_role`: each service shows at least the role's permissions, and no admin
     /// permission the role does not give.
     pub fn role_assigned(self: &Arc<Self>, user: CheckedUser, role: String, acked: Instant) {
-        if !self.cfg.has("permissions") {
+        if !self.cfg.has(CheckKind::Permissions) {
             return;
         }
         let me = self.clone();
         self.spawn(async move {
             let deadline = acked + me.cfg.timeout;
             let Some(token) = me.token_for(&user, deadline).await else {
-                me.skip("permissions");
+                me.skip(CheckKind::Permissions);
                 return;
             };
             let Some(expected) = me.cfg.roles.get(&role) else {
-                me.skip("permissions");
+                me.skip(CheckKind::Permissions);
                 return;
             };
             let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
@@ -467,7 +441,7 @@ impl CheckHub {
                         let status = r.status();
                         if !status.is_success() && me.revoked_users.contains_key(&user.id) {
                             // The journey disabled or deleted the user before this service caught up.
-                            me.skip("permissions");
+                            me.skip(CheckKind::Permissions);
                             return;
                         }
                         let v: Value = r.json().await.unwrap_or_default();
@@ -492,11 +466,11 @@ impl CheckHub {
                     wait = wait.mul_f64(1.5).min(Duration::from_millis(250));
                 };
                 if let Err(detail) = ok {
-                    me.fail("permissions", Some(&user.user_name), Some(service), detail);
+                    me.fail(CheckKind::Permissions, Some(&user.user_name), Some(service), detail);
                     return;
                 }
             }
-            me.pass("permissions");
+            me.pass(CheckKind::Permissions);
         });
     }
 
@@ -504,12 +478,12 @@ impl CheckHub {
     /// working in every linked service (`revocation_lag{service}`, timeouts at the bound).
     pub fn revoked(self: &Arc<Self>, user: CheckedUser, acked: Instant) {
         self.revoked_users.insert(user.id.clone(), ());
-        if !self.cfg.has("revocation") {
+        if !self.cfg.has(CheckKind::Revocation) {
             return;
         }
         let Some(token) = self.tokens.get(&user.id).map(|t| t.clone()) else {
             // The user never logged in before the change: nothing issued to revoke.
-            self.skip("revocation");
+            self.skip(CheckKind::Revocation);
             return;
         };
         let me = self.clone();
@@ -554,10 +528,10 @@ impl CheckHub {
                 failures.push((String::new(), "the user can still log in after the change".into()));
             }
             match failures.into_iter().next() {
-                None => me.pass("revocation"),
+                None => me.pass(CheckKind::Revocation),
                 Some((svc, detail)) => {
                     let svc = (!svc.is_empty()).then_some(svc);
-                    me.fail("revocation", Some(&user.user_name), svc.as_deref(), detail)
+                    me.fail(CheckKind::Revocation, Some(&user.user_name), svc.as_deref(), detail)
                 }
             }
         });
@@ -585,7 +559,7 @@ impl CheckHub {
                 CheckReport {
                     name: t.kind.to_string(),
                     kind: t.kind.to_string(),
-                    category: category(t.kind).to_string(),
+                    category: t.kind.category().to_string(),
                     passed,
                     failed,
                     skipped,

@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::CheckHub;
-use crate::engine::context::Created;
+use crate::ledger::Created;
 use crate::scim::client::encode_query;
+use crate::vocab::CheckKind;
 use crate::workload::checks::Client;
 
 impl CheckHub {
@@ -63,7 +64,7 @@ impl CheckHub {
         } else {
             Created::Group { id: id.clone() }
         };
-        self.created.lock().push(item);
+        self.created.record(item);
         Some(id)
     }
 
@@ -77,11 +78,11 @@ impl CheckHub {
     /// Runs the run-wide security checks, spread over `span`.
     pub async fn security(self: Arc<Self>, span: Duration) {
         let spacing = span / (self.cfg.attempts + 1);
-        if self.cfg.has("authorization") {
+        if self.cfg.has(CheckKind::Authorization) {
             let me = self.clone();
             tokio::spawn(async move { me.authorization(spacing).await });
         }
-        if self.cfg.has("escalation") {
+        if self.cfg.has(CheckKind::Escalation) {
             let me = self.clone();
             tokio::spawn(async move { me.escalation(spacing).await });
         }
@@ -120,7 +121,7 @@ impl CheckHub {
             ];
             let (label, token) = &variants[i as usize % variants.len()];
             if label.contains("read-only") && token.is_none() || label.contains("expired") && token.is_none() {
-                self.skip("authorization");
+                self.skip(CheckKind::Authorization);
                 continue;
             }
             let name = format!("{}-authz-{i}@example.test", self.run_id);
@@ -135,10 +136,10 @@ impl CheckHub {
             let status = req.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
             let created = self.count_named(&name).await.unwrap_or(0);
             if matches!(status, 401 | 403) && created == 0 {
-                self.pass("authorization");
+                self.pass(CheckKind::Authorization);
             } else {
                 self.fail(
-                    "authorization",
+                    CheckKind::Authorization,
                     Some(&name),
                     None,
                     format!("a create with {label} answered HTTP {status} and {created} user(s) exist afterwards"),
@@ -154,7 +155,7 @@ impl CheckHub {
         };
         let Ok(token) = self.client_token(&helpdesk).await else {
             self.fail(
-                "escalation",
+                CheckKind::Escalation,
                 None,
                 None,
                 format!("client `{}` could not get a token", helpdesk.id),
@@ -173,7 +174,7 @@ impl CheckHub {
             .await;
         let (Some(employee), Some(admin), Some(group)) = (employee, admin, group) else {
             self.fail(
-                "escalation",
+                CheckKind::Escalation,
                 None,
                 None,
                 "could not set up the escalation attempts (users or group not created)",
@@ -232,10 +233,10 @@ impl CheckHub {
                 || a["displayName"] == "pwned"
                 || g["members"].as_array().is_some_and(|m| !m.is_empty());
             if matches!(status, 401 | 403) && !escalated {
-                self.pass("escalation");
+                self.pass(CheckKind::Escalation);
             } else {
                 self.fail(
-                    "escalation",
+                    CheckKind::Escalation,
                     Some(&format!("client:{}", helpdesk.id)),
                     None,
                     format!(

@@ -10,8 +10,9 @@ use crate::Outcome;
 use crate::engine::{self, RunOptions};
 use crate::logging;
 use crate::reference;
-use crate::report::{self, summary::RunOutcome};
-use crate::workload::Workload;
+use crate::report;
+use crate::results::{Summary, outcome::error_reason};
+use crate::workload::{Overrides, Workload};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -32,34 +33,32 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Cancels `token` on Ctrl-C or SIGTERM.
-pub fn cancel_on_signal(token: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        token.cancel();
-    });
+/// A token cancelled on Ctrl-C or SIGTERM (see `engine::shutdown::install_signal_handlers`).
+fn interrupt_token() -> anyhow::Result<CancellationToken> {
+    let token = CancellationToken::new();
+    engine::shutdown::install_signal_handlers(token.clone())?;
+    Ok(token)
+}
+
+/// The exit a command that judged a run earns from its summary: the outcome's exit code, with
+/// the reason on stderr when it is 2.
+fn outcome_of(s: &Summary) -> anyhow::Result<Outcome> {
+    match s.outcome.exit_code() {
+        0 => Ok(Outcome::Passed),
+        2 => bail!(
+            "{}",
+            error_reason(s.stop_reason.as_ref(), &s.thresholds).unwrap_or_else(|| "the run could not be judged".into())
+        ),
+        _ => Ok(Outcome::Failed),
+    }
 }
 
 async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
     use crate::capacity::search::{Plan, Stepping};
     use crate::workload::schedule::parse_rate;
-    let mut workload = Workload::load(&args.workload, &args.set)?;
-    for t in &args.thresholds {
-        workload
-            .thresholds
-            .push(crate::thresholds::ThresholdSpec::parse(t).map_err(|e| anyhow::anyhow!("--threshold: {e}"))?);
-    }
+    let mut overrides = args.set.iter().fold(Overrides::default(), |o, s| o.set(s));
+    overrides.thresholds = args.thresholds.clone();
+    let workload = Workload::load(&args.workload, &overrides)?;
     anyhow::ensure!(
         matches!(workload.load, crate::workload::Load::Open { .. }),
         "{}: sweep steps an arrival rate, so the workload needs model = \"open\"",
@@ -94,8 +93,7 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
             .replace(':', "");
         PathBuf::from("results").join(format!("{stamp}-{}-sweep", workload.name))
     });
-    let shutdown = CancellationToken::new();
-    cancel_on_signal(shutdown.clone());
+    let shutdown = interrupt_token()?;
     let c = crate::capacity::sweep(
         crate::capacity::SweepOptions {
             workload,
@@ -115,8 +113,8 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
             s.rate,
             if s.passed { "pass" } else { "FAIL" },
             s.achieved_rate,
-            crate::metrics::summary::format_micros(s.api_p99_us),
-            crate::metrics::summary::format_micros(s.queue_delay_p99_us),
+            crate::results::format_micros(s.api_p99_us),
+            crate::results::format_micros(s.queue_delay_p99_us),
             if s.passed {
                 String::new()
             } else {
@@ -125,6 +123,9 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
         );
     }
     match c.sustainable_rate {
+        Some(r) if c.only_the_bound => println!(
+            "every step passed up to --to {r:.1}/s: the capacity is at least that (raise --to to find where it ends)"
+        ),
         Some(r) => println!(
             "highest sustainable rate: {r:.1} journeys/s{}",
             c.binding
@@ -145,33 +146,14 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
 fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
     let s = report::merge::merge(&args.dirs, &args.out)?;
     print!("{}", report::console::render(&s, &args.out.display().to_string()));
-    verdict(&s)
-}
-
-/// The exit code a run (or a merge) earns: 2 when a threshold could not be judged, 1 when it
-/// did not pass, 0 otherwise.
-fn verdict(s: &report::Summary) -> anyhow::Result<Outcome> {
-    if let Some(v) = s.thresholds.iter().find(|v| v.error.is_some()) {
-        bail!(
-            "threshold `{}` could not be judged: {}",
-            v.expression,
-            v.error.as_deref().unwrap_or_default()
-        );
-    }
-    Ok(match s.outcome {
-        RunOutcome::Passed => Outcome::Passed,
-        _ => Outcome::Failed,
-    })
+    outcome_of(&s)
 }
 
 fn report_dir(args: ReportArgs) -> anyhow::Result<Outcome> {
     let s = report::rebuild(&args.dir)?;
     report::write_all(&s, &args.dir)?;
     print!("{}", report::console::render(&s, &args.dir.display().to_string()));
-    Ok(match s.outcome {
-        RunOutcome::Passed if s.thresholds.iter().all(|v| v.passed) => Outcome::Passed,
-        _ => Outcome::Failed,
-    })
+    outcome_of(&s)
 }
 
 fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
@@ -198,13 +180,13 @@ fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
 fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
     let mut failed = 0;
     for path in &args.workloads {
-        match Workload::load(path, &args.set) {
+        match Workload::load(path, &args.set.iter().fold(Overrides::default(), |o, s| o.set(s))) {
             Ok(w) => println!(
                 "{}: ok ({}; {} journeys, operations: {})",
                 path.display(),
                 w.load_summary(),
                 w.journeys.len(),
-                w.operations().join(", ")
+                w.operations().iter().map(|o| o.as_str()).collect::<Vec<_>>().join(", ")
             ),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -219,32 +201,13 @@ fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
 }
 
 async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
-    let mut workload = Workload::load(&args.workload, &args.overrides())?;
-    let shard = match (args.shard, args.shard_count, std::env::var("JOB_COMPLETION_INDEX").ok()) {
-        (Some(s), _, _) => Some(s),
-        (None, Some(n), Some(i)) => Some(
-            format!("{i}/{n}")
-                .parse::<crate::workload::Shard>()
-                .map_err(anyhow::Error::msg)?,
-        ),
-        _ => None,
-    };
-    if let Some(s) = shard {
-        workload.apply_shard(s).map_err(anyhow::Error::msg)?;
-    }
     if let Some(id) = &args.run_id {
         anyhow::ensure!(
             id.len() >= 8 && id.len() <= 40 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
             "--run-id `{id}`: 8 to 40 letters, digits or `-` (it marks every user the run creates)"
         );
     }
-    for t in &args.thresholds {
-        workload
-            .thresholds
-            .push(crate::thresholds::ThresholdSpec::parse(t).map_err(|e| anyhow::anyhow!("--threshold: {e}"))?);
-    }
-    let shutdown = CancellationToken::new();
-    cancel_on_signal(shutdown.clone());
+    let workload = Workload::load(&args.workload, &args.overrides()?)?;
     let result = engine::run(
         RunOptions {
             workload,
@@ -256,21 +219,20 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
             notify: args.notify.clone(),
             warmup: std::time::Duration::ZERO,
             run_id: args.run_id.clone(),
-            shard,
             start_at: args.start_at,
         },
-        shutdown,
+        interrupt_token()?,
     )
     .await?;
     let s = &result.summary;
     print!("{}", report::console::render(s, &result.dir.display().to_string()));
     github_actions(s);
-    verdict(s)
+    outcome_of(s)
 }
 
 /// In GitHub Actions: an `::error::` annotation per lost threshold, and the Markdown summary
 /// appended to `$GITHUB_STEP_SUMMARY`.
-fn github_actions(s: &report::Summary) {
+fn github_actions(s: &Summary) {
     if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
         return;
     }
@@ -296,7 +258,7 @@ fn github_actions(s: &report::Summary) {
 async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
     let (base, http, auth) = match &args.workload {
         Some(path) => {
-            let w = Workload::load(path, &[])?;
+            let w = Workload::load(path, &Overrides::default())?;
             match (&w.target, &args.target_url) {
                 (_, Some(url)) => (url.clone(), w.http.clone(), None),
                 (crate::workload::Target::Scim { base_url, auth }, None) => {
@@ -310,17 +272,7 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
             }
         }
         None => match &args.target_url {
-            Some(url) => (
-                url.clone(),
-                crate::workload::HttpSettings {
-                    timeout: std::time::Duration::from_secs(30),
-                    honor_retry_after: true,
-                    max_retries: 3,
-                    max_connections: None,
-                    keep_alive: true,
-                },
-                None,
-            ),
+            Some(url) => (url.clone(), crate::scim::HttpSettings::defaults(), None),
             None => bail!("give a workload file or --target-url"),
         },
     };
@@ -330,13 +282,8 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
         (Some(env), _) => client
             .set_bearer(&std::env::var(env).with_context(|| format!("environment variable `{env}` is not set"))?)?,
         (None, Some(auth)) => {
-            let origin = base
-                .find("://")
-                .map(|i| i + 3)
-                .and_then(|i| base[i..].find('/').map(|j| &base[..i + j]))
-                .unwrap_or(&base)
-                .to_string();
-            crate::scim::auth::authenticate(client.clone(), &auth, &origin, stop.clone()).await?
+            let origin = engine::target::origin(&base);
+            crate::scim::auth::authenticate(client.clone(), &auth, origin, stop.clone()).await?
         }
         (None, None) => {}
     }
@@ -367,8 +314,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
         Some(t) => (t.clone(), false),
         None => (reference::generate_token(), true),
     };
-    let shutdown = CancellationToken::new();
-    cancel_on_signal(shutdown.clone());
+    let shutdown = interrupt_token()?;
     let summary = format!(
         "profile {}, {} workers, services: {}",
         args.config

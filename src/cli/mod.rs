@@ -203,16 +203,31 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    fn overrides(&self) -> Vec<String> {
-        let mut v = self.set.clone();
+    /// Every command-line change to the workload, in the order they apply.
+    fn overrides(&self) -> anyhow::Result<crate::workload::Overrides> {
+        let mut o = self
+            .set
+            .iter()
+            .fold(crate::workload::Overrides::default(), |o, s| o.set(s));
         if let Some(d) = &self.duration {
-            v.push(format!("load.duration={d}"));
+            o = o.flag(format!("--duration {d}"), format!("load.duration={d}"));
         }
         if let Some(u) = &self.target_url {
-            v.push("target.kind=scim".into());
-            v.push(format!("target.base_url={u}"));
+            o = o
+                .flag(format!("--target-url {u}"), "target.kind=scim".into())
+                .flag(format!("--target-url {u}"), format!("target.base_url={u}"));
         }
-        v
+        o.thresholds = self.thresholds.clone();
+        o.shard = match (self.shard, self.shard_count, std::env::var("JOB_COMPLETION_INDEX").ok()) {
+            (Some(s), _, _) => Some(s),
+            (None, Some(n), Some(i)) => Some(
+                format!("{i}/{n}")
+                    .parse::<crate::workload::Shard>()
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            _ => None,
+        };
+        Ok(o)
     }
 }
 
@@ -450,4 +465,4 @@ impl ServeArgs {
 
 mod commands;
 
-pub use commands::{cancel_on_signal, run};
+pub use commands::run;

@@ -6,36 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::context::Created;
+use crate::ledger::Created;
+use crate::results::CleanupReport;
 use crate::scim::ScimClient;
 use crate::scim::client::encode_query;
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CleanupReport {
-    pub attempted: u64,
-    pub deleted: u64,
-    /// Already gone (404): someone else deleted it, which is fine.
-    pub already_gone: u64,
-    pub failed: u64,
-    /// The time bound ran out before everything was deleted.
-    pub timed_out: bool,
-    pub duration_ms: u64,
-}
-
-impl CleanupReport {
-    /// Adds another round's counts (not its duration).
-    pub fn absorb(&mut self, other: CleanupReport) {
-        self.attempted += other.attempted;
-        self.deleted += other.deleted;
-        self.already_gone += other.already_gone;
-        self.failed += other.failed;
-        self.timed_out |= other.timed_out;
-    }
-}
 
 const CONCURRENCY: usize = 16;
 

@@ -1,24 +1,19 @@
 //! What every virtual admin shares during a run: the SCIM client, the metrics registry and the
 //! series of each operation, the journeys and their weights, the arrival gate (open model), the
-//! pool of existing users, the stop signal, and the record of what the run created.
+//! pool of existing users, the stop signal, and the ledger of what the run created.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::gate::Gate;
+use crate::ledger::Ledger;
 use crate::metrics::{MetricKey, Registry, SeriesId};
+use crate::results::JourneyInfo;
 use crate::scim::ScimClient;
-use crate::workload::{Journey, ThinkTime, Workload};
-
-/// A user or group the run created and has not deleted (yet).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Created {
-    User { id: String, user_name: String },
-    Group { id: String },
-}
+use crate::vocab::{Op, metric, tag};
+use crate::workload::{Journey, Load, ThinkTime, Workload};
 
 /// An existing user a lookup journey can use.
 #[derive(Debug, Clone)]
@@ -27,13 +22,22 @@ pub struct PooledUser {
     pub user_name: String,
 }
 
+/// Per journey: how its runs ended.
+#[derive(Default)]
+pub struct JourneyCounts {
+    pub done: AtomicU64,
+    pub failed: AtomicU64,
+    /// Cut short by the end of the run (not a failure).
+    pub stopped: AtomicU64,
+}
+
 pub struct Ctx {
     pub client: Arc<ScimClient>,
     pub registry: Arc<Registry>,
     pub workload: Arc<Workload>,
     pub run_id: String,
-    /// `api_latency{op}` per step op name, in `Workload::operations()` order.
-    ops: Vec<(&'static str, SeriesId)>,
+    /// `api_latency{op}` per operation, in `Workload::operations()` order.
+    ops: Vec<(Op, SeriesId)>,
     pub admin_wait: SeriesId,
     /// Cumulative journey weights, for weighted choice.
     cumulative_weights: Vec<u32>,
@@ -43,48 +47,49 @@ pub struct Ctx {
     pub shared_group: Option<String>,
     pub gate: Option<Gate>,
     pub stop: CancellationToken,
-    /// Users and groups left behind by journeys (stopped early, or without a delete step),
-    /// shared with the run's record of everything it created.
-    pub leftovers: Arc<Mutex<Vec<Created>>>,
+    /// Everything the run created and has not deleted, for cleanup.
+    pub ledger: Ledger,
     pub next_admin: AtomicUsize,
-    pub journeys_done: Vec<AtomicU64>,
-    pub journeys_failed: Vec<AtomicU64>,
-    /// Cut short by the end of the run (not a failure).
-    pub journeys_stopped: Vec<AtomicU64>,
-    /// Journeys currently running (the open model waits for these before it ends).
+    pub journeys: Vec<JourneyCounts>,
+    /// Journeys currently running.
     pub in_flight: AtomicUsize,
     /// Observes a sample of acknowledged writes (queue delay, sync lag), when configured.
     pub probes: Option<Arc<crate::probes::ProbeHub>>,
     /// Proves the chain for a sample of users (login, permissions, effects, revocation).
     pub checks: Option<Arc<crate::checks::CheckHub>>,
-    pub shard: Option<crate::workload::Shard>,
     /// Fired once every admin has started its session (the open model's schedule starts then).
     pub all_started: CancellationToken,
 }
 
+/// What a run's admins share, before the [`Ctx`] is built around it.
+pub struct Shared {
+    pub client: Arc<ScimClient>,
+    pub registry: Arc<Registry>,
+    pub workload: Arc<Workload>,
+    pub run_id: String,
+    pub pool: Vec<PooledUser>,
+    pub shared_group: Option<String>,
+    pub stop: CancellationToken,
+    pub ledger: Ledger,
+    pub probes: Option<Arc<crate::probes::ProbeHub>>,
+    pub checks: Option<Arc<crate::checks::CheckHub>>,
+}
+
 impl Ctx {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        client: Arc<ScimClient>,
-        registry: Arc<Registry>,
-        workload: Arc<Workload>,
-        run_id: String,
-        pool: Vec<PooledUser>,
-        shared_group: Option<String>,
-        gate: Option<Gate>,
-        stop: CancellationToken,
-        leftovers: Arc<Mutex<Vec<Created>>>,
-        probes: Option<Arc<crate::probes::ProbeHub>>,
-        checks: Option<Arc<crate::checks::CheckHub>>,
-    ) -> Ctx {
-        let ops = workload
+    pub fn new(s: Shared) -> Ctx {
+        let ops = s
+            .workload
             .operations()
             .into_iter()
-            .map(|op| (op, registry.series(MetricKey::new("api_latency").tag("op", op))))
+            .map(|op| {
+                let key = MetricKey::new(metric::API_LATENCY).tag(tag::OP, op.as_str());
+                (op, s.registry.series(key))
+            })
             .collect();
-        let admin_wait = registry.series(MetricKey::new("admin_wait"));
+        let admin_wait = s.registry.series(MetricKey::new(metric::ADMIN_WAIT));
         let mut total = 0;
-        let cumulative_weights = workload
+        let cumulative_weights = s
+            .workload
             .journeys
             .iter()
             .map(|j| {
@@ -92,34 +97,34 @@ impl Ctx {
                 total
             })
             .collect();
-        let n = workload.journeys.len();
+        let gate = match &s.workload.load {
+            Load::Open { schedule, max_lag, .. } => Some(Gate::new(schedule.clone(), *max_lag)),
+            Load::Closed { .. } => None,
+        };
         Ctx {
-            client,
-            registry,
-            run_id,
+            journeys: s.workload.journeys.iter().map(|_| JourneyCounts::default()).collect(),
+            client: s.client,
+            registry: s.registry,
+            run_id: s.run_id,
             ops,
             admin_wait,
             cumulative_weights,
             seq: AtomicU64::new(1),
-            pool,
-            shared_group,
+            pool: s.pool,
+            shared_group: s.shared_group,
             gate,
-            stop,
-            leftovers,
+            stop: s.stop,
+            ledger: s.ledger,
             next_admin: AtomicUsize::new(0),
-            journeys_done: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            journeys_failed: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            journeys_stopped: (0..n).map(|_| AtomicU64::new(0)).collect(),
             in_flight: AtomicUsize::new(0),
             all_started: CancellationToken::new(),
-            shard: None,
-            probes,
-            checks,
-            workload,
+            probes: s.probes,
+            checks: s.checks,
+            workload: s.workload,
         }
     }
 
-    pub fn series(&self, op: &str) -> SeriesId {
+    pub fn series(&self, op: Op) -> SeriesId {
         self.ops
             .iter()
             .find(|(o, _)| *o == op)
@@ -141,7 +146,7 @@ impl Ctx {
     /// run id never collide.
     pub fn next_seq(&self) -> u64 {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        match self.shard {
+        match self.workload.shard {
             Some(s) => n * s.count as u64 + s.index as u64,
             None => n,
         }
@@ -149,8 +154,24 @@ impl Ctx {
 
     pub fn think_time(&self) -> Option<&ThinkTime> {
         match &self.workload.load {
-            crate::workload::Load::Closed { think_time, .. } => think_time.as_ref(),
-            crate::workload::Load::Open { .. } => None,
+            Load::Closed { think_time, .. } => think_time.as_ref(),
+            Load::Open { .. } => None,
         }
+    }
+
+    /// How each journey's runs ended, for the summary.
+    pub fn journey_infos(&self) -> Vec<JourneyInfo> {
+        self.workload
+            .journeys
+            .iter()
+            .zip(&self.journeys)
+            .map(|(j, c)| JourneyInfo {
+                name: j.name.clone(),
+                weight: j.weight,
+                completed: c.done.load(Ordering::Relaxed),
+                failed: c.failed.load(Ordering::Relaxed),
+                stopped: c.stopped.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::reference::{self, RunningReference, config::ReferenceConfig};
+use crate::reference::{self, RunningReference};
 use crate::scim::{ScimClient, auth};
 use crate::workload::probes::JobSource;
 use crate::workload::{Target, Workload};
@@ -20,27 +20,12 @@ pub struct ResolvedTarget {
 }
 
 /// `scheme://host[:port]` of a URL.
-fn origin(url: &str) -> &str {
+pub fn origin(url: &str) -> &str {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     match url[after_scheme..].find('/') {
         Some(i) => &url[..after_scheme + i],
         None => url,
     }
-}
-
-pub fn embedded_config(
-    profile: &str,
-    config: Option<&std::path::Path>,
-    flaws: &[String],
-) -> anyhow::Result<ReferenceConfig> {
-    let mut c = match config {
-        Some(path) => ReferenceConfig::from_file(path)?,
-        None => ReferenceConfig::profile(profile).map_err(anyhow::Error::msg)?,
-    };
-    for f in flaws {
-        c.enable_flaw(f).map_err(anyhow::Error::msg)?;
-    }
-    Ok(c)
 }
 
 /// `webhook` (a push receiver's URL) is given to an embedded service as its webhook target.
@@ -66,8 +51,8 @@ pub async fn resolve(
         }
     };
     match &workload.target {
-        Target::Embedded { profile, config, flaws } => {
-            let mut config = embedded_config(profile, config.as_deref(), flaws)?;
+        Target::Embedded { reference: config, .. } => {
+            let mut config = config.as_ref().clone();
             if webhook.is_some() {
                 config.webhook_url = webhook;
             }

@@ -8,11 +8,19 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use tokio_util::sync::CancellationToken;
 
-use super::key::MetricKey;
 use super::series::{ErrorKind, SeriesData};
+use super::writer::{IntervalObserver, IntervalView};
+use crate::vocab::MetricKey;
 
-/// The latest rendering, shared between the writer and the server.
-pub type Exposition = Arc<RwLock<String>>;
+/// The latest rendering, shared between the writer (an observer) and the server.
+#[derive(Clone, Default)]
+pub struct Exposition(Arc<RwLock<String>>);
+
+impl IntervalObserver for Exposition {
+    fn interval(&mut self, view: &IntervalView<'_>) {
+        *self.0.write() = render(view.keys, view.cumulative);
+    }
+}
 
 fn labels(key: &MetricKey) -> String {
     key.tags
@@ -92,7 +100,7 @@ pub async fn serve(
     let app = axum::Router::new().route(
         "/metrics",
         get(move || {
-            let text = exposition.read().clone();
+            let text = exposition.0.read().clone();
             async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
         }),
     );

@@ -6,13 +6,19 @@
 //! per interval when [`Registry::take_interval`] merges and resets every shard), so the request
 //! path never waits on another request.
 //!
+//! Imports only the shared vocabulary and the results types: the engine, probes and checks record
+//! into it; thresholds, reports and merges read what it wrote.
+//!
 //! # Layout
-//! - [`key`]: metric keys and their text forms. [`series`]: one series' histogram and counters.
-//! - [`writer`]: the interval writer (hlog, CSV, live progress). [`summary`]: percentile summaries.
+//! - [`series`]: one series' histogram and counters. [`summary`]: percentile summaries.
+//! - [`writer`]: the interval writer (hlog and CSV each second) and its observer seam.
+//! - [`intervals`]: the `intervals.csv` row. [`hlog`]: reading a run's files back.
+//! - [`progress`]: the live progress line. [`exposition`]: live Prometheus text.
 
 pub mod exposition;
 pub mod hlog;
-pub mod key;
+pub mod intervals;
+pub mod progress;
 pub mod series;
 pub mod summary;
 pub mod writer;
@@ -24,8 +30,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
-pub use key::MetricKey;
+pub use crate::vocab::MetricKey;
 pub use series::{ErrorKind, SeriesData};
+
+/// The union of the series `pick` selects: percentiles of several series are those of their
+/// merged histogram, never an average of their percentiles.
+pub fn merge_matching<'a>(
+    keys: &'a [MetricKey],
+    series: &'a [SeriesData],
+    pick: impl Fn(&MetricKey) -> bool,
+) -> Option<SeriesData> {
+    let mut merged: Option<SeriesData> = None;
+    for (_, d) in keys.iter().zip(series).filter(|(k, _)| pick(k)) {
+        merged.get_or_insert_with(SeriesData::default).add(d);
+    }
+    merged
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SeriesId(pub u32);

@@ -93,6 +93,13 @@ impl SeriesData {
             && self.resolution_n == 0
     }
 
+    /// Adds samples (of the same bounds) without counters.
+    pub fn add_histogram(&mut self, h: &Histogram<u64>) {
+        if !h.is_empty() {
+            self.hist_mut().add(h).expect("same bounds");
+        }
+    }
+
     pub fn add(&mut self, other: &SeriesData) {
         if let Some(h) = &other.histogram
             && !h.is_empty()

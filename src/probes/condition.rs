@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+pub use crate::workload::probes::Pointers;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expect {
     /// A 2xx answer (the user exists there).
@@ -22,24 +24,6 @@ pub enum Expect {
 pub enum Field {
     Active,
     Title,
-}
-
-/// Where a downstream keeps each attribute (JSON pointers): SCIM names by default.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pointers {
-    pub active: String,
-    pub roles: String,
-    pub title: String,
-}
-
-impl Default for Pointers {
-    fn default() -> Self {
-        Self {
-            active: "/active".into(),
-            roles: "/roles".into(),
-            title: "/title".into(),
-        }
-    }
 }
 
 /// What else counts as "the change (or a later one) is visible": the journey may change or delete

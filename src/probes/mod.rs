@@ -17,22 +17,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{MetricKey, Registry, SeriesId};
+use crate::results::ProbeReport;
 use crate::scim::ScimClient;
 use crate::scim::client::encode_query;
+use crate::vocab::{Op, metric, tag};
 use crate::workload::probes::{JobSource, Observe, Probes, StartDetection, SyncProbe};
 use condition::{Check, Expect, check_or_later};
 use push::PushHub;
 
 /// An acknowledged write to observe.
 pub struct Write {
-    pub op: &'static str,
+    pub op: Op,
     pub user_id: String,
     pub user_name: String,
     pub acked: Instant,
@@ -61,32 +62,13 @@ pub struct Counters {
     pub missing_job: AtomicU64,
 }
 
-/// What `summary.json` says about the probes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProbeReport {
-    pub sample: f64,
-    pub writes_observed: u64,
-    /// Writes not observed because `max_pending` observations were already under way.
-    pub shed: u64,
-    /// Observations cut short by an interrupted run (not recorded).
-    pub abandoned: u64,
-    pub probe_requests: u64,
-    pub probe_request_errors: u64,
-    /// Probe requests as a share of every request the run sent.
-    pub share_of_requests: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub push_events: Option<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<String>,
-}
-
 pub struct ProbeHub {
     probes: Probes,
     client: Arc<ScimClient>,
     registry: Arc<Registry>,
-    queue_series: HashMap<&'static str, SeriesId>,
-    sync_series: HashMap<(usize, &'static str), SeriesId>,
-    end_to_end: HashMap<&'static str, SeriesId>,
+    queue_series: HashMap<Op, SeriesId>,
+    sync_series: HashMap<(usize, Op), SeriesId>,
+    end_to_end: HashMap<Op, SeriesId>,
     sync_counters: Vec<ProbeCounters>,
     queue_counters: ProbeCounters,
     permits: Arc<Semaphore>,
@@ -101,29 +83,28 @@ impl ProbeHub {
         probes: Probes,
         client: Arc<ScimClient>,
         registry: Arc<Registry>,
-        ops: &[&'static str],
+        ops: &[Op],
         push: Option<Arc<PushHub>>,
+        stop: CancellationToken,
     ) -> ProbeHub {
-        let probed: Vec<&'static str> = ops
-            .iter()
-            .copied()
-            .filter(|o| crate::workload::probes::PROBED_OPS.contains(o))
-            .collect();
         let mut queue_series = HashMap::new();
         let mut sync_series = HashMap::new();
         let mut end_to_end = HashMap::new();
-        for op in &probed {
+        for &op in ops.iter().filter(|o| o.is_observable_write()) {
+            let key = |m: &str| MetricKey::new(m).tag(tag::OP, op.as_str());
             if probes.queue.is_some() {
-                queue_series.insert(*op, registry.series(MetricKey::new("queue_delay").tag("op", op)));
+                queue_series.insert(op, registry.series(key(metric::QUEUE_DELAY)));
             }
             for (i, s) in probes.sync.iter().enumerate() {
-                if s.ops.iter().any(|o| o == op) {
-                    let key = MetricKey::new("sync_lag").tag("service", &s.service).tag("op", op);
-                    sync_series.insert((i, *op), registry.series(key));
+                if s.ops.contains(&op) {
+                    sync_series.insert(
+                        (i, op),
+                        registry.series(key(metric::SYNC_LAG).tag(tag::SERVICE, &s.service)),
+                    );
                 }
             }
             if !probes.sync.is_empty() {
-                end_to_end.insert(*op, registry.series(MetricKey::new("end_to_end").tag("op", op)));
+                end_to_end.insert(op, registry.series(key(metric::END_TO_END)));
             }
         }
         ProbeHub {
@@ -138,13 +119,13 @@ impl ProbeHub {
             end_to_end,
             counters: Counters::default(),
             push,
-            stop: CancellationToken::new(),
+            stop,
         }
     }
 
     /// True when writes of `op` are observed at all.
-    pub fn wants(&self, op: &str) -> bool {
-        self.queue_series.contains_key(op) || self.end_to_end.contains_key(op)
+    pub fn wants(&self, op: Op) -> bool {
+        self.queue_series.contains_key(&op) || self.end_to_end.contains_key(&op)
     }
 
     /// True for a uniform `draw` in [0, 1) that falls in the sample.
@@ -201,7 +182,7 @@ impl ProbeHub {
     async fn run(self: Arc<Self>, write: Write, _permit: OwnedSemaphorePermit) {
         let write = Arc::new(write);
         let mut queue = JoinSet::new();
-        if self.queue_series.contains_key(write.op) {
+        if self.queue_series.contains_key(&write.op) {
             let (me, w) = (self.clone(), write.clone());
             queue.spawn(async move { me.queue(&w).await });
         }
@@ -231,7 +212,7 @@ impl ProbeHub {
         if self.stop.is_cancelled() {
             return;
         }
-        if let (true, Some(series)) = (any, self.end_to_end.get(write.op)) {
+        if let (true, Some(series)) = (any, self.end_to_end.get(&write.op)) {
             match latest {
                 Some(l) => self
                     .registry
@@ -311,7 +292,7 @@ impl ProbeHub {
 
     async fn queue(&self, w: &Write) {
         let Some(q) = &self.probes.queue else { return };
-        let series = self.queue_series[w.op];
+        let series = self.queue_series[&w.op];
         let Some(job) = &w.job else {
             self.counters.missing_job.fetch_add(1, Ordering::Relaxed);
             return;

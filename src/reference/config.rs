@@ -389,6 +389,19 @@ impl ReferenceConfig {
         let wire: ReferenceConfigWire = toml::from_str(text).map_err(|e| e.to_string())?;
         wire.into_config()
     }
+
+    /// The embedded target's settings: a configuration file (which names its own profile) or
+    /// the `profile`, with `flaws` switched on. Resolved once, when a workload loads.
+    pub fn resolve(profile: &str, file: Option<&Path>, flaws: &[String]) -> anyhow::Result<ReferenceConfig> {
+        let mut c = match file {
+            Some(path) => ReferenceConfig::from_file(path)?,
+            None => ReferenceConfig::profile(profile).map_err(anyhow::Error::msg)?,
+        };
+        for f in flaws {
+            c.enable_flaw(f).map_err(anyhow::Error::msg)?;
+        }
+        Ok(c)
+    }
 }
 
 /// The on-disk form: every key optional, unknown keys rejected.

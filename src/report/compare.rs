@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::metrics::hlog::read_run;
-use crate::metrics::summary::format_micros;
+use crate::results::format_micros;
 
 pub const PERCENTILES: &[(&str, f64)] = &[
     ("p50", 0.5),

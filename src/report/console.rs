@@ -2,18 +2,27 @@
 
 use std::fmt::Write as _;
 
-use super::summary::{RunOutcome, Summary};
-use crate::metrics::summary::format_micros;
+use crate::results::{Summary, format_micros};
+use crate::vocab::{metric, tag};
 
 pub fn render(s: &Summary, results_dir: &str) -> String {
     let mut out = String::new();
-    let outcome = match s.outcome {
-        RunOutcome::Passed => "passed",
-        RunOutcome::Failed => "FAILED",
-        RunOutcome::Aborted => "ABORTED",
-        RunOutcome::Running => "incomplete",
-    };
-    let _ = writeln!(out, "\nprovbench · {} · run {} · {outcome}", s.workload, s.run_id);
+    header(&mut out, s);
+    table(&mut out, s);
+    verdicts(&mut out, s);
+    checks(&mut out, s);
+    footer(&mut out, s, results_dir);
+    out
+}
+
+fn header(out: &mut String, s: &Summary) {
+    let _ = writeln!(
+        out,
+        "\nprovbench · {} · run {} · {}",
+        s.workload,
+        s.run_id,
+        s.outcome.label()
+    );
     let _ = writeln!(out, "target   {} {}", s.target.kind, s.target.url);
     let l = &s.load;
     let _ = write!(
@@ -32,15 +41,20 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
             l.late_starts, l.dropped_arrivals
         );
     }
-    let ops: Vec<_> = s.metrics.iter().filter(|m| m.metric == "api_latency").collect();
+}
+
+/// Operations with their rate, then every other series with data.
+fn table(out: &mut String, s: &Summary) {
+    let l = &s.load;
+    let ops: Vec<_> = s.operations().collect();
     let others: Vec<_> = s
         .metrics
         .iter()
-        .filter(|m| m.metric != "api_latency" && m.count > 0)
+        .filter(|m| m.metric != metric::API_LATENCY && m.count > 0)
         .collect();
     let width = ops
         .iter()
-        .map(|m| m.tags.get("op").map_or(0, |o| o.chars().count()))
+        .map(|m| m.tags.get(tag::OP).map_or(0, |o| o.chars().count()))
         .chain(others.iter().map(|m| m.key().to_string().chars().count()))
         .max()
         .unwrap_or(2)
@@ -55,7 +69,7 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
         let _ = writeln!(
             out,
             "{:<width$} {:>8} {:>7} {:>6} {:>9.1} {:>9} {:>9} {:>9} {:>9}",
-            m.tags.get("op").map_or("-", String::as_str),
+            m.tags.get(tag::OP).map_or("-", String::as_str),
             m.count,
             m.errors,
             m.rate_limited,
@@ -66,11 +80,6 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
             format_micros(m.max_us),
         );
     }
-    let others: Vec<_> = s
-        .metrics
-        .iter()
-        .filter(|m| m.metric != "api_latency" && m.count > 0)
-        .collect();
     if !others.is_empty() {
         out.push('\n');
         for m in others {
@@ -89,6 +98,9 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
             );
         }
     }
+}
+
+fn verdicts(out: &mut String, s: &Summary) {
     if !s.thresholds.is_empty() {
         out.push('\n');
         for v in &s.thresholds {
@@ -104,14 +116,13 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
             out.push('\n');
         }
     }
+}
+
+fn checks(out: &mut String, s: &Summary) {
     if !s.checks.is_empty() {
         out.push('\n');
         for c in &s.checks {
-            let mark = if c.error.is_some() || c.failed > 0 {
-                "FAIL "
-            } else {
-                "pass "
-            };
+            let mark = if c.is_failure() { "FAIL " } else { "pass " };
             let _ = write!(out, "{mark} check {}: {} passed, {} failed", c.name, c.passed, c.failed);
             if c.skipped > 0 {
                 let _ = write!(out, ", {} overtaken", c.skipped);
@@ -129,6 +140,10 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
             out.push('\n');
         }
     }
+}
+
+/// Journeys, cleanup, notes and where the results are.
+fn footer(out: &mut String, s: &Summary, results_dir: &str) {
     let journeys: Vec<String> = s
         .journeys
         .iter()
@@ -157,5 +172,4 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
         let _ = writeln!(out, "note     {n}");
     }
     let _ = writeln!(out, "results  {results_dir}");
-    out
 }

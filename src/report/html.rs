@@ -7,41 +7,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::summary::{RunOutcome, Summary};
-use crate::metrics::summary::format_micros;
+use crate::metrics::intervals::{self, IntervalRow};
+use crate::results::{RunOutcome, Summary, format_micros};
+use crate::vocab::metric;
 
-/// One row of `intervals.csv`.
-#[derive(Debug, Clone)]
-pub struct IntervalPoint {
-    pub start_s: f64,
-    pub metric: String,
-    pub tags: String,
-    pub count: u64,
-    pub errors: u64,
-    pub p50_us: Option<u64>,
-    pub p99_us: Option<u64>,
-}
-
-pub fn read_intervals(dir: &Path) -> Vec<IntervalPoint> {
-    let Ok(mut reader) = csv::Reader::from_path(dir.join("intervals.csv")) else {
-        return Vec::new();
-    };
-    reader
-        .records()
-        .filter_map(Result::ok)
-        .filter_map(|r| {
-            let num = |i: usize| r.get(i).and_then(|v| v.parse::<u64>().ok());
-            Some(IntervalPoint {
-                start_s: r.get(0)?.parse().ok()?,
-                metric: r.get(2)?.to_string(),
-                tags: r.get(3)?.to_string(),
-                count: num(4)?,
-                errors: num(5).unwrap_or(0),
-                p50_us: num(8),
-                p99_us: num(9),
-            })
-        })
-        .collect()
+/// The rows of `dir/intervals.csv` (none when it is missing or unreadable: the charts are
+/// then empty, the tables still there).
+pub fn read_intervals(dir: &Path) -> Vec<IntervalRow> {
+    intervals::read(&dir.join("intervals.csv")).map_or_else(|_| Vec::new(), |(rows, _)| rows)
 }
 
 pub fn escape(s: &str) -> String {
@@ -171,14 +144,14 @@ pub(crate) fn line_chart_marked(
 
 /// Per-tag time series of one metric from the interval rows.
 fn over_time(
-    points: &[IntervalPoint],
+    rows: &[IntervalRow],
     metric: &str,
-    value: impl Fn(&IntervalPoint) -> Option<f64>,
+    value: impl Fn(&IntervalRow) -> Option<f64>,
 ) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut by_tag: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for p in points.iter().filter(|p| p.metric == metric) {
-        if let Some(v) = value(p) {
-            by_tag.entry(p.tags.clone()).or_default().push((p.start_s, v));
+    for r in rows.iter().filter(|r| r.metric == metric) {
+        if let Some(v) = value(r) {
+            by_tag.entry(r.tags.clone()).or_default().push((r.interval_start_s, v));
         }
     }
     by_tag.into_iter().take(COLORS.len()).collect()
@@ -188,14 +161,30 @@ fn ms(us: f64) -> String {
     format_micros(Some(us as u64))
 }
 
-pub fn render(s: &Summary, intervals: &[IntervalPoint], workload_toml: &str) -> String {
-    let outcome = match s.outcome {
-        RunOutcome::Passed => ("passed", "ok"),
-        RunOutcome::Failed => ("failed", "bad"),
-        RunOutcome::Aborted => ("aborted", "bad"),
-        RunOutcome::Running => ("incomplete", "bad"),
-    };
+/// The whole page: a list of sections.
+pub fn render(s: &Summary, intervals: &[IntervalRow], workload_toml: &str) -> String {
     let mut out = String::new();
+    head(&mut out, s);
+    thresholds(&mut out, s);
+    metrics_table(&mut out, s);
+    out.push_str("<h2>Over time</h2>\n");
+    throughput_and_latency(&mut out, intervals);
+    for metric in [metric::QUEUE_DELAY, metric::SYNC_LAG, metric::END_TO_END] {
+        asynchronous(&mut out, s, intervals, metric);
+    }
+    journeys(&mut out, s);
+    checks(&mut out, s);
+    run_accounts(&mut out, s);
+    let _ = writeln!(
+        out,
+        "<h2>Configuration</h2>\n<pre id=\"configuration\">{}</pre>\n</body></html>",
+        escape(workload_toml)
+    );
+    out
+}
+
+fn head(out: &mut String, s: &Summary) {
+    let class = if s.outcome == RunOutcome::Passed { "ok" } else { "bad" };
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>provbench · {}</title>\n<style>\
@@ -207,10 +196,9 @@ td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td
     );
     let _ = writeln!(
         out,
-        "<h1>provbench · {} · <span class=\"{}\">{}</span></h1>",
+        "<h1>provbench · {} · <span class=\"{class}\">{}</span></h1>",
         escape(&s.workload),
-        outcome.1,
-        outcome.0
+        s.outcome.label().to_lowercase()
     );
     if let Some(d) = &s.description {
         let _ = writeln!(out, "<p>{}</p>", escape(d));
@@ -229,27 +217,33 @@ td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td
         s.load.operations_per_second,
         s.load.load_duration_s
     );
+}
+
+fn thresholds(out: &mut String, s: &Summary) {
     out.push_str("<h2>Thresholds</h2>\n");
     if s.thresholds.is_empty() {
         out.push_str("<p>No thresholds declared.</p>\n");
-    } else {
-        out.push_str("<table id=\"thresholds\"><tr><th>threshold</th><th>observed</th><th>result</th></tr>\n");
-        for v in &s.thresholds {
-            let (class, text) = match (&v.error, v.passed) {
-                (Some(e), _) => ("bad", format!("error: {e}")),
-                (None, true) => ("ok", "pass".to_string()),
-                (None, false) => ("bad", "FAIL".to_string()),
-            };
-            let _ = writeln!(
-                out,
-                "<tr><td><code>{}</code></td><td>{}</td><td class=\"{class}\">{}</td></tr>",
-                escape(&v.expression),
-                escape(&v.observed_text),
-                escape(&text)
-            );
-        }
-        out.push_str("</table>\n");
+        return;
     }
+    out.push_str("<table id=\"thresholds\"><tr><th>threshold</th><th>observed</th><th>result</th></tr>\n");
+    for v in &s.thresholds {
+        let (class, text) = match (&v.error, v.passed) {
+            (Some(e), _) => ("bad", format!("error: {e}")),
+            (None, true) => ("ok", "pass".to_string()),
+            (None, false) => ("bad", "FAIL".to_string()),
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+            escape(&v.expression),
+            escape(&v.observed_text),
+            escape(&text)
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn metrics_table(out: &mut String, s: &Summary) {
     out.push_str("<h2>Latency and the asynchronous half</h2>\n<table id=\"metrics\"><tr><th>metric</th><th>count</th><th>errors</th><th>timeouts</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>resolution</th></tr>\n");
     for m in &s.metrics {
         let _ = writeln!(
@@ -267,13 +261,18 @@ td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td
             format_micros(m.resolution_us)
         );
     }
-    out.push_str("</table>\n<h2>Over time</h2>\n");
-    // Throughput and errors: all operations together, per interval.
+    out.push_str("</table>\n");
+}
+
+/// Throughput and errors of all operations together, then p99 and p50 per operation.
+fn throughput_and_latency(out: &mut String, intervals: &[IntervalRow]) {
     let mut ops: BTreeMap<u64, (f64, f64, f64)> = BTreeMap::new();
-    for p in intervals.iter().filter(|p| p.metric == "api_latency") {
-        let e = ops.entry((p.start_s * 1000.0) as u64).or_insert((p.start_s, 0.0, 0.0));
-        e.1 += p.count as f64;
-        e.2 += p.errors as f64;
+    for r in intervals.iter().filter(|r| r.metric == metric::API_LATENCY) {
+        let e = ops
+            .entry((r.interval_start_s * 1000.0) as u64)
+            .or_insert((r.interval_start_s, 0.0, 0.0));
+        e.1 += r.count as f64;
+        e.2 += r.errors as f64;
     }
     let throughput = vec![
         (
@@ -289,7 +288,7 @@ td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td
         &throughput,
         &|v| format!("{v:.0}"),
     ));
-    let p99 = over_time(intervals, "api_latency", |p| p.p99_us.map(|v| v as f64));
+    let p99 = over_time(intervals, metric::API_LATENCY, |r| r.p99_us.map(|v| v as f64));
     out.push_str(&line_chart(
         "API latency p99 per operation",
         "seconds",
@@ -297,7 +296,7 @@ td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td
         &p99,
         &ms,
     ));
-    let p50 = over_time(intervals, "api_latency", |p| p.p50_us.map(|v| v as f64));
+    let p50 = over_time(intervals, metric::API_LATENCY, |r| r.p50_us.map(|v| v as f64));
     out.push_str(&line_chart(
         "API latency p50 per operation",
         "seconds",
@@ -305,102 +304,109 @@ td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td
         &p50,
         &ms,
     ));
-    for metric in ["queue_delay", "sync_lag", "end_to_end"] {
-        let series = over_time(intervals, metric, |p| p.p99_us.map(|v| v as f64));
-        if !series.is_empty() {
-            out.push_str(&line_chart(
-                &format!("{metric} p99 over time"),
-                "seconds",
-                "p99",
-                &series,
-                &ms,
-            ));
-        }
-        // The distribution: p50/p90/p99/max per tag set.
-        let rows: Vec<_> = s.metrics.iter().filter(|m| m.metric == metric).collect();
-        if !rows.is_empty() {
-            let dist: Vec<(String, Vec<(f64, f64)>)> = rows
-                .iter()
-                .take(COLORS.len())
-                .map(|m| {
-                    let pts = [
-                        (50.0, m.p50_us),
-                        (90.0, m.p90_us),
-                        (95.0, m.p95_us),
-                        (99.0, m.p99_us),
-                        (99.9, m.p999_us),
-                    ]
-                    .iter()
-                    .filter_map(|(q, v)| v.map(|v| (*q, v as f64)))
-                    .collect();
-                    (
-                        m.tags
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect::<Vec<_>>()
-                            .join(","),
-                        pts,
-                    )
-                })
-                .collect();
-            out.push_str(&line_chart(
-                &format!("{metric} percentile distribution"),
-                "percentile",
-                metric,
-                &dist,
-                &ms,
-            ));
-        }
+}
+
+/// One asynchronous metric: its p99 over time, and its distribution per tag set.
+fn asynchronous(out: &mut String, s: &Summary, intervals: &[IntervalRow], metric: &str) {
+    let series = over_time(intervals, metric, |r| r.p99_us.map(|v| v as f64));
+    if !series.is_empty() {
+        out.push_str(&line_chart(
+            &format!("{metric} p99 over time"),
+            "seconds",
+            "p99",
+            &series,
+            &ms,
+        ));
     }
-    if !s.journeys.is_empty() {
-        out.push_str("<h2>Journeys</h2>\n<table id=\"journeys\"><tr><th>journey</th><th>weight</th><th>done</th><th>failed</th><th>cut short</th></tr>\n");
-        for j in &s.journeys {
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&j.name),
-                j.weight,
-                j.completed,
-                j.failed,
-                j.stopped
-            );
-        }
-        out.push_str("</table>\n");
+    let dist: Vec<(String, Vec<(f64, f64)>)> = s
+        .metrics
+        .iter()
+        .filter(|m| m.metric == metric)
+        .take(COLORS.len())
+        .map(|m| {
+            let pts = [
+                (50.0, m.p50_us),
+                (90.0, m.p90_us),
+                (95.0, m.p95_us),
+                (99.0, m.p99_us),
+                (99.9, m.p999_us),
+            ]
+            .iter()
+            .filter_map(|(q, v)| v.map(|v| (*q, v as f64)))
+            .collect();
+            let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            (tags.join(","), pts)
+        })
+        .collect();
+    if !dist.is_empty() {
+        out.push_str(&line_chart(
+            &format!("{metric} percentile distribution"),
+            "percentile",
+            metric,
+            &dist,
+            &ms,
+        ));
     }
+}
+
+fn journeys(out: &mut String, s: &Summary) {
+    if s.journeys.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Journeys</h2>\n<table id=\"journeys\"><tr><th>journey</th><th>weight</th><th>done</th><th>failed</th><th>cut short</th></tr>\n");
+    for j in &s.journeys {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&j.name),
+            j.weight,
+            j.completed,
+            j.failed,
+            j.stopped
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn checks(out: &mut String, s: &Summary) {
     out.push_str("<h2>Checks</h2>\n");
     if s.checks.is_empty() {
         out.push_str("<p>No checks declared.</p>\n");
-    } else {
-        out.push_str("<table id=\"checks\"><tr><th>check</th><th>category</th><th>passed</th><th>failed</th><th>overtaken</th><th>examples</th></tr>\n");
-        for c in &s.checks {
-            let class = if c.error.is_some() || c.failed > 0 { "bad" } else { "ok" };
-            let examples: Vec<String> = c
-                .error
-                .iter()
-                .cloned()
-                .chain(c.examples.iter().map(|e| {
-                    let who = [e.user.as_deref(), e.service.as_deref()]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join(" in ");
-                    format!("{who}: {}", e.detail)
-                }))
-                .map(|e| escape(&e))
-                .collect();
-            let _ = writeln!(
-                out,
-                "<tr><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
-                escape(&c.name),
-                escape(&c.category),
-                c.passed,
-                c.failed,
-                c.skipped,
-                examples.join("<br>")
-            );
-        }
-        out.push_str("</table>\n");
+        return;
     }
+    out.push_str("<table id=\"checks\"><tr><th>check</th><th>category</th><th>passed</th><th>failed</th><th>overtaken</th><th>examples</th></tr>\n");
+    for c in &s.checks {
+        let class = if c.is_failure() { "bad" } else { "ok" };
+        let examples: Vec<String> = c
+            .error
+            .iter()
+            .cloned()
+            .chain(c.examples.iter().map(|e| {
+                let who = [e.user.as_deref(), e.service.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" in ");
+                format!("{who}: {}", e.detail)
+            }))
+            .map(|e| escape(&e))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+            escape(&c.name),
+            escape(&c.category),
+            c.passed,
+            c.failed,
+            c.skipped,
+            examples.join("<br>")
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+/// Probes, cleanup and notes.
+fn run_accounts(out: &mut String, s: &Summary) {
     if let Some(p) = &s.probes {
         let _ = writeln!(
             out,
@@ -431,12 +437,6 @@ td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td
         }
         out.push_str("</ul>\n");
     }
-    let _ = writeln!(
-        out,
-        "<h2>Configuration</h2>\n<pre id=\"configuration\">{}</pre>\n</body></html>",
-        escape(workload_toml)
-    );
-    out
 }
 
 #[cfg(test)]

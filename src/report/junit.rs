@@ -1,25 +1,53 @@
-//! `junit.xml`: one test case per threshold (and, later, per check), failures carrying the
-//! observed value, in the JUnit XML that CI systems read.
+//! `junit.xml`: one test case per threshold and per check, failures carrying the observed
+//! value, in the JUnit XML that CI systems read. A run that did not finish (killed, interrupted,
+//! failed) gets a `provbench.run` case that fails, so the file never reads as a pass for it.
 
 use std::fmt::Write as _;
 
 use quick_xml::escape::escape;
 
-use super::summary::Summary;
+use crate::results::{RunOutcome, StopReason, Summary};
+
+/// Why the run itself is a failing test case, if it is one.
+fn unfinished(s: &Summary) -> Option<String> {
+    match (&s.outcome, &s.stop_reason) {
+        (_, Some(StopReason::Failed { error })) => Some(format!("the run failed: {error}")),
+        (RunOutcome::Killed | RunOutcome::Running, _) => {
+            Some("the run was killed before it finished: its results are partial".into())
+        }
+        (RunOutcome::Aborted, _) => Some("the run was interrupted (Ctrl-C or SIGTERM)".into()),
+        _ => None,
+    }
+}
 
 pub fn render(s: &Summary) -> String {
     let failures = s.thresholds.iter().filter(|v| !v.passed && v.error.is_none()).count();
     let errors = s.thresholds.iter().filter(|v| v.error.is_some()).count();
     let tests = s.thresholds.len();
+    let run_failure = unfinished(s);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<testsuites name=\"provbench {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
         escape(&s.workload),
-        tests + s.checks.len(),
-        failures + s.checks.iter().filter(|c| c.failed > 0).count(),
+        tests + s.checks.len() + run_failure.is_some() as usize,
+        failures + s.checks.iter().filter(|c| c.failed > 0).count() + run_failure.is_some() as usize,
         errors + s.checks.iter().filter(|c| c.error.is_some()).count(),
     );
+    if let Some(why) = &run_failure {
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"provbench.run\" tests=\"1\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"{:.3}\">\n    \
+<testcase classname=\"provbench.run.{}\" name=\"run finished\" time=\"{:.3}\">\n      \
+<failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n  </testsuite>",
+            s.load.load_duration_s,
+            escape(&s.workload),
+            s.load.load_duration_s,
+            escape(why),
+            s.outcome.label().to_lowercase(),
+            escape(why)
+        );
+    }
     let _ = writeln!(
         out,
         "  <testsuite name=\"provbench.thresholds\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\" timestamp=\"{}\">",

@@ -3,8 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::summary::{RunOutcome, Summary};
-use crate::metrics::summary::format_micros;
+use crate::results::{RunOutcome, Summary, format_micros};
 
 /// Markdown-safe text: no table breaks, no HTML.
 fn cell(s: &str) -> String {
@@ -21,6 +20,8 @@ pub fn render(s: &Summary) -> String {
         RunOutcome::Failed => "❌ failed",
         RunOutcome::Aborted => "⚠️ aborted",
         RunOutcome::Running => "⚠️ incomplete",
+        RunOutcome::Killed => "⚠️ killed",
+        RunOutcome::Error => "⚠️ error",
     };
     let _ = writeln!(out, "### provbench · {} · {outcome}\n", cell(&s.workload));
     let _ = writeln!(
@@ -63,11 +64,7 @@ pub fn render(s: &Summary) -> String {
                         .map(|e| format!("{}: {}", e.user.clone().unwrap_or_default(), e.detail))
                 })
                 .unwrap_or_default();
-            let mark = if c.error.is_some() || c.failed > 0 {
-                "❌"
-            } else {
-                "✅"
-            };
+            let mark = if c.is_failure() { "❌" } else { "✅" };
             let _ = writeln!(
                 out,
                 "| {mark} {} | {} | {} | {} |",

@@ -1,201 +1,140 @@
-//! `provbench merge DIR... --out DIR`: the shards of a run as one. Interval histograms are added
-//! per tag and per aligned one-second interval (absolute time, so shards that started apart or
-//! missed an interval still line up), counters are summed, and the summary, verdicts and reports
-//! are rebuilt from the merged files exactly as for a single run. Percentiles are never averaged.
+//! `provbench merge DIR... --out DIR`: the shards of a run as one. Interval histograms and
+//! counters are added per series and per aligned one-second interval (absolute time, so shards
+//! that started apart or missed an interval still line up), and the summary, verdicts and
+//! reports are judged from the merged files exactly as for a single run, on the thresholds the
+//! shards' summaries declare. Percentiles are never averaged.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use base64::Engine;
-use hdrhistogram::Histogram;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag};
-use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
-use super::summary::{JourneyInfo, RunOutcome, Summary};
-use crate::metrics::key::MetricKey;
-use crate::metrics::series::new_histogram;
+use crate::metrics::SeriesData;
+use crate::metrics::hlog::read_hlog;
+use crate::metrics::intervals::{self, IntervalCsv, IntervalRow};
+use crate::results::{CheckReport, DeclaredThreshold, JourneyInfo, StopReason, Summary};
+use crate::vocab::MetricKey;
 
-/// Per (key, second since the epoch): the merged histogram and counters.
+/// Per (second since the epoch, series): the merged data.
 #[derive(Default)]
-pub struct Buckets {
-    pub histograms: BTreeMap<(MetricKey, u64), Histogram<u64>>,
-    /// (count, errors, timeouts, rate_limited)
-    pub counters: BTreeMap<(MetricKey, u64), (u64, u64, u64, u64)>,
+pub struct Buckets(pub BTreeMap<(u64, MetricKey), SeriesData>);
+
+fn epoch_second(t: SystemTime) -> u64 {
+    // Round to the second: shards' interval starts differ by milliseconds.
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        .round() as u64
 }
 
-/// Adds one run's interval log into `b`, bucketed by absolute second.
-pub fn add_hlog(b: &mut Buckets, bytes: &[u8], what: &str) -> anyhow::Result<()> {
-    let mut base = Duration::ZERO;
-    let mut deserializer = Deserializer::new();
-    for entry in IntervalLogIterator::new(bytes) {
-        match entry.map_err(|e| anyhow::anyhow!("{what}: not an interval log: {e:?}"))? {
-            LogEntry::BaseTime(t) => base = t,
-            LogEntry::StartTime(t) if base.is_zero() => base = t,
-            LogEntry::StartTime(_) => {}
-            LogEntry::Interval(h) => {
-                let Some(key) = h.tag().and_then(|t| MetricKey::from_hlog_tag(t.as_str())) else {
-                    continue;
-                };
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(h.encoded_histogram())
-                    .with_context(|| format!("{what}: bad base64 in {key}"))?;
-                let hist: Histogram<u64> = deserializer
-                    .deserialize(&mut raw.as_slice())
-                    .map_err(|e| anyhow::anyhow!("{what}: bad histogram in {key}: {e:?}"))?;
-                // Round to the second: shards' interval starts differ by milliseconds.
-                let second = (base + h.start_timestamp()).as_secs_f64().round() as u64;
-                b.histograms
-                    .entry((key, second))
-                    .or_insert_with(new_histogram)
-                    .add(&hist)
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            }
+impl Buckets {
+    /// Adds one run's files, bucketed by absolute second.
+    pub fn add_run(&mut self, dir: &Path) -> anyhow::Result<()> {
+        let hlog = read_hlog(&dir.join("histograms.hlog"))?;
+        for i in hlog.intervals {
+            let second = epoch_second(hlog.base + i.start);
+            self.0.entry((second, i.key)).or_default().add_histogram(&i.histogram);
         }
+        let (rows, _) = intervals::read(&dir.join("intervals.csv"))?;
+        for row in rows {
+            let (Some(key), Ok(at)) = (row.key(), humantime::parse_rfc3339(&row.timestamp)) else {
+                continue;
+            };
+            self.0.entry((epoch_second(at), key)).or_default().add(&row.counters());
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// Adds one run's `intervals.csv` counters into `b`.
-pub fn add_csv(b: &mut Buckets, path: &Path) -> anyhow::Result<()> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    for row in reader.records() {
-        let row = row?;
-        let (Some(ts), Some(metric), Some(tags)) = (row.get(1), row.get(2), row.get(3)) else {
-            continue;
-        };
-        let Ok(at) = humantime::parse_rfc3339(ts) else { continue };
-        let second = at
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64()
-            .round() as u64;
-        let text = if tags.is_empty() {
-            metric.to_string()
-        } else {
-            format!("{metric}{{{tags}}}")
-        };
-        let Some(key) = MetricKey::from_hlog_tag(&text) else {
-            continue;
-        };
-        let num = |i: usize| row.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let c = b.counters.entry((key, second)).or_default();
-        c.0 += num(4);
-        c.1 += num(5);
-        c.2 += num(6);
-        c.3 += num(7);
-    }
-    Ok(())
-}
-
-/// Writes the merged buckets as one run's `histograms.hlog` and `intervals.csv`.
-pub fn write_buckets(b: &Buckets, out: &Path) -> anyhow::Result<()> {
-    let seconds: Vec<u64> = b
-        .histograms
-        .keys()
-        .map(|(_, s)| *s)
-        .chain(b.counters.keys().map(|(_, s)| *s))
-        .collect();
-    let first = seconds.iter().copied().min().unwrap_or(0);
-    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(first);
-    let mut file = std::fs::File::create(out.join("histograms.hlog"))?;
-    let mut serializer = V2DeflateSerializer::new();
-    let mut log = IntervalLogWriterBuilder::new()
-        .add_comment("provbench histograms merged from shards: values in microseconds; Interval_Max in milliseconds")
-        .with_start_time(start)
-        .with_base_time(start)
-        .with_max_value_divisor(1000.0)
-        .begin_log_with(&mut file, &mut serializer)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut by_second: BTreeMap<u64, Vec<&MetricKey>> = BTreeMap::new();
-    for (key, s) in b.histograms.keys() {
-        by_second.entry(*s).or_default().push(key);
-    }
-    for (s, keys) in &by_second {
-        for key in keys {
-            let h = &b.histograms[&((*key).clone(), *s)];
-            let tag = key.hlog_tag();
-            log.write_histogram(
-                h,
-                Duration::from_secs(s - first),
-                Duration::from_secs(1),
-                Tag::new(&tag),
+    /// Writes the buckets as one run's `histograms.hlog` and `intervals.csv`.
+    pub fn write(&self, out: &Path) -> anyhow::Result<()> {
+        let first = self.0.keys().map(|(s, _)| *s).min().unwrap_or(0);
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(first);
+        let mut file = std::fs::File::create(out.join("histograms.hlog"))?;
+        let mut serializer = V2DeflateSerializer::new();
+        let mut log = IntervalLogWriterBuilder::new()
+            .add_comment(
+                "provbench histograms merged from shards: values in microseconds; Interval_Max in milliseconds",
             )
+            .with_start_time(start)
+            .with_base_time(start)
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(&mut file, &mut serializer)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut csv = IntervalCsv::create(&out.join("intervals.csv"))?;
+        for ((second, key), d) in &self.0 {
+            let offset = Duration::from_secs(second - first);
+            let h = d.histogram();
+            if !h.is_empty() {
+                log.write_histogram(&*h, offset, Duration::from_secs(1), Tag::new(&key.hlog_tag()))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            let ts = humantime::format_rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_secs(*second));
+            csv.write(&IntervalRow::new(offset.as_secs_f64(), ts.to_string(), key, d))?;
         }
+        csv.flush()?;
+        Ok(())
     }
-    drop(log);
-    let mut csv = csv::Writer::from_path(out.join("intervals.csv"))?;
-    csv.write_record(crate::metrics::writer::CSV_HEADER)?;
-    let mut rows: BTreeMap<(u64, MetricKey), (u64, u64, u64, u64)> = BTreeMap::new();
-    for ((key, s), c) in &b.counters {
-        rows.insert((*s, key.clone()), *c);
-    }
-    for (key, s) in b.histograms.keys() {
-        rows.entry((*s, key.clone()))
-            .or_insert_with(|| (b.histograms[&(key.clone(), *s)].len(), 0, 0, 0));
-    }
-    for ((s, key), (count, errors, timeouts, limited)) in rows {
-        let h = b.histograms.get(&(key.clone(), s));
-        let q = |p: f64| {
-            h.filter(|h| !h.is_empty())
-                .map(|h| h.value_at_quantile(p).to_string())
-                .unwrap_or_default()
-        };
-        let ts = humantime::format_rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_secs(s)).to_string();
-        csv.write_record([
-            format!("{:.3}", (s - first) as f64),
-            ts,
-            key.metric.clone(),
-            key.tags_text(),
-            count.to_string(),
-            errors.to_string(),
-            timeouts.to_string(),
-            limited.to_string(),
-            q(0.5),
-            q(0.99),
-            h.filter(|h| !h.is_empty())
-                .map(|h| h.max().to_string())
-                .unwrap_or_default(),
-        ])?;
-    }
-    csv.flush()?;
-    Ok(())
 }
 
 /// Merges the shard folders `dirs` into `out` and returns the merged summary.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> {
     anyhow::ensure!(!dirs.is_empty(), "give the shards' results folders");
-    std::fs::create_dir_all(out)?;
     let mut buckets = Buckets::default();
     let mut summaries = Vec::new();
     for d in dirs {
-        let path = d.join("histograms.hlog");
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        add_hlog(&mut buckets, &bytes, &path.display().to_string())?;
-        add_csv(&mut buckets, &d.join("intervals.csv"))?;
         summaries.push(Summary::read(d)?);
+        buckets
+            .add_run(d)
+            .with_context(|| format!("cannot merge {}", d.display()))?;
     }
-    write_buckets(&buckets, out)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    buckets.write(out)?;
     if let Ok(w) = std::fs::read_to_string(dirs[0].join("workload.toml")) {
         std::fs::write(out.join("workload.toml"), w)?;
     }
+    let mut s = combine(&summaries);
+    s.notes = vec![format!(
+        "merged from {} shards: {}",
+        dirs.len(),
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )];
+    // Metrics, verdicts and outcome come from the merged files, as for any run.
+    super::rebuild::judge_files(&mut s, out)?;
+    s.write(out)?;
+    super::write_all(&s, out)?;
+    Ok(s)
+}
+
+/// The shards' summaries as one: identity, load figures summed, journeys and checks added,
+/// every declared threshold once, and the stop reason that says least for the run.
+fn combine(summaries: &[Summary]) -> Summary {
     let mut s = summaries[0].clone();
     s.shard = None;
     let ids: std::collections::BTreeSet<&str> = summaries.iter().map(|x| x.run_id.as_str()).collect();
     s.run_id = ids.into_iter().collect::<Vec<_>>().join("+");
     s.started_at = summaries.iter().map(|x| x.started_at.clone()).min().unwrap_or_default();
     s.ended_at = summaries.iter().filter_map(|x| x.ended_at.clone()).max();
-    s.outcome = summaries
-        .iter()
-        .map(|x| x.outcome)
-        .fold(RunOutcome::Passed, |a, b| match (a, b) {
-            (RunOutcome::Aborted, _) | (_, RunOutcome::Aborted) => RunOutcome::Aborted,
-            (RunOutcome::Running, _) | (_, RunOutcome::Running) => RunOutcome::Running,
-            (RunOutcome::Failed, _) | (_, RunOutcome::Failed) => RunOutcome::Failed,
-            _ => RunOutcome::Passed,
-        });
+    s.stop_reason = combined_stop(summaries);
+    s.declared_thresholds = Vec::new();
+    for d in summaries.iter().flat_map(|x| &x.declared_thresholds) {
+        if !s
+            .declared_thresholds
+            .iter()
+            .any(|e: &DeclaredThreshold| e.expression == d.expression)
+        {
+            s.declared_thresholds.push(d.clone());
+        }
+    }
+    // Verdicts are judged anew from the declarations (schema-1 shards: shard 0's stand).
+    if !s.declared_thresholds.is_empty() {
+        s.thresholds.clear();
+    }
     let l = &mut s.load;
     l.admins = summaries.iter().map(|x| x.load.admins).sum();
     l.achieved_rate = summaries.iter().map(|x| x.load.achieved_rate).sum();
@@ -225,7 +164,30 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> {
         e.stopped += j.stopped;
     }
     s.journeys = journeys.into_values().collect();
-    let mut checks: BTreeMap<String, crate::checks::CheckReport> = BTreeMap::new();
+    s.checks = combined_checks(summaries);
+    s.cleanup = None;
+    s.probes = None;
+    s
+}
+
+/// A shard that never finished makes the merge unfinished; otherwise an interrupted, failed or
+/// aborted shard speaks for the whole run.
+fn combined_stop(summaries: &[Summary]) -> Option<StopReason> {
+    let reasons: Vec<Option<&StopReason>> = summaries.iter().map(|x| x.stop_reason.as_ref()).collect();
+    if reasons.iter().any(Option::is_none) {
+        return None;
+    }
+    let rank = |r: &StopReason| match r {
+        StopReason::Failed { .. } => 0,
+        StopReason::Signal => 1,
+        StopReason::ThresholdLost { .. } => 2,
+        StopReason::Deadline | StopReason::ScheduleEnd => 3,
+    };
+    reasons.into_iter().flatten().min_by_key(|r| rank(r)).cloned()
+}
+
+fn combined_checks(summaries: &[Summary]) -> Vec<CheckReport> {
+    let mut checks: BTreeMap<String, CheckReport> = BTreeMap::new();
     for c in summaries.iter().flat_map(|x| &x.checks) {
         match checks.get_mut(&c.name) {
             None => {
@@ -241,32 +203,16 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> {
             }
         }
     }
-    s.checks = checks.into_values().collect();
-    s.cleanup = None;
-    s.probes = None;
-    s.notes = vec![format!(
-        "merged from {} shards: {}",
-        dirs.len(),
-        dirs.iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )];
-    // Metrics and verdicts come from the merged files, as for any run.
-    super::from_files(&mut s, out)?;
-    if s.outcome == RunOutcome::Passed && s.thresholds.iter().any(|v| !v.passed) {
-        s.outcome = RunOutcome::Failed;
-    }
-    s.write(out)?;
-    super::write_all(&s, out)?;
-    Ok(s)
+    checks.into_values().collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::series::new_histogram;
 
-    fn log(start: SystemTime, intervals: &[(u64, &[u64])]) -> Vec<u8> {
+    fn run_dir(dir: &Path, start: SystemTime, intervals: &[(u64, &[u64])]) {
+        std::fs::create_dir_all(dir).unwrap();
         let mut out = Vec::new();
         let mut ser = V2DeflateSerializer::new();
         let mut w = IntervalLogWriterBuilder::new()
@@ -288,32 +234,35 @@ mod tests {
             .unwrap();
         }
         drop(w);
-        out
+        std::fs::write(dir.join("histograms.hlog"), out).unwrap();
+        IntervalCsv::create(&dir.join("intervals.csv")).unwrap();
     }
 
     #[test]
     fn misaligned_and_missing_intervals_line_up_by_absolute_time() {
+        let tmp = tempfile::tempdir().unwrap();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         // Shard A starts at t0 with intervals 0, 1, 2; shard B starts 1.2 s later and misses its
         // second interval: its intervals fall on t0+1.2 ≈ second 1 and t0+3.2 ≈ second 3.
-        let a = log(t0, &[(0, &[100]), (1, &[200]), (2, &[300])]);
-        let b = log(t0 + Duration::from_millis(1200), &[(0, &[1000, 1000]), (2, &[4000])]);
+        run_dir(&tmp.path().join("a"), t0, &[(0, &[100]), (1, &[200]), (2, &[300])]);
+        run_dir(
+            &tmp.path().join("b"),
+            t0 + Duration::from_millis(1200),
+            &[(0, &[1000, 1000]), (2, &[4000])],
+        );
         let mut buckets = Buckets::default();
-        add_hlog(&mut buckets, &a, "a").unwrap();
-        add_hlog(&mut buckets, &b, "b").unwrap();
+        buckets.add_run(&tmp.path().join("a")).unwrap();
+        buckets.add_run(&tmp.path().join("b")).unwrap();
         let key = MetricKey::new("api_latency").tag("op", "x");
-        let second = |s: u64| 1_800_000_000 + s;
         let counts: Vec<(u64, u64)> = (0..4)
             .map(|s| {
-                (
-                    s,
-                    buckets.histograms.get(&(key.clone(), second(s))).map_or(0, |h| h.len()),
-                )
+                let d = buckets.0.get(&(1_800_000_000 + s, key.clone()));
+                (s, d.map_or(0, |d| d.count()))
             })
             .collect();
         assert_eq!(counts, [(0, 1), (1, 3), (2, 1), (3, 1)]);
         // Nothing is lost or double counted overall.
-        let total: u64 = buckets.histograms.values().map(|h| h.len()).sum();
+        let total: u64 = buckets.0.values().map(|d| d.count()).sum();
         assert_eq!(total, 6);
     }
 }

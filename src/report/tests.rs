@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::summary::{JourneyInfo, LoadInfo, RunOutcome, Summary, TargetInfo};
 use super::{console, html, junit, markdown};
-use crate::metrics::summary::MetricSummary;
-use crate::thresholds::Verdict;
+use crate::metrics::intervals::IntervalRow;
+use crate::results::{
+    CheckReport, Example, JourneyInfo, LoadInfo, MetricSummary, RunOutcome, StopReason, Summary, TargetInfo, Verdict,
+};
 
 fn metric(metric: &str, tags: &[(&str, &str)], count: u64, p50: u64, p99: u64) -> MetricSummary {
     MetricSummary {
@@ -31,13 +32,14 @@ fn metric(metric: &str, tags: &[(&str, &str)], count: u64, p50: u64, p99: u64) -
 
 pub fn fixture() -> Summary {
     Summary {
-        schema_version: 1,
+        schema_version: crate::results::SCHEMA_VERSION,
         run_id: "pb-00c0ffee".into(),
         workload: "fixture".into(),
         description: Some("A fixed run for report tests".into()),
         started_at: "2026-11-29T10:00:00.000Z".into(),
         ended_at: Some("2026-11-29T10:00:30.000Z".into()),
         outcome: RunOutcome::Failed,
+        stop_reason: Some(StopReason::Deadline),
         target: TargetInfo {
             kind: "embedded".into(),
             url: "http://127.0.0.1:8080/scim/v2".into(),
@@ -53,6 +55,7 @@ pub fn fixture() -> Summary {
             ..Default::default()
         },
         shard: None,
+        overrides: vec![],
         journeys: vec![JourneyInfo {
             name: "joiner".into(),
             weight: 1,
@@ -72,20 +75,21 @@ pub fn fixture() -> Summary {
                 220_000,
             ),
         ],
-        checks: vec![crate::checks::CheckReport {
+        checks: vec![CheckReport {
             name: "revocation".into(),
             kind: "revocation".into(),
             category: "security".into(),
             passed: 40,
             failed: 2,
             skipped: 1,
-            examples: vec![crate::checks::Example {
+            examples: vec![Example {
                 user: Some("pb-00c0ffee-7@example.test".into()),
                 service: Some("crm".into()),
                 detail: "a token issued before the change still works after 10s".into(),
             }],
             error: None,
         }],
+        declared_thresholds: vec![],
         thresholds: vec![
             Verdict {
                 expression: "p99(api_latency{op=create_user}) < 10ms".into(),
@@ -125,15 +129,19 @@ fn junit_snapshot() {
 
 #[test]
 fn html_has_every_section_and_charts() {
-    let intervals: Vec<html::IntervalPoint> = (0..10)
-        .map(|i| html::IntervalPoint {
-            start_s: i as f64,
+    let intervals: Vec<IntervalRow> = (0..10)
+        .map(|i| IntervalRow {
+            interval_start_s: i as f64,
+            timestamp: String::new(),
             metric: "api_latency".into(),
             tags: "op=create_user".into(),
             count: 100,
             errors: 0,
+            timeouts: 0,
+            rate_limited: 0,
             p50_us: Some(2_000),
             p99_us: Some(10_000),
+            max_us: Some(10_000),
         })
         .collect();
     let page = html::render(&fixture(), &intervals, "name = \"fixture\"\n");
@@ -166,14 +174,18 @@ fn html_escapes_everything_from_the_target() {
     s.metrics[0].tags.insert("op".into(), evil.into());
     s.thresholds[0].error = Some(evil.into());
     s.journeys[0].name = evil.into();
-    let intervals = vec![html::IntervalPoint {
-        start_s: 0.0,
+    let intervals = vec![IntervalRow {
+        interval_start_s: 0.0,
+        timestamp: String::new(),
         metric: "api_latency".into(),
         tags: format!("op={evil}"),
         count: 1,
         errors: 1,
+        timeouts: 0,
+        rate_limited: 0,
         p50_us: Some(1),
         p99_us: Some(1),
+        max_us: Some(1),
     }];
     let page = html::render(&s, &intervals, evil);
     assert!(!page.contains("<script"), "{page}");

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::ScimClient;
-use crate::workload::{Auth, ClientId, Secret};
+use super::settings::{Auth, ClientId, Secret};
 
 #[derive(Deserialize)]
 struct TokenResponse {

@@ -13,8 +13,8 @@ use hyper_util::rt::TokioExecutor;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 
+use super::settings::HttpSettings;
 use crate::metrics::ErrorKind;
-use crate::workload::HttpSettings;
 
 pub const SCIM_JSON: &str = "application/scim+json";
 

@@ -5,9 +5,14 @@
 //!
 //! # Layout
 //! - [`client`]: requests, responses and their classification.
-//! - [`auth`]: turning a workload's `target.auth` into an `Authorization` header.
+//! - [`auth`]: turning a target's [`Auth`] into an `Authorization` header.
+//! - [`settings`]: HTTP settings and authentication, as plain data (built by the workload layer).
+//!
+//! Imports nothing from the workload layer.
 
 pub mod auth;
 pub mod client;
+pub mod settings;
 
 pub use client::{CallError, Reply, ScimClient};
+pub use settings::{Auth, ClientId, HttpSettings, Secret};

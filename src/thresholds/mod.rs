@@ -2,20 +2,22 @@
 //! (percentiles of the union of the matching series, never averaged). A selector that matches
 //! no data is an error, not a pass.
 //!
+//! Imports the metrics (what is judged) and the results types (what a judgement is), nothing
+//! from the engine, probes, checks or workload.
+//!
 //! # Layout
 //! - [`parse`]: the grammar, with column-precise errors.
+//! - [`abort`]: abort-on-fail, judged after every interval as an observer of the interval writer.
 
+pub mod abort;
 pub mod parse;
-
-use serde::{Deserialize, Serialize};
 
 use parse::{Func, Selector, Value};
 pub use parse::{ParseError, Threshold};
 
-use crate::metrics::series::new_histogram;
-use crate::metrics::summary::format_micros;
-use crate::metrics::{ErrorKind, MetricKey, SeriesData};
-use crate::report::summary::LoadInfo;
+use crate::metrics::{ErrorKind, MetricKey, SeriesData, merge_matching};
+use crate::results::{CheckReport, DeclaredThreshold, LoadInfo, Verdict, format_micros};
+use crate::vocab::{metric, tag};
 
 /// A threshold as declared, with its abort policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,20 +38,23 @@ impl ThresholdSpec {
             delay: std::time::Duration::ZERO,
         })
     }
-}
 
-/// One threshold's verdict, as `summary.json` and every report show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub expression: String,
-    /// The observed value in the expression's unit (µs for durations, a fraction for rates).
-    pub observed: Option<f64>,
-    /// The observed value for people: `312.5ms`, `0.42%`, `12`.
-    pub observed_text: String,
-    pub passed: bool,
-    /// Why it could not be judged (no data matched): the run fails and exits 2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    /// As `summary.json` records it.
+    pub fn declared(&self) -> DeclaredThreshold {
+        DeclaredThreshold {
+            expression: self.expression.clone(),
+            abort_on_fail: self.abort_on_fail,
+            delay_ms: self.delay.as_millis() as u64,
+        }
+    }
+
+    /// Back from `summary.json`.
+    pub fn from_declared(d: &DeclaredThreshold) -> Result<ThresholdSpec, ParseError> {
+        let mut spec = ThresholdSpec::parse(&d.expression)?;
+        spec.abort_on_fail = d.abort_on_fail;
+        spec.delay = std::time::Duration::from_millis(d.delay_ms);
+        Ok(spec)
+    }
 }
 
 /// What thresholds are judged on: every series of the run, and the load figures.
@@ -57,7 +62,7 @@ pub struct Data<'a> {
     pub keys: &'a [MetricKey],
     pub series: &'a [SeriesData],
     pub load: &'a LoadInfo,
-    pub checks: &'a [crate::checks::CheckReport],
+    pub checks: &'a [CheckReport],
 }
 
 fn matches(selector: &Selector, metric: &str, key: &MetricKey) -> bool {
@@ -94,6 +99,24 @@ fn no_data(spec: &ThresholdSpec, why: String) -> Verdict {
 /// Judges every threshold on the same data.
 pub fn judge_all(specs: &[ThresholdSpec], data: &Data) -> Vec<Verdict> {
     specs.iter().map(|t| evaluate(t, data)).collect()
+}
+
+/// Judges the thresholds a summary declares (a declaration that no longer parses is an error
+/// verdict, never dropped).
+pub fn judge_declared(declared: &[DeclaredThreshold], data: &Data) -> Vec<Verdict> {
+    declared
+        .iter()
+        .map(|d| match ThresholdSpec::from_declared(d) {
+            Ok(spec) => evaluate(&spec, data),
+            Err(e) => Verdict {
+                expression: d.expression.clone(),
+                observed: None,
+                observed_text: "not judged".into(),
+                passed: false,
+                error: Some(e.to_string()),
+            },
+        })
+        .collect()
 }
 
 /// Judges one threshold.
@@ -148,9 +171,9 @@ fn aggregate(func: &Func, selector: &Selector, data: &Data) -> Result<(f64, Stri
     };
     match selector.metric.as_str() {
         // errors{op=..}: failures of the operations the tags select.
-        "errors" => {
+        metric::ERRORS => {
             let (mut errors, mut count) = (0u64, 0u64);
-            for d in data.matching(selector, "api_latency") {
+            for d in data.matching(selector, metric::API_LATENCY) {
                 errors += d.errors_total();
                 count += d.count();
             }
@@ -171,16 +194,16 @@ fn aggregate(func: &Func, selector: &Selector, data: &Data) -> Result<(f64, Stri
             })
         }
         // timeouts{metric=sync_lag,..}: observations that never arrived.
-        "timeouts" | "rate_limited" => {
+        metric::TIMEOUTS | metric::RATE_LIMITED => {
             let mut inner = selector.clone();
-            let metric = inner.tags.remove("metric");
+            let wanted = inner.tags.remove(tag::METRIC);
             let mut total = 0u64;
             let mut any = false;
             for (k, d) in data.keys.iter().zip(data.series) {
-                let metric_ok = metric.as_deref().is_none_or(|m| k.metric == m);
+                let metric_ok = wanted.as_deref().is_none_or(|m| k.metric == m);
                 if metric_ok && inner.tags.iter().all(|(tk, tv)| k.tags.get(tk) == Some(tv)) {
                     any = true;
-                    total += if selector.metric == "timeouts" {
+                    total += if selector.metric == metric::TIMEOUTS {
                         d.errors[ErrorKind::Timeout as usize]
                     } else {
                         d.rate_limited
@@ -196,7 +219,7 @@ fn aggregate(func: &Func, selector: &Selector, data: &Data) -> Result<(f64, Stri
             }
         }
         // checks{kind=..,category=..,name=..}: failed() sums failures, count() passes + failures.
-        "checks" => {
+        metric::CHECKS => {
             let picked: Vec<_> = data
                 .checks
                 .iter()
@@ -226,17 +249,13 @@ fn aggregate(func: &Func, selector: &Selector, data: &Data) -> Result<(f64, Stri
                 )),
             }
         }
-        metric => {
-            let mut merged = new_histogram();
-            let (mut count, mut errors) = (0u64, 0u64);
-            for d in data.matching(selector, metric) {
-                merged.add(&*d.histogram()).expect("same bounds");
-                count += d.count();
-                errors += d.errors_total();
-            }
+        name => {
+            let merged = merge_matching(data.keys, data.series, |k| matches(selector, name, k)).unwrap_or_default();
+            let (count, errors) = (merged.count(), merged.errors_total());
             if count == 0 {
                 return Err(none());
             }
+            let merged = merged.histogram();
             let dur = |v: u64| (v as f64, format_micros(Some(v)));
             Ok(match func {
                 Func::Count => (count as f64, count.to_string()),
@@ -244,7 +263,7 @@ fn aggregate(func: &Func, selector: &Selector, data: &Data) -> Result<(f64, Stri
                     errors as f64 / count as f64,
                     format!("{:.3}%", errors as f64 * 100.0 / count as f64),
                 ),
-                Func::Failed => return Err(format!("failed() applies to checks, not to `{metric}`")),
+                Func::Failed => return Err(format!("failed() applies to checks, not to `{name}`")),
                 _ if merged.is_empty() => return Err(format!("`{}` has no successful observations", described())),
                 Func::Percentile(p) => dur(merged.value_at_quantile(p / 100.0)),
                 Func::Min => dur(merged.min()),

@@ -6,15 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub const KINDS: &[&str] = &[
-    "login",
-    "permissions",
-    "audit",
-    "welcome",
-    "authorization",
-    "escalation",
-    "revocation",
-];
+use crate::vocab::CheckKind;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -92,7 +84,7 @@ pub type EmbeddedDefaults = (Vec<String>, BTreeMap<String, Vec<String>>);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checks {
-    pub kinds: Vec<String>,
+    pub kinds: Vec<CheckKind>,
     pub sample: f64,
     pub timeout: Duration,
     pub attempts: u32,
@@ -110,42 +102,49 @@ pub struct Checks {
 }
 
 impl Checks {
-    pub fn has(&self, kind: &str) -> bool {
-        self.kinds.iter().any(|k| k == kind)
+    pub fn has(&self, kind: CheckKind) -> bool {
+        self.kinds.contains(&kind)
     }
 
     /// `embedded`: (linked services, role permissions) of the embedded target, which supplies
     /// every default.
     pub fn from_wire(w: Option<ChecksWire>, embedded: Option<EmbeddedDefaults>) -> Result<Option<Checks>, String> {
         let Some(w) = w else { return Ok(None) };
+        let known = CheckKind::NAMES.join(", ");
         if w.kinds.is_empty() {
-            return Err(format!("[checks] names no `kinds` (known: {})", KINDS.join(", ")));
+            return Err(format!("[checks] names no `kinds` (known: {known})"));
         }
-        if let Some(bad) = w.kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
-            let hint = super::error::did_you_mean(bad, KINDS)
-                .map(|b| format!(": did you mean `{b}`?"))
-                .unwrap_or_default();
-            return Err(format!(
-                "checks.kinds: unknown check `{bad}`{hint} (known: {})",
-                KINDS.join(", ")
-            ));
-        }
+        let kinds = w
+            .kinds
+            .iter()
+            .map(|k| {
+                CheckKind::parse(k).ok_or_else(|| {
+                    let hint = super::error::did_you_mean(k, CheckKind::NAMES)
+                        .map(|b| format!(": did you mean `{b}`?"))
+                        .unwrap_or_default();
+                    format!("checks.kinds: unknown check `{k}`{hint} (known: {known})")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let is_embedded = embedded.is_some();
-        let need = |v: Option<String>, default: &str, key: &str, kinds: &[&str]| -> Result<Option<String>, String> {
-            match (v, is_embedded) {
-                (Some(v), _) => Ok(Some(v)),
-                (None, true) => Ok(Some(default.to_string())),
-                (None, false) if kinds.iter().any(|k| w.kinds.iter().any(|x| x == k)) => Err(format!(
-                    "checks.{key} is needed for the {} check against this target",
-                    kinds.join("/")
-                )),
-                (None, false) => Ok(None),
-            }
-        };
+        let needed_by = |which: &[CheckKind]| which.iter().any(|k| kinds.contains(k));
+        let names = |which: &[CheckKind]| which.iter().map(|k| k.as_str()).collect::<Vec<_>>().join("/");
+        let need =
+            |v: Option<String>, default: &str, key: &str, which: &[CheckKind]| -> Result<Option<String>, String> {
+                match (v, is_embedded) {
+                    (Some(v), _) => Ok(Some(v)),
+                    (None, true) => Ok(Some(default.to_string())),
+                    (None, false) if needed_by(which) => Err(format!(
+                        "checks.{key} is needed for the {} check against this target",
+                        names(which)
+                    )),
+                    (None, false) => Ok(None),
+                }
+            };
         let client = |c: Option<ClientWire>,
                       default: (&str, &str),
                       key: &str,
-                      kinds: &[&str]|
+                      which: &[CheckKind]|
          -> Result<Option<Client>, String> {
             match (c, is_embedded) {
                 (Some(c), _) => Ok(Some(Client {
@@ -160,9 +159,9 @@ impl Checks {
                     id: default.0.into(),
                     secret: ClientSecret::Embedded(default.1.into()),
                 })),
-                (None, false) if kinds.iter().any(|k| w.kinds.iter().any(|x| x == k)) => Err(format!(
+                (None, false) if needed_by(which) => Err(format!(
                     "checks.{key} is needed for the {} check against this target",
-                    kinds.join("/")
+                    names(which)
                 )),
                 (None, false) => Ok(None),
             }
@@ -183,7 +182,7 @@ impl Checks {
                 w.token_url.clone(),
                 "/oauth/token",
                 "token_url",
-                &["login", "permissions", "revocation"],
+                &[CheckKind::Login, CheckKind::Permissions, CheckKind::Revocation],
             )?
             .unwrap_or_default(),
             userinfo_url: need(w.userinfo_url.clone(), "/oauth/userinfo", "userinfo_url", &[])?,
@@ -191,7 +190,7 @@ impl Checks {
                 w.me_url.clone(),
                 "/linked/{service}/me",
                 "me_url",
-                &["permissions", "revocation"],
+                &[CheckKind::Permissions, CheckKind::Revocation],
             )?
             .unwrap_or_default(),
             services: match (w.services.clone(), embedded_services) {
@@ -199,19 +198,29 @@ impl Checks {
                 (None, Some(s)) => s,
                 (None, None) => Vec::new(),
             },
-            audit_url: need(w.audit_url.clone(), "/audit?target={id}", "audit_url", &["audit"])?,
-            outbox_url: need(w.outbox_url.clone(), "/outbox?user_id={id}", "outbox_url", &["welcome"])?,
+            audit_url: need(
+                w.audit_url.clone(),
+                "/audit?target={id}",
+                "audit_url",
+                &[CheckKind::Audit],
+            )?,
+            outbox_url: need(
+                w.outbox_url.clone(),
+                "/outbox?user_id={id}",
+                "outbox_url",
+                &[CheckKind::Welcome],
+            )?,
             helpdesk: client(
                 w.helpdesk_client.clone(),
                 ("helpdesk", "helpdesk-secret"),
                 "helpdesk_client",
-                &["escalation"],
+                &[CheckKind::Escalation],
             )?,
             readonly: client(
                 w.readonly_client.clone(),
                 ("readonly", "readonly-secret"),
                 "readonly_client",
-                &["authorization"],
+                &[CheckKind::Authorization],
             )?,
             expiring: client(
                 w.expiring_client.clone(),
@@ -225,7 +234,7 @@ impl Checks {
                 (None, Some(r)) => r,
                 (None, None) => BTreeMap::new(),
             },
-            kinds: w.kinds,
+            kinds,
         }))
     }
 }

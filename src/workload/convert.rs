@@ -22,7 +22,7 @@ fn duration(src: &Source, s: &Spanned<String>, key: &str) -> Result<Duration, Wo
     })
 }
 
-pub(super) fn convert(src: &Source, w: WorkloadWire, text: &str) -> Result<Workload, WorkloadError> {
+pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, WorkloadError> {
     let name = w.name.get_ref().trim().to_string();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         return Err(src.error(
@@ -32,7 +32,50 @@ pub(super) fn convert(src: &Source, w: WorkloadWire, text: &str) -> Result<Workl
     }
     let (target, http) = convert_target(src, w.target.unwrap_or_default())?;
     let load = convert_load(src, w.load)?;
-    if w.journeys.is_empty() {
+    let journeys = convert_journeys(src, w.journeys)?;
+    let users = convert_users(src, w.users.unwrap_or_default())?;
+    check_journeys_have_users(src, &journeys, &users)?;
+    let embedded = match &target {
+        Target::Embedded { reference, .. } => Some(reference.as_ref()),
+        Target::Scim { .. } => None,
+    };
+    let embedded_services: Option<Vec<String>> = embedded.map(|c| c.services.iter().map(|s| s.name.clone()).collect());
+    let checks = checks::Checks::from_wire(
+        w.checks,
+        embedded.map(|c| (embedded_services.clone().unwrap_or_default(), c.roles.clone())),
+    )
+    .map_err(|m| src.error(None, m))?;
+    let probes = probes::Probes::from_wire(w.probes, embedded_services.as_deref()).map_err(|m| src.error(None, m))?;
+    let thresholds = convert_thresholds(src, w.thresholds.as_ref())?;
+    if let Some(c) = &checks
+        && c.kinds.iter().any(|k| k.logs_in())
+        && users.password.is_none()
+    {
+        return Err(src.error(
+            None,
+            "the login, permissions and revocation checks log in as the created users: set [users] password",
+        ));
+    }
+    Ok(Workload {
+        checks,
+        thresholds,
+        probes,
+        name,
+        description: w.description,
+        target,
+        http,
+        load,
+        journeys,
+        users,
+        effective_text: String::new(),
+        overrides: Vec::new(),
+        shard: None,
+        path: src.file.to_path_buf(),
+    })
+}
+
+fn convert_journeys(src: &Source, wires: Vec<wire::JourneyWire>) -> Result<Vec<Journey>, WorkloadError> {
+    if wires.is_empty() {
         return Err(src.error(
             None,
             "the workload has no [[journey]]: add at least one, e.g. steps = [\"create_user\", \"delete_user\"]",
@@ -40,7 +83,7 @@ pub(super) fn convert(src: &Source, w: WorkloadWire, text: &str) -> Result<Workl
     }
     let mut journeys = Vec::new();
     let mut names = std::collections::HashSet::new();
-    for j in w.journeys {
+    for j in wires {
         if !names.insert(j.name.get_ref().clone()) {
             return Err(src.error(
                 Some(j.name.span()),
@@ -67,8 +110,12 @@ pub(super) fn convert(src: &Source, w: WorkloadWire, text: &str) -> Result<Workl
             steps,
         });
     }
-    let users = convert_users(src, w.users.unwrap_or_default())?;
-    for j in &journeys {
+    Ok(journeys)
+}
+
+/// A journey may change only users it created, and may look up others only when there are some.
+fn check_journeys_have_users(src: &Source, journeys: &[Journey], users: &Users) -> Result<(), WorkloadError> {
+    for j in journeys {
         if let Some(step) = step::mutates_borrowed_user(&j.steps) {
             return Err(src.error(
                 None,
@@ -88,68 +135,34 @@ pub(super) fn convert(src: &Source, w: WorkloadWire, text: &str) -> Result<Workl
             ));
         }
     }
-    let embedded = match &target {
-        Target::Embedded { profile, config, flaws } => Some(
-            crate::engine::target::embedded_config(profile, config.as_deref(), flaws)
-                .map_err(|e| src.error(None, format!("target: {e:#}")))?,
-        ),
-        Target::Scim { .. } => None,
-    };
-    let embedded_services = embedded
-        .as_ref()
-        .map(|c| c.services.iter().map(|s| s.name.clone()).collect::<Vec<_>>());
-    let checks = checks::Checks::from_wire(
-        w.checks,
-        embedded
-            .as_ref()
-            .map(|c| (embedded_services.clone().unwrap_or_default(), c.roles.clone())),
-    )
-    .map_err(|m| src.error(None, m))?;
-    let probes = probes::Probes::from_wire(w.probes, embedded_services.as_deref()).map_err(|m| src.error(None, m))?;
+    Ok(())
+}
+
+fn convert_thresholds(
+    src: &Source,
+    list: Option<&Spanned<Vec<wire::ThresholdWire>>>,
+) -> Result<Vec<crate::thresholds::ThresholdSpec>, WorkloadError> {
+    let Some(list) = list else { return Ok(Vec::new()) };
     let mut thresholds = Vec::new();
-    if let Some(list) = &w.thresholds {
-        for t in list.get_ref() {
-            let (expr, abort_on_fail, delay) = match t {
-                wire::ThresholdWire::Plain(e) => (e, false, None),
-                wire::ThresholdWire::Full {
-                    expr,
-                    abort_on_fail,
-                    delay,
-                } => (expr, *abort_on_fail, delay.as_deref()),
-            };
-            let mut spec = crate::thresholds::ThresholdSpec::parse(expr)
-                .map_err(|e| src.error(Some(list.span()), e.to_string()))?;
-            spec.abort_on_fail = abort_on_fail;
-            if let Some(d) = delay {
-                spec.delay = humantime::parse_duration(d.trim())
-                    .map_err(|e| src.error(Some(list.span()), format!("threshold `{expr}`: delay `{d}`: {e}")))?;
-            }
-            thresholds.push(spec);
+    for t in list.get_ref() {
+        let (expr, abort_on_fail, delay) = match t {
+            wire::ThresholdWire::Plain(e) => (e, false, None),
+            wire::ThresholdWire::Full {
+                expr,
+                abort_on_fail,
+                delay,
+            } => (expr, *abort_on_fail, delay.as_deref()),
+        };
+        let mut spec =
+            crate::thresholds::ThresholdSpec::parse(expr).map_err(|e| src.error(Some(list.span()), e.to_string()))?;
+        spec.abort_on_fail = abort_on_fail;
+        if let Some(d) = delay {
+            spec.delay = humantime::parse_duration(d.trim())
+                .map_err(|e| src.error(Some(list.span()), format!("threshold `{expr}`: delay `{d}`: {e}")))?;
         }
+        thresholds.push(spec);
     }
-    if let Some(c) = &checks
-        && ["login", "permissions", "revocation"].iter().any(|k| c.has(k))
-        && users.password.is_none()
-    {
-        return Err(src.error(
-            None,
-            "the login, permissions and revocation checks log in as the created users: set [users] password",
-        ));
-    }
-    Ok(Workload {
-        checks,
-        thresholds,
-        probes,
-        name,
-        description: w.description,
-        target,
-        http,
-        load,
-        journeys,
-        users,
-        source_text: text.to_string(),
-        path: src.file.to_path_buf(),
-    })
+    Ok(thresholds)
 }
 
 fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings), WorkloadError> {
@@ -190,17 +203,12 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
                     .unwrap_or_else(|| format!(" (known: {})", crate::reference::config::PROFILES.join(", ")));
                 return Err(src.error(span, format!("unknown profile `{profile}`{hint}")));
             }
-            let mut check = crate::reference::config::ReferenceConfig::profile(&profile).expect("known profile");
-            for f in &t.flaws {
-                check
-                    .enable_flaw(f)
-                    .map_err(|m| src.error(None, format!("target.flaws: {m}")))?;
-            }
-            let config = t.config.map(|c| src.file.parent().unwrap_or(Path::new(".")).join(c));
+            let file = t.config.map(|c| src.file.parent().unwrap_or(Path::new(".")).join(c));
+            let reference = ReferenceConfig::resolve(&profile, file.as_deref(), &t.flaws)
+                .map_err(|e| src.error(None, format!("target: {e:#}")))?;
             Target::Embedded {
                 profile,
-                config,
-                flaws: t.flaws,
+                reference: Box::new(reference),
             }
         }
         "scim" => {
@@ -220,44 +228,7 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
             if let Some(p) = &t.profile {
                 return Err(src.error(Some(p.span()), "`profile` applies to the embedded target only"));
             }
-            let auth = match t.auth {
-                None | Some(AuthWire::None) => Auth::None,
-                Some(AuthWire::Bearer { token_env, token_file }) => Auth::Bearer {
-                    source: match (token_env, token_file) {
-                        (Some(e), None) => Secret::Env(e),
-                        (None, Some(f)) => Secret::File(src.file.parent().unwrap_or(Path::new(".")).join(f)),
-                        _ => {
-                            return Err(src.error(
-                                None,
-                                "target.auth bearer: give exactly one of `token_env` or `token_file`",
-                            ));
-                        }
-                    },
-                },
-                Some(AuthWire::OAuth2ClientCredentials {
-                    token_url,
-                    client_id,
-                    client_id_env,
-                    client_secret_env,
-                    scope,
-                }) => {
-                    let client_id = match (client_id, client_id_env) {
-                        (Some(id), None) => ClientId::Literal(id),
-                        (None, Some(env)) => ClientId::Env(env),
-                        _ => {
-                            return Err(
-                                src.error(None, "target.auth: give exactly one of `client_id` or `client_id_env`")
-                            );
-                        }
-                    };
-                    Auth::ClientCredentials {
-                        token_url,
-                        client_id,
-                        client_secret_env,
-                        scope,
-                    }
-                }
-            };
+            let auth = convert_auth(src, t.auth)?;
             Target::Scim { base_url: base, auth }
         }
         other => {
@@ -268,6 +239,46 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
     Ok((target, http))
 }
 
+fn convert_auth(src: &Source, auth: Option<AuthWire>) -> Result<Auth, WorkloadError> {
+    let auth = match auth {
+        None | Some(AuthWire::None) => Auth::None,
+        Some(AuthWire::Bearer { token_env, token_file }) => Auth::Bearer {
+            source: match (token_env, token_file) {
+                (Some(e), None) => Secret::Env(e),
+                (None, Some(f)) => Secret::File(src.file.parent().unwrap_or(Path::new(".")).join(f)),
+                _ => {
+                    return Err(src.error(
+                        None,
+                        "target.auth bearer: give exactly one of `token_env` or `token_file`",
+                    ));
+                }
+            },
+        },
+        Some(AuthWire::OAuth2ClientCredentials {
+            token_url,
+            client_id,
+            client_id_env,
+            client_secret_env,
+            scope,
+        }) => {
+            let client_id = match (client_id, client_id_env) {
+                (Some(id), None) => ClientId::Literal(id),
+                (None, Some(env)) => ClientId::Env(env),
+                _ => {
+                    return Err(src.error(None, "target.auth: give exactly one of `client_id` or `client_id_env`"));
+                }
+            };
+            Auth::ClientCredentials {
+                token_url,
+                client_id,
+                client_secret_env,
+                scope,
+            }
+        }
+    };
+    Ok(auth)
+}
+
 fn positive(src: &Source, v: &Option<Spanned<usize>>, key: &str) -> Result<Option<usize>, WorkloadError> {
     match v {
         Some(n) if *n.get_ref() == 0 => Err(src.error(Some(n.span()), format!("`{key}` must be at least 1"))),
@@ -276,166 +287,172 @@ fn positive(src: &Source, v: &Option<Spanned<usize>>, key: &str) -> Result<Optio
     }
 }
 
-fn convert_load(src: &Source, l: LoadWire) -> Result<Load, WorkloadError> {
-    let seed = l.seed.unwrap_or(1);
-    let misplaced = |field: &Option<Spanned<String>>, key: &str, model: &str| match field {
+fn misplaced(src: &Source, field: &Option<Spanned<String>>, key: &str, model: &str) -> Result<(), WorkloadError> {
+    match field {
         Some(f) => Err(src.error(Some(f.span()), format!("`{key}` applies to the {model} model only"))),
         None => Ok(()),
-    };
+    }
+}
+
+fn convert_load(src: &Source, l: LoadWire) -> Result<Load, WorkloadError> {
+    let seed = l.seed.unwrap_or(1);
     match l.model.get_ref().as_str() {
-        "closed" => {
-            misplaced(&l.rate, "rate", "open")?;
-            misplaced(&l.max_lag, "max_lag", "open")?;
-            if let Some(s) = &l.stages {
-                return Err(src.error(Some(s.span()), "`stages` applies to the open model only"));
-            }
-            if let Some(m) = &l.max_admins {
-                return Err(src.error(
-                    Some(m.span()),
-                    "`max_admins` applies to the open model; the closed model uses `admins`",
-                ));
-            }
-            let admins = positive(src, &l.admins, "admins")?.unwrap_or(10);
-            let ramp = l
-                .ramp
-                .as_ref()
-                .map(|r| duration(src, r, "ramp"))
-                .transpose()?
-                .unwrap_or(Duration::ZERO);
-            let think_time = l
-                .think_time
-                .as_ref()
-                .map(|t| {
-                    let text = t.get_ref();
-                    match text.split_once("..") {
-                        Some((a, b)) => {
-                            let p = |s: &str| {
-                                humantime::parse_duration(s.trim())
-                                    .map_err(|e| src.error(Some(t.span()), format!("`think_time`: {e}")))
-                            };
-                            let (a, b) = (p(a)?, p(b)?);
-                            if b < a {
-                                return Err(src.error(Some(t.span()), "`think_time`: MAX is below MIN"));
-                            }
-                            Ok(ThinkTime::Uniform(a, b))
-                        }
-                        None => Ok(ThinkTime::Fixed(duration(src, t, "think_time")?)),
-                    }
-                })
-                .transpose()?;
-            let stop = match (&l.duration, positive(src, &l.iterations, "iterations")?) {
-                (Some(d), None) => Stop::Duration(duration(src, d, "duration")?),
-                (None, Some(n)) => Stop::Iterations(n),
-                (Some(d), Some(_)) => {
-                    return Err(src.error(Some(d.span()), "give `duration` or `iterations`, not both"));
-                }
-                (None, None) => {
-                    return Err(src.error(
-                        Some(l.model.span()),
-                        "a closed-model load needs `duration` or `iterations`",
-                    ));
-                }
-            };
-            if matches!(stop, Stop::Duration(d) if d.is_zero()) {
-                return Err(src.error(l.duration.as_ref().map(|d| d.span()), "`duration` must be positive"));
-            }
-            Ok(Load::Closed {
-                admins,
-                ramp,
-                think_time,
-                stop,
-                seed,
-            })
-        }
-        "open" => {
-            misplaced(&l.ramp, "ramp", "closed")?;
-            misplaced(&l.think_time, "think_time", "closed")?;
-            if let Some(a) = &l.admins {
-                return Err(src.error(
-                    Some(a.span()),
-                    "`admins` applies to the closed model; the open model uses `max_admins`",
-                ));
-            }
-            if let Some(i) = &l.iterations {
-                return Err(src.error(Some(i.span()), "`iterations` applies to the closed model only"));
-            }
-            let start_rate = l
-                .rate
-                .as_ref()
-                .map(|r| parse_rate(r.get_ref()).map_err(|m| src.error(Some(r.span()), m)))
-                .transpose()?;
-            let schedule = match (&l.stages, &l.duration) {
-                (Some(stages), None) => {
-                    let mut current = start_rate.unwrap_or(0.0);
-                    let mut out = Vec::new();
-                    for s in stages.get_ref() {
-                        let bad = |m: String| src.error(Some(stages.span()), m);
-                        let parse_d = |s: &str| {
-                            humantime::parse_duration(s.trim()).map_err(|e| bad(format!("stage duration `{s}`: {e}")))
-                        };
-                        match (&s.to, &s.over, &s.hold) {
-                            (Some(to), Some(over), None) => {
-                                let to = parse_rate(to).map_err(bad)?;
-                                out.push(Stage {
-                                    from_rate: current,
-                                    to_rate: to,
-                                    duration: parse_d(over)?,
-                                });
-                                current = to;
-                            }
-                            (None, None, Some(hold)) => out.push(Stage {
-                                from_rate: current,
-                                to_rate: current,
-                                duration: parse_d(hold)?,
-                            }),
-                            _ => {
-                                return Err(bad(
-                                    "each stage is either { to = \"500/s\", over = \"2m\" } or { hold = \"5m\" }"
-                                        .into(),
-                                ));
-                            }
-                        }
-                    }
-                    Schedule::new(out).map_err(|m| src.error(Some(stages.span()), m))?
-                }
-                (None, Some(d)) => {
-                    let Some(rate) = start_rate else {
-                        return Err(src.error(
-                            Some(l.model.span()),
-                            "an open-model load needs `rate` (e.g. \"200/s\") with `duration`, or `stages`",
-                        ));
-                    };
-                    Schedule::constant(rate, duration(src, d, "duration")?).map_err(|m| src.error(Some(d.span()), m))?
-                }
-                (Some(s), Some(_)) => {
-                    return Err(src.error(
-                        Some(s.span()),
-                        "give `duration` or `stages`, not both (stages set their own durations)",
-                    ));
-                }
-                (None, None) => {
-                    return Err(src.error(Some(l.model.span()), "an open-model load needs `duration` or `stages`"));
-                }
-            };
-            let max_admins = positive(src, &l.max_admins, "max_admins")?.unwrap_or(100);
-            let max_lag = l
-                .max_lag
-                .as_ref()
-                .map(|m| duration(src, m, "max_lag"))
-                .transpose()?
-                .unwrap_or(Duration::from_secs(10));
-            Ok(Load::Open {
-                schedule,
-                max_admins,
-                max_lag,
-                seed,
-            })
-        }
+        "closed" => convert_closed(src, &l, seed),
+        "open" => convert_open(src, &l, seed),
         other => Err(src.error(
             Some(l.model.span()),
             format!("unknown load model `{other}` (known: closed, open)"),
         )),
     }
+}
+
+fn convert_closed(src: &Source, l: &LoadWire, seed: u64) -> Result<Load, WorkloadError> {
+    misplaced(src, &l.rate, "rate", "open")?;
+    misplaced(src, &l.max_lag, "max_lag", "open")?;
+    if let Some(s) = &l.stages {
+        return Err(src.error(Some(s.span()), "`stages` applies to the open model only"));
+    }
+    if let Some(m) = &l.max_admins {
+        return Err(src.error(
+            Some(m.span()),
+            "`max_admins` applies to the open model; the closed model uses `admins`",
+        ));
+    }
+    let admins = positive(src, &l.admins, "admins")?.unwrap_or(10);
+    let ramp = l
+        .ramp
+        .as_ref()
+        .map(|r| duration(src, r, "ramp"))
+        .transpose()?
+        .unwrap_or(Duration::ZERO);
+    let think_time = l
+        .think_time
+        .as_ref()
+        .map(|t| {
+            let text = t.get_ref();
+            match text.split_once("..") {
+                Some((a, b)) => {
+                    let p = |s: &str| {
+                        humantime::parse_duration(s.trim())
+                            .map_err(|e| src.error(Some(t.span()), format!("`think_time`: {e}")))
+                    };
+                    let (a, b) = (p(a)?, p(b)?);
+                    if b < a {
+                        return Err(src.error(Some(t.span()), "`think_time`: MAX is below MIN"));
+                    }
+                    Ok(ThinkTime::Uniform(a, b))
+                }
+                None => Ok(ThinkTime::Fixed(duration(src, t, "think_time")?)),
+            }
+        })
+        .transpose()?;
+    let stop = match (&l.duration, positive(src, &l.iterations, "iterations")?) {
+        (Some(d), None) => Stop::Duration(duration(src, d, "duration")?),
+        (None, Some(n)) => Stop::Iterations(n),
+        (Some(d), Some(_)) => {
+            return Err(src.error(Some(d.span()), "give `duration` or `iterations`, not both"));
+        }
+        (None, None) => {
+            return Err(src.error(
+                Some(l.model.span()),
+                "a closed-model load needs `duration` or `iterations`",
+            ));
+        }
+    };
+    if matches!(stop, Stop::Duration(d) if d.is_zero()) {
+        return Err(src.error(l.duration.as_ref().map(|d| d.span()), "`duration` must be positive"));
+    }
+    Ok(Load::Closed {
+        admins,
+        ramp,
+        think_time,
+        stop,
+        seed,
+    })
+}
+
+fn convert_open(src: &Source, l: &LoadWire, seed: u64) -> Result<Load, WorkloadError> {
+    misplaced(src, &l.ramp, "ramp", "closed")?;
+    misplaced(src, &l.think_time, "think_time", "closed")?;
+    if let Some(a) = &l.admins {
+        return Err(src.error(
+            Some(a.span()),
+            "`admins` applies to the closed model; the open model uses `max_admins`",
+        ));
+    }
+    if let Some(i) = &l.iterations {
+        return Err(src.error(Some(i.span()), "`iterations` applies to the closed model only"));
+    }
+    let start_rate = l
+        .rate
+        .as_ref()
+        .map(|r| parse_rate(r.get_ref()).map_err(|m| src.error(Some(r.span()), m)))
+        .transpose()?;
+    let schedule = match (&l.stages, &l.duration) {
+        (Some(stages), None) => {
+            let mut current = start_rate.unwrap_or(0.0);
+            let mut out = Vec::new();
+            for s in stages.get_ref() {
+                let bad = |m: String| src.error(Some(stages.span()), m);
+                let parse_d = |s: &str| {
+                    humantime::parse_duration(s.trim()).map_err(|e| bad(format!("stage duration `{s}`: {e}")))
+                };
+                match (&s.to, &s.over, &s.hold) {
+                    (Some(to), Some(over), None) => {
+                        let to = parse_rate(to).map_err(bad)?;
+                        out.push(Stage {
+                            from_rate: current,
+                            to_rate: to,
+                            duration: parse_d(over)?,
+                        });
+                        current = to;
+                    }
+                    (None, None, Some(hold)) => out.push(Stage {
+                        from_rate: current,
+                        to_rate: current,
+                        duration: parse_d(hold)?,
+                    }),
+                    _ => {
+                        return Err(bad(
+                            "each stage is either { to = \"500/s\", over = \"2m\" } or { hold = \"5m\" }".into(),
+                        ));
+                    }
+                }
+            }
+            Schedule::new(out).map_err(|m| src.error(Some(stages.span()), m))?
+        }
+        (None, Some(d)) => {
+            let Some(rate) = start_rate else {
+                return Err(src.error(
+                    Some(l.model.span()),
+                    "an open-model load needs `rate` (e.g. \"200/s\") with `duration`, or `stages`",
+                ));
+            };
+            Schedule::constant(rate, duration(src, d, "duration")?).map_err(|m| src.error(Some(d.span()), m))?
+        }
+        (Some(s), Some(_)) => {
+            return Err(src.error(
+                Some(s.span()),
+                "give `duration` or `stages`, not both (stages set their own durations)",
+            ));
+        }
+        (None, None) => {
+            return Err(src.error(Some(l.model.span()), "an open-model load needs `duration` or `stages`"));
+        }
+    };
+    let max_admins = positive(src, &l.max_admins, "max_admins")?.unwrap_or(100);
+    let max_lag = l
+        .max_lag
+        .as_ref()
+        .map(|m| duration(src, m, "max_lag"))
+        .transpose()?
+        .unwrap_or(Duration::from_secs(10));
+    Ok(Load::Open {
+        schedule,
+        max_admins,
+        max_lag,
+        seed,
+    })
 }
 
 fn to_json(v: &toml::Value) -> Value {

@@ -4,6 +4,8 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use super::overrides::{Origin, Remap};
+
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 #[error("{}{message}", location(.file, .line, .column))]
 pub struct WorkloadError {
@@ -24,25 +26,46 @@ fn location(file: &Path, line: &Option<usize>, column: &Option<usize>) -> String
 /// Turns byte offsets into positions and names the table a position sits in.
 pub struct Source<'a> {
     pub file: &'a Path,
+    /// The text spans point into: the document after the command-line overrides, if any.
     pub text: &'a str,
+    /// Set when `text` is not the file as written: maps its offsets back.
+    pub remap: Option<&'a Remap<'a>>,
+}
+
+/// The 1-based line and column of `offset` in `text`.
+fn position(text: &str, offset: usize) -> (Option<usize>, Option<usize>) {
+    if offset > text.len() || !text.is_char_boundary(offset) {
+        return (None, None);
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+    (Some(line), Some(column))
 }
 
 impl Source<'_> {
     pub fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> WorkloadError {
-        let (line, column) = match span {
-            Some(s) if s.start <= self.text.len() => {
-                let before = &self.text[..s.start];
-                let line = before.matches('\n').count() + 1;
-                let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-                (Some(line), Some(column))
-            }
-            _ => (None, None),
+        let mut message = message.into();
+        let (line, column) = match (span, self.remap) {
+            (Some(s), Some(remap)) => match remap.origin(s.start) {
+                Origin::File(at) => position(remap.text, at),
+                Origin::CommandLine(given) => {
+                    message.push_str(&format!(" (the value comes from `{given}`)"));
+                    (None, None)
+                }
+                Origin::Unknown => {
+                    message.push_str(" (in the workload after the command-line overrides)");
+                    (None, None)
+                }
+            },
+            (Some(s), None) => position(self.text, s.start),
+            (None, _) => (None, None),
         };
         WorkloadError {
             file: self.file.to_path_buf(),
             line,
             column,
-            message: message.into(),
+            message,
         }
     }
 
@@ -110,6 +133,7 @@ mod tests {
         let src = Source {
             file: Path::new("w.toml"),
             text: "a = 1\n[load]\nrat = 2\n",
+            remap: None,
         };
         let e = src.error(Some(13..16), "x");
         assert_eq!((e.line, e.column), (Some(3), Some(1)));

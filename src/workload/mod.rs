@@ -1,17 +1,23 @@
 //! Workload files: parsing (`wire`), validation into domain types that cannot be invalid, and
 //! command-line overrides (`--set load.rate=500/s`). Errors name the file, line and key.
 //!
+//! A pure configuration layer: it reads files and never runs anything (the embedded target's
+//! settings are resolved by the reference module, once, as the file loads).
+//!
 //! # Layout
 //! - [`wire`]: the serde structs of the TOML format.
 //! - [`error`]: located errors and did-you-mean hints.
+//! - [`overrides`]: command-line changes, and error locations that stay true after them.
 //! - [`template`]: payload templates with placeholders.
 //! - [`schedule`]: open-model arrival rates and arrival times.
 //! - [`step`]: the operations a journey is made of.
+//! - [`probes`], [`checks`]: the `[probes]` and `[checks]` sections.
 //! - `convert`: wire form to domain types, with located errors.
 
 pub mod checks;
 mod convert;
 pub mod error;
+pub mod overrides;
 pub mod probes;
 pub mod schedule;
 pub mod step;
@@ -23,10 +29,15 @@ use std::time::Duration;
 
 use error::Source;
 pub use error::WorkloadError;
+pub use overrides::Overrides;
 use schedule::{Schedule, Stage};
 pub use step::Step;
 use template::Template;
 use wire::WorkloadWire;
+
+use crate::reference::config::ReferenceConfig;
+pub use crate::scim::{Auth, ClientId, HttpSettings, Secret};
+use crate::vocab::Op;
 
 #[derive(Debug, Clone)]
 pub struct Workload {
@@ -43,58 +54,25 @@ pub struct Workload {
     pub thresholds: Vec<crate::thresholds::ThresholdSpec>,
     /// Proofs of the provisioning chain run during the load.
     pub checks: Option<checks::Checks>,
-    /// The workload file as given, for reports ("the configuration used").
-    pub source_text: String,
+    /// The workload as run: the file itself, or after overrides the merged document with a
+    /// header naming them (saved as the results' `workload.toml`).
+    pub effective_text: String,
+    /// The command-line changes, as given.
+    pub overrides: Vec<String>,
+    /// This process's part of a sharded run (the load is already cut to it).
+    pub shard: Option<Shard>,
     pub path: PathBuf,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Target {
-    /// The reference service, started in-process.
+    /// The reference service, started in-process with these settings.
     Embedded {
         profile: String,
-        config: Option<PathBuf>,
-        flaws: Vec<String>,
+        reference: Box<ReferenceConfig>,
     },
     /// Any SCIM 2.0 service.
     Scim { base_url: String, auth: Auth },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Auth {
-    None,
-    Bearer {
-        source: Secret,
-    },
-    ClientCredentials {
-        token_url: String,
-        client_id: ClientId,
-        client_secret_env: Option<String>,
-        scope: Option<String>,
-    },
-}
-
-/// Where a secret comes from: never the workload file itself.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Secret {
-    Env(String),
-    File(PathBuf),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientId {
-    Literal(String),
-    Env(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpSettings {
-    pub timeout: Duration,
-    pub honor_retry_after: bool,
-    pub max_retries: u32,
-    pub max_connections: Option<usize>,
-    /// Reuse connections (off for servers that close every connection, e.g. HTTP/1.0 ones).
-    pub keep_alive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -170,8 +148,8 @@ pub struct Users {
 }
 
 impl Workload {
-    /// Reads, parses and validates a workload file, applying `--set` overrides.
-    pub fn load(path: &Path, overrides: &[String]) -> Result<Workload, WorkloadError> {
+    /// Reads, parses and validates a workload file with the command line's `overrides`.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Workload, WorkloadError> {
         let text = std::fs::read_to_string(path).map_err(|e| WorkloadError {
             file: path.to_path_buf(),
             line: None,
@@ -181,51 +159,71 @@ impl Workload {
         Self::parse(path, &text, overrides)
     }
 
-    pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<Workload, WorkloadError> {
-        let src = Source { file: path, text };
-        let wire: WorkloadWire = if overrides.is_empty() {
-            toml::from_str(text).map_err(|e| src.from_toml(&e))?
+    pub fn parse(path: &Path, text: &str, overrides: &Overrides) -> Result<Workload, WorkloadError> {
+        let src = Source {
+            file: path,
+            text,
+            remap: None,
+        };
+        let mut workload = if overrides.set.is_empty() {
+            let wire: WorkloadWire = toml::from_str(text).map_err(|e| src.from_toml(&e))?;
+            convert::convert(&src, wire)?
         } else {
             let mut table: toml::Table = toml::from_str(text).map_err(|e| src.from_toml(&e))?;
-            for o in overrides {
-                apply_override(&mut table, o).map_err(|m| src.error(None, format!("--set {o}: {m}")))?;
+            for o in &overrides.set {
+                overrides::apply(&mut table, &o.assignment)
+                    .map_err(|m| src.error(None, format!("{}: {m}", o.given_as)))?;
             }
             let merged = toml::to_string(&table).map_err(|e| src.error(None, e.to_string()))?;
+            let remap = overrides::Remap::new(text, &merged, &overrides.set);
             let msrc = Source {
                 file: path,
                 text: &merged,
+                remap: Some(&remap),
             };
-            toml::from_str(&merged).map_err(|e| {
-                let mut err = msrc.from_toml(&e);
-                err.message.push_str(" (after --set overrides)");
-                err.line = None;
-                err.column = None;
-                err
-            })?
+            let wire: WorkloadWire = toml::from_str(&merged).map_err(|e| msrc.from_toml(&e))?;
+            convert::convert(&msrc, wire)?
         };
-        convert::convert(&src, wire, text)
+        for t in &overrides.thresholds {
+            let spec = crate::thresholds::ThresholdSpec::parse(t)
+                .map_err(|e| src.error(None, format!("--threshold '{t}': {e}")))?;
+            workload.thresholds.push(spec);
+        }
+        if let Some(shard) = overrides.shard {
+            workload.apply_shard(shard).map_err(|m| src.error(None, m))?;
+        }
+        workload.overrides = overrides.describe();
+        workload.effective_text = effective_text(text, overrides)?;
+        Ok(workload)
     }
 }
 
-/// `load.rate=500/s`: the value is read as TOML when it parses as such, else as a string.
-pub fn apply_override(table: &mut toml::Table, text: &str) -> Result<(), String> {
-    let (key, raw) = text.split_once('=').ok_or("expected KEY=VALUE, e.g. load.rate=500/s")?;
-    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    let parts: Vec<&str> = key.trim().split('.').collect();
-    let (last, parents) = parts.split_last().ok_or("empty key")?;
-    let mut cur = table;
-    for p in parents {
-        cur = cur
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .ok_or_else(|| format!("`{p}` is not a table"))?;
+/// The workload as run: the file itself, or the document the overrides produced, under a
+/// header that names them (its comments are lost in the merge, so the header says so).
+fn effective_text(text: &str, overrides: &Overrides) -> Result<String, WorkloadError> {
+    if overrides.is_empty() {
+        return Ok(text.to_string());
     }
-    cur.insert(last.to_string(), value);
-    Ok(())
+    let mut table: toml::Table = toml::from_str(text).unwrap_or_default();
+    for o in &overrides.set {
+        let _ = overrides::apply(&mut table, &o.assignment);
+    }
+    let mut header = String::from(
+        "# The workload as run: the file with these command-line changes\n# (the file's comments are not kept).\n",
+    );
+    for d in overrides.describe() {
+        header.push_str(&format!("#   {d}\n"));
+    }
+    if !overrides.thresholds.is_empty() {
+        let list = table
+            .entry("thresholds")
+            .or_insert_with(|| toml::Value::Array(Vec::new()));
+        if let Some(list) = list.as_array_mut() {
+            list.extend(overrides.thresholds.iter().map(|t| toml::Value::String(t.clone())));
+        }
+    }
+    let body = toml::to_string(&table).unwrap_or_default();
+    Ok(format!("{header}\n{body}"))
 }
 
 /// This process's part of a sharded run: shard `index` of `count`.
@@ -255,7 +253,8 @@ impl std::str::FromStr for Shard {
 impl Workload {
     /// Keeps this shard's share of the load: the arrival rate divided by the count (open), or its
     /// part of the admins (closed).
-    pub fn apply_shard(&mut self, shard: Shard) -> Result<(), String> {
+    fn apply_shard(&mut self, shard: Shard) -> Result<(), String> {
+        self.shard = Some(shard);
         let (i, n) = (shard.index as usize, shard.count as usize);
         match &mut self.load {
             Load::Open {
@@ -308,8 +307,8 @@ impl Workload {
     }
 
     /// The distinct operations the journeys use, in first-use order.
-    pub fn operations(&self) -> Vec<&'static str> {
-        let mut ops: Vec<&'static str> = Vec::new();
+    pub fn operations(&self) -> Vec<Op> {
+        let mut ops: Vec<Op> = Vec::new();
         for j in &self.journeys {
             for s in &j.steps {
                 if !ops.contains(&s.op()) {

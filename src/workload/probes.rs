@@ -5,16 +5,29 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Writes that probes observe, by their step op.
-pub const PROBED_OPS: &[&str] = &[
-    "create_user",
-    "modify_user",
-    "assign_role",
-    "remove_role",
-    "disable_user",
-    "enable_user",
-    "delete_user",
-];
+use crate::vocab::Op;
+
+/// Where a downstream keeps each attribute (JSON pointers): SCIM names by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointers {
+    pub active: String,
+    pub roles: String,
+    pub title: String,
+}
+
+impl Default for Pointers {
+    fn default() -> Self {
+        Self {
+            active: "/active".into(),
+            roles: "/roles".into(),
+            title: "/title".into(),
+        }
+    }
+}
+
+fn observable() -> impl Iterator<Item = Op> {
+    Op::ALL.iter().copied().filter(|o| o.is_observable_write())
+}
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -155,8 +168,8 @@ pub struct SyncProbe {
     pub service: String,
     pub url: String,
     pub observe: Observe,
-    pub ops: Vec<String>,
-    pub pointers: crate::probes::condition::Pointers,
+    pub ops: Vec<Op>,
+    pub pointers: Pointers,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -204,60 +217,9 @@ impl Probes {
         if !(sample > 0.0 && sample <= 1.0) {
             return Err(format!("probes.sample must be in (0, 1], got {sample}"));
         }
-        let poll = match &w.poll {
-            None => PollPolicy {
-                initial: Duration::from_millis(10),
-                max: Duration::from_millis(1000),
-                factor: 1.5,
-            },
-            Some(p) => PollPolicy {
-                initial: p
-                    .initial
-                    .as_deref()
-                    .map(|s| dur(s, "poll.initial"))
-                    .transpose()?
-                    .unwrap_or(Duration::from_millis(10)),
-                max: p
-                    .max
-                    .as_deref()
-                    .map(|s| dur(s, "poll.max"))
-                    .transpose()?
-                    .unwrap_or(Duration::from_millis(1000)),
-                factor: p.factor.unwrap_or(1.5),
-            },
-        };
-        if poll.initial.is_zero() || poll.max < poll.initial || !(1.0..=10.0).contains(&poll.factor) {
-            return Err("probes.poll needs 0 < initial <= max and 1 <= factor <= 10".into());
-        }
+        let poll = poll_policy(w.poll.as_ref())?;
         let queue = match (&w.queue, embedded_services) {
-            (Some(q), _) => Some(QueueProbe {
-                source: match (&q.job_header, &q.job_pointer) {
-                    (Some(h), None) => JobSource::Header(h.clone()),
-                    (None, Some(p)) => JobSource::Pointer(pointer(p, "queue.job_pointer")?),
-                    _ => return Err("probes.queue: give exactly one of `job_header` or `job_pointer`".into()),
-                },
-                url_template: match &q.job_url {
-                    Some(t) if !t.contains("{job}") => {
-                        return Err(format!("probes.queue.job_url `{t}` needs a `{{job}}` placeholder"));
-                    }
-                    other => other.clone(),
-                },
-                start: match (&q.accepted_at, &q.started_at, &q.started_when) {
-                    (Some(a), Some(s), None) => StartDetection::Timestamps {
-                        accepted_at: pointer(a, "queue.accepted_at")?,
-                        started_at: pointer(s, "queue.started_at")?,
-                    },
-                    (None, None, Some(w)) => StartDetection::StateChange {
-                        pointer: pointer(&w.pointer, "queue.started_when.pointer")?,
-                        not_equals: serde_json::to_value(&w.not_equals).unwrap_or_default(),
-                    },
-                    _ => {
-                        return Err(
-                            "probes.queue: give `accepted_at` and `started_at` (server timestamps), or `started_when` (state change)".into(),
-                        );
-                    }
-                },
-            }),
+            (Some(q), _) => Some(queue_probe(q)?),
             (None, Some(_)) => Some(QueueProbe {
                 source: JobSource::Header("x-job-location".into()),
                 url_template: None,
@@ -268,95 +230,8 @@ impl Probes {
             }),
             (None, None) => None,
         };
-        let push = match &w.push {
-            Some(p) => Some(PushReceiver {
-                listen: p.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into()),
-                job_pointer: pointer(p.job_pointer.as_deref().unwrap_or("/job_id"), "push.job_pointer")?,
-                service_pointer: pointer(
-                    p.service_pointer.as_deref().unwrap_or("/service"),
-                    "push.service_pointer",
-                )?,
-            }),
-            None => None,
-        };
-        let mut sync = Vec::new();
-        let wires: Vec<SyncWire> = match (w.sync, embedded_services) {
-            (Some(s), _) => s,
-            (None, Some(services)) => services
-                .iter()
-                .map(|s| SyncWire {
-                    service: s.clone(),
-                    url: None,
-                    observe: None,
-                    ops: None,
-                    pointers: None,
-                })
-                .collect(),
-            (None, None) => Vec::new(),
-        };
-        for s in wires {
-            let url = match (s.url, embedded_services) {
-                (Some(u), _) => u,
-                (None, Some(_)) => format!("/linked/{}/Users/{{id}}", s.service),
-                (None, None) => {
-                    return Err(format!(
-                        "probes.sync `{}` needs a `url` (e.g. \"/directory/users/{{id}}\")",
-                        s.service
-                    ));
-                }
-            };
-            let observe = match s.observe.as_deref() {
-                None | Some("poll") => Observe::Poll,
-                Some("push") if push.is_some() => Observe::Push,
-                Some("push") => {
-                    return Err(format!(
-                        "probes.sync `{}` observes by push: add [probes.push]",
-                        s.service
-                    ));
-                }
-                Some(other) => {
-                    return Err(format!(
-                        "probes.sync `{}`: observe must be `poll` or `push`, got `{other}`",
-                        s.service
-                    ));
-                }
-            };
-            let ops = match s.ops {
-                None => PROBED_OPS.iter().map(|s| s.to_string()).collect(),
-                Some(ops) => {
-                    if let Some(bad) = ops.iter().find(|o| !PROBED_OPS.contains(&o.as_str())) {
-                        return Err(format!(
-                            "probes.sync `{}`: `{bad}` is not observable (known: {})",
-                            s.service,
-                            PROBED_OPS.join(", ")
-                        ));
-                    }
-                    ops
-                }
-            };
-            if sync.iter().any(|p: &SyncProbe| p.service == s.service) {
-                return Err(format!("probes.sync: service `{}` is listed twice", s.service));
-            }
-            let mut pointers = crate::probes::condition::Pointers::default();
-            if let Some(p) = &s.pointers {
-                for (slot, given, key) in [
-                    (&mut pointers.active, &p.active, "active"),
-                    (&mut pointers.roles, &p.roles, "roles"),
-                    (&mut pointers.title, &p.title, "title"),
-                ] {
-                    if let Some(g) = given {
-                        *slot = pointer(g, &format!("sync.pointers.{key}"))?;
-                    }
-                }
-            }
-            sync.push(SyncProbe {
-                service: s.service,
-                url,
-                observe,
-                ops,
-                pointers,
-            });
-        }
+        let push = w.push.as_ref().map(push_receiver).transpose()?;
+        let sync = sync_probes(w.sync, embedded_services, push.is_some())?;
         if queue.is_none() && sync.is_empty() {
             return Err("[probes] observes nothing: add `queue` or `sync` (or enabled = false)".into());
         }
@@ -375,6 +250,160 @@ impl Probes {
             push,
         }))
     }
+}
+
+fn poll_policy(w: Option<&PollWire>) -> Result<PollPolicy, String> {
+    let d = |given: Option<&String>, key: &str, default: u64| {
+        given
+            .map(|s| dur(s, key))
+            .transpose()
+            .map(|v| v.unwrap_or(Duration::from_millis(default)))
+    };
+    let poll = PollPolicy {
+        initial: d(w.and_then(|p| p.initial.as_ref()), "poll.initial", 10)?,
+        max: d(w.and_then(|p| p.max.as_ref()), "poll.max", 1000)?,
+        factor: w.and_then(|p| p.factor).unwrap_or(1.5),
+    };
+    if poll.initial.is_zero() || poll.max < poll.initial || !(1.0..=10.0).contains(&poll.factor) {
+        return Err("probes.poll needs 0 < initial <= max and 1 <= factor <= 10".into());
+    }
+    Ok(poll)
+}
+
+fn queue_probe(q: &QueueWire) -> Result<QueueProbe, String> {
+    Ok(QueueProbe {
+        source: match (&q.job_header, &q.job_pointer) {
+            (Some(h), None) => JobSource::Header(h.clone()),
+            (None, Some(p)) => JobSource::Pointer(pointer(p, "queue.job_pointer")?),
+            _ => return Err("probes.queue: give exactly one of `job_header` or `job_pointer`".into()),
+        },
+        url_template: match &q.job_url {
+            Some(t) if !t.contains("{job}") => {
+                return Err(format!("probes.queue.job_url `{t}` needs a `{{job}}` placeholder"));
+            }
+            other => other.clone(),
+        },
+        start: match (&q.accepted_at, &q.started_at, &q.started_when) {
+            (Some(a), Some(s), None) => StartDetection::Timestamps {
+                accepted_at: pointer(a, "queue.accepted_at")?,
+                started_at: pointer(s, "queue.started_at")?,
+            },
+            (None, None, Some(w)) => StartDetection::StateChange {
+                pointer: pointer(&w.pointer, "queue.started_when.pointer")?,
+                not_equals: serde_json::to_value(&w.not_equals).unwrap_or_default(),
+            },
+            _ => {
+                return Err(
+                    "probes.queue: give `accepted_at` and `started_at` (server timestamps), or `started_when` (state change)".into(),
+                );
+            }
+        },
+    })
+}
+
+fn push_receiver(p: &PushWire) -> Result<PushReceiver, String> {
+    Ok(PushReceiver {
+        listen: p.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into()),
+        job_pointer: pointer(p.job_pointer.as_deref().unwrap_or("/job_id"), "push.job_pointer")?,
+        service_pointer: pointer(
+            p.service_pointer.as_deref().unwrap_or("/service"),
+            "push.service_pointer",
+        )?,
+    })
+}
+
+/// The `[[probes.sync]]` services; an embedded target's linked services when none are given.
+fn sync_probes(
+    given: Option<Vec<SyncWire>>,
+    embedded_services: Option<&[String]>,
+    has_push: bool,
+) -> Result<Vec<SyncProbe>, String> {
+    let wires: Vec<SyncWire> = match (given, embedded_services) {
+        (Some(s), _) => s,
+        (None, Some(services)) => services
+            .iter()
+            .map(|s| SyncWire {
+                service: s.clone(),
+                url: None,
+                observe: None,
+                ops: None,
+                pointers: None,
+            })
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let mut sync: Vec<SyncProbe> = Vec::new();
+    for s in wires {
+        if sync.iter().any(|p| p.service == s.service) {
+            return Err(format!("probes.sync: service `{}` is listed twice", s.service));
+        }
+        sync.push(sync_probe(s, embedded_services.is_some(), has_push)?);
+    }
+    Ok(sync)
+}
+
+fn sync_probe(s: SyncWire, embedded: bool, has_push: bool) -> Result<SyncProbe, String> {
+    let url = match s.url {
+        Some(u) => u,
+        None if embedded => format!("/linked/{}/Users/{{id}}", s.service),
+        None => {
+            return Err(format!(
+                "probes.sync `{}` needs a `url` (e.g. \"/directory/users/{{id}}\")",
+                s.service
+            ));
+        }
+    };
+    let observe = match s.observe.as_deref() {
+        None | Some("poll") => Observe::Poll,
+        Some("push") if has_push => Observe::Push,
+        Some("push") => {
+            return Err(format!(
+                "probes.sync `{}` observes by push: add [probes.push]",
+                s.service
+            ));
+        }
+        Some(other) => {
+            return Err(format!(
+                "probes.sync `{}`: observe must be `poll` or `push`, got `{other}`",
+                s.service
+            ));
+        }
+    };
+    let ops = match s.ops {
+        None => observable().collect(),
+        Some(names) => names
+            .iter()
+            .map(|name| {
+                Op::parse(name).filter(|o| o.is_observable_write()).ok_or_else(|| {
+                    let known: Vec<&str> = observable().map(Op::as_str).collect();
+                    format!(
+                        "probes.sync `{}`: `{name}` is not observable (known: {})",
+                        s.service,
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let mut pointers = Pointers::default();
+    if let Some(p) = &s.pointers {
+        for (slot, given, key) in [
+            (&mut pointers.active, &p.active, "active"),
+            (&mut pointers.roles, &p.roles, "roles"),
+            (&mut pointers.title, &p.title, "title"),
+        ] {
+            if let Some(g) = given {
+                *slot = pointer(g, &format!("sync.pointers.{key}"))?;
+            }
+        }
+    }
+    Ok(SyncProbe {
+        service: s.service,
+        url,
+        observe,
+        ops,
+        pointers,
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The operations a journey is made of, parsed from strings such as `assign_role:employee`.
 
+use crate::vocab::Op;
+
 /// One step of a journey. Steps act on the journey's current user (the one it created, or one
 /// taken from the prepopulated pool or the feeder) and current group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +28,7 @@ pub enum Step {
     DeleteGroup,
 }
 
+/// How steps are written in a journey (those that take a role name it).
 pub const STEP_NAMES: &[&str] = &[
     "create_user",
     "get_user",
@@ -50,33 +53,32 @@ impl Step {
             Some((n, a)) => (n.trim(), Some(a.trim())),
             None => (text.trim(), None),
         };
-        let role = |arg: Option<&str>| match arg {
+        let Some(op) = Op::parse(name) else {
+            let hint = super::error::did_you_mean(name, Op::NAMES)
+                .map(|b| format!(": did you mean `{b}`?"))
+                .unwrap_or_else(|| format!(" (known: {})", STEP_NAMES.join(", ")));
+            return Err(format!("unknown step `{name}`{hint}"));
+        };
+        let role = || match arg {
             Some(r) if !r.is_empty() => Ok(r.to_string()),
             _ => Err(format!("`{name}` needs a role, e.g. `{name}:employee`")),
         };
-        let step = match name {
-            "create_user" => Step::CreateUser,
-            "get_user" => Step::GetUser,
-            "find_user" => Step::FindUser,
-            "list_users" => Step::ListUsers,
-            "modify_user" => Step::ModifyUser,
-            "replace_user" => Step::ReplaceUser,
-            "assign_role" => return Ok(Step::AssignRole(role(arg)?)),
-            "remove_role" => return Ok(Step::RemoveRole(role(arg)?)),
-            "disable_user" => Step::DisableUser,
-            "enable_user" => Step::EnableUser,
-            "delete_user" => Step::DeleteUser,
-            "create_group" => Step::CreateGroup,
-            "add_to_group" => Step::AddToGroup,
-            "remove_from_group" => Step::RemoveFromGroup,
-            "delete_group" => Step::DeleteGroup,
-            other => {
-                let names: Vec<&str> = STEP_NAMES.iter().map(|s| s.split(':').next().unwrap_or(s)).collect();
-                let hint = super::error::did_you_mean(other, &names)
-                    .map(|b| format!(": did you mean `{b}`?"))
-                    .unwrap_or_else(|| format!(" (known: {})", STEP_NAMES.join(", ")));
-                return Err(format!("unknown step `{other}`{hint}"));
-            }
+        let step = match op {
+            Op::AssignRole => return Ok(Step::AssignRole(role()?)),
+            Op::RemoveRole => return Ok(Step::RemoveRole(role()?)),
+            Op::CreateUser => Step::CreateUser,
+            Op::GetUser => Step::GetUser,
+            Op::FindUser => Step::FindUser,
+            Op::ListUsers => Step::ListUsers,
+            Op::ModifyUser => Step::ModifyUser,
+            Op::ReplaceUser => Step::ReplaceUser,
+            Op::DisableUser => Step::DisableUser,
+            Op::EnableUser => Step::EnableUser,
+            Op::DeleteUser => Step::DeleteUser,
+            Op::CreateGroup => Step::CreateGroup,
+            Op::AddToGroup => Step::AddToGroup,
+            Op::RemoveFromGroup => Step::RemoveFromGroup,
+            Op::DeleteGroup => Step::DeleteGroup,
         };
         if arg.is_some() {
             return Err(format!("step `{name}` takes no `:argument`"));
@@ -85,23 +87,23 @@ impl Step {
     }
 
     /// The `op` tag its latency is recorded under.
-    pub fn op(&self) -> &'static str {
+    pub fn op(&self) -> Op {
         match self {
-            Step::CreateUser => "create_user",
-            Step::GetUser => "get_user",
-            Step::FindUser => "find_user",
-            Step::ListUsers => "list_users",
-            Step::ModifyUser => "modify_user",
-            Step::ReplaceUser => "replace_user",
-            Step::AssignRole(_) => "assign_role",
-            Step::RemoveRole(_) => "remove_role",
-            Step::DisableUser => "disable_user",
-            Step::EnableUser => "enable_user",
-            Step::DeleteUser => "delete_user",
-            Step::CreateGroup => "create_group",
-            Step::AddToGroup => "add_to_group",
-            Step::RemoveFromGroup => "remove_from_group",
-            Step::DeleteGroup => "delete_group",
+            Step::CreateUser => Op::CreateUser,
+            Step::GetUser => Op::GetUser,
+            Step::FindUser => Op::FindUser,
+            Step::ListUsers => Op::ListUsers,
+            Step::ModifyUser => Op::ModifyUser,
+            Step::ReplaceUser => Op::ReplaceUser,
+            Step::AssignRole(_) => Op::AssignRole,
+            Step::RemoveRole(_) => Op::RemoveRole,
+            Step::DisableUser => Op::DisableUser,
+            Step::EnableUser => Op::EnableUser,
+            Step::DeleteUser => Op::DeleteUser,
+            Step::CreateGroup => Op::CreateGroup,
+            Step::AddToGroup => Op::AddToGroup,
+            Step::RemoveFromGroup => Op::RemoveFromGroup,
+            Step::DeleteGroup => Op::DeleteGroup,
         }
     }
 

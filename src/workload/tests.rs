@@ -17,25 +17,29 @@ steps = ["create_user", "assign_role:employee", "disable_user", "delete_user"]
 "#;
 
 fn parse(text: &str) -> Result<Workload, WorkloadError> {
-    Workload::parse(Path::new("w.toml"), text, &[])
+    Workload::parse(Path::new("w.toml"), text, &Overrides::default())
+}
+
+fn parse_with(text: &str, sets: &[&str]) -> Result<Workload, WorkloadError> {
+    let overrides = sets.iter().fold(Overrides::default(), |o, s| o.set(s));
+    Workload::parse(Path::new("w.toml"), text, &overrides)
 }
 
 #[test]
 fn minimal_workload_gets_defaults() {
     let w = parse(MINIMAL).unwrap();
-    assert_eq!(
-        w.target,
-        Target::Embedded {
-            profile: "realistic".into(),
-            config: None,
-            flaws: vec![]
-        }
+    assert!(
+        matches!(&w.target, Target::Embedded { profile, reference } if profile == "realistic" && !reference.services.is_empty())
     );
     assert_eq!(w.http.timeout, Duration::from_secs(30));
     assert!(matches!(w.load, Load::Closed { admins: 2, stop: Stop::Duration(d), .. } if d == Duration::from_secs(1)));
     assert_eq!(
         w.operations(),
-        ["create_user", "assign_role", "disable_user", "delete_user"]
+        [Op::CreateUser, Op::AssignRole, Op::DisableUser, Op::DeleteUser]
+    );
+    assert_eq!(
+        w.effective_text, MINIMAL,
+        "without overrides the file is saved as written"
     );
     assert!(w.users.template.uses("run_id"));
 }
@@ -96,25 +100,65 @@ steps = ["create_user", "delete_user"]
 
 #[test]
 fn overrides_replace_values_and_keep_validation() {
-    let w = Workload::parse(
-        Path::new("w.toml"),
-        MINIMAL,
-        &["load.admins=7".into(), "load.duration=2m".into()],
-    )
-    .unwrap();
+    let w = parse_with(MINIMAL, &["load.admins=7", "load.duration=2m"]).unwrap();
     assert!(matches!(w.load, Load::Closed { admins: 7, stop: Stop::Duration(d), .. } if d == Duration::from_secs(120)));
-    let e = Workload::parse(Path::new("w.toml"), MINIMAL, &["load.admns=7".into()]).unwrap_err();
+    let e = parse_with(MINIMAL, &["load.admns=7"]).unwrap_err();
     assert!(
-        e.message.contains("did you mean `admins`") && e.message.contains("--set"),
+        e.message.contains("did you mean `admins`") && e.message.contains("--set load.admns=7"),
         "{e}"
     );
-    let w = Workload::parse(
-        Path::new("w.toml"),
-        MINIMAL,
-        &["target.base_url=http://127.0.0.1:9/scim/v2".into()],
-    )
-    .unwrap();
+    let w = parse_with(MINIMAL, &["target.base_url=http://127.0.0.1:9/scim/v2"]).unwrap();
     assert!(matches!(w.target, Target::Scim { ref base_url, .. } if base_url == "http://127.0.0.1:9/scim/v2"));
+}
+
+/// Regression: an unrelated `--set` moved every error to a line of the re-serialised document.
+#[test]
+fn errors_keep_their_line_under_overrides_or_name_the_override() {
+    let text = MINIMAL.replace("admins = 2", "admins = 0");
+    let plain = parse(&text).unwrap_err();
+    assert_eq!((plain.line, plain.column), (Some(5), Some(10)), "{plain}");
+    for sets in [&["load.duration=5s"][..], &["users.prepopulate=3", "name=other"][..]] {
+        let e = parse_with(&text, sets).unwrap_err();
+        assert_eq!((e.line, e.column), (Some(5), Some(10)), "{sets:?}: {e}");
+        assert_eq!(e.message, plain.message, "{sets:?}");
+    }
+    // The bad value came from the command line: it says so, and points at no line of the file.
+    let e = parse_with(MINIMAL, &["load.duration=forever"]).unwrap_err();
+    assert_eq!(e.line, None, "{e}");
+    assert!(
+        e.message.contains("`forever` is not a duration") && e.message.contains("`--set load.duration=forever`"),
+        "{e}"
+    );
+    let e = parse_with(MINIMAL, &["load.admins=0"]).unwrap_err();
+    assert!(e.line.is_none() && e.message.contains("--set load.admins=0"), "{e}");
+    // A journey error after an override still points at its step.
+    let bad_step = MINIMAL.replace("\"disable_user\"", "\"disabel_user\"");
+    let e = parse_with(&bad_step, &["load.admins=3"]).unwrap_err();
+    assert_eq!(e.line, Some(9), "{e}");
+}
+
+/// Regression: the results kept the file as written, so the report showed a rate not run.
+#[test]
+fn the_effective_workload_names_its_overrides() {
+    let mut o = Overrides::default().set("load.admins=7");
+    o.thresholds = vec!["p99(api_latency) < 1s".into()];
+    let w = Workload::parse(Path::new("w.toml"), MINIMAL, &o).unwrap();
+    assert_eq!(
+        w.overrides,
+        ["--set load.admins=7", "--threshold 'p99(api_latency) < 1s'"]
+    );
+    assert!(
+        w.effective_text.contains("#   --set load.admins=7"),
+        "{}",
+        w.effective_text
+    );
+    let again: toml::Table = toml::from_str(&w.effective_text).unwrap();
+    assert_eq!(again["load"]["admins"].as_integer(), Some(7));
+    assert_eq!(again["thresholds"][0].as_str(), Some("p99(api_latency) < 1s"));
+    assert_eq!(w.thresholds.len(), 1);
+    // The saved text loads as the same workload.
+    let reloaded = parse(&w.effective_text).unwrap();
+    assert!(matches!(reloaded.load, Load::Closed { admins: 7, .. }));
 }
 
 #[test]
@@ -148,7 +192,7 @@ fn every_shipped_workload_is_valid() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            Workload::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+            Workload::load(&path, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
             seen += 1;
         }
     }

@@ -46,7 +46,7 @@ queue = {{ job_header = "x-job-location", accepted_at = "/accepted_at", started_
     );
     let path = dir.path().join("w.toml");
     std::fs::write(&path, text).unwrap();
-    let workload = Workload::load(&path, &[]).unwrap();
+    let workload = Workload::load(&path, &Default::default()).unwrap();
     let out = dir.path().join("sweep");
     let c = sweep(
         SweepOptions {

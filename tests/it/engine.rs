@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use provbench::engine::{self, RunOptions, RunResult};
 use provbench::reference::config::ReferenceConfig;
-use provbench::report::summary::RunOutcome;
+use provbench::results::RunOutcome;
 use provbench::workload::Workload;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +37,7 @@ pub async fn run_with(
     };
     let path = dir.path().join("w.toml");
     std::fs::write(&path, &text).unwrap();
-    let w = Workload::load(&path, &[]).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let w = Workload::load(&path, &Default::default()).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let result = engine::run(
         RunOptions {
             workload: w,
@@ -49,7 +49,6 @@ pub async fn run_with(
             notify: None,
             warmup: std::time::Duration::ZERO,
             run_id: None,
-            shard: None,
             start_at: None,
         },
         CancellationToken::new(),
@@ -152,7 +151,7 @@ async fn closed_model_runs_every_operation_and_cleans_up_everything() {
     }
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(result.dir.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(written["schema_version"], 1);
+    assert_eq!(written["schema_version"], provbench::results::SCHEMA_VERSION);
     assert_eq!(written["outcome"], "passed");
     assert!(written["metrics"][0]["p99_us"].as_u64().is_some());
     reference.stop().await;

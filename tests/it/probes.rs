@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use provbench::metrics::summary::MetricSummary;
 use provbench::reference::config::ReferenceConfig;
+use provbench::results::MetricSummary;
 use serde_json::Value;
 
 use crate::engine::{run_against, run_with};
@@ -209,7 +209,7 @@ push = {}
     let path = dir.path().join("w.toml");
     std::fs::write(&path, workload).unwrap();
     let run = |path: std::path::PathBuf, out: std::path::PathBuf| async move {
-        let w = provbench::workload::Workload::load(&path, &[]).unwrap();
+        let w = provbench::workload::Workload::load(&path, &Default::default()).unwrap();
         provbench::engine::run(
             provbench::engine::RunOptions {
                 workload: w,
@@ -221,7 +221,6 @@ push = {}
                 notify: None,
                 warmup: std::time::Duration::ZERO,
                 run_id: None,
-                shard: None,
                 start_at: None,
             },
             tokio_util::sync::CancellationToken::new(),
@@ -277,7 +276,8 @@ timeout = "5s"
 "#;
     let (result, _dir) = run_against(None, workload).await;
     let s = &result.summary;
-    for op in provbench::workload::probes::PROBED_OPS {
+    let observable = provbench::vocab::Op::ALL.iter().filter(|o| o.is_observable_write());
+    for op in observable.map(|o| o.as_str()) {
         for svc in ["directory", "mail", "crm"] {
             let m = s
                 .metrics

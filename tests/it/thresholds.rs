@@ -271,7 +271,7 @@ async fn run_log_live_metrics_and_notify() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(posted["schema_version"], 1);
+    assert_eq!(posted["schema_version"], provbench::results::SCHEMA_VERSION);
     assert_eq!(posted["outcome"], "passed");
     let log = std::fs::read_to_string(dir.path().join("results/run.log")).unwrap();
     let events: Vec<String> = log

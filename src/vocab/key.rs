@@ -50,19 +50,21 @@ impl MetricKey {
             .collect()
     }
 
+    /// A key from the CSV's `metric` and `tags` columns.
+    pub fn from_parts(metric: &str, tags_text: &str) -> Option<MetricKey> {
+        let mut key = MetricKey::new(metric);
+        for pair in tags_text.split(';').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=')?;
+            key.tags.insert(k.to_string(), v.to_string());
+        }
+        Some(key)
+    }
+
     /// Parses [`MetricKey::hlog_tag`] back.
     pub fn from_hlog_tag(tag: &str) -> Option<MetricKey> {
         match tag.split_once('{') {
             None => Some(MetricKey::new(tag)),
-            Some((metric, rest)) => {
-                let inner = rest.strip_suffix('}')?;
-                let mut key = MetricKey::new(metric);
-                for pair in inner.split(';').filter(|p| !p.is_empty()) {
-                    let (k, v) = pair.split_once('=')?;
-                    key.tags.insert(k.to_string(), v.to_string());
-                }
-                Some(key)
-            }
+            Some((metric, rest)) => Self::from_parts(metric, rest.strip_suffix('}')?),
         }
     }
 }

@@ -10,6 +10,10 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
+use crate::metrics::ErrorKind;
+use crate::metrics::writer::{IntervalObserver, IntervalView};
+use crate::vocab::{metric, tag};
+
 pub struct RunLog {
     file: Mutex<BufWriter<File>>,
 }
@@ -35,5 +39,35 @@ impl RunLog {
         // A failed log write must not fail the run; the results files are the contract.
         let _ = writeln!(f, "{line}");
         let _ = f.flush();
+    }
+}
+
+/// Feeds `run.log` an `errors` event for every interval with failed operations, by operation
+/// and reason: an observer of the interval writer.
+pub struct ErrorEvents(pub std::sync::Arc<RunLog>);
+
+impl IntervalObserver for ErrorEvents {
+    fn interval(&mut self, view: &IntervalView<'_>) {
+        let mut by_reason = serde_json::Map::new();
+        for (key, d) in view.keys.iter().zip(view.interval) {
+            if key.metric != metric::API_LATENCY {
+                continue;
+            }
+            for kind in ErrorKind::ALL {
+                let n = d.errors[kind as usize];
+                if n > 0 {
+                    let entry = by_reason
+                        .entry(format!("{}:{}", key.get(tag::OP).unwrap_or("-"), kind.name()))
+                        .or_insert(0.into());
+                    *entry = (entry.as_u64().unwrap_or(0) + n).into();
+                }
+            }
+        }
+        if !by_reason.is_empty() {
+            self.0.event(
+                "errors",
+                json!({"t_s": view.start.as_secs_f64(), "by_op_and_reason": by_reason}),
+            );
+        }
     }
 }

@@ -1,0 +1,242 @@
+//! The load phase: the metrics registry, the probe and check hubs, the virtual admins on goose
+//! (and the open model's arrival gate), the interval writer with its observers (progress, live
+//! metrics, run log, abort-on-fail), and the end conditions; then the probes and checks drain
+//! up to their bound. Its output is plain data for `judge`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::RunOptions;
+use super::context::{Ctx, Shared};
+use super::gate::GateCounts;
+use super::prepare::{Prepared, Staged};
+use super::runlog::{ErrorEvents, RunLog};
+use super::shutdown::Shutdown;
+use crate::checks::CheckHub;
+use crate::metrics::progress::Progress;
+use crate::metrics::writer::{IntervalObserver, IntervalWriter, WriterConfig};
+use crate::metrics::{MetricKey, Registry, SeriesData};
+use crate::probes::ProbeHub;
+use crate::results::{CheckReport, JourneyInfo, ProbeReport, StopReason};
+use crate::thresholds::abort::AbortWatch;
+use crate::vocab::metric;
+use crate::workload::schedule::Schedule;
+use crate::workload::{Load, Stop, Workload};
+
+/// What the load produced.
+pub struct Driven {
+    pub keys: Vec<MetricKey>,
+    /// The run's data per series, warm-up left out.
+    pub cumulative: Vec<SeriesData>,
+    /// How long the load ran.
+    pub elapsed: Duration,
+    /// The open model's arrival schedule and what became of its arrivals.
+    pub arrivals: Option<(Schedule, GateCounts)>,
+    pub journeys: Vec<JourneyInfo>,
+    pub checks: Vec<CheckReport>,
+    pub probes: Option<ProbeReport>,
+    pub notes: Vec<String>,
+}
+
+/// Runs the load to its end and drains what observes it.
+pub async fn drive(
+    p: &Prepared,
+    staged: Staged,
+    opts: &RunOptions,
+    shutdown: &Arc<Shutdown>,
+) -> anyhow::Result<Driven> {
+    let workload = &p.workload;
+    let registry = Arc::new(Registry::new());
+    let checks = workload.checks.clone().map(|c| {
+        let stop = shutdown.checks.clone();
+        Arc::new(CheckHub::new(
+            c,
+            p.target.client.clone(),
+            registry.clone(),
+            &p.run_id,
+            p.ledger.clone(),
+            stop,
+        ))
+    });
+    let probes = workload.probes.clone().map(|c| {
+        let (ops, stop) = (workload.operations(), shutdown.probes.clone());
+        Arc::new(ProbeHub::new(
+            c,
+            p.target.client.clone(),
+            registry.clone(),
+            &ops,
+            p.push.clone(),
+            stop,
+        ))
+    });
+    let ctx = Arc::new(Ctx::new(Shared {
+        client: p.target.client.clone(),
+        registry: registry.clone(),
+        workload: workload.clone(),
+        run_id: p.run_id.clone(),
+        pool: staged.pool,
+        shared_group: staged.shared_group,
+        stop: shutdown.load.clone(),
+        ledger: p.ledger.clone(),
+        probes: probes.clone(),
+        checks: checks.clone(),
+    }));
+    let planned = planned_length(workload);
+    wait_for_start(opts.start_at, shutdown).await;
+    let load_start = Instant::now();
+    let observers = observers(p, opts, shutdown, planned);
+    let writer = IntervalWriter::spawn(
+        registry.clone(),
+        &p.dir,
+        WriterConfig {
+            start: load_start.into_std(),
+            start_wall: SystemTime::now(),
+            interval: Duration::from_secs(1),
+            warmup: opts.warmup,
+        },
+        observers,
+    )?;
+    if let Load::Open { schedule, .. } = &workload.load {
+        log_stages(p.run_log.clone(), schedule, load_start, shutdown.load.clone());
+    }
+    let deadline = match &workload.load {
+        Load::Closed { .. } => planned.map(|d| load_start + d),
+        // A backstop after the schedule: the last journeys may still be running.
+        Load::Open { .. } => planned.map(|d| load_start + d + workload.http.timeout + Duration::from_secs(5)),
+    };
+    let watcher = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { shutdown.watch(deadline).await })
+    };
+    if let Some(c) = &checks {
+        // The run-wide security checks spread their attempts over the planned load.
+        tokio::spawn(c.clone().security(planned.unwrap_or(Duration::from_secs(30))));
+    }
+    let mut notes = Vec::new();
+    if let Err(e) = super::admins::attack(ctx.clone())?.execute().await {
+        notes.push(format!("goose ended with an error: {e}"));
+    }
+    // The admins are done: a stop not recorded yet is the schedule's end.
+    shutdown.stop_load(StopReason::ScheduleEnd);
+    let _ = watcher.await;
+    let elapsed = load_start.elapsed();
+    drain(workload, checks.as_deref(), probes.as_deref(), shutdown).await;
+    let output = writer.finish()?;
+    let operations = output
+        .keys
+        .iter()
+        .zip(&output.cumulative)
+        .filter(|(k, _)| k.metric == metric::API_LATENCY)
+        .map(|(_, d)| d.count())
+        .sum();
+    Ok(Driven {
+        arrivals: ctx.gate.as_ref().map(|g| (g.schedule().clone(), g.counts())),
+        journeys: ctx.journey_infos(),
+        checks: checks.map(|c| c.reports()).unwrap_or_default(),
+        probes: probes.map(|p| p.report(operations)),
+        keys: output.keys,
+        cumulative: output.cumulative,
+        elapsed,
+        notes,
+    })
+}
+
+/// How long the load is planned to run, when that is known before it starts.
+fn planned_length(workload: &Workload) -> Option<Duration> {
+    match &workload.load {
+        Load::Closed {
+            ramp,
+            stop: Stop::Duration(d),
+            ..
+        } => Some(*ramp + *d),
+        Load::Closed { .. } => None,
+        Load::Open { schedule, .. } => Some(schedule.duration()),
+    }
+}
+
+/// Shards start together (`--start-at`), so that their one-second intervals line up.
+async fn wait_for_start(start_at: Option<SystemTime>, shutdown: &Shutdown) {
+    if let Some(at) = start_at
+        && let Ok(wait) = at.duration_since(SystemTime::now())
+    {
+        tracing::info!(wait_s = wait.as_secs_f64(), "waiting for --start-at");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.load.cancelled() => {}
+        }
+    }
+}
+
+/// Everything the interval writer feeds each interval.
+fn observers(
+    p: &Prepared,
+    opts: &RunOptions,
+    shutdown: &Arc<Shutdown>,
+    planned: Option<Duration>,
+) -> Vec<Box<dyn IntervalObserver>> {
+    let mut out: Vec<Box<dyn IntervalObserver>> = vec![Box::new(ErrorEvents(p.run_log.clone()))];
+    if opts.progress {
+        out.push(Box::new(Progress::new(planned)));
+    }
+    if let Some(e) = &p.exposition {
+        out.push(Box::new(e.clone()));
+    }
+    let (log, tree) = (p.run_log.clone(), shutdown.clone());
+    let on_lost = Box::new(move |v: &crate::results::Verdict, at: Duration| {
+        log.event(
+            "threshold_lost",
+            serde_json::json!({"expression": v.expression, "observed": v.observed_text, "t_s": at.as_secs_f64()}),
+        );
+        tree.stop_load(StopReason::ThresholdLost {
+            expression: v.expression.clone(),
+            after_s: (at.as_secs_f64() * 10.0).round() / 10.0,
+        });
+    });
+    out.push(Box::new(AbortWatch::new(
+        &p.workload.thresholds,
+        shutdown.load.clone(),
+        Some(on_lost),
+    )));
+    out
+}
+
+/// One run.log event as each stage of the arrival schedule begins.
+fn log_stages(log: Arc<RunLog>, schedule: &Schedule, start: Instant, stop: tokio_util::sync::CancellationToken) {
+    let stages = schedule.stages().to_vec();
+    tokio::spawn(async move {
+        let mut at = start;
+        for (i, st) in stages.iter().enumerate() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = stop.cancelled() => return,
+            }
+            log.event(
+                "stage",
+                serde_json::json!({"index": i, "from_rate": st.from_rate, "to_rate": st.to_rate, "duration_s": st.duration.as_secs_f64()}),
+            );
+            at += st.duration;
+        }
+    });
+}
+
+/// Observations and checks under way finish up to their bound, or stop at once on an interrupt.
+async fn drain(workload: &Workload, checks: Option<&CheckHub>, probes: Option<&ProbeHub>, shutdown: &Shutdown) {
+    let slack = Duration::from_secs(5);
+    if let (Some(hub), Some(cfg)) = (checks, &workload.checks) {
+        tokio::select! {
+            _ = hub.drain(cfg.timeout + slack) => {}
+            _ = shutdown.checks.cancelled() => {}
+        }
+    }
+    if let (Some(hub), Some(cfg)) = (probes, &workload.probes) {
+        tokio::select! {
+            _ = hub.drain(cfg.timeout + slack) => {}
+            _ = shutdown.probes.cancelled() => {}
+        }
+    }
+    // Whatever is still under way is abandoned (and counted as such by the probes).
+    shutdown.checks.cancel();
+    shutdown.probes.cancel();
+}

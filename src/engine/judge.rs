@@ -1,0 +1,270 @@
+//! The judging phase, pure: from what the load produced (series, counts, reports) and why it
+//! stopped, the summary's figures, verdicts and outcome. No sockets, no files, no clock.
+
+use std::time::Duration;
+
+use super::drive::Driven;
+use crate::metrics::summary::summarize_all;
+use crate::results::{StopReason, Summary, settle};
+use crate::thresholds::{Data, ThresholdSpec, judge_all};
+
+/// Fills `summary` (as written at the start) from `driven`, judged by `thresholds`.
+pub fn judge(summary: &mut Summary, driven: Driven, thresholds: &[ThresholdSpec], stop: StopReason) {
+    summary.metrics = summarize_all(&driven.keys, &driven.cumulative);
+    summary.journeys = driven.journeys;
+    summary.notes.extend(driven.notes);
+    load_figures(summary, driven.elapsed, driven.arrivals.as_ref());
+    summary.checks = driven.checks;
+    for c in &summary.checks {
+        if let Some(e) = &c.error {
+            summary.notes.push(e.clone());
+        }
+    }
+    if let Some(p) = &driven.probes {
+        summary.notes.extend(p.problems.iter().cloned());
+    }
+    summary.probes = driven.probes;
+    let data = Data {
+        keys: &driven.keys,
+        series: &driven.cumulative,
+        load: &summary.load,
+        checks: &summary.checks,
+    };
+    summary.thresholds = judge_all(thresholds, &data);
+    if let StopReason::ThresholdLost { expression, after_s } = &stop {
+        summary.notes.push(format!(
+            "stopped early at {after_s:.1}s: threshold `{expression}` was already lost (abort_on_fail)"
+        ));
+    }
+    summary.outcome = settle(Some(&stop), &summary.thresholds, &summary.checks);
+    summary.stop_reason = Some(stop);
+}
+
+/// A run whose load could not run (or be set up): the reason is the outcome.
+pub fn failed(summary: &mut Summary, error: &anyhow::Error) {
+    let stop = StopReason::Failed {
+        error: format!("{error:#}"),
+    };
+    summary.notes.push(format!("the run failed: {error:#}"));
+    summary.outcome = settle(Some(&stop), &summary.thresholds, &summary.checks);
+    summary.stop_reason = Some(stop);
+}
+
+/// Rates over the load: journeys and operations per second, and the open model's arrivals.
+fn load_figures(
+    summary: &mut Summary,
+    elapsed: Duration,
+    arrivals: Option<&(crate::workload::schedule::Schedule, super::gate::GateCounts)>,
+) {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let ops = summary.operation_count();
+    let journeys: u64 = summary
+        .journeys
+        .iter()
+        .map(|j| j.completed + j.failed + j.stopped)
+        .sum();
+    let l = &mut summary.load;
+    l.load_duration_s = (secs * 1000.0).round() / 1000.0;
+    l.operations_per_second = ops as f64 / secs;
+    l.achieved_rate = journeys as f64 / secs;
+    l.started = journeys;
+    if let Some((schedule, c)) = arrivals {
+        l.target_rate = Some(schedule.mean_rate());
+        l.peak_rate = Some(schedule.peak_rate());
+        l.scheduled = Some(c.scheduled);
+        l.started = c.started;
+        l.late_starts = c.late;
+        l.dropped_arrivals = c.dropped;
+        // Over the schedule's length (draining the last journeys does not count), or less if stopped early.
+        l.achieved_rate = c.started as f64 / secs.min(schedule.duration().as_secs_f64()).max(1e-3);
+        if c.late > 0 || c.dropped > 0 {
+            summary.notes.push(format!(
+                "the admin pool was exhausted: {} late starts, {} dropped arrivals; latency counts from the intended start",
+                c.late, c.dropped
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{ErrorKind, MetricKey, SeriesData};
+    use crate::results::{CheckReport, JourneyInfo, LoadInfo, RunOutcome, TargetInfo};
+    use crate::workload::schedule::Schedule;
+
+    fn summary() -> Summary {
+        Summary {
+            schema_version: crate::results::SCHEMA_VERSION,
+            run_id: "pb-00000001".into(),
+            workload: "w".into(),
+            description: None,
+            started_at: "2026-12-02T00:00:00.000Z".into(),
+            ended_at: None,
+            outcome: RunOutcome::Running,
+            stop_reason: None,
+            target: TargetInfo {
+                kind: "scim".into(),
+                url: "http://127.0.0.1:1".into(),
+            },
+            load: LoadInfo::default(),
+            shard: None,
+            overrides: vec![],
+            journeys: vec![],
+            metrics: vec![],
+            declared_thresholds: vec![],
+            thresholds: vec![],
+            checks: vec![],
+            probes: None,
+            cleanup: None,
+            notes: vec![],
+        }
+    }
+
+    fn driven(latencies: &[u64], errors: u64) -> Driven {
+        let mut create = SeriesData::default();
+        for v in latencies {
+            create.record(*v);
+        }
+        for _ in 0..errors {
+            create.record_error(ErrorKind::Status, 10);
+        }
+        Driven {
+            keys: vec![
+                MetricKey::new("api_latency").tag("op", "create_user"),
+                MetricKey::new("api_latency").tag("op", "delete_user"),
+                MetricKey::new("queue_delay").tag("op", "create_user"),
+            ],
+            cumulative: vec![create, SeriesData::default(), SeriesData::default()],
+            elapsed: Duration::from_secs(10),
+            arrivals: None,
+            journeys: vec![JourneyInfo {
+                name: "j".into(),
+                weight: 1,
+                completed: 40,
+                failed: 0,
+                stopped: 0,
+            }],
+            checks: vec![],
+            probes: None,
+            notes: vec![],
+        }
+    }
+
+    fn specs(exprs: &[&str]) -> Vec<ThresholdSpec> {
+        exprs.iter().map(|e| ThresholdSpec::parse(e).unwrap()).collect()
+    }
+
+    #[test]
+    fn figures_verdicts_and_outcome() {
+        let mut s = summary();
+        let lat: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
+        judge(
+            &mut s,
+            driven(&lat, 0),
+            &specs(&["p99(api_latency) < 1s", "count(errors) == 0"]),
+            StopReason::Deadline,
+        );
+        assert_eq!(s.outcome, RunOutcome::Passed);
+        assert_eq!(s.stop_reason, Some(StopReason::Deadline));
+        assert_eq!(
+            (
+                s.load.load_duration_s,
+                s.load.operations_per_second,
+                s.load.achieved_rate
+            ),
+            (10.0, 10.0, 4.0)
+        );
+        // Every operation is listed, even one without data; empty asynchronous series are not.
+        let listed: Vec<String> = s.metrics.iter().map(|m| m.key().to_string()).collect();
+        assert_eq!(listed, ["api_latency{op=create_user}", "api_latency{op=delete_user}"]);
+        assert!(s.thresholds.iter().all(|v| v.passed));
+    }
+
+    #[test]
+    fn what_fails_a_run() {
+        let lat = [5_000u64; 10];
+        let mut s = summary();
+        judge(
+            &mut s,
+            driven(&lat, 1),
+            &specs(&["count(errors) == 0"]),
+            StopReason::Deadline,
+        );
+        assert_eq!(s.outcome, RunOutcome::Failed);
+        let mut s = summary();
+        judge(
+            &mut s,
+            driven(&lat, 0),
+            &specs(&["p99(queue_delay) < 1s"]),
+            StopReason::Deadline,
+        );
+        assert_eq!(
+            s.outcome,
+            RunOutcome::Error,
+            "a threshold with no data is not judgeable"
+        );
+        assert_eq!(s.outcome.exit_code(), 2);
+        let mut s = summary();
+        judge(&mut s, driven(&lat, 0), &[], StopReason::Signal);
+        assert_eq!(s.outcome, RunOutcome::Aborted);
+        let mut s = summary();
+        let mut d = driven(&lat, 0);
+        d.checks = vec![CheckReport {
+            name: "login".into(),
+            kind: "login".into(),
+            category: "access".into(),
+            passed: 0,
+            failed: 0,
+            skipped: 0,
+            examples: vec![],
+            error: Some("check `login` was declared but never ran".into()),
+        }];
+        judge(&mut s, d, &[], StopReason::ScheduleEnd);
+        assert_eq!(s.outcome, RunOutcome::Failed);
+        assert!(s.notes.iter().any(|n| n.contains("never ran")));
+        let mut s = summary();
+        let lost = StopReason::ThresholdLost {
+            expression: "p50(api_latency) < 1us".into(),
+            after_s: 2.0,
+        };
+        judge(&mut s, driven(&lat, 0), &[], lost);
+        assert_eq!(s.outcome, RunOutcome::Failed);
+        assert!(s.notes.iter().any(|n| n.contains("stopped early at 2.0s")));
+    }
+
+    #[test]
+    fn open_model_rates_count_over_the_schedule() {
+        let mut s = summary();
+        let mut d = driven(&[1000; 10], 0);
+        d.arrivals = Some((
+            Schedule::constant(10.0, Duration::from_secs(5)).unwrap(),
+            super::super::gate::GateCounts {
+                scheduled: 50,
+                started: 45,
+                late: 3,
+                dropped: 5,
+            },
+        ));
+        judge(
+            &mut s,
+            d,
+            &specs(&["achieved_rate >= 95% of target"]),
+            StopReason::ScheduleEnd,
+        );
+        assert_eq!(
+            s.load.achieved_rate, 9.0,
+            "45 started over the 5 s schedule, not the 10 s load"
+        );
+        assert_eq!(s.outcome, RunOutcome::Failed);
+        assert!(s.notes.iter().any(|n| n.contains("3 late starts, 5 dropped")));
+    }
+
+    #[test]
+    fn a_failed_run_is_an_error() {
+        let mut s = summary();
+        failed(&mut s, &anyhow::anyhow!("prepopulating users: HTTP 500"));
+        assert_eq!(s.outcome, RunOutcome::Error);
+        assert!(matches!(s.stop_reason, Some(StopReason::Failed { .. })));
+    }
+}

@@ -1,0 +1,228 @@
+//! The first phase: the results folder and the workload as run, the summary written at the start,
+//! `run.log`, the target (the embedded service started, or a SCIM target authenticated), the
+//! push receiver and the live metrics endpoint; then, once the folder exists, the users and the
+//! group the journeys need before the load (each recorded in the ledger as it is created).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use reqwest::Method;
+
+use super::RunOptions;
+use super::context::PooledUser;
+use super::runlog::RunLog;
+use super::shutdown::Shutdown;
+use super::target::{self, ResolvedTarget};
+use crate::ledger::{Created, Ledger};
+use crate::metrics::exposition::{self, Exposition};
+use crate::probes::push::PushHub;
+use crate::results::{LoadInfo, RunOutcome, SCHEMA_VERSION, Summary, TargetInfo};
+use crate::scim::ScimClient;
+use crate::workload::template::Vars;
+use crate::workload::{Step, Workload};
+
+/// A run that is set up: what every later phase reads.
+pub struct Prepared {
+    pub workload: Arc<Workload>,
+    pub run_id: String,
+    pub dir: PathBuf,
+    /// As written at the start (outcome `running`).
+    pub summary: Summary,
+    pub run_log: Arc<RunLog>,
+    pub target: ResolvedTarget,
+    pub push: Option<Arc<PushHub>>,
+    pub exposition: Option<Exposition>,
+    /// Everything the run creates, recorded as it goes, so cleanup finds it whatever fails.
+    pub ledger: Ledger,
+}
+
+/// What the journeys need before the load starts.
+pub struct Staged {
+    pub pool: Vec<PooledUser>,
+    pub shared_group: Option<String>,
+}
+
+pub fn new_run_id() -> String {
+    use rand::Rng;
+    format!("pb-{:08x}", rand::rng().random::<u32>())
+}
+
+fn default_dir(workload: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(':', "")
+        .trim_end_matches('Z')
+        .to_string();
+    PathBuf::from("results").join(format!("{stamp}Z-{workload}"))
+}
+
+/// Opens the run: files, target and services. Nothing is created on the target yet.
+pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prepared> {
+    let workload = Arc::new(opts.workload.clone());
+    let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
+    let dir = opts.out.clone().unwrap_or_else(|| default_dir(&workload.name));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the results folder {}", dir.display()))?;
+    std::fs::write(dir.join("workload.toml"), &workload.effective_text)
+        .context("cannot copy the workload into the results")?;
+    let push = match workload
+        .probes
+        .as_ref()
+        .and_then(|p| p.push.as_ref().map(|push| (push, p.max_pending)))
+    {
+        Some((push, capacity)) => Some(PushHub::start(push, capacity, shutdown.services.clone()).await?),
+        None => None,
+    };
+    let target = target::resolve(&workload, shutdown.services.clone(), push.as_ref().map(|p| p.url())).await?;
+    tracing::info!(run_id = %run_id, target = %target.url, load = %workload.load_summary(), "run starting");
+    let summary = starting_summary(&workload, &run_id, &target);
+    summary.write(&dir)?;
+    let run_log = Arc::new(RunLog::open(&dir)?);
+    run_log.event(
+        "start",
+        serde_json::json!({"run_id": run_id, "workload": workload.name, "target": target.url, "load": workload.load_summary()}),
+    );
+    let exposition = match &opts.metrics_listen {
+        Some(listen) => {
+            let e = Exposition::default();
+            let addr = exposition::serve(listen, e.clone(), shutdown.services.clone()).await?;
+            tracing::info!(%addr, "serving live metrics at /metrics");
+            Some(e)
+        }
+        None => None,
+    };
+    Ok(Prepared {
+        workload,
+        run_id,
+        dir,
+        summary,
+        run_log,
+        target,
+        push,
+        exposition,
+        ledger: Ledger::default(),
+    })
+}
+
+fn starting_summary(workload: &Workload, run_id: &str, target: &ResolvedTarget) -> Summary {
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.to_string(),
+        workload: workload.name.clone(),
+        description: workload.description.clone(),
+        started_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        ended_at: None,
+        outcome: RunOutcome::Running,
+        stop_reason: None,
+        target: TargetInfo {
+            kind: target.kind.into(),
+            url: target.url.clone(),
+        },
+        load: LoadInfo {
+            model: workload.load.model().into(),
+            description: workload.load_summary(),
+            admins: workload.load.admins(),
+            ..Default::default()
+        },
+        shard: workload.shard.map(|s| format!("{}/{}", s.index, s.count)),
+        overrides: workload.overrides.clone(),
+        journeys: Vec::new(),
+        metrics: Vec::new(),
+        declared_thresholds: workload.thresholds.iter().map(|t| t.declared()).collect(),
+        thresholds: Vec::new(),
+        checks: Vec::new(),
+        probes: None,
+        cleanup: None,
+        notes: Vec::new(),
+    }
+}
+
+/// Creates `[users] prepopulate` users and the shared group (marked, in the ledger), and adds
+/// the feeder's users to the pool.
+pub async fn stage(p: &Prepared, shutdown: &Shutdown) -> anyhow::Result<Staged> {
+    let (workload, client) = (&p.workload, &p.target.client);
+    let mut pool: Vec<PooledUser> = workload
+        .users
+        .feeder
+        .iter()
+        .map(|(name, id)| PooledUser {
+            id: id.clone(),
+            user_name: name.clone(),
+        })
+        .collect();
+    for i in 0..workload.users.prepopulate {
+        anyhow::ensure!(
+            !shutdown.load.is_cancelled(),
+            "interrupted while prepopulating ({i} of {} users created)",
+            workload.users.prepopulate
+        );
+        // Sequence numbers from the top of the range keep them apart from the journeys' users.
+        let vars = Vars {
+            run_id: &p.run_id,
+            seq: u64::MAX / 2 + i as u64,
+            admin: 0,
+        };
+        let name: String = serde_json::from_str(&workload.users.user_name.render(&vars)).unwrap_or_default();
+        let id = create(
+            client,
+            "/Users",
+            workload.users.template.render(&vars),
+            "prepopulating users",
+        )
+        .await?;
+        p.ledger.record(Created::User {
+            id: id.clone(),
+            user_name: name.clone(),
+        });
+        pool.push(PooledUser {
+            id: Some(id),
+            user_name: name,
+        });
+    }
+    let shared_group = if needs_shared_group(workload) {
+        let vars = Vars {
+            run_id: &p.run_id,
+            seq: u64::MAX / 4,
+            admin: 0,
+        };
+        let body = workload.users.group_template.render(&vars);
+        let id = create(client, "/Groups", body, "creating the shared group").await?;
+        p.ledger.record(Created::Group { id: id.clone() });
+        Some(id)
+    } else {
+        None
+    };
+    Ok(Staged { pool, shared_group })
+}
+
+/// POSTs `body` and returns the created resource's id.
+async fn create(client: &ScimClient, path: &str, body: String, what: &str) -> anyhow::Result<String> {
+    let reply = client
+        .call(Method::POST, path, Some(body.into()))
+        .await
+        .map_err(|e| anyhow::anyhow!("{what}: {e}"))?
+        .expect(&[200, 201])
+        .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&reply.body).with_context(|| format!("{what}: answer is not JSON"))?;
+    Ok(v["id"]
+        .as_str()
+        .with_context(|| format!("{what}: the created resource has no id"))?
+        .to_string())
+}
+
+/// A journey adds members before (or without) creating a group of its own.
+fn needs_shared_group(workload: &Workload) -> bool {
+    workload.journeys.iter().any(|j| {
+        let first_group = j
+            .steps
+            .iter()
+            .position(|s| *s == Step::CreateGroup)
+            .unwrap_or(usize::MAX);
+        j.steps
+            .iter()
+            .position(|s| matches!(s, Step::AddToGroup | Step::RemoveFromGroup))
+            .is_some_and(|p| p < first_group)
+    })
+}

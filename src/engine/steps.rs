@@ -1,0 +1,401 @@
+//! What each journey step sends, what it accepts as an answer (status and the essential
+//! payload), and what it hands to the probes. One function per kind of step.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use rand::Rng;
+use reqwest::Method;
+use serde::Deserialize;
+
+use super::context::{Ctx, PooledUser};
+use super::journey::{AdminState, CurrentUser, JourneyState, StepEnd, draw_probed, want_observation};
+use crate::ledger::Created;
+use crate::metrics::SeriesId;
+use crate::probes::condition::{Expect, Field};
+use crate::scim::client::encode_query;
+use crate::scim::{CallError, Reply};
+use crate::workload::Step;
+use crate::workload::template::Vars;
+
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+#[derive(Deserialize)]
+struct Resource<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "userName")]
+    user_name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ListResponse<'a> {
+    #[serde(default, rename = "totalResults")]
+    total_results: Option<u64>,
+    #[serde(borrow, default, rename = "Resources")]
+    resources: Vec<Resource<'a>>,
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, StepEnd> {
+    serde_json::from_slice(body)
+        .map_err(|e| StepEnd::Failed(CallError::payload(format!("answer is not the expected JSON: {e}"))))
+}
+
+fn payload(detail: impl Into<String>) -> StepEnd {
+    StepEnd::Failed(CallError::payload(detail))
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+/// Runs `step` against the journey's state.
+pub(super) async fn execute(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    step: &Step,
+    state: &mut JourneyState,
+    series: SeriesId,
+) -> StepEnd {
+    let sent = match step {
+        Step::CreateUser => create_user(ctx, admin, state, series).await,
+        Step::GetUser => get_user(ctx, admin, state, series).await,
+        Step::FindUser => find_user(ctx, admin, state, series).await,
+        Step::ListUsers => list_users(ctx, series).await,
+        Step::ModifyUser => modify_user(ctx, admin, state, series).await,
+        Step::ReplaceUser => replace_user(ctx, admin, state, series).await,
+        Step::AssignRole(role) => role_change(ctx, admin, state, series, role, true).await,
+        Step::RemoveRole(role) => role_change(ctx, admin, state, series, role, false).await,
+        Step::DisableUser => set_active(ctx, admin, state, series, false).await,
+        Step::EnableUser => set_active(ctx, admin, state, series, true).await,
+        Step::DeleteUser => delete_user(ctx, admin, state, series).await,
+        Step::CreateGroup => create_group(ctx, admin, state, series).await,
+        Step::AddToGroup => membership(ctx, admin, state, series, true).await,
+        Step::RemoveFromGroup => membership(ctx, admin, state, series, false).await,
+        Step::DeleteGroup => delete_group(ctx, state, series).await,
+    };
+    match sent {
+        Ok(()) => StepEnd::Done,
+        Err(end) => end,
+    }
+}
+
+/// The journey's user, borrowing one from the pool when it has none.
+fn user<'s>(ctx: &Ctx, admin: &mut AdminState, state: &'s mut JourneyState) -> Result<&'s mut CurrentUser, StepEnd> {
+    if state.user.is_none() {
+        if ctx.pool.is_empty() {
+            return Err(payload("no current user: the journey needs create_user first"));
+        }
+        let PooledUser { id, user_name } = ctx.pool[admin.rng.random_range(0..ctx.pool.len())].clone();
+        state.user = Some(CurrentUser {
+            id,
+            user_name,
+            probed: draw_probed(ctx, admin),
+            ..Default::default()
+        });
+    }
+    Ok(state.user.as_mut().expect("just set"))
+}
+
+fn user_id(u: &CurrentUser) -> Result<String, StepEnd> {
+    u.id.clone()
+        .ok_or_else(|| payload("the current user has no id yet (use find_user first)"))
+}
+
+/// The current user's id (borrowing a pooled user when the journey has none).
+fn current_id(ctx: &Ctx, admin: &mut AdminState, state: &mut JourneyState) -> Result<String, StepEnd> {
+    user_id(user(ctx, admin, state)?)
+}
+
+async fn send(
+    ctx: &Ctx,
+    series: SeriesId,
+    method: Method,
+    path: &str,
+    body: Option<Bytes>,
+    expected: &[u16],
+) -> Result<Reply, StepEnd> {
+    let reply = ctx.client.call(method, path, body).await.map_err(StepEnd::Failed)?;
+    let final_429 = reply.status.as_u16() == 429;
+    // 429s waited out before a later answer still count (the final one is the caller's).
+    for _ in 0..reply.rate_limited.saturating_sub(final_429 as u32) {
+        ctx.registry.record_rate_limited(series);
+    }
+    if final_429 {
+        return Err(StepEnd::RateLimited);
+    }
+    reply.expect(expected).map_err(StepEnd::Failed)
+}
+
+fn patch_body(ops: &str) -> Bytes {
+    Bytes::from(format!(r#"{{"schemas":["{PATCH_OP}"],"Operations":[{ops}]}}"#))
+}
+
+/// PATCH `/Users/{id}` with the given operations (a JSON list's items).
+async fn patch_user(ctx: &Ctx, series: SeriesId, id: &str, ops: &str) -> Result<Reply, StepEnd> {
+    let path = format!("/Users/{id}");
+    send(ctx, series, Method::PATCH, &path, Some(patch_body(ops)), &[200, 204]).await
+}
+
+async fn create_user(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    state: &mut JourneyState,
+    series: SeriesId,
+) -> Result<(), StepEnd> {
+    let users = &ctx.workload.users;
+    let seq = ctx.next_seq();
+    let vars = Vars {
+        run_id: &ctx.run_id,
+        seq,
+        admin: admin.index,
+    };
+    users.template.render_into(&vars, &mut admin.body);
+    let user_name: String = serde_json::from_str(&users.user_name.render(&vars)).unwrap_or_default();
+    let body = Some(Bytes::copy_from_slice(admin.body.as_bytes()));
+    let reply = send(ctx, series, Method::POST, "/Users", body, &[201, 200]).await?;
+    let r: Resource = parse(&reply.body)?;
+    let id = r.id.ok_or_else(|| payload("created user has no id"))?;
+    match r.user_name {
+        Some(n) if n.eq_ignore_ascii_case(&user_name) => {}
+        other => {
+            // Cleanup must still find it.
+            ctx.ledger.record(Created::User {
+                id: id.to_string(),
+                user_name: user_name.clone(),
+            });
+            return Err(payload(format!(
+                "created user echoes userName {other:?}, sent {user_name:?}"
+            )));
+        }
+    }
+    state.user = Some(CurrentUser {
+        id: Some(id.into_owned()),
+        user_name,
+        seq,
+        owned: true,
+        probed: draw_probed(ctx, admin),
+        checked: ctx
+            .checks
+            .as_ref()
+            .is_some_and(|c| c.sampled(admin.rng.random::<f64>())),
+        password: users
+            .password
+            .as_ref()
+            .and_then(|p| serde_json::from_str(&p.render(&vars)).ok()),
+        ..Default::default()
+    });
+    want_observation(ctx, state, &Step::CreateUser, &reply, || Expect::Present);
+    Ok(())
+}
+
+async fn get_user(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    state: &mut JourneyState,
+    series: SeriesId,
+) -> Result<(), StepEnd> {
+    let id = current_id(ctx, admin, state)?;
+    let reply = send(ctx, series, Method::GET, &format!("/Users/{id}"), None, &[200]).await?;
+    let r: Resource = parse(&reply.body)?;
+    if r.id.as_deref() != Some(id.as_str()) {
+        return Err(payload(format!("GET /Users/{id} answered id {:?}", r.id)));
+    }
+    Ok(())
+}
+
+async fn find_user(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    state: &mut JourneyState,
+    series: SeriesId,
+) -> Result<(), StepEnd> {
+    let u = user(ctx, admin, state)?;
+    let filter = format!("userName eq {}", json_string(&u.user_name));
+    let path = format!("/Users?filter={}", encode_query(&filter));
+    let reply = send(ctx, series, Method::GET, &path, None, &[200]).await?;
+    let list: ListResponse = parse(&reply.body)?;
+    match list.resources.first().and_then(|r| r.id.as_deref()) {
+        Some(id) if list.total_results.unwrap_or(1) >= 1 => {
+            if u.id.is_none() {
+                u.id = Some(id.to_string());
+            }
+            Ok(())
+        }
+        _ => Err(payload(format!("filter {filter} found no user"))),
+    }
+}
+
+async fn list_users(ctx: &Ctx, series: SeriesId) -> Result<(), StepEnd> {
+    let reply = send(ctx, series, Method::GET, "/Users?startIndex=1&count=10", None, &[200]).await?;
+    let list: ListResponse = parse(&reply.body)?;
+    if list.total_results.is_none() {
+        return Err(payload("list answer has no totalResults"));
+    }
+    Ok(())
+}
+
+async fn modify_user(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    state: &mut JourneyState,
+    series: SeriesId,
+) -> Result<(), StepEnd> {
+    let id = current_id(ctx, admin, state)?;
+    let title = json_string(&format!("Title {}", admin.rng.random_range(0..1000u32)));
+    let ops = format!(
+        r#"{{"op":"replace","path":"title","value":{title}}},{{"op":"replace","path":"nickName","value":{title}}}"#
+    );
+    let reply = patch_user(ctx, series, &id, &ops).await?;
+    want_observation(ctx, state, &Step::ModifyUser, &reply, || {
+        Expect::Equals(Field::Title, serde_json::from_str(&title).unwrap_or_default())
+    });
+    Ok(())
+}
+
+async fn replace_user(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    state: &mut JourneyState,
+    series: SeriesId,
+) -> Result<(), StepEnd> {
+    let u = user(ctx, admin, state)?;
+    let id = user_id(u)?;
+    let vars = Vars {
+        run_id: &ctx.run_id,
+        seq: u.seq,
+        admin: admin.index,
+    };
+    ctx.workload.users.template.render_into(&vars, &mut admin.body);
+    let body = Some(Bytes::copy_from_slice(admin.body.as_bytes()));
+    send(ctx, series, Method::PUT, &format!("/Users/{id}"), body, &[200]).await?;
+    Ok(())
+}
+
+async fn role_change(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    state: &mut JourneyState,
+    series: SeriesId,
+    role: &str,
+    assign: bool,
+) -> Result<(), StepEnd> {
+    let id = current_id(ctx, admin, state)?;
+    let ops = if assign {
+        format!(
+            r#"{{"op":"add","path":"roles","value":[{{"value":{}}}]}}"#,
+            json_string(role)
+        )
+    } else {
+        let path = format!("roles[value eq {}]", json_string(role));
+        format!(r#"{{"op":"remove","path":{}}}"#, json_string(&path))
+    };
+    let reply = patch_user(ctx, series, &id, &ops).await?;
+    let step = if assign {
+        Step::AssignRole(role.to_string())
+    } else {
+        Step::RemoveRole(role.to_string())
+    };
+    want_observation(ctx, state, &step, &reply, || {
+        if assign {
+            Expect::RoleHeld(role.to_string())
+        } else {
+            Expect::RoleGone(role.to_string())
+        }
+    });
+    Ok(())
+}
+
+async fn set_active(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    state: &mut JourneyState,
+    series: SeriesId,
+    active: bool,
+) -> Result<(), StepEnd> {
+    let id = current_id(ctx, admin, state)?;
+    let ops = format!(r#"{{"op":"replace","path":"active","value":{active}}}"#);
+    let reply = patch_user(ctx, series, &id, &ops).await?;
+    let step = if active { Step::EnableUser } else { Step::DisableUser };
+    want_observation(ctx, state, &step, &reply, || {
+        Expect::Equals(Field::Active, serde_json::Value::Bool(active))
+    });
+    Ok(())
+}
+
+async fn delete_user(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    state: &mut JourneyState,
+    series: SeriesId,
+) -> Result<(), StepEnd> {
+    let u = user(ctx, admin, state)?;
+    let id = user_id(u)?;
+    let reply = send(ctx, series, Method::DELETE, &format!("/Users/{id}"), None, &[204, 200]).await?;
+    u.deleted = true;
+    u.deleted_flag.store(true, std::sync::atomic::Ordering::Release);
+    want_observation(ctx, state, &Step::DeleteUser, &reply, || Expect::Absent);
+    Ok(())
+}
+
+async fn create_group(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    state: &mut JourneyState,
+    series: SeriesId,
+) -> Result<(), StepEnd> {
+    let vars = Vars {
+        run_id: &ctx.run_id,
+        seq: ctx.next_seq(),
+        admin: admin.index,
+    };
+    ctx.workload.users.group_template.render_into(&vars, &mut admin.body);
+    let body = Some(Bytes::copy_from_slice(admin.body.as_bytes()));
+    let reply = send(ctx, series, Method::POST, "/Groups", body, &[201, 200]).await?;
+    let r: Resource = parse(&reply.body)?;
+    let id = r.id.ok_or_else(|| payload("created group has no id"))?;
+    state.group = Some((id.into_owned(), true));
+    Ok(())
+}
+
+async fn membership(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    state: &mut JourneyState,
+    series: SeriesId,
+    add: bool,
+) -> Result<(), StepEnd> {
+    let gid = match (&state.group, &ctx.shared_group) {
+        (Some((g, _)), _) | (None, Some(g)) => g.clone(),
+        (None, None) => return Err(payload("no group to use: add create_group first")),
+    };
+    let uid = json_string(&current_id(ctx, admin, state)?);
+    let op = if add {
+        format!(r#"{{"op":"add","path":"members","value":[{{"value":{uid}}}]}}"#)
+    } else {
+        format!(
+            r#"{{"op":"remove","path":{}}}"#,
+            json_string(&format!("members[value eq {uid}]"))
+        )
+    };
+    let path = format!("/Groups/{gid}");
+    send(ctx, series, Method::PATCH, &path, Some(patch_body(&op)), &[200, 204]).await?;
+    Ok(())
+}
+
+async fn delete_group(ctx: &Ctx, state: &mut JourneyState, series: SeriesId) -> Result<(), StepEnd> {
+    let Some((gid, true)) = state.group.clone() else {
+        return Err(payload("no group created in this journey to delete"));
+    };
+    send(
+        ctx,
+        series,
+        Method::DELETE,
+        &format!("/Groups/{gid}"),
+        None,
+        &[204, 200],
+    )
+    .await?;
+    state.group = Some((gid, false));
+    Ok(())
+}

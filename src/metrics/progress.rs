@@ -1,0 +1,77 @@
+//! Live progress while a run goes: an indicatif line on a terminal, a plain line every few
+//! seconds otherwise. An [`IntervalObserver`] of the interval writer.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use super::series::new_histogram;
+use super::writer::{IntervalObserver, IntervalView};
+use crate::results::format_micros;
+use crate::vocab::metric;
+
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    /// Seconds between plain lines (no terminal).
+    plain_every: u64,
+    /// The planned length, when known.
+    total: Option<Duration>,
+    all_ops: hdrhistogram::Histogram<u64>,
+    ops: u64,
+    errors: u64,
+}
+
+impl Progress {
+    pub fn new(total: Option<Duration>) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total.map_or(0, |t| t.as_secs().max(1)));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        Self {
+            bar,
+            plain_every: 5,
+            total,
+            all_ops: new_histogram(),
+            ops: 0,
+            errors: 0,
+        }
+    }
+}
+
+impl IntervalObserver for Progress {
+    fn interval(&mut self, view: &IntervalView<'_>) {
+        let mut interval_ops = 0;
+        for (k, d) in view.keys.iter().zip(view.interval) {
+            if k.metric == metric::API_LATENCY {
+                interval_ops += d.count();
+                self.ops += d.count();
+                self.errors += d.errors_total();
+                self.all_ops.add(&*d.histogram()).ok();
+            }
+        }
+        let elapsed = view.start + view.length;
+        let total = self.total.map(|t| format!("/{}s", t.as_secs())).unwrap_or_default();
+        let line = format!(
+            "{:>4}s{total}  {} ops  {:.1} ops/s  {} errors  p99 {}",
+            elapsed.as_secs(),
+            self.ops,
+            interval_ops as f64 / view.length.as_secs_f64().max(1e-3),
+            self.errors,
+            format_micros((!self.all_ops.is_empty()).then(|| self.all_ops.value_at_quantile(0.99)))
+        );
+        match &self.bar {
+            Some(bar) if view.last => bar.finish_and_clear(),
+            Some(bar) => {
+                bar.set_message(line);
+                bar.tick();
+            }
+            None if elapsed.as_secs().is_multiple_of(self.plain_every) && elapsed.as_secs() > 0 => {
+                eprintln!("progress: {line}");
+            }
+            None => {}
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The results contract: `summary.json` and the types it is made of. `report`, `compare`,
+//! `merge` and `sweep` read a run through these types (plus `histograms.hlog`) and nothing else,
+//! so a report can be rebuilt from any run, a killed one or a merge of shards included.
+//!
+//! Depends on serde and the shared vocabulary only: every runtime module may use it, it uses none.
+//!
+//! # Layout
+//! - [`outcome`]: how a run ended ([`RunOutcome`], [`StopReason`]) and the one function that
+//!   settles it from verdicts, checks, the stop reason and errors.
+//! - [`metric`]: one series' percentile summary, and how durations are shown to people.
+//! - [`reports`]: threshold verdicts, check, probe and cleanup reports.
+
+pub mod metric;
+pub mod outcome;
+pub mod reports;
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+pub use metric::{MetricSummary, format_micros};
+pub use outcome::{RunOutcome, StopReason, settle};
+pub use reports::{CheckReport, CleanupReport, Example, ProbeReport, Verdict};
+
+use crate::vocab::metric as name;
+
+/// 2: declared thresholds, the stop reason, overrides, outcomes `killed` and `error`.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest version this build still reads (v1 has no declared thresholds: its verdicts stay).
+pub const OLDEST_READABLE: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetInfo {
+    pub kind: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct LoadInfo {
+    pub model: String,
+    pub description: String,
+    /// Virtual admins (closed) or the most the pool may use (open).
+    pub admins: usize,
+    /// Scheduled journeys per second, averaged (open model).
+    pub target_rate: Option<f64>,
+    pub peak_rate: Option<f64>,
+    /// Journeys started per second over the load phase.
+    pub achieved_rate: f64,
+    pub operations_per_second: f64,
+    pub load_duration_s: f64,
+    pub scheduled: Option<u64>,
+    pub started: u64,
+    /// Arrivals that found no free admin and started after their intended time.
+    pub late_starts: u64,
+    /// Arrivals never started (further behind than max_lag, or cut off by a stop).
+    pub dropped_arrivals: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JourneyInfo {
+    pub name: String,
+    pub weight: u32,
+    pub completed: u64,
+    pub failed: u64,
+    /// Cut short by the end of the run between two steps.
+    #[serde(default)]
+    pub stopped: u64,
+}
+
+/// A threshold as declared (in the workload file or with `--threshold`): the part of the
+/// contract that lets `report` and `merge` judge again without the workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeclaredThreshold {
+    pub expression: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub abort_on_fail: bool,
+    /// Abort-on-fail waits this long after the start.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delay_ms: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub workload: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub started_at: String,
+    #[serde(default)]
+    pub ended_at: Option<String>,
+    pub outcome: RunOutcome,
+    /// Why the load stopped (absent while running, and in a killed run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<StopReason>,
+    pub target: TargetInfo,
+    pub load: LoadInfo,
+    /// `INDEX/COUNT` when this run was one shard of several (see `provbench merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// Command-line changes to the workload file (`--set`, `--duration`, `--target-url`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
+    pub journeys: Vec<JourneyInfo>,
+    pub metrics: Vec<MetricSummary>,
+    /// Every threshold the run was held to, file and command line alike.
+    #[serde(default)]
+    pub declared_thresholds: Vec<DeclaredThreshold>,
+    #[serde(default)]
+    pub thresholds: Vec<Verdict>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<ProbeReport>,
+    #[serde(default)]
+    pub cleanup: Option<CleanupReport>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    pub fn metric(&self, metric: &str, tag: Option<(&str, &str)>) -> Option<&MetricSummary> {
+        self.metrics
+            .iter()
+            .find(|m| m.metric == metric && tag.is_none_or(|(k, v)| m.tags.get(k).map(String::as_str) == Some(v)))
+    }
+
+    /// The `api_latency` summaries, one per operation.
+    pub fn operations(&self) -> impl Iterator<Item = &MetricSummary> {
+        self.metrics.iter().filter(|m| m.metric == name::API_LATENCY)
+    }
+
+    /// Operations attempted in all.
+    pub fn operation_count(&self) -> u64 {
+        self.operations().map(|m| m.count).sum()
+    }
+
+    /// Puts `metrics` in reading order: operations first, then the generator's own wait, then
+    /// the asynchronous half and the checks, each kept in
+    /// registration order.
+    pub fn sort_metrics(&mut self) {
+        Self::sort_metric_list(&mut self.metrics);
+    }
+
+    /// The reading order of [`Summary::sort_metrics`], for any list of summaries.
+    pub fn sort_metric_list(metrics: &mut [MetricSummary]) {
+        // Stable: within a rank, the order the series were registered in (operations in the
+        // order the journeys first use them).
+        metrics.sort_by_key(|m| match m.metric.as_str() {
+            name::API_LATENCY => 0,
+            name::ADMIN_WAIT => 1,
+            _ => 2,
+        });
+    }
+
+    /// Writes atomically (temp file, then rename) so a reader never sees half a summary.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        let tmp = dir.join(".summary.json.tmp");
+        let text = serde_json::to_string_pretty(self)?;
+        std::fs::write(&tmp, text + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join("summary.json")).context("cannot move summary.json into place")?;
+        Ok(())
+    }
+
+    pub fn read(dir: &Path) -> anyhow::Result<Summary> {
+        let path = dir.join("summary.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let s: Summary =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a provbench summary", path.display()))?;
+        anyhow::ensure!(
+            (OLDEST_READABLE..=SCHEMA_VERSION).contains(&s.schema_version),
+            "{} has schema_version {}, this provbench reads {OLDEST_READABLE} to {SCHEMA_VERSION}",
+            path.display(),
+            s.schema_version
+        );
+        Ok(s)
+    }
+}

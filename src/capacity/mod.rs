@@ -71,6 +71,25 @@ pub struct Capacity {
     pub steps: Vec<Step>,
 }
 
+impl Capacity {
+    /// The sweep's conclusion in one line, for the console.
+    pub fn verdict(&self) -> String {
+        match self.sustainable_rate {
+            Some(r) if self.only_the_bound => format!(
+                "every step passed up to --to {r:.1}/s: the capacity is at least that (raise --to to find where it ends)"
+            ),
+            Some(r) => format!(
+                "highest sustainable rate: {r:.1} journeys/s{}",
+                self.binding
+                    .first()
+                    .map(|b| format!(" (bound by {b})"))
+                    .unwrap_or_default()
+            ),
+            None => "no rate met the thresholds".into(),
+        }
+    }
+}
+
 /// A quantile of the union of the series `pick` selects: the same merge the thresholds judge
 /// (`p99(api_latency)` is the p99 of every operation's samples together).
 fn merged_quantile(
@@ -261,4 +280,64 @@ pub async fn sweep(opts: SweepOptions, shutdown: CancellationToken) -> anyhow::R
     };
     report::write(&capacity, &opts.out)?;
     Ok(capacity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::LoadInfo;
+    use crate::thresholds::{Data, ThresholdSpec, evaluate};
+
+    /// Regression: the step's "API p99" was the largest per-operation p99 (21.7 ms here) while
+    /// `p99(api_latency) < 20ms` judged the merged histogram, and passed.
+    #[test]
+    fn the_api_p99_is_the_one_the_threshold_judges() {
+        let mut fast = SeriesData::default();
+        let mut slow = SeriesData::default();
+        for _ in 0..990 {
+            fast.record(2_000);
+        }
+        for _ in 0..9 {
+            slow.record(3_000);
+        }
+        slow.record(21_700);
+        let keys = [
+            MetricKey::new(metric::API_LATENCY).tag(tag::OP, "get_user"),
+            MetricKey::new(metric::API_LATENCY).tag(tag::OP, "create_user"),
+        ];
+        let series = [fast, slow];
+        let p99 = merged_quantile(&keys, &series, 0.99, |k| k.metric == metric::API_LATENCY).unwrap();
+        let spec = ThresholdSpec::parse("p99(api_latency) < 20ms").unwrap();
+        let load = LoadInfo::default();
+        let v = evaluate(
+            &spec,
+            &Data {
+                keys: &keys,
+                series: &series,
+                load: &load,
+                checks: &[],
+            },
+        );
+        assert_eq!(v.observed, Some(p99 as f64));
+        assert!(v.passed && p99 < 20_000, "{p99}");
+    }
+
+    #[test]
+    fn a_sweep_that_never_failed_says_its_rate_is_only_the_bound() {
+        let mut c = Capacity {
+            workload: "w".into(),
+            sustainable_rate: Some(1000.0),
+            only_the_bound: true,
+            binding: vec![],
+            first_failing_rate: None,
+            steps: vec![],
+        };
+        assert!(c.verdict().contains("at least") && !c.verdict().contains("highest sustainable"));
+        c.only_the_bound = false;
+        c.binding = vec!["p99(queue_delay) < 200ms (observed 310ms)".into()];
+        assert!(
+            c.verdict()
+                .starts_with("highest sustainable rate: 1000.0 journeys/s (bound by p99(queue_delay)")
+        );
+    }
 }

@@ -122,19 +122,7 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
             }
         );
     }
-    match c.sustainable_rate {
-        Some(r) if c.only_the_bound => println!(
-            "every step passed up to --to {r:.1}/s: the capacity is at least that (raise --to to find where it ends)"
-        ),
-        Some(r) => println!(
-            "highest sustainable rate: {r:.1} journeys/s{}",
-            c.binding
-                .first()
-                .map(|b| format!(" (bound by {b})"))
-                .unwrap_or_default()
-        ),
-        None => println!("no rate met the thresholds"),
-    }
+    println!("{}", c.verdict());
     println!("capacity report: {}", out.join("capacity.html").display());
     Ok(if c.sustainable_rate.is_some() {
         Outcome::Passed

@@ -78,6 +78,10 @@ queue = {{ job_header = "x-job-location", accepted_at = "/accepted_at", started_
         "sustainable rate {rate:.1}/s, expected 100/s ± 15%"
     );
     assert!(c.binding.iter().any(|b| b.contains("queue_delay")), "{:?}", c.binding);
+    assert!(
+        !c.only_the_bound,
+        "a step failed: the rate is a knee, not the --to bound"
+    );
     // The queue delay grows with the rate past the knee.
     let over: Vec<_> = c.steps.iter().filter(|s| s.rate > 120.0).collect();
     assert!(

@@ -143,3 +143,76 @@ steps = ["create_user", "delete_user"]
     }
     reference.stop().await;
 }
+
+/// Regression: `merge` dropped thresholds given with `--threshold`, and when the workload could
+/// not be reloaded from a shard's folder it kept shard 0's own verdicts as the merged ones.
+#[test]
+fn merge_judges_every_declared_threshold_without_the_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        r#"name = "sharded"
+thresholds = ["rate(errors) < 1%"]
+[target]
+profile = "fast"
+[load]
+model = "closed"
+admins = 2
+duration = "1s"
+[[journey]]
+name = "j"
+steps = ["create_user", "delete_user"]
+"#,
+    )
+    .unwrap();
+    for i in 0..2 {
+        let out = Command::cargo_bin("provbench")
+            .unwrap()
+            .current_dir(dir.path())
+            .args(["run", "w.toml", "--no-progress", "--shard", &format!("{i}/2")])
+            .args(["--out", &format!("shard-{i}"), "--threshold", "p99(api_latency) < 1us"])
+            .output()
+            .unwrap();
+        // Each shard loses the threshold on its own.
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        // The workload cannot be reloaded from the results (as with a relative feeder path).
+        std::fs::write(dir.path().join(format!("shard-{i}/workload.toml")), "not = [valid").unwrap();
+    }
+    let merged = Command::cargo_bin("provbench")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["merge", "shard-0", "shard-1", "--out", "merged"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&merged.stdout);
+    assert_eq!(
+        merged.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    assert!(stdout.contains("FAIL  p99(api_latency) < 1us"), "{stdout}");
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("merged/summary.json")).unwrap()).unwrap();
+    let verdicts = m["thresholds"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 2, "{verdicts:?}");
+    assert_eq!(m["outcome"], "failed");
+    // Judged on the merge: the observed p99 is the union's, not shard 0's.
+    let union = {
+        let mut h = new_histogram();
+        for i in 0..2 {
+            let run = read_run(&dir.path().join(format!("shard-{i}"))).unwrap();
+            for (k, d) in run.keys.iter().zip(&run.series) {
+                if k.metric == "api_latency" {
+                    h.add(&*d.histogram()).unwrap();
+                }
+            }
+        }
+        h.value_at_quantile(0.99)
+    };
+    let p99 = verdicts
+        .iter()
+        .find(|v| v["expression"] == "p99(api_latency) < 1us")
+        .unwrap();
+    assert_eq!(p99["observed"].as_f64(), Some(union as f64), "{p99}");
+}

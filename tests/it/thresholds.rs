@@ -65,8 +65,9 @@ fn a_lost_threshold_exits_1_and_is_named_everywhere() {
     assert!(md.contains("❌ fail"), "{md}");
 }
 
+/// Also a regression: the results kept the file as written, not the workload that ran.
 #[test]
-fn a_passing_run_exits_0() {
+fn a_passing_run_exits_0_and_saves_the_workload_as_run() {
     let dir = tempfile::tempdir().unwrap();
     let (code, stdout, stderr) = run(
         dir.path(),
@@ -76,20 +77,42 @@ fn a_passing_run_exits_0() {
             "p99(api_latency) < 10s",
             "--threshold",
             "count(errors) == 0",
+            "--set",
+            "load.admins=3",
         ],
     );
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert_eq!(summary(dir.path())["outcome"], "passed");
+    let s = summary(dir.path());
+    assert_eq!(s["outcome"], "passed");
+    assert_eq!(s["stop_reason"]["reason"], "deadline");
+    assert_eq!(s["load"]["admins"], 3);
+    assert_eq!(s["overrides"][0], "--set load.admins=3");
+    assert_eq!(s["declared_thresholds"][1]["expression"], "count(errors) == 0");
+    let saved = std::fs::read_to_string(dir.path().join("results/workload.toml")).unwrap();
+    let saved: toml::Table = toml::from_str(&saved).unwrap();
+    assert_eq!(saved["load"]["admins"].as_integer(), Some(3), "{saved}");
+    assert_eq!(saved["thresholds"].as_array().map(Vec::len), Some(2), "{saved}");
 }
 
+/// Regression: the same no-data threshold exited 2 under `run` and 1 under `report`.
 #[test]
-fn a_selector_without_data_is_an_error() {
+fn a_selector_without_data_is_an_error_under_run_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, stderr) = run(dir.path(), "", &["--threshold", "p99(api_latency{op=nope}) < 1s"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("matches no data"), "{stderr}");
     // Every result file is still there.
     assert!(dir.path().join("results/junit.xml").exists());
+    assert_eq!(summary(dir.path())["outcome"], "error");
+    let report = Command::cargo_bin("provbench")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["report", "results"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&report.stderr);
+    assert_eq!(report.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("matches no data"), "{stderr}");
 }
 
 #[test]
@@ -160,6 +183,9 @@ fn github_actions_get_annotations_and_a_step_summary() {
     assert!(md.contains("### provbench · gate · ❌ failed"), "{md}");
 }
 
+/// Regression: `report` on a killed run left summary.json `running` with no metrics, printed a
+/// 0 s duration and an absurd rate, wrote a junit.xml with no tests, and failed on a cut last
+/// hlog line.
 #[test]
 fn report_rebuilds_a_killed_run_and_compare_judges_regressions() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,6 +200,7 @@ fn report_rebuilds_a_killed_run_and_compare_judges_regressions() {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("provbench"))
         .current_dir(dir.path())
         .args(["run", "w.toml", "--no-progress", "--out", "killed"])
+        .args(["--threshold", "max(api_latency) < 1us"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -182,8 +209,15 @@ fn report_rebuilds_a_killed_run_and_compare_judges_regressions() {
     child.kill().unwrap(); // SIGKILL: no chance to write a final summary
     child.wait().unwrap();
     let killed = dir.path().join("killed");
-    let s: Value = serde_json::from_str(&std::fs::read_to_string(killed.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(s["outcome"], "running");
+    let read =
+        || -> Value { serde_json::from_str(&std::fs::read_to_string(killed.join("summary.json")).unwrap()).unwrap() };
+    assert_eq!(read()["outcome"], "running");
+    // As if the kill had come in the middle of writing a line.
+    let mut hlog = std::fs::OpenOptions::new()
+        .append(true)
+        .open(killed.join("histograms.hlog"))
+        .unwrap();
+    std::io::Write::write_all(&mut hlog, b"Tag=api_latency{op=create_user},3.001,1.000,0.5,HISTFAAAA").unwrap();
     let out = Command::cargo_bin("provbench")
         .unwrap()
         .arg("report")
@@ -193,13 +227,40 @@ fn report_rebuilds_a_killed_run_and_compare_judges_regressions() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "an incomplete run does not pass: {stdout}");
     assert!(
-        stdout.contains("rebuilt from histograms.hlog") && stdout.contains("create_user"),
+        stdout.contains("rebuilt from histograms.hlog") && stdout.contains("create_user") && stdout.contains("KILLED"),
         "{stdout}"
     );
     assert!(stdout.contains("pass  p99(api_latency) < 10s"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  max(api_latency) < 1us"),
+        "the --threshold is judged too: {stdout}"
+    );
+    assert!(stdout.contains("cut short"), "{stdout}");
+    // summary.json itself is rebuilt: outcome, duration from the intervals, a sane rate.
+    let s = read();
+    assert_eq!(s["outcome"], "killed");
+    let secs = s["load"]["load_duration_s"].as_f64().unwrap();
+    assert!((1.0..10.0).contains(&secs), "{secs}");
+    let ops: u64 = s["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["metric"] == "api_latency")
+        .map(|m| m["count"].as_u64().unwrap())
+        .sum();
+    let rate = s["load"]["operations_per_second"].as_f64().unwrap();
+    assert!(
+        ops > 0 && (rate - ops as f64 / secs).abs() < 1.0,
+        "{rate} vs {ops} over {secs}"
+    );
+    assert_eq!(s["thresholds"].as_array().unwrap().len(), 2);
     let md = std::fs::read_to_string(killed.join("summary.md")).unwrap();
     assert!(md.contains("api_latency{op=create_user}"), "{md}");
-    assert!(killed.join("junit.xml").exists());
+    let junit = std::fs::read_to_string(killed.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"run finished\"") && junit.contains("failures=\"2\""),
+        "{junit}"
+    );
 
     // The same run against itself: no change, no regression; a rule it cannot meet: exit 1.
     let same = Command::cargo_bin("provbench")

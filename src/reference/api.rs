@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::AppState;
 use super::auth::Principal;
@@ -24,8 +24,9 @@ type Params = Query<HashMap<String, String>>;
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const MAX_PAGE: usize = 1000;
 
-pub fn scim_response(status: StatusCode, body: &Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
+pub fn scim_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let text = serde_json::to_string(body).unwrap_or_default();
+    let mut resp = (status, text).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE));
     resp
@@ -155,19 +156,18 @@ impl AppState {
     }
 
     fn accepted(&self, status: StatusCode, written: Written, job: u64) -> Response {
-        let mut resp = if written.resource.is_null() {
-            StatusCode::NO_CONTENT.into_response()
-        } else {
-            scim_response(status, &written.resource)
+        let mut resp = match &written.resource {
+            None => StatusCode::NO_CONTENT.into_response(),
+            Some(r) => scim_response(status, &**r),
         };
         let h = resp.headers_mut();
-        if !written.resource.is_null() {
+        if let Some(r) = &written.resource {
             h.insert(
                 header::ETAG,
                 HeaderValue::from_str(&etag(written.version)).expect("ascii"),
             );
             if status == StatusCode::CREATED
-                && let Some(loc) = written.resource["meta"]["location"]
+                && let Some(loc) = r["meta"]["location"]
                     .as_str()
                     .and_then(|l| HeaderValue::from_str(l).ok())
             {
@@ -214,7 +214,7 @@ pub async fn create(
             "create_group",
         ),
     };
-    let id = written.resource["id"].as_str().unwrap_or_default().to_string();
+    let id = written.id.clone();
     let job = s.pipeline.submit(slot, op, &p.actor, &id, written.snapshots.clone());
     Ok(s.accepted(StatusCode::CREATED, written, job))
 }
@@ -301,8 +301,34 @@ fn list_response(s: &AppState, kind: Kind, params: &HashMap<String, String>) -> 
     Ok(scim_response(StatusCode::OK, &body))
 }
 
+/// A ListResponse: serialised straight from the store's shared representations.
+#[derive(serde::Serialize)]
+struct ListResponse {
+    schemas: [&'static str; 1],
+    #[serde(rename = "totalResults")]
+    total_results: usize,
+    #[serde(rename = "startIndex")]
+    start_index: usize,
+    #[serde(rename = "itemsPerPage")]
+    items_per_page: usize,
+    #[serde(rename = "Resources")]
+    resources: Vec<Resource>,
+}
+
+/// A page item: shared with the store, or a projected copy.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Resource {
+    Shared(#[serde(serialize_with = "shared")] Arc<Value>),
+    Projected(Value),
+}
+
+fn shared<S: serde::Serializer>(v: &Arc<Value>, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&**v, s)
+}
+
 /// A ListResponse over the given resource types, in creation order within each type.
-fn list_body(s: &AppState, kinds: &[Kind], params: &HashMap<String, String>) -> Result<Value, ScimError> {
+fn list_body(s: &AppState, kinds: &[Kind], params: &HashMap<String, String>) -> Result<ListResponse, ScimError> {
     let filter = params
         .get("filter")
         .filter(|f| !f.trim().is_empty())
@@ -320,7 +346,7 @@ fn list_body(s: &AppState, kinds: &[Kind], params: &HashMap<String, String>) -> 
     };
     let start = number("startIndex", 1)?.max(1);
     let count = number("count", 100)?.min(MAX_PAGE);
-    let (total, mut page) = match kinds {
+    let (total, page) = match kinds {
         [kind] => s.store.list(*kind == Kind::Groups, filter.as_ref(), start, count),
         _ => {
             let mut all = Vec::new();
@@ -331,17 +357,25 @@ fn list_body(s: &AppState, kinds: &[Kind], params: &HashMap<String, String>) -> 
             (total, all.into_iter().skip(start - 1).take(count).collect())
         }
     };
-    for r in &mut page {
-        project(r, params)?;
-    }
-    let body = json!({
-        "schemas": [LIST_SCHEMA],
-        "totalResults": total,
-        "startIndex": start,
-        "itemsPerPage": page.len(),
-        "Resources": page,
-    });
-    Ok(body)
+    let projected = params.contains_key("attributes") || params.contains_key("excludedAttributes");
+    let resources = page
+        .into_iter()
+        .map(|r| {
+            if projected {
+                let mut copy = Value::clone(&r);
+                project(&mut copy, params).map(|_| Resource::Projected(copy))
+            } else {
+                Ok(Resource::Shared(r))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ListResponse {
+        schemas: [LIST_SCHEMA],
+        total_results: total,
+        start_index: start,
+        items_per_page: resources.len(),
+        resources,
+    })
 }
 
 fn update(

@@ -28,7 +28,11 @@ fn linked<'a>(s: &'a AppState, service: &str) -> Result<&'a LinkedService, ScimE
 }
 
 fn view(s: &AppState, service: &str, u: &LinkedUser) -> Value {
-    let mut r = u.user.as_ref().map(|u| u.resource.clone()).unwrap_or(Value::Null);
+    let mut r = u
+        .user
+        .as_ref()
+        .map(|u| Value::clone(&u.resource))
+        .unwrap_or(Value::Null);
     if let Some(obj) = r.as_object_mut() {
         obj.insert(
             "urn:provbench:linked".into(),

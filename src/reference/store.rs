@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::distribution::splitmix64;
 use super::error::ScimError;
-use super::filter::{CORE_GROUP_SCHEMA, CORE_USER_SCHEMA, Filter, get_ci, key_ci};
+use super::filter::{CORE_GROUP_SCHEMA, CORE_USER_SCHEMA, Filter, get_ci};
 
 /// A password: never printed, never serialised.
 #[derive(Clone, PartialEq, Eq)]
@@ -34,12 +34,14 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A user as stored. The representation is shared (`Arc`): a write builds it once, and the
+/// store, the answer and the pipeline's snapshot all point at that one copy.
 #[derive(Debug, Clone)]
 pub struct UserRecord {
     pub seq: u64,
     pub version: u64,
     /// The full representation as returned (id, meta, groups included; never the password).
-    pub resource: Value,
+    pub resource: Arc<Value>,
     pub password: Option<Secret>,
 }
 
@@ -70,7 +72,7 @@ pub fn role_values(resource: &Value) -> Vec<String> {
 pub struct GroupRecord {
     pub seq: u64,
     pub version: u64,
-    pub resource: Value,
+    pub resource: Arc<Value>,
 }
 
 /// What a linked service receives about one user: its state at `version`, or its deletion.
@@ -81,9 +83,12 @@ pub struct Snapshot {
     pub user: Option<Arc<UserRecord>>,
 }
 
-/// The result of a write: the representation to return and what the pipeline must carry.
+/// The result of a write: the representation to return (`None` after a delete) and what the
+/// pipeline must carry.
 pub struct Written {
-    pub resource: Value,
+    pub resource: Option<Arc<Value>>,
+    /// The written resource's id.
+    pub id: String,
     pub version: u64,
     pub snapshots: Vec<Snapshot>,
 }
@@ -92,7 +97,7 @@ pub struct Written {
 pub type WriteCheck<'a> = &'a dyn Fn(Option<&Value>, Option<&Value>) -> Result<(), ScimError>;
 
 pub struct Store {
-    users: DashMap<String, UserRecord>,
+    users: DashMap<String, Arc<UserRecord>>,
     user_names: DashMap<String, String>,
     groups: DashMap<String, GroupRecord>,
     seq: AtomicU64,
@@ -154,7 +159,7 @@ impl Store {
         self.users.len()
     }
 
-    pub fn get_user(&self, id: &str) -> Option<UserRecord> {
+    pub fn get_user(&self, id: &str) -> Option<Arc<UserRecord>> {
         self.users.get(id).map(|r| r.clone())
     }
 
@@ -186,11 +191,7 @@ impl Store {
         let Value::Object(mut obj) = body else {
             return Err(ScimError::bad_request("invalidSyntax", "a User must be a JSON object"));
         };
-        for read_only in ["id", "meta", "groups"] {
-            if let Some(k) = key_ci(&Value::Object(obj.clone()), read_only) {
-                obj.remove(&k);
-            }
-        }
+        obj.retain(|k, _| !["id", "meta", "groups"].iter().any(|r| k.eq_ignore_ascii_case(r)));
         let password = match obj.keys().find(|k| k.eq_ignore_ascii_case("password")).cloned() {
             Some(k) => match obj.remove(&k) {
                 Some(Value::String(p)) => Some(Secret::new(p)),
@@ -268,20 +269,22 @@ impl Store {
                 e.insert(id.clone());
             }
         }
-        let record = UserRecord {
+        let resource = Arc::new(resource);
+        let record = Arc::new(UserRecord {
             seq,
             version: 1,
             resource: resource.clone(),
             password,
-        };
+        });
         let snapshot = Snapshot {
             user_id: id.clone(),
             version: 1,
-            user: Some(Arc::new(record.clone())),
+            user: Some(record.clone()),
         };
-        self.users.insert(id, record);
+        self.users.insert(id.clone(), record);
         Ok(Written {
-            resource,
+            resource: Some(resource),
+            id,
             version: 1,
             snapshots: vec![snapshot],
         })
@@ -323,20 +326,23 @@ impl Store {
             }
             self.user_names.remove(&old_name);
         }
-        entry.version = version;
-        entry.resource = resource.clone();
-        if password.is_some() {
-            entry.password = password;
-        }
-        let snapshot = Snapshot {
-            user_id: id.into(),
+        let resource = Arc::new(resource);
+        let record = Arc::new(UserRecord {
+            seq: entry.seq,
             version,
-            user: Some(Arc::new(entry.clone())),
-        };
+            resource: resource.clone(),
+            password: password.or_else(|| entry.password.clone()),
+        });
+        *entry = record.clone();
         Ok(Written {
-            resource,
+            resource: Some(resource),
+            id: id.to_string(),
             version,
-            snapshots: vec![snapshot],
+            snapshots: vec![Snapshot {
+                user_id: id.into(),
+                version,
+                user: Some(record),
+            }],
         })
     }
 
@@ -352,20 +358,23 @@ impl Store {
         };
         self.users.remove(id).ok_or_else(|| ScimError::not_found("User", id))?;
         self.user_names.remove_if(&name, |_, v| v == id);
-        // Drop the user from every group it belonged to.
+        // Drop the user from every group it belonged to (copying only those groups).
+        let is_member = |m: &Value| get_ci(m, "value").and_then(Value::as_str) == Some(id);
         for mut g in self.groups.iter_mut() {
-            if let Some(Value::Array(members)) = g.resource.get_mut("members") {
-                let before = members.len();
-                members.retain(|m| get_ci(m, "value").and_then(Value::as_str) != Some(id));
-                if members.len() != before {
-                    g.version += 1;
-                    let v = g.version;
-                    g.resource["meta"]["version"] = Value::String(etag(v));
-                }
+            if !Self::member_list(&g.resource).is_some_and(|m| m.iter().any(is_member)) {
+                continue;
             }
+            g.version += 1;
+            let v = g.version;
+            let resource = Arc::make_mut(&mut g.resource);
+            if let Some(Value::Array(members)) = resource.get_mut("members") {
+                members.retain(|m| !is_member(m));
+            }
+            resource["meta"]["version"] = Value::String(etag(v));
         }
         Ok(Written {
-            resource: Value::Null,
+            resource: None,
+            id: id.to_string(),
             version,
             snapshots: vec![Snapshot {
                 user_id: id.into(),
@@ -375,9 +384,11 @@ impl Store {
         })
     }
 
-    /// Matching resources in creation order, paged (`start` is 1-based).
-    pub fn list(&self, groups: bool, filter: Option<&Filter>, start: usize, count: usize) -> (usize, Vec<Value>) {
-        let mut hits: Vec<(u64, Value)> =
+    /// Matching resources in creation order, paged (`start` is 1-based). The page shares the
+    /// stored representations; nothing outside it is copied.
+    pub fn list(&self, groups: bool, filter: Option<&Filter>, start: usize, count: usize) -> (usize, Vec<Arc<Value>>) {
+        let matches = |r: &Value| filter.is_none_or(|f| f.matches(r));
+        let mut hits: Vec<(u64, Arc<Value>)> =
             if let Some(name) = filter.and_then(|f| f.as_eq_on("userName")).filter(|_| !groups) {
                 self.user_id_by_name(name)
                     .and_then(|id| self.users.get(&id).map(|r| (r.seq, r.resource.clone())))
@@ -386,25 +397,29 @@ impl Store {
             } else if groups {
                 self.groups
                     .iter()
-                    .filter(|r| filter.is_none_or(|f| f.matches(&r.resource)))
+                    .filter(|r| matches(&r.resource))
                     .map(|r| (r.seq, r.resource.clone()))
                     .collect()
             } else {
                 self.users
                     .iter()
-                    .filter(|r| filter.is_none_or(|f| f.matches(&r.resource)))
+                    .filter(|r| matches(&r.resource))
                     .map(|r| (r.seq, r.resource.clone()))
                     .collect()
             };
-        hits.sort_unstable_by_key(|(seq, _)| *seq);
         let total = hits.len();
-        let page = hits
-            .into_iter()
-            .skip(start.saturating_sub(1))
-            .take(count)
-            .map(|(_, v)| v)
-            .collect();
-        (total, page)
+        let skip = start.saturating_sub(1);
+        // Only the page needs its order: select it, then sort just those.
+        let end = skip.saturating_add(count).min(total);
+        if skip >= total {
+            return (total, Vec::new());
+        }
+        if end < total {
+            hits.select_nth_unstable_by_key(end, |(seq, _)| *seq);
+            hits.truncate(end);
+        }
+        hits.sort_unstable_by_key(|(seq, _)| *seq);
+        (total, hits.into_iter().skip(skip).map(|(_, v)| v).collect())
     }
 
     fn prepare_group(&self, body: Value, id: &str, version: u64, created: &str) -> Result<Value, ScimError> {
@@ -413,7 +428,11 @@ impl Store {
         };
         obj.remove("id");
         obj.remove("meta");
-        match get_ci(&Value::Object(obj.clone()), "displayName") {
+        match obj
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("displayName"))
+            .map(|(_, v)| v)
+        {
             Some(Value::String(s)) if !s.trim().is_empty() => {}
             _ => {
                 return Err(ScimError::invalid_value(
@@ -421,7 +440,7 @@ impl Store {
                 ));
             }
         }
-        if let Some(k) = key_ci(&Value::Object(obj.clone()), "members") {
+        if let Some(k) = obj.keys().find(|k| k.eq_ignore_ascii_case("members")).cloned() {
             match obj.get_mut(&k) {
                 Some(Value::Array(members)) => {
                     for m in members.iter_mut() {
@@ -450,14 +469,17 @@ impl Store {
         Ok(Value::Object(obj))
     }
 
+    fn member_list(group: &Value) -> Option<&Vec<Value>> {
+        get_ci(group, "members").and_then(Value::as_array)
+    }
+
     fn member_ids(group: Option<&Value>) -> Vec<String> {
-        match group.and_then(|g| get_ci(g, "members")) {
-            Some(Value::Array(m)) => m
-                .iter()
-                .filter_map(|m| get_ci(m, "value").and_then(Value::as_str).map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
+        group
+            .and_then(Self::member_list)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| get_ci(m, "value").and_then(Value::as_str).map(str::to_string))
+            .collect()
     }
 
     /// Refreshes the `groups` attribute of users whose membership changed; returns their snapshots.
@@ -473,11 +495,14 @@ impl Store {
         affected.extend(new.iter().filter(|u| !old.contains(u)));
         let mut snaps = Vec::new();
         for uid in affected {
-            let Some(mut user) = self.users.get_mut(uid) else {
+            let Some(mut entry) = self.users.get_mut(uid) else {
                 continue;
             };
             let member = new.contains(uid);
-            let obj = user.resource.as_object_mut().expect("object");
+            // The record may be shared with a snapshot in flight: change a copy.
+            let user = Arc::make_mut(&mut entry);
+            let resource = Arc::make_mut(&mut user.resource);
+            let obj = resource.as_object_mut().expect("object");
             let groups = obj.entry("groups").or_insert_with(|| Value::Array(Vec::new()));
             if let Value::Array(list) = groups {
                 list.retain(|g| g.get("value").and_then(Value::as_str) != Some(group_id));
@@ -491,11 +516,11 @@ impl Store {
             }
             user.version += 1;
             let v = user.version;
-            user.resource["meta"]["version"] = Value::String(etag(v));
+            resource["meta"]["version"] = Value::String(etag(v));
             snaps.push(Snapshot {
                 user_id: uid.clone(),
                 version: v,
-                user: Some(Arc::new(user.clone())),
+                user: Some(entry.clone()),
             });
         }
         snaps
@@ -503,7 +528,7 @@ impl Store {
 
     pub fn create_group(&self, body: Value, check: WriteCheck) -> Result<Written, ScimError> {
         let (seq, id) = self.next_id();
-        let resource = self.prepare_group(body, &id, 1, &now_rfc3339())?;
+        let resource = Arc::new(self.prepare_group(body, &id, 1, &now_rfc3339())?);
         check(None, Some(&resource))?;
         self.groups.insert(
             id.clone(),
@@ -515,7 +540,8 @@ impl Store {
         );
         let snapshots = self.sync_membership(&id, None, Some(&resource));
         Ok(Written {
-            resource,
+            resource: Some(resource),
+            id,
             version: 1,
             snapshots,
         })
@@ -539,7 +565,7 @@ impl Store {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let resource = self.prepare_group(wanted, id, entry.version + 1, &created)?;
+            let resource = Arc::new(self.prepare_group(wanted, id, entry.version + 1, &created)?);
             check(Some(&entry.resource), Some(&resource))?;
             let before = std::mem::replace(&mut entry.resource, resource.clone());
             entry.version += 1;
@@ -547,7 +573,8 @@ impl Store {
         };
         let snapshots = self.sync_membership(id, Some(&before), Some(&resource));
         Ok(Written {
-            resource,
+            resource: Some(resource),
+            id: id.to_string(),
             version,
             snapshots,
         })
@@ -565,7 +592,8 @@ impl Store {
             .ok_or_else(|| ScimError::not_found("Group", id))?;
         let snapshots = self.sync_membership(id, Some(&record.resource), None);
         Ok(Written {
-            resource: Value::Null,
+            resource: None,
+            id: id.to_string(),
             version: record.version + 1,
             snapshots,
         })

@@ -1,26 +1,44 @@
 //! provbench: load and performance benchmarking for user-provisioning systems.
 //!
 //! # Layout
-//! - [`cli`]: the command line (clap derive) and what each subcommand does.
+//! Data flows one way: workload → engine → metrics → thresholds → results → report. Imports
+//! point down the layers below and never up:
+//!
+//! ```text
+//! cli
+//! capacity · report           report renders results; never imports engine, probes, checks, workload
+//! engine                      prepare -> drive -> judge -> finish; one shutdown tree
+//! probes · checks             observe the run; record into metrics, report through results
+//! workload                    files -> domain types; never runs anything
+//! scim · metrics · thresholds · reference
+//! results · ledger            the summary.json contract; what a run created
+//! vocab                       metric names, tags, operations, check kinds, the metric key
+//! ```
+//!
+//! - [`vocab`]: the shared words, and the `(metric, tags)` key.
+//! - [`results`]: `summary.json` and its parts, and the one function that settles an outcome.
+//! - [`ledger`]: everything a run created and has not deleted, for cleanup.
+//! - [`metrics`]: per-thread µs HdrHistograms, the interval writer (hlog, CSV) with its observer
+//!   seam, live progress and Prometheus text, reading a run's files back.
+//! - [`thresholds`]: the threshold grammar, its judgement on merged histograms, abort-on-fail.
+//! - [`scim`]: the shared SCIM client (hyper for plain HTTP, reqwest for TLS), its settings and
+//!   authentication.
+//! - [`reference`]: the embedded reference provisioning service (SCIM API, OAuth2, async
+//!   provisioning pipeline, linked services, faults, flaws, ground-truth stats). A leaf.
 //! - [`workload`]: workload files: wire structs, validation, templates, schedules, probes and
-//!   checks configuration, `--set` overrides.
-//! - [`engine`]: a run: target, goose virtual admins, journeys, the open model's arrival gate,
-//!   stop conditions, cleanup.
-//! - [`scim`]: the shared SCIM client (hyper for plain HTTP, reqwest for TLS) and authentication.
-//! - [`metrics`]: `(metric, tags)` series, per-thread µs HdrHistograms, the interval writer
-//!   (hlog, CSV, progress, Prometheus text), reading runs back.
+//!   checks configuration, command-line overrides.
 //! - [`probes`]: queue delay, sync lag and end-to-end, by polling or push.
 //! - [`checks`]: login, permissions, audit, welcome, authorization, escalation, revocation.
-//! - [`thresholds`]: the threshold grammar and its judgement on merged histograms.
-//! - [`report`]: summary.json, console, junit.xml, summary.md, report.html, run.log, compare,
-//!   merge.
+//! - [`engine`]: a run: target, goose virtual admins, journeys, the open model's arrival gate,
+//!   the shutdown tree, cleanup, run.log.
+//! - [`report`]: console, junit.xml, summary.md, report.html; `report`, `compare`, `merge`.
 //! - [`capacity`]: `sweep`: the highest sustainable rate and the capacity report.
-//! - [`reference`]: the embedded reference provisioning service (SCIM API, OAuth2, async
-//!   provisioning pipeline, linked services, faults, flaws, ground-truth stats).
+//! - [`cli`]: the command line (clap derive) and what each subcommand does.
 //! - [`logging`]: tracing set-up, human-readable or JSON lines.
 //!
 //! `src/main.rs` only parses arguments and maps the outcome to an exit code: 0 passed,
-//! 1 thresholds or checks failed, 2 usage, input or runtime error.
+//! 1 thresholds or checks failed (or the run did not finish), 2 usage, input, runtime error or a
+//! threshold that could not be judged ([`results::RunOutcome::exit_code`] decides).
 
 pub mod capacity;
 pub mod checks;

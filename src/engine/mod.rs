@@ -26,7 +26,7 @@ pub mod judge;
 pub mod prepare;
 pub mod runlog;
 pub mod shutdown;
-mod steps;
+pub mod steps;
 pub mod target;
 
 use std::path::PathBuf;

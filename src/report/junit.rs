@@ -35,19 +35,32 @@ pub fn render(s: &Summary) -> String {
         errors + s.checks.iter().filter(|c| c.error.is_some()).count(),
     );
     if let Some(why) = &run_failure {
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"provbench.run\" tests=\"1\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"{:.3}\">\n    \
+        run_suite(&mut out, s, why);
+    }
+    thresholds_suite(&mut out, s, tests, failures, errors);
+    if !s.checks.is_empty() {
+        checks_suite(&mut out, s);
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+fn run_suite(out: &mut String, s: &Summary, why: &str) {
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"provbench.run\" tests=\"1\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"{:.3}\">\n    \
 <testcase classname=\"provbench.run.{}\" name=\"run finished\" time=\"{:.3}\">\n      \
 <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n  </testsuite>",
-            s.load.load_duration_s,
-            escape(&s.workload),
-            s.load.load_duration_s,
-            escape(why),
-            s.outcome.label().to_lowercase(),
-            escape(why)
-        );
-    }
+        s.load.load_duration_s,
+        escape(&s.workload),
+        s.load.load_duration_s,
+        escape(why),
+        s.outcome.label().to_lowercase(),
+        escape(why)
+    );
+}
+
+fn thresholds_suite(out: &mut String, s: &Summary, tests: usize, failures: usize, errors: usize) {
     let _ = writeln!(
         out,
         "  <testsuite name=\"provbench.thresholds\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\" timestamp=\"{}\">",
@@ -95,52 +108,51 @@ pub fn render(s: &Summary) -> String {
         }
     }
     out.push_str("  </testsuite>\n");
-    if !s.checks.is_empty() {
-        let failed = s.checks.iter().filter(|c| c.failed > 0).count();
-        let errors = s.checks.iter().filter(|c| c.error.is_some()).count();
-        let _ = writeln!(
+}
+
+fn checks_suite(out: &mut String, s: &Summary) {
+    let failed = s.checks.iter().filter(|c| c.failed > 0).count();
+    let errors = s.checks.iter().filter(|c| c.error.is_some()).count();
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"provbench.checks\" tests=\"{}\" failures=\"{failed}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\">",
+        s.checks.len(),
+        s.load.load_duration_s
+    );
+    for c in &s.checks {
+        let _ = write!(
             out,
-            "  <testsuite name=\"provbench.checks\" tests=\"{}\" failures=\"{failed}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\">",
-            s.checks.len(),
-            s.load.load_duration_s
+            "    <testcase classname=\"provbench.checks.{}\" name=\"{}\" time=\"0\"",
+            escape(&c.category),
+            escape(&c.name)
         );
-        for c in &s.checks {
-            let _ = write!(
+        let summary = format!("{} passed, {} failed", c.passed, c.failed);
+        if let Some(e) = &c.error {
+            let _ = writeln!(
                 out,
-                "    <testcase classname=\"provbench.checks.{}\" name=\"{}\" time=\"0\"",
-                escape(&c.category),
-                escape(&c.name)
+                ">\n      <error message=\"{}\" type=\"never-ran\">{}</error>\n    </testcase>",
+                escape(e),
+                escape(e)
             );
-            let summary = format!("{} passed, {} failed", c.passed, c.failed);
-            if let Some(e) = &c.error {
-                let _ = writeln!(
-                    out,
-                    ">\n      <error message=\"{}\" type=\"never-ran\">{}</error>\n    </testcase>",
-                    escape(e),
-                    escape(e)
-                );
-            } else if c.failed > 0 {
-                let detail: Vec<String> = c
-                    .examples
-                    .iter()
-                    .map(|e| format!("{}: {}", e.user.clone().unwrap_or_default(), e.detail))
-                    .collect();
-                let _ = writeln!(
-                    out,
-                    ">\n      <failure message=\"{}\" type=\"check\">{}</failure>\n    </testcase>",
-                    escape(&summary),
-                    escape(detail.join("\n"))
-                );
-            } else {
-                let _ = writeln!(
-                    out,
-                    ">\n      <system-out>{}</system-out>\n    </testcase>",
-                    escape(&summary)
-                );
-            }
+        } else if c.failed > 0 {
+            let detail: Vec<String> = c
+                .examples
+                .iter()
+                .map(|e| format!("{}: {}", e.user.clone().unwrap_or_default(), e.detail))
+                .collect();
+            let _ = writeln!(
+                out,
+                ">\n      <failure message=\"{}\" type=\"check\">{}</failure>\n    </testcase>",
+                escape(&summary),
+                escape(detail.join("\n"))
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                ">\n      <system-out>{}</system-out>\n    </testcase>",
+                escape(&summary)
+            );
         }
-        out.push_str("  </testsuite>\n");
     }
-    out.push_str("</testsuites>\n");
-    out
+    out.push_str("  </testsuite>\n");
 }

@@ -6,7 +6,7 @@
 //! # Layout
 //! - [`console`]: the table printed at the end of a run.
 //! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`html`]: `report.html`.
-//! - [`rebuild`]: metrics, verdicts and outcome judged again from a folder's files (a killed run).
+//! - [`mod@rebuild`]: metrics, verdicts and outcome judged again from a folder's files (a killed run).
 //! - [`compare`]: baseline comparisons. [`merge`]: the shards of a run as one.
 
 pub mod compare;

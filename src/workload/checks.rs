@@ -79,6 +79,58 @@ impl ClientSecret {
     }
 }
 
+/// Which settings the declared checks need, and what the embedded target supplies for them.
+struct Needs<'a> {
+    kinds: &'a [CheckKind],
+    embedded: bool,
+}
+
+impl Needs<'_> {
+    fn missing(&self, key: &str, which: &[CheckKind]) -> Option<String> {
+        which.iter().any(|k| self.kinds.contains(k)).then(|| {
+            let names: Vec<&str> = which.iter().map(|k| k.as_str()).collect();
+            format!(
+                "checks.{key} is needed for the {} check against this target",
+                names.join("/")
+            )
+        })
+    }
+
+    /// A URL setting: given, the embedded default, an error when a declared check needs it.
+    fn url(&self, v: Option<String>, default: &str, key: &str, which: &[CheckKind]) -> Result<Option<String>, String> {
+        match (v, self.embedded) {
+            (Some(v), _) => Ok(Some(v)),
+            (None, true) => Ok(Some(default.to_string())),
+            (None, false) => self.missing(key, which).map_or(Ok(None), Err),
+        }
+    }
+
+    /// An OAuth2 client: given (its secret from the environment), or the embedded one.
+    fn client(
+        &self,
+        c: Option<ClientWire>,
+        default: (&str, &str),
+        key: &str,
+        which: &[CheckKind],
+    ) -> Result<Option<Client>, String> {
+        match (c, self.embedded) {
+            (Some(c), _) => Ok(Some(Client {
+                secret: match c.secret_env {
+                    Some(e) => ClientSecret::Env(e),
+                    None if self.embedded => ClientSecret::Embedded(format!("{}-secret", c.id)),
+                    None => return Err(format!("checks.{key} needs `secret_env`")),
+                },
+                id: c.id,
+            })),
+            (None, true) => Ok(Some(Client {
+                id: default.0.into(),
+                secret: ClientSecret::Embedded(default.1.into()),
+            })),
+            (None, false) => self.missing(key, which).map_or(Ok(None), Err),
+        }
+    }
+}
+
 /// What the embedded target supplies: its linked services and each role's permissions.
 pub type EmbeddedDefaults = (Vec<String>, BTreeMap<String, Vec<String>>);
 
@@ -126,46 +178,12 @@ impl Checks {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let is_embedded = embedded.is_some();
-        let needed_by = |which: &[CheckKind]| which.iter().any(|k| kinds.contains(k));
-        let names = |which: &[CheckKind]| which.iter().map(|k| k.as_str()).collect::<Vec<_>>().join("/");
-        let need =
-            |v: Option<String>, default: &str, key: &str, which: &[CheckKind]| -> Result<Option<String>, String> {
-                match (v, is_embedded) {
-                    (Some(v), _) => Ok(Some(v)),
-                    (None, true) => Ok(Some(default.to_string())),
-                    (None, false) if needed_by(which) => Err(format!(
-                        "checks.{key} is needed for the {} check against this target",
-                        names(which)
-                    )),
-                    (None, false) => Ok(None),
-                }
-            };
-        let client = |c: Option<ClientWire>,
-                      default: (&str, &str),
-                      key: &str,
-                      which: &[CheckKind]|
-         -> Result<Option<Client>, String> {
-            match (c, is_embedded) {
-                (Some(c), _) => Ok(Some(Client {
-                    secret: match c.secret_env {
-                        Some(e) => ClientSecret::Env(e),
-                        None if is_embedded => ClientSecret::Embedded(format!("{}-secret", c.id)),
-                        None => return Err(format!("checks.{key} needs `secret_env`")),
-                    },
-                    id: c.id,
-                })),
-                (None, true) => Ok(Some(Client {
-                    id: default.0.into(),
-                    secret: ClientSecret::Embedded(default.1.into()),
-                })),
-                (None, false) if needed_by(which) => Err(format!(
-                    "checks.{key} is needed for the {} check against this target",
-                    names(which)
-                )),
-                (None, false) => Ok(None),
-            }
+        let needs = Needs {
+            kinds: &kinds,
+            embedded: embedded.is_some(),
         };
+        let need = |v, default, key, which: &[CheckKind]| needs.url(v, default, key, which);
+        let client = |c, default, key, which: &[CheckKind]| needs.client(c, default, key, which);
         let (embedded_services, embedded_roles) = embedded.clone().unzip();
         let sample = w.sample.unwrap_or(0.1);
         if !(sample > 0.0 && sample <= 1.0) {

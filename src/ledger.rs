@@ -1,33 +1,175 @@
-//! The run ledger: every user and group a run created and has not deleted, recorded as it goes,
-//! so that cleanup finds them even when a later phase fails or the run is interrupted.
-//! Shared by the engine, the checks and cleanup; imports nothing from the crate.
+//! The run's marker and its ledger. Every user and group a run creates carries the run id as a
+//! whole token in its name; the ledger records a created resource only when the target's answer
+//! proves that (a target that answers a create with somebody else's user never gets that user
+//! deleted), so that cleanup finds everything the run made and touches nothing else, even when a
+//! later phase fails or the run is interrupted. Shared by the engine, the checks and cleanup;
+//! imports nothing from the crate.
 
+use std::fmt;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-/// A user or group the run created and has not deleted (yet).
+/// A run id: `pb-` and 8 to 32 lowercase letters or digits (generated: `pb-` and 8 hex digits).
+/// One shape, so that it can be matched as a token: `pb-nightly1` never matches a name made by
+/// `pb-nightly10`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RunId(String);
+
+const PREFIX: &str = "pb-";
+
+impl RunId {
+    pub fn generate() -> RunId {
+        use rand::Rng;
+        RunId(format!("{PREFIX}{:08x}", rand::rng().random::<u32>()))
+    }
+
+    /// A run id as given (`--run-id`): the one shape, or an error that shows it.
+    pub fn parse(text: &str) -> Result<RunId, String> {
+        let body = text.strip_prefix(PREFIX).unwrap_or("");
+        let ok = (8..=32).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if ok {
+            Ok(RunId(text.to_string()))
+        } else {
+            Err(format!(
+                "`{text}` is not a provbench run id: `pb-` then 8 to 32 lowercase letters or digits (e.g. pb-1a2b3c4d, pb-nightly42)"
+            ))
+        }
+    }
+
+    /// Any other marker, for `provbench cleanup --force`: still matched as a whole token.
+    pub fn forced(text: &str) -> Result<RunId, String> {
+        let ok = text.len() >= 4 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(RunId(text.to_ascii_lowercase()))
+        } else {
+            Err(format!(
+                "`{text}`: a marker needs 4 or more letters, digits, `-` or `_`"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `name` carries this id as a whole token: neither preceded nor followed by a
+    /// letter or a digit (names compare case-insensitively, as SCIM's `userName` does).
+    pub fn marks(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        let token = |b: u8| b.is_ascii_alphanumeric();
+        let bytes = name.as_bytes();
+        name.match_indices(&self.0).any(|(at, _)| {
+            let end = at + self.0.len();
+            (at == 0 || !token(bytes[at - 1])) && (end == bytes.len() || !token(bytes[end]))
+        })
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A user or group the run created and has not deleted (yet), with the name that proves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {
     User { id: String, user_name: String },
-    Group { id: String },
+    Group { id: String, display_name: String },
 }
 
-/// A shared, append-only record of [`Created`] items (cheap to clone).
-#[derive(Debug, Clone, Default)]
-pub struct Ledger(Arc<Mutex<Vec<Created>>>);
-
-impl Ledger {
-    pub fn record(&self, item: Created) {
-        self.0.lock().push(item);
+impl Created {
+    pub fn id(&self) -> &str {
+        match self {
+            Created::User { id, .. } | Created::Group { id, .. } => id,
+        }
     }
 
-    pub fn record_all(&self, items: impl IntoIterator<Item = Created>) {
-        self.0.lock().extend(items);
+    pub fn name(&self) -> &str {
+        match self {
+            Created::User { user_name: n, .. } | Created::Group { display_name: n, .. } => n,
+        }
+    }
+}
+
+/// A shared, append-only record of what a run created (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    run_id: RunId,
+    items: Arc<Mutex<Vec<Created>>>,
+}
+
+impl Ledger {
+    pub fn new(run_id: RunId) -> Ledger {
+        Ledger {
+            run_id,
+            items: Arc::default(),
+        }
+    }
+
+    pub fn run_id(&self) -> &RunId {
+        &self.run_id
+    }
+
+    /// Records `item` when its name (as the target answered it) carries the run's marker;
+    /// returns false, recording nothing, for anything else.
+    pub fn record(&self, item: Created) -> bool {
+        if !self.run_id.marks(item.name()) {
+            tracing::warn!(id = %item.id(), "the target answered a create with a resource that does not carry the run's marker: it will not be cleaned up by this run");
+            return false;
+        }
+        self.items.lock().push(item);
+        true
     }
 
     /// Everything recorded so far, leaving the ledger empty.
     pub fn take(&self) -> Vec<Created> {
-        std::mem::take(&mut *self.0.lock())
+        std::mem::take(&mut *self.items.lock())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_have_one_shape() {
+        assert!(RunId::parse(RunId::generate().as_str()).is_ok());
+        for good in ["pb-1a2b3c4d", "pb-nightly42", "pb-nightly1"] {
+            assert!(RunId::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["pb-other", "12345678", "--------", "pb-night-ly42", "pb-NIGHTLY42", "xx-1a2b3c4d"] {
+            assert!(RunId::parse(bad).is_err(), "{bad}");
+        }
+        assert!(RunId::forced("legacy-run").is_ok());
+        assert!(RunId::forced("a b").is_err());
+    }
+
+    /// Regression: `pb-nightly1` swept `pb-nightly10-1@…` and `pb-nightly1x@…`.
+    #[test]
+    fn the_marker_is_matched_as_a_whole_token() {
+        let id = RunId::parse("pb-nightly1").unwrap();
+        for mine in ["pb-nightly1-1@example.test", "PB-NIGHTLY1-7@x", "x.pb-nightly1", "pb-nightly1"] {
+            assert!(id.marks(mine), "{mine}");
+        }
+        for other in ["pb-nightly10-1@example.test", "pb-nightly1x@example.test", "apb-nightly1-1", "victim@example.test"] {
+            assert!(!id.marks(other), "{other}");
+        }
+    }
+
+    /// Regression: a create answered with somebody else's user got that user deleted.
+    #[test]
+    fn only_marked_resources_are_recorded() {
+        let ledger = Ledger::new(RunId::parse("pb-1a2b3c4d").unwrap());
+        assert!(!ledger.record(Created::User {
+            id: "1".into(),
+            user_name: "victim@example.test".into(),
+        }));
+        assert!(ledger.record(Created::Group {
+            id: "2".into(),
+            display_name: "pb-1a2b3c4d-group-1".into(),
+        }));
+        assert_eq!(ledger.take().len(), 1);
     }
 }

@@ -262,7 +262,8 @@ pub async fn sweep(opts: SweepOptions, shutdown: CancellationToken) -> anyhow::R
         let stop = CancellationToken::new();
         let target = crate::engine::target::resolve(&opts.workload, stop.clone(), None).await?;
         for s in &steps {
-            match crate::engine::cleanup::sweep_marked(target.client.clone(), &s.run_id, Duration::from_secs(120)).await
+            let Ok(run_id) = crate::ledger::RunId::parse(&s.run_id) else { continue };
+            match crate::engine::cleanup::sweep_marked(target.client.clone(), &run_id, Duration::from_secs(120)).await
             {
                 Ok(r) => tracing::info!(run_id = %s.run_id, deleted = r.deleted, "sweep step cleaned up"),
                 Err(e) => tracing::warn!(run_id = %s.run_id, error = %e, "cleanup after the sweep failed"),

@@ -26,7 +26,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, RunId};
 use crate::metrics::{ErrorKind, MetricKey, Registry, SeriesId};
 use crate::results::{CheckReport, Example};
 use crate::scim::ScimClient;
@@ -56,7 +56,7 @@ pub struct CheckHub {
     client: Arc<ScimClient>,
     http: reqwest::Client,
     registry: Arc<Registry>,
-    run_id: String,
+    run_id: RunId,
     tallies: Vec<Tally>,
     login_latency: SeriesId,
     login_ready: SeriesId,
@@ -79,7 +79,7 @@ impl CheckHub {
         cfg: Checks,
         client: Arc<ScimClient>,
         registry: Arc<Registry>,
-        run_id: &str,
+        run_id: &RunId,
         created: Ledger,
         stop: CancellationToken,
     ) -> CheckHub {
@@ -117,7 +117,7 @@ impl CheckHub {
                 .expect("reqwest client"),
             client,
             registry,
-            run_id: run_id.to_string(),
+            run_id: run_id.clone(),
             tokens: DashMap::new(),
             revoked_users: DashMap::new(),
             permits: Arc::new(Semaphore::new(MAX_PENDING)),

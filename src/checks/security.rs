@@ -53,19 +53,22 @@ impl CheckHub {
             .call(Method::POST, path, Some(body.to_string().into()))
             .await
             .ok()?;
-        let id = serde_json::from_slice::<Value>(&r.body).ok()?["id"]
-            .as_str()?
-            .to_string();
+        let v = serde_json::from_slice::<Value>(&r.body).ok()?;
+        let id = v["id"].as_str()?.to_string();
+        let name = |k: &str| v[k].as_str().unwrap_or_default().to_string();
         let item = if path == "/Users" {
             Created::User {
                 id: id.clone(),
-                user_name: String::new(),
+                user_name: name("userName"),
             }
         } else {
-            Created::Group { id: id.clone() }
+            Created::Group {
+                id: id.clone(),
+                display_name: name("displayName"),
+            }
         };
-        self.created.record(item);
-        Some(id)
+        // Only what carries the run's marker is ours to use (and to delete).
+        self.created.record(item).then_some(id)
     }
 
     async fn admin_get(&self, path: &str) -> Value {

@@ -189,12 +189,6 @@ fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
 }
 
 async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
-    if let Some(id) = &args.run_id {
-        anyhow::ensure!(
-            id.len() >= 8 && id.len() <= 40 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
-            "--run-id `{id}`: 8 to 40 letters, digits or `-` (it marks every user the run creates)"
-        );
-    }
     let workload = Workload::load(&args.workload, &args.overrides()?)?;
     let result = engine::run(
         RunOptions {
@@ -275,7 +269,12 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
         }
         (None, None) => {}
     }
-    let report = engine::cleanup::sweep_marked(client, &args.run_id, args.timeout).await?;
+    let run_id = match args.force {
+        false => crate::ledger::RunId::parse(&args.run_id),
+        true => crate::ledger::RunId::forced(&args.run_id),
+    }
+    .map_err(|e| anyhow::anyhow!("--run-id {e}{}", if args.force { "" } else { " (--force accepts another marker)" }))?;
+    let report = engine::cleanup::sweep_marked(client, &run_id, args.timeout).await?;
     stop.cancel();
     println!(
         "cleanup of {}: {} deleted, {} already gone, {} failed in {} ms{}",

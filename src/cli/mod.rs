@@ -191,9 +191,10 @@ pub struct RunArgs {
     /// Shard count for JOB_COMPLETION_INDEX.
     #[arg(long, env = "PROVBENCH_SHARD_COUNT")]
     pub shard_count: Option<u32>,
-    /// A run id shared by every shard (e.g. pb-nightly42); a new one by default.
-    #[arg(long)]
-    pub run_id: Option<String>,
+    /// A run id shared by every shard: `pb-` then 8 to 32 lowercase letters or digits
+    /// (e.g. pb-nightly42); a new one by default. It marks every user the run creates.
+    #[arg(long, value_parser = crate::ledger::RunId::parse)]
+    pub run_id: Option<crate::ledger::RunId>,
     /// Start the load at this UTC instant (RFC 3339), so shards' intervals line up.
     #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
     pub start_at: Option<std::time::SystemTime>,
@@ -247,7 +248,9 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 #[command(
     long_about = "Delete what an interrupted run left on a SCIM target: every user (and group) whose name \
-contains the run id. Nothing without the marker is touched.",
+carries the run id as a whole token (`pb-nightly1` matches `pb-nightly1-7@example.test`, never \
+`pb-nightly10-7@…`). Nothing without the marker is touched. Exits 1 when something could not be \
+deleted, 2 when the target could not be searched.",
     after_help = "Examples:\n  provbench cleanup --run-id pb-1a2b3c4d workloads/scim2-server.toml\n  \
 SCIM_TOKEN=... provbench cleanup --run-id pb-1a2b3c4d --target-url http://127.0.0.1:8000/scim/v2 --token-env SCIM_TOKEN"
 )]
@@ -255,6 +258,9 @@ pub struct CleanupArgs {
     /// The run id (printed at the start of a run and in summary.json).
     #[arg(long)]
     pub run_id: String,
+    /// Accept a marker that is not a provbench run id (still matched as a whole token).
+    #[arg(long)]
+    pub force: bool,
     /// A workload whose target (and authentication) to clean.
     pub workload: Option<PathBuf>,
     /// The SCIM base URL, instead of (or overriding) the workload's.

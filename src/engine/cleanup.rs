@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::ledger::Created;
+use crate::ledger::{Created, RunId};
 use crate::results::CleanupReport;
 use crate::scim::ScimClient;
 use crate::scim::client::encode_query;
@@ -30,7 +30,7 @@ pub async fn delete_created(client: Arc<ScimClient>, items: Vec<Created>, limit:
             let client = client.clone();
             let path = match item {
                 Created::User { id, .. } => format!("/Users/{id}"),
-                Created::Group { id } => format!("/Groups/{id}"),
+                Created::Group { id, .. } => format!("/Groups/{id}"),
             };
             report.attempted += 1;
             tasks.spawn(async move {
@@ -75,11 +75,7 @@ struct Marked {
 
 /// Finds users (and groups) whose name carries `run_id` and deletes them, page by page, within
 /// `limit`. Only names that contain the marker are deleted, whatever the filter returned.
-pub async fn sweep_marked(client: Arc<ScimClient>, run_id: &str, limit: Duration) -> anyhow::Result<CleanupReport> {
-    anyhow::ensure!(
-        run_id.len() >= 8 && run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
-        "`{run_id}` does not look like a provbench run id (e.g. pb-1a2b3c4d)"
-    );
+pub async fn sweep_marked(client: Arc<ScimClient>, run_id: &RunId, limit: Duration) -> anyhow::Result<CleanupReport> {
     let started = Instant::now();
     let mut report = CleanupReport::default();
     for (kind, attr) in [("Users", "userName"), ("Groups", "displayName")] {
@@ -111,14 +107,17 @@ pub async fn sweep_marked(client: Arc<ScimClient>, run_id: &str, limit: Duration
                     r.user_name
                         .as_deref()
                         .or(r.display_name.as_deref())
-                        .is_some_and(|n| n.contains(run_id))
+                        .is_some_and(|n| run_id.marks(n))
                 })
                 .map(|r| match kind {
                     "Users" => Created::User {
                         id: r.id,
                         user_name: r.user_name.unwrap_or_default(),
                     },
-                    _ => Created::Group { id: r.id },
+                    _ => Created::Group {
+                        id: r.id,
+                        display_name: r.display_name.unwrap_or_default(),
+                    },
                 })
                 .collect();
             if marked.is_empty() {

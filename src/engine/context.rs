@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use super::gate::Gate;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, RunId};
 use crate::metrics::{MetricKey, Registry, SeriesId};
 use crate::results::JourneyInfo;
 use crate::scim::ScimClient;
@@ -35,7 +35,7 @@ pub struct Ctx {
     pub client: Arc<ScimClient>,
     pub registry: Arc<Registry>,
     pub workload: Arc<Workload>,
-    pub run_id: String,
+    pub run_id: RunId,
     /// `api_latency{op}` per operation, in `Workload::operations()` order.
     ops: Vec<(Op, SeriesId)>,
     pub admin_wait: SeriesId,
@@ -66,7 +66,7 @@ pub struct Shared {
     pub client: Arc<ScimClient>,
     pub registry: Arc<Registry>,
     pub workload: Arc<Workload>,
-    pub run_id: String,
+    pub run_id: RunId,
     pub pool: Vec<PooledUser>,
     pub shared_group: Option<String>,
     pub stop: CancellationToken,

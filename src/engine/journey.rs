@@ -87,10 +87,18 @@ pub(super) fn draw_probed(ctx: &Ctx, admin: &mut AdminState) -> Option<SeenIn> {
 #[derive(Default)]
 pub(super) struct JourneyState {
     pub user: Option<CurrentUser>,
-    /// The journey's group, and whether it created it.
-    pub group: Option<(String, bool)>,
+    /// The journey's group, while it has one.
+    pub group: Option<JourneyGroup>,
     /// The last write to hand to the probes (sampled), with its job reference.
     pub observe: Option<(Expect, Option<String>, Option<u64>)>,
+}
+
+/// A group the journey created (and still owns, until it deletes it).
+pub(super) struct JourneyGroup {
+    pub id: String,
+    /// As the target answered it: it carries the run's marker.
+    pub display_name: String,
+    pub owned: bool,
 }
 
 /// How a step ended.
@@ -187,11 +195,16 @@ fn leave_behind(ctx: &Ctx, state: JourneyState) {
             user_name: u.user_name,
         });
     }
-    if let Some((id, true)) = state.group {
-        left.push(Created::Group { id });
+    if let Some(JourneyGroup {
+        id,
+        display_name,
+        owned: true,
+    }) = state.group
+    {
+        left.push(Created::Group { id, display_name });
     }
-    if !left.is_empty() {
-        ctx.ledger.record_all(left);
+    for item in left {
+        ctx.ledger.record(item);
     }
 }
 

@@ -38,7 +38,6 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{MetricKey, SeriesData};
 use crate::results::Summary;
 use crate::workload::Workload;
-pub use prepare::new_run_id;
 use shutdown::Shutdown;
 
 pub struct RunOptions {
@@ -57,7 +56,7 @@ pub struct RunOptions {
     /// The first part of the load that the totals and verdicts leave out (sweep steps).
     pub warmup: Duration,
     /// A run id shared by every shard (default: a new one).
-    pub run_id: Option<String>,
+    pub run_id: Option<crate::ledger::RunId>,
     /// Start the load at this wall-clock instant, so that shards' intervals align.
     pub start_at: Option<SystemTime>,
 }

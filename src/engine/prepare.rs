@@ -15,7 +15,7 @@ use super::context::PooledUser;
 use super::runlog::RunLog;
 use super::shutdown::Shutdown;
 use super::target::{self, ResolvedTarget};
-use crate::ledger::{Created, Ledger};
+use crate::ledger::{Created, Ledger, RunId};
 use crate::metrics::exposition::{self, Exposition};
 use crate::probes::push::PushHub;
 use crate::results::{LoadInfo, RunOutcome, SCHEMA_VERSION, Summary, TargetInfo};
@@ -26,7 +26,7 @@ use crate::workload::{Step, Workload};
 /// A run that is set up: what every later phase reads.
 pub struct Prepared {
     pub workload: Arc<Workload>,
-    pub run_id: String,
+    pub run_id: RunId,
     pub dir: PathBuf,
     /// As written at the start (outcome `running`).
     pub summary: Summary,
@@ -44,11 +44,6 @@ pub struct Staged {
     pub shared_group: Option<String>,
 }
 
-pub fn new_run_id() -> String {
-    use rand::Rng;
-    format!("pb-{:08x}", rand::rng().random::<u32>())
-}
-
 fn default_dir(workload: &str) -> PathBuf {
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
@@ -61,7 +56,7 @@ fn default_dir(workload: &str) -> PathBuf {
 /// Opens the run: files, target and services. Nothing is created on the target yet.
 pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prepared> {
     let workload = Arc::new(opts.workload.clone());
-    let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
+    let run_id = opts.run_id.clone().unwrap_or_else(RunId::generate);
     let dir = opts.out.clone().unwrap_or_else(|| default_dir(&workload.name));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the results folder {}", dir.display()))?;
     std::fs::write(dir.join("workload.toml"), &workload.effective_text)
@@ -81,7 +76,7 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
     let run_log = Arc::new(RunLog::open(&dir)?);
     run_log.event(
         "start",
-        serde_json::json!({"run_id": run_id, "workload": workload.name, "target": target.url, "load": workload.load_summary()}),
+        serde_json::json!({"run_id": run_id.as_str(), "workload": workload.name, "target": target.url, "load": workload.load_summary()}),
     );
     let exposition = match &opts.metrics_listen {
         Some(listen) => {
@@ -94,6 +89,7 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
     };
     Ok(Prepared {
         workload,
+        ledger: Ledger::new(run_id.clone()),
         run_id,
         dir,
         summary,
@@ -101,11 +97,10 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
         target,
         push,
         exposition,
-        ledger: Ledger::default(),
     })
 }
 
-fn starting_summary(workload: &Workload, run_id: &str, target: &ResolvedTarget) -> Summary {
+fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget) -> Summary {
     Summary {
         schema_version: SCHEMA_VERSION,
         run_id: run_id.to_string(),
@@ -159,22 +154,20 @@ pub async fn stage(p: &Prepared, shutdown: &Shutdown) -> anyhow::Result<Staged> 
         );
         // Sequence numbers from the top of the range keep them apart from the journeys' users.
         let vars = Vars {
-            run_id: &p.run_id,
+            run_id: p.run_id.as_str(),
             seq: u64::MAX / 2 + i as u64,
             admin: 0,
         };
-        let name: String = serde_json::from_str(&workload.users.user_name.render(&vars)).unwrap_or_default();
-        let id = create(
-            client,
-            "/Users",
-            workload.users.template.render(&vars),
-            "prepopulating users",
-        )
-        .await?;
-        p.ledger.record(Created::User {
+        let body = workload.users.template.render(&vars);
+        let (id, name) = create(client, "/Users", body, "prepopulating users").await?;
+        let owned = p.ledger.record(Created::User {
             id: id.clone(),
             user_name: name.clone(),
         });
+        anyhow::ensure!(
+            owned,
+            "prepopulating users: the target answered a create with `{name}`, which does not carry the run's marker"
+        );
         pool.push(PooledUser {
             id: Some(id),
             user_name: name,
@@ -182,13 +175,20 @@ pub async fn stage(p: &Prepared, shutdown: &Shutdown) -> anyhow::Result<Staged> 
     }
     let shared_group = if needs_shared_group(workload) {
         let vars = Vars {
-            run_id: &p.run_id,
+            run_id: p.run_id.as_str(),
             seq: u64::MAX / 4,
             admin: 0,
         };
         let body = workload.users.group_template.render(&vars);
-        let id = create(client, "/Groups", body, "creating the shared group").await?;
-        p.ledger.record(Created::Group { id: id.clone() });
+        let (id, name) = create(client, "/Groups", body, "creating the shared group").await?;
+        let owned = p.ledger.record(Created::Group {
+            id: id.clone(),
+            display_name: name.clone(),
+        });
+        anyhow::ensure!(
+            owned,
+            "creating the shared group: the target answered with `{name}`, which does not carry the run's marker"
+        );
         Some(id)
     } else {
         None
@@ -196,8 +196,9 @@ pub async fn stage(p: &Prepared, shutdown: &Shutdown) -> anyhow::Result<Staged> 
     Ok(Staged { pool, shared_group })
 }
 
-/// POSTs `body` and returns the created resource's id.
-async fn create(client: &ScimClient, path: &str, body: String, what: &str) -> anyhow::Result<String> {
+/// POSTs `body` and returns the created resource's id and name (`userName` or `displayName`)
+/// as the target answered them.
+async fn create(client: &ScimClient, path: &str, body: String, what: &str) -> anyhow::Result<(String, String)> {
     let reply = client
         .call(Method::POST, path, Some(body.into()))
         .await
@@ -206,10 +207,11 @@ async fn create(client: &ScimClient, path: &str, body: String, what: &str) -> an
         .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
     let v: serde_json::Value =
         serde_json::from_slice(&reply.body).with_context(|| format!("{what}: answer is not JSON"))?;
-    Ok(v["id"]
+    let id = v["id"]
         .as_str()
-        .with_context(|| format!("{what}: the created resource has no id"))?
-        .to_string())
+        .with_context(|| format!("{what}: the created resource has no id"))?;
+    let name = v["userName"].as_str().or(v["displayName"].as_str()).unwrap_or_default();
+    Ok((id.to_string(), name.to_string()))
 }
 
 /// A journey adds members before (or without) creating a group of its own.

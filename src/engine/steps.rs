@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use super::context::{Ctx, PooledUser};
-use super::journey::{AdminState, CurrentUser, JourneyState, StepEnd, draw_probed, want_observation};
+use super::journey::{AdminState, CurrentUser, JourneyGroup, JourneyState, StepEnd, draw_probed, want_observation};
 use crate::ledger::Created;
 use crate::metrics::SeriesId;
 use crate::probes::condition::{Expect, Field};
@@ -26,6 +26,8 @@ struct Resource<'a> {
     id: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "userName")]
     user_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "displayName")]
+    display_name: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -146,7 +148,7 @@ async fn create_user(
     let users = &ctx.workload.users;
     let seq = ctx.next_seq();
     let vars = Vars {
-        run_id: &ctx.run_id,
+        run_id: ctx.run_id.as_str(),
         seq,
         admin: admin.index,
     };
@@ -159,11 +161,14 @@ async fn create_user(
     match r.user_name {
         Some(n) if n.eq_ignore_ascii_case(&user_name) => {}
         other => {
-            // Cleanup must still find it.
-            ctx.ledger.record(Created::User {
-                id: id.to_string(),
-                user_name: user_name.clone(),
-            });
+            // Cleanup may delete it only if the answer shows it is this run's (the ledger checks
+            // the marker); anything else is somebody else's user, left alone.
+            if let Some(n) = &other {
+                ctx.ledger.record(Created::User {
+                    id: id.to_string(),
+                    user_name: n.to_string(),
+                });
+            }
             return Err(payload(format!(
                 "created user echoes userName {other:?}, sent {user_name:?}"
             )));
@@ -262,7 +267,7 @@ async fn replace_user(
     let u = user(ctx, admin, state)?;
     let id = user_id(u)?;
     let vars = Vars {
-        run_id: &ctx.run_id,
+        run_id: ctx.run_id.as_str(),
         seq: u.seq,
         admin: admin.index,
     };
@@ -345,7 +350,7 @@ async fn create_group(
     series: SeriesId,
 ) -> Result<(), StepEnd> {
     let vars = Vars {
-        run_id: &ctx.run_id,
+        run_id: ctx.run_id.as_str(),
         seq: ctx.next_seq(),
         admin: admin.index,
     };
@@ -354,7 +359,17 @@ async fn create_group(
     let reply = send(ctx, series, Method::POST, "/Groups", body, &[201, 200]).await?;
     let r: Resource = parse(&reply.body)?;
     let id = r.id.ok_or_else(|| payload("created group has no id"))?;
-    state.group = Some((id.into_owned(), true));
+    let display_name = r.display_name.unwrap_or_default().into_owned();
+    if !ctx.run_id.marks(&display_name) {
+        return Err(payload(format!(
+            "created group answers displayName {display_name:?}, without the run's marker"
+        )));
+    }
+    state.group = Some(JourneyGroup {
+        id: id.into_owned(),
+        display_name,
+        owned: true,
+    });
     Ok(())
 }
 
@@ -366,7 +381,7 @@ async fn membership(
     add: bool,
 ) -> Result<(), StepEnd> {
     let gid = match (&state.group, &ctx.shared_group) {
-        (Some((g, _)), _) | (None, Some(g)) => g.clone(),
+        (Some(JourneyGroup { id: g, .. }), _) | (None, Some(g)) => g.clone(),
         (None, None) => return Err(payload("no group to use: add create_group first")),
     };
     let uid = json_string(&current_id(ctx, admin, state)?);
@@ -384,18 +399,11 @@ async fn membership(
 }
 
 async fn delete_group(ctx: &Ctx, state: &mut JourneyState, series: SeriesId) -> Result<(), StepEnd> {
-    let Some((gid, true)) = state.group.clone() else {
+    let Some(group) = state.group.as_mut().filter(|g| g.owned) else {
         return Err(payload("no group created in this journey to delete"));
     };
-    send(
-        ctx,
-        series,
-        Method::DELETE,
-        &format!("/Groups/{gid}"),
-        None,
-        &[204, 200],
-    )
-    .await?;
-    state.group = Some((gid, false));
+    let path = format!("/Groups/{}", group.id);
+    send(ctx, series, Method::DELETE, &path, None, &[204, 200]).await?;
+    group.owned = false;
     Ok(())
 }

@@ -491,6 +491,12 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
             "users.template: `userName` must contain `{run_id}` and `{seq}` (the run's marker, so cleanup finds every user it created and nothing else)",
         ));
     }
+    if !marker_stands_alone(&user_name) {
+        return Err(src.error(
+            span.clone(),
+            format!("users.template: in `userName` = \"{user_name}\", `{{run_id}}` must stand apart from letters, digits and other placeholders (e.g. \"{{run_id}}-{{seq}}@example.test\"): cleanup matches the run id as a whole token"),
+        ));
+    }
     if let Some(ext) = template_value.get("externalId").and_then(Value::as_str)
         && !ext.contains("{run_id}")
     {
@@ -513,7 +519,17 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
         .map_err(|m| src.error(span.clone(), format!("users.template: {m}")))?;
     let template = compile(template_value, span, "template")?;
     let group_template = match &u.group_template {
-        Some(t) => compile(to_json(t.get_ref()), Some(t.span()), "group_template")?,
+        Some(t) => {
+            let value = to_json(t.get_ref());
+            let name = value.get("displayName").and_then(Value::as_str).unwrap_or_default();
+            if !name.contains("{run_id}") || !marker_stands_alone(name) {
+                return Err(src.error(
+                    Some(t.span()),
+                    "users.group_template: `displayName` must carry `{run_id}` apart from letters, digits and other placeholders (e.g. \"{run_id}-group-{seq}\"), so cleanup finds the groups the run created",
+                ));
+            }
+            compile(value, Some(t.span()), "group_template")?
+        }
         None => compile(
             json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "{run_id}-group-{seq}", "externalId": "{run_id}-group-{seq}"}),
             None,
@@ -534,6 +550,19 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
         group_template,
         prepopulate: u.prepopulate.unwrap_or(0),
         feeder,
+    })
+}
+
+/// Every `{run_id}` in `template` is bounded by characters that cannot extend the run id as a
+/// token once rendered: not a letter or digit, and not another placeholder.
+fn marker_stands_alone(template: &str) -> bool {
+    let bytes = template.as_bytes();
+    let apart = |b: Option<&u8>, placeholder_edge: u8| {
+        b.is_none_or(|b| !b.is_ascii_alphanumeric() && *b != placeholder_edge)
+    };
+    template.match_indices("{run_id}").all(|(at, m)| {
+        let before = at.checked_sub(1).and_then(|i| bytes.get(i));
+        apart(before, b'}') && apart(bytes.get(at + m.len()), b'{')
     })
 }
 

@@ -166,6 +166,18 @@ fn templates_must_carry_the_run_marker() {
     let text = format!("{MINIMAL}\n[users]\ntemplate = {{ userName = \"fixed@example.test\" }}\n");
     let e = parse(&text).unwrap_err();
     assert!(e.message.contains("{run_id}"), "{e}");
+    // The marker must stay a whole token once rendered.
+    for name in ["x{run_id}-{seq}", "{run_id}{seq}@x", "{seq}{run_id}@x", "{run_id}7-{seq}"] {
+        let text = format!("{MINIMAL}\n[users]\ntemplate = {{ userName = \"{name}\" }}\n");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("stand apart"), "{name}: {e}");
+    }
+    for name in ["{run_id}-{seq}@x", "u.{run_id}.{seq}", "{seq}_{run_id}"] {
+        let text = format!("{MINIMAL}\n[users]\ntemplate = {{ userName = \"{name}\" }}\n");
+        assert!(parse(&text).is_ok(), "{name}");
+    }
+    let text = format!("{MINIMAL}\n[users]\ngroup_template = {{ displayName = \"team-{{seq}}\" }}\n");
+    assert!(parse(&text).unwrap_err().message.contains("group_template"));
 }
 
 #[test]

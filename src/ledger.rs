@@ -39,7 +39,10 @@ impl RunId {
 
     /// Any other marker, for `provbench cleanup --force`: still matched as a whole token.
     pub fn forced(text: &str) -> Result<RunId, String> {
-        let ok = text.len() >= 4 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok = text.len() >= 4
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
             Ok(RunId(text.to_ascii_lowercase()))
         } else {
@@ -139,7 +142,14 @@ mod tests {
         for good in ["pb-1a2b3c4d", "pb-nightly42", "pb-nightly1"] {
             assert!(RunId::parse(good).is_ok(), "{good}");
         }
-        for bad in ["pb-other", "12345678", "--------", "pb-night-ly42", "pb-NIGHTLY42", "xx-1a2b3c4d"] {
+        for bad in [
+            "pb-other",
+            "12345678",
+            "--------",
+            "pb-night-ly42",
+            "pb-NIGHTLY42",
+            "xx-1a2b3c4d",
+        ] {
             assert!(RunId::parse(bad).is_err(), "{bad}");
         }
         assert!(RunId::forced("legacy-run").is_ok());
@@ -150,10 +160,20 @@ mod tests {
     #[test]
     fn the_marker_is_matched_as_a_whole_token() {
         let id = RunId::parse("pb-nightly1").unwrap();
-        for mine in ["pb-nightly1-1@example.test", "PB-NIGHTLY1-7@x", "x.pb-nightly1", "pb-nightly1"] {
+        for mine in [
+            "pb-nightly1-1@example.test",
+            "PB-NIGHTLY1-7@x",
+            "x.pb-nightly1",
+            "pb-nightly1",
+        ] {
             assert!(id.marks(mine), "{mine}");
         }
-        for other in ["pb-nightly10-1@example.test", "pb-nightly1x@example.test", "apb-nightly1-1", "victim@example.test"] {
+        for other in [
+            "pb-nightly10-1@example.test",
+            "pb-nightly1x@example.test",
+            "apb-nightly1-1",
+            "victim@example.test",
+        ] {
             assert!(!id.marks(other), "{other}");
         }
     }

@@ -54,6 +54,9 @@ pub struct Step {
     pub sync_lag_p99_us: BTreeMap<String, u64>,
     pub results: String,
     pub run_id: String,
+    /// What cleanup after the sweep could not delete, and the command that removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_behind: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,7 +161,7 @@ async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &Cance
         RunOutcome::Aborted => anyhow::bail!("the sweep was interrupted"),
         RunOutcome::Error => anyhow::bail!(
             "step at {rate:.1}/s could not be judged: {}",
-            crate::results::outcome::error_reason(s.stop_reason.as_ref(), &s.thresholds).unwrap_or_default()
+            s.error_reason().unwrap_or_default()
         ),
         _ => {}
     }
@@ -192,6 +195,7 @@ async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &Cance
         sync_lag_p99_us: sync,
         results: dir.display().to_string(),
         run_id: s.run_id.clone(),
+        left_behind: None,
     })
 }
 
@@ -261,12 +265,20 @@ pub async fn sweep(opts: SweepOptions, shutdown: CancellationToken) -> anyhow::R
     if matches!(opts.workload.target, crate::workload::Target::Scim { .. }) {
         let stop = CancellationToken::new();
         let target = crate::engine::target::resolve(&opts.workload, stop.clone(), None).await?;
-        for s in &steps {
-            let Ok(run_id) = crate::ledger::RunId::parse(&s.run_id) else { continue };
-            match crate::engine::cleanup::sweep_marked(target.client.clone(), &run_id, Duration::from_secs(120)).await
-            {
-                Ok(r) => tracing::info!(run_id = %s.run_id, deleted = r.deleted, "sweep step cleaned up"),
-                Err(e) => tracing::warn!(run_id = %s.run_id, error = %e, "cleanup after the sweep failed"),
+        for s in &mut steps {
+            let Ok(run_id) = crate::ledger::RunId::parse(&s.run_id) else {
+                continue;
+            };
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+            let r = crate::engine::cleanup::sweep_marked(target.client.clone(), &run_id, deadline, vec![]).await;
+            tracing::info!(run_id = %s.run_id, deleted = r.deleted, left = r.failed, "sweep step cleaned up");
+            if r.incomplete() {
+                s.left_behind = Some(format!(
+                    "{} left{}: provbench cleanup --run-id {run_id} {}",
+                    r.failed,
+                    r.unsearchable.iter().map(|u| format!("; {u}")).collect::<String>(),
+                    opts.workload.path.display()
+                ));
             }
         }
         stop.cancel();

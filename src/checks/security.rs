@@ -62,9 +62,12 @@ impl CheckHub {
                 user_name: name("userName"),
             }
         } else {
+            // A privileged group keeps its real name: the answer proves it is ours by the
+            // marker in its externalId.
+            let display_name = name("displayName");
             Created::Group {
                 id: id.clone(),
-                display_name: name("displayName"),
+                display_name: if self.run_id.marks(&display_name) { display_name } else { name("externalId") },
             }
         };
         // Only what carries the run's marker is ours to use (and to delete).
@@ -173,7 +176,10 @@ impl CheckHub {
             .admin_create("/Users", json!({"userName": format!("{run}-esc-admin@example.test"), "externalId": format!("{run}-esc-admin"), "displayName": "Admin", "roles": [{"value": "admin"}]}))
             .await;
         let group = self
-            .admin_create("/Groups", json!({"displayName": self.cfg.privileged_group}))
+            .admin_create(
+                "/Groups",
+                json!({"displayName": self.cfg.privileged_group, "externalId": format!("{run}-esc-group")}),
+            )
             .await;
         let (Some(employee), Some(admin), Some(group)) = (employee, admin, group) else {
             self.fail(

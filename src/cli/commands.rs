@@ -11,7 +11,7 @@ use crate::engine::{self, RunOptions};
 use crate::logging;
 use crate::reference;
 use crate::report;
-use crate::results::{Summary, outcome::error_reason};
+use crate::results::Summary;
 use crate::workload::{Overrides, Workload};
 
 /// Runs a parsed command line.
@@ -47,7 +47,7 @@ fn outcome_of(s: &Summary) -> anyhow::Result<Outcome> {
         0 => Ok(Outcome::Passed),
         2 => bail!(
             "{}",
-            error_reason(s.stop_reason.as_ref(), &s.thresholds).unwrap_or_else(|| "the run could not be judged".into())
+            s.error_reason().unwrap_or_else(|| "the run could not be judged".into())
         ),
         _ => Ok(Outcome::Failed),
     }
@@ -123,7 +123,11 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
         );
     }
     println!("{}", c.verdict());
+    let left: Vec<String> = c.steps.iter().filter_map(|s| s.left_behind.clone()).collect();
     println!("capacity report: {}", out.join("capacity.html").display());
+    if !left.is_empty() {
+        bail!("cleanup after the sweep left users behind: {}", left.join("; "));
+    }
     Ok(if c.sustainable_rate.is_some() {
         Outcome::Passed
     } else {
@@ -238,19 +242,34 @@ fn github_actions(s: &Summary) {
 }
 
 async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
+    let run_id = match args.force {
+        false => crate::ledger::RunId::parse(&args.run_id),
+        true => crate::ledger::RunId::forced(&args.run_id),
+    }
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "--run-id {e}{}",
+            if args.force {
+                ""
+            } else {
+                " (--force accepts another marker)"
+            }
+        )
+    })?;
     let (base, http, auth) = match &args.workload {
         Some(path) => {
             let w = Workload::load(path, &Overrides::default())?;
-            match (&w.target, &args.target_url) {
-                (_, Some(url)) => (url.clone(), w.http.clone(), None),
-                (crate::workload::Target::Scim { base_url, auth }, None) => {
-                    (base_url.clone(), w.http.clone(), Some(auth.clone()))
+            match w.target {
+                // --target-url points the workload's client, with its authentication, elsewhere.
+                crate::workload::Target::Scim { base_url, auth } => {
+                    (args.target_url.clone().unwrap_or(base_url), w.http, Some(auth))
                 }
-                (crate::workload::Target::Embedded { .. }, None) => {
-                    bail!(
-                        "the workload's target is the embedded service, which lives only as long as its run: nothing to clean"
-                    )
+                crate::workload::Target::Embedded { .. } if args.target_url.is_some() => {
+                    (args.target_url.clone().unwrap_or_default(), w.http, None)
                 }
+                crate::workload::Target::Embedded { .. } => bail!(
+                    "the workload's target is the embedded service, which lives only as long as its run: nothing to clean"
+                ),
             }
         }
         None => match &args.target_url {
@@ -269,22 +288,16 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
         }
         (None, None) => {}
     }
-    let run_id = match args.force {
-        false => crate::ledger::RunId::parse(&args.run_id),
-        true => crate::ledger::RunId::forced(&args.run_id),
-    }
-    .map_err(|e| anyhow::anyhow!("--run-id {e}{}", if args.force { "" } else { " (--force accepts another marker)" }))?;
-    let report = engine::cleanup::sweep_marked(client, &run_id, args.timeout).await?;
+    let deadline = tokio::time::Instant::now() + args.timeout;
+    let report = engine::cleanup::sweep_marked(client, &run_id, deadline, vec![]).await;
     stop.cancel();
-    println!(
-        "cleanup of {}: {} deleted, {} already gone, {} failed in {} ms{}",
-        args.run_id,
-        report.deleted,
-        report.already_gone,
-        report.failed,
-        report.duration_ms,
-        if report.timed_out { " (timed out)" } else { "" }
-    );
+    print!("{}", report::console::cleanup_lines(&run_id.to_string(), &report));
+    if !report.unsearchable.is_empty() {
+        bail!(
+            "cannot search the target for {run_id}: {} (nothing can be said about what is left)",
+            report.unsearchable.join("; ")
+        );
+    }
     Ok(if report.failed == 0 && !report.timed_out {
         Outcome::Passed
     } else {

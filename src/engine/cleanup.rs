@@ -1,7 +1,10 @@
-//! Cleaning up what a run created: delete the users and groups it recorded, then sweep the target
-//! for anything else carrying the run's marker (a create whose answer was lost). Bounded in time,
-//! a few requests at once, and never touching a user whose userName lacks the marker.
+//! Cleaning up what a run created: delete what the ledger holds, retrying what fails (5xx, 429,
+//! a broken connection, a timeout) with back-off until the deadline, then sweep the target for
+//! anything else that carries the run's marker as a whole token (a create whose answer was lost).
+//! What cannot be deleted is listed with its last answer and the command that removes it; a
+//! target that cannot be searched is said to be so, never reported as clean.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,55 +14,112 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::ledger::{Created, RunId};
-use crate::results::CleanupReport;
-use crate::scim::ScimClient;
+use crate::results::{CleanupReport, LeftBehind};
 use crate::scim::client::encode_query;
+use crate::scim::{CallError, ScimClient};
 
 const CONCURRENCY: usize = 16;
+const PAGE: usize = 200;
 
-/// Deletes `items` within `limit`.
-pub async fn delete_created(client: Arc<ScimClient>, items: Vec<Created>, limit: Duration) -> CleanupReport {
+/// How one delete ended.
+enum Deleted {
+    Done,
+    AlreadyGone,
+    Left(String),
+}
+
+/// Deletes `item`, retrying what may pass on a second try, until `deadline`.
+async fn delete_one(client: &ScimClient, item: &Created, deadline: Instant, report: &mut CleanupReport) -> Deleted {
+    let path = match item {
+        Created::User { id, .. } => format!("/Users/{id}"),
+        Created::Group { id, .. } => format!("/Groups/{id}"),
+    };
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let sent = tokio::time::timeout_at(deadline, client.call(Method::DELETE, &path, None)).await;
+        let why = match sent {
+            Err(_) => return Deleted::Left("cleanup timed out".into()),
+            Ok(Ok(r)) => {
+                report.rate_limited += u64::from(r.rate_limited) + u64::from(r.status.as_u16() == 429);
+                match r.status.as_u16() {
+                    _ if r.confirms_delete() => return Deleted::Done,
+                    s @ 200..=299 => {
+                        let body = String::from_utf8_lossy(&r.body[..r.body.len().min(80)]).into_owned();
+                        return Deleted::Left(format!("HTTP {s} whose body does not confirm a delete: {body}"));
+                    }
+                    404 | 410 => return Deleted::AlreadyGone,
+                    s @ (429 | 500..=599) => format!("HTTP {s}"),
+                    // 4xx other than 404/429 will not change on a retry.
+                    s => return Deleted::Left(format!("HTTP {s}")),
+                }
+            }
+            Ok(Err(CallError { kind, detail })) => format!("{}: {detail}", kind.name()),
+        };
+        if Instant::now() + wait >= deadline {
+            return Deleted::Left(why);
+        }
+        report.retries += 1;
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn left(item: &Created, reason: String) -> LeftBehind {
+    LeftBehind {
+        kind: match item {
+            Created::User { .. } => "user",
+            Created::Group { .. } => "group",
+        }
+        .into(),
+        id: item.id().to_string(),
+        name: item.name().to_string(),
+        reason,
+    }
+}
+
+/// Deletes `items` until `deadline`, a few at a time.
+pub async fn delete_all(
+    client: Arc<ScimClient>,
+    items: Vec<Created>,
+    deadline: Instant,
+) -> (CleanupReport, Vec<LeftBehind>) {
     let started = Instant::now();
-    let deadline = started + limit;
     let mut report = CleanupReport::default();
+    let mut leftovers = Vec::new();
     let mut tasks = JoinSet::new();
     let mut pending = items.into_iter();
     loop {
         while tasks.len() < CONCURRENCY {
             let Some(item) = pending.next() else { break };
-            let client = client.clone();
-            let path = match item {
-                Created::User { id, .. } => format!("/Users/{id}"),
-                Created::Group { id, .. } => format!("/Groups/{id}"),
-            };
             report.attempted += 1;
+            let client = client.clone();
             tasks.spawn(async move {
-                client
-                    .call(Method::DELETE, &path, None)
-                    .await
-                    .map(|r| r.status.as_u16())
+                let mut counts = CleanupReport::default();
+                let end = delete_one(&client, &item, deadline, &mut counts).await;
+                (item, end, counts)
             });
         }
-        let next = tokio::time::timeout_at(deadline, tasks.join_next()).await;
-        match next {
-            Ok(None) => break,
-            Ok(Some(Ok(Ok(200 | 204)))) => report.deleted += 1,
-            Ok(Some(Ok(Ok(404)))) => report.already_gone += 1,
-            Ok(Some(_)) => report.failed += 1,
-            Err(_) => {
-                report.timed_out = true;
-                report.failed += tasks.len() as u64 + pending.len() as u64;
-                tasks.abort_all();
-                break;
+        let Some(joined) = tasks.join_next().await else { break };
+        let Ok((item, end, counts)) = joined else { continue };
+        report.retries += counts.retries;
+        report.rate_limited += counts.rate_limited;
+        match end {
+            Deleted::Done => report.deleted += 1,
+            Deleted::AlreadyGone => report.already_gone += 1,
+            Deleted::Left(why) => {
+                report.timed_out |= why == "cleanup timed out";
+                leftovers.push(left(&item, why));
             }
         }
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
-    report
+    (report, leftovers)
 }
 
 #[derive(Deserialize)]
 struct ListResponse {
+    #[serde(default, rename = "totalResults")]
+    total_results: Option<usize>,
     #[serde(default, rename = "Resources")]
     resources: Vec<Marked>,
 }
@@ -73,64 +133,133 @@ struct Marked {
     display_name: Option<String>,
 }
 
-/// Finds users (and groups) whose name carries `run_id` and deletes them, page by page, within
-/// `limit`. Only names that contain the marker are deleted, whatever the filter returned.
-pub async fn sweep_marked(client: Arc<ScimClient>, run_id: &RunId, limit: Duration) -> anyhow::Result<CleanupReport> {
-    let started = Instant::now();
-    let mut report = CleanupReport::default();
-    for (kind, attr) in [("Users", "userName"), ("Groups", "displayName")] {
-        loop {
-            let remaining = limit.saturating_sub(started.elapsed());
-            if remaining.is_zero() {
-                report.timed_out = true;
-                break;
-            }
-            let filter = format!("{attr} co \"{run_id}\"");
-            let path = format!("/{kind}?count=200&filter={}", encode_query(&filter));
-            let reply = client
-                .call(Method::GET, &path, None)
-                .await
-                .map_err(|e| anyhow::anyhow!("listing {kind}: {e}"))?;
-            if reply.status.as_u16() != 200 {
-                // Some servers cannot filter groups (or at all): say so and move on.
-                tracing::warn!(
-                    status = reply.status.as_u16(),
-                    "cannot list {kind} by marker; skipping the sweep"
-                );
-                break;
-            }
-            let list: ListResponse = serde_json::from_slice(&reply.body)?;
-            let marked: Vec<Created> = list
-                .resources
-                .into_iter()
-                .filter(|r| {
-                    r.user_name
-                        .as_deref()
-                        .or(r.display_name.as_deref())
-                        .is_some_and(|n| run_id.marks(n))
-                })
-                .map(|r| match kind {
+/// Every resource of `kind` whose name carries the marker, page by page.
+async fn list_marked(
+    client: &ScimClient,
+    kind: &str,
+    run_id: &RunId,
+    deadline: Instant,
+) -> Result<Vec<Created>, String> {
+    let attr = if kind == "Users" { "userName" } else { "displayName" };
+    let filter = encode_query(&format!("{attr} co \"{run_id}\""));
+    let mut found = Vec::new();
+    let mut start = 1;
+    loop {
+        let path = format!("/{kind}?filter={filter}&startIndex={start}&count={PAGE}");
+        let reply = tokio::time::timeout_at(deadline, client.call(Method::GET, &path, None))
+            .await
+            .map_err(|_| format!("{kind}: cleanup timed out while searching"))?
+            .map_err(|e| format!("{kind}: {e}"))?;
+        if reply.status.as_u16() != 200 {
+            let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(120)]).into_owned();
+            return Err(format!(
+                "{kind}: HTTP {} to a filtered search: {body}",
+                reply.status.as_u16()
+            ));
+        }
+        let page: ListResponse = serde_json::from_slice(&reply.body)
+            .map_err(|e| format!("{kind}: the search answer is not a SCIM ListResponse: {e}"))?;
+        let n = page.resources.len();
+        for r in page.resources {
+            let name = r.user_name.or(r.display_name).unwrap_or_default();
+            // Whatever the server's filter returned, only whole-token matches are ours.
+            if run_id.marks(&name) {
+                found.push(match kind {
                     "Users" => Created::User {
                         id: r.id,
-                        user_name: r.user_name.unwrap_or_default(),
+                        user_name: name,
                     },
                     _ => Created::Group {
                         id: r.id,
-                        display_name: r.display_name.unwrap_or_default(),
+                        display_name: name,
                     },
-                })
-                .collect();
-            if marked.is_empty() {
-                break;
-            }
-            let round = delete_created(client.clone(), marked, remaining).await;
-            let progress = round.deleted + round.already_gone;
-            report.absorb(round);
-            if progress == 0 {
-                break;
+                });
             }
         }
+        start += n;
+        if n == 0 || page.total_results.is_some_and(|t| start > t) {
+            return Ok(found);
+        }
     }
+}
+
+/// Finds what carries `run_id` and deletes it, round after round, until `deadline`: what a
+/// round could not delete is not tried again, and what the last round still lists is left.
+/// `carried` is what an earlier pass could not delete (reported as left when the target cannot
+/// be searched).
+pub async fn sweep_marked(
+    client: Arc<ScimClient>,
+    run_id: &RunId,
+    deadline: Instant,
+    carried: Vec<LeftBehind>,
+) -> CleanupReport {
+    let started = Instant::now();
+    let mut report = CleanupReport::default();
+    let mut left_behind = Vec::new();
+    for kind in ["Users", "Groups"] {
+        let mut tried: HashSet<String> = HashSet::new();
+        let mut still: Vec<LeftBehind> = Vec::new();
+        loop {
+            let found = match list_marked(&client, kind, run_id, deadline).await {
+                Ok(found) => found,
+                Err(why) => {
+                    report.timed_out |= why.contains("timed out");
+                    report.unsearchable.push(why);
+                    // What an earlier pass could not delete is all that is known.
+                    let noun = if kind == "Users" { "user" } else { "group" };
+                    still = carried.iter().filter(|l| l.kind == noun).cloned().collect();
+                    break;
+                }
+            };
+            let fresh: Vec<Created> = found.into_iter().filter(|c| !tried.contains(c.id())).collect();
+            if fresh.is_empty() {
+                break;
+            }
+            tried.extend(fresh.iter().map(|c| c.id().to_string()));
+            let (round, left) = delete_all(client.clone(), fresh, deadline).await;
+            absorb(&mut report, round);
+            still.retain(|l| !left.iter().any(|n| n.id == l.id));
+            still.extend(left);
+        }
+        left_behind.extend(still);
+    }
+    report.failed = left_behind.len() as u64;
+    left_behind.truncate(CleanupReport::LISTED);
+    report.left = left_behind;
     report.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    report
+}
+
+/// Adds a round's counts (not its duration or list).
+pub fn absorb(into: &mut CleanupReport, round: CleanupReport) {
+    into.attempted += round.attempted;
+    into.deleted += round.deleted;
+    into.already_gone += round.already_gone;
+    into.retries += round.retries;
+    into.rate_limited += round.rate_limited;
+    into.timed_out |= round.timed_out;
+}
+
+/// Everything a run's cleanup does: the ledger first, then the sweep; the report says what is
+/// left and how to remove it (`command` is `provbench cleanup …` for this run's target).
+pub async fn clean_up(
+    client: Arc<ScimClient>,
+    items: Vec<Created>,
+    run_id: &RunId,
+    limit: Duration,
+    command: String,
+) -> CleanupReport {
+    let started = Instant::now();
+    let deadline = started + limit;
+    let (mut report, left) = delete_all(client.clone(), items, deadline).await;
+    let sweep = sweep_marked(client, run_id, deadline, left).await;
+    absorb(&mut report, sweep.clone());
+    report.failed = sweep.failed;
+    report.left = sweep.left;
+    report.unsearchable = sweep.unsearchable;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    if report.incomplete() {
+        report.command = Some(command);
+    }
+    report
 }

@@ -8,7 +8,7 @@ use super::RunOptions;
 use super::cleanup;
 use super::prepare::Prepared;
 use super::shutdown::Shutdown;
-use crate::results::Summary;
+use crate::results::{CleanupReport, Summary};
 
 /// Cleans up and writes every result file; returns the final summary.
 pub async fn finish(
@@ -25,7 +25,9 @@ pub async fn finish(
             p.run_id
         ));
     } else {
-        summary.cleanup = Some(clean_up(p, opts.cleanup_timeout, &mut summary.notes).await);
+        summary.cleanup = Some(clean_up(p, opts.cleanup_timeout).await);
+        // A run that leaves users on the target is never a pass.
+        summary.settle();
     }
     summary.write(&p.dir)?;
     crate::report::write_all(&summary, &p.dir)?;
@@ -45,18 +47,15 @@ pub async fn finish(
 }
 
 /// What journeys left behind, the pool and shared group, then anything else marked.
-async fn clean_up(p: &Prepared, limit: Duration, notes: &mut Vec<String>) -> crate::results::CleanupReport {
+async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
+    let command = format!("provbench cleanup --run-id {} {}", p.run_id, p.workload.path.display());
     let client = p.target.client.clone();
-    let mut report = cleanup::delete_created(client.clone(), p.ledger.take(), limit).await;
-    let remaining = limit.saturating_sub(Duration::from_millis(report.duration_ms));
-    match cleanup::sweep_marked(client, &p.run_id, remaining).await {
-        Ok(sweep) => {
-            report.duration_ms += sweep.duration_ms;
-            report.absorb(sweep);
-        }
-        Err(e) => notes.push(format!("marker sweep skipped: {e}")),
+    let mut report = cleanup::clean_up(client, p.ledger.take(), &p.run_id, limit, command).await;
+    report.gone_with_target = p.target.embedded.is_some();
+    if report.failed > 0 {
+        tracing::warn!(left = report.failed, command = ?report.command, "cleanup left resources on the target");
     }
-    tracing::info!(deleted = report.deleted, failed = report.failed, "cleanup done");
+    tracing::info!(deleted = report.deleted, left = report.failed, "cleanup done");
     p.run_log
         .event("cleanup", serde_json::to_value(&report).unwrap_or_default());
     report

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::drive::Driven;
 use crate::metrics::summary::summarize_all;
-use crate::results::{StopReason, Summary, settle};
+use crate::results::{StopReason, Summary};
 use crate::thresholds::{Data, ThresholdSpec, judge_all};
 
 /// Fills `summary` (as written at the start) from `driven`, judged by `thresholds`.
@@ -36,8 +36,8 @@ pub fn judge(summary: &mut Summary, driven: Driven, thresholds: &[ThresholdSpec]
             "stopped early at {after_s:.1}s: threshold `{expression}` was already lost (abort_on_fail)"
         ));
     }
-    summary.outcome = settle(Some(&stop), &summary.thresholds, &summary.checks);
     summary.stop_reason = Some(stop);
+    summary.settle();
 }
 
 /// A run whose load could not run (or be set up): the reason is the outcome.
@@ -46,8 +46,8 @@ pub fn failed(summary: &mut Summary, error: &anyhow::Error) {
         error: format!("{error:#}"),
     };
     summary.notes.push(format!("the run failed: {error:#}"));
-    summary.outcome = settle(Some(&stop), &summary.thresholds, &summary.checks);
     summary.stop_reason = Some(stop);
+    summary.settle();
 }
 
 /// Rates over the load: journeys and operations per second, and the open model's arrivals.

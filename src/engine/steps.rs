@@ -136,7 +136,35 @@ fn patch_body(ops: &str) -> Bytes {
 /// PATCH `/Users/{id}` with the given operations (a JSON list's items).
 async fn patch_user(ctx: &Ctx, series: SeriesId, id: &str, ops: &str) -> Result<Reply, StepEnd> {
     let path = format!("/Users/{id}");
-    send(ctx, series, Method::PATCH, &path, Some(patch_body(ops)), &[200, 204]).await
+    let reply = send(ctx, series, Method::PATCH, &path, Some(patch_body(ops)), &[200, 204]).await?;
+    changed(&reply, id)?;
+    Ok(reply)
+}
+
+/// A change answered 200 carries the changed resource (SCIM returns it); 204 carries nothing.
+fn changed(reply: &Reply, id: &str) -> Result<(), StepEnd> {
+    if reply.status.as_u16() == 204 {
+        return Ok(());
+    }
+    let r: Resource = parse(&reply.body)?;
+    match r.id {
+        Some(got) if got == id => Ok(()),
+        other => Err(payload(format!(
+            "the answer is not the changed resource: id {other:?}, expected {id:?}"
+        ))),
+    }
+}
+
+/// A delete is done only when the answer says so (see `Reply::confirms_delete`).
+fn deleted(reply: &Reply) -> Result<(), StepEnd> {
+    if reply.confirms_delete() {
+        return Ok(());
+    }
+    let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(80)]).into_owned();
+    Err(payload(format!(
+        "HTTP {} to a DELETE, with a body that does not confirm it: {body}",
+        reply.status.as_u16()
+    )))
 }
 
 async fn create_user(
@@ -273,8 +301,8 @@ async fn replace_user(
     };
     ctx.workload.users.template.render_into(&vars, &mut admin.body);
     let body = Some(Bytes::copy_from_slice(admin.body.as_bytes()));
-    send(ctx, series, Method::PUT, &format!("/Users/{id}"), body, &[200]).await?;
-    Ok(())
+    let reply = send(ctx, series, Method::PUT, &format!("/Users/{id}"), body, &[200]).await?;
+    changed(&reply, &id)
 }
 
 async fn role_change(
@@ -337,6 +365,7 @@ async fn delete_user(
     let u = user(ctx, admin, state)?;
     let id = user_id(u)?;
     let reply = send(ctx, series, Method::DELETE, &format!("/Users/{id}"), None, &[204, 200]).await?;
+    deleted(&reply)?;
     u.deleted = true;
     u.deleted_flag.store(true, std::sync::atomic::Ordering::Release);
     want_observation(ctx, state, &Step::DeleteUser, &reply, || Expect::Absent);
@@ -394,8 +423,8 @@ async fn membership(
         )
     };
     let path = format!("/Groups/{gid}");
-    send(ctx, series, Method::PATCH, &path, Some(patch_body(&op)), &[200, 204]).await?;
-    Ok(())
+    let reply = send(ctx, series, Method::PATCH, &path, Some(patch_body(&op)), &[200, 204]).await?;
+    changed(&reply, &gid)
 }
 
 async fn delete_group(ctx: &Ctx, state: &mut JourneyState, series: SeriesId) -> Result<(), StepEnd> {
@@ -403,7 +432,8 @@ async fn delete_group(ctx: &Ctx, state: &mut JourneyState, series: SeriesId) -> 
         return Err(payload("no group created in this journey to delete"));
     };
     let path = format!("/Groups/{}", group.id);
-    send(ctx, series, Method::DELETE, &path, None, &[204, 200]).await?;
+    let reply = send(ctx, series, Method::DELETE, &path, None, &[204, 200]).await?;
+    deleted(&reply)?;
     group.owned = false;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::results::{Summary, format_micros};
+use crate::results::{CleanupReport, Summary, format_micros};
 use crate::vocab::{metric, tag};
 
 pub fn render(s: &Summary, results_dir: &str) -> String {
@@ -158,18 +158,51 @@ fn footer(out: &mut String, s: &Summary, results_dir: &str) {
         .collect();
     let _ = writeln!(out, "\njourneys {}", journeys.join("; "));
     if let Some(c) = &s.cleanup {
-        let _ = writeln!(
-            out,
-            "cleanup  {} deleted, {} already gone, {} failed in {} ms{}",
-            c.deleted,
-            c.already_gone,
-            c.failed,
-            c.duration_ms,
-            if c.timed_out { " (timed out)" } else { "" }
-        );
+        out.push_str(&cleanup_lines(&s.run_id, c));
     }
     for n in &s.notes {
         let _ = writeln!(out, "note     {n}");
     }
     let _ = writeln!(out, "results  {results_dir}");
+}
+
+/// What cleanup did, what it left (a few of them, with why) and the command that removes it.
+pub fn cleanup_lines(run_id: &str, c: &CleanupReport) -> String {
+    let mut out = format!(
+        "cleanup  {} deleted, {} already gone, {} left in {} ms",
+        c.deleted, c.already_gone, c.failed, c.duration_ms
+    );
+    if c.retries > 0 || c.rate_limited > 0 {
+        out.push_str(&format!(" ({} retries, {} answered 429)", c.retries, c.rate_limited));
+    }
+    if c.timed_out {
+        out.push_str(" (timed out)");
+    }
+    out.push('\n');
+    for l in c.left.iter().take(5) {
+        out.push_str(&format!(
+            "         left: {} {} {} ({})\n",
+            l.kind, l.id, l.name, l.reason
+        ));
+    }
+    if c.left.len() > 5 {
+        out.push_str(&format!(
+            "         … and {} more in summary.json\n",
+            c.failed.saturating_sub(5)
+        ));
+    }
+    for u in &c.unsearchable {
+        out.push_str(&format!("         cannot search: {u}\n"));
+    }
+    match (&c.command, c.gone_with_target) {
+        (_, true) if c.failed > 0 => {
+            out.push_str("         (the embedded service stopped with the run: nothing of it is left)\n")
+        }
+        (Some(cmd), false) => out.push_str(&format!("         remove them with: {cmd}\n")),
+        _ if c.incomplete() => out.push_str(&format!(
+            "         remove them with: provbench cleanup --run-id {run_id} ...\n"
+        )),
+        _ => {}
+    }
+    out
 }

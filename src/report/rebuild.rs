@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::metrics::hlog::{RunData, read_run};
 use crate::metrics::summary::summarize_all;
-use crate::results::{RunOutcome, Summary, settle};
+use crate::results::{RunOutcome, Summary};
 use crate::thresholds::{Data, judge_declared};
 
 /// Sets `s.metrics`, `s.thresholds` and `s.outcome` from `dir`'s files and `s`'s declared
@@ -26,7 +26,7 @@ pub fn judge_files(s: &mut Summary, dir: &Path) -> anyhow::Result<RunData> {
         };
         s.thresholds = judge_declared(&s.declared_thresholds, &judged);
     }
-    s.outcome = settle(s.stop_reason.as_ref(), &s.thresholds, &s.checks);
+    s.settle();
     Ok(data)
 }
 

@@ -20,8 +20,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 pub use metric::{MetricSummary, format_micros};
-pub use outcome::{RunOutcome, StopReason, settle};
-pub use reports::{CheckReport, CleanupReport, Example, ProbeReport, Verdict};
+pub use outcome::{Evidence, RunOutcome, StopReason, settle};
+pub use reports::{CheckReport, CleanupReport, Example, LeftBehind, ProbeReport, Verdict};
 
 use crate::vocab::metric as name;
 
@@ -128,6 +128,30 @@ impl Summary {
         self.metrics
             .iter()
             .find(|m| m.metric == metric && tag.is_none_or(|(k, v)| m.tags.get(k).map(String::as_str) == Some(v)))
+    }
+
+    /// What the outcome is settled on.
+    pub fn evidence(&self) -> Evidence<'_> {
+        // `count` holds successes and failures; a final 429 is counted apart.
+        let attempted = self.operations().map(|m| m.count + m.rate_limited).sum();
+        let succeeded = self.operations().map(|m| m.count.saturating_sub(m.errors)).sum();
+        Evidence {
+            stop: self.stop_reason.as_ref(),
+            verdicts: &self.thresholds,
+            checks: &self.checks,
+            cleanup: self.cleanup.as_ref(),
+            operations: (attempted, succeeded),
+        }
+    }
+
+    /// Sets `outcome` from what the summary holds (see [`settle`]).
+    pub fn settle(&mut self) {
+        self.outcome = settle(&self.evidence());
+    }
+
+    /// Why the outcome is `error`, for the message on stderr.
+    pub fn error_reason(&self) -> Option<String> {
+        outcome::error_reason(&self.evidence())
     }
 
     /// The `api_latency` summaries, one per operation.

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::reports::{CheckReport, Verdict};
+use super::reports::{CheckReport, CleanupReport, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -18,7 +18,8 @@ pub enum RunOutcome {
     Aborted,
     /// The process died before it finished; rebuilt from its files by `provbench report`.
     Killed,
-    /// The run could not be judged: a threshold matched no data, or a run phase failed (exit 2).
+    /// The run could not be judged (a threshold matched no data, a run phase failed), or it left
+    /// users behind on the target (exit 2).
     Error,
 }
 
@@ -61,16 +62,32 @@ pub enum StopReason {
     Failed { error: String },
 }
 
-/// The outcome earned by a run that stopped for `stop` (`None`: it never finished), judged by
-/// `verdicts` and `checks`.
-pub fn settle(stop: Option<&StopReason>, verdicts: &[Verdict], checks: &[CheckReport]) -> RunOutcome {
-    match stop {
+/// Everything an outcome is settled on.
+#[derive(Clone, Copy, Default)]
+pub struct Evidence<'a> {
+    /// Why the load stopped; `None`: the run never finished.
+    pub stop: Option<&'a StopReason>,
+    pub verdicts: &'a [Verdict],
+    pub checks: &'a [CheckReport],
+    /// Once cleanup ran: a run that leaves users on the target is never a pass.
+    pub cleanup: Option<&'a CleanupReport>,
+    /// Operations attempted, and how many of them succeeded.
+    pub operations: (u64, u64),
+}
+
+/// The outcome a run earned.
+pub fn settle(e: &Evidence) -> RunOutcome {
+    let nothing_worked = e.operations.1 == 0;
+    match e.stop {
         Some(StopReason::Failed { .. }) => RunOutcome::Error,
+        Some(_) if e.cleanup.is_some_and(CleanupReport::incomplete) => RunOutcome::Error,
         None => RunOutcome::Killed,
         Some(StopReason::Signal) => RunOutcome::Aborted,
-        Some(_) if verdicts.iter().any(|v| v.error.is_some()) => RunOutcome::Error,
+        Some(_) if e.verdicts.iter().any(|v| v.error.is_some()) => RunOutcome::Error,
+        // Nothing was measured: whatever the thresholds say, there is nothing to pass on.
+        Some(_) if nothing_worked => RunOutcome::Error,
         Some(StopReason::ThresholdLost { .. }) => RunOutcome::Failed,
-        Some(_) if verdicts.iter().any(|v| !v.passed) || checks.iter().any(CheckReport::is_failure) => {
+        Some(_) if e.verdicts.iter().any(|v| !v.passed) || e.checks.iter().any(CheckReport::is_failure) => {
             RunOutcome::Failed
         }
         Some(_) => RunOutcome::Passed,
@@ -78,20 +95,55 @@ pub fn settle(stop: Option<&StopReason>, verdicts: &[Verdict], checks: &[CheckRe
 }
 
 /// Why a run is an [`RunOutcome::Error`], for the message on stderr.
-pub fn error_reason(stop: Option<&StopReason>, verdicts: &[Verdict]) -> Option<String> {
-    if let Some(StopReason::Failed { error }) = stop {
+pub fn error_reason(e: &Evidence) -> Option<String> {
+    if let Some(StopReason::Failed { error }) = e.stop {
         return Some(error.clone());
     }
-    verdicts.iter().find_map(|v| {
+    if let Some(c) = e.cleanup.filter(|c| c.incomplete()) {
+        let what = if c.failed > 0 {
+            format!("cleanup left {} resource(s) on the target", c.failed)
+        } else {
+            format!("cleanup could not finish ({})", c.unsearchable.join("; "))
+        };
+        let command = c
+            .command
+            .as_deref()
+            .map(|cmd| format!(": run `{cmd}`"))
+            .unwrap_or_default();
+        return Some(format!("{what}{command}"));
+    }
+    let unjudged = e.verdicts.iter().find_map(|v| {
         v.error
             .as_ref()
-            .map(|e| format!("threshold `{}` could not be judged: {e}", v.expression))
+            .map(|err| format!("threshold `{}` could not be judged: {err}", v.expression))
+    });
+    unjudged.or_else(|| match e.operations {
+        (0, _) => Some("no operation ran: nothing was measured".into()),
+        (n, 0) => Some(format!(
+            "every one of the {n} operations failed: no latency was measured (see the errors by reason)"
+        )),
+        _ => None,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn evidence<'a>(
+        stop: Option<&'a StopReason>,
+        verdicts: &'a [Verdict],
+        checks: &'a [CheckReport],
+        cleanup: Option<&'a CleanupReport>,
+    ) -> Evidence<'a> {
+        Evidence {
+            stop,
+            verdicts,
+            checks,
+            cleanup,
+            operations: (10, 10),
+        }
+    }
 
     fn verdict(passed: bool, error: Option<&str>) -> Verdict {
         Verdict {
@@ -119,6 +171,8 @@ mod tests {
     #[test]
     fn every_way_a_run_ends() {
         let end = Some(&StopReason::Deadline);
+        let settle =
+            |stop: Option<&StopReason>, v: &[Verdict], c: &[CheckReport]| super::settle(&evidence(stop, v, c, None));
         assert_eq!(
             settle(end, &[verdict(true, None)], &[check(0, None)]),
             RunOutcome::Passed
@@ -143,12 +197,61 @@ mod tests {
         assert_eq!(settle(Some(&lost), &[verdict(true, None)], &[]), RunOutcome::Failed);
         let failed = StopReason::Failed { error: "boom".into() };
         assert_eq!(settle(Some(&failed), &[], &[]), RunOutcome::Error);
-        assert_eq!(error_reason(Some(&failed), &[]).as_deref(), Some("boom"));
+        assert_eq!(
+            error_reason(&evidence(Some(&failed), &[], &[], None)).as_deref(),
+            Some("boom")
+        );
         assert!(
-            error_reason(end, &no_data)
+            error_reason(&evidence(end, &no_data, &[], None))
                 .unwrap()
                 .contains("could not be judged: no data")
         );
+    }
+
+    /// Regression: a target that answered everything with `{"ok":true}` passed with 100 % errors.
+    #[test]
+    fn a_run_that_measured_nothing_never_passes() {
+        let end = Some(&StopReason::Deadline);
+        let ok = [verdict(true, None)];
+        for ops in [(0, 0), (120, 0)] {
+            let e = Evidence {
+                operations: ops,
+                ..evidence(end, &ok, &[], None)
+            };
+            assert_eq!(settle(&e), RunOutcome::Error, "{ops:?}");
+            assert!(error_reason(&e).is_some());
+        }
+    }
+
+    /// A run that leaves users behind is never a silent pass.
+    #[test]
+    fn leftovers_make_an_error() {
+        let end = Some(&StopReason::Deadline);
+        let clean = CleanupReport::default();
+        let left = CleanupReport {
+            failed: 2,
+            command: Some("provbench cleanup --run-id pb-1a2b3c4d w.toml".into()),
+            ..Default::default()
+        };
+        let ok = [verdict(true, None)];
+        assert_eq!(settle(&evidence(end, &ok, &[], Some(&clean))), RunOutcome::Passed);
+        assert_eq!(settle(&evidence(end, &ok, &[], Some(&left))), RunOutcome::Error);
+        let why = error_reason(&evidence(end, &[], &[], Some(&left))).unwrap();
+        assert!(
+            why.contains("left 2") && why.contains("provbench cleanup --run-id pb-1a2b3c4d"),
+            "{why}"
+        );
+        let blind = CleanupReport {
+            unsearchable: vec!["Users: HTTP 500".into()],
+            ..Default::default()
+        };
+        assert_eq!(settle(&evidence(end, &[], &[], Some(&blind))), RunOutcome::Error);
+        // The embedded service takes what it held with it.
+        let gone = CleanupReport {
+            gone_with_target: true,
+            ..left
+        };
+        assert_eq!(settle(&evidence(end, &[], &[], Some(&gone))), RunOutcome::Passed);
     }
 
     #[test]

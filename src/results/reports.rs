@@ -72,25 +72,54 @@ pub struct ProbeReport {
     pub problems: Vec<String>,
 }
 
+/// What cleanup could not delete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeftBehind {
+    /// `user` or `group`.
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    /// The last answer: `HTTP 500: …`, `connection: …`, `cleanup timed out`.
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CleanupReport {
     pub attempted: u64,
     pub deleted: u64,
-    /// Already gone (404): someone else deleted it, which is fine.
+    /// Already gone (404/410): someone else deleted it, which is fine.
     pub already_gone: u64,
+    /// Left on the target at the end (listed in `left`, up to [`CleanupReport::LISTED`]).
     pub failed: u64,
+    /// Deletes retried after a failure (5xx, 429, connection, timeout).
+    #[serde(default)]
+    pub retries: u64,
+    /// 429 answers cleanup received.
+    #[serde(default)]
+    pub rate_limited: u64,
     /// The time bound ran out before everything was deleted.
     pub timed_out: bool,
     pub duration_ms: u64,
+    /// What is still there, with why, and the command that removes it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<LeftBehind>,
+    /// Resource types the marker sweep could not search (`Users: HTTP 500 …`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsearchable: Vec<String>,
+    /// `provbench cleanup --run-id …`, when something is left or could not be searched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The target stopped with the run (the embedded service): nothing it held outlives it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gone_with_target: bool,
 }
 
 impl CleanupReport {
-    /// Adds another round's counts (not its duration).
-    pub fn absorb(&mut self, other: CleanupReport) {
-        self.attempted += other.attempted;
-        self.deleted += other.deleted;
-        self.already_gone += other.already_gone;
-        self.failed += other.failed;
-        self.timed_out |= other.timed_out;
+    /// How many left-behind resources `left` lists at most.
+    pub const LISTED: usize = 200;
+
+    /// Something may still be on a target that outlives the run.
+    pub fn incomplete(&self) -> bool {
+        !self.gone_with_target && (self.failed > 0 || self.timed_out || !self.unsearchable.is_empty())
     }
 }

@@ -325,6 +325,19 @@ fn classify(e: reqwest::Error) -> CallError {
 }
 
 impl Reply {
+    /// A DELETE succeeded: 204 as SCIM says, or, from lenient servers, a 200 with no body or a
+    /// JSON object. A 200 with anything else (an HTML error page, plain text) proves nothing.
+    pub fn confirms_delete(&self) -> bool {
+        match self.status.as_u16() {
+            204 => true,
+            200 => {
+                self.body.iter().all(u8::is_ascii_whitespace)
+                    || serde_json::from_slice::<serde_json::Value>(&self.body).is_ok_and(|v| v.is_object())
+            }
+            _ => false,
+        }
+    }
+
     /// Fails unless the status is one of `expected`.
     pub fn expect(self, expected: &[u16]) -> Result<Reply, CallError> {
         if expected.contains(&self.status.as_u16()) {

@@ -557,9 +557,8 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
 /// token once rendered: not a letter or digit, and not another placeholder.
 fn marker_stands_alone(template: &str) -> bool {
     let bytes = template.as_bytes();
-    let apart = |b: Option<&u8>, placeholder_edge: u8| {
-        b.is_none_or(|b| !b.is_ascii_alphanumeric() && *b != placeholder_edge)
-    };
+    let apart =
+        |b: Option<&u8>, placeholder_edge: u8| b.is_none_or(|b| !b.is_ascii_alphanumeric() && *b != placeholder_edge);
     template.match_indices("{run_id}").all(|(at, m)| {
         let before = at.checked_sub(1).and_then(|i| bytes.get(i));
         apart(before, b'}') && apart(bytes.get(at + m.len()), b'{')

@@ -167,7 +167,12 @@ fn templates_must_carry_the_run_marker() {
     let e = parse(&text).unwrap_err();
     assert!(e.message.contains("{run_id}"), "{e}");
     // The marker must stay a whole token once rendered.
-    for name in ["x{run_id}-{seq}", "{run_id}{seq}@x", "{seq}{run_id}@x", "{run_id}7-{seq}"] {
+    for name in [
+        "x{run_id}-{seq}",
+        "{run_id}{seq}@x",
+        "{seq}{run_id}@x",
+        "{run_id}7-{seq}",
+    ] {
         let text = format!("{MINIMAL}\n[users]\ntemplate = {{ userName = \"{name}\" }}\n");
         let e = parse(&text).unwrap_err();
         assert!(e.message.contains("stand apart"), "{name}: {e}");

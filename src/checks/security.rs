@@ -67,7 +67,11 @@ impl CheckHub {
             let display_name = name("displayName");
             Created::Group {
                 id: id.clone(),
-                display_name: if self.run_id.marks(&display_name) { display_name } else { name("externalId") },
+                display_name: if self.run_id.marks(&display_name) {
+                    display_name
+                } else {
+                    name("externalId")
+                },
             }
         };
         // Only what carries the run's marker is ours to use (and to delete).

@@ -118,8 +118,9 @@ pub async fn delete_all(
 
 #[derive(Deserialize)]
 struct ListResponse {
-    #[serde(default, rename = "totalResults")]
-    total_results: Option<usize>,
+    /// Required by SCIM: an answer without it is not a search result.
+    #[serde(rename = "totalResults")]
+    total_results: usize,
     #[serde(default, rename = "Resources")]
     resources: Vec<Marked>,
 }
@@ -177,7 +178,7 @@ async fn list_marked(
             }
         }
         start += n;
-        if n == 0 || page.total_results.is_some_and(|t| start > t) {
+        if n == 0 || start > page.total_results {
             return Ok(found);
         }
     }

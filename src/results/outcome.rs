@@ -94,10 +94,26 @@ pub fn settle(e: &Evidence) -> RunOutcome {
     }
 }
 
-/// Why a run is an [`RunOutcome::Error`], for the message on stderr.
+/// Why a run is an [`RunOutcome::Error`], for the message on stderr: every reason that holds.
 pub fn error_reason(e: &Evidence) -> Option<String> {
     if let Some(StopReason::Failed { error }) = e.stop {
         return Some(error.clone());
+    }
+    let mut reasons: Vec<String> = e
+        .verdicts
+        .iter()
+        .filter_map(|v| {
+            v.error
+                .as_ref()
+                .map(|err| format!("threshold `{}` could not be judged: {err}", v.expression))
+        })
+        .collect();
+    match e.operations {
+        (0, _) => reasons.push("no operation ran: nothing was measured".into()),
+        (n, 0) => reasons.push(format!(
+            "every one of the {n} operations failed: no latency was measured (see the errors by reason)"
+        )),
+        _ => {}
     }
     if let Some(c) = e.cleanup.filter(|c| c.incomplete()) {
         let what = if c.failed > 0 {
@@ -110,20 +126,9 @@ pub fn error_reason(e: &Evidence) -> Option<String> {
             .as_deref()
             .map(|cmd| format!(": run `{cmd}`"))
             .unwrap_or_default();
-        return Some(format!("{what}{command}"));
+        reasons.push(format!("{what}{command}"));
     }
-    let unjudged = e.verdicts.iter().find_map(|v| {
-        v.error
-            .as_ref()
-            .map(|err| format!("threshold `{}` could not be judged: {err}", v.expression))
-    });
-    unjudged.or_else(|| match e.operations {
-        (0, _) => Some("no operation ran: nothing was measured".into()),
-        (n, 0) => Some(format!(
-            "every one of the {n} operations failed: no latency was measured (see the errors by reason)"
-        )),
-        _ => None,
-    })
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
 #[cfg(test)]

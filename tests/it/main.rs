@@ -4,6 +4,7 @@ mod capacity;
 mod checks;
 mod cli;
 mod engine;
+mod hostile;
 mod probes;
 mod reference;
 mod shards;

@@ -1,0 +1,278 @@
+//! Purpose-built misbehaving SCIM targets on `127.0.0.1:0`, driven by the real binary: a target
+//! that answers creates with somebody else's user, one whose deletes fail, one that answers
+//! everything with `{"ok":true}`. What is not the run's survives; what the run leaves is listed,
+//! with a non-zero exit; a run that measured nothing never passes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use assert_cmd::Command;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Behaviour {
+    /// Every create answers with the same existing user, `victim@example.test`.
+    ForeignOnCreate,
+    /// Deletes fail with 503 every other time (a retry passes).
+    FlakyDeletes,
+    /// Deletes of users whose name ends in an odd digit always fail with 500.
+    StuckDeletes,
+    /// Every request: 200 `{"ok":true}`.
+    OkForEverything,
+}
+
+pub struct Hostile {
+    pub url: String,
+    pub users: Arc<Mutex<BTreeMap<String, String>>>,
+    pub deletes: Arc<AtomicU64>,
+}
+
+struct St {
+    behaviour: Behaviour,
+    users: Arc<Mutex<BTreeMap<String, String>>>,
+    next: AtomicU64,
+    deletes: Arc<AtomicU64>,
+}
+
+type S = State<Arc<St>>;
+
+fn user(id: &str, name: &str) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id, "userName": name})
+}
+
+async fn create(State(s): S, Json(body): Json<Value>) -> impl IntoResponse {
+    match s.behaviour {
+        Behaviour::OkForEverything => (StatusCode::OK, Json(json!({"ok": true}))),
+        Behaviour::ForeignOnCreate => (StatusCode::CREATED, Json(user("victim", "victim@example.test"))),
+        _ => {
+            let id = format!("u{}", s.next.fetch_add(1, Ordering::Relaxed));
+            let name = body["userName"].as_str().unwrap_or_default().to_string();
+            s.users.lock().insert(id.clone(), name.clone());
+            (StatusCode::CREATED, Json(user(&id, &name)))
+        }
+    }
+}
+
+/// Lists every user whatever the filter (as a server that ignores filters would).
+async fn list(State(s): S) -> impl IntoResponse {
+    if s.behaviour == Behaviour::OkForEverything {
+        return Json(json!({"ok": true}));
+    }
+    let users: Vec<Value> = s.users.lock().iter().map(|(id, n)| user(id, n)).collect();
+    Json(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": users.len(),
+                "startIndex": 1, "itemsPerPage": users.len(), "Resources": users}),
+    )
+}
+
+async fn get_one(State(s): S, Path(id): Path<String>) -> impl IntoResponse {
+    match s.users.lock().get(&id) {
+        Some(n) => (StatusCode::OK, Json(user(&id, n))),
+        None => (StatusCode::NOT_FOUND, Json(json!({"status": "404"}))),
+    }
+}
+
+async fn delete(State(s): S, Path(id): Path<String>) -> impl IntoResponse {
+    let n = s.deletes.fetch_add(1, Ordering::Relaxed);
+    let name = s.users.lock().get(&id).cloned();
+    match (s.behaviour, name) {
+        (Behaviour::OkForEverything, _) => (StatusCode::OK, "{\"ok\":true}").into_response(),
+        (_, None) => StatusCode::NOT_FOUND.into_response(),
+        (Behaviour::FlakyDeletes, Some(_)) if n % 2 == 0 => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        (Behaviour::StuckDeletes, Some(name))
+            if name
+                .split('@')
+                .next()
+                .and_then(|l| l.chars().last())
+                .is_some_and(|c| "13579".contains(c)) =>
+        {
+            (StatusCode::INTERNAL_SERVER_ERROR, "no").into_response()
+        }
+        (_, Some(_)) => {
+            s.users.lock().remove(&id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+    }
+}
+
+pub async fn start(behaviour: Behaviour, existing: &[(&str, &str)]) -> Hostile {
+    let users: Arc<Mutex<BTreeMap<String, String>>> = Arc::new(Mutex::new(
+        existing.iter().map(|(i, n)| (i.to_string(), n.to_string())).collect(),
+    ));
+    let deletes = Arc::new(AtomicU64::new(0));
+    let state = Arc::new(St {
+        behaviour,
+        users: users.clone(),
+        next: AtomicU64::new(1),
+        deletes: deletes.clone(),
+    });
+    let app = Router::new()
+        .route("/scim/v2/Users", get(list).post(create))
+        .route("/scim/v2/Users/{id}", get(get_one).delete(delete))
+        .route(
+            "/scim/v2/Groups",
+            get(|| async { Json(json!({"totalResults": 0, "Resources": []})) }),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/scim/v2", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Hostile { url, users, deletes }
+}
+
+/// Runs `steps` for 1 s against `url` with the real binary; returns (exit code, stdout, stderr,
+/// summary.json).
+pub fn run(url: &str, steps: &str, extra: &[&str]) -> (Option<i32>, String, String, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "t").unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        format!(
+            r#"name = "hostile"
+[target]
+kind = "scim"
+base_url = "{url}"
+auth = {{ kind = "bearer", token_file = "token" }}
+[load]
+model = "closed"
+admins = 2
+duration = "1s"
+think_time = "20ms"
+[[journey]]
+name = "j"
+steps = {steps}
+"#
+        ),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("provbench")
+        .unwrap()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "w.toml",
+            "--no-progress",
+            "--out",
+            "results",
+            "--cleanup-timeout",
+            "5s",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    let summary = std::fs::read_to_string(dir.path().join("results/summary.json"))
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or(Value::Null);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        summary,
+    )
+}
+
+/// Regression: the user a create answered with (not the run's) was deleted at cleanup, and the
+/// marker sweep deleted `pb-nightly10-…` and `pb-nightly1x…` for run `pb-nightly1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_that_are_not_the_runs_survive() {
+    let lookalikes = [
+        ("victim", "victim@example.test"),
+        ("other1", "pb-nightly10-1@example.test"),
+        ("other2", "pb-nightly1x@example.test"),
+    ];
+    let server = start(Behaviour::ForeignOnCreate, &lookalikes).await;
+    let url = server.url.clone();
+    let (code, stdout, stderr, s) = tokio::task::spawn_blocking(move || {
+        run(&url, r#"["create_user", "delete_user"]"#, &["--run-id", "pb-nightly1"])
+    })
+    .await
+    .unwrap();
+    let left: Vec<String> = server.users.lock().values().cloned().collect();
+    assert_eq!(left.len(), 3, "{left:?}\n{stdout}{stderr}");
+    // Every create failed (the answer was not the user sent): nothing was measured.
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert_eq!(s["outcome"], "error");
+    let creates = &s["metrics"][0];
+    assert_eq!(creates["tags"]["op"], "create_user");
+    assert_eq!(creates["errors_by_reason"]["payload"], creates["count"], "{creates}");
+    assert!(stderr.contains("operations failed"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_deletes_are_retried_and_what_stays_is_listed() {
+    // Deletes that fail every other time: retried, nothing left.
+    let server = start(Behaviour::FlakyDeletes, &[]).await;
+    let url = server.url.clone();
+    let (code, stdout, stderr, s) =
+        tokio::task::spawn_blocking(move || run(&url, r#"["create_user", "get_user"]"#, &[]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(server.users.lock().is_empty(), "{:?}", server.users.lock());
+    assert!(s["cleanup"]["retries"].as_u64().unwrap() > 0, "{}", s["cleanup"]);
+    assert_eq!(s["cleanup"]["failed"], 0);
+
+    // Deletes that always fail for some users: listed with the command, and the run fails.
+    let server = start(Behaviour::StuckDeletes, &[]).await;
+    let url = server.url.clone();
+    let (code, stdout, stderr, s) =
+        tokio::task::spawn_blocking(move || run(&url, r#"["create_user", "get_user"]"#, &[]))
+            .await
+            .unwrap();
+    let stuck = server.users.lock().len() as u64;
+    assert!(stuck > 0, "some users end in an odd digit");
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert_eq!(s["outcome"], "error");
+    assert_eq!(s["cleanup"]["failed"].as_u64(), Some(stuck), "{}", s["cleanup"]);
+    let listed = s["cleanup"]["left"].as_array().unwrap();
+    assert_eq!(listed.len() as u64, stuck.min(200));
+    assert!(listed[0]["reason"].as_str().unwrap().contains("500"), "{}", listed[0]);
+    let run_id = s["run_id"].as_str().unwrap();
+    assert!(
+        stdout.contains(&format!("remove them with: provbench cleanup --run-id {run_id}")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("cleanup left"), "{stderr}");
+}
+
+/// Regression: a target answering every request with `{"ok":true}` passed with 100 % errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_answers_nothing_useful_never_passes() {
+    let server = start(Behaviour::OkForEverything, &[]).await;
+    let url = server.url.clone();
+    let (code, stdout, stderr, s) =
+        tokio::task::spawn_blocking(move || run(&url, r#"["create_user", "delete_user"]"#, &[]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert_eq!(s["outcome"], "error");
+    assert!(stderr.contains("failed: no latency was measured"), "{stderr}");
+    assert!(stderr.contains("cleanup could not finish"), "{stderr}");
+    // `provbench cleanup` against a target it cannot search says so and exits 2, never "0 deleted".
+    let out = Command::cargo_bin("provbench")
+        .unwrap()
+        .args(["cleanup", "--run-id", "pb-1a2b3c4d", "--target-url", &server.url])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot search the target") && stderr.contains("ListResponse"),
+        "{stderr}"
+    );
+    // A marker that is not a run id is refused unless forced.
+    let out = Command::cargo_bin("provbench")
+        .unwrap()
+        .args(["cleanup", "--run-id", "12345678", "--target-url", &server.url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a provbench run id"));
+}

@@ -196,6 +196,7 @@ async fn users_that_are_not_the_runs_survive() {
     .unwrap();
     let left: Vec<String> = server.users.lock().values().cloned().collect();
     assert_eq!(left.len(), 3, "{left:?}\n{stdout}{stderr}");
+    assert_eq!(server.deletes.load(Ordering::Relaxed), 0, "no delete was even tried");
     // Every create failed (the answer was not the user sent): nothing was measured.
     assert_eq!(code, Some(2), "{stdout}{stderr}");
     assert_eq!(s["outcome"], "error");

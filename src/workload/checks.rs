@@ -192,10 +192,14 @@ impl Checks {
         Ok(Some(Checks {
             sample,
             timeout: match &w.timeout {
-                Some(t) => humantime::parse_duration(t).map_err(|e| format!("checks.timeout `{t}`: {e}"))?,
+                Some(t) => super::limits::duration(
+                    "checks.timeout",
+                    humantime::parse_duration(t).map_err(|e| format!("checks.timeout `{t}`: {e}"))?,
+                    super::limits::WAIT,
+                )?,
                 None => Duration::from_secs(30),
             },
-            attempts: w.attempts.unwrap_or(10).max(1),
+            attempts: super::limits::count("checks.attempts", w.attempts.unwrap_or(10), 1, super::limits::ATTEMPTS)?,
             token_url: need(
                 w.token_url.clone(),
                 "/oauth/token",

@@ -13,13 +13,22 @@ use super::template::Template;
 use super::wire::{AuthWire, LoadWire, TargetWire, UsersWire, WorkloadWire};
 use super::*;
 
-fn duration(src: &Source, s: &Spanned<String>, key: &str) -> Result<Duration, WorkloadError> {
-    humantime::parse_duration(s.get_ref().trim()).map_err(|e| {
+/// A duration no longer than `max` (see [`limits`]).
+fn duration(src: &Source, s: &Spanned<String>, key: &str, max: Duration) -> Result<Duration, WorkloadError> {
+    let d = humantime::parse_duration(s.get_ref().trim()).map_err(|e| {
         src.error(
             Some(s.span()),
             format!("`{key}`: `{}` is not a duration ({e}); e.g. `30s`, `2m`", s.get_ref()),
         )
-    })
+    })?;
+    limits::duration(key, d, max).map_err(|m| src.error(Some(s.span()), m))
+}
+
+/// A rate no higher than [`limits::RATE`].
+fn rate(src: &Source, text: &str, span: std::ops::Range<usize>, key: &str) -> Result<f64, WorkloadError> {
+    parse_rate(text)
+        .and_then(|r| limits::rate(key, r))
+        .map_err(|m| src.error(Some(span), m))
 }
 
 pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, WorkloadError> {
@@ -91,8 +100,9 @@ fn convert_journeys(src: &Source, wires: Vec<wire::JourneyWire>) -> Result<Vec<J
             ));
         }
         let weight = match &j.weight {
-            Some(w) if *w.get_ref() == 0 => return Err(src.error(Some(w.span()), "`weight` must be at least 1")),
-            Some(w) => *w.get_ref(),
+            Some(w) => {
+                limits::count("weight", *w.get_ref(), 1, limits::WEIGHT).map_err(|m| src.error(Some(w.span()), m))?
+            }
             None => 1,
         };
         if j.steps.get_ref().is_empty() {
@@ -175,12 +185,23 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
         timeout: t
             .timeout
             .as_ref()
-            .map(|d| duration(src, d, "target.timeout"))
+            .map(|d| duration(src, d, "target.timeout", limits::WAIT))
             .transpose()?
             .unwrap_or(Duration::from_secs(30)),
         honor_retry_after: t.honor_retry_after.unwrap_or(true),
-        max_retries: t.max_retries.unwrap_or(3),
-        max_connections: t.max_connections.filter(|n| *n > 0),
+        max_retries: match &t.max_retries {
+            Some(n) => limits::count("max_retries", *n.get_ref(), 0, limits::RETRIES)
+                .map_err(|m| src.error(Some(n.span()), m))?,
+            None => 3,
+        },
+        max_connections: match &t.max_connections {
+            Some(n) => Some(
+                limits::count("max_connections", *n.get_ref(), 0, limits::CONNECTIONS)
+                    .map_err(|m| src.error(Some(n.span()), m))?,
+            )
+            .filter(|n| *n > 0),
+            None => None,
+        },
         keep_alive: t.keep_alive.unwrap_or(true),
     };
     let target = match kind {
@@ -279,12 +300,11 @@ fn convert_auth(src: &Source, auth: Option<AuthWire>) -> Result<Auth, WorkloadEr
     Ok(auth)
 }
 
-fn positive(src: &Source, v: &Option<Spanned<usize>>, key: &str) -> Result<Option<usize>, WorkloadError> {
-    match v {
-        Some(n) if *n.get_ref() == 0 => Err(src.error(Some(n.span()), format!("`{key}` must be at least 1"))),
-        Some(n) => Ok(Some(*n.get_ref())),
-        None => Ok(None),
-    }
+/// A count in `1..=max`.
+fn positive(src: &Source, v: &Option<Spanned<usize>>, key: &str, max: usize) -> Result<Option<usize>, WorkloadError> {
+    v.as_ref()
+        .map(|n| limits::count(key, *n.get_ref(), 1, max).map_err(|m| src.error(Some(n.span()), m)))
+        .transpose()
 }
 
 fn misplaced(src: &Source, field: &Option<Spanned<String>>, key: &str, model: &str) -> Result<(), WorkloadError> {
@@ -318,11 +338,11 @@ fn convert_closed(src: &Source, l: &LoadWire, seed: u64) -> Result<Load, Workloa
             "`max_admins` applies to the open model; the closed model uses `admins`",
         ));
     }
-    let admins = positive(src, &l.admins, "admins")?.unwrap_or(10);
+    let admins = positive(src, &l.admins, "admins", limits::ADMINS)?.unwrap_or(10);
     let ramp = l
         .ramp
         .as_ref()
-        .map(|r| duration(src, r, "ramp"))
+        .map(|r| duration(src, r, "ramp", limits::RUN))
         .transpose()?
         .unwrap_or(Duration::ZERO);
     let think_time = l
@@ -334,7 +354,9 @@ fn convert_closed(src: &Source, l: &LoadWire, seed: u64) -> Result<Load, Workloa
                 Some((a, b)) => {
                     let p = |s: &str| {
                         humantime::parse_duration(s.trim())
-                            .map_err(|e| src.error(Some(t.span()), format!("`think_time`: {e}")))
+                            .map_err(|e| format!("`think_time`: {e}"))
+                            .and_then(|d| limits::duration("think_time", d, limits::WAIT))
+                            .map_err(|m| src.error(Some(t.span()), m))
                     };
                     let (a, b) = (p(a)?, p(b)?);
                     if b < a {
@@ -342,12 +364,15 @@ fn convert_closed(src: &Source, l: &LoadWire, seed: u64) -> Result<Load, Workloa
                     }
                     Ok(ThinkTime::Uniform(a, b))
                 }
-                None => Ok(ThinkTime::Fixed(duration(src, t, "think_time")?)),
+                None => Ok(ThinkTime::Fixed(duration(src, t, "think_time", limits::WAIT)?)),
             }
         })
         .transpose()?;
-    let stop = match (&l.duration, positive(src, &l.iterations, "iterations")?) {
-        (Some(d), None) => Stop::Duration(duration(src, d, "duration")?),
+    let stop = match (
+        &l.duration,
+        positive(src, &l.iterations, "iterations", limits::ITERATIONS)?,
+    ) {
+        (Some(d), None) => Stop::Duration(duration(src, d, "duration", limits::RUN)?),
         (None, Some(n)) => Stop::Iterations(n),
         (Some(d), Some(_)) => {
             return Err(src.error(Some(d.span()), "give `duration` or `iterations`, not both"));
@@ -386,7 +411,7 @@ fn convert_open(src: &Source, l: &LoadWire, seed: u64) -> Result<Load, WorkloadE
     let start_rate = l
         .rate
         .as_ref()
-        .map(|r| parse_rate(r.get_ref()).map_err(|m| src.error(Some(r.span()), m)))
+        .map(|r| rate(src, r.get_ref(), r.span(), "rate"))
         .transpose()?;
     let schedule = match (&l.stages, &l.duration) {
         (Some(stages), None) => {
@@ -395,11 +420,16 @@ fn convert_open(src: &Source, l: &LoadWire, seed: u64) -> Result<Load, WorkloadE
             for s in stages.get_ref() {
                 let bad = |m: String| src.error(Some(stages.span()), m);
                 let parse_d = |s: &str| {
-                    humantime::parse_duration(s.trim()).map_err(|e| bad(format!("stage duration `{s}`: {e}")))
+                    humantime::parse_duration(s.trim())
+                        .map_err(|e| format!("stage duration `{s}`: {e}"))
+                        .and_then(|d| limits::duration("a stage", d, limits::RUN))
+                        .map_err(bad)
                 };
                 match (&s.to, &s.over, &s.hold) {
                     (Some(to), Some(over), None) => {
-                        let to = parse_rate(to).map_err(bad)?;
+                        let to = parse_rate(to)
+                            .and_then(|r| limits::rate("a stage's `to`", r))
+                            .map_err(bad)?;
                         out.push(Stage {
                             from_rate: current,
                             to_rate: to,
@@ -419,6 +449,9 @@ fn convert_open(src: &Source, l: &LoadWire, seed: u64) -> Result<Load, WorkloadE
                     }
                 }
             }
+            let total: Duration = out.iter().map(|s| s.duration).sum();
+            limits::duration("the stages together", total, limits::RUN)
+                .map_err(|m| src.error(Some(stages.span()), m))?;
             Schedule::new(out).map_err(|m| src.error(Some(stages.span()), m))?
         }
         (None, Some(d)) => {
@@ -428,7 +461,8 @@ fn convert_open(src: &Source, l: &LoadWire, seed: u64) -> Result<Load, WorkloadE
                     "an open-model load needs `rate` (e.g. \"200/s\") with `duration`, or `stages`",
                 ));
             };
-            Schedule::constant(rate, duration(src, d, "duration")?).map_err(|m| src.error(Some(d.span()), m))?
+            Schedule::constant(rate, duration(src, d, "duration", limits::RUN)?)
+                .map_err(|m| src.error(Some(d.span()), m))?
         }
         (Some(s), Some(_)) => {
             return Err(src.error(
@@ -440,11 +474,11 @@ fn convert_open(src: &Source, l: &LoadWire, seed: u64) -> Result<Load, WorkloadE
             return Err(src.error(Some(l.model.span()), "an open-model load needs `duration` or `stages`"));
         }
     };
-    let max_admins = positive(src, &l.max_admins, "max_admins")?.unwrap_or(100);
+    let max_admins = positive(src, &l.max_admins, "max_admins", limits::ADMINS)?.unwrap_or(100);
     let max_lag = l
         .max_lag
         .as_ref()
-        .map(|m| duration(src, m, "max_lag"))
+        .map(|m| duration(src, m, "max_lag", limits::WAIT))
         .transpose()?
         .unwrap_or(Duration::from_secs(10));
     Ok(Load::Open {
@@ -548,7 +582,11 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
         user_name,
         password,
         group_template,
-        prepopulate: u.prepopulate.unwrap_or(0),
+        prepopulate: match &u.prepopulate {
+            Some(n) => limits::count("prepopulate", *n.get_ref(), 0, limits::PREPOPULATE)
+                .map_err(|m| src.error(Some(n.span()), m))?,
+            None => 0,
+        },
         feeder,
     })
 }

@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! - [`wire`]: the serde structs of the TOML format.
-//! - [`error`]: located errors and did-you-mean hints.
+//! - [`error`]: located errors and did-you-mean hints. [`limits`]: the bound of every number.
 //! - [`overrides`]: command-line changes, and error locations that stay true after them.
 //! - [`template`]: payload templates with placeholders.
 //! - [`schedule`]: open-model arrival rates and arrival times.
@@ -17,6 +17,7 @@
 pub mod checks;
 mod convert;
 pub mod error;
+pub mod limits;
 pub mod overrides;
 pub mod probes;
 pub mod schedule;

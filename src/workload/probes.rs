@@ -191,7 +191,8 @@ pub struct Probes {
 }
 
 fn dur(s: &str, key: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("probes.{key}: `{s}`: {e}"))
+    let d = humantime::parse_duration(s.trim()).map_err(|e| format!("probes.{key}: `{s}`: {e}"))?;
+    super::limits::duration(&format!("probes.{key}"), d, super::limits::WAIT)
 }
 
 fn pointer(p: &str, key: &str) -> Result<String, String> {
@@ -237,7 +238,12 @@ impl Probes {
         }
         Ok(Some(Probes {
             sample,
-            max_pending: w.max_pending.unwrap_or(10_000).max(1),
+            max_pending: super::limits::count(
+                "probes.max_pending",
+                w.max_pending.unwrap_or(10_000),
+                1,
+                super::limits::PENDING,
+            )?,
             timeout: w
                 .timeout
                 .as_deref()

@@ -68,10 +68,10 @@ pub struct TargetWire {
     #[serde(default)]
     pub honor_retry_after: Option<bool>,
     #[serde(default)]
-    pub max_retries: Option<u32>,
+    pub max_retries: Option<Spanned<u32>>,
     /// Cap on connections kept per host (0 = unlimited pool).
     #[serde(default)]
-    pub max_connections: Option<usize>,
+    pub max_connections: Option<Spanned<usize>>,
     /// Reuse connections (default true; false for servers that close each one).
     #[serde(default)]
     pub keep_alive: Option<bool>,
@@ -163,7 +163,7 @@ pub struct UsersWire {
     pub password: Option<String>,
     /// Users created before the load starts, for journeys that only look up or modify.
     #[serde(default)]
-    pub prepopulate: Option<usize>,
+    pub prepopulate: Option<Spanned<usize>>,
     /// A CSV of existing users (`userName` column, optional `id`) for lookup journeys.
     #[serde(default)]
     pub feeder: Option<String>,

@@ -92,3 +92,78 @@ fn run_of_a_missing_file_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the workload"));
 }
+
+/// Regression: values that `validate` accepted crashed (capacity overflow), aborted (an 11 TB
+/// allocation) or hung a run. Each is refused by `validate`, naming the file, line and limit.
+#[test]
+fn out_of_bounds_values_are_refused_with_file_line_and_limit() {
+    const CLOSED: &str = "name = \"x\"\n[load]\nmodel = \"closed\"\nadmins = 2\nduration = \"1s\"\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n";
+    const OPEN: &str = "name = \"x\"\n[load]\nmodel = \"open\"\nrate = \"10/s\"\nduration = \"1s\"\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n";
+    let cases: &[(String, &str, &str)] = &[
+        (
+            CLOSED.replace("admins = 2", "admins = 1000000000000000000"),
+            "w.toml:4:",
+            "limit of 100000",
+        ),
+        (
+            OPEN.replace("rate = \"10/s\"", "rate = \"10/s\"\nmax_admins = 100000000000"),
+            "w.toml:5:",
+            "limit of 100000",
+        ),
+        (
+            OPEN.replace("\"10/s\"", "\"1e308/s\""),
+            "w.toml:4:",
+            "limit of 100000/s",
+        ),
+        (
+            OPEN.replace(
+                "duration = \"1s\"",
+                "stages = [{ to = \"1000000000000/s\", over = \"10s\" }]",
+            ),
+            "w.toml:5:",
+            "limit of 100000/s",
+        ),
+        (
+            format!("{CLOSED}[users]\nprepopulate = 1000000000000000000\n"),
+            "w.toml:10:",
+            "limit of 1000000",
+        ),
+        (
+            CLOSED.replace("\"1s\"", "\"100000000h\""),
+            "w.toml:5:",
+            "limit of 7days",
+        ),
+        (
+            CLOSED.replace("admins = 2", "admins = 2\nthink_time = \"2h\""),
+            "w.toml:5:",
+            "limit of 1h",
+        ),
+        (
+            CLOSED.replace("name = \"j\"", "name = \"j\"\nweight = 4294967295"),
+            "w.toml:8:",
+            "limit of 1000000",
+        ),
+        (
+            format!(
+                "{CLOSED}[probes]\nsample = 1.0\nmax_pending = 100000000000\n[[probes.sync]]\nservice = \"d\"\nurl = \"/d/{{id}}\"\n"
+            ),
+            "w.toml:",
+            "limit of 1000000",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (text, at, limit) in cases {
+        std::fs::write(dir.path().join("w.toml"), text).unwrap();
+        let out = provbench()
+            .current_dir(dir.path())
+            .args(["validate", "w.toml"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+        assert!(
+            stderr.contains(at) && stderr.contains(limit),
+            "{text}: expected `{at}` and `{limit}` in {stderr}"
+        );
+    }
+}

@@ -12,12 +12,13 @@
 //! workload                    files -> domain types; never runs anything
 //! scim · metrics · thresholds · reference
 //! results · ledger            the summary.json contract; what a run created
-//! vocab                       metric names, tags, operations, check kinds, the metric key
+//! vocab · redact              shared words and the metric key; secrets kept out of every output
 //! ```
 //!
 //! - [`vocab`]: the shared words, and the `(metric, tags)` key.
 //! - [`results`]: `summary.json` and its parts, and the one function that settles an outcome.
-//! - [`ledger`]: everything a run created and has not deleted, for cleanup.
+//! - [`ledger`]: the run's marker, and everything a run created and has not deleted.
+//! - [`redact`]: secrets and control characters kept out of every output.
 //! - [`metrics`]: per-thread µs HdrHistograms, the interval writer (hlog, CSV) with its observer
 //!   seam, live progress and Prometheus text, reading a run's files back.
 //! - [`thresholds`]: the threshold grammar, its judgement on merged histograms, abort-on-fail.
@@ -48,6 +49,7 @@ pub mod ledger;
 pub mod logging;
 pub mod metrics;
 pub mod probes;
+pub mod redact;
 pub mod reference;
 pub mod report;
 pub mod results;

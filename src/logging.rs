@@ -1,7 +1,35 @@
 //! Logging: `tracing` to stderr, human-readable by default or JSON lines (`--log-format json`),
-//! filtered by `RUST_LOG` (default `info`).
+//! filtered by `RUST_LOG` (default `info`). Every line passes through [`crate::redact::output`].
+
+use std::io::Write;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// stderr, with secrets and control characters taken out of each write.
+struct Redacting;
+
+struct RedactingWriter;
+
+impl Write for RedactingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = crate::redact::output(&String::from_utf8_lossy(buf));
+        std::io::stderr().write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for Redacting {
+    type Writer = RedactingWriter;
+
+    fn make_writer(&'a self) -> RedactingWriter {
+        RedactingWriter
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum LogFormat {
@@ -18,9 +46,7 @@ pub fn init(format: LogFormat, verbose: bool) {
         "info,goose=warn"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Redacting);
     // A second init (tests) is harmless: keep the first subscriber.
     let _ = match format {
         LogFormat::Human => builder.with_target(false).try_init(),

@@ -64,7 +64,11 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
         "{}: sweep steps an arrival rate, so the workload needs model = \"open\"",
         args.workload.display()
     );
-    let rate = |s: &str, flag: &str| parse_rate(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"));
+    let rate = |s: &str, flag: &str| {
+        parse_rate(s)
+            .and_then(|r| crate::workload::limits::rate(flag, r))
+            .map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
+    };
     let stepping = match (&args.factor, &args.step) {
         (_, Some(s)) => Stepping::Linear(rate(s, "step")?),
         (Some(f), None) if *f > 1.0 => Stepping::Geometric(*f),
@@ -181,7 +185,7 @@ fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
                 w.operations().iter().map(|o| o.as_str()).collect::<Vec<_>>().join(", ")
             ),
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", crate::redact::output(&e.to_string()));
                 failed += 1;
             }
         }
@@ -226,7 +230,11 @@ fn github_actions(s: &Summary) {
         // Workflow commands end at a newline; keep the message on one line.
         let msg =
             format!("threshold `{}` failed: observed {}", v.expression, v.observed_text).replace(['\r', '\n'], " ");
-        println!("::error title=provbench {}::{msg}", s.workload);
+        println!(
+            "::error title=provbench {}::{}",
+            s.workload,
+            crate::redact::output(&msg)
+        );
     }
     if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
         use std::io::Write;
@@ -291,7 +299,10 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
     let deadline = tokio::time::Instant::now() + args.timeout;
     let report = engine::cleanup::sweep_marked(client, &run_id, deadline, vec![]).await;
     stop.cancel();
-    print!("{}", report::console::cleanup_lines(&run_id.to_string(), &report));
+    print!(
+        "{}",
+        crate::redact::output(&report::console::cleanup_lines(&run_id.to_string(), &report))
+    );
     if !report.unsearchable.is_empty() {
         bail!(
             "cannot search the target for {run_id}: {} (nothing can be said about what is left)",

@@ -63,10 +63,12 @@ async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
 
 /// Posts the summary to a webhook; a failure is logged, never fatal.
 async fn notify(url: &str, summary: &Summary) {
+    let body = crate::redact::secrets(&serde_json::to_string(summary).unwrap_or_default()).into_owned();
     let sent = reqwest::Client::new()
         .post(url)
         .timeout(Duration::from_secs(10))
-        .json(summary)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
         .send()
         .await;
     match sent {

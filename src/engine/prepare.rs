@@ -59,8 +59,11 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
     let run_id = opts.run_id.clone().unwrap_or_else(RunId::generate);
     let dir = opts.out.clone().unwrap_or_else(|| default_dir(&workload.name));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the results folder {}", dir.display()))?;
-    std::fs::write(dir.join("workload.toml"), &workload.effective_text)
-        .context("cannot copy the workload into the results")?;
+    std::fs::write(
+        dir.join("workload.toml"),
+        crate::redact::output(&workload.effective_text),
+    )
+    .context("cannot copy the workload into the results")?;
     let push = match workload
         .probes
         .as_ref()

@@ -37,7 +37,7 @@ impl RunLog {
         }
         let mut f = self.file.lock();
         // A failed log write must not fail the run; the results files are the contract.
-        let _ = writeln!(f, "{line}");
+        let _ = writeln!(f, "{}", crate::redact::output(&line.to_string()));
         let _ = f.flush();
     }
 }

@@ -73,7 +73,7 @@ pub async fn resolve(
             let client = Arc::new(client(base_url)?);
             auth::authenticate(client.clone(), a, origin(base_url), stop).await?;
             Ok(ResolvedTarget {
-                url: base_url.clone(),
+                url: crate::redact::url(base_url),
                 client,
                 kind: "scim",
                 embedded: None,

@@ -12,7 +12,7 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
     verdicts(&mut out, s);
     checks(&mut out, s);
     footer(&mut out, s, results_dir);
-    out
+    crate::redact::output(&out)
 }
 
 fn header(out: &mut String, s: &Summary) {

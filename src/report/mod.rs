@@ -25,13 +25,15 @@ pub use crate::results::Summary;
 pub use rebuild::rebuild;
 
 /// Writes every report derived from the summary into `dir` (summary.json is the caller's).
+/// Every file goes through [`crate::redact::output`]: no secret, no raw control character.
 pub fn write_all(s: &Summary, dir: &Path) -> anyhow::Result<()> {
-    std::fs::write(dir.join("junit.xml"), junit::render(s)).context("cannot write junit.xml")?;
-    std::fs::write(dir.join("summary.md"), markdown::render(s)).context("cannot write summary.md")?;
+    let write = |name: &str, text: String| {
+        std::fs::write(dir.join(name), crate::redact::output(&text)).with_context(|| format!("cannot write {name}"))
+    };
+    write("junit.xml", junit::render(s))?;
+    write("summary.md", markdown::render(s))?;
     let workload = std::fs::read_to_string(dir.join("workload.toml")).unwrap_or_default();
-    let page = html::render(s, &html::read_intervals(dir), &workload);
-    std::fs::write(dir.join("report.html"), page).context("cannot write report.html")?;
-    Ok(())
+    write("report.html", html::render(s, &html::read_intervals(dir), &workload))
 }
 
 #[cfg(test)]

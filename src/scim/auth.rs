@@ -62,6 +62,7 @@ pub async fn authenticate(
                 .map(|e| env(e, "target.auth client_secret_env"))
                 .transpose()?
                 .unwrap_or_default();
+            crate::redact::register(&secret);
             let fetch = {
                 let client = client.clone();
                 let scope = scope.clone();

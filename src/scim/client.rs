@@ -145,6 +145,7 @@ impl ScimClient {
 
     /// Sets the bearer token every request carries (swapped atomically on refresh).
     pub fn set_bearer(&self, token: &str) -> anyhow::Result<()> {
+        crate::redact::register(token);
         let mut v = HeaderValue::from_str(&format!("Bearer {token}"))?;
         v.set_sensitive(true);
         self.authorization.store(Arc::new(Some(v)));

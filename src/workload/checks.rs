@@ -72,7 +72,10 @@ impl ClientSecret {
     pub fn resolve(&self) -> anyhow::Result<String> {
         match self {
             ClientSecret::Env(e) => {
-                std::env::var(e).map_err(|_| anyhow::anyhow!("checks: environment variable `{e}` is not set"))
+                let secret =
+                    std::env::var(e).map_err(|_| anyhow::anyhow!("checks: environment variable `{e}` is not set"))?;
+                crate::redact::register(&secret);
+                Ok(secret)
             }
             ClientSecret::Embedded(s) => Ok(s.clone()),
         }

@@ -240,6 +240,8 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
                 ));
             };
             let base = url.get_ref().trim_end_matches('/').to_string();
+            // A password in the URL is a secret from here on: no output will show it.
+            let _ = crate::redact::url(&base);
             if !(base.starts_with("http://") || base.starts_with("https://")) {
                 return Err(src.error(
                     Some(url.span()),

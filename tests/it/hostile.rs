@@ -277,3 +277,119 @@ async fn a_target_that_answers_nothing_useful_never_passes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a provbench run id"));
 }
+
+/// A target that echoes what it is sent, with escape sequences: the token endpoint echoes its
+/// form (client secret included), the API echoes the Authorization header. Nothing secret and
+/// no raw escape reaches stdout, stderr or any file the run wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_and_escape_codes_never_reach_an_output() {
+    use axum::http::HeaderMap;
+    let refuse_tokens = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let refuse = refuse_tokens.clone();
+    let app = Router::new()
+        .route(
+            "/oauth/token",
+            axum::routing::post(move |body: String| {
+                let refuse = refuse.load(Ordering::Relaxed);
+                async move {
+                    if refuse {
+                        (
+                            StatusCode::BAD_REQUEST,
+                            format!("\u{1b}[31minvalid_client\u{1b}[0m: you sent {body}"),
+                        )
+                    } else {
+                        (
+                            StatusCode::OK,
+                            json!({"access_token": "tok-0123456789abcdef", "expires_in": 3600}).to_string(),
+                        )
+                    }
+                }
+            }),
+        )
+        .route(
+            "/scim/v2/Users",
+            get(|| async { Json(json!({"totalResults": 0, "Resources": []})) }).post(|h: HeaderMap| async move {
+                let auth = h
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("\u{1b}[2J\u{7}boom, your header was {auth}"),
+                )
+            }),
+        )
+        .route(
+            "/scim/v2/Groups",
+            get(|| async { Json(json!({"totalResults": 0, "Resources": []})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        format!(
+            r#"name = "echo"
+[target]
+kind = "scim"
+base_url = "http://admin:hunter2-url-pass@{addr}/scim/v2"
+auth = {{ kind = "oauth2-client-credentials", token_url = "/oauth/token", client_id = "c", client_secret_env = "ECHO_SECRET" }}
+[load]
+model = "closed"
+admins = 1
+duration = "1s"
+[[journey]]
+name = "j"
+steps = ["create_user"]
+"#
+        ),
+    )
+    .unwrap();
+    let secret = "s3cr3t-client-value";
+    let run = move |dir: &std::path::Path| {
+        Command::cargo_bin("provbench")
+            .unwrap()
+            .current_dir(dir)
+            .env("ECHO_SECRET", secret)
+            .args(["-v", "run", "w.toml", "--no-progress", "--out", "results"])
+            .output()
+            .unwrap()
+    };
+    // The token endpoint refuses, echoing the form: the run cannot start.
+    let d = dir.path().to_path_buf();
+    let refused = tokio::task::spawn_blocking(move || run(&d)).await.unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    // It grants a token; every create fails with a body that echoes the token.
+    refuse_tokens.store(false, Ordering::Relaxed);
+    let d = dir.path().to_path_buf();
+    let ran = tokio::task::spawn_blocking(move || run(&d)).await.unwrap();
+    let mut outputs = vec![
+        (
+            "stdout/stderr (refused)".to_string(),
+            [refused.stdout, refused.stderr].concat(),
+        ),
+        ("stdout/stderr (ran)".to_string(), [ran.stdout, ran.stderr].concat()),
+    ];
+    for entry in std::fs::read_dir(dir.path().join("results")).unwrap() {
+        let path = entry.unwrap().path();
+        outputs.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+    }
+    assert!(outputs.len() > 5, "the run wrote its files");
+    let refused_text = String::from_utf8_lossy(&outputs[0].1);
+    assert!(
+        refused_text.contains("invalid_client") && refused_text.contains("***"),
+        "{refused_text}"
+    );
+    for (name, bytes) in &outputs {
+        let text = String::from_utf8_lossy(bytes);
+        for needle in [secret, "hunter2-url-pass", "tok-0123456789abcdef"] {
+            assert!(!text.contains(needle), "{name} shows `{needle}`:\n{text}");
+        }
+        assert!(
+            !bytes.contains(&0x1b) && !bytes.contains(&0x07),
+            "{name} carries a raw escape:\n{text}"
+        );
+    }
+}

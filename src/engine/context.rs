@@ -47,6 +47,8 @@ pub struct Ctx {
     pub shared_group: Option<String>,
     pub gate: Option<Gate>,
     pub stop: CancellationToken,
+    /// Ctrl-C or SIGTERM: cancels the requests in flight.
+    pub interrupt: CancellationToken,
     /// Everything the run created and has not deleted, for cleanup.
     pub ledger: Ledger,
     pub next_admin: AtomicUsize,
@@ -70,6 +72,7 @@ pub struct Shared {
     pub pool: Vec<PooledUser>,
     pub shared_group: Option<String>,
     pub stop: CancellationToken,
+    pub interrupt: CancellationToken,
     pub ledger: Ledger,
     pub probes: Option<Arc<crate::probes::ProbeHub>>,
     pub checks: Option<Arc<crate::checks::CheckHub>>,
@@ -114,6 +117,7 @@ impl Ctx {
             shared_group: s.shared_group,
             gate,
             stop: s.stop,
+            interrupt: s.interrupt,
             ledger: s.ledger,
             next_admin: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),

@@ -79,6 +79,7 @@ pub async fn drive(
         pool: staged.pool,
         shared_group: staged.shared_group,
         stop: shutdown.load.clone(),
+        interrupt: shutdown.work(),
         ledger: p.ledger.clone(),
         probes: probes.clone(),
         checks: checks.clone(),

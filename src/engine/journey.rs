@@ -107,6 +107,8 @@ pub(super) enum StepEnd {
     Failed(CallError),
     /// A 429 the admin did not (or could no longer) wait out: counted apart from errors.
     RateLimited,
+    /// Ctrl-C or SIGTERM cancelled the request in flight: not recorded, the journey cut short.
+    Interrupted,
 }
 
 pub async fn think(ctx: &Ctx, admin: &mut AdminState) {
@@ -174,6 +176,10 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
             StepEnd::RateLimited => {
                 ctx.registry.record_rate_limited(series);
                 counter = &counts.failed;
+                break;
+            }
+            StepEnd::Interrupted => {
+                counter = &counts.stopped;
                 break;
             }
         }

@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{MetricKey, SeriesData};
-use crate::results::Summary;
+use crate::results::{self, Summary};
 use crate::workload::Workload;
 use shutdown::Shutdown;
 
@@ -91,6 +91,13 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             let data = (d.keys.clone(), d.cumulative.clone());
             judge::judge(&mut summary, d, &prepared.workload.thresholds, shutdown.reason());
             (data, None)
+        }
+        // Interrupted before the load: not a failure of the run, an abort.
+        Err(e) if shutdown.interrupted() => {
+            summary.notes.push(format!("stopped before the load: {e:#}"));
+            summary.stop_reason = Some(results::StopReason::Signal);
+            summary.settle();
+            (Default::default(), None)
         }
         Err(e) => {
             judge::failed(&mut summary, &e);

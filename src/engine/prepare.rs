@@ -74,6 +74,10 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
     };
     let target = target::resolve(&workload, shutdown.services.clone(), push.as_ref().map(|p| p.url())).await?;
     tracing::info!(run_id = %run_id, target = %target.url, load = %workload.load_summary(), "run starting");
+    super::shutdown::set_cleanup_hint(format!(
+        "provbench cleanup --run-id {run_id} {}",
+        workload.path.display()
+    ));
     let summary = starting_summary(&workload, &run_id, &target);
     summary.write(&dir)?;
     let run_log = Arc::new(RunLog::open(&dir)?);
@@ -162,7 +166,10 @@ pub async fn stage(p: &Prepared, shutdown: &Shutdown) -> anyhow::Result<Staged> 
             admin: 0,
         };
         let body = workload.users.template.render(&vars);
-        let (id, name) = create(client, "/Users", body, "prepopulating users").await?;
+        let (id, name) = tokio::select! {
+            created = create(client, "/Users", body, "prepopulating users") => created?,
+            _ = shutdown.load.cancelled() => anyhow::bail!("interrupted while prepopulating ({i} of {} users created)", workload.users.prepopulate),
+        };
         let owned = p.ledger.record(Created::User {
             id: id.clone(),
             user_name: name.clone(),

@@ -14,6 +14,7 @@
 //! after an interrupt. The first reason recorded is why the load stopped; an interrupt overrides
 //! a deadline or the schedule's end (the drain it cuts short makes the data partial).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -77,6 +78,11 @@ impl Shutdown {
         self.work.is_cancelled()
     }
 
+    /// Cancelled by Ctrl-C or SIGTERM: what must stop at once (requests in flight).
+    pub fn work(&self) -> CancellationToken {
+        self.work.clone()
+    }
+
     /// Why the load stopped. An interrupt seen at any point wins over the schedule's end.
     pub fn reason(&self) -> StopReason {
         if self.interrupted() {
@@ -110,30 +116,68 @@ impl Shutdown {
     }
 }
 
-/// Cancels `token` on Ctrl-C and SIGTERM, for the life of the process.
+/// The `provbench cleanup` command for the run under way, shown if the user exits without cleanup.
+static CLEANUP_HINT: Mutex<Option<String>> = Mutex::new(None);
+
+/// Says how to clean up after this run, should the user insist on exiting before it does.
+pub fn set_cleanup_hint(command: String) {
+    *CLEANUP_HINT.lock() = Some(command);
+}
+
+/// One signal protocol for Ctrl-C and SIGTERM alike, counted together:
+/// 1. stop the load at once (requests in flight are cancelled), write every file, clean up;
+/// 2. a reminder that this is under way (a process group is often signalled twice: `timeout -s
+///    INT`, a terminal's Ctrl-C);
+/// 3. exit now, without cleanup, printing the `provbench cleanup` command that finishes it.
+struct Protocol {
+    seen: std::sync::atomic::AtomicU32,
+    interrupt: CancellationToken,
+}
+
+impl Protocol {
+    fn signal(&self) {
+        match self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => {
+                eprintln!(
+                    "provbench: stopping: writing the results and cleaning up (twice more to exit without cleanup)"
+                );
+                self.interrupt.cancel();
+            }
+            1 => eprintln!("provbench: already stopping: cleanup continues (once more to exit without it)"),
+            _ => {
+                let hint = CLEANUP_HINT.lock().clone();
+                match hint {
+                    Some(cmd) => {
+                        eprintln!("provbench: exiting without cleanup; remove what the run created with:\n  {cmd}")
+                    }
+                    None => eprintln!("provbench: exiting now"),
+                }
+                std::process::exit(2);
+            }
+        }
+    }
+}
+
+/// Cancels `token` on the first Ctrl-C or SIGTERM, for the life of the process (see [`Protocol`]).
 ///
 /// goose installs a Ctrl-C handler of its own (through the `ctrlc` crate) that sets its
 /// process-wide killswitch and, on a second Ctrl-C, exits the process on the spot: no cleanup,
-/// no summary. `ctrlc` takes one handler per process, so installing ours first keeps goose's out;
-/// a second Ctrl-C (e.g. `timeout -s INT` signals the whole process group) is then only a
-/// warning, and the cleanup under way finishes.
+/// no summary. `ctrlc` takes one handler per process, so installing ours first keeps goose's out.
 pub fn install_signal_handlers(token: CancellationToken) -> anyhow::Result<()> {
-    let seen = std::sync::atomic::AtomicU32::new(0);
-    let interrupt = token.clone();
-    ctrlc::set_handler(move || {
-        if seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
-            interrupt.cancel();
-        } else {
-            eprintln!("provbench: already stopping; cleanup continues (bounded by --cleanup-timeout)");
-        }
-    })
-    .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
+    let protocol = Arc::new(Protocol {
+        seen: Default::default(),
+        interrupt: token,
+    });
+    let on_int = protocol.clone();
+    ctrlc::set_handler(move || on_int.signal())
+        .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
-            term.recv().await;
-            token.cancel();
+            while term.recv().await.is_some() {
+                protocol.signal();
+            }
         }
     });
     Ok(())

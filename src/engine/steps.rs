@@ -117,7 +117,11 @@ async fn send(
     body: Option<Bytes>,
     expected: &[u16],
 ) -> Result<Reply, StepEnd> {
-    let reply = ctx.client.call(method, path, body).await.map_err(StepEnd::Failed)?;
+    // An interrupt cancels the request in flight rather than waiting out its timeout.
+    let reply = tokio::select! {
+        r = ctx.client.call(method, path, body) => r.map_err(StepEnd::Failed)?,
+        _ = ctx.interrupt.cancelled() => return Err(StepEnd::Interrupted),
+    };
     let final_429 = reply.status.as_u16() == 429;
     // 429s waited out before a later answer still count (the final one is the caller's).
     for _ in 0..reply.rate_limited.saturating_sub(final_429 as u32) {

@@ -26,6 +26,8 @@ pub enum Behaviour {
     StuckDeletes,
     /// Every request: 200 `{"ok":true}`.
     OkForEverything,
+    /// Deletes take 300 ms (and work).
+    SlowDeletes,
 }
 
 pub struct Hostile {
@@ -81,6 +83,9 @@ async fn get_one(State(s): S, Path(id): Path<String>) -> impl IntoResponse {
 
 async fn delete(State(s): S, Path(id): Path<String>) -> impl IntoResponse {
     let n = s.deletes.fetch_add(1, Ordering::Relaxed);
+    if s.behaviour == Behaviour::SlowDeletes {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     let name = s.users.lock().get(&id).cloned();
     match (s.behaviour, name) {
         (Behaviour::OkForEverything, _) => (StatusCode::OK, "{\"ok\":true}").into_response(),

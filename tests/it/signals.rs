@@ -88,3 +88,234 @@ async fn sigterm_and_ctrl_c_stop_flush_and_clean_up() {
     }
     reference.stop().await;
 }
+
+/// Sends SIGINT to the process group `pgid` (as a terminal's Ctrl-C, or `timeout -s INT`, does).
+fn interrupt_group(pgid: u32) {
+    // `--` so that the negative process-group id is not read as an option.
+    let status = Command::new("kill")
+        .args(["-s", "INT", "--", &format!("-{pgid}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn spawn_in_own_group(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    Command::new(assert_cmd::cargo::cargo_bin("provbench"))
+        .args(args)
+        .current_dir(dir)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for(child: &mut std::process::Child, what: &str) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        assert!(Instant::now() < deadline, "{what}: the run never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn scim_workload(dir: &std::path::Path, url: &str, token: &str, load: &str, steps: &str, users: &str) {
+    std::fs::write(dir.join("token"), token).unwrap();
+    std::fs::write(
+        dir.join("w.toml"),
+        format!(
+            "name = \"signals\"\n[target]\nkind = \"scim\"\nbase_url = \"{url}\"\nauth = {{ kind = \"bearer\", token_file = \"token\" }}\n[load]\n{load}\n[[journey]]\nname = \"j\"\nsteps = {steps}\n{users}"
+        ),
+    )
+    .unwrap();
+}
+
+/// Regression: the second of two SIGINTs (a process group signalled twice) made goose exit on
+/// the spot: no cleanup, summary.json left `running`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_sigint_during_the_load_still_cleans_up() {
+    let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    scim_workload(
+        dir.path(),
+        &reference.scim,
+        &reference.token,
+        "model = \"closed\"\nadmins = 4\nduration = \"60s\"\nthink_time = \"5ms\"",
+        "[\"create_user\", \"get_user\"]",
+        "",
+    );
+    let mut child = spawn_in_own_group(dir.path(), &["run", "w.toml", "--no-progress", "--out", "results"]);
+    let out = dir.path().join("results");
+    let started = Instant::now();
+    while !out.join("intervals.csv").exists() || started.elapsed() < Duration::from_secs(2) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the run never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    interrupt_group(child.id());
+    interrupt_group(child.id());
+    let code = tokio::task::spawn_blocking(move || {
+        let code = wait_for(&mut child, "double SIGINT");
+        (code, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&code.1.stderr);
+    assert_eq!(code.0, Some(1), "{stderr}");
+    assert!(stderr.contains("already stopping"), "{stderr}");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["outcome"], "aborted");
+    assert_eq!(summary["stop_reason"]["reason"], "signal");
+    assert!(
+        summary["cleanup"]["deleted"].as_u64().unwrap() > 0,
+        "{}",
+        summary["cleanup"]
+    );
+    assert_eq!(marked_users(&reference, summary["run_id"].as_str().unwrap()).await, 0);
+    reference.stop().await;
+}
+
+/// Two SIGINTs while cleanup is under way: it finishes, and summary.json is final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_sigint_during_cleanup_lets_it_finish() {
+    let server = crate::hostile::start(crate::hostile::Behaviour::SlowDeletes, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    scim_workload(
+        dir.path(),
+        &server.url,
+        "t",
+        "model = \"closed\"\nadmins = 2\nduration = \"1s\"\nthink_time = \"10ms\"",
+        "[\"create_user\"]",
+        "",
+    );
+    let mut child = spawn_in_own_group(dir.path(), &["run", "w.toml", "--no-progress", "--out", "results"]);
+    // Cleanup has begun once the first (slow) delete arrives.
+    let started = Instant::now();
+    while server.deletes.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "cleanup never began");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let created = server.users.lock().len();
+    assert!(created > 16, "enough users that cleanup takes a while: {created}");
+    interrupt_group(child.id());
+    interrupt_group(child.id());
+    let (code, output) = tokio::task::spawn_blocking(move || {
+        let code = wait_for(&mut child, "SIGINT during cleanup");
+        (code, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        server.users.lock().is_empty(),
+        "users left: {}\n{stderr}",
+        server.users.lock().len()
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["cleanup"]["failed"], 0, "{}", summary["cleanup"]);
+    assert_eq!(summary["cleanup"]["deleted"].as_u64(), Some(created as u64));
+    assert_ne!(summary["outcome"], "running");
+    assert_eq!(code, Some(0), "the load had ended by its duration: {stderr}");
+}
+
+/// Regression: SIGINT during prepopulation was ignored until every user was created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_during_prepopulation_stops_and_cleans_up() {
+    let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    scim_workload(
+        dir.path(),
+        &reference.scim,
+        &reference.token,
+        "model = \"closed\"\nadmins = 1\nduration = \"5s\"",
+        "[\"find_user\"]",
+        "[users]\nprepopulate = 200000\n",
+    );
+    let mut child = spawn_in_own_group(dir.path(), &["run", "w.toml", "--no-progress", "--out", "results"]);
+    let started = Instant::now();
+    let count = || async {
+        reference.get_json("/scim/v2/Users?count=0").await["totalResults"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    while count().await < 100 {
+        assert!(started.elapsed() < Duration::from_secs(30), "prepopulation never began");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    interrupt_group(child.id());
+    let (code, output) = tokio::task::spawn_blocking(move || {
+        let code = wait_for(&mut child, "SIGINT during prepopulation");
+        (code, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(code, Some(1), "{stderr}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["outcome"], "aborted", "{stderr}");
+    assert!(
+        summary["cleanup"]["deleted"].as_u64().unwrap() >= 100,
+        "{}",
+        summary["cleanup"]
+    );
+    assert_eq!(count().await, 0, "prepopulated users left");
+    reference.stop().await;
+}
+
+/// A third signal exits at once without cleanup, and prints the command that finishes it; that
+/// command then removes everything the run created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_sigint_exits_and_names_the_cleanup_command() {
+    let server = crate::hostile::start(crate::hostile::Behaviour::SlowDeletes, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    scim_workload(
+        dir.path(),
+        &server.url,
+        "t",
+        "model = \"closed\"\nadmins = 2\nduration = \"60s\"\nthink_time = \"10ms\"",
+        "[\"create_user\"]",
+        "",
+    );
+    let mut child = spawn_in_own_group(dir.path(), &["run", "w.toml", "--no-progress", "--out", "results"]);
+    let started = Instant::now();
+    while server.users.lock().len() < 20 {
+        assert!(started.elapsed() < Duration::from_secs(20), "the load never began");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..3 {
+        interrupt_group(child.id());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let (code, output) = tokio::task::spawn_blocking(move || {
+        let code = wait_for(&mut child, "three SIGINTs");
+        (code, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(code, Some(2), "{stderr}");
+    let command = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("provbench cleanup "))
+        .unwrap_or_else(|| panic!("no cleanup command in {stderr}"))
+        .to_string();
+    assert!(!server.users.lock().is_empty(), "exited before cleaning up");
+    let args: Vec<String> = command.split_whitespace().map(String::from).collect();
+    let dir_path = dir.path().to_path_buf();
+    let cleaned = tokio::task::spawn_blocking(move || {
+        Command::new(assert_cmd::cargo::cargo_bin("provbench"))
+            .arg("cleanup")
+            .args(&args)
+            .current_dir(&dir_path)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(cleaned.status.success(), "{}", String::from_utf8_lossy(&cleaned.stderr));
+    assert!(server.users.lock().is_empty(), "{} left", server.users.lock().len());
+}

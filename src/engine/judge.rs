@@ -13,7 +13,7 @@ pub fn judge(summary: &mut Summary, driven: Driven, thresholds: &[ThresholdSpec]
     summary.metrics = summarize_all(&driven.keys, &driven.cumulative);
     summary.journeys = driven.journeys;
     summary.notes.extend(driven.notes);
-    load_figures(summary, driven.elapsed, driven.arrivals.as_ref());
+    load_figures(summary, driven.elapsed, driven.arrivals.as_ref(), &stop);
     summary.checks = driven.checks;
     for c in &summary.checks {
         if let Some(e) = &c.error {
@@ -24,6 +24,12 @@ pub fn judge(summary: &mut Summary, driven: Driven, thresholds: &[ThresholdSpec]
         summary.notes.extend(p.problems.iter().cloned());
     }
     summary.probes = driven.probes;
+    let waited: u64 = summary.operations().map(|m| m.rate_limited).sum();
+    if waited > 0 {
+        summary.notes.push(format!(
+            "{waited} answers were 429: with honor_retry_after, the Retry-After waits before a later answer are part of that operation's latency"
+        ));
+    }
     let data = Data {
         keys: &driven.keys,
         series: &driven.cumulative,
@@ -55,6 +61,7 @@ fn load_figures(
     summary: &mut Summary,
     elapsed: Duration,
     arrivals: Option<&(crate::workload::schedule::Schedule, super::gate::GateCounts)>,
+    stop: &StopReason,
 ) {
     let secs = elapsed.as_secs_f64().max(1e-3);
     let ops = summary.operation_count();
@@ -77,7 +84,14 @@ fn load_figures(
         l.dropped_arrivals = c.dropped;
         // Over the schedule's length (draining the last journeys does not count), or less if stopped early.
         l.achieved_rate = c.started as f64 / secs.min(schedule.duration().as_secs_f64()).max(1e-3);
-        if c.late > 0 || c.dropped > 0 {
+        let cut_short = matches!(stop, StopReason::Signal | StopReason::ThresholdLost { .. });
+        if cut_short && c.started + c.dropped >= c.scheduled && c.late == 0 {
+            // Arrivals the stop cut off are not a shortage of admins.
+            summary.notes.push(format!(
+                "stopped early: {} of {} scheduled arrivals never started",
+                c.dropped, c.scheduled
+            ));
+        } else if c.late > 0 || c.dropped > 0 {
             summary.notes.push(format!(
                 "the admin pool was exhausted: {} late starts, {} dropped arrivals; latency counts from the intended start",
                 c.late, c.dropped
@@ -258,6 +272,30 @@ mod tests {
         );
         assert_eq!(s.outcome, RunOutcome::Failed);
         assert!(s.notes.iter().any(|n| n.contains("3 late starts, 5 dropped")));
+    }
+
+    /// Regression: an interrupted open-model run blamed the arrivals it never started on an
+    /// exhausted admin pool.
+    #[test]
+    fn an_interrupted_open_model_run_says_it_stopped_early() {
+        let mut s = summary();
+        let mut d = driven(&[1000; 10], 0);
+        d.arrivals = Some((
+            Schedule::constant(10.0, Duration::from_secs(5)).unwrap(),
+            super::super::gate::GateCounts {
+                scheduled: 50,
+                started: 20,
+                late: 0,
+                dropped: 30,
+            },
+        ));
+        judge(&mut s, d, &[], StopReason::Signal);
+        assert!(
+            s.notes.iter().any(|n| n.contains("stopped early: 30 of 50")),
+            "{:?}",
+            s.notes
+        );
+        assert!(!s.notes.iter().any(|n| n.contains("exhausted")), "{:?}", s.notes);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use super::Registry;
 use super::intervals::{IntervalCsv, IntervalRow};
 use super::series::SeriesData;
-use crate::vocab::MetricKey;
+use crate::vocab::{MetricKey, metric};
 
 /// What an observer sees after each interval is on disk.
 pub struct IntervalView<'a> {
@@ -114,7 +114,10 @@ fn run(
         let length = now.saturating_sub(interval_start);
         let timestamp = humantime::format_rfc3339_millis(config.start_wall + interval_start).to_string();
         cumulative.resize_with(data.len(), SeriesData::default);
-        for (i, d) in data.iter().enumerate().filter(|(_, d)| !d.is_empty()) {
+        // Operations get a row every interval, even an empty one: a stall shows as zeros, not as
+        // a gap a chart would bridge with a straight line.
+        let wanted = |i: usize, d: &SeriesData| !d.is_empty() || keys[i].metric == metric::API_LATENCY;
+        for (i, d) in data.iter().enumerate().filter(|(i, d)| wanted(*i, d)) {
             let h = d.histogram();
             if !h.is_empty() {
                 hlog.write_histogram(&*h, interval_start, length, Tag::new(&keys[i].hlog_tag()))
@@ -154,4 +157,42 @@ fn run(
         keys: registry.keys(),
         cumulative,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: seconds without completions were missing from intervals.csv, so a stall was
+    /// drawn as a straight line between its two sides.
+    #[test]
+    fn operations_get_a_row_every_interval_even_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Arc::new(Registry::new());
+        let op = registry.series(MetricKey::new(metric::API_LATENCY).tag("op", "create_user"));
+        let probe = registry.series(MetricKey::new(metric::SYNC_LAG).tag("op", "create_user"));
+        registry.record(op, 1000);
+        registry.record(probe, 1000);
+        let config = WriterConfig {
+            start: Instant::now(),
+            start_wall: SystemTime::now(),
+            interval: Duration::from_millis(20),
+            warmup: Duration::ZERO,
+        };
+        let writer = IntervalWriter::spawn(registry, dir.path(), config, vec![]).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        writer.finish().unwrap();
+        let (rows, _) = crate::metrics::intervals::read(&dir.path().join("intervals.csv")).unwrap();
+        let ops: Vec<u64> = rows
+            .iter()
+            .filter(|r| r.metric == metric::API_LATENCY)
+            .map(|r| r.count)
+            .collect();
+        assert!(
+            ops.len() >= 3 && ops[0] == 1 && ops[1..].iter().all(|c| *c == 0),
+            "{ops:?}"
+        );
+        let probes = rows.iter().filter(|r| r.metric == metric::SYNC_LAG).count();
+        assert_eq!(probes, 1, "other series keep only the intervals with data");
+    }
 }

@@ -101,6 +101,17 @@ fn table(out: &mut String, s: &Summary) {
 }
 
 fn verdicts(out: &mut String, s: &Summary) {
+    if s.thresholds.is_empty() && !s.declared_thresholds.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nnot judged (the run ended before it could be): {}",
+            s.declared_thresholds
+                .iter()
+                .map(|d| d.expression.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
     if !s.thresholds.is_empty() {
         out.push('\n');
         for v in &s.thresholds {

@@ -222,7 +222,20 @@ td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td
 fn thresholds(out: &mut String, s: &Summary) {
     out.push_str("<h2>Thresholds</h2>\n");
     if s.thresholds.is_empty() {
-        out.push_str("<p>No thresholds declared.</p>\n");
+        if s.declared_thresholds.is_empty() {
+            out.push_str("<p>No thresholds declared.</p>\n");
+        } else {
+            let list: Vec<String> = s
+                .declared_thresholds
+                .iter()
+                .map(|d| format!("<code>{}</code>", escape(&d.expression)))
+                .collect();
+            let _ = writeln!(
+                out,
+                "<p class=\"bad\">Not judged: the run ended before it could be. Declared: {}.</p>",
+                list.join(", ")
+            );
+        }
         return;
     }
     out.push_str("<table id=\"thresholds\"><tr><th>threshold</th><th>observed</th><th>result</th></tr>\n");

@@ -196,3 +196,19 @@ fn html_escapes_everything_from_the_target() {
     let xml = junit::render(&s);
     assert!(!xml.contains("<script") && !xml.contains("<img"), "{xml}");
 }
+
+/// Regression: a run that failed before the load said "No thresholds declared" though it had.
+#[test]
+fn declared_but_unjudged_thresholds_are_named() {
+    let mut s = fixture();
+    s.thresholds.clear();
+    s.declared_thresholds = vec![crate::results::DeclaredThreshold {
+        expression: "p99(api_latency) < 1s".into(),
+        abort_on_fail: false,
+        delay_ms: 0,
+    }];
+    let page = html::render(&s, &[], "");
+    assert!(!page.contains("No thresholds declared"), "{page}");
+    assert!(page.contains("Not judged") && page.contains("p99(api_latency) &lt; 1s"));
+    assert!(console::render(&s, "r").contains("not judged (the run ended before it could be): p99(api_latency) < 1s"));
+}

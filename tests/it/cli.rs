@@ -167,3 +167,26 @@ fn out_of_bounds_values_are_refused_with_file_line_and_limit() {
         );
     }
 }
+
+/// Regression: a missing environment variable's error did not name the workload file.
+#[test]
+fn a_missing_secret_names_the_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "name = \"x\"\n[target]\nkind = \"scim\"\nbase_url = \"http://127.0.0.1:9/scim/v2\"\nauth = { kind = \"bearer\", token_env = \"PROVBENCH_NO_SUCH_TOKEN\" }\n[load]\nmodel = \"closed\"\nadmins = 1\nduration = \"1s\"\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n",
+    )
+    .unwrap();
+    let out = provbench()
+        .current_dir(dir.path())
+        .env_remove("PROVBENCH_NO_SUCH_TOKEN")
+        .args(["run", "w.toml", "--no-progress", "--out", "r"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("w.toml: [target] auth") && stderr.contains("`PROVBENCH_NO_SUCH_TOKEN` is not set"),
+        "{stderr}"
+    );
+}

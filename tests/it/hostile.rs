@@ -28,6 +28,8 @@ pub enum Behaviour {
     OkForEverything,
     /// Deletes take 300 ms (and work).
     SlowDeletes,
+    /// Creates never answer.
+    Hang,
 }
 
 pub struct Hostile {
@@ -50,6 +52,9 @@ fn user(id: &str, name: &str) -> Value {
 }
 
 async fn create(State(s): S, Json(body): Json<Value>) -> impl IntoResponse {
+    if s.behaviour == Behaviour::Hang {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
     match s.behaviour {
         Behaviour::OkForEverything => (StatusCode::OK, Json(json!({"ok": true}))),
         Behaviour::ForeignOnCreate => (StatusCode::CREATED, Json(user("victim", "victim@example.test"))),

@@ -319,3 +319,44 @@ async fn a_third_sigint_exits_and_names_the_cleanup_command() {
     assert!(cleaned.status.success(), "{}", String::from_utf8_lossy(&cleaned.stderr));
     assert!(server.users.lock().is_empty(), "{} left", server.users.lock().len());
 }
+
+/// Regression: Ctrl-C with requests hanging took 88 s (each waited out its timeout). The
+/// requests in flight are cancelled; with a 120 s request timeout the run still ends at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_cancels_hung_requests() {
+    let server = crate::hostile::start(crate::hostile::Behaviour::Hang, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    scim_workload(
+        dir.path(),
+        &server.url,
+        "t",
+        "model = \"closed\"\nadmins = 4\nduration = \"60s\"",
+        "[\"create_user\"]",
+        "",
+    );
+    let text = std::fs::read_to_string(dir.path().join("w.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        text.replace("[load]", "timeout = \"120s\"\n[load]"),
+    )
+    .unwrap();
+    let mut child = spawn_in_own_group(dir.path(), &["run", "w.toml", "--no-progress", "--out", "results"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    interrupt_group(child.id());
+    let (code, output) = tokio::task::spawn_blocking(move || {
+        // Within the 60 s guard, far below the 120 s a hung request would take.
+        let code = wait_for(&mut child, "SIGINT with hung requests");
+        (code, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(code, Some(1), "{stderr}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["outcome"], "aborted");
+    assert_eq!(
+        summary["journeys"][0]["stopped"], 4,
+        "the hung journeys were cut short, not failed"
+    );
+}

@@ -134,6 +134,26 @@ struct Marked {
     display_name: Option<String>,
 }
 
+/// One search request, retried with back-off (5xx, 429, connection, timeout) until `deadline`.
+async fn search(client: &ScimClient, path: &str, deadline: Instant) -> Result<crate::scim::Reply, String> {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let why = match tokio::time::timeout_at(deadline, client.call(Method::GET, path, None)).await {
+            Err(_) => return Err("cleanup timed out while searching".into()),
+            Ok(Ok(r)) if r.status.as_u16() == 429 || r.status.is_server_error() => {
+                format!("HTTP {}", r.status.as_u16())
+            }
+            Ok(Ok(r)) => return Ok(r),
+            Ok(Err(e)) => e.to_string(),
+        };
+        if Instant::now() + wait >= deadline {
+            return Err(format!("{why} (retried until the deadline)"));
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+}
+
 /// Every resource of `kind` whose name carries the marker, page by page.
 async fn list_marked(
     client: &ScimClient,
@@ -147,9 +167,8 @@ async fn list_marked(
     let mut start = 1;
     loop {
         let path = format!("/{kind}?filter={filter}&startIndex={start}&count={PAGE}");
-        let reply = tokio::time::timeout_at(deadline, client.call(Method::GET, &path, None))
+        let reply = search(client, &path, deadline)
             .await
-            .map_err(|_| format!("{kind}: cleanup timed out while searching"))?
             .map_err(|e| format!("{kind}: {e}"))?;
         if reply.status.as_u16() != 200 {
             let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(120)]).into_owned();

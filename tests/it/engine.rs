@@ -316,5 +316,11 @@ steps = ["list_users"]
         .unwrap();
     assert!(m.rate_limited > 0, "{m:?}");
     assert_eq!(m.errors, 0, "{m:?}");
+    // The Retry-After waits inside the latencies are named.
+    assert!(
+        result.summary.notes.iter().any(|n| n.contains("answers were 429")),
+        "{:?}",
+        result.summary.notes
+    );
     reference.stop().await;
 }

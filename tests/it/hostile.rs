@@ -403,3 +403,45 @@ steps = ["create_user"]
         );
     }
 }
+
+/// Regression: `provbench cleanup WORKLOAD --target-url URL` dropped the workload's auth (401, then
+/// "0 deleted" and exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_with_target_url_keeps_the_workloads_auth() {
+    let reference =
+        crate::support::start_reference(provbench::reference::config::ReferenceConfig::profile("fast").unwrap()).await;
+    for i in 0..3 {
+        let r = reference
+            .post_scim("/Users", json!({"userName": format!("pb-1a2b3c4d-{i}@example.test")}))
+            .await;
+        assert!(r.status().is_success());
+    }
+    reference
+        .post_scim("/Users", json!({"userName": "pb-1a2b3c4d0-9@example.test"}))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), &reference.token).unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "name = \"x\"\n[target]\nkind = \"scim\"\nbase_url = \"http://127.0.0.1:9/scim/v2\"\nauth = { kind = \"bearer\", token_file = \"token\" }\n[load]\nmodel = \"closed\"\nadmins = 1\nduration = \"1s\"\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n",
+    )
+    .unwrap();
+    let (dir_path, url) = (dir.path().to_path_buf(), reference.scim.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::cargo_bin("provbench")
+            .unwrap()
+            .current_dir(&dir_path)
+            .args(["cleanup", "--run-id", "pb-1a2b3c4d", "w.toml", "--target-url", &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("3 deleted"), "{stdout}");
+    // Only the run's: the lookalike of another run stays.
+    let left = reference.get_json("/scim/v2/Users?count=10").await;
+    assert_eq!(left["totalResults"], 1, "{left}");
+    reference.stop().await;
+}

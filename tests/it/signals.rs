@@ -122,6 +122,26 @@ fn wait_for(child: &mut std::process::Child, what: &str) -> Option<i32> {
     }
 }
 
+/// `provbench run w.toml` in `dir`, in a process group of its own.
+fn start_run(dir: &std::path::Path) -> std::process::Child {
+    spawn_in_own_group(dir, &["run", "w.toml", "--no-progress", "--out", "results"])
+}
+
+/// Waits for `child` off the runtime; its exit code and stderr.
+async fn ended(mut child: std::process::Child, what: &'static str) -> (Option<i32>, String) {
+    tokio::task::spawn_blocking(move || {
+        let code = wait_for(&mut child, what);
+        let output = child.wait_with_output().unwrap();
+        (code, String::from_utf8_lossy(&output.stderr).into_owned())
+    })
+    .await
+    .unwrap()
+}
+
+fn final_summary(dir: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("results/summary.json")).unwrap()).unwrap()
+}
+
 fn scim_workload(dir: &std::path::Path, url: &str, token: &str, load: &str, steps: &str, users: &str) {
     std::fs::write(dir.join("token"), token).unwrap();
     std::fs::write(
@@ -147,7 +167,7 @@ async fn a_double_sigint_during_the_load_still_cleans_up() {
         "[\"create_user\", \"get_user\"]",
         "",
     );
-    let mut child = spawn_in_own_group(dir.path(), &["run", "w.toml", "--no-progress", "--out", "results"]);
+    let child = start_run(dir.path());
     let out = dir.path().join("results");
     let started = Instant::now();
     while !out.join("intervals.csv").exists() || started.elapsed() < Duration::from_secs(2) {
@@ -156,14 +176,8 @@ async fn a_double_sigint_during_the_load_still_cleans_up() {
     }
     interrupt_group(child.id());
     interrupt_group(child.id());
-    let code = tokio::task::spawn_blocking(move || {
-        let code = wait_for(&mut child, "double SIGINT");
-        (code, child.wait_with_output().unwrap())
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&code.1.stderr);
-    assert_eq!(code.0, Some(1), "{stderr}");
+    let (code, stderr) = ended(child, "double SIGINT").await;
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("already stopping"), "{stderr}");
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["outcome"], "aborted");
@@ -190,7 +204,7 @@ async fn a_double_sigint_during_cleanup_lets_it_finish() {
         "[\"create_user\"]",
         "",
     );
-    let mut child = spawn_in_own_group(dir.path(), &["run", "w.toml", "--no-progress", "--out", "results"]);
+    let child = start_run(dir.path());
     // Cleanup has begun once the first (slow) delete arrives.
     let started = Instant::now();
     while server.deletes.load(std::sync::atomic::Ordering::Relaxed) == 0 {
@@ -201,20 +215,13 @@ async fn a_double_sigint_during_cleanup_lets_it_finish() {
     assert!(created > 16, "enough users that cleanup takes a while: {created}");
     interrupt_group(child.id());
     interrupt_group(child.id());
-    let (code, output) = tokio::task::spawn_blocking(move || {
-        let code = wait_for(&mut child, "SIGINT during cleanup");
-        (code, child.wait_with_output().unwrap())
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = ended(child, "SIGINT during cleanup").await;
     assert!(
         server.users.lock().is_empty(),
         "users left: {}\n{stderr}",
         server.users.lock().len()
     );
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+    let summary = final_summary(dir.path());
     assert_eq!(summary["cleanup"]["failed"], 0, "{}", summary["cleanup"]);
     assert_eq!(summary["cleanup"]["deleted"].as_u64(), Some(created as u64));
     assert_ne!(summary["outcome"], "running");
@@ -234,7 +241,7 @@ async fn sigint_during_prepopulation_stops_and_cleans_up() {
         "[\"find_user\"]",
         "[users]\nprepopulate = 200000\n",
     );
-    let mut child = spawn_in_own_group(dir.path(), &["run", "w.toml", "--no-progress", "--out", "results"]);
+    let child = start_run(dir.path());
     let started = Instant::now();
     let count = || async {
         reference.get_json("/scim/v2/Users?count=0").await["totalResults"]
@@ -246,16 +253,9 @@ async fn sigint_during_prepopulation_stops_and_cleans_up() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     interrupt_group(child.id());
-    let (code, output) = tokio::task::spawn_blocking(move || {
-        let code = wait_for(&mut child, "SIGINT during prepopulation");
-        (code, child.wait_with_output().unwrap())
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = ended(child, "SIGINT during prepopulation").await;
     assert_eq!(code, Some(1), "{stderr}");
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+    let summary = final_summary(dir.path());
     assert_eq!(summary["outcome"], "aborted", "{stderr}");
     assert!(
         summary["cleanup"]["deleted"].as_u64().unwrap() >= 100,
@@ -280,7 +280,7 @@ async fn a_third_sigint_exits_and_names_the_cleanup_command() {
         "[\"create_user\"]",
         "",
     );
-    let mut child = spawn_in_own_group(dir.path(), &["run", "w.toml", "--no-progress", "--out", "results"]);
+    let child = start_run(dir.path());
     let started = Instant::now();
     while server.users.lock().len() < 20 {
         assert!(started.elapsed() < Duration::from_secs(20), "the load never began");
@@ -290,13 +290,7 @@ async fn a_third_sigint_exits_and_names_the_cleanup_command() {
         interrupt_group(child.id());
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    let (code, output) = tokio::task::spawn_blocking(move || {
-        let code = wait_for(&mut child, "three SIGINTs");
-        (code, child.wait_with_output().unwrap())
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let (code, stderr) = ended(child, "three SIGINTs").await;
     assert_eq!(code, Some(2), "{stderr}");
     let command = stderr
         .lines()
@@ -340,20 +334,12 @@ async fn an_interrupt_cancels_hung_requests() {
         text.replace("[load]", "timeout = \"120s\"\n[load]"),
     )
     .unwrap();
-    let mut child = spawn_in_own_group(dir.path(), &["run", "w.toml", "--no-progress", "--out", "results"]);
+    let child = start_run(dir.path());
     tokio::time::sleep(Duration::from_millis(1500)).await;
     interrupt_group(child.id());
-    let (code, output) = tokio::task::spawn_blocking(move || {
-        // Within the 60 s guard, far below the 120 s a hung request would take.
-        let code = wait_for(&mut child, "SIGINT with hung requests");
-        (code, child.wait_with_output().unwrap())
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = ended(child, "SIGINT with hung requests").await;
     assert_eq!(code, Some(1), "{stderr}");
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+    let summary = final_summary(dir.path());
     assert_eq!(summary["outcome"], "aborted");
     assert_eq!(
         summary["journeys"][0]["stopped"], 4,

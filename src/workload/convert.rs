@@ -49,12 +49,16 @@ pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, Workloa
         Target::Scim { .. } => None,
     };
     let embedded_services: Option<Vec<String>> = embedded.map(|c| c.services.iter().map(|s| s.name.clone()).collect());
+    // Errors inside these sections point at the section's first line.
+    let (checks_span, checks_wire) = w.checks.map(|c| (c.span(), c.into_inner())).unzip();
     let checks = checks::Checks::from_wire(
-        w.checks,
+        checks_wire,
         embedded.map(|c| (embedded_services.clone().unwrap_or_default(), c.roles.clone())),
     )
-    .map_err(|m| src.error(None, m))?;
-    let probes = probes::Probes::from_wire(w.probes, embedded_services.as_deref()).map_err(|m| src.error(None, m))?;
+    .map_err(|m| src.error(checks_span, m))?;
+    let (probes_span, probes_wire) = w.probes.map(|p| (p.span(), p.into_inner())).unzip();
+    let probes =
+        probes::Probes::from_wire(probes_wire, embedded_services.as_deref()).map_err(|m| src.error(probes_span, m))?;
     let thresholds = convert_thresholds(src, w.thresholds.as_ref())?;
     if let Some(c) = &checks
         && c.kinds.iter().any(|k| k.logs_in())

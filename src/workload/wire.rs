@@ -20,11 +20,11 @@ pub struct WorkloadWire {
     #[serde(default)]
     pub users: Option<UsersWire>,
     #[serde(default)]
-    pub probes: Option<super::probes::ProbesWire>,
+    pub probes: Option<Spanned<super::probes::ProbesWire>>,
     #[serde(default)]
     pub thresholds: Option<Spanned<Vec<ThresholdWire>>>,
     #[serde(default)]
-    pub checks: Option<super::checks::ChecksWire>,
+    pub checks: Option<Spanned<super::checks::ChecksWire>>,
 }
 
 /// `"p99(api_latency) < 300ms"`, or with an abort policy:

@@ -336,6 +336,12 @@ pub struct ServeArgs {
     /// never shows it): SERVICE=P (repeatable).
     #[arg(long, help_heading = "Pipeline", value_name = "SERVICE=P")]
     pub sync_lost: Vec<String>,
+    /// How a linked service's users can be read, like real downstreams: SERVICE=OPTS with OPTS
+    /// a comma list of `filter-only` (by id always 404; found by filter, absent = empty list),
+    /// `404` (a deleted user answers 404, not 410), `no-versions` (no meta.version),
+    /// `token=SECRET` (its own bearer token; the target's are refused) (repeatable).
+    #[arg(long, help_heading = "Pipeline", value_name = "SERVICE=OPTS")]
+    pub linked_view: Vec<String>,
     /// Password logins succeed only once the user is active in this linked service ("" for never).
     #[arg(long, help_heading = "Pipeline", value_name = "SERVICE")]
     pub login_requires_sync: Option<String>,
@@ -407,6 +413,7 @@ impl ServeArgs {
                     sync_delay: Distribution::Fixed(std::time::Duration::from_millis(10)),
                     failure_probability: 0.0,
                     lost_probability: 0.0,
+                    view: Default::default(),
                 })
                 .collect();
             if c.login_requires_sync.as_ref().is_some_and(|s| !names.contains(s)) {
@@ -424,6 +431,11 @@ impl ServeArgs {
         for item in &self.sync_lost {
             let (svc, p) = split_pair("sync-lost", item)?;
             c.service_mut(svc).map_err(e)?.lost_probability = probability("sync-lost", p)?;
+        }
+        for item in &self.linked_view {
+            let (svc, opts) = split_pair("linked-view", item)?;
+            c.service_mut(svc).map_err(e)?.view =
+                reference::config::LinkedViewConfig::parse(opts).map_err(|m| anyhow::anyhow!("--linked-view: {m}"))?;
         }
         if let Some(s) = &self.login_requires_sync {
             c.login_requires_sync = Some(s.clone()).filter(|s| !s.is_empty());

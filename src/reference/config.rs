@@ -94,6 +94,43 @@ pub struct LinkedServiceConfig {
     pub failure_probability: f64,
     /// Probability that a change is silently lost: the job says applied, the service never shows it.
     pub lost_probability: f64,
+    /// How the service's view of its users can be read (real downstreams differ from ours).
+    pub view: LinkedViewConfig,
+}
+
+/// The shape of a linked service's read side, to imitate real downstreams.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkedViewConfig {
+    /// `/linked/{service}/Users/{id}` always answers 404: the users are found by filter only
+    /// (an absent user is a 200 with an empty list).
+    pub filter_only: bool,
+    /// A deleted user answers 404 by id, not 410.
+    pub deleted_404: bool,
+    /// Views carry no `meta.version`.
+    pub no_versions: bool,
+    /// A bearer token of the service's own: the target's tokens are refused there.
+    pub token: Option<String>,
+}
+
+impl LinkedViewConfig {
+    /// `filter-only,404,no-versions,token=SECRET` (any subset), as `serve --linked-view` takes it.
+    pub fn parse(text: &str) -> Result<LinkedViewConfig, String> {
+        let mut v = LinkedViewConfig::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "filter-only" => v.filter_only = true,
+                "404" => v.deleted_404 = true,
+                "no-versions" => v.no_versions = true,
+                t if t.starts_with("token=") => v.token = Some(t["token=".len()..].to_string()),
+                other => {
+                    return Err(format!(
+                        "unknown linked-view option `{other}` (known: filter-only, 404, no-versions, token=SECRET)"
+                    ));
+                }
+            }
+        }
+        Ok(v)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -171,6 +208,7 @@ fn service(name: &str, delay: &str) -> LinkedServiceConfig {
         sync_delay: dist(delay),
         failure_probability: 0.0,
         lost_probability: 0.0,
+        view: LinkedViewConfig::default(),
     }
 }
 
@@ -462,6 +500,9 @@ struct ServiceWire {
     failure_probability: f64,
     #[serde(default)]
     lost_probability: f64,
+    /// `filter-only,404,no-versions,token=SECRET` (see `LinkedViewConfig::parse`).
+    #[serde(default)]
+    view: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -532,13 +573,17 @@ impl ReferenceConfigWire {
         if let Some(services) = self.services {
             c.services = services
                 .into_iter()
-                .map(|s| LinkedServiceConfig {
-                    name: s.name,
-                    sync_delay: s.sync_delay,
-                    failure_probability: s.failure_probability,
-                    lost_probability: s.lost_probability,
+                .map(|s| {
+                    Ok(LinkedServiceConfig {
+                        view: LinkedViewConfig::parse(s.view.as_deref().unwrap_or(""))
+                            .map_err(|e| format!("service `{}`: {e}", s.name))?,
+                        name: s.name,
+                        sync_delay: s.sync_delay,
+                        failure_probability: s.failure_probability,
+                        lost_probability: s.lost_probability,
+                    })
                 })
-                .collect();
+                .collect::<Result<_, String>>()?;
         }
         if self.login_requires_sync.is_some() {
             c.login_requires_sync = self.login_requires_sync.filter(|s| !s.is_empty());

@@ -27,19 +27,51 @@ fn linked<'a>(s: &'a AppState, service: &str) -> Result<&'a LinkedService, ScimE
         .ok_or_else(|| ScimError::not_found("linked service", service))
 }
 
-fn view(s: &AppState, service: &str, u: &LinkedUser) -> Value {
+fn view(s: &AppState, svc: &LinkedService, u: &LinkedUser) -> Value {
     let mut r = u
         .user
         .as_ref()
         .map(|u| Value::clone(&u.resource))
         .unwrap_or(Value::Null);
+    let service = &svc.config.name;
     if let Some(obj) = r.as_object_mut() {
-        obj.insert(
-            "urn:provbench:linked".into(),
-            json!({"service": service, "version": u.version, "synced_at": s.pipeline.clock.format(u.synced_at), "job_id": u.job.to_string()}),
-        );
+        if svc.config.view.no_versions {
+            if let Some(meta) = obj.get_mut("meta").and_then(Value::as_object_mut) {
+                meta.remove("version");
+            }
+            obj.insert(
+                "urn:provbench:linked".into(),
+                json!({"service": service, "synced_at": s.pipeline.clock.format(u.synced_at)}),
+            );
+        } else {
+            obj.insert(
+                "urn:provbench:linked".into(),
+                json!({"service": service, "version": u.version, "synced_at": s.pipeline.clock.format(u.synced_at), "job_id": u.job.to_string()}),
+            );
+        }
     }
     r
+}
+
+/// A service with a token of its own accepts only that token; the others, the target's.
+fn authorize(s: &AppState, svc: &LinkedService, headers: &HeaderMap) -> Result<(), ScimError> {
+    match &svc.config.view.token {
+        Some(own) => {
+            let sent = headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if sent.is_some_and(|t| super::store::Secret::new(own.clone()).matches(t)) {
+                Ok(())
+            } else {
+                Err(ScimError::unauthorized(format!(
+                    "{} takes its own credentials",
+                    svc.config.name
+                )))
+            }
+        }
+        None => s.authenticate(headers)?.require_read(),
+    }
 }
 
 pub async fn job(
@@ -61,20 +93,23 @@ pub async fn linked_user(
     Path((service, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
-    s.authenticate(&headers)?.require_read()?;
     let svc = linked(&s, &service)?;
-    let held = svc
-        .users
-        .get(&id)
-        .map(|u| u.clone())
-        .ok_or_else(|| ScimError::not_found(&format!("User in {service}:"), &id))?;
+    authorize(&s, svc, &headers)?;
+    let not_found = || ScimError::not_found(&format!("User in {service}:"), &id);
+    if svc.config.view.filter_only {
+        return Err(not_found());
+    }
+    let held = svc.users.get(&id).map(|u| u.clone()).ok_or_else(not_found)?;
     if held.user.is_none() {
+        if svc.config.view.deleted_404 {
+            return Err(not_found());
+        }
         // A deletion this service has applied: 410, so observers can tell it from "never seen".
         let mut gone = ScimError::new(StatusCode::GONE, None, format!("User {id} was deleted in {service}"));
         gone.detail.push_str(&format!(" (version {})", held.version));
         return Err(gone);
     }
-    Ok(scim_response(StatusCode::OK, &view(&s, &service, &held)))
+    Ok(scim_response(StatusCode::OK, &view(&s, svc, &held)))
 }
 
 pub async fn linked_list(
@@ -83,8 +118,8 @@ pub async fn linked_list(
     Query(params): Params,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
-    s.authenticate(&headers)?.require_read()?;
     let svc = linked(&s, &service)?;
+    authorize(&s, svc, &headers)?;
     let filter = params.get("filter").map(|f| Filter::parse(f)).transpose()?;
     let count = params
         .get("count")
@@ -99,7 +134,7 @@ pub async fn linked_list(
                 .as_ref()
                 .is_some_and(|r| filter.as_ref().is_none_or(|f| f.matches(&r.resource)))
         })
-        .map(|u| view(&s, &service, &u))
+        .map(|u| view(&s, svc, &u))
         .collect();
     let total = hits.len();
     hits.truncate(count);

@@ -250,3 +250,66 @@ async fn webhook_events_arrive_for_each_linked_service() {
     assert_eq!(services, ["crm", "directory", "mail"]);
     r.stop().await;
 }
+
+/// Linked services shaped like real downstreams: found by filter only (an absent user is a 200
+/// with an empty list), 404 after a delete, no versions, and credentials of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linked_views_take_the_shapes_of_real_downstreams() {
+    let config = ReferenceConfig::from_toml(
+        r#"
+        profile = "fast"
+        [[services]]
+        name = "crm"
+        sync_delay = "10ms"
+        view = "filter-only,404,no-versions,token=crm-own-token"
+        "#,
+    )
+    .unwrap();
+    let r = start_reference(config).await;
+    let created: Value = r
+        .post_scim("/Users", json!({"userName": "shape@example.test"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let get = |path: String, token: &'static str| {
+        let (http, root) = (r.http.clone(), r.root.clone());
+        async move {
+            http.get(format!("{root}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let by_filter = "/linked/crm/Users?filter=userName%20eq%20%22shape%40example.test%22".to_string();
+    // The target's token is refused there.
+    assert_eq!(
+        get(by_filter.clone(), "it-admin").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let found = until(Duration::from_secs(2), || async {
+        let v: Value = get(by_filter.clone(), "crm-own-token").await.json().await.unwrap();
+        (v["totalResults"] == 1).then_some(v)
+    })
+    .await
+    .expect("the user reaches crm");
+    assert!(found["Resources"][0]["meta"].get("version").is_none(), "{found}");
+    assert_eq!(
+        get(format!("/linked/crm/Users/{id}"), "crm-own-token").await.status(),
+        StatusCode::NOT_FOUND,
+        "reachable by filter only"
+    );
+    assert_eq!(
+        r.delete_scim(&format!("/Users/{id}")).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let gone = until(Duration::from_secs(2), || async {
+        let v: Value = get(by_filter.clone(), "crm-own-token").await.json().await.unwrap();
+        (v["totalResults"] == 0).then_some(v)
+    })
+    .await;
+    assert!(gone.is_some(), "a deleted user is an empty list");
+    r.stop().await;
+}

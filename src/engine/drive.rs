@@ -60,17 +60,21 @@ pub async fn drive(
             stop,
         ))
     });
-    let probes = workload.probes.clone().map(|c| {
-        let (ops, stop) = (workload.operations(), shutdown.probes.clone());
-        Arc::new(ProbeHub::new(
-            c,
-            p.target.client.clone(),
-            registry.clone(),
-            &ops,
-            p.push.clone(),
-            stop,
-        ))
-    });
+    let probes = match workload.probes.clone() {
+        Some(c) => {
+            let (ops, stop) = (workload.operations(), shutdown.probes.clone());
+            let client = p.target.client.clone();
+            Some(Arc::new(ProbeHub::new(
+                c,
+                client,
+                registry.clone(),
+                &ops,
+                p.push.clone(),
+                stop,
+            )?))
+        }
+        None => None,
+    };
     let ctx = Arc::new(Ctx::new(Shared {
         client: p.target.client.clone(),
         registry: registry.clone(),

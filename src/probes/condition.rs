@@ -3,19 +3,75 @@
 
 use serde_json::Value;
 
+use crate::workload::downstream::Find;
 pub use crate::workload::probes::Pointers;
+
+/// Whose view is read: the user's id and userName.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    pub id: &'a str,
+    pub user_name: &'a str,
+}
+
+/// What one answer of a downstream says about the user.
+enum View<'a> {
+    /// The user's document there.
+    Found(&'a Value),
+    /// Not there: 404 or 410 by id, an empty or non-matching list by query.
+    Gone { status: u16 },
+    /// The answer says nothing either way (an error status, or a document that is not the user).
+    Unknown,
+    /// A 2xx answer whose shape the probe cannot read (a missing list or identity pointer).
+    Unreadable,
+}
+
+fn same_name(v: Option<&Value>, user_name: &str) -> bool {
+    v.and_then(Value::as_str)
+        .is_some_and(|n| n.eq_ignore_ascii_case(user_name))
+}
+
+/// Reads `body` the way `find` says the service keeps its users. Presence is decided by
+/// content: a 2xx alone proves nothing.
+fn read_view<'a>(find: &Find, who: Who, status: u16, body: &'a OnceBody) -> View<'a> {
+    let ok = (200..300).contains(&status);
+    match find {
+        Find::ById(_) if status == 404 || status == 410 => View::Gone { status },
+        Find::ById(_) if ok => match body.get() {
+            Some(doc) if doc.is_object() => {
+                let (id, name) = (doc.get("id"), doc.pointer("/userName"));
+                if id.and_then(Value::as_str) == Some(who.id) || same_name(name, who.user_name) {
+                    View::Found(doc)
+                } else if id.is_none() && name.is_none() {
+                    View::Unreadable
+                } else {
+                    View::Unknown
+                }
+            }
+            _ => View::Unreadable,
+        },
+        Find::Query { list, identity, .. } if ok => match body.get().and_then(|d| d.pointer(list)) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .find(|item| same_name(item.pointer(identity), who.user_name))
+                .map_or(View::Gone { status }, View::Found),
+            Some(Value::Null) => View::Gone { status },
+            _ => View::Unreadable,
+        },
+        _ => View::Unknown,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expect {
-    /// A 2xx answer (the user exists there).
+    /// The user's document is there (found by id or in the query's list).
     Present,
-    /// 404 or 410 (the user is gone there).
+    /// The user is gone there (410, or 404 / no longer listed where it was seen).
     Absent,
-    /// A 2xx answer whose field equals the value.
+    /// The user's document there has the field equal to the value.
     Equals(Field, Value),
-    /// A 2xx answer whose roles hold this role.
+    /// The user's document there holds this role.
     RoleHeld(String),
-    /// A 2xx answer whose roles no longer hold this role.
+    /// The user's document there no longer holds this role.
     RoleGone(String),
 }
 
@@ -52,8 +108,11 @@ pub fn numeric_version(v: &Value) -> Option<u64> {
 
 /// The check, widened by what supersedes the write: a view at a later version, or gone after
 /// the journey deleted the user.
+#[allow(clippy::too_many_arguments)]
 pub fn check_or_later(
     expect: &Expect,
+    find: &Find,
+    who: Who,
     pointers: &Pointers,
     later: &Supersession,
     seen: &std::sync::atomic::AtomicBool,
@@ -61,25 +120,28 @@ pub fn check_or_later(
     body: &[u8],
 ) -> Check {
     use std::sync::atomic::Ordering;
-    if (200..300).contains(&status) {
+    let parsed = OnceBody::new(body);
+    let view = read_view(find, who, status, &parsed);
+    if matches!(view, View::Found(_)) {
         seen.store(true, Ordering::Release);
     }
-    let parsed = OnceBody::new(body);
-    let direct = match (expect, status) {
-        // 410 is a deletion the service applied; 404 only counts where the user was once seen
-        // (a slow service that never got the user answers 404 too).
-        (Expect::Absent, 404) if !seen.load(Ordering::Acquire) => Check::NotYet,
-        _ => check_parsed(expect, pointers, status, &parsed),
+    let direct = match (&view, expect) {
+        // 410 is a deletion the service applied; a 404 or an empty list only counts where the
+        // user was once seen (a slow service that never got the user answers the same).
+        (View::Gone { status: 410 }, Expect::Absent) => Check::Met,
+        (View::Gone { .. }, Expect::Absent) if seen.load(Ordering::Acquire) => Check::Met,
+        (View::Gone { .. } | View::Unknown, _) => Check::NotYet,
+        (View::Unreadable, _) => Check::PointerMissing,
+        (View::Found(doc), _) => check_found(expect, pointers, doc),
     };
     if direct == Check::Met {
         return Check::Met;
     }
-    if status == 410 && later.deleted_later.load(Ordering::Acquire) {
+    if matches!(view, View::Gone { status: 410 }) && later.deleted_later.load(Ordering::Acquire) {
         return Check::Met;
     }
     if let Some(mine) = later.version
-        && (200..300).contains(&status)
-        && let Some(v) = parsed.get()
+        && let View::Found(v) = view
         && let Some(theirs) = v.pointer("/meta/version").and_then(numeric_version)
         && theirs >= mine
     {
@@ -107,12 +169,6 @@ fn holds_role(body: &Value, pointer: &str, role: &str) -> Option<bool> {
     }
 }
 
-/// Whether an answer (`status`, `body`) shows the expected state.
-pub fn check(expect: &Expect, pointers: &Pointers, status: u16, body: &[u8]) -> Check {
-    let parsed = OnceBody::new(body);
-    check_parsed(expect, pointers, status, &parsed)
-}
-
 /// A body parsed at most once, on first need.
 struct OnceBody<'a> {
     raw: &'a [u8],
@@ -133,33 +189,17 @@ impl<'a> OnceBody<'a> {
     }
 }
 
-fn check_parsed(expect: &Expect, pointers: &Pointers, status: u16, body: &OnceBody) -> Check {
-    let ok = (200..300).contains(&status);
+/// Whether the user's document there shows the expected state.
+fn check_found(expect: &Expect, pointers: &Pointers, doc: &Value) -> Check {
     match expect {
-        Expect::Present => {
-            if ok {
-                Check::Met
-            } else {
-                Check::NotYet
-            }
-        }
-        Expect::Absent => {
-            if status == 404 || status == 410 {
-                Check::Met
-            } else {
-                Check::NotYet
-            }
-        }
-        _ if !ok => Check::NotYet,
+        Expect::Present => Check::Met,
+        Expect::Absent => Check::NotYet,
         Expect::Equals(field, want) => {
-            let Some(v) = body.get() else {
-                return Check::PointerMissing;
-            };
             let pointer = match field {
                 Field::Active => &pointers.active,
                 Field::Title => &pointers.title,
             };
-            match v.pointer(pointer) {
+            match doc.pointer(pointer) {
                 None => Check::PointerMissing,
                 Some(got) if got == want => Check::Met,
                 // "False" for false, as some directories answer.
@@ -167,28 +207,61 @@ fn check_parsed(expect: &Expect, pointers: &Pointers, status: u16, body: &OnceBo
                 Some(_) => Check::NotYet,
             }
         }
-        Expect::RoleHeld(role) | Expect::RoleGone(role) => {
-            let Some(v) = body.get() else {
-                return Check::PointerMissing;
-            };
-            match (holds_role(v, &pointers.roles, role), expect) {
-                (None, _) => Check::PointerMissing,
-                (Some(true), Expect::RoleHeld(_)) | (Some(false), Expect::RoleGone(_)) => Check::Met,
-                _ => Check::NotYet,
-            }
-        }
+        Expect::RoleHeld(role) | Expect::RoleGone(role) => match (holds_role(doc, &pointers.roles, role), expect) {
+            (None, _) => Check::PointerMissing,
+            (Some(true), Expect::RoleHeld(_)) | (Some(false), Expect::RoleGone(_)) => Check::Met,
+            _ => Check::NotYet,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workload::downstream::UrlTemplate;
     use serde_json::json;
 
     static P: std::sync::LazyLock<Pointers> = std::sync::LazyLock::new(Pointers::default);
+    const WHO: Who = Who {
+        id: "u1",
+        user_name: "pb-1a2b3c4d-1@example.test",
+    };
 
     fn body(v: Value) -> Vec<u8> {
         v.to_string().into_bytes()
+    }
+
+    fn by_id() -> Find {
+        Find::ById(UrlTemplate::parse("/d/{id}").unwrap())
+    }
+
+    fn by_query() -> Find {
+        Find::Query {
+            url: UrlTemplate::parse("/d?filter=userName eq \"{userName}\"").unwrap(),
+            list: "/Resources".into(),
+            identity: "/userName".into(),
+        }
+    }
+
+    /// One answer, judged with nothing later written and the user seen before.
+    fn check(find: &Find, expect: &Expect, pointers: &Pointers, status: u16, body: &[u8]) -> Check {
+        let seen = std::sync::atomic::AtomicBool::new(true);
+        check_or_later(
+            expect,
+            find,
+            WHO,
+            pointers,
+            &Supersession::default(),
+            &seen,
+            status,
+            body,
+        )
+    }
+
+    fn user(extra: Value) -> Value {
+        let mut doc = json!({"id": "u1", "userName": "pb-1a2b3c4d-1@example.test"});
+        doc.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        doc
     }
 
     #[test]
@@ -198,66 +271,107 @@ mod tests {
             deleted_later: Default::default(),
         };
         let title = Expect::Equals(Field::Title, json!("A"));
-        let v = |n: u64| body(json!({"title": "B", "meta": {"version": format!("W/\"{n}\"")}}));
+        let v = |n: u64| body(user(json!({"title": "B", "meta": {"version": format!("W/\"{n}\"")}})));
         let seen = std::sync::atomic::AtomicBool::new(false);
-        assert_eq!(
-            check_or_later(&Expect::Absent, &P, &later, &seen, 404, b""),
-            Check::NotYet,
-            "never seen there"
-        );
-        assert_eq!(check_or_later(&Expect::Absent, &P, &later, &seen, 410, b""), Check::Met);
-        assert_eq!(
-            check_or_later(&title, &Pointers::default(), &later, &seen, 200, &v(2)),
-            Check::NotYet
-        );
-        assert_eq!(
-            check_or_later(&Expect::Absent, &P, &later, &seen, 404, b""),
-            Check::Met,
-            "seen, now gone"
-        );
-        assert_eq!(
-            check_or_later(&title, &Pointers::default(), &later, &seen, 200, &v(4)),
-            Check::Met
-        );
-        assert_eq!(
-            check_or_later(&Expect::Present, &P, &later, &seen, 410, b""),
-            Check::NotYet
-        );
+        let c = |e: &Expect, status: u16, b: &[u8]| check_or_later(e, &by_id(), WHO, &P, &later, &seen, status, b);
+        assert_eq!(c(&Expect::Absent, 404, b""), Check::NotYet, "never seen there");
+        assert_eq!(c(&Expect::Absent, 410, b""), Check::Met);
+        assert_eq!(c(&title, 200, &v(2)), Check::NotYet);
+        assert_eq!(c(&Expect::Absent, 404, b""), Check::Met, "seen, now gone");
+        assert_eq!(c(&title, 200, &v(4)), Check::Met);
+        assert_eq!(c(&Expect::Present, 410, b""), Check::NotYet);
         later.deleted_later.store(true, std::sync::atomic::Ordering::Release);
+        assert_eq!(c(&Expect::Present, 410, b""), Check::Met);
+    }
+
+    /// Regression: a 2xx alone counted as "present" (a downstream's empty list, an error page).
+    #[test]
+    fn presence_is_decided_by_content() {
         assert_eq!(
-            check_or_later(&Expect::Present, &P, &later, &seen, 410, b""),
+            check(&by_id(), &Expect::Present, &P, 200, &body(user(json!({})))),
             Check::Met
         );
+        assert_eq!(check(&by_id(), &Expect::Present, &P, 200, b"{}"), Check::PointerMissing);
+        assert_eq!(
+            check(&by_id(), &Expect::Present, &P, 200, b"<html>ok</html>"),
+            Check::PointerMissing
+        );
+        let someone_else = body(json!({"id": "u2", "userName": "other@example.test"}));
+        assert_eq!(check(&by_id(), &Expect::Present, &P, 200, &someone_else), Check::NotYet);
+        let list = |items: Value| body(json!({"totalResults": 1, "Resources": items}));
+        let q = by_query();
+        assert_eq!(check(&q, &Expect::Present, &P, 200, &list(json!([]))), Check::NotYet);
+        assert_eq!(
+            check(
+                &q,
+                &Expect::Present,
+                &P,
+                200,
+                &list(json!([{"userName": "other@example.test"}]))
+            ),
+            Check::NotYet
+        );
+        assert_eq!(
+            check(
+                &q,
+                &Expect::Present,
+                &P,
+                200,
+                &list(json!([{"userName": "PB-1A2B3C4D-1@example.test"}]))
+            ),
+            Check::Met
+        );
+        assert_eq!(
+            check(&q, &Expect::Present, &P, 200, &body(json!({"ok": true}))),
+            Check::PointerMissing
+        );
+    }
+
+    /// Regression: deletes by a filter-only view were never recognised (only 404/410 were).
+    #[test]
+    fn absence_by_query_is_an_empty_or_non_matching_list_where_the_user_was_seen() {
+        let q = by_query();
+        let empty = body(json!({"totalResults": 0, "Resources": []}));
+        let seen = std::sync::atomic::AtomicBool::new(false);
+        let c = |e: &Expect, b: &[u8]| check_or_later(e, &q, WHO, &P, &Supersession::default(), &seen, 200, b);
+        assert_eq!(c(&Expect::Absent, &empty), Check::NotYet, "never seen there");
+        let there = body(json!({"Resources": [user(json!({}))]}));
+        assert_eq!(c(&Expect::Present, &there), Check::Met);
+        assert_eq!(c(&Expect::Absent, &there), Check::NotYet);
+        assert_eq!(c(&Expect::Absent, &empty), Check::Met);
+        assert_eq!(c(&Expect::Absent, &body(json!({"Resources": null}))), Check::Met);
     }
 
     #[test]
     fn each_expectation() {
-        assert_eq!(check(&Expect::Present, &P, 200, b"{}"), Check::Met);
-        assert_eq!(check(&Expect::Present, &P, 404, b""), Check::NotYet);
-        assert_eq!(check(&Expect::Absent, &P, 404, b""), Check::Met);
-        assert_eq!(check(&Expect::Absent, &P, 200, b"{}"), Check::NotYet);
+        let f = by_id();
+        let c = |e: &Expect, status: u16, b: &[u8]| check(&f, e, &P, status, b);
+        assert_eq!(c(&Expect::Present, 404, b""), Check::NotYet);
+        assert_eq!(c(&Expect::Absent, 404, b""), Check::Met);
+        assert_eq!(c(&Expect::Absent, 200, &body(user(json!({})))), Check::NotYet);
         let inactive = Expect::Equals(Field::Active, json!(false));
-        assert_eq!(check(&inactive, &P, 200, &body(json!({"active": false}))), Check::Met);
-        assert_eq!(check(&inactive, &P, 200, &body(json!({"active": "False"}))), Check::Met);
-        assert_eq!(check(&inactive, &P, 200, &body(json!({"active": true}))), Check::NotYet);
+        assert_eq!(c(&inactive, 200, &body(user(json!({"active": false})))), Check::Met);
+        assert_eq!(c(&inactive, 200, &body(user(json!({"active": "False"})))), Check::Met);
+        assert_eq!(c(&inactive, 200, &body(user(json!({"active": true})))), Check::NotYet);
         assert_eq!(
-            check(&inactive, &P, 200, &body(json!({"enabled": false}))),
+            c(&inactive, 200, &body(user(json!({"enabled": false})))),
             Check::PointerMissing
         );
-        assert_eq!(check(&inactive, &P, 404, b""), Check::NotYet);
+        assert_eq!(c(&inactive, 404, b""), Check::NotYet);
+        assert_eq!(c(&inactive, 500, b"oops"), Check::NotYet);
         let held = Expect::RoleHeld("admin".into());
         assert_eq!(
-            check(&held, &P, 200, &body(json!({"roles": [{"value": "admin"}]}))),
+            c(&held, 200, &body(user(json!({"roles": [{"value": "admin"}]})))),
             Check::Met
         );
-        assert_eq!(check(&held, &P, 200, &body(json!({"roles": ["admin"]}))), Check::Met);
-        assert_eq!(check(&held, &P, 200, &body(json!({}))), Check::NotYet);
+        assert_eq!(c(&held, 200, &body(user(json!({"roles": ["admin"]})))), Check::Met);
+        assert_eq!(c(&held, 200, &body(user(json!({})))), Check::NotYet);
         assert_eq!(
-            check(&Expect::RoleGone("admin".into()), &P, 200, &body(json!({}))),
+            c(&Expect::RoleGone("admin".into()), 200, &body(user(json!({})))),
             Check::Met
         );
         assert_eq!(
-            check(&held, &P, 200, &body(json!({"roles": "admin"}))),
+            c(&held, 200, &body(user(json!({"roles": "admin"})))),
             Check::PointerMissing
         );
     }
@@ -270,17 +384,12 @@ mod tests {
             ..Pointers::default()
         };
         let inactive = Expect::Equals(Field::Active, json!(false));
-        assert_eq!(
-            check(&inactive, &custom, 200, &body(json!({"enabled": false}))),
-            Check::Met
-        );
-        assert_eq!(
-            check(&inactive, &P, 200, &body(json!({"enabled": false}))),
-            Check::PointerMissing
-        );
+        let disabled = body(user(json!({"enabled": false})));
+        assert_eq!(check(&by_id(), &inactive, &custom, 200, &disabled), Check::Met);
+        assert_eq!(check(&by_id(), &inactive, &P, 200, &disabled), Check::PointerMissing);
         let held = Expect::RoleHeld("ops".into());
         assert_eq!(
-            check(&held, &custom, 200, &body(json!({"groups": ["ops"]}))),
+            check(&by_id(), &held, &custom, 200, &body(user(json!({"groups": ["ops"]})))),
             Check::Met
         );
     }

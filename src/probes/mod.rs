@@ -24,11 +24,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{MetricKey, Registry, SeriesId};
 use crate::results::ProbeReport;
+use crate::scim::HttpSettings;
 use crate::scim::ScimClient;
 use crate::scim::client::encode_query;
 use crate::vocab::{Op, metric, tag};
+use crate::workload::downstream::{HeaderValue, ServiceAuth};
 use crate::workload::probes::{JobSource, Observe, Probes, StartDetection, SyncProbe};
-use condition::{Check, Expect, check_or_later};
+use condition::{Check, Expect, Who, check_or_later};
 use push::PushHub;
 
 /// An acknowledged write to observe.
@@ -65,6 +67,8 @@ pub struct Counters {
 pub struct ProbeHub {
     probes: Probes,
     client: Arc<ScimClient>,
+    /// Per sync probe: the client its reads go through, with that service's credentials.
+    readers: Vec<Arc<ScimClient>>,
     registry: Arc<Registry>,
     queue_series: HashMap<Op, SeriesId>,
     sync_series: HashMap<(usize, Op), SeriesId>,
@@ -86,7 +90,12 @@ impl ProbeHub {
         ops: &[Op],
         push: Option<Arc<PushHub>>,
         stop: CancellationToken,
-    ) -> ProbeHub {
+    ) -> anyhow::Result<ProbeHub> {
+        let readers = probes
+            .sync
+            .iter()
+            .map(|p| reader(p, &client))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut queue_series = HashMap::new();
         let mut sync_series = HashMap::new();
         let mut end_to_end = HashMap::new();
@@ -107,7 +116,8 @@ impl ProbeHub {
                 end_to_end.insert(op, registry.series(key(metric::END_TO_END)));
             }
         }
-        ProbeHub {
+        Ok(ProbeHub {
+            readers,
             permits: Arc::new(Semaphore::new(probes.max_pending)),
             sync_counters: probes.sync.iter().map(|_| ProbeCounters::default()).collect(),
             queue_counters: ProbeCounters::default(),
@@ -120,7 +130,7 @@ impl ProbeHub {
             counters: Counters::default(),
             push,
             stop,
-        }
+        })
     }
 
     /// True when writes of `op` are observed at all.
@@ -229,6 +239,7 @@ impl ProbeHub {
     /// `None` at the bound.
     async fn poll(
         &self,
+        client: &ScimClient,
         url: &str,
         acked: Instant,
         counters: &ProbeCounters,
@@ -245,7 +256,7 @@ impl ProbeHub {
         loop {
             let sent = Instant::now();
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            match self.client.call(Method::GET, url, None).await {
+            match client.call(Method::GET, url, None).await {
                 Ok(reply) => match test(reply.status.as_u16(), &reply.body) {
                     Check::Met => return Some((sent, (sent - previous).as_micros() as u64)),
                     Check::PointerMissing => {
@@ -303,7 +314,7 @@ impl ProbeHub {
         };
         let mut exact: Option<Duration> = None;
         let found = self
-            .poll(&url, w.acked, &self.queue_counters, |status, body| {
+            .poll(&self.client, &url, w.acked, &self.queue_counters, |status, body| {
                 if !(200..300).contains(&status) {
                     return Check::NotYet;
                 }
@@ -353,9 +364,28 @@ impl ProbeHub {
         let counters = &self.sync_counters[index];
         let outcome = match probe.observe {
             Observe::Poll => {
-                let url = self.url(&probe.url, w);
-                self.poll(&url, w.acked, counters, |status, body| {
-                    check_or_later(&w.expect, &probe.pointers, &w.later, &w.seen[index], status, body)
+                let reader = &self.readers[index];
+                let url = probe.find.url().render(&w.user_id, &w.user_name);
+                let url = if url.starts_with('/') {
+                    format!("{}{url}", reader.origin())
+                } else {
+                    url
+                };
+                let who = Who {
+                    id: &w.user_id,
+                    user_name: &w.user_name,
+                };
+                self.poll(reader, &url, w.acked, counters, |status, body| {
+                    check_or_later(
+                        &w.expect,
+                        &probe.find,
+                        who,
+                        &probe.pointers,
+                        &w.later,
+                        &w.seen[index],
+                        status,
+                        body,
+                    )
                 })
                 .await
                 .map(|(at, res)| (at.saturating_duration_since(w.acked), res))
@@ -439,4 +469,49 @@ impl ProbeHub {
             problems,
         }
     }
+}
+
+/// The client a service's reads go through. The target's credentials go only to the target's
+/// origin, or where a service asks for them (`auth = "target"`); every other service has its
+/// own (or none) and its own headers.
+fn reader(probe: &SyncProbe, target: &Arc<ScimClient>) -> anyhow::Result<Arc<ScimClient>> {
+    let what = format!("probes.sync `{}`", probe.service);
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in &probe.access.headers {
+        let value = match value {
+            HeaderValue::Literal(v) => v.clone(),
+            HeaderValue::Env { env } => std::env::var(env)
+                .map_err(|_| anyhow::anyhow!("{what}: header `{name}`: environment variable `{env}` is not set"))?,
+        };
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| anyhow::anyhow!("{what}: header `{name}`: {e}"))?,
+            reqwest::header::HeaderValue::from_str(&value)
+                .map_err(|e| anyhow::anyhow!("{what}: header `{name}`: {e}"))?,
+        );
+    }
+    let origin = probe.find.url().origin().unwrap_or_else(|| target.origin().to_string());
+    if probe.access.auth == ServiceAuth::Target && headers.is_empty() && origin == target.origin() {
+        return Ok(target.clone());
+    }
+    let client = ScimClient::new(&origin, HttpSettings::defaults())?.with_headers(headers);
+    let client = match &probe.access.auth {
+        ServiceAuth::Target => client.sharing_auth(target),
+        ServiceAuth::None => client,
+        ServiceAuth::Bearer(secret) => {
+            client.set_bearer(&crate::scim::auth::read_secret(
+                secret,
+                &format!("{what} bearer token"),
+            )?)?;
+            client
+        }
+        ServiceAuth::Basic { username, password } => {
+            client.set_basic(
+                username,
+                &crate::scim::auth::read_secret(password, &format!("{what} password"))?,
+            )?;
+            client
+        }
+    };
+    Ok(Arc::new(client))
 }

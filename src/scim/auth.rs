@@ -18,6 +18,19 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
+/// A secret from the environment or a file (trimmed), registered so no output shows it.
+pub fn read_secret(secret: &Secret, what: &str) -> anyhow::Result<String> {
+    let value = match secret {
+        Secret::Env(name) => env(name, what)?,
+        Secret::File(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("{what}: cannot read {}", path.display()))?
+            .trim()
+            .to_string(),
+    };
+    crate::redact::register(&value);
+    Ok(value)
+}
+
 fn env(name: &str, what: &str) -> anyhow::Result<String> {
     std::env::var(name).with_context(|| format!("{what}: environment variable `{name}` is not set"))
 }
@@ -32,16 +45,7 @@ pub async fn authenticate(
 ) -> anyhow::Result<()> {
     match auth {
         Auth::None => Ok(()),
-        Auth::Bearer {
-            source: Secret::Env(name),
-        } => client.set_bearer(&env(name, "target.auth bearer token")?),
-        Auth::Bearer {
-            source: Secret::File(path),
-        } => {
-            let token =
-                std::fs::read_to_string(path).with_context(|| format!("target.auth token_file {}", path.display()))?;
-            client.set_bearer(token.trim())
-        }
+        Auth::Bearer { source } => client.set_bearer(&read_secret(source, "target.auth bearer token")?),
         Auth::ClientCredentials {
             token_url,
             client_id,

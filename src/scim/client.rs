@@ -71,8 +71,11 @@ pub struct ScimClient {
     base_url: reqwest::Url,
     base_path: String,
     capture: Option<reqwest::header::HeaderName>,
-    authorization: ArcSwap<Option<HeaderValue>>,
+    /// Shared with clients that read on the target's behalf (see [`ScimClient::sharing_auth`]).
+    authorization: Arc<ArcSwap<Option<HeaderValue>>>,
     settings: HttpSettings,
+    /// Sent with every request (a tenant header, an API key).
+    extra_headers: HeaderMap,
 }
 
 /// The longest `Retry-After` honoured; longer asks are capped so a run keeps its schedule.
@@ -119,9 +122,34 @@ impl ScimClient {
             base_url,
             base,
             capture: None,
-            authorization: ArcSwap::from_pointee(None),
+            authorization: Arc::new(ArcSwap::from_pointee(None)),
             settings,
+            extra_headers: HeaderMap::new(),
         })
+    }
+
+    /// Sends `other`'s credentials, refreshed as they are (for reads explicitly allowed them).
+    pub fn sharing_auth(mut self, other: &ScimClient) -> Self {
+        self.authorization = other.authorization.clone();
+        self
+    }
+
+    /// Sends `headers` with every request.
+    pub fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.extra_headers = headers;
+        self
+    }
+
+    /// HTTP Basic credentials on every request (the password is a registered secret).
+    pub fn set_basic(&self, username: &str, password: &str) -> anyhow::Result<()> {
+        use base64::Engine;
+        crate::redact::register(password);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        crate::redact::register(&encoded);
+        let mut v = HeaderValue::from_str(&format!("Basic {encoded}"))?;
+        v.set_sensitive(true);
+        self.authorization.store(Arc::new(Some(v)));
+        Ok(())
     }
 
     /// Keeps the value of `header` from every answer in [`Reply::captured`].
@@ -213,6 +241,9 @@ impl ScimClient {
         if let Some(auth) = self.authorization.load().as_ref() {
             req = req.header(header::AUTHORIZATION, auth.clone());
         }
+        for (k, v) in &self.extra_headers {
+            req = req.header(k, v);
+        }
         let has_body = body.is_some();
         if has_body {
             req = req.header(header::CONTENT_TYPE, SCIM_JSON);
@@ -268,6 +299,9 @@ impl ScimClient {
             url
         };
         let mut req = self.http.request(method.clone(), url).header(header::ACCEPT, SCIM_JSON);
+        if !self.extra_headers.is_empty() {
+            req = req.headers(self.extra_headers.clone());
+        }
         if let Some(auth) = self.authorization.load().as_ref() {
             req = req.header(header::AUTHORIZATION, auth.clone());
         }

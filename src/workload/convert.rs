@@ -57,8 +57,12 @@ pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, Workloa
     )
     .map_err(|m| src.error(checks_span, m))?;
     let (probes_span, probes_wire) = w.probes.map(|p| (p.span(), p.into_inner())).unzip();
-    let probes =
-        probes::Probes::from_wire(probes_wire, embedded_services.as_deref()).map_err(|m| src.error(probes_span, m))?;
+    let probes = probes::Probes::from_wire(
+        probes_wire,
+        embedded_services.as_deref(),
+        src.file.parent().unwrap_or(Path::new(".")),
+    )
+    .map_err(|m| src.error(probes_span, m))?;
     let thresholds = convert_thresholds(src, w.thresholds.as_ref())?;
     if let Some(c) = &checks
         && c.kinds.iter().any(|k| k.logs_in())

@@ -11,11 +11,13 @@
 //! - [`template`]: payload templates with placeholders.
 //! - [`schedule`]: open-model arrival rates and arrival times.
 //! - [`step`]: the operations a journey is made of.
-//! - [`probes`], [`checks`]: the `[probes]` and `[checks]` sections.
+//! - [`probes`], [`checks`]: the `[probes]` and `[checks]` sections; [`downstream`]: how a
+//!   linked service is read (by id or by query, with its own credentials).
 //! - `convert`: wire form to domain types, with located errors.
 
 pub mod checks;
 mod convert;
+pub mod downstream;
 pub mod error;
 pub mod limits;
 pub mod overrides;

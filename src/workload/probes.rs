@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::downstream::{Access, Find, ServiceAuth, UrlTemplate};
 use crate::vocab::Op;
 
 /// Where a downstream keeps each attribute (JSON pointers): SCIM names by default.
@@ -90,9 +91,23 @@ pub struct StartedWhenWire {
 #[serde(deny_unknown_fields)]
 pub struct SyncWire {
     pub service: String,
-    /// Read URL template (`{id}`, `{userName}`), origin-relative or absolute.
+    /// Read URL by id (`{id}`, `{userName}`), origin-relative or absolute.
     #[serde(default)]
     pub url: Option<String>,
+    /// Or a query URL whose answer lists the user (`?filter=userName eq "{userName}"`).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// With `query`: the JSON pointer to the result list (default `/Resources`).
+    #[serde(default)]
+    pub list: Option<String>,
+    /// With `query`: the pointer, in each listed item, to the user's userName (default `/userName`).
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// `"target"`, `"none"`, `{ kind = "bearer", token_env = … }`, `{ kind = "basic", … }`.
+    #[serde(default)]
+    pub auth: Option<super::downstream::ServiceAuthWire>,
+    #[serde(default)]
+    pub headers: Option<std::collections::BTreeMap<String, super::downstream::HeaderValue>>,
     /// `poll` (default) or `push`.
     #[serde(default)]
     pub observe: Option<String>,
@@ -166,7 +181,8 @@ pub enum Observe {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncProbe {
     pub service: String,
-    pub url: String,
+    pub find: Find,
+    pub access: Access,
     pub observe: Observe,
     pub ops: Vec<Op>,
     pub pointers: Pointers,
@@ -208,7 +224,12 @@ fn pointer(p: &str, key: &str) -> Result<String, String> {
 impl Probes {
     /// Converts the wire form. `embedded_services` (the embedded target's linked services) fill in
     /// what an embedded workload leaves out; `None` for other targets.
-    pub fn from_wire(w: Option<ProbesWire>, embedded_services: Option<&[String]>) -> Result<Option<Probes>, String> {
+    /// `base`: the workload's folder (token files are relative to it).
+    pub fn from_wire(
+        w: Option<ProbesWire>,
+        embedded_services: Option<&[String]>,
+        base: &std::path::Path,
+    ) -> Result<Option<Probes>, String> {
         let explicit = w.is_some();
         let w = w.unwrap_or_default();
         if w.enabled == Some(false) || (!explicit && embedded_services.is_none()) {
@@ -232,7 +253,7 @@ impl Probes {
             (None, None) => None,
         };
         let push = w.push.as_ref().map(push_receiver).transpose()?;
-        let sync = sync_probes(w.sync, embedded_services, push.is_some())?;
+        let sync = sync_probes(w.sync, embedded_services, push.is_some(), base)?;
         if queue.is_none() && sync.is_empty() {
             return Err("[probes] observes nothing: add `queue` or `sync` (or enabled = false)".into());
         }
@@ -323,6 +344,7 @@ fn sync_probes(
     given: Option<Vec<SyncWire>>,
     embedded_services: Option<&[String]>,
     has_push: bool,
+    base: &std::path::Path,
 ) -> Result<Vec<SyncProbe>, String> {
     let wires: Vec<SyncWire> = match (given, embedded_services) {
         (Some(s), _) => s,
@@ -331,6 +353,11 @@ fn sync_probes(
             .map(|s| SyncWire {
                 service: s.clone(),
                 url: None,
+                query: None,
+                list: None,
+                identity: None,
+                auth: None,
+                headers: None,
                 observe: None,
                 ops: None,
                 pointers: None,
@@ -343,21 +370,43 @@ fn sync_probes(
         if sync.iter().any(|p| p.service == s.service) {
             return Err(format!("probes.sync: service `{}` is listed twice", s.service));
         }
-        sync.push(sync_probe(s, embedded_services.is_some(), has_push)?);
+        sync.push(sync_probe(s, embedded_services.is_some(), has_push, base)?);
     }
     Ok(sync)
 }
 
-fn sync_probe(s: SyncWire, embedded: bool, has_push: bool) -> Result<SyncProbe, String> {
-    let url = match s.url {
-        Some(u) => u,
-        None if embedded => format!("/linked/{}/Users/{{id}}", s.service),
-        None => {
-            return Err(format!(
-                "probes.sync `{}` needs a `url` (e.g. \"/directory/users/{{id}}\")",
-                s.service
-            ));
-        }
+/// Where the service keeps the user: `url` (by id) or `query` (+ `list`, `identity`).
+fn find(s: &SyncWire, embedded: bool) -> Result<Find, String> {
+    let template = |t: &str| UrlTemplate::parse(t).map_err(|e| format!("probes.sync `{}`: {e}", s.service));
+    let by_query_only = |key: &str, v: &Option<String>| match v {
+        Some(_) if s.query.is_none() => Err(format!("probes.sync `{}`: `{key}` goes with `query`", s.service)),
+        _ => Ok(()),
+    };
+    by_query_only("list", &s.list)?;
+    by_query_only("identity", &s.identity)?;
+    match (&s.url, &s.query) {
+        (Some(u), None) => Ok(Find::ById(template(u)?)),
+        (None, Some(q)) => Ok(Find::Query {
+            url: template(q)?,
+            list: pointer(s.list.as_deref().unwrap_or("/Resources"), "sync.list")?,
+            identity: pointer(s.identity.as_deref().unwrap_or("/userName"), "sync.identity")?,
+        }),
+        (None, None) if embedded => Ok(Find::ById(template(&format!("/linked/{}/Users/{{id}}", s.service))?)),
+        (None, None) => Err(format!(
+            "probes.sync `{}` needs a `url` by id (e.g. \"/directory/users/{{id}}\") or a `query` (e.g. \"/crm/Users?filter=userName eq \\\"{{userName}}\\\"\")",
+            s.service
+        )),
+        (Some(_), Some(_)) => Err(format!("probes.sync `{}`: give `url` or `query`, not both", s.service)),
+    }
+}
+
+fn sync_probe(s: SyncWire, embedded: bool, has_push: bool, base: &std::path::Path) -> Result<SyncProbe, String> {
+    let find = find(&s, embedded)?;
+    let relative = find.url().as_str().starts_with('/');
+    let auth = ServiceAuth::from_wire(s.auth, relative, &s.service, base)?;
+    let access = Access {
+        auth,
+        headers: s.headers.unwrap_or_default().into_iter().collect(),
     };
     let observe = match s.observe.as_deref() {
         None | Some("poll") => Observe::Poll,
@@ -405,7 +454,8 @@ fn sync_probe(s: SyncWire, embedded: bool, has_push: bool) -> Result<SyncProbe, 
     }
     Ok(SyncProbe {
         service: s.service,
-        url,
+        find,
+        access,
         observe,
         ops,
         pointers,
@@ -416,16 +466,21 @@ fn sync_probe(s: SyncWire, embedded: bool, has_push: bool) -> Result<SyncProbe, 
 mod tests {
     use super::*;
 
+    fn here() -> &'static std::path::Path {
+        std::path::Path::new(".")
+    }
+
     #[test]
     fn embedded_targets_get_queue_and_every_service_by_default() {
         let services = vec!["directory".to_string(), "mail".to_string()];
-        let p = Probes::from_wire(None, Some(&services)).unwrap().unwrap();
+        let p = Probes::from_wire(None, Some(&services), here()).unwrap().unwrap();
         assert_eq!(p.sync.len(), 2);
-        assert_eq!(p.sync[1].url, "/linked/mail/Users/{id}");
+        assert_eq!(p.sync[1].find.url().as_str(), "/linked/mail/Users/{id}");
+        assert_eq!(p.sync[1].access.auth, ServiceAuth::Target);
         assert!(matches!(p.queue.unwrap().start, StartDetection::Timestamps { .. }));
         assert_eq!(p.sample, 0.1);
         assert!(
-            Probes::from_wire(None, None).unwrap().is_none(),
+            Probes::from_wire(None, None, here()).unwrap().is_none(),
             "SCIM targets have no probes unless asked"
         );
     }
@@ -433,15 +488,19 @@ mod tests {
     #[test]
     fn explicit_probes_are_checked() {
         let wire = |t: &str| -> ProbesWire { toml::from_str(t).unwrap() };
-        let err = Probes::from_wire(Some(wire("sample = 2.0")), None).unwrap_err();
+        let err = Probes::from_wire(Some(wire("sample = 2.0")), None, here()).unwrap_err();
         assert!(err.contains("sample"));
-        let err = Probes::from_wire(Some(wire("[[sync]]\nservice = \"ldap\"\n")), None).unwrap_err();
-        assert!(err.contains("needs a `url`"), "{err}");
+        let err = Probes::from_wire(Some(wire("[[sync]]\nservice = \"ldap\"\n")), None, here()).unwrap_err();
+        assert!(
+            err.contains("needs a `url` by id") && err.contains("or a `query`"),
+            "{err}"
+        );
         let err = Probes::from_wire(
             Some(wire(
                 "queue = { job_header = \"x\", accepted_at = \"at\", started_at = \"/s\" }",
             )),
             None,
+            here(),
         )
         .unwrap_err();
         assert!(err.contains("JSON pointer"), "{err}");
@@ -450,13 +509,45 @@ mod tests {
                 "[[sync]]\nservice = \"d\"\nurl = \"/u/{id}\"\nobserve = \"push\"\n",
             )),
             None,
+            here(),
         )
         .unwrap_err();
         assert!(err.contains("[probes.push]"), "{err}");
         assert!(
-            Probes::from_wire(Some(wire("enabled = false")), Some(&["d".into()]))
+            Probes::from_wire(Some(wire("enabled = false")), Some(&["d".into()]), here())
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// Other origins get no credentials unless a service says so; query views get their defaults.
+    #[test]
+    fn reads_of_other_origins_carry_none_of_the_targets_credentials() {
+        let wire = |t: &str| -> ProbesWire { toml::from_str(t).unwrap() };
+        let p = Probes::from_wire(
+            Some(wire(
+                "[[sync]]\nservice = \"crm\"\nquery = \"https://crm.example.test/Users?filter=userName eq \\\"{userName}\\\"\"\n\
+                 [[sync]]\nservice = \"dir\"\nurl = \"https://dir.example.test/u/{id}\"\nauth = \"target\"\n\
+                 [[sync]]\nservice = \"hr\"\nurl = \"/hr/{id}\"\nauth = { kind = \"bearer\", token_env = \"HR\" }\nheaders = { X-Tenant = \"t1\" }\n",
+            )),
+            None,
+            std::path::Path::new("."),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(p.sync[0].access.auth, ServiceAuth::None);
+        assert!(
+            matches!(&p.sync[0].find, Find::Query { list, identity, .. } if list == "/Resources" && identity == "/userName")
+        );
+        assert_eq!(p.sync[1].access.auth, ServiceAuth::Target, "explicitly asked for");
+        assert!(matches!(p.sync[2].access.auth, ServiceAuth::Bearer(_)));
+        assert_eq!(p.sync[2].access.headers.len(), 1);
+        let bad = Probes::from_wire(
+            Some(wire("[[sync]]\nservice = \"crm\"\nurl = \"/crm/{uid}\"\n")),
+            None,
+            std::path::Path::new("."),
+        )
+        .unwrap_err();
+        assert!(bad.contains("unknown placeholder"), "{bad}");
     }
 }

@@ -290,3 +290,72 @@ timeout = "5s"
         assert_eq!(q.count, 10, "{op}");
     }
 }
+
+/// Regression: against a downstream found by filter (an absent user is a 200 with an empty
+/// list), 404 after a delete, no versions, and credentials of its own, the probes counted the
+/// first 200 as "present", never saw a delete, and sent the target's token there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downstream_read_by_query_with_its_own_credentials() {
+    let config = ReferenceConfig::from_toml(
+        r#"
+        profile = "fast"
+        [[services]]
+        name = "crm"
+        sync_delay = "uniform:100ms..200ms"
+        view = "filter-only,404,no-versions,token=crm-own-token-1"
+        "#,
+    )
+    .unwrap();
+    let reference = start_reference(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crm-token"), "crm-own-token-1").unwrap();
+    let token_file = dir.path().join("crm-token");
+    let workload = format!(
+        r#"
+name = "downstream"
+[load]
+model = "closed"
+admins = 2
+iterations = 5
+think_time = "400ms"
+[[journey]]
+name = "jml"
+steps = ["create_user", "delete_user"]
+[probes]
+sample = 1.0
+timeout = "5s"
+poll = {{ initial = "5ms", max = "50ms", factor = 1.5 }}
+[[probes.sync]]
+service = "crm"
+query = "{root}/linked/crm/Users?filter=userName eq \"{{userName}}\""
+auth = {{ kind = "bearer", token_file = "{token}" }}
+"#,
+        root = reference.root,
+        token = token_file.display()
+    );
+    let (result, _dir) = run_against(Some(&reference), &workload).await;
+    let s = &result.summary;
+    let lag = |op: &str| {
+        s.metrics
+            .iter()
+            .find(|m| m.metric == "sync_lag" && m.tags["op"] == op)
+            .unwrap_or_else(|| panic!("no sync_lag for {op}: {:?}", s.metrics))
+            .clone()
+    };
+    let created = lag("create_user");
+    assert_eq!((created.count, created.timeouts), (10, 0), "{created:?}");
+    // The first poll (after 5 ms) found an empty list: presence is decided by content.
+    assert!(
+        created.min_us.unwrap() >= 95_000,
+        "observed before the 100 ms sync delay: {created:?}"
+    );
+    let deleted = lag("delete_user");
+    assert_eq!(
+        (deleted.count, deleted.timeouts),
+        (10, 0),
+        "deletes seen by an empty list: {deleted:?}"
+    );
+    // crm refuses the target's token (401): every observation above went out with crm's own.
+    assert!(s.probes.as_ref().unwrap().problems.is_empty(), "{:?}", s.probes);
+    reference.stop().await;
+}

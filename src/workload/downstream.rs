@@ -1,0 +1,274 @@
+//! How a linked service is read, the way real downstreams are: where the user is found (a URL by
+//! id, or a query whose answer holds a list with the user in it), and with what credentials.
+//! URL templates are checked when the workload loads, and their placeholders are encoded for
+//! the part of the URL they fill.
+
+use serde::Deserialize;
+
+use crate::scim::Secret;
+use crate::scim::client::encode_query;
+
+/// A read URL with `{id}` and `{userName}` placeholders, origin-relative or absolute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UrlTemplate {
+    /// The template with its literal query text encoded (`filter=userName eq "{userName}"`
+    /// becomes `filter=userName%20eq%20%22{userName}%22`).
+    text: String,
+    /// Where the query begins (placeholders after it are query-encoded, before it path-encoded).
+    query_at: usize,
+}
+
+const PLACEHOLDERS: &[&str] = &["{id}", "{userName}"];
+
+impl UrlTemplate {
+    pub fn parse(text: &str) -> Result<UrlTemplate, String> {
+        let text = text.trim();
+        if !(text.starts_with('/') || text.starts_with("http://") || text.starts_with("https://")) {
+            return Err(format!(
+                "`{text}`: a read URL starts with `/` (on the target) or http(s)://"
+            ));
+        }
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..]
+                .find('}')
+                .map(|c| open + c + 1)
+                .ok_or_else(|| format!("`{text}`: unclosed `{{`"))?;
+            let name = &rest[open..close];
+            if !PLACEHOLDERS.contains(&name) {
+                return Err(format!(
+                    "`{text}`: unknown placeholder `{name}` (known: {{id}}, {{userName}})"
+                ));
+            }
+            rest = &rest[close..];
+        }
+        let query_at = text.find('?').unwrap_or(text.len());
+        let encoded = format!("{}{}", &text[..query_at], encode_literal_query(&text[query_at..]));
+        let t = UrlTemplate {
+            query_at,
+            text: encoded,
+        };
+        // What a real user's values give must be a URL.
+        let sample = t.render("0f8f6c1e-5d0a", "pb-1a2b3c4d-7+x@example.test");
+        let absolute = if sample.starts_with('/') {
+            format!("http://target.invalid{sample}")
+        } else {
+            sample
+        };
+        reqwest::Url::parse(&absolute).map_err(|e| format!("`{text}` does not make a valid URL: {e}"))?;
+        Ok(t)
+    }
+
+    /// The URL for one user: each value encoded for the part of the URL it fills.
+    pub fn render(&self, id: &str, user_name: &str) -> String {
+        // Encoding touched only the query: the path ends where it did.
+        let (path, query) = self.text.split_at(self.query_at);
+        let fill = |part: &str, encode: &dyn Fn(&str) -> String| {
+            part.replace("{id}", &encode(id))
+                .replace("{userName}", &encode(user_name))
+        };
+        format!("{}{}", fill(path, &encode_path), fill(query, &encode_query))
+    }
+
+    /// The text as given (for messages).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// `scheme://host[:port]` of an absolute template.
+    pub fn origin(&self) -> Option<String> {
+        reqwest::Url::parse(&self.render("x", "x"))
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+    }
+}
+
+/// A path segment value: everything but RFC 3986's unreserved characters is escaped.
+fn encode_path(s: &str) -> String {
+    encode_query(s)
+}
+
+/// The literal text of a query (`?a=b c&d="e"`): what cannot stand in a URL is escaped, the
+/// structure (`?`, `&`, `=`), escapes already there and placeholders are kept.
+fn encode_literal_query(query: &str) -> String {
+    let mut out = String::with_capacity(query.len() + 16);
+    let mut in_placeholder = false;
+    for c in query.chars() {
+        match c {
+            '{' => {
+                in_placeholder = true;
+                out.push(c);
+            }
+            '}' => {
+                in_placeholder = false;
+                out.push(c);
+            }
+            _ if in_placeholder => out.push(c),
+            c if c.is_ascii_alphanumeric() || "-._~?&=%/:@!$'()*+,;".contains(c) => out.push(c),
+            c => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where a service keeps the user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Find {
+    /// `GET url` answers the user (404/410 when absent).
+    ById(UrlTemplate),
+    /// `GET url` answers a document whose `list` (a JSON pointer) holds the users that match;
+    /// the user is the item whose `identity` pointer equals its userName. An empty or
+    /// non-matching list means absent.
+    Query {
+        url: UrlTemplate,
+        list: String,
+        identity: String,
+    },
+}
+
+impl Find {
+    pub fn url(&self) -> &UrlTemplate {
+        match self {
+            Find::ById(u) | Find::Query { url: u, .. } => u,
+        }
+    }
+}
+
+/// The credentials a service's reads carry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceAuth {
+    /// The target's own (the default for reads on the target's origin, and only there unless
+    /// a service asks for it explicitly).
+    Target,
+    None,
+    Bearer(Secret),
+    Basic {
+        username: String,
+        password: Secret,
+    },
+}
+
+/// A header value, literal or from the environment.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderValue {
+    Literal(String),
+    Env { env: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Access {
+    pub auth: ServiceAuth,
+    pub headers: Vec<(String, HeaderValue)>,
+}
+
+/// `auth = "target"`, `"none"`, or a table.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ServiceAuthWire {
+    Named(String),
+    Table(ServiceAuthTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+pub enum ServiceAuthTable {
+    Bearer {
+        #[serde(default)]
+        token_env: Option<String>,
+        #[serde(default)]
+        token_file: Option<String>,
+    },
+    Basic {
+        username: String,
+        password_env: String,
+    },
+}
+
+impl ServiceAuth {
+    /// `relative`: the reads go to the target's origin (where the target's credentials are
+    /// the default).
+    pub fn from_wire(
+        w: Option<ServiceAuthWire>,
+        relative: bool,
+        service: &str,
+        base: &std::path::Path,
+    ) -> Result<ServiceAuth, String> {
+        Ok(match w {
+            None if relative => ServiceAuth::Target,
+            None => ServiceAuth::None,
+            Some(ServiceAuthWire::Named(n)) => match n.as_str() {
+                "target" => ServiceAuth::Target,
+                "none" => ServiceAuth::None,
+                other => {
+                    return Err(format!(
+                        "probes.sync `{service}`: auth `{other}` (known: \"target\", \"none\", or a table)"
+                    ));
+                }
+            },
+            Some(ServiceAuthWire::Table(ServiceAuthTable::Bearer { token_env, token_file })) => {
+                ServiceAuth::Bearer(match (token_env, token_file) {
+                    (Some(e), None) => Secret::Env(e),
+                    (None, Some(f)) => Secret::File(base.join(f)),
+                    _ => {
+                        return Err(format!(
+                            "probes.sync `{service}`: a bearer auth takes `token_env` or `token_file`"
+                        ));
+                    }
+                })
+            }
+            Some(ServiceAuthWire::Table(ServiceAuthTable::Basic { username, password_env })) => ServiceAuth::Basic {
+                username,
+                password: Secret::Env(password_env),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_encoded_for_their_part_of_the_url() {
+        let by_id = UrlTemplate::parse("/crm/users/{id}").unwrap();
+        assert_eq!(by_id.render("a b/c", "x"), "/crm/users/a%20b%2Fc");
+        let query = UrlTemplate::parse("/crm/Users?filter=userName eq \"{userName}\"&count=1").unwrap();
+        assert_eq!(
+            query.render("1", "pb-1+x@example.test"),
+            "/crm/Users?filter=userName%20eq%20%22pb-1%2Bx%40example.test%22&count=1"
+        );
+        assert_eq!(
+            UrlTemplate::parse("https://crm.example.test/api/users?email={userName}")
+                .unwrap()
+                .origin()
+                .as_deref(),
+            Some("https://crm.example.test")
+        );
+    }
+
+    #[test]
+    fn templates_that_cannot_work_are_refused() {
+        assert!(
+            UrlTemplate::parse("crm/users/{id}")
+                .unwrap_err()
+                .contains("starts with")
+        );
+        assert!(
+            UrlTemplate::parse("/users/{uid}")
+                .unwrap_err()
+                .contains("unknown placeholder")
+        );
+        assert!(UrlTemplate::parse("/users/{id").unwrap_err().contains("unclosed"));
+        assert!(
+            UrlTemplate::parse("http://[bad/users/{id}")
+                .unwrap_err()
+                .contains("valid URL")
+        );
+    }
+}

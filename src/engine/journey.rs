@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::context::Ctx;
 use crate::ledger::Created;
 use crate::probes::Write;
-use crate::probes::condition::{Expect, SeenIn, Supersession};
+use crate::probes::condition::{Expect, Supersession, UserTrace};
 use crate::scim::{CallError, Reply};
 use crate::workload::probes::JobSource;
 use crate::workload::{Journey, Step, ThinkTime};
@@ -47,7 +47,7 @@ pub(super) struct CurrentUser {
     pub deleted_flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Drawn once per user: when sampled, every write to it is observed (so a delete's
     /// observation knows where the user was seen).
-    pub probed: Option<SeenIn>,
+    pub probed: Option<UserTrace>,
     /// Drawn once per user: the checks follow it (login, permissions, effects, revocation).
     pub checked: bool,
     /// Its password, for the login checks (never logged or written).
@@ -79,9 +79,9 @@ fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, acked: I
 }
 
 /// Whether a user that just became current is in the probes' sample.
-pub(super) fn draw_probed(ctx: &Ctx, admin: &mut AdminState) -> Option<SeenIn> {
+pub(super) fn draw_probed(ctx: &Ctx, admin: &mut AdminState) -> Option<UserTrace> {
     let hub = ctx.probes.as_ref()?;
-    hub.sampled(admin.rng.random::<f64>()).then(|| hub.new_seen())
+    hub.sampled(admin.rng.random::<f64>()).then(|| hub.new_trace())
 }
 
 #[derive(Default)]
@@ -151,6 +151,7 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
                 follow_with_checks(ctx, step, &mut state, t0 + Duration::from_micros(micros));
                 if let (Some(hub), Some((expect, job, version))) = (&ctx.probes, state.observe.take()) {
                     let user = state.user.as_ref();
+                    let trace = user.and_then(|u| u.probed.clone()).unwrap_or_else(|| hub.new_trace());
                     let later = Supersession {
                         version,
                         deleted_later: user.map(|u| u.deleted_flag.clone()).unwrap_or_default(),
@@ -163,7 +164,8 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
                         job,
                         expect,
                         later,
-                        seen: user.and_then(|u| u.probed.clone()).unwrap_or_else(|| hub.new_seen()),
+                        index: trace.next_write(),
+                        trace,
                     });
                 }
             }

@@ -93,9 +93,44 @@ pub struct Supersession {
     pub deleted_later: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// Whether each probed service has been seen holding the user (per user, shared by all its
-/// observations): a 404 proves a deletion only where the user was once present.
-pub type SeenIn = std::sync::Arc<Vec<std::sync::atomic::AtomicBool>>;
+/// What the probes know of one user across all its writes, per probed service (shared by every
+/// observation of the user).
+#[derive(Debug, Default)]
+pub struct Trace {
+    /// The user was seen there: a 404 or an empty list proves a deletion only then.
+    pub seen: Vec<std::sync::atomic::AtomicBool>,
+    /// 1 + the index of the latest of the user's writes observed there (0: none yet).
+    observed: Vec<std::sync::atomic::AtomicU64>,
+    /// Writes of this user handed to the probes so far.
+    writes: std::sync::atomic::AtomicU64,
+}
+
+pub type UserTrace = std::sync::Arc<Trace>;
+
+impl Trace {
+    pub fn new(services: usize) -> UserTrace {
+        std::sync::Arc::new(Trace {
+            seen: (0..services).map(|_| Default::default()).collect(),
+            observed: (0..services).map(|_| Default::default()).collect(),
+            writes: Default::default(),
+        })
+    }
+
+    /// The index the next write of this user gets (in the order the journey wrote them).
+    pub fn next_write(&self) -> u64 {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A later write than `index` has been observed in `service`: the view already shows a
+    /// later state, and write `index` can no longer be observed for itself.
+    pub fn overtaken(&self, service: usize, index: u64) -> bool {
+        self.observed[service].load(std::sync::atomic::Ordering::Acquire) > index + 1
+    }
+
+    pub fn mark_observed(&self, service: usize, index: u64) {
+        self.observed[service].fetch_max(index + 1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 /// `W/"7"`, `"7"` or `7` → 7.
 pub fn numeric_version(v: &Value) -> Option<u64> {
@@ -137,15 +172,18 @@ pub fn check_or_later(
     if direct == Check::Met {
         return Check::Met;
     }
-    if matches!(view, View::Gone { status: 410 }) && later.deleted_later.load(Ordering::Acquire) {
-        return Check::Met;
+    // A later state is showing: this write was overtaken (counted apart, never as a timeout
+    // and never as an observation of this change).
+    if matches!(view, View::Gone { .. }) && seen.load(Ordering::Acquire) && later.deleted_later.load(Ordering::Acquire)
+    {
+        return Check::Overtaken;
     }
     if let Some(mine) = later.version
         && let View::Found(v) = view
         && let Some(theirs) = v.pointer("/meta/version").and_then(numeric_version)
-        && theirs >= mine
+        && theirs > mine
     {
-        return Check::Met;
+        return Check::Overtaken;
     }
     direct
 }
@@ -154,6 +192,8 @@ pub fn check_or_later(
 pub enum Check {
     Met,
     NotYet,
+    /// The view shows a later write's state (or the user gone after the journey deleted it).
+    Overtaken,
     /// A 2xx answer without the pointer the condition reads: the probe may be misconfigured.
     PointerMissing,
 }
@@ -278,10 +318,20 @@ mod tests {
         assert_eq!(c(&Expect::Absent, 410, b""), Check::Met);
         assert_eq!(c(&title, 200, &v(2)), Check::NotYet);
         assert_eq!(c(&Expect::Absent, 404, b""), Check::Met, "seen, now gone");
-        assert_eq!(c(&title, 200, &v(4)), Check::Met);
+        assert_eq!(
+            c(&title, 200, &v(3)),
+            Check::NotYet,
+            "this write's version, not its title"
+        );
+        assert_eq!(c(&title, 200, &v(4)), Check::Overtaken, "a later version shows");
         assert_eq!(c(&Expect::Present, 410, b""), Check::NotYet);
         later.deleted_later.store(true, std::sync::atomic::Ordering::Release);
-        assert_eq!(c(&Expect::Present, 410, b""), Check::Met);
+        assert_eq!(
+            c(&Expect::Present, 410, b""),
+            Check::Overtaken,
+            "gone after the journey deleted it"
+        );
+        assert_eq!(c(&title, 404, b""), Check::Overtaken);
     }
 
     /// Regression: a 2xx alone counted as "present" (a downstream's empty list, an error page).
@@ -392,5 +442,21 @@ mod tests {
             check(&by_id(), &held, &custom, 200, &body(user(json!({"groups": ["ops"]})))),
             Check::Met
         );
+    }
+}
+
+#[cfg(test)]
+mod trace_tests {
+    use super::*;
+
+    #[test]
+    fn a_later_write_observed_overtakes_the_earlier() {
+        let t = Trace::new(2);
+        let (disable, enable) = (t.next_write(), t.next_write());
+        assert!(!t.overtaken(0, disable));
+        t.mark_observed(0, enable);
+        assert!(t.overtaken(0, disable), "enable seen in service 0 before disable was");
+        assert!(!t.overtaken(1, disable), "per service");
+        assert!(!t.overtaken(0, enable));
     }
 }

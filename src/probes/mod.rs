@@ -43,15 +43,44 @@ pub struct Write {
     pub job: Option<String>,
     pub expect: Expect,
     pub later: condition::Supersession,
-    /// Per probe index: whether that service was seen holding this user.
-    pub seen: condition::SeenIn,
+    /// What the probes know of this user across its writes.
+    pub trace: condition::UserTrace,
+    /// This write's place among the user's writes (from [`condition::Trace::next_write`]).
+    pub index: u64,
 }
 
 #[derive(Default)]
 struct ProbeCounters {
     observed: AtomicU64,
     timeouts: AtomicU64,
+    overtaken: AtomicU64,
     pointer_missing: AtomicU64,
+}
+
+/// How one observation ended.
+enum Seen {
+    /// The change showed: (lag, resolution µs).
+    At(Duration, u64),
+    /// A later write's state showed first.
+    Overtaken,
+    /// Nothing by the bound.
+    TimedOut,
+}
+
+/// The polls around a change: the last that did not show it, the first that did.
+struct Bracket {
+    before: Instant,
+    after: Instant,
+}
+
+impl Bracket {
+    /// The estimate inside the bracket: its midpoint (polls start at a random phase, so the change
+    /// is equally likely anywhere in it), and the bracket's width as the resolution.
+    fn since(&self, acked: Instant) -> (Duration, u64) {
+        let width = self.after.saturating_duration_since(self.before);
+        let mid = self.before + width / 2;
+        (mid.saturating_duration_since(acked), width.as_micros() as u64)
+    }
 }
 
 #[derive(Default)]
@@ -143,9 +172,9 @@ impl ProbeHub {
         draw < self.probes.sample
     }
 
-    /// A fresh "seen in" record for a user, one flag per sync probe.
-    pub fn new_seen(&self) -> condition::SeenIn {
-        Arc::new(self.probes.sync.iter().map(|_| Default::default()).collect())
+    /// A fresh trace for a user, one slot per sync probe.
+    pub fn new_trace(&self) -> condition::UserTrace {
+        condition::Trace::new(self.probes.sync.len())
     }
 
     pub fn job_source(&self) -> Option<&JobSource> {
@@ -203,40 +232,41 @@ impl ProbeHub {
                 syncs.spawn(async move { me.sync(i, &probe, series, &w).await });
             }
         }
-        // end_to_end: the last service to show the change; a timeout anywhere is a timeout.
-        let mut latest: Option<Duration> = Some(Duration::ZERO);
-        let mut resolution = 0;
-        let mut any = false;
+        // end_to_end: the last service to show the change; a timeout anywhere is a timeout, and
+        // a change overtaken anywhere has no end-to-end time.
+        let mut latest = Duration::ZERO;
+        let (mut resolution, mut any, mut timed_out, mut overtaken) = (0, false, false, false);
         while let Some(r) = syncs.join_next().await {
             any = true;
             match r {
-                Ok(Some((lag, res))) => {
-                    latest = latest.map(|l| l.max(lag));
+                Ok(Seen::At(lag, res)) => {
+                    latest = latest.max(lag);
                     resolution = resolution.max(res);
                 }
-                Ok(None) => latest = None,
+                Ok(Seen::TimedOut) => timed_out = true,
+                Ok(Seen::Overtaken) => overtaken = true,
                 Err(_) => return,
             }
         }
         while queue.join_next().await.is_some() {}
-        if self.stop.is_cancelled() {
+        if self.stop.is_cancelled() || overtaken {
             return;
         }
         if let (true, Some(series)) = (any, self.end_to_end.get(&write.op)) {
-            match latest {
-                Some(l) => self
-                    .registry
-                    .record_observation(*series, l.as_micros() as u64, resolution, false),
-                None => {
-                    self.registry
-                        .record_observation(*series, self.probes.timeout.as_micros() as u64, resolution, true)
-                }
-            }
+            let (micros, resolution) = match timed_out {
+                false => (latest.as_micros() as u64, resolution),
+                true => (
+                    self.probes.timeout.as_micros() as u64,
+                    self.probes.poll.max.as_micros() as u64,
+                ),
+            };
+            self.registry.record_observation(*series, micros, resolution, timed_out);
         }
     }
 
-    /// Polls `url` until `test` says met; returns (observation instant, resolution in µs), or
-    /// `None` at the bound.
+    /// Polls `url` until `test` says met: the bracket around the change, or why not. Polls start
+    /// at a random phase and keep a random jitter, so the change is equally likely anywhere in
+    /// its bracket.
     async fn poll(
         &self,
         client: &ScimClient,
@@ -244,21 +274,23 @@ impl ProbeHub {
         acked: Instant,
         counters: &ProbeCounters,
         mut test: impl FnMut(u16, &[u8]) -> Check,
-    ) -> Option<(Instant, u64)> {
+    ) -> Result<Bracket, Seen> {
         let deadline = acked + self.probes.timeout;
+        let jitter = |d: Duration, spread: f64| d.mul_f64(1.0 - spread / 2.0 + spread * rand::random::<f64>());
         let mut interval = self.probes.poll.initial;
-        let mut previous = acked;
-        // Nothing propagates in no time: the first look is one initial interval after the ack.
+        let mut before = acked;
+        // Nothing propagates in no time: the first look comes about one initial interval in.
         tokio::select! {
-            _ = tokio::time::sleep_until(acked + interval) => {}
-            _ = self.stop.cancelled() => return None,
+            _ = tokio::time::sleep_until(acked + jitter(interval, 1.0)) => {}
+            _ = self.stop.cancelled() => return Err(Seen::TimedOut),
         }
         loop {
             let sent = Instant::now();
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
             match client.call(Method::GET, url, None).await {
                 Ok(reply) => match test(reply.status.as_u16(), &reply.body) {
-                    Check::Met => return Some((sent, (sent - previous).as_micros() as u64)),
+                    Check::Met => return Ok(Bracket { before, after: sent }),
+                    Check::Overtaken => return Err(Seen::Overtaken),
                     Check::PointerMissing => {
                         counters.pointer_missing.fetch_add(1, Ordering::Relaxed);
                     }
@@ -268,31 +300,34 @@ impl ProbeHub {
                     self.counters.request_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            previous = sent;
-            let next = Instant::now() + interval;
+            before = sent;
+            let next = Instant::now() + jitter(interval, 0.5);
             if next > deadline {
-                return None;
+                return Err(Seen::TimedOut);
             }
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => {}
-                _ = self.stop.cancelled() => return None,
+                _ = self.stop.cancelled() => return Err(Seen::TimedOut),
             }
             interval = interval.mul_f64(self.probes.poll.factor).min(self.probes.poll.max);
         }
     }
 
-    fn record(&self, series: SeriesId, counters: &ProbeCounters, outcome: Option<(Duration, u64)>) {
+    fn record(&self, series: SeriesId, counters: &ProbeCounters, seen: &Seen) {
         if self.stop.is_cancelled() {
             self.counters.abandoned.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match outcome {
-            Some((lag, resolution)) => {
+        match seen {
+            Seen::At(lag, resolution) => {
                 counters.observed.fetch_add(1, Ordering::Relaxed);
                 self.registry
-                    .record_observation(series, lag.as_micros() as u64, resolution, false);
+                    .record_observation(series, lag.as_micros() as u64, *resolution, false);
             }
-            None => {
+            Seen::Overtaken => {
+                counters.overtaken.fetch_add(1, Ordering::Relaxed);
+            }
+            Seen::TimedOut => {
                 counters.timeouts.fetch_add(1, Ordering::Relaxed);
                 let bound = self.probes.timeout.as_micros() as u64;
                 let resolution = self.probes.poll.max.as_micros() as u64;
@@ -351,18 +386,22 @@ impl ProbeHub {
                 }
             })
             .await;
-        let outcome = found.map(|(at, resolution)| match exact {
+        let seen = match (found, exact) {
             // Server timestamps: exact to their microsecond.
-            Some(d) => (d, 1),
-            None => (at.saturating_duration_since(w.acked), resolution),
-        });
-        self.record(series, &self.queue_counters, outcome);
+            (Ok(_), Some(d)) => Seen::At(d, 1),
+            (Ok(bracket), None) => {
+                let (lag, resolution) = bracket.since(w.acked);
+                Seen::At(lag, resolution)
+            }
+            (Err(miss), _) => miss,
+        };
+        self.record(series, &self.queue_counters, &seen);
     }
 
-    /// One service's view of one write; returns (lag, resolution) for end_to_end.
-    async fn sync(&self, index: usize, probe: &SyncProbe, series: SeriesId, w: &Write) -> Option<(Duration, u64)> {
+    /// One service's view of one write (for end_to_end too).
+    async fn sync(&self, index: usize, probe: &SyncProbe, series: SeriesId, w: &Write) -> Seen {
         let counters = &self.sync_counters[index];
-        let outcome = match probe.observe {
+        let seen = match probe.observe {
             Observe::Poll => {
                 let reader = &self.readers[index];
                 let url = probe.find.url().render(&w.user_id, &w.user_name);
@@ -375,25 +414,43 @@ impl ProbeHub {
                     id: &w.user_id,
                     user_name: &w.user_name,
                 };
-                self.poll(reader, &url, w.acked, counters, |status, body| {
-                    check_or_later(
-                        &w.expect,
-                        &probe.find,
-                        who,
-                        &probe.pointers,
-                        &w.later,
-                        &w.seen[index],
-                        status,
-                        body,
-                    )
-                })
-                .await
-                .map(|(at, res)| (at.saturating_duration_since(w.acked), res))
+                let found = self
+                    .poll(reader, &url, w.acked, counters, |status, body| {
+                        let seen_there = &w.trace.seen[index];
+                        match check_or_later(
+                            &w.expect,
+                            &probe.find,
+                            who,
+                            &probe.pointers,
+                            &w.later,
+                            seen_there,
+                            status,
+                            body,
+                        ) {
+                            // A later write of this user already showed here: this one never will.
+                            Check::NotYet | Check::PointerMissing if w.trace.overtaken(index, w.index) => {
+                                Check::Overtaken
+                            }
+                            other => other,
+                        }
+                    })
+                    .await;
+                match found {
+                    Ok(bracket) => {
+                        w.trace.mark_observed(index, w.index);
+                        let (lag, resolution) = bracket.since(w.acked);
+                        Seen::At(lag, resolution)
+                    }
+                    Err(miss) => miss,
+                }
             }
-            Observe::Push => self.pushed(&probe.service, w).await,
+            Observe::Push => match self.pushed(&probe.service, w).await {
+                Some((lag, resolution)) => Seen::At(lag, resolution),
+                None => Seen::TimedOut,
+            },
         };
-        self.record(series, counters, outcome);
-        outcome
+        self.record(series, counters, &seen);
+        seen
     }
 
     async fn pushed(&self, service: &str, w: &Write) -> Option<(Duration, u64)> {
@@ -457,7 +514,13 @@ impl ProbeHub {
                 "{missing} observed writes carried no job reference (queue or push probes skipped them)"
             ));
         }
+        let all = || self.sync_counters.iter().chain(std::iter::once(&self.queue_counters));
+        let sum = |f: fn(&ProbeCounters) -> &AtomicU64| all().map(|p| f(p).load(Ordering::Relaxed)).sum::<u64>();
+        let overtaken = sum(|p| &p.overtaken);
+        let ended = overtaken + sum(|p| &p.observed) + sum(|p| &p.timeouts);
         ProbeReport {
+            overtaken,
+            overtaken_share: overtaken as f64 / ended.max(1) as f64,
             sample: self.probes.sample,
             writes_observed: c.sampled.load(Ordering::Relaxed),
             shed: c.shed.load(Ordering::Relaxed),

@@ -62,6 +62,13 @@ pub struct ProbeReport {
     pub shed: u64,
     /// Observations cut short by an interrupted run (not recorded).
     pub abandoned: u64,
+    /// Observations whose change a later write of the same user overtook (its state, or the
+    /// user gone, showed first): counted apart, never as a timeout or a lag.
+    #[serde(default)]
+    pub overtaken: u64,
+    /// `overtaken` as a share of every observation that ended (observed, timed out, overtaken).
+    #[serde(default)]
+    pub overtaken_share: f64,
     pub probe_requests: u64,
     pub probe_request_errors: u64,
     /// Probe requests as a share of every request the run sent.

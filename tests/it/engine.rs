@@ -209,6 +209,8 @@ profile = "fast"
 model = "closed"
 admins = 2
 duration = "2s"
+# Time for each service to show a create before the delete overtakes it.
+think_time = "50ms"
 [[journey]]
 name = "j"
 steps = ["create_user", "delete_user"]

@@ -152,6 +152,7 @@ async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &Cance
             warmup: opts.warmup,
             run_id: None,
             start_at: None,
+            strict: false,
         },
         shutdown.clone(),
     )

@@ -210,6 +210,7 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
             warmup: std::time::Duration::ZERO,
             run_id: args.run_id.clone(),
             start_at: args.start_at,
+            strict: args.strict,
         },
         interrupt_token()?,
     )

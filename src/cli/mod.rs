@@ -201,6 +201,10 @@ pub struct RunArgs {
     /// Longest time cleanup may take at the end.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub cleanup_timeout: std::time::Duration,
+    /// Fail the run (exit 1) on warnings too: a probe (service and operation, or the queue)
+    /// whose every observation timed out.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl RunArgs {

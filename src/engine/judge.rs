@@ -20,10 +20,21 @@ pub fn judge(summary: &mut Summary, driven: Driven, thresholds: &[ThresholdSpec]
             summary.notes.push(e.clone());
         }
     }
-    if let Some(p) = &driven.probes {
-        summary.notes.extend(p.problems.iter().cloned());
-    }
     summary.probes = driven.probes;
+    if let Some(p) = &mut summary.probes {
+        summary.notes.extend(p.problems.iter().cloned());
+        p.never_observed = never_observed(&summary.metrics);
+        for series in &p.never_observed {
+            summary.notes.push(format!(
+                "never observed: {series} (every observation timed out at the bound){}",
+                if summary.strict {
+                    ""
+                } else {
+                    "; --strict makes this a failure"
+                }
+            ));
+        }
+    }
     let waited: u64 = summary.operations().map(|m| m.rate_limited).sum();
     if waited > 0 {
         summary.notes.push(format!(
@@ -44,6 +55,17 @@ pub fn judge(summary: &mut Summary, driven: Driven, thresholds: &[ThresholdSpec]
     }
     summary.stop_reason = Some(stop);
     summary.settle();
+}
+
+/// The asynchronous series whose every observation timed out.
+fn never_observed(metrics: &[crate::results::MetricSummary]) -> Vec<String> {
+    use crate::vocab::metric;
+    metrics
+        .iter()
+        .filter(|m| [metric::QUEUE_DELAY, metric::SYNC_LAG].contains(&m.metric.as_str()))
+        .filter(|m| m.count > 0 && m.timeouts == m.count)
+        .map(|m| format!("{} ({} of {})", m.key(), m.timeouts, m.count))
+        .collect()
 }
 
 /// A run whose load could not run (or be set up): the reason is the outcome.
@@ -124,6 +146,7 @@ mod tests {
             load: LoadInfo::default(),
             shard: None,
             overrides: vec![],
+            strict: false,
             journeys: vec![],
             metrics: vec![],
             declared_thresholds: vec![],

@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub run_id: Option<crate::ledger::RunId>,
     /// Start the load at this wall-clock instant, so that shards' intervals align.
     pub start_at: Option<SystemTime>,
+    /// Warnings (a probe that observed nothing) fail the run.
+    pub strict: bool,
 }
 
 pub struct RunResult {

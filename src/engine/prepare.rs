@@ -78,7 +78,7 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
         "provbench cleanup --run-id {run_id} {}",
         workload.path.display()
     ));
-    let summary = starting_summary(&workload, &run_id, &target);
+    let summary = starting_summary(&workload, &run_id, &target, opts);
     summary.write(&dir)?;
     let run_log = Arc::new(RunLog::open(&dir)?);
     run_log.event(
@@ -107,7 +107,7 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
     })
 }
 
-fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget) -> Summary {
+fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget, opts: &RunOptions) -> Summary {
     Summary {
         schema_version: SCHEMA_VERSION,
         run_id: run_id.to_string(),
@@ -129,6 +129,7 @@ fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget
         },
         shard: workload.shard.map(|s| format!("{}/{}", s.index, s.count)),
         overrides: workload.overrides.clone(),
+        strict: opts.strict,
         journeys: Vec::new(),
         metrics: Vec::new(),
         declared_thresholds: workload.thresholds.iter().map(|t| t.declared()).collect(),

@@ -530,6 +530,7 @@ impl ProbeHub {
             share_of_requests: requests as f64 / (requests + operations).max(1) as f64,
             push_events: self.push.as_ref().map(|p| p.events.load(Ordering::Relaxed)),
             problems,
+            never_observed: Vec::new(),
         }
     }
 }

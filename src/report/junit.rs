@@ -41,6 +41,9 @@ pub fn render(s: &Summary) -> String {
     if !s.checks.is_empty() {
         checks_suite(&mut out, s);
     }
+    if let Some(p) = s.probes.as_ref().filter(|p| !p.never_observed.is_empty()) {
+        probes_suite(&mut out, s, &p.never_observed);
+    }
     out.push_str("</testsuites>\n");
     out
 }
@@ -106,6 +109,37 @@ fn thresholds_suite(out: &mut String, s: &Summary, tests: usize, failures: usize
                 );
             }
         }
+    }
+    out.push_str("  </testsuite>\n");
+}
+
+/// Probes that observed nothing: failures under `--strict`, otherwise named as skipped.
+fn probes_suite(out: &mut String, s: &Summary, never: &[String]) {
+    let failures = if s.strict { never.len() } else { 0 };
+    let skipped = never.len() - failures;
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"provbench.probes\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        never.len(),
+        s.load.load_duration_s
+    );
+    for series in never {
+        let msg = format!("never observed: {series}, every observation timed out at the bound");
+        let verdict = if s.strict {
+            format!(
+                "<failure message=\"{}\" type=\"never-observed\">{}</failure>",
+                escape(&msg),
+                escape(&msg)
+            )
+        } else {
+            format!("<skipped message=\"{}\"/>", escape(&msg))
+        };
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"provbench.probes.{}\" name=\"{}\" time=\"0\">\n      {verdict}\n    </testcase>",
+            escape(&s.workload),
+            escape(series)
+        );
     }
     out.push_str("  </testsuite>\n");
 }

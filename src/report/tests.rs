@@ -56,6 +56,7 @@ pub fn fixture() -> Summary {
         },
         shard: None,
         overrides: vec![],
+        strict: false,
         journeys: vec![JourneyInfo {
             name: "joiner".into(),
             weight: 1,

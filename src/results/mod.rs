@@ -106,6 +106,9 @@ pub struct Summary {
     /// Command-line changes to the workload file (`--set`, `--duration`, `--target-url`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<String>,
+    /// `--strict`: warnings (a probe that observed nothing) fail the run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
     pub journeys: Vec<JourneyInfo>,
     pub metrics: Vec<MetricSummary>,
     /// Every threshold the run was held to, file and command line alike.
@@ -141,6 +144,7 @@ impl Summary {
             checks: &self.checks,
             cleanup: self.cleanup.as_ref(),
             operations: (attempted, succeeded),
+            warnings_fail: self.strict && self.probes.as_ref().is_some_and(|p| !p.never_observed.is_empty()),
         }
     }
 

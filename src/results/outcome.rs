@@ -73,6 +73,8 @@ pub struct Evidence<'a> {
     pub cleanup: Option<&'a CleanupReport>,
     /// Operations attempted, and how many of them succeeded.
     pub operations: (u64, u64),
+    /// `--strict` and a warning stands (a probe observed nothing).
+    pub warnings_fail: bool,
 }
 
 /// The outcome a run earned.
@@ -87,7 +89,11 @@ pub fn settle(e: &Evidence) -> RunOutcome {
         // Nothing was measured: whatever the thresholds say, there is nothing to pass on.
         Some(_) if nothing_worked => RunOutcome::Error,
         Some(StopReason::ThresholdLost { .. }) => RunOutcome::Failed,
-        Some(_) if e.verdicts.iter().any(|v| !v.passed) || e.checks.iter().any(CheckReport::is_failure) => {
+        Some(_)
+            if e.verdicts.iter().any(|v| !v.passed)
+                || e.checks.iter().any(CheckReport::is_failure)
+                || e.warnings_fail =>
+        {
             RunOutcome::Failed
         }
         Some(_) => RunOutcome::Passed,
@@ -147,6 +153,7 @@ mod tests {
             checks,
             cleanup,
             operations: (10, 10),
+            warnings_fail: false,
         }
     }
 

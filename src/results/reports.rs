@@ -77,6 +77,10 @@ pub struct ProbeReport {
     pub push_events: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// Series (a service and an operation, or the queue) whose every observation timed out:
+    /// they observed nothing, and never pass vacuously.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub never_observed: Vec<String>,
 }
 
 /// What cleanup could not delete.

@@ -144,13 +144,32 @@ pub fn evaluate(spec: &ThresholdSpec, data: &Data) -> Verdict {
             }
         }
     };
+    // Nothing passes vacuously: a series whose every observation timed out observed nothing.
+    let never = never_observed(&spec.threshold, data);
     Verdict {
         expression: spec.expression.clone(),
         observed: Some(observed),
-        observed_text: text,
-        passed: cmp.holds(observed, limit),
+        observed_text: match never {
+            Some(n) => format!("{text}; never observed: all {n} timed out at the bound"),
+            None => text,
+        },
+        passed: never.is_none() && cmp.holds(observed, limit),
         error: None,
     }
+}
+
+/// The number of observations, when the series a threshold selects hold only timeouts.
+fn never_observed(threshold: &Threshold, data: &Data) -> Option<u64> {
+    let Threshold::Aggregate { selector, .. } = threshold else {
+        return None;
+    };
+    let name = selector.metric.as_str();
+    if [metric::ERRORS, metric::TIMEOUTS, metric::RATE_LIMITED, metric::CHECKS].contains(&name) {
+        return None;
+    }
+    let merged = merge_matching(data.keys, data.series, |k| matches(selector, name, k))?;
+    let timeouts = merged.errors[ErrorKind::Timeout as usize];
+    (timeouts > 0 && timeouts == merged.count()).then_some(timeouts)
 }
 
 fn aggregate(func: &Func, selector: &Selector, data: &Data) -> Result<(f64, String), String> {
@@ -341,6 +360,28 @@ mod tests {
         assert!(judge("count(timeouts{metric=api_latency}) == 0").passed);
         assert!(judge("achieved_rate >= 95% of target").passed);
         assert!(!judge("achieved_rate >= 96% of target").passed);
+    }
+
+    /// Regression: a (service, op) whose every observation timed out passed its thresholds.
+    #[test]
+    fn a_series_that_never_observed_anything_fails() {
+        let mut lost = SeriesData::default();
+        for _ in 0..3 {
+            lost.record_error(ErrorKind::Timeout, 30_000_000);
+        }
+        let keys = [MetricKey::new("sync_lag").tag("service", "crm")];
+        let load = LoadInfo::default();
+        let data = Data {
+            keys: &keys,
+            series: &[lost],
+            load: &load,
+            checks: &[],
+        };
+        for expr in ["count(sync_lag{service=crm}) > 0", "p99(sync_lag) <= 30s"] {
+            let v = evaluate(&ThresholdSpec::parse(expr).unwrap(), &data);
+            assert!(!v.passed && v.error.is_none(), "{expr}: {v:?}");
+            assert!(v.observed_text.contains("never observed: all 3 timed out"), "{v:?}");
+        }
     }
 
     #[test]

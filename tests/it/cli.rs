@@ -190,3 +190,43 @@ fn a_missing_secret_names_the_workload() {
         "{stderr}"
     );
 }
+
+/// `--strict`: a probe that observed nothing fails the run (exit 1) instead of warning.
+#[test]
+fn strict_makes_a_probe_that_observed_nothing_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ref.toml"),
+        "profile = \"fast\"\n[[services]]\nname = \"mail\"\nsync_delay = \"10ms\"\nlost_probability = 1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "name = \"x\"\n[target]\nconfig = \"ref.toml\"\n[load]\nmodel = \"closed\"\nadmins = 1\niterations = 3\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n[probes]\nsample = 1.0\ntimeout = \"1s\"\n",
+    )
+    .unwrap();
+    let run = |strict: bool| {
+        let mut cmd = provbench();
+        cmd.current_dir(dir.path())
+            .args(["run", "w.toml", "--no-progress", "--out", "r"]);
+        if strict {
+            cmd.arg("--strict");
+        }
+        cmd.output().unwrap()
+    };
+    let lenient = run(false);
+    assert_eq!(
+        lenient.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&lenient.stderr)
+    );
+    assert!(String::from_utf8_lossy(&lenient.stdout).contains("never observed: sync_lag{op=create_user,service=mail}"));
+    let strict = run(true);
+    assert_eq!(
+        strict.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&strict.stdout)
+    );
+}

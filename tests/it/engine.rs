@@ -50,6 +50,7 @@ pub async fn run_with(
             warmup: std::time::Duration::ZERO,
             run_id: None,
             start_at: None,
+            strict: false,
         },
         CancellationToken::new(),
     )

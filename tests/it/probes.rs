@@ -176,6 +176,32 @@ async fn lost_syncs_are_timeouts_at_the_bound() {
             .any(|p| p.contains("`mail`") && p.contains("never observed")),
         "{problems:?}"
     );
+    // Nothing passes vacuously: named in the summary, the console notes and JUnit.
+    let never = &s.probes.as_ref().unwrap().never_observed;
+    assert!(never.iter().any(|n| n.contains("service=mail")), "{never:?}");
+    assert!(
+        s.notes
+            .iter()
+            .any(|n| n.starts_with("never observed: sync_lag{op=create_user,service=mail}"))
+    );
+    let junit = std::fs::read_to_string(result.dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("provbench.probes") && junit.contains("<skipped message=\"never observed"),
+        "{junit}"
+    );
+    assert_eq!(
+        s.outcome,
+        provbench::results::RunOutcome::Passed,
+        "a warning without --strict"
+    );
+    // With a threshold on it, the run fails.
+    let workload = workload.replace(
+        "name = \"lost\"",
+        "name = \"lost\"\nthresholds = [\"count(sync_lag{service=mail}) > 0\"]",
+    );
+    let (result, _dir) = run_against(Some(&reference), &workload).await;
+    assert_eq!(result.summary.outcome, provbench::results::RunOutcome::Failed);
+    assert!(result.summary.thresholds[0].observed_text.contains("never observed"));
     reference.stop().await;
 }
 
@@ -222,6 +248,7 @@ push = {}
                 warmup: std::time::Duration::ZERO,
                 run_id: None,
                 start_at: None,
+                strict: false,
             },
             tokio_util::sync::CancellationToken::new(),
         )

@@ -168,6 +168,19 @@ fn footer(out: &mut String, s: &Summary, results_dir: &str) {
         })
         .collect();
     let _ = writeln!(out, "\njourneys {}", journeys.join("; "));
+    if let Some(p) = &s.probes {
+        let _ = writeln!(
+            out,
+            "probes   {} writes observed (sample {}), {} overtaken ({:.0}%), {} shed; {} probe requests, {:.0}% of all requests",
+            p.writes_observed,
+            p.sample,
+            p.overtaken,
+            p.overtaken_share * 100.0,
+            p.shed,
+            p.probe_requests,
+            p.share_of_requests * 100.0
+        );
+    }
     if let Some(c) = &s.cleanup {
         out.push_str(&cleanup_lines(&s.run_id, c));
     }

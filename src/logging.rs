@@ -46,7 +46,11 @@ pub fn init(format: LogFormat, verbose: bool) {
         "info,goose=warn"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Redacting);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        // Plain text: the writer escapes every control character, colour codes included.
+        .with_ansi(false)
+        .with_writer(Redacting);
     // A second init (tests) is harmless: keep the first subscriber.
     let _ = match format {
         LogFormat::Human => builder.with_target(false).try_init(),

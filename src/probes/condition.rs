@@ -229,6 +229,18 @@ impl<'a> OnceBody<'a> {
     }
 }
 
+/// The service's own change time in the user's document (at `pointer`), from an answer.
+pub fn changed_at(find: &Find, who: Who, status: u16, body: &[u8], pointer: &str) -> Option<std::time::SystemTime> {
+    let parsed = OnceBody::new(body);
+    match read_view(find, who, status, &parsed) {
+        View::Found(doc) => doc
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok()),
+        _ => None,
+    }
+}
+
 /// Whether the user's document there shows the expected state.
 fn check_found(expect: &Expect, pointers: &Pointers, doc: &Value) -> Check {
     match expect {

@@ -74,6 +74,25 @@ struct Bracket {
 }
 
 impl Bracket {
+    /// The service's own change time `at`, when it lies inside the bracket (give or take the
+    /// declared clock `uncertainty`), with that uncertainty as the resolution.
+    fn stamped(&self, acked: Instant, at: std::time::SystemTime, uncertainty: Duration) -> Option<(Duration, u64)> {
+        // Our instants on the wall clock: `now` is both.
+        let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+        let to_instant = |t: std::time::SystemTime| match wall.duration_since(t) {
+            Ok(ago) => now.checked_sub(ago),
+            Err(ahead) => Some(now + ahead.duration()),
+        };
+        let at = to_instant(at)?;
+        let inside = at + uncertainty >= self.before && at <= self.after + uncertainty;
+        inside.then(|| {
+            (
+                at.saturating_duration_since(acked),
+                uncertainty.as_micros().max(1) as u64,
+            )
+        })
+    }
+
     /// The estimate inside the bracket: its midpoint (polls start at a random phase, so the change
     /// is equally likely anywhere in it), and the bracket's width as the resolution.
     fn since(&self, acked: Instant) -> (Duration, u64) {
@@ -85,6 +104,8 @@ impl Bracket {
 
 #[derive(Default)]
 pub struct Counters {
+    /// Change times a service published that fell outside their bracket (the bracket was used).
+    pub clock_disagrees: AtomicU64,
     pub requests: AtomicU64,
     pub request_errors: AtomicU64,
     pub sampled: AtomicU64,
@@ -414,10 +435,11 @@ impl ProbeHub {
                     id: &w.user_id,
                     user_name: &w.user_name,
                 };
+                let mut stamped = None;
                 let found = self
                     .poll(reader, &url, w.acked, counters, |status, body| {
                         let seen_there = &w.trace.seen[index];
-                        match check_or_later(
+                        let check = check_or_later(
                             &w.expect,
                             &probe.find,
                             who,
@@ -426,7 +448,14 @@ impl ProbeHub {
                             seen_there,
                             status,
                             body,
-                        ) {
+                        );
+                        match check {
+                            Check::Met => {
+                                if let Some(c) = &probe.changed_at {
+                                    stamped = condition::changed_at(&probe.find, who, status, body, &c.pointer);
+                                }
+                                Check::Met
+                            }
                             // A later write of this user already showed here: this one never will.
                             Check::NotYet | Check::PointerMissing if w.trace.overtaken(index, w.index) => {
                                 Check::Overtaken
@@ -438,7 +467,20 @@ impl ProbeHub {
                 match found {
                     Ok(bracket) => {
                         w.trace.mark_observed(index, w.index);
-                        let (lag, resolution) = bracket.since(w.acked);
+                        let own = probe
+                            .changed_at
+                            .as_ref()
+                            .zip(stamped)
+                            .map(|(c, at)| bracket.stamped(w.acked, at, c.uncertainty));
+                        let (lag, resolution) = match own {
+                            Some(Some(exact)) => exact,
+                            Some(None) => {
+                                // The service's clock disagrees with the bracket: trust the bracket.
+                                self.counters.clock_disagrees.fetch_add(1, Ordering::Relaxed);
+                                bracket.since(w.acked)
+                            }
+                            None => bracket.since(w.acked),
+                        };
                         Seen::At(lag, resolution)
                     }
                     Err(miss) => miss,
@@ -507,6 +549,12 @@ impl ProbeHub {
         }
         for (p, counters) in self.probes.sync.iter().zip(&self.sync_counters) {
             describe(format!("sync probe `{}`", p.service), counters, &mut problems);
+        }
+        let disagrees = c.clock_disagrees.load(Ordering::Relaxed);
+        if disagrees > 0 {
+            problems.push(format!(
+                "{disagrees} change times a service published fell outside their polling bracket (its clock is off by more than clock_uncertainty): the bracket was used"
+            ));
         }
         let missing = c.missing_job.load(Ordering::Relaxed);
         if missing > 0 {

@@ -108,6 +108,13 @@ pub struct SyncWire {
     pub auth: Option<super::downstream::ServiceAuthWire>,
     #[serde(default)]
     pub headers: Option<std::collections::BTreeMap<String, super::downstream::HeaderValue>>,
+    /// A JSON pointer, in the user's document there, to the service's own change time (RFC 3339,
+    /// e.g. `/meta/lastModified`): used instead of the bracket when it falls inside it.
+    #[serde(default)]
+    pub changed_at: Option<String>,
+    /// How far that service's clock may be from ours (default 5ms): the resolution it gives.
+    #[serde(default)]
+    pub clock_uncertainty: Option<String>,
     /// `poll` (default) or `push`.
     #[serde(default)]
     pub observe: Option<String>,
@@ -186,6 +193,15 @@ pub struct SyncProbe {
     pub observe: Observe,
     pub ops: Vec<Op>,
     pub pointers: Pointers,
+    /// The service's own change time, when it publishes one.
+    pub changed_at: Option<ChangeTime>,
+}
+
+/// Where a service publishes when it applied a change, and how far its clock may be off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeTime {
+    pub pointer: String,
+    pub uncertainty: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -358,6 +374,8 @@ fn sync_probes(
                 identity: None,
                 auth: None,
                 headers: None,
+                changed_at: None,
+                clock_uncertainty: None,
                 observe: None,
                 ops: None,
                 pointers: None,
@@ -452,7 +470,25 @@ fn sync_probe(s: SyncWire, embedded: bool, has_push: bool, base: &std::path::Pat
             }
         }
     }
+    let changed_at = match (&s.changed_at, &s.clock_uncertainty) {
+        (Some(p), u) => Some(ChangeTime {
+            pointer: pointer(p, "sync.changed_at")?,
+            uncertainty: u
+                .as_deref()
+                .map(|u| dur(u, "sync.clock_uncertainty"))
+                .transpose()?
+                .unwrap_or(Duration::from_millis(5)),
+        }),
+        (None, Some(_)) => {
+            return Err(format!(
+                "probes.sync `{}`: `clock_uncertainty` goes with `changed_at`",
+                s.service
+            ));
+        }
+        (None, None) => None,
+    };
     Ok(SyncProbe {
+        changed_at,
         service: s.service,
         find,
         access,

@@ -156,6 +156,7 @@ impl Registry {
             }
             d.resolution_sum += resolution_us;
             d.resolution_n += 1;
+            d.resolution_max = d.resolution_max.max(resolution_us);
         });
     }
 

@@ -50,6 +50,8 @@ pub struct SeriesData {
     /// Sum and count of the resolutions (µs) of observations recorded with one.
     pub resolution_sum: u64,
     pub resolution_n: u64,
+    /// The coarsest resolution among them.
+    pub resolution_max: u64,
 }
 
 impl SeriesData {
@@ -112,6 +114,7 @@ impl SeriesData {
         self.rate_limited += other.rate_limited;
         self.resolution_sum += other.resolution_sum;
         self.resolution_n += other.resolution_n;
+        self.resolution_max = self.resolution_max.max(other.resolution_max);
     }
 
     /// Mean resolution of the observations that carried one.
@@ -127,6 +130,7 @@ impl SeriesData {
         self.rate_limited = 0;
         self.resolution_sum = 0;
         self.resolution_n = 0;
+        self.resolution_max = 0;
     }
 
     pub fn from_histogram(h: Histogram<u64>) -> Self {

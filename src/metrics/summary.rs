@@ -31,6 +31,7 @@ pub fn summarize(key: &MetricKey, data: &SeriesData) -> MetricSummary {
         max_us: (!h.is_empty()).then(|| h.max()),
         mean_us: (!h.is_empty()).then(|| (h.mean() * 10.0).round() / 10.0),
         resolution_us: data.resolution_us(),
+        resolution_max_us: (data.resolution_n > 0).then_some(data.resolution_max),
     }
 }
 

@@ -330,7 +330,11 @@ impl ProbeHub {
                 _ = tokio::time::sleep_until(next) => {}
                 _ = self.stop.cancelled() => return Err(Seen::TimedOut),
             }
-            interval = interval.mul_f64(self.probes.poll.factor).min(self.probes.poll.max);
+            let poll = &self.probes.poll;
+            interval = match poll.precision {
+                Some(p) => acked.elapsed().mul_f64(p).clamp(poll.initial, poll.max),
+                None => interval.mul_f64(poll.factor).min(poll.max),
+            };
         }
     }
 

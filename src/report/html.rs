@@ -271,7 +271,14 @@ fn metrics_table(out: &mut String, s: &Summary) {
             format_micros(m.p99_us),
             format_micros(m.p999_us),
             format_micros(m.max_us),
-            format_micros(m.resolution_us)
+            match m.resolution_max_us {
+                Some(worst) => format!(
+                    "{} (worst {})",
+                    format_micros(m.resolution_us),
+                    format_micros(Some(worst))
+                ),
+                None => format_micros(m.resolution_us),
+            }
         );
     }
     out.push_str("</table>\n");

@@ -27,6 +27,7 @@ fn metric(metric: &str, tags: &[(&str, &str)], count: u64, p50: u64, p99: u64) -
         max_us: Some(p99 * 3),
         mean_us: Some(p50 as f64 * 1.1),
         resolution_us: (metric == "sync_lag").then_some(12_000),
+        resolution_max_us: (metric == "sync_lag").then_some(40_000),
     }
 }
 

@@ -32,6 +32,9 @@ pub struct MetricSummary {
     /// How precise an observation is (a probe's polling interval); absent for direct timings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution_us: Option<u64>,
+    /// The coarsest resolution among them (the widest bracket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution_max_us: Option<u64>,
 }
 
 impl MetricSummary {

@@ -57,6 +57,8 @@ pub struct PollWire {
     pub initial: Option<String>,
     pub max: Option<String>,
     pub factor: Option<f64>,
+    /// Relative spacing instead of `factor`: 0.1 polls every 10 % of the elapsed time.
+    pub precision: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +154,9 @@ pub struct PollPolicy {
     pub initial: Duration,
     pub max: Duration,
     pub factor: f64,
+    /// When set, each gap is this share of the time since the write (within `initial..=max`):
+    /// every bracket is then at most that share of its lag, so the midpoint is within half of it.
+    pub precision: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -306,9 +311,13 @@ fn poll_policy(w: Option<&PollWire>) -> Result<PollPolicy, String> {
         initial: d(w.and_then(|p| p.initial.as_ref()), "poll.initial", 10)?,
         max: d(w.and_then(|p| p.max.as_ref()), "poll.max", 1000)?,
         factor: w.and_then(|p| p.factor).unwrap_or(1.5),
+        precision: w.and_then(|p| p.precision),
     };
     if poll.initial.is_zero() || poll.max < poll.initial || !(1.0..=10.0).contains(&poll.factor) {
         return Err("probes.poll needs 0 < initial <= max and 1 <= factor <= 10".into());
+    }
+    if poll.precision.is_some_and(|p| !(0.001..=1.0).contains(&p)) {
+        return Err("probes.poll.precision is a share of the elapsed time, between 0.001 and 1 (e.g. 0.1)".into());
     }
     Ok(poll)
 }

@@ -451,3 +451,65 @@ clock_uncertainty = "1ms"
     assert!(result.summary.probes.as_ref().unwrap().problems.is_empty());
     reference.stop().await;
 }
+
+/// Relative polling (`precision`): each bracket is at most that share of its lag, so the midpoint
+/// estimate of a heavy-tailed lognormal delay agrees with `/stats` at p50 and p99 within
+/// max(5 %, 2 ms), and the worst resolution is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relative_polling_bounds_the_error_of_each_estimate() {
+    let config = ReferenceConfig::from_toml(
+        r#"
+        profile = "fast"
+        [[services]]
+        name = "mail"
+        sync_delay = "lognormal:median=200ms,p99=1500ms"
+        "#,
+    )
+    .unwrap();
+    let reference = start_reference(config).await;
+    let workload = r#"
+name = "precise"
+[load]
+model = "open"
+rate = "40/s"
+duration = "3s"
+max_admins = 50
+[[journey]]
+name = "joiner"
+steps = ["create_user"]
+[probes]
+sample = 1.0
+timeout = "10s"
+poll = { initial = "5ms", max = "1s", precision = 0.04 }
+sync = [{ service = "mail", url = "/linked/mail/Users/{id}" }]
+"#;
+    let (result, _dir) = run_with(Some(&reference), workload, true).await;
+    let stats: Value = reference.get_json("/stats").await;
+    let m = result
+        .summary
+        .metrics
+        .iter()
+        .find(|m| m.metric == "sync_lag")
+        .unwrap()
+        .clone();
+    assert_eq!((m.count, m.timeouts), (120, 0), "{m:?}");
+    // The tolerance is the test's own (5 %, 2 ms), not the resolution: every bracket is ≤ 4 % of
+    // its lag (plus the jitter), so the worst is under 10 % of the largest lag.
+    let exact = MetricSummary {
+        resolution_us: None,
+        ..m.clone()
+    };
+    agree(
+        "sync_lag{mail} polled at 4 %",
+        &exact,
+        &truth(&stats, "sync_lag", Some("mail")),
+        2000,
+    );
+    let worst = m.resolution_max_us.unwrap();
+    assert!(
+        worst <= m.max_us.unwrap() / 10 + 5_000,
+        "worst bracket {worst} µs for a max lag of {:?}",
+        m.max_us
+    );
+    reference.stop().await;
+}

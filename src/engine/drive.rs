@@ -38,6 +38,8 @@ pub struct Driven {
     pub checks: Vec<CheckReport>,
     pub probes: Option<ProbeReport>,
     pub notes: Vec<String>,
+    /// The probes, kept for `finish` to ask downstreams for leftovers after cleanup.
+    pub hub: Option<Arc<ProbeHub>>,
 }
 
 /// Runs the load to its end and drains what observes it.
@@ -140,7 +142,8 @@ pub async fn drive(
         arrivals: ctx.gate.as_ref().map(|g| (g.schedule().clone(), g.counts())),
         journeys: ctx.journey_infos(),
         checks: checks.map(|c| c.reports()).unwrap_or_default(),
-        probes: probes.map(|p| p.report(operations)),
+        probes: probes.as_ref().map(|p| p.report(operations)),
+        hub: probes,
         keys: output.keys,
         cumulative: output.cumulative,
         elapsed,

@@ -16,6 +16,7 @@ pub async fn finish(
     mut summary: Summary,
     opts: &RunOptions,
     shutdown: &Shutdown,
+    probes: Option<std::sync::Arc<crate::probes::ProbeHub>>,
 ) -> anyhow::Result<Summary> {
     summary.ended_at = Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
     summary.write(&p.dir)?;
@@ -28,6 +29,9 @@ pub async fn finish(
         summary.cleanup = Some(clean_up(p, opts.cleanup_timeout).await);
         // A run that leaves users on the target is never a pass.
         summary.settle();
+        if let (Some(hub), Some(report), false) = (probes, summary.probes.as_mut(), shutdown.interrupted()) {
+            downstream_leftovers(p, &hub, report, &mut summary.notes, shutdown).await;
+        }
     }
     summary.write(&p.dir)?;
     crate::report::write_all(&summary, &p.dir)?;
@@ -44,6 +48,30 @@ pub async fn finish(
     }
     shutdown.end();
     Ok(summary)
+}
+
+/// After cleanup, deprovisioning should reach every downstream: the followed users still there
+/// once the bound passed are counted per service (and named in the notes).
+async fn downstream_leftovers(
+    p: &Prepared,
+    hub: &crate::probes::ProbeHub,
+    report: &mut crate::results::ProbeReport,
+    notes: &mut Vec<String>,
+    shutdown: &Shutdown,
+) {
+    let bound = p
+        .workload
+        .probes
+        .as_ref()
+        .map_or(Duration::ZERO, |c| c.timeout)
+        .min(Duration::from_secs(10));
+    report.leftovers = hub.leftovers(bound, &shutdown.work()).await;
+    for (service, n) in report.leftovers.iter().filter(|(_, n)| **n > 0) {
+        notes.push(format!(
+            "{n} of the run's users were still in {service} {}s after cleanup: deprovisioning did not reach them",
+            bound.as_secs()
+        ));
+    }
 }
 
 /// What journeys left behind, the pool and shared group, then anything else marked.

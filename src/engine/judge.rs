@@ -185,6 +185,7 @@ mod tests {
             checks: vec![],
             probes: None,
             notes: vec![],
+            hub: None,
         }
     }
 

@@ -88,9 +88,11 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         Err(e) => Err(e),
     };
     let mut summary = prepared.summary.clone();
+    let mut hub = None;
     let (data, error) = match driven {
         Ok(d) => {
             let data = (d.keys.clone(), d.cumulative.clone());
+            hub = d.hub.clone();
             judge::judge(&mut summary, d, &prepared.workload.thresholds, shutdown.reason());
             (data, None)
         }
@@ -106,7 +108,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             (Default::default(), Some(e))
         }
     };
-    let finished = finish::finish(&prepared, summary, &opts, &shutdown).await;
+    let finished = finish::finish(&prepared, summary, &opts, &shutdown, hub).await;
     if let Some(r) = prepared.target.embedded {
         r.stop().await;
     }

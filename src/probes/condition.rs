@@ -229,6 +229,17 @@ impl<'a> OnceBody<'a> {
     }
 }
 
+/// Whether an answer shows the user there: `Some(true)` found, `Some(false)` gone (whether or
+/// not it was ever seen there), `None` when the answer says neither.
+pub fn present(find: &Find, who: Who, status: u16, body: &[u8]) -> Option<bool> {
+    let parsed = OnceBody::new(body);
+    match read_view(find, who, status, &parsed) {
+        View::Found(_) => Some(true),
+        View::Gone { .. } => Some(false),
+        View::Unknown | View::Unreadable => None,
+    }
+}
+
 /// The service's own change time in the user's document (at `pointer`), from an answer.
 pub fn changed_at(find: &Find, who: Who, status: u16, body: &[u8], pointer: &str) -> Option<std::time::SystemTime> {
     let parsed = OnceBody::new(body);

@@ -129,6 +129,9 @@ pub struct ProbeHub {
     pub counters: Counters,
     push: Option<Arc<PushHub>>,
     stop: CancellationToken,
+    /// The users the run created that the probes followed (id, userName): at the end, each
+    /// polled service is asked whether they are gone.
+    followed: parking_lot::Mutex<Vec<(String, String)>>,
 }
 
 impl ProbeHub {
@@ -180,6 +183,7 @@ impl ProbeHub {
             counters: Counters::default(),
             push,
             stop,
+            followed: Default::default(),
         })
     }
 
@@ -204,6 +208,11 @@ impl ProbeHub {
 
     /// Starts observing `write`, or sheds it when `max_pending` observations are under way.
     pub fn observe(self: &Arc<Self>, write: Write) {
+        if write.op == Op::CreateUser {
+            self.followed
+                .lock()
+                .push((write.user_id.clone(), write.user_name.clone()));
+        }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             self.counters.shed.fetch_add(1, Ordering::Relaxed);
             return;
@@ -527,6 +536,60 @@ impl ProbeHub {
         Some((at.saturating_duration_since(w.acked), 1))
     }
 
+    /// After cleanup: every followed user should be gone from every polled service once
+    /// deprovisioning has run. Asks until `bound` (or an interrupt); returns, per service, how
+    /// many are still there. provbench never deletes from a downstream itself.
+    pub async fn leftovers(
+        &self,
+        bound: Duration,
+        interrupt: &CancellationToken,
+    ) -> std::collections::BTreeMap<String, u64> {
+        let users = self.followed.lock().clone();
+        let deadline = Instant::now() + bound;
+        let mut out = std::collections::BTreeMap::new();
+        for (i, probe) in self.probes.sync.iter().enumerate() {
+            if probe.observe != Observe::Poll || users.is_empty() {
+                continue;
+            }
+            let mut pending: Vec<&(String, String)> = users.iter().collect();
+            let mut wait = Duration::from_millis(100);
+            loop {
+                let mut still = Vec::new();
+                for user in pending {
+                    let who = Who {
+                        id: &user.0,
+                        user_name: &user.1,
+                    };
+                    let url = probe.find.url().render(who.id, who.user_name);
+                    let reader = &self.readers[i];
+                    let url = if url.starts_with('/') {
+                        format!("{}{url}", reader.origin())
+                    } else {
+                        url
+                    };
+                    let gone = match reader.call(Method::GET, &url, None).await {
+                        Ok(r) => condition::present(&probe.find, who, r.status.as_u16(), &r.body) == Some(false),
+                        Err(_) => false,
+                    };
+                    if !gone {
+                        still.push(user);
+                    }
+                }
+                pending = still;
+                if pending.is_empty() || Instant::now() + wait > deadline || interrupt.is_cancelled() {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = interrupt.cancelled() => break,
+                }
+                wait = (wait * 2).min(Duration::from_secs(1));
+            }
+            out.insert(probe.service.clone(), pending.len() as u64);
+        }
+        out
+    }
+
     pub fn report(&self, operations: u64) -> ProbeReport {
         let c = &self.counters;
         let requests = c.requests.load(Ordering::Relaxed);
@@ -583,6 +646,7 @@ impl ProbeHub {
             push_events: self.push.as_ref().map(|p| p.events.load(Ordering::Relaxed)),
             problems,
             never_observed: Vec::new(),
+            leftovers: Default::default(),
         }
     }
 }

@@ -81,6 +81,10 @@ pub struct ProbeReport {
     /// they observed nothing, and never pass vacuously.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub never_observed: Vec<String>,
+    /// After cleanup, per polled service: users the run created (of those followed) that are
+    /// still there once the bound passed, i.e. deprovisioning did not reach them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub leftovers: std::collections::BTreeMap<String, u64>,
 }
 
 /// What cleanup could not delete.

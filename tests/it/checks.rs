@@ -124,6 +124,34 @@ fn incomplete_deprovisioning_fails_the_revocation_check() {
     only_this_fails("incomplete-deprovisioning", "revocation");
 }
 
+/// After cleanup the probe services are asked whether the run's users are gone: the service
+/// that never applies deletes keeps them, and says so; the others hold none.
+#[test]
+fn downstream_leftovers_are_counted_per_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, stdout, s) = run(dir.path(), Some("incomplete-deprovisioning"), &[]);
+    let leftovers = &s["probes"]["leftovers"];
+    let stuck: Vec<(&String, u64)> = leftovers
+        .as_object()
+        .unwrap_or_else(|| panic!("no leftovers in {}", s["probes"]))
+        .iter()
+        .map(|(k, v)| (k, v.as_u64().unwrap()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(stuck.len(), 1, "exactly the flawed service keeps users: {leftovers}");
+    assert!(stdout.contains("deprovisioning did not reach them"), "{stdout}");
+    let (_, _, clean) = run(dir.path(), None, &[]);
+    assert!(
+        clean["probes"]["leftovers"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|v| v == 0),
+        "{}",
+        clean["probes"]
+    );
+}
+
 #[test]
 fn missing_audit_entries_fail_the_audit_check() {
     only_this_fails("missing-audit", "audit");

@@ -397,11 +397,10 @@ auth = {{ kind = "bearer", token_file = "{token}" }}
     reference.stop().await;
 }
 
-/// A downstream that publishes when it applied a change: with `changed_at`, a heavy-tailed
-/// lognormal sync delay read at the probes' default polling agrees with the service's own
-/// `/stats` at p50 and p99 within max(5 %, 2 ms), where the bracket alone is far coarser.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_published_change_time_gives_the_lag_exactly() {
+/// 120 creates at 40/s against a `mail` service with a heavy-tailed lognormal sync delay
+/// (median 200 ms, p99 1.5 s), observed as `probes` (the `[probes]` section) says: the client's
+/// `sync_lag`, the service's own `/stats` for it, and the run's summary.
+async fn lognormal_mail_run(probes: &str) -> (MetricSummary, Value, provbench::results::Summary) {
     let config = ReferenceConfig::from_toml(
         r#"
         profile = "fast"
@@ -412,27 +411,13 @@ async fn a_published_change_time_gives_the_lag_exactly() {
     )
     .unwrap();
     let reference = start_reference(config).await;
-    let workload = r#"
-name = "stamped"
-[load]
-model = "open"
-rate = "40/s"
-duration = "3s"
-max_admins = 50
-[[journey]]
-name = "joiner"
-steps = ["create_user"]
-[probes]
-sample = 1.0
-timeout = "10s"
-[[probes.sync]]
-service = "mail"
-url = "/linked/mail/Users/{id}"
-changed_at = "/urn:provbench:linked/synced_at"
-clock_uncertainty = "1ms"
-"#;
-    let (result, _dir) = run_with(Some(&reference), workload, true).await;
+    let workload = format!(
+        "name = \"lognormal\"\n[load]\nmodel = \"open\"\nrate = \"40/s\"\nduration = \"3s\"\nmax_admins = 50\n\
+         [[journey]]\nname = \"joiner\"\nsteps = [\"create_user\"]\n[probes]\nsample = 1.0\ntimeout = \"10s\"\n{probes}"
+    );
+    let (result, _dir) = run_with(Some(&reference), &workload, true).await;
     let stats: Value = reference.get_json("/stats").await;
+    reference.stop().await;
     let m = result
         .summary
         .metrics
@@ -441,15 +426,22 @@ clock_uncertainty = "1ms"
         .unwrap()
         .clone();
     assert_eq!((m.count, m.timeouts), (120, 0), "{m:?}");
-    agree(
-        "sync_lag{mail} by its change time",
-        &m,
-        &truth(&stats, "sync_lag", Some("mail")),
-        2000,
-    );
+    (m, truth(&stats, "sync_lag", Some("mail")), result.summary)
+}
+
+/// A downstream that publishes when it applied a change: with `changed_at`, a heavy-tailed
+/// lognormal sync delay read at the probes' default polling agrees with the service's own
+/// `/stats` at p50 and p99 within max(5 %, 2 ms), where the bracket alone is far coarser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_change_time_gives_the_lag_exactly() {
+    let (m, truth, summary) = lognormal_mail_run(
+        "[[probes.sync]]\nservice = \"mail\"\nurl = \"/linked/mail/Users/{id}\"\n\
+         changed_at = \"/urn:provbench:linked/synced_at\"\nclock_uncertainty = \"1ms\"\n",
+    )
+    .await;
+    agree("sync_lag{mail} by its change time", &m, &truth, 2000);
     assert_eq!(m.resolution_us, Some(1000));
-    assert!(result.summary.probes.as_ref().unwrap().problems.is_empty());
-    reference.stop().await;
+    assert!(summary.probes.as_ref().unwrap().problems.is_empty());
 }
 
 /// Relative polling (`precision`): each bracket is at most that share of its lag, so the midpoint
@@ -457,59 +449,22 @@ clock_uncertainty = "1ms"
 /// max(5 %, 2 ms), and the worst resolution is reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relative_polling_bounds_the_error_of_each_estimate() {
-    let config = ReferenceConfig::from_toml(
-        r#"
-        profile = "fast"
-        [[services]]
-        name = "mail"
-        sync_delay = "lognormal:median=200ms,p99=1500ms"
-        "#,
+    let (m, truth, _) = lognormal_mail_run(
+        "poll = { initial = \"5ms\", max = \"1s\", precision = 0.04 }\n\
+         sync = [{ service = \"mail\", url = \"/linked/mail/Users/{id}\" }]\n",
     )
-    .unwrap();
-    let reference = start_reference(config).await;
-    let workload = r#"
-name = "precise"
-[load]
-model = "open"
-rate = "40/s"
-duration = "3s"
-max_admins = 50
-[[journey]]
-name = "joiner"
-steps = ["create_user"]
-[probes]
-sample = 1.0
-timeout = "10s"
-poll = { initial = "5ms", max = "1s", precision = 0.04 }
-sync = [{ service = "mail", url = "/linked/mail/Users/{id}" }]
-"#;
-    let (result, _dir) = run_with(Some(&reference), workload, true).await;
-    let stats: Value = reference.get_json("/stats").await;
-    let m = result
-        .summary
-        .metrics
-        .iter()
-        .find(|m| m.metric == "sync_lag")
-        .unwrap()
-        .clone();
-    assert_eq!((m.count, m.timeouts), (120, 0), "{m:?}");
+    .await;
     // The tolerance is the test's own (5 %, 2 ms), not the resolution: every bracket is ≤ 4 % of
     // its lag (plus the jitter), so the worst is under 10 % of the largest lag.
     let exact = MetricSummary {
         resolution_us: None,
         ..m.clone()
     };
-    agree(
-        "sync_lag{mail} polled at 4 %",
-        &exact,
-        &truth(&stats, "sync_lag", Some("mail")),
-        2000,
-    );
+    agree("sync_lag{mail} polled at 4 %", &exact, &truth, 2000);
     let worst = m.resolution_max_us.unwrap();
     assert!(
         worst <= m.max_us.unwrap() / 10 + 5_000,
         "worst bracket {worst} µs for a max lag of {:?}",
         m.max_us
     );
-    reference.stop().await;
 }

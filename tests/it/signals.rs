@@ -194,20 +194,29 @@ async fn a_double_sigint_during_the_load_still_cleans_up() {
     reference.stop().await;
 }
 
-/// Two SIGINTs while cleanup is under way: it finishes, and summary.json is final.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_double_sigint_during_cleanup_lets_it_finish() {
+/// Two admins creating users (every 10 ms, for `duration`) on a target whose deletes take
+/// 300 ms: the server, the run's folder and the running process.
+async fn creating_against_slow_deletes(
+    duration: &str,
+) -> (crate::hostile::Hostile, tempfile::TempDir, std::process::Child) {
     let server = crate::hostile::start(crate::hostile::Behaviour::SlowDeletes, &[]).await;
     let dir = tempfile::tempdir().unwrap();
     scim_workload(
         dir.path(),
         &server.url,
         "t",
-        "model = \"closed\"\nadmins = 2\nduration = \"1s\"\nthink_time = \"10ms\"",
+        &format!("model = \"closed\"\nadmins = 2\nduration = \"{duration}\"\nthink_time = \"10ms\""),
         "[\"create_user\"]",
         "",
     );
     let child = start_run(dir.path());
+    (server, dir, child)
+}
+
+/// Two SIGINTs while cleanup is under way: it finishes, and summary.json is final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_sigint_during_cleanup_lets_it_finish() {
+    let (server, dir, child) = creating_against_slow_deletes("1s").await;
     // Cleanup has begun once the first (slow) delete arrives.
     let started = Instant::now();
     while server.deletes.load(std::sync::atomic::Ordering::Relaxed) == 0 {
@@ -273,17 +282,7 @@ async fn sigint_during_prepopulation_stops_and_cleans_up() {
 /// command then removes everything the run created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_third_sigint_exits_and_names_the_cleanup_command() {
-    let server = crate::hostile::start(crate::hostile::Behaviour::SlowDeletes, &[]).await;
-    let dir = tempfile::tempdir().unwrap();
-    scim_workload(
-        dir.path(),
-        &server.url,
-        "t",
-        "model = \"closed\"\nadmins = 2\nduration = \"60s\"\nthink_time = \"10ms\"",
-        "[\"create_user\"]",
-        "",
-    );
-    let child = start_run(dir.path());
+    let (server, dir, child) = creating_against_slow_deletes("60s").await;
     let started = Instant::now();
     while server.users.lock().len() < 20 {
         assert!(started.elapsed() < Duration::from_secs(20), "the load never began");

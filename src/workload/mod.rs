@@ -196,16 +196,16 @@ impl Workload {
             workload.apply_shard(shard).map_err(|m| src.error(None, m))?;
         }
         workload.overrides = overrides.describe();
-        workload.effective_text = effective_text(text, overrides)?;
+        workload.effective_text = effective_text(text, overrides);
         Ok(workload)
     }
 }
 
 /// The workload as run: the file itself, or the document the overrides produced, under a
 /// header that names them (its comments are lost in the merge, so the header says so).
-fn effective_text(text: &str, overrides: &Overrides) -> Result<String, WorkloadError> {
+fn effective_text(text: &str, overrides: &Overrides) -> String {
     if overrides.is_empty() {
-        return Ok(text.to_string());
+        return text.to_string();
     }
     let mut table: toml::Table = toml::from_str(text).unwrap_or_default();
     for o in &overrides.set {
@@ -226,7 +226,7 @@ fn effective_text(text: &str, overrides: &Overrides) -> Result<String, WorkloadE
         }
     }
     let body = toml::to_string(&table).unwrap_or_default();
-    Ok(format!("{header}\n{body}"))
+    format!("{header}\n{body}")
 }
 
 /// This process's part of a sharded run: shard `index` of `count`.

@@ -1,7 +1,8 @@
 //! How a linked service is read, the way real downstreams are: where the user is found (a URL by
 //! id, or a query whose answer holds a list with the user in it), and with what credentials.
-//! URL templates are checked when the workload loads, and their placeholders are encoded for
-//! the part of the URL they fill.
+//! URL templates are checked when the workload loads; their placeholders are percent-encoded
+//! (everything but RFC 3986's unreserved characters), which is right in a path segment and in a
+//! query value alike.
 
 use serde::Deserialize;
 
@@ -14,8 +15,6 @@ pub struct UrlTemplate {
     /// The template with its literal query text encoded (`filter=userName eq "{userName}"`
     /// becomes `filter=userName%20eq%20%22{userName}%22`).
     text: String,
-    /// Where the query begins (placeholders after it are query-encoded, before it path-encoded).
-    query_at: usize,
 }
 
 const PLACEHOLDERS: &[&str] = &["{id}", "{userName}"];
@@ -44,10 +43,7 @@ impl UrlTemplate {
         }
         let query_at = text.find('?').unwrap_or(text.len());
         let encoded = format!("{}{}", &text[..query_at], encode_literal_query(&text[query_at..]));
-        let t = UrlTemplate {
-            query_at,
-            text: encoded,
-        };
+        let t = UrlTemplate { text: encoded };
         // What a real user's values give must be a URL.
         let sample = t.render("0f8f6c1e-5d0a", "pb-1a2b3c4d-7+x@example.test");
         let absolute = if sample.starts_with('/') {
@@ -61,13 +57,11 @@ impl UrlTemplate {
 
     /// The URL for one user: each value encoded for the part of the URL it fills.
     pub fn render(&self, id: &str, user_name: &str) -> String {
-        // Encoding touched only the query: the path ends where it did.
-        let (path, query) = self.text.split_at(self.query_at);
-        let fill = |part: &str, encode: &dyn Fn(&str) -> String| {
-            part.replace("{id}", &encode(id))
-                .replace("{userName}", &encode(user_name))
-        };
-        format!("{}{}", fill(path, &encode_path), fill(query, &encode_query))
+        // Everything but RFC 3986's unreserved characters is escaped: right in a path segment
+        // and in a query value alike.
+        self.text
+            .replace("{id}", &encode_query(id))
+            .replace("{userName}", &encode_query(user_name))
     }
 
     /// The text as given (for messages).
@@ -81,11 +75,6 @@ impl UrlTemplate {
             .ok()
             .map(|u| u.origin().ascii_serialization())
     }
-}
-
-/// A path segment value: everything but RFC 3986's unreserved characters is escaped.
-fn encode_path(s: &str) -> String {
-    encode_query(s)
 }
 
 /// The literal text of a query (`?a=b c&d="e"`): what cannot stand in a URL is escaped, the

@@ -154,9 +154,7 @@ impl Registry {
             } else {
                 d.record(micros);
             }
-            d.resolution_sum += resolution_us;
-            d.resolution_n += 1;
-            d.resolution_max = d.resolution_max.max(resolution_us);
+            d.record_resolution(resolution_us);
         });
     }
 

@@ -47,11 +47,9 @@ pub struct SeriesData {
     histogram: Option<Histogram<u64>>,
     pub errors: [u64; 4],
     pub rate_limited: u64,
-    /// Sum and count of the resolutions (µs) of observations recorded with one.
-    pub resolution_sum: u64,
-    pub resolution_n: u64,
-    /// The coarsest resolution among them.
-    pub resolution_max: u64,
+    /// The resolutions (µs: bracket widths, clock uncertainties) of the observations recorded
+    /// with one, for their median and worst.
+    resolutions: Option<Histogram<u64>>,
 }
 
 impl SeriesData {
@@ -92,7 +90,7 @@ impl SeriesData {
         self.histogram.as_ref().is_none_or(|h| h.is_empty())
             && self.errors_total() == 0
             && self.rate_limited == 0
-            && self.resolution_n == 0
+            && self.resolutions.is_none()
     }
 
     /// Adds samples (of the same bounds) without counters.
@@ -112,14 +110,25 @@ impl SeriesData {
             *a += b;
         }
         self.rate_limited += other.rate_limited;
-        self.resolution_sum += other.resolution_sum;
-        self.resolution_n += other.resolution_n;
-        self.resolution_max = self.resolution_max.max(other.resolution_max);
+        if let Some(r) = &other.resolutions {
+            self.resolutions
+                .get_or_insert_with(new_histogram)
+                .add(r)
+                .expect("same bounds");
+        }
     }
 
-    /// Mean resolution of the observations that carried one.
-    pub fn resolution_us(&self) -> Option<u64> {
-        (self.resolution_n > 0).then(|| self.resolution_sum / self.resolution_n)
+    /// One observation's resolution (µs).
+    pub fn record_resolution(&mut self, micros: u64) {
+        self.resolutions
+            .get_or_insert_with(new_histogram)
+            .saturating_record(micros.max(1));
+    }
+
+    /// The median and the worst resolution of the observations that carried one.
+    pub fn resolution_us(&self) -> Option<(u64, u64)> {
+        let r = self.resolutions.as_ref().filter(|r| !r.is_empty())?;
+        Some((r.value_at_quantile(0.5), r.max()))
     }
 
     pub fn reset(&mut self) {
@@ -128,9 +137,7 @@ impl SeriesData {
         }
         self.errors = [0; 4];
         self.rate_limited = 0;
-        self.resolution_sum = 0;
-        self.resolution_n = 0;
-        self.resolution_max = 0;
+        self.resolutions = None;
     }
 
     pub fn from_histogram(h: Histogram<u64>) -> Self {

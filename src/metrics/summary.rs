@@ -30,8 +30,8 @@ pub fn summarize(key: &MetricKey, data: &SeriesData) -> MetricSummary {
         p999_us: q(0.999),
         max_us: (!h.is_empty()).then(|| h.max()),
         mean_us: (!h.is_empty()).then(|| (h.mean() * 10.0).round() / 10.0),
-        resolution_us: data.resolution_us(),
-        resolution_max_us: (data.resolution_n > 0).then_some(data.resolution_max),
+        resolution_us: data.resolution_us().map(|(median, _)| median),
+        resolution_max_us: data.resolution_us().map(|(_, worst)| worst),
     }
 }
 
@@ -64,5 +64,21 @@ mod tests {
         assert_eq!((s.count, s.errors, s.timeouts, s.rate_limited), (5, 2, 1, 2));
         assert_eq!(s.errors_by_reason.get("status"), Some(&1));
         assert!(s.max_us.unwrap() >= 29_000_000, "the timeout weighs on the max");
+        assert_eq!((s.resolution_us, s.resolution_max_us), (None, None), "direct timings");
+    }
+
+    /// The resolution reported is the median bracket (one wide bracket does not move it) and the
+    /// worst, also after a merge.
+    #[test]
+    fn resolution_is_the_median_and_the_worst() {
+        let (mut a, mut b) = (SeriesData::default(), SeriesData::default());
+        for r in [1000, 2000, 3000] {
+            a.record_resolution(r);
+        }
+        b.record_resolution(900_000);
+        a.add(&b);
+        let s = summarize(&MetricKey::new("sync_lag"), &a);
+        assert_eq!(s.resolution_us, Some(2000));
+        assert!(s.resolution_max_us.unwrap() >= 899_000, "{s:?}");
     }
 }

@@ -81,11 +81,23 @@ fn table(out: &mut String, s: &Summary) {
         );
     }
     if !others.is_empty() {
-        out.push('\n');
+        // Observations: timeouts instead of 429s, and how precise they are (median and worst
+        // bracket width, or the declared clock uncertainty).
+        let _ = writeln!(
+            out,
+            "\n{:<width$} {:>8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  resolution p50/max",
+            "observed", "count", "errors", "t/o", "", "p50", "p90", "p99", "max"
+        );
         for m in others {
+            let resolution = match (m.resolution_us, m.resolution_max_us) {
+                (Some(median), Some(worst)) => {
+                    format!("  {}/{}", format_micros(Some(median)), format_micros(Some(worst)))
+                }
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{:<width$} {:>8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "{:<width$} {:>8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}{resolution}",
                 m.key().to_string(),
                 m.count,
                 m.errors,

@@ -29,7 +29,8 @@ pub struct MetricSummary {
     pub p999_us: Option<u64>,
     pub max_us: Option<u64>,
     pub mean_us: Option<f64>,
-    /// How precise an observation is (a probe's polling interval); absent for direct timings.
+    /// How precise an observation is: the median bracket width (or declared clock uncertainty)
+    /// of a probe's observations; absent for direct timings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution_us: Option<u64>,
     /// The coarsest resolution among them (the widest bracket).

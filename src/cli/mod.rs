@@ -327,6 +327,10 @@ pub struct ServeArgs {
     /// Time a job keeps its worker busy (DIST).
     #[arg(long, help_heading = "Pipeline", value_name = "DIST")]
     pub service_time: Option<Distribution>,
+    /// A worker that finds the queue empty looks again only after this (DIST, e.g.
+    /// uniform:500ms..1s): a worker polling a database table instead of being woken.
+    #[arg(long, help_heading = "Pipeline", value_name = "DIST")]
+    pub idle_poll: Option<Distribution>,
     /// Linked services, replacing the profile's (each starts with a 10ms sync delay).
     #[arg(long, help_heading = "Pipeline", value_delimiter = ',', value_name = "NAME,...")]
     pub services: Option<Vec<String>>,
@@ -343,6 +347,8 @@ pub struct ServeArgs {
     /// How a linked service's users can be read, like real downstreams: SERVICE=OPTS with OPTS
     /// a comma list of `filter-only` (by id always 404; found by filter, absent = empty list),
     /// `404` (a deleted user answers 404, not 410), `no-versions` (no meta.version),
+    /// `opaque-etags` (an opaque ETag instead of meta.version; If-None-Match answers 304),
+    /// `out-of-order` (changes applied as they arrive: a late, older one overwrites a newer),
     /// `token=SECRET` (its own bearer token; the target's are refused) (repeatable).
     #[arg(long, help_heading = "Pipeline", value_name = "SERVICE=OPTS")]
     pub linked_view: Vec<String>,
@@ -423,6 +429,9 @@ impl ServeArgs {
             if c.login_requires_sync.as_ref().is_some_and(|s| !names.contains(s)) {
                 c.login_requires_sync = None;
             }
+        }
+        if let Some(d) = &self.idle_poll {
+            c.idle_poll = Some(d.clone());
         }
         for item in &self.sync_delay {
             let (svc, dist) = split_pair("sync-delay", item)?;

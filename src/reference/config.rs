@@ -110,10 +110,17 @@ pub struct LinkedViewConfig {
     pub no_versions: bool,
     /// A bearer token of the service's own: the target's tokens are refused there.
     pub token: Option<String>,
+    /// Views carry an opaque `ETag` (no order can be read from it) instead of `meta.version`,
+    /// and a GET with a matching `If-None-Match` answers 304.
+    pub opaque_etags: bool,
+    /// Changes are applied in the order they arrive, not by version: a late, older change
+    /// overwrites a newer one (as a downstream without versions does).
+    pub out_of_order: bool,
 }
 
 impl LinkedViewConfig {
-    /// `filter-only,404,no-versions,token=SECRET` (any subset), as `serve --linked-view` takes it.
+    /// `filter-only,404,no-versions,opaque-etags,out-of-order,token=SECRET` (any subset), as
+    /// `serve --linked-view` takes it.
     pub fn parse(text: &str) -> Result<LinkedViewConfig, String> {
         let mut v = LinkedViewConfig::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -121,10 +128,12 @@ impl LinkedViewConfig {
                 "filter-only" => v.filter_only = true,
                 "404" => v.deleted_404 = true,
                 "no-versions" => v.no_versions = true,
+                "opaque-etags" => v.opaque_etags = true,
+                "out-of-order" => v.out_of_order = true,
                 t if t.starts_with("token=") => v.token = Some(t["token=".len()..].to_string()),
                 other => {
                     return Err(format!(
-                        "unknown linked-view option `{other}` (known: filter-only, 404, no-versions, token=SECRET)"
+                        "unknown linked-view option `{other}` (known: filter-only, 404, no-versions, opaque-etags, out-of-order, token=SECRET)"
                     ));
                 }
             }
@@ -187,6 +196,9 @@ pub struct ReferenceConfig {
     pub workers: usize,
     pub queue_capacity: usize,
     pub service_time: Distribution,
+    /// A worker that finds the queue empty looks again only after a draw of this (a worker
+    /// polling a database table); `None`: jobs are picked up the moment they arrive.
+    pub idle_poll: Option<Distribution>,
     pub services: Vec<LinkedServiceConfig>,
     /// When set, a password login succeeds only once the user is visible (and active) there.
     pub login_requires_sync: Option<String>,
@@ -258,6 +270,7 @@ impl ReferenceConfig {
             workers: 16,
             queue_capacity: 100_000,
             service_time: Distribution::ZERO,
+            idle_poll: None,
             services: vec![
                 service("directory", "2ms"),
                 service("mail", "5ms"),
@@ -489,6 +502,7 @@ struct QueueWire {
     workers: Option<usize>,
     capacity: Option<usize>,
     service_time: Option<Distribution>,
+    idle_poll: Option<Distribution>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -500,7 +514,8 @@ struct ServiceWire {
     failure_probability: f64,
     #[serde(default)]
     lost_probability: f64,
-    /// `filter-only,404,no-versions,token=SECRET` (see `LinkedViewConfig::parse`).
+    /// `filter-only,404,no-versions,opaque-etags,out-of-order,token=SECRET` (see
+    /// `LinkedViewConfig::parse`).
     #[serde(default)]
     view: Option<String>,
 }
@@ -569,6 +584,7 @@ impl ReferenceConfigWire {
             c.workers = q.workers.unwrap_or(c.workers);
             c.queue_capacity = q.capacity.unwrap_or(c.queue_capacity);
             c.service_time = q.service_time.unwrap_or(c.service_time);
+            c.idle_poll = q.idle_poll.or(c.idle_poll);
         }
         if let Some(services) = self.services {
             c.services = services

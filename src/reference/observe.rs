@@ -35,7 +35,7 @@ fn view(s: &AppState, svc: &LinkedService, u: &LinkedUser) -> Value {
         .unwrap_or(Value::Null);
     let service = &svc.config.name;
     if let Some(obj) = r.as_object_mut() {
-        if svc.config.view.no_versions {
+        if svc.config.view.no_versions || svc.config.view.opaque_etags {
             if let Some(meta) = obj.get_mut("meta").and_then(Value::as_object_mut) {
                 meta.remove("version");
             }
@@ -109,7 +109,31 @@ pub async fn linked_user(
         gone.detail.push_str(&format!(" (version {})", held.version));
         return Err(gone);
     }
-    Ok(scim_response(StatusCode::OK, &view(&s, svc, &held)))
+    if !svc.config.view.opaque_etags {
+        return Ok(scim_response(StatusCode::OK, &view(&s, svc, &held)));
+    }
+    let tag = opaque_etag(&id, &held);
+    let matches = headers
+        .get(axum::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+    let mut response = match matches {
+        true => StatusCode::NOT_MODIFIED.into_response(),
+        false => scim_response(StatusCode::OK, &view(&s, svc, &held)),
+    };
+    if let Ok(value) = axum::http::HeaderValue::from_str(&tag) {
+        response.headers_mut().insert(axum::http::header::ETAG, value);
+    }
+    Ok(response)
+}
+
+/// An entity tag that changes with every applied change but says nothing of their order (a
+/// hash, as many real downstreams send).
+fn opaque_etag(id: &str, held: &LinkedUser) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (id, held.version, held.job).hash(&mut h);
+    format!("\"{:016x}\"", h.finish())
 }
 
 pub async fn linked_list(

@@ -109,7 +109,7 @@ impl LinkedService {
         self.users
             .entry(snapshot.user_id.clone())
             .and_modify(|cur| {
-                if cur.version < fresh.version {
+                if cur.version < fresh.version || self.config.view.out_of_order {
                     *cur = fresh.clone();
                 }
             })
@@ -234,9 +234,22 @@ impl Pipeline {
                 p = workers.clone().acquire_owned() => p.expect("semaphore is never closed"),
                 _ = shutdown.cancelled() => return,
             };
-            let job = tokio::select! {
-                j = receiver.recv() => match j { Some(j) => j, None => return },
-                _ = shutdown.cancelled() => return,
+            let job = match &self.config.idle_poll {
+                None => tokio::select! {
+                    j = receiver.recv() => match j { Some(j) => j, None => return },
+                    _ = shutdown.cancelled() => return,
+                },
+                // A polling worker: an empty queue is looked at again only after a while.
+                Some(idle) => loop {
+                    match receiver.try_recv() {
+                        Ok(j) => break j,
+                        Err(mpsc::error::TryRecvError::Disconnected) => return,
+                        Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
+                            _ = tokio::time::sleep(self.rng.sample(idle)) => {}
+                            _ = shutdown.cancelled() => return,
+                        },
+                    }
+                },
             };
             tokio::spawn(self.clone().run(job, permit));
         }
@@ -406,5 +419,77 @@ impl Pipeline {
             .and_then(|s| s.get(id))
             .and_then(|u| u.user)
             .is_some_and(|u| u.active())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::config::LinkedViewConfig;
+    use std::time::Duration;
+
+    fn service(view: LinkedViewConfig) -> LinkedService {
+        LinkedService {
+            config: LinkedServiceConfig {
+                name: "crm".into(),
+                sync_delay: crate::reference::distribution::Distribution::ZERO,
+                failure_probability: 0.0,
+                lost_probability: 0.0,
+                view,
+            },
+            users: DashMap::new(),
+            never_revokes: false,
+        }
+    }
+
+    fn at(version: u64, title: &str) -> Snapshot {
+        Snapshot {
+            user_id: "u1".into(),
+            version,
+            user: Some(Arc::new(UserRecord {
+                seq: 1,
+                version,
+                resource: Arc::new(serde_json::json!({"id": "u1", "title": title})),
+                password: None,
+            })),
+        }
+    }
+
+    /// By default a late, older change never overwrites a newer one; `out-of-order` services
+    /// apply changes as they arrive, as downstreams without versions do.
+    #[test]
+    fn out_of_order_services_let_a_late_older_change_win() {
+        let now = Instant::now();
+        for (out_of_order, shown) in [(false, "new"), (true, "old")] {
+            let svc = service(LinkedViewConfig {
+                out_of_order,
+                ..Default::default()
+            });
+            svc.apply(&at(2, "new"), 2, now);
+            svc.apply(&at(1, "old"), 1, now);
+            let held = svc.get("u1").unwrap();
+            assert_eq!(
+                held.user.unwrap().resource["title"],
+                shown,
+                "out_of_order = {out_of_order}"
+            );
+        }
+    }
+
+    /// A worker that polls its queue picks a job up only at its next look, not when it arrives.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_polling_worker_delays_the_first_job() {
+        let mut config = ReferenceConfig::profile("fast").unwrap();
+        config.services.clear();
+        config.idle_poll = Some("fixed:800ms".parse().unwrap());
+        let pipeline = Pipeline::start(Arc::new(config), CancellationToken::new());
+        // The worker has looked once and found nothing: the job waits for its next look.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let slot = pipeline.reserve().unwrap_or_else(|_| panic!("queue has room"));
+        let id = pipeline.submit(slot, "create_user", "admin", "u1", Vec::new());
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let job = pipeline.jobs.get(&id).unwrap().clone();
+        let started = *job.started_at.get().expect("started by its next look");
+        assert_eq!(started - job.accepted_at, Duration::from_millis(700));
     }
 }

@@ -32,11 +32,12 @@ fn same_name(v: Option<&Value>, user_name: &str) -> bool {
 
 /// Reads `body` the way `find` says the service keeps its users. Presence is decided by
 /// content: a 2xx alone proves nothing.
-fn read_view<'a>(find: &Find, who: Who, status: u16, body: &'a OnceBody) -> View<'a> {
+fn read_view<'a>(find: &Find, who: Who, body: &'a Reading) -> View<'a> {
+    let status = body.status;
     let ok = (200..300).contains(&status);
     match find {
         Find::ById(_) if status == 404 || status == 410 => View::Gone { status },
-        Find::ById(_) if ok => match body.get() {
+        Find::ById(_) if ok => match body.json() {
             Some(doc) if doc.is_object() => {
                 let (id, name) = (doc.get("id"), doc.pointer("/userName"));
                 if id.and_then(Value::as_str) == Some(who.id) || same_name(name, who.user_name) {
@@ -49,7 +50,7 @@ fn read_view<'a>(find: &Find, who: Who, status: u16, body: &'a OnceBody) -> View
             }
             _ => View::Unreadable,
         },
-        Find::Query { list, identity, .. } if ok => match body.get().and_then(|d| d.pointer(list)) {
+        Find::Query { list, identity, .. } if ok => match body.json().and_then(|d| d.pointer(list)) {
             Some(Value::Array(items)) => items
                 .iter()
                 .find(|item| same_name(item.pointer(identity), who.user_name))
@@ -103,6 +104,8 @@ pub struct Trace {
     observed: Vec<std::sync::atomic::AtomicU64>,
     /// Writes of this user handed to the probes so far.
     writes: std::sync::atomic::AtomicU64,
+    /// When the journey's delete of this user was acknowledged.
+    deleted_at: std::sync::OnceLock<tokio::time::Instant>,
 }
 
 pub type UserTrace = std::sync::Arc<Trace>;
@@ -113,7 +116,18 @@ impl Trace {
             seen: (0..services).map(|_| Default::default()).collect(),
             observed: (0..services).map(|_| Default::default()).collect(),
             writes: Default::default(),
+            deleted_at: Default::default(),
         })
+    }
+
+    /// The journey's delete of this user was acknowledged at `at`.
+    pub fn deleted(&self, at: tokio::time::Instant) {
+        let _ = self.deleted_at.set(at);
+    }
+
+    /// How long ago the journey deleted this user, if it did.
+    pub fn since_deleted(&self) -> Option<std::time::Duration> {
+        self.deleted_at.get().map(|t| t.elapsed())
     }
 
     /// The index the next write of this user gets (in the order the journey wrote them).
@@ -141,22 +155,30 @@ pub fn numeric_version(v: &Value) -> Option<u64> {
     }
 }
 
+/// What is known of the user in the service being read.
+#[derive(Clone, Copy)]
+pub struct There<'a> {
+    /// The user was seen there (shared by the user's observations in that service).
+    pub seen: &'a std::sync::atomic::AtomicBool,
+    /// The journey deleted the user longer ago than the slowest change the service has shown:
+    /// a user never seen there will not show up any more, so its absence is final.
+    pub absence_settled: bool,
+}
+
 /// The check, widened by what supersedes the write: a view at a later version, or gone after
 /// the journey deleted the user.
-#[allow(clippy::too_many_arguments)]
 pub fn check_or_later(
     expect: &Expect,
     find: &Find,
     who: Who,
     pointers: &Pointers,
     later: &Supersession,
-    seen: &std::sync::atomic::AtomicBool,
-    status: u16,
-    body: &[u8],
+    there: There,
+    reading: &Reading,
 ) -> Check {
     use std::sync::atomic::Ordering;
-    let parsed = OnceBody::new(body);
-    let view = read_view(find, who, status, &parsed);
+    let seen = there.seen;
+    let view = read_view(find, who, reading);
     if matches!(view, View::Found(_)) {
         seen.store(true, Ordering::Release);
     }
@@ -165,16 +187,22 @@ pub fn check_or_later(
         // user was once seen (a slow service that never got the user answers the same).
         (View::Gone { status: 410 }, Expect::Absent) => Check::Met,
         (View::Gone { .. }, Expect::Absent) if seen.load(Ordering::Acquire) => Check::Met,
+        // Never seen there, and it will not show up any more: the deletion cannot be timed.
+        (View::Gone { .. }, Expect::Absent) if there.absence_settled => Check::Unconfirmed,
         (View::Gone { .. } | View::Unknown, _) => Check::NotYet,
         (View::Unreadable, _) => Check::PointerMissing,
         (View::Found(doc), _) => check_found(expect, pointers, doc),
     };
-    if direct == Check::Met {
-        return Check::Met;
+    if matches!(direct, Check::Met | Check::Unconfirmed) {
+        return direct;
     }
     // A later state is showing: this write was overtaken (counted apart, never as a timeout
     // and never as an observation of this change).
-    if matches!(view, View::Gone { .. }) && seen.load(Ordering::Acquire) && later.deleted_later.load(Ordering::Acquire)
+    // A user never seen there counts once its absence is final (it may have come and gone
+    // between two reads, or never arrived before the delete).
+    if matches!(view, View::Gone { .. })
+        && (seen.load(Ordering::Acquire) || there.absence_settled)
+        && later.deleted_later.load(Ordering::Acquire)
     {
         return Check::Overtaken;
     }
@@ -196,6 +224,8 @@ pub enum Check {
     Overtaken,
     /// A 2xx answer without the pointer the condition reads: the probe may be misconfigured.
     PointerMissing,
+    /// A delete of a user never seen there: its absence proves nothing about when.
+    Unconfirmed,
 }
 
 fn holds_role(body: &Value, pointer: &str, role: &str) -> Option<bool> {
@@ -209,31 +239,34 @@ fn holds_role(body: &Value, pointer: &str, role: &str) -> Option<bool> {
     }
 }
 
-/// A body parsed at most once, on first need.
-struct OnceBody<'a> {
-    raw: &'a [u8],
-    value: std::cell::OnceCell<Option<Value>>,
+/// One answer of a downstream, parsed at most once however many observations read it (the
+/// answer to a batched query is read by every user in it).
+pub struct Reading {
+    pub status: u16,
+    raw: bytes::Bytes,
+    parsed: std::sync::OnceLock<Option<Value>>,
 }
 
-impl<'a> OnceBody<'a> {
-    fn new(raw: &'a [u8]) -> Self {
+impl Reading {
+    pub fn new(status: u16, raw: bytes::Bytes) -> Self {
         Self {
+            status,
             raw,
-            value: std::cell::OnceCell::new(),
+            parsed: std::sync::OnceLock::new(),
         }
     }
-    fn get(&self) -> Option<&Value> {
-        self.value
-            .get_or_init(|| serde_json::from_slice(self.raw).ok())
+    /// The answer's JSON document, when it is one.
+    pub fn json(&self) -> Option<&Value> {
+        self.parsed
+            .get_or_init(|| serde_json::from_slice(&self.raw).ok())
             .as_ref()
     }
 }
 
 /// Whether an answer shows the user there: `Some(true)` found, `Some(false)` gone (whether or
 /// not it was ever seen there), `None` when the answer says neither.
-pub fn present(find: &Find, who: Who, status: u16, body: &[u8]) -> Option<bool> {
-    let parsed = OnceBody::new(body);
-    match read_view(find, who, status, &parsed) {
+pub fn present(find: &Find, who: Who, reading: &Reading) -> Option<bool> {
+    match read_view(find, who, reading) {
         View::Found(_) => Some(true),
         View::Gone { .. } => Some(false),
         View::Unknown | View::Unreadable => None,
@@ -241,9 +274,8 @@ pub fn present(find: &Find, who: Who, status: u16, body: &[u8]) -> Option<bool> 
 }
 
 /// The service's own change time in the user's document (at `pointer`), from an answer.
-pub fn changed_at(find: &Find, who: Who, status: u16, body: &[u8], pointer: &str) -> Option<std::time::SystemTime> {
-    let parsed = OnceBody::new(body);
-    match read_view(find, who, status, &parsed) {
+pub fn changed_at(find: &Find, who: Who, reading: &Reading, pointer: &str) -> Option<std::time::SystemTime> {
+    match read_view(find, who, reading) {
         View::Found(doc) => doc
             .pointer(pointer)
             .and_then(Value::as_str)
@@ -315,10 +347,16 @@ mod tests {
             WHO,
             pointers,
             &Supersession::default(),
-            &seen,
-            status,
-            body,
+            There {
+                seen: &seen,
+                absence_settled: false,
+            },
+            &reading(status, body),
         )
+    }
+
+    fn reading(status: u16, body: &[u8]) -> Reading {
+        Reading::new(status, bytes::Bytes::copy_from_slice(body))
     }
 
     fn user(extra: Value) -> Value {
@@ -336,7 +374,13 @@ mod tests {
         let title = Expect::Equals(Field::Title, json!("A"));
         let v = |n: u64| body(user(json!({"title": "B", "meta": {"version": format!("W/\"{n}\"")}})));
         let seen = std::sync::atomic::AtomicBool::new(false);
-        let c = |e: &Expect, status: u16, b: &[u8]| check_or_later(e, &by_id(), WHO, &P, &later, &seen, status, b);
+        let there = There {
+            seen: &seen,
+            absence_settled: false,
+        };
+        let c = |e: &Expect, status: u16, b: &[u8]| {
+            check_or_later(e, &by_id(), WHO, &P, &later, there, &reading(status, b))
+        };
         assert_eq!(c(&Expect::Absent, 404, b""), Check::NotYet, "never seen there");
         assert_eq!(c(&Expect::Absent, 410, b""), Check::Met);
         assert_eq!(c(&title, 200, &v(2)), Check::NotYet);
@@ -355,6 +399,33 @@ mod tests {
             "gone after the journey deleted it"
         );
         assert_eq!(c(&title, 404, b""), Check::Overtaken);
+    }
+
+    /// A user never seen in a filter-only view and deleted by the journey: its earlier writes
+    /// wait while it may still show up, and count as overtaken once its absence is final.
+    #[test]
+    fn an_absence_never_seen_is_trusted_only_once_settled() {
+        let later = Supersession::default();
+        later.deleted_later.store(true, std::sync::atomic::Ordering::Release);
+        let seen = std::sync::atomic::AtomicBool::new(false);
+        let empty = body(json!({"totalResults": 0, "Resources": []}));
+        let c = |absence_settled: bool| {
+            let there = There {
+                seen: &seen,
+                absence_settled,
+            };
+            check_or_later(
+                &Expect::Present,
+                &by_query(),
+                WHO,
+                &P,
+                &later,
+                there,
+                &reading(200, &empty),
+            )
+        };
+        assert_eq!(c(false), Check::NotYet, "it may not have arrived yet");
+        assert_eq!(c(true), Check::Overtaken);
     }
 
     /// Regression: a 2xx alone counted as "present" (a downstream's empty list, an error page).
@@ -406,8 +477,32 @@ mod tests {
         let q = by_query();
         let empty = body(json!({"totalResults": 0, "Resources": []}));
         let seen = std::sync::atomic::AtomicBool::new(false);
-        let c = |e: &Expect, b: &[u8]| check_or_later(e, &q, WHO, &P, &Supersession::default(), &seen, 200, b);
+        let none_later = Supersession::default();
+        let judge = |e: &Expect, b: &[u8], absence_settled: bool| {
+            let there = There {
+                seen: &seen,
+                absence_settled,
+            };
+            check_or_later(e, &q, WHO, &P, &none_later, there, &reading(200, b))
+        };
+        let c = |e: &Expect, b: &[u8]| judge(e, b, false);
         assert_eq!(c(&Expect::Absent, &empty), Check::NotYet, "never seen there");
+        assert_eq!(
+            judge(&Expect::Absent, &empty, true),
+            Check::Unconfirmed,
+            "never seen there, and it will not show up any more"
+        );
+        let deleted = Supersession::default();
+        deleted.deleted_later.store(true, std::sync::atomic::Ordering::Release);
+        let there = There {
+            seen: &seen,
+            absence_settled: true,
+        };
+        assert_eq!(
+            check_or_later(&Expect::Absent, &q, WHO, &P, &deleted, there, &reading(200, &empty)),
+            Check::Unconfirmed,
+            "a delete is never overtaken by itself"
+        );
         let there = body(json!({"Resources": [user(json!({}))]}));
         assert_eq!(c(&Expect::Present, &there), Check::Met);
         assert_eq!(c(&Expect::Absent, &there), Check::NotYet);

@@ -6,17 +6,18 @@
 //! beyond `max_pending` are shed and counted.
 //!
 //! # Layout
-//! - [`condition`]: what "visible" means per kind of write. [`push`]: the webhook receiver.
+//! - [`condition`]: what "visible" means per kind of write. [`read`]: how a service is read
+//!   (batched queries, conditional GETs, the request budget). [`push`]: the webhook receiver.
 
 pub mod condition;
 pub mod push;
+pub mod read;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::Method;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -26,12 +27,12 @@ use crate::metrics::{MetricKey, Registry, SeriesId};
 use crate::results::ProbeReport;
 use crate::scim::HttpSettings;
 use crate::scim::ScimClient;
-use crate::scim::client::encode_query;
 use crate::vocab::{Op, metric, tag};
 use crate::workload::downstream::{HeaderValue, ServiceAuth};
 use crate::workload::probes::{JobSource, Observe, Probes, StartDetection, SyncProbe};
-use condition::{Check, Expect, Who, check_or_later};
+use condition::{Check, Expect, Reading, Who, check_or_later};
 use push::PushHub;
+use read::{Fetch, ServiceReader, absolute};
 
 /// An acknowledged write to observe.
 pub struct Write {
@@ -54,7 +55,10 @@ struct ProbeCounters {
     observed: AtomicU64,
     timeouts: AtomicU64,
     overtaken: AtomicU64,
+    unconfirmed: AtomicU64,
     pointer_missing: AtomicU64,
+    /// The slowest change observed there (µs): how long a user may take to show up.
+    slowest_us: AtomicU64,
 }
 
 /// How one observation ended.
@@ -63,6 +67,8 @@ enum Seen {
     At(Duration, u64),
     /// A later write's state showed first.
     Overtaken,
+    /// A delete of a user never seen there: it cannot be timed.
+    Unconfirmed,
     /// Nothing by the bound.
     TimedOut,
 }
@@ -106,7 +112,8 @@ impl Bracket {
 pub struct Counters {
     /// Change times a service published that fell outside their bracket (the bracket was used).
     pub clock_disagrees: AtomicU64,
-    pub requests: AtomicU64,
+    /// Reads that found the view unchanged (304 to a conditional GET).
+    pub unchanged: AtomicU64,
     pub request_errors: AtomicU64,
     pub sampled: AtomicU64,
     pub shed: AtomicU64,
@@ -117,8 +124,10 @@ pub struct Counters {
 pub struct ProbeHub {
     probes: Probes,
     client: Arc<ScimClient>,
-    /// Per sync probe: the client its reads go through, with that service's credentials.
-    readers: Vec<Arc<ScimClient>>,
+    /// Job-status reads, on the target.
+    queue_reader: Arc<ServiceReader>,
+    /// Per sync probe: how its reads go, with that service's credentials and budget.
+    readers: Vec<Arc<ServiceReader>>,
     registry: Arc<Registry>,
     queue_series: HashMap<Op, SeriesId>,
     sync_series: HashMap<(usize, Op), SeriesId>,
@@ -132,6 +141,13 @@ pub struct ProbeHub {
     /// The users the run created that the probes followed (id, userName): at the end, each
     /// polled service is asked whether they are gone.
     followed: parking_lot::Mutex<Vec<(String, String)>>,
+    readers_stop: CancellationToken,
+}
+
+impl Drop for ProbeHub {
+    fn drop(&mut self) {
+        self.readers_stop.cancel();
+    }
 }
 
 impl ProbeHub {
@@ -144,11 +160,23 @@ impl ProbeHub {
         push: Option<Arc<PushHub>>,
         stop: CancellationToken,
     ) -> anyhow::Result<ProbeHub> {
+        // The batching tasks end with the hub (see `Drop`) or the run's stop.
+        let readers_stop = stop.child_token();
         let readers = probes
             .sync
             .iter()
-            .map(|p| reader(p, &client))
+            .map(|p| {
+                let batch = p.batch.map(|max| (p.find.url().clone(), max));
+                Ok(ServiceReader::new(
+                    reader(p, &client)?,
+                    true,
+                    p.budget,
+                    batch,
+                    &readers_stop,
+                ))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let queue_reader = ServiceReader::new(client.clone(), false, None, None, &readers_stop);
         let mut queue_series = HashMap::new();
         let mut sync_series = HashMap::new();
         let mut end_to_end = HashMap::new();
@@ -171,6 +199,8 @@ impl ProbeHub {
         }
         Ok(ProbeHub {
             readers,
+            queue_reader,
+            readers_stop,
             permits: Arc::new(Semaphore::new(probes.max_pending)),
             sync_counters: probes.sync.iter().map(|_| ProbeCounters::default()).collect(),
             queue_counters: ProbeCounters::default(),
@@ -208,6 +238,9 @@ impl ProbeHub {
 
     /// Starts observing `write`, or sheds it when `max_pending` observations are under way.
     pub fn observe(self: &Arc<Self>, write: Write) {
+        if write.op == Op::DeleteUser {
+            write.trace.deleted(write.acked);
+        }
         if write.op == Op::CreateUser {
             self.followed
                 .lock()
@@ -240,12 +273,8 @@ impl ProbeHub {
     fn url(&self, template: &str, w: &Write) -> String {
         let filled = template
             .replace("{id}", &w.user_id)
-            .replace("{userName}", &encode_query(&w.user_name));
-        if filled.starts_with('/') {
-            format!("{}{filled}", self.client.origin())
-        } else {
-            filled
-        }
+            .replace("{userName}", &crate::scim::client::encode_query(&w.user_name));
+        absolute(&self.client, filled)
     }
 
     async fn run(self: Arc<Self>, write: Write, _permit: OwnedSemaphorePermit) {
@@ -274,7 +303,7 @@ impl ProbeHub {
                     resolution = resolution.max(res);
                 }
                 Ok(Seen::TimedOut) => timed_out = true,
-                Ok(Seen::Overtaken) => overtaken = true,
+                Ok(Seen::Overtaken | Seen::Unconfirmed) => overtaken = true,
                 Err(_) => return,
             }
         }
@@ -294,16 +323,18 @@ impl ProbeHub {
         }
     }
 
-    /// Polls `url` until `test` says met: the bracket around the change, or why not. Polls start
-    /// at a random phase and keep a random jitter, so the change is equally likely anywhere in
-    /// its bracket.
+    /// Reads `who` through `reader` (at `url` when it is not batched) until `test` says met: the
+    /// bracket around the change, or why not. Polls start at a random phase and keep a random
+    /// jitter, so the change is equally likely anywhere in its bracket; a read waits for its
+    /// service's budget, and its bracket edge is when the request went.
     async fn poll(
         &self,
-        client: &ScimClient,
+        reader: &ServiceReader,
         url: &str,
+        who: Who<'_>,
         acked: Instant,
         counters: &ProbeCounters,
-        mut test: impl FnMut(u16, &[u8]) -> Check,
+        mut test: impl FnMut(&Reading) -> Check,
     ) -> Result<Bracket, Seen> {
         let deadline = acked + self.probes.timeout;
         let jitter = |d: Duration, spread: f64| d.mul_f64(1.0 - spread / 2.0 + spread * rand::random::<f64>());
@@ -314,22 +345,30 @@ impl ProbeHub {
             _ = tokio::time::sleep_until(acked + jitter(interval, 1.0)) => {}
             _ = self.stop.cancelled() => return Err(Seen::TimedOut),
         }
+        let mut tag = None;
         loop {
-            let sent = Instant::now();
-            self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            match client.call(Method::GET, url, None).await {
-                Ok(reply) => match test(reply.status.as_u16(), &reply.body) {
+            let sent = match reader.fetch(url, who, &mut tag, &self.stop).await {
+                Fetch::Answer(reading, sent) => match test(&reading) {
                     Check::Met => return Ok(Bracket { before, after: sent }),
                     Check::Overtaken => return Err(Seen::Overtaken),
+                    Check::Unconfirmed => return Err(Seen::Unconfirmed),
                     Check::PointerMissing => {
                         counters.pointer_missing.fetch_add(1, Ordering::Relaxed);
+                        sent
                     }
-                    Check::NotYet => {}
+                    Check::NotYet => sent,
                 },
-                Err(_) => {
-                    self.counters.request_errors.fetch_add(1, Ordering::Relaxed);
+                // As at the last read, which did not show the change.
+                Fetch::Unchanged(sent) => {
+                    self.counters.unchanged.fetch_add(1, Ordering::Relaxed);
+                    sent
                 }
-            }
+                Fetch::Failed(sent) => {
+                    self.counters.request_errors.fetch_add(1, Ordering::Relaxed);
+                    sent
+                }
+                Fetch::Stopped => return Err(Seen::TimedOut),
+            };
             before = sent;
             let next = Instant::now() + jitter(interval, 0.5);
             if next > deadline {
@@ -355,11 +394,15 @@ impl ProbeHub {
         match seen {
             Seen::At(lag, resolution) => {
                 counters.observed.fetch_add(1, Ordering::Relaxed);
+                counters.slowest_us.fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
                 self.registry
                     .record_observation(series, lag.as_micros() as u64, *resolution, false);
             }
             Seen::Overtaken => {
                 counters.overtaken.fetch_add(1, Ordering::Relaxed);
+            }
+            Seen::Unconfirmed => {
+                counters.unconfirmed.fetch_add(1, Ordering::Relaxed);
             }
             Seen::TimedOut => {
                 counters.timeouts.fetch_add(1, Ordering::Relaxed);
@@ -382,43 +425,54 @@ impl ProbeHub {
             None => self.url(job, w),
         };
         let mut exact: Option<Duration> = None;
+        let who = Who {
+            id: &w.user_id,
+            user_name: &w.user_name,
+        };
         let found = self
-            .poll(&self.client, &url, w.acked, &self.queue_counters, |status, body| {
-                if !(200..300).contains(&status) {
-                    return Check::NotYet;
-                }
-                let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-                    return Check::PointerMissing;
-                };
-                match &q.start {
-                    StartDetection::Timestamps {
-                        accepted_at,
-                        started_at,
-                    } => {
-                        let stamp = |p: &str| {
-                            v.pointer(p)
-                                .and_then(|s| s.as_str())
-                                .and_then(|s| humantime::parse_rfc3339(s).ok())
-                        };
-                        match (v.pointer(accepted_at), v.pointer(started_at)) {
-                            (None, _) | (_, None) => Check::PointerMissing,
-                            (_, Some(serde_json::Value::Null)) => Check::NotYet,
-                            _ => match (stamp(accepted_at), stamp(started_at)) {
-                                (Some(a), Some(s)) => {
-                                    exact = Some(s.duration_since(a).unwrap_or_default());
-                                    Check::Met
-                                }
-                                _ => Check::PointerMissing,
-                            },
-                        }
+            .poll(
+                &self.queue_reader,
+                &url,
+                who,
+                w.acked,
+                &self.queue_counters,
+                |reading| {
+                    if !(200..300).contains(&reading.status) {
+                        return Check::NotYet;
                     }
-                    StartDetection::StateChange { pointer, not_equals } => match v.pointer(pointer) {
-                        None => Check::PointerMissing,
-                        Some(x) if x == not_equals => Check::NotYet,
-                        Some(_) => Check::Met,
-                    },
-                }
-            })
+                    let Some(v) = reading.json() else {
+                        return Check::PointerMissing;
+                    };
+                    match &q.start {
+                        StartDetection::Timestamps {
+                            accepted_at,
+                            started_at,
+                        } => {
+                            let stamp = |p: &str| {
+                                v.pointer(p)
+                                    .and_then(|s| s.as_str())
+                                    .and_then(|s| humantime::parse_rfc3339(s).ok())
+                            };
+                            match (v.pointer(accepted_at), v.pointer(started_at)) {
+                                (None, _) | (_, None) => Check::PointerMissing,
+                                (_, Some(serde_json::Value::Null)) => Check::NotYet,
+                                _ => match (stamp(accepted_at), stamp(started_at)) {
+                                    (Some(a), Some(s)) => {
+                                        exact = Some(s.duration_since(a).unwrap_or_default());
+                                        Check::Met
+                                    }
+                                    _ => Check::PointerMissing,
+                                },
+                            }
+                        }
+                        StartDetection::StateChange { pointer, not_equals } => match v.pointer(pointer) {
+                            None => Check::PointerMissing,
+                            Some(x) if x == not_equals => Check::NotYet,
+                            Some(_) => Check::Met,
+                        },
+                    }
+                },
+            )
             .await;
         let seen = match (found, exact) {
             // Server timestamps: exact to their microsecond.
@@ -438,34 +492,24 @@ impl ProbeHub {
         let seen = match probe.observe {
             Observe::Poll => {
                 let reader = &self.readers[index];
-                let url = probe.find.url().render(&w.user_id, &w.user_name);
-                let url = if url.starts_with('/') {
-                    format!("{}{url}", reader.origin())
-                } else {
-                    url
-                };
+                let url = absolute(&reader.client, probe.find.url().render(&w.user_id, &w.user_name));
                 let who = Who {
                     id: &w.user_id,
                     user_name: &w.user_name,
                 };
                 let mut stamped = None;
                 let found = self
-                    .poll(reader, &url, w.acked, counters, |status, body| {
-                        let seen_there = &w.trace.seen[index];
-                        let check = check_or_later(
-                            &w.expect,
-                            &probe.find,
-                            who,
-                            &probe.pointers,
-                            &w.later,
-                            seen_there,
-                            status,
-                            body,
-                        );
+                    .poll(reader, &url, who, w.acked, counters, |reading| {
+                        let there = condition::There {
+                            seen: &w.trace.seen[index],
+                            absence_settled: self.absence_settled(counters, w),
+                        };
+                        let check =
+                            check_or_later(&w.expect, &probe.find, who, &probe.pointers, &w.later, there, reading);
                         match check {
                             Check::Met => {
                                 if let Some(c) = &probe.changed_at {
-                                    stamped = condition::changed_at(&probe.find, who, status, body, &c.pointer);
+                                    stamped = condition::changed_at(&probe.find, who, reading, &c.pointer);
                                 }
                                 Check::Met
                             }
@@ -506,6 +550,20 @@ impl ProbeHub {
         };
         self.record(series, counters, &seen);
         seen
+    }
+
+    /// The journey deleted `w`'s user longer ago than the slowest change this service has shown
+    /// (at least a second, at most the probes' timeout): a user never seen there by now will
+    /// not show up any more.
+    fn absence_settled(&self, counters: &ProbeCounters, w: &Write) -> bool {
+        if !w.later.deleted_later.load(Ordering::Acquire) {
+            return false;
+        }
+        // A delete the probes were not handed: counted from when it was first noticed.
+        w.trace.deleted(Instant::now());
+        let slowest = Duration::from_micros(counters.slowest_us.load(Ordering::Relaxed));
+        let settle = slowest.max(Duration::from_secs(1)).min(self.probes.timeout);
+        w.trace.since_deleted().is_some_and(|d| d > settle)
     }
 
     async fn pushed(&self, service: &str, w: &Write) -> Option<(Duration, u64)> {
@@ -551,31 +609,23 @@ impl ProbeHub {
             if probe.observe != Observe::Poll || users.is_empty() {
                 continue;
             }
-            let mut pending: Vec<&(String, String)> = users.iter().collect();
+            let mut pending: Vec<Who> = users.iter().map(|(id, user_name)| Who { id, user_name }).collect();
             let mut wait = Duration::from_millis(100);
             loop {
-                let mut still = Vec::new();
-                for user in pending {
-                    let who = Who {
-                        id: &user.0,
-                        user_name: &user.1,
-                    };
-                    let url = probe.find.url().render(who.id, who.user_name);
-                    let reader = &self.readers[i];
-                    let url = if url.starts_with('/') {
-                        format!("{}{url}", reader.origin())
-                    } else {
-                        url
-                    };
-                    let gone = match reader.call(Method::GET, &url, None).await {
-                        Ok(r) => condition::present(&probe.find, who, r.status.as_u16(), &r.body) == Some(false),
-                        Err(_) => false,
-                    };
-                    if !gone {
-                        still.push(user);
-                    }
-                }
-                pending = still;
+                let reader = &self.readers[i];
+                let readings = reader
+                    .read_all(&pending, |who| probe.find.url().render(who.id, who.user_name))
+                    .await;
+                pending = pending
+                    .into_iter()
+                    .zip(readings)
+                    .filter(|(who, reading)| {
+                        reading
+                            .as_ref()
+                            .is_none_or(|r| condition::present(&probe.find, *who, r) != Some(false))
+                    })
+                    .map(|(who, _)| who)
+                    .collect();
                 if pending.is_empty() || Instant::now() + wait > deadline || interrupt.is_cancelled() {
                     break;
                 }
@@ -592,7 +642,10 @@ impl ProbeHub {
 
     pub fn report(&self, operations: u64) -> ProbeReport {
         let c = &self.counters;
-        let requests = c.requests.load(Ordering::Relaxed);
+        let requests: u64 = std::iter::once(&self.queue_reader)
+            .chain(&self.readers)
+            .map(|r| r.requests.load(Ordering::Relaxed))
+            .sum();
         let mut problems = Vec::new();
         let describe = |name: String, p: &ProbeCounters, problems: &mut Vec<String>| {
             let (observed, timeouts, missing) = (
@@ -632,9 +685,11 @@ impl ProbeHub {
         let all = || self.sync_counters.iter().chain(std::iter::once(&self.queue_counters));
         let sum = |f: fn(&ProbeCounters) -> &AtomicU64| all().map(|p| f(p).load(Ordering::Relaxed)).sum::<u64>();
         let overtaken = sum(|p| &p.overtaken);
+        let unconfirmed = sum(|p| &p.unconfirmed);
         let ended = overtaken + sum(|p| &p.observed) + sum(|p| &p.timeouts);
         ProbeReport {
             overtaken,
+            unconfirmed,
             overtaken_share: overtaken as f64 / ended.max(1) as f64,
             sample: self.probes.sample,
             writes_observed: c.sampled.load(Ordering::Relaxed),
@@ -671,10 +726,11 @@ fn reader(probe: &SyncProbe, target: &Arc<ScimClient>) -> anyhow::Result<Arc<Sci
         );
     }
     let origin = probe.find.url().origin().unwrap_or_else(|| target.origin().to_string());
-    if probe.access.auth == ServiceAuth::Target && headers.is_empty() && origin == target.origin() {
-        return Ok(target.clone());
-    }
-    let client = ScimClient::new(&origin, HttpSettings::defaults())?.with_headers(headers);
+    // A client of its own even on the target's origin: it keeps each answer's ETag for
+    // conditional reads.
+    let client = ScimClient::new(&origin, HttpSettings::defaults())?
+        .with_headers(headers)
+        .capturing("etag")?;
     let client = match &probe.access.auth {
         ServiceAuth::Target => client.sharing_auth(target),
         ServiceAuth::None => client,

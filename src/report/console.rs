@@ -183,11 +183,15 @@ fn footer(out: &mut String, s: &Summary, results_dir: &str) {
     if let Some(p) = &s.probes {
         let _ = writeln!(
             out,
-            "probes   {} writes observed (sample {}), {} overtaken ({:.0}%), {} shed; {} probe requests, {:.0}% of all requests",
+            "probes   {} writes observed (sample {}), {} overtaken ({:.0}%){}, {} shed; {} probe requests, {:.0}% of all requests",
             p.writes_observed,
             p.sample,
             p.overtaken,
             p.overtaken_share * 100.0,
+            match p.unconfirmed {
+                0 => String::new(),
+                n => format!(", {n} deletes of users never seen there (not timed)"),
+            },
             p.shed,
             p.probe_requests,
             p.share_of_requests * 100.0

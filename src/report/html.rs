@@ -430,11 +430,12 @@ fn run_accounts(out: &mut String, s: &Summary) {
     if let Some(p) = &s.probes {
         let _ = writeln!(
             out,
-            "<h2>Probes</h2>\n<p>Sample {}; {} writes observed, {} overtaken by a later write ({:.1}%), {} shed, {} abandoned; {} probe requests ({:.1}% of all requests).</p>",
+            "<h2>Probes</h2>\n<p>Sample {}; {} writes observed, {} overtaken by a later write ({:.1}%), {} deletes of users never seen in the service read (not timed), {} shed, {} abandoned; {} probe requests ({:.1}% of all requests).</p>",
             p.sample,
             p.writes_observed,
             p.overtaken,
             p.overtaken_share * 100.0,
+            p.unconfirmed,
             p.shed,
             p.abandoned,
             p.probe_requests,

@@ -69,6 +69,10 @@ pub struct ProbeReport {
     /// `overtaken` as a share of every observation that ended (observed, timed out, overtaken).
     #[serde(default)]
     pub overtaken_share: f64,
+    /// Deletes of users never seen in the service read (gone before any read showed them):
+    /// absence alone cannot time them, so they are counted here and not in `sync_lag`.
+    #[serde(default)]
+    pub unconfirmed: u64,
     pub probe_requests: u64,
     pub probe_request_errors: u64,
     /// Probe requests as a share of every request the run sent.

@@ -182,6 +182,22 @@ impl ScimClient {
 
     /// One SCIM call: `path` is relative to the base URL (`/Users/123`), or a full URL.
     pub async fn call(&self, method: Method, path: &str, body: Option<Bytes>) -> Result<Reply, CallError> {
+        self.exchange(method, path, body, None).await
+    }
+
+    /// A conditional GET: with the entity tag of the last answer, an unchanged resource answers
+    /// 304 without a body (see [`ScimClient::capturing`] to keep each answer's `ETag`).
+    pub async fn get_if_none_match(&self, path: &str, tag: Option<&HeaderValue>) -> Result<Reply, CallError> {
+        self.exchange(Method::GET, path, None, tag).await
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        if_none_match: Option<&HeaderValue>,
+    ) -> Result<Reply, CallError> {
         let absolute = path.starts_with("http://") || path.starts_with("https://");
         let plain = match &self.plain {
             Some(p) if !absolute || path.starts_with("http://") => Some(p),
@@ -200,9 +216,13 @@ impl ScimClient {
                         uri.push_str(path);
                         uri
                     };
-                    self.send_plain(plain, &method, uri, body.clone()).await?
+                    self.send_plain(plain, &method, uri, body.clone(), if_none_match)
+                        .await?
                 }
-                None => self.send_reqwest(&method, path, absolute, body.clone()).await?,
+                None => {
+                    self.send_reqwest(&method, path, absolute, body.clone(), if_none_match)
+                        .await?
+                }
             };
             if let Some(wait) = answer.retry_after {
                 rate_limited += 1;
@@ -232,6 +252,7 @@ impl ScimClient {
         method: &Method,
         uri: String,
         body: Option<Bytes>,
+        if_none_match: Option<&HeaderValue>,
     ) -> Result<Answer, CallError> {
         let mut req = http::Request::builder()
             .method(method.clone())
@@ -243,6 +264,9 @@ impl ScimClient {
         }
         for (k, v) in &self.extra_headers {
             req = req.header(k, v);
+        }
+        if let Some(tag) = if_none_match {
+            req = req.header(header::IF_NONE_MATCH, tag.clone());
         }
         let has_body = body.is_some();
         if has_body {
@@ -285,6 +309,7 @@ impl ScimClient {
         path: &str,
         absolute: bool,
         body: Option<Bytes>,
+        if_none_match: Option<&HeaderValue>,
     ) -> Result<Answer, CallError> {
         let url = if absolute {
             reqwest::Url::parse(path).map_err(|e| CallError::payload(format!("bad URL {path}: {e}")))?
@@ -304,6 +329,9 @@ impl ScimClient {
         }
         if let Some(auth) = self.authorization.load().as_ref() {
             req = req.header(header::AUTHORIZATION, auth.clone());
+        }
+        if let Some(tag) = if_none_match {
+            req = req.header(header::IF_NONE_MATCH, tag.clone());
         }
         if let Some(b) = body {
             req = req.header(header::CONTENT_TYPE, SCIM_JSON).body(b);

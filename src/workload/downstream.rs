@@ -64,6 +64,62 @@ impl UrlTemplate {
             .replace("{userName}", &encode_query(user_name))
     }
 
+    /// The query parameter that holds the placeholders, when only it does (`filter=userName eq
+    /// "{userName}"`): its place in the text, and whether the expression is compound.
+    fn batch_param(&self) -> Option<(usize, usize)> {
+        let query_at = self.text.find('?')?;
+        if self.text[..query_at].contains('{') {
+            return None;
+        }
+        let mut start = query_at + 1;
+        let mut found = None;
+        for param in self.text[query_at + 1..].split('&') {
+            if param.contains('{') {
+                if found.is_some() || !param.contains('=') {
+                    return None;
+                }
+                found = Some((start, start + param.len()));
+            }
+            start += param.len() + 1;
+        }
+        found
+    }
+
+    /// Whether one query can ask for several users at once ([`UrlTemplate::render_batch`]).
+    pub fn batchable(&self) -> bool {
+        self.batch_param().is_some()
+    }
+
+    /// One URL asking for every user in `users` (id, userName): the parameter with the
+    /// placeholders is rendered for each and joined with SCIM's ` or ` (each side in parentheses
+    /// when it is compound itself); `None` when the template cannot batch.
+    pub fn render_batch<'a>(&self, users: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+        let (start, end) = self.batch_param()?;
+        let param = &self.text[start..end];
+        let (name, value) = param.split_once('=')?;
+        let lower = value.to_ascii_lowercase();
+        let compound = lower.contains("%20and%20") || lower.contains("%20or%20");
+        let one = UrlTemplate {
+            text: value.to_string(),
+        };
+        let parts: Vec<String> = users
+            .into_iter()
+            .map(|(id, user_name)| match compound {
+                true => format!("%28{}%29", one.render(id, user_name)),
+                false => one.render(id, user_name),
+            })
+            .collect();
+        if parts.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{}{name}={}{}",
+            &self.text[..start],
+            parts.join("%20or%20"),
+            &self.text[end..]
+        ))
+    }
+
     /// The text as given (for messages).
     pub fn as_str(&self) -> &str {
         &self.text
@@ -259,5 +315,29 @@ mod tests {
                 .unwrap_err()
                 .contains("valid URL")
         );
+    }
+
+    /// One query for several users: the filter is repeated with `or` (parenthesised when it is
+    /// compound), the other parameters stay; by-id URLs and placeholders in two places cannot batch.
+    #[test]
+    fn a_query_batches_its_users_with_or() {
+        let q = UrlTemplate::parse("/crm/Users?filter=userName eq \"{userName}\"&count=100").unwrap();
+        assert_eq!(
+            q.render_batch([("1", "a@x"), ("2", "b+c@x")]).unwrap(),
+            "/crm/Users?filter=userName%20eq%20%22a%40x%22%20or%20userName%20eq%20%22b%2Bc%40x%22&count=100"
+        );
+        let compound = UrlTemplate::parse("/crm/Users?filter=userName eq \"{userName}\" and active pr").unwrap();
+        assert_eq!(
+            compound.render_batch([("1", "a"), ("2", "b")]).unwrap(),
+            "/crm/Users?filter=%28userName%20eq%20%22a%22%20and%20active%20pr%29%20or%20%28userName%20eq%20%22b%22%20and%20active%20pr%29"
+        );
+        for single in [
+            "/crm/Users/{id}",
+            "/crm/Users/{id}?attributes=active",
+            "/u?a={id}&b={userName}",
+        ] {
+            assert!(!UrlTemplate::parse(single).unwrap().batchable(), "{single}");
+        }
+        assert_eq!(q.render_batch(std::iter::empty()), None);
     }
 }

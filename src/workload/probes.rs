@@ -120,6 +120,17 @@ pub struct SyncWire {
     /// `poll` (default) or `push`.
     #[serde(default)]
     pub observe: Option<String>,
+    /// The most requests a second the probes send this service (default: 15 where it is read by
+    /// batched queries, no limit where each user is read by id).
+    #[serde(default)]
+    pub budget: Option<f64>,
+    /// With `query`: read every user pending there in one query, their filters joined by `or`
+    /// (default true where the query's placeholders sit in one parameter).
+    #[serde(default)]
+    pub batch: Option<bool>,
+    /// Users in one batched query (default 50).
+    #[serde(default)]
+    pub batch_max: Option<usize>,
     #[serde(default)]
     pub ops: Option<Vec<String>>,
     /// Where this service keeps `active`, `roles` and `title` (JSON pointers; SCIM names by default).
@@ -148,6 +159,14 @@ pub struct PushWire {
     #[serde(default)]
     pub service_pointer: Option<String>,
 }
+
+/// Requests a second a batched service is sent by default: each is a read of every user
+/// pending there, whatever the load.
+pub const DEFAULT_BUDGET: f64 = 15.0;
+
+/// Each poll gap is this share of the time since the write (within the budget): a bracket is
+/// then about 5 % of its lag, and the midpoint within 2.5 % of the truth.
+pub const DEFAULT_PRECISION: f64 = 0.05;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollPolicy {
@@ -200,6 +219,10 @@ pub struct SyncProbe {
     pub pointers: Pointers,
     /// The service's own change time, when it publishes one.
     pub changed_at: Option<ChangeTime>,
+    /// Requests a second this service is sent at most (`None`: no limit).
+    pub budget: Option<f64>,
+    /// Users one query asks for, when the service is read by a batched query.
+    pub batch: Option<usize>,
 }
 
 /// Where a service publishes when it applied a change, and how far its clock may be off.
@@ -311,7 +334,12 @@ fn poll_policy(w: Option<&PollWire>) -> Result<PollPolicy, String> {
         initial: d(w.and_then(|p| p.initial.as_ref()), "poll.initial", 10)?,
         max: d(w.and_then(|p| p.max.as_ref()), "poll.max", 1000)?,
         factor: w.and_then(|p| p.factor).unwrap_or(1.5),
-        precision: w.and_then(|p| p.precision),
+        // Relative spacing unless a growth factor is asked for.
+        precision: match (w.and_then(|p| p.precision), w.and_then(|p| p.factor)) {
+            (Some(p), _) => Some(p),
+            (None, Some(_)) => None,
+            (None, None) => Some(DEFAULT_PRECISION),
+        },
     };
     if poll.initial.is_zero() || poll.max < poll.initial || !(1.0..=10.0).contains(&poll.factor) {
         return Err("probes.poll needs 0 < initial <= max and 1 <= factor <= 10".into());
@@ -388,6 +416,9 @@ fn sync_probes(
                 observe: None,
                 ops: None,
                 pointers: None,
+                budget: None,
+                batch: None,
+                batch_max: None,
             })
             .collect(),
         (None, None) => Vec::new(),
@@ -418,7 +449,16 @@ fn find(s: &SyncWire, embedded: bool) -> Result<Find, String> {
             list: pointer(s.list.as_deref().unwrap_or("/Resources"), "sync.list")?,
             identity: pointer(s.identity.as_deref().unwrap_or("/userName"), "sync.identity")?,
         }),
-        (None, None) if embedded => Ok(Find::ById(template(&format!("/linked/{}/Users/{{id}}", s.service))?)),
+        // The embedded target's services are read as a real downstream found by filter is:
+        // one batched query per tick for every user pending there.
+        (None, None) if embedded => Ok(Find::Query {
+            url: template(&format!(
+                "/linked/{}/Users?filter=userName eq \"{{userName}}\"",
+                s.service
+            ))?,
+            list: "/Resources".into(),
+            identity: "/userName".into(),
+        }),
         (None, None) => Err(format!(
             "probes.sync `{}` needs a `url` by id (e.g. \"/directory/users/{{id}}\") or a `query` (e.g. \"/crm/Users?filter=userName eq \\\"{{userName}}\\\"\")",
             s.service
@@ -496,7 +536,34 @@ fn sync_probe(s: SyncWire, embedded: bool, has_push: bool, base: &std::path::Pat
         }
         (None, None) => None,
     };
+    if let Some(budget) = s.budget
+        && !(0.1..=10_000.0).contains(&budget)
+    {
+        return Err(format!(
+            "probes.sync `{}`: budget is requests a second, between 0.1 and 10000, got {budget}",
+            s.service
+        ));
+    }
+    let batchable = matches!(&find, Find::Query { url, .. } if url.batchable());
+    let batch = match (s.batch, batchable) {
+        (Some(true), false) => {
+            return Err(format!(
+                "probes.sync `{}`: batch needs a `query` whose placeholders sit in one parameter (e.g. `filter=userName eq \"{{userName}}\"`)",
+                s.service
+            ));
+        }
+        (Some(false), _) | (None, false) => None,
+        (_, true) => Some(super::limits::count(
+            &format!("probes.sync `{}`.batch_max", s.service),
+            s.batch_max.unwrap_or(50),
+            1,
+            1000,
+        )?),
+    };
     Ok(SyncProbe {
+        // A batched service costs one request a tick whatever the load: a budget by default.
+        budget: s.budget.or(batch.map(|_| DEFAULT_BUDGET)),
+        batch,
         changed_at,
         service: s.service,
         find,
@@ -520,7 +587,13 @@ mod tests {
         let services = vec!["directory".to_string(), "mail".to_string()];
         let p = Probes::from_wire(None, Some(&services), here()).unwrap().unwrap();
         assert_eq!(p.sync.len(), 2);
-        assert_eq!(p.sync[1].find.url().as_str(), "/linked/mail/Users/{id}");
+        assert_eq!(
+            p.sync[1].find.url().as_str(),
+            "/linked/mail/Users?filter=userName%20eq%20%22{userName}%22"
+        );
+        assert_eq!(p.sync[1].batch, Some(50), "read by one batched query per tick");
+        assert_eq!(p.sync[1].budget, Some(DEFAULT_BUDGET));
+        assert_eq!(p.poll.precision, Some(DEFAULT_PRECISION));
         assert_eq!(p.sync[1].access.auth, ServiceAuth::Target);
         assert!(matches!(p.queue.unwrap().start, StartDetection::Timestamps { .. }));
         assert_eq!(p.sample, 0.1);

@@ -293,7 +293,8 @@ profile = "fast"
 [load]
 model = "closed"
 admins = 2
-iterations = 5
+iterations = 3
+think_time = "150ms"
 [[journey]]
 name = "j"
 steps = ["create_user", "modify_user", "assign_role:employee", "remove_role:employee", "disable_user", "enable_user", "delete_user"]
@@ -318,13 +319,18 @@ timeout = "5s"
             }
         }
         let q = s.metric("queue_delay", Some(("op", op))).unwrap();
-        assert_eq!(q.count, 10, "{op}");
+        assert_eq!(q.count, 6, "{op}");
     }
-    // Every write is accounted for: observed, or overtaken by the journey's next write (with no
-    // think time, a role removed a millisecond after it was added is never visible alone).
+    // Every write is accounted for: observed, overtaken by the journey's next write, or (a
+    // delete of a user never seen there) unconfirmed. The services are read by batched
+    // queries within their budget, so a think time gives each write a read or two.
     let probes = s.probes.as_ref().unwrap();
-    assert_eq!(observed + probes.overtaken, 7 * 3 * 10, "{probes:?}");
-    assert!(probes.overtaken > 0 && probes.overtaken_share < 0.5, "{probes:?}");
+    assert_eq!(
+        observed + probes.overtaken + probes.unconfirmed,
+        7 * 3 * 6,
+        "{probes:?}"
+    );
+    assert!(probes.overtaken_share < 0.5, "{probes:?}");
 }
 
 /// Regression: against a downstream found by filter (an absent user is a 200 with an empty

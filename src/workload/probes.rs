@@ -43,6 +43,10 @@ pub struct ProbesWire {
     pub timeout: Option<String>,
     #[serde(default)]
     pub poll: Option<PollWire>,
+    /// Requests a second shared by the services read by batched queries that set no `budget`
+    /// of their own (default 45).
+    #[serde(default)]
+    pub budget: Option<f64>,
     #[serde(default)]
     pub queue: Option<QueueWire>,
     #[serde(default)]
@@ -120,8 +124,8 @@ pub struct SyncWire {
     /// `poll` (default) or `push`.
     #[serde(default)]
     pub observe: Option<String>,
-    /// The most requests a second the probes send this service (default: 15 where it is read by
-    /// batched queries, no limit where each user is read by id).
+    /// The most requests a second the probes send this service (default: an even share of
+    /// `probes.budget` where it is read by batched queries, no limit where it is read by id).
     #[serde(default)]
     pub budget: Option<f64>,
     /// With `query`: read every user pending there in one query, their filters joined by `or`
@@ -160,9 +164,9 @@ pub struct PushWire {
     pub service_pointer: Option<String>,
 }
 
-/// Requests a second a batched service is sent by default: each is a read of every user
-/// pending there, whatever the load.
-pub const DEFAULT_BUDGET: f64 = 15.0;
+/// Requests a second the batched services share by default: each is a read of every user
+/// pending at one service, whatever the load (three services: 15 a second each).
+pub const DEFAULT_BUDGET: f64 = 45.0;
 
 /// Each poll gap is this share of the time since the write (within the budget): a bracket is
 /// then about 5 % of its lag, and the midpoint within 2.5 % of the truth.
@@ -297,7 +301,8 @@ impl Probes {
             (None, None) => None,
         };
         let push = w.push.as_ref().map(push_receiver).transpose()?;
-        let sync = sync_probes(w.sync, embedded_services, push.is_some(), base)?;
+        let mut sync = sync_probes(w.sync, embedded_services, push.is_some(), base)?;
+        share_budget(&mut sync, w.budget)?;
         if queue.is_none() && sync.is_empty() {
             return Err("[probes] observes nothing: add `queue` or `sync` (or enabled = false)".into());
         }
@@ -321,6 +326,21 @@ impl Probes {
             push,
         }))
     }
+}
+
+/// Gives each batched service that set no budget an even share of the probes' `total`.
+fn share_budget(sync: &mut [SyncProbe], total: Option<f64>) -> Result<(), String> {
+    let total = total.unwrap_or(DEFAULT_BUDGET);
+    if !(0.1..=10_000.0).contains(&total) {
+        return Err(format!(
+            "probes.budget is requests a second, between 0.1 and 10000, got {total}"
+        ));
+    }
+    let sharing = sync.iter().filter(|s| s.batch.is_some() && s.budget.is_none()).count();
+    for s in sync.iter_mut().filter(|s| s.batch.is_some() && s.budget.is_none()) {
+        s.budget = Some(total / sharing as f64);
+    }
+    Ok(())
 }
 
 fn poll_policy(w: Option<&PollWire>) -> Result<PollPolicy, String> {
@@ -561,8 +581,8 @@ fn sync_probe(s: SyncWire, embedded: bool, has_push: bool, base: &std::path::Pat
         )?),
     };
     Ok(SyncProbe {
-        // A batched service costs one request a tick whatever the load: a budget by default.
-        budget: s.budget.or(batch.map(|_| DEFAULT_BUDGET)),
+        // Batched services without a budget of their own get a share of the probes' (below).
+        budget: s.budget,
         batch,
         changed_at,
         service: s.service,
@@ -592,7 +612,7 @@ mod tests {
             "/linked/mail/Users?filter=userName%20eq%20%22{userName}%22"
         );
         assert_eq!(p.sync[1].batch, Some(50), "read by one batched query per tick");
-        assert_eq!(p.sync[1].budget, Some(DEFAULT_BUDGET));
+        assert_eq!(p.sync[1].budget, Some(DEFAULT_BUDGET / 2.0), "an even share");
         assert_eq!(p.poll.precision, Some(DEFAULT_PRECISION));
         assert_eq!(p.sync[1].access.auth, ServiceAuth::Target);
         assert!(matches!(p.queue.unwrap().start, StartDetection::Timestamps { .. }));

@@ -1,5 +1,6 @@
 //! The one integration-test binary: real runs in-process against servers on 127.0.0.1:0.
 
+mod agreement;
 mod capacity;
 mod checks;
 mod cli;

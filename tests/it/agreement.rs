@@ -1,0 +1,152 @@
+//! Sync lag at the probes' **default** polling (precision, budget, batching) agrees with the
+//! reference service's own `/stats`: for fixed, uniform and heavy-tailed lognormal delays, read
+//! by id and through a filter-only view (absent = 200 with an empty list, 404 after delete, no
+//! versions). And revocations are observed, not timed out, where only a filter finds the user.
+
+use provbench::reference::config::ReferenceConfig;
+use provbench::results::MetricSummary;
+use serde_json::Value;
+
+use crate::engine::run_with;
+use crate::support::start_reference;
+
+const FILTER_ONLY: &str = "filter-only,404,no-versions";
+
+fn read_by(filter_only: bool) -> &'static str {
+    match filter_only {
+        false => r#"url = "/linked/mail/Users/{id}""#,
+        true => r#"query = "/linked/mail/Users?filter=userName eq \"{userName}\"""#,
+    }
+}
+
+/// 240 creates at 40/s against `mail` with `delay`, every write observed (sample 1.0) with the
+/// default polling: the client's `sync_lag` and the service's own figures for the same writes.
+async fn creates_at_defaults(delay: &str, filter_only: bool) -> (MetricSummary, Value) {
+    let view = if filter_only { FILTER_ONLY } else { "" };
+    let config = ReferenceConfig::from_toml(&format!(
+        "profile = \"fast\"\n[[services]]\nname = \"mail\"\nsync_delay = \"{delay}\"\nview = \"{view}\"\n"
+    ))
+    .unwrap();
+    let reference = start_reference(config).await;
+    let workload = format!(
+        "name = \"agreement\"\n[load]\nmodel = \"open\"\nrate = \"40/s\"\nduration = \"6s\"\nmax_admins = 100\n\
+         [[journey]]\nname = \"joiner\"\nsteps = [\"create_user\"]\n\
+         [probes]\nsample = 1.0\n[[probes.sync]]\nservice = \"mail\"\n{}\n",
+        read_by(filter_only)
+    );
+    let (result, _dir) = run_with(Some(&reference), &workload, true).await;
+    let stats: Value = reference.get_json("/stats").await;
+    reference.stop().await;
+    let m = result
+        .summary
+        .metric("sync_lag", Some(("service", "mail")))
+        .unwrap()
+        .clone();
+    assert_eq!((m.count, m.timeouts), (240, 0), "{m:?}");
+    let truth = stats["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["metric"] == "sync_lag" && t["tags"]["service"] == "mail")
+        .unwrap()
+        .clone();
+    (m, truth)
+}
+
+/// p50, p90 and p99 within max(5 %, 2 ms) of the truth, with no allowance for resolution; and
+/// no estimate earlier than the true minimum by more than half its bracket (the midpoint of a
+/// bracket that holds the change is never further from it).
+fn agrees(name: &str, client: &MetricSummary, truth: &Value) {
+    for (q, c, t) in [
+        ("p50", client.p50_us, &truth["p50_us"]),
+        ("p90", client.p90_us, &truth["p90_us"]),
+        ("p99", client.p99_us, &truth["p99_us"]),
+    ] {
+        let (c, t) = (c.unwrap() as f64, t.as_u64().unwrap() as f64);
+        let tolerance = (t * 0.05).max(2000.0);
+        eprintln!(
+            "{name} {q}: provbench {c} µs, truth {t} µs ({:+.1} %)",
+            (c - t) / t * 100.0
+        );
+        assert!(
+            (c - t).abs() <= tolerance,
+            "{name} {q}: provbench {c} µs, ground truth {t} µs, tolerance {tolerance} µs; resolution median {:?} worst {:?}",
+            client.resolution_us,
+            client.resolution_max_us
+        );
+    }
+    let half_worst = client.resolution_max_us.unwrap() / 2;
+    let true_min = truth["min_us"].as_u64().unwrap();
+    assert!(
+        client.min_us.unwrap() + half_worst >= true_min,
+        "{name}: earliest estimate {:?} µs, true minimum {true_min} µs, half the widest bracket {half_worst} µs",
+        client.min_us
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_delay_by_id() {
+    let (m, truth) = creates_at_defaults("fixed:1s", false).await;
+    agrees("fixed 1 s by id", &m, &truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_delay_by_filter_only() {
+    let (m, truth) = creates_at_defaults("fixed:1s", true).await;
+    agrees("fixed 1 s by filter", &m, &truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uniform_delay_by_id() {
+    let (m, truth) = creates_at_defaults("uniform:500ms..1500ms", false).await;
+    agrees("uniform by id", &m, &truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uniform_delay_by_filter_only() {
+    let (m, truth) = creates_at_defaults("uniform:500ms..1500ms", true).await;
+    agrees("uniform by filter", &m, &truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lognormal_delay_by_id() {
+    let (m, truth) = creates_at_defaults("lognormal:median=200ms,p99=1500ms", false).await;
+    agrees("lognormal by id", &m, &truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lognormal_delay_by_filter_only() {
+    let (m, truth) = creates_at_defaults("lognormal:median=200ms,p99=1500ms", true).await;
+    agrees("lognormal by filter", &m, &truth);
+}
+
+/// Where only a filter finds the user (gone = an empty list, never a 404 or 410), disables and
+/// deletes are observed, none times out, and none is left unconfirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_are_observed_through_a_filter_only_view() {
+    let config = ReferenceConfig::from_toml(&format!(
+        "profile = \"fast\"\n[[services]]\nname = \"mail\"\nsync_delay = \"uniform:100ms..300ms\"\nview = \"{FILTER_ONLY}\"\n"
+    ))
+    .unwrap();
+    let reference = start_reference(config).await;
+    let workload = format!(
+        "name = \"revocations\"\n[load]\nmodel = \"closed\"\nadmins = 4\niterations = 3\nthink_time = \"600ms\"\n\
+         [[journey]]\nname = \"leaver\"\nsteps = [\"create_user\", \"disable_user\", \"delete_user\"]\n\
+         [probes]\nsample = 1.0\n[[probes.sync]]\nservice = \"mail\"\n{}\n",
+        read_by(true)
+    );
+    let (result, _dir) = run_with(Some(&reference), &workload, true).await;
+    reference.stop().await;
+    let s = &result.summary;
+    for op in ["create_user", "disable_user", "delete_user"] {
+        let m = s
+            .metrics
+            .iter()
+            .find(|m| m.metric == "sync_lag" && m.tags["op"] == op)
+            .unwrap_or_else(|| panic!("no sync_lag for {op}"));
+        assert_eq!((m.count, m.timeouts), (12, 0), "{op}: {m:?}");
+        assert!(m.min_us.unwrap() >= 50_000, "{op}: {m:?}");
+    }
+    let probes = s.probes.as_ref().unwrap();
+    assert_eq!((probes.overtaken, probes.unconfirmed), (0, 0), "{probes:?}");
+}

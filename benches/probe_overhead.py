@@ -8,6 +8,11 @@ the probes add, and the probe requests as a share of all requests (from summary.
 
     python3 benches/probe_overhead.py [--iterations 400] [--admins 20] [--provbench target/release/provbench]
 
+With `--workload workloads/quickstart.toml` it runs that workload as it is (its embedded target in
+the same process, all on CPU 0) with probes on and with `--set probes.enabled=false`: the CPU
+share is then of generator and embedded target together. Give `--provbench` an older build to
+compare before and after.
+
 Loopback only; bounded by the iteration count. A benchmark reports; it asserts nothing.
 """
 
@@ -64,7 +69,10 @@ def main():
     ap.add_argument("--admins", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--provbench", default="target/release/provbench")
+    ap.add_argument("--workload", help="run this workload file (embedded target) instead of the built-in one")
     args = ap.parse_args()
+    if args.workload:
+        return embedded(args)
     work = tempfile.mkdtemp(prefix="provbench-probes-")
     port, token = free_port(), "bench-token"
     with open(os.path.join(work, "token"), "w") as f:
@@ -104,6 +112,30 @@ def main():
     finally:
         server.terminate()
         server.wait()
+
+
+def embedded(args):
+    """The workload as it is, probes on and off, everything on CPU 0."""
+    work = tempfile.mkdtemp(prefix="provbench-probes-")
+    results = {True: [], False: []}
+    reports = []
+    for i in range(args.repeat):
+        for enabled in (True, False):
+            out = os.path.join(work, f"r-{enabled}-{i}")
+            extra = [] if enabled else ["--set", "probes.enabled=false"]
+            cpu = run([args.provbench, "run", args.workload, "--no-progress", "--out", out] + extra, 0)
+            summary = json.load(open(os.path.join(out, "summary.json")))
+            ops = sum(m["count"] for m in summary["metrics"] if m["metric"] == "api_latency")
+            results[enabled].append(cpu / ops * 1e6)
+            if enabled:
+                reports.append(summary["probes"])
+    med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
+    share = sorted(r["share_of_requests"] for r in reports)[len(reports) // 2]
+    print(f"{args.workload} with {args.provbench} (generator and embedded target on CPU 0), median of {args.repeat}")
+    print(f"CPU per operation: probes off {med[False]:.1f} µs, probes on {med[True]:.1f} µs: "
+          f"probes are {100 * (med[True] - med[False]) / med[True]:.1f}% of the process's CPU")
+    print(f"probe requests: {100 * share:.1f}% of all requests (runs: "
+          + ", ".join(f"{r['probe_requests']} for {r['writes_observed']} writes" for r in reports) + ")")
 
 
 if __name__ == "__main__":

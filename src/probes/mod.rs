@@ -697,6 +697,7 @@ impl ProbeHub {
             abandoned: c.abandoned.load(Ordering::Relaxed),
             probe_requests: requests,
             probe_request_errors: c.request_errors.load(Ordering::Relaxed),
+            not_modified: c.unchanged.load(Ordering::Relaxed),
             share_of_requests: requests as f64 / (requests + operations).max(1) as f64,
             push_events: self.push.as_ref().map(|p| p.events.load(Ordering::Relaxed)),
             problems,

@@ -75,6 +75,9 @@ pub struct ProbeReport {
     pub unconfirmed: u64,
     pub probe_requests: u64,
     pub probe_request_errors: u64,
+    /// Probe reads answered 304 (a conditional GET of a view unchanged since the last read).
+    #[serde(default)]
+    pub not_modified: u64,
     /// Probe requests as a share of every request the run sent.
     pub share_of_requests: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

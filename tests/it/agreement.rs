@@ -150,3 +150,65 @@ async fn revocations_are_observed_through_a_filter_only_view() {
     let probes = s.probes.as_ref().unwrap();
     assert_eq!((probes.overtaken, probes.unconfirmed), (0, 0), "{probes:?}");
 }
+
+/// A by-id view with opaque ETags is read with conditional GETs: a view unchanged since the last
+/// read costs a 304 (no body to parse), and the lag still agrees with the service's own figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_reads_of_a_view_with_opaque_etags() {
+    let config = ReferenceConfig::from_toml(
+        "profile = \"fast\"\n[[services]]\nname = \"mail\"\nsync_delay = \"fixed:400ms\"\nview = \"opaque-etags\"\n",
+    )
+    .unwrap();
+    let reference = start_reference(config).await;
+    let workload = format!(
+        "name = \"etags\"\n[load]\nmodel = \"closed\"\nadmins = 4\niterations = 2\nthink_time = \"700ms\"\n\
+         [[journey]]\nname = \"mover\"\nsteps = [\"create_user\", \"modify_user\"]\n\
+         [probes]\nsample = 1.0\n[[probes.sync]]\nservice = \"mail\"\n{}\nops = [\"modify_user\"]\n",
+        read_by(false)
+    );
+    let (result, _dir) = run_with(Some(&reference), &workload, true).await;
+    reference.stop().await;
+    let s = &result.summary;
+    let m = s.metric("sync_lag", Some(("op", "modify_user"))).unwrap();
+    assert_eq!((m.count, m.timeouts), (8, 0), "{m:?}");
+    let p50 = m.p50_us.unwrap() as f64;
+    assert!((p50 - 400_000.0).abs() <= 20_000.0, "{m:?}");
+    let probes = s.probes.as_ref().unwrap();
+    assert!(
+        probes.not_modified > 0,
+        "the present, unchanged user answered 304: {probes:?}"
+    );
+}
+
+/// A worker that polls an idle queue every 0.5–1 s: queue delay read from the job's own
+/// timestamps agrees with the service's figures, and shows the polling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_delay_of_a_worker_polling_an_idle_queue() {
+    let config =
+        ReferenceConfig::from_toml("profile = \"fast\"\n[queue]\nworkers = 4\nidle_poll = \"uniform:500ms..1s\"\n")
+            .unwrap();
+    let reference = start_reference(config).await;
+    let workload = "name = \"idle\"\n[load]\nmodel = \"open\"\nrate = \"5/s\"\nduration = \"3s\"\nmax_admins = 10\n\
+         [[journey]]\nname = \"joiner\"\nsteps = [\"create_user\"]\n\
+         [probes]\nsample = 1.0\n\
+         queue = { job_header = \"x-job-location\", accepted_at = \"/accepted_at\", started_at = \"/started_at\" }\n";
+    let (result, _dir) = run_with(Some(&reference), workload, true).await;
+    let stats: Value = reference.get_json("/stats").await;
+    reference.stop().await;
+    let m = result.summary.metric("queue_delay", None).unwrap();
+    let truth = stats["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["metric"] == "queue_delay")
+        .unwrap();
+    let (c, t) = (m.p50_us.unwrap() as f64, truth["p50_us"].as_u64().unwrap() as f64);
+    assert!(
+        (c - t).abs() <= (t * 0.05).max(2000.0),
+        "provbench {c} µs, truth {t} µs"
+    );
+    assert!(
+        t > 50_000.0,
+        "the idle worker's polling shows in the queue delay: {truth}"
+    );
+}

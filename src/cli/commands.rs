@@ -293,7 +293,7 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
             .set_bearer(&std::env::var(env).with_context(|| format!("environment variable `{env}` is not set"))?)?,
         (None, Some(auth)) => {
             let origin = engine::target::origin(&base);
-            crate::scim::auth::authenticate(client.clone(), &auth, origin, stop.clone()).await?
+            crate::scim::auth::authenticate(client.clone(), &auth, origin, "target.auth", stop.clone()).await?
         }
         (None, None) => {}
     }

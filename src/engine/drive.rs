@@ -66,14 +66,9 @@ pub async fn drive(
         Some(c) => {
             let (ops, stop) = (workload.operations(), shutdown.probes.clone());
             let client = p.target.client.clone();
-            Some(Arc::new(ProbeHub::new(
-                c,
-                client,
-                registry.clone(),
-                &ops,
-                p.push.clone(),
-                stop,
-            )?))
+            Some(Arc::new(
+                ProbeHub::new(c, client, registry.clone(), &ops, p.push.clone(), stop).await?,
+            ))
         }
         None => None,
     };

@@ -71,7 +71,7 @@ pub async fn resolve(
         }
         Target::Scim { base_url, auth: a } => {
             let client = Arc::new(client(base_url)?);
-            auth::authenticate(client.clone(), a, origin(base_url), stop)
+            auth::authenticate(client.clone(), a, origin(base_url), "target.auth", stop)
                 .await
                 .with_context(|| format!("{}: [target] auth", workload.path.display()))?;
             Ok(ResolvedTarget {

@@ -151,8 +151,9 @@ impl Drop for ProbeHub {
 }
 
 impl ProbeHub {
-    /// Registers a series for every (probe, op) the workload's `ops` can produce.
-    pub fn new(
+    /// Registers a series for every (probe, op) the workload's `ops` can produce, and signs each
+    /// service's reader in (an OAuth2 service's token is fetched now and refreshed until `stop`).
+    pub async fn new(
         probes: Probes,
         client: Arc<ScimClient>,
         registry: Arc<Registry>,
@@ -162,20 +163,12 @@ impl ProbeHub {
     ) -> anyhow::Result<ProbeHub> {
         // The batching tasks end with the hub (see `Drop`) or the run's stop.
         let readers_stop = stop.child_token();
-        let readers = probes
-            .sync
-            .iter()
-            .map(|p| {
-                let batch = p.batch.map(|max| (p.find.url().clone(), max));
-                Ok(ServiceReader::new(
-                    reader(p, &client)?,
-                    true,
-                    p.budget,
-                    batch,
-                    &readers_stop,
-                ))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut readers = Vec::with_capacity(probes.sync.len());
+        for p in &probes.sync {
+            let batch = p.batch.map(|max| (p.find.url().clone(), max));
+            let client = reader(p, &client, &readers_stop).await?;
+            readers.push(ServiceReader::new(client, true, p.budget, batch, &readers_stop));
+        }
         let queue_reader = ServiceReader::new(client.clone(), false, None, None, &readers_stop);
         let mut queue_series = HashMap::new();
         let mut sync_series = HashMap::new();
@@ -710,7 +703,11 @@ impl ProbeHub {
 /// The client a service's reads go through. The target's credentials go only to the target's
 /// origin, or where a service asks for them (`auth = "target"`); every other service has its
 /// own (or none) and its own headers.
-fn reader(probe: &SyncProbe, target: &Arc<ScimClient>) -> anyhow::Result<Arc<ScimClient>> {
+async fn reader(
+    probe: &SyncProbe,
+    target: &Arc<ScimClient>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Arc<ScimClient>> {
     let what = format!("probes.sync `{}`", probe.service);
     let mut headers = reqwest::header::HeaderMap::new();
     for (name, value) in &probe.access.headers {
@@ -733,6 +730,13 @@ fn reader(probe: &SyncProbe, target: &Arc<ScimClient>) -> anyhow::Result<Arc<Sci
         .with_headers(headers)
         .capturing("etag")?;
     let client = match &probe.access.auth {
+        ServiceAuth::OAuth2(auth) => {
+            let client = Arc::new(client);
+            crate::scim::auth::authenticate(client.clone(), auth, &origin, &format!("{what} auth"), stop.clone())
+                .await
+                .map_err(|e| e.context(format!("{what}: signing in")))?;
+            return Ok(client);
+        }
         ServiceAuth::Target => client.sharing_auth(target),
         ServiceAuth::None => client,
         ServiceAuth::Bearer(secret) => {

@@ -36,20 +36,22 @@ fn env(name: &str, what: &str) -> anyhow::Result<String> {
 }
 
 /// Resolves `auth` against `client`: sets its bearer token and, for OAuth2, keeps refreshing it
-/// until `stop` fires. `base_root` resolves a relative `token_url` (`/oauth/token`).
+/// until `stop` fires. `base_root` resolves a relative `token_url` (`/oauth/token`); `what`
+/// names the setting in messages (`target.auth`).
 pub async fn authenticate(
     client: Arc<ScimClient>,
     auth: &Auth,
     base_root: &str,
+    what: &str,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     match auth {
         Auth::None => Ok(()),
-        Auth::Bearer { source } => client.set_bearer(&read_secret(source, "target.auth bearer token")?),
+        Auth::Bearer { source } => client.set_bearer(&read_secret(source, &format!("{what} bearer token"))?),
         Auth::ClientCredentials {
             token_url,
             client_id,
-            client_secret_env,
+            client_secret,
             scope,
         } => {
             let url = if token_url.starts_with('/') {
@@ -59,11 +61,11 @@ pub async fn authenticate(
             };
             let id = match client_id {
                 ClientId::Literal(s) => s.clone(),
-                ClientId::Env(e) => env(e, "target.auth client_id_env")?,
+                ClientId::Env(e) => env(e, &format!("{what} client_id_env"))?,
             };
-            let secret = client_secret_env
+            let secret = client_secret
                 .as_ref()
-                .map(|e| env(e, "target.auth client_secret_env"))
+                .map(|s| read_secret(s, &format!("{what} client secret")))
                 .transpose()?
                 .unwrap_or_default();
             crate::redact::register(&secret);

@@ -13,7 +13,8 @@ pub enum Auth {
     ClientCredentials {
         token_url: String,
         client_id: ClientId,
-        client_secret_env: Option<String>,
+        /// From the environment or a file; none for a public client.
+        client_secret: Option<Secret>,
         scope: Option<String>,
     },
 }

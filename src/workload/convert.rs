@@ -290,6 +290,7 @@ fn convert_auth(src: &Source, auth: Option<AuthWire>) -> Result<Auth, WorkloadEr
             client_id,
             client_id_env,
             client_secret_env,
+            client_secret_file,
             scope,
         }) => {
             let client_id = match (client_id, client_id_env) {
@@ -299,10 +300,21 @@ fn convert_auth(src: &Source, auth: Option<AuthWire>) -> Result<Auth, WorkloadEr
                     return Err(src.error(None, "target.auth: give exactly one of `client_id` or `client_id_env`"));
                 }
             };
+            let client_secret = match (client_secret_env, client_secret_file) {
+                (Some(env), None) => Some(Secret::Env(env)),
+                (None, Some(file)) => Some(Secret::File(src.file.parent().unwrap_or(Path::new(".")).join(file))),
+                (None, None) => None,
+                (Some(_), Some(_)) => {
+                    return Err(src.error(
+                        None,
+                        "target.auth: give `client_secret_env` or `client_secret_file`, not both",
+                    ));
+                }
+            };
             Auth::ClientCredentials {
                 token_url,
                 client_id,
-                client_secret_env,
+                client_secret,
                 scope,
             }
         }

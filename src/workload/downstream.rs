@@ -196,6 +196,9 @@ pub enum ServiceAuth {
         username: String,
         password: Secret,
     },
+    /// OAuth2 client credentials at the service's own token endpoint (an
+    /// [`Auth::ClientCredentials`](crate::scim::settings::Auth::ClientCredentials)).
+    OAuth2(crate::scim::settings::Auth),
 }
 
 /// A header value, literal or from the environment.
@@ -232,6 +235,18 @@ pub enum ServiceAuthTable {
     Basic {
         username: String,
         password_env: String,
+    },
+    #[serde(rename = "oauth2-client-credentials")]
+    OAuth2ClientCredentials {
+        /// Absolute, or relative to the service's origin.
+        token_url: String,
+        client_id: String,
+        #[serde(default)]
+        client_secret_env: Option<String>,
+        #[serde(default)]
+        client_secret_file: Option<String>,
+        #[serde(default)]
+        scope: Option<String>,
     },
 }
 
@@ -271,6 +286,27 @@ impl ServiceAuth {
                 username,
                 password: Secret::Env(password_env),
             },
+            Some(ServiceAuthWire::Table(ServiceAuthTable::OAuth2ClientCredentials {
+                token_url,
+                client_id,
+                client_secret_env,
+                client_secret_file,
+                scope,
+            })) => ServiceAuth::OAuth2(crate::scim::settings::Auth::ClientCredentials {
+                token_url,
+                client_id: crate::scim::settings::ClientId::Literal(client_id),
+                client_secret: match (client_secret_env, client_secret_file) {
+                    (Some(e), None) => Some(Secret::Env(e)),
+                    (None, Some(f)) => Some(Secret::File(base.join(f))),
+                    (None, None) => None,
+                    (Some(_), Some(_)) => {
+                        return Err(format!(
+                            "probes.sync `{service}`: give `client_secret_env` or `client_secret_file`, not both"
+                        ));
+                    }
+                },
+                scope,
+            }),
         })
     }
 }

@@ -98,6 +98,8 @@ pub enum AuthWire {
         #[serde(default)]
         client_secret_env: Option<String>,
         #[serde(default)]
+        client_secret_file: Option<String>,
+        #[serde(default)]
         scope: Option<String>,
     },
 }

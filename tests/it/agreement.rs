@@ -212,3 +212,29 @@ async fn queue_delay_of_a_worker_polling_an_idle_queue() {
         "the idle worker's polling shows in the queue delay: {truth}"
     );
 }
+
+/// A service on another origin (by absolute URL: no target credentials go there) whose reads need
+/// an OAuth2 client-credentials token of their own, from its token endpoint: every change is
+/// observed, so every read carried that token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_with_oauth2_client_credentials_of_its_own() {
+    let config =
+        ReferenceConfig::from_toml("profile = \"fast\"\n[[services]]\nname = \"mail\"\nsync_delay = \"fixed:100ms\"\n")
+            .unwrap();
+    let reference = start_reference(config).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = secrets.path().join("readonly.secret");
+    std::fs::write(&secret, "readonly-secret\n").unwrap();
+    let workload = format!(
+        "name = \"oauth2\"\n[load]\nmodel = \"closed\"\nadmins = 2\niterations = 3\nthink_time = \"300ms\"\n\
+         [[journey]]\nname = \"joiner\"\nsteps = [\"create_user\"]\n\
+         [probes]\nsample = 1.0\n[[probes.sync]]\nservice = \"mail\"\nurl = \"{root}/linked/mail/Users/{{id}}\"\n\
+         auth = {{ kind = \"oauth2-client-credentials\", token_url = \"{root}/oauth/token\", client_id = \"readonly\", client_secret_file = \"{secret}\", scope = \"scim:read\" }}\n",
+        root = reference.root,
+        secret = secret.display()
+    );
+    let (result, _dir) = run_with(Some(&reference), &workload, true).await;
+    reference.stop().await;
+    let m = result.summary.metric("sync_lag", Some(("service", "mail"))).unwrap();
+    assert_eq!((m.count, m.timeouts), (6, 0), "{m:?}");
+}

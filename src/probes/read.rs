@@ -159,6 +159,8 @@ impl ServiceReader {
                 Ok(r) => Some(Arc::new(Reading::new(r.status.as_u16(), r.body))),
                 Err(_) => None,
             };
+            // A short page says nothing of the users left off it.
+            let reading = reading.filter(|r| listed(r).is_none_or(|(shown, total)| total <= shown));
             out.extend(users.iter().map(|_| reading.clone()));
         }
         out
@@ -273,6 +275,60 @@ fn listed(reading: &Reading) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A downstream whose pages hold one user, whatever it is asked: a query for several users
+    /// answers a short page (`totalResults` above what it shows).
+    async fn one_per_page() -> (String, Arc<AtomicU64>) {
+        let asked = Arc::new(AtomicU64::new(0));
+        let counter = asked.clone();
+        let app = axum::Router::new().route(
+            "/Users",
+            axum::routing::get(
+                move |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let filter = q.get("filter").cloned().unwrap_or_default();
+                    let names: Vec<String> = filter.split('"').skip(1).step_by(2).map(str::to_string).collect();
+                    let first = names.first().cloned().unwrap_or_default();
+                    async move {
+                        axum::Json(serde_json::json!({
+                            "totalResults": names.len(),
+                            "Resources": [{"userName": first}],
+                        }))
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (origin, asked)
+    }
+
+    /// Regression guard: a user left off a short page must never read as absent. Nobody gets
+    /// that answer, and later queries ask for as many users as the page holds.
+    #[tokio::test]
+    async fn a_short_page_is_never_read_as_absent() {
+        let (origin, asked) = one_per_page().await;
+        let client = Arc::new(ScimClient::new(&origin, crate::scim::HttpSettings::defaults()).unwrap());
+        let template = UrlTemplate::parse("/Users?filter=userName eq \"{userName}\"").unwrap();
+        let stop = CancellationToken::new();
+        let reader = ServiceReader::new(client, false, None, Some((template, 50)), &stop);
+        let who = |n: &'static str| Who { id: n, user_name: n };
+        let read = |n: &'static str| {
+            let reader = reader.clone();
+            let stop = stop.clone();
+            async move { reader.fetch("", who(n), &mut None, &stop).await }
+        };
+        // Both wait before the batching task first looks, so one query asks for both.
+        let (a, b) = tokio::join!(read("a"), read("b"));
+        assert!(matches!((a, b), (Fetch::Failed(_), Fetch::Failed(_))), "a short page is no answer");
+        assert_eq!(asked.load(Ordering::Relaxed), 1);
+        match read("b").await {
+            Fetch::Answer(r, _) => assert_eq!(r.json().unwrap()["Resources"][0]["userName"], "b"),
+            _ => panic!("one user a query now fits the page"),
+        }
+        stop.cancel();
+    }
 
     /// Reservations are spaced by the gap, however many ask at once.
     #[tokio::test(start_paused = true)]

@@ -78,7 +78,8 @@ mod tests {
         b.record_resolution(900_000);
         a.add(&b);
         let s = summarize(&MetricKey::new("sync_lag"), &a);
-        assert_eq!(s.resolution_us, Some(2000));
+        let median = s.resolution_us.unwrap();
+        assert!((2000..=2020).contains(&median), "two digits: {median}");
         assert!(s.resolution_max_us.unwrap() >= 899_000, "{s:?}");
     }
 }

@@ -321,7 +321,10 @@ mod tests {
         };
         // Both wait before the batching task first looks, so one query asks for both.
         let (a, b) = tokio::join!(read("a"), read("b"));
-        assert!(matches!((a, b), (Fetch::Failed(_), Fetch::Failed(_))), "a short page is no answer");
+        assert!(
+            matches!((a, b), (Fetch::Failed(_), Fetch::Failed(_))),
+            "a short page is no answer"
+        );
         assert_eq!(asked.load(Ordering::Relaxed), 1);
         match read("b").await {
             Fetch::Answer(r, _) => assert_eq!(r.json().unwrap()["Resources"][0]["userName"], "b"),

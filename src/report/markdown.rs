@@ -5,12 +5,37 @@ use std::fmt::Write as _;
 
 use crate::results::{RunOutcome, Summary, format_micros};
 
-/// Markdown-safe text: no table breaks, no HTML.
+/// Text for a table cell, shown as written: every character CommonMark could read as markup
+/// (emphasis, links, HTML, entities, code) is backslash-escaped, `|` too (GFM tables), and a
+/// line break becomes a space.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\n', " ")
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '~' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A code span holding `s` as written: inside one, CommonMark decodes no entity and no
+/// backslash escape, so the text goes in raw, fenced by more backticks than it holds in a row.
+/// Only `|` is escaped: GFM splits table cells before it reads code spans.
+fn code(s: &str) -> String {
+    let s = s.replace(['\n', '\r'], " ").replace('|', "\\|");
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
 }
 
 pub fn render(s: &Summary) -> String {
@@ -26,10 +51,10 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(out, "### provbench · {} · {outcome}\n", cell(&s.workload));
     let _ = writeln!(
         out,
-        "Run `{}` against {} `{}`: {}; {:.1} journeys/s, {:.1} ops/s over {:.1} s.\n",
-        s.run_id,
+        "Run {} against {} {}: {}; {:.1} journeys/s, {:.1} ops/s over {:.1} s.\n",
+        code(&s.run_id),
         s.target.kind,
-        cell(&s.target.url),
+        code(&s.target.url),
         cell(&s.load.description),
         s.load.achieved_rate,
         s.load.operations_per_second,
@@ -45,8 +70,8 @@ pub fn render(s: &Summary) -> String {
             };
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {result} |",
-                cell(&v.expression),
+                "| {} | {} | {result} |",
+                code(&v.expression),
                 cell(&v.observed_text)
             );
         }
@@ -82,8 +107,8 @@ pub fn render(s: &Summary) -> String {
     for m in &s.metrics {
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
-            cell(&m.key().to_string()),
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            code(&m.key().to_string()),
             m.count,
             m.errors,
             m.timeouts,

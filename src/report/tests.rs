@@ -193,8 +193,11 @@ fn html_escapes_everything_from_the_target() {
     assert!(!page.contains("<script"), "{page}");
     assert!(!page.contains("<img"), "{page}");
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-    let md = markdown::render(&s);
+    // Markdown as a CommonMark renderer with GFM tables (pulldown-cmark) shows it: no tag gets
+    // through, in text or code.
+    let md = commonmark_html(&markdown::render(&s));
     assert!(!md.contains("<script") && !md.contains("<img"), "{md}");
+    assert!(md.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{md}");
     let xml = junit::render(&s);
     assert!(!xml.contains("<script") && !xml.contains("<img"), "{xml}");
 }
@@ -213,4 +216,37 @@ fn declared_but_unjudged_thresholds_are_named() {
     assert!(!page.contains("No thresholds declared"), "{page}");
     assert!(page.contains("Not judged") && page.contains("p99(api_latency) &lt; 1s"));
     assert!(console::render(&s, "r").contains("not judged (the run ended before it could be): p99(api_latency) < 1s"));
+}
+
+/// `text` rendered as GitHub does: CommonMark with GFM tables.
+fn commonmark_html(text: &str) -> String {
+    let parser = pulldown_cmark::Parser::new_ext(text, pulldown_cmark::Options::ENABLE_TABLES);
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, parser);
+    html
+}
+
+/// Regression: thresholds showed as `p99(...) &lt; 1s` (an entity inside a code span is shown
+/// literally). Rendered, each expression, metric key and odd character reads as written.
+#[test]
+fn markdown_renders_as_written_in_commonmark() {
+    let mut s = fixture();
+    s.thresholds[0].expression = "p99(api_latency{op=create_user}) < 10ms".into();
+    s.notes = vec!["a *note* with <b>tags</b> & `ticks` | pipes".into()];
+    let html = commonmark_html(&markdown::render(&s));
+    assert!(
+        html.contains("<td><code>p99(api_latency{op=create_user}) &lt; 10ms</code></td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<code>sync_lag{op=create_user,service=directory}</code>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("a *note* with &lt;b&gt;tags&lt;/b&gt; &amp; `ticks` | pipes"),
+        "{html}"
+    );
+    let rows = html.matches("<tr>").count();
+    let expected = 1 + s.thresholds.len() + 1 + s.checks.len() + 1 + s.metrics.len();
+    assert_eq!(rows, expected, "every table row is a row: {html}");
 }

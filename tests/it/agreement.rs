@@ -55,7 +55,9 @@ async fn creates_at_defaults(delay: &str, filter_only: bool) -> (MetricSummary, 
 
 /// p50, p90 and p99 within max(5 %, 2 ms) of the truth, with no allowance for resolution; and
 /// no estimate earlier than the true minimum by more than half its bracket (the midpoint of a
-/// bracket that holds the change is never further from it).
+/// bracket that holds the change is never further from it), give or take max(2 ms, 0.5 %): the
+/// truth counts from when the service accepted the write, provbench from when the answer
+/// arrived, and both are histogram values (three digits).
 fn agrees(name: &str, client: &MetricSummary, truth: &Value) {
     for (q, c, t) in [
         ("p50", client.p50_us, &truth["p50_us"]),
@@ -77,8 +79,9 @@ fn agrees(name: &str, client: &MetricSummary, truth: &Value) {
     }
     let half_worst = client.resolution_max_us.unwrap() / 2;
     let true_min = truth["min_us"].as_u64().unwrap();
+    let slack = (true_min / 200).max(2000);
     assert!(
-        client.min_us.unwrap() + half_worst >= true_min,
+        client.min_us.unwrap() + half_worst + slack >= true_min,
         "{name}: earliest estimate {:?} µs, true minimum {true_min} µs, half the widest bracket {half_worst} µs",
         client.min_us
     );

@@ -30,7 +30,32 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Compare(args) => compare(args),
         Command::Sweep(args) => runtime.block_on(sweep(args)),
         Command::Merge(args) => merge(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "provbench", &mut std::io::stdout());
+            Ok(Outcome::Passed)
+        }
+        Command::Man { dir } => man_pages(&dir),
     }
+}
+
+/// `provbench.1` and `provbench-SUBCOMMAND.1` for every subcommand, into `dir`.
+fn man_pages(dir: &std::path::Path) -> anyhow::Result<Outcome> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut pages = vec![("provbench".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        let name = format!("provbench-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page).render(&mut out)?;
+        std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(Outcome::Passed)
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM (see `engine::shutdown::install_signal_handlers`).

@@ -49,6 +49,22 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Merge the results of a sharded run (several `run --shard I/N` processes) into one.
     Merge(MergeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  provbench completions bash > /etc/bash_completion.d/provbench\n  \
+provbench completions zsh > \"${fpath[1]}/_provbench\"\n  provbench completions fish > ~/.config/fish/completions/provbench.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages: provbench.1 and one per subcommand (provbench-run.1, ...).
+    #[command(after_help = "Example:\n  provbench man --dir /usr/local/share/man/man1 && man provbench-run")]
+    Man {
+        /// Folder to write the pages to (created if missing).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

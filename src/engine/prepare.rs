@@ -73,7 +73,7 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
         None => None,
     };
     let target = target::resolve(&workload, shutdown.services.clone(), push.as_ref().map(|p| p.url())).await?;
-    tracing::info!(run_id = %run_id, target = %target.url, load = %workload.load_summary(), "run starting");
+    tracing::info!(run_id = %run_id, target_url = %target.url, load = %workload.load_summary(), "run starting");
     super::shutdown::set_cleanup_hint(format!(
         "provbench cleanup --run-id {run_id} {}",
         workload.path.display()

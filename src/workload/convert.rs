@@ -73,7 +73,7 @@ pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, Workloa
             "the login, permissions and revocation checks log in as the created users: set [users] password",
         ));
     }
-    Ok(Workload {
+    let workload = Workload {
         checks,
         thresholds,
         probes,
@@ -88,7 +88,13 @@ pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, Workloa
         overrides: Vec::new(),
         shard: None,
         path: src.file.to_path_buf(),
-    })
+    };
+    let vocabulary = workload.vocabulary();
+    for t in &workload.thresholds {
+        let span = w.thresholds.as_ref().map(|l| l.span());
+        vocabulary.check(t).map_err(|m| src.error(span, m))?;
+    }
+    Ok(workload)
 }
 
 fn convert_journeys(src: &Source, wires: Vec<wire::JourneyWire>) -> Result<Vec<Journey>, WorkloadError> {

@@ -13,6 +13,7 @@
 //! - [`step`]: the operations a journey is made of.
 //! - [`probes`], [`checks`]: the `[probes]` and `[checks]` sections; [`downstream`]: how a
 //!   linked service is read (by id or by query, with its own credentials).
+//! - [`selectors`]: threshold selectors checked against what the workload can record.
 //! - `convert`: wire form to domain types, with located errors.
 
 pub mod checks;
@@ -23,6 +24,7 @@ pub mod limits;
 pub mod overrides;
 pub mod probes;
 pub mod schedule;
+pub mod selectors;
 pub mod step;
 pub mod template;
 pub mod wire;
@@ -190,6 +192,10 @@ impl Workload {
         for t in &overrides.thresholds {
             let spec = crate::thresholds::ThresholdSpec::parse(t)
                 .map_err(|e| src.error(None, format!("--threshold '{t}': {e}")))?;
+            workload
+                .vocabulary()
+                .check(&spec)
+                .map_err(|e| src.error(None, format!("--threshold: {e}")))?;
             workload.thresholds.push(spec);
         }
         if let Some(shard) = overrides.shard {
@@ -310,6 +316,25 @@ impl Workload {
     }
 
     /// The distinct operations the journeys use, in first-use order.
+    /// What this workload can record, for checking threshold selectors.
+    pub fn vocabulary(&self) -> selectors::Vocabulary {
+        let mut services: Vec<String> = Vec::new();
+        let probed = self
+            .probes
+            .iter()
+            .flat_map(|p| p.sync.iter().map(|s| s.service.clone()));
+        let checked = self.checks.iter().flat_map(|c| c.services.iter().cloned());
+        for s in probed.chain(checked) {
+            if !services.contains(&s) {
+                services.push(s);
+            }
+        }
+        selectors::Vocabulary {
+            ops: self.operations(),
+            services,
+        }
+    }
+
     pub fn operations(&self) -> Vec<Op> {
         let mut ops: Vec<Op> = Vec::new();
         for j in &self.journeys {

@@ -230,3 +230,84 @@ fn strict_makes_a_probe_that_observed_nothing_a_failure() {
         String::from_utf8_lossy(&strict.stdout)
     );
 }
+
+/// The keys of one JSON object, in order, duplicates kept (a map would hide them).
+struct Keys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for Keys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some((k, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                    keys.push(k);
+                }
+                Ok(Keys(keys))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+/// Regression: the "run starting" line had two `target` keys (the module and the target's URL),
+/// and jq or Python kept only one. Every `--log-format json` line is an object with unique keys.
+#[test]
+fn json_log_lines_have_unique_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = provbench()
+        .args([
+            "run",
+            "workloads/quickstart.toml",
+            "--duration",
+            "1s",
+            "--no-progress",
+            "--log-format",
+            "json",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("r"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.iter().any(|l| l.contains("run starting")), "{stderr}");
+    for line in lines {
+        let Keys(keys) = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}"));
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "duplicate keys in {line}");
+    }
+}
+
+/// Completion scripts for each shell name every subcommand, and bash's parses.
+#[test]
+fn completions_and_man_pages() {
+    let bash = stdout_of(&["completions", "bash"]);
+    for sub in ["run", "validate", "serve", "compare", "merge"] {
+        assert!(bash.contains(sub), "{sub} missing from the bash completion");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("provbench.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(syntax.success(), "bash -n rejects the completion script");
+    for shell in ["zsh", "fish"] {
+        assert!(stdout_of(&["completions", shell]).contains("provbench"), "{shell}");
+    }
+    let listed = stdout_of(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert!(listed.lines().count() >= 9, "{listed}");
+    let run = std::fs::read_to_string(dir.path().join("provbench-run.1")).unwrap();
+    assert!(run.starts_with(".ie") || run.contains(".TH provbench-run"), "{run}");
+    assert!(run.contains("threshold"), "the run page documents its flags");
+}

@@ -98,7 +98,7 @@ fn a_passing_run_exits_0_and_saves_the_workload_as_run() {
 #[test]
 fn a_selector_without_data_is_an_error_under_run_and_report() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = run(dir.path(), "", &["--threshold", "p99(api_latency{op=nope}) < 1s"]);
+    let (code, _, stderr) = run(dir.path(), "", &["--threshold", "p99(login_latency) < 1s"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("matches no data"), "{stderr}");
     // Every result file is still there.
@@ -347,4 +347,15 @@ async fn run_log_live_metrics_and_notify() {
     assert_eq!(events.first().map(String::as_str), Some("start"));
     assert_eq!(events.last().map(String::as_str), Some("end"));
     assert!(events.iter().any(|e| e == "cleanup"), "{events:?}");
+}
+
+/// Regression: a misspelled metric or operation passed `validate` and failed after the whole
+/// load with exit 2; now the load never starts.
+#[test]
+fn a_misspelled_selector_fails_before_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(dir.path(), "", &["--threshold", "p99(api_latency{op=create_usr}) < 1s"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("did you mean `create_user`?"), "{stderr}");
+    assert!(!dir.path().join("results").exists(), "no run was started");
 }

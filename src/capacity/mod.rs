@@ -148,6 +148,7 @@ async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &Cance
             // cleans up every step once it is over.
             keep_users: true,
             metrics_listen: None,
+            metrics_linger: std::time::Duration::ZERO,
             notify: None,
             warmup: opts.warmup,
             run_id: None,

@@ -193,9 +193,14 @@ pub struct RunArgs {
     /// Leave the created users in place (remove them later with `provbench cleanup`).
     #[arg(long)]
     pub keep_users: bool,
-    /// Serve live Prometheus/OpenMetrics text at http://ADDR/metrics during the run.
+    /// Serve live Prometheus text (format 0.0.4) at http://ADDR/metrics during the run: per
+    /// metric a summary since the start, one over the last 10 s, and counters.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+    /// Keep serving /metrics this long after the run ends (e.g. one scrape interval), so the
+    /// last figures are scraped; Ctrl-C ends it early.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "metrics_listen")]
+    pub metrics_linger: Option<std::time::Duration>,
     /// POST the final summary JSON to this webhook URL.
     #[arg(long, value_name = "URL")]
     pub notify: Option<String>,

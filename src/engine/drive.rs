@@ -184,7 +184,7 @@ fn observers(
         out.push(Box::new(Progress::new(planned)));
     }
     if let Some(e) = &p.exposition {
-        out.push(Box::new(e.clone()));
+        out.push(Box::new(e.writer()));
     }
     let (log, tree) = (p.run_log.clone(), shutdown.clone());
     let on_lost = Box::new(move |v: &crate::results::Verdict, at: Duration| {

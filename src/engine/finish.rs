@@ -46,6 +46,14 @@ pub async fn finish(
     if let Some(url) = &opts.notify {
         notify(url, &summary).await;
     }
+    if p.exposition.is_some() && !opts.metrics_linger.is_zero() && !shutdown.interrupted() {
+        tracing::info!(linger = ?opts.metrics_linger, "run over; still serving /metrics for a last scrape");
+        let interrupt = shutdown.work();
+        tokio::select! {
+            _ = tokio::time::sleep(opts.metrics_linger) => {}
+            _ = interrupt.cancelled() => {}
+        }
+    }
     shutdown.end();
     Ok(summary)
 }

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub keep_users: bool,
     /// Serve live Prometheus metrics here during the run.
     pub metrics_listen: Option<String>,
+    /// Keep serving them this long after the run, for a last scrape.
+    pub metrics_linger: Duration,
     /// POST the final summary JSON to this URL.
     pub notify: Option<String>,
     /// The first part of the load that the totals and verdicts leave out (sweep steps).

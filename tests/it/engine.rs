@@ -46,6 +46,7 @@ pub async fn run_with(
             cleanup_timeout: Duration::from_secs(30),
             keep_users,
             metrics_listen: None,
+            metrics_linger: std::time::Duration::ZERO,
             notify: None,
             warmup: std::time::Duration::ZERO,
             run_id: None,

@@ -244,6 +244,7 @@ push = {}
                 cleanup_timeout: Duration::from_secs(30),
                 keep_users: false,
                 metrics_listen: None,
+                metrics_linger: std::time::Duration::ZERO,
                 notify: None,
                 warmup: std::time::Duration::ZERO,
                 run_id: None,

@@ -1,6 +1,13 @@
 //! `provbench compare BASELINE CURRENT`: per metric and tag set, per percentile, the change from
 //! a baseline run to the current one, computed from the full histograms of both runs
 //! (`histograms.hlog`), with regression rules such as `p99=10%`.
+//!
+//! Noise-aware: each percentile of each run gets a 95 % confidence interval from the order
+//! statistics of its histogram (the ranks n·q ± 1.96·√(n·q·(1−q)), widened by half the metric's
+//! resolution where it has one), and a rule is judged only when both runs hold enough samples
+//! beyond the percentile (at least [`MIN_TAIL`]) and only on the part of the change beyond both
+//! intervals: a regression is a current lower bound above the baseline's upper bound by more
+//! than the rule allows. `max` is one sample: shown, never judged.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -54,15 +61,49 @@ impl std::str::FromStr for Rule {
     }
 }
 
+/// Samples a run needs beyond a percentile for it to be judged (p99: 500 samples).
+pub const MIN_TAIL: f64 = 5.0;
+
+/// How a percentile's change was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judged {
+    /// No rule names this percentile.
+    NoRule,
+    /// Within the rule, beyond the noise or not.
+    Ok,
+    /// Above the rule even against the far ends of both confidence intervals.
+    Regression,
+    /// A run has too few samples beyond this percentile to say.
+    NotEnoughData,
+    /// `max`: a single sample, never judged.
+    NotJudged,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub metric: String,
     pub percentile: String,
     pub baseline_us: u64,
     pub current_us: u64,
+    /// 95 % confidence intervals (µs) of the percentile in each run.
+    pub baseline_ci_us: (u64, u64),
+    pub current_ci_us: (u64, u64),
     /// (current − baseline) / baseline.
     pub change: f64,
+    pub judged: Judged,
     pub regression: bool,
+}
+
+/// The 95 % confidence interval of the `q` quantile of `h` (µs), widened by `slack` each side,
+/// and whether the histogram has enough samples beyond it to judge.
+fn interval(h: &hdrhistogram::Histogram<u64>, q: f64, slack: u64) -> ((u64, u64), bool) {
+    let n = h.len() as f64;
+    let spread = 1.96 * (n * q * (1.0 - q)).sqrt();
+    let at = |rank: f64| h.value_at_quantile((rank / n).clamp(0.0, 1.0));
+    let (lo, hi) = (at((n * q - spread).floor()), at((n * q + spread).ceil()));
+    let enough = n * (1.0 - q) >= MIN_TAIL;
+    ((lo.saturating_sub(slack), hi + slack), enough)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,8 +115,21 @@ pub struct Comparison {
     pub regressions: usize,
 }
 
+/// Half the metric's median resolution per series, from a run's `summary.json` (none without one).
+fn half_resolutions(dir: &Path) -> std::collections::HashMap<String, u64> {
+    crate::results::Summary::read(dir)
+        .map(|s| {
+            s.metrics
+                .iter()
+                .filter_map(|m| m.resolution_us.map(|r| (m.key().to_string(), r / 2)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn compare(baseline: &Path, current: &Path, rules: &[Rule], metric: Option<&str>) -> anyhow::Result<Comparison> {
     let (b, c) = (read_run(baseline)?, read_run(current)?);
+    let (b_res, c_res) = (half_resolutions(baseline), half_resolutions(current));
     let mut rows = Vec::new();
     let mut only_in_baseline = Vec::new();
     for (key, bd) in b.keys.iter().zip(&b.series) {
@@ -92,17 +146,33 @@ pub fn compare(baseline: &Path, current: &Path, rules: &[Rule], metric: Option<&
         }
         let mut quantiles: Vec<(String, f64)> = PERCENTILES.iter().map(|(n, q)| (n.to_string(), *q)).collect();
         quantiles.push(("max".into(), 1.0));
+        let name_of = key.to_string();
+        let slack = |m: &std::collections::HashMap<String, u64>| m.get(&name_of).copied().unwrap_or(0);
         for (name, q) in quantiles {
             let (bv, cv) = (bh.value_at_quantile(q), ch.value_at_quantile(q));
             let change = (cv as f64 - bv as f64) / (bv.max(1) as f64);
-            let regression = rules.iter().any(|r| r.percentile == name && change > r.max_increase);
+            let (b_ci, b_enough) = interval(&bh, q, slack(&b_res));
+            let (c_ci, c_enough) = interval(&ch, q, slack(&c_res));
+            let rule = rules.iter().find(|r| r.percentile == name);
+            let judged = match rule {
+                None => Judged::NoRule,
+                Some(_) if q >= 1.0 => Judged::NotJudged,
+                Some(_) if !(b_enough && c_enough) => Judged::NotEnoughData,
+                // Beyond the noise: even the current run's lowest plausible value exceeds the
+                // baseline's highest by more than the rule allows.
+                Some(r) if c_ci.0 as f64 > b_ci.1 as f64 * (1.0 + r.max_increase) => Judged::Regression,
+                Some(_) => Judged::Ok,
+            };
             rows.push(Row {
-                metric: key.to_string(),
+                metric: name_of.clone(),
                 percentile: name,
                 baseline_us: bv,
                 current_us: cv,
+                baseline_ci_us: b_ci,
+                current_ci_us: c_ci,
                 change,
-                regression,
+                regression: judged == Judged::Regression,
+                judged,
             });
         }
     }
@@ -122,16 +192,27 @@ pub fn compare(baseline: &Path, current: &Path, rules: &[Rule], metric: Option<&
 }
 
 pub fn markdown(c: &Comparison, rules: &[Rule]) -> String {
-    let mut out = String::from("| metric | percentile | baseline | current | change |\n|---|---|---:|---:|---:|\n");
+    let mut out = String::from(
+        "| metric | percentile | baseline (95% CI) | current (95% CI) | change | judged |\n|---|---|---:|---:|---:|---|\n",
+    );
+    let ci = |(lo, hi): (u64, u64)| format!("{}–{}", format_micros(Some(lo)), format_micros(Some(hi)));
     for r in &c.rows {
-        let mark = if r.regression { " ❌" } else { "" };
+        let judged = match r.judged {
+            Judged::NoRule => "",
+            Judged::Ok => "ok",
+            Judged::Regression => "❌ regression",
+            Judged::NotEnoughData => "not enough data",
+            Judged::NotJudged => "not judged (one sample)",
+        };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {:+.1}%{mark} |",
+            "| `{}` | {} | {} ({}) | {} ({}) | {:+.1}% | {judged} |",
             r.metric,
             r.percentile,
             format_micros(Some(r.baseline_us)),
+            ci(r.baseline_ci_us),
             format_micros(Some(r.current_us)),
+            ci(r.current_ci_us),
             r.change * 100.0
         );
     }
@@ -161,6 +242,30 @@ pub fn markdown(c: &Comparison, rules: &[Rule]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn histogram(values: impl IntoIterator<Item = u64>) -> hdrhistogram::Histogram<u64> {
+        let mut h = crate::metrics::series::new_histogram();
+        for v in values {
+            h.record(v).unwrap();
+        }
+        h
+    }
+
+    /// The interval holds the percentile and narrows with more samples; a tail too thin to
+    /// judge says so.
+    #[test]
+    fn confidence_intervals_come_from_the_order_statistics() {
+        let small = histogram(1..=100);
+        let ((lo, hi), enough) = interval(&small, 0.5, 0);
+        assert!(lo < 50 && hi > 50 && enough, "{lo}..{hi}");
+        let (_, enough) = interval(&small, 0.99, 0);
+        assert!(!enough, "one sample beyond p99 of 100");
+        let big = histogram((1..=10_000).map(|v| v / 100 + 1));
+        let ((blo, bhi), _) = interval(&big, 0.5, 0);
+        assert!(bhi - blo < hi - lo, "more samples, a narrower interval: {blo}..{bhi}");
+        let ((slo, shi), _) = interval(&small, 0.5, 10);
+        assert_eq!((slo, shi), (lo - 10, hi + 10), "widened by the resolution");
+    }
 
     #[test]
     fn rules_parse() {

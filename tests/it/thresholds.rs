@@ -359,3 +359,90 @@ fn a_misspelled_selector_fails_before_the_load() {
     assert!(stderr.contains("did you mean `create_user`?"), "{stderr}");
     assert!(!dir.path().join("results").exists(), "no run was started");
 }
+
+/// Runs a short embedded workload whose reference service adds `latency` to every answer, into
+/// `dir/out`.
+fn run_with_latency(dir: &Path, out: &str, latency: &str) {
+    std::fs::write(
+        dir.join(format!("{out}.ref.toml")),
+        format!("profile = \"fast\"\n[faults]\nlatency = \"{latency}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{out}.toml")),
+        format!(
+            "name = \"gate\"\n[target]\nconfig = \"{out}.ref.toml\"\n[load]\nmodel = \"closed\"\nadmins = 4\nduration = \"4s\"\n\
+             [[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"get_user\", \"delete_user\"]\n"
+        ),
+    )
+    .unwrap();
+    let status = Command::cargo_bin("provbench")
+        .unwrap()
+        .current_dir(dir)
+        .args(["run", &format!("{out}.toml"), "--no-progress", "--out", out])
+        .output()
+        .unwrap();
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
+
+/// Regression: the README's gate flagged "regressions" between two runs of the same code, mostly
+/// thin probe series whose p99 is a handful of samples. Now two runs of the same workload pass
+/// the gate (thin tails say "not enough data"), and a real 2x slowdown is flagged.
+#[test]
+fn compare_passes_the_same_code_and_flags_a_real_slowdown() {
+    let dir = tempfile::tempdir().unwrap();
+    run_with_latency(dir.path(), "base", "fixed:3ms");
+    run_with_latency(dir.path(), "same", "fixed:3ms");
+    run_with_latency(dir.path(), "slow", "fixed:6ms");
+    let gate = |current: &str| {
+        let out = Command::cargo_bin("provbench")
+            .unwrap()
+            .current_dir(dir.path())
+            .args([
+                "compare",
+                "base",
+                current,
+                "--max-regression",
+                "p99=10%",
+                "--max-regression",
+                "p50=5%",
+            ])
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        (out.status.code(), json)
+    };
+    let (code, same) = gate("same");
+    let flagged: Vec<&Value> = same["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["regression"] == true)
+        .collect();
+    assert_eq!(code, Some(0), "the same code flagged: {flagged:?}");
+    let rows = same["rows"].as_array().unwrap();
+    assert!(
+        rows.iter().any(|r| r["judged"] == "not_enough_data"),
+        "thin probe tails are not judged"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["judged"] == "ok" && r["metric"].as_str().unwrap().starts_with("api_latency")),
+        "the API latency is judged"
+    );
+    let (code, slow) = gate("slow");
+    assert_eq!(code, Some(1), "a 2x slowdown passed: {slow}");
+    let p50 = slow["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "api_latency{op=get_user}" && r["percentile"] == "p50")
+        .unwrap();
+    assert_eq!(p50["judged"], "regression", "{p50}");
+}

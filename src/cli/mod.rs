@@ -216,9 +216,14 @@ pub struct RunArgs {
     /// (e.g. pb-nightly42); a new one by default. It marks every user the run creates.
     #[arg(long, value_parser = crate::ledger::RunId::parse)]
     pub run_id: Option<crate::ledger::RunId>,
-    /// Start the load at this UTC instant (RFC 3339), so shards' intervals line up.
+    /// Start the load at this UTC instant (RFC 3339), so shards' intervals line up; an instant
+    /// already past is an error.
     #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
     pub start_at: Option<std::time::SystemTime>,
+    /// For a shard: a lost threshold or check exits 0 (the summary still records it), so that
+    /// `provbench merge` gives the verdict on the whole; errors still exit 2.
+    #[arg(long)]
+    pub defer_verdict: bool,
     /// Longest time cleanup may take at the end.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub cleanup_timeout: std::time::Duration,

@@ -166,15 +166,26 @@ steps = ["create_user", "delete_user"]
     )
     .unwrap();
     for i in 0..2 {
+        // Shard 1 leaves the verdict to the merge.
+        let defer: &[&str] = if i == 1 { &["--defer-verdict"] } else { &[] };
         let out = Command::cargo_bin("provbench")
             .unwrap()
             .current_dir(dir.path())
             .args(["run", "w.toml", "--no-progress", "--shard", &format!("{i}/2")])
             .args(["--out", &format!("shard-{i}"), "--threshold", "p99(api_latency) < 1us"])
+            .args(defer)
             .output()
             .unwrap();
-        // Each shard loses the threshold on its own.
-        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        // Each shard loses the threshold on its own; a deferring one exits 0 and says so.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(if i == 1 { 0 } else { 1 }), "{stderr}");
+        let own: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("shard-{i}/summary.json"))).unwrap())
+                .unwrap();
+        assert_eq!(own["outcome"], "failed", "the shard's own summary keeps its verdict");
+        if i == 1 {
+            assert!(stderr.contains("verdict deferred"), "{stderr}");
+        }
         // The workload cannot be reloaded from the results (as with a relative feeder path).
         std::fs::write(dir.path().join(format!("shard-{i}/workload.toml")), "not = [valid").unwrap();
     }
@@ -215,4 +226,27 @@ steps = ["create_user", "delete_user"]
         .find(|v| v["expression"] == "p99(api_latency) < 1us")
         .unwrap();
     assert_eq!(p99["observed"].as_f64(), Some(union as f64), "{p99}");
+}
+
+/// Regression: a `--start-at` already past was silently ignored (and the shipped manifest had a
+/// past date), so shards started whenever their pods did.
+#[test]
+fn a_start_instant_already_past_is_an_error() {
+    let out = Command::cargo_bin("provbench")
+        .unwrap()
+        .args([
+            "run",
+            "workloads/quickstart.toml",
+            "--no-progress",
+            "--start-at",
+            "2026-01-01T00:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--start-at 2026-01-01T00:00:00Z passed") && stderr.contains("future instant"),
+        "{stderr}"
+    );
 }

@@ -38,12 +38,12 @@ pub enum LogFormat {
     Json,
 }
 
-pub fn init(format: LogFormat, verbose: bool) {
+pub fn init(format: LogFormat, verbose: bool, quiet: bool) {
     // goose logs each user's start and exit at info: keep it to warnings unless asked.
-    let default = if verbose {
-        "provbench=debug,goose=info,info"
-    } else {
-        "info,goose=warn"
+    let default = match (verbose, quiet) {
+        (true, _) => "provbench=debug,goose=info,info",
+        (false, true) => "warn",
+        (false, false) => "info,goose=warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

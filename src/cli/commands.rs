@@ -14,9 +14,26 @@ use crate::report;
 use crate::results::Summary;
 use crate::workload::{Overrides, Workload};
 
+/// `--quiet`: the console report shrinks to its verdict and results lines.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The console report of a run, or with `--quiet` its first line (the verdict) and where the
+/// results are.
+fn console(s: &Summary, dir: &str) -> String {
+    let full = report::console::render(s, dir);
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return full;
+    }
+    full.lines()
+        .filter(|l| l.starts_with("provbench · ") || l.starts_with("results "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    logging::init(cli.log_format, cli.verbose);
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    logging::init(cli.log_format, cli.verbose, cli.quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -166,14 +183,14 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
 
 fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
     let s = report::merge::merge(&args.dirs, &args.out)?;
-    print!("{}", report::console::render(&s, &args.out.display().to_string()));
+    print!("{}", console(&s, &args.out.display().to_string()));
     outcome_of(&s)
 }
 
 fn report_dir(args: ReportArgs) -> anyhow::Result<Outcome> {
     let s = report::rebuild(&args.dir)?;
     report::write_all(&s, &args.dir)?;
-    print!("{}", report::console::render(&s, &args.dir.display().to_string()));
+    print!("{}", console(&s, &args.dir.display().to_string()));
     outcome_of(&s)
 }
 
@@ -224,11 +241,14 @@ fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
 async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
     check_start_at(args.start_at)?;
     let workload = Workload::load(&args.workload, &args.overrides()?)?;
+    // goose prints "N users launched." to stdout, which is the summary's: stdout says nothing
+    // until the run is over (what provbench says during a run goes to stderr).
+    let quiet_goose = gag::Gag::stdout().ok();
     let result = engine::run(
         RunOptions {
             workload,
             out: args.out.clone(),
-            progress: !args.no_progress,
+            progress: !args.no_progress && !QUIET.load(std::sync::atomic::Ordering::Relaxed),
             cleanup_timeout: args.cleanup_timeout,
             keep_users: args.keep_users,
             metrics_listen: args.metrics_listen.clone(),
@@ -242,8 +262,9 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
         interrupt_token()?,
     )
     .await?;
+    drop(quiet_goose);
     let s = &result.summary;
-    print!("{}", report::console::render(s, &result.dir.display().to_string()));
+    print!("{}", console(s, &result.dir.display().to_string()));
     github_actions(s);
     match outcome_of(s)? {
         // A shard's verdict is the merge's to give: its own thresholds are only part of the load.

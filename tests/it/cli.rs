@@ -311,3 +311,35 @@ fn completions_and_man_pages() {
     assert!(run.starts_with(".ie") || run.contains(".TH provbench-run"), "{run}");
     assert!(run.contains("threshold"), "the run page documents its flags");
 }
+
+/// stdout is the report's alone: goose's "N users launched." is gone; with `--quiet` it is the
+/// verdict and the results folder, and stderr holds no info lines.
+#[test]
+fn stdout_is_the_report_and_quiet_is_two_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str], out: &str| {
+        provbench()
+            .args(extra)
+            .args(["run", "workloads/quickstart.toml", "--duration", "1s", "--no-progress"])
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap()
+    };
+    let full = run(&[], "full");
+    let stdout = String::from_utf8(full.stdout).unwrap();
+    assert!(!stdout.contains("users launched"), "{stdout}");
+    assert!(stdout.trim_start().starts_with("provbench · quickstart"), "{stdout}");
+    let quiet = run(&["--quiet"], "quiet");
+    assert_eq!(quiet.status.code(), Some(0));
+    let stdout = String::from_utf8(quiet.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].ends_with("passed") && lines[1].starts_with("results "),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8(quiet.stderr).unwrap();
+    assert!(!stderr.contains("INFO"), "{stderr}");
+    assert!(dir.path().join("quiet/summary.json").exists());
+}

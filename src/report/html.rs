@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::charts::{self, Series, Unit};
 use crate::metrics::intervals::{self, IntervalRow};
 use crate::results::{RunOutcome, Summary, format_micros};
 use crate::vocab::metric;
@@ -36,18 +37,7 @@ const COLORS: &[&str] = &[
     "#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777",
 ];
 
-/// A line chart as inline SVG: one polyline per series of (x, y) points.
-pub(crate) fn line_chart(
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    series: &[(String, Vec<(f64, f64)>)],
-    y_fmt: &dyn Fn(f64) -> String,
-) -> String {
-    line_chart_marked(title, x_label, y_label, series, y_fmt, None)
-}
-
-/// As [`line_chart`], with a labelled vertical marker (e.g. the knee of a capacity curve).
+/// A line chart as inline SVG with a labelled vertical marker (the knee of a capacity curve).
 pub(crate) fn line_chart_marked(
     title: &str,
     x_label: &str,
@@ -142,25 +132,6 @@ pub(crate) fn line_chart_marked(
     svg
 }
 
-/// Per-tag time series of one metric from the interval rows.
-fn over_time(
-    rows: &[IntervalRow],
-    metric: &str,
-    value: impl Fn(&IntervalRow) -> Option<f64>,
-) -> Vec<(String, Vec<(f64, f64)>)> {
-    let mut by_tag: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.metric == metric) {
-        if let Some(v) = value(r) {
-            by_tag.entry(r.tags.clone()).or_default().push((r.interval_start_s, v));
-        }
-    }
-    by_tag.into_iter().take(COLORS.len()).collect()
-}
-
-fn ms(us: f64) -> String {
-    format_micros(Some(us as u64))
-}
-
 /// The whole page: a list of sections.
 pub fn render(s: &Summary, intervals: &[IntervalRow], workload_toml: &str) -> String {
     let mut out = String::new();
@@ -191,6 +162,8 @@ fn head(out: &mut String, s: &Summary) {
 body{{font-family:system-ui,sans-serif;margin:24px;color:#111;max-width:1000px}}table{{border-collapse:collapse;margin:8px 0 20px}}\
 td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td:first-child,th:first-child{{text-align:left}}\
 .ok{{color:#15803d}}.bad{{color:#b91c1c}}figure{{margin:12px 0}}figcaption{{font-weight:600;font-size:14px}}pre{{background:#f6f6f6;padding:12px;overflow:auto}}\
+figure svg{{max-width:100%;height:auto}}ul.legend{{list-style:none;padding:0;margin:4px 0 0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}}\
+ul.legend span{{display:inline-block;width:12px;height:4px;margin-right:6px;vertical-align:middle}}\
 </style></head><body>\n",
         escape(&s.workload)
     );
@@ -285,86 +258,118 @@ fn metrics_table(out: &mut String, s: &Summary) {
 }
 
 /// Throughput and errors of all operations together, then p99 and p50 per operation.
-fn throughput_and_latency(out: &mut String, intervals: &[IntervalRow]) {
-    let mut ops: BTreeMap<u64, (f64, f64, f64)> = BTreeMap::new();
-    for r in intervals.iter().filter(|r| r.metric == metric::API_LATENCY) {
-        let e = ops
-            .entry((r.interval_start_s * 1000.0) as u64)
-            .or_insert((r.interval_start_s, 0.0, 0.0));
-        e.1 += r.count as f64;
-        e.2 += r.errors as f64;
+/// Every second from the first interval to the last, so that a stall (a second with nothing)
+/// is drawn as zero or as a gap, never bridged by a straight line.
+fn seconds(rows: &[IntervalRow]) -> Vec<f64> {
+    let last = rows.iter().map(|r| r.interval_start_s).fold(0.0_f64, f64::max);
+    (0..=last.floor() as u64).map(|s| s as f64).collect()
+}
+
+/// Per-tag series of one metric over every second (`None` values become gaps).
+fn over_time(rows: &[IntervalRow], metric: &str, value: impl Fn(&IntervalRow) -> Option<f64>) -> Vec<Series> {
+    let mut by_tag: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.metric == metric) {
+        let name = r.key().map_or_else(|| metric.to_string(), |k| k.to_string());
+        let at = by_tag.entry(name).or_default();
+        if let Some(v) = value(r) {
+            at.insert(r.interval_start_s.floor() as u64, v);
+        }
     }
-    let throughput = vec![
-        (
-            "operations/s".to_string(),
-            ops.values().map(|(t, c, _)| (*t, *c)).collect(),
-        ),
-        ("errors/s".to_string(), ops.values().map(|(t, _, e)| (*t, *e)).collect()),
+    let all = seconds(rows);
+    by_tag
+        .into_iter()
+        .map(|(name, at)| Series {
+            name,
+            points: all
+                .iter()
+                .map(|s| (*s, at.get(&(*s as u64)).copied().unwrap_or(f64::NAN)))
+                .collect(),
+        })
+        .collect()
+}
+
+fn throughput_and_latency(out: &mut String, intervals: &[IntervalRow]) {
+    let mut ops: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+    for r in intervals.iter().filter(|r| r.metric == metric::API_LATENCY) {
+        let e = ops.entry(r.interval_start_s.floor() as u64).or_default();
+        e.0 += r.count as f64;
+        e.1 += r.errors as f64;
+    }
+    // A second with no operation at all is a zero, not a missing point.
+    let all = seconds(intervals);
+    let per_second = |pick: fn(&(f64, f64)) -> f64| {
+        all.iter()
+            .map(|s| (*s, ops.get(&(*s as u64)).map_or(0.0, pick)))
+            .collect()
+    };
+    let throughput = [
+        Series {
+            name: "operations/s".into(),
+            points: per_second(|v| v.0),
+        },
+        Series {
+            name: "errors/s".into(),
+            points: per_second(|v| v.1),
+        },
     ];
-    out.push_str(&line_chart(
+    out.push_str(&charts::over_time(
         "Throughput and errors",
-        "seconds",
         "per second",
+        Unit::PerSecond,
         &throughput,
-        &|v| format!("{v:.0}"),
     ));
     let p99 = over_time(intervals, metric::API_LATENCY, |r| r.p99_us.map(|v| v as f64));
-    out.push_str(&line_chart(
+    out.push_str(&charts::over_time(
         "API latency p99 per operation",
-        "seconds",
         "p99",
+        Unit::Micros,
         &p99,
-        &ms,
     ));
     let p50 = over_time(intervals, metric::API_LATENCY, |r| r.p50_us.map(|v| v as f64));
-    out.push_str(&line_chart(
+    out.push_str(&charts::over_time(
         "API latency p50 per operation",
-        "seconds",
         "p50",
+        Unit::Micros,
         &p50,
-        &ms,
     ));
 }
 
-/// One asynchronous metric: its p99 over time, and its distribution per tag set.
+/// One asynchronous metric: its p99 over time, and its distribution per tag set on a
+/// percentile axis.
 fn asynchronous(out: &mut String, s: &Summary, intervals: &[IntervalRow], metric: &str) {
     let series = over_time(intervals, metric, |r| r.p99_us.map(|v| v as f64));
     if !series.is_empty() {
-        out.push_str(&line_chart(
+        out.push_str(&charts::over_time(
             &format!("{metric} p99 over time"),
-            "seconds",
             "p99",
+            Unit::Micros,
             &series,
-            &ms,
         ));
     }
-    let dist: Vec<(String, Vec<(f64, f64)>)> = s
+    let dist: Vec<Series> = s
         .metrics
         .iter()
         .filter(|m| m.metric == metric)
-        .take(COLORS.len())
-        .map(|m| {
-            let pts = [
-                (50.0, m.p50_us),
-                (90.0, m.p90_us),
-                (95.0, m.p95_us),
-                (99.0, m.p99_us),
-                (99.9, m.p999_us),
+        .map(|m| Series {
+            name: m.key().to_string(),
+            points: [
+                (0.5, m.p50_us),
+                (0.9, m.p90_us),
+                (0.95, m.p95_us),
+                (0.99, m.p99_us),
+                (0.999, m.p999_us),
             ]
             .iter()
             .filter_map(|(q, v)| v.map(|v| (*q, v as f64)))
-            .collect();
-            let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            (tags.join(","), pts)
+            .collect(),
         })
+        .filter(|s| !s.points.is_empty())
         .collect();
     if !dist.is_empty() {
-        out.push_str(&line_chart(
+        out.push_str(&charts::distribution(
             &format!("{metric} percentile distribution"),
-            "percentile",
             metric,
             &dist,
-            &ms,
         ));
     }
 }

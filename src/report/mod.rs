@@ -9,6 +9,7 @@
 //! - [`mod@rebuild`]: metrics, verdicts and outcome judged again from a folder's files (a killed run).
 //! - [`compare`]: baseline comparisons. [`merge`]: the shards of a run as one.
 
+pub mod charts;
 pub mod compare;
 pub mod console;
 pub mod html;

@@ -79,17 +79,55 @@ struct Bracket {
     after: Instant,
 }
 
+/// Our monotonic instants on the wall clock, fixed once: the same instant and wall time read as
+/// close together as the machine allows (the tightest of a few tries), so that a preemption
+/// between the two reads cannot shift every published change time.
+#[derive(Clone, Copy)]
+struct WallClock {
+    instant: Instant,
+    wall: std::time::SystemTime,
+}
+
+impl WallClock {
+    fn now() -> WallClock {
+        (0..5)
+            .map(|_| {
+                let before = Instant::now();
+                let wall = std::time::SystemTime::now();
+                let after = Instant::now();
+                (
+                    after - before,
+                    WallClock {
+                        instant: before + (after - before) / 2,
+                        wall,
+                    },
+                )
+            })
+            .min_by_key(|(gap, _)| *gap)
+            .map(|(_, c)| c)
+            .expect("five tries")
+    }
+
+    /// `t` on our monotonic clock.
+    fn instant(&self, t: std::time::SystemTime) -> Option<Instant> {
+        match t.duration_since(self.wall) {
+            Ok(after) => Some(self.instant + after),
+            Err(before) => self.instant.checked_sub(before.duration()),
+        }
+    }
+}
+
 impl Bracket {
     /// The service's own change time `at`, when it lies inside the bracket (give or take the
     /// declared clock `uncertainty`), with that uncertainty as the resolution.
-    fn stamped(&self, acked: Instant, at: std::time::SystemTime, uncertainty: Duration) -> Option<(Duration, u64)> {
-        // Our instants on the wall clock: `now` is both.
-        let (now, wall) = (Instant::now(), std::time::SystemTime::now());
-        let to_instant = |t: std::time::SystemTime| match wall.duration_since(t) {
-            Ok(ago) => now.checked_sub(ago),
-            Err(ahead) => Some(now + ahead.duration()),
-        };
-        let at = to_instant(at)?;
+    fn stamped(
+        &self,
+        clock: &WallClock,
+        acked: Instant,
+        at: std::time::SystemTime,
+        uncertainty: Duration,
+    ) -> Option<(Duration, u64)> {
+        let at = clock.instant(at)?;
         let inside = at + uncertainty >= self.before && at <= self.after + uncertainty;
         inside.then(|| {
             (
@@ -142,6 +180,8 @@ pub struct ProbeHub {
     /// polled service is asked whether they are gone.
     followed: parking_lot::Mutex<Vec<(String, String)>>,
     readers_stop: CancellationToken,
+    /// Where published change times land on our clock.
+    clock: WallClock,
 }
 
 impl Drop for ProbeHub {
@@ -194,6 +234,7 @@ impl ProbeHub {
             readers,
             queue_reader,
             readers_stop,
+            clock: WallClock::now(),
             permits: Arc::new(Semaphore::new(probes.max_pending)),
             sync_counters: probes.sync.iter().map(|_| ProbeCounters::default()).collect(),
             queue_counters: ProbeCounters::default(),
@@ -521,7 +562,7 @@ impl ProbeHub {
                             .changed_at
                             .as_ref()
                             .zip(stamped)
-                            .map(|(c, at)| bracket.stamped(w.acked, at, c.uncertainty));
+                            .map(|(c, at)| bracket.stamped(&self.clock, w.acked, at, c.uncertainty));
                         let (lag, resolution) = match own {
                             Some(Some(exact)) => exact,
                             Some(None) => {

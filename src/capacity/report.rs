@@ -7,7 +7,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::Capacity;
-use crate::report::html::{escape, line_chart_marked};
+use crate::report::charts::{self, Series, Unit};
+use crate::report::html::escape;
 use crate::results::format_micros;
 
 pub fn write(c: &Capacity, dir: &Path) -> anyhow::Result<()> {
@@ -51,7 +52,9 @@ pub fn html(c: &Capacity) -> String {
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>provbench capacity · {}</title>\n<style>\
 body{{font-family:system-ui,sans-serif;margin:24px;max-width:1000px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:4px 8px;font-size:13px;text-align:right}}\
-td:last-child{{text-align:left}}.ok{{color:#15803d}}.bad{{color:#b91c1c}}figcaption{{font-weight:600}}</style></head><body>\n",
+td:last-child{{text-align:left}}.ok{{color:#15803d}}.bad{{color:#b91c1c}}figcaption{{font-weight:600}}\
+figure svg{{max-width:100%;height:auto}}ul.legend{{list-style:none;padding:0;margin:4px 0 0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}}\
+ul.legend span{{display:inline-block;width:12px;height:4px;margin-right:6px;vertical-align:middle}}</style></head><body>\n",
         escape(&c.workload)
     );
     let _ = writeln!(out, "<h1>Capacity of {}</h1>", escape(&c.workload));
@@ -92,54 +95,55 @@ The capacity is at least that; raise <code>--to</code> to find where it ends.</p
             .filter_map(|s| f(s).map(|v| (s.rate, v as f64)))
             .collect()
     };
-    let ms = |v: f64| format_micros(Some(v as u64));
-    let latency = vec![
-        ("API p50".to_string(), curve(&|s| s.api_p50_us)),
-        ("API p99".to_string(), curve(&|s| s.api_p99_us)),
+    let line = |name: String, points: Vec<(f64, f64)>| Series { name, points };
+    let latency = [
+        line("API p50".into(), curve(&|s| s.api_p50_us)),
+        line("API p99".into(), curve(&|s| s.api_p99_us)),
     ];
-    out.push_str(&line_chart_marked(
+    let x = "journeys per second (target rate)";
+    out.push_str(&charts::against(
         "API latency against arrival rate",
-        "journeys per second",
+        x,
         "latency",
+        Unit::Micros,
         &latency,
-        &ms,
         knee,
     ));
-    let mut asynchronous = vec![("queue delay p99".to_string(), curve(&|s| s.queue_delay_p99_us))];
+    let mut asynchronous = vec![line("queue delay p99".into(), curve(&|s| s.queue_delay_p99_us))];
     let services: std::collections::BTreeSet<&String> = c.steps.iter().flat_map(|s| s.sync_lag_p99_us.keys()).collect();
     for svc in services {
-        asynchronous.push((
+        asynchronous.push(line(
             format!("sync lag p99 {svc}"),
             curve(&|s| s.sync_lag_p99_us.get(svc).copied()),
         ));
     }
-    out.push_str(&line_chart_marked(
+    out.push_str(&charts::against(
         "The asynchronous half against arrival rate",
-        "journeys per second",
+        x,
         "p99",
+        Unit::Micros,
         &asynchronous,
-        &ms,
         knee,
     ));
-    let errors = vec![
-        (
-            "error rate %".to_string(),
+    let errors = [
+        line(
+            "error rate %".into(),
             c.steps.iter().map(|s| (s.rate, s.error_rate * 100.0)).collect(),
         ),
-        (
-            "achieved / target %".to_string(),
+        line(
+            "achieved / target %".into(),
             c.steps
                 .iter()
                 .map(|s| (s.rate, s.achieved_rate / s.rate.max(1e-9) * 100.0))
                 .collect(),
         ),
     ];
-    out.push_str(&line_chart_marked(
+    out.push_str(&charts::against(
         "Errors and achieved rate",
-        "journeys per second",
-        "%",
+        x,
+        "percent",
+        Unit::Percent,
         &errors,
-        &|v| format!("{v:.0}%"),
         knee,
     ));
     out.push_str("<h2>Steps</h2>\n<table id=\"steps\"><tr><th>rate</th><th>achieved</th><th>errors</th><th>API p99</th><th>queue delay p99</th><th>result</th></tr>\n");

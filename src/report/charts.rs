@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use plotters::coord::ranged1d::{KeyPointHint, Ranged, ValueFormatter};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Series a chart holds before the rest go to another chart (one colour each).
 pub const PALETTE: [RGBColor; 8] = [
@@ -36,6 +37,8 @@ pub enum Unit {
     PerSecond,
     /// A duration in µs, shown in ms or s.
     Micros,
+    /// A percentage.
+    Percent,
 }
 
 fn hex(c: &RGBColor) -> String {
@@ -84,6 +87,19 @@ fn figure(title: &str, svg: &str, series: &[&Series], first_color: usize) -> Str
 
 /// Charts of `series` over time (x in seconds), one per [`PALETTE`]'s worth of series.
 pub fn over_time(title: &str, y_label: &str, unit: Unit, series: &[Series]) -> String {
+    against(title, "seconds since the start", y_label, unit, series, None)
+}
+
+/// Charts of `series` against any x (`x_label` says what), with an optional labelled vertical
+/// marker (the knee of a capacity curve), one per [`PALETTE`]'s worth of series.
+pub fn against(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    unit: Unit,
+    series: &[Series],
+    marker: Option<(f64, &str)>,
+) -> String {
     let parts: Vec<&[Series]> = series.chunks(PALETTE.len()).collect();
     let mut out = String::new();
     for (i, part) in parts.iter().enumerate() {
@@ -91,19 +107,30 @@ pub fn over_time(title: &str, y_label: &str, unit: Unit, series: &[Series]) -> S
             1 => title.to_string(),
             n => format!("{title} ({} of {n})", i + 1),
         };
-        let svg = draw_time(y_label, unit, part).unwrap_or_else(|e| format!("<p>chart failed: {}</p>", escape(&e)));
+        let svg = draw_lines(x_label, y_label, unit, part, marker)
+            .unwrap_or_else(|e| format!("<p>chart failed: {}</p>", escape(&e)));
         out.push_str(&figure(&title, &svg, &part.iter().collect::<Vec<_>>(), 0));
     }
     out
 }
 
-fn draw_time(y_label: &str, unit: Unit, series: &[Series]) -> Result<String, String> {
+fn draw_lines(
+    x_label: &str,
+    y_label: &str,
+    unit: Unit,
+    series: &[Series],
+    marker: Option<(f64, &str)>,
+) -> Result<String, String> {
     let scale = match unit {
-        Unit::PerSecond => 1.0,
+        Unit::PerSecond | Unit::Percent => 1.0,
         Unit::Micros => 1e-3,
     };
     let finite = || series.iter().flat_map(|s| s.points.iter()).filter(|p| p.1.is_finite());
-    let x_max = finite().map(|p| p.0).fold(1.0_f64, f64::max).ceil();
+    let x_max = finite()
+        .map(|p| p.0)
+        .chain(marker.map(|m| m.0))
+        .fold(1.0_f64, f64::max)
+        .ceil();
     let y_max = (finite().map(|p| p.1 * scale).fold(0.0_f64, f64::max) * 1.1).max(1e-3);
     let mut svg = String::new();
     {
@@ -118,10 +145,11 @@ fn draw_time(y_label: &str, unit: Unit, series: &[Series]) -> Result<String, Str
         let y_fmt = |v: &f64| match unit {
             Unit::PerSecond => trim(*v),
             Unit::Micros => duration_label(*v),
+            Unit::Percent => format!("{}%", trim(*v)),
         };
         chart
             .configure_mesh()
-            .x_desc("seconds since the start")
+            .x_desc(x_label)
             .y_desc(y_label)
             .x_label_formatter(&|v| trim(*v))
             .y_label_formatter(&y_fmt)
@@ -140,6 +168,25 @@ fn draw_time(y_label: &str, unit: Unit, series: &[Series]) -> Result<String, Str
                     ))
                     .map_err(|e| e.to_string())?;
             }
+        }
+        if let Some((x, label)) = marker {
+            let red = RGBColor(185, 28, 28);
+            chart
+                .draw_series(DashedLineSeries::new([(x, 0.0), (x, y_max)], 6, 4, red.stroke_width(2)))
+                .map_err(|e| e.to_string())?;
+            // The label sits inside the plot, beside the line, on the side with room.
+            let anchor = if x > x_max * 0.7 {
+                Pos::new(HPos::Right, VPos::Top)
+            } else {
+                Pos::new(HPos::Left, VPos::Top)
+            };
+            let style = TextStyle::from(("sans-serif", 13).into_font()).color(&red).pos(anchor);
+            let dx = if x > x_max * 0.7 { -6 } else { 6 };
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((x, y_max)) + Text::new(label.to_string(), (dx, 4), style),
+                ))
+                .map_err(|e| e.to_string())?;
         }
         root.present().map_err(|e| e.to_string())?;
     }

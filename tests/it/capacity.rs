@@ -93,7 +93,11 @@ queue = {{ job_header = "x-job-location", accepted_at = "/accepted_at", started_
         assert!(out.join(f).exists(), "{f}");
     }
     let html = std::fs::read_to_string(out.join("capacity.html")).unwrap();
-    assert!(html.contains("class=\"marker\"") && html.contains("Highest sustainable rate"));
+    // The knee is marked in every chart (a label drawn inside the plot, never over the legend,
+    // which is HTML under it).
+    let marks = html.lines().filter(|l| l.trim() == "sustainable").count();
+    assert_eq!(marks, 3, "one knee label per chart");
+    assert!(html.contains("Highest sustainable rate") && html.contains("<ul class=\"legend\">"));
     // Every step's users were cleaned up after the sweep.
     for s in &c.steps {
         assert_eq!(

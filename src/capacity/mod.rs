@@ -149,6 +149,7 @@ async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &Cance
             keep_users: true,
             metrics_listen: None,
             metrics_linger: std::time::Duration::ZERO,
+            dashboard: None,
             notify: None,
             warmup: opts.warmup,
             run_id: None,

@@ -253,6 +253,7 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
             keep_users: args.keep_users,
             metrics_listen: args.metrics_listen.clone(),
             metrics_linger: args.metrics_linger.unwrap_or_default(),
+            dashboard: args.dashboard.clone(),
             notify: args.notify.clone(),
             warmup: std::time::Duration::ZERO,
             run_id: args.run_id.clone(),

@@ -205,6 +205,10 @@ pub struct RunArgs {
     /// last figures are scraped; Ctrl-C ends it early.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "metrics_listen")]
     pub metrics_linger: Option<std::time::Duration>,
+    /// Serve a live page at http://ADDR/ during the run: throughput, errors, API latency and the
+    /// asynchronous half's p99 per second, redrawn every second (e.g. 127.0.0.1:9465).
+    #[arg(long, value_name = "ADDR")]
+    pub dashboard: Option<String>,
     /// POST the final summary JSON to this webhook URL.
     #[arg(long, value_name = "URL")]
     pub notify: Option<String>,

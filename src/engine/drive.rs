@@ -186,6 +186,9 @@ fn observers(
     if let Some(e) = &p.exposition {
         out.push(Box::new(e.writer()));
     }
+    if let Some(d) = &p.dashboard {
+        out.push(Box::new(d.clone()));
+    }
     let (log, tree) = (p.run_log.clone(), shutdown.clone());
     let on_lost = Box::new(move |v: &crate::results::Verdict, at: Duration| {
         log.event(

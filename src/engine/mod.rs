@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub metrics_listen: Option<String>,
     /// Keep serving them this long after the run, for a last scrape.
     pub metrics_linger: Duration,
+    /// Serve the live page here during the run.
+    pub dashboard: Option<String>,
     /// POST the final summary JSON to this URL.
     pub notify: Option<String>,
     /// The first part of the load that the totals and verdicts leave out (sweep steps).

@@ -16,6 +16,7 @@ use super::runlog::RunLog;
 use super::shutdown::Shutdown;
 use super::target::{self, ResolvedTarget};
 use crate::ledger::{Created, Ledger, RunId};
+use crate::metrics::dashboard::{self, Dashboard};
 use crate::metrics::exposition::{self, Exposition};
 use crate::probes::push::PushHub;
 use crate::results::{LoadInfo, RunOutcome, SCHEMA_VERSION, Summary, TargetInfo};
@@ -34,6 +35,8 @@ pub struct Prepared {
     pub target: ResolvedTarget,
     pub push: Option<Arc<PushHub>>,
     pub exposition: Option<Exposition>,
+    /// The live page's data, when `--dashboard` is on.
+    pub dashboard: Option<Dashboard>,
     /// Everything the run creates, recorded as it goes, so cleanup finds it whatever fails.
     pub ledger: Ledger,
 }
@@ -94,7 +97,17 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
         }
         None => None,
     };
+    let dashboard = match &opts.dashboard {
+        Some(listen) => {
+            let d = Dashboard::default();
+            let addr = dashboard::serve(listen, d.clone(), shutdown.services.clone()).await?;
+            tracing::info!(url = %format!("http://{addr}/"), "live dashboard");
+            Some(d)
+        }
+        None => None,
+    };
     Ok(Prepared {
+        dashboard,
         workload,
         ledger: Ledger::new(run_id.clone()),
         run_id,

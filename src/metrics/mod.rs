@@ -14,7 +14,9 @@
 //! - [`writer`]: the interval writer (hlog and CSV each second) and its observer seam.
 //! - [`intervals`]: the `intervals.csv` row. [`hlog`]: reading a run's files back.
 //! - [`progress`]: the live progress line. [`exposition`]: live Prometheus text.
+//!   [`dashboard`]: the live page (`run --dashboard`).
 
+pub mod dashboard;
 pub mod exposition;
 pub mod hlog;
 pub mod intervals;

@@ -343,3 +343,61 @@ fn stdout_is_the_report_and_quiet_is_two_lines() {
     assert!(!stderr.contains("INFO"), "{stderr}");
     assert!(dir.path().join("quiet/summary.json").exists());
 }
+
+/// One HTTP/1.0 GET on loopback: the body, or nothing while nobody listens.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
+/// `--dashboard`: while the run goes, the page is served and its data grows second by second,
+/// with the API and asynchronous series of the run.
+#[test]
+fn the_dashboard_serves_the_run_as_it_goes() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("provbench"))
+        .args(["run", "workloads/quickstart.toml", "--duration", "4s", "--no-progress"])
+        .args(["--dashboard", &format!("127.0.0.1:{port}")])
+        .arg("--out")
+        .arg(dir.path().join("r"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = None;
+    for _ in 0..100 {
+        if let Some(body) = http_get(port, "/intervals.json?since=0")
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
+            && v["next"].as_u64().unwrap_or(0) >= 2
+        {
+            seen = Some(v);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let page = http_get(port, "/").unwrap_or_default();
+    child.wait().unwrap();
+    let v = seen.expect("two seconds of data while the run went");
+    let names: Vec<String> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["series"].as_object().unwrap().keys().cloned().collect::<Vec<_>>())
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("api_latency{op=")), "{names:?}");
+    assert!(v["rows"][0]["ops_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(
+        page.contains("provbench · live") && page.contains("/intervals.json"),
+        "{page}"
+    );
+}

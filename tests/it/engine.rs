@@ -47,6 +47,7 @@ pub async fn run_with(
             keep_users,
             metrics_listen: None,
             metrics_linger: std::time::Duration::ZERO,
+            dashboard: None,
             notify: None,
             warmup: std::time::Duration::ZERO,
             run_id: None,

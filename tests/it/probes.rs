@@ -245,6 +245,7 @@ push = {}
                 keep_users: false,
                 metrics_listen: None,
                 metrics_linger: std::time::Duration::ZERO,
+                dashboard: None,
                 notify: None,
                 warmup: std::time::Duration::ZERO,
                 run_id: None,

@@ -332,6 +332,49 @@ fn checks(out: &mut String, s: &Summary) {
 }
 
 /// Probes, cleanup and notes.
+/// What the probes could not measure: series that never observed anything, problems, and
+/// users still downstream after cleanup; and the resolution of every observed series.
+fn probe_tables(out: &mut String, s: &Summary, p: &crate::results::ProbeReport) {
+    if !p.never_observed.is_empty() || !p.problems.is_empty() {
+        out.push_str("<table id=\"probe-problems\"><tr><th>never observed, or a problem</th></tr>\n");
+        for n in &p.never_observed {
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"bad\">{} (every observation timed out)</td></tr>",
+                escape(n)
+            );
+        }
+        for n in &p.problems {
+            let _ = writeln!(out, "<tr><td>{}</td></tr>", escape(n));
+        }
+        out.push_str("</table>\n");
+    }
+    if !p.leftovers.is_empty() {
+        out.push_str("<table id=\"leftovers\"><tr><th>service</th><th>users still there after cleanup</th></tr>\n");
+        for (service, n) in &p.leftovers {
+            let class = if *n > 0 { " class=\"bad\"" } else { "" };
+            let _ = writeln!(out, "<tr><td>{}</td><td{class}>{n}</td></tr>", escape(service));
+        }
+        out.push_str("</table>\n");
+    }
+    let observed: Vec<_> = s.metrics.iter().filter(|m| m.resolution_us.is_some()).collect();
+    if !observed.is_empty() {
+        out.push_str("<table id=\"observations\"><tr><th>series</th><th>observed</th><th>timeouts</th><th>resolution median</th><th>resolution worst</th></tr>\n");
+        for m in observed {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&m.key().to_string()),
+                m.count - m.timeouts.min(m.count),
+                m.timeouts,
+                format_micros(m.resolution_us),
+                format_micros(m.resolution_max_us)
+            );
+        }
+        out.push_str("</table>\n");
+    }
+}
+
 fn run_accounts(out: &mut String, s: &Summary) {
     if let Some(p) = &s.probes {
         let _ = writeln!(
@@ -347,6 +390,7 @@ fn run_accounts(out: &mut String, s: &Summary) {
             p.probe_requests,
             p.share_of_requests * 100.0
         );
+        probe_tables(out, s, p);
     }
     if let Some(c) = &s.cleanup {
         let _ = writeln!(

@@ -250,3 +250,26 @@ fn markdown_renders_as_written_in_commonmark() {
     let expected = 1 + s.thresholds.len() + 1 + s.checks.len() + 1 + s.metrics.len();
     assert_eq!(rows, expected, "every table row is a row: {html}");
 }
+
+/// The probes' accounts are tables in the report: what never arrived, what is still downstream
+/// after cleanup, and every observed series' resolution.
+#[test]
+fn html_tabulates_what_the_probes_could_not_measure() {
+    let mut s = fixture();
+    s.probes = Some(crate::results::ProbeReport {
+        never_observed: vec!["sync_lag{op=create_user,service=crm}".into()],
+        leftovers: [("crm".to_string(), 3u64)].into_iter().collect(),
+        ..Default::default()
+    });
+    let page = html::render(&s, &[], "");
+    assert!(
+        page.contains("sync_lag{op=create_user,service=crm} (every observation timed out)"),
+        "{page}"
+    );
+    assert!(page.contains("<tr><td>crm</td><td class=\"bad\">3</td></tr>"), "{page}");
+    assert!(page.contains("<table id=\"observations\">"), "{page}");
+    assert!(
+        page.contains("<td>sync_lag{op=create_user,service=directory}</td>"),
+        "{page}"
+    );
+}

@@ -59,6 +59,8 @@ pub struct Ctx {
     pub probes: Option<Arc<crate::probes::ProbeHub>>,
     /// Proves the chain for a sample of users (login, permissions, effects, revocation).
     pub checks: Option<Arc<crate::checks::CheckHub>>,
+    /// Why operations failed, sampled.
+    pub failures: Arc<super::failures::Failures>,
     /// Fired once every admin has started its session (the open model's schedule starts then).
     pub all_started: CancellationToken,
 }
@@ -76,6 +78,8 @@ pub struct Shared {
     pub ledger: Ledger,
     pub probes: Option<Arc<crate::probes::ProbeHub>>,
     pub checks: Option<Arc<crate::checks::CheckHub>>,
+    /// Why operations failed, sampled.
+    pub failures: Arc<super::failures::Failures>,
 }
 
 impl Ctx {
@@ -124,6 +128,7 @@ impl Ctx {
             all_started: CancellationToken::new(),
             probes: s.probes,
             checks: s.checks,
+            failures: s.failures,
             workload: s.workload,
         }
     }

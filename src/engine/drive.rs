@@ -37,6 +37,8 @@ pub struct Driven {
     pub journeys: Vec<JourneyInfo>,
     pub checks: Vec<CheckReport>,
     pub probes: Option<ProbeReport>,
+    /// Why operations failed, sampled per operation and reason.
+    pub failures: Vec<crate::results::FailureSample>,
     pub notes: Vec<String>,
     /// The probes, kept for `finish` to ask downstreams for leftovers after cleanup.
     pub hub: Option<Arc<ProbeHub>>,
@@ -72,6 +74,7 @@ pub async fn drive(
         }
         None => None,
     };
+    let failures = Arc::new(super::failures::Failures::default());
     let ctx = Arc::new(Ctx::new(Shared {
         client: p.target.client.clone(),
         registry: registry.clone(),
@@ -84,6 +87,7 @@ pub async fn drive(
         ledger: p.ledger.clone(),
         probes: probes.clone(),
         checks: checks.clone(),
+        failures: failures.clone(),
     }));
     let planned = planned_length(workload);
     wait_for_start(opts.start_at, shutdown).await;
@@ -134,6 +138,7 @@ pub async fn drive(
         .map(|(_, d)| d.count())
         .sum();
     Ok(Driven {
+        failures: failures.report(),
         arrivals: ctx.gate.as_ref().map(|g| (g.schedule().clone(), g.counts())),
         journeys: ctx.journey_infos(),
         checks: checks.map(|c| c.reports()).unwrap_or_default(),

@@ -172,6 +172,7 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
             StepEnd::Failed(e) => {
                 tracing::debug!(op = %step.op(), error = %e, "step failed");
                 ctx.registry.record_error(series, e.kind, micros);
+                ctx.failures.record(step.op(), e.kind, &e.detail);
                 counter = &counts.failed;
                 break;
             }

@@ -15,6 +15,7 @@ pub fn judge(summary: &mut Summary, driven: Driven, thresholds: &[ThresholdSpec]
     summary.notes.extend(driven.notes);
     load_figures(summary, driven.elapsed, driven.arrivals.as_ref(), &stop);
     summary.checks = driven.checks;
+    summary.failures = driven.failures;
     for c in &summary.checks {
         if let Some(e) = &c.error {
             summary.notes.push(e.clone());
@@ -154,6 +155,7 @@ mod tests {
             checks: vec![],
             probes: None,
             cleanup: None,
+            failures: vec![],
             notes: vec![],
         }
     }
@@ -174,6 +176,7 @@ mod tests {
             ],
             cumulative: vec![create, SeriesData::default(), SeriesData::default()],
             elapsed: Duration::from_secs(10),
+            failures: Vec::new(),
             arrivals: None,
             journeys: vec![JourneyInfo {
                 name: "j".into(),

@@ -19,6 +19,7 @@ pub mod admins;
 pub mod cleanup;
 pub mod context;
 pub mod drive;
+pub mod failures;
 pub mod finish;
 pub mod gate;
 pub mod journey;

@@ -150,6 +150,7 @@ fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget
         checks: Vec::new(),
         probes: None,
         cleanup: None,
+        failures: Vec::new(),
         notes: Vec::new(),
     }
 }

@@ -180,6 +180,16 @@ fn footer(out: &mut String, s: &Summary, results_dir: &str) {
         })
         .collect();
     let _ = writeln!(out, "\njourneys {}", journeys.join("; "));
+    for f in &s.failures {
+        let _ = writeln!(
+            out,
+            "failed   {} ({}) ×{}: {}",
+            f.op,
+            f.reason,
+            f.count,
+            f.examples.first().map(String::as_str).unwrap_or("")
+        );
+    }
     if let Some(p) = &s.probes {
         let _ = writeln!(
             out,

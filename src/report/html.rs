@@ -45,6 +45,7 @@ pub fn render(s: &Summary, intervals: &[IntervalRow], workload_toml: &str) -> St
         asynchronous(&mut out, s, intervals, metric);
     }
     journeys(&mut out, s);
+    failures(&mut out, s);
     checks(&mut out, s);
     run_accounts(&mut out, s);
     let _ = writeln!(
@@ -373,6 +374,26 @@ fn probe_tables(out: &mut String, s: &Summary, p: &crate::results::ProbeReport) 
         }
         out.push_str("</table>\n");
     }
+}
+
+/// Why operations failed: per operation and reason, the count and the first answers.
+fn failures(out: &mut String, s: &Summary) {
+    if s.failures.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Failures</h2>\n<table id=\"failures\"><tr><th>operation</th><th>reason</th><th>count</th><th>first answers</th></tr>\n");
+    for f in &s.failures {
+        let examples: Vec<String> = f.examples.iter().map(|e| escape(e)).collect();
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+            escape(&f.op),
+            escape(&f.reason),
+            f.count,
+            examples.join("<br>")
+        );
+    }
+    out.push_str("</table>\n");
 }
 
 fn run_accounts(out: &mut String, s: &Summary) {

@@ -135,6 +135,24 @@ fn combine(summaries: &[Summary]) -> Summary {
     if !s.declared_thresholds.is_empty() {
         s.thresholds.clear();
     }
+    // Failures: counts add up per operation and reason, the first few details are kept.
+    let mut failures: BTreeMap<(String, String), crate::results::FailureSample> = BTreeMap::new();
+    for f in summaries.iter().flat_map(|x| &x.failures) {
+        let e = failures
+            .entry((f.op.clone(), f.reason.clone()))
+            .or_insert_with(|| crate::results::FailureSample {
+                count: 0,
+                examples: Vec::new(),
+                ..f.clone()
+            });
+        e.count += f.count;
+        for x in &f.examples {
+            if e.examples.len() < 3 && !e.examples.contains(x) {
+                e.examples.push(x.clone());
+            }
+        }
+    }
+    s.failures = failures.into_values().collect();
     let l = &mut s.load;
     l.admins = summaries.iter().map(|x| x.load.admins).sum();
     l.achieved_rate = summaries.iter().map(|x| x.load.achieved_rate).sum();

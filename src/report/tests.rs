@@ -110,6 +110,7 @@ pub fn fixture() -> Summary {
         ],
         probes: None,
         cleanup: None,
+        failures: Vec::new(),
         notes: vec!["a note".into()],
     }
 }

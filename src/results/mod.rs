@@ -122,8 +122,22 @@ pub struct Summary {
     pub probes: Option<ProbeReport>,
     #[serde(default)]
     pub cleanup: Option<CleanupReport>,
+    /// Why operations failed: per operation and reason, the count and the first few answers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<FailureSample>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// Failures of one operation for one reason (`status`, `timeout`, `connection`, `payload`): how
+/// many, and the first few details (status and the first bytes of the answer, secrets redacted),
+/// so that nobody needs `-v` to learn why a create failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureSample {
+    pub op: String,
+    pub reason: String,
+    pub count: u64,
+    pub examples: Vec<String>,
 }
 
 impl Summary {

@@ -401,3 +401,40 @@ fn the_dashboard_serves_the_run_as_it_goes() {
         "{page}"
     );
 }
+
+/// Regression: a failing create showed only as a count; now every run keeps, per operation and
+/// reason, the first answers (status and body), in summary.json, the console and the report.
+#[test]
+fn failures_are_sampled_with_their_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ref.toml"),
+        "profile = \"fast\"\n[faults]\nerror_rate = 0.3\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        "name = \"failing\"\n[target]\nconfig = \"ref.toml\"\n[load]\nmodel = \"closed\"\nadmins = 2\nduration = \"2s\"\n\
+         [[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"delete_user\"]\n",
+    )
+    .unwrap();
+    let out = provbench()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--no-progress", "--out", "r"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("failed   create_user (status) ×"), "{stdout}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r/summary.json")).unwrap()).unwrap();
+    let create = s["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["op"] == "create_user")
+        .unwrap_or_else(|| panic!("{}", s["failures"]));
+    assert!(create["count"].as_u64().unwrap() > 0);
+    assert!(create["examples"][0].as_str().unwrap().contains("HTTP 500"), "{create}");
+    let report = std::fs::read_to_string(dir.path().join("r/report.html")).unwrap();
+    assert!(report.contains("<table id=\"failures\">"));
+}

@@ -140,6 +140,8 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
         PathBuf::from("results").join(format!("{stamp}-{}-sweep", workload.name))
     });
     let shutdown = interrupt_token()?;
+    // As in `run`: goose's own stdout line stays off the report (printed after the sweep).
+    let quiet_goose = gag::Gag::stdout().ok();
     let c = crate::capacity::sweep(
         crate::capacity::SweepOptions {
             workload,
@@ -152,7 +154,9 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
         },
         shutdown,
     )
-    .await?;
+    .await;
+    drop(quiet_goose);
+    let c = c?;
     for s in &c.steps {
         println!(
             "{:>9.1}/s  {}  achieved {:.1}/s  API p99 {}  queue p99 {}{}",

@@ -247,6 +247,25 @@ mod tests {
         assert!(text.contains("provbench_api_latency_window_seconds_count{op=\"delete_user\"} 0"));
     }
 
+    /// The whole exposition of a small run, as scrapers read it.
+    #[test]
+    fn exposition_snapshot() {
+        let mut a = SeriesData::default();
+        for v in [1_000, 2_000, 3_000] {
+            a.record(v);
+        }
+        a.record_error(ErrorKind::Timeout, 30_000_000);
+        let keys = [
+            MetricKey::new("api_latency").tag("op", "create_user"),
+            MetricKey::new("sync_lag")
+                .tag("op", "create_user")
+                .tag("service", "crm"),
+        ];
+        let mut window = window_histogram();
+        window.record(2_000).unwrap();
+        insta::assert_snapshot!(render(&keys, &[a.clone(), a], &[window]));
+    }
+
     #[test]
     fn renders_summaries_and_counters() {
         let mut d = SeriesData::default();

@@ -267,6 +267,35 @@ mod tests {
         assert_eq!((slo, shi), (lo - 10, hi + 10), "widened by the resolution");
     }
 
+    /// The comparison as a pull-request comment shows it.
+    #[test]
+    fn markdown_snapshot() {
+        let row = |metric: &str, percentile: &str, b: u64, c: u64, judged: Judged| Row {
+            metric: metric.into(),
+            percentile: percentile.into(),
+            baseline_us: b,
+            current_us: c,
+            baseline_ci_us: (b - b / 20, b + b / 20),
+            current_ci_us: (c - c / 20, c + c / 20),
+            change: (c as f64 - b as f64) / b as f64,
+            regression: judged == Judged::Regression,
+            judged,
+        };
+        let c = Comparison {
+            rows: vec![
+                row("api_latency{op=create_user}", "p50", 20_000, 40_000, Judged::Regression),
+                row("api_latency{op=create_user}", "p99", 30_000, 31_000, Judged::Ok),
+                row("sync_lag{service=crm}", "p99", 200_000, 260_000, Judged::NotEnoughData),
+                row("sync_lag{service=crm}", "max", 300_000, 320_000, Judged::NotJudged),
+            ],
+            only_in_baseline: vec!["queue_delay{op=delete_user}".into()],
+            only_in_current: vec![],
+            regressions: 1,
+        };
+        let rules: Vec<Rule> = vec!["p50=5%".parse().unwrap(), "p99=10%".parse().unwrap()];
+        insta::assert_snapshot!(markdown(&c, &rules));
+    }
+
     #[test]
     fn rules_parse() {
         let r: Rule = "p99=10%".parse().unwrap();

@@ -66,7 +66,7 @@ fn trim(v: f64) -> String {
 }
 
 /// The figure: title, the SVG, and the legend (`data-series` lists every name, for checks).
-fn figure(title: &str, svg: &str, series: &[&Series], first_color: usize) -> String {
+fn figure(title: &str, svg: &str, series: &[&Series]) -> String {
     let mut out = format!(
         "<figure class=\"chart\" data-chart=\"{}\" data-series=\"{}\"><figcaption>{}</figcaption>{svg}<ul class=\"legend\">",
         escape(title),
@@ -78,7 +78,7 @@ fn figure(title: &str, svg: &str, series: &[&Series], first_color: usize) -> Str
             out,
             "<li class=\"series\" data-name=\"{0}\"><span style=\"background:{1}\"></span>{0}</li>",
             escape(&s.name),
-            hex(&PALETTE[(first_color + i) % PALETTE.len()])
+            hex(&PALETTE[i % PALETTE.len()])
         );
     }
     out.push_str("</ul></figure>\n");
@@ -100,6 +100,12 @@ pub fn against(
     series: &[Series],
     marker: Option<(f64, &str)>,
 ) -> String {
+    in_parts(title, series, |part| draw_lines(x_label, y_label, unit, part, marker))
+}
+
+/// One figure per [`PALETTE`]'s worth of `series` ("(1 of 2)" when there are several), each
+/// drawn by `draw`.
+fn in_parts(title: &str, series: &[Series], draw: impl Fn(&[Series]) -> Result<String, String>) -> String {
     let parts: Vec<&[Series]> = series.chunks(PALETTE.len()).collect();
     let mut out = String::new();
     for (i, part) in parts.iter().enumerate() {
@@ -107,9 +113,8 @@ pub fn against(
             1 => title.to_string(),
             n => format!("{title} ({} of {n})", i + 1),
         };
-        let svg = draw_lines(x_label, y_label, unit, part, marker)
-            .unwrap_or_else(|e| format!("<p>chart failed: {}</p>", escape(&e)));
-        out.push_str(&figure(&title, &svg, &part.iter().collect::<Vec<_>>(), 0));
+        let svg = draw(part).unwrap_or_else(|e| format!("<p>chart failed: {}</p>", escape(&e)));
+        out.push_str(&figure(&title, &svg, &part.iter().collect::<Vec<_>>()));
     }
     out
 }
@@ -227,17 +232,7 @@ impl ValueFormatter<f64> for PercentileAxis {
 
 /// Distributions: each series' (quantile, µs) points on the percentile axis.
 pub fn distribution(title: &str, y_label: &str, series: &[Series]) -> String {
-    let parts: Vec<&[Series]> = series.chunks(PALETTE.len()).collect();
-    let mut out = String::new();
-    for (i, part) in parts.iter().enumerate() {
-        let title = match parts.len() {
-            1 => title.to_string(),
-            n => format!("{title} ({} of {n})", i + 1),
-        };
-        let svg = draw_distribution(y_label, part).unwrap_or_else(|e| format!("<p>chart failed: {}</p>", escape(&e)));
-        out.push_str(&figure(&title, &svg, &part.iter().collect::<Vec<_>>(), 0));
-    }
-    out
+    in_parts(title, series, |part| draw_distribution(y_label, part))
 }
 
 fn draw_distribution(y_label: &str, series: &[Series]) -> Result<String, String> {

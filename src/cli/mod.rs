@@ -348,6 +348,10 @@ pub struct ServeArgs {
     /// webhook_url, job_retention, [faults], flaws).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Client authentication the token endpoint takes: any (default), basic (client_secret_basic
+    /// only, as many identity providers) or post (client_secret_post only).
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub client_auth: Option<reference::config::ClientAuthMethods>,
     /// Seed for every random draw (delays, faults), for repeatable runs.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -463,6 +467,9 @@ impl ServeArgs {
             if c.login_requires_sync.as_ref().is_some_and(|s| !names.contains(s)) {
                 c.login_requires_sync = None;
             }
+        }
+        if let Some(m) = self.client_auth {
+            c.client_auth = m;
         }
         if let Some(d) = &self.idle_poll {
             c.idle_poll = Some(d.clone());

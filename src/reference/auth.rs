@@ -22,7 +22,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::AppState;
-use super::config::{ClientConfig, ReferenceConfig, Scopes};
+use super::config::{ClientAuthMethods, ClientConfig, ReferenceConfig, Scopes};
 use super::error::ScimError;
 use super::store::UserRecord;
 
@@ -70,6 +70,7 @@ pub struct Auth {
     statics: HashMap<String, (String, Scopes)>,
     clients: HashMap<String, ClientConfig>,
     default_ttl: Duration,
+    client_auth: ClientAuthMethods,
 }
 
 fn random_token() -> String {
@@ -95,6 +96,7 @@ impl Auth {
                 .collect(),
             clients: config.clients.iter().map(|c| (c.id.clone(), c.clone())).collect(),
             default_ttl: config.token_ttl,
+            client_auth: config.client_auth,
         }
     }
 
@@ -147,6 +149,20 @@ impl Auth {
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())));
+        // A server that takes one method only, as many real ones do.
+        match (self.client_auth, &basic, &form.client_secret) {
+            (ClientAuthMethods::Basic, None, Some(_)) => {
+                return Err(OAuthError::client(
+                    "this server takes client_secret_basic only (HTTP Basic), not the secret in the form",
+                ));
+            }
+            (ClientAuthMethods::Post, Some(_), _) => {
+                return Err(OAuthError::client(
+                    "this server takes client_secret_post only (the secret in the form), not HTTP Basic",
+                ));
+            }
+            _ => {}
+        }
         let (id, secret) = match (basic, &form.client_id, &form.client_secret) {
             (Some(pair), _, _) => pair,
             (None, Some(id), Some(secret)) => (id.clone(), secret.clone()),

@@ -71,6 +71,19 @@ impl Scopes {
     }
 }
 
+/// How the token endpoint lets clients authenticate (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuthMethods {
+    /// `client_secret_basic` or `client_secret_post`.
+    #[default]
+    Any,
+    /// `client_secret_basic` only (HTTP Basic), as many identity providers.
+    Basic,
+    /// `client_secret_post` only (the secret in the form body).
+    Post,
+}
+
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub id: String,
@@ -188,6 +201,8 @@ pub struct ReferenceConfig {
     pub seed: u64,
     pub token_ttl: Duration,
     pub clients: Vec<ClientConfig>,
+    /// Client authentication the token endpoint takes.
+    pub client_auth: ClientAuthMethods,
     pub static_tokens: Vec<StaticToken>,
     /// Group display names that only `scim:admin` bearers may change.
     pub privileged_groups: Vec<String>,
@@ -258,6 +273,7 @@ impl ReferenceConfig {
         let mut c = ReferenceConfig {
             seed: 1,
             token_ttl: Duration::from_secs(3600),
+            client_auth: ClientAuthMethods::Any,
             clients: vec![
                 client("provbench-admin", Scopes::FULL, None),
                 client("helpdesk", Scopes::LIMITED, None),
@@ -464,6 +480,8 @@ pub struct ReferenceConfigWire {
     #[serde(default, with = "humantime_serde_opt")]
     token_ttl: Option<Duration>,
     clients: Option<Vec<ClientWire>>,
+    /// `any` (default), `basic` or `post`: the client authentication the token endpoint takes.
+    client_auth: Option<ClientAuthMethods>,
     #[serde(default)]
     static_tokens: Vec<StaticTokenWire>,
     privileged_groups: Option<Vec<String>>,
@@ -553,6 +571,9 @@ impl ReferenceConfigWire {
         }
         if let Some(v) = self.token_ttl {
             c.token_ttl = v;
+        }
+        if let Some(v) = self.client_auth {
+            c.client_auth = v;
         }
         if let Some(clients) = self.clients {
             c.clients = clients

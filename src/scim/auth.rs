@@ -9,7 +9,13 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::ScimClient;
-use super::settings::{Auth, ClientId, Secret};
+use super::settings::{Auth, ClientAuth, ClientId, Secret};
+
+/// `application/x-www-form-urlencoded` of one value (what RFC 6749 §2.3.1 asks of a Basic
+/// client id and secret).
+fn form_encode(s: &str) -> String {
+    super::client::encode_query(s)
+}
 
 #[derive(Deserialize)]
 struct TokenResponse {
@@ -53,6 +59,7 @@ pub async fn authenticate(
             client_id,
             client_secret,
             scope,
+            client_auth,
         } => {
             let url = if token_url.starts_with('/') {
                 format!("{}{token_url}", base_root.trim_end_matches('/'))
@@ -69,6 +76,7 @@ pub async fn authenticate(
                 .transpose()?
                 .unwrap_or_default();
             crate::redact::register(&secret);
+            let client_auth = *client_auth;
             let fetch = {
                 let client = client.clone();
                 let scope = scope.clone();
@@ -76,17 +84,21 @@ pub async fn authenticate(
                     let (client, url, id, secret, scope) =
                         (client.clone(), url.clone(), id.clone(), secret.clone(), scope.clone());
                     async move {
-                        let mut form = vec![
-                            ("grant_type", "client_credentials"),
-                            ("client_id", id.as_str()),
-                            ("client_secret", secret.as_str()),
-                        ];
+                        let mut form = vec![("grant_type", "client_credentials")];
                         if let Some(s) = &scope {
                             form.push(("scope", s.as_str()));
                         }
-                        let resp = client
-                            .http()
-                            .post(&url)
+                        let request = client.http().post(&url);
+                        let request = match client_auth {
+                            // RFC 6749 §2.3.1: id and secret form-encoded, then Basic.
+                            ClientAuth::Basic => request.basic_auth(form_encode(&id), Some(form_encode(&secret))),
+                            ClientAuth::Post => {
+                                form.push(("client_id", id.as_str()));
+                                form.push(("client_secret", secret.as_str()));
+                                request
+                            }
+                        };
+                        let resp = request
                             .form(&form)
                             .send()
                             .await

@@ -16,7 +16,31 @@ pub enum Auth {
         /// From the environment or a file; none for a public client.
         client_secret: Option<Secret>,
         scope: Option<String>,
+        /// How the client authenticates at the token endpoint.
+        client_auth: ClientAuth,
     },
+}
+
+/// RFC 6749 §2.3.1: HTTP Basic (`client_secret_basic`, which the RFC prefers: the default) or
+/// the secret in the form body (`client_secret_post`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    #[default]
+    Basic,
+    Post,
+}
+
+impl ClientAuth {
+    /// `basic` or `post`, as workload files say it.
+    pub fn parse(s: &str) -> Result<ClientAuth, String> {
+        match s {
+            "basic" => Ok(ClientAuth::Basic),
+            "post" => Ok(ClientAuth::Post),
+            other => Err(format!(
+                "client_auth `{other}`: `basic` (HTTP Basic, client_secret_basic) or `post` (client_secret_post)"
+            )),
+        }
+    }
 }
 
 /// Where a secret comes from: never the workload file itself.

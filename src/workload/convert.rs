@@ -298,6 +298,7 @@ fn convert_auth(src: &Source, auth: Option<AuthWire>) -> Result<Auth, WorkloadEr
             client_secret_env,
             client_secret_file,
             scope,
+            client_auth,
         }) => {
             let client_id = match (client_id, client_id_env) {
                 (Some(id), None) => ClientId::Literal(id),
@@ -317,11 +318,18 @@ fn convert_auth(src: &Source, auth: Option<AuthWire>) -> Result<Auth, WorkloadEr
                     ));
                 }
             };
+            let client_auth = client_auth
+                .as_deref()
+                .map(ClientAuth::parse)
+                .transpose()
+                .map_err(|m| src.error(None, format!("target.auth: {m}")))?
+                .unwrap_or_default();
             Auth::ClientCredentials {
                 token_url,
                 client_id,
                 client_secret,
                 scope,
+                client_auth,
             }
         }
     };

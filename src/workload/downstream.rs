@@ -247,6 +247,9 @@ pub enum ServiceAuthTable {
         client_secret_file: Option<String>,
         #[serde(default)]
         scope: Option<String>,
+        /// `basic` (default) or `post`.
+        #[serde(default)]
+        client_auth: Option<String>,
     },
 }
 
@@ -292,7 +295,14 @@ impl ServiceAuth {
                 client_secret_env,
                 client_secret_file,
                 scope,
+                client_auth,
             })) => ServiceAuth::OAuth2(crate::scim::settings::Auth::ClientCredentials {
+                client_auth: client_auth
+                    .as_deref()
+                    .map(crate::scim::settings::ClientAuth::parse)
+                    .transpose()
+                    .map_err(|m| format!("probes.sync `{service}`: {m}"))?
+                    .unwrap_or_default(),
                 token_url,
                 client_id: crate::scim::settings::ClientId::Literal(client_id),
                 client_secret: match (client_secret_env, client_secret_file) {

@@ -41,7 +41,7 @@ use template::Template;
 use wire::WorkloadWire;
 
 use crate::reference::config::ReferenceConfig;
-pub use crate::scim::{Auth, ClientId, HttpSettings, Secret};
+pub use crate::scim::{Auth, ClientAuth, ClientId, HttpSettings, Secret};
 use crate::vocab::Op;
 
 #[derive(Debug, Clone)]

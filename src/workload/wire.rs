@@ -101,6 +101,9 @@ pub enum AuthWire {
         client_secret_file: Option<String>,
         #[serde(default)]
         scope: Option<String>,
+        /// `basic` (default, HTTP Basic) or `post` (the secret in the form body).
+        #[serde(default)]
+        client_auth: Option<String>,
     },
 }
 

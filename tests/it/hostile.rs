@@ -445,3 +445,73 @@ async fn cleanup_with_target_url_keeps_the_workloads_auth() {
     assert_eq!(left["totalResults"], 1, "{left}");
     reference.stop().await;
 }
+
+/// Token endpoints that take one client authentication method only, as real identity providers
+/// do: provbench's default (HTTP Basic, as RFC 6749 prefers) and `client_auth = "post"` each work
+/// where they are taken, and fail with the server's own `invalid_client` reason where not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_authentication_basic_or_post() {
+    for (server, client, works) in [
+        ("basic", None, true),
+        ("basic", Some("post"), false),
+        ("post", Some("post"), true),
+        ("post", None, false),
+    ] {
+        let config = provbench::reference::config::ReferenceConfig::from_toml(&format!(
+            "profile = \"fast\"\nclient_auth = \"{server}\"\n"
+        ))
+        .unwrap();
+        let reference = crate::support::start_reference(config).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "provbench-admin-secret").unwrap();
+        let client_auth = client.map(|c| format!(", client_auth = \"{c}\"")).unwrap_or_default();
+        let text = format!(
+            "name = \"client-auth\"\n[target]\nkind = \"scim\"\nbase_url = \"{}\"\n\
+             auth = {{ kind = \"oauth2-client-credentials\", token_url = \"{}/oauth/token\", client_id = \"provbench-admin\", client_secret_file = \"secret\"{client_auth} }}\n\
+             [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"delete_user\"]\n",
+            reference.scim, reference.root
+        );
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, &text).unwrap();
+        let w = provbench::workload::Workload::load(&path, &Default::default()).unwrap();
+        let result = provbench::engine::run(
+            provbench::engine::RunOptions {
+                workload: w,
+                out: Some(dir.path().join("results")),
+                progress: false,
+                cleanup_timeout: std::time::Duration::from_secs(30),
+                keep_users: false,
+                metrics_listen: None,
+                metrics_linger: std::time::Duration::ZERO,
+                dashboard: None,
+                notify: None,
+                warmup: std::time::Duration::ZERO,
+                run_id: None,
+                start_at: None,
+                strict: false,
+            },
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await;
+        reference.stop().await;
+        match (works, result) {
+            (true, Ok(r)) => assert_eq!(
+                r.summary.outcome,
+                provbench::results::RunOutcome::Passed,
+                "{server}/{client:?}"
+            ),
+            (false, Err(e)) => {
+                let e = format!("{e:#}");
+                assert!(
+                    e.contains("invalid_client") && e.contains(&format!("client_secret_{server} only")),
+                    "{e}"
+                );
+                assert!(!e.contains("provbench-admin-secret"), "the secret never shows: {e}");
+            }
+            (works, other) => panic!(
+                "{server}/{client:?}: expected works={works}, got {:?}",
+                other.map(|r| r.summary.outcome)
+            ),
+        }
+    }
+}

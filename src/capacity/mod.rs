@@ -140,21 +140,12 @@ async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &Cance
     tracing::info!(rate, "sweep step");
     let result = engine::run(
         RunOptions {
-            workload: w,
             out: Some(dir.clone()),
-            progress: false,
-            cleanup_timeout: Duration::from_secs(60),
             // Deleting a step's users would load the target during the next step: the sweep
             // cleans up every step once it is over.
             keep_users: true,
-            metrics_listen: None,
-            metrics_linger: std::time::Duration::ZERO,
-            dashboard: None,
-            notify: None,
             warmup: opts.warmup,
-            run_id: None,
-            start_at: None,
-            strict: false,
+            ..RunOptions::new(w)
         },
         shutdown.clone(),
     )

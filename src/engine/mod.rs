@@ -68,6 +68,28 @@ pub struct RunOptions {
     pub strict: bool,
 }
 
+impl RunOptions {
+    /// A run of `workload` with every option at its default: results under `results/`, no
+    /// progress line, a minute for cleanup, no live endpoints, no warm-up, a new run id.
+    pub fn new(workload: Workload) -> RunOptions {
+        RunOptions {
+            workload,
+            out: None,
+            progress: false,
+            cleanup_timeout: Duration::from_secs(60),
+            keep_users: false,
+            metrics_listen: None,
+            metrics_linger: Duration::ZERO,
+            dashboard: None,
+            notify: None,
+            warmup: Duration::ZERO,
+            run_id: None,
+            start_at: None,
+            strict: false,
+        }
+    }
+}
+
 pub struct RunResult {
     pub summary: Summary,
     pub dir: PathBuf,

@@ -40,19 +40,10 @@ pub async fn run_with(
     let w = Workload::load(&path, &Default::default()).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let result = engine::run(
         RunOptions {
-            workload: w,
             out: Some(dir.path().join("results")),
-            progress: false,
             cleanup_timeout: Duration::from_secs(30),
             keep_users,
-            metrics_listen: None,
-            metrics_linger: std::time::Duration::ZERO,
-            dashboard: None,
-            notify: None,
-            warmup: std::time::Duration::ZERO,
-            run_id: None,
-            start_at: None,
-            strict: false,
+            ..RunOptions::new(w)
         },
         CancellationToken::new(),
     )

@@ -476,19 +476,9 @@ async fn client_authentication_basic_or_post() {
         let w = provbench::workload::Workload::load(&path, &Default::default()).unwrap();
         let result = provbench::engine::run(
             provbench::engine::RunOptions {
-                workload: w,
                 out: Some(dir.path().join("results")),
-                progress: false,
                 cleanup_timeout: std::time::Duration::from_secs(30),
-                keep_users: false,
-                metrics_listen: None,
-                metrics_linger: std::time::Duration::ZERO,
-                dashboard: None,
-                notify: None,
-                warmup: std::time::Duration::ZERO,
-                run_id: None,
-                start_at: None,
-                strict: false,
+                ..provbench::engine::RunOptions::new(w)
             },
             tokio_util::sync::CancellationToken::new(),
         )

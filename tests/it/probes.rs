@@ -238,19 +238,9 @@ push = {}
         let w = provbench::workload::Workload::load(&path, &Default::default()).unwrap();
         provbench::engine::run(
             provbench::engine::RunOptions {
-                workload: w,
                 out: Some(out),
-                progress: false,
                 cleanup_timeout: Duration::from_secs(30),
-                keep_users: false,
-                metrics_listen: None,
-                metrics_linger: std::time::Duration::ZERO,
-                dashboard: None,
-                notify: None,
-                warmup: std::time::Duration::ZERO,
-                run_id: None,
-                start_at: None,
-                strict: false,
+                ..provbench::engine::RunOptions::new(w)
             },
             tokio_util::sync::CancellationToken::new(),
         )

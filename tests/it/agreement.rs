@@ -8,6 +8,7 @@ use provbench::results::MetricSummary;
 use serde_json::Value;
 
 use crate::engine::run_with;
+use crate::probes::truth;
 use crate::support::start_reference;
 
 const FILTER_ONLY: &str = "filter-only,404,no-versions";
@@ -43,13 +44,7 @@ async fn creates_at_defaults(delay: &str, filter_only: bool) -> (MetricSummary, 
         .unwrap()
         .clone();
     assert_eq!((m.count, m.timeouts), (240, 0), "{m:?}");
-    let truth = stats["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["metric"] == "sync_lag" && t["tags"]["service"] == "mail")
-        .unwrap()
-        .clone();
+    let truth = truth(&stats, "sync_lag", Some("mail"));
     (m, truth)
 }
 
@@ -199,12 +194,7 @@ async fn queue_delay_of_a_worker_polling_an_idle_queue() {
     let stats: Value = reference.get_json("/stats").await;
     reference.stop().await;
     let m = result.summary.metric("queue_delay", None).unwrap();
-    let truth = stats["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["metric"] == "queue_delay")
-        .unwrap();
+    let truth = truth(&stats, "queue_delay", None);
     let (c, t) = (m.p50_us.unwrap() as f64, truth["p50_us"].as_u64().unwrap() as f64);
     assert!(
         (c - t).abs() <= (t * 0.05).max(2000.0),

@@ -20,7 +20,8 @@ queue = { job_header = "x-job-location", accepted_at = "/accepted_at", started_a
 sync = [{ service = "directory", url = "/linked/directory/Users/{id}" }, { service = "mail", url = "/linked/mail/Users/{id}" }]
 "#;
 
-fn truth(stats: &Value, metric: &str, service: Option<&str>) -> Value {
+/// The service's own figures for `metric` (and `service`) from its `/stats`.
+pub fn truth(stats: &Value, metric: &str, service: Option<&str>) -> Value {
     stats["metrics"]
         .as_array()
         .unwrap()

@@ -75,23 +75,43 @@ impl fmt::Display for RunId {
     }
 }
 
-/// A user or group the run created and has not deleted (yet), with the name that proves it.
+/// A user or group the run created and has not deleted (yet), with the name that proves it; or
+/// the request that undoes what a custom operation created (its cleanup hook, rendered).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {
     User { id: String, user_name: String },
     Group { id: String, display_name: String },
+    Undo(UndoRequest),
+}
+
+/// A custom operation's cleanup, ready to send: recorded only after the create it undoes was
+/// answered with success, so it can only delete what this run made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndoRequest {
+    /// The cleanup operation's name.
+    pub op: String,
+    pub method: String,
+    /// Relative to the target's base URL, or absolute.
+    pub path: String,
+    /// Header name and value (values may be secrets: never shown).
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    /// Statuses that mean done (empty: any 2xx).
+    pub expect: Vec<u16>,
 }
 
 impl Created {
     pub fn id(&self) -> &str {
         match self {
             Created::User { id, .. } | Created::Group { id, .. } => id,
+            Created::Undo(u) => &u.path,
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
             Created::User { user_name: n, .. } | Created::Group { display_name: n, .. } => n,
+            Created::Undo(u) => &u.op,
         }
     }
 }
@@ -118,7 +138,7 @@ impl Ledger {
     /// Records `item` when its name (as the target answered it) carries the run's marker;
     /// returns false, recording nothing, for anything else.
     pub fn record(&self, item: Created) -> bool {
-        if !self.run_id.marks(item.name()) {
+        if !matches!(item, Created::Undo(_)) && !self.run_id.marks(item.name()) {
             tracing::warn!(id = %item.id(), "the target answered a create with a resource that does not carry the run's marker: it will not be cleaned up by this run");
             return false;
         }

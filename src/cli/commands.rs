@@ -228,7 +228,7 @@ fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
                 path.display(),
                 w.load_summary(),
                 w.journeys.len(),
-                w.operations().iter().map(|o| o.as_str()).collect::<Vec<_>>().join(", ")
+                w.operation_names().join(", ")
             ),
             Err(e) => {
                 eprintln!("error: {}", crate::redact::output(&e.to_string()));
@@ -347,8 +347,21 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
             let w = Workload::load(path, &Overrides::default())?;
             match w.target {
                 // --target-url points the workload's client, with its authentication, elsewhere.
-                crate::workload::Target::Scim { base_url, auth } => {
-                    (args.target_url.clone().unwrap_or(base_url), w.http, Some(auth))
+                crate::workload::Target::Scim { scim: false, .. } => bail!(
+                    "the workload's target (kind \"http\") cannot be searched for the run's marker: its cleanup hooks ([operations] cleanup) ran at the end of its run, and what they left is listed in its summary"
+                ),
+                crate::workload::Target::Scim {
+                    base_url,
+                    auth,
+                    headers,
+                    ..
+                } => {
+                    let headers = crate::workload::downstream::header_map(&headers, "[target] headers")?;
+                    (
+                        args.target_url.clone().unwrap_or(base_url),
+                        w.http,
+                        Some((auth, headers)),
+                    )
                 }
                 crate::workload::Target::Embedded { .. } if args.target_url.is_some() => {
                     (args.target_url.clone().unwrap_or_default(), w.http, None)
@@ -363,9 +376,13 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
             None => bail!("give a workload file or --target-url"),
         },
     };
-    let client = std::sync::Arc::new(crate::scim::ScimClient::new(&base, http)?);
+    let mut client = crate::scim::ScimClient::new(&base, http)?;
+    if let Some((_, headers)) = &auth {
+        client = client.with_headers(headers.clone());
+    }
+    let client = std::sync::Arc::new(client);
     let stop = CancellationToken::new();
-    match (&args.token_env, auth) {
+    match (&args.token_env, auth.map(|(a, _)| a)) {
         (Some(env), _) => client
             .set_bearer(&std::env::var(env).with_context(|| format!("environment variable `{env}` is not set"))?)?,
         (None, Some(auth)) => {

@@ -8,13 +8,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::Method;
+use reqwest::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::ledger::{Created, RunId};
+use crate::ledger::{Created, RunId, UndoRequest};
 use crate::results::{CleanupReport, LeftBehind};
+use crate::scim::client::Extras;
 use crate::scim::client::encode_query;
 use crate::scim::{CallError, ScimClient};
 
@@ -30,19 +33,42 @@ enum Deleted {
 
 /// Deletes `item`, retrying what may pass on a second try, until `deadline`.
 async fn delete_one(client: &ScimClient, item: &Created, deadline: Instant, report: &mut CleanupReport) -> Deleted {
-    let path = match item {
-        Created::User { id, .. } => format!("/Users/{id}"),
-        Created::Group { id, .. } => format!("/Groups/{id}"),
+    let (method, path, body, extras, expect) = match item {
+        Created::User { id, .. } => (Method::DELETE, format!("/Users/{id}"), None, Extras::default(), &[][..]),
+        Created::Group { id, .. } => (
+            Method::DELETE,
+            format!("/Groups/{id}"),
+            None,
+            Extras::default(),
+            &[][..],
+        ),
+        Created::Undo(u) => match undo_request(u) {
+            Ok((method, extras)) => (
+                method,
+                u.path.clone(),
+                u.body.clone().map(Bytes::from),
+                extras,
+                &u.expect[..],
+            ),
+            Err(why) => return Deleted::Left(why),
+        },
     };
+    let undo = matches!(item, Created::Undo(_));
     let mut wait = Duration::from_millis(100);
     loop {
-        let sent = tokio::time::timeout_at(deadline, client.call(Method::DELETE, &path, None)).await;
+        let sent =
+            tokio::time::timeout_at(deadline, client.call_with(method.clone(), &path, body.clone(), &extras)).await;
         let why = match sent {
             Err(_) => return Deleted::Left("cleanup timed out".into()),
             Ok(Ok(r)) => {
                 report.rate_limited += u64::from(r.rate_limited) + u64::from(r.status.as_u16() == 429);
-                match r.status.as_u16() {
-                    _ if r.confirms_delete() => return Deleted::Done,
+                let status = r.status.as_u16();
+                match status {
+                    // A cleanup hook's own statuses (or any 2xx) say it is done.
+                    _ if undo && (expect.contains(&status) || (expect.is_empty() && r.status.is_success())) => {
+                        return Deleted::Done;
+                    }
+                    _ if !undo && r.confirms_delete() => return Deleted::Done,
                     s @ 200..=299 => {
                         let body = String::from_utf8_lossy(&r.body[..r.body.len().min(80)]).into_owned();
                         return Deleted::Left(format!("HTTP {s} whose body does not confirm a delete: {body}"));
@@ -64,11 +90,24 @@ async fn delete_one(client: &ScimClient, item: &Created, deadline: Instant, repo
     }
 }
 
+/// The method and headers of a cleanup hook's request.
+fn undo_request(u: &UndoRequest) -> Result<(Method, Extras), String> {
+    let method = Method::from_bytes(u.method.as_bytes()).map_err(|e| format!("{}: {e}", u.op))?;
+    let mut extras = Extras::default();
+    for (k, v) in &u.headers {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("{}: header {k}: {e}", u.op))?;
+        let value = HeaderValue::from_str(v).map_err(|e| format!("{}: header {k}: {e}", u.op))?;
+        extras.headers.insert(name, value);
+    }
+    Ok((method, extras))
+}
+
 fn left(item: &Created, reason: String) -> LeftBehind {
     LeftBehind {
         kind: match item {
             Created::User { .. } => "user",
             Created::Group { .. } => "group",
+            Created::Undo(_) => "cleanup hook",
         }
         .into(),
         id: item.id().to_string(),
@@ -262,20 +301,41 @@ pub fn absorb(into: &mut CleanupReport, round: CleanupReport) {
 
 /// Everything a run's cleanup does: the ledger first, then the sweep; the report says what is
 /// left and how to remove it (`command` is `provbench cleanup …` for this run's target).
+///
+/// Cleanup hooks go first (what a custom operation made may hang on a user deleted after).
+/// `command` is `None` for a target that cannot be searched for the marker (kind `http`): only
+/// the ledger is cleaned, and what is left is listed.
 pub async fn clean_up(
     client: Arc<ScimClient>,
     items: Vec<Created>,
     run_id: &RunId,
     limit: Duration,
-    command: String,
+    command: Option<String>,
 ) -> CleanupReport {
     let started = Instant::now();
     let deadline = started + limit;
-    let (mut report, left) = delete_all(client.clone(), items, deadline).await;
+    let (undo, items): (Vec<Created>, Vec<Created>) = items.into_iter().partition(|c| matches!(c, Created::Undo(_)));
+    let (mut report, mut left) = delete_all(client.clone(), undo, deadline).await;
+    let (round, more) = delete_all(client.clone(), items, deadline).await;
+    absorb(&mut report, round);
+    left.extend(more);
+    let Some(command) = command else {
+        report.failed = left.len() as u64;
+        left.truncate(CleanupReport::LISTED);
+        report.left = left;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        return report;
+    };
+    let undone: Vec<LeftBehind> = left.iter().filter(|l| l.kind == "cleanup hook").cloned().collect();
     let sweep = sweep_marked(client, run_id, deadline, left).await;
     absorb(&mut report, sweep.clone());
-    report.failed = sweep.failed;
-    report.left = sweep.left;
+    // The sweep finds users and groups; cleanup hooks that failed stay listed.
+    report.failed = sweep.failed + undone.len() as u64;
+    report.left = undone
+        .into_iter()
+        .chain(sweep.left)
+        .take(CleanupReport::LISTED)
+        .collect();
     report.unsearchable = sweep.unsearchable;
     report.duration_ms = started.elapsed().as_millis() as u64;
     if report.incomplete() {

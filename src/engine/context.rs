@@ -12,7 +12,7 @@ use crate::ledger::{Ledger, RunId};
 use crate::metrics::{MetricKey, Registry, SeriesId};
 use crate::results::JourneyInfo;
 use crate::scim::ScimClient;
-use crate::vocab::{Op, metric, tag};
+use crate::vocab::{metric, tag};
 use crate::workload::{Journey, Load, ThinkTime, Workload};
 
 /// An existing user a lookup journey can use.
@@ -36,8 +36,10 @@ pub struct Ctx {
     pub registry: Arc<Registry>,
     pub workload: Arc<Workload>,
     pub run_id: RunId,
-    /// `api_latency{op}` per operation, in `Workload::operations()` order.
-    ops: Vec<(Op, SeriesId)>,
+    /// `api_latency{op}` of each step, per journey.
+    step_series: Vec<Vec<SeriesId>>,
+    /// Custom operations' headers from the environment, read once.
+    pub custom: Vec<super::custom::Prepared>,
     pub admin_wait: SeriesId,
     /// Cumulative journey weights, for weighted choice.
     cumulative_weights: Vec<u32>,
@@ -80,17 +82,23 @@ pub struct Shared {
     pub checks: Option<Arc<crate::checks::CheckHub>>,
     /// Why operations failed, sampled.
     pub failures: Arc<super::failures::Failures>,
+    pub custom: Vec<super::custom::Prepared>,
 }
 
 impl Ctx {
     pub fn new(s: Shared) -> Ctx {
-        let ops = s
+        let step_series = s
             .workload
-            .operations()
-            .into_iter()
-            .map(|op| {
-                let key = MetricKey::new(metric::API_LATENCY).tag(tag::OP, op.as_str());
-                (op, s.registry.series(key))
+            .journeys
+            .iter()
+            .map(|j| {
+                j.steps
+                    .iter()
+                    .map(|step| {
+                        let key = MetricKey::new(metric::API_LATENCY).tag(tag::OP, step.name());
+                        s.registry.series(key)
+                    })
+                    .collect()
             })
             .collect();
         let admin_wait = s.registry.series(MetricKey::new(metric::ADMIN_WAIT));
@@ -113,7 +121,8 @@ impl Ctx {
             client: s.client,
             registry: s.registry,
             run_id: s.run_id,
-            ops,
+            step_series,
+            custom: s.custom,
             admin_wait,
             cumulative_weights,
             seq: AtomicU64::new(1),
@@ -133,12 +142,9 @@ impl Ctx {
         }
     }
 
-    pub fn series(&self, op: Op) -> SeriesId {
-        self.ops
-            .iter()
-            .find(|(o, _)| *o == op)
-            .map(|(_, s)| *s)
-            .expect("every journey op has a series")
+    /// The `api_latency` series of step `step` of journey `journey`.
+    pub fn series(&self, journey: usize, step: usize) -> SeriesId {
+        self.step_series[journey][step]
     }
 
     /// Picks a journey by weight from a uniform draw in `0..total_weight`.

@@ -66,7 +66,7 @@ pub async fn drive(
     });
     let probes = match workload.probes.clone() {
         Some(c) => {
-            let (ops, stop) = (workload.operations(), shutdown.probes.clone());
+            let (ops, stop) = (workload.builtin_operations(), shutdown.probes.clone());
             let client = p.target.client.clone();
             Some(Arc::new(
                 ProbeHub::new(c, client, registry.clone(), &ops, p.push.clone(), stop).await?,
@@ -75,7 +75,9 @@ pub async fn drive(
         None => None,
     };
     let failures = Arc::new(super::failures::Failures::default());
+    let custom = super::custom::prepare(workload)?;
     let ctx = Arc::new(Ctx::new(Shared {
+        custom,
         client: p.target.client.clone(),
         registry: registry.clone(),
         workload: workload.clone(),

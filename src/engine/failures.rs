@@ -8,7 +8,6 @@ use parking_lot::Mutex;
 
 use crate::metrics::ErrorKind;
 use crate::results::FailureSample;
-use crate::vocab::Op;
 
 /// Details kept per (operation, reason).
 const EXAMPLES: usize = 3;
@@ -16,15 +15,15 @@ const EXAMPLES: usize = 3;
 const LONGEST: usize = 300;
 
 /// Per (operation, reason name): the count and the first details.
-type Sampled = BTreeMap<(Op, &'static str), (u64, Vec<String>)>;
+type Sampled = BTreeMap<(String, &'static str), (u64, Vec<String>)>;
 
 #[derive(Default)]
 pub struct Failures(Mutex<Sampled>);
 
 impl Failures {
-    pub fn record(&self, op: Op, kind: ErrorKind, detail: &str) {
+    pub fn record(&self, op: &str, kind: ErrorKind, detail: &str) {
         let mut all = self.0.lock();
-        let (count, examples) = all.entry((op, kind.name())).or_default();
+        let (count, examples) = all.entry((op.to_string(), kind.name())).or_default();
         *count += 1;
         if examples.len() < EXAMPLES {
             let shown: String = crate::redact::output(detail).chars().take(LONGEST).collect();
@@ -39,7 +38,7 @@ impl Failures {
             .lock()
             .iter()
             .map(|((op, reason), (count, examples))| FailureSample {
-                op: op.as_str().to_string(),
+                op: op.clone(),
                 reason: reason.to_string(),
                 count: *count,
                 examples: examples.clone(),
@@ -57,13 +56,13 @@ mod tests {
         let f = Failures::default();
         for i in 0..10 {
             f.record(
-                Op::CreateUser,
+                "create_user",
                 ErrorKind::Status,
                 &format!("HTTP 500 (expected [201]): boom {i}"),
             );
         }
-        f.record(Op::CreateUser, ErrorKind::Timeout, "no complete answer within 30s");
-        f.record(Op::DeleteUser, ErrorKind::Status, &"x".repeat(1000));
+        f.record("create_user", ErrorKind::Timeout, "no complete answer within 30s");
+        f.record("delete_user", ErrorKind::Status, &"x".repeat(1000));
         let r = f.report();
         assert_eq!(r.len(), 3);
         let create = r

@@ -84,7 +84,8 @@ async fn downstream_leftovers(
 
 /// What journeys left behind, the pool and shared group, then anything else marked.
 async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
-    let command = format!("provbench cleanup --run-id {} {}", p.run_id, p.workload.path.display());
+    let searchable = !matches!(p.workload.target, crate::workload::Target::Scim { scim: false, .. });
+    let command = searchable.then(|| format!("provbench cleanup --run-id {} {}", p.run_id, p.workload.path.display()));
     let client = p.target.client.clone();
     let mut report = cleanup::clean_up(client, p.ledger.take(), &p.run_id, limit, command).await;
     report.gone_with_target = p.target.embedded.is_some();

@@ -91,6 +91,12 @@ pub(super) struct JourneyState {
     pub group: Option<JourneyGroup>,
     /// The last write to hand to the probes (sampled), with its job reference.
     pub observe: Option<(Expect, Option<String>, Option<u64>)>,
+    /// Values custom steps extracted, in order (a later one shadows an earlier one).
+    pub vars: Vec<(String, String)>,
+    /// The journey's sequence number when no user gives it one (custom steps' `{seq}`).
+    pub seq: Option<u64>,
+    /// Cleanup owed for what custom steps created: (cleanup operation, its rendered request).
+    pub undo: Vec<(usize, crate::ledger::UndoRequest)>,
 }
 
 /// A group the journey created (and still owns, until it deletes it).
@@ -142,7 +148,7 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
             think(ctx, admin).await;
         }
         let t0 = if i == 0 { started } else { Instant::now() };
-        let series = ctx.series(step.op());
+        let series = ctx.series(index, i);
         let end = super::steps::execute(ctx, admin, step, &mut state, series).await;
         let micros = t0.elapsed().as_micros() as u64;
         match end {
@@ -157,7 +163,7 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
                         deleted_later: user.map(|u| u.deleted_flag.clone()).unwrap_or_default(),
                     };
                     hub.observe(Write {
-                        op: step.op(),
+                        op: step.builtin().expect("only built-in steps are observed"),
                         user_id: user.and_then(|u| u.id.clone()).unwrap_or_default(),
                         user_name: user.map(|u| u.user_name.clone()).unwrap_or_default(),
                         acked: t0 + Duration::from_micros(micros),
@@ -170,9 +176,9 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
                 }
             }
             StepEnd::Failed(e) => {
-                tracing::debug!(op = %step.op(), error = %e, "step failed");
+                tracing::debug!(op = %step.name(), error = %e, "step failed");
                 ctx.registry.record_error(series, e.kind, micros);
-                ctx.failures.record(step.op(), e.kind, &e.detail);
+                ctx.failures.record(step.name(), e.kind, &e.detail);
                 counter = &counts.failed;
                 break;
             }
@@ -212,6 +218,7 @@ fn leave_behind(ctx: &Ctx, state: JourneyState) {
     {
         left.push(Created::Group { id, display_name });
     }
+    left.extend(state.undo.into_iter().map(|(_, u)| Created::Undo(u)));
     for item in left {
         ctx.ledger.record(item);
     }
@@ -226,7 +233,7 @@ pub(super) fn want_observation(
     expect: impl FnOnce() -> Expect,
 ) {
     let Some(hub) = ctx.probes.as_ref() else { return };
-    if !hub.wants(step.op()) || state.user.as_ref().is_none_or(|u| u.probed.is_none()) {
+    if step.builtin().is_none_or(|op| !hub.wants(op)) || state.user.as_ref().is_none_or(|u| u.probed.is_none()) {
         return;
     }
     let job = match hub.job_source() {

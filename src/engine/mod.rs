@@ -11,13 +11,15 @@
 //! # Layout
 //! - [`target`]: embedded reference service or SCIM target, authenticated client.
 //! - [`context`]: what all admins share. [`admins`]: goose set-up and the admin session loop.
-//! - [`journey`]: a journey's steps in order; [`steps`]: what each step sends and accepts.
+//! - [`journey`]: a journey's steps in order; [`steps`]: what each step sends and accepts;
+//!   [`custom`]: custom operations (`[operations.NAME]`) and their cleanup hooks.
 //! - [`gate`]: the open model's arrival gate. [`cleanup`]: deleting what a run created.
 //! - [`runlog`]: `run.log`, JSON lines as the run goes.
 
 pub mod admins;
 pub mod cleanup;
 pub mod context;
+pub mod custom;
 pub mod drive;
 pub mod failures;
 pub mod finish;

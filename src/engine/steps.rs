@@ -75,6 +75,7 @@ pub(super) async fn execute(
         Step::AddToGroup => membership(ctx, admin, state, series, true).await,
         Step::RemoveFromGroup => membership(ctx, admin, state, series, false).await,
         Step::DeleteGroup => delete_group(ctx, state, series).await,
+        Step::Custom { index, .. } => super::custom::execute(ctx, admin, state, series, *index).await,
     };
     match sent {
         Ok(()) => StepEnd::Done,
@@ -122,6 +123,29 @@ async fn send(
         r = ctx.client.call(method, path, body) => r.map_err(StepEnd::Failed)?,
         _ = ctx.interrupt.cancelled() => return Err(StepEnd::Interrupted),
     };
+    rate_limits(ctx, series, reply)?
+        .expect(expected)
+        .map_err(StepEnd::Failed)
+}
+
+/// As [`send`] with a request's own headers, leaving the status to the caller.
+pub(super) async fn send_with(
+    ctx: &Ctx,
+    series: SeriesId,
+    method: Method,
+    path: &str,
+    body: Option<Bytes>,
+    extras: &crate::scim::client::Extras,
+) -> Result<Reply, StepEnd> {
+    let reply = tokio::select! {
+        r = ctx.client.call_with(method, path, body, extras) => r.map_err(StepEnd::Failed)?,
+        _ = ctx.interrupt.cancelled() => return Err(StepEnd::Interrupted),
+    };
+    rate_limits(ctx, series, reply)
+}
+
+/// Counts the 429s a reply waited out; a final 429 ends the step as rate-limited.
+fn rate_limits(ctx: &Ctx, series: SeriesId, reply: Reply) -> Result<Reply, StepEnd> {
     let final_429 = reply.status.as_u16() == 429;
     // 429s waited out before a later answer still count (the final one is the caller's).
     for _ in 0..reply.rate_limited.saturating_sub(final_429 as u32) {
@@ -130,7 +154,7 @@ async fn send(
     if final_429 {
         return Err(StepEnd::RateLimited);
     }
-    reply.expect(expected).map_err(StepEnd::Failed)
+    Ok(reply)
 }
 
 fn patch_body(ops: &str) -> Bytes {

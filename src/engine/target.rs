@@ -69,15 +69,21 @@ pub async fn resolve(
                 embedded: Some(running),
             })
         }
-        Target::Scim { base_url, auth: a } => {
-            let client = Arc::new(client(base_url)?);
+        Target::Scim {
+            base_url,
+            auth: a,
+            headers,
+            scim,
+        } => {
+            let headers = crate::workload::downstream::header_map(headers, "[target] headers")?;
+            let client = Arc::new(client(base_url)?.with_headers(headers));
             auth::authenticate(client.clone(), a, origin(base_url), "target.auth", stop)
                 .await
                 .with_context(|| format!("{}: [target] auth", workload.path.display()))?;
             Ok(ResolvedTarget {
                 url: crate::redact::url(base_url),
                 client,
-                kind: "scim",
+                kind: if *scim { "scim" } else { "http" },
                 embedded: None,
             })
         }

@@ -28,7 +28,7 @@ use crate::results::ProbeReport;
 use crate::scim::HttpSettings;
 use crate::scim::ScimClient;
 use crate::vocab::{Op, metric, tag};
-use crate::workload::downstream::{HeaderValue, ServiceAuth};
+use crate::workload::downstream::ServiceAuth;
 use crate::workload::probes::{JobSource, Observe, Probes, StartDetection, SyncProbe};
 use condition::{Check, Expect, Reading, Who, check_or_later};
 use push::PushHub;
@@ -750,20 +750,7 @@ async fn reader(
     stop: &CancellationToken,
 ) -> anyhow::Result<Arc<ScimClient>> {
     let what = format!("probes.sync `{}`", probe.service);
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (name, value) in &probe.access.headers {
-        let value = match value {
-            HeaderValue::Literal(v) => v.clone(),
-            HeaderValue::Env { env } => std::env::var(env)
-                .map_err(|_| anyhow::anyhow!("{what}: header `{name}`: environment variable `{env}` is not set"))?,
-        };
-        headers.insert(
-            reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| anyhow::anyhow!("{what}: header `{name}`: {e}"))?,
-            reqwest::header::HeaderValue::from_str(&value)
-                .map_err(|e| anyhow::anyhow!("{what}: header `{name}`: {e}"))?,
-        );
-    }
+    let headers = crate::workload::downstream::header_map(&probe.access.headers, &what)?;
     let origin = probe.find.url().origin().unwrap_or_else(|| target.origin().to_string());
     // A client of its own even on the target's origin: it keeps each answer's ETag for
     // conditional reads.

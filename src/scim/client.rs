@@ -45,7 +45,16 @@ struct Answer {
     status: StatusCode,
     retry_after: Option<Duration>,
     captured: Option<String>,
+    headers: HeaderMap,
     body: Bytes,
+}
+
+/// What a request adds to the defaults (custom operations): headers that replace those of the
+/// same name (a `Content-Type`, an `Accept`), and whether the answer's headers are kept.
+#[derive(Debug, Default)]
+pub struct Extras {
+    pub headers: HeaderMap,
+    pub keep_headers: bool,
 }
 
 pub struct Reply {
@@ -55,6 +64,8 @@ pub struct Reply {
     pub captured: Option<String>,
     /// 429 answers seen (and waited out) before this one.
     pub rate_limited: u32,
+    /// The answer's headers, when the request asked for them ([`Extras::keep_headers`]).
+    pub headers: HeaderMap,
 }
 
 type PlainClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
@@ -182,13 +193,25 @@ impl ScimClient {
 
     /// One SCIM call: `path` is relative to the base URL (`/Users/123`), or a full URL.
     pub async fn call(&self, method: Method, path: &str, body: Option<Bytes>) -> Result<Reply, CallError> {
-        self.exchange(method, path, body, None).await
+        self.exchange(method, path, body, None, None).await
+    }
+
+    /// A call with its own headers (replacing defaults of the same name), keeping the answer's
+    /// headers when `extras` asks.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        extras: &Extras,
+    ) -> Result<Reply, CallError> {
+        self.exchange(method, path, body, None, Some(extras)).await
     }
 
     /// A conditional GET: with the entity tag of the last answer, an unchanged resource answers
     /// 304 without a body (see [`ScimClient::capturing`] to keep each answer's `ETag`).
     pub async fn get_if_none_match(&self, path: &str, tag: Option<&HeaderValue>) -> Result<Reply, CallError> {
-        self.exchange(Method::GET, path, None, tag).await
+        self.exchange(Method::GET, path, None, tag, None).await
     }
 
     async fn exchange(
@@ -197,6 +220,7 @@ impl ScimClient {
         path: &str,
         body: Option<Bytes>,
         if_none_match: Option<&HeaderValue>,
+        extras: Option<&Extras>,
     ) -> Result<Reply, CallError> {
         let absolute = path.starts_with("http://") || path.starts_with("https://");
         let plain = match &self.plain {
@@ -216,11 +240,11 @@ impl ScimClient {
                         uri.push_str(path);
                         uri
                     };
-                    self.send_plain(plain, &method, uri, body.clone(), if_none_match)
+                    self.send_plain(plain, &method, uri, body.clone(), if_none_match, extras)
                         .await?
                 }
                 None => {
-                    self.send_reqwest(&method, path, absolute, body.clone(), if_none_match)
+                    self.send_reqwest(&method, path, absolute, body.clone(), if_none_match, extras)
                         .await?
                 }
             };
@@ -236,6 +260,7 @@ impl ScimClient {
                 body: answer.body,
                 captured: answer.captured,
                 rate_limited,
+                headers: answer.headers,
             });
         }
     }
@@ -253,6 +278,7 @@ impl ScimClient {
         uri: String,
         body: Option<Bytes>,
         if_none_match: Option<&HeaderValue>,
+        extras: Option<&Extras>,
     ) -> Result<Answer, CallError> {
         let mut req = http::Request::builder()
             .method(method.clone())
@@ -272,9 +298,15 @@ impl ScimClient {
         if has_body {
             req = req.header(header::CONTENT_TYPE, SCIM_JSON);
         }
-        let req = req
+        let mut req = req
             .body(Full::new(body.unwrap_or_default()))
             .map_err(|e| CallError::payload(format!("cannot build the request: {e}")))?;
+        let keep_headers = extras.is_some_and(|x| x.keep_headers);
+        if let Some(x) = extras {
+            for (k, v) in &x.headers {
+                req.headers_mut().insert(k, v.clone());
+            }
+        }
         let exchange = async {
             let resp = client.request(req).await.map_err(|e| CallError {
                 kind: ErrorKind::Connection,
@@ -283,6 +315,11 @@ impl ScimClient {
             let status = resp.status();
             let retry_after = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
             let captured = self.capture(resp.headers());
+            let headers = if keep_headers {
+                resp.headers().clone()
+            } else {
+                HeaderMap::new()
+            };
             let bytes = resp.into_body().collect().await.map_err(|e| CallError {
                 kind: ErrorKind::Connection,
                 detail: error_chain(&e),
@@ -291,6 +328,7 @@ impl ScimClient {
                 status,
                 retry_after,
                 captured,
+                headers,
                 body: bytes.to_bytes(),
             })
         };
@@ -310,6 +348,7 @@ impl ScimClient {
         absolute: bool,
         body: Option<Bytes>,
         if_none_match: Option<&HeaderValue>,
+        extras: Option<&Extras>,
     ) -> Result<Answer, CallError> {
         let url = if absolute {
             reqwest::Url::parse(path).map_err(|e| CallError::payload(format!("bad URL {path}: {e}")))?
@@ -336,15 +375,24 @@ impl ScimClient {
         if let Some(b) = body {
             req = req.header(header::CONTENT_TYPE, SCIM_JSON).body(b);
         }
+        if let Some(x) = extras {
+            // Replaces what the defaults set under the same names.
+            req = req.headers(x.headers.clone());
+        }
         let resp = req.send().await.map_err(classify)?;
         let status = resp.status();
         let retry_after = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
         let captured = self.capture(resp.headers());
+        let headers = match extras {
+            Some(x) if x.keep_headers => resp.headers().clone(),
+            _ => HeaderMap::new(),
+        };
         let body = resp.bytes().await.map_err(classify)?;
         Ok(Answer {
             status,
             retry_after,
             captured,
+            headers,
             body,
         })
     }

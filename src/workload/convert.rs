@@ -41,9 +41,18 @@ pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, Workloa
     }
     let (target, http) = convert_target(src, w.target.unwrap_or_default())?;
     let load = convert_load(src, w.load)?;
-    let journeys = convert_journeys(src, w.journeys)?;
-    let users = convert_users(src, w.users.unwrap_or_default())?;
+    let users_wire = w.users.unwrap_or_default();
+    let operations = operations::convert(w.operations, &users_wire.vars, &|n| {
+        crate::vocab::Op::parse(n).is_some()
+    })
+    .map_err(|(span, m)| src.error(span, m))?;
+    let journeys = convert_journeys(src, w.journeys, &operations)?;
+    let users = convert_users(src, users_wire)?;
     check_journeys_have_users(src, &journeys, &users)?;
+    check_custom_steps(src, &journeys, &operations, &users)?;
+    if let Target::Scim { scim: false, .. } = &target {
+        check_http_target(src, &journeys, &users, w.probes.is_some() || w.checks.is_some())?;
+    }
     let embedded = match &target {
         Target::Embedded { reference, .. } => Some(reference.as_ref()),
         Target::Scim { .. } => None,
@@ -75,6 +84,7 @@ pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, Workloa
     }
     let workload = Workload {
         checks,
+        operations,
         thresholds,
         probes,
         name,
@@ -97,7 +107,12 @@ pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, Workloa
     Ok(workload)
 }
 
-fn convert_journeys(src: &Source, wires: Vec<wire::JourneyWire>) -> Result<Vec<Journey>, WorkloadError> {
+fn convert_journeys(
+    src: &Source,
+    wires: Vec<wire::JourneyWire>,
+    custom: &[operations::Operation],
+) -> Result<Vec<Journey>, WorkloadError> {
+    let custom: Vec<&str> = custom.iter().map(|o| o.name.as_str()).collect();
     if wires.is_empty() {
         return Err(src.error(
             None,
@@ -126,7 +141,7 @@ fn convert_journeys(src: &Source, wires: Vec<wire::JourneyWire>) -> Result<Vec<J
             .steps
             .get_ref()
             .iter()
-            .map(|s| Step::parse(s.get_ref()).map_err(|m| src.error(Some(s.span()), m)))
+            .map(|s| Step::parse_with(s.get_ref(), &custom).map_err(|m| src.error(Some(s.span()), m)))
             .collect::<Result<Vec<_>, _>>()?;
         journeys.push(Journey {
             name: j.name.get_ref().clone(),
@@ -143,7 +158,7 @@ fn check_journeys_have_users(src: &Source, journeys: &[Journey], users: &Users) 
         if let Some(step) = step::mutates_borrowed_user(&j.steps) {
             return Err(src.error(
                 None,
-                format!("journey `{}` would `{}` a user it did not create: put `create_user` first (only get_user, find_user and list_users may act on existing users)", j.name, step.op()),
+                format!("journey `{}` would `{}` a user it did not create: put `create_user` first (only get_user, find_user and list_users may act on existing users)", j.name, step.name()),
             ));
         }
         if let Some(msg) = step::needs_existing_user(&j.steps)
@@ -158,6 +173,69 @@ fn check_journeys_have_users(src: &Source, journeys: &[Journey], users: &Users) 
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A custom step may use a runtime value only once the journey can have it: a value an earlier
+/// step extracts, or the current user's (`id`, `user_name`) and group's (`group_id`) once an
+/// earlier step (or the pool) provides them.
+fn check_custom_steps(
+    src: &Source,
+    journeys: &[Journey],
+    ops: &[operations::Operation],
+    users: &Users,
+) -> Result<(), WorkloadError> {
+    let pooled = users.prepopulate > 0 || !users.feeder.is_empty();
+    for j in journeys {
+        let mut known: Vec<&str> = Vec::new();
+        for step in &j.steps {
+            match step {
+                Step::Custom { index, name } => {
+                    let op = &ops[*index];
+                    for n in op.runtime_names() {
+                        let user_ok = matches!(n, "id" | "user_name") && (pooled || known.contains(&"user"));
+                        let group_ok = n == "group_id" && known.contains(&"group");
+                        if !(known.contains(&n) || user_ok || group_ok) {
+                            return Err(src.error(
+                                None,
+                                format!("journey `{}`: step `{name}` uses `{{{n}}}` before any step provides it (extract it in an earlier custom step{})", j.name,
+                                    if operations::RUNTIME.contains(&n) { ", or create the user or group first" } else { "" }),
+                            ));
+                        }
+                    }
+                    known.extend(op.extract.iter().map(|(v, _)| v.as_str()));
+                }
+                Step::CreateUser => known.push("user"),
+                Step::CreateGroup => known.push("group"),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A target of kind `http` speaks no SCIM: only custom steps, nothing that reads SCIM.
+fn check_http_target(src: &Source, journeys: &[Journey], users: &Users, observed: bool) -> Result<(), WorkloadError> {
+    for j in journeys {
+        if let Some(s) = j.steps.iter().find(|s| s.builtin().is_some()) {
+            return Err(src.error(
+                None,
+                format!("journey `{}`: `{}` is a SCIM step, and a target of kind \"http\" runs custom operations only ([operations.NAME]); use kind = \"scim\" for a SCIM service", j.name, s.name()),
+            ));
+        }
+    }
+    if users.prepopulate > 0 || !users.feeder.is_empty() {
+        return Err(src.error(
+            None,
+            "[users] prepopulate and feeder create or look up SCIM users: not for a target of kind \"http\"",
+        ));
+    }
+    if observed {
+        return Err(src.error(
+            None,
+            "[probes] and [checks] read SCIM users: not yet for a target of kind \"http\"",
+        ));
     }
     Ok(())
 }
@@ -226,6 +304,9 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
                     "`base_url` belongs to kind = \"scim\"; an embedded target has its own address",
                 ));
             }
+            if !t.headers.is_empty() {
+                return Err(src.error(None, "target.headers belong to kind = \"scim\" or \"http\""));
+            }
             let profile = t
                 .profile
                 .as_ref()
@@ -246,11 +327,11 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
                 reference: Box::new(reference),
             }
         }
-        "scim" => {
+        "scim" | "http" => {
             let Some(url) = &t.base_url else {
                 return Err(src.error(
                     t.kind.as_ref().map(|k| k.span()),
-                    "a scim target needs `base_url` (or --target-url)",
+                    format!("a {kind} target needs `base_url` (or --target-url)"),
                 ));
             };
             let base = url.get_ref().trim_end_matches('/').to_string();
@@ -266,14 +347,50 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
                 return Err(src.error(Some(p.span()), "`profile` applies to the embedded target only"));
             }
             let auth = convert_auth(src, t.auth)?;
-            Target::Scim { base_url: base, auth }
+            let headers = target_headers(src, &t.headers)?;
+            Target::Scim {
+                base_url: base,
+                auth,
+                headers,
+                scim: kind == "scim",
+            }
         }
         other => {
             let span = t.kind.as_ref().map(|k| k.span());
-            return Err(src.error(span, format!("unknown target kind `{other}` (known: embedded, scim)")));
+            return Err(src.error(
+                span,
+                format!("unknown target kind `{other}` (known: embedded, scim, http)"),
+            ));
         }
     };
     Ok((target, http))
+}
+
+/// `[target] headers`: names that are header names, literal values that are header values.
+fn target_headers(
+    src: &Source,
+    headers: &std::collections::BTreeMap<String, downstream::HeaderValue>,
+) -> Result<Vec<(String, downstream::HeaderValue)>, WorkloadError> {
+    for (k, v) in headers {
+        if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            return Err(src.error(None, format!("target.headers: `{k}` is not a header name")));
+        }
+        if let downstream::HeaderValue::Literal(l) = v
+            && http::HeaderValue::from_str(l).is_err()
+        {
+            return Err(src.error(
+                None,
+                format!("target.headers.{k}: the value has characters a header cannot carry"),
+            ));
+        }
+        if ["authorization", "host", "content-length"].contains(&k.to_ascii_lowercase().as_str()) {
+            return Err(src.error(
+                None,
+                format!("target.headers: `{k}` is set by provbench (use [target] auth for credentials)"),
+            ));
+        }
+    }
+    Ok(headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 fn convert_auth(src: &Source, auth: Option<AuthWire>) -> Result<Auth, WorkloadError> {

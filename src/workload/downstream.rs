@@ -209,6 +209,32 @@ pub enum HeaderValue {
     Env { env: String },
 }
 
+/// Builds the headers a client sends, reading values from the environment now (those are
+/// secrets from here on: no output shows them). `what` names the section for errors.
+pub fn header_map(headers: &[(String, HeaderValue)], what: &str) -> anyhow::Result<reqwest::header::HeaderMap> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, source) in headers {
+        let value = match source {
+            HeaderValue::Literal(v) => v.clone(),
+            HeaderValue::Env { env } => {
+                let v = std::env::var(env)
+                    .map_err(|_| anyhow::anyhow!("{what}: header `{name}`: environment variable `{env}` is not set"))?;
+                crate::redact::register(&v);
+                v
+            }
+        };
+        let mut header = reqwest::header::HeaderValue::from_str(&value)
+            .map_err(|e| anyhow::anyhow!("{what}: header `{name}`: {e}"))?;
+        header.set_sensitive(matches!(source, HeaderValue::Env { .. }));
+        map.append(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| anyhow::anyhow!("{what}: header `{name}`: {e}"))?,
+            header,
+        );
+    }
+    Ok(map)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Access {
     pub auth: ServiceAuth,

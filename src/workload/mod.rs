@@ -10,7 +10,8 @@
 //! - [`overrides`]: command-line changes, and error locations that stay true after them.
 //! - [`template`]: payload templates with placeholders.
 //! - [`schedule`]: open-model arrival rates and arrival times.
-//! - [`step`]: the operations a journey is made of.
+//! - [`step`]: the operations a journey is made of; [`operations`]: custom ones
+//!   (`[operations.NAME]`).
 //! - [`probes`], [`checks`]: the `[probes]` and `[checks]` sections; [`downstream`]: how a
 //!   linked service is read (by id or by query, with its own credentials).
 //! - [`selectors`]: threshold selectors checked against what the workload can record.
@@ -21,6 +22,7 @@ mod convert;
 pub mod downstream;
 pub mod error;
 pub mod limits;
+pub mod operations;
 pub mod overrides;
 pub mod probes;
 pub mod schedule;
@@ -59,6 +61,8 @@ pub struct Workload {
     pub thresholds: Vec<crate::thresholds::ThresholdSpec>,
     /// Proofs of the provisioning chain run during the load.
     pub checks: Option<checks::Checks>,
+    /// Custom operations (`[operations.NAME]`), in name order; steps refer to them by index.
+    pub operations: Vec<operations::Operation>,
     /// The workload as run: the file itself, or after overrides the merged document with a
     /// header naming them (saved as the results' `workload.toml`).
     pub effective_text: String,
@@ -76,8 +80,16 @@ pub enum Target {
         profile: String,
         reference: Box<ReferenceConfig>,
     },
-    /// Any SCIM 2.0 service.
-    Scim { base_url: String, auth: Auth },
+    /// Any SCIM 2.0 service, or (`scim: false`, kind `http`) any HTTP API driven by custom
+    /// operations only.
+    Scim {
+        base_url: String,
+        auth: Auth,
+        /// Headers sent with every request to the target (a tenant header, an API key).
+        headers: Vec<(String, downstream::HeaderValue)>,
+        /// False for kind `http`: no SCIM built-in steps and no marker sweep at cleanup.
+        scim: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -315,7 +327,6 @@ impl Workload {
         }
     }
 
-    /// The distinct operations the journeys use, in first-use order.
     /// What this workload can record, for checking threshold selectors.
     pub fn vocabulary(&self) -> selectors::Vocabulary {
         let mut services: Vec<String> = Vec::new();
@@ -330,21 +341,33 @@ impl Workload {
             }
         }
         selectors::Vocabulary {
-            ops: self.operations(),
+            ops: self.operation_names(),
             services,
         }
     }
 
-    pub fn operations(&self) -> Vec<Op> {
+    /// The distinct built-in operations the journeys use, in first-use order.
+    pub fn builtin_operations(&self) -> Vec<Op> {
         let mut ops: Vec<Op> = Vec::new();
-        for j in &self.journeys {
-            for s in &j.steps {
-                if !ops.contains(&s.op()) {
-                    ops.push(s.op());
-                }
+        for s in self.journeys.iter().flat_map(|j| &j.steps) {
+            if let Some(op) = s.builtin()
+                && !ops.contains(&op)
+            {
+                ops.push(op);
             }
         }
         ops
+    }
+
+    /// The `op` tag of every step the journeys use, built-in or custom, in first-use order.
+    pub fn operation_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for s in self.journeys.iter().flat_map(|j| &j.steps) {
+            if !names.iter().any(|n| n == s.name()) {
+                names.push(s.name().to_string());
+            }
+        }
+        names
     }
 }
 

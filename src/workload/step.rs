@@ -26,6 +26,11 @@ pub enum Step {
     AddToGroup,
     RemoveFromGroup,
     DeleteGroup,
+    /// A custom operation (`[operations.NAME]`): its name and index in `Workload::operations`.
+    Custom {
+        name: String,
+        index: usize,
+    },
 }
 
 /// How steps are written in a journey (those that take a role name it).
@@ -49,14 +54,27 @@ pub const STEP_NAMES: &[&str] = &[
 
 impl Step {
     pub fn parse(text: &str) -> Result<Step, String> {
+        Self::parse_with(text, &[])
+    }
+
+    /// Parses a step, a custom operation's name among `custom` (in `Workload::operations` order).
+    pub fn parse_with(text: &str, custom: &[&str]) -> Result<Step, String> {
+        if let Some(index) = custom.iter().position(|c| *c == text.trim()) {
+            return Ok(Step::Custom {
+                name: custom[index].to_string(),
+                index,
+            });
+        }
         let (name, arg) = match text.split_once(':') {
             Some((n, a)) => (n.trim(), Some(a.trim())),
             None => (text.trim(), None),
         };
         let Some(op) = Op::parse(name) else {
-            let hint = super::error::did_you_mean(name, Op::NAMES)
+            let known: Vec<&str> = Op::NAMES.iter().chain(custom).copied().collect();
+            let listed: Vec<&str> = STEP_NAMES.iter().chain(custom).copied().collect();
+            let hint = super::error::did_you_mean(name, &known)
                 .map(|b| format!(": did you mean `{b}`?"))
-                .unwrap_or_else(|| format!(" (known: {})", STEP_NAMES.join(", ")));
+                .unwrap_or_else(|| format!(" (known: {})", listed.join(", ")));
             return Err(format!("unknown step `{name}`{hint}"));
         };
         let role = || match arg {
@@ -87,8 +105,17 @@ impl Step {
     }
 
     /// The `op` tag its latency is recorded under.
-    pub fn op(&self) -> Op {
+    pub fn name(&self) -> &str {
         match self {
+            Step::Custom { name, .. } => name,
+            builtin => builtin.builtin().map_or("", Op::as_str),
+        }
+    }
+
+    /// The built-in operation it is, if it is one.
+    pub fn builtin(&self) -> Option<Op> {
+        Some(match self {
+            Step::Custom { .. } => return None,
             Step::CreateUser => Op::CreateUser,
             Step::GetUser => Op::GetUser,
             Step::FindUser => Op::FindUser,
@@ -104,13 +131,13 @@ impl Step {
             Step::AddToGroup => Op::AddToGroup,
             Step::RemoveFromGroup => Op::RemoveFromGroup,
             Step::DeleteGroup => Op::DeleteGroup,
-        }
+        })
     }
 
     fn needs_user(&self) -> bool {
         !matches!(
             self,
-            Step::CreateUser | Step::ListUsers | Step::CreateGroup | Step::DeleteGroup
+            Step::CreateUser | Step::ListUsers | Step::CreateGroup | Step::DeleteGroup | Step::Custom { .. }
         )
     }
 
@@ -139,7 +166,7 @@ pub fn needs_existing_user(steps: &[Step]) -> Option<String> {
         Some(c) if c < first_need => None,
         _ => Some(format!(
             "starts with `{}` before any `create_user`",
-            steps[first_need].op()
+            steps[first_need].name()
         )),
     }
 }

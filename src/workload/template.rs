@@ -2,7 +2,10 @@
 //! and slots, then rendered into a reusable buffer per request (no JSON tree, no re-parsing).
 //!
 //! Placeholders: `{run_id}`, `{seq}` (unique per rendered payload in a run), `{first}`, `{last}`,
-//! `{admin}` (virtual-admin index), and any name from `[users] vars`.
+//! `{admin}` (virtual-admin index), and any name from `[users] vars`. Custom operations also
+//! allow runtime names (`{id}`, `{user_name}`, values a step extracted), looked up at render
+//! time. The same compiler serves text templates (a path, a header value), whose values are
+//! escaped for where they land.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -54,6 +57,19 @@ enum Slot {
     Last,
     Admin,
     Var(String),
+    /// Known only while a journey runs (`{id}`, an extracted value).
+    Runtime(String),
+}
+
+/// How a value is written into its place in a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// Inside a JSON string.
+    Json,
+    /// Percent-encoded (RFC 3986 unreserved characters pass): a path segment or query value.
+    Url,
+    /// As it is (a header value; control characters are refused when the header is built).
+    Raw,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,9 +97,27 @@ pub struct Vars<'a> {
 impl Template {
     /// Compiles `value`; unknown placeholders are an error naming them.
     pub fn compile(value: &Value, vars: &BTreeMap<String, String>) -> Result<Template, String> {
+        Self::compile_with(value, vars, &|_| false)
+    }
+
+    /// As [`Template::compile`], also taking the runtime names `runtime` accepts.
+    pub fn compile_with(
+        value: &Value,
+        vars: &BTreeMap<String, String>,
+        runtime: &dyn Fn(&str) -> bool,
+    ) -> Result<Template, String> {
         let text = serde_json::to_string(value).map_err(|e| e.to_string())?;
+        Self::compile_text(&text, vars, runtime)
+    }
+
+    /// A text template (a path, a header value): `{name}` slots in plain text.
+    pub fn compile_text(
+        text: &str,
+        vars: &BTreeMap<String, String>,
+        runtime: &dyn Fn(&str) -> bool,
+    ) -> Result<Template, String> {
         let mut pieces = Vec::new();
-        let mut rest = text.as_str();
+        let mut rest = text;
         let mut literal = String::new();
         while let Some(open) = rest.find('{') {
             let (before, after) = rest.split_at(open);
@@ -99,6 +133,7 @@ impl Template {
                         "last" => Slot::Last,
                         "admin" => Slot::Admin,
                         other if vars.contains_key(other) => Slot::Var(other.to_string()),
+                        other if runtime(other) => Slot::Runtime(other.to_string()),
                         other => {
                             return Err(format!(
                                 "unknown placeholder `{{{other}}}` (known: run_id, seq, first, last, admin{})",
@@ -138,14 +173,40 @@ impl Template {
         })
     }
 
+    /// The runtime names the template uses, in order.
+    pub fn runtime_names(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Slot(Slot::Runtime(n)) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+
     /// Renders into `out` (cleared first), reusing its allocation.
     pub fn render_into(&self, vars: &Vars, out: &mut String) {
+        // Compiled without runtime names, so nothing can be missing.
+        let _ = self.render_with(vars, &|_| None, Escape::Json, out);
+    }
+
+    /// Renders into `out` (cleared first), runtime names from `lookup`, values escaped by
+    /// `escape`; the error names a runtime value that is not there.
+    pub fn render_with<'v>(
+        &self,
+        vars: &Vars,
+        lookup: &dyn Fn(&str) -> Option<&'v str>,
+        escape: Escape,
+        out: &mut String,
+    ) -> Result<(), String> {
         out.clear();
+        let put = |s: &str, out: &mut String| match escape {
+            Escape::Json => escape_into(s, out),
+            Escape::Url => out.push_str(&crate::scim::client::encode_query(s)),
+            Escape::Raw => out.push_str(s),
+        };
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(s) => out.push_str(s),
                 Piece::Slot(slot) => match slot {
-                    Slot::RunId => escape_into(vars.run_id, out),
+                    Slot::RunId => put(vars.run_id, out),
                     Slot::Seq => {
                         let _ = write!(out, "{}", vars.seq);
                     }
@@ -154,10 +215,15 @@ impl Template {
                     Slot::Admin => {
                         let _ = write!(out, "{}", vars.admin);
                     }
-                    Slot::Var(name) => escape_into(self.vars.get(name).map(String::as_str).unwrap_or(""), out),
+                    Slot::Var(name) => put(self.vars.get(name).map(String::as_str).unwrap_or(""), out),
+                    Slot::Runtime(name) => match lookup(name) {
+                        Some(v) => put(v, out),
+                        None => return Err(format!("no value for `{{{name}}}` yet")),
+                    },
                 },
             }
         }
+        Ok(())
     }
 
     pub fn render(&self, vars: &Vars) -> String {

@@ -34,7 +34,7 @@ fn minimal_workload_gets_defaults() {
     assert_eq!(w.http.timeout, Duration::from_secs(30));
     assert!(matches!(w.load, Load::Closed { admins: 2, stop: Stop::Duration(d), .. } if d == Duration::from_secs(1)));
     assert_eq!(
-        w.operations(),
+        w.builtin_operations(),
         [Op::CreateUser, Op::AssignRole, Op::DisableUser, Op::DeleteUser]
     );
     assert_eq!(

@@ -25,6 +25,9 @@ pub struct WorkloadWire {
     pub thresholds: Option<Spanned<Vec<ThresholdWire>>>,
     #[serde(default)]
     pub checks: Option<Spanned<super::checks::ChecksWire>>,
+    /// Custom operations, by name.
+    #[serde(default)]
+    pub operations: BTreeMap<String, Spanned<super::operations::OperationWire>>,
 }
 
 /// `"p99(api_latency) < 300ms"`, or with an abort policy:
@@ -75,6 +78,9 @@ pub struct TargetWire {
     /// Reuse connections (default true; false for servers that close each one).
     #[serde(default)]
     pub keep_alive: Option<bool>,
+    /// Sent with every request to the target: `{ X-Tenant = "acme", X-Api-Key = { env = "KEY" } }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, super::downstream::HeaderValue>,
 }
 
 #[derive(Debug, Deserialize)]

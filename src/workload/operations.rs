@@ -1,0 +1,380 @@
+//! Custom operations (`[operations.NAME]`): requests the built-in SCIM steps do not cover (a
+//! vendor's admin API, a dialect's PATCH, a discovery endpoint), usable as journey steps and
+//! recorded as `api_latency{op=NAME}`. Each names its method, a path template, headers, a JSON
+//! body template, the statuses that count as success, the values it extracts from the answer
+//! for later steps, and the operation that undoes it at cleanup.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::downstream::HeaderValue;
+use super::template::Template;
+
+/// Runtime names every custom operation may use: the journey's current user and group.
+pub const RUNTIME: &[&str] = &["id", "user_name", "group_id"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationWire {
+    pub method: Spanned<String>,
+    /// Relative to the target's base URL, or absolute.
+    pub path: Spanned<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<HeaderValue>>,
+    /// A JSON body (a TOML table or array), with placeholders in its strings.
+    #[serde(default)]
+    pub body: Option<Spanned<toml::Value>>,
+    /// The statuses that count as success (default: any 2xx).
+    #[serde(default)]
+    pub expect: Option<Spanned<Vec<i64>>>,
+    /// `name = "/json/pointer"`, `"header:Location"` or `"header:Location | last-segment"`.
+    #[serde(default)]
+    pub extract: BTreeMap<String, Spanned<String>>,
+    /// The custom operation that undoes this one at cleanup, unless the journey runs it.
+    #[serde(default)]
+    pub cleanup: Option<Spanned<String>>,
+}
+
+/// Where an extracted value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Extract {
+    /// A JSON pointer into the answer's body (strings as they are, numbers as text).
+    Pointer(String),
+    /// A header of the answer; `last_segment` keeps what follows its last `/` (an id at the end
+    /// of a `Location` URL).
+    Header { name: http::HeaderName, last_segment: bool },
+}
+
+impl Extract {
+    fn parse(text: &str) -> Result<Extract, String> {
+        let text = text.trim();
+        if let Some(rest) = text.strip_prefix("header:") {
+            let (name, modifier) = match rest.split_once('|') {
+                Some((n, m)) => (n.trim(), Some(m.trim())),
+                None => (rest.trim(), None),
+            };
+            let last_segment = match modifier {
+                None => false,
+                Some("last-segment") => true,
+                Some(other) => return Err(format!("`{other}`: the only modifier is `last-segment`")),
+            };
+            let name =
+                http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a header name"))?;
+            return Ok(Extract::Header { name, last_segment });
+        }
+        if !text.starts_with('/') {
+            return Err(format!(
+                "`{text}`: a JSON pointer starts with `/` (e.g. `/id`, `/data/0/id`), a header with `header:` (e.g. `header:Location | last-segment`)"
+            ));
+        }
+        let bytes = text.as_bytes();
+        let bad_tilde = (0..bytes.len()).any(|i| bytes[i] == b'~' && !matches!(bytes.get(i + 1), Some(b'0' | b'1')));
+        if bad_tilde {
+            return Err(format!("`{text}`: `~` in a JSON pointer must be `~0` or `~1`"));
+        }
+        Ok(Extract::Pointer(text.to_string()))
+    }
+}
+
+/// A header of a custom operation: a template, or a value from the environment (a secret, read
+/// when the run starts).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpHeader {
+    Template(Template),
+    Env(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    pub name: String,
+    pub method: http::Method,
+    pub path: Template,
+    /// The path as written, for failure samples.
+    pub path_text: String,
+    pub headers: Vec<(http::HeaderName, OpHeader)>,
+    pub body: Option<Template>,
+    /// Empty: any 2xx.
+    pub expect: Vec<u16>,
+    pub extract: Vec<(String, Extract)>,
+    /// Index of the operation that undoes this one.
+    pub cleanup: Option<usize>,
+}
+
+impl Operation {
+    pub fn accepts(&self, status: u16) -> bool {
+        if self.expect.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            self.expect.contains(&status)
+        }
+    }
+
+    /// Every runtime name its path, headers and body use.
+    pub fn runtime_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.path.runtime_names().collect();
+        for (_, h) in &self.headers {
+            if let OpHeader::Template(t) = h {
+                names.extend(t.runtime_names());
+            }
+        }
+        if let Some(b) = &self.body {
+            names.extend(b.runtime_names());
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+/// A located conversion error: the span of the key at fault, and the message.
+pub type Located = (Option<std::ops::Range<usize>>, String);
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+/// Converts `[operations]`. `vars` are `[users] vars`; `builtin` says whether a name is a
+/// built-in step's.
+pub fn convert(
+    wires: BTreeMap<String, Spanned<OperationWire>>,
+    vars: &BTreeMap<String, String>,
+    builtin: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Operation>, Located> {
+    let names: Vec<String> = wires.keys().cloned().collect();
+    let extracted: Vec<String> = wires
+        .values()
+        .flat_map(|w| w.get_ref().extract.keys().cloned())
+        .collect();
+    let runtime = |n: &str| RUNTIME.contains(&n) || extracted.iter().any(|e| e == n);
+    let mut ops = Vec::new();
+    for (name, wire) in wires {
+        let span = Some(wire.span());
+        let w = wire.into_inner();
+        let at = |s: std::ops::Range<usize>, m: String| (Some(s), format!("operations.{name}: {m}"));
+        if !is_name(&name) {
+            return Err((
+                span,
+                format!("operation `{name}`: names are lowercase letters, digits and `_`, starting with a letter"),
+            ));
+        }
+        if builtin(&name) {
+            return Err((
+                span,
+                format!("operation `{name}` has a built-in step's name: choose another"),
+            ));
+        }
+        let method =
+            http::Method::from_bytes(w.method.get_ref().trim().to_ascii_uppercase().as_bytes()).map_err(|_| {
+                at(
+                    w.method.span(),
+                    format!("`{}` is not an HTTP method", w.method.get_ref()),
+                )
+            })?;
+        let path_text = w.path.get_ref().trim();
+        if !(path_text.starts_with('/') || path_text.starts_with("http://") || path_text.starts_with("https://")) {
+            return Err(at(
+                w.path.span(),
+                format!(
+                    "`path` starts with `/` (relative to the target) or is an absolute http(s) URL, got `{path_text}`"
+                ),
+            ));
+        }
+        let path =
+            Template::compile_text(path_text, vars, &runtime).map_err(|m| at(w.path.span(), format!("path: {m}")))?;
+        let mut headers = Vec::new();
+        for (key, value) in w.headers {
+            let header = http::HeaderName::from_bytes(key.as_bytes())
+                .map_err(|_| at(value.span(), format!("`{key}` is not a header name")))?;
+            let h = match value.get_ref() {
+                HeaderValue::Literal(v) => OpHeader::Template(
+                    Template::compile_text(v, vars, &runtime)
+                        .map_err(|m| at(value.span(), format!("headers.{key}: {m}")))?,
+                ),
+                HeaderValue::Env { env } => OpHeader::Env(env.clone()),
+            };
+            headers.push((header, h));
+        }
+        let body = match &w.body {
+            None => None,
+            Some(b) => {
+                let json = serde_json::to_value(b.get_ref()).map_err(|e| at(b.span(), format!("body: {e}")))?;
+                Some(Template::compile_with(&json, vars, &runtime).map_err(|m| at(b.span(), format!("body: {m}")))?)
+            }
+        };
+        let expect = match &w.expect {
+            None => Vec::new(),
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    return Err(at(
+                        list.span(),
+                        "`expect` is empty: list the statuses that count as success, e.g. [200, 201]".into(),
+                    ));
+                }
+                list.get_ref()
+                    .iter()
+                    .map(|s| {
+                        u16::try_from(*s)
+                            .ok()
+                            .filter(|s| (100..=599).contains(s))
+                            .ok_or_else(|| at(list.span(), format!("`expect`: {s} is not an HTTP status (100 to 599)")))
+                    })
+                    .collect::<Result<Vec<u16>, _>>()?
+            }
+        };
+        let mut extract = Vec::new();
+        for (var, from) in &w.extract {
+            if !is_name(var) {
+                return Err(at(
+                    from.span(),
+                    format!("extract `{var}`: names are lowercase letters, digits and `_`"),
+                ));
+            }
+            if ["run_id", "seq", "first", "last", "admin"].contains(&var.as_str()) || vars.contains_key(var) {
+                return Err(at(
+                    from.span(),
+                    format!("extract `{var}`: that name is already a placeholder"),
+                ));
+            }
+            extract.push((
+                var.clone(),
+                Extract::parse(from.get_ref()).map_err(|m| at(from.span(), format!("extract `{var}`: {m}")))?,
+            ));
+        }
+        let cleanup = match &w.cleanup {
+            None => None,
+            Some(c) => Some(names.iter().position(|n| n == c.get_ref()).ok_or_else(|| {
+                let known: Vec<&str> = names.iter().map(String::as_str).collect();
+                let hint = super::error::did_you_mean(c.get_ref(), &known)
+                    .map(|k| format!(": did you mean `{k}`?"))
+                    .unwrap_or_default();
+                at(
+                    c.span(),
+                    format!("cleanup `{}` is not an operation of this workload{hint}", c.get_ref()),
+                )
+            })?),
+        };
+        ops.push(Operation {
+            name,
+            method,
+            path,
+            path_text: path_text.to_string(),
+            headers,
+            body,
+            expect,
+            extract,
+            cleanup,
+        });
+    }
+    check_cleanups(&ops)?;
+    Ok(ops)
+}
+
+/// A cleanup operation can use only what its creator knew: the creator's extracted values and
+/// the current user's `id` and `user_name`.
+fn check_cleanups(ops: &[Operation]) -> Result<(), Located> {
+    for op in ops {
+        let Some(undo) = op.cleanup.map(|i| &ops[i]) else {
+            continue;
+        };
+        if undo.name == op.name {
+            return Err((
+                None,
+                format!("operations.{}: an operation cannot be its own cleanup", op.name),
+            ));
+        }
+        for n in undo.runtime_names() {
+            let known = op.extract.iter().any(|(v, _)| v == n) || n == "id" || n == "user_name";
+            if !known {
+                return Err((
+                    None,
+                    format!(
+                        "operations.{}: its cleanup `{}` uses `{{{n}}}`, which `{}` does not extract",
+                        op.name, undo.name, op.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ops(text: &str) -> Result<Vec<Operation>, String> {
+        #[derive(Deserialize)]
+        struct W {
+            operations: BTreeMap<String, Spanned<OperationWire>>,
+        }
+        let w: W = toml::from_str(text).map_err(|e| e.to_string())?;
+        convert(w.operations, &BTreeMap::new(), &|n| n == "create_user").map_err(|(_, m)| m)
+    }
+
+    #[test]
+    fn a_vendor_create_with_its_cleanup() {
+        let o = ops(r#"
+            [operations.kc_create]
+            method = "post"
+            path = "/users"
+            headers = { Content-Type = "application/json", X-Key = { env = "KEY" } }
+            body = { username = "{run_id}-{seq}", enabled = true }
+            expect = [201]
+            extract = { kc_id = "header:Location | last-segment" }
+            cleanup = "kc_delete"
+            [operations.kc_delete]
+            method = "DELETE"
+            path = "/users/{kc_id}"
+            expect = [204, 404]
+        "#)
+        .unwrap();
+        let create = o.iter().find(|o| o.name == "kc_create").unwrap();
+        assert_eq!(create.method, http::Method::POST);
+        assert_eq!(create.cleanup.map(|i| o[i].name.as_str()), Some("kc_delete"));
+        assert_eq!(
+            create.extract[0].1,
+            Extract::Header {
+                name: http::header::LOCATION,
+                last_segment: true
+            }
+        );
+        assert!(create.accepts(201) && !create.accepts(200));
+        assert_eq!(
+            o.iter().find(|o| o.name == "kc_delete").unwrap().runtime_names(),
+            vec!["kc_id"]
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let base = "[operations.x]\nmethod = \"GET\"\n";
+        for (tail, needle) in [
+            ("path = \"/a/{nope}\"", "unknown placeholder `{nope}`"),
+            ("path = \"a\"", "starts with `/`"),
+            ("path = \"/a\"\nexpect = [2000]", "2000 is not an HTTP status"),
+            ("path = \"/a\"\nexpect = []", "`expect` is empty"),
+            (
+                "path = \"/a\"\nextract = { v = \"id\" }",
+                "a JSON pointer starts with `/`",
+            ),
+            (
+                "path = \"/a\"\nextract = { v = \"header:Location | first\" }",
+                "only modifier",
+            ),
+            ("path = \"/a\"\ncleanup = \"y\"", "not an operation"),
+            ("path = \"/a\"\nbogus = 1", "unknown field"),
+        ] {
+            let err = ops(&format!("{base}{tail}")).unwrap_err();
+            assert!(err.contains(needle), "{tail}: {err}");
+        }
+        let err = ops("[operations.create_user]\nmethod = \"GET\"\npath = \"/a\"").unwrap_err();
+        assert!(err.contains("built-in"), "{err}");
+        let err = ops("[operations.a]\nmethod = \"POST\"\npath = \"/a\"\ncleanup = \"b\"\n[operations.b]\nmethod = \"DELETE\"\npath = \"/a/{other}\"\n[operations.c]\nmethod = \"GET\"\npath = \"/\"\nextract = { other = \"/x\" }").unwrap_err();
+        assert!(err.contains("does not extract"), "{err}");
+    }
+}

@@ -1,0 +1,250 @@
+//! Custom operations against a purpose-built vendor-style admin API (not SCIM: `201` with a
+//! `Location` and no body, plain JSON, a required tenant header) and mixed with built-in steps
+//! against the reference service. What a custom create made is deleted by its cleanup hook
+//! unless the journey deletes it itself; nothing else is touched.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+struct Vendor {
+    users: Mutex<BTreeMap<String, Value>>,
+    next: AtomicU64,
+}
+
+type S = State<Arc<Vendor>>;
+
+/// The tenant header and a JSON content type, or 400 as such APIs answer.
+fn refused(headers: &HeaderMap, with_body: bool) -> Option<(StatusCode, String)> {
+    if headers.get("x-tenant").and_then(|v| v.to_str().ok()) != Some("acme") {
+        return Some((StatusCode::BAD_REQUEST, "{\"error\":\"unknown tenant\"}".into()));
+    }
+    let json = headers.get("content-type").and_then(|v| v.to_str().ok()) == Some("application/json");
+    if with_body && !json {
+        return Some((StatusCode::UNSUPPORTED_MEDIA_TYPE, "{\"error\":\"json only\"}".into()));
+    }
+    None
+}
+
+async fn create(State(s): S, headers: HeaderMap, Json(body): Json<Value>) -> impl IntoResponse {
+    if let Some(r) = refused(&headers, true) {
+        return r.into_response();
+    }
+    let id = format!("u-{}", s.next.fetch_add(1, Ordering::Relaxed));
+    s.users.lock().insert(id.clone(), body);
+    let location = format!("/admin/realms/acme/users/{id}");
+    (StatusCode::CREATED, [("location", location)]).into_response()
+}
+
+async fn get_one(State(s): S, headers: HeaderMap, Path(id): Path<String>) -> impl IntoResponse {
+    if let Some(r) = refused(&headers, false) {
+        return r.into_response();
+    }
+    match s.users.lock().get(&id) {
+        Some(u) => Json(json!({"id": id, "username": u["username"], "enabled": u["enabled"]})).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn update(State(s): S, headers: HeaderMap, Path(id): Path<String>, Json(body): Json<Value>) -> impl IntoResponse {
+    if let Some(r) = refused(&headers, true) {
+        return r.into_response();
+    }
+    match s.users.lock().get_mut(&id) {
+        Some(u) => {
+            u["enabled"] = body["enabled"].clone();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn remove(State(s): S, headers: HeaderMap, Path(id): Path<String>) -> impl IntoResponse {
+    if let Some(r) = refused(&headers, false) {
+        return r.into_response();
+    }
+    match s.users.lock().remove(&id) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn start_vendor() -> (String, Arc<Vendor>) {
+    let state = Arc::new(Vendor {
+        users: Mutex::new(BTreeMap::new()),
+        next: AtomicU64::new(1),
+    });
+    // Somebody else's user: never touched.
+    state
+        .users
+        .lock()
+        .insert("other".into(), json!({"username": "someone-else"}));
+    let app = Router::new()
+        .route("/admin/realms/acme/users", post(create))
+        .route("/admin/realms/acme/users/{id}", get(get_one).put(update).delete(remove))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/admin/realms/acme", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, state)
+}
+
+const VENDOR_OPERATIONS: &str = r#"
+[operations.kc_create]
+method = "POST"
+path = "/users"
+body = { username = "{run_id}-{seq}", email = "{run_id}-{seq}@example.test", enabled = true }
+expect = [201]
+extract = { kc_id = "header:Location | last-segment" }
+cleanup = "kc_delete"
+
+[operations.kc_get]
+method = "GET"
+path = "/users/{kc_id}"
+expect = [200]
+extract = { kc_name = "/username" }
+
+[operations.kc_disable]
+method = "PUT"
+path = "/users/{kc_id}"
+body = { enabled = false }
+expect = [204]
+
+[operations.kc_delete]
+method = "DELETE"
+path = "/users/{kc_id}"
+expect = [204]
+"#;
+
+async fn run(dir: &std::path::Path, text: &str) -> anyhow::Result<provbench::engine::RunResult> {
+    let path = dir.join("w.toml");
+    std::fs::write(&path, text).unwrap();
+    let w = provbench::workload::Workload::load(&path, &Default::default())?;
+    provbench::engine::run(
+        provbench::engine::RunOptions {
+            out: Some(dir.join("results")),
+            cleanup_timeout: std::time::Duration::from_secs(30),
+            ..provbench::engine::RunOptions::new(w)
+        },
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_api_driven_by_custom_operations_is_cleaned_by_its_hooks() {
+    let (url, vendor) = start_vendor().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name = \"vendor\"\nthresholds = [\"rate(errors) == 0\"]\n[target]\nkind = \"http\"\nbase_url = \"{url}\"\nheaders = {{ X-Tenant = \"acme\" }}\n\
+         [load]\nmodel = \"closed\"\nadmins = 2\niterations = 3\n\
+         [[journey]]\nname = \"full\"\nsteps = [\"kc_create\", \"kc_get\", \"kc_disable\", \"kc_delete\"]\n\
+         [[journey]]\nname = \"left\"\nsteps = [\"kc_create\", \"kc_get\"]\n{VENDOR_OPERATIONS}"
+    );
+    let r = run(dir.path(), &text).await.unwrap();
+    let s = &r.summary;
+    assert_eq!(s.outcome, provbench::results::RunOutcome::Passed, "{:?}", s.failures);
+    let create = s
+        .metrics
+        .iter()
+        .find(|m| m.key().metric == "api_latency" && m.key().get("op") == Some("kc_create"))
+        .expect("api_latency{op=kc_create}");
+    assert_eq!((create.count, create.errors), (6, 0));
+    let cleanup = s.cleanup.as_ref().unwrap();
+    let left_by_journeys = s.journeys.iter().find(|j| j.name == "left").unwrap().completed;
+    assert_eq!(cleanup.deleted, left_by_journeys, "{cleanup:?}");
+    assert_eq!(cleanup.failed, 0);
+    let users = vendor.users.lock();
+    assert_eq!(
+        users.keys().collect::<Vec<_>>(),
+        vec!["other"],
+        "only somebody else's user is left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_tenant_header_fails_with_the_answer_shown() {
+    let (url, vendor) = start_vendor().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name = \"vendor\"\n[target]\nkind = \"http\"\nbase_url = \"{url}\"\n\
+         [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n\
+         [[journey]]\nname = \"j\"\nsteps = [\"kc_create\", \"kc_delete\"]\n{VENDOR_OPERATIONS}"
+    );
+    let r = run(dir.path(), &text).await.unwrap();
+    let f = &r.summary.failures;
+    let sample = f.iter().find(|f| f.op == "kc_create").expect("kc_create failures");
+    assert_eq!(sample.count, 2);
+    assert!(
+        sample.examples[0].contains("POST /users: HTTP 400 (expected [201]): {\"error\":\"unknown tenant\"}"),
+        "{:?}",
+        sample.examples
+    );
+    assert_ne!(r.summary.outcome, provbench::results::RunOutcome::Passed);
+    assert_eq!(vendor.users.lock().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_in_and_custom_steps_share_the_journeys_user() {
+    let config = provbench::reference::config::ReferenceConfig::from_toml("profile = \"fast\"\n").unwrap();
+    let reference = crate::support::start_reference(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), &reference.token).unwrap();
+    let text = format!(
+        "name = \"mixed\"\nthresholds = [\"rate(errors) == 0\", \"p99(api_latency{{op=entra_title}}) < 10s\"]\n[target]\nkind = \"scim\"\nbase_url = \"{}\"\nauth = {{ kind = \"bearer\", token_file = \"token\" }}\n\
+         [load]\nmodel = \"closed\"\nadmins = 1\niterations = 3\n\
+         [[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"spc\", \"entra_title\", \"get_user\", \"delete_user\"]\n\
+         [operations.spc]\nmethod = \"GET\"\npath = \"/ServiceProviderConfig\"\nexpect = [200]\nextract = {{ patch_supported = \"/patch/supported\" }}\n\
+         [operations.entra_title]\nmethod = \"PATCH\"\npath = \"/Users/{{id}}\"\nexpect = [200, 204]\n\
+         body = {{ schemas = [\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"], Operations = [{{ op = \"Replace\", value = {{ title = \"Engineer {{seq}}\" }} }}] }}\n",
+        reference.scim
+    );
+    let r = run(dir.path(), &text).await.unwrap();
+    reference.stop().await;
+    assert_eq!(
+        r.summary.outcome,
+        provbench::results::RunOutcome::Passed,
+        "{:?}",
+        r.summary.failures
+    );
+    let cleanup = r.summary.cleanup.as_ref().unwrap();
+    assert_eq!((cleanup.deleted, cleanup.failed), (0, 0), "{cleanup:?}");
+}
+
+#[test]
+fn validate_names_the_line_of_each_mistake_in_an_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "name = \"v\"\n[load]\nmodel = \"closed\"\nadmins = 1\niterations = 1\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"op\"]\n[operations.op]\nmethod = \"GET\"\n";
+    for (tail, line, needle) in [
+        ("path = \"/Users/{nope}\"\n", 11, "unknown placeholder `{nope}`"),
+        (
+            "path = \"/x\"\nextract = { v = \"id\" }\n",
+            12,
+            "a JSON pointer starts with `/`",
+        ),
+        ("path = \"/x\"\nexpect = [99]\n", 12, "99 is not an HTTP status"),
+        (
+            "path = \"/x/{later}\"\n[operations.other]\nmethod = \"GET\"\npath = \"/\"\nextract = { later = \"/a\" }\n",
+            0,
+            "uses `{later}` before any step provides it",
+        ),
+    ] {
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, format!("{head}{tail}")).unwrap();
+        let err = provbench::workload::Workload::load(&path, &Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle), "{tail}: {err}");
+        if line > 0 {
+            assert!(err.contains(&format!("w.toml:{line}")), "{tail}: {err}");
+        }
+    }
+}

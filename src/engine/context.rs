@@ -47,6 +47,8 @@ pub struct Ctx {
     pub pool: Vec<PooledUser>,
     /// A group created at set-up for `add_to_group` in journeys that create none.
     pub shared_group: Option<String>,
+    /// `[users] roles = "groups"`: each role's group id.
+    pub role_groups: std::collections::HashMap<String, String>,
     pub gate: Option<Gate>,
     pub stop: CancellationToken,
     /// Ctrl-C or SIGTERM: cancels the requests in flight.
@@ -75,6 +77,7 @@ pub struct Shared {
     pub run_id: RunId,
     pub pool: Vec<PooledUser>,
     pub shared_group: Option<String>,
+    pub role_groups: std::collections::HashMap<String, String>,
     pub stop: CancellationToken,
     pub interrupt: CancellationToken,
     pub ledger: Ledger,
@@ -128,6 +131,7 @@ impl Ctx {
             seq: AtomicU64::new(1),
             pool: s.pool,
             shared_group: s.shared_group,
+            role_groups: s.role_groups,
             gate,
             stop: s.stop,
             interrupt: s.interrupt,

@@ -84,6 +84,7 @@ pub async fn drive(
         run_id: p.run_id.clone(),
         pool: staged.pool,
         shared_group: staged.shared_group,
+        role_groups: staged.role_groups,
         stop: shutdown.load.clone(),
         interrupt: shutdown.work(),
         ledger: p.ledger.clone(),

@@ -45,6 +45,8 @@ pub struct Prepared {
 pub struct Staged {
     pub pool: Vec<PooledUser>,
     pub shared_group: Option<String>,
+    /// `[users] roles = "groups"`: each role's group id, by role.
+    pub role_groups: std::collections::HashMap<String, String>,
 }
 
 fn default_dir(workload: &str) -> PathBuf {
@@ -218,7 +220,55 @@ pub async fn stage(p: &Prepared, shutdown: &Shutdown) -> anyhow::Result<Staged> 
     } else {
         None
     };
-    Ok(Staged { pool, shared_group })
+    let role_groups = role_groups(workload, client).await?;
+    Ok(Staged {
+        pool,
+        shared_group,
+        role_groups,
+    })
+}
+
+/// With `[users] roles = "groups"`, the id of the existing group named after each role the
+/// journeys assign: a role without its group fails the run before any load (provbench never
+/// creates or deletes a group it did not mark).
+async fn role_groups(
+    workload: &Workload,
+    client: &ScimClient,
+) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    let mut found = std::collections::HashMap::new();
+    if workload.users.dialect.roles != crate::workload::dialect::Roles::Groups {
+        return Ok(found);
+    }
+    let roles = workload.journeys.iter().flat_map(|j| &j.steps).filter_map(|s| match s {
+        Step::AssignRole(r) | Step::RemoveRole(r) => Some(r.clone()),
+        _ => None,
+    });
+    for role in roles {
+        if found.contains_key(&role) {
+            continue;
+        }
+        let what = format!("[users] roles = \"groups\": finding the group `{role}`");
+        let filter = crate::scim::client::encode_query(&format!("displayName eq {}", serde_json::to_string(&role)?));
+        let reply = client
+            .call(Method::GET, &format!("/Groups?filter={filter}"), None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?
+            .expect(&[200])
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&reply.body).with_context(|| format!("{what}: answer is not JSON"))?;
+        let id = v["Resources"]
+            .as_array()
+            .and_then(|list| list.iter().find(|g| g["displayName"].as_str() == Some(role.as_str())))
+            .and_then(|g| g["id"].as_str())
+            .with_context(|| {
+                format!(
+                    "{what}: the target has no group with that displayName (create it, or assign roles by attribute)"
+                )
+            })?;
+        found.insert(role, id.to_string());
+    }
+    Ok(found)
 }
 
 /// POSTs `body` and returns the created resource's id and name (`userName` or `displayName`)

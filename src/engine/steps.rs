@@ -16,6 +16,7 @@ use crate::probes::condition::{Expect, Field};
 use crate::scim::client::encode_query;
 use crate::scim::{CallError, Reply};
 use crate::workload::Step;
+use crate::workload::dialect::Roles;
 use crate::workload::template::Vars;
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -296,6 +297,13 @@ async fn list_users(ctx: &Ctx, series: SeriesId) -> Result<(), StepEnd> {
     Ok(())
 }
 
+/// The PATCH `op` word in the workload's style.
+fn op_word(ctx: &Ctx, op: &'static str) -> &'static str {
+    ctx.workload.users.dialect.patch.op(op)
+}
+
+/// PATCH replace of each attribute `[users] modify` names; `{seq}` is fresh for every change, so
+/// each modify sets new values (and a probe sees a change, not the value it already had).
 async fn modify_user(
     ctx: &Ctx,
     admin: &mut AdminState,
@@ -303,14 +311,31 @@ async fn modify_user(
     series: SeriesId,
 ) -> Result<(), StepEnd> {
     let id = current_id(ctx, admin, state)?;
-    let title = json_string(&format!("Title {}", admin.rng.random_range(0..1000u32)));
-    let ops = format!(
-        r#"{{"op":"replace","path":"title","value":{title}}},{{"op":"replace","path":"nickName","value":{title}}}"#
-    );
-    let reply = patch_user(ctx, series, &id, &ops).await?;
-    want_observation(ctx, state, &Step::ModifyUser, &reply, || {
-        Expect::Equals(Field::Title, serde_json::from_str(&title).unwrap_or_default())
-    });
+    let dialect = &ctx.workload.users.dialect;
+    let vars = Vars {
+        run_id: ctx.run_id.as_str(),
+        seq: ctx.next_seq(),
+        admin: admin.index,
+    };
+    let replace = op_word(ctx, "replace");
+    let ops: Vec<String> = dialect
+        .modify
+        .iter()
+        .map(|(attr, value)| {
+            format!(
+                r#"{{"op":"{replace}","path":{},"value":{}}}"#,
+                json_string(attr),
+                value.render(&vars)
+            )
+        })
+        .collect();
+    let reply = patch_user(ctx, series, &id, &ops.join(",")).await?;
+    if let Some(title) = dialect.observed_title() {
+        let title = title.render(&vars);
+        want_observation(ctx, state, &Step::ModifyUser, &reply, || {
+            Expect::Equals(Field::Title, serde_json::from_str(&title).unwrap_or_default())
+        });
+    }
     Ok(())
 }
 
@@ -342,16 +367,31 @@ async fn role_change(
     assign: bool,
 ) -> Result<(), StepEnd> {
     let id = current_id(ctx, admin, state)?;
+    let attribute = match &ctx.workload.users.dialect.roles {
+        Roles::Attribute(a) => a,
+        Roles::Groups => {
+            let Some(gid) = ctx.role_groups.get(role) else {
+                return Err(payload(format!("no group for role `{role}` (roles = \"groups\")")));
+            };
+            return membership_patch(ctx, series, gid, &id, assign).await;
+        }
+    };
     let ops = if assign {
         format!(
-            r#"{{"op":"add","path":"roles","value":[{{"value":{}}}]}}"#,
+            r#"{{"op":"{}","path":{},"value":[{{"value":{}}}]}}"#,
+            op_word(ctx, "add"),
+            json_string(attribute),
             json_string(role)
         )
     } else {
-        let path = format!("roles[value eq {}]", json_string(role));
-        format!(r#"{{"op":"remove","path":{}}}"#, json_string(&path))
+        let path = format!("{attribute}[value eq {}]", json_string(role));
+        format!(r#"{{"op":"{}","path":{}}}"#, op_word(ctx, "remove"), json_string(&path))
     };
     let reply = patch_user(ctx, series, &id, &ops).await?;
+    if !matches!(&ctx.workload.users.dialect.roles, Roles::Attribute(a) if a == "roles") {
+        // Linked services show the `roles` attribute; elsewhere there is nothing to observe.
+        return Ok(());
+    }
     let step = if assign {
         Step::AssignRole(role.to_string())
     } else {
@@ -375,7 +415,12 @@ async fn set_active(
     active: bool,
 ) -> Result<(), StepEnd> {
     let id = current_id(ctx, admin, state)?;
-    let ops = format!(r#"{{"op":"replace","path":"active","value":{active}}}"#);
+    let style = ctx.workload.users.dialect.patch;
+    let ops = format!(
+        r#"{{"op":"{}","path":"active","value":{}}}"#,
+        style.op("replace"),
+        style.boolean(active)
+    );
     let reply = patch_user(ctx, series, &id, &ops).await?;
     let step = if active { Step::EnableUser } else { Step::DisableUser };
     want_observation(ctx, state, &step, &reply, || {
@@ -441,18 +486,28 @@ async fn membership(
         (Some(JourneyGroup { id: g, .. }), _) | (None, Some(g)) => g.clone(),
         (None, None) => return Err(payload("no group to use: add create_group first")),
     };
-    let uid = json_string(&current_id(ctx, admin, state)?);
+    let uid = current_id(ctx, admin, state)?;
+    membership_patch(ctx, series, &gid, &uid, add).await
+}
+
+/// PATCH a group's `members`: add or remove user `uid`.
+async fn membership_patch(ctx: &Ctx, series: SeriesId, gid: &str, uid: &str, add: bool) -> Result<(), StepEnd> {
+    let uid = json_string(uid);
     let op = if add {
-        format!(r#"{{"op":"add","path":"members","value":[{{"value":{uid}}}]}}"#)
+        format!(
+            r#"{{"op":"{}","path":"members","value":[{{"value":{uid}}}]}}"#,
+            op_word(ctx, "add")
+        )
     } else {
         format!(
-            r#"{{"op":"remove","path":{}}}"#,
+            r#"{{"op":"{}","path":{}}}"#,
+            op_word(ctx, "remove"),
             json_string(&format!("members[value eq {uid}]"))
         )
     };
     let path = format!("/Groups/{gid}");
     let reply = send(ctx, series, Method::PATCH, &path, Some(patch_body(&op)), &[200, 204]).await?;
-    changed(&reply, &gid)
+    changed(&reply, gid)
 }
 
 async fn delete_group(ctx: &Ctx, state: &mut JourneyState, series: SeriesId) -> Result<(), StepEnd> {

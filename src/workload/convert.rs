@@ -730,7 +730,29 @@ fn convert_users(src: &Source, u: UsersWire) -> Result<Users, WorkloadError> {
             read_feeder(&full).map_err(|m| src.error(None, format!("users.feeder `{}`: {m}", full.display())))?
         }
     };
+    let span = u
+        .patch
+        .as_ref()
+        .map(|s| s.span())
+        .or(u.modify.as_ref().map(|s| s.span()))
+        .or(u.roles.as_ref().map(|s| s.span()));
+    let dialect = dialect::convert(
+        u.patch.as_ref().map(|s| s.get_ref().as_str()),
+        u.modify.as_ref().map(|s| s.get_ref()),
+        u.roles.as_ref().map(|s| s.get_ref().as_str()),
+        &u.vars,
+    )
+    .map_err(|m| {
+        let at = |key: &str, s: &Option<Spanned<_>>| {
+            m.starts_with(key)
+                .then(|| s.as_ref().map(|s: &Spanned<_>| s.span()))
+                .flatten()
+        };
+        let span = at("users.patch", &u.patch).or(at("users.roles", &u.roles)).or(span);
+        src.error(span, m)
+    })?;
     Ok(Users {
+        dialect,
         template,
         user_name,
         password,

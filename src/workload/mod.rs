@@ -8,7 +8,8 @@
 //! - [`wire`]: the serde structs of the TOML format.
 //! - [`error`]: located errors and did-you-mean hints. [`limits`]: the bound of every number.
 //! - [`overrides`]: command-line changes, and error locations that stay true after them.
-//! - [`template`]: payload templates with placeholders.
+//! - [`template`]: payload templates with placeholders. [`dialect`]: what the built-in steps
+//!   change and how they PATCH.
 //! - [`schedule`]: open-model arrival rates and arrival times.
 //! - [`step`]: the operations a journey is made of; [`operations`]: custom ones
 //!   (`[operations.NAME]`).
@@ -19,6 +20,7 @@
 
 pub mod checks;
 mod convert;
+pub mod dialect;
 pub mod downstream;
 pub mod error;
 pub mod limits;
@@ -162,6 +164,8 @@ pub struct Users {
     pub prepopulate: usize,
     /// Existing users from the feeder: (userName, optional id).
     pub feeder: Vec<(String, Option<String>)>,
+    /// What `modify_user` changes, where roles live, the PATCH style.
+    pub dialect: dialect::Dialect,
 }
 
 impl Workload {

@@ -181,4 +181,13 @@ pub struct UsersWire {
     /// Extra placeholder values: `{name}` in templates.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// `standard` (default) or `entra`: how PATCH requests are written.
+    #[serde(default)]
+    pub patch: Option<Spanned<String>>,
+    /// What `modify_user` sets: attribute path = value template (default `{ title = "Title {seq}" }`).
+    #[serde(default)]
+    pub modify: Option<Spanned<BTreeMap<String, String>>>,
+    /// Where roles live: `roles` (default), `entitlements`, an extension attribute, or `groups`.
+    #[serde(default)]
+    pub roles: Option<Spanned<String>>,
 }

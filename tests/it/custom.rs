@@ -248,3 +248,67 @@ fn validate_names_the_line_of_each_mistake_in_an_operation() {
         }
     }
 }
+
+async fn run_dialect(
+    users: &str,
+    steps: &str,
+    groups: &[&str],
+) -> (anyhow::Result<provbench::engine::RunResult>, Vec<Value>) {
+    let config = provbench::reference::config::ReferenceConfig::from_toml("profile = \"fast\"\n").unwrap();
+    let reference = crate::support::start_reference(config).await;
+    for g in groups {
+        let r = reference.post_scim("/Groups", json!({"displayName": g})).await;
+        assert!(r.status().is_success());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), &reference.token).unwrap();
+    let text = format!(
+        "name = \"dialect\"\nthresholds = [\"rate(errors) == 0\"]\n[target]\nkind = \"scim\"\nbase_url = \"{}\"\nauth = {{ kind = \"bearer\", token_file = \"token\" }}\n\
+         [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n[[journey]]\nname = \"j\"\nsteps = [{steps}]\n[users]\n{users}",
+        reference.scim
+    );
+    let r = run(dir.path(), &text).await;
+    let scim_path = reference
+        .scim
+        .strip_prefix(&reference.root)
+        .unwrap_or_default()
+        .to_string();
+    let seen = reference.get_json(&format!("{scim_path}/Groups")).await["Resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    reference.stop().await;
+    (r, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modify_roles_and_patch_style_follow_the_workload() {
+    let users = "patch = \"entra\"\nroles = \"entitlements\"\n\
+                 modify = { title = \"Engineer {seq}\", \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\" = \"Dept {admin}\" }\n";
+    let steps = "\"create_user\", \"modify_user\", \"assign_role:employee\", \"remove_role:employee\", \"disable_user\", \"enable_user\", \"delete_user\"";
+    let (r, _) = run_dialect(users, steps, &[]).await;
+    let s = r.unwrap().summary;
+    assert_eq!(s.outcome, provbench::results::RunOutcome::Passed, "{:?}", s.failures);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_as_groups_use_existing_groups_and_fail_fast_without_them() {
+    let steps = "\"create_user\", \"assign_role:employee\", \"remove_role:employee\", \"delete_user\"";
+    let (r, groups) = run_dialect("roles = \"groups\"\n", steps, &["employee"]).await;
+    let s = r.unwrap().summary;
+    assert_eq!(s.outcome, provbench::results::RunOutcome::Passed, "{:?}", s.failures);
+    let employee = groups
+        .iter()
+        .find(|g| g["displayName"] == "employee")
+        .expect("the role's group survives");
+    assert!(
+        employee["members"].as_array().is_none_or(|m| m.is_empty()),
+        "{employee}"
+    );
+    let (r, _) = run_dialect("roles = \"groups\"\n", steps, &[]).await;
+    let e = format!("{:#}", r.err().expect("no group, no run"));
+    assert!(
+        e.contains("finding the group `employee`") && e.contains("no group with that displayName"),
+        "{e}"
+    );
+}

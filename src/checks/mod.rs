@@ -192,17 +192,24 @@ impl CheckHub {
         let Some(password) = &user.password else {
             return Err("no password".into());
         };
+        let secret = match &self.cfg.login_client {
+            Some(c) => Some(c.secret.resolve().map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", user.user_name.as_str()),
+            ("password", password.as_str()),
+        ];
+        if let Some(s) = &self.cfg.login_scope {
+            form.push(("scope", s.as_str()));
+        }
+        let mut request = self.http.post(self.url(&self.cfg.token_url, &user.id, ""));
+        if let (Some(c), Some(s)) = (&self.cfg.login_client, &secret) {
+            request = security::authenticated(request, &mut form, c, s);
+        }
         let started = Instant::now();
-        let sent = self
-            .http
-            .post(self.url(&self.cfg.token_url, &user.id, ""))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", user.user_name.as_str()),
-                ("password", password.as_str()),
-            ])
-            .send()
-            .await;
+        let sent = request.form(&form).send().await;
         let micros = started.elapsed().as_micros() as u64;
         match sent {
             Ok(r) => {
@@ -212,9 +219,13 @@ impl CheckHub {
                 match body["access_token"].as_str() {
                     Some(t) if status.is_success() => Ok(t.to_string()),
                     _ => Err(format!(
-                        "HTTP {}: {}",
+                        "HTTP {}: {}{}",
                         status.as_u16(),
-                        body["error"].as_str().unwrap_or("no token")
+                        body["error"].as_str().unwrap_or("no token"),
+                        body["error_description"]
+                            .as_str()
+                            .map(|d| format!(" ({})", d.chars().take(160).collect::<String>()))
+                            .unwrap_or_default()
                     )),
                 }
             }
@@ -291,6 +302,16 @@ impl CheckHub {
                     return;
                 }
                 Err(e) => last = e,
+            }
+            if last.contains("invalid_client") {
+                // The client, not the user, is refused: waiting will not change it.
+                self.fail(
+                    CheckKind::Login,
+                    Some(&user.user_name),
+                    None,
+                    format!("the token endpoint refuses the login's client ({last}); set [checks] login_client (and its client_auth)"),
+                );
+                return;
             }
             if self.revoked_users.contains_key(&user.id) {
                 // The journey disabled or deleted the user before it could log in.

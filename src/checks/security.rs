@@ -15,6 +15,27 @@ use crate::scim::client::encode_query;
 use crate::vocab::CheckKind;
 use crate::workload::checks::Client;
 
+/// RFC 6749 §2.3.1 client authentication on a token request: HTTP Basic (form-encoded id and
+/// secret) or both in the form.
+pub(super) fn authenticated<'a>(
+    request: reqwest::RequestBuilder,
+    form: &mut Vec<(&'a str, &'a str)>,
+    c: &'a Client,
+    secret: &'a str,
+) -> reqwest::RequestBuilder {
+    match c.auth {
+        crate::scim::ClientAuth::Basic => {
+            let enc = crate::scim::client::encode_query;
+            request.basic_auth(enc(&c.id), Some(enc(secret)))
+        }
+        crate::scim::ClientAuth::Post => {
+            form.push(("client_id", c.id.as_str()));
+            form.push(("client_secret", secret));
+            request
+        }
+    }
+}
+
 impl CheckHub {
     async fn client_token(&self, c: &Client) -> anyhow::Result<String> {
         self.client_token_with_ttl(c).await.map(|(t, _)| t)
@@ -22,16 +43,14 @@ impl CheckHub {
 
     async fn client_token_with_ttl(&self, c: &Client) -> anyhow::Result<(String, Duration)> {
         let secret = c.secret.resolve()?;
-        let r = self
-            .http
-            .post(self.url(&self.cfg.token_url, "", ""))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", c.id.as_str()),
-                ("client_secret", secret.as_str()),
-            ])
-            .send()
-            .await?;
+        let mut form = vec![("grant_type", "client_credentials")];
+        let request = authenticated(
+            self.http.post(self.url(&self.cfg.token_url, "", "")),
+            &mut form,
+            c,
+            &secret,
+        );
+        let r = request.form(&form).send().await?;
         let v: Value = r.json().await?;
         let ttl = Duration::from_secs(v["expires_in"].as_u64().unwrap_or(0));
         v["access_token"]

@@ -301,6 +301,13 @@ fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
             (auth.issue(Subject::Client(client.id.clone()), scopes, ttl), scopes, ttl)
         }
         Some("password") => {
+            // A server that names its client authentication method allows the password grant to
+            // confidential clients only, as real IdPs do.
+            if auth.client_auth != ClientAuthMethods::Any && client.is_none() {
+                return Err(OAuthError::client(
+                    "client authentication is required for the password grant",
+                ));
+            }
             let (Some(username), Some(password)) = (&form.username, &form.password) else {
                 return Err(OAuthError::bad("invalid_request", "username and password are required"));
             };

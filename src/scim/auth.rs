@@ -59,6 +59,7 @@ pub async fn authenticate(
             client_id,
             client_secret,
             scope,
+            audience,
             client_auth,
         } => {
             let url = if token_url.starts_with('/') {
@@ -79,14 +80,23 @@ pub async fn authenticate(
             let client_auth = *client_auth;
             let fetch = {
                 let client = client.clone();
-                let scope = scope.clone();
+                let (scope, audience) = (scope.clone(), audience.clone());
                 move || {
-                    let (client, url, id, secret, scope) =
-                        (client.clone(), url.clone(), id.clone(), secret.clone(), scope.clone());
+                    let (client, url, id, secret, scope, audience) = (
+                        client.clone(),
+                        url.clone(),
+                        id.clone(),
+                        secret.clone(),
+                        scope.clone(),
+                        audience.clone(),
+                    );
                     async move {
                         let mut form = vec![("grant_type", "client_credentials")];
                         if let Some(s) = &scope {
                             form.push(("scope", s.as_str()));
+                        }
+                        if let Some(a) = &audience {
+                            form.push(("audience", a.as_str()));
                         }
                         let request = client.http().post(&url);
                         let request = match client_auth {

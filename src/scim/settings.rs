@@ -16,6 +16,8 @@ pub enum Auth {
         /// From the environment or a file; none for a public client.
         client_secret: Option<Secret>,
         scope: Option<String>,
+        /// `audience` form parameter, for servers that scope tokens to an API that way.
+        audience: Option<String>,
         /// How the client authenticates at the token endpoint.
         client_auth: ClientAuth,
     },

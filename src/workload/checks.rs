@@ -39,6 +39,11 @@ pub struct ChecksWire {
     pub readonly_client: Option<ClientWire>,
     #[serde(default)]
     pub expiring_client: Option<ClientWire>,
+    /// The client the login checks' password grant authenticates as.
+    #[serde(default)]
+    pub login_client: Option<ClientWire>,
+    #[serde(default)]
+    pub login_scope: Option<String>,
     #[serde(default)]
     pub privileged_group: Option<String>,
     /// Role -> the permissions a linked service must show for it.
@@ -52,6 +57,9 @@ pub struct ClientWire {
     pub id: String,
     #[serde(default)]
     pub secret_env: Option<String>,
+    /// `basic` (default, HTTP Basic) or `post` (the secret in the form body).
+    #[serde(default)]
+    pub client_auth: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +67,8 @@ pub struct Client {
     pub id: String,
     /// Resolved when the run starts (from the environment, or the embedded service's own).
     pub secret: ClientSecret,
+    /// How it authenticates at the token endpoint.
+    pub auth: crate::scim::ClientAuth,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +128,10 @@ impl Needs<'_> {
     ) -> Result<Option<Client>, String> {
         match (c, self.embedded) {
             (Some(c), _) => Ok(Some(Client {
+                auth: match &c.client_auth {
+                    Some(a) => crate::scim::ClientAuth::parse(a).map_err(|m| format!("checks.{key}: {m}"))?,
+                    None => crate::scim::ClientAuth::Basic,
+                },
                 secret: match c.secret_env {
                     Some(e) => ClientSecret::Env(e),
                     None if self.embedded => ClientSecret::Embedded(format!("{}-secret", c.id)),
@@ -126,6 +140,7 @@ impl Needs<'_> {
                 id: c.id,
             })),
             (None, true) => Ok(Some(Client {
+                auth: crate::scim::ClientAuth::Basic,
                 id: default.0.into(),
                 secret: ClientSecret::Embedded(default.1.into()),
             })),
@@ -151,6 +166,11 @@ pub struct Checks {
     pub outbox_url: Option<String>,
     pub helpdesk: Option<Client>,
     pub readonly: Option<Client>,
+    /// The client the password grant authenticates as (IdPs that allow the grant only to a
+    /// confidential client); none: the grant is sent without client authentication.
+    pub login_client: Option<Client>,
+    /// `scope` of the password grant.
+    pub login_scope: Option<String>,
     pub expiring: Option<Client>,
     pub privileged_group: String,
     pub roles: BTreeMap<String, Vec<String>>,
@@ -253,6 +273,11 @@ impl Checks {
                 "expiring_client",
                 &[],
             )?,
+            login_client: match w.login_client.clone() {
+                Some(c) => client(Some(c), ("", ""), "login_client", &[])?,
+                None => None,
+            },
+            login_scope: w.login_scope.clone(),
             privileged_group: w.privileged_group.clone().unwrap_or_else(|| "admins".into()),
             roles: match (w.roles.clone(), embedded_roles) {
                 (Some(r), _) => r,

@@ -415,6 +415,7 @@ fn convert_auth(src: &Source, auth: Option<AuthWire>) -> Result<Auth, WorkloadEr
             client_secret_env,
             client_secret_file,
             scope,
+            audience,
             client_auth,
         }) => {
             let client_id = match (client_id, client_id_env) {
@@ -446,6 +447,7 @@ fn convert_auth(src: &Source, auth: Option<AuthWire>) -> Result<Auth, WorkloadEr
                 client_id,
                 client_secret,
                 scope,
+                audience,
                 client_auth,
             }
         }

@@ -273,6 +273,9 @@ pub enum ServiceAuthTable {
         client_secret_file: Option<String>,
         #[serde(default)]
         scope: Option<String>,
+        /// Sent as `audience` (the API the token is for, as Auth0-like servers ask).
+        #[serde(default)]
+        audience: Option<String>,
         /// `basic` (default) or `post`.
         #[serde(default)]
         client_auth: Option<String>,
@@ -321,8 +324,10 @@ impl ServiceAuth {
                 client_secret_env,
                 client_secret_file,
                 scope,
+                audience,
                 client_auth,
             })) => ServiceAuth::OAuth2(crate::scim::settings::Auth::ClientCredentials {
+                audience,
                 client_auth: client_auth
                     .as_deref()
                     .map(crate::scim::settings::ClientAuth::parse)

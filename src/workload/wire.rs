@@ -107,6 +107,9 @@ pub enum AuthWire {
         client_secret_file: Option<String>,
         #[serde(default)]
         scope: Option<String>,
+        /// Sent as `audience` (the API the token is for, as Auth0-like servers ask).
+        #[serde(default)]
+        audience: Option<String>,
         /// `basic` (default, HTTP Basic) or `post` (the secret in the form body).
         #[serde(default)]
         client_auth: Option<String>,

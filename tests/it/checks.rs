@@ -156,3 +156,46 @@ fn downstream_leftovers_are_counted_per_service() {
 fn missing_audit_entries_fail_the_audit_check() {
     only_this_fails("missing-audit", "audit");
 }
+
+/// A token endpoint that allows the password grant to confidential clients only, with HTTP
+/// Basic only: the login check passes with `login_client` authenticating by Basic, and fails,
+/// naming `invalid_client`, without it or with the secret in the form.
+#[test]
+fn the_login_checks_password_grant_authenticates_its_client() {
+    let base = WORKLOAD
+        .replace("profile = \"fast\"", "profile = \"fast\"\nconfig = \"reference.toml\"")
+        .replace(
+            "kinds = [\"login\", \"permissions\", \"audit\", \"welcome\", \"authorization\", \"escalation\", \"revocation\"]",
+            "kinds = [\"login\"]",
+        );
+    for (client, passes) in [
+        ("login_client = { id = \"provbench-admin\" }\n", true),
+        ("", false),
+        (
+            "login_client = { id = \"provbench-admin\", client_auth = \"post\" }\n",
+            false,
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("reference.toml"), "client_auth = \"basic\"\n").unwrap();
+        std::fs::write(dir.path().join("w.toml"), format!("{base}{client}")).unwrap();
+        let out = Command::cargo_bin("provbench")
+            .unwrap()
+            .current_dir(dir.path())
+            .args(["run", "w.toml", "--no-progress", "--out", "results", "--duration", "2s"])
+            .env_remove("GITHUB_ACTIONS")
+            .output()
+            .unwrap();
+        let summary: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+        let failed = failed_checks(&summary);
+        if passes {
+            assert_eq!(out.status.code(), Some(0), "{client}: {failed:?}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{client}");
+            let text = summary["checks"].to_string();
+            assert!(text.contains("invalid_client"), "{client}: {text}");
+            assert!(!text.contains("provbench-admin-secret"));
+        }
+    }
+}

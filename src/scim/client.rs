@@ -105,6 +105,22 @@ impl ScimClient {
         if let Some(n) = settings.max_connections {
             builder = builder.pool_max_idle_per_host(n);
         }
+        if let Some(ca) = &settings.tls.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| anyhow::anyhow!("ca_file {}: {e}", ca.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| anyhow::anyhow!("ca_file {}: not PEM certificates: {e}", ca.display()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some((cert, key)) = &settings.tls.client_identity {
+            let mut pem = std::fs::read(cert).map_err(|e| anyhow::anyhow!("client_cert {}: {e}", cert.display()))?;
+            pem.push(b'\n');
+            pem.extend(std::fs::read(key).map_err(|e| anyhow::anyhow!("client_key {}: {e}", key.display()))?);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("client_cert/client_key: not a PEM certificate and private key: {e}"))?;
+            builder = builder.identity(identity);
+        }
         if !settings.keep_alive {
             // Servers that close every connection (HTTP/1.0): never reuse one.
             builder = builder.pool_max_idle_per_host(0);

@@ -15,4 +15,4 @@ pub mod client;
 pub mod settings;
 
 pub use client::{CallError, Reply, ScimClient};
-pub use settings::{Auth, ClientAuth, ClientId, HttpSettings, Secret};
+pub use settings::{Auth, ClientAuth, ClientId, HttpSettings, Secret, Tls};

@@ -66,6 +66,17 @@ pub struct HttpSettings {
     pub max_connections: Option<usize>,
     /// Reuse connections (off for servers that close every connection, e.g. HTTP/1.0 ones).
     pub keep_alive: bool,
+    /// TLS beyond the system's roots: a private CA, a client certificate (mTLS).
+    pub tls: Tls,
+}
+
+/// PEM files, resolved against the workload's folder.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tls {
+    /// Trusted in addition to the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Certificate and private key the client presents.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
 }
 
 impl HttpSettings {
@@ -77,6 +88,7 @@ impl HttpSettings {
             max_retries: 3,
             max_connections: None,
             keep_alive: true,
+            tls: Tls::default(),
         }
     }
 }

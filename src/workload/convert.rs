@@ -295,6 +295,7 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
             None => None,
         },
         keep_alive: t.keep_alive.unwrap_or(true),
+        tls: convert_tls(src, &t)?,
     };
     let target = match kind {
         "embedded" => {
@@ -364,6 +365,33 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
         }
     };
     Ok((target, http))
+}
+
+/// `ca_file`, `client_cert` and `client_key`: files that exist, for an https:// target.
+fn convert_tls(src: &Source, t: &TargetWire) -> Result<crate::scim::Tls, WorkloadError> {
+    let dir = src.file.parent().unwrap_or(Path::new("."));
+    let file = |s: &Spanned<String>, key: &str| {
+        let path = dir.join(s.get_ref());
+        if !path.is_file() {
+            return Err(src.error(Some(s.span()), format!("target.{key}: no file {}", path.display())));
+        }
+        if !t.base_url.as_ref().is_some_and(|u| u.get_ref().starts_with("https://")) {
+            return Err(src.error(Some(s.span()), format!("target.{key} needs an https:// base_url")));
+        }
+        Ok(path)
+    };
+    let ca_file = t.ca_file.as_ref().map(|s| file(s, "ca_file")).transpose()?;
+    let client_identity = match (&t.client_cert, &t.client_key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => Some((file(c, "client_cert")?, file(k, "client_key")?)),
+        (Some(s), None) | (None, Some(s)) => {
+            return Err(src.error(Some(s.span()), "give both `client_cert` and `client_key` (PEM files)"));
+        }
+    };
+    Ok(crate::scim::Tls {
+        ca_file,
+        client_identity,
+    })
 }
 
 /// `[target] headers`: names that are header names, literal values that are header values.

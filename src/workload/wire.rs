@@ -78,6 +78,14 @@ pub struct TargetWire {
     /// Reuse connections (default true; false for servers that close each one).
     #[serde(default)]
     pub keep_alive: Option<bool>,
+    /// PEM CA bundle trusted in addition to the system's roots (a private CA).
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// PEM certificate and key the client presents (mutual TLS).
+    #[serde(default)]
+    pub client_cert: Option<Spanned<String>>,
+    #[serde(default)]
+    pub client_key: Option<Spanned<String>>,
     /// Sent with every request to the target: `{ X-Tenant = "acme", X-Api-Key = { env = "KEY" } }`.
     #[serde(default)]
     pub headers: BTreeMap<String, super::downstream::HeaderValue>,

@@ -13,3 +13,4 @@ mod shards;
 mod signals;
 mod support;
 mod thresholds;
+mod tls;

@@ -1,0 +1,174 @@
+//! A SCIM target behind TLS with a private CA that requires a client certificate (mutual TLS),
+//! on `127.0.0.1:0`: the run passes with `ca_file`, `client_cert` and `client_key`, and fails
+//! with the TLS error named without the CA or without the certificate. The PEM files in
+//! `tests/fixtures/tls` are test-only (a CA made for these tests; its key was discarded).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::{Value, json};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+
+async fn create(State(next): State<Arc<AtomicU64>>, Json(body): Json<Value>) -> impl IntoResponse {
+    let id = next.fetch_add(1, Ordering::Relaxed).to_string();
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": id, "userName": body["userName"]})),
+    )
+}
+
+async fn remove(Path(_id): Path<String>) -> impl IntoResponse {
+    StatusCode::NO_CONTENT
+}
+
+async fn search() -> impl IntoResponse {
+    Json(json!({"totalResults": 0, "Resources": []}))
+}
+
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            // A client the server refuses is simply not served.
+            if let Ok(tls) = self.acceptor.accept(stream).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// An HTTPS server whose certificate comes from the private CA and that asks every client for a
+/// certificate from it.
+async fn start_mtls() -> String {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let ca = CertificateDer::from_pem_file(format!("{FIXTURES}/ca.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .unwrap();
+    let certs = vec![CertificateDer::from_pem_file(format!("{FIXTURES}/server.pem")).unwrap()];
+    let key = PrivateKeyDer::from_pem_file(format!("{FIXTURES}/server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://127.0.0.1:{}/scim/v2", tcp.local_addr().unwrap().port());
+    let listener = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    };
+    let app = Router::new()
+        .route("/scim/v2/Users", get(search).post(create))
+        .route("/scim/v2/Users/{id}", delete(remove))
+        .route("/scim/v2/Groups", get(search))
+        .with_state(Arc::new(AtomicU64::new(1)));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn run(url: &str, tls: &str) -> anyhow::Result<provbench::engine::RunResult> {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name = \"mtls\"\n[target]\nkind = \"scim\"\nbase_url = \"{url}\"\n{tls}\
+         [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"delete_user\"]\n"
+    );
+    let path = dir.path().join("w.toml");
+    std::fs::write(&path, text).unwrap();
+    let w = provbench::workload::Workload::load(&path, &Default::default())?;
+    provbench::engine::run(
+        provbench::engine::RunOptions {
+            out: Some(dir.path().join("results")),
+            cleanup_timeout: std::time::Duration::from_secs(5),
+            ..provbench::engine::RunOptions::new(w)
+        },
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_with_a_private_ca() {
+    let url = start_mtls().await;
+    let all = format!(
+        "ca_file = \"{FIXTURES}/ca.pem\"\nclient_cert = \"{FIXTURES}/client.pem\"\nclient_key = \"{FIXTURES}/client.key\"\n"
+    );
+    let r = run(&url, &all).await.unwrap();
+    assert_eq!(
+        r.summary.outcome,
+        provbench::results::RunOutcome::Passed,
+        "{:?}",
+        r.summary.failures
+    );
+
+    for (tls, needle) in [
+        (
+            format!("client_cert = \"{FIXTURES}/client.pem\"\nclient_key = \"{FIXTURES}/client.key\"\n"),
+            "certificate",
+        ),
+        (format!("ca_file = \"{FIXTURES}/ca.pem\"\n"), "connection"),
+    ] {
+        let r = run(&url, &tls).await.unwrap();
+        assert_ne!(r.summary.outcome, provbench::results::RunOutcome::Passed, "{tls}");
+        let f = r
+            .summary
+            .failures
+            .iter()
+            .find(|f| f.op == "create_user")
+            .expect("create_user failed");
+        assert_eq!(f.reason, "connection", "{tls}: {f:?}");
+        assert!(f.examples[0].to_lowercase().contains(needle), "{tls}: {:?}", f.examples);
+    }
+}
+
+#[test]
+fn tls_settings_are_checked_when_the_workload_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    for (target, needle) in [
+        (
+            "base_url = \"http://127.0.0.1:9\"\nca_file = \"ca.pem\"\n",
+            "needs an https:// base_url",
+        ),
+        (
+            "base_url = \"https://127.0.0.1:9\"\nca_file = \"missing.pem\"\n",
+            "no file",
+        ),
+        (
+            "base_url = \"https://127.0.0.1:9\"\nclient_cert = \"ca.pem\"\n",
+            "both `client_cert` and `client_key`",
+        ),
+    ] {
+        std::fs::copy(format!("{FIXTURES}/ca.pem"), dir.path().join("ca.pem")).unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, format!("name = \"t\"\n[target]\nkind = \"scim\"\n{target}[load]\nmodel = \"closed\"\nadmins = 1\niterations = 1\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"delete_user\"]\n")).unwrap();
+        let err = provbench::workload::Workload::load(&path, &Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle) && err.contains("w.toml:"), "{target}: {err}");
+    }
+}

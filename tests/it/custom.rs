@@ -124,20 +124,7 @@ path = "/users/{kc_id}"
 expect = [204]
 "#;
 
-async fn run(dir: &std::path::Path, text: &str) -> anyhow::Result<provbench::engine::RunResult> {
-    let path = dir.join("w.toml");
-    std::fs::write(&path, text).unwrap();
-    let w = provbench::workload::Workload::load(&path, &Default::default())?;
-    provbench::engine::run(
-        provbench::engine::RunOptions {
-            out: Some(dir.join("results")),
-            cleanup_timeout: std::time::Duration::from_secs(30),
-            ..provbench::engine::RunOptions::new(w)
-        },
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-}
+use crate::support::run_workload as run;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vendor_api_driven_by_custom_operations_is_cleaned_by_its_hooks() {

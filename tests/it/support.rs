@@ -4,6 +4,22 @@ use provbench::reference::{self, RunningReference, config::ReferenceConfig};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+/// Writes `text` to `dir/w.toml`, loads it and runs it in-process (results in `dir/results`).
+pub async fn run_workload(dir: &std::path::Path, text: &str) -> anyhow::Result<provbench::engine::RunResult> {
+    let path = dir.join("w.toml");
+    std::fs::write(&path, text).unwrap();
+    let w = provbench::workload::Workload::load(&path, &Default::default())?;
+    provbench::engine::run(
+        provbench::engine::RunOptions {
+            out: Some(dir.join("results")),
+            cleanup_timeout: std::time::Duration::from_secs(10),
+            ..provbench::engine::RunOptions::new(w)
+        },
+        CancellationToken::new(),
+    )
+    .await
+}
+
 pub struct Reference {
     pub running: RunningReference,
     pub root: String,

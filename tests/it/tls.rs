@@ -98,18 +98,7 @@ async fn run(url: &str, tls: &str) -> anyhow::Result<provbench::engine::RunResul
         "name = \"mtls\"\n[target]\nkind = \"scim\"\nbase_url = \"{url}\"\n{tls}\
          [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"delete_user\"]\n"
     );
-    let path = dir.path().join("w.toml");
-    std::fs::write(&path, text).unwrap();
-    let w = provbench::workload::Workload::load(&path, &Default::default())?;
-    provbench::engine::run(
-        provbench::engine::RunOptions {
-            out: Some(dir.path().join("results")),
-            cleanup_timeout: std::time::Duration::from_secs(5),
-            ..provbench::engine::RunOptions::new(w)
-        },
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
+    crate::support::run_workload(dir.path(), &text).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

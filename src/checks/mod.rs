@@ -11,6 +11,8 @@
 //! # Layout
 //! - [`security`]: the run-wide authorization and escalation checks.
 
+pub mod browser;
+pub mod form;
 pub mod security;
 
 use std::collections::{BTreeSet, HashMap};
@@ -55,6 +57,8 @@ pub struct CheckHub {
     cfg: Checks,
     client: Arc<ScimClient>,
     http: reqwest::Client,
+    /// For the browser sign-in: no redirects followed.
+    browser: reqwest::Client,
     registry: Arc<Registry>,
     run_id: RunId,
     tallies: Vec<Tally>,
@@ -113,6 +117,13 @@ impl CheckHub {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .no_proxy()
+                .build()
+                .expect("reqwest client"),
+            // Follows nothing by itself: the sign-in stops at the redirect to redirect_uri.
+            browser: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("reqwest client"),
             client,
@@ -192,6 +203,13 @@ impl CheckHub {
         let Some(password) = &user.password else {
             return Err("no password".into());
         };
+        if let crate::workload::login::LoginFlow::AuthorizationCode(flow) = &self.cfg.login_flow {
+            let started = Instant::now();
+            let signed_in = self.browser_login(flow, &user.user_name, password).await;
+            let micros = started.elapsed().as_micros() as u64;
+            self.registry.record(self.login_latency, micros);
+            return signed_in;
+        }
         let secret = match &self.cfg.login_client {
             Some(c) => Some(c.secret.resolve().map_err(|e| e.to_string())?),
             None => None,
@@ -273,7 +291,9 @@ impl CheckHub {
                         match info {
                             Ok(r) if r.status().is_success() => {}
                             // Disabled by its journey in between: overtaken, not failed.
-                            Ok(_) if self.revoked_users.contains_key(&user.id) => {
+                            Ok(_)
+                                if self.revoked_users.contains_key(&user.id) || !self.still_active(&user.id).await =>
+                            {
                                 self.skip(CheckKind::Login);
                                 return;
                             }
@@ -303,13 +323,13 @@ impl CheckHub {
                 }
                 Err(e) => last = e,
             }
-            if last.contains("invalid_client") {
-                // The client, not the user, is refused: waiting will not change it.
+            if let Some(why) = never_passes(&last) {
+                // The client or the flow, not the user, is refused: waiting will not change it.
                 self.fail(
                     CheckKind::Login,
                     Some(&user.user_name),
                     None,
-                    format!("the token endpoint refuses the login's client ({last}); set [checks] login_client (and its client_auth)"),
+                    format!("the token endpoint refuses the login ({last}); {why}"),
                 );
                 return;
             }
@@ -589,5 +609,33 @@ impl CheckHub {
                 }
             })
             .collect()
+    }
+}
+
+/// What to change when a login error will not pass by waiting (a refused client, a disabled
+/// grant), or `None` for an error that may (the user not yet provisioned).
+fn never_passes(error: &str) -> Option<&'static str> {
+    if error.contains("invalid_client") || error.contains("unauthorized_client") {
+        Some("set [checks] login_client (and its client_auth)")
+    } else if error.contains("unsupported_grant_type") {
+        Some("the IdP does not allow this grant: set [checks] login_flow = { kind = \"authorization-code\", … }")
+    } else if error.contains("unexpected form") || error.contains("no `") {
+        Some("set [checks] login_flow to match the IdP's pages")
+    } else {
+        None
+    }
+}
+
+impl CheckHub {
+    /// Whether the target (admin view) still shows the user, active: false once its journey
+    /// disabled or deleted it, even before that change's acknowledgement reached the checks.
+    async fn still_active(&self, id: &str) -> bool {
+        match self.client.call(Method::GET, &format!("/Users/{id}"), None).await {
+            Ok(r) if r.status.as_u16() == 200 => serde_json::from_slice::<Value>(&r.body)
+                .map(|v| v["active"].as_bool().unwrap_or(true))
+                .unwrap_or(true),
+            Ok(r) if matches!(r.status.as_u16(), 404 | 410) => false,
+            _ => true,
+        }
     }
 }

@@ -345,13 +345,20 @@ pub struct ServeArgs {
     pub profile: String,
     /// TOML configuration laid over its profile (keys: profile, seed, token_ttl, clients,
     /// static_tokens, privileged_groups, roles, [queue], [[services]], login_requires_sync,
-    /// webhook_url, job_retention, [faults], flaws).
+    /// password_grant, login_consent, webhook_url, job_retention, [faults], flaws).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Client authentication the token endpoint takes: any (default), basic (client_secret_basic
     /// only, as many identity providers) or post (client_secret_post only).
     #[arg(long, value_enum, value_name = "METHOD")]
     pub client_auth: Option<reference::config::ClientAuthMethods>,
+    /// Refuse the password grant: users sign in through /oauth/authorize (authorization code
+    /// with PKCE, an HTML login form with a CSRF token), as identity providers that disable it.
+    #[arg(long)]
+    pub no_password_grant: bool,
+    /// Show a consent page after the login form, before redirecting with the code.
+    #[arg(long)]
+    pub login_consent: bool,
     /// Seed for every random draw (delays, faults), for repeatable runs.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -471,6 +478,8 @@ impl ServeArgs {
         if let Some(m) = self.client_auth {
             c.client_auth = m;
         }
+        c.password_grant &= !self.no_password_grant;
+        c.login_consent |= self.login_consent;
         if let Some(d) = &self.idle_poll {
             c.idle_poll = Some(d.clone());
         }

@@ -1,4 +1,5 @@
-//! OAuth2 for the reference service: the token endpoint (client credentials and password grants),
+//! OAuth2 for the reference service: the token endpoint (client credentials, password, and the
+//! authorization code and refresh grants of [`super::login`]),
 //! bearer-token authentication of every API call, and `/oauth/userinfo`.
 //!
 //! Tokens are opaque random strings held in a sharded map with their subject, scopes and expiry.
@@ -73,7 +74,7 @@ pub struct Auth {
     client_auth: ClientAuthMethods,
 }
 
-fn random_token() -> String {
+pub(super) fn random_token() -> String {
     let bytes: [u8; 24] = rand::rng().random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -227,23 +228,27 @@ pub struct TokenForm {
     scope: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    pub(super) code: Option<String>,
+    pub(super) redirect_uri: Option<String>,
+    pub(super) code_verifier: Option<String>,
+    pub(super) refresh_token: Option<String>,
 }
 
-struct OAuthError {
+pub(super) struct OAuthError {
     status: StatusCode,
     error: &'static str,
-    description: String,
+    pub(super) description: String,
 }
 
 impl OAuthError {
-    fn client(d: &str) -> Self {
+    pub(super) fn client(d: &str) -> Self {
         Self {
             status: StatusCode::UNAUTHORIZED,
             error: "invalid_client",
             description: d.into(),
         }
     }
-    fn bad(error: &'static str, d: impl Into<String>) -> Self {
+    pub(super) fn bad(error: &'static str, d: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             error,
@@ -276,6 +281,7 @@ fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
         .map_err(|e| OAuthError::bad("invalid_request", format!("body must be form-encoded: {e}")))?;
     let auth = &state.auth;
     let client = auth.client(headers, &form)?;
+    let mut refresh = None;
     let (token, scopes, ttl) = match form.grant_type.as_deref() {
         Some("client_credentials") => {
             let client = client.ok_or_else(|| OAuthError::client("client authentication is required"))?;
@@ -301,6 +307,12 @@ fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
             (auth.issue(Subject::Client(client.id.clone()), scopes, ttl), scopes, ttl)
         }
         Some("password") => {
+            if !state.config.password_grant {
+                return Err(OAuthError::bad(
+                    "unsupported_grant_type",
+                    "the password grant is disabled here: sign in through /oauth/authorize",
+                ));
+            }
             // A server that names its client authentication method allows the password grant to
             // confidential clients only, as real IdPs do.
             if auth.client_auth != ClientAuthMethods::Any && client.is_none() {
@@ -311,27 +323,22 @@ fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
             let (Some(username), Some(password)) = (&form.username, &form.password) else {
                 return Err(OAuthError::bad("invalid_request", "username and password are required"));
             };
-            let denied = || OAuthError::bad("invalid_grant", "invalid credentials or inactive user");
-            let id = state.store.user_id_by_name(username).ok_or_else(denied)?;
-            let user = state.store.get_user(&id).ok_or_else(denied)?;
-            let ok = user.active() && user.password.as_ref().is_some_and(|p| p.matches(password));
-            if !ok {
-                return Err(denied());
-            }
-            if let Some(service) = &state.config.login_requires_sync
-                && !state.pipeline.linked_sees_active(service, &id)
-            {
-                return Err(OAuthError::bad(
-                    "invalid_grant",
-                    format!("user not yet provisioned in {service}"),
-                ));
-            }
+            let id = check_password(state, username, password)?;
             let ttl = auth.default_ttl;
             (
                 auth.issue(Subject::User(id), Scopes::default(), ttl),
                 Scopes::default(),
                 ttl,
             )
+        }
+        Some(grant @ ("authorization_code" | "refresh_token")) => {
+            let (token, scopes, ttl, r) = if grant == "authorization_code" {
+                super::login::code_grant(state, client, &form)?
+            } else {
+                super::login::refresh_grant(state, client, &form)?
+            };
+            refresh = r;
+            (token, scopes, ttl)
         }
         Some(other) => {
             return Err(OAuthError::bad(
@@ -345,11 +352,32 @@ fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
         s if s.is_empty() => "openid profile".to_string(),
         s => s,
     };
-    Ok((
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl.as_secs(), "scope": scope})),
-    )
-        .into_response())
+    let mut body = json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl.as_secs(), "scope": scope});
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r);
+    }
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+/// The id of the active user `username` whose password is `password` (and, with
+/// `login_requires_sync`, who is visible in that service).
+pub(super) fn check_password(state: &AppState, username: &str, password: &str) -> Result<String, OAuthError> {
+    let denied = || OAuthError::bad("invalid_grant", "invalid credentials or inactive user");
+    let id = state.store.user_id_by_name(username).ok_or_else(denied)?;
+    let user = state.store.get_user(&id).ok_or_else(denied)?;
+    let ok = user.active() && user.password.as_ref().is_some_and(|p| p.matches(password));
+    if !ok {
+        return Err(denied());
+    }
+    if let Some(service) = &state.config.login_requires_sync
+        && !state.pipeline.linked_sees_active(service, &id)
+    {
+        return Err(OAuthError::bad(
+            "invalid_grant",
+            format!("user not yet provisioned in {service}"),
+        ));
+    }
+    Ok(id)
 }
 
 /// `GET /oauth/userinfo` with a user's token (OIDC core §5.3).

@@ -217,6 +217,10 @@ pub struct ReferenceConfig {
     pub services: Vec<LinkedServiceConfig>,
     /// When set, a password login succeeds only once the user is visible (and active) there.
     pub login_requires_sync: Option<String>,
+    /// The token endpoint's password grant (off: sign in through `/oauth/authorize` only).
+    pub password_grant: bool,
+    /// `/oauth/login` shows a consent page before redirecting with the code.
+    pub login_consent: bool,
     pub webhook_url: Option<String>,
     pub job_retention: usize,
     pub faults: FaultConfig,
@@ -293,6 +297,8 @@ impl ReferenceConfig {
                 service("crm", "10ms"),
             ],
             login_requires_sync: None,
+            password_grant: true,
+            login_consent: false,
             webhook_url: None,
             job_retention: 200_000,
             faults: FaultConfig {
@@ -489,6 +495,8 @@ pub struct ReferenceConfigWire {
     queue: Option<QueueWire>,
     services: Option<Vec<ServiceWire>>,
     login_requires_sync: Option<String>,
+    password_grant: Option<bool>,
+    login_consent: Option<bool>,
     webhook_url: Option<String>,
     job_retention: Option<usize>,
     faults: Option<FaultsWire>,
@@ -574,6 +582,12 @@ impl ReferenceConfigWire {
         }
         if let Some(v) = self.client_auth {
             c.client_auth = v;
+        }
+        if let Some(v) = self.password_grant {
+            c.password_grant = v;
+        }
+        if let Some(v) = self.login_consent {
+            c.login_consent = v;
         }
         if let Some(clients) = self.clients {
             c.clients = clients

@@ -7,7 +7,8 @@
 //! - [`config`]: profiles, TOML overlay, validation. [`distribution`]: delay distributions.
 //! - [`store`]: users and groups in memory. [`filter`], [`patch`]: SCIM filter and PATCH.
 //! - [`api`]: `/scim/v2/Users` and `/Groups`. [`discovery`]: schemas and configuration.
-//! - [`auth`]: tokens and OAuth2 endpoints. [`faults`]: injected latency, errors, 429s, stalls.
+//! - [`auth`]: tokens and OAuth2 endpoints; [`login`]: the browser sign-in (authorization code
+//!   with PKCE, login form, consent, refresh). [`faults`]: injected latency, errors, 429s, stalls.
 //! - [`pipeline`]: jobs, workers, linked services. [`effects`]: audit log and outbox.
 //! - [`observe`]: jobs, linked views, audit, outbox and `/stats` endpoints. [`stats`]: ground truth.
 
@@ -20,6 +21,7 @@ pub mod effects;
 pub mod error;
 pub mod faults;
 pub mod filter;
+pub mod login;
 pub mod observe;
 pub mod patch;
 pub mod pipeline;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub config: Arc<ReferenceConfig>,
     pub store: store::Store,
     pub auth: auth::Auth,
+    /// Browser sign-ins: login sessions, authorization codes, refresh tokens.
+    pub logins: login::Logins,
     pub pipeline: Arc<Pipeline>,
     pub faults: faults::Faults,
     pub rng: SeededSource,
@@ -64,6 +68,7 @@ impl AppState {
         Arc::new(AppState {
             store: store::Store::new(config.seed, scim_url.clone()),
             auth: auth::Auth::new(&config),
+            logins: login::Logins::default(),
             pipeline: Pipeline::start(config.clone(), shutdown),
             faults: faults::Faults::new(config.faults.clone()),
             rng: SeededSource::new(config.seed),
@@ -117,6 +122,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/scim/v2", scim)
         .route("/oauth/token", post(auth::token_endpoint))
         .route("/oauth/userinfo", get(auth::userinfo))
+        .route("/oauth/authorize", get(login::authorize))
+        .route("/oauth/login", post(login::login))
+        .route("/oauth/consent", post(login::consent))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject));
     Router::new()
         .merge(faulty)

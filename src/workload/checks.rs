@@ -42,6 +42,9 @@ pub struct ChecksWire {
     /// The client the login checks' password grant authenticates as.
     #[serde(default)]
     pub login_client: Option<ClientWire>,
+    /// How the login checks sign in: the password grant, or a browser's authorization code flow.
+    #[serde(default)]
+    pub login_flow: Option<super::login::LoginFlowWire>,
     #[serde(default)]
     pub login_scope: Option<String>,
     #[serde(default)]
@@ -171,6 +174,7 @@ pub struct Checks {
     pub login_client: Option<Client>,
     /// `scope` of the password grant.
     pub login_scope: Option<String>,
+    pub login_flow: super::login::LoginFlow,
     pub expiring: Option<Client>,
     pub privileged_group: String,
     pub roles: BTreeMap<String, Vec<String>>,
@@ -208,6 +212,7 @@ impl Checks {
         let need = |v, default, key, which: &[CheckKind]| needs.url(v, default, key, which);
         let client = |c, default, key, which: &[CheckKind]| needs.client(c, default, key, which);
         let (embedded_services, embedded_roles) = embedded.clone().unzip();
+        let login_flow = super::login::LoginFlow::from_wire(w.login_flow.clone(), embedded.is_some())?;
         let sample = w.sample.unwrap_or(0.1);
         if !(sample > 0.0 && sample <= 1.0) {
             return Err(format!("checks.sample must be in (0, 1], got {sample}"));
@@ -273,10 +278,18 @@ impl Checks {
                 "expiring_client",
                 &[],
             )?,
-            login_client: match w.login_client.clone() {
-                Some(c) => client(Some(c), ("", ""), "login_client", &[])?,
-                None => None,
+            login_client: match (w.login_client.clone(), &login_flow) {
+                (Some(c), _) => client(Some(c), ("", ""), "login_client", &[])?,
+                // The code flow needs a client: the embedded one by default.
+                (None, super::login::LoginFlow::AuthorizationCode(_)) => client(
+                    None,
+                    ("provbench-admin", "provbench-admin-secret"),
+                    "login_client",
+                    &[CheckKind::Login, CheckKind::Permissions, CheckKind::Revocation],
+                )?,
+                (None, _) => None,
             },
+            login_flow,
             login_scope: w.login_scope.clone(),
             privileged_group: w.privileged_group.clone().unwrap_or_else(|| "admins".into()),
             roles: match (w.roles.clone(), embedded_roles) {

@@ -13,7 +13,8 @@
 //! - [`schedule`]: open-model arrival rates and arrival times.
 //! - [`step`]: the operations a journey is made of; [`operations`]: custom ones
 //!   (`[operations.NAME]`).
-//! - [`probes`], [`checks`]: the `[probes]` and `[checks]` sections; [`downstream`]: how a
+//! - [`probes`], [`checks`]: the `[probes]` and `[checks]` sections ([`login`]: how the login
+//!   checks sign in); [`downstream`]: how a
 //!   linked service is read (by id or by query, with its own credentials).
 //! - [`selectors`]: threshold selectors checked against what the workload can record.
 //! - `convert`: wire form to domain types, with located errors.
@@ -24,6 +25,7 @@ pub mod dialect;
 pub mod downstream;
 pub mod error;
 pub mod limits;
+pub mod login;
 pub mod operations;
 pub mod overrides;
 pub mod probes;

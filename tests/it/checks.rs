@@ -199,3 +199,59 @@ fn the_login_checks_password_grant_authenticates_its_client() {
         }
     }
 }
+
+/// An IdP that disables the password grant and asks for consent: the login and revocation
+/// checks pass through the authorization code flow (PKCE, the login form's CSRF token, the
+/// consent page, the refresh grant); the password grant, or the code flow without the consent
+/// step, fails the login check at once, naming why.
+#[test]
+fn browser_sign_in_through_a_login_form_with_csrf_and_consent() {
+    let base = WORKLOAD
+        .replace("profile = \"fast\"", "profile = \"fast\"\nconfig = \"reference.toml\"")
+        .replace(
+            "kinds = [\"login\", \"permissions\", \"audit\", \"welcome\", \"authorization\", \"escalation\", \"revocation\"]",
+            "kinds = [\"login\", \"revocation\"]",
+        );
+    let flow = "login_flow = { kind = \"authorization-code\", csrf_field = \"csrf_token\"";
+    for (extra, passes, why) in [
+        (
+            format!("{flow}, consent = {{ field = \"decision\", value = \"allow\" }} }}\n"),
+            true,
+            "",
+        ),
+        (String::new(), false, "unsupported_grant_type"),
+        (format!("{flow} }}\n"), false, "consent"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("reference.toml"),
+            "password_grant = false\nlogin_consent = true\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("w.toml"), format!("{base}{extra}")).unwrap();
+        let out = Command::cargo_bin("provbench")
+            .unwrap()
+            .current_dir(dir.path())
+            .args(["run", "w.toml", "--no-progress", "--out", "results", "--duration", "2s"])
+            .env_remove("GITHUB_ACTIONS")
+            .output()
+            .unwrap();
+        let summary: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+        let checks = summary["checks"].to_string();
+        if passes {
+            assert_eq!(out.status.code(), Some(0), "{extra}: {checks}");
+            let login = summary["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["kind"] == "login")
+                .unwrap();
+            assert!(login["passed"].as_u64().unwrap() > 0, "{checks}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{extra}");
+            assert!(checks.contains(why), "{extra}: {checks}");
+        }
+        assert!(!checks.contains("provbench-admin-secret"));
+    }
+}

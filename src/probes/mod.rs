@@ -754,7 +754,11 @@ async fn reader(
     let origin = probe.find.url().origin().unwrap_or_else(|| target.origin().to_string());
     // A client of its own even on the target's origin: it keeps each answer's ETag for
     // conditional reads.
-    let client = ScimClient::new(&origin, HttpSettings::defaults())?
+    let settings = HttpSettings {
+        tls: probe.access.tls.clone(),
+        ..HttpSettings::defaults()
+    };
+    let client = ScimClient::new(&origin, settings)?
         .with_headers(headers)
         .capturing("etag")?;
     let client = match &probe.access.auth {

@@ -239,6 +239,8 @@ pub fn header_map(headers: &[(String, HeaderValue)], what: &str) -> anyhow::Resu
 pub struct Access {
     pub auth: ServiceAuth,
     pub headers: Vec<(String, HeaderValue)>,
+    /// A private CA and client certificate for an https:// service.
+    pub tls: crate::scim::Tls,
 }
 
 /// `auth = "target"`, `"none"`, or a table.

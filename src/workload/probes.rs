@@ -114,6 +114,14 @@ pub struct SyncWire {
     pub auth: Option<super::downstream::ServiceAuthWire>,
     #[serde(default)]
     pub headers: Option<std::collections::BTreeMap<String, super::downstream::HeaderValue>>,
+    /// PEM CA bundle for an https:// service behind a private CA.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// PEM certificate and key the probes present to it (mutual TLS).
+    #[serde(default)]
+    pub client_cert: Option<String>,
+    #[serde(default)]
+    pub client_key: Option<String>,
     /// A JSON pointer, in the user's document there, to the service's own change time (RFC 3339,
     /// e.g. `/meta/lastModified`): used instead of the bracket when it falls inside it.
     #[serde(default)]
@@ -431,6 +439,9 @@ fn sync_probes(
                 identity: None,
                 auth: None,
                 headers: None,
+                ca_file: None,
+                client_cert: None,
+                client_key: None,
                 changed_at: None,
                 clock_uncertainty: None,
                 observe: None,
@@ -487,6 +498,44 @@ fn find(s: &SyncWire, embedded: bool) -> Result<Find, String> {
     }
 }
 
+/// A service's TLS files, resolved against the workload's folder: files that exist, for an
+/// absolute https:// service.
+fn service_tls(
+    service: &str,
+    url: &str,
+    base: &std::path::Path,
+    ca_file: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+) -> Result<crate::scim::Tls, String> {
+    let file = |f: String, key: &str| {
+        let path = base.join(&f);
+        if !url.starts_with("https://") {
+            return Err(format!(
+                "probes.sync `{service}`: `{key}` needs an absolute https:// url or query"
+            ));
+        }
+        if !path.is_file() {
+            return Err(format!("probes.sync `{service}`: {key}: no file {}", path.display()));
+        }
+        Ok(path)
+    };
+    let ca_file = ca_file.map(|f| file(f, "ca_file")).transpose()?;
+    let client_identity = match (cert, key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => Some((file(c, "client_cert")?, file(k, "client_key")?)),
+        _ => {
+            return Err(format!(
+                "probes.sync `{service}`: give both `client_cert` and `client_key`"
+            ));
+        }
+    };
+    Ok(crate::scim::Tls {
+        ca_file,
+        client_identity,
+    })
+}
+
 fn sync_probe(s: SyncWire, embedded: bool, has_push: bool, base: &std::path::Path) -> Result<SyncProbe, String> {
     let find = find(&s, embedded)?;
     let relative = find.url().as_str().starts_with('/');
@@ -494,6 +543,14 @@ fn sync_probe(s: SyncWire, embedded: bool, has_push: bool, base: &std::path::Pat
     let access = Access {
         auth,
         headers: s.headers.unwrap_or_default().into_iter().collect(),
+        tls: service_tls(
+            &s.service,
+            find.url().as_str(),
+            base,
+            s.ca_file,
+            s.client_cert,
+            s.client_key,
+        )?,
     };
     let observe = match s.observe.as_deref() {
         None | Some("poll") => Observe::Poll,

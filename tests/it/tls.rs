@@ -17,15 +17,30 @@ use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
 
-async fn create(State(next): State<Arc<AtomicU64>>, Json(body): Json<Value>) -> impl IntoResponse {
-    let id = next.fetch_add(1, Ordering::Relaxed).to_string();
-    (
-        StatusCode::CREATED,
-        Json(json!({"id": id, "userName": body["userName"]})),
-    )
+#[derive(Default)]
+struct Users {
+    next: AtomicU64,
+    live: parking_lot::Mutex<std::collections::HashMap<String, Value>>,
 }
 
-async fn remove(Path(_id): Path<String>) -> impl IntoResponse {
+type S = State<Arc<Users>>;
+
+async fn create(State(s): S, Json(body): Json<Value>) -> impl IntoResponse {
+    let id = (s.next.fetch_add(1, Ordering::Relaxed) + 1).to_string();
+    let user = json!({"id": id, "userName": body["userName"], "active": true});
+    s.live.lock().insert(id, user.clone());
+    (StatusCode::CREATED, Json(user))
+}
+
+async fn get_one(State(s): S, Path(id): Path<String>) -> impl IntoResponse {
+    match s.live.lock().get(&id) {
+        Some(u) => Json(u.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn remove(State(s): S, Path(id): Path<String>) -> impl IntoResponse {
+    s.live.lock().remove(&id);
     StatusCode::NO_CONTENT
 }
 
@@ -85,18 +100,23 @@ async fn start_mtls() -> String {
     };
     let app = Router::new()
         .route("/scim/v2/Users", get(search).post(create))
-        .route("/scim/v2/Users/{id}", delete(remove))
+        .route("/scim/v2/Users/{id}", delete(remove).get(get_one))
         .route("/scim/v2/Groups", get(search))
-        .with_state(Arc::new(AtomicU64::new(1)));
+        .with_state(Arc::new(Users::default()));
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
 }
 
 async fn run(url: &str, tls: &str) -> anyhow::Result<provbench::engine::RunResult> {
+    run_with(url, tls, "", "").await
+}
+
+/// `load` adds to `[load]`; `tail` comes after the journey.
+async fn run_with(url: &str, tls: &str, load: &str, tail: &str) -> anyhow::Result<provbench::engine::RunResult> {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "name = \"mtls\"\n[target]\nkind = \"scim\"\nbase_url = \"{url}\"\n{tls}\
-         [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"delete_user\"]\n"
+         [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n{load}[[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"delete_user\"]\n{tail}"
     );
     crate::support::run_workload(dir.path(), &text).await
 }
@@ -160,4 +180,54 @@ fn tls_settings_are_checked_when_the_workload_loads() {
             .to_string();
         assert!(err.contains(needle) && err.contains("w.toml:"), "{target}: {err}");
     }
+}
+
+/// A linked service behind the same private CA and client-certificate requirement, read by the
+/// probes with TLS settings of its own: every create and delete is observed there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_service_behind_mutual_tls() {
+    let url = start_mtls().await;
+    let files = format!(
+        "ca_file = \"{FIXTURES}/ca.pem\"\nclient_cert = \"{FIXTURES}/client.pem\"\nclient_key = \"{FIXTURES}/client.key\"\n"
+    );
+    let probes = format!(
+        "[probes]\nsample = 1.0\ntimeout = \"5s\"\nsync = [{{ service = \"mirror\", url = \"{url}/Users/{{id}}\", auth = \"none\", \
+         ca_file = \"{FIXTURES}/ca.pem\", client_cert = \"{FIXTURES}/client.pem\", client_key = \"{FIXTURES}/client.key\" }}]\n"
+    );
+    // Long enough between steps for the probes to see each user before its delete.
+    let r = run_with(&url, &files, "think_time = \"400ms\"\n", &probes)
+        .await
+        .unwrap();
+    let s = &r.summary;
+    assert_eq!(s.outcome, provbench::results::RunOutcome::Passed, "{:?}", s.failures);
+    for op in ["create_user", "delete_user"] {
+        let m = s
+            .metrics
+            .iter()
+            .find(|m| m.key().metric == "sync_lag" && m.key().get("op") == Some(op))
+            .unwrap_or_else(|| {
+                panic!(
+                    "sync_lag{{op={op}}}: {:?} {:?}",
+                    s.metrics.iter().map(|m| m.key().to_string()).collect::<Vec<_>>(),
+                    s.probes
+                )
+            });
+        assert_eq!((m.count, m.timeouts), (2, 0), "{op}");
+    }
+    // Without its client certificate the service refuses every read: every request an error,
+    // every observation a timeout at the bound, and the probe named as a problem.
+    let refused = probes.replace(
+        &format!(", client_cert = \"{FIXTURES}/client.pem\", client_key = \"{FIXTURES}/client.key\""),
+        "",
+    );
+    let r = run_with(&url, &files, "think_time = \"400ms\"\n", &refused)
+        .await
+        .unwrap();
+    let p = r.summary.probes.as_ref().unwrap();
+    assert!(
+        p.probe_requests > 0 && p.probe_request_errors == p.probe_requests,
+        "{p:?}"
+    );
+    assert!(p.problems.iter().any(|m| m.contains("mirror")), "{p:?}");
+    assert_eq!(p.never_observed.len(), 2, "{p:?}");
 }

@@ -40,7 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Command::Run(args) => runtime.block_on(run_workload(args)),
-        Command::Validate(args) => validate(args),
+        Command::Validate(args) => runtime.block_on(validate(args)),
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Cleanup(args) => runtime.block_on(cleanup(args)),
         Command::Report(args) => report_dir(args),
@@ -219,19 +219,30 @@ fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
+async fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
     let mut failed = 0;
     for path in &args.workloads {
-        match Workload::load(path, &args.set.iter().fold(Overrides::default(), |o, s| o.set(s))) {
+        let loaded = Workload::load(path, &args.set.iter().fold(Overrides::default(), |o, s| o.set(s)))
+            .map_err(anyhow::Error::from);
+        let checked = match loaded {
+            Ok(w) if args.online => validate_online(&w).await.map(|()| w),
+            other => other,
+        };
+        match checked {
             Ok(w) => println!(
-                "{}: ok ({}; {} journeys, operations: {})",
+                "{}: ok ({}; {} journeys, operations: {}{})",
                 path.display(),
                 w.load_summary(),
                 w.journeys.len(),
-                w.operation_names().join(", ")
+                w.operation_names().join(", "),
+                if args.online {
+                    "; the target's /Schemas agrees"
+                } else {
+                    ""
+                }
             ),
             Err(e) => {
-                eprintln!("error: {}", crate::redact::output(&e.to_string()));
+                eprintln!("error: {}", crate::redact::output(&format!("{e:#}")));
                 failed += 1;
             }
         }
@@ -240,6 +251,21 @@ fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
         bail!("{failed} of {} workload files are invalid", args.workloads.len());
     }
     Ok(Outcome::Passed)
+}
+
+/// Signs in to the workload's target and checks its `/Schemas` against the user template.
+async fn validate_online(w: &Workload) -> anyhow::Result<()> {
+    if matches!(w.target, crate::workload::Target::Scim { scim: false, .. }) {
+        return Ok(());
+    }
+    let stop = CancellationToken::new();
+    let target = engine::target::resolve(w, stop.clone(), None).await?;
+    let checked = engine::prepare::check_required_attributes(w, &target.client).await;
+    stop.cancel();
+    if let Some(embedded) = target.embedded {
+        embedded.stop().await;
+    }
+    checked
 }
 
 async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {

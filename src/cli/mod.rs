@@ -281,6 +281,10 @@ pub struct ValidateArgs {
     /// Overrides to check with them, as for `run`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Also ask each target (signing in with the workload's credentials; nothing is written):
+    /// a user attribute its /Schemas marks required and the user template lacks is an error.
+    #[arg(long)]
+    pub online: bool,
 }
 
 #[derive(Debug, Args)]
@@ -359,6 +363,10 @@ pub struct ServeArgs {
     /// Show a consent page after the login form, before redirecting with the code.
     #[arg(long)]
     pub login_consent: bool,
+    /// A user attribute every create and replace must carry, published as required in /Schemas
+    /// (repeatable), as identity providers that require `active` or `emails`.
+    #[arg(long, value_name = "NAME")]
+    pub require_attribute: Vec<String>,
     /// Seed for every random draw (delays, faults), for repeatable runs.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -479,6 +487,7 @@ impl ServeArgs {
             c.client_auth = m;
         }
         c.password_grant &= !self.no_password_grant;
+        c.required_attributes.extend(self.require_attribute.iter().cloned());
         c.login_consent |= self.login_consent;
         if let Some(d) = &self.idle_poll {
             c.idle_poll = Some(d.clone());

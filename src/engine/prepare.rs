@@ -161,6 +161,7 @@ fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget
 /// the feeder's users to the pool.
 pub async fn stage(p: &Prepared, shutdown: &Shutdown) -> anyhow::Result<Staged> {
     let (workload, client) = (&p.workload, &p.target.client);
+    check_required_attributes(workload, client).await?;
     let mut pool: Vec<PooledUser> = workload
         .users
         .feeder
@@ -269,6 +270,45 @@ async fn role_groups(
         found.insert(role, id.to_string());
     }
     Ok(found)
+}
+
+/// Fails when the target's `/Schemas` marks a user attribute required that the user template
+/// lacks: every create would be refused. Targets that publish no schema are not checked.
+pub async fn check_required_attributes(workload: &Workload, client: &ScimClient) -> anyhow::Result<()> {
+    let creates = workload
+        .journeys
+        .iter()
+        .flat_map(|j| &j.steps)
+        .any(|s| *s == Step::CreateUser);
+    if !(creates || workload.users.prepopulate > 0) {
+        return Ok(());
+    }
+    let Some(required) = crate::scim::schemas::required_user_attributes(client)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the target's /Schemas: {e}"))?
+    else {
+        tracing::info!("the target publishes no User schema: required attributes not checked");
+        return Ok(());
+    };
+    let vars = Vars {
+        run_id: "pb-00000000",
+        seq: 1,
+        admin: 0,
+    };
+    let body: serde_json::Value = serde_json::from_str(&workload.users.template.render(&vars)).unwrap_or_default();
+    let missing = crate::scim::schemas::missing(&body, &required);
+    anyhow::ensure!(
+        missing.is_empty(),
+        "{}: the target's /Schemas marks {} required for users, and the [users] template has no {}: every create would be refused (add them to the template)",
+        workload.path.display(),
+        missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+        if missing.len() == 1 {
+            "such attribute"
+        } else {
+            "such attributes"
+        },
+    );
+    Ok(())
 }
 
 /// POSTs `body` and returns the created resource's id and name (`userName` or `displayName`)

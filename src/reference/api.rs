@@ -203,6 +203,9 @@ pub async fn create(
     let p = s.authenticate(&headers)?;
     p.require_write()?;
     let body = parse_body(&body)?;
+    if kind == Kind::Users {
+        s.require_attributes(&body)?;
+    }
     let slot = s.pipeline.reserve()?;
     let (written, op) = match kind {
         Kind::Users => (
@@ -413,7 +416,24 @@ pub async fn replace(
     body: Bytes,
 ) -> Result<Response, ScimError> {
     let body = parse_body(&body)?;
+    if kind == Kind::Users {
+        s.require_attributes(&body)?;
+    }
     update(s, kind, id, headers, &|_| Ok(body.clone()))
+}
+
+impl AppState {
+    /// `required_attributes`: a user body must carry each (not null), as `/Schemas` says.
+    fn require_attributes(&self, body: &Value) -> Result<(), ScimError> {
+        let Some(obj) = body.as_object() else { return Ok(()) };
+        for name in &self.config.required_attributes {
+            let present = obj.iter().any(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_null());
+            if !present {
+                return Err(ScimError::invalid_value(format!("attribute `{name}` is required")));
+            }
+        }
+        Ok(())
+    }
 }
 
 pub async fn patch(

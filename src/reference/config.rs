@@ -217,6 +217,9 @@ pub struct ReferenceConfig {
     pub services: Vec<LinkedServiceConfig>,
     /// When set, a password login succeeds only once the user is visible (and active) there.
     pub login_requires_sync: Option<String>,
+    /// User attributes a create or replace must carry (besides `userName`), published as
+    /// required in `/Schemas`.
+    pub required_attributes: Vec<String>,
     /// The token endpoint's password grant (off: sign in through `/oauth/authorize` only).
     pub password_grant: bool,
     /// `/oauth/login` shows a consent page before redirecting with the code.
@@ -299,6 +302,7 @@ impl ReferenceConfig {
             login_requires_sync: None,
             password_grant: true,
             login_consent: false,
+            required_attributes: Vec::new(),
             webhook_url: None,
             job_retention: 200_000,
             faults: FaultConfig {
@@ -497,6 +501,7 @@ pub struct ReferenceConfigWire {
     login_requires_sync: Option<String>,
     password_grant: Option<bool>,
     login_consent: Option<bool>,
+    required_attributes: Option<Vec<String>>,
     webhook_url: Option<String>,
     job_retention: Option<usize>,
     faults: Option<FaultsWire>,
@@ -588,6 +593,9 @@ impl ReferenceConfigWire {
         }
         if let Some(v) = self.login_consent {
             c.login_consent = v;
+        }
+        if let Some(v) = self.required_attributes {
+            c.required_attributes = v;
         }
         if let Some(clients) = self.clients {
             c.clients = clients

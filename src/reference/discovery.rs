@@ -72,7 +72,7 @@ fn schema(id: &str, name: &str, attributes: Vec<Value>, root: &str) -> Value {
     })
 }
 
-fn schemas(root: &str) -> Vec<Value> {
+fn schemas(root: &str, required: &[String]) -> Vec<Value> {
     let name = attr(
         "name",
         "complex",
@@ -116,6 +116,17 @@ fn schemas(root: &str) -> Vec<Value> {
             ],
         ),
     ];
+    // What `required_attributes` asks of a user is published as required.
+    let user: Vec<Value> = user
+        .into_iter()
+        .map(|mut a| {
+            let name = a["name"].as_str().unwrap_or_default();
+            if required.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+                a["required"] = Value::Bool(true);
+            }
+            a
+        })
+        .collect();
     let group = vec![
         attr("displayName", "string", "r", vec![]),
         attr(
@@ -201,11 +212,14 @@ pub async fn resource_type(State(st): State<Arc<AppState>>, Path(id): Path<Strin
 }
 
 pub async fn schema_list(State(st): State<Arc<AppState>>) -> Response {
-    scim_response(StatusCode::OK, &list(schemas(&st.scim_url)))
+    scim_response(
+        StatusCode::OK,
+        &list(schemas(&st.scim_url, &st.config.required_attributes)),
+    )
 }
 
 pub async fn schema_by_id(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ScimError> {
-    schemas(&st.scim_url)
+    schemas(&st.scim_url, &st.config.required_attributes)
         .into_iter()
         .find(|r| r["id"] == id)
         .map(|r| scim_response(StatusCode::OK, &r))

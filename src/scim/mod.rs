@@ -7,11 +7,13 @@
 //! - [`client`]: requests, responses and their classification.
 //! - [`auth`]: turning a target's [`Auth`] into an `Authorization` header.
 //! - [`settings`]: HTTP settings and authentication, as plain data (built by the workload layer).
+//! - [`schemas`]: what the target's `/Schemas` marks required for users.
 //!
 //! Imports nothing from the workload layer.
 
 pub mod auth;
 pub mod client;
+pub mod schemas;
 pub mod settings;
 
 pub use client::{CallError, Reply, ScimClient};

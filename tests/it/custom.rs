@@ -299,3 +299,76 @@ async fn roles_as_groups_use_existing_groups_and_fail_fast_without_them() {
         "{e}"
     );
 }
+
+/// A server that takes Microsoft Entra ID's PATCH dialect only (capitalised ops, booleans as
+/// strings) and answers 400 to RFC 7644's lowercase form: the wire shape, not just the outcome.
+async fn entra_only(
+    State(seen): State<Arc<Mutex<Vec<Value>>>>,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> impl IntoResponse {
+    let ops = body["Operations"].as_array().cloned().unwrap_or_default();
+    let entra = ops.iter().all(|op| {
+        let capitalised = matches!(op["op"].as_str(), Some("Add" | "Replace" | "Remove"));
+        let boolean_as_string = op["path"] != "active" || op["value"].is_string();
+        capitalised && boolean_as_string
+    });
+    seen.lock().extend(ops);
+    if !entra {
+        return (StatusCode::BAD_REQUEST, Json(json!({"detail": "Entra dialect only"}))).into_response();
+    }
+    Json(json!({"id": id, "userName": "x"})).into_response()
+}
+
+async fn start_entra_only() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let next = Arc::new(AtomicU64::new(1));
+    let app = Router::new()
+        .route(
+            "/Users",
+            post(move |Json(b): Json<Value>| {
+                let id = next.fetch_add(1, Ordering::Relaxed).to_string();
+                async move { (StatusCode::CREATED, Json(json!({"id": id, "userName": b["userName"]}))) }
+            })
+            .get(|| async { Json(json!({"totalResults": 0, "Resources": []})) }),
+        )
+        .route(
+            "/Users/{id}",
+            axum::routing::patch(entra_only).delete(|| async { StatusCode::NO_CONTENT }),
+        )
+        .route(
+            "/Groups",
+            get(|| async { Json(json!({"totalResults": 0, "Resources": []})) }),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_entra_dialect_is_what_goes_on_the_wire() {
+    for (patch, passes) in [("entra", true), ("standard", false)] {
+        let (url, seen) = start_entra_only().await;
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "name = \"entra\"\nthresholds = [\"rate(errors) == 0\"]\n[target]\nkind = \"scim\"\nbase_url = \"{url}\"\n\
+             [load]\nmodel = \"closed\"\nadmins = 1\niterations = 1\n[[journey]]\nname = \"j\"\n\
+             steps = [\"create_user\", \"modify_user\", \"assign_role:sales\", \"remove_role:sales\", \"disable_user\", \"enable_user\", \"delete_user\"]\n\
+             [users]\npatch = \"{patch}\"\n"
+        );
+        let r = run(dir.path(), &text).await.unwrap();
+        let ok = r.summary.outcome == provbench::results::RunOutcome::Passed;
+        assert_eq!(ok, passes, "{patch}: {:?}", r.summary.failures);
+        if passes {
+            let ops: Vec<String> = seen
+                .lock()
+                .iter()
+                .map(|o| o["op"].as_str().unwrap_or_default().to_string())
+                .collect();
+            assert_eq!(ops, ["Replace", "Add", "Remove", "Replace", "Replace"], "{patch}");
+            assert!(seen.lock().iter().any(|o| o["value"] == "False"), "{:?}", seen.lock());
+        }
+    }
+}

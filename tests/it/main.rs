@@ -9,6 +9,7 @@ mod engine;
 mod hostile;
 mod probes;
 mod reference;
+mod schemas;
 mod shards;
 mod signals;
 mod support;

@@ -71,8 +71,8 @@ pub struct Reply {
 type PlainClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
 
 pub struct ScimClient {
-    /// Plain-HTTP targets go through hyper directly (the leanest path per request); HTTPS
-    /// targets, and token requests, through reqwest.
+    /// Plain-HTTP targets go through hyper directly (the leanest path per request, HTTP/1.1);
+    /// HTTPS targets (HTTP/2 when the server offers it), and token requests, through reqwest.
     plain: Option<PlainClient>,
     /// `http://host:port` of a plain-HTTP target.
     origin: String,
@@ -100,8 +100,10 @@ impl ScimClient {
             .user_agent(USER_AGENT)
             .tcp_nodelay(true)
             // No per-request proxy matching: load goes straight to the target.
-            .no_proxy()
-            .http1_only();
+            .no_proxy();
+        if !settings.http2 {
+            builder = builder.http1_only();
+        }
         if let Some(n) = settings.max_connections {
             builder = builder.pool_max_idle_per_host(n);
         }

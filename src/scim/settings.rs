@@ -68,6 +68,8 @@ pub struct HttpSettings {
     pub keep_alive: bool,
     /// TLS beyond the system's roots: a private CA, a client certificate (mTLS).
     pub tls: Tls,
+    /// Offer HTTP/2 over TLS (ALPN; the server chooses). Plain HTTP is always HTTP/1.1.
+    pub http2: bool,
 }
 
 /// PEM files, resolved against the workload's folder.
@@ -89,6 +91,7 @@ impl HttpSettings {
             max_connections: None,
             keep_alive: true,
             tls: Tls::default(),
+            http2: true,
         }
     }
 }

@@ -296,6 +296,7 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
         },
         keep_alive: t.keep_alive.unwrap_or(true),
         tls: convert_tls(src, &t)?,
+        http2: t.http2.unwrap_or(true),
     };
     let target = match kind {
         "embedded" => {

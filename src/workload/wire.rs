@@ -78,6 +78,9 @@ pub struct TargetWire {
     /// Reuse connections (default true; false for servers that close each one).
     #[serde(default)]
     pub keep_alive: Option<bool>,
+    /// Offer HTTP/2 to an https:// target (default true; the server chooses by ALPN).
+    #[serde(default)]
+    pub http2: Option<bool>,
     /// PEM CA bundle trusted in addition to the system's roots (a private CA).
     #[serde(default)]
     pub ca_file: Option<Spanned<String>>,

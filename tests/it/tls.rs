@@ -21,11 +21,14 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls"
 struct Users {
     next: AtomicU64,
     live: parking_lot::Mutex<std::collections::HashMap<String, Value>>,
+    /// The HTTP version of every create.
+    versions: parking_lot::Mutex<Vec<axum::http::Version>>,
 }
 
 type S = State<Arc<Users>>;
 
-async fn create(State(s): S, Json(body): Json<Value>) -> impl IntoResponse {
+async fn create(State(s): S, version: axum::http::Version, Json(body): Json<Value>) -> impl IntoResponse {
+    s.versions.lock().push(version);
     let id = (s.next.fetch_add(1, Ordering::Relaxed) + 1).to_string();
     let user = json!({"id": id, "userName": body["userName"], "active": true});
     s.live.lock().insert(id, user.clone());
@@ -77,6 +80,11 @@ impl axum::serve::Listener for TlsListener {
 /// An HTTPS server whose certificate comes from the private CA and that asks every client for a
 /// certificate from it.
 async fn start_mtls() -> String {
+    start_mtls_with_state().await.0
+}
+
+/// As [`start_mtls`], offering HTTP/2 and HTTP/1.1 by ALPN, with the server's state.
+async fn start_mtls_with_state() -> (String, Arc<Users>) {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let ca = CertificateDer::from_pem_file(format!("{FIXTURES}/ca.pem")).unwrap();
     let mut roots = rustls::RootCertStore::empty();
@@ -86,25 +94,27 @@ async fn start_mtls() -> String {
         .unwrap();
     let certs = vec![CertificateDer::from_pem_file(format!("{FIXTURES}/server.pem")).unwrap()];
     let key = PrivateKeyDer::from_pem_file(format!("{FIXTURES}/server.key")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
         .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://127.0.0.1:{}/scim/v2", tcp.local_addr().unwrap().port());
     let listener = TlsListener {
         tcp,
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
     };
+    let state = Arc::new(Users::default());
     let app = Router::new()
         .route("/scim/v2/Users", get(search).post(create))
         .route("/scim/v2/Users/{id}", delete(remove).get(get_one))
         .route("/scim/v2/Groups", get(search))
-        .with_state(Arc::new(Users::default()));
+        .with_state(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    (url, state)
 }
 
 async fn run(url: &str, tls: &str) -> anyhow::Result<provbench::engine::RunResult> {
@@ -227,4 +237,31 @@ async fn a_probe_service_behind_mutual_tls() {
     );
     assert!(p.problems.iter().any(|m| m.contains("mirror")), "{p:?}");
     assert_eq!(p.never_observed.len(), 2, "{p:?}");
+}
+
+/// Over TLS the client offers HTTP/2 and the server's choice is used; `http2 = false` keeps
+/// HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_where_the_server_offers_it() {
+    let files = format!(
+        "ca_file = \"{FIXTURES}/ca.pem\"\nclient_cert = \"{FIXTURES}/client.pem\"\nclient_key = \"{FIXTURES}/client.key\"\n"
+    );
+    for (extra, version) in [
+        ("", axum::http::Version::HTTP_2),
+        ("http2 = false\n", axum::http::Version::HTTP_11),
+    ] {
+        let (url, state) = start_mtls_with_state().await;
+        let r = run(&url, &format!("{files}{extra}")).await.unwrap();
+        assert_eq!(
+            r.summary.outcome,
+            provbench::results::RunOutcome::Passed,
+            "{:?}",
+            r.summary.failures
+        );
+        let seen = state.versions.lock().clone();
+        assert!(
+            !seen.is_empty() && seen.iter().all(|v| *v == version),
+            "{extra}: {seen:?}"
+        );
+    }
 }

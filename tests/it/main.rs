@@ -8,6 +8,7 @@ mod custom;
 mod engine;
 mod hostile;
 mod probes;
+mod readme;
 mod reference;
 mod schemas;
 mod shards;

@@ -178,7 +178,12 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
             StepEnd::Failed(e) => {
                 tracing::debug!(op = %step.name(), error = %e, "step failed");
                 ctx.registry.record_error(series, e.kind, micros);
-                ctx.failures.record(step.name(), e.kind, &e.detail);
+                match super::steps::request_line(ctx, step) {
+                    Some(line) => ctx
+                        .failures
+                        .record(step.name(), e.kind, &format!("{line}: {}", e.detail)),
+                    None => ctx.failures.record(step.name(), e.kind, &e.detail),
+                }
                 counter = &counts.failed;
                 break;
             }

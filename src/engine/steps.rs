@@ -52,6 +52,29 @@ fn json_string(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialise")
 }
 
+/// The request a built-in step sends, as a template (`PATCH /Users/{id}`), for failure samples.
+pub(super) fn request_line(ctx: &Ctx, step: &Step) -> Option<&'static str> {
+    Some(match step {
+        Step::CreateUser => "POST /Users",
+        Step::GetUser => "GET /Users/{id}",
+        Step::FindUser => "GET /Users?filter=userName eq …",
+        Step::ListUsers => "GET /Users?startIndex=1&count=10",
+        Step::ReplaceUser => "PUT /Users/{id}",
+        Step::AssignRole(_) | Step::RemoveRole(_) if ctx.workload.users.dialect.roles == Roles::Groups => {
+            "PATCH /Groups/{id}"
+        }
+        Step::ModifyUser | Step::AssignRole(_) | Step::RemoveRole(_) | Step::DisableUser | Step::EnableUser => {
+            "PATCH /Users/{id}"
+        }
+        Step::DeleteUser => "DELETE /Users/{id}",
+        Step::CreateGroup => "POST /Groups",
+        Step::AddToGroup | Step::RemoveFromGroup => "PATCH /Groups/{id}",
+        Step::DeleteGroup => "DELETE /Groups/{id}",
+        // Custom operations name their request in their own details.
+        Step::Custom { .. } => return None,
+    })
+}
+
 /// Runs `step` against the journey's state.
 pub(super) async fn execute(
     ctx: &Ctx,

@@ -387,6 +387,35 @@ mod tests {
         page[at..].split('"').next().unwrap().to_string()
     }
 
+    /// Opens the login page: its session cookie and CSRF token.
+    async fn open_login(app: &axum::Router, uri: &str) -> (String, String) {
+        let (s, headers, page) = send(app, Method::GET, uri, &[], String::new()).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let cookie = headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        (cookie, hidden(&page, "csrf_token"))
+    }
+
+    /// Submits the login form as ada.
+    async fn sign_in(app: &axum::Router, cookie: &str, csrf: &str, password: &str) -> (StatusCode, HeaderMap, String) {
+        let form = format!("csrf_token={csrf}&username=ada%40example.test&password={password}");
+        send(app, Method::POST, "/oauth/login", &[FORM, ("cookie", cookie)], form).await
+    }
+
+    /// The code of a redirect to `http://cb/x`.
+    fn code_of(headers: &HeaderMap) -> String {
+        let location = headers[header::LOCATION].to_str().unwrap();
+        let query = location
+            .strip_prefix("http://cb/x?code=")
+            .unwrap_or_else(|| panic!("{location}"));
+        query.split('&').next().unwrap().to_string()
+    }
+
     /// The code flow end to end: CSRF bound to the session, PKCE checked, the code used once,
     /// the refresh token dead once the user is disabled; the password grant refused.
     #[tokio::test]
@@ -427,54 +456,16 @@ mod tests {
             "/oauth/authorize?response_type=code&client_id=provbench-admin&redirect_uri=http://cb/x&state=s1&code_challenge={}&code_challenge_method=S256",
             pkce("v-123")
         );
-        let (s, headers, page) = send(&app, Method::GET, &uri, &[], String::new()).await;
-        assert_eq!(s, StatusCode::OK);
-        let cookie = headers[header::SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        let csrf = hidden(&page, "csrf_token");
-        let login = |csrf: &str, pw: &str| format!("csrf_token={csrf}&username=ada%40example.test&password={pw}");
-        let (s, _, _) = send(
-            &app,
-            Method::POST,
-            "/oauth/login",
-            &[FORM, ("cookie", &cookie)],
-            login("forged", "pw-1"),
-        )
-        .await;
+        let (cookie, csrf) = open_login(&app, &uri).await;
+        let (s, _, _) = sign_in(&app, &cookie, "forged", "pw-1").await;
         assert_eq!(s, StatusCode::FORBIDDEN, "a forged CSRF token is refused");
-        let (s, _, again) = send(
-            &app,
-            Method::POST,
-            "/oauth/login",
-            &[FORM, ("cookie", &cookie)],
-            login(&csrf, "wrong"),
-        )
-        .await;
+        let (s, _, again) = sign_in(&app, &cookie, &csrf, "wrong").await;
         assert!(s == StatusCode::OK && again.contains("invalid credentials"), "{again}");
-        let (s, headers, _) = send(
-            &app,
-            Method::POST,
-            "/oauth/login",
-            &[FORM, ("cookie", &cookie)],
-            login(&hidden(&again, "csrf_token"), "pw-1"),
-        )
-        .await;
+        let (s, headers, _) = sign_in(&app, &cookie, &hidden(&again, "csrf_token"), "pw-1").await;
         assert_eq!(s, StatusCode::FOUND);
         let location = headers[header::LOCATION].to_str().unwrap();
-        assert!(
-            location.starts_with("http://cb/x?code=") && location.ends_with("&state=s1"),
-            "{location}"
-        );
-        let code = location["http://cb/x?code=".len()..]
-            .split('&')
-            .next()
-            .unwrap()
-            .to_string();
+        assert!(location.ends_with("&state=s1"), "{location}");
+        let code = code_of(&headers);
 
         let exchange = |verifier: &str| {
             format!("grant_type=authorization_code&code={code}&redirect_uri=http://cb/x&code_verifier={verifier}")
@@ -485,33 +476,9 @@ mod tests {
         let (s, _, _) = send(&app, Method::POST, "/oauth/token", &[FORM, CLIENT], exchange("v-123")).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
 
-        let cookie2 = {
-            let (_, h, p) = send(&app, Method::GET, &uri, &[], String::new()).await;
-            (
-                h[header::SET_COOKIE]
-                    .to_str()
-                    .unwrap()
-                    .split(';')
-                    .next()
-                    .unwrap()
-                    .to_string(),
-                hidden(&p, "csrf_token"),
-            )
-        };
-        let (_, headers, _) = send(
-            &app,
-            Method::POST,
-            "/oauth/login",
-            &[FORM, ("cookie", &cookie2.0)],
-            login(&cookie2.1, "pw-1"),
-        )
-        .await;
-        let location = headers[header::LOCATION].to_str().unwrap();
-        let code = location["http://cb/x?code=".len()..]
-            .split('&')
-            .next()
-            .unwrap()
-            .to_string();
+        let (cookie, csrf) = open_login(&app, &uri).await;
+        let (_, headers, _) = sign_in(&app, &cookie, &csrf, "pw-1").await;
+        let code = code_of(&headers);
         let body = format!("grant_type=authorization_code&code={code}&redirect_uri=http://cb/x&code_verifier=v-123");
         let (s, _, tokens) = send(&app, Method::POST, "/oauth/token", &[FORM, CLIENT], body).await;
         assert_eq!(s, StatusCode::OK, "{tokens}");

@@ -157,17 +157,35 @@ fn missing_audit_entries_fail_the_audit_check() {
     only_this_fails("missing-audit", "audit");
 }
 
+/// The checks workload with only `kinds` checked and the reference laid over by `reference`
+/// (TOML), plus `extra` in `[checks]`, run for 2 s: exit code and summary.
+fn run_login_variant(kinds: &str, reference: &str, extra: &str) -> (Option<i32>, Value) {
+    let workload = WORKLOAD
+        .replace("profile = \"fast\"", "profile = \"fast\"\nconfig = \"reference.toml\"")
+        .replace(
+            "kinds = [\"login\", \"permissions\", \"audit\", \"welcome\", \"authorization\", \"escalation\", \"revocation\"]",
+            &format!("kinds = {kinds}"),
+        );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("reference.toml"), reference).unwrap();
+    std::fs::write(dir.path().join("w.toml"), format!("{workload}{extra}")).unwrap();
+    let out = Command::cargo_bin("provbench")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["run", "w.toml", "--no-progress", "--out", "results", "--duration", "2s"])
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let summary =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+    (out.status.code(), summary)
+}
+
 /// A token endpoint that allows the password grant to confidential clients only, with HTTP
 /// Basic only: the login check passes with `login_client` authenticating by Basic, and fails,
 /// naming `invalid_client`, without it or with the secret in the form.
 #[test]
 fn the_login_checks_password_grant_authenticates_its_client() {
-    let base = WORKLOAD
-        .replace("profile = \"fast\"", "profile = \"fast\"\nconfig = \"reference.toml\"")
-        .replace(
-            "kinds = [\"login\", \"permissions\", \"audit\", \"welcome\", \"authorization\", \"escalation\", \"revocation\"]",
-            "kinds = [\"login\"]",
-        );
     for (client, passes) in [
         ("login_client = { id = \"provbench-admin\" }\n", true),
         ("", false),
@@ -176,23 +194,11 @@ fn the_login_checks_password_grant_authenticates_its_client() {
             false,
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("reference.toml"), "client_auth = \"basic\"\n").unwrap();
-        std::fs::write(dir.path().join("w.toml"), format!("{base}{client}")).unwrap();
-        let out = Command::cargo_bin("provbench")
-            .unwrap()
-            .current_dir(dir.path())
-            .args(["run", "w.toml", "--no-progress", "--out", "results", "--duration", "2s"])
-            .env_remove("GITHUB_ACTIONS")
-            .output()
-            .unwrap();
-        let summary: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
-        let failed = failed_checks(&summary);
+        let (code, summary) = run_login_variant("[\"login\"]", "client_auth = \"basic\"\n", client);
         if passes {
-            assert_eq!(out.status.code(), Some(0), "{client}: {failed:?}");
+            assert_eq!(code, Some(0), "{client}: {:?}", failed_checks(&summary));
         } else {
-            assert_eq!(out.status.code(), Some(1), "{client}");
+            assert_eq!(code, Some(1), "{client}");
             let text = summary["checks"].to_string();
             assert!(text.contains("invalid_client"), "{client}: {text}");
             assert!(!text.contains("provbench-admin-secret"));
@@ -206,12 +212,6 @@ fn the_login_checks_password_grant_authenticates_its_client() {
 /// step, fails the login check at once, naming why.
 #[test]
 fn browser_sign_in_through_a_login_form_with_csrf_and_consent() {
-    let base = WORKLOAD
-        .replace("profile = \"fast\"", "profile = \"fast\"\nconfig = \"reference.toml\"")
-        .replace(
-            "kinds = [\"login\", \"permissions\", \"audit\", \"welcome\", \"authorization\", \"escalation\", \"revocation\"]",
-            "kinds = [\"login\", \"revocation\"]",
-        );
     let flow = "login_flow = { kind = \"authorization-code\", csrf_field = \"csrf_token\"";
     for (extra, passes, why) in [
         (
@@ -222,25 +222,11 @@ fn browser_sign_in_through_a_login_form_with_csrf_and_consent() {
         (String::new(), false, "unsupported_grant_type"),
         (format!("{flow} }}\n"), false, "consent"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("reference.toml"),
-            "password_grant = false\nlogin_consent = true\n",
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("w.toml"), format!("{base}{extra}")).unwrap();
-        let out = Command::cargo_bin("provbench")
-            .unwrap()
-            .current_dir(dir.path())
-            .args(["run", "w.toml", "--no-progress", "--out", "results", "--duration", "2s"])
-            .env_remove("GITHUB_ACTIONS")
-            .output()
-            .unwrap();
-        let summary: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+        let reference = "password_grant = false\nlogin_consent = true\n";
+        let (code, summary) = run_login_variant("[\"login\", \"revocation\"]", reference, &extra);
         let checks = summary["checks"].to_string();
         if passes {
-            assert_eq!(out.status.code(), Some(0), "{extra}: {checks}");
+            assert_eq!(code, Some(0), "{extra}: {checks}");
             let login = summary["checks"]
                 .as_array()
                 .unwrap()
@@ -249,7 +235,7 @@ fn browser_sign_in_through_a_login_form_with_csrf_and_consent() {
                 .unwrap();
             assert!(login["passed"].as_u64().unwrap() > 0, "{checks}");
         } else {
-            assert_eq!(out.status.code(), Some(1), "{extra}");
+            assert_eq!(code, Some(1), "{extra}");
             assert!(checks.contains(why), "{extra}: {checks}");
         }
         assert!(!checks.contains("provbench-admin-secret"));

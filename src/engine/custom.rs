@@ -224,7 +224,8 @@ fn extract(op: &Operation, reply: &crate::scim::Reply, state: &mut JourneyState)
             Extract::Header { name, last_segment } => {
                 let v = reply
                     .headers
-                    .get(name)
+                    .as_ref()
+                    .and_then(|h| h.get(name))
                     .and_then(|v| v.to_str().ok())
                     .ok_or_else(|| format!("extract `{var}`: the answer has no `{name}` header"))?;
                 if *last_segment {

@@ -45,7 +45,8 @@ struct Answer {
     status: StatusCode,
     retry_after: Option<Duration>,
     captured: Option<String>,
-    headers: HeaderMap,
+    /// Boxed: kept only when asked for, so the common answer stays small to move.
+    headers: Option<Box<HeaderMap>>,
     body: Bytes,
 }
 
@@ -65,7 +66,7 @@ pub struct Reply {
     /// 429 answers seen (and waited out) before this one.
     pub rate_limited: u32,
     /// The answer's headers, when the request asked for them ([`Extras::keep_headers`]).
-    pub headers: HeaderMap,
+    pub headers: Option<Box<HeaderMap>>,
 }
 
 type PlainClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
@@ -333,11 +334,7 @@ impl ScimClient {
             let status = resp.status();
             let retry_after = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
             let captured = self.capture(resp.headers());
-            let headers = if keep_headers {
-                resp.headers().clone()
-            } else {
-                HeaderMap::new()
-            };
+            let headers = keep_headers.then(|| Box::new(resp.headers().clone()));
             let bytes = resp.into_body().collect().await.map_err(|e| CallError {
                 kind: ErrorKind::Connection,
                 detail: error_chain(&e),
@@ -402,8 +399,8 @@ impl ScimClient {
         let retry_after = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
         let captured = self.capture(resp.headers());
         let headers = match extras {
-            Some(x) if x.keep_headers => resp.headers().clone(),
-            _ => HeaderMap::new(),
+            Some(x) if x.keep_headers => Some(Box::new(resp.headers().clone())),
+            _ => None,
         };
         let body = resp.bytes().await.map_err(classify)?;
         Ok(Answer {

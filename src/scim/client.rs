@@ -8,11 +8,10 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 
+use super::plain::PlainPool;
 use super::settings::HttpSettings;
 use crate::metrics::ErrorKind;
 
@@ -69,12 +68,11 @@ pub struct Reply {
     pub headers: Option<Box<HeaderMap>>,
 }
 
-type PlainClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
-
 pub struct ScimClient {
-    /// Plain-HTTP targets go through hyper directly (the leanest path per request, HTTP/1.1);
+    /// Plain-HTTP targets go through hyper's own connections (the leanest path per request,
+    /// HTTP/1.1; see [`super::plain`]);
     /// HTTPS targets (HTTP/2 when the server offers it), and token requests, through reqwest.
-    plain: Option<PlainClient>,
+    plain: Option<PlainPool>,
     /// `http://host:port` of a plain-HTTP target.
     origin: String,
     http: reqwest::Client,
@@ -130,19 +128,23 @@ impl ScimClient {
         }
         let base = base.trim_end_matches('/').to_string();
         let base_url = reqwest::Url::parse(&base).map_err(|e| anyhow::anyhow!("bad target URL `{base}`: {e}"))?;
-        let plain = (base_url.scheme() == "http").then(|| {
-            let mut connector = HttpConnector::new();
-            connector.set_nodelay(true);
-            connector.set_connect_timeout(Some(settings.timeout.min(Duration::from_secs(10))));
-            let mut b = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
-            b.pool_idle_timeout(Duration::from_secs(90));
-            match (settings.keep_alive, settings.max_connections) {
-                (false, _) => b.pool_max_idle_per_host(0),
-                (true, Some(n)) => b.pool_max_idle_per_host(n),
-                (true, None) => &mut b,
-            };
-            b.build(connector)
-        });
+        let plain = match base_url.scheme() {
+            "http" => {
+                let host = base_url.host_str().unwrap_or("localhost");
+                let authority = match base_url.port() {
+                    Some(p) => format!("{host}:{p}"),
+                    None => host.to_string(),
+                };
+                let connect_timeout = settings.timeout.min(Duration::from_secs(10));
+                Some(PlainPool::new(
+                    &authority,
+                    settings.max_connections,
+                    settings.keep_alive,
+                    connect_timeout,
+                )?)
+            }
+            _ => None,
+        };
         let origin = base_url.origin().ascii_serialization();
         Ok(ScimClient {
             plain,
@@ -242,22 +244,31 @@ impl ScimClient {
         extras: Option<&Extras>,
     ) -> Result<Reply, CallError> {
         let absolute = path.starts_with("http://") || path.starts_with("https://");
+        // An absolute URL on the target's own origin goes through its connections too.
+        let same_origin = absolute
+            .then(|| {
+                path.strip_prefix(self.origin.as_str())
+                    .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+            .flatten();
         let plain = match &self.plain {
-            Some(p) if !absolute || path.starts_with("http://") => Some(p),
+            Some(p) if !absolute || same_origin.is_some() => Some(p),
             _ => None,
         };
         let mut rate_limited = 0;
         loop {
             let answer = match plain {
                 Some(plain) => {
-                    let uri = if absolute {
-                        path.to_string()
-                    } else {
-                        let mut uri = String::with_capacity(self.origin.len() + self.base_path.len() + path.len());
-                        uri.push_str(&self.origin);
-                        uri.push_str(&self.base_path);
-                        uri.push_str(path);
-                        uri
+                    // Origin-form: the connection is to the target's origin already.
+                    let uri = match same_origin {
+                        Some("") => "/".to_string(),
+                        Some(rest) => rest.to_string(),
+                        None => {
+                            let mut uri = String::with_capacity(self.base_path.len() + path.len());
+                            uri.push_str(&self.base_path);
+                            uri.push_str(path);
+                            uri
+                        }
                     };
                     self.send_plain(plain, &method, uri, body.clone(), if_none_match, extras)
                         .await?
@@ -292,7 +303,7 @@ impl ScimClient {
 
     async fn send_plain(
         &self,
-        client: &PlainClient,
+        client: &PlainPool,
         method: &Method,
         uri: String,
         body: Option<Bytes>,
@@ -327,7 +338,7 @@ impl ScimClient {
             }
         }
         let exchange = async {
-            let resp = client.request(req).await.map_err(|e| CallError {
+            let (resp, lease) = client.send(req).await.map_err(|e| CallError {
                 kind: ErrorKind::Connection,
                 detail: error_chain(&e),
             })?;
@@ -339,6 +350,7 @@ impl ScimClient {
                 kind: ErrorKind::Connection,
                 detail: error_chain(&e),
             })?;
+            lease.release();
             Ok(Answer {
                 status,
                 retry_after,

@@ -4,7 +4,8 @@
 //! failure reason.
 //!
 //! # Layout
-//! - [`client`]: requests, responses and their classification.
+//! - [`client`]: requests, responses and their classification. [`plain`]: the plain-HTTP
+//!   connections to the target (hyper's HTTP/1.1, a small idle stack).
 //! - [`auth`]: turning a target's [`Auth`] into an `Authorization` header.
 //! - [`settings`]: HTTP settings and authentication, as plain data (built by the workload layer).
 //! - [`schemas`]: what the target's `/Schemas` marks required for users.
@@ -13,6 +14,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod plain;
 pub mod schemas;
 pub mod settings;
 

@@ -4,6 +4,7 @@ mod agreement;
 mod capacity;
 mod checks;
 mod cli;
+mod connections;
 mod custom;
 mod engine;
 mod hostile;

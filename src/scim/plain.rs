@@ -1,0 +1,141 @@
+//! The plain-HTTP connections to the target's one origin: hyper's own HTTP/1.1 connections, kept
+//! alive in a small stack of idle ones (its lock is held only to push or pop), instead of a
+//! general-purpose pool. A request leases a connection until its whole answer is read, then gives
+//! it back; one cut short (a timeout, an interrupt) closes it. A request that finds a pooled
+//! connection closed before anything was written is sent again on a new one (it never reached
+//! the server), as a browser does.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+
+type Sender = SendRequest<Full<Bytes>>;
+
+pub struct PlainPool {
+    /// `host:port`, to connect to.
+    addr: String,
+    /// The `Host` header every request carries.
+    host: HeaderValue,
+    idle: Mutex<Vec<Sender>>,
+    /// Idle connections kept at most (0: every connection is used once).
+    max_idle: usize,
+    connect_timeout: Duration,
+}
+
+/// A connection in use; [`Lease::release`] gives it back once the answer is read.
+pub struct Lease<'p> {
+    sender: Option<Sender>,
+    pool: &'p PlainPool,
+}
+
+impl Lease<'_> {
+    pub fn release(mut self) {
+        if let Some(s) = self.sender.take()
+            && !s.is_closed()
+        {
+            let mut idle = self.pool.idle.lock();
+            if idle.len() < self.pool.max_idle {
+                idle.push(s);
+            }
+        }
+    }
+}
+
+/// Why a request got no answer.
+#[derive(Debug)]
+pub enum PlainError {
+    Connect(std::io::Error),
+    Http(hyper::Error),
+}
+
+impl std::fmt::Display for PlainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlainError::Connect(e) => write!(f, "cannot connect: {e}"),
+            PlainError::Http(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for PlainError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PlainError::Connect(e) => Some(e),
+            PlainError::Http(e) => Some(e),
+        }
+    }
+}
+
+impl PlainPool {
+    /// `authority` is the target's `host[:port]`; `max_idle` of `None` keeps every connection.
+    pub fn new(
+        authority: &str,
+        max_idle: Option<usize>,
+        keep_alive: bool,
+        connect_timeout: Duration,
+    ) -> anyhow::Result<PlainPool> {
+        let addr = if authority.contains(':') && !authority.ends_with(']') {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(PlainPool {
+            addr,
+            host: HeaderValue::from_str(authority)?,
+            idle: Mutex::new(Vec::new()),
+            max_idle: if keep_alive { max_idle.unwrap_or(usize::MAX) } else { 0 },
+            connect_timeout,
+        })
+    }
+
+    async fn connect(&self) -> Result<Sender, PlainError> {
+        let stream = tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(&self.addr))
+            .await
+            .map_err(|_| PlainError::Connect(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))?
+            .map_err(PlainError::Connect)?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(PlainError::Http)?;
+        tokio::spawn(async move {
+            // Ends when the connection closes; its errors reach the request that sees them.
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    /// Sends `req` (origin-form URI; the `Host` header is added) on an idle connection or a new
+    /// one.
+    pub async fn send(&self, mut req: Request<Full<Bytes>>) -> Result<(Response<Incoming>, Lease<'_>), PlainError> {
+        req.headers_mut().insert(http::header::HOST, self.host.clone());
+        loop {
+            let pooled = self.idle.lock().pop();
+            let reused = pooled.is_some();
+            let mut sender = match pooled {
+                Some(s) if s.is_closed() => continue,
+                Some(s) => s,
+                None => self.connect().await?,
+            };
+            match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    let lease = Lease {
+                        sender: Some(sender),
+                        pool: self,
+                    };
+                    return Ok((resp, lease));
+                }
+                Err(mut e) => match e.take_message() {
+                    // Never written: a pooled connection the server had closed. Try another.
+                    Some(again) if reused => req = again,
+                    _ => return Err(PlainError::Http(e.into_error())),
+                },
+            }
+        }
+    }
+}

@@ -8,6 +8,7 @@ mod connections;
 mod custom;
 mod engine;
 mod hostile;
+mod ldap;
 mod probes;
 mod readme;
 mod reference;

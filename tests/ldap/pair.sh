@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Starts an OpenLDAP provider and a consumer replicating from it (syncrepl, refreshAndPersist)
+# on loopback, as a configuration in DIR (no system files touched), and loads the base entries.
+#   tests/ldap/pair.sh DIR PROVIDER_PORT CONSUMER_PORT
+# Both run until killed: their pids are in DIR/provider.pid and DIR/consumer.pid.
+# Suffix dc=example,dc=test; admin cn=admin,dc=example,dc=test, password in DIR/admin.pw.
+set -euo pipefail
+DIR=$1 PPORT=$2 CPORT=$3
+SLAPD=$(command -v slapd || echo /usr/sbin/slapd)
+SCHEMA=/etc/ldap/schema
+MODULES=/usr/lib/ldap
+mkdir -p "$DIR/provider-db" "$DIR/consumer-db"
+PW="pb-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+printf '%s' "$PW" > "$DIR/admin.pw"
+chmod 600 "$DIR/admin.pw"
+common() {
+  cat <<CONF
+include $SCHEMA/core.schema
+include $SCHEMA/cosine.schema
+include $SCHEMA/nis.schema
+include $SCHEMA/inetorgperson.schema
+modulepath $MODULES
+moduleload back_mdb
+CONF
+}
+{
+  common
+  cat <<CONF
+moduleload syncprov
+pidfile $DIR/provider.pid
+database mdb
+maxsize 104857600
+suffix "dc=example,dc=test"
+rootdn "cn=admin,dc=example,dc=test"
+rootpw $PW
+directory $DIR/provider-db
+index objectClass,uid eq
+index entryCSN,entryUUID eq
+overlay syncprov
+syncprov-checkpoint 100 10
+CONF
+} > "$DIR/provider.conf"
+{
+  common
+  cat <<CONF
+pidfile $DIR/consumer.pid
+database mdb
+maxsize 104857600
+suffix "dc=example,dc=test"
+rootdn "cn=admin,dc=example,dc=test"
+rootpw $PW
+directory $DIR/consumer-db
+index objectClass,uid eq
+index entryCSN,entryUUID eq
+syncrepl rid=001 provider=ldap://127.0.0.1:$PPORT type=refreshAndPersist retry="1 +" searchbase="dc=example,dc=test" bindmethod=simple binddn="cn=admin,dc=example,dc=test" credentials=$PW
+CONF
+} > "$DIR/consumer.conf"
+"$SLAPD" -f "$DIR/provider.conf" -h "ldap://127.0.0.1:$PPORT/"
+"$SLAPD" -f "$DIR/consumer.conf" -h "ldap://127.0.0.1:$CPORT/"
+for _ in $(seq 1 100); do
+  ldapsearch -x -H "ldap://127.0.0.1:$PPORT" -b "" -s base >/dev/null 2>&1 && break
+  sleep 0.1
+done
+ldapadd -x -H "ldap://127.0.0.1:$PPORT" -D "cn=admin,dc=example,dc=test" -y "$DIR/admin.pw" >/dev/null <<LDIF
+dn: dc=example,dc=test
+objectClass: dcObject
+objectClass: organization
+dc: example
+o: provbench test directory
+
+dn: ou=people,dc=example,dc=test
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,dc=example,dc=test
+objectClass: organizationalUnit
+ou: groups
+LDIF

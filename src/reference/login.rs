@@ -407,6 +407,15 @@ mod tests {
         send(app, Method::POST, "/oauth/login", &[FORM, ("cookie", cookie)], form).await
     }
 
+    /// The string `key` of a JSON answer.
+    fn field(body: &str, key: &str) -> String {
+        let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        v[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no `{key}` in {body}"))
+            .to_string()
+    }
+
     /// The code of a redirect to `http://cb/x`.
     fn code_of(headers: &HeaderMap) -> String {
         let location = headers[header::LOCATION].to_str().unwrap();
@@ -438,10 +447,7 @@ mod tests {
         )
         .await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
-        let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = field(&body, "id");
 
         let (s, _, _) = send(
             &app,
@@ -482,10 +488,7 @@ mod tests {
         let body = format!("grant_type=authorization_code&code={code}&redirect_uri=http://cb/x&code_verifier=v-123");
         let (s, _, tokens) = send(&app, Method::POST, "/oauth/token", &[FORM, CLIENT], body).await;
         assert_eq!(s, StatusCode::OK, "{tokens}");
-        let refresh = serde_json::from_str::<Value>(&tokens).unwrap()["refresh_token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let refresh = field(&tokens, "refresh_token");
         let (s, _, again) = send(
             &app,
             Method::POST,
@@ -495,10 +498,7 @@ mod tests {
         )
         .await;
         assert_eq!(s, StatusCode::OK, "{again}");
-        let rotated = serde_json::from_str::<Value>(&again).unwrap()["refresh_token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let rotated = field(&again, "refresh_token");
 
         let disable = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "active", "value": false}]}).to_string();
         let (s, _, _) = send(

@@ -10,7 +10,7 @@
 //! engine                      prepare -> drive -> judge -> finish; one shutdown tree
 //! probes · checks             observe the run; record into metrics, report through results
 //! workload                    files -> domain types; never runs anything
-//! scim · metrics · thresholds · reference
+//! scim · ldap · metrics · thresholds · reference
 //! results · ledger            the summary.json contract; what a run created
 //! vocab · redact              shared words and the metric key; secrets kept out of every output
 //! ```
@@ -24,6 +24,8 @@
 //! - [`thresholds`]: the threshold grammar, its judgement on merged histograms, abort-on-fail.
 //! - [`scim`]: the shared SCIM client (hyper for plain HTTP, reqwest for TLS), its settings and
 //!   authentication.
+//! - [`ldap`]: the shared LDAP client (ldap3): endpoints, bound connections, binds as a user,
+//!   LDAP result codes classified as errors.
 //! - [`reference`]: the embedded reference provisioning service (SCIM API, OAuth2, async
 //!   provisioning pipeline, linked services, faults, flaws, ground-truth stats). A leaf.
 //! - [`workload`]: workload files: wire structs, validation, templates, schedules, probes and
@@ -45,6 +47,7 @@ pub mod capacity;
 pub mod checks;
 pub mod cli;
 pub mod engine;
+pub mod ldap;
 pub mod ledger;
 pub mod logging;
 pub mod metrics;

@@ -260,6 +260,10 @@ async fn validate_online(w: &Workload) -> anyhow::Result<()> {
     }
     let stop = CancellationToken::new();
     let target = engine::target::resolve(w, stop.clone(), None).await?;
+    if target.directory.is_some() {
+        // Connected and bound: what an ldap target can be asked without writing.
+        return Ok(());
+    }
     let checked = engine::prepare::check_required_attributes(w, &target.client).await;
     stop.cancel();
     if let Some(embedded) = target.embedded {
@@ -395,6 +399,7 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
                 crate::workload::Target::Embedded { .. } => bail!(
                     "the workload's target is the embedded service, which lives only as long as its run: nothing to clean"
                 ),
+                crate::workload::Target::Ldap(t) => return cleanup_directory(&t, &run_id, args.timeout).await,
             }
         }
         None => match &args.target_url {
@@ -427,6 +432,32 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
     if !report.unsearchable.is_empty() {
         bail!(
             "cannot search the target for {run_id}: {} (nothing can be said about what is left)",
+            report.unsearchable.join("; ")
+        );
+    }
+    Ok(if report.failed == 0 && !report.timed_out {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
+}
+
+/// `provbench cleanup` for an ldap target: the marker sweep by LDAP search.
+async fn cleanup_directory(
+    t: &crate::workload::directory::LdapTarget,
+    run_id: &crate::ledger::RunId,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Outcome> {
+    let dir = crate::ldap::Directory::connect(&t.endpoint, 1).await?;
+    let command = format!("provbench cleanup --run-id {run_id} (again)");
+    let report = engine::directory_cleanup::clean_up(&dir, t, Vec::new(), run_id, timeout, command).await;
+    print!(
+        "{}",
+        crate::redact::output(&report::console::cleanup_lines(&run_id.to_string(), &report))
+    );
+    if !report.unsearchable.is_empty() {
+        bail!(
+            "cannot search the directory for {run_id}: {} (nothing can be said about what is left)",
             report.unsearchable.join("; ")
         );
     }

@@ -33,6 +33,8 @@ pub struct JourneyCounts {
 
 pub struct Ctx {
     pub client: Arc<ScimClient>,
+    /// An ldap target's connections (the steps go there instead of `client`).
+    pub directory: Option<Arc<crate::ldap::Directory>>,
     pub registry: Arc<Registry>,
     pub workload: Arc<Workload>,
     pub run_id: RunId,
@@ -72,6 +74,7 @@ pub struct Ctx {
 /// What a run's admins share, before the [`Ctx`] is built around it.
 pub struct Shared {
     pub client: Arc<ScimClient>,
+    pub directory: Option<Arc<crate::ldap::Directory>>,
     pub registry: Arc<Registry>,
     pub workload: Arc<Workload>,
     pub run_id: RunId,
@@ -122,6 +125,7 @@ impl Ctx {
         Ctx {
             journeys: s.workload.journeys.iter().map(|_| JourneyCounts::default()).collect(),
             client: s.client,
+            directory: s.directory,
             registry: s.registry,
             run_id: s.run_id,
             step_series,

@@ -79,6 +79,7 @@ pub async fn drive(
     let ctx = Arc::new(Ctx::new(Shared {
         custom,
         client: p.target.client.clone(),
+        directory: p.target.directory.clone(),
         registry: registry.clone(),
         workload: workload.clone(),
         run_id: p.run_id.clone(),

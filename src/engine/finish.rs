@@ -86,8 +86,12 @@ async fn downstream_leftovers(
 async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
     let searchable = !matches!(p.workload.target, crate::workload::Target::Scim { scim: false, .. });
     let command = searchable.then(|| format!("provbench cleanup --run-id {} {}", p.run_id, p.workload.path.display()));
-    let client = p.target.client.clone();
-    let mut report = cleanup::clean_up(client, p.ledger.take(), &p.run_id, limit, command).await;
+    let mut report = match (&p.target.directory, &p.workload.target, command.clone()) {
+        (Some(dir), crate::workload::Target::Ldap(t), Some(command)) => {
+            super::directory_cleanup::clean_up(dir, t, p.ledger.take(), &p.run_id, limit, command).await
+        }
+        _ => cleanup::clean_up(p.target.client.clone(), p.ledger.take(), &p.run_id, limit, command).await,
+    };
     report.gone_with_target = p.target.embedded.is_some();
     if report.failed > 0 {
         tracing::warn!(left = report.failed, command = ?report.command, "cleanup left resources on the target");

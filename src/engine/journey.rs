@@ -260,3 +260,12 @@ pub(super) fn want_observation(
         });
     state.observe = Some((expect(), job, version));
 }
+
+/// As [`want_observation`] for a write whose answer carries neither a job nor a version (LDAP).
+pub(super) fn want_observation_of(ctx: &Ctx, state: &mut JourneyState, step: &Step, expect: impl FnOnce() -> Expect) {
+    let Some(hub) = ctx.probes.as_ref() else { return };
+    if step.builtin().is_none_or(|op| !hub.wants(op)) || state.user.as_ref().is_none_or(|u| u.probed.is_none()) {
+        return;
+    }
+    state.observe = Some((expect(), None, None));
+}

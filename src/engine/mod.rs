@@ -9,10 +9,13 @@
 //! One [`shutdown`] tree stops each part and records why the load stopped.
 //!
 //! # Layout
-//! - [`target`]: embedded reference service or SCIM target, authenticated client.
+//! - [`target`]: embedded reference service, SCIM target with its authenticated client, or an
+//!   LDAP directory's bound connections.
 //! - [`context`]: what all admins share. [`admins`]: goose set-up and the admin session loop.
 //! - [`journey`]: a journey's steps in order; [`steps`]: what each step sends and accepts;
-//!   [`custom`]: custom operations (`[operations.NAME]`) and their cleanup hooks.
+//!   [`custom`]: custom operations (`[operations.NAME]`) and their cleanup hooks;
+//!   [`directory`]: the same steps as LDAP operations (target kind `ldap`), and
+//!   [`directory_cleanup`]: its cleanup and marker sweep.
 //! - [`gate`]: the open model's arrival gate. [`cleanup`]: deleting what a run created.
 //! - [`runlog`]: `run.log`, JSON lines as the run goes.
 
@@ -20,6 +23,8 @@ pub mod admins;
 pub mod cleanup;
 pub mod context;
 pub mod custom;
+pub mod directory;
+pub mod directory_cleanup;
 pub mod drive;
 pub mod failures;
 pub mod finish;

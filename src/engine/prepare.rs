@@ -161,6 +161,9 @@ fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget
 /// the feeder's users to the pool.
 pub async fn stage(p: &Prepared, shutdown: &Shutdown) -> anyhow::Result<Staged> {
     let (workload, client) = (&p.workload, &p.target.client);
+    if let (Some(dir), crate::workload::Target::Ldap(t)) = (&p.target.directory, &workload.target) {
+        return stage_directory(workload, dir, t).await;
+    }
     check_required_attributes(workload, client).await?;
     let mut pool: Vec<PooledUser> = workload
         .users
@@ -229,6 +232,48 @@ pub async fn stage(p: &Prepared, shutdown: &Shutdown) -> anyhow::Result<Staged> 
     })
 }
 
+/// An ldap target: with `roles = "groups"`, the DN of the existing group of each role the
+/// journeys assign (a role without its group fails the run before any load).
+async fn stage_directory(
+    workload: &Workload,
+    dir: &crate::ldap::Directory,
+    t: &crate::workload::directory::LdapTarget,
+) -> anyhow::Result<Staged> {
+    let mut role_groups = std::collections::HashMap::new();
+    if t.roles == crate::workload::directory::LdapRoles::Groups {
+        for role in assigned_roles(workload) {
+            let dn = t.group_dn(&role);
+            let found = dir
+                .search(&dn, crate::ldap::Scope::Base, "(objectClass=*)", &["1.1"], None)
+                .await
+                .map_err(|e| anyhow::anyhow!("looking up the group of role `{role}` ({dn}): {e}"))?;
+            anyhow::ensure!(
+                !found.is_empty(),
+                "role `{role}`: no group {dn} (roles = \"groups\" uses existing groups, named cn=ROLE under the groups' base_dn; provbench never creates or deletes them)"
+            );
+            role_groups.insert(role, dn);
+        }
+    }
+    Ok(Staged {
+        pool: Vec::new(),
+        shared_group: None,
+        role_groups,
+    })
+}
+
+/// Every role the journeys assign or remove, once each.
+fn assigned_roles(workload: &Workload) -> std::collections::BTreeSet<String> {
+    workload
+        .journeys
+        .iter()
+        .flat_map(|j| &j.steps)
+        .filter_map(|s| match s {
+            Step::AssignRole(r) | Step::RemoveRole(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// With `[users] roles = "groups"`, the id of the existing group named after each role the
 /// journeys assign: a role without its group fails the run before any load (provbench never
 /// creates or deletes a group it did not mark).
@@ -240,11 +285,7 @@ async fn role_groups(
     if workload.users.dialect.roles != crate::workload::dialect::Roles::Groups {
         return Ok(found);
     }
-    let roles = workload.journeys.iter().flat_map(|j| &j.steps).filter_map(|s| match s {
-        Step::AssignRole(r) | Step::RemoveRole(r) => Some(r.clone()),
-        _ => None,
-    });
-    for role in roles {
+    for role in assigned_roles(workload) {
         if found.contains_key(&role) {
             continue;
         }

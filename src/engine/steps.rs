@@ -44,7 +44,7 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, StepEnd> {
         .map_err(|e| StepEnd::Failed(CallError::payload(format!("answer is not the expected JSON: {e}"))))
 }
 
-fn payload(detail: impl Into<String>) -> StepEnd {
+pub(super) fn payload(detail: impl Into<String>) -> StepEnd {
     StepEnd::Failed(CallError::payload(detail))
 }
 
@@ -54,6 +54,9 @@ fn json_string(s: &str) -> String {
 
 /// The request a built-in step sends, as a template (`PATCH /Users/{id}`), for failure samples.
 pub(super) fn request_line(ctx: &Ctx, step: &Step) -> Option<&'static str> {
+    if let crate::workload::Target::Ldap(t) = &ctx.workload.target {
+        return Some(super::directory::request_line(t, step));
+    }
     Some(match step {
         Step::CreateUser => "POST /Users",
         Step::GetUser => "GET /Users/{id}",
@@ -83,6 +86,12 @@ pub(super) async fn execute(
     state: &mut JourneyState,
     series: SeriesId,
 ) -> StepEnd {
+    if let (Some(dir), crate::workload::Target::Ldap(t)) = (&ctx.directory, &ctx.workload.target) {
+        return match super::directory::execute(ctx, dir, t, admin, step, state).await {
+            Ok(()) => StepEnd::Done,
+            Err(end) => end,
+        };
+    }
     let sent = match step {
         Step::CreateUser => create_user(ctx, admin, state, series).await,
         Step::GetUser => get_user(ctx, admin, state, series).await,
@@ -108,7 +117,7 @@ pub(super) async fn execute(
 }
 
 /// The journey's user, borrowing one from the pool when it has none.
-fn user<'s>(ctx: &Ctx, admin: &mut AdminState, state: &'s mut JourneyState) -> Result<&'s mut CurrentUser, StepEnd> {
+pub(super) fn user<'s>(ctx: &Ctx, admin: &mut AdminState, state: &'s mut JourneyState) -> Result<&'s mut CurrentUser, StepEnd> {
     if state.user.is_none() {
         if ctx.pool.is_empty() {
             return Err(payload("no current user: the journey needs create_user first"));
@@ -124,13 +133,13 @@ fn user<'s>(ctx: &Ctx, admin: &mut AdminState, state: &'s mut JourneyState) -> R
     Ok(state.user.as_mut().expect("just set"))
 }
 
-fn user_id(u: &CurrentUser) -> Result<String, StepEnd> {
+pub(super) fn user_id(u: &CurrentUser) -> Result<String, StepEnd> {
     u.id.clone()
         .ok_or_else(|| payload("the current user has no id yet (use find_user first)"))
 }
 
 /// The current user's id (borrowing a pooled user when the journey has none).
-fn current_id(ctx: &Ctx, admin: &mut AdminState, state: &mut JourneyState) -> Result<String, StepEnd> {
+pub(super) fn current_id(ctx: &Ctx, admin: &mut AdminState, state: &mut JourneyState) -> Result<String, StepEnd> {
     user_id(user(ctx, admin, state)?)
 }
 

@@ -1,5 +1,5 @@
-//! Resolving a workload's target into a ready SCIM client: start the embedded reference service
-//! on a loopback port, or point at a SCIM 2.0 service and authenticate.
+//! Resolving a workload's target into a ready client: start the embedded reference service on a
+//! loopback port, point at a SCIM 2.0 service and authenticate, or bind to an LDAP directory.
 
 use std::sync::Arc;
 
@@ -13,6 +13,10 @@ use crate::workload::{Target, Workload};
 
 pub struct ResolvedTarget {
     pub client: Arc<ScimClient>,
+    /// An ldap target's bound connections. Such a target has no HTTP side: `client` then points
+    /// at a closed loopback port and is never called (every step, cleanup and check that would
+    /// use it goes to the directory instead).
+    pub directory: Option<Arc<crate::ldap::Directory>>,
     /// The SCIM base URL, for headers and logs.
     pub url: String,
     pub kind: &'static str,
@@ -63,6 +67,7 @@ pub async fn resolve(
             let client = Arc::new(client(&running.scim_url())?);
             client.set_bearer(&running.admin_token)?;
             Ok(ResolvedTarget {
+                directory: None,
                 url: running.scim_url(),
                 client,
                 kind: "embedded",
@@ -81,9 +86,22 @@ pub async fn resolve(
                 .await
                 .with_context(|| format!("{}: [target] auth", workload.path.display()))?;
             Ok(ResolvedTarget {
+                directory: None,
                 url: crate::redact::url(base_url),
                 client,
                 kind: if *scim { "scim" } else { "http" },
+                embedded: None,
+            })
+        }
+        Target::Ldap(t) => {
+            let directory = crate::ldap::Directory::connect(&t.endpoint, t.connections)
+                .await
+                .with_context(|| format!("{}: [target] (ldap)", workload.path.display()))?;
+            Ok(ResolvedTarget {
+                client: Arc::new(ScimClient::new("http://127.0.0.1:9", workload.http.clone())?),
+                directory: Some(Arc::new(directory)),
+                url: t.endpoint.display(),
+                kind: "ldap",
                 embedded: None,
             })
         }

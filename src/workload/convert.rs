@@ -39,9 +39,9 @@ pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, Workloa
             "`name` must be letters, digits, `-`, `_` or `.` (it names the results folder)",
         ));
     }
-    let (target, http) = convert_target(src, w.target.unwrap_or_default())?;
-    let load = convert_load(src, w.load)?;
     let users_wire = w.users.unwrap_or_default();
+    let (target, http) = convert_target(src, w.target.unwrap_or_default(), w.directory, &users_wire)?;
+    let load = convert_load(src, w.load)?;
     let operations = operations::convert(w.operations, &users_wire.vars, &|n| {
         crate::vocab::Op::parse(n).is_some()
     })
@@ -53,9 +53,12 @@ pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, Workloa
     if let Target::Scim { scim: false, .. } = &target {
         check_http_target(src, &journeys, &users, w.probes.is_some() || w.checks.is_some())?;
     }
+    if let Target::Ldap(_) = &target {
+        check_ldap_target(src, &journeys, &users)?;
+    }
     let embedded = match &target {
         Target::Embedded { reference, .. } => Some(reference.as_ref()),
-        Target::Scim { .. } => None,
+        Target::Scim { .. } | Target::Ldap(_) => None,
     };
     let embedded_services: Option<Vec<String>> = embedded.map(|c| c.services.iter().map(|s| s.name.clone()).collect());
     // Errors inside these sections point at the section's first line.
@@ -267,7 +270,120 @@ fn convert_thresholds(
     Ok(thresholds)
 }
 
-fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings), WorkloadError> {
+/// A target of kind `ldap` runs the built-in steps as LDAP operations; custom operations,
+/// prepopulated users and a feeder are SCIM-only so far.
+fn check_ldap_target(src: &Source, journeys: &[Journey], users: &Users) -> Result<(), WorkloadError> {
+    for j in journeys {
+        if let Some(s) = j.steps.iter().find(|s| s.builtin().is_none()) {
+            return Err(src.error(
+                None,
+                format!("journey `{}`: `{}` is a custom HTTP operation; a target of kind \"ldap\" runs the built-in steps (create_user, modify_user, disable_user, …) as LDAP operations", j.name, s.name()),
+            ));
+        }
+    }
+    if users.prepopulate > 0 || !users.feeder.is_empty() {
+        return Err(src.error(
+            None,
+            "[users] prepopulate and feeder are not yet supported for a target of kind \"ldap\": journeys create the entries they use",
+        ));
+    }
+    Ok(())
+}
+
+/// `[target] kind = "ldap"` with `[directory]`.
+fn ldap_target(
+    src: &Source,
+    t: &TargetWire,
+    directory: Option<Spanned<super::directory::DirectoryWire>>,
+    users: &UsersWire,
+    timeout: Duration,
+    connections: Option<usize>,
+) -> Result<Target, WorkloadError> {
+    let kind_span = t.kind.as_ref().map(|k| k.span());
+    let scim_only = [
+        ("base_url", t.base_url.is_some()),
+        ("auth", t.auth.is_some()),
+        ("profile", t.profile.is_some()),
+        ("client_cert", t.client_cert.is_some()),
+        ("headers", !t.headers.is_empty()),
+    ];
+    if let Some((key, _)) = scim_only.iter().find(|(_, given)| *given) {
+        return Err(src.error(
+            kind_span,
+            format!("target.{key} belongs to HTTP targets; an ldap target takes url, bind_dn, password_env or password_file, base_dn, starttls, ca_file"),
+        ));
+    }
+    let users_scim_only = [
+        ("template", users.template.is_some()),
+        ("patch", users.patch.is_some()),
+        ("modify", users.modify.is_some()),
+        ("roles", users.roles.is_some()),
+    ];
+    if let Some((key, _)) = users_scim_only.iter().find(|(_, given)| *given) {
+        return Err(src.error(
+            None,
+            format!("users.{key} shapes SCIM requests; for an ldap target say it in [directory] (attributes, modify, roles)"),
+        ));
+    }
+    let dir = src.file.parent().unwrap_or(Path::new("."));
+    let url_span = t.url.as_ref().map(|u| u.span()).or(kind_span.clone());
+    let endpoint = super::directory::endpoint(
+        super::directory::EndpointWire {
+            url: t.url.as_ref().map(|u| u.get_ref().as_str()),
+            starttls: t.starttls,
+            ca_file: t.ca_file.as_ref().map(|c| c.get_ref().as_str()),
+            bind_dn: t.bind_dn.as_deref(),
+            password_env: t.password_env.as_deref(),
+            password_file: t.password_file.as_deref(),
+            timeout,
+        },
+        "target",
+        dir,
+    )
+    .map_err(|m| src.error(url_span.clone(), m))?;
+    let Some(base_dn) = &t.base_dn else {
+        return Err(src.error(kind_span, "an ldap target needs `base_dn`: where user entries are created"));
+    };
+    let (span, wire) = directory.map(|d| (Some(d.span()), d.into_inner())).unwrap_or_default();
+    let target = super::directory::LdapTarget::from_wire(
+        endpoint,
+        base_dn.get_ref().trim().to_string(),
+        connections.unwrap_or(4),
+        wire,
+        &users.vars,
+        users.password.as_deref(),
+        &marker_stands_alone,
+    )
+    .map_err(|m| src.error(span, m))?;
+    Ok(Target::Ldap(Box::new(target)))
+}
+
+fn convert_target(
+    src: &Source,
+    t: TargetWire,
+    directory: Option<Spanned<super::directory::DirectoryWire>>,
+    users: &UsersWire,
+) -> Result<(Target, HttpSettings), WorkloadError> {
+    let ldap_only = [
+        ("url", t.url.is_some()),
+        ("bind_dn", t.bind_dn.is_some()),
+        ("base_dn", t.base_dn.is_some()),
+        ("starttls", t.starttls.is_some()),
+        ("password_env", t.password_env.is_some()),
+        ("password_file", t.password_file.is_some()),
+    ];
+    let is_ldap = t.kind.as_ref().is_some_and(|k| k.get_ref() == "ldap");
+    if !is_ldap {
+        if let Some((key, _)) = ldap_only.iter().find(|(_, given)| *given) {
+            return Err(src.error(
+                t.kind.as_ref().map(|k| k.span()),
+                format!("target.{key} belongs to kind = \"ldap\""),
+            ));
+        }
+        if let Some(d) = &directory {
+            return Err(src.error(Some(d.span()), "[directory] shapes the entries of a target of kind \"ldap\""));
+        }
+    }
     let kind = t
         .kind
         .as_ref()
@@ -295,10 +411,11 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
             None => None,
         },
         keep_alive: t.keep_alive.unwrap_or(true),
-        tls: convert_tls(src, &t)?,
+        tls: if is_ldap { Default::default() } else { convert_tls(src, &t)? },
         http2: t.http2.unwrap_or(true),
     };
     let target = match kind {
+        "ldap" => ldap_target(src, &t, directory, users, http.timeout, http.max_connections)?,
         "embedded" => {
             if let Some(u) = &t.base_url {
                 return Err(src.error(
@@ -361,7 +478,7 @@ fn convert_target(src: &Source, t: TargetWire) -> Result<(Target, HttpSettings),
             let span = t.kind.as_ref().map(|k| k.span());
             return Err(src.error(
                 span,
-                format!("unknown target kind `{other}` (known: embedded, scim, http)"),
+                format!("unknown target kind `{other}` (known: embedded, scim, http, ldap)"),
             ));
         }
     };

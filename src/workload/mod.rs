@@ -22,6 +22,7 @@
 pub mod checks;
 mod convert;
 pub mod dialect;
+pub mod directory;
 pub mod downstream;
 pub mod error;
 pub mod limits;
@@ -94,6 +95,8 @@ pub enum Target {
         /// False for kind `http`: no SCIM built-in steps and no marker sweep at cleanup.
         scim: bool,
     },
+    /// An LDAP directory: the built-in steps as LDAP operations.
+    Ldap(Box<directory::LdapTarget>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -25,6 +25,9 @@ pub struct WorkloadWire {
     pub thresholds: Option<Spanned<Vec<ThresholdWire>>>,
     #[serde(default)]
     pub checks: Option<Spanned<super::checks::ChecksWire>>,
+    /// A target of kind `ldap`: the shape of the entries its journeys write.
+    #[serde(default)]
+    pub directory: Option<Spanned<super::directory::DirectoryWire>>,
     /// Custom operations, by name.
     #[serde(default)]
     pub operations: BTreeMap<String, Spanned<super::operations::OperationWire>>,
@@ -48,7 +51,7 @@ pub enum ThresholdWire {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TargetWire {
-    /// `embedded` (default) or `scim`.
+    /// `embedded` (default), `scim`, `http` or `ldap`.
     #[serde(default)]
     pub kind: Option<Spanned<String>>,
     /// Embedded only: reference-service profile.
@@ -89,6 +92,22 @@ pub struct TargetWire {
     pub client_cert: Option<Spanned<String>>,
     #[serde(default)]
     pub client_key: Option<Spanned<String>>,
+    /// `ldap` only: `ldap://host:port` or `ldaps://host:port`.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// `ldap` only: upgrade an ldap:// connection with StartTLS.
+    #[serde(default)]
+    pub starttls: Option<bool>,
+    /// `ldap` only: the account that binds, its password from the environment or a file.
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<String>,
+    /// `ldap` only: where user entries are created (e.g. `ou=people,dc=example,dc=com`).
+    #[serde(default)]
+    pub base_dn: Option<Spanned<String>>,
     /// Sent with every request to the target: `{ X-Tenant = "acme", X-Api-Key = { env = "KEY" } }`.
     #[serde(default)]
     pub headers: BTreeMap<String, super::downstream::HeaderValue>,

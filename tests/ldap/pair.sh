@@ -27,6 +27,7 @@ CONF
   common
   cat <<CONF
 moduleload syncprov
+moduleload ppolicy
 pidfile $DIR/provider.pid
 database mdb
 maxsize 104857600
@@ -38,11 +39,14 @@ index objectClass,uid eq
 index entryCSN,entryUUID eq
 overlay syncprov
 syncprov-checkpoint 100 10
+overlay ppolicy
+ppolicy_default "cn=default,ou=policies,dc=example,dc=test"
 CONF
 } > "$DIR/provider.conf"
 {
   common
   cat <<CONF
+moduleload ppolicy
 pidfile $DIR/consumer.pid
 database mdb
 maxsize 104857600
@@ -53,6 +57,8 @@ directory $DIR/consumer-db
 index objectClass,uid eq
 index entryCSN,entryUUID eq
 syncrepl rid=001 provider=ldap://127.0.0.1:$PPORT type=refreshAndPersist retry="1 +" searchbase="dc=example,dc=test" bindmethod=simple binddn="cn=admin,dc=example,dc=test" credentials=$PW
+overlay ppolicy
+ppolicy_default "cn=default,ou=policies,dc=example,dc=test"
 CONF
 } > "$DIR/consumer.conf"
 "$SLAPD" -f "$DIR/provider.conf" -h "ldap://127.0.0.1:$PPORT/"
@@ -75,4 +81,15 @@ ou: people
 dn: ou=groups,dc=example,dc=test
 objectClass: organizationalUnit
 ou: groups
+
+dn: ou=policies,dc=example,dc=test
+objectClass: organizationalUnit
+ou: policies
+
+dn: cn=default,ou=policies,dc=example,dc=test
+objectClass: person
+objectClass: pwdPolicy
+cn: default
+sn: default
+pwdAttribute: userPassword
 LDIF

@@ -1,0 +1,318 @@
+//! The LDAP client that a directory target, its probes and its bind-login checks share: where a
+//! directory is and how to sign in (plain data the workload layer fills in), bound connections
+//! spread over a few TCP connections, and LDAP results classified like HTTP ones.
+//!
+//! ldap3 multiplexes requests over one connection (message ids), so a handle per request is a
+//! cheap clone; `connections` spreads the load over several sockets the way a directory's own
+//! clients do. A result code other than success is an error of kind `status` that names the
+//! code (`LDAP 68 entryAlreadyExists`), so thresholds and failure samples read as for SCIM.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+pub use ldap3::{Mod, Scope, SearchEntry, dn_escape, ldap_escape};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, SearchOptions};
+
+use crate::metrics::ErrorKind;
+use crate::scim::CallError;
+use crate::scim::settings::Secret;
+
+/// Where a directory is and who signs in to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// `ldap://host:port` or `ldaps://host:port`.
+    pub url: String,
+    /// Upgrade an `ldap://` connection with StartTLS before binding.
+    pub starttls: bool,
+    /// A PEM CA bundle trusted in addition to the system's roots (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// The DN of the account that binds; `None`: anonymous.
+    pub bind_dn: Option<String>,
+    pub password: Option<Secret>,
+    /// Each request's bound (connecting included).
+    pub timeout: Duration,
+}
+
+impl Endpoint {
+    /// `host:port` and the scheme, for logs and the summary (never a password: LDAP URLs carry
+    /// none).
+    pub fn display(&self) -> String {
+        if self.starttls {
+            format!("{} (StartTLS)", self.url)
+        } else {
+            self.url.clone()
+        }
+    }
+
+    fn settings(&self) -> anyhow::Result<LdapConnSettings> {
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(self.timeout)
+            .set_starttls(self.starttls);
+        if let Some(ca) = &self.ca_file {
+            settings = settings.set_config(Arc::new(tls_config(ca)?));
+        }
+        Ok(settings)
+    }
+
+    /// A new connection, not yet bound. Its driver runs until the last handle is dropped.
+    pub async fn open(&self) -> anyhow::Result<Ldap> {
+        let (conn, ldap) = LdapConnAsync::with_settings(self.settings()?, &self.url)
+            .await
+            .with_context(|| format!("cannot connect to {}", self.display()))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.drive().await {
+                tracing::debug!(error = %e, "LDAP connection ended");
+            }
+        });
+        Ok(ldap)
+    }
+
+    /// A connection bound as the endpoint's account (anonymous without one).
+    pub async fn bound(&self) -> anyhow::Result<Ldap> {
+        let mut ldap = self.open().await?;
+        if let Some(dn) = &self.bind_dn {
+            let password = match &self.password {
+                Some(s) => crate::scim::auth::read_secret(s, "the LDAP bind password")?,
+                None => String::new(),
+            };
+            let result = ldap
+                .with_timeout(self.timeout)
+                .simple_bind(dn, &password)
+                .await
+                .with_context(|| format!("binding to {} as {dn}", self.display()))?;
+            if result.rc != 0 {
+                anyhow::bail!("{} refused the bind as {dn}: {}", self.display(), describe(&result));
+            }
+        }
+        Ok(ldap)
+    }
+}
+
+/// The system's roots and the CA file's certificates.
+fn tls_config(ca: &std::path::Path) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("ca_file {}", ca.display()))? {
+        let cert = cert.with_context(|| format!("ca_file {}: not PEM certificates", ca.display()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("ca_file {}: a certificate rustls cannot use", ca.display()))?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// The name of an LDAP result code (RFC 4511 appendix A), for messages.
+pub fn code_name(rc: u32) -> &'static str {
+    match rc {
+        0 => "success",
+        1 => "operationsError",
+        2 => "protocolError",
+        3 => "timeLimitExceeded",
+        4 => "sizeLimitExceeded",
+        8 => "strongerAuthRequired",
+        10 => "referral",
+        11 => "adminLimitExceeded",
+        16 => "noSuchAttribute",
+        17 => "undefinedAttributeType",
+        18 => "inappropriateMatching",
+        19 => "constraintViolation",
+        20 => "attributeOrValueExists",
+        21 => "invalidAttributeSyntax",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
+        48 => "inappropriateAuthentication",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwillingToPerform",
+        64 => "namingViolation",
+        65 => "objectClassViolation",
+        66 => "notAllowedOnNonLeaf",
+        67 => "notAllowedOnRDN",
+        68 => "entryAlreadyExists",
+        69 => "objectClassModsProhibited",
+        80 => "other",
+        _ => "unknown",
+    }
+}
+
+/// `LDAP 68 entryAlreadyExists: <the server's text>`.
+pub fn describe(r: &LdapResult) -> String {
+    let text = r.text.trim();
+    if text.is_empty() {
+        format!("LDAP {} {}", r.rc, code_name(r.rc))
+    } else {
+        format!("LDAP {} {}: {}", r.rc, code_name(r.rc), text.chars().take(160).collect::<String>())
+    }
+}
+
+/// An ldap3 error as a classified failure.
+pub fn classify(e: LdapError) -> CallError {
+    let kind = match &e {
+        LdapError::Timeout { .. } => ErrorKind::Timeout,
+        LdapError::LdapResult { .. } => ErrorKind::Status,
+        _ => ErrorKind::Connection,
+    };
+    let detail = match e {
+        LdapError::LdapResult { result } => describe(&result),
+        other => other.to_string(),
+    };
+    CallError { kind, detail }
+}
+
+fn status(r: &LdapResult) -> CallError {
+    CallError {
+        kind: ErrorKind::Status,
+        detail: describe(r),
+    }
+}
+
+/// What a delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    Deleted,
+    /// `noSuchObject`: somebody (or an earlier try) deleted it already.
+    AlreadyGone,
+}
+
+/// Bound connections to one directory, used in turn. Cloning a handle is how ldap3 runs
+/// requests side by side on one connection.
+pub struct Directory {
+    handles: Vec<Ldap>,
+    next: AtomicUsize,
+    timeout: Duration,
+    endpoint: Endpoint,
+}
+
+impl Directory {
+    /// Opens and binds `connections` connections (at least one): a wrong password or an
+    /// unreachable server fails here, before any load.
+    pub async fn connect(endpoint: &Endpoint, connections: usize) -> anyhow::Result<Directory> {
+        let mut handles = Vec::with_capacity(connections.max(1));
+        for _ in 0..connections.max(1) {
+            handles.push(endpoint.bound().await?);
+        }
+        Ok(Directory {
+            handles,
+            next: AtomicUsize::new(0),
+            timeout: endpoint.timeout,
+            endpoint: endpoint.clone(),
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn handle(&self) -> Ldap {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        let mut h = self.handles[i].clone();
+        h.with_timeout(self.timeout);
+        h
+    }
+
+    pub async fn add(&self, dn: &str, attrs: Vec<(String, HashSet<String>)>) -> Result<(), CallError> {
+        let r = self.handle().add(dn, attrs).await.map_err(classify)?;
+        if r.rc == 0 { Ok(()) } else { Err(status(&r)) }
+    }
+
+    pub async fn modify(&self, dn: &str, mods: Vec<Mod<String>>) -> Result<(), CallError> {
+        let r = self.handle().modify(dn, mods).await.map_err(classify)?;
+        if r.rc == 0 { Ok(()) } else { Err(status(&r)) }
+    }
+
+    pub async fn delete(&self, dn: &str) -> Result<Removed, CallError> {
+        let r = self.handle().delete(dn).await.map_err(classify)?;
+        match r.rc {
+            0 => Ok(Removed::Deleted),
+            32 => Ok(Removed::AlreadyGone),
+            _ => Err(status(&r)),
+        }
+    }
+
+    /// The entries `filter` finds under `base`, with `attrs` (`["*"]` for all user attributes,
+    /// `["1.1"]` for none). `limit` caps the answer: a server that stops there (size limit
+    /// exceeded) answers what it found so far. `noSuchObject` answers no entries.
+    pub async fn search(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+        limit: Option<i32>,
+    ) -> Result<Vec<SearchEntry>, CallError> {
+        let mut h = self.handle();
+        if let Some(n) = limit {
+            h.with_search_options(SearchOptions::new().sizelimit(n));
+        }
+        let found = h.search(base, scope, filter, attrs.to_vec()).await.map_err(classify)?;
+        let (entries, result) = (found.0, found.1);
+        match result.rc {
+            0 | 4 => Ok(entries.into_iter().map(SearchEntry::construct).collect()),
+            32 => Ok(Vec::new()),
+            _ => Err(status(&result)),
+        }
+    }
+}
+
+/// How a simple bind as a user ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    Accepted,
+    /// The directory refused the user (wrong password, locked, no such entry): the code says.
+    Refused(String),
+}
+
+/// One simple bind as `dn` on a fresh connection (a user's login, as an application does it).
+/// A connection failure is an error: it says nothing about the user.
+pub async fn bind_as(endpoint: &Endpoint, dn: &str, password: &str) -> Result<Bind, String> {
+    let mut ldap = endpoint.open().await.map_err(|e| format!("{e:#}"))?;
+    let result = ldap.with_timeout(endpoint.timeout).simple_bind(dn, password).await;
+    let _ = ldap.unbind().await;
+    match result {
+        Ok(r) if r.rc == 0 => Ok(Bind::Accepted),
+        // invalidCredentials, inappropriateAuthentication, insufficientAccess, unwillingToPerform
+        // (a locked account on some servers): the user is refused.
+        Ok(r) if matches!(r.rc, 48..=50 | 53 | 32 | 19) => Ok(Bind::Refused(describe(&r))),
+        Ok(r) => Err(describe(&r)),
+        Err(e) => Err(classify(e).to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_named_with_their_code() {
+        let r = LdapResult {
+            rc: 68,
+            matched: String::new(),
+            text: String::new(),
+            refs: vec![],
+            ctrls: vec![],
+        };
+        assert_eq!(describe(&r), "LDAP 68 entryAlreadyExists");
+        let e = classify(LdapError::LdapResult { result: r });
+        assert_eq!(e.kind, ErrorKind::Status);
+        assert_eq!(code_name(49), "invalidCredentials");
+        assert_eq!(code_name(12345), "unknown");
+    }
+
+    #[test]
+    fn values_are_escaped_for_filters_and_dns() {
+        assert_eq!(ldap_escape("a*(b)"), "a\\2a\\28b\\29");
+        assert_eq!(dn_escape("Smith, John"), "Smith\\2c John");
+    }
+}

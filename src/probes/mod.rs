@@ -10,6 +10,7 @@
 //!   (batched queries, conditional GETs, the request budget). [`push`]: the webhook receiver.
 
 pub mod condition;
+pub mod ldap;
 pub mod push;
 pub mod read;
 
@@ -206,6 +207,13 @@ impl ProbeHub {
         let mut readers = Vec::with_capacity(probes.sync.len());
         for p in &probes.sync {
             let batch = p.batch.map(|max| (p.find.url().clone(), max));
+            if let Some(read) = &p.ldap {
+                let view = ldap::LdapView::connect(read)
+                    .await
+                    .map_err(|e| e.context(format!("probes.sync `{}`: the directory", p.service)))?;
+                readers.push(ServiceReader::ldap(client.clone(), p.budget, view));
+                continue;
+            }
             let client = reader(p, &client, &readers_stop).await?;
             readers.push(ServiceReader::new(client, true, p.budget, batch, &readers_stop));
         }

@@ -63,6 +63,8 @@ pub struct ServiceReader {
     batch: Option<Arc<Batcher>>,
     /// The client keeps each answer's `ETag` (see [`ScimClient::capturing`]).
     conditional: bool,
+    /// A directory read by LDAP search instead of `client`.
+    ldap: Option<super::ldap::LdapView>,
     pub requests: AtomicU64,
 }
 
@@ -88,12 +90,26 @@ impl ServiceReader {
                 })
             }),
             conditional,
+            ldap: None,
             requests: AtomicU64::new(0),
         });
         if let Some(b) = &reader.batch {
             tokio::spawn(b.clone().run(Arc::downgrade(&reader), stop.clone()));
         }
         reader
+    }
+
+    /// A reader of a directory: one search per read, within `budget`. `client` is the target's,
+    /// for the URLs the hub renders for every service (a directory's are not used).
+    pub fn ldap(client: Arc<ScimClient>, budget: Option<f64>, view: super::ldap::LdapView) -> Arc<ServiceReader> {
+        Arc::new(ServiceReader {
+            client,
+            budget: budget.map(Budget::per_second),
+            batch: None,
+            conditional: false,
+            ldap: Some(view),
+            requests: AtomicU64::new(0),
+        })
     }
 
     /// Waits for this service's next request slot (or the stop).
@@ -120,6 +136,13 @@ impl ServiceReader {
         if !self.slot(stop).await {
             return Fetch::Stopped;
         }
+        if let Some(view) = &self.ldap {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            return tokio::select! {
+                f = view.fetch(who.user_name) => f,
+                _ = stop.cancelled() => Fetch::Stopped,
+            };
+        }
         let sent = Instant::now();
         self.requests.fetch_add(1, Ordering::Relaxed);
         let reply = tokio::select! {
@@ -142,6 +165,15 @@ impl ServiceReader {
     /// batched query per `max` users where the service batches, else one GET each.
     pub async fn read_all<'a>(&self, who: &[Who<'a>], url: impl Fn(Who<'a>) -> String) -> Vec<Option<Arc<Reading>>> {
         let mut out = Vec::with_capacity(who.len());
+        if let Some(view) = &self.ldap {
+            for w in who {
+                out.push(match view.fetch(w.user_name).await {
+                    Fetch::Answer(reading, _) => Some(reading),
+                    _ => None,
+                });
+            }
+            return out;
+        }
         let chunk = self.batch.as_ref().map_or(1, |b| b.max.load(Ordering::Relaxed));
         for users in who.chunks(chunk) {
             let target = match &self.batch {

@@ -148,6 +148,9 @@ pub struct SyncWire {
     /// Where this service keeps `active`, `roles` and `title` (JSON pointers; SCIM names by default).
     #[serde(default)]
     pub pointers: Option<PointersWire>,
+    /// A directory read by LDAP search instead of HTTP (`url`, `query` and `auth` then unused).
+    #[serde(default)]
+    pub ldap: Option<super::directory::LdapReadWire>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,6 +238,8 @@ pub struct SyncProbe {
     pub budget: Option<f64>,
     /// Users one query asks for, when the service is read by a batched query.
     pub batch: Option<usize>,
+    /// A directory read by LDAP search (then `find` and `access` are not used).
+    pub ldap: Option<super::directory::LdapRead>,
 }
 
 /// Where a service publishes when it applied a change, and how far its clock may be off.
@@ -447,6 +452,7 @@ fn sync_probes(
                 observe: None,
                 ops: None,
                 pointers: None,
+                ldap: None,
                 budget: None,
                 batch: None,
                 batch_max: None,
@@ -536,7 +542,34 @@ fn service_tls(
     })
 }
 
-fn sync_probe(s: SyncWire, embedded: bool, has_push: bool, base: &std::path::Path) -> Result<SyncProbe, String> {
+fn sync_probe(mut s: SyncWire, embedded: bool, has_push: bool, base: &std::path::Path) -> Result<SyncProbe, String> {
+    let ldap = match s.ldap.take() {
+        Some(w) => {
+            let http_only = [
+                ("url", s.url.is_some()),
+                ("query", s.query.is_some()),
+                ("auth", s.auth.is_some()),
+                ("headers", s.headers.is_some()),
+                ("ca_file", s.ca_file.is_some()),
+                ("client_cert", s.client_cert.is_some()),
+                ("batch", s.batch == Some(true)),
+                ("changed_at", s.changed_at.is_some()),
+                ("pointers", s.pointers.is_some()),
+            ];
+            if let Some((key, _)) = http_only.iter().find(|(_, given)| *given) {
+                return Err(format!(
+                    "probes.sync `{}`: `{key}` is for HTTP services; an LDAP one is described inside `ldap = {{ … }}`",
+                    s.service
+                ));
+            }
+            // The search's answer stands in for a read by id (see `LdapRead`).
+            s.url = Some("/{userName}".into());
+            s.batch = Some(false);
+            let key = format!("probes.sync `{}` ldap", s.service);
+            Some(super::directory::LdapRead::from_wire(w, &key, base)?)
+        }
+        None => None,
+    };
     let find = find(&s, embedded)?;
     let relative = find.url().as_str().starts_with('/');
     let auth = ServiceAuth::from_wire(s.auth, relative, &s.service, base)?;
@@ -648,6 +681,7 @@ fn sync_probe(s: SyncWire, embedded: bool, has_push: bool, base: &std::path::Pat
         observe,
         ops,
         pointers,
+        ldap,
     })
 }
 

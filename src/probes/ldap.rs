@@ -1,0 +1,142 @@
+//! A linked directory read by LDAP search: the entry found by the service's filter becomes the
+//! document a by-id read of an HTTP service gives (`200` with `userName`, `active`, `title`,
+//! `roles`; `404` when the search finds nothing), so every condition reads it the same way.
+//!
+//! The instant a read stands for is when its answer arrived, not when it was sent: a replica
+//! that stalls (a stopped process, a full queue) answers late, and its clients could see the
+//! entry only then. A search that does not answer within its bound counts as a failed read.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::condition::Reading;
+use super::read::Fetch;
+use crate::ldap::{Directory, Scope, SearchEntry};
+use crate::workload::directory::LdapRead;
+
+pub struct LdapView {
+    dir: Directory,
+    read: LdapRead,
+}
+
+impl LdapView {
+    /// Connects and binds now: a wrong password or an unreachable directory fails the run's start.
+    pub async fn connect(read: &LdapRead) -> anyhow::Result<LdapView> {
+        Ok(LdapView {
+            dir: Directory::connect(&read.endpoint, 2).await?,
+            read: read.clone(),
+        })
+    }
+
+    /// One search for `user_name`.
+    pub async fn fetch(&self, user_name: &str) -> Fetch {
+        let r = &self.read;
+        let attrs = [
+            r.disabled_attribute.as_str(),
+            r.title_attribute.as_str(),
+            r.roles_attribute.as_str(),
+        ];
+        let found = self
+            .dir
+            .search(&r.base_dn, Scope::Subtree, &r.filter_for(user_name), &attrs, Some(2))
+            .await;
+        let at = Instant::now();
+        match found {
+            Ok(entries) => {
+                let (status, doc) = match entries.first() {
+                    Some(e) => (200, view(r, user_name, e)),
+                    None => (404, Value::Null),
+                };
+                let body = serde_json::to_vec(&doc).unwrap_or_default();
+                Fetch::Answer(Arc::new(Reading::new(status, body.into())), at)
+            }
+            Err(_) => Fetch::Failed(at),
+        }
+    }
+}
+
+/// The values of `attribute` (attribute names compare case-insensitively).
+fn values<'e>(e: &'e SearchEntry, attribute: &str) -> &'e [String] {
+    e.attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attribute))
+        .map_or(&[][..], |(_, v)| v.as_slice())
+}
+
+/// The entry as the document the probes' conditions read.
+fn view(r: &LdapRead, user_name: &str, e: &SearchEntry) -> Value {
+    let marks = values(e, &r.disabled_attribute);
+    let disabled = match &r.disabled_value {
+        Some(v) => marks.iter().any(|m| m.eq_ignore_ascii_case(v)),
+        None => !marks.is_empty(),
+    };
+    let roles: Vec<Value> = values(e, &r.roles_attribute)
+        .iter()
+        .map(|v| json!({ "value": v }))
+        .collect();
+    json!({
+        "id": e.dn,
+        "userName": user_name,
+        "active": !disabled,
+        "title": values(e, &r.title_attribute).first(),
+        "roles": roles,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn read(disabled_value: Option<&str>) -> LdapRead {
+        LdapRead {
+            endpoint: crate::ldap::Endpoint {
+                url: "ldap://127.0.0.1:1".into(),
+                starttls: false,
+                ca_file: None,
+                bind_dn: None,
+                password: None,
+                timeout: std::time::Duration::from_secs(1),
+            },
+            base_dn: "ou=people,dc=example,dc=test".into(),
+            filter: "(uid={userName})".into(),
+            disabled_attribute: "nsAccountLock".into(),
+            disabled_value: disabled_value.map(str::to_string),
+            title_attribute: "title".into(),
+            roles_attribute: "employeeType".into(),
+        }
+    }
+
+    fn entry(attrs: &[(&str, &[&str])]) -> SearchEntry {
+        SearchEntry {
+            dn: "uid=u,ou=people,dc=example,dc=test".into(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect::<HashMap<_, _>>(),
+            bin_attrs: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn an_entry_reads_as_a_scim_like_document() {
+        let doc = view(&read(None), "u", &entry(&[("TITLE", &["Title 7"]), ("employeeType", &["staff"])]));
+        assert_eq!(doc["active"], true);
+        assert_eq!(doc["title"], "Title 7");
+        assert_eq!(doc["roles"][0]["value"], "staff");
+        let locked = view(&read(None), "u", &entry(&[("nsaccountlock", &["TRUE"])]));
+        assert_eq!(locked["active"], false);
+        assert_eq!(locked["title"], Value::Null);
+    }
+
+    #[test]
+    fn a_lock_attribute_with_another_value_is_not_a_lock_when_a_value_is_named() {
+        let open = view(&read(Some("TRUE")), "u", &entry(&[("nsAccountLock", &["FALSE"])]));
+        assert_eq!(open["active"], true);
+        let locked = view(&read(Some("true")), "u", &entry(&[("nsAccountLock", &["TRUE"])]));
+        assert_eq!(locked["active"], false);
+    }
+}

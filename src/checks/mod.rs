@@ -10,7 +10,10 @@
 //!
 //! # Layout
 //! - [`security`]: the run-wide authorization and escalation checks.
+//! - [`bind`]: login and revocation as LDAP binds in each directory (`ldap-bind`).
+//! - [`browser`], [`form`]: the authorization code flow through an IdP's login pages.
 
+pub mod bind;
 pub mod browser;
 pub mod form;
 pub mod security;
@@ -64,6 +67,10 @@ pub struct CheckHub {
     tallies: Vec<Tally>,
     login_latency: SeriesId,
     login_ready: SeriesId,
+    /// `login_ready_lag{service}` per directory (`ldap-bind`).
+    login_ready_in: HashMap<String, SeriesId>,
+    /// When each user was last enabled: a revocation not yet seen then was overtaken.
+    enabled: DashMap<String, Instant>,
     audit_lag: SeriesId,
     revocation: HashMap<String, SeriesId>,
     /// A token per user, issued at its first login: revocation checks use it after the change.
@@ -98,9 +105,23 @@ impl CheckHub {
                 examples: Mutex::new(Vec::new()),
             })
             .collect();
+        let directories: Vec<String> = match &cfg.login_flow {
+            crate::workload::login::LoginFlow::LdapBind(d) => d.iter().map(|d| d.name.clone()).collect(),
+            _ => Vec::new(),
+        };
+        let login_ready_in = directories
+            .iter()
+            .map(|d| {
+                (
+                    d.clone(),
+                    registry.series(MetricKey::new(metric::LOGIN_READY_LAG).tag(tag::SERVICE, d)),
+                )
+            })
+            .collect();
         let revocation = cfg
             .services
             .iter()
+            .chain(&directories)
             .map(|s| {
                 (
                     s.clone(),
@@ -111,6 +132,8 @@ impl CheckHub {
         CheckHub {
             login_latency: registry.series(MetricKey::new(metric::LOGIN_LATENCY)),
             login_ready: registry.series(MetricKey::new(metric::LOGIN_READY_LAG)),
+            login_ready_in,
+            enabled: DashMap::new(),
             audit_lag: registry.series(MetricKey::new(metric::AUDIT_LAG)),
             revocation,
             tallies,
@@ -257,6 +280,13 @@ impl CheckHub {
 
     /// After a create: login (and userinfo), audit entry, welcome message.
     pub fn created(self: &Arc<Self>, user: CheckedUser, acked: Instant) {
+        if !self.directories().is_empty() {
+            if self.cfg.has(CheckKind::Login) || self.cfg.has(CheckKind::Revocation) {
+                let me = self.clone();
+                self.spawn(async move { me.check_bind_login(user, acked).await });
+            }
+            return;
+        }
         if self.cfg.has(CheckKind::Login) || self.cfg.has(CheckKind::Revocation) || self.cfg.has(CheckKind::Permissions)
         {
             let (me, u) = (self.clone(), user.clone());
@@ -527,6 +557,11 @@ impl CheckHub {
             self.skip(CheckKind::Revocation);
             return;
         };
+        if !self.directories().is_empty() {
+            let me = self.clone();
+            self.spawn(async move { me.check_bind_revoked(user, acked).await });
+            return;
+        }
         let me = self.clone();
         self.spawn(async move {
             let deadline = acked + me.cfg.timeout;

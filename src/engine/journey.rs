@@ -74,6 +74,12 @@ fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, acked: I
             u.revocation_started = true;
             hub.revoked(user, acked);
         }
+        Step::EnableUser => {
+            if hub.enabled(user, acked) {
+                // A later disable or delete revokes again.
+                u.revocation_started = false;
+            }
+        }
         _ => {}
     }
 }

@@ -187,7 +187,12 @@ impl Checks {
 
     /// `embedded`: (linked services, role permissions) of the embedded target, which supplies
     /// every default.
-    pub fn from_wire(w: Option<ChecksWire>, embedded: Option<EmbeddedDefaults>) -> Result<Option<Checks>, String> {
+    /// `base`: the workload's folder (files are relative to it).
+    pub fn from_wire(
+        w: Option<ChecksWire>,
+        embedded: Option<EmbeddedDefaults>,
+        base: &std::path::Path,
+    ) -> Result<Option<Checks>, String> {
         let Some(w) = w else { return Ok(None) };
         let known = CheckKind::NAMES.join(", ");
         if w.kinds.is_empty() {
@@ -212,7 +217,20 @@ impl Checks {
         let need = |v, default, key, which: &[CheckKind]| needs.url(v, default, key, which);
         let client = |c, default, key, which: &[CheckKind]| needs.client(c, default, key, which);
         let (embedded_services, embedded_roles) = embedded.clone().unzip();
-        let login_flow = super::login::LoginFlow::from_wire(w.login_flow.clone(), embedded.is_some())?;
+        let login_flow = super::login::LoginFlow::from_wire(w.login_flow.clone(), embedded.is_some(), base)?;
+        let binds = matches!(login_flow, super::login::LoginFlow::LdapBind(_));
+        if binds && kinds.iter().any(|k| !matches!(k, CheckKind::Login | CheckKind::Revocation)) {
+            return Err("checks: with login_flow kind = \"ldap-bind\" the checks are `login` and `revocation` (a bind proves no token, permission or record)".into());
+        }
+        // A bind needs no token endpoint and no service's view of a token.
+        let (token_checks, me_checks): (&[CheckKind], &[CheckKind]) = if binds {
+            (&[], &[])
+        } else {
+            (
+                &[CheckKind::Login, CheckKind::Permissions, CheckKind::Revocation],
+                &[CheckKind::Permissions, CheckKind::Revocation],
+            )
+        };
         let sample = w.sample.unwrap_or(0.1);
         if !(sample > 0.0 && sample <= 1.0) {
             return Err(format!("checks.sample must be in (0, 1], got {sample}"));
@@ -232,7 +250,7 @@ impl Checks {
                 w.token_url.clone(),
                 "/oauth/token",
                 "token_url",
-                &[CheckKind::Login, CheckKind::Permissions, CheckKind::Revocation],
+                token_checks,
             )?
             .unwrap_or_default(),
             userinfo_url: need(w.userinfo_url.clone(), "/oauth/userinfo", "userinfo_url", &[])?,
@@ -240,7 +258,7 @@ impl Checks {
                 w.me_url.clone(),
                 "/linked/{service}/me",
                 "me_url",
-                &[CheckKind::Permissions, CheckKind::Revocation],
+                me_checks,
             )?
             .unwrap_or_default(),
             services: match (w.services.clone(), embedded_services) {

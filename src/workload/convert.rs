@@ -66,6 +66,7 @@ pub(super) fn convert(src: &Source, w: WorkloadWire) -> Result<Workload, Workloa
     let checks = checks::Checks::from_wire(
         checks_wire,
         embedded.map(|c| (embedded_services.clone().unwrap_or_default(), c.roles.clone())),
+        src.file.parent().unwrap_or(Path::new(".")),
     )
     .map_err(|m| src.error(checks_span, m))?;
     let (probes_span, probes_wire) = w.probes.map(|p| (p.span(), p.into_inner())).unzip();

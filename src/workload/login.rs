@@ -2,7 +2,8 @@
 //! (the default), or, for identity providers that disable it, the browser's way: the
 //! authorization code flow with PKCE through the IdP's login form (its hidden fields, such as a
 //! CSRF token, sent back as a browser does), an optional consent page, then the code exchanged
-//! at the token endpoint, and (`refresh = true`) the refresh grant proven once per login.
+//! at the token endpoint, and (`refresh = true`) the refresh grant proven once per login. Or, for
+//! directories, a simple LDAP bind as the user in each directory named (`ldap-bind`).
 
 use serde::Deserialize;
 
@@ -29,6 +30,45 @@ pub struct LoginFlowWire {
     pub consent: Option<ConsentWire>,
     #[serde(default)]
     pub refresh: Option<bool>,
+    /// `ldap-bind`: the directories a user binds to.
+    #[serde(default)]
+    pub directories: Option<Vec<BindDirectoryWire>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct BindDirectoryWire {
+    /// Names the directory in `login_ready_lag{service}` and `revocation_lag{service}`.
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub starttls: Option<bool>,
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// The DN the user binds as: `{id}` (default: the DN an ldap target created) or a template
+    /// with `{userName}` (e.g. `uid={userName},ou=people,dc=example,dc=com`).
+    #[serde(default)]
+    pub dn: Option<String>,
+    /// Each bind's bound (default 2s).
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+/// A directory the bind-login check binds to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindDirectory {
+    pub name: String,
+    pub endpoint: crate::ldap::Endpoint,
+    pub dn: String,
+}
+
+impl BindDirectory {
+    /// The DN `user` binds as.
+    pub fn dn_for(&self, id: &str, user_name: &str) -> String {
+        self.dn
+            .replace("{id}", id)
+            .replace("{userName}", &crate::ldap::dn_escape(user_name))
+    }
 }
 
 #[derive(Debug, Deserialize, Clone, PartialEq)]
@@ -43,6 +83,8 @@ pub enum LoginFlow {
     #[default]
     Password,
     AuthorizationCode(BrowserLogin),
+    /// A simple bind as the user in each directory.
+    LdapBind(Vec<BindDirectory>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,9 +103,13 @@ pub struct BrowserLogin {
 
 impl LoginFlow {
     /// `embedded`: the reference service supplies the URLs.
-    pub fn from_wire(w: Option<LoginFlowWire>, embedded: bool) -> Result<LoginFlow, String> {
+    pub fn from_wire(w: Option<LoginFlowWire>, embedded: bool, base: &std::path::Path) -> Result<LoginFlow, String> {
         let Some(w) = w else { return Ok(LoginFlow::Password) };
+        if w.directories.is_some() != (w.kind == "ldap-bind") {
+            return Err("checks.login_flow: `directories` goes with kind = \"ldap-bind\" (and it needs them)".into());
+        }
         match w.kind.as_str() {
+            "ldap-bind" => ldap_bind(w.directories.unwrap_or_default(), base),
             "password" => Ok(LoginFlow::Password),
             "authorization-code" => {
                 let need = |v: Option<String>, default: &str, key: &str| match (v, embedded) {
@@ -91,8 +137,48 @@ impl LoginFlow {
                 }))
             }
             other => Err(format!(
-                "checks.login_flow: kind `{other}`: `password` (the OAuth2 password grant) or `authorization-code` (a browser's sign-in with PKCE)"
+                "checks.login_flow: kind `{other}`: `password` (the OAuth2 password grant), `authorization-code` (a browser's sign-in with PKCE) or `ldap-bind` (a simple bind in each directory)"
             )),
         }
     }
+}
+
+fn ldap_bind(wires: Vec<BindDirectoryWire>, base: &std::path::Path) -> Result<LoginFlow, String> {
+    if wires.is_empty() {
+        return Err("checks.login_flow: kind = \"ldap-bind\" needs at least one of `directories`".into());
+    }
+    let mut out: Vec<BindDirectory> = Vec::new();
+    for w in wires {
+        let key = format!("checks.login_flow.directories `{}`", w.name);
+        if out.iter().any(|d| d.name == w.name) || w.name.is_empty() {
+            return Err(format!("{key}: each directory needs a name of its own"));
+        }
+        let timeout = match &w.timeout {
+            Some(t) => humantime::parse_duration(t.trim()).map_err(|e| format!("{key}.timeout: `{t}`: {e}"))?,
+            None => std::time::Duration::from_secs(2),
+        };
+        let endpoint = super::directory::endpoint(
+            super::directory::EndpointWire {
+                url: Some(&w.url),
+                starttls: w.starttls,
+                ca_file: w.ca_file.as_deref(),
+                bind_dn: None,
+                password_env: None,
+                password_file: None,
+                timeout: super::limits::duration(&format!("{key}.timeout"), timeout, super::limits::WAIT)?,
+            },
+            &key,
+            base,
+        )?;
+        let dn = w.dn.unwrap_or_else(|| "{id}".into());
+        if !(dn.contains("{id}") || dn.contains("{userName}")) {
+            return Err(format!("{key}.dn = \"{dn}\": it needs `{{id}}` or `{{userName}}`"));
+        }
+        out.push(BindDirectory {
+            name: w.name,
+            endpoint,
+            dn,
+        });
+    }
+    Ok(LoginFlow::LdapBind(out))
 }

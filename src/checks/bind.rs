@@ -1,0 +1,143 @@
+//! The login and revocation checks for directories (`login_flow = { kind = "ldap-bind" }`): a
+//! simple bind as the created user in each directory named. After a create (or an enable) the
+//! bind must succeed: `login_ready_lag{service}` is how long after the write it first did. After a
+//! disable or a delete it must be refused: `revocation_lag{service}` is how long it was still
+//! accepted, a timeout at the bound when it never stopped. A bind that fails to connect says
+//! nothing about the user and is tried again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{CheckHub, CheckedUser};
+use crate::ldap::{Bind, bind_as};
+use crate::vocab::CheckKind;
+use crate::workload::login::{BindDirectory, LoginFlow};
+
+impl CheckHub {
+    pub(super) fn directories(&self) -> &[BindDirectory] {
+        match &self.cfg.login_flow {
+            LoginFlow::LdapBind(d) => d,
+            _ => &[],
+        }
+    }
+
+    async fn bind(&self, d: &BindDirectory, user: &CheckedUser) -> Result<Bind, String> {
+        let password = user.password.as_deref().unwrap_or_default();
+        let started = Instant::now();
+        let r = bind_as(&d.endpoint, &d.dn_for(&user.id, &user.user_name), password).await;
+        if r.is_ok() {
+            self.registry
+                .record(self.login_latency, started.elapsed().as_micros() as u64);
+        }
+        r
+    }
+
+    /// After a create or an enable: the user can bind in every directory.
+    pub(super) async fn check_bind_login(self: Arc<Self>, user: CheckedUser, acked: Instant) {
+        let deadline = acked + self.cfg.timeout;
+        for d in self.directories() {
+            let mut wait = Duration::from_millis(5);
+            let mut last;
+            loop {
+                match self.bind(d, &user).await {
+                    Ok(Bind::Accepted) => {
+                        let series = self.login_ready_in[&d.name];
+                        self.registry.record(series, acked.elapsed().as_micros() as u64);
+                        break;
+                    }
+                    Ok(Bind::Refused(why)) | Err(why) => last = why,
+                }
+                if self.revoked_users.contains_key(&user.id) {
+                    // Disabled or deleted by its journey before it could bind: overtaken.
+                    self.skip(CheckKind::Login);
+                    return;
+                }
+                if Instant::now() + wait > deadline {
+                    let series = self.login_ready_in[&d.name];
+                    let bound = self.cfg.timeout.as_micros() as u64;
+                    self.registry
+                        .record_observation(series, bound, wait.as_micros() as u64, true);
+                    self.fail(
+                        CheckKind::Login,
+                        Some(&user.user_name),
+                        Some(&d.name),
+                        format!("no successful bind within {:?} ({last})", self.cfg.timeout),
+                    );
+                    return;
+                }
+                if !self.pause(wait).await {
+                    return;
+                }
+                wait = wait.mul_f64(1.5).min(Duration::from_millis(250));
+            }
+        }
+        // What a revocation check proves is that this stops working.
+        self.tokens.insert(user.id.clone(), String::new());
+        self.pass(CheckKind::Login);
+    }
+
+    /// After a disable or a delete: every directory refuses the user's bind.
+    pub(super) async fn check_bind_revoked(self: Arc<Self>, user: CheckedUser, acked: Instant) {
+        let deadline = acked + self.cfg.timeout;
+        for d in self.directories() {
+            let series = self.revocation[&d.name];
+            let mut previous = acked;
+            let mut wait = Duration::from_millis(5);
+            loop {
+                let sent = Instant::now();
+                let refused = matches!(self.bind(d, &user).await, Ok(Bind::Refused(_)));
+                if refused {
+                    let at = Instant::now();
+                    let res = (at - previous).as_micros() as u64;
+                    self.registry
+                        .record_observation(series, (at - acked).as_micros() as u64, res, false);
+                    break;
+                }
+                if self.enabled_after(&user.id, acked) {
+                    // Enabled again by its journey before this directory showed the change.
+                    self.skip(CheckKind::Revocation);
+                    return;
+                }
+                previous = sent;
+                if Instant::now() + wait > deadline || !self.pause(wait).await {
+                    let bound = self.cfg.timeout.as_micros() as u64;
+                    self.registry
+                        .record_observation(series, bound, wait.as_micros() as u64, true);
+                    self.fail(
+                        CheckKind::Revocation,
+                        Some(&user.user_name),
+                        Some(&d.name),
+                        format!(
+                            "the directory still accepts a bind as the user {:?} after the change",
+                            self.cfg.timeout
+                        ),
+                    );
+                    return;
+                }
+                wait = wait.mul_f64(1.5).min(Duration::from_millis(250));
+            }
+        }
+        self.pass(CheckKind::Revocation);
+    }
+
+    fn enabled_after(&self, id: &str, at: Instant) -> bool {
+        self.enabled.get(id).is_some_and(|t| *t > at)
+    }
+
+    /// After an enable, with directories: the user is no longer revoked and must bind again
+    /// (false, and nothing done, for token logins, whose revocation is checked once per user).
+    pub fn enabled(self: &Arc<Self>, user: CheckedUser, acked: Instant) -> bool {
+        if self.directories().is_empty() {
+            return false;
+        }
+        self.revoked_users.remove(&user.id);
+        self.enabled.insert(user.id.clone(), acked);
+        if self.cfg.has(CheckKind::Login) {
+            let me = self.clone();
+            self.spawn(async move { me.check_bind_login(user, acked).await });
+        }
+        true
+    }
+}

@@ -39,11 +39,13 @@ pub enum LogFormat {
 }
 
 pub fn init(format: LogFormat, verbose: bool, quiet: bool) {
-    // goose logs each user's start and exit at info: keep it to warnings unless asked.
+    // goose logs each user's start and exit at info: keep it to warnings unless asked. ldap3
+    // warns of every answer that arrives after its request timed out (a probe's read of a
+    // stalled replica), which the probes already count as failed reads.
     let default = match (verbose, quiet) {
         (true, _) => "provbench=debug,goose=info,info",
-        (false, true) => "warn",
-        (false, false) => "info,goose=warn",
+        (false, true) => "warn,ldap3=error",
+        (false, false) => "info,goose=warn,ldap3=error",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

@@ -4,6 +4,8 @@
 #   tests/ldap/pair.sh DIR PROVIDER_PORT CONSUMER_PORT
 # Both run until killed: their pids are in DIR/provider.pid and DIR/consumer.pid.
 # Suffix dc=example,dc=test; admin cn=admin,dc=example,dc=test, password in DIR/admin.pw.
+# Both load the ppolicy overlay with a default policy that enforces account locks
+# (pwdAccountLockedTime), so a disabled account cannot bind on either.
 set -euo pipefail
 DIR=$1 PPORT=$2 CPORT=$3
 SLAPD=$(command -v slapd || echo /usr/sbin/slapd)
@@ -92,4 +94,5 @@ objectClass: pwdPolicy
 cn: default
 sn: default
 pwdAttribute: userPassword
+pwdLockout: TRUE
 LDIF

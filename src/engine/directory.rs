@@ -64,7 +64,11 @@ pub(super) async fn execute(
         }
         Step::ListUsers => {
             let filter = format!("(objectClass={})", ldap_escape(t.object_classes[0].as_str()));
-            call(ctx, dir.search(&t.base_dn, Scope::OneLevel, &filter, &["1.1"], Some(10))).await?;
+            call(
+                ctx,
+                dir.search(&t.base_dn, Scope::OneLevel, &filter, &["1.1"], Some(10)),
+            )
+            .await?;
             Ok(())
         }
         Step::ModifyUser => modify_user(ctx, dir, t, admin, state).await,
@@ -147,7 +151,11 @@ async fn create_user(
     attrs.push((t.rdn.clone(), HashSet::from([name.clone()])));
     for (a, values) in &t.attributes {
         // LDAP has no empty values: a template that renders empty leaves the attribute out.
-        let values: HashSet<String> = values.iter().map(|v| text(v, &vars)).filter(|v| !v.is_empty()).collect();
+        let values: HashSet<String> = values
+            .iter()
+            .map(|v| text(v, &vars))
+            .filter(|v| !v.is_empty())
+            .collect();
         if !values.is_empty() {
             attrs.push((a.clone(), values));
         }
@@ -283,7 +291,10 @@ async fn create_group(
     let cn = text(&t.groups.name, &vars);
     let dn = t.group_dn(&cn);
     let mut attrs = vec![
-        ("objectClass".to_string(), HashSet::from([t.groups.object_class.clone()])),
+        (
+            "objectClass".to_string(),
+            HashSet::from([t.groups.object_class.clone()]),
+        ),
         ("cn".to_string(), HashSet::from([cn.clone()])),
     ];
     // groupOfNames and groupOfUniqueNames must have a member: the account that binds is the

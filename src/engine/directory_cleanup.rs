@@ -15,7 +15,12 @@ use crate::results::{CleanupReport, LeftBehind};
 use crate::workload::directory::LdapTarget;
 
 /// Deletes `dn`, retrying what may pass on a second try, until `deadline`.
-async fn delete_one(dir: &Directory, dn: &str, deadline: Instant, report: &mut CleanupReport) -> Result<Removed, String> {
+async fn delete_one(
+    dir: &Directory,
+    dn: &str,
+    deadline: Instant,
+    report: &mut CleanupReport,
+) -> Result<Removed, String> {
     let mut wait = Duration::from_millis(100);
     loop {
         let why = match tokio::time::timeout_at(deadline, dir.delete(dn)).await {
@@ -37,7 +42,12 @@ async fn delete_one(dir: &Directory, dn: &str, deadline: Instant, report: &mut C
 }
 
 /// Deletes each item, counting into `report`; what stays is returned.
-async fn delete_all(dir: &Directory, items: &[Created], deadline: Instant, report: &mut CleanupReport) -> Vec<LeftBehind> {
+async fn delete_all(
+    dir: &Directory,
+    items: &[Created],
+    deadline: Instant,
+    report: &mut CleanupReport,
+) -> Vec<LeftBehind> {
     let mut left = Vec::new();
     for item in items {
         report.attempted += 1;
@@ -47,7 +57,12 @@ async fn delete_all(dir: &Directory, items: &[Created], deadline: Instant, repor
             Err(reason) => {
                 report.timed_out |= reason == "cleanup timed out";
                 left.push(LeftBehind {
-                    kind: if matches!(item, Created::Group { .. }) { "group" } else { "user" }.into(),
+                    kind: if matches!(item, Created::Group { .. }) {
+                        "group"
+                    } else {
+                        "user"
+                    }
+                    .into(),
                     id: item.id().to_string(),
                     name: item.name().to_string(),
                     reason,
@@ -85,7 +100,10 @@ async fn marked(
                     display_name: name,
                 }
             } else {
-                Created::User { id: e.dn, user_name: name }
+                Created::User {
+                    id: e.dn,
+                    user_name: name,
+                }
             })
         })
         .collect())
@@ -111,7 +129,10 @@ pub async fn clean_up(
     for (base, attribute, group) in [(&t.groups.base_dn, "cn", true), (&t.base_dn, t.rdn.as_str(), false)] {
         match marked(dir, base, attribute, run_id, group).await {
             Ok(found) => {
-                let fresh: Vec<Created> = found.into_iter().filter(|c| !left.iter().any(|l| l.id == c.id())).collect();
+                let fresh: Vec<Created> = found
+                    .into_iter()
+                    .filter(|c| !left.iter().any(|l| l.id == c.id()))
+                    .collect();
                 still.extend(delete_all(dir, &fresh, deadline, &mut report).await);
             }
             Err(why) => report.unsearchable.push(why),

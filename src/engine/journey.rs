@@ -74,12 +74,8 @@ fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, acked: I
             u.revocation_started = true;
             hub.revoked(user, acked);
         }
-        Step::EnableUser => {
-            if hub.enabled(user, acked) {
-                // A later disable or delete revokes again.
-                u.revocation_started = false;
-            }
-        }
+        // With directories, a later disable or delete revokes again.
+        Step::EnableUser if hub.enabled(user, acked) => u.revocation_started = false,
         _ => {}
     }
 }

@@ -117,7 +117,11 @@ pub(super) async fn execute(
 }
 
 /// The journey's user, borrowing one from the pool when it has none.
-pub(super) fn user<'s>(ctx: &Ctx, admin: &mut AdminState, state: &'s mut JourneyState) -> Result<&'s mut CurrentUser, StepEnd> {
+pub(super) fn user<'s>(
+    ctx: &Ctx,
+    admin: &mut AdminState,
+    state: &'s mut JourneyState,
+) -> Result<&'s mut CurrentUser, StepEnd> {
     if state.user.is_none() {
         if ctx.pool.is_empty() {
             return Err(payload("no current user: the journey needs create_user first"));

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-pub use ldap3::{Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, SearchOptions};
+pub use ldap3::{Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 
 use crate::metrics::ErrorKind;
 use crate::scim::CallError;
@@ -153,7 +153,12 @@ pub fn describe(r: &LdapResult) -> String {
     if text.is_empty() {
         format!("LDAP {} {}", r.rc, code_name(r.rc))
     } else {
-        format!("LDAP {} {}: {}", r.rc, code_name(r.rc), text.chars().take(160).collect::<String>())
+        format!(
+            "LDAP {} {}: {}",
+            r.rc,
+            code_name(r.rc),
+            text.chars().take(160).collect::<String>()
+        )
     }
 }
 

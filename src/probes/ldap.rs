@@ -123,7 +123,11 @@ mod tests {
 
     #[test]
     fn an_entry_reads_as_a_scim_like_document() {
-        let doc = view(&read(None), "u", &entry(&[("TITLE", &["Title 7"]), ("employeeType", &["staff"])]));
+        let doc = view(
+            &read(None),
+            "u",
+            &entry(&[("TITLE", &["Title 7"]), ("employeeType", &["staff"])]),
+        );
         assert_eq!(doc["active"], true);
         assert_eq!(doc["title"], "Title 7");
         assert_eq!(doc["roles"][0]["value"], "staff");

@@ -219,7 +219,11 @@ impl Checks {
         let (embedded_services, embedded_roles) = embedded.clone().unzip();
         let login_flow = super::login::LoginFlow::from_wire(w.login_flow.clone(), embedded.is_some(), base)?;
         let binds = matches!(login_flow, super::login::LoginFlow::LdapBind(_));
-        if binds && kinds.iter().any(|k| !matches!(k, CheckKind::Login | CheckKind::Revocation)) {
+        if binds
+            && kinds
+                .iter()
+                .any(|k| !matches!(k, CheckKind::Login | CheckKind::Revocation))
+        {
             return Err("checks: with login_flow kind = \"ldap-bind\" the checks are `login` and `revocation` (a bind proves no token, permission or record)".into());
         }
         // A bind needs no token endpoint and no service's view of a token.
@@ -246,21 +250,9 @@ impl Checks {
                 None => Duration::from_secs(30),
             },
             attempts: super::limits::count("checks.attempts", w.attempts.unwrap_or(10), 1, super::limits::ATTEMPTS)?,
-            token_url: need(
-                w.token_url.clone(),
-                "/oauth/token",
-                "token_url",
-                token_checks,
-            )?
-            .unwrap_or_default(),
+            token_url: need(w.token_url.clone(), "/oauth/token", "token_url", token_checks)?.unwrap_or_default(),
             userinfo_url: need(w.userinfo_url.clone(), "/oauth/userinfo", "userinfo_url", &[])?,
-            me_url: need(
-                w.me_url.clone(),
-                "/linked/{service}/me",
-                "me_url",
-                me_checks,
-            )?
-            .unwrap_or_default(),
+            me_url: need(w.me_url.clone(), "/linked/{service}/me", "me_url", me_checks)?.unwrap_or_default(),
             services: match (w.services.clone(), embedded_services) {
                 (Some(s), _) => s,
                 (None, Some(s)) => s,

@@ -323,7 +323,9 @@ fn ldap_target(
     if let Some((key, _)) = users_scim_only.iter().find(|(_, given)| *given) {
         return Err(src.error(
             None,
-            format!("users.{key} shapes SCIM requests; for an ldap target say it in [directory] (attributes, modify, roles)"),
+            format!(
+                "users.{key} shapes SCIM requests; for an ldap target say it in [directory] (attributes, modify, roles)"
+            ),
         ));
     }
     let dir = src.file.parent().unwrap_or(Path::new("."));
@@ -343,7 +345,10 @@ fn ldap_target(
     )
     .map_err(|m| src.error(url_span.clone(), m))?;
     let Some(base_dn) = &t.base_dn else {
-        return Err(src.error(kind_span, "an ldap target needs `base_dn`: where user entries are created"));
+        return Err(src.error(
+            kind_span,
+            "an ldap target needs `base_dn`: where user entries are created",
+        ));
     };
     let (span, wire) = directory.map(|d| (Some(d.span()), d.into_inner())).unwrap_or_default();
     let target = super::directory::LdapTarget::from_wire(
@@ -382,7 +387,10 @@ fn convert_target(
             ));
         }
         if let Some(d) = &directory {
-            return Err(src.error(Some(d.span()), "[directory] shapes the entries of a target of kind \"ldap\""));
+            return Err(src.error(
+                Some(d.span()),
+                "[directory] shapes the entries of a target of kind \"ldap\"",
+            ));
         }
     }
     let kind = t
@@ -412,7 +420,11 @@ fn convert_target(
             None => None,
         },
         keep_alive: t.keep_alive.unwrap_or(true),
-        tls: if is_ldap { Default::default() } else { convert_tls(src, &t)? },
+        tls: if is_ldap {
+            Default::default()
+        } else {
+            convert_tls(src, &t)?
+        },
         http2: t.http2.unwrap_or(true),
     };
     let target = match kind {

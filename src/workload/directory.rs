@@ -117,7 +117,9 @@ fn template(s: &str, vars: &BTreeMap<String, String>, key: &str) -> Result<Templ
 
 /// An attribute name as LDAP allows it (RFC 4512 descr or a numeric OID).
 fn attribute_name(a: &str, key: &str) -> Result<(), String> {
-    let ok = !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b';');
+    let ok = !a.is_empty()
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b';');
     if ok {
         Ok(())
     } else {
@@ -167,7 +169,10 @@ fn change(attribute: &str, values: &[&str]) -> Change {
 
 /// How disable and enable are written.
 fn lock(d: &DirectoryWire) -> Result<(Vec<Change>, Vec<Change>), String> {
-    let preset = d.lock.as_deref().unwrap_or(if d.disable.is_some() { "custom" } else { "ppolicy" });
+    let preset = d
+        .lock
+        .as_deref()
+        .unwrap_or(if d.disable.is_some() { "custom" } else { "ppolicy" });
     let custom = d.disable.is_some() || d.enable.is_some();
     if custom && preset != "custom" {
         return Err(format!(
@@ -227,10 +232,15 @@ impl LdapTarget {
             return Err("directory.object_classes: give at least one object class".into());
         }
         let given = d.attributes.clone().unwrap_or_else(|| {
-            [("cn", "{first} {last}"), ("sn", "{last}"), ("givenName", "{first}"), ("mail", "{run_id}-{seq}@example.test")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), toml::Value::String(v.into())))
-                .collect()
+            [
+                ("cn", "{first} {last}"),
+                ("sn", "{last}"),
+                ("givenName", "{first}"),
+                ("mail", "{run_id}-{seq}@example.test"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), toml::Value::String(v.into())))
+            .collect()
         });
         let mut attributes = Vec::new();
         for (a, v) in &given {
@@ -242,7 +252,10 @@ impl LdapTarget {
                 ));
             }
             let list = values(v, &key, false)?;
-            attributes.push((a.clone(), list.iter().map(|s| template(s, vars, &key)).collect::<Result<_, _>>()?));
+            attributes.push((
+                a.clone(),
+                list.iter().map(|s| template(s, vars, &key)).collect::<Result<_, _>>()?,
+            ));
         }
         if let Some(p) = password {
             attributes.push(("userPassword".into(), vec![template(p, vars, "users.password")?]));
@@ -433,7 +446,9 @@ pub fn endpoint(w: EndpointWire, key: &str, base: &Path) -> Result<Endpoint, Str
     }
     let starttls = w.starttls.unwrap_or(false);
     if starttls && ldaps {
-        return Err(format!("{key}: starttls upgrades an ldap:// connection; an ldaps:// one is TLS already"));
+        return Err(format!(
+            "{key}: starttls upgrades an ldap:// connection; an ldaps:// one is TLS already"
+        ));
     }
     let ca_file = match w.ca_file {
         Some(f) => {
@@ -490,7 +505,15 @@ mod tests {
             "target",
             Path::new("."),
         )?;
-        LdapTarget::from_wire(ep, "ou=people,dc=example,dc=test".into(), 2, d, &BTreeMap::new(), Some("pw-{seq}"), &|_| true)
+        LdapTarget::from_wire(
+            ep,
+            "ou=people,dc=example,dc=test".into(),
+            2,
+            d,
+            &BTreeMap::new(),
+            Some("pw-{seq}"),
+            &|_| true,
+        )
     }
 
     #[test]

@@ -441,7 +441,8 @@ async fn a_published_change_time_gives_the_lag_exactly() {
     agree("sync_lag{mail} by its change time", &m, &truth, 2000);
     let resolution = m.resolution_us.unwrap();
     assert!((1000..=1010).contains(&resolution), "the declared 1 ms: {resolution}");
-    assert!(summary.probes.as_ref().unwrap().problems.is_empty());
+    let problems = &summary.probes.as_ref().unwrap().problems;
+    assert!(problems.is_empty(), "{problems:?}");
 }
 
 /// Relative polling (`precision`): each bracket is at most that share of its lag, so the midpoint

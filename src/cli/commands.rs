@@ -425,13 +425,22 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
     let deadline = tokio::time::Instant::now() + args.timeout;
     let report = engine::cleanup::sweep_marked(client, &run_id, deadline, vec![]).await;
     stop.cancel();
+    cleanup_outcome(&run_id, &report, "the target")
+}
+
+/// Prints what `provbench cleanup` did; an unsearchable target is an error, anything left a failure.
+fn cleanup_outcome(
+    run_id: &crate::ledger::RunId,
+    report: &crate::results::CleanupReport,
+    what: &str,
+) -> anyhow::Result<Outcome> {
     print!(
         "{}",
-        crate::redact::output(&report::console::cleanup_lines(&run_id.to_string(), &report))
+        crate::redact::output(&report::console::cleanup_lines(&run_id.to_string(), report))
     );
     if !report.unsearchable.is_empty() {
         bail!(
-            "cannot search the target for {run_id}: {} (nothing can be said about what is left)",
+            "cannot search {what} for {run_id}: {} (nothing can be said about what is left)",
             report.unsearchable.join("; ")
         );
     }
@@ -451,21 +460,7 @@ async fn cleanup_directory(
     let dir = crate::ldap::Directory::connect(&t.endpoint, 1).await?;
     let command = format!("provbench cleanup --run-id {run_id} (again)");
     let report = engine::directory_cleanup::clean_up(&dir, t, Vec::new(), run_id, timeout, command).await;
-    print!(
-        "{}",
-        crate::redact::output(&report::console::cleanup_lines(&run_id.to_string(), &report))
-    );
-    if !report.unsearchable.is_empty() {
-        bail!(
-            "cannot search the directory for {run_id}: {} (nothing can be said about what is left)",
-            report.unsearchable.join("; ")
-        );
-    }
-    Ok(if report.failed == 0 && !report.timed_out {
-        Outcome::Passed
-    } else {
-        Outcome::Failed
-    })
+    cleanup_outcome(run_id, &report, "the directory")
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {

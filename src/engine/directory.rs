@@ -242,18 +242,8 @@ async fn role_change(
             call(ctx, dir.modify(&dn, vec![m])).await?;
         }
     }
-    let step = if assign {
-        Step::AssignRole(role.to_string())
-    } else {
-        Step::RemoveRole(role.to_string())
-    };
-    want_observation_of(ctx, state, &step, || {
-        if assign {
-            Expect::RoleHeld(role.to_string())
-        } else {
-            Expect::RoleGone(role.to_string())
-        }
-    });
+    let (step, expect) = super::steps::role_observed(role, assign);
+    want_observation_of(ctx, state, &step, || expect);
     Ok(())
 }
 

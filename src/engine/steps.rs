@@ -428,19 +428,19 @@ async fn role_change(
         // Linked services show the `roles` attribute; elsewhere there is nothing to observe.
         return Ok(());
     }
-    let step = if assign {
-        Step::AssignRole(role.to_string())
-    } else {
-        Step::RemoveRole(role.to_string())
-    };
-    want_observation(ctx, state, &step, &reply, || {
-        if assign {
-            Expect::RoleHeld(role.to_string())
-        } else {
-            Expect::RoleGone(role.to_string())
-        }
-    });
+    let (step, expect) = role_observed(role, assign);
+    want_observation(ctx, state, &step, &reply, || expect);
     Ok(())
+}
+
+/// The step a role change is observed as, and what a linked service then shows.
+pub(super) fn role_observed(role: &str, assign: bool) -> (Step, Expect) {
+    let role = role.to_string();
+    if assign {
+        (Step::AssignRole(role.clone()), Expect::RoleHeld(role))
+    } else {
+        (Step::RemoveRole(role.clone()), Expect::RoleGone(role))
+    }
 }
 
 async fn set_active(

@@ -433,7 +433,6 @@ async fn lognormal_mail_run(probes: &str) -> (MetricSummary, Value, provbench::r
 /// `/stats` at p50 and p99 within max(5 %, 2 ms), where the bracket alone is far coarser.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_change_time_gives_the_lag_exactly() {
-    let _alone = crate::support::exclusive();
     let (m, truth, summary) = lognormal_mail_run(
         "[[probes.sync]]\nservice = \"mail\"\nurl = \"/linked/mail/Users/{id}\"\n\
          changed_at = \"/urn:provbench:linked/synced_at\"\nclock_uncertainty = \"1ms\"\n",

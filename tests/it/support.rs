@@ -111,8 +111,8 @@ pub async fn webhook_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver
 }
 
 /// Held by the tests that load both cores for seconds (a directory pair under load) and by the
-/// tests whose figures a neighbour's load would skew (a baseline compared with itself, published
-/// change times inside their brackets): they never overlap.
+/// tests whose figures a neighbour's load would skew (a baseline compared with itself): they
+/// never overlap.
 pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
     HEAVY.lock().unwrap_or_else(|e| e.into_inner())

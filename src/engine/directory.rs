@@ -5,10 +5,8 @@
 
 use std::collections::HashSet;
 
-use rand::Rng;
-
 use super::context::Ctx;
-use super::journey::{AdminState, CurrentUser, JourneyGroup, JourneyState, StepEnd, draw_probed, want_observation_of};
+use super::journey::{AdminState, JourneyGroup, JourneyState, StepEnd, want_observation_of};
 use super::steps::{current_id, payload, user, user_id};
 use crate::ldap::{Directory, Mod, Removed, Scope, ldap_escape};
 use crate::probes::condition::{Expect, Field};
@@ -163,23 +161,7 @@ async fn create_user(
     // The entry is named by what was sent, and that carries the marker: what the journey leaves
     // goes to the ledger at its end, as for SCIM.
     call(ctx, dir.add(&dn, attrs)).await?;
-    let users = &ctx.workload.users;
-    state.user = Some(CurrentUser {
-        id: Some(dn),
-        user_name: name,
-        seq,
-        owned: true,
-        probed: draw_probed(ctx, admin),
-        checked: ctx
-            .checks
-            .as_ref()
-            .is_some_and(|c| c.sampled(admin.rng.random::<f64>())),
-        password: users
-            .password
-            .as_ref()
-            .and_then(|p| serde_json::from_str(&p.render(&vars)).ok()),
-        ..Default::default()
-    });
+    state.user = Some(super::steps::created(ctx, admin, dn, name, &vars));
     want_observation_of(ctx, state, &Step::CreateUser, || Expect::Present);
     Ok(())
 }

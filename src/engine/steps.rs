@@ -267,24 +267,32 @@ async fn create_user(
             )));
         }
     }
-    state.user = Some(CurrentUser {
-        id: Some(id.into_owned()),
+    state.user = Some(created(ctx, admin, id.into_owned(), user_name, &vars));
+    want_observation(ctx, state, &Step::CreateUser, &reply, || Expect::Present);
+    Ok(())
+}
+
+/// The user a journey just created (`vars` rendered its body): owned, drawn for the probes'
+/// and the checks' samples, with its password for the login checks.
+pub(super) fn created(ctx: &Ctx, admin: &mut AdminState, id: String, user_name: String, vars: &Vars) -> CurrentUser {
+    CurrentUser {
+        id: Some(id),
         user_name,
-        seq,
+        seq: vars.seq,
         owned: true,
         probed: draw_probed(ctx, admin),
         checked: ctx
             .checks
             .as_ref()
             .is_some_and(|c| c.sampled(admin.rng.random::<f64>())),
-        password: users
+        password: ctx
+            .workload
+            .users
             .password
             .as_ref()
-            .and_then(|p| serde_json::from_str(&p.render(&vars)).ok()),
+            .and_then(|p| serde_json::from_str(&p.render(vars)).ok()),
         ..Default::default()
-    });
-    want_observation(ctx, state, &Step::CreateUser, &reply, || Expect::Present);
-    Ok(())
+    }
 }
 
 async fn get_user(

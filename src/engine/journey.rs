@@ -168,6 +168,7 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
                         op: step.builtin().expect("only built-in steps are observed"),
                         user_id: user.and_then(|u| u.id.clone()).unwrap_or_default(),
                         user_name: user.map(|u| u.user_name.clone()).unwrap_or_default(),
+                        began: t0,
                         acked: t0 + Duration::from_micros(micros),
                         job,
                         expect,

@@ -38,11 +38,12 @@ impl LdapView {
             r.title_attribute.as_str(),
             r.roles_attribute.as_str(),
         ];
+        let sent = Instant::now();
         let found = self
             .dir
             .search(&r.base_dn, Scope::Subtree, &r.filter_for(user_name), &attrs, Some(2))
             .await;
-        let at = Instant::now();
+        let arrived = Instant::now();
         match found {
             Ok(entries) => {
                 let (status, doc) = match entries.first() {
@@ -50,9 +51,13 @@ impl LdapView {
                     None => (404, Value::Null),
                 };
                 let body = serde_json::to_vec(&doc).unwrap_or_default();
-                Fetch::Answer(Arc::new(Reading::new(status, body.into())), at)
+                Fetch::Answer {
+                    reading: Arc::new(Reading::new(status, body.into())),
+                    sent,
+                    arrived,
+                }
             }
-            Err(_) => Fetch::Failed(at),
+            Err(_) => Fetch::Failed(sent),
         }
     }
 }

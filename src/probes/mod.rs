@@ -6,9 +6,11 @@
 //! beyond `max_pending` are shed and counted.
 //!
 //! # Layout
+//! - [`bracket`]: where a change lies between the reads around it.
 //! - [`condition`]: what "visible" means per kind of write. [`read`]: how a service is read
 //!   (batched queries, conditional GETs, the request budget). [`push`]: the webhook receiver.
 
+mod bracket;
 pub mod condition;
 pub mod ldap;
 pub mod push;
@@ -31,6 +33,7 @@ use crate::scim::ScimClient;
 use crate::vocab::{Op, metric, tag};
 use crate::workload::downstream::ServiceAuth;
 use crate::workload::probes::{JobSource, Observe, Probes, StartDetection, SyncProbe};
+use bracket::{Bracket, WallClock};
 use condition::{Check, Expect, Reading, Who, check_or_later};
 use push::PushHub;
 use read::{Fetch, ServiceReader, absolute};
@@ -40,6 +43,8 @@ pub struct Write {
     pub op: Op,
     pub user_id: String,
     pub user_name: String,
+    /// When the write's step began (its intended start): nothing it caused shows before.
+    pub began: Instant,
     pub acked: Instant,
     /// Job URL or id from the write's answer.
     pub job: Option<String>,
@@ -72,79 +77,6 @@ enum Seen {
     Unconfirmed,
     /// Nothing by the bound.
     TimedOut,
-}
-
-/// The polls around a change: the last that did not show it, the first that did.
-struct Bracket {
-    before: Instant,
-    after: Instant,
-}
-
-/// Our monotonic instants on the wall clock, fixed once: the same instant and wall time read as
-/// close together as the machine allows (the tightest of a few tries), so that a preemption
-/// between the two reads cannot shift every published change time.
-#[derive(Clone, Copy)]
-struct WallClock {
-    instant: Instant,
-    wall: std::time::SystemTime,
-}
-
-impl WallClock {
-    fn now() -> WallClock {
-        (0..5)
-            .map(|_| {
-                let before = Instant::now();
-                let wall = std::time::SystemTime::now();
-                let after = Instant::now();
-                (
-                    after - before,
-                    WallClock {
-                        instant: before + (after - before) / 2,
-                        wall,
-                    },
-                )
-            })
-            .min_by_key(|(gap, _)| *gap)
-            .map(|(_, c)| c)
-            .expect("five tries")
-    }
-
-    /// `t` on our monotonic clock.
-    fn instant(&self, t: std::time::SystemTime) -> Option<Instant> {
-        match t.duration_since(self.wall) {
-            Ok(after) => Some(self.instant + after),
-            Err(before) => self.instant.checked_sub(before.duration()),
-        }
-    }
-}
-
-impl Bracket {
-    /// The service's own change time `at`, when it lies inside the bracket (give or take the
-    /// declared clock `uncertainty`), with that uncertainty as the resolution.
-    fn stamped(
-        &self,
-        clock: &WallClock,
-        acked: Instant,
-        at: std::time::SystemTime,
-        uncertainty: Duration,
-    ) -> Option<(Duration, u64)> {
-        let at = clock.instant(at)?;
-        let inside = at + uncertainty >= self.before && at <= self.after + uncertainty;
-        inside.then(|| {
-            (
-                at.saturating_duration_since(acked),
-                uncertainty.as_micros().max(1) as u64,
-            )
-        })
-    }
-
-    /// The estimate inside the bracket: its midpoint (polls start at a random phase, so the change
-    /// is equally likely anywhere in it), and the bracket's width as the resolution.
-    fn since(&self, acked: Instant) -> (Duration, u64) {
-        let width = self.after.saturating_duration_since(self.before);
-        let mid = self.before + width / 2;
-        (mid.saturating_duration_since(acked), width.as_micros() as u64)
-    }
 }
 
 #[derive(Default)]
@@ -382,6 +314,7 @@ impl ProbeHub {
         let jitter = |d: Duration, spread: f64| d.mul_f64(1.0 - spread / 2.0 + spread * rand::random::<f64>());
         let mut interval = self.probes.poll.initial;
         let mut before = acked;
+        let mut first_look = true;
         // Nothing propagates in no time: the first look comes about one initial interval in.
         tokio::select! {
             _ = tokio::time::sleep_until(acked + jitter(interval, 1.0)) => {}
@@ -390,8 +323,14 @@ impl ProbeHub {
         let mut tag = None;
         loop {
             let sent = match reader.fetch(url, who, &mut tag, &self.stop).await {
-                Fetch::Answer(reading, sent) => match test(&reading) {
-                    Check::Met => return Ok(Bracket { before, after: sent }),
+                Fetch::Answer { reading, sent, arrived } => match test(&reading) {
+                    Check::Met => {
+                        return Ok(Bracket {
+                            before,
+                            after: arrived,
+                            first_look,
+                        });
+                    }
                     Check::Overtaken => return Err(Seen::Overtaken),
                     Check::Unconfirmed => return Err(Seen::Unconfirmed),
                     Check::PointerMissing => {
@@ -412,6 +351,7 @@ impl ProbeHub {
                 Fetch::Stopped => return Err(Seen::TimedOut),
             };
             before = sent;
+            first_look = false;
             let next = Instant::now() + jitter(interval, 0.5);
             if next > deadline {
                 return Err(Seen::TimedOut);
@@ -570,7 +510,7 @@ impl ProbeHub {
                             .changed_at
                             .as_ref()
                             .zip(stamped)
-                            .map(|(c, at)| bracket.stamped(&self.clock, w.acked, at, c.uncertainty));
+                            .map(|(c, at)| bracket.stamped(&self.clock, (w.began, w.acked), at, c.uncertainty));
                         let (lag, resolution) = match own {
                             Some(Some(exact)) => exact,
                             Some(None) => {

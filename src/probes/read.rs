@@ -47,8 +47,13 @@ impl Budget {
 
 /// What one read gave.
 pub enum Fetch {
-    /// An answer, and when its request was sent (the bracket's edge).
-    Answer(Arc<Reading>, Instant),
+    /// An answer, when its request was sent and when the answer came back: the service read
+    /// its state somewhere between the two.
+    Answer {
+        reading: Arc<Reading>,
+        sent: Instant,
+        arrived: Instant,
+    },
     /// 304: the view is as it was at the last read.
     Unchanged(Instant),
     /// No usable answer (a connection error, a truncated batch).
@@ -155,7 +160,11 @@ impl ServiceReader {
                 if self.conditional {
                     *tag = r.captured.as_deref().and_then(|t| HeaderValue::from_str(t).ok());
                 }
-                Fetch::Answer(Arc::new(Reading::new(r.status.as_u16(), r.body)), sent)
+                Fetch::Answer {
+                    reading: Arc::new(Reading::new(r.status.as_u16(), r.body)),
+                    sent,
+                    arrived: Instant::now(),
+                }
             }
             Err(_) => Fetch::Failed(sent),
         }
@@ -168,7 +177,7 @@ impl ServiceReader {
         if let Some(view) = &self.ldap {
             for w in who {
                 out.push(match view.fetch(w.user_name).await {
-                    Fetch::Answer(reading, _) => Some(reading),
+                    Fetch::Answer { reading, .. } => Some(reading),
                     _ => None,
                 });
             }
@@ -267,6 +276,7 @@ impl Batcher {
                 r = reader.client.get_if_none_match(&url, None) => r,
                 _ = stop.cancelled() => return,
             };
+            let arrived = Instant::now();
             let answer = match reply {
                 Ok(r) => {
                     let reading = Arc::new(Reading::new(r.status.as_u16(), r.body));
@@ -284,7 +294,11 @@ impl Batcher {
             };
             for (_, _, tx) in due {
                 let _ = tx.send(match &answer {
-                    Some(r) => Fetch::Answer(r.clone(), sent),
+                    Some(r) => Fetch::Answer {
+                        reading: r.clone(),
+                        sent,
+                        arrived,
+                    },
                     None => Fetch::Failed(sent),
                 });
             }
@@ -359,7 +373,7 @@ mod tests {
         );
         assert_eq!(asked.load(Ordering::Relaxed), 1);
         match read("b").await {
-            Fetch::Answer(r, _) => assert_eq!(r.json().unwrap()["Resources"][0]["userName"], "b"),
+            Fetch::Answer { reading: r, .. } => assert_eq!(r.json().unwrap()["Resources"][0]["userName"], "b"),
             _ => panic!("one user a query now fits the page"),
         }
         stop.cancel();

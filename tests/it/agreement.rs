@@ -84,36 +84,42 @@ fn agrees(name: &str, client: &MetricSummary, truth: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_delay_by_id() {
+    let _quiet = crate::support::measuring().await;
     let (m, truth) = creates_at_defaults("fixed:1s", false).await;
     agrees("fixed 1 s by id", &m, &truth);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_delay_by_filter_only() {
+    let _quiet = crate::support::measuring().await;
     let (m, truth) = creates_at_defaults("fixed:1s", true).await;
     agrees("fixed 1 s by filter", &m, &truth);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uniform_delay_by_id() {
+    let _quiet = crate::support::measuring().await;
     let (m, truth) = creates_at_defaults("uniform:500ms..1500ms", false).await;
     agrees("uniform by id", &m, &truth);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uniform_delay_by_filter_only() {
+    let _quiet = crate::support::measuring().await;
     let (m, truth) = creates_at_defaults("uniform:500ms..1500ms", true).await;
     agrees("uniform by filter", &m, &truth);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lognormal_delay_by_id() {
+    let _quiet = crate::support::measuring().await;
     let (m, truth) = creates_at_defaults("lognormal:median=200ms,p99=1500ms", false).await;
     agrees("lognormal by id", &m, &truth);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lognormal_delay_by_filter_only() {
+    let _quiet = crate::support::measuring().await;
     let (m, truth) = creates_at_defaults("lognormal:median=200ms,p99=1500ms", true).await;
     agrees("lognormal by filter", &m, &truth);
 }
@@ -122,6 +128,7 @@ async fn lognormal_delay_by_filter_only() {
 /// deletes are observed, none times out, and none is left unconfirmed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocations_are_observed_through_a_filter_only_view() {
+    let _quiet = crate::support::measuring().await;
     let config = ReferenceConfig::from_toml(&format!(
         "profile = \"fast\"\n[[services]]\nname = \"mail\"\nsync_delay = \"uniform:100ms..300ms\"\nview = \"{FILTER_ONLY}\"\n"
     ))
@@ -153,6 +160,7 @@ async fn revocations_are_observed_through_a_filter_only_view() {
 /// read costs a 304 (no body to parse), and the lag still agrees with the service's own figure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditional_reads_of_a_view_with_opaque_etags() {
+    let _quiet = crate::support::measuring().await;
     let config = ReferenceConfig::from_toml(
         "profile = \"fast\"\n[[services]]\nname = \"mail\"\nsync_delay = \"fixed:400ms\"\nview = \"opaque-etags\"\n",
     )
@@ -182,6 +190,7 @@ async fn conditional_reads_of_a_view_with_opaque_etags() {
 /// timestamps agrees with the service's figures, and shows the polling.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_delay_of_a_worker_polling_an_idle_queue() {
+    let _quiet = crate::support::measuring().await;
     let config =
         ReferenceConfig::from_toml("profile = \"fast\"\n[queue]\nworkers = 4\nidle_poll = \"uniform:500ms..1s\"\n")
             .unwrap();
@@ -211,6 +220,7 @@ async fn queue_delay_of_a_worker_polling_an_idle_queue() {
 /// observed, so every read carried that token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_with_oauth2_client_credentials_of_its_own() {
+    let _quiet = crate::support::measuring().await;
     let config =
         ReferenceConfig::from_toml("profile = \"fast\"\n[[services]]\nname = \"mail\"\nsync_delay = \"fixed:100ms\"\n")
             .unwrap();

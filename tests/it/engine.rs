@@ -153,6 +153,7 @@ async fn closed_model_runs_every_operation_and_cleans_up_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_model_holds_its_arrival_rate() {
+    let _quiet = crate::support::measuring().await;
     let workload = r#"
 name = "open"
 [target]
@@ -232,6 +233,7 @@ steps = ["create_user", "delete_user"]
 /// but they send nothing meanwhile, and its p99 hides the stall.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coordinated_omission_open_model_sees_the_stall() {
+    let _quiet = crate::support::measuring().await;
     let mut config = ReferenceConfig::profile("fast").unwrap();
     config.faults.stall = Some(provbench::reference::config::Stall {
         every: Duration::from_secs(5),
@@ -289,6 +291,7 @@ steps = ["list_users"]
 /// A target that rate-limits: 429s are waited out (Retry-After) and counted apart from errors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_are_honoured_and_counted_apart() {
+    let _quiet = crate::support::measuring().await;
     let mut config = ReferenceConfig::profile("fast").unwrap();
     config.faults.rate_limit = Some(provbench::reference::config::RateLimit {
         per_second: 40.0,

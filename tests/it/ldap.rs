@@ -169,7 +169,7 @@ fn the_ldap_workload_runs_against_a_replicating_pair() {
     if !slapd_here() {
         return;
     }
-    let _alone = crate::support::exclusive();
+    let _alone = crate::support::loads_both_cores();
     let dir = tempfile::tempdir().unwrap();
     let _pair = Pair(dir.path());
     let (provider, consumer) = start_pair(dir.path());
@@ -277,7 +277,7 @@ fn a_disable_that_does_not_lock_fails_the_revocation_check() {
     if !slapd_here() {
         return;
     }
-    let _alone = crate::support::exclusive();
+    let _alone = crate::support::loads_both_cores();
     let dir = tempfile::tempdir().unwrap();
     let _pair = Pair(dir.path());
     let (provider, consumer) = start_pair(dir.path());

@@ -51,6 +51,7 @@ fn agree(name: &str, client: &MetricSummary, truth: &Value, floor_us: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_percentiles_agree_with_the_ground_truth() {
+    let _quiet = crate::support::measuring().await;
     let config = ReferenceConfig::from_toml(
         r#"
         profile = "fast"
@@ -120,6 +121,7 @@ steps = ["create_user"]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_queue_shows_growing_queue_delay() {
+    let _quiet = crate::support::measuring().await;
     // One worker busy 20 ms per job: 50 jobs/s at most, against 80 writes/s.
     let config = ReferenceConfig::from_toml(
         "profile = \"fast\"\n[queue]\nworkers = 1\nservice_time = \"20ms\"\n[[services]]\nname = \"directory\"\nsync_delay = \"1ms\"\n[[services]]\nname = \"mail\"\nsync_delay = \"1ms\"\n",
@@ -152,6 +154,7 @@ async fn a_saturated_queue_shows_growing_queue_delay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_syncs_are_timeouts_at_the_bound() {
+    let _quiet = crate::support::measuring().await;
     let mut config = ReferenceConfig::profile("fast").unwrap();
     config.service_mut("mail").unwrap().lost_probability = 1.0;
     let reference = start_reference(config).await;
@@ -208,6 +211,7 @@ async fn lost_syncs_are_timeouts_at_the_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_and_poll_agree_and_pending_is_bounded() {
+    let _quiet = crate::support::measuring().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("ref.toml"),
@@ -279,6 +283,7 @@ push = {}
 /// Every kind of write a journey makes is observed in every service, and nothing times out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_observable_write_is_observed() {
+    let _quiet = crate::support::measuring().await;
     let workload = r#"
 name = "all-writes"
 [target]
@@ -331,6 +336,7 @@ timeout = "5s"
 /// first 200 as "present", never saw a delete, and sent the target's token there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_downstream_read_by_query_with_its_own_credentials() {
+    let _quiet = crate::support::measuring().await;
     let config = ReferenceConfig::from_toml(
         r#"
         profile = "fast"
@@ -433,6 +439,7 @@ async fn lognormal_mail_run(probes: &str) -> (MetricSummary, Value, provbench::r
 /// `/stats` at p50 and p99 within max(5 %, 2 ms), where the bracket alone is far coarser.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_change_time_gives_the_lag_exactly() {
+    let _quiet = crate::support::measuring().await;
     let (m, truth, summary) = lognormal_mail_run(
         "[[probes.sync]]\nservice = \"mail\"\nurl = \"/linked/mail/Users/{id}\"\n\
          changed_at = \"/urn:provbench:linked/synced_at\"\nclock_uncertainty = \"1ms\"\n",
@@ -450,6 +457,7 @@ async fn a_published_change_time_gives_the_lag_exactly() {
 /// max(5 %, 2 ms), and the worst resolution is reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relative_polling_bounds_the_error_of_each_estimate() {
+    let _quiet = crate::support::measuring().await;
     let (m, truth, _) = lognormal_mail_run(
         "poll = { initial = \"5ms\", max = \"1s\", precision = 0.04 }\n\
          sync = [{ service = \"mail\", url = \"/linked/mail/Users/{id}\" }]\n",

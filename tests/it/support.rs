@@ -110,10 +110,24 @@ pub async fn webhook_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver
     (url, rx)
 }
 
-/// Held by the tests that load both cores for seconds (a directory pair under load) and by the
-/// tests whose figures a neighbour's load would skew (a baseline compared with itself): they
-/// never overlap.
-pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+/// Tests that load both cores for seconds (a directory pair and its replication under load) hold
+/// it to write; tests whose figures such a neighbour would skew (latencies or lags compared with
+/// a ground truth or with themselves) hold it to read. Measuring tests still run side by side, as
+/// they always have, but never beside a heavy one. A tokio lock: held across awaits, shared by
+/// every test's runtime, and never poisoned by a failing test.
+static HEAVY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// For a test that loads both cores (not from inside a runtime).
+pub fn loads_both_cores() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    HEAVY.blocking_write()
+}
+
+/// For an async test whose figures a heavy neighbour would skew.
+pub async fn measuring() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    HEAVY.read().await
+}
+
+/// [`measuring`] for a test outside a runtime.
+pub fn measuring_blocking() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    HEAVY.blocking_read()
 }

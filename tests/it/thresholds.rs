@@ -395,7 +395,7 @@ fn run_with_latency(dir: &Path, out: &str, latency: &str) {
 /// the gate (thin tails say "not enough data"), and a real 2x slowdown is flagged.
 #[test]
 fn compare_passes_the_same_code_and_flags_a_real_slowdown() {
-    let _alone = crate::support::exclusive();
+    let _quiet = crate::support::measuring_blocking();
     let dir = tempfile::tempdir().unwrap();
     // The service's own latency dominates what the machine adds, even with other tests running.
     run_with_latency(dir.path(), "base", "fixed:20ms");

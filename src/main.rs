@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Passed) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {}", provbench::redact::output(&format!("{e:#}")));
+            eprintln!("error: {}", provbench::redact::error(&e));
             ExitCode::from(2)
         }
     }

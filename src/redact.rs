@@ -27,6 +27,22 @@ pub fn register(secret: &str) {
     }
 }
 
+/// An error and its causes on one line, as `{:#}` shows them but each text once (ldap3's I/O
+/// error, for one, ends with the text of the rustls error it also gives as its source), redacted.
+pub fn error(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if line.ends_with(&cause) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&cause);
+    }
+    output(&line)
+}
+
 /// `text` with every registered secret replaced by `***`.
 pub fn secrets(text: &str) -> Cow<'_, str> {
     let all = SECRETS.read().unwrap_or_else(|e| e.into_inner());
@@ -80,6 +96,30 @@ pub fn url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_shows_each_cause_once() {
+        let io = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        #[derive(Debug)]
+        struct Wrapping(std::io::Error);
+        impl std::fmt::Display for Wrapping {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "I/O error: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapping {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Wrapping(io)).context("cannot connect to ldaps://127.0.0.1:636");
+        assert_eq!(
+            error(&e),
+            "cannot connect to ldaps://127.0.0.1:636: I/O error: invalid peer certificate: UnknownIssuer"
+        );
+        let plain = anyhow::anyhow!("no file x.pem").context("ca_file");
+        assert_eq!(error(&plain), "ca_file: no file x.pem");
+    }
 
     #[test]
     fn userinfo_and_registered_secrets_never_show() {

@@ -242,7 +242,7 @@ async fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
                 }
             ),
             Err(e) => {
-                eprintln!("error: {}", crate::redact::output(&format!("{e:#}")));
+                eprintln!("error: {}", crate::redact::error(&e));
                 failed += 1;
             }
         }

@@ -60,9 +60,17 @@ impl Endpoint {
 
     /// A new connection, not yet bound. Its driver runs until the last handle is dropped.
     pub async fn open(&self) -> anyhow::Result<Ldap> {
-        let (conn, ldap) = LdapConnAsync::with_settings(self.settings()?, &self.url)
-            .await
-            .with_context(|| format!("cannot connect to {}", self.display()))?;
+        let (conn, ldap) = match LdapConnAsync::with_settings(self.settings()?, &self.url).await {
+            Ok(opened) => opened,
+            Err(e) => {
+                let untrusted = self.ca_file.is_none() && e.to_string().contains("UnknownIssuer");
+                let hint = match untrusted {
+                    true => " (a certificate from a private CA? name that CA in ca_file)",
+                    false => "",
+                };
+                return Err(anyhow::Error::new(e).context(format!("cannot connect to {}{hint}", self.display())));
+            }
+        };
         tokio::spawn(async move {
             if let Err(e) = conn.drive().await {
                 tracing::debug!(error = %e, "LDAP connection ended");

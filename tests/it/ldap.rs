@@ -75,15 +75,27 @@ fn slapd_here() -> bool {
 /// Starts a provider and a consumer in `dir`: their ports.
 fn start_pair(dir: &Path) -> (u16, u16) {
     let (provider, consumer) = (free_port(), free_port());
+    run_pair_script(dir, &[provider, consumer]);
+    (provider, consumer)
+}
+
+/// [`start_pair`] with a provider that also speaks TLS (the test CA's certificate): its plain
+/// port (StartTLS) and its ldaps:// port.
+fn start_pair_with_tls(dir: &Path) -> (u16, u16) {
+    let (provider, consumer, ldaps) = (free_port(), free_port(), free_port());
+    run_pair_script(dir, &[provider, consumer, ldaps]);
+    (provider, ldaps)
+}
+
+fn run_pair_script(dir: &Path, ports: &[u16]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ldap/pair.sh");
     let started = Command::new("bash")
         .arg(script)
         .arg(dir)
-        .args([provider.to_string(), consumer.to_string()])
+        .args(ports.iter().map(u16::to_string))
         .output()
         .unwrap();
     assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
-    (provider, consumer)
 }
 
 #[test]
@@ -320,4 +332,129 @@ fn a_disable_that_does_not_lock_fails_the_revocation_check() {
         .unwrap();
     assert_eq!(login["failed"], 0, "logins work: {login}");
     assert_eq!(entries(provider, dir.path()), 0, "cleanup deletes what the run made");
+}
+
+/// A short run against the provider over TLS, its certificate from a private CA: writes, reads
+/// and bind logins each over ldaps:// and over StartTLS, passing with `ca_file`; without it the
+/// run fails before any load (exit 2), naming the certificate, and writes nothing.
+#[test]
+fn ldaps_and_starttls_with_a_private_ca() {
+    if !slapd_here() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let _pair = Pair(dir.path());
+    let (plain, ldaps) = start_pair_with_tls(dir.path());
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
+    let password = dir.path().join("admin.pw");
+    let tls_workload = |name: &str, connection: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        let text = format!(
+            r#"name = "ldap-{name}"
+[target]
+kind = "ldap"
+{connection}
+bind_dn = "cn=admin,dc=example,dc=test"
+password_file = "{password}"
+base_dn = "ou=people,dc=example,dc=test"
+
+[directory]
+rdn = "uid"
+name = "{{run_id}}-{{seq}}"
+object_classes = ["inetOrgPerson"]
+attributes = {{ cn = "{{first}} {{last}}", sn = "{{last}}" }}
+lock = "ppolicy"
+
+[users]
+password = "Pb-{{seq}}-{{run_id}}"
+
+[load]
+model = "closed"
+admins = 1
+think_time = "20ms"
+duration = "1s"
+
+[[journey]]
+name = "tls"
+steps = ["create_user", "get_user", "modify_user", "disable_user", "delete_user"]
+
+[checks]
+kinds = ["login", "revocation"]
+sample = 1.0
+timeout = "5s"
+login_flow = {{ kind = "ldap-bind", directories = [{{ name = "provider", {connection_inline} }}] }}
+"#,
+            password = password.display(),
+            connection_inline = connection.replace('\n', ", "),
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let run = |path: &Path| {
+        let out = path.with_extension("out");
+        let done = Command::new(env!("CARGO_BIN_EXE_provbench"))
+            .arg("run")
+            .arg(path)
+            .arg("--out")
+            .arg(&out)
+            .arg("--quiet")
+            .output()
+            .unwrap();
+        (done, out)
+    };
+    for (name, connection) in [
+        (
+            "ldaps",
+            format!("url = \"ldaps://127.0.0.1:{ldaps}\"\nca_file = \"{ca}\""),
+        ),
+        (
+            "starttls",
+            format!("url = \"ldap://127.0.0.1:{plain}\"\nstarttls = true\nca_file = \"{ca}\""),
+        ),
+    ] {
+        let (done, out) = run(&tls_workload(name, &connection));
+        assert_eq!(
+            done.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        for op in ["create_user", "get_user", "modify_user", "disable_user", "delete_user"] {
+            let m = metric(&s, "api_latency", "op", op);
+            assert!(
+                m.len() == 1 && m[0]["count"].as_u64() > Some(0),
+                "{name}: {op} never ran"
+            );
+            assert_eq!(m[0]["errors"], 0, "{name}: {op}: {:?}", s["failures"]);
+        }
+        for check in s["checks"].as_array().unwrap() {
+            assert!(
+                check["passed"].as_u64() > Some(0) && check["failed"] == 0,
+                "{name}: {check}"
+            );
+        }
+    }
+    assert_eq!(entries(plain, dir.path()), 0, "entries left on the provider");
+
+    for (name, connection) in [
+        ("ldaps-unknown-ca", format!("url = \"ldaps://127.0.0.1:{ldaps}\"")),
+        (
+            "starttls-unknown-ca",
+            format!("url = \"ldap://127.0.0.1:{plain}\"\nstarttls = true"),
+        ),
+    ] {
+        let (done, _) = run(&tls_workload(name, &connection));
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains("invalid peer certificate") && stderr.contains("ca_file"),
+            "{name} names the certificate and what to do: {stderr}"
+        );
+    }
+    assert_eq!(
+        entries(plain, dir.path()),
+        0,
+        "nothing written without a trusted certificate"
+    );
 }

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Starts an OpenLDAP provider and a consumer replicating from it (syncrepl, refreshAndPersist)
 # on loopback, as a configuration in DIR (no system files touched), and loads the base entries.
-#   tests/ldap/pair.sh DIR PROVIDER_PORT CONSUMER_PORT
+#   tests/ldap/pair.sh DIR PROVIDER_PORT CONSUMER_PORT [LDAPS_PORT]
+# With LDAPS_PORT the provider also speaks TLS: ldaps:// there and StartTLS on PROVIDER_PORT, with
+# the test-only certificate of tests/fixtures/tls (issued to 127.0.0.1 by a CA of its own).
 # Both run until killed: their pids are in DIR/provider.pid and DIR/consumer.pid.
 # Suffix dc=example,dc=test; admin cn=admin,dc=example,dc=test, password in DIR/admin.pw.
 # Both load the ppolicy overlay with a default policy that enforces account locks
 # (pwdAccountLockedTime), so a disabled account cannot bind on either.
 set -euo pipefail
-DIR=$1 PPORT=$2 CPORT=$3
+DIR=$1 PPORT=$2 CPORT=$3 LPORT=${4:-}
+FIXTURES="$(cd "$(dirname "$0")/../fixtures/tls" && pwd)"
 SLAPD=$(command -v slapd || echo /usr/sbin/slapd)
 SCHEMA=/etc/ldap/schema
 MODULES=/usr/lib/ldap
@@ -27,6 +30,13 @@ CONF
 }
 {
   common
+  if [ -n "$LPORT" ]; then
+    cat <<CONF
+TLSCACertificateFile $FIXTURES/ca.pem
+TLSCertificateFile $FIXTURES/server.pem
+TLSCertificateKeyFile $FIXTURES/server.key
+CONF
+  fi
   cat <<CONF
 moduleload syncprov
 moduleload ppolicy
@@ -63,7 +73,9 @@ overlay ppolicy
 ppolicy_default "cn=default,ou=policies,dc=example,dc=test"
 CONF
 } > "$DIR/consumer.conf"
-"$SLAPD" -f "$DIR/provider.conf" -h "ldap://127.0.0.1:$PPORT/"
+LISTEN="ldap://127.0.0.1:$PPORT/"
+[ -n "$LPORT" ] && LISTEN="$LISTEN ldaps://127.0.0.1:$LPORT/"
+"$SLAPD" -f "$DIR/provider.conf" -h "$LISTEN"
 "$SLAPD" -f "$DIR/consumer.conf" -h "ldap://127.0.0.1:$CPORT/"
 for _ in $(seq 1 100); do
   ldapsearch -x -H "ldap://127.0.0.1:$PPORT" -b "" -s base >/dev/null 2>&1 && break

@@ -8,13 +8,15 @@ use tokio::time::Instant;
 /// The reads around a change: when the last that did not show it went (the write's ack when none
 /// missed it) and when the answer of the first that did came back. A service reads its state
 /// somewhere between a request and its answer, so the change lies inside, whatever the reads'
-/// latency.
+/// latency. Visible means a reader gets it: a read that failed or was not answered in time
+/// did not show the change either.
 pub(super) struct Bracket {
     pub before: Instant,
     pub after: Instant,
-    /// The first read showed the change: the service may have applied it before the write's
-    /// answer reached us, never before the write began.
-    pub first_look: bool,
+    /// When the last read the service answered without the change went. The service applied the
+    /// change after that (a failed read says nothing of when it applied it); with none, it may
+    /// have applied it before the write's answer reached us, never before the write began.
+    pub answered_miss: Option<Instant>,
 }
 
 /// Our monotonic instants on the wall clock, fixed once: the same instant and wall time read as
@@ -67,7 +69,7 @@ impl Bracket {
         uncertainty: Duration,
     ) -> Option<(Duration, u64)> {
         let at = clock.instant(at)?;
-        let earliest = if self.first_look { began } else { self.before };
+        let earliest = self.answered_miss.unwrap_or(began);
         let inside = at + uncertainty >= earliest && at <= self.after + uncertainty;
         inside.then(|| {
             (
@@ -107,7 +109,7 @@ mod tests {
         let b = Bracket {
             before: acked + 10 * MS,
             after: acked + 30 * MS,
-            first_look: false,
+            answered_miss: Some(acked + 10 * MS),
         };
         assert_eq!(b.since(acked), (20 * MS, 20_000));
     }
@@ -119,7 +121,7 @@ mod tests {
         let b = Bracket {
             before: acked + 10 * MS,
             after: acked + 30 * MS,
-            first_look: false,
+            answered_miss: Some(acked + 10 * MS),
         };
         let at = wall(&c, acked + 25 * MS);
         assert_eq!(b.stamped(&c, (acked - 5 * MS, acked), at, MS), Some((25 * MS, 1000)));
@@ -135,7 +137,7 @@ mod tests {
         let b = Bracket {
             before: acked + 10 * MS,
             after: acked + 30 * MS,
-            first_look: false,
+            answered_miss: Some(acked + 10 * MS),
         };
         for t in [acked + 8 * MS, acked + 32 * MS] {
             assert_eq!(b.stamped(&c, (acked - 5 * MS, acked), wall(&c, t), MS), None, "{t:?}");
@@ -150,14 +152,26 @@ mod tests {
         let b = Bracket {
             before: acked,
             after: acked + 5 * MS,
-            first_look: true,
+            answered_miss: None,
         };
         let applied = wall(&c, acked - 10 * MS);
         assert_eq!(b.stamped(&c, (began, acked), applied, MS), Some((Duration::ZERO, 1000)));
         let before_the_write = wall(&c, began - 5 * MS);
         assert_eq!(b.stamped(&c, (began, acked), before_the_write, MS), None);
-        // Once a read missed it, the change came after that read went.
-        let missed = Bracket { first_look: false, ..b };
+        // A read that failed says nothing of when the service applied it...
+        let failed = Bracket {
+            before: acked + 2 * MS,
+            ..b
+        };
+        assert_eq!(
+            failed.stamped(&c, (began, acked), applied, MS),
+            Some((Duration::ZERO, 1000))
+        );
+        // ...but once the service answered without it, the change came after that read went.
+        let missed = Bracket {
+            answered_miss: Some(acked + 2 * MS),
+            ..failed
+        };
         assert_eq!(missed.stamped(&c, (began, acked), applied, MS), None);
     }
 }

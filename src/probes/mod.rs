@@ -314,7 +314,7 @@ impl ProbeHub {
         let jitter = |d: Duration, spread: f64| d.mul_f64(1.0 - spread / 2.0 + spread * rand::random::<f64>());
         let mut interval = self.probes.poll.initial;
         let mut before = acked;
-        let mut first_look = true;
+        let mut answered_miss = None;
         // Nothing propagates in no time: the first look comes about one initial interval in.
         tokio::select! {
             _ = tokio::time::sleep_until(acked + jitter(interval, 1.0)) => {}
@@ -322,36 +322,41 @@ impl ProbeHub {
         }
         let mut tag = None;
         loop {
-            let sent = match reader.fetch(url, who, &mut tag, &self.stop).await {
+            // When a read that did not show the change went, and whether the service answered it.
+            let (sent, answered) = match reader.fetch(url, who, &mut tag, &self.stop).await {
                 Fetch::Answer { reading, sent, arrived } => match test(&reading) {
                     Check::Met => {
                         return Ok(Bracket {
                             before,
                             after: arrived,
-                            first_look,
+                            answered_miss,
                         });
                     }
                     Check::Overtaken => return Err(Seen::Overtaken),
                     Check::Unconfirmed => return Err(Seen::Unconfirmed),
                     Check::PointerMissing => {
                         counters.pointer_missing.fetch_add(1, Ordering::Relaxed);
-                        sent
+                        (sent, true)
                     }
-                    Check::NotYet => sent,
+                    Check::NotYet => (sent, true),
                 },
                 // As at the last read, which did not show the change.
                 Fetch::Unchanged(sent) => {
                     self.counters.unchanged.fetch_add(1, Ordering::Relaxed);
-                    sent
+                    (sent, true)
                 }
+                // Visible means a reader of the service gets it: one that got an error or no
+                // answer in time did not.
                 Fetch::Failed(sent) => {
                     self.counters.request_errors.fetch_add(1, Ordering::Relaxed);
-                    sent
+                    (sent, false)
                 }
                 Fetch::Stopped => return Err(Seen::TimedOut),
             };
             before = sent;
-            first_look = false;
+            if answered {
+                answered_miss = Some(sent);
+            }
             let next = Instant::now() + jitter(interval, 0.5);
             if next > deadline {
                 return Err(Seen::TimedOut);

@@ -152,6 +152,13 @@ fn workload(dir: &Path, provider: u16, consumer: u16, extra: &str) -> std::path:
     path
 }
 
+/// `provbench run WORKLOAD --out OUT`, for the caller to add to and start.
+fn provbench_run(workload: &Path, out: &Path) -> Command {
+    let mut run = Command::new(env!("CARGO_BIN_EXE_provbench"));
+    run.arg("run").arg(workload).arg("--out").arg(out);
+    run
+}
+
 fn entries(port: u16, dir: &Path) -> usize {
     let out = ldap(
         "ldapsearch",
@@ -187,11 +194,7 @@ fn the_ldap_workload_runs_against_a_replicating_pair() {
     let (provider, consumer) = start_pair(dir.path());
     let path = workload(dir.path(), provider, consumer, "");
     let out = dir.path().join("out");
-    let run = Command::new(env!("CARGO_BIN_EXE_provbench"))
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(&out)
+    let run = provbench_run(&path, &out)
         .args(["--set", "load.duration=6s"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -301,11 +304,7 @@ fn a_disable_that_does_not_lock_fails_the_revocation_check() {
     );
     std::fs::write(&path, text).unwrap();
     let out = dir.path().join("out");
-    let done = Command::new(env!("CARGO_BIN_EXE_provbench"))
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(&out)
+    let done = provbench_run(&path, &out)
         .args(["--set", "load.duration=2s", "--set", "checks.timeout=2s"])
         .output()
         .unwrap();
@@ -393,14 +392,7 @@ login_flow = {{ kind = "ldap-bind", directories = [{{ name = "provider", {connec
     };
     let run = |path: &Path| {
         let out = path.with_extension("out");
-        let done = Command::new(env!("CARGO_BIN_EXE_provbench"))
-            .arg("run")
-            .arg(path)
-            .arg("--out")
-            .arg(&out)
-            .arg("--quiet")
-            .output()
-            .unwrap();
+        let done = provbench_run(path, &out).arg("--quiet").output().unwrap();
         (done, out)
     };
     for (name, connection) in [

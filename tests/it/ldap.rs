@@ -6,13 +6,59 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Stops the pair when the test ends, however it ends.
-struct Pair<'d>(&'d Path);
+/// A provider and its consumer started in a temp dir of their own (configuration, databases,
+/// the admin password), stopped when the test ends however it ends, then the dir removed.
+struct Pair {
+    dir: tempfile::TempDir,
+    provider: u16,
+    consumer: u16,
+    /// The provider's ldaps:// port, when it speaks TLS.
+    ldaps: Option<u16>,
+}
 
-impl Drop for Pair<'_> {
+impl Pair {
+    /// A started pair, or none (after saying so) where slapd is missing and CI does not require it.
+    fn start() -> Option<Pair> {
+        Pair::start_with(false)
+    }
+
+    /// [`Pair::start`] with a provider that also speaks TLS (the test CA's certificate): ldaps://
+    /// on a port of its own and StartTLS on its plain one.
+    fn start_with_tls() -> Option<Pair> {
+        Pair::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Pair> {
+        if !slapd_here() {
+            return None;
+        }
+        let pair = Pair {
+            dir: tempfile::tempdir().unwrap(),
+            provider: free_port(),
+            consumer: free_port(),
+            ldaps: tls.then(free_port),
+        };
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ldap/pair.sh");
+        let ports = [Some(pair.provider), Some(pair.consumer), pair.ldaps];
+        let started = Command::new("bash")
+            .arg(script)
+            .arg(pair.dir())
+            .args(ports.iter().flatten().map(u16::to_string))
+            .output()
+            .unwrap();
+        assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+        Some(pair)
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Pair {
     fn drop(&mut self) {
         for f in ["provider.pid", "consumer.pid"] {
-            if let Ok(pid) = std::fs::read_to_string(self.0.join(f)) {
+            if let Ok(pid) = std::fs::read_to_string(self.dir().join(f)) {
                 let _ = Command::new("kill").arg(pid.trim()).status();
             }
         }
@@ -72,43 +118,13 @@ fn slapd_here() -> bool {
     false
 }
 
-/// Starts a provider and a consumer in `dir`: their ports.
-fn start_pair(dir: &Path) -> (u16, u16) {
-    let (provider, consumer) = (free_port(), free_port());
-    run_pair_script(dir, &[provider, consumer]);
-    (provider, consumer)
-}
-
-/// [`start_pair`] with a provider that also speaks TLS (the test CA's certificate): its plain
-/// port (StartTLS) and its ldaps:// port.
-fn start_pair_with_tls(dir: &Path) -> (u16, u16) {
-    let (provider, consumer, ldaps) = (free_port(), free_port(), free_port());
-    run_pair_script(dir, &[provider, consumer, ldaps]);
-    (provider, ldaps)
-}
-
-fn run_pair_script(dir: &Path, ports: &[u16]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ldap/pair.sh");
-    let started = Command::new("bash")
-        .arg(script)
-        .arg(dir)
-        .args(ports.iter().map(u16::to_string))
-        .output()
-        .unwrap();
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
-}
-
 #[test]
 fn a_provider_and_its_consumer_replicate() {
-    if !slapd_here() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let _pair = Pair(dir.path());
-    let (provider, consumer) = start_pair(dir.path());
+    let Some(pair) = Pair::start() else { return };
+    let (dir, provider, consumer) = (pair.dir(), pair.provider, pair.consumer);
 
     let entry = "dn: uid=pb-ldap-1,ou=people,dc=example,dc=test\nobjectClass: inetOrgPerson\nuid: pb-ldap-1\ncn: Ada Lovelace\nsn: Lovelace\n";
-    let added = ldap("ldapadd", provider, dir.path(), &[], Some(entry));
+    let added = ldap("ldapadd", provider, dir, &[], Some(entry));
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     // Bounded wait for the consumer to show it: replication, not its speed, is under test.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -116,7 +132,7 @@ fn a_provider_and_its_consumer_replicate() {
         let found = ldap(
             "ldapsearch",
             consumer,
-            dir.path(),
+            dir,
             &["-LLL", "-b", "ou=people,dc=example,dc=test", "(uid=pb-ldap-1)", "dn"],
             None,
         );
@@ -129,7 +145,7 @@ fn a_provider_and_its_consumer_replicate() {
     let deleted = ldap(
         "ldapdelete",
         provider,
-        dir.path(),
+        dir,
         &["uid=pb-ldap-1,ou=people,dc=example,dc=test"],
         None,
     );
@@ -185,15 +201,11 @@ fn metric<'s>(s: &'s serde_json::Value, name: &str, tag: &str, value: &str) -> V
 /// logins and revocations passing in both, and the results in every format.
 #[test]
 fn the_ldap_workload_runs_against_a_replicating_pair() {
-    if !slapd_here() {
-        return;
-    }
     let _alone = crate::support::loads_both_cores();
-    let dir = tempfile::tempdir().unwrap();
-    let _pair = Pair(dir.path());
-    let (provider, consumer) = start_pair(dir.path());
-    let path = workload(dir.path(), provider, consumer, "");
-    let out = dir.path().join("out");
+    let Some(pair) = Pair::start() else { return };
+    let (dir, provider, consumer) = (pair.dir(), pair.provider, pair.consumer);
+    let path = workload(dir, provider, consumer, "");
+    let out = dir.join("out");
     let run = provbench_run(&path, &out)
         .args(["--set", "load.duration=6s"])
         .stdout(std::process::Stdio::piped())
@@ -202,7 +214,7 @@ fn the_ldap_workload_runs_against_a_replicating_pair() {
         .unwrap();
     // Stall the consumer once the load is under way.
     std::thread::sleep(Duration::from_millis(1500));
-    let pid = std::fs::read_to_string(dir.path().join("consumer.pid")).unwrap();
+    let pid = std::fs::read_to_string(dir.join("consumer.pid")).unwrap();
     let pid = pid.trim();
     assert!(Command::new("kill").args(["-STOP", pid]).status().unwrap().success());
     std::thread::sleep(Duration::from_secs(2));
@@ -238,9 +250,9 @@ fn the_ldap_workload_runs_against_a_replicating_pair() {
         "the leavers' entries are cleanup's"
     );
     // Cleanup ran on the provider; the consumer follows it.
-    assert_eq!(entries(provider, dir.path()), 0, "entries left on the provider");
+    assert_eq!(entries(provider, dir), 0, "entries left on the provider");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while entries(consumer, dir.path()) > 0 {
+    while entries(consumer, dir) > 0 {
         assert!(Instant::now() < deadline, "entries left on the consumer");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -290,20 +302,16 @@ fn the_ldap_workload_runs_against_a_replicating_pair() {
 /// revocation check says so (exit 1), naming the directory.
 #[test]
 fn a_disable_that_does_not_lock_fails_the_revocation_check() {
-    if !slapd_here() {
-        return;
-    }
     let _alone = crate::support::loads_both_cores();
-    let dir = tempfile::tempdir().unwrap();
-    let _pair = Pair(dir.path());
-    let (provider, consumer) = start_pair(dir.path());
-    let path = workload(dir.path(), provider, consumer, "");
+    let Some(pair) = Pair::start() else { return };
+    let (dir, provider, consumer) = (pair.dir(), pair.provider, pair.consumer);
+    let path = workload(dir, provider, consumer, "");
     let text = std::fs::read_to_string(&path).unwrap().replace(
         "lock = \"ppolicy\"",
         "lock = \"custom\"\ndisable = { description = \"disabled\" }\nenable = { description = [] }",
     );
     std::fs::write(&path, text).unwrap();
-    let out = dir.path().join("out");
+    let out = dir.join("out");
     let done = provbench_run(&path, &out)
         .args(["--set", "load.duration=2s", "--set", "checks.timeout=2s"])
         .output()
@@ -331,7 +339,7 @@ fn a_disable_that_does_not_lock_fails_the_revocation_check() {
         .find(|c| c["kind"] == "login")
         .unwrap();
     assert_eq!(login["failed"], 0, "logins work: {login}");
-    assert_eq!(entries(provider, dir.path()), 0, "cleanup deletes what the run made");
+    assert_eq!(entries(provider, dir), 0, "cleanup deletes what the run made");
 }
 
 /// A short run against the provider over TLS, its certificate from a private CA: writes, reads
@@ -339,16 +347,12 @@ fn a_disable_that_does_not_lock_fails_the_revocation_check() {
 /// run fails before any load (exit 2), naming the certificate, and writes nothing.
 #[test]
 fn ldaps_and_starttls_with_a_private_ca() {
-    if !slapd_here() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let _pair = Pair(dir.path());
-    let (plain, ldaps) = start_pair_with_tls(dir.path());
+    let Some(pair) = Pair::start_with_tls() else { return };
+    let (dir, plain, ldaps) = (pair.dir(), pair.provider, pair.ldaps.unwrap());
     let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
-    let password = dir.path().join("admin.pw");
+    let password = dir.join("admin.pw");
     let tls_workload = |name: &str, connection: &str| {
-        let path = dir.path().join(format!("{name}.toml"));
+        let path = dir.join(format!("{name}.toml"));
         let text = format!(
             r#"name = "ldap-{name}"
 [target]
@@ -428,7 +432,7 @@ login_flow = {{ kind = "ldap-bind", directories = [{{ name = "provider", {connec
             );
         }
     }
-    assert_eq!(entries(plain, dir.path()), 0, "entries left on the provider");
+    assert_eq!(entries(plain, dir), 0, "entries left on the provider");
 
     for (name, connection) in [
         ("ldaps-unknown-ca", format!("url = \"ldaps://127.0.0.1:{ldaps}\"")),
@@ -445,9 +449,5 @@ login_flow = {{ kind = "ldap-bind", directories = [{{ name = "provider", {connec
             "{name} names the certificate and what to do: {stderr}"
         );
     }
-    assert_eq!(
-        entries(plain, dir.path()),
-        0,
-        "nothing written without a trusted certificate"
-    );
+    assert_eq!(entries(plain, dir), 0, "nothing written without a trusted certificate");
 }

@@ -103,14 +103,20 @@ mod tests {
         clock.wall + (t - clock.instant)
     }
 
+    /// A read answered without the change `from` ms after `acked`, the first showing it answered
+    /// `to` ms after.
+    fn answered_between(acked: Instant, from: u32, to: u32) -> Bracket {
+        Bracket {
+            before: acked + from * MS,
+            after: acked + to * MS,
+            answered_miss: Some(acked + from * MS),
+        }
+    }
+
     #[test]
     fn the_midpoint_is_the_estimate_and_the_width_its_resolution() {
         let acked = Instant::now();
-        let b = Bracket {
-            before: acked + 10 * MS,
-            after: acked + 30 * MS,
-            answered_miss: Some(acked + 10 * MS),
-        };
+        let b = answered_between(acked, 10, 30);
         assert_eq!(b.since(acked), (20 * MS, 20_000));
     }
 
@@ -118,11 +124,7 @@ mod tests {
     fn a_published_time_inside_the_bracket_is_the_lag_to_its_uncertainty() {
         let c = clock();
         let acked = c.instant + 100 * MS;
-        let b = Bracket {
-            before: acked + 10 * MS,
-            after: acked + 30 * MS,
-            answered_miss: Some(acked + 10 * MS),
-        };
+        let b = answered_between(acked, 10, 30);
         let at = wall(&c, acked + 25 * MS);
         assert_eq!(b.stamped(&c, (acked - 5 * MS, acked), at, MS), Some((25 * MS, 1000)));
         // The answer's arrival bounds it: a change just before the first answer came back.
@@ -134,11 +136,7 @@ mod tests {
     fn a_published_time_outside_the_bracket_is_refused() {
         let c = clock();
         let acked = c.instant + 100 * MS;
-        let b = Bracket {
-            before: acked + 10 * MS,
-            after: acked + 30 * MS,
-            answered_miss: Some(acked + 10 * MS),
-        };
+        let b = answered_between(acked, 10, 30);
         for t in [acked + 8 * MS, acked + 32 * MS] {
             assert_eq!(b.stamped(&c, (acked - 5 * MS, acked), wall(&c, t), MS), None, "{t:?}");
         }

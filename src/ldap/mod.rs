@@ -290,7 +290,7 @@ pub enum Bind {
 /// One simple bind as `dn` on a fresh connection (a user's login, as an application does it).
 /// A connection failure is an error: it says nothing about the user.
 pub async fn bind_as(endpoint: &Endpoint, dn: &str, password: &str) -> Result<Bind, String> {
-    let mut ldap = endpoint.open().await.map_err(|e| format!("{e:#}"))?;
+    let mut ldap = endpoint.open().await.map_err(|e| crate::redact::error(&e))?;
     let result = ldap.with_timeout(endpoint.timeout).simple_bind(dn, password).await;
     let _ = ldap.unbind().await;
     match result {

@@ -10,7 +10,7 @@
 //! engine                      prepare -> drive -> judge -> finish; one shutdown tree
 //! probes · checks             observe the run; record into metrics, report through results
 //! workload                    files -> domain types; never runs anything
-//! scim · ldap · metrics · thresholds · reference
+//! http · ldap · metrics · thresholds · reference
 //! results · ledger            the summary.json contract; what a run created
 //! vocab · redact              shared words and the metric key; secrets kept out of every output
 //! ```
@@ -22,8 +22,8 @@
 //! - [`metrics`]: per-thread µs HdrHistograms, the interval writer (hlog, CSV) with its observer
 //!   seam, live progress and Prometheus text, reading a run's files back.
 //! - [`thresholds`]: the threshold grammar, its judgement on merged histograms, abort-on-fail.
-//! - [`scim`]: the shared SCIM client (hyper for plain HTTP, reqwest for TLS), its settings and
-//!   authentication.
+//! - [`http`]: the one HTTP transport every part uses (hyper for plain HTTP, reqwest for TLS), its
+//!   settings and authentication. Knows no protocol spoken over it.
 //! - [`ldap`]: the shared LDAP client (ldap3): endpoints, bound connections, binds as a user,
 //!   LDAP result codes classified as errors.
 //! - [`reference`]: the embedded reference provisioning service (SCIM API, OAuth2, async
@@ -47,6 +47,7 @@ pub mod capacity;
 pub mod checks;
 pub mod cli;
 pub mod engine;
+pub mod http;
 pub mod ldap;
 pub mod ledger;
 pub mod logging;
@@ -56,7 +57,6 @@ pub mod redact;
 pub mod reference;
 pub mod report;
 pub mod results;
-pub mod scim;
 pub mod thresholds;
 pub mod vocab;
 pub mod workload;

@@ -31,10 +31,10 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::HttpClient;
 use crate::ledger::{Ledger, RunId};
 use crate::metrics::{ErrorKind, MetricKey, Registry, SeriesId};
 use crate::results::{CheckReport, Example};
-use crate::scim::ScimClient;
 use crate::vocab::{CheckKind, metric, tag};
 use crate::workload::checks::Checks;
 
@@ -58,7 +58,7 @@ pub struct CheckedUser {
 
 pub struct CheckHub {
     cfg: Checks,
-    client: Arc<ScimClient>,
+    client: Arc<HttpClient>,
     http: reqwest::Client,
     /// For the browser sign-in: no redirects followed.
     browser: reqwest::Client,
@@ -88,7 +88,7 @@ const MAX_PENDING: usize = 10_000;
 impl CheckHub {
     pub fn new(
         cfg: Checks,
-        client: Arc<ScimClient>,
+        client: Arc<HttpClient>,
         registry: Arc<Registry>,
         run_id: &RunId,
         created: Ledger,

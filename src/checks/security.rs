@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::CheckHub;
+use crate::http::client::encode_query;
 use crate::ledger::Created;
-use crate::scim::client::encode_query;
 use crate::vocab::CheckKind;
 use crate::workload::checks::Client;
 
@@ -24,11 +24,11 @@ pub(super) fn authenticated<'a>(
     secret: &'a str,
 ) -> reqwest::RequestBuilder {
     match c.auth {
-        crate::scim::ClientAuth::Basic => {
-            let enc = crate::scim::client::encode_query;
+        crate::http::ClientAuth::Basic => {
+            let enc = crate::http::client::encode_query;
             request.basic_auth(enc(&c.id), Some(enc(secret)))
         }
-        crate::scim::ClientAuth::Post => {
+        crate::http::ClientAuth::Post => {
             form.push(("client_id", c.id.as_str()));
             form.push(("client_secret", secret));
             request

@@ -403,11 +403,11 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
             }
         }
         None => match &args.target_url {
-            Some(url) => (url.clone(), crate::scim::HttpSettings::defaults(), None),
+            Some(url) => (url.clone(), crate::http::HttpSettings::defaults(), None),
             None => bail!("give a workload file or --target-url"),
         },
     };
-    let mut client = crate::scim::ScimClient::new(&base, http)?;
+    let mut client = crate::http::HttpClient::new(&base, http)?;
     if let Some((_, headers)) = &auth {
         client = client.with_headers(headers.clone());
     }
@@ -418,7 +418,7 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
             .set_bearer(&std::env::var(env).with_context(|| format!("environment variable `{env}` is not set"))?)?,
         (None, Some(auth)) => {
             let origin = engine::target::origin(&base);
-            crate::scim::auth::authenticate(client.clone(), &auth, origin, "target.auth", stop.clone()).await?
+            crate::http::auth::authenticate(client.clone(), &auth, origin, "target.auth", stop.clone()).await?
         }
         (None, None) => {}
     }

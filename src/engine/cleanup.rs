@@ -15,11 +15,11 @@ use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::http::client::Extras;
+use crate::http::client::encode_query;
+use crate::http::{CallError, HttpClient};
 use crate::ledger::{Created, RunId, UndoRequest};
 use crate::results::{CleanupReport, LeftBehind};
-use crate::scim::client::Extras;
-use crate::scim::client::encode_query;
-use crate::scim::{CallError, ScimClient};
 
 const CONCURRENCY: usize = 16;
 const PAGE: usize = 200;
@@ -32,7 +32,7 @@ enum Deleted {
 }
 
 /// Deletes `item`, retrying what may pass on a second try, until `deadline`.
-async fn delete_one(client: &ScimClient, item: &Created, deadline: Instant, report: &mut CleanupReport) -> Deleted {
+async fn delete_one(client: &HttpClient, item: &Created, deadline: Instant, report: &mut CleanupReport) -> Deleted {
     let (method, path, body, extras, expect) = match item {
         Created::User { id, .. } => (Method::DELETE, format!("/Users/{id}"), None, Extras::default(), &[][..]),
         Created::Group { id, .. } => (
@@ -118,7 +118,7 @@ fn left(item: &Created, reason: String) -> LeftBehind {
 
 /// Deletes `items` until `deadline`, a few at a time.
 pub async fn delete_all(
-    client: Arc<ScimClient>,
+    client: Arc<HttpClient>,
     items: Vec<Created>,
     deadline: Instant,
 ) -> (CleanupReport, Vec<LeftBehind>) {
@@ -174,7 +174,7 @@ struct Marked {
 }
 
 /// One search request, retried with back-off (5xx, 429, connection, timeout) until `deadline`.
-async fn search(client: &ScimClient, path: &str, deadline: Instant) -> Result<crate::scim::Reply, String> {
+async fn search(client: &HttpClient, path: &str, deadline: Instant) -> Result<crate::http::Reply, String> {
     let mut wait = Duration::from_millis(100);
     loop {
         let why = match tokio::time::timeout_at(deadline, client.call(Method::GET, path, None)).await {
@@ -195,7 +195,7 @@ async fn search(client: &ScimClient, path: &str, deadline: Instant) -> Result<cr
 
 /// Every resource of `kind` whose name carries the marker, page by page.
 async fn list_marked(
-    client: &ScimClient,
+    client: &HttpClient,
     kind: &str,
     run_id: &RunId,
     deadline: Instant,
@@ -247,7 +247,7 @@ async fn list_marked(
 /// `carried` is what an earlier pass could not delete (reported as left when the target cannot
 /// be searched).
 pub async fn sweep_marked(
-    client: Arc<ScimClient>,
+    client: Arc<HttpClient>,
     run_id: &RunId,
     deadline: Instant,
     carried: Vec<LeftBehind>,
@@ -306,7 +306,7 @@ pub fn absorb(into: &mut CleanupReport, round: CleanupReport) {
 /// `command` is `None` for a target that cannot be searched for the marker (kind `http`): only
 /// the ledger is cleaned, and what is left is listed.
 pub async fn clean_up(
-    client: Arc<ScimClient>,
+    client: Arc<HttpClient>,
     items: Vec<Created>,
     run_id: &RunId,
     limit: Duration,

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use super::gate::Gate;
+use crate::http::HttpClient;
 use crate::ledger::{Ledger, RunId};
 use crate::metrics::{MetricKey, Registry, SeriesId};
 use crate::results::JourneyInfo;
-use crate::scim::ScimClient;
 use crate::vocab::{metric, tag};
 use crate::workload::{Journey, Load, ThinkTime, Workload};
 
@@ -32,7 +32,7 @@ pub struct JourneyCounts {
 }
 
 pub struct Ctx {
-    pub client: Arc<ScimClient>,
+    pub client: Arc<HttpClient>,
     /// An ldap target's connections (the steps go there instead of `client`).
     pub directory: Option<Arc<crate::ldap::Directory>>,
     pub registry: Arc<Registry>,
@@ -73,7 +73,7 @@ pub struct Ctx {
 
 /// What a run's admins share, before the [`Ctx`] is built around it.
 pub struct Shared {
-    pub client: Arc<ScimClient>,
+    pub client: Arc<HttpClient>,
     pub directory: Option<Arc<crate::ldap::Directory>>,
     pub registry: Arc<Registry>,
     pub workload: Arc<Workload>,

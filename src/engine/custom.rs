@@ -8,10 +8,10 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use super::context::Ctx;
 use super::journey::{AdminState, JourneyState, StepEnd};
+use crate::http::CallError;
+use crate::http::client::Extras;
 use crate::ledger::UndoRequest;
 use crate::metrics::SeriesId;
-use crate::scim::CallError;
-use crate::scim::client::Extras;
 use crate::workload::operations::{Extract, OpHeader, Operation};
 use crate::workload::template::{Escape, Vars};
 use crate::workload::{Target, Workload};
@@ -202,7 +202,7 @@ pub(super) async fn execute(
 }
 
 /// Takes the operation's values from the answer into the journey.
-fn extract(op: &Operation, reply: &crate::scim::Reply, state: &mut JourneyState) -> Result<(), String> {
+fn extract(op: &Operation, reply: &crate::http::Reply, state: &mut JourneyState) -> Result<(), String> {
     let mut json: Option<serde_json::Value> = None;
     for (var, from) in &op.extract {
         let value = match from {

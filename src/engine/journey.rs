@@ -10,10 +10,10 @@ use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
 use super::context::Ctx;
+use crate::http::{CallError, Reply};
 use crate::ledger::Created;
 use crate::probes::Write;
 use crate::probes::condition::{Expect, Supersession, UserTrace};
-use crate::scim::{CallError, Reply};
 use crate::workload::probes::JobSource;
 use crate::workload::{Journey, Step, ThinkTime};
 

@@ -15,12 +15,12 @@ use super::context::PooledUser;
 use super::runlog::RunLog;
 use super::shutdown::Shutdown;
 use super::target::{self, ResolvedTarget};
+use crate::http::HttpClient;
 use crate::ledger::{Created, Ledger, RunId};
 use crate::metrics::dashboard::{self, Dashboard};
 use crate::metrics::exposition::{self, Exposition};
 use crate::probes::push::PushHub;
 use crate::results::{LoadInfo, RunOutcome, SCHEMA_VERSION, Summary, TargetInfo};
-use crate::scim::ScimClient;
 use crate::workload::template::Vars;
 use crate::workload::{Step, Workload};
 
@@ -279,7 +279,7 @@ fn assigned_roles(workload: &Workload) -> std::collections::BTreeSet<String> {
 /// creates or deletes a group it did not mark).
 async fn role_groups(
     workload: &Workload,
-    client: &ScimClient,
+    client: &HttpClient,
 ) -> anyhow::Result<std::collections::HashMap<String, String>> {
     let mut found = std::collections::HashMap::new();
     if workload.users.dialect.roles != crate::workload::dialect::Roles::Groups {
@@ -290,7 +290,7 @@ async fn role_groups(
             continue;
         }
         let what = format!("[users] roles = \"groups\": finding the group `{role}`");
-        let filter = crate::scim::client::encode_query(&format!("displayName eq {}", serde_json::to_string(&role)?));
+        let filter = crate::http::client::encode_query(&format!("displayName eq {}", serde_json::to_string(&role)?));
         let reply = client
             .call(Method::GET, &format!("/Groups?filter={filter}"), None)
             .await
@@ -315,7 +315,7 @@ async fn role_groups(
 
 /// Fails when the target's `/Schemas` marks a user attribute required that the user template
 /// lacks: every create would be refused. Targets that publish no schema are not checked.
-pub async fn check_required_attributes(workload: &Workload, client: &ScimClient) -> anyhow::Result<()> {
+pub async fn check_required_attributes(workload: &Workload, client: &HttpClient) -> anyhow::Result<()> {
     let creates = workload
         .journeys
         .iter()
@@ -324,7 +324,7 @@ pub async fn check_required_attributes(workload: &Workload, client: &ScimClient)
     if !(creates || workload.users.prepopulate > 0) {
         return Ok(());
     }
-    let Some(required) = crate::scim::schemas::required_user_attributes(client)
+    let Some(required) = crate::http::schemas::required_user_attributes(client)
         .await
         .map_err(|e| anyhow::anyhow!("reading the target's /Schemas: {e}"))?
     else {
@@ -337,7 +337,7 @@ pub async fn check_required_attributes(workload: &Workload, client: &ScimClient)
         admin: 0,
     };
     let body: serde_json::Value = serde_json::from_str(&workload.users.template.render(&vars)).unwrap_or_default();
-    let missing = crate::scim::schemas::missing(&body, &required);
+    let missing = crate::http::schemas::missing(&body, &required);
     anyhow::ensure!(
         missing.is_empty(),
         "{}: the target's /Schemas marks {} required for users, and the [users] template has no {}: every create would be refused (add them to the template)",
@@ -354,7 +354,7 @@ pub async fn check_required_attributes(workload: &Workload, client: &ScimClient)
 
 /// POSTs `body` and returns the created resource's id and name (`userName` or `displayName`)
 /// as the target answered them.
-async fn create(client: &ScimClient, path: &str, body: String, what: &str) -> anyhow::Result<(String, String)> {
+async fn create(client: &HttpClient, path: &str, body: String, what: &str) -> anyhow::Result<(String, String)> {
     let reply = client
         .call(Method::POST, path, Some(body.into()))
         .await

@@ -10,11 +10,11 @@ use serde::Deserialize;
 
 use super::context::{Ctx, PooledUser};
 use super::journey::{AdminState, CurrentUser, JourneyGroup, JourneyState, StepEnd, draw_probed, want_observation};
+use crate::http::client::encode_query;
+use crate::http::{CallError, Reply};
 use crate::ledger::Created;
 use crate::metrics::SeriesId;
 use crate::probes::condition::{Expect, Field};
-use crate::scim::client::encode_query;
-use crate::scim::{CallError, Reply};
 use crate::workload::Step;
 use crate::workload::dialect::Roles;
 use crate::workload::template::Vars;
@@ -172,7 +172,7 @@ pub(super) async fn send_with(
     method: Method,
     path: &str,
     body: Option<Bytes>,
-    extras: &crate::scim::client::Extras,
+    extras: &crate::http::client::Extras,
 ) -> Result<Reply, StepEnd> {
     let reply = tokio::select! {
         r = ctx.client.call_with(method, path, body, extras) => r.map_err(StepEnd::Failed)?,

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::{HttpClient, auth};
 use crate::reference::{self, RunningReference};
-use crate::scim::{ScimClient, auth};
 use crate::workload::probes::JobSource;
 use crate::workload::{Target, Workload};
 
 pub struct ResolvedTarget {
-    pub client: Arc<ScimClient>,
+    pub client: Arc<HttpClient>,
     /// An ldap target's bound connections. Such a target has no HTTP side: `client` then points
     /// at a closed loopback port and is never called (every step, cleanup and check that would
     /// use it goes to the directory instead).
@@ -47,8 +47,8 @@ pub async fn resolve(
         Some(JobSource::Header(h)) => Some(h.clone()),
         _ => None,
     };
-    let client = |url: &str| -> anyhow::Result<ScimClient> {
-        let c = ScimClient::new(url, workload.http.clone())?;
+    let client = |url: &str| -> anyhow::Result<HttpClient> {
+        let c = HttpClient::new(url, workload.http.clone())?;
         match &capture {
             Some(h) => c.capturing(h),
             None => Ok(c),
@@ -98,7 +98,7 @@ pub async fn resolve(
                 .await
                 .with_context(|| format!("{}: [target] (ldap)", workload.path.display()))?;
             Ok(ResolvedTarget {
-                client: Arc::new(ScimClient::new("http://127.0.0.1:9", workload.http.clone())?),
+                client: Arc::new(HttpClient::new("http://127.0.0.1:9", workload.http.clone())?),
                 directory: Some(Arc::new(directory)),
                 url: t.endpoint.display(),
                 kind: "ldap",

@@ -17,9 +17,9 @@ use anyhow::Context as _;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, SearchOptions};
 pub use ldap3::{Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 
+use crate::http::CallError;
+use crate::http::settings::Secret;
 use crate::metrics::ErrorKind;
-use crate::scim::CallError;
-use crate::scim::settings::Secret;
 
 /// Where a directory is and who signs in to it.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,7 +84,7 @@ impl Endpoint {
         let mut ldap = self.open().await?;
         if let Some(dn) = &self.bind_dn {
             let password = match &self.password {
-                Some(s) => crate::scim::auth::read_secret(s, "the LDAP bind password")?,
+                Some(s) => crate::http::auth::read_secret(s, "the LDAP bind password")?,
                 None => String::new(),
             };
             let result = ldap

@@ -26,10 +26,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::HttpClient;
+use crate::http::HttpSettings;
 use crate::metrics::{MetricKey, Registry, SeriesId};
 use crate::results::ProbeReport;
-use crate::scim::HttpSettings;
-use crate::scim::ScimClient;
 use crate::vocab::{Op, metric, tag};
 use crate::workload::downstream::ServiceAuth;
 use crate::workload::probes::{JobSource, Observe, Probes, StartDetection, SyncProbe};
@@ -94,7 +94,7 @@ pub struct Counters {
 
 pub struct ProbeHub {
     probes: Probes,
-    client: Arc<ScimClient>,
+    client: Arc<HttpClient>,
     /// Job-status reads, on the target.
     queue_reader: Arc<ServiceReader>,
     /// Per sync probe: how its reads go, with that service's credentials and budget.
@@ -128,7 +128,7 @@ impl ProbeHub {
     /// service's reader in (an OAuth2 service's token is fetched now and refreshed until `stop`).
     pub async fn new(
         probes: Probes,
-        client: Arc<ScimClient>,
+        client: Arc<HttpClient>,
         registry: Arc<Registry>,
         ops: &[Op],
         push: Option<Arc<PushHub>>,
@@ -247,7 +247,7 @@ impl ProbeHub {
     fn url(&self, template: &str, w: &Write) -> String {
         let filled = template
             .replace("{id}", &w.user_id)
-            .replace("{userName}", &crate::scim::client::encode_query(&w.user_name));
+            .replace("{userName}", &crate::http::client::encode_query(&w.user_name));
         absolute(&self.client, filled)
     }
 
@@ -699,9 +699,9 @@ impl ProbeHub {
 /// own (or none) and its own headers.
 async fn reader(
     probe: &SyncProbe,
-    target: &Arc<ScimClient>,
+    target: &Arc<HttpClient>,
     stop: &CancellationToken,
-) -> anyhow::Result<Arc<ScimClient>> {
+) -> anyhow::Result<Arc<HttpClient>> {
     let what = format!("probes.sync `{}`", probe.service);
     let headers = crate::workload::downstream::header_map(&probe.access.headers, &what)?;
     let origin = probe.find.url().origin().unwrap_or_else(|| target.origin().to_string());
@@ -711,13 +711,13 @@ async fn reader(
         tls: probe.access.tls.clone(),
         ..HttpSettings::defaults()
     };
-    let client = ScimClient::new(&origin, settings)?
+    let client = HttpClient::new(&origin, settings)?
         .with_headers(headers)
         .capturing("etag")?;
     let client = match &probe.access.auth {
         ServiceAuth::OAuth2(auth) => {
             let client = Arc::new(client);
-            crate::scim::auth::authenticate(client.clone(), auth, &origin, &format!("{what} auth"), stop.clone())
+            crate::http::auth::authenticate(client.clone(), auth, &origin, &format!("{what} auth"), stop.clone())
                 .await
                 .map_err(|e| e.context(format!("{what}: signing in")))?;
             return Ok(client);
@@ -725,7 +725,7 @@ async fn reader(
         ServiceAuth::Target => client.sharing_auth(target),
         ServiceAuth::None => client,
         ServiceAuth::Bearer(secret) => {
-            client.set_bearer(&crate::scim::auth::read_secret(
+            client.set_bearer(&crate::http::auth::read_secret(
                 secret,
                 &format!("{what} bearer token"),
             )?)?;
@@ -734,7 +734,7 @@ async fn reader(
         ServiceAuth::Basic { username, password } => {
             client.set_basic(
                 username,
-                &crate::scim::auth::read_secret(password, &format!("{what} password"))?,
+                &crate::http::auth::read_secret(password, &format!("{what} password"))?,
             )?;
             client
         }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::condition::{Reading, Who};
-use crate::scim::ScimClient;
+use crate::http::HttpClient;
 use crate::workload::downstream::UrlTemplate;
 
 /// At most one request per `gap`: a reservation is the later of now and the slot after the last
@@ -63,10 +63,10 @@ pub enum Fetch {
 
 /// A service's read side.
 pub struct ServiceReader {
-    pub client: Arc<ScimClient>,
+    pub client: Arc<HttpClient>,
     budget: Option<Budget>,
     batch: Option<Arc<Batcher>>,
-    /// The client keeps each answer's `ETag` (see [`ScimClient::capturing`]).
+    /// The client keeps each answer's `ETag` (see [`HttpClient::capturing`]).
     conditional: bool,
     /// A directory read by LDAP search instead of `client`.
     ldap: Option<super::ldap::LdapView>,
@@ -77,7 +77,7 @@ impl ServiceReader {
     /// `batch`: the service's query template, when it batches (`max` users a query);
     /// `conditional`: `client` captures `ETag`.
     pub fn new(
-        client: Arc<ScimClient>,
+        client: Arc<HttpClient>,
         conditional: bool,
         budget: Option<f64>,
         batch: Option<(UrlTemplate, usize)>,
@@ -106,7 +106,7 @@ impl ServiceReader {
 
     /// A reader of a directory: one search per read, within `budget`. `client` is the target's,
     /// for the URLs the hub renders for every service (a directory's are not used).
-    pub fn ldap(client: Arc<ScimClient>, budget: Option<f64>, view: super::ldap::LdapView) -> Arc<ServiceReader> {
+    pub fn ldap(client: Arc<HttpClient>, budget: Option<f64>, view: super::ldap::LdapView) -> Arc<ServiceReader> {
         Arc::new(ServiceReader {
             client,
             budget: budget.map(Budget::per_second),
@@ -209,7 +209,7 @@ impl ServiceReader {
 }
 
 /// An origin-relative URL made absolute on the client's origin.
-pub fn absolute(client: &ScimClient, url: String) -> String {
+pub fn absolute(client: &HttpClient, url: String) -> String {
     if url.starts_with('/') {
         format!("{}{url}", client.origin())
     } else {
@@ -355,7 +355,7 @@ mod tests {
     #[tokio::test]
     async fn a_short_page_is_never_read_as_absent() {
         let (origin, asked) = one_per_page().await;
-        let client = Arc::new(ScimClient::new(&origin, crate::scim::HttpSettings::defaults()).unwrap());
+        let client = Arc::new(HttpClient::new(&origin, crate::http::HttpSettings::defaults()).unwrap());
         let template = UrlTemplate::parse("/Users?filter=userName eq \"{userName}\"").unwrap();
         let stop = CancellationToken::new();
         let reader = ServiceReader::new(client, false, None, Some((template, 50)), &stop);

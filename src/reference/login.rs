@@ -252,7 +252,7 @@ fn with_params(base: &str, params: &[(&str, &str)], st: Option<&str>) -> String 
     let mut sep = if uri.contains('?') { '&' } else { '?' };
     for (k, v) in params.iter().copied().chain(st.map(|s| ("state", s))) {
         uri.push(sep);
-        uri.push_str(&format!("{k}={}", crate::scim::client::encode_query(v)));
+        uri.push_str(&format!("{k}={}", crate::http::client::encode_query(v)));
         sep = '&';
     }
     uri

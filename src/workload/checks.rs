@@ -71,7 +71,7 @@ pub struct Client {
     /// Resolved when the run starts (from the environment, or the embedded service's own).
     pub secret: ClientSecret,
     /// How it authenticates at the token endpoint.
-    pub auth: crate::scim::ClientAuth,
+    pub auth: crate::http::ClientAuth,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,8 +132,8 @@ impl Needs<'_> {
         match (c, self.embedded) {
             (Some(c), _) => Ok(Some(Client {
                 auth: match &c.client_auth {
-                    Some(a) => crate::scim::ClientAuth::parse(a).map_err(|m| format!("checks.{key}: {m}"))?,
-                    None => crate::scim::ClientAuth::Basic,
+                    Some(a) => crate::http::ClientAuth::parse(a).map_err(|m| format!("checks.{key}: {m}"))?,
+                    None => crate::http::ClientAuth::Basic,
                 },
                 secret: match c.secret_env {
                     Some(e) => ClientSecret::Env(e),
@@ -143,7 +143,7 @@ impl Needs<'_> {
                 id: c.id,
             })),
             (None, true) => Ok(Some(Client {
-                auth: crate::scim::ClientAuth::Basic,
+                auth: crate::http::ClientAuth::Basic,
                 id: default.0.into(),
                 secret: ClientSecret::Embedded(default.1.into()),
             })),

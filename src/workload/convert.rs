@@ -499,7 +499,7 @@ fn convert_target(
 }
 
 /// `ca_file`, `client_cert` and `client_key`: files that exist, for an https:// target.
-fn convert_tls(src: &Source, t: &TargetWire) -> Result<crate::scim::Tls, WorkloadError> {
+fn convert_tls(src: &Source, t: &TargetWire) -> Result<crate::http::Tls, WorkloadError> {
     let dir = src.file.parent().unwrap_or(Path::new("."));
     let file = |s: &Spanned<String>, key: &str| {
         let path = dir.join(s.get_ref());
@@ -519,7 +519,7 @@ fn convert_tls(src: &Source, t: &TargetWire) -> Result<crate::scim::Tls, Workloa
             return Err(src.error(Some(s.span()), "give both `client_cert` and `client_key` (PEM files)"));
         }
     };
-    Ok(crate::scim::Tls {
+    Ok(crate::http::Tls {
         ca_file,
         client_identity,
     })
@@ -531,11 +531,11 @@ fn target_headers(
     headers: &std::collections::BTreeMap<String, downstream::HeaderValue>,
 ) -> Result<Vec<(String, downstream::HeaderValue)>, WorkloadError> {
     for (k, v) in headers {
-        if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
+        if ::http::HeaderName::from_bytes(k.as_bytes()).is_err() {
             return Err(src.error(None, format!("target.headers: `{k}` is not a header name")));
         }
         if let downstream::HeaderValue::Literal(l) = v
-            && http::HeaderValue::from_str(l).is_err()
+            && ::http::HeaderValue::from_str(l).is_err()
         {
             return Err(src.error(
                 None,

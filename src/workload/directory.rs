@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::template::{Escape, Template, Vars};
+use crate::http::Secret;
 use crate::ldap::Endpoint;
-use crate::scim::Secret;
 
 /// `[directory]`, on disk.
 #[derive(Debug, Deserialize, Default)]

@@ -6,8 +6,8 @@
 
 use serde::Deserialize;
 
-use crate::scim::Secret;
-use crate::scim::client::encode_query;
+use crate::http::Secret;
+use crate::http::client::encode_query;
 
 /// A read URL with `{id}` and `{userName}` placeholders, origin-relative or absolute.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,8 +197,8 @@ pub enum ServiceAuth {
         password: Secret,
     },
     /// OAuth2 client credentials at the service's own token endpoint (an
-    /// [`Auth::ClientCredentials`](crate::scim::settings::Auth::ClientCredentials)).
-    OAuth2(crate::scim::settings::Auth),
+    /// [`Auth::ClientCredentials`](crate::http::settings::Auth::ClientCredentials)).
+    OAuth2(crate::http::settings::Auth),
 }
 
 /// A header value, literal or from the environment.
@@ -240,7 +240,7 @@ pub struct Access {
     pub auth: ServiceAuth,
     pub headers: Vec<(String, HeaderValue)>,
     /// A private CA and client certificate for an https:// service.
-    pub tls: crate::scim::Tls,
+    pub tls: crate::http::Tls,
 }
 
 /// `auth = "target"`, `"none"`, or a table.
@@ -328,16 +328,16 @@ impl ServiceAuth {
                 scope,
                 audience,
                 client_auth,
-            })) => ServiceAuth::OAuth2(crate::scim::settings::Auth::ClientCredentials {
+            })) => ServiceAuth::OAuth2(crate::http::settings::Auth::ClientCredentials {
                 audience,
                 client_auth: client_auth
                     .as_deref()
-                    .map(crate::scim::settings::ClientAuth::parse)
+                    .map(crate::http::settings::ClientAuth::parse)
                     .transpose()
                     .map_err(|m| format!("probes.sync `{service}`: {m}"))?
                     .unwrap_or_default(),
                 token_url,
-                client_id: crate::scim::settings::ClientId::Literal(client_id),
+                client_id: crate::http::settings::ClientId::Literal(client_id),
                 client_secret: match (client_secret_env, client_secret_file) {
                     (Some(e), None) => Some(Secret::Env(e)),
                     (None, Some(f)) => Some(Secret::File(base.join(f))),

@@ -47,8 +47,8 @@ pub use step::Step;
 use template::Template;
 use wire::WorkloadWire;
 
+pub use crate::http::{Auth, ClientAuth, ClientId, HttpSettings, Secret};
 use crate::reference::config::ReferenceConfig;
-pub use crate::scim::{Auth, ClientAuth, ClientId, HttpSettings, Secret};
 use crate::vocab::Op;
 
 #[derive(Debug, Clone)]

@@ -44,7 +44,10 @@ pub enum Extract {
     Pointer(String),
     /// A header of the answer; `last_segment` keeps what follows its last `/` (an id at the end
     /// of a `Location` URL).
-    Header { name: http::HeaderName, last_segment: bool },
+    Header {
+        name: ::http::HeaderName,
+        last_segment: bool,
+    },
 }
 
 impl Extract {
@@ -60,8 +63,8 @@ impl Extract {
                 Some("last-segment") => true,
                 Some(other) => return Err(format!("`{other}`: the only modifier is `last-segment`")),
             };
-            let name =
-                http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a header name"))?;
+            let name = ::http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("`{name}` is not a header name"))?;
             return Ok(Extract::Header { name, last_segment });
         }
         if !text.starts_with('/') {
@@ -89,11 +92,11 @@ pub enum OpHeader {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Operation {
     pub name: String,
-    pub method: http::Method,
+    pub method: ::http::Method,
     pub path: Template,
     /// The path as written, for failure samples.
     pub path_text: String,
-    pub headers: Vec<(http::HeaderName, OpHeader)>,
+    pub headers: Vec<(::http::HeaderName, OpHeader)>,
     pub body: Option<Template>,
     /// Empty: any 2xx.
     pub expect: Vec<u16>,
@@ -169,7 +172,7 @@ pub fn convert(
             ));
         }
         let method =
-            http::Method::from_bytes(w.method.get_ref().trim().to_ascii_uppercase().as_bytes()).map_err(|_| {
+            ::http::Method::from_bytes(w.method.get_ref().trim().to_ascii_uppercase().as_bytes()).map_err(|_| {
                 at(
                     w.method.span(),
                     format!("`{}` is not an HTTP method", w.method.get_ref()),
@@ -188,7 +191,7 @@ pub fn convert(
             Template::compile_text(path_text, vars, &runtime).map_err(|m| at(w.path.span(), format!("path: {m}")))?;
         let mut headers = Vec::new();
         for (key, value) in w.headers {
-            let header = http::HeaderName::from_bytes(key.as_bytes())
+            let header = ::http::HeaderName::from_bytes(key.as_bytes())
                 .map_err(|_| at(value.span(), format!("`{key}` is not a header name")))?;
             let h = match value.get_ref() {
                 HeaderValue::Literal(v) => OpHeader::Template(
@@ -334,12 +337,12 @@ mod tests {
         "#)
         .unwrap();
         let create = o.iter().find(|o| o.name == "kc_create").unwrap();
-        assert_eq!(create.method, http::Method::POST);
+        assert_eq!(create.method, ::http::Method::POST);
         assert_eq!(create.cleanup.map(|i| o[i].name.as_str()), Some("kc_delete"));
         assert_eq!(
             create.extract[0].1,
             Extract::Header {
-                name: http::header::LOCATION,
+                name: ::http::header::LOCATION,
                 last_segment: true
             }
         );

@@ -513,7 +513,7 @@ fn service_tls(
     ca_file: Option<String>,
     cert: Option<String>,
     key: Option<String>,
-) -> Result<crate::scim::Tls, String> {
+) -> Result<crate::http::Tls, String> {
     let file = |f: String, key: &str| {
         let path = base.join(&f);
         if !url.starts_with("https://") {
@@ -536,7 +536,7 @@ fn service_tls(
             ));
         }
     };
-    Ok(crate::scim::Tls {
+    Ok(crate::http::Tls {
         ca_file,
         client_identity,
     })

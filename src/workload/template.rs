@@ -199,7 +199,7 @@ impl Template {
         out.clear();
         let put = |s: &str, out: &mut String| match escape {
             Escape::Json => escape_into(s, out),
-            Escape::Url => out.push_str(&crate::scim::client::encode_query(s)),
+            Escape::Url => out.push_str(&crate::http::client::encode_query(s)),
             Escape::Raw => out.push_str(s),
         };
         for piece in &self.pieces {

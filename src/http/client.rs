@@ -60,7 +60,7 @@ pub struct Extras {
 pub struct Reply {
     pub status: StatusCode,
     pub body: Bytes,
-    /// The value of the captured header (see [`ScimClient::capturing`]), if present.
+    /// The value of the captured header (see [`HttpClient::capturing`]), if present.
     pub captured: Option<String>,
     /// 429 answers seen (and waited out) before this one.
     pub rate_limited: u32,
@@ -68,7 +68,7 @@ pub struct Reply {
     pub headers: Option<Box<HeaderMap>>,
 }
 
-pub struct ScimClient {
+pub struct HttpClient {
     /// Plain-HTTP targets go through hyper's own connections (the leanest path per request,
     /// HTTP/1.1; see [`super::plain`]);
     /// HTTPS targets (HTTP/2 when the server offers it), and token requests, through reqwest.
@@ -81,7 +81,7 @@ pub struct ScimClient {
     base_url: reqwest::Url,
     base_path: String,
     capture: Option<reqwest::header::HeaderName>,
-    /// Shared with clients that read on the target's behalf (see [`ScimClient::sharing_auth`]).
+    /// Shared with clients that read on the target's behalf (see [`HttpClient::sharing_auth`]).
     authorization: Arc<ArcSwap<Option<HeaderValue>>>,
     settings: HttpSettings,
     /// Sent with every request (a tenant header, an API key).
@@ -91,8 +91,8 @@ pub struct ScimClient {
 /// The longest `Retry-After` honoured; longer asks are capped so a run keeps its schedule.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
-impl ScimClient {
-    pub fn new(base: &str, settings: HttpSettings) -> anyhow::Result<ScimClient> {
+impl HttpClient {
+    pub fn new(base: &str, settings: HttpSettings) -> anyhow::Result<HttpClient> {
         let mut builder = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
@@ -146,7 +146,7 @@ impl ScimClient {
             _ => None,
         };
         let origin = base_url.origin().ascii_serialization();
-        Ok(ScimClient {
+        Ok(HttpClient {
             plain,
             origin,
             http: builder.build()?,
@@ -161,7 +161,7 @@ impl ScimClient {
     }
 
     /// Sends `other`'s credentials, refreshed as they are (for reads explicitly allowed them).
-    pub fn sharing_auth(mut self, other: &ScimClient) -> Self {
+    pub fn sharing_auth(mut self, other: &HttpClient) -> Self {
         self.authorization = other.authorization.clone();
         self
     }
@@ -230,7 +230,7 @@ impl ScimClient {
     }
 
     /// A conditional GET: with the entity tag of the last answer, an unchanged resource answers
-    /// 304 without a body (see [`ScimClient::capturing`] to keep each answer's `ETag`).
+    /// 304 without a body (see [`HttpClient::capturing`] to keep each answer's `ETag`).
     pub async fn get_if_none_match(&self, path: &str, tag: Option<&HeaderValue>) -> Result<Reply, CallError> {
         self.exchange(Method::GET, path, None, tag, None).await
     }
@@ -310,7 +310,7 @@ impl ScimClient {
         if_none_match: Option<&HeaderValue>,
         extras: Option<&Extras>,
     ) -> Result<Answer, CallError> {
-        let mut req = http::Request::builder()
+        let mut req = ::http::Request::builder()
             .method(method.clone())
             .uri(uri)
             .header(header::ACCEPT, SCIM_JSON)

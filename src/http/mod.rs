@@ -1,5 +1,5 @@
-//! The SCIM client the engine and cleanup share: one `reqwest::Client` (pool, timeouts) for every
-//! virtual admin, the target's authentication (static bearer, or OAuth2 client credentials
+//! The one HTTP transport every part uses (targets, probes, checks, custom operations, notify): one
+//! client (pool, timeouts) for every virtual admin, the target's authentication (static bearer, or OAuth2 client credentials
 //! refreshed in the background), and the classification of every answer into success, 429 or a
 //! failure reason.
 //!
@@ -18,5 +18,5 @@ pub mod plain;
 pub mod schemas;
 pub mod settings;
 
-pub use client::{CallError, Reply, ScimClient};
+pub use client::{CallError, HttpClient, Reply};
 pub use settings::{Auth, ClientAuth, ClientId, HttpSettings, Secret, Tls};

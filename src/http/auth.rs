@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::ScimClient;
+use super::HttpClient;
 use super::settings::{Auth, ClientAuth, ClientId, Secret};
 
 /// `application/x-www-form-urlencoded` of one value (what RFC 6749 §2.3.1 asks of a Basic
@@ -45,7 +45,7 @@ fn env(name: &str, what: &str) -> anyhow::Result<String> {
 /// until `stop` fires. `base_root` resolves a relative `token_url` (`/oauth/token`); `what`
 /// names the setting in messages (`target.auth`).
 pub async fn authenticate(
-    client: Arc<ScimClient>,
+    client: Arc<HttpClient>,
     auth: &Auth,
     base_root: &str,
     what: &str,

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
+use ::http::{HeaderValue, Request, Response};
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
@@ -113,7 +113,7 @@ impl PlainPool {
     /// Sends `req` (origin-form URI; the `Host` header is added) on an idle connection or a new
     /// one.
     pub async fn send(&self, mut req: Request<Full<Bytes>>) -> Result<(Response<Incoming>, Lease<'_>), PlainError> {
-        req.headers_mut().insert(http::header::HOST, self.host.clone());
+        req.headers_mut().insert(::http::header::HOST, self.host.clone());
         loop {
             let pooled = self.idle.lock().pop();
             let reused = pooled.is_some();

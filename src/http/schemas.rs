@@ -5,13 +5,13 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::ScimClient;
+use super::HttpClient;
 
 pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
 /// The core User schema's required, client-writable attributes; `None` when the target does
 /// not publish the schema (no `/Schemas`, or not that one).
-pub async fn required_user_attributes(client: &ScimClient) -> Result<Option<Vec<String>>, String> {
+pub async fn required_user_attributes(client: &HttpClient) -> Result<Option<Vec<String>>, String> {
     let schema = match fetch(client, &format!("/Schemas/{CORE_USER}")).await? {
         Some(s) => Some(s),
         // Some servers list their schemas but serve none by id.
@@ -24,7 +24,7 @@ pub async fn required_user_attributes(client: &ScimClient) -> Result<Option<Vec<
     Ok(schema.map(|s| required_in(&s)))
 }
 
-async fn fetch(client: &ScimClient, path: &str) -> Result<Option<Value>, String> {
+async fn fetch(client: &HttpClient, path: &str) -> Result<Option<Value>, String> {
     let reply = client
         .call(Method::GET, path, None)
         .await

@@ -256,15 +256,16 @@ pub async fn sweep(opts: SweepOptions, shutdown: CancellationToken) -> anyhow::R
         .unwrap_or_default();
     steps.sort_by(|a, b| a.rate.total_cmp(&b.rate));
     // An embedded target took its users with it; any other is swept by each step's marker.
-    if matches!(opts.workload.target, crate::workload::Target::Scim { .. }) {
+    if crate::engine::targets::outlives_the_run(&opts.workload) {
         let stop = CancellationToken::new();
-        let target = crate::engine::target::resolve(&opts.workload, stop.clone(), None).await?;
+        let target = crate::engine::targets::resolve(&opts.workload, stop.clone(), None, None).await?;
         for s in &mut steps {
             let Ok(run_id) = crate::ledger::RunId::parse(&s.run_id) else {
                 continue;
             };
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-            let r = crate::engine::cleanup::sweep_marked(target.client.clone(), &run_id, deadline, vec![]).await;
+            let Ok(r) = target.sweep(&run_id, Duration::from_secs(120)).await else {
+                break;
+            };
             tracing::info!(run_id = %s.run_id, deleted = r.deleted, left = r.failed, "sweep step cleaned up");
             if r.incomplete() {
                 s.left_behind = Some(format!(

@@ -59,16 +59,22 @@ impl CheckHub {
             .ok_or_else(|| anyhow::anyhow!("no token for client {}", c.id))
     }
 
+    /// The target's SCIM base URL (the security checks run only against HTTP targets).
+    fn target_base(&self) -> &str {
+        self.client.as_ref().map_or("", |c| c.base())
+    }
+
     /// Users whose userName is `name` (admin view).
     async fn count_named(&self, name: &str) -> Option<u64> {
         let path = format!("/Users?filter={}", encode_query(&format!("userName eq \"{name}\"")));
-        let r = self.client.call(Method::GET, &path, None).await.ok()?;
+        let r = self.client.as_ref()?.call(Method::GET, &path, None).await.ok()?;
         serde_json::from_slice::<Value>(&r.body).ok()?["totalResults"].as_u64()
     }
 
     async fn admin_create(&self, path: &str, body: Value) -> Option<String> {
         let r = self
             .client
+            .as_ref()?
             .call(Method::POST, path, Some(body.to_string().into()))
             .await
             .ok()?;
@@ -98,7 +104,8 @@ impl CheckHub {
     }
 
     async fn admin_get(&self, path: &str) -> Value {
-        match self.client.call(Method::GET, path, None).await {
+        let Some(client) = &self.client else { return Value::Null };
+        match client.call(Method::GET, path, None).await {
             Ok(r) => serde_json::from_slice(&r.body).unwrap_or_default(),
             Err(_) => Value::Null,
         }
@@ -156,7 +163,7 @@ impl CheckHub {
             let name = format!("{}-authz-{i}@example.test", self.run_id);
             let mut req = self
                 .http
-                .post(format!("{}/Users", self.client.base()))
+                .post(format!("{}/Users", self.target_base()))
                 .header("content-type", "application/scim+json")
                 .body(json!({"userName": name, "externalId": format!("{}-authz-{i}", self.run_id)}).to_string());
             if let Some(t) = token {
@@ -247,7 +254,7 @@ impl CheckHub {
             };
             let status = self
                 .http
-                .request(method, format!("{}{path}", self.client.base()))
+                .request(method, format!("{}{path}", self.target_base()))
                 .bearer_auth(&token)
                 .header("content-type", "application/scim+json")
                 .body(body.to_string())
@@ -277,8 +284,8 @@ impl CheckHub {
                     ),
                 );
                 // Put things back so the next attempt starts clean.
-                let _ = self
-                    .client
+                let Some(client) = &self.client else { continue };
+                let _ = client
                     .call(
                         Method::PATCH,
                         &format!("/Users/{employee}"),
@@ -289,8 +296,7 @@ impl CheckHub {
                         ),
                     )
                     .await;
-                let _ = self
-                    .client
+                let _ = client
                     .call(
                         Method::PATCH,
                         &format!("/Groups/{group}"),

@@ -253,22 +253,14 @@ async fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Passed)
 }
 
-/// Signs in to the workload's target and checks its `/Schemas` against the user template.
+/// Signs in to (or binds to) the workload's target and asks it what can be asked without
+/// writing (a SCIM target's `/Schemas` against the user template).
 async fn validate_online(w: &Workload) -> anyhow::Result<()> {
-    if matches!(w.target, crate::workload::Target::Scim { scim: false, .. }) {
-        return Ok(());
-    }
     let stop = CancellationToken::new();
-    let target = engine::target::resolve(w, stop.clone(), None).await?;
-    if target.directory.is_some() {
-        // Connected and bound: what an ldap target can be asked without writing.
-        return Ok(());
-    }
-    let checked = engine::prepare::check_required_attributes(w, &target.client).await;
+    let target = engine::targets::resolve(w, stop.clone(), None, None).await?;
+    let checked = target.preflight(w).await;
     stop.cancel();
-    if let Some(embedded) = target.embedded {
-        embedded.stop().await;
-    }
+    target.stop().await;
     checked
 }
 
@@ -293,6 +285,7 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
             run_id: args.run_id.clone(),
             start_at: args.start_at,
             strict: args.strict,
+            target: None,
         },
         interrupt_token()?,
     )
@@ -372,60 +365,26 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
             }
         )
     })?;
-    let (base, http, auth) = match &args.workload {
-        Some(path) => {
-            let w = Workload::load(path, &Overrides::default())?;
-            match w.target {
-                // --target-url points the workload's client, with its authentication, elsewhere.
-                crate::workload::Target::Scim { scim: false, .. } => bail!(
-                    "the workload's target (kind \"http\") cannot be searched for the run's marker: its cleanup hooks ([operations] cleanup) ran at the end of its run, and what they left is listed in its summary"
-                ),
-                crate::workload::Target::Scim {
-                    base_url,
-                    auth,
-                    headers,
-                    ..
-                } => {
-                    let headers = crate::workload::downstream::header_map(&headers, "[target] headers")?;
-                    (
-                        args.target_url.clone().unwrap_or(base_url),
-                        w.http,
-                        Some((auth, headers)),
-                    )
-                }
-                crate::workload::Target::Embedded { .. } if args.target_url.is_some() => {
-                    (args.target_url.clone().unwrap_or_default(), w.http, None)
-                }
-                crate::workload::Target::Embedded { .. } => bail!(
-                    "the workload's target is the embedded service, which lives only as long as its run: nothing to clean"
-                ),
-                crate::workload::Target::Ldap(t) => return cleanup_directory(&t, &run_id, args.timeout).await,
-            }
-        }
-        None => match &args.target_url {
-            Some(url) => (url.clone(), crate::http::HttpSettings::defaults(), None),
-            None => bail!("give a workload file or --target-url"),
-        },
+    let workload = match &args.workload {
+        Some(path) => Some(Workload::load(path, &Overrides::default())?),
+        None => None,
     };
-    let mut client = crate::http::HttpClient::new(&base, http)?;
-    if let Some((_, headers)) = &auth {
-        client = client.with_headers(headers.clone());
-    }
-    let client = std::sync::Arc::new(client);
     let stop = CancellationToken::new();
-    match (&args.token_env, auth.map(|(a, _)| a)) {
-        (Some(env), _) => client
-            .set_bearer(&std::env::var(env).with_context(|| format!("environment variable `{env}` is not set"))?)?,
-        (None, Some(auth)) => {
-            let origin = engine::target::origin(&base);
-            crate::http::auth::authenticate(client.clone(), &auth, origin, "target.auth", stop.clone()).await?
-        }
-        (None, None) => {}
-    }
-    let deadline = tokio::time::Instant::now() + args.timeout;
-    let report = engine::cleanup::sweep_marked(client, &run_id, deadline, vec![]).await;
+    let target = engine::targets::for_cleanup(
+        workload.as_ref(),
+        args.target_url.as_deref(),
+        args.token_env.as_deref(),
+        stop.clone(),
+    )
+    .await?;
+    let report = target.sweep(&run_id, args.timeout).await;
     stop.cancel();
-    cleanup_outcome(&run_id, &report, "the target")
+    let what = if target.kind() == "ldap" {
+        "the directory"
+    } else {
+        "the target"
+    };
+    cleanup_outcome(&run_id, &report?, what)
 }
 
 /// Prints what `provbench cleanup` did; an unsearchable target is an error, anything left a failure.
@@ -449,18 +408,6 @@ fn cleanup_outcome(
     } else {
         Outcome::Failed
     })
-}
-
-/// `provbench cleanup` for an ldap target: the marker sweep by LDAP search.
-async fn cleanup_directory(
-    t: &crate::workload::directory::LdapTarget,
-    run_id: &crate::ledger::RunId,
-    timeout: std::time::Duration,
-) -> anyhow::Result<Outcome> {
-    let dir = crate::ldap::Directory::connect(&t.endpoint, 1).await?;
-    let command = format!("provbench cleanup --run-id {run_id} (again)");
-    let report = engine::directory_cleanup::clean_up(&dir, t, Vec::new(), run_id, timeout, command).await;
-    cleanup_outcome(run_id, &report, "the directory")
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {

@@ -3,7 +3,7 @@
 //!
 //! Each goose user runs a single iteration: an admin session that loops over weighted journeys
 //! until the run's stop signal (closed model) or the end of the arrival schedule (open model).
-//! Requests go through the run's shared SCIM client, and we time them ourselves in µs.
+//! Requests go through the run's resolved target, and we time them ourselves in µs.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,7 +17,8 @@ use rand::{Rng, SeedableRng, rngs::SmallRng};
 use tokio::time::Instant;
 
 use super::context::Ctx;
-use super::journey::{self, AdminState};
+use super::journey;
+use super::state::AdminState;
 use crate::workload::{Load, Stop};
 
 /// Builds the goose attack for `ctx`'s load.
@@ -34,7 +35,7 @@ pub fn attack(ctx: Arc<Ctx>) -> anyhow::Result<GooseAttack> {
         (admins as f64 / ramp.as_secs_f64()).max(0.01)
     };
     let mut config = GooseConfiguration::default();
-    config.host = Some(ctx.client.base().to_string());
+    config.host = Some(ctx.target.goose_host());
     config.users = Some(admins);
     config.increase_rate = Some(format!("{rate}"));
     config.iterations = Some(1);

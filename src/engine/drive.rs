@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::RunOptions;
-use super::context::{Ctx, Shared};
+use super::context::Ctx;
 use super::gate::GateCounts;
-use super::prepare::{Prepared, Staged};
+use super::prepare::Prepared;
 use super::runlog::{ErrorEvents, RunLog};
 use super::shutdown::Shutdown;
+use super::state::{Run, Staged};
 use crate::checks::CheckHub;
 use crate::metrics::progress::Progress;
 use crate::metrics::writer::{IntervalObserver, IntervalWriter, WriterConfig};
@@ -57,7 +58,7 @@ pub async fn drive(
         let stop = shutdown.checks.clone();
         Arc::new(CheckHub::new(
             c,
-            p.target.client.clone(),
+            p.target.http_client(),
             registry.clone(),
             &p.run_id,
             p.ledger.clone(),
@@ -67,7 +68,14 @@ pub async fn drive(
     let probes = match workload.probes.clone() {
         Some(c) => {
             let (ops, stop) = (workload.builtin_operations(), shutdown.probes.clone());
-            let client = p.target.client.clone();
+            // TEMPORARY until the probes take an optional target client.
+            let client = match p.target.http_client() {
+                Some(c) => c,
+                None => Arc::new(crate::http::HttpClient::new(
+                    "http://localhost/",
+                    workload.http.clone(),
+                )?),
+            };
             Some(Arc::new(
                 ProbeHub::new(c, client, registry.clone(), &ops, p.push.clone(), stop).await?,
             ))
@@ -75,24 +83,20 @@ pub async fn drive(
         None => None,
     };
     let failures = Arc::new(super::failures::Failures::default());
-    let custom = super::custom::prepare(workload)?;
-    let ctx = Arc::new(Ctx::new(Shared {
-        custom,
-        client: p.target.client.clone(),
-        directory: p.target.directory.clone(),
-        registry: registry.clone(),
-        workload: workload.clone(),
-        run_id: p.run_id.clone(),
-        pool: staged.pool,
-        shared_group: staged.shared_group,
-        role_groups: staged.role_groups,
-        stop: shutdown.load.clone(),
-        interrupt: shutdown.work(),
-        ledger: p.ledger.clone(),
-        probes: probes.clone(),
-        checks: checks.clone(),
-        failures: failures.clone(),
-    }));
+    let mut run = Run::new(
+        registry.clone(),
+        workload.clone(),
+        p.run_id.clone(),
+        p.ledger.clone(),
+        shutdown.load.clone(),
+        shutdown.work(),
+        probes.clone(),
+        checks.clone(),
+    );
+    run.pool = staged.pool;
+    run.shared_group = staged.shared_group;
+    run.role_groups = staged.role_groups;
+    let ctx = Arc::new(Ctx::new(run, p.target.clone(), failures.clone()));
     let planned = planned_length(workload);
     wait_for_start(opts.start_at, shutdown).await;
     let load_start = Instant::now();

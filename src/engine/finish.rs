@@ -5,7 +5,6 @@
 use std::time::{Duration, SystemTime};
 
 use super::RunOptions;
-use super::cleanup;
 use super::prepare::Prepared;
 use super::shutdown::Shutdown;
 use crate::results::{CleanupReport, Summary};
@@ -84,15 +83,9 @@ async fn downstream_leftovers(
 
 /// What journeys left behind, the pool and shared group, then anything else marked.
 async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
-    let searchable = !matches!(p.workload.target, crate::workload::Target::Scim { scim: false, .. });
-    let command = searchable.then(|| format!("provbench cleanup --run-id {} {}", p.run_id, p.workload.path.display()));
-    let mut report = match (&p.target.directory, &p.workload.target, command.clone()) {
-        (Some(dir), crate::workload::Target::Ldap(t), Some(command)) => {
-            super::directory_cleanup::clean_up(dir, t, p.ledger.take(), &p.run_id, limit, command).await
-        }
-        _ => cleanup::clean_up(p.target.client.clone(), p.ledger.take(), &p.run_id, limit, command).await,
-    };
-    report.gone_with_target = p.target.embedded.is_some();
+    let command = format!("provbench cleanup --run-id {} {}", p.run_id, p.workload.path.display());
+    let mut report = p.target.clean_up(p.ledger.take(), &p.run_id, limit, command).await;
+    report.gone_with_target = p.target.gone_with_run();
     if report.failed > 0 {
         tracing::warn!(left = report.failed, command = ?report.command, "cleanup left resources on the target");
     }

@@ -9,22 +9,21 @@
 //! One [`shutdown`] tree stops each part and records why the load stopped.
 //!
 //! # Layout
-//! - [`target`]: embedded reference service, SCIM target with its authenticated client, or an
-//!   LDAP directory's bound connections.
-//! - [`context`]: what all admins share. [`admins`]: goose set-up and the admin session loop.
-//! - [`journey`]: a journey's steps in order; [`steps`]: what each step sends and accepts;
-//!   [`custom`]: custom operations (`[operations.NAME]`) and their cleanup hooks;
-//!   [`directory`]: the same steps as LDAP operations (target kind `ldap`), and
-//!   [`directory_cleanup`]: its cleanup and marker sweep.
-//! - [`gate`]: the open model's arrival gate. [`cleanup`]: deleting what a run created.
+//! - [`targets`]: the only place that picks a protocol: one file per kind of target (SCIM and
+//!   the embedded service, LDAP, HTTP APIs of custom operations), each with its steps, its
+//!   set-up and its cleanup, behind one dispatcher ([`targets::ResolvedTarget`]).
+//! - [`state`]: what a step works on (the run, an admin, a journey) and the helpers every
+//!   target's steps share.
+//! - [`context`]: what the scheduler shares. [`admins`]: goose set-up and the admin session loop.
+//! - [`journey`]: a journey's steps in order, timed, handed to the probes and checks.
+//! - [`gate`]: the open model's arrival gate. [`failures`]: why operations failed, sampled.
 //! - [`runlog`]: `run.log`, JSON lines as the run goes.
+//!
+//! Imports within the engine point one way: phases → `context`/`journey` → `targets` →
+//! `state`; no protocol file knows the scheduler.
 
 pub mod admins;
-pub mod cleanup;
 pub mod context;
-pub mod custom;
-pub mod directory;
-pub mod directory_cleanup;
 pub mod drive;
 pub mod failures;
 pub mod finish;
@@ -34,8 +33,8 @@ pub mod judge;
 pub mod prepare;
 pub mod runlog;
 pub mod shutdown;
-pub mod steps;
-pub mod target;
+pub mod state;
+pub mod targets;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,6 +72,8 @@ pub struct RunOptions {
     pub start_at: Option<SystemTime>,
     /// Warnings (a probe that observed nothing) fail the run.
     pub strict: bool,
+    /// A target of a kind defined outside this crate, in place of the workload's `[target]`.
+    pub target: Option<Arc<dyn targets::Protocol>>,
 }
 
 impl RunOptions {
@@ -93,6 +94,7 @@ impl RunOptions {
             run_id: None,
             start_at: None,
             strict: false,
+            target: None,
         }
     }
 }
@@ -117,7 +119,11 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             return Err(e);
         }
     };
-    let driven = match prepare::stage(&prepared, &shutdown).await {
+    let staged = prepared
+        .target
+        .stage(&prepared.workload, &prepared.run_id, &prepared.ledger, &shutdown.load)
+        .await;
+    let driven = match staged {
         Ok(staged) => drive::drive(&prepared, staged, &opts, &shutdown).await,
         Err(e) => Err(e),
     };
@@ -143,9 +149,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         }
     };
     let finished = finish::finish(&prepared, summary, &opts, &shutdown, hub).await;
-    if let Some(r) = prepared.target.embedded {
-        r.stop().await;
-    }
+    prepared.target.stop().await;
     let summary = finished?;
     match error {
         Some(e) => Err(e.context(format!(

@@ -8,14 +8,12 @@
 //!   connections to the target (hyper's HTTP/1.1, a small idle stack).
 //! - [`auth`]: turning a target's [`Auth`] into an `Authorization` header.
 //! - [`settings`]: HTTP settings and authentication, as plain data (built by the workload layer).
-//! - [`schemas`]: what the target's `/Schemas` marks required for users.
 //!
 //! Imports nothing from the workload layer.
 
 pub mod auth;
 pub mod client;
 pub mod plain;
-pub mod schemas;
 pub mod settings;
 
 pub use client::{CallError, HttpClient, Reply};

@@ -13,26 +13,18 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use dashmap::DashMap;
-use rand::Rng;
-use serde::Deserialize;
 use serde_json::json;
 use tokio::time::Instant;
 
 use super::AppState;
 use super::config::{ClientAuthMethods, ClientConfig, ReferenceConfig, Scopes};
 use super::error::ScimError;
+use super::oauth::{OAuthError, Subject, TokenForm, check_password, random_token};
 use super::store::UserRecord;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Subject {
-    Client(String),
-    User(String),
-    Static(String),
-}
 
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
@@ -72,11 +64,6 @@ pub struct Auth {
     clients: HashMap<String, ClientConfig>,
     default_ttl: Duration,
     client_auth: ClientAuthMethods,
-}
-
-pub(super) fn random_token() -> String {
-    let bytes: [u8; 24] = rand::rng().random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The bearer token of a request, if it carries one.
@@ -220,54 +207,6 @@ impl AppState {
     }
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct TokenForm {
-    grant_type: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    scope: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    pub(super) code: Option<String>,
-    pub(super) redirect_uri: Option<String>,
-    pub(super) code_verifier: Option<String>,
-    pub(super) refresh_token: Option<String>,
-}
-
-pub(super) struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    pub(super) description: String,
-}
-
-impl OAuthError {
-    pub(super) fn client(d: &str) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            error: "invalid_client",
-            description: d.into(),
-        }
-    }
-    pub(super) fn bad(error: &'static str, d: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            error,
-            description: d.into(),
-        }
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            [(header::CACHE_CONTROL, "no-store")],
-            Json(json!({"error": self.error, "error_description": self.description})),
-        )
-            .into_response()
-    }
-}
-
 /// `POST /oauth/token` (RFC 6749 §4.3 and §4.4), form-encoded.
 pub async fn token_endpoint(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     match issue_token(&state, &headers, &body) {
@@ -357,27 +296,6 @@ fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
         body["refresh_token"] = json!(r);
     }
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
-}
-
-/// The id of the active user `username` whose password is `password` (and, with
-/// `login_requires_sync`, who is visible in that service).
-pub(super) fn check_password(state: &AppState, username: &str, password: &str) -> Result<String, OAuthError> {
-    let denied = || OAuthError::bad("invalid_grant", "invalid credentials or inactive user");
-    let id = state.store.user_id_by_name(username).ok_or_else(denied)?;
-    let user = state.store.get_user(&id).ok_or_else(denied)?;
-    let ok = user.active() && user.password.as_ref().is_some_and(|p| p.matches(password));
-    if !ok {
-        return Err(denied());
-    }
-    if let Some(service) = &state.config.login_requires_sync
-        && !state.pipeline.linked_sees_active(service, &id)
-    {
-        return Err(OAuthError::bad(
-            "invalid_grant",
-            format!("user not yet provisioned in {service}"),
-        ));
-    }
-    Ok(id)
 }
 
 /// `GET /oauth/userinfo` with a user's token (OIDC core §5.3).

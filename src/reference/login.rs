@@ -18,8 +18,8 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::AppState;
-use super::auth::{OAuthError, Subject, TokenForm, random_token};
 use super::config::{ClientConfig, Scopes};
+use super::oauth::{OAuthError, Subject, TokenForm, check_password, random_token};
 
 /// How long a login page and an authorization code stay usable.
 const LIFETIME: Duration = Duration::from_secs(120);
@@ -196,7 +196,7 @@ pub async fn login(
         Err(r) => return refused(r),
     };
     let (username, password) = (form.username.unwrap_or_default(), form.password.unwrap_or_default());
-    let user = match super::auth::check_password(&state, &username, &password) {
+    let user = match check_password(&state, &username, &password) {
         Ok(id) => id,
         Err(e) => {
             session.csrf = random_token();

@@ -22,6 +22,7 @@ pub mod error;
 pub mod faults;
 pub mod filter;
 pub mod login;
+pub mod oauth;
 pub mod observe;
 pub mod patch;
 pub mod pipeline;

@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::api::{LIST_SCHEMA, scim_response};
-use super::auth::Subject;
 use super::effects::{Event, EventLog};
 use super::error::ScimError;
 use super::filter::Filter;
+use super::oauth::Subject;
 use super::pipeline::{LinkedService, LinkedUser};
 
 type Params = Query<HashMap<String, String>>;

@@ -9,6 +9,7 @@ mod custom;
 mod engine;
 mod hostile;
 mod ldap;
+mod mock_target;
 mod probes;
 mod readme;
 mod reference;

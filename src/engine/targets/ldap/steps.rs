@@ -5,9 +5,10 @@
 
 use std::collections::HashSet;
 
-use super::context::Ctx;
-use super::journey::{AdminState, JourneyGroup, JourneyState, StepEnd, want_observation_of};
-use super::steps::{current_id, payload, user, user_id};
+use crate::engine::state::{
+    AdminState, JourneyGroup, JourneyState, Run, StepEnd, created, current_id, payload, role_observed, user, user_id,
+    want_observation_of,
+};
 use crate::http::CallError;
 use crate::ldap::{Directory, Mod, Removed, Scope, ldap_escape};
 use crate::probes::condition::{Expect, Field};
@@ -16,7 +17,7 @@ use crate::workload::directory::{Change, LdapRoles, LdapTarget, text};
 use crate::workload::template::Vars;
 
 /// The operation a step sends, for failure samples.
-pub(super) fn request_line(t: &LdapTarget, step: &Step) -> &'static str {
+pub fn request_line(t: &LdapTarget, step: &Step) -> &'static str {
     match step {
         Step::CreateUser | Step::CreateGroup => "LDAP add",
         Step::GetUser => "LDAP search (base)",
@@ -30,8 +31,8 @@ pub(super) fn request_line(t: &LdapTarget, step: &Step) -> &'static str {
 }
 
 /// Runs `step` against the journey's state.
-pub(super) async fn execute(
-    ctx: &Ctx,
+pub async fn execute(
+    ctx: &Run,
     dir: &Directory,
     t: &LdapTarget,
     admin: &mut AdminState,
@@ -92,8 +93,7 @@ pub(super) async fn execute(
             if call(ctx, dir.delete(&dn)).await? == Removed::AlreadyGone {
                 return Err(payload(format!("{dn} was already gone (noSuchObject)")));
             }
-            u.deleted = true;
-            u.deleted_flag.store(true, std::sync::atomic::Ordering::Release);
+            u.mark_deleted();
             want_observation_of(ctx, state, step, || Expect::Absent);
             Ok(())
         }
@@ -118,23 +118,19 @@ pub(super) async fn execute(
 }
 
 /// An LDAP request, cut short by Ctrl-C or SIGTERM.
-async fn call<T>(ctx: &Ctx, request: impl std::future::Future<Output = Result<T, CallError>>) -> Result<T, StepEnd> {
+async fn call<T>(ctx: &Run, request: impl std::future::Future<Output = Result<T, CallError>>) -> Result<T, StepEnd> {
     tokio::select! {
         r = request => r.map_err(StepEnd::Failed),
         _ = ctx.interrupt.cancelled() => Err(StepEnd::Interrupted),
     }
 }
 
-fn vars<'a>(ctx: &'a Ctx, admin: &AdminState, seq: u64) -> Vars<'a> {
-    Vars {
-        run_id: ctx.run_id.as_str(),
-        seq,
-        admin: admin.index,
-    }
+fn vars<'a>(ctx: &'a Run, admin: &AdminState, seq: u64) -> Vars<'a> {
+    ctx.vars(admin, seq)
 }
 
 async fn create_user(
-    ctx: &Ctx,
+    ctx: &Run,
     dir: &Directory,
     t: &LdapTarget,
     admin: &mut AdminState,
@@ -161,13 +157,13 @@ async fn create_user(
     // The entry is named by what was sent, and that carries the marker: what the journey leaves
     // goes to the ledger at its end, as for SCIM.
     call(ctx, dir.add(&dn, attrs)).await?;
-    state.user = Some(super::steps::created(ctx, admin, dn, name, &vars));
+    state.user = Some(created(ctx, admin, dn, name, &vars));
     want_observation_of(ctx, state, &Step::CreateUser, || Expect::Present);
     Ok(())
 }
 
 async fn modify_user(
-    ctx: &Ctx,
+    ctx: &Run,
     dir: &Directory,
     t: &LdapTarget,
     admin: &mut AdminState,
@@ -198,7 +194,7 @@ async fn modify_user(
 }
 
 async fn role_change(
-    ctx: &Ctx,
+    ctx: &Run,
     dir: &Directory,
     t: &LdapTarget,
     admin: &mut AdminState,
@@ -224,7 +220,7 @@ async fn role_change(
             call(ctx, dir.modify(&dn, vec![m])).await?;
         }
     }
-    let (step, expect) = super::steps::role_observed(role, assign);
+    let (step, expect) = role_observed(role, assign);
     want_observation_of(ctx, state, &step, || expect);
     Ok(())
 }
@@ -232,7 +228,7 @@ async fn role_change(
 /// Disable or enable: the configured changes (no values: the attribute removed, whether or not
 /// it was there, as a replace with no values does).
 async fn set_active(
-    ctx: &Ctx,
+    ctx: &Run,
     dir: &Directory,
     changes: &[Change],
     admin: &mut AdminState,
@@ -253,7 +249,7 @@ async fn set_active(
 }
 
 async fn create_group(
-    ctx: &Ctx,
+    ctx: &Run,
     dir: &Directory,
     t: &LdapTarget,
     admin: &mut AdminState,
@@ -284,7 +280,7 @@ async fn create_group(
 }
 
 async fn membership(
-    ctx: &Ctx,
+    ctx: &Run,
     dir: &Directory,
     t: &LdapTarget,
     group: &str,

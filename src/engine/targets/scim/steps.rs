@@ -1,23 +1,27 @@
-//! What each journey step sends, what it accepts as an answer (status and the essential
-//! payload), and what it hands to the probes. One function per kind of step.
+//! The built-in journey steps as SCIM requests: what each sends, what it accepts as an answer
+//! (status and the essential payload), and what it hands to the probes. One function per kind
+//! of step.
 
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use rand::Rng;
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::context::{Ctx, PooledUser};
-use super::journey::{AdminState, CurrentUser, JourneyGroup, JourneyState, StepEnd, draw_probed, want_observation};
+use super::Cx;
+use crate::engine::state::{
+    AdminState, JourneyGroup, JourneyState, StepEnd, created, current_id, payload, role_observed, user, user_id,
+    want_observation,
+};
+use crate::engine::targets::requests;
 use crate::http::client::encode_query;
 use crate::http::{CallError, Reply};
 use crate::ledger::Created;
 use crate::metrics::SeriesId;
 use crate::probes::condition::{Expect, Field};
-use crate::workload::Step;
 use crate::workload::dialect::Roles;
 use crate::workload::template::Vars;
+use crate::workload::{Step, Workload};
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -44,8 +48,16 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, StepEnd> {
         .map_err(|e| StepEnd::Failed(CallError::payload(format!("answer is not the expected JSON: {e}"))))
 }
 
-pub(super) fn payload(detail: impl Into<String>) -> StepEnd {
-    StepEnd::Failed(CallError::payload(detail))
+/// A step's request with the SCIM target's client.
+async fn send(
+    ctx: &Cx<'_>,
+    series: SeriesId,
+    method: Method,
+    path: &str,
+    body: Option<Bytes>,
+    expected: &[u16],
+) -> Result<Reply, StepEnd> {
+    requests::send(ctx.run, ctx.client, series, method, path, body, expected).await
 }
 
 fn json_string(s: &str) -> String {
@@ -53,17 +65,14 @@ fn json_string(s: &str) -> String {
 }
 
 /// The request a built-in step sends, as a template (`PATCH /Users/{id}`), for failure samples.
-pub(super) fn request_line(ctx: &Ctx, step: &Step) -> Option<&'static str> {
-    if let crate::workload::Target::Ldap(t) = &ctx.workload.target {
-        return Some(super::directory::request_line(t, step));
-    }
+pub(super) fn request_line(workload: &Workload, step: &Step) -> Option<&'static str> {
     Some(match step {
         Step::CreateUser => "POST /Users",
         Step::GetUser => "GET /Users/{id}",
         Step::FindUser => "GET /Users?filter=userName eq …",
         Step::ListUsers => "GET /Users?startIndex=1&count=10",
         Step::ReplaceUser => "PUT /Users/{id}",
-        Step::AssignRole(_) | Step::RemoveRole(_) if ctx.workload.users.dialect.roles == Roles::Groups => {
+        Step::AssignRole(_) | Step::RemoveRole(_) if workload.users.dialect.roles == Roles::Groups => {
             "PATCH /Groups/{id}"
         }
         Step::ModifyUser | Step::AssignRole(_) | Step::RemoveRole(_) | Step::DisableUser | Step::EnableUser => {
@@ -80,19 +89,13 @@ pub(super) fn request_line(ctx: &Ctx, step: &Step) -> Option<&'static str> {
 
 /// Runs `step` against the journey's state.
 pub(super) async fn execute(
-    ctx: &Ctx,
+    ctx: &Cx<'_>,
     admin: &mut AdminState,
     step: &Step,
     state: &mut JourneyState,
     series: SeriesId,
-) -> StepEnd {
-    if let (Some(dir), crate::workload::Target::Ldap(t)) = (&ctx.directory, &ctx.workload.target) {
-        return match super::directory::execute(ctx, dir, t, admin, step, state).await {
-            Ok(()) => StepEnd::Done,
-            Err(end) => end,
-        };
-    }
-    let sent = match step {
+) -> Result<(), StepEnd> {
+    match step {
         Step::CreateUser => create_user(ctx, admin, state, series).await,
         Step::GetUser => get_user(ctx, admin, state, series).await,
         Step::FindUser => find_user(ctx, admin, state, series).await,
@@ -108,90 +111,8 @@ pub(super) async fn execute(
         Step::AddToGroup => membership(ctx, admin, state, series, true).await,
         Step::RemoveFromGroup => membership(ctx, admin, state, series, false).await,
         Step::DeleteGroup => delete_group(ctx, state, series).await,
-        Step::Custom { index, .. } => super::custom::execute(ctx, admin, state, series, *index).await,
-    };
-    match sent {
-        Ok(()) => StepEnd::Done,
-        Err(end) => end,
+        Step::Custom { index, .. } => ctx.http.custom(ctx.run, admin, state, series, *index).await,
     }
-}
-
-/// The journey's user, borrowing one from the pool when it has none.
-pub(super) fn user<'s>(
-    ctx: &Ctx,
-    admin: &mut AdminState,
-    state: &'s mut JourneyState,
-) -> Result<&'s mut CurrentUser, StepEnd> {
-    if state.user.is_none() {
-        if ctx.pool.is_empty() {
-            return Err(payload("no current user: the journey needs create_user first"));
-        }
-        let PooledUser { id, user_name } = ctx.pool[admin.rng.random_range(0..ctx.pool.len())].clone();
-        state.user = Some(CurrentUser {
-            id,
-            user_name,
-            probed: draw_probed(ctx, admin),
-            ..Default::default()
-        });
-    }
-    Ok(state.user.as_mut().expect("just set"))
-}
-
-pub(super) fn user_id(u: &CurrentUser) -> Result<String, StepEnd> {
-    u.id.clone()
-        .ok_or_else(|| payload("the current user has no id yet (use find_user first)"))
-}
-
-/// The current user's id (borrowing a pooled user when the journey has none).
-pub(super) fn current_id(ctx: &Ctx, admin: &mut AdminState, state: &mut JourneyState) -> Result<String, StepEnd> {
-    user_id(user(ctx, admin, state)?)
-}
-
-async fn send(
-    ctx: &Ctx,
-    series: SeriesId,
-    method: Method,
-    path: &str,
-    body: Option<Bytes>,
-    expected: &[u16],
-) -> Result<Reply, StepEnd> {
-    // An interrupt cancels the request in flight rather than waiting out its timeout.
-    let reply = tokio::select! {
-        r = ctx.client.call(method, path, body) => r.map_err(StepEnd::Failed)?,
-        _ = ctx.interrupt.cancelled() => return Err(StepEnd::Interrupted),
-    };
-    rate_limits(ctx, series, reply)?
-        .expect(expected)
-        .map_err(StepEnd::Failed)
-}
-
-/// As [`send`] with a request's own headers, leaving the status to the caller.
-pub(super) async fn send_with(
-    ctx: &Ctx,
-    series: SeriesId,
-    method: Method,
-    path: &str,
-    body: Option<Bytes>,
-    extras: &crate::http::client::Extras,
-) -> Result<Reply, StepEnd> {
-    let reply = tokio::select! {
-        r = ctx.client.call_with(method, path, body, extras) => r.map_err(StepEnd::Failed)?,
-        _ = ctx.interrupt.cancelled() => return Err(StepEnd::Interrupted),
-    };
-    rate_limits(ctx, series, reply)
-}
-
-/// Counts the 429s a reply waited out; a final 429 ends the step as rate-limited.
-fn rate_limits(ctx: &Ctx, series: SeriesId, reply: Reply) -> Result<Reply, StepEnd> {
-    let final_429 = reply.status.as_u16() == 429;
-    // 429s waited out before a later answer still count (the final one is the caller's).
-    for _ in 0..reply.rate_limited.saturating_sub(final_429 as u32) {
-        ctx.registry.record_rate_limited(series);
-    }
-    if final_429 {
-        return Err(StepEnd::RateLimited);
-    }
-    Ok(reply)
 }
 
 fn patch_body(ops: &str) -> Bytes {
@@ -199,7 +120,7 @@ fn patch_body(ops: &str) -> Bytes {
 }
 
 /// PATCH `/Users/{id}` with the given operations (a JSON list's items).
-async fn patch_user(ctx: &Ctx, series: SeriesId, id: &str, ops: &str) -> Result<Reply, StepEnd> {
+async fn patch_user(ctx: &Cx<'_>, series: SeriesId, id: &str, ops: &str) -> Result<Reply, StepEnd> {
     let path = format!("/Users/{id}");
     let reply = send(ctx, series, Method::PATCH, &path, Some(patch_body(ops)), &[200, 204]).await?;
     changed(&reply, id)?;
@@ -233,7 +154,7 @@ fn deleted(reply: &Reply) -> Result<(), StepEnd> {
 }
 
 async fn create_user(
-    ctx: &Ctx,
+    ctx: &Cx<'_>,
     admin: &mut AdminState,
     state: &mut JourneyState,
     series: SeriesId,
@@ -272,31 +193,8 @@ async fn create_user(
     Ok(())
 }
 
-/// The user a journey just created (`vars` rendered its body): owned, drawn for the probes'
-/// and the checks' samples, with its password for the login checks.
-pub(super) fn created(ctx: &Ctx, admin: &mut AdminState, id: String, user_name: String, vars: &Vars) -> CurrentUser {
-    CurrentUser {
-        id: Some(id),
-        user_name,
-        seq: vars.seq,
-        owned: true,
-        probed: draw_probed(ctx, admin),
-        checked: ctx
-            .checks
-            .as_ref()
-            .is_some_and(|c| c.sampled(admin.rng.random::<f64>())),
-        password: ctx
-            .workload
-            .users
-            .password
-            .as_ref()
-            .and_then(|p| serde_json::from_str(&p.render(vars)).ok()),
-        ..Default::default()
-    }
-}
-
 async fn get_user(
-    ctx: &Ctx,
+    ctx: &Cx<'_>,
     admin: &mut AdminState,
     state: &mut JourneyState,
     series: SeriesId,
@@ -311,7 +209,7 @@ async fn get_user(
 }
 
 async fn find_user(
-    ctx: &Ctx,
+    ctx: &Cx<'_>,
     admin: &mut AdminState,
     state: &mut JourneyState,
     series: SeriesId,
@@ -332,7 +230,7 @@ async fn find_user(
     }
 }
 
-async fn list_users(ctx: &Ctx, series: SeriesId) -> Result<(), StepEnd> {
+async fn list_users(ctx: &Cx<'_>, series: SeriesId) -> Result<(), StepEnd> {
     let reply = send(ctx, series, Method::GET, "/Users?startIndex=1&count=10", None, &[200]).await?;
     let list: ListResponse = parse(&reply.body)?;
     if list.total_results.is_none() {
@@ -342,14 +240,14 @@ async fn list_users(ctx: &Ctx, series: SeriesId) -> Result<(), StepEnd> {
 }
 
 /// The PATCH `op` word in the workload's style.
-fn op_word(ctx: &Ctx, op: &'static str) -> &'static str {
+fn op_word(ctx: &Cx<'_>, op: &'static str) -> &'static str {
     ctx.workload.users.dialect.patch.op(op)
 }
 
 /// PATCH replace of each attribute `[users] modify` names; `{seq}` is fresh for every change, so
 /// each modify sets new values (and a probe sees a change, not the value it already had).
 async fn modify_user(
-    ctx: &Ctx,
+    ctx: &Cx<'_>,
     admin: &mut AdminState,
     state: &mut JourneyState,
     series: SeriesId,
@@ -384,7 +282,7 @@ async fn modify_user(
 }
 
 async fn replace_user(
-    ctx: &Ctx,
+    ctx: &Cx<'_>,
     admin: &mut AdminState,
     state: &mut JourneyState,
     series: SeriesId,
@@ -403,7 +301,7 @@ async fn replace_user(
 }
 
 async fn role_change(
-    ctx: &Ctx,
+    ctx: &Cx<'_>,
     admin: &mut AdminState,
     state: &mut JourneyState,
     series: SeriesId,
@@ -441,18 +339,8 @@ async fn role_change(
     Ok(())
 }
 
-/// The step a role change is observed as, and what a linked service then shows.
-pub(super) fn role_observed(role: &str, assign: bool) -> (Step, Expect) {
-    let role = role.to_string();
-    if assign {
-        (Step::AssignRole(role.clone()), Expect::RoleHeld(role))
-    } else {
-        (Step::RemoveRole(role.clone()), Expect::RoleGone(role))
-    }
-}
-
 async fn set_active(
-    ctx: &Ctx,
+    ctx: &Cx<'_>,
     admin: &mut AdminState,
     state: &mut JourneyState,
     series: SeriesId,
@@ -474,7 +362,7 @@ async fn set_active(
 }
 
 async fn delete_user(
-    ctx: &Ctx,
+    ctx: &Cx<'_>,
     admin: &mut AdminState,
     state: &mut JourneyState,
     series: SeriesId,
@@ -483,14 +371,13 @@ async fn delete_user(
     let id = user_id(u)?;
     let reply = send(ctx, series, Method::DELETE, &format!("/Users/{id}"), None, &[204, 200]).await?;
     deleted(&reply)?;
-    u.deleted = true;
-    u.deleted_flag.store(true, std::sync::atomic::Ordering::Release);
+    u.mark_deleted();
     want_observation(ctx, state, &Step::DeleteUser, &reply, || Expect::Absent);
     Ok(())
 }
 
 async fn create_group(
-    ctx: &Ctx,
+    ctx: &Cx<'_>,
     admin: &mut AdminState,
     state: &mut JourneyState,
     series: SeriesId,
@@ -520,7 +407,7 @@ async fn create_group(
 }
 
 async fn membership(
-    ctx: &Ctx,
+    ctx: &Cx<'_>,
     admin: &mut AdminState,
     state: &mut JourneyState,
     series: SeriesId,
@@ -535,7 +422,7 @@ async fn membership(
 }
 
 /// PATCH a group's `members`: add or remove user `uid`.
-async fn membership_patch(ctx: &Ctx, series: SeriesId, gid: &str, uid: &str, add: bool) -> Result<(), StepEnd> {
+async fn membership_patch(ctx: &Cx<'_>, series: SeriesId, gid: &str, uid: &str, add: bool) -> Result<(), StepEnd> {
     let uid = json_string(uid);
     let op = if add {
         format!(
@@ -554,7 +441,7 @@ async fn membership_patch(ctx: &Ctx, series: SeriesId, gid: &str, uid: &str, add
     changed(&reply, gid)
 }
 
-async fn delete_group(ctx: &Ctx, state: &mut JourneyState, series: SeriesId) -> Result<(), StepEnd> {
+async fn delete_group(ctx: &Cx<'_>, state: &mut JourneyState, series: SeriesId) -> Result<(), StepEnd> {
     let Some(group) = state.group.as_mut().filter(|g| g.owned) else {
         return Err(payload("no group created in this journey to delete"));
     };

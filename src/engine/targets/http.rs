@@ -1,0 +1,310 @@
+//! A target that is an HTTP API but not SCIM (kind `http`), and the custom operations
+//! (`[operations.NAME]`) of any HTTP target: render the request from its templates (runtime
+//! values from the journey: extracted ones, then the current user and group), send it with the
+//! operation's headers, accept only its statuses, extract the values later steps use, and keep
+//! the rendered cleanup request of what it created until the journey undoes it itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use tokio::time::Instant;
+
+use super::requests::{self, CleanupRequest};
+use crate::engine::state::{AdminState, JourneyState, Run, StepEnd, payload};
+use crate::http::client::Extras;
+use crate::http::{CallError, HttpClient};
+use crate::ledger::{Created, UndoRequest};
+use crate::metrics::SeriesId;
+use crate::results::CleanupReport;
+use crate::workload::Step;
+use crate::workload::operations::{Extract, OpHeader, Operation};
+use crate::workload::template::{Escape, Vars};
+
+/// An HTTP API driven by custom operations only.
+pub struct Http {
+    pub client: Arc<HttpClient>,
+    /// Per custom operation: what it sends with every request.
+    custom: Vec<Prepared>,
+}
+
+/// Only cleanup hooks are deleted by an `http` target (it has no built-in resources).
+fn hook_only(item: &Created) -> Result<CleanupRequest, String> {
+    match item {
+        Created::Undo(u) => CleanupRequest::hook(u),
+        other => Err(format!(
+            "{} `{}`: an http target has no way to delete it",
+            other.name(),
+            other.id()
+        )),
+    }
+}
+
+/// What a custom operation sends with every request, fixed at the start of the run: headers
+/// from the environment (secrets, read once) and the content type a non-SCIM API expects.
+#[derive(Debug, Default)]
+struct Prepared {
+    fixed: HeaderMap,
+    /// True when some value is taken from the answer's headers.
+    keeps_headers: bool,
+}
+
+/// Reads every custom operation's environment headers; a missing variable fails the run
+/// before any load.
+fn prepare(operations: &[Operation], plain_json: bool) -> anyhow::Result<Vec<Prepared>> {
+    operations
+        .iter()
+        .map(|op| {
+            let mut fixed = HeaderMap::new();
+            if plain_json {
+                fixed.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+                if op.body.is_some() {
+                    fixed.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
+            }
+            for (name, h) in &op.headers {
+                if let OpHeader::Env(env) = h {
+                    let v = std::env::var(env).map_err(|_| {
+                        anyhow::anyhow!(
+                            "operations.{}: header `{name}`: environment variable `{env}` is not set",
+                            op.name
+                        )
+                    })?;
+                    crate::redact::register(&v);
+                    let mut value = HeaderValue::from_str(&v)
+                        .map_err(|e| anyhow::anyhow!("operations.{}: header `{name}`: {e}", op.name))?;
+                    value.set_sensitive(true);
+                    fixed.insert(name.clone(), value);
+                }
+            }
+            Ok(Prepared {
+                fixed,
+                keeps_headers: op.extract.iter().any(|(_, e)| matches!(e, Extract::Header { .. })),
+            })
+        })
+        .collect()
+}
+
+/// A runtime value of the journey: the latest extracted one, then the current user's and
+/// group's.
+fn lookup<'s>(state: &'s JourneyState, name: &str) -> Option<&'s str> {
+    if let Some((_, v)) = state.vars.iter().rev().find(|(k, _)| k == name) {
+        return Some(v);
+    }
+    match name {
+        "id" => state.user.as_ref().and_then(|u| u.id.as_deref()),
+        "user_name" => state.user.as_ref().map(|u| u.user_name.as_str()),
+        "group_id" => state.group.as_ref().map(|g| g.id.as_str()),
+        _ => None,
+    }
+}
+
+/// A rendered request.
+struct Rendered {
+    path: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Option<String>,
+}
+
+fn render(op: &Operation, vars: &Vars, state: &JourneyState) -> Result<Rendered, String> {
+    let find = |n: &str| lookup(state, n);
+    let mut path = String::new();
+    op.path.render_with(vars, &find, Escape::Url, &mut path)?;
+    let mut headers = Vec::new();
+    for (name, h) in &op.headers {
+        if let OpHeader::Template(t) = h {
+            let mut v = String::new();
+            t.render_with(vars, &find, Escape::Raw, &mut v)?;
+            let value = HeaderValue::from_str(&v)
+                .map_err(|_| format!("header `{name}` renders to a value a header cannot carry"))?;
+            headers.push((name.clone(), value));
+        }
+    }
+    let body = match &op.body {
+        Some(t) => {
+            let mut b = String::new();
+            t.render_with(vars, &find, Escape::Json, &mut b)?;
+            Some(b)
+        }
+        None => None,
+    };
+    Ok(Rendered { path, headers, body })
+}
+
+/// The journey's sequence number: its user's, or one drawn on first use.
+fn journey_seq(run: &Run, state: &mut JourneyState) -> u64 {
+    if let Some(u) = state.user.as_ref().filter(|u| u.seq > 0) {
+        return u.seq;
+    }
+    *state.seq.get_or_insert_with(|| run.next_seq())
+}
+
+fn failed(op: &Operation, detail: String) -> StepEnd {
+    StepEnd::Failed(CallError::payload(format!("{} {}: {detail}", op.method, op.path_text)))
+}
+
+impl Http {
+    /// The target's client, with every custom operation's environment headers read (a missing
+    /// variable fails the run before any load). `plain_json`: a non-SCIM API, which is sent
+    /// `application/json` rather than SCIM's media type.
+    pub fn new(client: Arc<HttpClient>, operations: &[Operation], plain_json: bool) -> anyhow::Result<Http> {
+        Ok(Http {
+            custom: prepare(operations, plain_json)?,
+            client,
+        })
+    }
+
+    /// The request a step sends, for failure samples: custom operations name theirs in their
+    /// own details.
+    pub fn request_line(&self, _step: &Step) -> Option<&'static str> {
+        None
+    }
+
+    /// Runs a step: only custom operations go to an API that is not SCIM.
+    pub async fn execute(
+        &self,
+        run: &Run,
+        admin: &mut AdminState,
+        step: &Step,
+        state: &mut JourneyState,
+        series: SeriesId,
+    ) -> Result<(), StepEnd> {
+        match step {
+            Step::Custom { index, .. } => self.custom(run, admin, state, series, *index).await,
+            other => Err(payload(format!(
+                "`{}` is a SCIM step, and this target (kind \"http\") is not a SCIM API",
+                other.name()
+            ))),
+        }
+    }
+
+    /// Sends the cleanup hooks the ledger holds; a target that is not SCIM cannot be searched
+    /// for the run's marker, so what is left is listed, never swept.
+    pub async fn clean_up(&self, items: Vec<Created>, limit: Duration) -> CleanupReport {
+        let started = Instant::now();
+        let (report, left) = requests::delete_all(self.client.clone(), items, started + limit, hook_only).await;
+        requests::close(report, left, started)
+    }
+
+    /// Runs custom operation `index` as a step.
+    pub(super) async fn custom(
+        &self,
+        run: &Run,
+        admin: &mut AdminState,
+        state: &mut JourneyState,
+        series: SeriesId,
+        index: usize,
+    ) -> Result<(), StepEnd> {
+        let op = &run.workload.operations[index];
+        let prepared = &self.custom[index];
+        let vars = run.vars(admin, journey_seq(run, state));
+        let req = render(op, &vars, state).map_err(|m| failed(op, m))?;
+        let mut extras = Extras {
+            headers: prepared.fixed.clone(),
+            keep_headers: prepared.keeps_headers,
+        };
+        for (k, v) in req.headers {
+            extras.headers.insert(k, v);
+        }
+        let reply = requests::send_with(
+            run,
+            &self.client,
+            series,
+            op.method.clone(),
+            &req.path,
+            req.body.map(Bytes::from),
+            &extras,
+        )
+        .await?;
+        let status = reply.status.as_u16();
+        if !op.accepts(status) {
+            let snippet = String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)]).into_owned();
+            let expected = if op.expect.is_empty() {
+                "2xx".to_string()
+            } else {
+                format!("{:?}", op.expect)
+            };
+            return Err(StepEnd::Failed(CallError {
+                kind: crate::metrics::ErrorKind::Status,
+                detail: format!(
+                    "{} {}: HTTP {status} (expected {expected}): {snippet}",
+                    op.method, op.path_text
+                ),
+            }));
+        }
+        extract(op, &reply, state).map_err(|m| failed(op, m))?;
+        // The journey undid something itself: that cleanup is no longer owed.
+        if let Some(i) = state.undo.iter().rposition(|(undo, _)| *undo == index) {
+            state.undo.remove(i);
+        }
+        if let Some(undo_index) = op.cleanup {
+            let undo = &run.workload.operations[undo_index];
+            let rendered =
+                render(undo, &vars, state).map_err(|m| failed(op, format!("its cleanup `{}`: {m}", undo.name)))?;
+            let mut headers: Vec<(String, String)> = Vec::new();
+            for (k, v) in self.custom[undo_index]
+                .fixed
+                .iter()
+                .chain(rendered.headers.iter().map(|(k, v)| (k, v)))
+            {
+                headers.push((k.to_string(), v.to_str().unwrap_or_default().to_string()));
+            }
+            state.undo.push((
+                undo_index,
+                UndoRequest {
+                    op: undo.name.clone(),
+                    method: undo.method.to_string(),
+                    path: rendered.path,
+                    headers,
+                    body: rendered.body,
+                    expect: undo.expect.clone(),
+                },
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Takes the operation's values from the answer into the journey.
+fn extract(op: &Operation, reply: &crate::http::Reply, state: &mut JourneyState) -> Result<(), String> {
+    let mut json: Option<serde_json::Value> = None;
+    for (var, from) in &op.extract {
+        let value = match from {
+            Extract::Pointer(p) => {
+                if json.is_none() {
+                    json = Some(
+                        serde_json::from_slice(&reply.body)
+                            .map_err(|e| format!("extract `{var}`: the answer is not JSON ({e})"))?,
+                    );
+                }
+                match json.as_ref().and_then(|j| j.pointer(p)) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Number(n)) => n.to_string(),
+                    Some(serde_json::Value::Bool(b)) => b.to_string(),
+                    Some(other) => return Err(format!("extract `{var}`: `{p}` is {other}, not a string or number")),
+                    None => return Err(format!("extract `{var}`: the answer has no `{p}`")),
+                }
+            }
+            Extract::Header { name, last_segment } => {
+                let v = reply
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(name))
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| format!("extract `{var}`: the answer has no `{name}` header"))?;
+                if *last_segment {
+                    let path = v.split(['?', '#']).next().unwrap_or(v).trim_end_matches('/');
+                    path.rsplit('/').next().unwrap_or(path).to_string()
+                } else {
+                    v.to_string()
+                }
+            }
+        };
+        if value.is_empty() {
+            return Err(format!("extract `{var}`: the value is empty"));
+        }
+        state.vars.push((var.clone(), value));
+    }
+    Ok(())
+}

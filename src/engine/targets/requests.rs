@@ -1,0 +1,239 @@
+//! Sending over HTTP for the HTTP-borne protocols (SCIM, custom operations): a step's request,
+//! cut short by Ctrl-C, with the 429s it waited out counted; and cleanup's deletes, retried
+//! with back-off until the deadline, a few at a time. Which request deletes what is the
+//! protocol's to say.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest::header::{HeaderName, HeaderValue};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::engine::state::{Run, StepEnd};
+use crate::http::client::Extras;
+use crate::http::{CallError, HttpClient, Reply};
+use crate::ledger::{Created, UndoRequest};
+use crate::metrics::SeriesId;
+use crate::results::{CleanupReport, LeftBehind};
+
+const CONCURRENCY: usize = 16;
+
+/// Sends a step's request and accepts only `expected` statuses.
+pub async fn send(
+    run: &Run,
+    client: &HttpClient,
+    series: SeriesId,
+    method: Method,
+    path: &str,
+    body: Option<Bytes>,
+    expected: &[u16],
+) -> Result<Reply, StepEnd> {
+    // An interrupt cancels the request in flight rather than waiting out its timeout.
+    let reply = tokio::select! {
+        r = client.call(method, path, body) => r.map_err(StepEnd::Failed)?,
+        _ = run.interrupt.cancelled() => return Err(StepEnd::Interrupted),
+    };
+    rate_limits(run, series, reply)?
+        .expect(expected)
+        .map_err(StepEnd::Failed)
+}
+
+/// As [`send`] with a request's own headers, leaving the status to the caller.
+pub async fn send_with(
+    run: &Run,
+    client: &HttpClient,
+    series: SeriesId,
+    method: Method,
+    path: &str,
+    body: Option<Bytes>,
+    extras: &Extras,
+) -> Result<Reply, StepEnd> {
+    let reply = tokio::select! {
+        r = client.call_with(method, path, body, extras) => r.map_err(StepEnd::Failed)?,
+        _ = run.interrupt.cancelled() => return Err(StepEnd::Interrupted),
+    };
+    rate_limits(run, series, reply)
+}
+
+/// Counts the 429s a reply waited out; a final 429 ends the step as rate-limited.
+fn rate_limits(run: &Run, series: SeriesId, reply: Reply) -> Result<Reply, StepEnd> {
+    let final_429 = reply.status.as_u16() == 429;
+    // 429s waited out before a later answer still count (the final one is the caller's).
+    for _ in 0..reply.rate_limited.saturating_sub(final_429 as u32) {
+        run.registry.record_rate_limited(series);
+    }
+    if final_429 {
+        return Err(StepEnd::RateLimited);
+    }
+    Ok(reply)
+}
+
+/// The request that deletes one thing the run created.
+pub struct CleanupRequest {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<Bytes>,
+    pub extras: Extras,
+    /// A cleanup hook's own statuses (empty: any 2xx); `None` for a delete, which is done only
+    /// when its answer confirms it (see `Reply::confirms_delete`).
+    pub hook: Option<Vec<u16>>,
+}
+
+impl CleanupRequest {
+    /// A DELETE of `path`.
+    pub fn delete(path: String) -> CleanupRequest {
+        CleanupRequest {
+            method: Method::DELETE,
+            path,
+            body: None,
+            extras: Extras::default(),
+            hook: None,
+        }
+    }
+
+    /// A custom operation's cleanup hook, as rendered when the operation ran.
+    pub fn hook(u: &UndoRequest) -> Result<CleanupRequest, String> {
+        let method = Method::from_bytes(u.method.as_bytes()).map_err(|e| format!("{}: {e}", u.op))?;
+        let mut extras = Extras::default();
+        for (k, v) in &u.headers {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("{}: header {k}: {e}", u.op))?;
+            let value = HeaderValue::from_str(v).map_err(|e| format!("{}: header {k}: {e}", u.op))?;
+            extras.headers.insert(name, value);
+        }
+        Ok(CleanupRequest {
+            method,
+            path: u.path.clone(),
+            body: u.body.clone().map(Bytes::from),
+            extras,
+            hook: Some(u.expect.clone()),
+        })
+    }
+}
+
+/// How one delete ended.
+enum Deleted {
+    Done,
+    AlreadyGone,
+    Left(String),
+}
+
+/// Sends `req`, retrying what may pass on a second try, until `deadline`.
+async fn delete_one(
+    client: &HttpClient,
+    req: &CleanupRequest,
+    deadline: Instant,
+    report: &mut CleanupReport,
+) -> Deleted {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let call = client.call_with(req.method.clone(), &req.path, req.body.clone(), &req.extras);
+        let why = match tokio::time::timeout_at(deadline, call).await {
+            Err(_) => return Deleted::Left("cleanup timed out".into()),
+            Ok(Ok(r)) => {
+                report.rate_limited += u64::from(r.rate_limited) + u64::from(r.status.as_u16() == 429);
+                let status = r.status.as_u16();
+                match (&req.hook, status) {
+                    // A cleanup hook's own statuses (or any 2xx) say it is done.
+                    (Some(expect), _) if expect.contains(&status) || (expect.is_empty() && r.status.is_success()) => {
+                        return Deleted::Done;
+                    }
+                    (None, _) if r.confirms_delete() => return Deleted::Done,
+                    (_, s @ 200..=299) => {
+                        let body = String::from_utf8_lossy(&r.body[..r.body.len().min(80)]).into_owned();
+                        return Deleted::Left(format!("HTTP {s} whose body does not confirm a delete: {body}"));
+                    }
+                    (_, 404 | 410) => return Deleted::AlreadyGone,
+                    (_, s @ (429 | 500..=599)) => format!("HTTP {s}"),
+                    // 4xx other than 404/429 will not change on a retry.
+                    (_, s) => return Deleted::Left(format!("HTTP {s}")),
+                }
+            }
+            Ok(Err(CallError { kind, detail })) => format!("{}: {detail}", kind.name()),
+        };
+        if Instant::now() + wait >= deadline {
+            return Deleted::Left(why);
+        }
+        report.retries += 1;
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+}
+
+pub fn left(item: &Created, reason: String) -> LeftBehind {
+    LeftBehind {
+        kind: match item {
+            Created::User { .. } => "user",
+            Created::Group { .. } => "group",
+            Created::Undo(_) => "cleanup hook",
+        }
+        .into(),
+        id: item.id().to_string(),
+        name: item.name().to_string(),
+        reason,
+    }
+}
+
+/// Deletes `items` until `deadline`, a few at a time; `request` says how each is deleted.
+pub async fn delete_all(
+    client: Arc<HttpClient>,
+    items: Vec<Created>,
+    deadline: Instant,
+    request: fn(&Created) -> Result<CleanupRequest, String>,
+) -> (CleanupReport, Vec<LeftBehind>) {
+    let started = Instant::now();
+    let mut report = CleanupReport::default();
+    let mut leftovers = Vec::new();
+    let mut tasks = JoinSet::new();
+    let mut pending = items.into_iter();
+    loop {
+        while tasks.len() < CONCURRENCY {
+            let Some(item) = pending.next() else { break };
+            report.attempted += 1;
+            let client = client.clone();
+            tasks.spawn(async move {
+                let mut counts = CleanupReport::default();
+                let end = match request(&item) {
+                    Ok(req) => delete_one(&client, &req, deadline, &mut counts).await,
+                    Err(why) => Deleted::Left(why),
+                };
+                (item, end, counts)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else { break };
+        let Ok((item, end, counts)) = joined else { continue };
+        report.retries += counts.retries;
+        report.rate_limited += counts.rate_limited;
+        match end {
+            Deleted::Done => report.deleted += 1,
+            Deleted::AlreadyGone => report.already_gone += 1,
+            Deleted::Left(why) => {
+                report.timed_out |= why == "cleanup timed out";
+                leftovers.push(left(&item, why));
+            }
+        }
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    (report, leftovers)
+}
+
+/// Adds a round's counts (not its duration or list).
+pub fn absorb(into: &mut CleanupReport, round: CleanupReport) {
+    into.attempted += round.attempted;
+    into.deleted += round.deleted;
+    into.already_gone += round.already_gone;
+    into.retries += round.retries;
+    into.rate_limited += round.rate_limited;
+    into.timed_out |= round.timed_out;
+}
+
+/// Ends a cleanup report: what is left, counted and listed (the list bounded).
+pub fn close(mut report: CleanupReport, mut left: Vec<LeftBehind>, started: Instant) -> CleanupReport {
+    report.failed = left.len() as u64;
+    left.truncate(CleanupReport::LISTED);
+    report.left = left;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report
+}

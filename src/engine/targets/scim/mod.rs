@@ -1,0 +1,126 @@
+//! A SCIM 2.0 target (kind `scim`, or the embedded reference service): the built-in steps as
+//! SCIM requests ([`steps`]), set-up before the load ([`stage`]), what the target's `/Schemas`
+//! requires ([`schemas`]), and cleanup with its marker sweep ([`sweep`]). Custom operations on
+//! the same client are the HTTP target's ([`super::http`]).
+
+pub mod schemas;
+pub mod stage;
+pub mod steps;
+pub mod sweep;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::http::Http;
+use crate::engine::state::{AdminState, JourneyState, Run, Staged, StepEnd};
+use crate::http::HttpClient;
+use crate::ledger::{Created, Ledger, RunId};
+use crate::metrics::SeriesId;
+use crate::reference::RunningReference;
+use crate::results::CleanupReport;
+use crate::workload::{Step, Workload};
+
+/// A SCIM service and the client that reaches it.
+pub struct Scim {
+    /// The client, and the custom operations sent with it.
+    pub http: Http,
+    /// The embedded reference service this target is, while it runs.
+    embedded: parking_lot::Mutex<Option<RunningReference>>,
+    /// `embedded` or `scim`.
+    pub kind: &'static str,
+}
+
+/// What a SCIM step works with: the run, and the target's client and custom operations.
+pub(super) struct Cx<'a> {
+    pub run: &'a Run,
+    pub client: &'a HttpClient,
+    pub http: &'a Http,
+}
+
+impl std::ops::Deref for Cx<'_> {
+    type Target = Run;
+    fn deref(&self) -> &Run {
+        self.run
+    }
+}
+
+impl Scim {
+    pub fn new(http: Http, embedded: Option<RunningReference>) -> Scim {
+        Scim {
+            http,
+            kind: if embedded.is_some() { "embedded" } else { "scim" },
+            embedded: parking_lot::Mutex::new(embedded),
+        }
+    }
+
+    pub fn client(&self) -> &Arc<HttpClient> {
+        &self.http.client
+    }
+
+    /// Whether this is the embedded service (whose users go with it when it stops).
+    pub fn is_embedded(&self) -> bool {
+        self.kind == "embedded"
+    }
+
+    pub fn request_line(&self, workload: &Workload, step: &Step) -> Option<&'static str> {
+        steps::request_line(workload, step)
+    }
+
+    pub async fn execute(
+        &self,
+        run: &Run,
+        admin: &mut AdminState,
+        step: &Step,
+        state: &mut JourneyState,
+        series: SeriesId,
+    ) -> Result<(), StepEnd> {
+        let cx = Cx {
+            run,
+            client: &self.http.client,
+            http: &self.http,
+        };
+        steps::execute(&cx, admin, step, state, series).await
+    }
+
+    pub async fn stage(
+        &self,
+        workload: &Workload,
+        run_id: &RunId,
+        ledger: &Ledger,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<Staged> {
+        stage::stage(&self.http.client, workload, run_id, ledger, stop).await
+    }
+
+    /// What can be checked without writing: the user template against the target's `/Schemas`.
+    pub async fn preflight(&self, workload: &Workload) -> anyhow::Result<()> {
+        stage::check_required_attributes(workload, &self.http.client).await
+    }
+
+    /// The ledger, then the marker sweep; `command` finishes the job by hand.
+    pub async fn clean_up(
+        &self,
+        items: Vec<Created>,
+        run_id: &RunId,
+        limit: Duration,
+        command: String,
+    ) -> CleanupReport {
+        sweep::clean_up(self.http.client.clone(), items, run_id, limit, Some(command)).await
+    }
+
+    /// Everything that carries `run_id`, found by search and deleted (`provbench cleanup`).
+    pub async fn sweep(&self, run_id: &RunId, limit: Duration) -> CleanupReport {
+        sweep::sweep_marked(self.http.client.clone(), run_id, Instant::now() + limit, vec![]).await
+    }
+
+    /// Stops the embedded service, if this is it.
+    pub async fn stop(&self) {
+        let running = self.embedded.lock().take();
+        if let Some(r) = running {
+            r.stop().await;
+        }
+    }
+}

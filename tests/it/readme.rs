@@ -132,11 +132,7 @@ fn every_readme_example_validates() {
 fn every_docs_example_validates() {
     let files = markdown_files(&root().join("docs/src"));
     let (seen, failures) = check(&files);
-    assert!(
-        seen >= 8,
-        "the manual's TOML examples: {seen} in {} files",
-        files.len()
-    );
+    assert!(seen >= 8, "the manual's TOML examples: {seen} in {} files", files.len());
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 

@@ -26,7 +26,7 @@
 //!   settings and authentication. Knows no protocol spoken over it.
 //! - [`ldap`]: the shared LDAP client (ldap3): endpoints, bound connections, binds as a user,
 //!   LDAP result codes classified as errors.
-//! - [`reference`]: the embedded reference provisioning service (SCIM API, OAuth2, async
+//! - [`reference`](mod@reference): the embedded reference provisioning service (SCIM API, OAuth2, async
 //!   provisioning pipeline, linked services, faults, flaws, ground-truth stats). A leaf.
 //! - [`workload`]: workload files: wire structs, validation, templates, schedules, probes and
 //!   checks configuration, command-line overrides.

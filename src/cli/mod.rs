@@ -1,4 +1,4 @@
-//! The command line: subcommands, their flags and help. [`commands`] runs each one.
+//! The command line: subcommands, their flags and help. `commands` runs each one.
 
 use std::path::PathBuf;
 
@@ -126,7 +126,7 @@ pub struct SweepArgs {
     /// An extra threshold every step must meet (repeatable).
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
-    /// Results folder (default results/<UTC time>-<workload>-sweep/).
+    /// Results folder (default results/TIME-WORKLOAD-sweep/, TIME in UTC).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -188,7 +188,7 @@ pub struct RunArgs {
     /// Point the workload at this SCIM base URL (kind = "scim").
     #[arg(long, value_name = "URL")]
     pub target_url: Option<String>,
-    /// Results folder (default results/<UTC time>-<workload>/).
+    /// Results folder (default results/TIME-WORKLOAD/, TIME in UTC).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// No live progress line.
@@ -348,8 +348,9 @@ pub struct ServeArgs {
     #[arg(long, default_value = "realistic", value_parser = clap::builder::PossibleValuesParser::new(reference::config::PROFILES))]
     pub profile: String,
     /// TOML configuration laid over its profile (keys: profile, seed, token_ttl, clients,
-    /// static_tokens, privileged_groups, roles, [queue], [[services]], login_requires_sync,
-    /// password_grant, login_consent, webhook_url, job_retention, [faults], flaws).
+    /// static_tokens, privileged_groups, roles, queue, services, login_requires_sync,
+    /// password_grant, login_consent, webhook_url, job_retention, faults, flaws; queue and
+    /// faults are tables, services an array of tables).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Client authentication the token endpoint takes: any (default), basic (client_secret_basic

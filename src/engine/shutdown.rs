@@ -158,7 +158,7 @@ impl Protocol {
     }
 }
 
-/// Cancels `token` on the first Ctrl-C or SIGTERM, for the life of the process (see [`Protocol`]).
+/// Cancels `token` on the first Ctrl-C or SIGTERM, for the life of the process (see `Protocol`).
 ///
 /// goose installs a Ctrl-C handler of its own (through the `ctrlc` crate) that sets its
 /// process-wide killswitch and, on a second Ctrl-C, exits the process on the spot: no cleanup,

@@ -6,7 +6,7 @@
 //! beyond `max_pending` are shed and counted.
 //!
 //! # Layout
-//! - [`bracket`]: where a change lies between the reads around it.
+//! - `bracket`: where a change lies between the reads around it.
 //! - [`condition`]: what "visible" means per kind of write. [`read`]: how a service is read
 //!   (batched queries, conditional GETs, the request budget). [`push`]: the webhook receiver.
 

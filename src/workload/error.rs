@@ -1,5 +1,5 @@
 //! Workload errors that point at the file, line and key, with a hint where one helps
-//! ("unknown key `rat` in [load]: did you mean `rate`?").
+//! ("unknown key `rat` in \[load\]: did you mean `rate`?").
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};

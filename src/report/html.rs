@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::charts::{self, Series, Unit};
+/// Re-exported for the capacity report, which escapes the same way.
+pub use super::markup::escape;
 use crate::metrics::intervals::{self, IntervalRow};
 use crate::results::{RunOutcome, Summary, format_micros};
 use crate::vocab::metric;
@@ -16,21 +18,6 @@ use crate::vocab::metric;
 /// then empty, the tables still there).
 pub fn read_intervals(dir: &Path) -> Vec<IntervalRow> {
     intervals::read(&dir.join("intervals.csv")).map_or_else(|_| Vec::new(), |(rows, _)| rows)
-}
-
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The whole page: a list of sections.
@@ -430,18 +417,5 @@ fn run_accounts(out: &mut String, s: &Summary) {
             let _ = writeln!(out, "<li>{}</li>", escape(n));
         }
         out.push_str("</ul>\n");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escape_covers_markup_and_quotes() {
-        assert_eq!(
-            escape("<script>alert('x')</script>&\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
-        );
     }
 }

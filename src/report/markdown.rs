@@ -3,40 +3,8 @@
 
 use std::fmt::Write as _;
 
+use super::markup::{cell, code};
 use crate::results::{RunOutcome, Summary, format_micros};
-
-/// Text for a table cell, shown as written: every character CommonMark could read as markup
-/// (emphasis, links, HTML, entities, code) is backslash-escaped, `|` too (GFM tables), and a
-/// line break becomes a space.
-fn cell(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' | '\r' => out.push(' '),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '~' | '&' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A code span holding `s` as written: inside one, CommonMark decodes no entity and no
-/// backslash escape, so the text goes in raw, fenced by more backticks than it holds in a row.
-/// Only `|` is escaped: GFM splits table cells before it reads code spans.
-fn code(s: &str) -> String {
-    let s = s.replace(['\n', '\r'], " ").replace('|', "\\|");
-    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
-    let pad = if s.starts_with('`') || s.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{fence}{pad}{s}{pad}{fence}")
-}
 
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();

@@ -8,6 +8,7 @@
 //! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`html`]: `report.html`.
 //! - [`mod@rebuild`]: metrics, verdicts and outcome judged again from a folder's files (a killed run).
 //! - [`compare`]: baseline comparisons. [`merge`]: the shards of a run as one.
+//! - [`markup`]: text made inert for HTML and Markdown; [`charts`]: inline SVG charts.
 
 pub mod charts;
 pub mod compare;
@@ -15,6 +16,7 @@ pub mod console;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod markup;
 pub mod merge;
 pub mod rebuild;
 

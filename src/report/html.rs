@@ -1,7 +1,8 @@
 //! `report.html`: one self-contained file (inline CSS and SVG charts, no script, nothing fetched)
 //! with the run header, thresholds, the latency table, throughput and errors over time, latency
 //! percentiles over time, queue delay and sync lag per service, and the configuration used.
-//! Every string is escaped: names, tags and notes may come from the target.
+//! Every string is escaped: names, tags and notes may come from the target. The latency table
+//! lays out the [`MetricsTable`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +11,7 @@ use std::path::Path;
 use super::charts::{self, Series, Unit};
 /// Re-exported for the capacity report, which escapes the same way.
 pub use super::markup::escape;
+use super::table::{Emphasis, GroupKind, MetricsTable};
 use crate::metrics::intervals::{self, IntervalRow};
 use crate::results::{RunOutcome, Summary, format_micros};
 use crate::vocab::metric;
@@ -50,7 +52,7 @@ fn head(out: &mut String, s: &Summary) {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>provbench · {}</title>\n<style>\
 body{{font-family:system-ui,sans-serif;margin:24px;color:#111;max-width:1000px}}table{{border-collapse:collapse;margin:8px 0 20px}}\
 td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td:first-child,th:first-child{{text-align:left}}\
-.ok{{color:#15803d}}.bad{{color:#b91c1c}}figure{{margin:12px 0}}figcaption{{font-weight:600;font-size:14px}}pre{{background:#f6f6f6;padding:12px;overflow:auto}}\
+.ok{{color:#15803d}}.bad{{color:#b91c1c}}.warn{{color:#b45309}}figure{{margin:12px 0}}figcaption{{font-weight:600;font-size:14px}}pre{{background:#f6f6f6;padding:12px;overflow:auto}}\
 figure svg{{max-width:100%;height:auto}}ul.legend{{list-style:none;padding:0;margin:4px 0 0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}}\
 ul.legend span{{display:inline-block;width:12px;height:4px;margin-right:6px;vertical-align:middle}}\
 </style></head><body>\n",
@@ -118,30 +120,33 @@ fn thresholds(out: &mut String, s: &Summary) {
     out.push_str("</table>\n");
 }
 
+/// The metrics table as one HTML table, a `<tbody>` per group headed by its own columns;
+/// every series by its full key, rows of a failed threshold in red, rows with errors in amber.
 fn metrics_table(out: &mut String, s: &Summary) {
-    out.push_str("<h2>Latency and the asynchronous half</h2>\n<table id=\"metrics\"><tr><th>metric</th><th>count</th><th>errors</th><th>timeouts</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>resolution</th></tr>\n");
-    for m in &s.metrics {
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&m.key().to_string()),
-            m.count,
-            m.errors,
-            m.timeouts,
-            format_micros(m.p50_us),
-            format_micros(m.p90_us),
-            format_micros(m.p99_us),
-            format_micros(m.p999_us),
-            format_micros(m.max_us),
-            match m.resolution_max_us {
-                Some(worst) => format!(
-                    "{} (worst {})",
-                    format_micros(m.resolution_us),
-                    format_micros(Some(worst))
-                ),
-                None => format_micros(m.resolution_us),
+    out.push_str("<h2>Latency and the asynchronous half</h2>\n<table id=\"metrics\">\n");
+    for g in &MetricsTable::build(s).groups {
+        let kind = match g.kind {
+            GroupKind::Operations => "operations",
+            GroupKind::Observed => "observed",
+        };
+        let _ = write!(out, "<tbody class=\"{kind}\"><tr><th>{}</th>", g.title);
+        for c in &g.columns {
+            let _ = write!(out, "<th title=\"{}\">{}</th>", escape(c.about), escape(c.header));
+        }
+        out.push_str("</tr>\n");
+        for r in &g.rows {
+            let class = match r.emphasis {
+                Emphasis::Failed => " class=\"bad\"",
+                Emphasis::Errors => " class=\"warn\"",
+                Emphasis::None => "",
+            };
+            let _ = write!(out, "<tr{class}><td>{}</td>", escape(&r.key));
+            for c in &r.cells {
+                let _ = write!(out, "<td>{}</td>", escape(c));
             }
-        );
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody>\n");
     }
     out.push_str("</table>\n");
 }

@@ -1,10 +1,11 @@
 //! `summary.md`: the verdicts and the latency table in Markdown, for pull-request comments and
-//! `$GITHUB_STEP_SUMMARY`.
+//! `$GITHUB_STEP_SUMMARY`. Lays out the [`MetricsTable`] as GFM tables.
 
 use std::fmt::Write as _;
 
 use super::markup::{cell, code};
-use crate::results::{RunOutcome, Summary, format_micros};
+use super::table::{Emphasis, MetricsTable};
+use crate::results::{RunOutcome, Summary};
 
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();
@@ -69,25 +70,39 @@ pub fn render(s: &Summary) -> String {
         }
         out.push('\n');
     }
-    out.push_str(
-        "| metric | count | errors | timeouts | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for m in &s.metrics {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            code(&m.key().to_string()),
-            m.count,
-            m.errors,
-            m.timeouts,
-            format_micros(m.p50_us),
-            format_micros(m.p90_us),
-            format_micros(m.p99_us),
-            format_micros(m.max_us)
-        );
-    }
+    metrics(&mut out, s);
     for n in &s.notes {
         let _ = writeln!(out, "\n> {}", cell(n));
     }
     out
+}
+
+/// The metrics table as GFM tables, one per group (each has its own columns), every series by
+/// its full key as a threshold names it; a failed threshold's rows are marked ❌, rows with
+/// errors ⚠️.
+fn metrics(out: &mut String, s: &Summary) {
+    for (i, g) in MetricsTable::build(s).groups.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = write!(out, "| {} |", g.title);
+        for c in &g.columns {
+            let _ = write!(out, " {} |", cell(c.header));
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(g.columns.len()));
+        out.push('\n');
+        for r in &g.rows {
+            let mark = match r.emphasis {
+                Emphasis::Failed => "❌ ",
+                Emphasis::Errors => "⚠️ ",
+                Emphasis::None => "",
+            };
+            let _ = write!(out, "| {mark}{} |", code(&r.key));
+            for c in &r.cells {
+                let _ = write!(out, " {} |", cell(c));
+            }
+            out.push('\n');
+        }
+    }
 }

@@ -4,6 +4,8 @@
 //! probes, checks or workload: every verdict here is judged from what `summary.json` declares.
 //!
 //! # Layout
+//! - [`table`]: the metrics table, built once from the summary; console, Markdown and HTML lay
+//!   it out.
 //! - [`console`]: the table printed at the end of a run.
 //! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`html`]: `report.html`.
 //! - [`mod@rebuild`]: metrics, verdicts and outcome judged again from a folder's files (a killed run).
@@ -19,6 +21,7 @@ pub mod markdown;
 pub mod markup;
 pub mod merge;
 pub mod rebuild;
+pub mod table;
 
 use std::path::Path;
 

@@ -10,7 +10,8 @@
 //! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`html`]: `report.html`.
 //! - [`mod@rebuild`]: metrics, verdicts and outcome judged again from a folder's files (a killed run).
 //! - [`compare`]: baseline comparisons. [`merge`]: the shards of a run as one.
-//! - [`markup`]: text made inert for HTML and Markdown; [`charts`]: inline SVG charts.
+//! - [`markup`]: text made inert for HTML and Markdown; [`charts`]: inline SVG charts;
+//!   [`timeline`]: what report.html charts, over time and by percentile.
 
 pub mod charts;
 pub mod compare;
@@ -22,6 +23,7 @@ pub mod markup;
 pub mod merge;
 pub mod rebuild;
 pub mod table;
+pub mod timeline;
 
 use std::path::Path;
 
@@ -39,7 +41,10 @@ pub fn write_all(s: &Summary, dir: &Path) -> anyhow::Result<()> {
     write("junit.xml", junit::render(s))?;
     write("summary.md", markdown::render(s))?;
     let workload = std::fs::read_to_string(dir.join("workload.toml")).unwrap_or_default();
-    write("report.html", html::render(s, &html::read_intervals(dir), &workload))
+    write(
+        "report.html",
+        html::render(s, &timeline::read_intervals(dir), &workload),
+    )
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use plotters::coord::ranged1d::{KeyPointHint, Ranged, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::markup::escape;
+
 /// Series a chart holds before the rest go to another chart (one colour each).
 pub const PALETTE: [RGBColor; 8] = [
     RGBColor(37, 99, 235),
@@ -43,10 +45,6 @@ pub enum Unit {
 
 fn hex(c: &RGBColor) -> String {
     format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
-}
-
-fn escape(s: &str) -> String {
-    super::html::escape(s)
 }
 
 /// A duration given in ms, as a tick label: `250 ms`, `1.5 s`.

@@ -1,9 +1,10 @@
-//! The table printed at the end of a run: readable at a glance.
+//! The table printed at the end of a run: readable at a glance. Lays out the
+//! [`MetricsTable`] as text columns, with the verdicts, checks and accounts of the run around it.
 
 use std::fmt::Write as _;
 
-use crate::results::{CleanupReport, Summary, format_micros};
-use crate::vocab::{metric, tag};
+use super::table::MetricsTable;
+use crate::results::{CleanupReport, Summary};
 
 pub fn render(s: &Summary, results_dir: &str) -> String {
     let mut out = String::new();
@@ -43,73 +44,45 @@ fn header(out: &mut String, s: &Summary) {
     }
 }
 
-/// Operations with their rate, then every other series with data.
+/// The metrics table as text columns, a block per group, each column as wide as its widest
+/// cell and the name column shared so the blocks start alike. Emphasis is not drawn: the
+/// errors column shows errors, and the verdict lines below name every failed threshold.
 fn table(out: &mut String, s: &Summary) {
-    let l = &s.load;
-    let ops: Vec<_> = s.operations().collect();
-    let others: Vec<_> = s
-        .metrics
+    let t = MetricsTable::build(s).at_a_glance();
+    let name_width = t
+        .groups
         .iter()
-        .filter(|m| m.metric != metric::API_LATENCY && m.count > 0)
-        .collect();
-    let width = ops
-        .iter()
-        .map(|m| m.tags.get(tag::OP).map_or(0, |o| o.chars().count()))
-        .chain(others.iter().map(|m| m.key().to_string().chars().count()))
+        .flat_map(|g| std::iter::once(g.title).chain(g.rows.iter().map(|r| r.label.as_str())))
+        .map(|name| name.chars().count())
         .max()
-        .unwrap_or(2)
-        .max(9);
-    let _ = writeln!(
-        out,
-        "\n{:<width$} {:>8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "operation", "count", "errors", "429", "ops/s", "p50", "p90", "p99", "max"
-    );
-    let secs = l.load_duration_s.max(1e-3);
-    for m in &ops {
-        let _ = writeln!(
-            out,
-            "{:<width$} {:>8} {:>7} {:>6} {:>9.1} {:>9} {:>9} {:>9} {:>9}",
-            m.tags.get(tag::OP).map_or("-", String::as_str),
-            m.count,
-            m.errors,
-            m.rate_limited,
-            m.count as f64 / secs,
-            format_micros(m.p50_us),
-            format_micros(m.p90_us),
-            format_micros(m.p99_us),
-            format_micros(m.max_us),
-        );
-    }
-    if !others.is_empty() {
-        // Observations: timeouts instead of 429s, and how precise they are (median and worst
-        // bracket width, or the declared clock uncertainty).
-        let _ = writeln!(
-            out,
-            "\n{:<width$} {:>8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  resolution p50/max",
-            "observed", "count", "errors", "t/o", "", "p50", "p90", "p99", "max"
-        );
-        for m in others {
-            let resolution = match (m.resolution_us, m.resolution_max_us) {
-                (Some(median), Some(worst)) => {
-                    format!("  {}/{}", format_micros(Some(median)), format_micros(Some(worst)))
-                }
-                _ => String::new(),
-            };
-            let _ = writeln!(
-                out,
-                "{:<width$} {:>8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}{resolution}",
-                m.key().to_string(),
-                m.count,
-                m.errors,
-                m.timeouts,
-                "",
-                format_micros(m.p50_us),
-                format_micros(m.p90_us),
-                format_micros(m.p99_us),
-                format_micros(m.max_us),
-            );
+        .unwrap_or(0);
+    for g in &t.groups {
+        let widths: Vec<usize> = g
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                g.rows
+                    .iter()
+                    .map(|r| r.cells[i].chars().count())
+                    .fold(c.header.chars().count(), usize::max)
+            })
+            .collect();
+        out.push('\n');
+        line(out, g.title, g.columns.iter().map(|c| c.header), name_width, &widths);
+        for r in &g.rows {
+            line(out, &r.label, r.cells.iter().map(String::as_str), name_width, &widths);
         }
     }
+}
+
+/// One line of the table: the name left-aligned, every value right-aligned (all are numbers).
+fn line<'a>(out: &mut String, name: &str, cells: impl Iterator<Item = &'a str>, name_width: usize, widths: &[usize]) {
+    let _ = write!(out, "{name:<name_width$}");
+    for (cell, width) in cells.zip(widths) {
+        let _ = write!(out, "  {cell:>width$}");
+    }
+    out.push('\n');
 }
 
 fn verdicts(out: &mut String, s: &Summary) {

@@ -1,37 +1,17 @@
 //! `report.html`: one self-contained file (inline CSS and SVG charts, no script, nothing fetched)
 //! with the run header, thresholds, the latency table, throughput and errors over time, latency
 //! percentiles over time, queue delay and sync lag per service, and the configuration used.
-//! Every string is escaped: names, tags and notes may come from the target.
+//! Every string is escaped: names, tags and notes may come from the target. The latency table
+//! lays out the [`MetricsTable`]; the charts are [`timeline`]'s.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
-use super::charts::{self, Series, Unit};
-use crate::metrics::intervals::{self, IntervalRow};
+/// Re-exported for the capacity report, which escapes the same way.
+pub use super::markup::escape;
+use super::table::{Emphasis, GroupKind, MetricsTable};
+use super::timeline;
+use crate::metrics::intervals::IntervalRow;
 use crate::results::{RunOutcome, Summary, format_micros};
-use crate::vocab::metric;
-
-/// The rows of `dir/intervals.csv` (none when it is missing or unreadable: the charts are
-/// then empty, the tables still there).
-pub fn read_intervals(dir: &Path) -> Vec<IntervalRow> {
-    intervals::read(&dir.join("intervals.csv")).map_or_else(|_| Vec::new(), |(rows, _)| rows)
-}
-
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The whole page: a list of sections.
 pub fn render(s: &Summary, intervals: &[IntervalRow], workload_toml: &str) -> String {
@@ -40,10 +20,7 @@ pub fn render(s: &Summary, intervals: &[IntervalRow], workload_toml: &str) -> St
     thresholds(&mut out, s);
     metrics_table(&mut out, s);
     out.push_str("<h2>Over time</h2>\n");
-    throughput_and_latency(&mut out, intervals);
-    for metric in [metric::QUEUE_DELAY, metric::SYNC_LAG, metric::END_TO_END] {
-        asynchronous(&mut out, s, intervals, metric);
-    }
+    out.push_str(&timeline::render(s, intervals));
     journeys(&mut out, s);
     failures(&mut out, s);
     checks(&mut out, s);
@@ -63,7 +40,7 @@ fn head(out: &mut String, s: &Summary) {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>provbench · {}</title>\n<style>\
 body{{font-family:system-ui,sans-serif;margin:24px;color:#111;max-width:1000px}}table{{border-collapse:collapse;margin:8px 0 20px}}\
 td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px}}td:first-child,th:first-child{{text-align:left}}\
-.ok{{color:#15803d}}.bad{{color:#b91c1c}}figure{{margin:12px 0}}figcaption{{font-weight:600;font-size:14px}}pre{{background:#f6f6f6;padding:12px;overflow:auto}}\
+.ok{{color:#15803d}}.bad{{color:#b91c1c}}.warn{{color:#b45309}}figure{{margin:12px 0}}figcaption{{font-weight:600;font-size:14px}}pre{{background:#f6f6f6;padding:12px;overflow:auto}}\
 figure svg{{max-width:100%;height:auto}}ul.legend{{list-style:none;padding:0;margin:4px 0 0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}}\
 ul.legend span{{display:inline-block;width:12px;height:4px;margin-right:6px;vertical-align:middle}}\
 </style></head><body>\n",
@@ -131,149 +108,35 @@ fn thresholds(out: &mut String, s: &Summary) {
     out.push_str("</table>\n");
 }
 
+/// The metrics table as one HTML table, a `<tbody>` per group headed by its own columns;
+/// every series by its full key, rows of a failed threshold in red, rows with errors in amber.
 fn metrics_table(out: &mut String, s: &Summary) {
-    out.push_str("<h2>Latency and the asynchronous half</h2>\n<table id=\"metrics\"><tr><th>metric</th><th>count</th><th>errors</th><th>timeouts</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>resolution</th></tr>\n");
-    for m in &s.metrics {
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&m.key().to_string()),
-            m.count,
-            m.errors,
-            m.timeouts,
-            format_micros(m.p50_us),
-            format_micros(m.p90_us),
-            format_micros(m.p99_us),
-            format_micros(m.p999_us),
-            format_micros(m.max_us),
-            match m.resolution_max_us {
-                Some(worst) => format!(
-                    "{} (worst {})",
-                    format_micros(m.resolution_us),
-                    format_micros(Some(worst))
-                ),
-                None => format_micros(m.resolution_us),
+    out.push_str("<h2>Latency and the asynchronous half</h2>\n<table id=\"metrics\">\n");
+    for g in &MetricsTable::build(s).groups {
+        let kind = match g.kind {
+            GroupKind::Operations => "operations",
+            GroupKind::Observed => "observed",
+        };
+        let _ = write!(out, "<tbody class=\"{kind}\"><tr><th>{}</th>", g.title);
+        for c in &g.columns {
+            let _ = write!(out, "<th title=\"{}\">{}</th>", escape(c.about), escape(c.header));
+        }
+        out.push_str("</tr>\n");
+        for r in &g.rows {
+            let class = match r.emphasis {
+                Emphasis::Failed => " class=\"bad\"",
+                Emphasis::Errors => " class=\"warn\"",
+                Emphasis::None => "",
+            };
+            let _ = write!(out, "<tr{class}><td>{}</td>", escape(&r.key));
+            for c in &r.cells {
+                let _ = write!(out, "<td>{}</td>", escape(c));
             }
-        );
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody>\n");
     }
     out.push_str("</table>\n");
-}
-
-/// Throughput and errors of all operations together, then p99 and p50 per operation.
-/// Every second from the first interval to the last, so that a stall (a second with nothing)
-/// is drawn as zero or as a gap, never bridged by a straight line.
-fn seconds(rows: &[IntervalRow]) -> Vec<f64> {
-    let last = rows.iter().map(|r| r.interval_start_s).fold(0.0_f64, f64::max);
-    (0..=last.floor() as u64).map(|s| s as f64).collect()
-}
-
-/// Per-tag series of one metric over every second (`None` values become gaps).
-fn over_time(rows: &[IntervalRow], metric: &str, value: impl Fn(&IntervalRow) -> Option<f64>) -> Vec<Series> {
-    let mut by_tag: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.metric == metric) {
-        let name = r.key().map_or_else(|| metric.to_string(), |k| k.to_string());
-        let at = by_tag.entry(name).or_default();
-        if let Some(v) = value(r) {
-            at.insert(r.interval_start_s.floor() as u64, v);
-        }
-    }
-    let all = seconds(rows);
-    by_tag
-        .into_iter()
-        .map(|(name, at)| Series {
-            name,
-            points: all
-                .iter()
-                .map(|s| (*s, at.get(&(*s as u64)).copied().unwrap_or(f64::NAN)))
-                .collect(),
-        })
-        .collect()
-}
-
-fn throughput_and_latency(out: &mut String, intervals: &[IntervalRow]) {
-    let mut ops: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
-    for r in intervals.iter().filter(|r| r.metric == metric::API_LATENCY) {
-        let e = ops.entry(r.interval_start_s.floor() as u64).or_default();
-        e.0 += r.count as f64;
-        e.1 += r.errors as f64;
-    }
-    // A second with no operation at all is a zero, not a missing point.
-    let all = seconds(intervals);
-    let per_second = |pick: fn(&(f64, f64)) -> f64| {
-        all.iter()
-            .map(|s| (*s, ops.get(&(*s as u64)).map_or(0.0, pick)))
-            .collect()
-    };
-    let throughput = [
-        Series {
-            name: "operations/s".into(),
-            points: per_second(|v| v.0),
-        },
-        Series {
-            name: "errors/s".into(),
-            points: per_second(|v| v.1),
-        },
-    ];
-    out.push_str(&charts::over_time(
-        "Throughput and errors",
-        "per second",
-        Unit::PerSecond,
-        &throughput,
-    ));
-    let p99 = over_time(intervals, metric::API_LATENCY, |r| r.p99_us.map(|v| v as f64));
-    out.push_str(&charts::over_time(
-        "API latency p99 per operation",
-        "p99",
-        Unit::Micros,
-        &p99,
-    ));
-    let p50 = over_time(intervals, metric::API_LATENCY, |r| r.p50_us.map(|v| v as f64));
-    out.push_str(&charts::over_time(
-        "API latency p50 per operation",
-        "p50",
-        Unit::Micros,
-        &p50,
-    ));
-}
-
-/// One asynchronous metric: its p99 over time, and its distribution per tag set on a
-/// percentile axis.
-fn asynchronous(out: &mut String, s: &Summary, intervals: &[IntervalRow], metric: &str) {
-    let series = over_time(intervals, metric, |r| r.p99_us.map(|v| v as f64));
-    if !series.is_empty() {
-        out.push_str(&charts::over_time(
-            &format!("{metric} p99 over time"),
-            "p99",
-            Unit::Micros,
-            &series,
-        ));
-    }
-    let dist: Vec<Series> = s
-        .metrics
-        .iter()
-        .filter(|m| m.metric == metric)
-        .map(|m| Series {
-            name: m.key().to_string(),
-            points: [
-                (0.5, m.p50_us),
-                (0.9, m.p90_us),
-                (0.95, m.p95_us),
-                (0.99, m.p99_us),
-                (0.999, m.p999_us),
-            ]
-            .iter()
-            .filter_map(|(q, v)| v.map(|v| (*q, v as f64)))
-            .collect(),
-        })
-        .filter(|s| !s.points.is_empty())
-        .collect();
-    if !dist.is_empty() {
-        out.push_str(&charts::distribution(
-            &format!("{metric} percentile distribution"),
-            metric,
-            &dist,
-        ));
-    }
 }
 
 fn journeys(out: &mut String, s: &Summary) {
@@ -332,7 +195,6 @@ fn checks(out: &mut String, s: &Summary) {
     out.push_str("</table>\n");
 }
 
-/// Probes, cleanup and notes.
 /// What the probes could not measure: series that never observed anything, problems, and
 /// users still downstream after cleanup; and the resolution of every observed series.
 fn probe_tables(out: &mut String, s: &Summary, p: &crate::results::ProbeReport) {
@@ -396,6 +258,7 @@ fn failures(out: &mut String, s: &Summary) {
     out.push_str("</table>\n");
 }
 
+/// Probes, cleanup and notes.
 fn run_accounts(out: &mut String, s: &Summary) {
     if let Some(p) = &s.probes {
         let _ = writeln!(
@@ -430,18 +293,5 @@ fn run_accounts(out: &mut String, s: &Summary) {
             let _ = writeln!(out, "<li>{}</li>", escape(n));
         }
         out.push_str("</ul>\n");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escape_covers_markup_and_quotes() {
-        assert_eq!(
-            escape("<script>alert('x')</script>&\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
-        );
     }
 }

@@ -1,42 +1,11 @@
 //! `summary.md`: the verdicts and the latency table in Markdown, for pull-request comments and
-//! `$GITHUB_STEP_SUMMARY`.
+//! `$GITHUB_STEP_SUMMARY`. Lays out the [`MetricsTable`] as GFM tables.
 
 use std::fmt::Write as _;
 
-use crate::results::{RunOutcome, Summary, format_micros};
-
-/// Text for a table cell, shown as written: every character CommonMark could read as markup
-/// (emphasis, links, HTML, entities, code) is backslash-escaped, `|` too (GFM tables), and a
-/// line break becomes a space.
-fn cell(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' | '\r' => out.push(' '),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '~' | '&' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A code span holding `s` as written: inside one, CommonMark decodes no entity and no
-/// backslash escape, so the text goes in raw, fenced by more backticks than it holds in a row.
-/// Only `|` is escaped: GFM splits table cells before it reads code spans.
-fn code(s: &str) -> String {
-    let s = s.replace(['\n', '\r'], " ").replace('|', "\\|");
-    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
-    let pad = if s.starts_with('`') || s.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{fence}{pad}{s}{pad}{fence}")
-}
+use super::markup::{cell, code};
+use super::table::{Emphasis, MetricsTable};
+use crate::results::{RunOutcome, Summary};
 
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();
@@ -101,25 +70,39 @@ pub fn render(s: &Summary) -> String {
         }
         out.push('\n');
     }
-    out.push_str(
-        "| metric | count | errors | timeouts | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for m in &s.metrics {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            code(&m.key().to_string()),
-            m.count,
-            m.errors,
-            m.timeouts,
-            format_micros(m.p50_us),
-            format_micros(m.p90_us),
-            format_micros(m.p99_us),
-            format_micros(m.max_us)
-        );
-    }
+    metrics(&mut out, s);
     for n in &s.notes {
         let _ = writeln!(out, "\n> {}", cell(n));
     }
     out
+}
+
+/// The metrics table as GFM tables, one per group (each has its own columns), every series by
+/// its full key as a threshold names it; a failed threshold's rows are marked ❌, rows with
+/// errors ⚠️.
+fn metrics(out: &mut String, s: &Summary) {
+    for (i, g) in MetricsTable::build(s).groups.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = write!(out, "| {} |", g.title);
+        for c in &g.columns {
+            let _ = write!(out, " {} |", cell(c.header));
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(g.columns.len()));
+        out.push('\n');
+        for r in &g.rows {
+            let mark = match r.emphasis {
+                Emphasis::Failed => "❌ ",
+                Emphasis::Errors => "⚠️ ",
+                Emphasis::None => "",
+            };
+            let _ = write!(out, "| {mark}{} |", code(&r.key));
+            for c in &r.cells {
+                let _ = write!(out, " {} |", cell(c));
+            }
+            out.push('\n');
+        }
+    }
 }

@@ -4,10 +4,14 @@
 //! probes, checks or workload: every verdict here is judged from what `summary.json` declares.
 //!
 //! # Layout
+//! - [`table`]: the metrics table, built once from the summary; console, Markdown and HTML lay
+//!   it out.
 //! - [`console`]: the table printed at the end of a run.
 //! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`html`]: `report.html`.
 //! - [`mod@rebuild`]: metrics, verdicts and outcome judged again from a folder's files (a killed run).
 //! - [`compare`]: baseline comparisons. [`merge`]: the shards of a run as one.
+//! - [`markup`]: text made inert for HTML and Markdown; [`charts`]: inline SVG charts;
+//!   [`timeline`]: what report.html charts, over time and by percentile.
 
 pub mod charts;
 pub mod compare;
@@ -15,8 +19,11 @@ pub mod console;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod markup;
 pub mod merge;
 pub mod rebuild;
+pub mod table;
+pub mod timeline;
 
 use std::path::Path;
 
@@ -34,7 +41,10 @@ pub fn write_all(s: &Summary, dir: &Path) -> anyhow::Result<()> {
     write("junit.xml", junit::render(s))?;
     write("summary.md", markdown::render(s))?;
     let workload = std::fs::read_to_string(dir.join("workload.toml")).unwrap_or_default();
-    write("report.html", html::render(s, &html::read_intervals(dir), &workload))
+    write(
+        "report.html",
+        html::render(s, &timeline::read_intervals(dir), &workload),
+    )
 }
 
 #[cfg(test)]

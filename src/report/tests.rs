@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::table::MetricsTable;
 use super::{console, html, junit, markdown};
 use crate::metrics::intervals::IntervalRow;
 use crate::results::{
@@ -166,6 +167,39 @@ fn html_has_every_section_and_charts() {
     );
 }
 
+/// The metrics table in HTML: a `<tbody>` per group under its own header row, the rows of a
+/// failed threshold in red and rows with errors in amber, every series by its full key.
+#[test]
+fn html_metrics_table_has_a_body_per_group_and_marks_rows() {
+    let mut s = fixture();
+    s.metrics[1].errors = 4;
+    let page = html::render(&s, &[], "");
+    let table = &page[page.find("<table id=\"metrics\">").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(table.matches("<tbody").count(), 2, "{table}");
+    assert!(
+        table.contains("<tbody class=\"operations\"><tr><th>operation</th>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("<tbody class=\"observed\"><tr><th>observed</th>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("<tr class=\"bad\"><td>api_latency{op=create_user}</td>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("<tr class=\"warn\"><td>api_latency{op=delete_user}</td>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("<td>sync_lag{op=create_user,service=directory}</td>")
+            && table.contains("<td>12.00ms/40.00ms</td>"),
+        "{table}"
+    );
+}
+
 /// Strings a hostile target can plant (user names, error bodies, URLs) never become markup.
 #[test]
 fn html_escapes_everything_from_the_target() {
@@ -248,7 +282,9 @@ fn markdown_renders_as_written_in_commonmark() {
         "{html}"
     );
     let rows = html.matches("<tr>").count();
-    let expected = 1 + s.thresholds.len() + 1 + s.checks.len() + 1 + s.metrics.len();
+    // A header row per table: thresholds, checks, and one per group of the metrics table.
+    let groups = MetricsTable::build(&s).groups.len();
+    let expected = 1 + s.thresholds.len() + 1 + s.checks.len() + groups + s.metrics.len();
     assert_eq!(rows, expected, "every table row is a row: {html}");
 }
 

@@ -32,8 +32,9 @@
 //!   checks configuration, command-line overrides.
 //! - [`probes`]: queue delay, sync lag and end-to-end, by polling or push.
 //! - [`checks`]: login, permissions, audit, welcome, authorization, escalation, revocation.
-//! - [`engine`]: a run: target, goose virtual admins, journeys, the open model's arrival gate,
-//!   the shutdown tree, cleanup, run.log.
+//! - [`engine`]: a run: goose virtual admins, journeys, the open model's arrival gate, the
+//!   shutdown tree, run.log; `engine::targets`, the only place that picks a protocol (SCIM and
+//!   the embedded service, LDAP, HTTP APIs of custom operations), each with its steps and cleanup.
 //! - [`report`]: console, junit.xml, summary.md, report.html; `report`, `compare`, `merge`.
 //! - [`capacity`]: `sweep`: the highest sustainable rate and the capacity report.
 //! - [`cli`]: the command line (clap derive) and what each subcommand does.

@@ -173,8 +173,8 @@ impl CheckHub {
         form: Option<Vec<(String, String)>>,
     ) -> Result<Page, String> {
         let mut request = match &form {
-            Some(fields) => self.browser.post(url.clone()).form(fields),
-            None => self.browser.get(url.clone()),
+            Some(fields) => self.http.post(url.clone()).form(fields),
+            None => self.http.get(url.clone()),
         };
         if let Some(cookies) = jar.header() {
             request = request.header(header::COOKIE, cookies);

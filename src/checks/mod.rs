@@ -60,9 +60,8 @@ pub struct CheckHub {
     cfg: Checks,
     /// The target's HTTP client (`None` for a directory target: only bind checks run there).
     client: Option<Arc<HttpClient>>,
+    /// For requests the checks form whole (tokens, userinfo, login pages): follows no redirect.
     http: reqwest::Client,
-    /// For the browser sign-in: no redirects followed.
-    browser: reqwest::Client,
     registry: Arc<Registry>,
     run_id: RunId,
     tallies: Vec<Tally>,
@@ -138,18 +137,8 @@ impl CheckHub {
             audit_lag: registry.series(MetricKey::new(metric::AUDIT_LAG)),
             revocation,
             tallies,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .no_proxy()
-                .build()
-                .expect("reqwest client"),
             // Follows nothing by itself: the sign-in stops at the redirect to redirect_uri.
-            browser: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("reqwest client"),
+            http: crate::http::bare(Duration::from_secs(10)),
             client,
             registry,
             run_id: run_id.clone(),

@@ -98,9 +98,8 @@ async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
 /// Posts the summary to a webhook; a failure is logged, never fatal.
 async fn notify(url: &str, summary: &Summary) {
     let body = crate::redact::secrets(&serde_json::to_string(summary).unwrap_or_default()).into_owned();
-    let sent = reqwest::Client::new()
+    let sent = crate::http::bare(Duration::from_secs(10))
         .post(url)
-        .timeout(Duration::from_secs(10))
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body)
         .send()

@@ -18,3 +18,16 @@ pub mod settings;
 
 pub use client::{CallError, HttpClient, Reply};
 pub use settings::{Auth, ClientAuth, ClientId, HttpSettings, Secret, Tls};
+
+/// A client with no base and no credentials of its own, for requests whose every part the caller
+/// forms (token and userinfo requests of the checks, a login page, the notify webhook). It
+/// follows no redirect: a 3xx is an answer its caller judges, never a request to somewhere the
+/// workload did not name. Every such client is made here, so the transport's rules reach them.
+pub fn bare(timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client without TLS settings of its own always builds")
+}

@@ -69,11 +69,8 @@ fn without_flaws_every_check_passes_and_no_secret_is_written() {
         &["--set", "load.admins=10", "--set", "load.think_time=\"1ms..3ms\""],
     );
     assert_eq!(code, Some(0), "{stdout}");
-    assert!(
-        s["load"]["operations_per_second"].as_f64().unwrap() > 300.0,
-        "{}",
-        s["load"]
-    );
+    // Under load, but no rate asserted: a busy machine runs fewer operations, not different
+    // verdicts. Every check must have judged users (below), which is what the test is for.
     assert!(failed_checks(&s).is_empty(), "{}", s["checks"]);
     for c in s["checks"].as_array().unwrap() {
         assert!(c["passed"].as_u64().unwrap() > 0, "{c}");

@@ -10,12 +10,12 @@
 //!
 //! # Layout
 //! - [`security`]: the run-wide authorization and escalation checks.
-//! - [`bind`]: login and revocation as LDAP binds in each directory (`ldap-bind`).
+//! - [`ldap`]: login and revocation as LDAP binds in each directory (`ldap-bind`).
 //! - [`browser`], [`form`]: the authorization code flow through an IdP's login pages.
 
-pub mod bind;
 pub mod browser;
 pub mod form;
+pub mod ldap;
 pub mod security;
 
 use std::collections::{BTreeSet, HashMap};

@@ -172,19 +172,19 @@ impl ProbeHub {
     async fn run(self: Arc<Self>, write: Write, _permit: OwnedSemaphorePermit) {
         let write = Arc::new(write);
         let mut queue = JoinSet::new();
-        if self.queue.as_ref().is_some_and(|q| q.series.contains_key(&write.op)) {
+        if let Some(series) = self.queue.as_ref().and_then(|q| q.series.get(&write.op)).copied() {
             let (me, w) = (self.clone(), write.clone());
             queue.spawn(async move {
                 if let Some(q) = &me.queue {
-                    observe::queue(&me.watch, q, &w).await;
+                    observe::queue(&me.watch, q, series, &w).await;
                 }
             });
         }
         let mut syncs = JoinSet::new();
         for (i, service) in self.services.iter().enumerate() {
-            if service.series.contains_key(&write.op) {
+            if let Some(series) = service.series.get(&write.op).copied() {
                 let (me, w) = (self.clone(), write.clone());
-                syncs.spawn(async move { observe::sync(&me.watch, i, &me.services[i], &w).await });
+                syncs.spawn(async move { observe::sync(&me.watch, i, &me.services[i], series, &w).await });
             }
         }
         // end_to_end: the last service to show the change; a timeout anywhere is a timeout, and

@@ -12,6 +12,7 @@ use super::bracket::Bracket;
 use super::condition::{self, Check, Reading, check_or_later};
 use super::source::{Fetch, Memo, Source, Subject, Timing};
 use super::watch::{ProbeCounters, Seen, Watch, Watched, Write};
+use crate::metrics::SeriesId;
 use crate::workload::probes::{QueueProbe, StartDetection, SyncProbe};
 
 /// Reads `subject` from `source` until `test` says met: the bracket around the change, or why
@@ -93,10 +94,9 @@ async fn poll(
     }
 }
 
-/// The queue delay of `w`: from its ack until its job started, recorded in the queue's series.
-/// A write whose answer named no job is counted, not recorded.
-pub async fn queue(watch: &Watch, queue: &Watched<QueueProbe>, w: &Write) {
-    let Some(&series) = queue.series.get(&w.op) else { return };
+/// The queue delay of `w`: from its ack until its job started, recorded in `series`. A write
+/// whose answer named no job is counted, not recorded.
+pub async fn queue(watch: &Watch, queue: &Watched<QueueProbe>, series: SeriesId, w: &Write) {
     let Some(job) = w.job.as_deref() else {
         watch.counters.missing_job.fetch_add(1, Ordering::Relaxed);
         return;
@@ -162,11 +162,8 @@ fn started(start: &StartDetection, reading: &Reading, exact: &mut Option<Duratio
 }
 
 /// One service's view of one write (`index`: the service's place, for the user's trace),
-/// recorded in its series and returned for end_to_end.
-pub async fn sync(watch: &Watch, index: usize, service: &Watched<SyncProbe>, w: &Write) -> Seen {
-    let Some(&series) = service.series.get(&w.op) else {
-        return Seen::TimedOut;
-    };
+/// recorded in `series` and returned for end_to_end.
+pub async fn sync(watch: &Watch, index: usize, service: &Watched<SyncProbe>, series: SeriesId, w: &Write) -> Seen {
     let subject = Subject {
         who: w.who(),
         job: w.job.as_deref(),

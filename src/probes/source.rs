@@ -72,9 +72,10 @@ pub trait Source: Send + Sync {
     /// observation's, kept across its reads.
     fn read<'a>(&'a self, subject: Subject<'a>, memo: &'a mut Memo, stop: &'a CancellationToken) -> Pending<'a, Fetch>;
 
-    /// One read of each of `users`, for the end-of-run leftovers (`None`: no usable answer). By
-    /// default one [`Source::read`] each; sources that can ask for many at once, or that should
-    /// not wait on their budget once the run is over, say so.
+    /// One read of each of `users`, for the end-of-run leftovers (`None`: no usable answer); only
+    /// asked of [`Timing::Polled`] sources. By default one [`Source::read`] each; sources that
+    /// can ask for many at once, or that should not wait on their budget once the run is over,
+    /// say so.
     fn read_all<'a>(&'a self, users: &'a [Who<'a>]) -> Pending<'a, Vec<Option<Arc<Reading>>>> {
         Box::pin(async move {
             let never = CancellationToken::new();

@@ -94,3 +94,68 @@ impl Source for Pushed {
         Timing::Pushed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::probes::condition::Who;
+    use crate::workload::probes::PushReceiver;
+
+    async fn receiver(stop: &CancellationToken) -> Arc<PushHub> {
+        let config = PushReceiver {
+            listen: "127.0.0.1:0".into(),
+            job_pointer: "/job_id".into(),
+            service_pointer: "/service".into(),
+        };
+        PushHub::start(&config, 16, stop.clone()).await.unwrap()
+    }
+
+    async fn event(hub: &PushHub, job: &str, service: &str) {
+        let body = serde_json::json!({ "job_id": job, "service": service }).to_string();
+        let sent = reqwest::Client::new().post(hub.url()).body(body).send().await.unwrap();
+        assert!(sent.status().is_success());
+    }
+
+    fn subject(job: Option<&str>) -> Subject<'_> {
+        Subject {
+            who: Who {
+                id: "1",
+                user_name: "u",
+            },
+            job,
+        }
+    }
+
+    /// A wait given up (at the bound) leaves nothing registered: the event that comes later is
+    /// kept for the next wait instead of going to the one that left.
+    #[tokio::test]
+    async fn a_wait_given_up_is_forgotten() {
+        let stop = CancellationToken::new();
+        let hub = receiver(&stop).await;
+        let source = Pushed::new(Some(hub.clone()), "mail");
+        let job = Some("/jobs/7");
+        let mut memo = Memo::default();
+        let wait = source.read(subject(job), &mut memo, &stop);
+        assert!(tokio::time::timeout(Duration::from_millis(50), wait).await.is_err());
+        event(&hub, "7", "mail").await;
+        let again = source.read(subject(job), &mut memo, &stop);
+        let got = tokio::time::timeout(Duration::from_secs(5), again).await.unwrap();
+        assert!(matches!(got, Fetch::Answer { .. }), "the kept event answers at once");
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn without_a_job_or_a_receiver_nothing_can_be_observed() {
+        let stop = CancellationToken::new();
+        let hub = receiver(&stop).await;
+        let with_receiver = Pushed::new(Some(hub), "mail");
+        let got = with_receiver.read(subject(None), &mut Memo::default(), &stop).await;
+        assert!(matches!(got, Fetch::NoJob));
+        let without = Pushed::new(None, "mail");
+        let got = without.read(subject(Some("7")), &mut Memo::default(), &stop).await;
+        assert!(matches!(got, Fetch::NoJob));
+        stop.cancel();
+    }
+}

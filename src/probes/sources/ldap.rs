@@ -1,37 +1,56 @@
-//! A linked directory read by LDAP search: the entry found by the service's filter becomes the
-//! document a by-id read of an HTTP service gives (`200` with `userName`, `active`, `title`,
-//! `roles`; `404` when the search finds nothing), so every condition reads it the same way.
+//! A linked directory read by LDAP search, one search per read within the service's budget: the
+//! entry found by the service's filter becomes the document a by-id read of an HTTP service
+//! gives (`200` with `userName`, `active`, `title`, `roles`; `404` when the search finds
+//! nothing), so every condition reads it the same way.
 //!
 //! The instant a read stands for is when its answer arrived, not when it was sent: a replica
 //! that stalls (a stopped process, a full queue) answers late, and its clients could see the
 //! entry only then. A search that does not answer within its bound counts as a failed read.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use super::condition::Reading;
-use super::read::Fetch;
 use crate::ldap::{Directory, Scope, SearchEntry};
+use crate::probes::condition::{Reading, Who};
+use crate::probes::source::{Budget, Fetch, Memo, Pending, Source, Subject, slot};
 use crate::workload::directory::LdapRead;
 
-pub struct LdapView {
+pub struct Ldap {
     dir: Directory,
     read: LdapRead,
+    budget: Option<Budget>,
+    requests: AtomicU64,
 }
 
-impl LdapView {
+impl Ldap {
     /// Connects and binds now: a wrong password or an unreachable directory fails the run's start.
-    pub async fn connect(read: &LdapRead) -> anyhow::Result<LdapView> {
-        Ok(LdapView {
+    pub async fn connect(read: &LdapRead, budget: Option<f64>) -> anyhow::Result<Ldap> {
+        Ok(Ldap {
             dir: Directory::connect(&read.endpoint, 2).await?,
             read: read.clone(),
+            budget: budget.map(Budget::per_second),
+            requests: AtomicU64::new(0),
         })
     }
 
+    /// One search within the budget.
+    async fn fetch(&self, user_name: &str, stop: &CancellationToken) -> Fetch {
+        if !slot(self.budget.as_ref(), stop).await {
+            return Fetch::Stopped;
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        tokio::select! {
+            f = self.search(user_name) => f,
+            _ = stop.cancelled() => Fetch::Stopped,
+        }
+    }
+
     /// One search for `user_name`.
-    pub async fn fetch(&self, user_name: &str) -> Fetch {
+    async fn search(&self, user_name: &str) -> Fetch {
         let r = &self.read;
         let attrs = [
             r.disabled_attribute.as_str(),
@@ -59,6 +78,30 @@ impl LdapView {
             }
             Err(_) => Fetch::Failed(sent),
         }
+    }
+}
+
+impl Source for Ldap {
+    fn read<'a>(&'a self, subject: Subject<'a>, _: &'a mut Memo, stop: &'a CancellationToken) -> Pending<'a, Fetch> {
+        Box::pin(self.fetch(subject.who.user_name, stop))
+    }
+
+    /// One search each, outside the budget and not counted: the run is over.
+    fn read_all<'a>(&'a self, users: &'a [Who<'a>]) -> Pending<'a, Vec<Option<Arc<Reading>>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(users.len());
+            for w in users {
+                out.push(match self.search(w.user_name).await {
+                    Fetch::Answer { reading, .. } => Some(reading),
+                    _ => None,
+                });
+            }
+            out
+        })
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 }
 

@@ -1,0 +1,243 @@
+//! The hub: what the engine talks to. It opens a source for each thing the probes watch (the
+//! job-status endpoint, each linked service), registers their series, samples and admits
+//! writes (shedding beyond `max_pending`), runs each admitted write's observations in a task of
+//! its own, and derives end_to_end from the services' results.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::bracket::WallClock;
+use super::condition;
+use super::observe;
+use super::push::PushHub;
+use super::report::{self, Ended};
+use super::sources;
+use super::watch::{Seen, Watch, Watched, Write};
+use crate::http::HttpClient;
+use crate::metrics::{MetricKey, Registry, SeriesId};
+use crate::results::ProbeReport;
+use crate::vocab::{Op, metric, tag};
+use crate::workload::probes::{JobSource, Probes, QueueProbe, SyncProbe};
+
+pub struct ProbeHub {
+    sample: f64,
+    max_pending: usize,
+    /// The job-status endpoint, when a queue probe is set.
+    queue: Option<Watched<QueueProbe>>,
+    /// The linked services, in the order of `probes.sync` (a user's trace has a slot for each).
+    services: Vec<Watched<SyncProbe>>,
+    end_to_end: HashMap<Op, SeriesId>,
+    watch: Watch,
+    permits: Arc<Semaphore>,
+    push: Option<Arc<PushHub>>,
+    /// The users the run created that the probes followed (id, userName): at the end, each
+    /// polled service is asked whether they are gone.
+    followed: parking_lot::Mutex<Vec<(String, String)>>,
+    /// Ends the sources' own tasks (batching, token refresh).
+    sources_stop: CancellationToken,
+}
+
+impl Drop for ProbeHub {
+    fn drop(&mut self) {
+        self.sources_stop.cancel();
+    }
+}
+
+impl ProbeHub {
+    /// Registers a series for every (probe, op) the workload's `ops` can produce, and opens each
+    /// service's source (an OAuth2 service's token is fetched now and refreshed until `stop`).
+    pub async fn new(
+        probes: Probes,
+        client: Arc<HttpClient>,
+        registry: Arc<Registry>,
+        ops: &[Op],
+        push: Option<Arc<PushHub>>,
+        stop: CancellationToken,
+    ) -> anyhow::Result<ProbeHub> {
+        // The sources' tasks end with the hub (see `Drop`) or the run's stop.
+        let sources_stop = stop.child_token();
+        let mut services = Vec::with_capacity(probes.sync.len());
+        for p in probes.sync {
+            let source = sources::service(&p, &client, push.as_ref(), &sources_stop).await?;
+            services.push(Watched {
+                source,
+                series: HashMap::new(),
+                counters: Default::default(),
+                probe: p,
+            });
+        }
+        let mut queue = probes.queue.map(|q| Watched {
+            source: sources::job(&q, &client),
+            series: HashMap::new(),
+            counters: Default::default(),
+            probe: q,
+        });
+        // Op by op, queue before services before end_to_end: the order series are numbered in.
+        let mut end_to_end = HashMap::new();
+        for &op in ops.iter().filter(|o| o.is_observable_write()) {
+            let key = |m: &str| MetricKey::new(m).tag(tag::OP, op.as_str());
+            if let Some(q) = &mut queue {
+                q.series.insert(op, registry.series(key(metric::QUEUE_DELAY)));
+            }
+            for s in services.iter_mut().filter(|s| s.probe.ops.contains(&op)) {
+                let series = registry.series(key(metric::SYNC_LAG).tag(tag::SERVICE, &s.probe.service));
+                s.series.insert(op, series);
+            }
+            if !services.is_empty() {
+                end_to_end.insert(op, registry.series(key(metric::END_TO_END)));
+            }
+        }
+        Ok(ProbeHub {
+            sample: probes.sample,
+            max_pending: probes.max_pending,
+            queue,
+            services,
+            end_to_end,
+            watch: Watch {
+                timeout: probes.timeout,
+                poll: probes.poll,
+                stop,
+                counters: Default::default(),
+                registry,
+                clock: WallClock::now(),
+            },
+            permits: Arc::new(Semaphore::new(probes.max_pending)),
+            push,
+            followed: Default::default(),
+            sources_stop,
+        })
+    }
+
+    /// True when writes of `op` are observed at all.
+    pub fn wants(&self, op: Op) -> bool {
+        self.queue.as_ref().is_some_and(|q| q.series.contains_key(&op)) || self.end_to_end.contains_key(&op)
+    }
+
+    /// True for a uniform `draw` in [0, 1) that falls in the sample.
+    pub fn sampled(&self, draw: f64) -> bool {
+        draw < self.sample
+    }
+
+    /// A fresh trace for a user, one slot per sync probe.
+    pub fn new_trace(&self) -> condition::UserTrace {
+        condition::Trace::new(self.services.len())
+    }
+
+    pub fn job_source(&self) -> Option<&JobSource> {
+        self.queue.as_ref().map(|q| &q.probe.source)
+    }
+
+    /// Starts observing `write`, or sheds it when `max_pending` observations are under way.
+    pub fn observe(self: &Arc<Self>, write: Write) {
+        if write.op == Op::DeleteUser {
+            write.trace.deleted(write.acked);
+        }
+        if write.op == Op::CreateUser {
+            self.followed
+                .lock()
+                .push((write.user_id.clone(), write.user_name.clone()));
+        }
+        let counters = &self.watch.counters;
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            counters.shed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        counters.sampled.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(self.clone().run(write, permit));
+    }
+
+    /// Waits (up to `limit`) for the observations under way to finish.
+    pub async fn drain(&self, limit: Duration) {
+        let all = self.max_pending as u32;
+        if tokio::time::timeout(limit, self.permits.acquire_many(all))
+            .await
+            .is_err()
+        {
+            self.abort();
+        }
+    }
+
+    /// Stops every observation now; those under way are counted as abandoned.
+    pub fn abort(&self) {
+        self.watch.stop.cancel();
+    }
+
+    /// Observes one write everywhere it is watched, holding its permit until all are done.
+    async fn run(self: Arc<Self>, write: Write, _permit: OwnedSemaphorePermit) {
+        let write = Arc::new(write);
+        let mut queue = JoinSet::new();
+        if let Some(series) = self.queue.as_ref().and_then(|q| q.series.get(&write.op)).copied() {
+            let (me, w) = (self.clone(), write.clone());
+            queue.spawn(async move {
+                if let Some(q) = &me.queue {
+                    observe::queue(&me.watch, q, series, &w).await;
+                }
+            });
+        }
+        let mut syncs = JoinSet::new();
+        for (i, service) in self.services.iter().enumerate() {
+            if let Some(series) = service.series.get(&write.op).copied() {
+                let (me, w) = (self.clone(), write.clone());
+                syncs.spawn(async move { observe::sync(&me.watch, i, &me.services[i], series, &w).await });
+            }
+        }
+        // end_to_end: the last service to show the change; a timeout anywhere is a timeout, and
+        // a change overtaken anywhere has no end-to-end time.
+        let mut latest = Duration::ZERO;
+        let (mut resolution, mut any, mut timed_out, mut overtaken) = (0, false, false, false);
+        while let Some(r) = syncs.join_next().await {
+            any = true;
+            match r {
+                Ok(Seen::At(lag, res)) => {
+                    latest = latest.max(lag);
+                    resolution = resolution.max(res);
+                }
+                Ok(Seen::TimedOut) => timed_out = true,
+                Ok(Seen::Overtaken | Seen::Unconfirmed) => overtaken = true,
+                Err(_) => return,
+            }
+        }
+        while queue.join_next().await.is_some() {}
+        if self.watch.stop.is_cancelled() || overtaken {
+            return;
+        }
+        if let (true, Some(series)) = (any, self.end_to_end.get(&write.op)) {
+            let (micros, resolution) = match timed_out {
+                false => (latest.as_micros() as u64, resolution),
+                true => self.watch.at_bound(),
+            };
+            self.watch
+                .registry
+                .record_observation(*series, micros, resolution, timed_out);
+        }
+    }
+
+    /// After cleanup: every followed user should be gone from every polled service once
+    /// deprovisioning has run. Asks until `bound` (or an interrupt); returns, per service, how
+    /// many are still there. provbench never deletes from a downstream itself.
+    pub async fn leftovers(
+        &self,
+        bound: Duration,
+        interrupt: &CancellationToken,
+    ) -> std::collections::BTreeMap<String, u64> {
+        let users = self.followed.lock().clone();
+        report::leftovers(&self.services, &users, bound, interrupt).await
+    }
+
+    pub fn report(&self, operations: u64) -> ProbeReport {
+        let end = Ended {
+            queue: self.queue.as_ref(),
+            services: &self.services,
+            counters: &self.watch.counters,
+            sample: self.sample,
+            push_events: self.push.as_ref().map(|p| p.events.load(Ordering::Relaxed)),
+        };
+        report::report(end, operations)
+    }
+}

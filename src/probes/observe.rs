@@ -1,0 +1,253 @@
+//! One write observed at one watched thing, whatever its source: polling (adaptive, jittered,
+//! within the bound) until the condition holds, giving the bracket around the change; or, for a
+//! pushed source, one wait for its event. What counts as the change is the conditions' (sync) or
+//! the job's start detection (queue); how a read is made is the source's.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::bracket::Bracket;
+use super::condition::{self, Check, Reading, check_or_later};
+use super::source::{Fetch, Memo, Source, Subject, Timing};
+use super::watch::{ProbeCounters, Seen, Watch, Watched, Write};
+use crate::metrics::SeriesId;
+use crate::workload::probes::{QueueProbe, StartDetection, SyncProbe};
+
+/// Reads `subject` from `source` until `test` says met: the bracket around the change, or why
+/// not. Polls start at a random phase and keep a random jitter, so the change is equally likely
+/// anywhere in its bracket; a read waits for its source's budget, and its bracket edge is when
+/// the request went.
+async fn poll(
+    watch: &Watch,
+    source: &dyn Source,
+    subject: Subject<'_>,
+    acked: Instant,
+    counters: &ProbeCounters,
+    mut test: impl FnMut(&Reading) -> Check,
+) -> Result<Bracket, Seen> {
+    let deadline = acked + watch.timeout;
+    let jitter = |d: Duration, spread: f64| d.mul_f64(1.0 - spread / 2.0 + spread * rand::random::<f64>());
+    let mut interval = watch.poll.initial;
+    let mut before = acked;
+    let mut answered_miss = None;
+    // Nothing propagates in no time: the first look comes about one initial interval in.
+    tokio::select! {
+        _ = tokio::time::sleep_until(acked + jitter(interval, 1.0)) => {}
+        _ = watch.stop.cancelled() => return Err(Seen::TimedOut),
+    }
+    let mut memo = Memo::default();
+    loop {
+        // When a read that did not show the change went, and whether the service answered it.
+        let (sent, answered) = match source.read(subject, &mut memo, &watch.stop).await {
+            Fetch::Answer { reading, sent, arrived } => match test(&reading) {
+                Check::Met => {
+                    return Ok(Bracket {
+                        before,
+                        after: arrived,
+                        answered_miss,
+                    });
+                }
+                Check::Overtaken => return Err(Seen::Overtaken),
+                Check::Unconfirmed => return Err(Seen::Unconfirmed),
+                Check::PointerMissing => {
+                    counters.pointer_missing.fetch_add(1, Ordering::Relaxed);
+                    (sent, true)
+                }
+                Check::NotYet => (sent, true),
+            },
+            // As at the last read, which did not show the change.
+            Fetch::Unchanged(sent) => {
+                watch.counters.unchanged.fetch_add(1, Ordering::Relaxed);
+                (sent, true)
+            }
+            // Visible means a reader of the service gets it: one that got an error or no
+            // answer in time did not.
+            Fetch::Failed(sent) => {
+                watch.counters.request_errors.fetch_add(1, Ordering::Relaxed);
+                (sent, false)
+            }
+            Fetch::NoJob => {
+                watch.counters.missing_job.fetch_add(1, Ordering::Relaxed);
+                return Err(Seen::TimedOut);
+            }
+            Fetch::Stopped => return Err(Seen::TimedOut),
+        };
+        before = sent;
+        if answered {
+            answered_miss = Some(sent);
+        }
+        let next = Instant::now() + jitter(interval, 0.5);
+        if next > deadline {
+            return Err(Seen::TimedOut);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = watch.stop.cancelled() => return Err(Seen::TimedOut),
+        }
+        let poll = &watch.poll;
+        interval = match poll.precision {
+            Some(p) => acked.elapsed().mul_f64(p).clamp(poll.initial, poll.max),
+            None => interval.mul_f64(poll.factor).min(poll.max),
+        };
+    }
+}
+
+/// The queue delay of `w`: from its ack until its job started, recorded in `series`. A write
+/// whose answer named no job is counted, not recorded.
+pub async fn queue(watch: &Watch, queue: &Watched<QueueProbe>, series: SeriesId, w: &Write) {
+    let Some(job) = w.job.as_deref() else {
+        watch.counters.missing_job.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let subject = Subject {
+        who: w.who(),
+        job: Some(job),
+    };
+    let mut exact: Option<Duration> = None;
+    let found = poll(watch, &*queue.source, subject, w.acked, &queue.counters, |reading| {
+        started(&queue.probe.start, reading, &mut exact)
+    })
+    .await;
+    let seen = match (found, exact) {
+        // Server timestamps: exact to their microsecond.
+        (Ok(_), Some(d)) => Seen::At(d, 1),
+        (Ok(bracket), None) => {
+            let (lag, resolution) = bracket.since(w.acked);
+            Seen::At(lag, resolution)
+        }
+        (Err(miss), _) => miss,
+    };
+    watch.record(series, &queue.counters, &seen);
+}
+
+/// Whether the job-status answer says the job started. With server timestamps, `exact` is set
+/// to the time from acceptance to start.
+fn started(start: &StartDetection, reading: &Reading, exact: &mut Option<Duration>) -> Check {
+    if !(200..300).contains(&reading.status) {
+        return Check::NotYet;
+    }
+    let Some(v) = reading.json() else {
+        return Check::PointerMissing;
+    };
+    match start {
+        StartDetection::Timestamps {
+            accepted_at,
+            started_at,
+        } => {
+            let stamp = |p: &str| {
+                v.pointer(p)
+                    .and_then(|s| s.as_str())
+                    .and_then(|s| humantime::parse_rfc3339(s).ok())
+            };
+            match (v.pointer(accepted_at), v.pointer(started_at)) {
+                (None, _) | (_, None) => Check::PointerMissing,
+                (_, Some(serde_json::Value::Null)) => Check::NotYet,
+                _ => match (stamp(accepted_at), stamp(started_at)) {
+                    (Some(a), Some(s)) => {
+                        *exact = Some(s.duration_since(a).unwrap_or_default());
+                        Check::Met
+                    }
+                    _ => Check::PointerMissing,
+                },
+            }
+        }
+        StartDetection::StateChange { pointer, not_equals } => match v.pointer(pointer) {
+            None => Check::PointerMissing,
+            Some(x) if x == not_equals => Check::NotYet,
+            Some(_) => Check::Met,
+        },
+    }
+}
+
+/// One service's view of one write (`index`: the service's place, for the user's trace),
+/// recorded in `series` and returned for end_to_end.
+pub async fn sync(watch: &Watch, index: usize, service: &Watched<SyncProbe>, series: SeriesId, w: &Write) -> Seen {
+    let subject = Subject {
+        who: w.who(),
+        job: w.job.as_deref(),
+    };
+    let seen = match service.source.timing() {
+        Timing::Polled => polled(watch, index, service, subject, w).await,
+        Timing::Pushed => pushed(watch, &*service.source, subject, w.acked).await,
+    };
+    watch.record(series, &service.counters, &seen);
+    seen
+}
+
+/// Polls the service until the write's condition holds there; the bracket, or the service's
+/// own change time where it publishes one that agrees with the bracket.
+async fn polled(watch: &Watch, index: usize, service: &Watched<SyncProbe>, subject: Subject<'_>, w: &Write) -> Seen {
+    let (probe, counters) = (&service.probe, &service.counters);
+    let who = subject.who;
+    let mut stamped = None;
+    let found = poll(watch, &*service.source, subject, w.acked, counters, |reading| {
+        let there = condition::There {
+            seen: &w.trace.seen[index],
+            absence_settled: absence_settled(watch, counters, w),
+        };
+        let check = check_or_later(&w.expect, &probe.find, who, &probe.pointers, &w.later, there, reading);
+        match check {
+            Check::Met => {
+                if let Some(c) = &probe.changed_at {
+                    stamped = condition::changed_at(&probe.find, who, reading, &c.pointer);
+                }
+                Check::Met
+            }
+            // A later write of this user already showed here: this one never will.
+            Check::NotYet | Check::PointerMissing if w.trace.overtaken(index, w.index) => Check::Overtaken,
+            other => other,
+        }
+    })
+    .await;
+    let bracket = match found {
+        Ok(bracket) => bracket,
+        Err(miss) => return miss,
+    };
+    w.trace.mark_observed(index, w.index);
+    let own = probe
+        .changed_at
+        .as_ref()
+        .zip(stamped)
+        .map(|(c, at)| bracket.stamped(&watch.clock, (w.began, w.acked), at, c.uncertainty));
+    let (lag, resolution) = match own {
+        Some(Some(exact)) => exact,
+        Some(None) => {
+            // The service's clock disagrees with the bracket: trust the bracket.
+            watch.counters.clock_disagrees.fetch_add(1, Ordering::Relaxed);
+            bracket.since(w.acked)
+        }
+        None => bracket.since(w.acked),
+    };
+    Seen::At(lag, resolution)
+}
+
+/// Waits (until the bound) for the source's event; a pushed event is as precise as the clock
+/// that timed its arrival.
+async fn pushed(watch: &Watch, source: &dyn Source, subject: Subject<'_>, acked: Instant) -> Seen {
+    let deadline = acked + watch.timeout;
+    let mut memo = Memo::default();
+    match tokio::time::timeout_at(deadline, source.read(subject, &mut memo, &watch.stop)).await {
+        Ok(Fetch::Answer { arrived, .. }) => Seen::At(arrived.saturating_duration_since(acked), 1),
+        Ok(Fetch::NoJob) => {
+            watch.counters.missing_job.fetch_add(1, Ordering::Relaxed);
+            Seen::TimedOut
+        }
+        _ => Seen::TimedOut,
+    }
+}
+
+/// The journey deleted `w`'s user longer ago than the slowest change this service has shown
+/// (at least a second, at most the probes' timeout): a user never seen there by now will
+/// not show up any more.
+fn absence_settled(watch: &Watch, counters: &ProbeCounters, w: &Write) -> bool {
+    if !w.later.deleted_later.load(Ordering::Acquire) {
+        return false;
+    }
+    // A delete the probes were not handed: counted from when it was first noticed.
+    w.trace.deleted(Instant::now());
+    let slowest = Duration::from_micros(counters.slowest_us.load(Ordering::Relaxed));
+    let settle = slowest.max(Duration::from_secs(1)).min(watch.timeout);
+    w.trace.since_deleted().is_some_and(|d| d > settle)
+}

@@ -1,0 +1,145 @@
+//! The probes at the run's end: whether the users the run followed are gone from every polled
+//! service ([`leftovers`]), and the report of how the observations went ([`report`]).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::condition::{self, Who};
+use super::source::Timing;
+use super::watch::{Counters, ProbeCounters, Watched};
+use crate::results::ProbeReport;
+use crate::workload::probes::{QueueProbe, SyncProbe};
+
+/// Asks every polled service, until `bound` (or an interrupt), whether each of `users` (id,
+/// userName) is gone; returns, per service, how many are still there.
+pub async fn leftovers(
+    services: &[Watched<SyncProbe>],
+    users: &[(String, String)],
+    bound: Duration,
+    interrupt: &CancellationToken,
+) -> BTreeMap<String, u64> {
+    let deadline = Instant::now() + bound;
+    let mut out = BTreeMap::new();
+    for service in services {
+        // A service observed by push is never read.
+        if service.source.timing() != Timing::Polled || users.is_empty() {
+            continue;
+        }
+        let find = &service.probe.find;
+        let mut pending: Vec<Who> = users.iter().map(|(id, user_name)| Who { id, user_name }).collect();
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let readings = service.source.read_all(&pending).await;
+            pending = pending
+                .into_iter()
+                .zip(readings)
+                .filter(|(who, reading)| {
+                    reading
+                        .as_ref()
+                        .is_none_or(|r| condition::present(find, *who, r) != Some(false))
+                })
+                .map(|(who, _)| who)
+                .collect();
+            if pending.is_empty() || Instant::now() + wait > deadline || interrupt.is_cancelled() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = interrupt.cancelled() => break,
+            }
+            wait = (wait * 2).min(Duration::from_secs(1));
+        }
+        out.insert(service.probe.service.clone(), pending.len() as u64);
+    }
+    out
+}
+
+/// What the hub knows at the end, for [`report`].
+pub struct Ended<'a> {
+    pub queue: Option<&'a Watched<QueueProbe>>,
+    pub services: &'a [Watched<SyncProbe>],
+    pub counters: &'a Counters,
+    pub sample: f64,
+    /// Events the push receiver took, when there is one.
+    pub push_events: Option<u64>,
+}
+
+/// The probes' report; `operations`: the load's requests, for the probes' share of the traffic.
+pub fn report(end: Ended, operations: u64) -> ProbeReport {
+    let c = end.counters;
+    let requests: u64 = end
+        .queue
+        .map(|q| q.source.requests())
+        .into_iter()
+        .chain(end.services.iter().map(|s| s.source.requests()))
+        .sum();
+    let mut problems = Vec::new();
+    if let Some(q) = end.queue {
+        describe("queue probe".into(), &q.counters, &mut problems);
+    }
+    for s in end.services {
+        describe(format!("sync probe `{}`", s.probe.service), &s.counters, &mut problems);
+    }
+    let disagrees = c.clock_disagrees.load(Ordering::Relaxed);
+    if disagrees > 0 {
+        problems.push(format!(
+            "{disagrees} change times a service published fell outside their polling bracket (its clock is off by more than clock_uncertainty): the bracket was used"
+        ));
+    }
+    let missing = c.missing_job.load(Ordering::Relaxed);
+    if missing > 0 {
+        problems.push(format!(
+            "{missing} observed writes carried no job reference (queue or push probes skipped them)"
+        ));
+    }
+    let all = || {
+        end.services
+            .iter()
+            .map(|s| &s.counters)
+            .chain(end.queue.map(|q| &q.counters))
+    };
+    let sum = |f: fn(&ProbeCounters) -> &AtomicU64| all().map(|p| f(p).load(Ordering::Relaxed)).sum::<u64>();
+    let overtaken = sum(|p| &p.overtaken);
+    let unconfirmed = sum(|p| &p.unconfirmed);
+    let ended = overtaken + sum(|p| &p.observed) + sum(|p| &p.timeouts);
+    ProbeReport {
+        overtaken,
+        unconfirmed,
+        overtaken_share: overtaken as f64 / ended.max(1) as f64,
+        sample: end.sample,
+        writes_observed: c.sampled.load(Ordering::Relaxed),
+        shed: c.shed.load(Ordering::Relaxed),
+        abandoned: c.abandoned.load(Ordering::Relaxed),
+        probe_requests: requests,
+        probe_request_errors: c.request_errors.load(Ordering::Relaxed),
+        not_modified: c.unchanged.load(Ordering::Relaxed),
+        share_of_requests: requests as f64 / (requests + operations).max(1) as f64,
+        push_events: end.push_events,
+        problems,
+        never_observed: Vec::new(),
+        leftovers: Default::default(),
+    }
+}
+
+/// The problems one watched thing's counters point to (a misconfigured pointer or URL).
+fn describe(name: String, p: &ProbeCounters, problems: &mut Vec<String>) {
+    let (observed, timeouts, missing) = (
+        p.observed.load(Ordering::Relaxed),
+        p.timeouts.load(Ordering::Relaxed),
+        p.pointer_missing.load(Ordering::Relaxed),
+    );
+    if missing > 0 && timeouts > 0 {
+        problems.push(format!(
+            "{name}: {timeouts} observations timed out and {missing} answers lacked the JSON pointer the probe reads; check its configuration"
+        ));
+    }
+    if observed == 0 && timeouts > 0 {
+        problems.push(format!(
+            "{name}: never observed a change in {timeouts} tries (all recorded as timeouts at the bound); check its url or condition"
+        ));
+    }
+}

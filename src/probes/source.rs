@@ -1,0 +1,158 @@
+//! The seam every observation source plugs into: a [`Source`] reads the current state of one
+//! user (or of the job its write started) and answers a [`Fetch`] (a [`Reading`] with the
+//! instants around it, or why there is none). What the answer means (visible, overtaken, started)
+//! is decided above, in `condition` and the observations, the same for every source; how the
+//! answer is got (HTTP, LDAP, a webhook) is each source's own, one file each under `sources/`.
+//! Also here: the request [`Budget`] the sources read within.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::condition::{Reading, Who};
+
+/// A source's answer under way. Boxed so that sources are one list of trait objects (a read
+/// costs a network round trip; the allocation is nothing beside it).
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What one read gave.
+pub enum Fetch {
+    /// An answer, when its request was sent and when the answer came back: the service read
+    /// its state somewhere between the two.
+    Answer {
+        reading: Arc<Reading>,
+        sent: Instant,
+        arrived: Instant,
+    },
+    /// 304: the view is as it was at the last read.
+    Unchanged(Instant),
+    /// No usable answer (a connection error, a truncated batch).
+    Failed(Instant),
+    /// The source reads by the write's job, and the write carried none (or nothing listens for
+    /// its events): it cannot be observed there at all.
+    NoJob,
+    Stopped,
+}
+
+/// What a source is asked about: the user, and the job the write started when its answer named one.
+#[derive(Clone, Copy)]
+pub struct Subject<'a> {
+    pub who: Who<'a>,
+    pub job: Option<&'a str>,
+}
+
+/// What one observation's reads remember between them: the last answer's `ETag`, so that the
+/// next read is conditional and an unchanged view costs a 304 and no parsing.
+#[derive(Default)]
+pub struct Memo {
+    pub etag: Option<HeaderValue>,
+}
+
+/// How a source's answers are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// Read again and again: the change lies between the last read without it and the first
+    /// with it (a bracket).
+    Polled,
+    /// One read waits for the service's own event: its arrival is the change's time, as precise
+    /// as the clock that timed it.
+    Pushed,
+}
+
+/// One place the probes read. Implementations keep their own transport, credentials, budget
+/// and request count; they never see the hub (what they need is given when they are opened).
+pub trait Source: Send + Sync {
+    /// One read of `subject` (within the source's budget, or until `stop`). `memo` is this
+    /// observation's, kept across its reads.
+    fn read<'a>(&'a self, subject: Subject<'a>, memo: &'a mut Memo, stop: &'a CancellationToken) -> Pending<'a, Fetch>;
+
+    /// One read of each of `users`, for the end-of-run leftovers (`None`: no usable answer); only
+    /// asked of [`Timing::Polled`] sources. By default one [`Source::read`] each; sources that
+    /// can ask for many at once, or that should not wait on their budget once the run is over,
+    /// say so.
+    fn read_all<'a>(&'a self, users: &'a [Who<'a>]) -> Pending<'a, Vec<Option<Arc<Reading>>>> {
+        Box::pin(async move {
+            let never = CancellationToken::new();
+            let mut out = Vec::with_capacity(users.len());
+            for &who in users {
+                let subject = Subject { who, job: None };
+                out.push(match self.read(subject, &mut Memo::default(), &never).await {
+                    Fetch::Answer { reading, .. } => Some(reading),
+                    _ => None,
+                });
+            }
+            out
+        })
+    }
+
+    /// Requests sent so far (for the report's share of probe traffic).
+    fn requests(&self) -> u64;
+
+    fn timing(&self) -> Timing {
+        Timing::Polled
+    }
+}
+
+/// At most one request per `gap`: a reservation is the later of now and the slot after the last
+/// one (lock-free; waiting is the caller's).
+pub struct Budget {
+    gap_nanos: u64,
+    origin: Instant,
+    next: AtomicU64,
+}
+
+impl Budget {
+    pub fn per_second(rate: f64) -> Budget {
+        Budget {
+            gap_nanos: (1e9 / rate.max(1e-3)) as u64,
+            origin: Instant::now(),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// The instant this request may go.
+    fn reserve(&self) -> Instant {
+        let now = self.origin.elapsed().as_nanos() as u64;
+        let gap = self.gap_nanos;
+        let previous = self
+            .next
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.max(now) + gap))
+            .unwrap_or_default();
+        self.origin + Duration::from_nanos(previous.max(now))
+    }
+}
+
+/// Waits for the next request slot of `budget` (at once without one); false when `stop` came first.
+pub async fn slot(budget: Option<&Budget>, stop: &CancellationToken) -> bool {
+    let Some(budget) = budget else { return true };
+    tokio::select! {
+        _ = tokio::time::sleep_until(budget.reserve()) => true,
+        _ = stop.cancelled() => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reservations are spaced by the gap, however many ask at once.
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_spaces_requests() {
+        let budget = Budget::per_second(10.0);
+        let start = Instant::now();
+        let slots: Vec<Duration> = (0..3).map(|_| budget.reserve() - start).collect();
+        assert_eq!(slots, [0, 100, 200].map(Duration::from_millis));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            budget.reserve() - start,
+            Duration::from_secs(1),
+            "no credit for idle time"
+        );
+    }
+}

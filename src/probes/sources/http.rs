@@ -1,0 +1,125 @@
+//! What the HTTP sources share: the client a service is read through (its own origin,
+//! credentials, headers and TLS), one GET turned into a [`Fetch`], and the SCIM list shape that
+//! tells a complete page from a short one.
+
+use std::sync::Arc;
+
+use reqwest::header::HeaderValue;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::{HttpClient, HttpSettings};
+use crate::probes::condition::Reading;
+use crate::probes::source::Fetch;
+use crate::workload::downstream::ServiceAuth;
+use crate::workload::probes::SyncProbe;
+
+/// The client a service's reads go through. The target's credentials go only to the target's
+/// origin, or where a service asks for them (`auth = "target"`); every other service has its
+/// own (or none) and its own headers.
+pub async fn service_client(
+    probe: &SyncProbe,
+    target: &Arc<HttpClient>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Arc<HttpClient>> {
+    let what = format!("probes.sync `{}`", probe.service);
+    let headers = crate::workload::downstream::header_map(&probe.access.headers, &what)?;
+    let origin = probe.find.url().origin().unwrap_or_else(|| target.origin().to_string());
+    // A client of its own even on the target's origin: it keeps each answer's ETag for
+    // conditional reads.
+    let settings = HttpSettings {
+        tls: probe.access.tls.clone(),
+        ..HttpSettings::defaults()
+    };
+    let client = HttpClient::new(&origin, settings)?
+        .with_headers(headers)
+        .capturing("etag")?;
+    let client = match &probe.access.auth {
+        ServiceAuth::OAuth2(auth) => {
+            let client = Arc::new(client);
+            crate::http::auth::authenticate(client.clone(), auth, &origin, &format!("{what} auth"), stop.clone())
+                .await
+                .map_err(|e| e.context(format!("{what}: signing in")))?;
+            return Ok(client);
+        }
+        ServiceAuth::Target => client.sharing_auth(target),
+        ServiceAuth::None => client,
+        ServiceAuth::Bearer(secret) => {
+            client.set_bearer(&crate::http::auth::read_secret(
+                secret,
+                &format!("{what} bearer token"),
+            )?)?;
+            client
+        }
+        ServiceAuth::Basic { username, password } => {
+            client.set_basic(
+                username,
+                &crate::http::auth::read_secret(password, &format!("{what} password"))?,
+            )?;
+            client
+        }
+    };
+    Ok(Arc::new(client))
+}
+
+/// An origin-relative URL made absolute on the client's origin.
+pub fn absolute(client: &HttpClient, url: String) -> String {
+    if url.starts_with('/') {
+        format!("{}{url}", client.origin())
+    } else {
+        url
+    }
+}
+
+/// One GET of `url` (the caller has counted it). With `etag`, the GET is conditional on the tag
+/// kept there, and the answer's tag (the client captures `ETag`) replaces it.
+pub async fn get(
+    client: &HttpClient,
+    url: &str,
+    etag: Option<&mut Option<HeaderValue>>,
+    stop: &CancellationToken,
+) -> Fetch {
+    let sent = Instant::now();
+    let tag = etag.as_ref().and_then(|t| t.as_ref());
+    let conditional = tag.is_some();
+    let reply = tokio::select! {
+        r = client.get_if_none_match(url, tag) => r,
+        _ = stop.cancelled() => return Fetch::Stopped,
+    };
+    match reply {
+        Ok(r) if r.status == reqwest::StatusCode::NOT_MODIFIED && conditional => Fetch::Unchanged(sent),
+        Ok(r) => {
+            if let Some(etag) = etag {
+                *etag = r.captured.as_deref().and_then(|t| HeaderValue::from_str(t).ok());
+            }
+            Fetch::Answer {
+                reading: Arc::new(Reading::new(r.status.as_u16(), r.body)),
+                sent,
+                arrived: Instant::now(),
+            }
+        }
+        Err(_) => Fetch::Failed(sent),
+    }
+}
+
+/// One plain GET once the run is over (no budget, not counted): the reading, unless there was
+/// no answer or the answer is a short page, which says nothing of the users left off it.
+pub async fn read_once(client: &HttpClient, url: String) -> Option<Arc<Reading>> {
+    let reading = match client.get_if_none_match(&absolute(client, url), None).await {
+        Ok(r) => Some(Arc::new(Reading::new(r.status.as_u16(), r.body))),
+        Err(_) => None,
+    };
+    reading.filter(|r| listed(r).is_none_or(|(shown, total)| total <= shown))
+}
+
+/// SCIM's `itemsPerPage` (or the length of `Resources`) and `totalResults` of a list answer.
+pub fn listed(reading: &Reading) -> Option<(usize, usize)> {
+    let doc = reading.json()?;
+    let total = doc.get("totalResults")?.as_u64()? as usize;
+    let shown = doc
+        .get("Resources")
+        .and_then(|r| r.as_array())
+        .map(Vec::len)
+        .or_else(|| doc.get("itemsPerPage")?.as_u64().map(|n| n as usize))?;
+    Some((shown, total))
+}

@@ -1,0 +1,66 @@
+//! A service read by one GET per read: the URL rendered for the user (a by-id URL such as
+//! `/Users/{id}`, or a query for one user where the service is not read by batches), conditional
+//! where the service sends ETags, so an unchanged view costs a 304 and no parsing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio_util::sync::CancellationToken;
+
+use super::http::{absolute, get, read_once};
+use crate::http::HttpClient;
+use crate::probes::condition::{Reading, Who};
+use crate::probes::source::{Budget, Fetch, Memo, Pending, Source, Subject, slot};
+use crate::workload::downstream::UrlTemplate;
+
+pub struct HttpGet {
+    /// The service's own client, which keeps each answer's `ETag` (see [`HttpClient::capturing`]).
+    client: Arc<HttpClient>,
+    url: UrlTemplate,
+    budget: Option<Budget>,
+    requests: AtomicU64,
+}
+
+impl HttpGet {
+    pub fn new(client: Arc<HttpClient>, url: UrlTemplate, budget: Option<f64>) -> HttpGet {
+        HttpGet {
+            client,
+            url,
+            budget: budget.map(Budget::per_second),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    fn url_for(&self, who: Who) -> String {
+        absolute(&self.client, self.url.render(who.id, who.user_name))
+    }
+
+    async fn fetch(&self, who: Who<'_>, memo: &mut Memo, stop: &CancellationToken) -> Fetch {
+        if !slot(self.budget.as_ref(), stop).await {
+            return Fetch::Stopped;
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        get(&self.client, &self.url_for(who), Some(&mut memo.etag), stop).await
+    }
+}
+
+impl Source for HttpGet {
+    fn read<'a>(&'a self, subject: Subject<'a>, memo: &'a mut Memo, stop: &'a CancellationToken) -> Pending<'a, Fetch> {
+        Box::pin(self.fetch(subject.who, memo, stop))
+    }
+
+    /// One GET each, outside the budget: the run is over.
+    fn read_all<'a>(&'a self, users: &'a [Who<'a>]) -> Pending<'a, Vec<Option<Arc<Reading>>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(users.len());
+            for &who in users {
+                out.push(read_once(&self.client, self.url.render(who.id, who.user_name)).await);
+            }
+            out
+        })
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,86 @@
+//! The job-status endpoint the queue probe reads: the URL (or id) the write's answer named,
+//! on the target, through the target's own client. Its reads are plain GETs, outside any budget:
+//! they are the target's, like the load's.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio_util::sync::CancellationToken;
+
+use super::http::{absolute, get};
+use crate::http::HttpClient;
+use crate::probes::source::{Fetch, Memo, Pending, Source, Subject};
+
+pub struct JobStatus {
+    target: Arc<HttpClient>,
+    /// `/jobs/{job}` when the write's answer names an id rather than a URL.
+    url_template: Option<String>,
+    requests: AtomicU64,
+}
+
+impl JobStatus {
+    pub fn new(target: Arc<HttpClient>, url_template: Option<String>) -> JobStatus {
+        JobStatus {
+            target,
+            url_template,
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// The job's status URL, with the user's `{id}` and `{userName}` filled in where the
+    /// template names them.
+    fn url(&self, subject: Subject, job: &str) -> String {
+        let template = match &self.url_template {
+            Some(t) => t.replace("{job}", job),
+            None => job.to_string(),
+        };
+        let filled = template
+            .replace("{id}", subject.who.id)
+            .replace("{userName}", &crate::http::client::encode_query(subject.who.user_name));
+        absolute(&self.target, filled)
+    }
+
+    async fn fetch(&self, subject: Subject<'_>, stop: &CancellationToken) -> Fetch {
+        let Some(job) = subject.job else {
+            return Fetch::NoJob;
+        };
+        let url = self.url(subject, job);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        get(&self.target, &url, None, stop).await
+    }
+}
+
+impl Source for JobStatus {
+    fn read<'a>(&'a self, subject: Subject<'a>, _: &'a mut Memo, stop: &'a CancellationToken) -> Pending<'a, Fetch> {
+        Box::pin(self.fetch(subject, stop))
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::condition::Who;
+
+    fn subject(job: &str) -> (Subject<'_>, &str) {
+        let who = Who {
+            id: "42",
+            user_name: "a b@c",
+        };
+        (Subject { who, job: Some(job) }, job)
+    }
+
+    #[test]
+    fn a_job_url_is_filled_in_and_made_absolute_on_the_target() {
+        let target = Arc::new(HttpClient::new("http://127.0.0.1:9", crate::http::HttpSettings::defaults()).unwrap());
+        let by_id = JobStatus::new(target.clone(), Some("/jobs/{job}?user={id}&name={userName}".into()));
+        let (s, job) = subject("j1");
+        assert_eq!(by_id.url(s, job), "http://127.0.0.1:9/jobs/j1?user=42&name=a%20b%40c");
+        let by_url = JobStatus::new(target, None);
+        let (s, job) = subject("https://jobs.example/j1");
+        assert_eq!(by_url.url(s, job), "https://jobs.example/j1");
+    }
+}

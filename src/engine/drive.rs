@@ -68,14 +68,7 @@ pub async fn drive(
     let probes = match workload.probes.clone() {
         Some(c) => {
             let (ops, stop) = (workload.builtin_operations(), shutdown.probes.clone());
-            // TEMPORARY until the probes take an optional target client.
-            let client = match p.target.http_client() {
-                Some(c) => c,
-                None => Arc::new(crate::http::HttpClient::new(
-                    "http://localhost/",
-                    workload.http.clone(),
-                )?),
-            };
+            let client = p.target.http_client();
             Some(Arc::new(
                 ProbeHub::new(c, client, registry.clone(), &ops, p.push.clone(), stop).await?,
             ))

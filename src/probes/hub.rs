@@ -54,7 +54,7 @@ impl ProbeHub {
     /// service's source (an OAuth2 service's token is fetched now and refreshed until `stop`).
     pub async fn new(
         probes: Probes,
-        client: Arc<HttpClient>,
+        client: Option<Arc<HttpClient>>,
         registry: Arc<Registry>,
         ops: &[Op],
         push: Option<Arc<PushHub>>,
@@ -64,7 +64,7 @@ impl ProbeHub {
         let sources_stop = stop.child_token();
         let mut services = Vec::with_capacity(probes.sync.len());
         for p in probes.sync {
-            let source = sources::service(&p, &client, push.as_ref(), &sources_stop).await?;
+            let source = sources::service(&p, client.as_ref(), push.as_ref(), &sources_stop).await?;
             services.push(Watched {
                 source,
                 series: HashMap::new(),
@@ -72,12 +72,15 @@ impl ProbeHub {
                 probe: p,
             });
         }
-        let mut queue = probes.queue.map(|q| Watched {
-            source: sources::job(&q, &client),
-            series: HashMap::new(),
-            counters: Default::default(),
-            probe: q,
-        });
+        let mut queue = match probes.queue {
+            Some(q) => Some(Watched {
+                source: sources::job(&q, client.as_ref())?,
+                series: HashMap::new(),
+                counters: Default::default(),
+                probe: q,
+            }),
+            None => None,
+        };
         // Op by op, queue before services before end_to_end: the order series are numbered in.
         let mut end_to_end = HashMap::new();
         for &op in ops.iter().filter(|o| o.is_observable_write()) {

@@ -119,8 +119,12 @@ impl Protocol for Mock {
     }
 }
 
+// No [target]: the mock replaces it. The embedded service's default probes read its HTTP
+// linked services, which the mock has not: they are off.
 const WORKLOAD: &str = r#"
 name = "mock"
+[probes]
+enabled = false
 [load]
 model = "closed"
 admins = 3

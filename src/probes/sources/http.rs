@@ -19,12 +19,19 @@ use crate::workload::probes::SyncProbe;
 /// own (or none) and its own headers.
 pub async fn service_client(
     probe: &SyncProbe,
-    target: &Arc<HttpClient>,
+    target: Option<&Arc<HttpClient>>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Arc<HttpClient>> {
     let what = format!("probes.sync `{}`", probe.service);
+    // A target that is not reached over HTTP (a directory) has no origin or token to lend.
+    let no_http = || {
+        anyhow::anyhow!("{what}: the target is not an HTTP service, so its URL must be absolute and its auth its own")
+    };
     let headers = crate::workload::downstream::header_map(&probe.access.headers, &what)?;
-    let origin = probe.find.url().origin().unwrap_or_else(|| target.origin().to_string());
+    let origin = match probe.find.url().origin() {
+        Some(o) => o,
+        None => target.ok_or_else(no_http)?.origin().to_string(),
+    };
     // A client of its own even on the target's origin: it keeps each answer's ETag for
     // conditional reads.
     let settings = HttpSettings {
@@ -42,7 +49,7 @@ pub async fn service_client(
                 .map_err(|e| e.context(format!("{what}: signing in")))?;
             return Ok(client);
         }
-        ServiceAuth::Target => client.sharing_auth(target),
+        ServiceAuth::Target => client.sharing_auth(target.ok_or_else(no_http)?),
         ServiceAuth::None => client,
         ServiceAuth::Bearer(secret) => {
             client.set_bearer(&crate::http::auth::read_secret(

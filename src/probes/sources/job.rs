@@ -75,10 +75,13 @@ mod tests {
 
     #[test]
     fn a_job_url_is_filled_in_and_made_absolute_on_the_target() {
-        let target = Arc::new(HttpClient::new("http://127.0.0.1:9", crate::http::HttpSettings::defaults()).unwrap());
+        let target = Arc::new(HttpClient::new("http://127.0.0.1:8000", crate::http::HttpSettings::defaults()).unwrap());
         let by_id = JobStatus::new(target.clone(), Some("/jobs/{job}?user={id}&name={userName}".into()));
         let (s, job) = subject("j1");
-        assert_eq!(by_id.url(s, job), "http://127.0.0.1:9/jobs/j1?user=42&name=a%20b%40c");
+        assert_eq!(
+            by_id.url(s, job),
+            "http://127.0.0.1:8000/jobs/j1?user=42&name=a%20b%40c"
+        );
         let by_url = JobStatus::new(target, None);
         let (s, job) = subject("https://jobs.example/j1");
         assert_eq!(by_url.url(s, job), "https://jobs.example/j1");

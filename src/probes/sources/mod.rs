@@ -26,8 +26,14 @@ use crate::http::HttpClient;
 use crate::workload::probes::{Observe, QueueProbe, SyncProbe};
 
 /// The job-status source of the queue probe, read through the target's client.
-pub fn job(probe: &QueueProbe, target: &Arc<HttpClient>) -> Arc<dyn Source> {
-    Arc::new(job::JobStatus::new(target.clone(), probe.url_template.clone()))
+pub fn job(probe: &QueueProbe, target: Option<&Arc<HttpClient>>) -> anyhow::Result<Arc<dyn Source>> {
+    let target = target.ok_or_else(|| {
+        anyhow::anyhow!("[probes] queue: job status is read on the target, and this target is not an HTTP service")
+    })?;
+    Ok(Arc::new(job::JobStatus::new(
+        target.clone(),
+        probe.url_template.clone(),
+    )))
 }
 
 /// The source a linked service is observed through. Its read side opens now, even where the
@@ -35,7 +41,7 @@ pub fn job(probe: &QueueProbe, target: &Arc<HttpClient>) -> Arc<dyn Source> {
 /// that fails stops the run at its start, not in the middle. A batching task ends at `stop`.
 pub async fn service(
     probe: &SyncProbe,
-    target: &Arc<HttpClient>,
+    target: Option<&Arc<HttpClient>>,
     push: Option<&Arc<PushHub>>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Arc<dyn Source>> {

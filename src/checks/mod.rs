@@ -656,8 +656,10 @@ impl CheckHub {
     /// Whether the target (admin view) still shows the user, active: false once its journey
     /// disabled or deleted it, even before that change's acknowledgement reached the checks.
     async fn still_active(&self, id: &str) -> bool {
-        let Some(client) = &self.client else { return true };
-        match client.call(Method::GET, &format!("/Users/{id}"), None).await {
+        let (Some(client), Ok(path)) = (&self.client, crate::http::url::member("Users", id)) else {
+            return true;
+        };
+        match client.call(Method::GET, &path, None).await {
             Ok(r) if r.status.as_u16() == 200 => serde_json::from_slice::<Value>(&r.body)
                 .map(|v| v["active"].as_bool().unwrap_or(true))
                 .unwrap_or(true),

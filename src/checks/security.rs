@@ -99,8 +99,12 @@ impl CheckHub {
                 },
             }
         };
-        // Only what carries the run's marker is ours to use (and to delete).
-        self.created.record(item).then_some(id)
+        // Only what carries the run's marker is ours to use (and to delete), and only an id that
+        // is one path segment may be named in a request.
+        self.created
+            .record(item)
+            .then_some(id)
+            .filter(|id| crate::http::url::segment(id).is_ok())
     }
 
     async fn admin_get(&self, path: &str) -> Value {

@@ -8,6 +8,7 @@
 //!   connections to the target (hyper's HTTP/1.1, a small idle stack).
 //! - [`auth`]: turning a target's [`Auth`] into an `Authorization` header.
 //! - [`settings`]: HTTP settings and authentication, as plain data (built by the workload layer).
+//! - [`url`]: the one way a value from an answer becomes a path segment (or is refused).
 //!
 //! Imports nothing from the workload layer.
 
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod client;
 pub mod plain;
 pub mod settings;
+pub mod url;
 
 pub use client::{CallError, HttpClient, Reply};
 pub use settings::{Auth, ClientAuth, ClientId, HttpSettings, Secret, Tls};

@@ -8,6 +8,7 @@ mod connections;
 mod custom;
 mod engine;
 mod hostile;
+mod ids;
 mod layering;
 mod ldap;
 mod mock_target;

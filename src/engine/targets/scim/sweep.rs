@@ -21,11 +21,18 @@ use crate::results::{CleanupReport, LeftBehind};
 
 const PAGE: usize = 200;
 
+/// The path of `id` in `collection`; an id that cannot be one path segment is never deleted
+/// (a DELETE of `/Users/../Groups/x` would delete somebody else's group): it stays listed.
+fn member(collection: &str, id: &str) -> Result<String, String> {
+    crate::http::url::member(collection, id)
+        .map_err(|why| format!("not deleted: its id {id:?} cannot name a resource ({why})"))
+}
+
 /// How each thing a run created on a SCIM target is deleted.
 fn request(item: &Created) -> Result<CleanupRequest, String> {
     Ok(match item {
-        Created::User { id, .. } => CleanupRequest::delete(format!("/Users/{id}")),
-        Created::Group { id, .. } => CleanupRequest::delete(format!("/Groups/{id}")),
+        Created::User { id, .. } => CleanupRequest::delete(member("Users", id)?),
+        Created::Group { id, .. } => CleanupRequest::delete(member("Groups", id)?),
         Created::Undo(u) => CleanupRequest::hook(u)?,
     })
 }

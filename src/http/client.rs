@@ -99,7 +99,10 @@ impl HttpClient {
             .user_agent(USER_AGENT)
             .tcp_nodelay(true)
             // No per-request proxy matching: load goes straight to the target.
-            .no_proxy();
+            .no_proxy()
+            // A 3xx is an answer, judged like any other: a redirect must never carry the
+            // target's credentials, a client secret or a body to where it points.
+            .redirect(reqwest::redirect::Policy::none());
         if !settings.http2 {
             builder = builder.http1_only();
         }
@@ -389,11 +392,15 @@ impl HttpClient {
             url.set_query(query);
             url
         };
+        // The client's credentials (its Authorization and its own headers, API keys among them)
+        // are bound to its origin: an absolute URL elsewhere (a job's `Location`, a templated
+        // service URL) is sent without them.
+        let own_origin = url.origin() == self.base_url.origin();
         let mut req = self.http.request(method.clone(), url).header(header::ACCEPT, SCIM_JSON);
-        if !self.extra_headers.is_empty() {
+        if own_origin && !self.extra_headers.is_empty() {
             req = req.headers(self.extra_headers.clone());
         }
-        if let Some(auth) = self.authorization.load().as_ref() {
+        if own_origin && let Some(auth) = self.authorization.load().as_ref() {
             req = req.header(header::AUTHORIZATION, auth.clone());
         }
         if let Some(tag) = if_none_match {

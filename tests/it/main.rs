@@ -6,6 +6,7 @@ mod checks;
 mod cli;
 mod connections;
 mod custom;
+mod egress;
 mod engine;
 mod hostile;
 mod ids;

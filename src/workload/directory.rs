@@ -8,42 +8,45 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
-use super::template::{Escape, Template, Vars};
+use super::error::{Source, WorkloadError};
+use super::fields::span_of;
+use super::template::{Escape, Template, Vars, marker_stands_alone};
 use crate::http::Secret;
 use crate::ldap::Endpoint;
 
-/// `[directory]`, on disk.
+/// `[directory]`, on disk. Keys keep their place, for errors at their line.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryWire {
     /// The naming attribute of a user entry (default `uid`).
     #[serde(default)]
-    pub rdn: Option<String>,
+    pub rdn: Option<Spanned<String>>,
     /// Its value: carries `{run_id}` and `{seq}` (default `{run_id}-{seq}`).
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<Spanned<String>>,
     #[serde(default)]
-    pub object_classes: Option<Vec<String>>,
+    pub object_classes: Option<Spanned<Vec<String>>>,
     /// Attribute = value template (or a list of them).
     #[serde(default)]
-    pub attributes: Option<BTreeMap<String, toml::Value>>,
+    pub attributes: Option<BTreeMap<String, Spanned<toml::Value>>>,
     /// What `modify_user` replaces (default `{ title = "Title {seq}" }`).
     #[serde(default)]
-    pub modify: Option<BTreeMap<String, String>>,
+    pub modify: Option<BTreeMap<String, Spanned<String>>>,
     /// `ppolicy` (default: `pwdAccountLockedTime`), `389ds` (`nsAccountLock`),
     /// `active-directory` (`userAccountControl`), or `custom` with `disable` and `enable`.
     #[serde(default)]
-    pub lock: Option<String>,
+    pub lock: Option<Spanned<String>>,
     /// `lock = "custom"`: attribute = value (replace), or `[]` (delete the attribute).
     #[serde(default)]
-    pub disable: Option<BTreeMap<String, toml::Value>>,
+    pub disable: Option<Spanned<BTreeMap<String, toml::Value>>>,
     #[serde(default)]
-    pub enable: Option<BTreeMap<String, toml::Value>>,
+    pub enable: Option<Spanned<BTreeMap<String, toml::Value>>>,
     /// Where roles live: an attribute of the user (default `employeeType`), or `groups`
     /// (existing groups named `cn=ROLE` under the groups' base).
     #[serde(default)]
-    pub roles: Option<String>,
+    pub roles: Option<Spanned<String>>,
     #[serde(default)]
     pub groups: Option<GroupsWire>,
 }
@@ -58,7 +61,7 @@ pub struct GroupsWire {
     #[serde(default)]
     pub member_attribute: Option<String>,
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<Spanned<String>>,
 }
 
 /// A change disable or enable writes: the attribute's new values; none deletes it.
@@ -168,15 +171,19 @@ fn change(attribute: &str, values: &[&str]) -> Change {
 }
 
 /// How disable and enable are written.
-fn lock(d: &DirectoryWire) -> Result<(Vec<Change>, Vec<Change>), String> {
+fn lock(src: &Source, d: &DirectoryWire) -> Result<(Vec<Change>, Vec<Change>), WorkloadError> {
     let preset = d
         .lock
-        .as_deref()
+        .as_ref()
+        .map(|l| l.get_ref().as_str())
         .unwrap_or(if d.disable.is_some() { "custom" } else { "ppolicy" });
-    let custom = d.disable.is_some() || d.enable.is_some();
-    if custom && preset != "custom" {
-        return Err(format!(
-            "directory: `disable` and `enable` go with lock = \"custom\" (lock is \"{preset}\")"
+    let lock_span = span_of(&d.lock);
+    if preset != "custom"
+        && let Some(given) = d.disable.as_ref().or(d.enable.as_ref())
+    {
+        return Err(src.error(
+            Some(given.span()),
+            format!("directory: `disable` and `enable` go with lock = \"custom\" (lock is \"{preset}\")"),
         ));
     }
     Ok(match preset {
@@ -196,109 +203,201 @@ fn lock(d: &DirectoryWire) -> Result<(Vec<Change>, Vec<Change>), String> {
         ),
         "custom" => {
             let (Some(dis), Some(en)) = (&d.disable, &d.enable) else {
-                return Err("directory: lock = \"custom\" needs both `disable` and `enable` tables".into());
+                let at = span_of(&d.disable).or(span_of(&d.enable)).or(lock_span);
+                return Err(src.error(
+                    at,
+                    "directory: lock = \"custom\" needs both `disable` and `enable` tables",
+                ));
             };
-            (changes(dis, "directory.disable")?, changes(en, "directory.enable")?)
+            (
+                changes(dis.get_ref(), "directory.disable").map_err(|m| src.error(Some(dis.span()), m))?,
+                changes(en.get_ref(), "directory.enable").map_err(|m| src.error(Some(en.span()), m))?,
+            )
         }
         other => {
-            return Err(format!(
-                "directory.lock: `{other}` (known: ppolicy, 389ds, active-directory, custom)"
+            return Err(src.error(
+                lock_span,
+                format!("directory.lock: `{other}` (known: ppolicy, 389ds, active-directory, custom)"),
             ));
         }
     })
 }
 
+/// The default attributes of a user entry.
+fn default_attributes() -> Vec<(String, toml::Value)> {
+    [
+        ("cn", "{first} {last}"),
+        ("sn", "{last}"),
+        ("givenName", "{first}"),
+        ("mail", "{run_id}-{seq}@example.test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), toml::Value::String(v.into())))
+    .collect()
+}
+
+/// The naming attribute and the value template of a user entry.
+fn naming(
+    src: &Source,
+    d: &DirectoryWire,
+    vars: &BTreeMap<String, String>,
+) -> Result<(String, Template), WorkloadError> {
+    let rdn = d
+        .rdn
+        .as_ref()
+        .map(|r| r.get_ref().clone())
+        .unwrap_or_else(|| "uid".into());
+    attribute_name(&rdn, "directory.rdn").map_err(|m| src.error(span_of(&d.rdn), m))?;
+    let name = d
+        .name
+        .as_ref()
+        .map(|n| n.get_ref().clone())
+        .unwrap_or_else(|| "{run_id}-{seq}".into());
+    let at = span_of(&d.name);
+    if !name.contains("{run_id}") || !name.contains("{seq}") || !marker_stands_alone(&name) {
+        return Err(src.error(
+            at,
+            format!(
+                "directory.name = \"{name}\": it must carry `{{run_id}}` apart from letters, digits and other placeholders, and `{{seq}}` (e.g. \"{{run_id}}-{{seq}}\"): cleanup finds the run's entries by it"
+            ),
+        ));
+    }
+    let name = template(&name, vars, "directory.name").map_err(|m| src.error(at, m))?;
+    Ok((rdn, name))
+}
+
+/// The attributes each created entry gets, each value a template; `password` becomes
+/// `userPassword`.
+fn attributes(
+    src: &Source,
+    d: &DirectoryWire,
+    rdn: &str,
+    vars: &BTreeMap<String, String>,
+    password: Option<&str>,
+) -> Result<Vec<(String, Vec<Template>)>, WorkloadError> {
+    let given: Vec<(String, toml::Value, Option<std::ops::Range<usize>>)> = match &d.attributes {
+        Some(a) => a
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone(), Some(v.span())))
+            .collect(),
+        None => default_attributes().into_iter().map(|(k, v)| (k, v, None)).collect(),
+    };
+    let mut attributes = Vec::new();
+    for (a, v, span) in &given {
+        let key = format!("directory.attributes.{a}");
+        let at = |m: String| src.error(span.clone(), m);
+        attribute_name(a, &key).map_err(at)?;
+        if a.eq_ignore_ascii_case(rdn) || a.eq_ignore_ascii_case("objectClass") {
+            return Err(at(format!(
+                "{key}: set by provbench (`rdn` and `name` give the naming attribute, `object_classes` the classes)"
+            )));
+        }
+        let list = values(v, &key, false).map_err(at)?;
+        let templates = list.iter().map(|s| template(s, vars, &key)).collect::<Result<_, _>>();
+        attributes.push((a.clone(), templates.map_err(at)?));
+    }
+    if let Some(p) = password {
+        let t = template(p, vars, "users.password").map_err(|m| src.error(None, m))?;
+        attributes.push(("userPassword".into(), vec![t]));
+    }
+    Ok(attributes)
+}
+
+/// What `modify_user` replaces.
+fn modify(
+    src: &Source,
+    d: &DirectoryWire,
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<(String, Template)>, WorkloadError> {
+    let given: Vec<(String, String, Option<std::ops::Range<usize>>)> = match &d.modify {
+        Some(m) => m
+            .iter()
+            .map(|(a, v)| (a.clone(), v.get_ref().clone(), Some(v.span())))
+            .collect(),
+        None => vec![("title".into(), "Title {seq}".into(), None)],
+    };
+    given
+        .into_iter()
+        .map(|(a, v, span)| {
+            attribute_name(&a, "directory.modify").map_err(|m| src.error(span.clone(), m))?;
+            let t = template(&v, vars, &format!("directory.modify.{a}")).map_err(|m| src.error(span, m))?;
+            Ok((a, t))
+        })
+        .collect()
+}
+
+/// Where created groups go and how they are named; `base_dn` is the users'.
+fn groups(
+    src: &Source,
+    g: Option<GroupsWire>,
+    base_dn: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<GroupShape, WorkloadError> {
+    let g = g.unwrap_or_default();
+    let at = span_of(&g.name);
+    let group_name = g
+        .name
+        .map(Spanned::into_inner)
+        .unwrap_or_else(|| "{run_id}-group-{seq}".into());
+    if !group_name.contains("{run_id}") || !marker_stands_alone(&group_name) {
+        return Err(src.error(
+            at,
+            format!(
+                "directory.groups.name = \"{group_name}\": it must carry `{{run_id}}` apart from letters and digits"
+            ),
+        ));
+    }
+    let parent = base_dn.split_once(',').map(|(_, p)| p.to_string()).unwrap_or_default();
+    Ok(GroupShape {
+        base_dn: g.base_dn.unwrap_or_else(|| format!("ou=groups,{parent}")),
+        object_class: g.object_class.unwrap_or_else(|| "groupOfNames".into()),
+        member_attribute: g.member_attribute.unwrap_or_else(|| "member".into()),
+        name: template(&group_name, vars, "directory.groups.name").map_err(|m| src.error(at, m))?,
+    })
+}
+
 impl LdapTarget {
     /// `[directory]` around an endpoint; `password` (`[users] password`) becomes `userPassword`.
+    /// Errors point at the key at fault.
     pub fn from_wire(
+        src: &Source,
         endpoint: Endpoint,
         base_dn: String,
         connections: usize,
-        d: DirectoryWire,
+        d: Option<Spanned<DirectoryWire>>,
         vars: &BTreeMap<String, String>,
         password: Option<&str>,
-        marker_ok: &dyn Fn(&str) -> bool,
-    ) -> Result<LdapTarget, String> {
-        let rdn = d.rdn.clone().unwrap_or_else(|| "uid".into());
-        attribute_name(&rdn, "directory.rdn")?;
-        let name = d.name.clone().unwrap_or_else(|| "{run_id}-{seq}".into());
-        if !name.contains("{run_id}") || !name.contains("{seq}") || !marker_ok(&name) {
-            return Err(format!(
-                "directory.name = \"{name}\": it must carry `{{run_id}}` apart from letters, digits and other placeholders, and `{{seq}}` (e.g. \"{{run_id}}-{{seq}}\"): cleanup finds the run's entries by it"
-            ));
-        }
-        let object_classes = d.object_classes.clone().unwrap_or_else(|| vec!["inetOrgPerson".into()]);
-        if object_classes.is_empty() {
-            return Err("directory.object_classes: give at least one object class".into());
-        }
-        let given = d.attributes.clone().unwrap_or_else(|| {
-            [
-                ("cn", "{first} {last}"),
-                ("sn", "{last}"),
-                ("givenName", "{first}"),
-                ("mail", "{run_id}-{seq}@example.test"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), toml::Value::String(v.into())))
-            .collect()
-        });
-        let mut attributes = Vec::new();
-        for (a, v) in &given {
-            let key = format!("directory.attributes.{a}");
-            attribute_name(a, &key)?;
-            if a.eq_ignore_ascii_case(&rdn) || a.eq_ignore_ascii_case("objectClass") {
-                return Err(format!(
-                    "{key}: set by provbench (`rdn` and `name` give the naming attribute, `object_classes` the classes)"
+    ) -> Result<LdapTarget, WorkloadError> {
+        let d = d.map(Spanned::into_inner).unwrap_or_default();
+        let (rdn, name) = naming(src, &d, vars)?;
+        let object_classes = match &d.object_classes {
+            Some(o) if o.get_ref().is_empty() => {
+                return Err(src.error(
+                    Some(o.span()),
+                    "directory.object_classes: give at least one object class",
                 ));
             }
-            let list = values(v, &key, false)?;
-            attributes.push((
-                a.clone(),
-                list.iter().map(|s| template(s, vars, &key)).collect::<Result<_, _>>()?,
-            ));
-        }
-        if let Some(p) = password {
-            attributes.push(("userPassword".into(), vec![template(p, vars, "users.password")?]));
-        }
-        let modify = d
-            .modify
-            .clone()
-            .unwrap_or_else(|| BTreeMap::from([("title".to_string(), "Title {seq}".to_string())]))
-            .iter()
-            .map(|(a, v)| {
-                attribute_name(a, "directory.modify")?;
-                Ok((a.clone(), template(v, vars, &format!("directory.modify.{a}"))?))
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        let (disable, enable) = lock(&d)?;
-        let roles = match d.roles.as_deref() {
+            Some(o) => o.get_ref().clone(),
+            None => vec!["inetOrgPerson".into()],
+        };
+        let attributes = attributes(src, &d, &rdn, vars, password)?;
+        let modify = modify(src, &d, vars)?;
+        let (disable, enable) = lock(src, &d)?;
+        let roles = match d.roles.as_ref().map(|r| r.get_ref().as_str()) {
             None => LdapRoles::Attribute("employeeType".into()),
             Some("groups") => LdapRoles::Groups,
             Some(a) => {
-                attribute_name(a, "directory.roles")?;
+                attribute_name(a, "directory.roles").map_err(|m| src.error(span_of(&d.roles), m))?;
                 LdapRoles::Attribute(a.into())
             }
         };
-        let g = d.groups.unwrap_or_default();
-        let group_name = g.name.unwrap_or_else(|| "{run_id}-group-{seq}".into());
-        if !group_name.contains("{run_id}") || !marker_ok(&group_name) {
-            return Err(format!(
-                "directory.groups.name = \"{group_name}\": it must carry `{{run_id}}` apart from letters and digits"
-            ));
-        }
-        let parent = base_dn.split_once(',').map(|(_, p)| p.to_string()).unwrap_or_default();
-        let groups = GroupShape {
-            base_dn: g.base_dn.unwrap_or_else(|| format!("ou=groups,{parent}")),
-            object_class: g.object_class.unwrap_or_else(|| "groupOfNames".into()),
-            member_attribute: g.member_attribute.unwrap_or_else(|| "member".into()),
-            name: template(&group_name, vars, "directory.groups.name")?,
-        };
+        let groups = groups(src, d.groups, &base_dn, vars)?;
         Ok(LdapTarget {
             endpoint,
             base_dn,
             connections,
             rdn,
-            name: template(&name, vars, "directory.name")?,
+            name,
             object_classes,
             attributes,
             modify,
@@ -491,7 +590,19 @@ pub fn endpoint(w: EndpointWire, key: &str, base: &Path) -> Result<Endpoint, Str
 mod tests {
     use super::*;
 
-    fn target(d: DirectoryWire) -> Result<LdapTarget, String> {
+    /// `[directory]` written as `text` (its lines start at line 1), around a fixed endpoint.
+    fn target(text: &str) -> Result<LdapTarget, WorkloadError> {
+        #[derive(Deserialize)]
+        struct Doc {
+            directory: Option<Spanned<DirectoryWire>>,
+        }
+        let text = format!("[directory]\n{text}");
+        let src = Source {
+            file: Path::new("w.toml"),
+            text: &text,
+            remap: None,
+        };
+        let doc: Doc = toml::from_str(&text).map_err(|e| src.from_toml(&e))?;
         let ep = endpoint(
             EndpointWire {
                 url: Some("ldap://127.0.0.1:389"),
@@ -504,21 +615,22 @@ mod tests {
             },
             "target",
             Path::new("."),
-        )?;
+        )
+        .unwrap();
         LdapTarget::from_wire(
+            &src,
             ep,
             "ou=people,dc=example,dc=test".into(),
             2,
-            d,
+            doc.directory,
             &BTreeMap::new(),
             Some("pw-{seq}"),
-            &|_| true,
         )
     }
 
     #[test]
     fn defaults_make_a_ppolicy_inetorgperson_entry() {
-        let t = target(DirectoryWire::default()).unwrap();
+        let t = target("").unwrap();
         assert_eq!(t.rdn, "uid");
         assert_eq!(t.disable, vec![change("pwdAccountLockedTime", &["000001010000Z"])]);
         assert_eq!(t.enable[0].values, Vec::<String>::new());
@@ -528,24 +640,26 @@ mod tests {
         assert_eq!(t.user_dn("a,b"), "uid=a\\2cb,ou=people,dc=example,dc=test");
     }
 
+    /// Each mistake names its key and the line it is written on.
     #[test]
-    fn mistakes_are_named() {
-        let no_marker = DirectoryWire {
-            name: Some("user-{seq}".into()),
-            ..Default::default()
-        };
-        assert!(target(no_marker).unwrap_err().contains("{run_id}"));
-        let half_custom = DirectoryWire {
-            lock: Some("custom".into()),
-            disable: Some(BTreeMap::new()),
-            ..Default::default()
-        };
-        assert!(target(half_custom).unwrap_err().contains("both"));
-        let unknown = DirectoryWire {
-            lock: Some("novell".into()),
-            ..Default::default()
-        };
-        assert!(target(unknown).unwrap_err().contains("known: ppolicy"));
+    fn mistakes_are_named_at_their_line() {
+        for (text, line, needle) in [
+            ("rdn = \"uid\"\nname = \"user-{seq}\"\n", 3, "{run_id}"),
+            ("lock = \"custom\"\n\ndisable = {}\n", 4, "both"),
+            ("rdn = \"uid\"\nlock = \"novell\"\n", 3, "known: ppolicy"),
+            (
+                "attributes = { cn = \"x\",\n  \"bad name\" = \"y\" }\n",
+                3,
+                "not an LDAP attribute name",
+            ),
+            ("\nmodify = { title = \"{nope}\" }\n", 3, "directory.modify.title"),
+            ("groups = { name = \"team-{seq}\" }\n", 2, "directory.groups.name"),
+            ("\n\nrdns = \"uid\"\n", 4, "did you mean `rdn`?"),
+        ] {
+            let e = target(text).unwrap_err();
+            assert!(e.message.contains(needle), "{text}: {e}");
+            assert_eq!(e.line, Some(line), "{text}: {e}");
+        }
         let e = endpoint(
             EndpointWire {
                 url: Some("http://x"),

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::downstream::HeaderValue;
+use super::error::{Source, WorkloadError};
 use super::template::Template;
 
 /// Runtime names every custom operation may use: the journey's current user and group.
@@ -142,8 +143,17 @@ fn is_name(s: &str) -> bool {
 }
 
 /// Converts `[operations]`. `vars` are `[users] vars`; `builtin` says whether a name is a
-/// built-in step's.
-pub fn convert(
+/// built-in step's. Errors point at the key at fault.
+pub fn from_wire(
+    src: &Source,
+    wires: BTreeMap<String, Spanned<OperationWire>>,
+    vars: &BTreeMap<String, String>,
+    builtin: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Operation>, WorkloadError> {
+    convert(wires, vars, builtin).map_err(|(span, m)| src.error(span, m))
+}
+
+fn convert(
     wires: BTreeMap<String, Spanned<OperationWire>>,
     vars: &BTreeMap<String, String>,
     builtin: &dyn Fn(&str) -> bool,
@@ -155,6 +165,7 @@ pub fn convert(
         .collect();
     let runtime = |n: &str| RUNTIME.contains(&n) || extracted.iter().any(|e| e == n);
     let mut ops = Vec::new();
+    let mut cleanup_spans = Vec::new();
     for (name, wire) in wires {
         let span = Some(wire.span());
         let w = wire.into_inner();
@@ -248,6 +259,7 @@ pub fn convert(
                 Extract::parse(from.get_ref()).map_err(|m| at(from.span(), format!("extract `{var}`: {m}")))?,
             ));
         }
+        cleanup_spans.push(w.cleanup.as_ref().map(|c| c.span()));
         let cleanup = match &w.cleanup {
             None => None,
             Some(c) => Some(names.iter().position(|n| n == c.get_ref()).ok_or_else(|| {
@@ -273,20 +285,20 @@ pub fn convert(
             cleanup,
         });
     }
-    check_cleanups(&ops)?;
+    check_cleanups(&ops, &cleanup_spans)?;
     Ok(ops)
 }
 
 /// A cleanup operation can use only what its creator knew: the creator's extracted values and
-/// the current user's `id` and `user_name`.
-fn check_cleanups(ops: &[Operation]) -> Result<(), Located> {
-    for op in ops {
+/// the current user's `id` and `user_name`. `spans`: where each operation names its cleanup.
+fn check_cleanups(ops: &[Operation], spans: &[Option<std::ops::Range<usize>>]) -> Result<(), Located> {
+    for (op, span) in ops.iter().zip(spans) {
         let Some(undo) = op.cleanup.map(|i| &ops[i]) else {
             continue;
         };
         if undo.name == op.name {
             return Err((
-                None,
+                span.clone(),
                 format!("operations.{}: an operation cannot be its own cleanup", op.name),
             ));
         }
@@ -294,7 +306,7 @@ fn check_cleanups(ops: &[Operation]) -> Result<(), Located> {
             let known = op.extract.iter().any(|(v, _)| v == n) || n == "id" || n == "user_name";
             if !known {
                 return Err((
-                    None,
+                    span.clone(),
                     format!(
                         "operations.{}: its cleanup `{}` uses `{{{n}}}`, which `{}` does not extract",
                         op.name, undo.name, op.name

@@ -40,6 +40,7 @@ pub mod probes;
 pub mod schedule;
 pub mod selectors;
 pub mod step;
+pub mod sync;
 pub mod target;
 pub mod template;
 pub mod users;

@@ -30,6 +30,7 @@ mod document;
 pub mod downstream;
 pub mod error;
 mod fields;
+pub mod http_target;
 pub mod journeys;
 pub mod limits;
 pub mod load;

@@ -1,6 +1,6 @@
 //! The HTTP side of a target: the own shape of a `scim` or `http` target's table (base URL,
 //! credentials, headers, TLS files) and the HTTP settings it shares with the embedded target.
-//! [`target`](super::target) chooses the kind and builds the [`Target`](super::Target).
+//! `target` chooses the kind and builds the `Target`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

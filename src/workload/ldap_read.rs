@@ -1,7 +1,7 @@
 //! How workload files reach a directory, wherever they name one (the ldap target, an LDAP
 //! probe, the bind-login check): its endpoint (URL, StartTLS, CA file, the account that binds)
 //! and how a linked directory is read by search ([`LdapRead`]). A helper: it imports no
-//! section; [`directory`](super::directory) re-exports its types.
+//! section; `directory` re-exports its types.
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! query, or an LDAP search), with what credentials and TLS files, which writes it is watched
 //! for, how (polled or pushed), and at what rate. Each service is read as its own shape: a
 //! table with `ldap = { … }` as [`LdapSyncWire`], any other as [`HttpSyncWire`], so a key of
-//! the other shape is an unknown key at its line. [`probes`](super::probes) re-exports the
+//! the other shape is an unknown key at its line. `probes` re-exports the
 //! domain types.
 
 use std::collections::BTreeMap;
@@ -11,10 +11,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::directory::{LdapRead, LdapReadWire};
 use super::downstream::{Access, Find, HeaderValue, ServiceAuth, UrlTemplate};
 use super::error::{At, Source, WorkloadError};
 use super::fields::{count, duration_or, pointer, pointer_or, span_of};
+use super::ldap_read::{LdapRead, LdapReadWire};
 use super::limits;
 use crate::vocab::Op;
 
@@ -153,7 +153,7 @@ pub struct SyncProbe {
     /// Users one query asks for, when the service is read by a batched query.
     pub batch: Option<usize>,
     /// A directory read by LDAP search (then `find` and `access` are not used).
-    pub ldap: Option<super::directory::LdapRead>,
+    pub ldap: Option<LdapRead>,
 }
 
 /// Where a service publishes when it applied a change, and how far its clock may be off.

@@ -9,11 +9,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 
-use super::directory::{self, DirectoryWire, LdapTarget};
+use super::directory::{DirectoryWire, LdapTarget};
 use super::downstream::HeaderValue;
 use super::error::{At, Source, WorkloadError, did_you_mean};
 use super::fields::{count, duration_or, span_of};
 use super::http_target::{self, HttpKeys, ScimWire, http_settings};
+use super::ldap_read::{self, EndpointWire};
 use super::limits;
 use super::users::UsersWire;
 use crate::http::{Auth, HttpSettings, Tls};
@@ -255,8 +256,8 @@ fn ldap(
         ..HttpSettings::defaults()
     };
     let url_span = span_of(&t.url).or(kind_span.clone());
-    let endpoint = directory::endpoint(
-        directory::EndpointWire {
+    let endpoint = ldap_read::endpoint(
+        EndpointWire {
             url: t.url.as_ref().map(|u| u.get_ref().as_str()),
             starttls: t.starttls,
             ca_file: t.ca_file.as_deref(),

@@ -198,7 +198,8 @@ fn read<T: DeserializeOwned>(src: &Source, kind: &str) -> Result<Option<T>, Work
 /// Whether the kind read as `T` knows `key`: a table holding only that key is refused for
 /// anything but an unknown key (its type, a missing key) when it does.
 fn accepts<T: DeserializeOwned>(key: &str) -> bool {
-    match toml::from_str::<T>(&format!("{key:?} = 0")) {
+    let table = toml::Table::from_iter([(key.to_string(), toml::Value::Integer(0))]);
+    match toml::Value::Table(table).try_into::<T>() {
         Ok(_) => true,
         Err(e) => !e.message().starts_with("unknown field"),
     }

@@ -2,24 +2,32 @@
 //! they look. The embedded target supplies every URL and client; other targets name them.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
+use super::auth::OAuth2Wire;
+use super::error::{Source, WorkloadError, did_you_mean};
+use super::fields::{count, duration_or, share, span_of};
+use super::limits;
+use super::login::{LoginFlow, LoginFlowWire};
 use crate::vocab::CheckKind;
 
+/// `[checks]`, on disk. Keys that are checked keep their place, for errors at their line.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ChecksWire {
     #[serde(default)]
-    pub kinds: Vec<String>,
+    pub kinds: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
-    pub sample: Option<f64>,
+    pub sample: Option<Spanned<f64>>,
     #[serde(default)]
-    pub timeout: Option<String>,
+    pub timeout: Option<Spanned<String>>,
     /// Attempts of each forbidden action (authorization, escalation) over the run.
     #[serde(default)]
-    pub attempts: Option<u32>,
+    pub attempts: Option<Spanned<u32>>,
     #[serde(default)]
     pub token_url: Option<String>,
     #[serde(default)]
@@ -33,18 +41,21 @@ pub struct ChecksWire {
     pub audit_url: Option<String>,
     #[serde(default)]
     pub outbox_url: Option<String>,
+    /// The clients below are OAuth2 clients, in the one shape every client has ([`OAuth2Wire`]):
+    /// `{ client_id = "helpdesk", client_secret_env = "HELPDESK_SECRET" }` (or `id`,
+    /// `secret_env`). They sign in at `token_url`.
     #[serde(default)]
-    pub helpdesk_client: Option<ClientWire>,
+    pub helpdesk_client: Option<Spanned<OAuth2Wire>>,
     #[serde(default)]
-    pub readonly_client: Option<ClientWire>,
+    pub readonly_client: Option<Spanned<OAuth2Wire>>,
     #[serde(default)]
-    pub expiring_client: Option<ClientWire>,
+    pub expiring_client: Option<Spanned<OAuth2Wire>>,
     /// The client the login checks' password grant authenticates as.
     #[serde(default)]
-    pub login_client: Option<ClientWire>,
+    pub login_client: Option<Spanned<OAuth2Wire>>,
     /// How the login checks sign in: the password grant, or a browser's authorization code flow.
     #[serde(default)]
-    pub login_flow: Option<super::login::LoginFlowWire>,
+    pub login_flow: Option<Spanned<LoginFlowWire>>,
     #[serde(default)]
     pub login_scope: Option<String>,
     #[serde(default)]
@@ -52,17 +63,6 @@ pub struct ChecksWire {
     /// Role -> the permissions a linked service must show for it.
     #[serde(default)]
     pub roles: Option<BTreeMap<String, Vec<String>>>,
-}
-
-#[derive(Debug, Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct ClientWire {
-    pub id: String,
-    #[serde(default)]
-    pub secret_env: Option<String>,
-    /// `basic` (default, HTTP Basic) or `post` (the secret in the form body).
-    #[serde(default)]
-    pub client_auth: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -97,25 +97,37 @@ impl ClientSecret {
 
 /// Which settings the declared checks need, and what the embedded target supplies for them.
 struct Needs<'a> {
+    src: &'a Source<'a>,
     kinds: &'a [CheckKind],
     embedded: bool,
+    /// Where the checks are declared (`kinds`): a missing setting is needed there.
+    at: Option<Range<usize>>,
 }
 
 impl Needs<'_> {
-    fn missing(&self, key: &str, which: &[CheckKind]) -> Option<String> {
+    fn missing(&self, key: &str, which: &[CheckKind]) -> Option<WorkloadError> {
         which.iter().any(|k| self.kinds.contains(k)).then(|| {
             let names: Vec<&str> = which.iter().map(|k| k.as_str()).collect();
-            format!(
-                "checks.{key} is needed for the {} check against this target",
-                names.join("/")
+            self.src.error(
+                self.at.clone(),
+                format!(
+                    "checks.{key} is needed for the {} check against this target",
+                    names.join("/")
+                ),
             )
         })
     }
 
     /// A URL setting: given, the embedded default, an error when a declared check needs it.
-    fn url(&self, v: Option<String>, default: &str, key: &str, which: &[CheckKind]) -> Result<Option<String>, String> {
+    fn url(
+        &self,
+        v: &Option<String>,
+        default: &str,
+        key: &str,
+        which: &[CheckKind],
+    ) -> Result<Option<String>, WorkloadError> {
         match (v, self.embedded) {
-            (Some(v), _) => Ok(Some(v)),
+            (Some(v), _) => Ok(Some(v.clone())),
             (None, true) => Ok(Some(default.to_string())),
             (None, false) => self.missing(key, which).map_or(Ok(None), Err),
         }
@@ -124,24 +136,13 @@ impl Needs<'_> {
     /// An OAuth2 client: given (its secret from the environment), or the embedded one.
     fn client(
         &self,
-        c: Option<ClientWire>,
+        c: &Option<Spanned<OAuth2Wire>>,
         default: (&str, &str),
         key: &str,
         which: &[CheckKind],
-    ) -> Result<Option<Client>, String> {
+    ) -> Result<Option<Client>, WorkloadError> {
         match (c, self.embedded) {
-            (Some(c), _) => Ok(Some(Client {
-                auth: match &c.client_auth {
-                    Some(a) => crate::http::ClientAuth::parse(a).map_err(|m| format!("checks.{key}: {m}"))?,
-                    None => crate::http::ClientAuth::Basic,
-                },
-                secret: match c.secret_env {
-                    Some(e) => ClientSecret::Env(e),
-                    None if self.embedded => ClientSecret::Embedded(format!("{}-secret", c.id)),
-                    None => return Err(format!("checks.{key} needs `secret_env`")),
-                },
-                id: c.id,
-            })),
+            (Some(c), _) => self.given_client(c, key).map(Some),
             (None, true) => Ok(Some(Client {
                 auth: crate::http::ClientAuth::Basic,
                 id: default.0.into(),
@@ -149,6 +150,43 @@ impl Needs<'_> {
             })),
             (None, false) => self.missing(key, which).map_or(Ok(None), Err),
         }
+    }
+
+    /// A client the file names: an id and a secret from the environment (the embedded
+    /// service's own secret when it is the target).
+    fn given_client(&self, c: &Spanned<OAuth2Wire>, key: &str) -> Result<Client, WorkloadError> {
+        let src = self.src;
+        let what = format!("checks.{key}");
+        let w = c.get_ref();
+        w.without_endpoint(src, &what, "checks.token_url")?;
+        for (k, given) in [
+            ("client_id_env", &w.client_id_env),
+            ("client_secret_file", &w.client_secret_file),
+        ] {
+            if let Some(v) = given {
+                return Err(src.error(
+                    Some(v.span()),
+                    format!("{what}.{k}: the checks' clients take `client_id` and `client_secret_env`"),
+                ));
+            }
+        }
+        let Some(id) = &w.client_id else {
+            return Err(src.error(Some(c.span()), format!("{what} needs `client_id` (or `id`)")));
+        };
+        Ok(Client {
+            auth: w.client_auth(src, &what)?,
+            secret: match &w.client_secret_env {
+                Some(e) => ClientSecret::Env(e.get_ref().clone()),
+                None if self.embedded => ClientSecret::Embedded(format!("{}-secret", id.get_ref())),
+                None => {
+                    return Err(src.error(
+                        Some(c.span()),
+                        format!("{what} needs `secret_env` (or `client_secret_env`)"),
+                    ));
+                }
+            },
+            id: id.get_ref().clone(),
+        })
     }
 }
 
@@ -186,128 +224,162 @@ impl Checks {
     }
 
     /// `embedded`: (linked services, role permissions) of the embedded target, which supplies
-    /// every default.
-    /// `base`: the workload's folder (files are relative to it).
+    /// every default. Errors point at the key at fault.
     pub fn from_wire(
-        w: Option<ChecksWire>,
+        src: &Source,
+        w: Option<Spanned<ChecksWire>>,
         embedded: Option<EmbeddedDefaults>,
-        base: &std::path::Path,
-    ) -> Result<Option<Checks>, String> {
+    ) -> Result<Option<Checks>, WorkloadError> {
         let Some(w) = w else { return Ok(None) };
-        let known = CheckKind::NAMES.join(", ");
-        if w.kinds.is_empty() {
-            return Err(format!("[checks] names no `kinds` (known: {known})"));
-        }
-        let kinds = w
-            .kinds
-            .iter()
-            .map(|k| {
-                CheckKind::parse(k).ok_or_else(|| {
-                    let hint = super::error::did_you_mean(k, CheckKind::NAMES)
-                        .map(|b| format!(": did you mean `{b}`?"))
-                        .unwrap_or_default();
-                    format!("checks.kinds: unknown check `{k}`{hint} (known: {known})")
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let section = Some(w.span());
+        let w = w.into_inner();
+        let kinds = kinds(src, &w, section.clone())?;
         let needs = Needs {
+            src,
             kinds: &kinds,
             embedded: embedded.is_some(),
+            at: span_of(&w.kinds).or(section),
         };
-        let need = |v, default, key, which: &[CheckKind]| needs.url(v, default, key, which);
-        let client = |c, default, key, which: &[CheckKind]| needs.client(c, default, key, which);
-        let (embedded_services, embedded_roles) = embedded.clone().unzip();
-        let login_flow = super::login::LoginFlow::from_wire(w.login_flow.clone(), embedded.is_some(), base)?;
-        let binds = matches!(login_flow, super::login::LoginFlow::LdapBind(_));
+        let login_flow = match &w.login_flow {
+            Some(f) => LoginFlow::from_wire(Some(f.get_ref().clone()), embedded.is_some(), src.dir())
+                .map_err(|m| src.error(Some(f.span()), m))?,
+            None => LoginFlow::Password,
+        };
+        let binds = matches!(login_flow, LoginFlow::LdapBind(_));
         if binds
             && kinds
                 .iter()
                 .any(|k| !matches!(k, CheckKind::Login | CheckKind::Revocation))
         {
-            return Err("checks: with login_flow kind = \"ldap-bind\" the checks are `login` and `revocation` (a bind proves no token, permission or record)".into());
+            return Err(src.error(needs.at.clone(), "checks: with login_flow kind = \"ldap-bind\" the checks are `login` and `revocation` (a bind proves no token, permission or record)"));
         }
-        // A bind needs no token endpoint and no service's view of a token.
-        let (token_checks, me_checks): (&[CheckKind], &[CheckKind]) = if binds {
-            (&[], &[])
-        } else {
-            (
-                &[CheckKind::Login, CheckKind::Permissions, CheckKind::Revocation],
-                &[CheckKind::Permissions, CheckKind::Revocation],
-            )
+        let (embedded_services, embedded_roles) = embedded.unzip();
+        let mut checks = endpoints(&needs, &w, binds)?;
+        checks.sample = share(src, &w.sample, "checks.sample", 0.1)?;
+        checks.timeout = duration_or(src, &w.timeout, "checks.timeout", limits::WAIT, Duration::from_secs(30))?;
+        checks.attempts = match &w.attempts {
+            Some(a) => count(src, a, "checks.attempts", 1, limits::ATTEMPTS)?,
+            None => 10,
         };
-        let sample = w.sample.unwrap_or(0.1);
-        if !(sample > 0.0 && sample <= 1.0) {
-            return Err(format!("checks.sample must be in (0, 1], got {sample}"));
-        }
-        Ok(Some(Checks {
-            sample,
-            timeout: match &w.timeout {
-                Some(t) => super::limits::duration(
-                    "checks.timeout",
-                    humantime::parse_duration(t).map_err(|e| format!("checks.timeout `{t}`: {e}"))?,
-                    super::limits::WAIT,
-                )?,
-                None => Duration::from_secs(30),
-            },
-            attempts: super::limits::count("checks.attempts", w.attempts.unwrap_or(10), 1, super::limits::ATTEMPTS)?,
-            token_url: need(w.token_url.clone(), "/oauth/token", "token_url", token_checks)?.unwrap_or_default(),
-            userinfo_url: need(w.userinfo_url.clone(), "/oauth/userinfo", "userinfo_url", &[])?,
-            me_url: need(w.me_url.clone(), "/linked/{service}/me", "me_url", me_checks)?.unwrap_or_default(),
-            services: match (w.services.clone(), embedded_services) {
-                (Some(s), _) => s,
-                (None, Some(s)) => s,
-                (None, None) => Vec::new(),
-            },
-            audit_url: need(
-                w.audit_url.clone(),
-                "/audit?target={id}",
-                "audit_url",
-                &[CheckKind::Audit],
-            )?,
-            outbox_url: need(
-                w.outbox_url.clone(),
-                "/outbox?user_id={id}",
-                "outbox_url",
-                &[CheckKind::Welcome],
-            )?,
-            helpdesk: client(
-                w.helpdesk_client.clone(),
-                ("helpdesk", "helpdesk-secret"),
-                "helpdesk_client",
-                &[CheckKind::Escalation],
-            )?,
-            readonly: client(
-                w.readonly_client.clone(),
-                ("readonly", "readonly-secret"),
-                "readonly_client",
-                &[CheckKind::Authorization],
-            )?,
-            expiring: client(
-                w.expiring_client.clone(),
-                ("short-lived", "short-lived-secret"),
-                "expiring_client",
-                &[],
-            )?,
-            login_client: match (w.login_client.clone(), &login_flow) {
-                (Some(c), _) => client(Some(c), ("", ""), "login_client", &[])?,
-                // The code flow needs a client: the embedded one by default.
-                (None, super::login::LoginFlow::AuthorizationCode(_)) => client(
-                    None,
-                    ("provbench-admin", "provbench-admin-secret"),
-                    "login_client",
-                    &[CheckKind::Login, CheckKind::Permissions, CheckKind::Revocation],
-                )?,
-                (None, _) => None,
-            },
-            login_flow,
-            login_scope: w.login_scope.clone(),
-            privileged_group: w.privileged_group.clone().unwrap_or_else(|| "admins".into()),
-            roles: match (w.roles.clone(), embedded_roles) {
-                (Some(r), _) => r,
-                (None, Some(r)) => r,
-                (None, None) => BTreeMap::new(),
-            },
-            kinds,
-        }))
+        checks.services = w.services.clone().or(embedded_services).unwrap_or_default();
+        checks.login_client = login_client(&needs, &w.login_client, &login_flow)?;
+        checks.login_flow = login_flow;
+        checks.login_scope = w.login_scope.clone();
+        checks.privileged_group = w.privileged_group.clone().unwrap_or_else(|| "admins".into());
+        checks.roles = w.roles.clone().or(embedded_roles).unwrap_or_default();
+        checks.kinds = kinds;
+        Ok(Some(checks))
     }
+}
+
+/// `kinds`: at least one, each a known check.
+fn kinds(src: &Source, w: &ChecksWire, section: Option<Range<usize>>) -> Result<Vec<CheckKind>, WorkloadError> {
+    let known = CheckKind::NAMES.join(", ");
+    let given = w.kinds.as_ref().map(|k| k.get_ref().as_slice()).unwrap_or_default();
+    if given.is_empty() {
+        let at = span_of(&w.kinds).or(section);
+        return Err(src.error(at, format!("[checks] names no `kinds` (known: {known})")));
+    }
+    given
+        .iter()
+        .map(|k| {
+            CheckKind::parse(k.get_ref()).ok_or_else(|| {
+                let hint = did_you_mean(k.get_ref(), CheckKind::NAMES)
+                    .map(|b| format!(": did you mean `{b}`?"))
+                    .unwrap_or_default();
+                src.error(
+                    Some(k.span()),
+                    format!("checks.kinds: unknown check `{}`{hint} (known: {known})", k.get_ref()),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The URLs and clients the declared checks use; the rest of [`Checks`] at its defaults.
+fn endpoints(needs: &Needs, w: &ChecksWire, binds: bool) -> Result<Checks, WorkloadError> {
+    // A bind needs no token endpoint and no service's view of a token.
+    let (token_checks, me_checks): (&[CheckKind], &[CheckKind]) = if binds {
+        (&[], &[])
+    } else {
+        (
+            &[CheckKind::Login, CheckKind::Permissions, CheckKind::Revocation],
+            &[CheckKind::Permissions, CheckKind::Revocation],
+        )
+    };
+    Ok(Checks {
+        kinds: Vec::new(),
+        sample: 0.1,
+        timeout: Duration::from_secs(30),
+        attempts: 10,
+        token_url: needs
+            .url(&w.token_url, "/oauth/token", "token_url", token_checks)?
+            .unwrap_or_default(),
+        userinfo_url: needs.url(&w.userinfo_url, "/oauth/userinfo", "userinfo_url", &[])?,
+        me_url: needs
+            .url(&w.me_url, "/linked/{service}/me", "me_url", me_checks)?
+            .unwrap_or_default(),
+        services: Vec::new(),
+        audit_url: needs.url(&w.audit_url, "/audit?target={id}", "audit_url", &[CheckKind::Audit])?,
+        outbox_url: needs.url(
+            &w.outbox_url,
+            "/outbox?user_id={id}",
+            "outbox_url",
+            &[CheckKind::Welcome],
+        )?,
+        helpdesk: needs.client(
+            &w.helpdesk_client,
+            ("helpdesk", "helpdesk-secret"),
+            "helpdesk_client",
+            &[CheckKind::Escalation],
+        )?,
+        readonly: needs.client(
+            &w.readonly_client,
+            ("readonly", "readonly-secret"),
+            "readonly_client",
+            &[CheckKind::Authorization],
+        )?,
+        expiring: needs.client(
+            &w.expiring_client,
+            ("short-lived", "short-lived-secret"),
+            "expiring_client",
+            &[],
+        )?,
+        login_client: None,
+        login_scope: None,
+        login_flow: LoginFlow::Password,
+        privileged_group: String::new(),
+        roles: BTreeMap::new(),
+    })
+}
+
+/// The client the login checks authenticate as: the one given, the embedded one for the code
+/// flow (which needs a client), or none.
+fn login_client(
+    needs: &Needs,
+    given: &Option<Spanned<OAuth2Wire>>,
+    flow: &LoginFlow,
+) -> Result<Option<Client>, WorkloadError> {
+    match (given, flow) {
+        (Some(_), _) => needs.client(given, ("", ""), "login_client", &[]),
+        (None, LoginFlow::AuthorizationCode(_)) => needs.client(
+            &None,
+            ("provbench-admin", "provbench-admin-secret"),
+            "login_client",
+            &[CheckKind::Login, CheckKind::Permissions, CheckKind::Revocation],
+        ),
+        (None, _) => Ok(None),
+    }
+}
+
+/// The login, permissions and revocation checks log in as the created users: they need the
+/// password `[users]` gives them.
+pub fn check_password(src: &Source, c: &Checks, has_password: bool) -> Result<(), WorkloadError> {
+    if c.kinds.iter().any(|k| k.logs_in()) && !has_password {
+        return Err(src.error(
+            None,
+            "the login, permissions and revocation checks log in as the created users: set [users] password",
+        ));
+    }
+    Ok(())
 }

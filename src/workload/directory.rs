@@ -1,49 +1,52 @@
 //! Directories: a target of kind `ldap` (where it is, who binds, where users go) and the shape of
 //! the entries its journeys write (`[directory]`: object classes, attributes from the template
 //! vocabulary, the run's marker in the RDN, how disable and enable are written, where roles and
-//! groups live); LDAP read settings shared by the LDAP probe and the bind-login check.
+//! groups live), each error at the key at fault. Where a directory is and how a linked one is
+//! read are in [`ldap_read`](super::ldap_read), re-exported here.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
-use super::template::{Escape, Template, Vars};
-use crate::http::Secret;
+use super::error::{Source, WorkloadError};
+use super::fields::span_of;
+use super::ldap_read::attribute_name;
+pub use super::ldap_read::{EndpointWire, LdapRead, LdapReadWire, endpoint};
+use super::template::{Escape, Template, Vars, marker_stands_alone};
 use crate::ldap::Endpoint;
 
-/// `[directory]`, on disk.
+/// `[directory]`, on disk. Keys keep their place, for errors at their line.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryWire {
     /// The naming attribute of a user entry (default `uid`).
     #[serde(default)]
-    pub rdn: Option<String>,
+    pub rdn: Option<Spanned<String>>,
     /// Its value: carries `{run_id}` and `{seq}` (default `{run_id}-{seq}`).
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<Spanned<String>>,
     #[serde(default)]
-    pub object_classes: Option<Vec<String>>,
+    pub object_classes: Option<Spanned<Vec<String>>>,
     /// Attribute = value template (or a list of them).
     #[serde(default)]
-    pub attributes: Option<BTreeMap<String, toml::Value>>,
+    pub attributes: Option<BTreeMap<String, Spanned<toml::Value>>>,
     /// What `modify_user` replaces (default `{ title = "Title {seq}" }`).
     #[serde(default)]
-    pub modify: Option<BTreeMap<String, String>>,
+    pub modify: Option<BTreeMap<String, Spanned<String>>>,
     /// `ppolicy` (default: `pwdAccountLockedTime`), `389ds` (`nsAccountLock`),
     /// `active-directory` (`userAccountControl`), or `custom` with `disable` and `enable`.
     #[serde(default)]
-    pub lock: Option<String>,
+    pub lock: Option<Spanned<String>>,
     /// `lock = "custom"`: attribute = value (replace), or `[]` (delete the attribute).
     #[serde(default)]
-    pub disable: Option<BTreeMap<String, toml::Value>>,
+    pub disable: Option<Spanned<BTreeMap<String, toml::Value>>>,
     #[serde(default)]
-    pub enable: Option<BTreeMap<String, toml::Value>>,
+    pub enable: Option<Spanned<BTreeMap<String, toml::Value>>>,
     /// Where roles live: an attribute of the user (default `employeeType`), or `groups`
     /// (existing groups named `cn=ROLE` under the groups' base).
     #[serde(default)]
-    pub roles: Option<String>,
+    pub roles: Option<Spanned<String>>,
     #[serde(default)]
     pub groups: Option<GroupsWire>,
 }
@@ -58,7 +61,7 @@ pub struct GroupsWire {
     #[serde(default)]
     pub member_attribute: Option<String>,
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<Spanned<String>>,
 }
 
 /// A change disable or enable writes: the attribute's new values; none deletes it.
@@ -115,18 +118,6 @@ fn template(s: &str, vars: &BTreeMap<String, String>, key: &str) -> Result<Templ
     Template::compile_text(s, vars, &|_| false).map_err(|m| format!("{key}: {m}"))
 }
 
-/// An attribute name as LDAP allows it (RFC 4512 descr or a numeric OID).
-fn attribute_name(a: &str, key: &str) -> Result<(), String> {
-    let ok = !a.is_empty()
-        && a.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b';');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{key}: `{a}` is not an LDAP attribute name"))
-    }
-}
-
 /// `"value"` or `["v1", "v2"]`; `[]` when `empty_ok`.
 fn values(v: &toml::Value, key: &str, empty_ok: bool) -> Result<Vec<String>, String> {
     let list = match v {
@@ -168,15 +159,19 @@ fn change(attribute: &str, values: &[&str]) -> Change {
 }
 
 /// How disable and enable are written.
-fn lock(d: &DirectoryWire) -> Result<(Vec<Change>, Vec<Change>), String> {
+fn lock(src: &Source, d: &DirectoryWire) -> Result<(Vec<Change>, Vec<Change>), WorkloadError> {
     let preset = d
         .lock
-        .as_deref()
+        .as_ref()
+        .map(|l| l.get_ref().as_str())
         .unwrap_or(if d.disable.is_some() { "custom" } else { "ppolicy" });
-    let custom = d.disable.is_some() || d.enable.is_some();
-    if custom && preset != "custom" {
-        return Err(format!(
-            "directory: `disable` and `enable` go with lock = \"custom\" (lock is \"{preset}\")"
+    let lock_span = span_of(&d.lock);
+    if preset != "custom"
+        && let Some(given) = d.disable.as_ref().or(d.enable.as_ref())
+    {
+        return Err(src.error(
+            Some(given.span()),
+            format!("directory: `disable` and `enable` go with lock = \"custom\" (lock is \"{preset}\")"),
         ));
     }
     Ok(match preset {
@@ -196,109 +191,201 @@ fn lock(d: &DirectoryWire) -> Result<(Vec<Change>, Vec<Change>), String> {
         ),
         "custom" => {
             let (Some(dis), Some(en)) = (&d.disable, &d.enable) else {
-                return Err("directory: lock = \"custom\" needs both `disable` and `enable` tables".into());
+                let at = span_of(&d.disable).or(span_of(&d.enable)).or(lock_span);
+                return Err(src.error(
+                    at,
+                    "directory: lock = \"custom\" needs both `disable` and `enable` tables",
+                ));
             };
-            (changes(dis, "directory.disable")?, changes(en, "directory.enable")?)
+            (
+                changes(dis.get_ref(), "directory.disable").map_err(|m| src.error(Some(dis.span()), m))?,
+                changes(en.get_ref(), "directory.enable").map_err(|m| src.error(Some(en.span()), m))?,
+            )
         }
         other => {
-            return Err(format!(
-                "directory.lock: `{other}` (known: ppolicy, 389ds, active-directory, custom)"
+            return Err(src.error(
+                lock_span,
+                format!("directory.lock: `{other}` (known: ppolicy, 389ds, active-directory, custom)"),
             ));
         }
     })
 }
 
+/// The default attributes of a user entry.
+fn default_attributes() -> Vec<(String, toml::Value)> {
+    [
+        ("cn", "{first} {last}"),
+        ("sn", "{last}"),
+        ("givenName", "{first}"),
+        ("mail", "{run_id}-{seq}@example.test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), toml::Value::String(v.into())))
+    .collect()
+}
+
+/// The naming attribute and the value template of a user entry.
+fn naming(
+    src: &Source,
+    d: &DirectoryWire,
+    vars: &BTreeMap<String, String>,
+) -> Result<(String, Template), WorkloadError> {
+    let rdn = d
+        .rdn
+        .as_ref()
+        .map(|r| r.get_ref().clone())
+        .unwrap_or_else(|| "uid".into());
+    attribute_name(&rdn, "directory.rdn").map_err(|m| src.error(span_of(&d.rdn), m))?;
+    let name = d
+        .name
+        .as_ref()
+        .map(|n| n.get_ref().clone())
+        .unwrap_or_else(|| "{run_id}-{seq}".into());
+    let at = span_of(&d.name);
+    if !name.contains("{run_id}") || !name.contains("{seq}") || !marker_stands_alone(&name) {
+        return Err(src.error(
+            at,
+            format!(
+                "directory.name = \"{name}\": it must carry `{{run_id}}` apart from letters, digits and other placeholders, and `{{seq}}` (e.g. \"{{run_id}}-{{seq}}\"): cleanup finds the run's entries by it"
+            ),
+        ));
+    }
+    let name = template(&name, vars, "directory.name").map_err(|m| src.error(at, m))?;
+    Ok((rdn, name))
+}
+
+/// The attributes each created entry gets, each value a template; `password` becomes
+/// `userPassword`.
+fn attributes(
+    src: &Source,
+    d: &DirectoryWire,
+    rdn: &str,
+    vars: &BTreeMap<String, String>,
+    password: Option<&str>,
+) -> Result<Vec<(String, Vec<Template>)>, WorkloadError> {
+    let given: Vec<(String, toml::Value, Option<std::ops::Range<usize>>)> = match &d.attributes {
+        Some(a) => a
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone(), Some(v.span())))
+            .collect(),
+        None => default_attributes().into_iter().map(|(k, v)| (k, v, None)).collect(),
+    };
+    let mut attributes = Vec::new();
+    for (a, v, span) in &given {
+        let key = format!("directory.attributes.{a}");
+        let at = |m: String| src.error(span.clone(), m);
+        attribute_name(a, &key).map_err(at)?;
+        if a.eq_ignore_ascii_case(rdn) || a.eq_ignore_ascii_case("objectClass") {
+            return Err(at(format!(
+                "{key}: set by provbench (`rdn` and `name` give the naming attribute, `object_classes` the classes)"
+            )));
+        }
+        let list = values(v, &key, false).map_err(at)?;
+        let templates = list.iter().map(|s| template(s, vars, &key)).collect::<Result<_, _>>();
+        attributes.push((a.clone(), templates.map_err(at)?));
+    }
+    if let Some(p) = password {
+        let t = template(p, vars, "users.password").map_err(|m| src.error(None, m))?;
+        attributes.push(("userPassword".into(), vec![t]));
+    }
+    Ok(attributes)
+}
+
+/// What `modify_user` replaces.
+fn modify(
+    src: &Source,
+    d: &DirectoryWire,
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<(String, Template)>, WorkloadError> {
+    let given: Vec<(String, String, Option<std::ops::Range<usize>>)> = match &d.modify {
+        Some(m) => m
+            .iter()
+            .map(|(a, v)| (a.clone(), v.get_ref().clone(), Some(v.span())))
+            .collect(),
+        None => vec![("title".into(), "Title {seq}".into(), None)],
+    };
+    given
+        .into_iter()
+        .map(|(a, v, span)| {
+            attribute_name(&a, "directory.modify").map_err(|m| src.error(span.clone(), m))?;
+            let t = template(&v, vars, &format!("directory.modify.{a}")).map_err(|m| src.error(span, m))?;
+            Ok((a, t))
+        })
+        .collect()
+}
+
+/// Where created groups go and how they are named; `base_dn` is the users'.
+fn groups(
+    src: &Source,
+    g: Option<GroupsWire>,
+    base_dn: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<GroupShape, WorkloadError> {
+    let g = g.unwrap_or_default();
+    let at = span_of(&g.name);
+    let group_name = g
+        .name
+        .map(Spanned::into_inner)
+        .unwrap_or_else(|| "{run_id}-group-{seq}".into());
+    if !group_name.contains("{run_id}") || !marker_stands_alone(&group_name) {
+        return Err(src.error(
+            at,
+            format!(
+                "directory.groups.name = \"{group_name}\": it must carry `{{run_id}}` apart from letters and digits"
+            ),
+        ));
+    }
+    let parent = base_dn.split_once(',').map(|(_, p)| p.to_string()).unwrap_or_default();
+    Ok(GroupShape {
+        base_dn: g.base_dn.unwrap_or_else(|| format!("ou=groups,{parent}")),
+        object_class: g.object_class.unwrap_or_else(|| "groupOfNames".into()),
+        member_attribute: g.member_attribute.unwrap_or_else(|| "member".into()),
+        name: template(&group_name, vars, "directory.groups.name").map_err(|m| src.error(at, m))?,
+    })
+}
+
 impl LdapTarget {
     /// `[directory]` around an endpoint; `password` (`[users] password`) becomes `userPassword`.
+    /// Errors point at the key at fault.
     pub fn from_wire(
+        src: &Source,
         endpoint: Endpoint,
         base_dn: String,
         connections: usize,
-        d: DirectoryWire,
+        d: Option<Spanned<DirectoryWire>>,
         vars: &BTreeMap<String, String>,
         password: Option<&str>,
-        marker_ok: &dyn Fn(&str) -> bool,
-    ) -> Result<LdapTarget, String> {
-        let rdn = d.rdn.clone().unwrap_or_else(|| "uid".into());
-        attribute_name(&rdn, "directory.rdn")?;
-        let name = d.name.clone().unwrap_or_else(|| "{run_id}-{seq}".into());
-        if !name.contains("{run_id}") || !name.contains("{seq}") || !marker_ok(&name) {
-            return Err(format!(
-                "directory.name = \"{name}\": it must carry `{{run_id}}` apart from letters, digits and other placeholders, and `{{seq}}` (e.g. \"{{run_id}}-{{seq}}\"): cleanup finds the run's entries by it"
-            ));
-        }
-        let object_classes = d.object_classes.clone().unwrap_or_else(|| vec!["inetOrgPerson".into()]);
-        if object_classes.is_empty() {
-            return Err("directory.object_classes: give at least one object class".into());
-        }
-        let given = d.attributes.clone().unwrap_or_else(|| {
-            [
-                ("cn", "{first} {last}"),
-                ("sn", "{last}"),
-                ("givenName", "{first}"),
-                ("mail", "{run_id}-{seq}@example.test"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), toml::Value::String(v.into())))
-            .collect()
-        });
-        let mut attributes = Vec::new();
-        for (a, v) in &given {
-            let key = format!("directory.attributes.{a}");
-            attribute_name(a, &key)?;
-            if a.eq_ignore_ascii_case(&rdn) || a.eq_ignore_ascii_case("objectClass") {
-                return Err(format!(
-                    "{key}: set by provbench (`rdn` and `name` give the naming attribute, `object_classes` the classes)"
+    ) -> Result<LdapTarget, WorkloadError> {
+        let d = d.map(Spanned::into_inner).unwrap_or_default();
+        let (rdn, name) = naming(src, &d, vars)?;
+        let object_classes = match &d.object_classes {
+            Some(o) if o.get_ref().is_empty() => {
+                return Err(src.error(
+                    Some(o.span()),
+                    "directory.object_classes: give at least one object class",
                 ));
             }
-            let list = values(v, &key, false)?;
-            attributes.push((
-                a.clone(),
-                list.iter().map(|s| template(s, vars, &key)).collect::<Result<_, _>>()?,
-            ));
-        }
-        if let Some(p) = password {
-            attributes.push(("userPassword".into(), vec![template(p, vars, "users.password")?]));
-        }
-        let modify = d
-            .modify
-            .clone()
-            .unwrap_or_else(|| BTreeMap::from([("title".to_string(), "Title {seq}".to_string())]))
-            .iter()
-            .map(|(a, v)| {
-                attribute_name(a, "directory.modify")?;
-                Ok((a.clone(), template(v, vars, &format!("directory.modify.{a}"))?))
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        let (disable, enable) = lock(&d)?;
-        let roles = match d.roles.as_deref() {
+            Some(o) => o.get_ref().clone(),
+            None => vec!["inetOrgPerson".into()],
+        };
+        let attributes = attributes(src, &d, &rdn, vars, password)?;
+        let modify = modify(src, &d, vars)?;
+        let (disable, enable) = lock(src, &d)?;
+        let roles = match d.roles.as_ref().map(|r| r.get_ref().as_str()) {
             None => LdapRoles::Attribute("employeeType".into()),
             Some("groups") => LdapRoles::Groups,
             Some(a) => {
-                attribute_name(a, "directory.roles")?;
+                attribute_name(a, "directory.roles").map_err(|m| src.error(span_of(&d.roles), m))?;
                 LdapRoles::Attribute(a.into())
             }
         };
-        let g = d.groups.unwrap_or_default();
-        let group_name = g.name.unwrap_or_else(|| "{run_id}-group-{seq}".into());
-        if !group_name.contains("{run_id}") || !marker_ok(&group_name) {
-            return Err(format!(
-                "directory.groups.name = \"{group_name}\": it must carry `{{run_id}}` apart from letters and digits"
-            ));
-        }
-        let parent = base_dn.split_once(',').map(|(_, p)| p.to_string()).unwrap_or_default();
-        let groups = GroupShape {
-            base_dn: g.base_dn.unwrap_or_else(|| format!("ou=groups,{parent}")),
-            object_class: g.object_class.unwrap_or_else(|| "groupOfNames".into()),
-            member_attribute: g.member_attribute.unwrap_or_else(|| "member".into()),
-            name: template(&group_name, vars, "directory.groups.name")?,
-        };
+        let groups = groups(src, d.groups, &base_dn, vars)?;
         Ok(LdapTarget {
             endpoint,
             base_dn,
             connections,
             rdn,
-            name: template(&name, vars, "directory.name")?,
+            name,
             object_classes,
             attributes,
             modify,
@@ -320,178 +407,26 @@ impl LdapTarget {
     }
 }
 
-/// `[[probes.sync]] ldap = { … }`: a linked directory read by LDAP search.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LdapReadWire {
-    pub url: Option<String>,
-    #[serde(default)]
-    pub starttls: Option<bool>,
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    #[serde(default)]
-    pub bind_dn: Option<String>,
-    #[serde(default)]
-    pub password_env: Option<String>,
-    #[serde(default)]
-    pub password_file: Option<String>,
-    pub base_dn: Option<String>,
-    /// Finds the user: `{userName}` is the naming value, escaped (default `(uid={userName})`).
-    #[serde(default)]
-    pub filter: Option<String>,
-    /// The attribute whose presence (or `disabled_value`) shows the account disabled
-    /// (default `pwdAccountLockedTime`).
-    #[serde(default)]
-    pub disabled_attribute: Option<String>,
-    #[serde(default)]
-    pub disabled_value: Option<String>,
-    /// Where the title and the roles show (defaults `title`, `employeeType`).
-    #[serde(default)]
-    pub title_attribute: Option<String>,
-    #[serde(default)]
-    pub roles_attribute: Option<String>,
-    /// The bound of each search (default 1s): a replica that does not answer within it is not
-    /// showing anything to its clients either.
-    #[serde(default)]
-    pub timeout: Option<String>,
-}
-
-/// A linked directory the probes read by LDAP search. Its answer is turned into the document a
-/// by-id read gives (`/userName`, `/active`, `/title`, `/roles`), so the probes' conditions read
-/// it like any other service's.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LdapRead {
-    pub endpoint: Endpoint,
-    pub base_dn: String,
-    pub filter: String,
-    pub disabled_attribute: String,
-    pub disabled_value: Option<String>,
-    pub title_attribute: String,
-    pub roles_attribute: String,
-}
-
-impl LdapRead {
-    pub fn from_wire(w: LdapReadWire, key: &str, base: &Path) -> Result<LdapRead, String> {
-        let timeout = match &w.timeout {
-            Some(t) => {
-                let d = humantime::parse_duration(t.trim()).map_err(|e| format!("{key}.timeout: `{t}`: {e}"))?;
-                super::limits::duration(&format!("{key}.timeout"), d, super::limits::WAIT)?
-            }
-            None => Duration::from_secs(1),
-        };
-        let endpoint = endpoint(
-            EndpointWire {
-                url: w.url.as_deref(),
-                starttls: w.starttls,
-                ca_file: w.ca_file.as_deref(),
-                bind_dn: w.bind_dn.as_deref(),
-                password_env: w.password_env.as_deref(),
-                password_file: w.password_file.as_deref(),
-                timeout,
-            },
-            key,
-            base,
-        )?;
-        let Some(base_dn) = w.base_dn else {
-            return Err(format!("{key} needs `base_dn`: where to search for the user"));
-        };
-        let filter = w.filter.unwrap_or_else(|| "(uid={userName})".into());
-        if !filter.contains("{userName}") || !filter.starts_with('(') {
-            return Err(format!(
-                "{key}.filter = \"{filter}\": an LDAP filter in parentheses with `{{userName}}`, e.g. \"(uid={{userName}})\""
-            ));
-        }
-        let attr = |v: Option<String>, default: &str, k: &str| -> Result<String, String> {
-            let a = v.unwrap_or_else(|| default.into());
-            attribute_name(&a, &format!("{key}.{k}"))?;
-            Ok(a)
-        };
-        Ok(LdapRead {
-            endpoint,
-            base_dn,
-            filter,
-            disabled_attribute: attr(w.disabled_attribute, "pwdAccountLockedTime", "disabled_attribute")?,
-            disabled_value: w.disabled_value,
-            title_attribute: attr(w.title_attribute, "title", "title_attribute")?,
-            roles_attribute: attr(w.roles_attribute, "employeeType", "roles_attribute")?,
-        })
-    }
-
-    /// The filter for one user, its value escaped.
-    pub fn filter_for(&self, user_name: &str) -> String {
-        self.filter.replace("{userName}", &crate::ldap::ldap_escape(user_name))
-    }
-}
-
-/// Where a directory is, as workload files say it (target, LDAP probes, bind checks).
-pub struct EndpointWire<'a> {
-    pub url: Option<&'a str>,
-    pub starttls: Option<bool>,
-    pub ca_file: Option<&'a str>,
-    pub bind_dn: Option<&'a str>,
-    pub password_env: Option<&'a str>,
-    pub password_file: Option<&'a str>,
-    pub timeout: Duration,
-}
-
-/// Checks an LDAP endpoint: `key` prefixes errors, files are relative to `base`.
-pub fn endpoint(w: EndpointWire, key: &str, base: &Path) -> Result<Endpoint, String> {
-    let Some(url) = w.url else {
-        return Err(format!("{key} needs `url` (ldap://host:port or ldaps://host:port)"));
-    };
-    let url = url.trim_end_matches('/').to_string();
-    let ldaps = url.starts_with("ldaps://");
-    if !(ldaps || url.starts_with("ldap://")) {
-        return Err(format!("{key}.url must start with ldap:// or ldaps://, got `{url}`"));
-    }
-    let starttls = w.starttls.unwrap_or(false);
-    if starttls && ldaps {
-        return Err(format!(
-            "{key}: starttls upgrades an ldap:// connection; an ldaps:// one is TLS already"
-        ));
-    }
-    let ca_file = match w.ca_file {
-        Some(f) => {
-            let path = base.join(f);
-            if !path.is_file() {
-                return Err(format!("{key}.ca_file: no file {}", path.display()));
-            }
-            if !(ldaps || starttls) {
-                return Err(format!("{key}.ca_file needs ldaps:// or starttls = true"));
-            }
-            Some(path)
-        }
-        None => None,
-    };
-    let password = match (w.password_env, w.password_file) {
-        (Some(e), None) => Some(Secret::Env(e.into())),
-        (None, Some(f)) => Some(Secret::File(base.join(f))),
-        (None, None) => None,
-        (Some(_), Some(_)) => return Err(format!("{key}: give `password_env` or `password_file`, not both")),
-    };
-    if password.is_some() && w.bind_dn.is_none() {
-        return Err(format!("{key}: a password goes with `bind_dn`"));
-    }
-    if w.bind_dn.is_some() && password.is_none() {
-        return Err(format!(
-            "{key}: `bind_dn` needs `password_env` or `password_file` (never the password itself)"
-        ));
-    }
-    Ok(Endpoint {
-        url,
-        starttls,
-        ca_file,
-        bind_dn: w.bind_dn.map(str::to_string),
-        password,
-        timeout: w.timeout,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
     use super::*;
 
-    fn target(d: DirectoryWire) -> Result<LdapTarget, String> {
+    /// `[directory]` written as `text` (its lines start at line 1), around a fixed endpoint.
+    fn target(text: &str) -> Result<LdapTarget, WorkloadError> {
+        #[derive(Deserialize)]
+        struct Doc {
+            directory: Option<Spanned<DirectoryWire>>,
+        }
+        let text = format!("[directory]\n{text}");
+        let src = Source {
+            file: Path::new("w.toml"),
+            text: &text,
+            remap: None,
+        };
+        let doc: Doc = toml::from_str(&text).map_err(|e| src.from_toml(&e))?;
         let ep = endpoint(
             EndpointWire {
                 url: Some("ldap://127.0.0.1:389"),
@@ -504,21 +439,22 @@ mod tests {
             },
             "target",
             Path::new("."),
-        )?;
+        )
+        .unwrap();
         LdapTarget::from_wire(
+            &src,
             ep,
             "ou=people,dc=example,dc=test".into(),
             2,
-            d,
+            doc.directory,
             &BTreeMap::new(),
             Some("pw-{seq}"),
-            &|_| true,
         )
     }
 
     #[test]
     fn defaults_make_a_ppolicy_inetorgperson_entry() {
-        let t = target(DirectoryWire::default()).unwrap();
+        let t = target("").unwrap();
         assert_eq!(t.rdn, "uid");
         assert_eq!(t.disable, vec![change("pwdAccountLockedTime", &["000001010000Z"])]);
         assert_eq!(t.enable[0].values, Vec::<String>::new());
@@ -528,24 +464,26 @@ mod tests {
         assert_eq!(t.user_dn("a,b"), "uid=a\\2cb,ou=people,dc=example,dc=test");
     }
 
+    /// Each mistake names its key and the line it is written on.
     #[test]
-    fn mistakes_are_named() {
-        let no_marker = DirectoryWire {
-            name: Some("user-{seq}".into()),
-            ..Default::default()
-        };
-        assert!(target(no_marker).unwrap_err().contains("{run_id}"));
-        let half_custom = DirectoryWire {
-            lock: Some("custom".into()),
-            disable: Some(BTreeMap::new()),
-            ..Default::default()
-        };
-        assert!(target(half_custom).unwrap_err().contains("both"));
-        let unknown = DirectoryWire {
-            lock: Some("novell".into()),
-            ..Default::default()
-        };
-        assert!(target(unknown).unwrap_err().contains("known: ppolicy"));
+    fn mistakes_are_named_at_their_line() {
+        for (text, line, needle) in [
+            ("rdn = \"uid\"\nname = \"user-{seq}\"\n", 3, "{run_id}"),
+            ("lock = \"custom\"\n\ndisable = {}\n", 4, "both"),
+            ("rdn = \"uid\"\nlock = \"novell\"\n", 3, "known: ppolicy"),
+            (
+                "attributes = { cn = \"x\",\n  \"bad name\" = \"y\" }\n",
+                3,
+                "not an LDAP attribute name",
+            ),
+            ("\nmodify = { title = \"{nope}\" }\n", 3, "directory.modify.title"),
+            ("groups = { name = \"team-{seq}\" }\n", 2, "directory.groups.name"),
+            ("\n\nrdns = \"uid\"\n", 4, "did you mean `rdn`?"),
+        ] {
+            let e = target(text).unwrap_err();
+            assert!(e.message.contains(needle), "{text}: {e}");
+            assert_eq!(e.line, Some(line), "{text}: {e}");
+        }
         let e = endpoint(
             EndpointWire {
                 url: Some("http://x"),

@@ -4,8 +4,12 @@
 //! (everything but RFC 3986's unreserved characters), which is right in a path segment and in a
 //! query value alike.
 
+use std::ops::Range;
+
 use serde::Deserialize;
 
+use super::auth::{self, Credentials};
+use super::error::{At, Source, WorkloadError};
 use crate::http::Secret;
 use crate::http::client::encode_query;
 
@@ -243,113 +247,43 @@ pub struct Access {
     pub tls: crate::http::Tls,
 }
 
-/// `auth = "target"`, `"none"`, or a table.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum ServiceAuthWire {
-    Named(String),
-    Table(ServiceAuthTable),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
-pub enum ServiceAuthTable {
-    Bearer {
-        #[serde(default)]
-        token_env: Option<String>,
-        #[serde(default)]
-        token_file: Option<String>,
-    },
-    Basic {
-        username: String,
-        password_env: String,
-    },
-    #[serde(rename = "oauth2-client-credentials")]
-    OAuth2ClientCredentials {
-        /// Absolute, or relative to the service's origin.
-        token_url: String,
-        client_id: String,
-        #[serde(default)]
-        client_secret_env: Option<String>,
-        #[serde(default)]
-        client_secret_file: Option<String>,
-        #[serde(default)]
-        scope: Option<String>,
-        /// Sent as `audience` (the API the token is for, as Auth0-like servers ask).
-        #[serde(default)]
-        audience: Option<String>,
-        /// `basic` (default) or `post`.
-        #[serde(default)]
-        client_auth: Option<String>,
-    },
-}
-
 impl ServiceAuth {
-    /// `relative`: the reads go to the target's origin (where the target's credentials are
-    /// the default).
+    /// `auth` at `at` (its path in the document and its span): `"target"`, `"none"`, or a
+    /// credentials table read as the shape its `kind` names. Without it, reads on the
+    /// target's origin (`relative`) carry the target's credentials and others none.
     pub fn from_wire(
-        w: Option<ServiceAuthWire>,
+        src: &Source,
+        at: Option<(&[At], Range<usize>)>,
         relative: bool,
         service: &str,
-        base: &std::path::Path,
-    ) -> Result<ServiceAuth, String> {
-        Ok(match w {
-            None if relative => ServiceAuth::Target,
-            None => ServiceAuth::None,
-            Some(ServiceAuthWire::Named(n)) => match n.as_str() {
-                "target" => ServiceAuth::Target,
-                "none" => ServiceAuth::None,
-                other => {
-                    return Err(format!(
-                        "probes.sync `{service}`: auth `{other}` (known: \"target\", \"none\", or a table)"
-                    ));
-                }
+    ) -> Result<ServiceAuth, WorkloadError> {
+        let Some((path, span)) = at else {
+            return Ok(if relative {
+                ServiceAuth::Target
+            } else {
+                ServiceAuth::None
+            });
+        };
+        let what = format!("probes.sync `{service}` auth");
+        if let Some(name) = src.reread::<String>(path).ok().flatten() {
+            return match name.as_str() {
+                "target" => Ok(ServiceAuth::Target),
+                "none" => Ok(ServiceAuth::None),
+                other => Err(src.error(
+                    Some(span),
+                    format!("probes.sync `{service}`: auth `{other}` (known: \"target\", \"none\", or a table)"),
+                )),
+            };
+        }
+        let kinds = ["bearer", "basic", "oauth2-client-credentials"];
+        Ok(match auth::read(src, path, &what, &kinds, Some(span.clone()))? {
+            Credentials::Bearer(b) => ServiceAuth::Bearer(b.secret(src, &what, Some(span))?),
+            Credentials::Basic(b) => ServiceAuth::Basic {
+                username: b.username,
+                password: Secret::Env(b.password_env),
             },
-            Some(ServiceAuthWire::Table(ServiceAuthTable::Bearer { token_env, token_file })) => {
-                ServiceAuth::Bearer(match (token_env, token_file) {
-                    (Some(e), None) => Secret::Env(e),
-                    (None, Some(f)) => Secret::File(base.join(f)),
-                    _ => {
-                        return Err(format!(
-                            "probes.sync `{service}`: a bearer auth takes `token_env` or `token_file`"
-                        ));
-                    }
-                })
-            }
-            Some(ServiceAuthWire::Table(ServiceAuthTable::Basic { username, password_env })) => ServiceAuth::Basic {
-                username,
-                password: Secret::Env(password_env),
-            },
-            Some(ServiceAuthWire::Table(ServiceAuthTable::OAuth2ClientCredentials {
-                token_url,
-                client_id,
-                client_secret_env,
-                client_secret_file,
-                scope,
-                audience,
-                client_auth,
-            })) => ServiceAuth::OAuth2(crate::http::settings::Auth::ClientCredentials {
-                audience,
-                client_auth: client_auth
-                    .as_deref()
-                    .map(crate::http::settings::ClientAuth::parse)
-                    .transpose()
-                    .map_err(|m| format!("probes.sync `{service}`: {m}"))?
-                    .unwrap_or_default(),
-                token_url,
-                client_id: crate::http::settings::ClientId::Literal(client_id),
-                client_secret: match (client_secret_env, client_secret_file) {
-                    (Some(e), None) => Some(Secret::Env(e)),
-                    (None, Some(f)) => Some(Secret::File(base.join(f))),
-                    (None, None) => None,
-                    (Some(_), Some(_)) => {
-                        return Err(format!(
-                            "probes.sync `{service}`: give `client_secret_env` or `client_secret_file`, not both"
-                        ));
-                    }
-                },
-                scope,
-            }),
+            Credentials::OAuth2(o) => ServiceAuth::OAuth2(o.client_credentials(src, &what, Some(span))?),
+            Credentials::None => ServiceAuth::None,
         })
     }
 }

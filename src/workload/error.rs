@@ -4,6 +4,10 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
 use super::overrides::{Origin, Remap};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -43,7 +47,40 @@ fn position(text: &str, offset: usize) -> (Option<usize>, Option<usize>) {
     (Some(line), Some(column))
 }
 
+/// One step of a path into the document: a table's key or an array's index.
+#[derive(Debug, Clone, Copy)]
+pub enum At<'k> {
+    Key(&'k str),
+    Index(usize),
+}
+
 impl Source<'_> {
+    /// The workload's folder: the files it names are relative to it.
+    pub fn dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Reads the value at `path` again, as `T`: a table whose shape depends on one of its keys
+    /// (a target's `kind`) is read once to learn that key, then as its own shape, so that
+    /// `deny_unknown_fields` rejects what belongs to another shape and every span still points
+    /// into the file. `None` when nothing is at `path`.
+    pub fn reread<T: DeserializeOwned>(&self, path: &[At]) -> Result<Option<T>, WorkloadError> {
+        let root = DeTable::parse(self.text).map_err(|e| self.from_toml(&e))?;
+        let span = root.span();
+        let mut value = Spanned::new(span, DeValue::Table(root.into_inner()));
+        for step in path {
+            let next = match step {
+                At::Key(k) => value.get_ref().get(*k),
+                At::Index(i) => value.get_ref().get(*i),
+            };
+            let Some(next) = next.cloned() else { return Ok(None) };
+            value = next;
+        }
+        T::deserialize(ValueDeserializer::from(value))
+            .map(Some)
+            .map_err(|e| self.from_toml(&e))
+    }
+
     pub fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> WorkloadError {
         let mut message = message.into();
         let (line, column) = match (span, self.remap) {

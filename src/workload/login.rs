@@ -157,8 +157,8 @@ fn ldap_bind(wires: Vec<BindDirectoryWire>, base: &std::path::Path) -> Result<Lo
             Some(t) => humantime::parse_duration(t.trim()).map_err(|e| format!("{key}.timeout: `{t}`: {e}"))?,
             None => std::time::Duration::from_secs(2),
         };
-        let endpoint = super::directory::endpoint(
-            super::directory::EndpointWire {
+        let endpoint = super::ldap_read::endpoint(
+            super::ldap_read::EndpointWire {
                 url: Some(&w.url),
                 starttls: w.starttls,
                 ca_file: w.ca_file.as_deref(),

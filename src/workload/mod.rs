@@ -1,31 +1,40 @@
-//! Workload files: parsing (`wire`), validation into domain types that cannot be invalid, and
+//! Workload files: parsing, validation into domain types that cannot be invalid, and
 //! command-line overrides (`--set load.rate=500/s`). Errors name the file, line and key.
 //!
 //! A pure configuration layer: it reads files and never runs anything (the embedded target's
 //! settings are resolved by the reference module, once, as the file loads).
 //!
+//! # One convention
+//! Each section's file owns its wire struct (serde, `deny_unknown_fields`, `Spanned` where a
+//! position matters), its domain type, and `from_wire(&Source, wire)` returning a
+//! [`WorkloadError`] at the key at fault. A table whose shape depends on one of its keys (a
+//! target's `kind`, a probed service's `ldap`, a credentials table's `kind`) is read once to
+//! learn it, then again as that shape ([`error::Source::reread`]).
+//!
 //! # Layout
-//! - [`wire`]: the serde structs of the TOML format.
-//! - [`error`]: located errors and did-you-mean hints. [`limits`]: the bound of every number.
+//! - `document`: the top level ([`Workload`]) and the rules that join sections.
+//! - Sections: [`target`], [`load`], [`journeys`], [`users`], [`probes`], [`checks`] ([`login`]:
+//!   how the login checks sign in), [`directory`], [`operations`] (custom steps,
+//!   `[operations.NAME]`), [`selectors`] (the `thresholds` list).
+//! - Helpers, which import no section: [`error`] (located errors, did-you-mean hints, reading
+//!   a table again), `fields` (located durations, counts, pointers), [`limits`] (the bound of
+//!   every number), [`auth`] (the one shape of each kind of credentials), [`downstream`] (how a
+//!   linked service is read), [`template`], [`dialect`], [`schedule`], [`step`].
 //! - [`overrides`]: command-line changes, and error locations that stay true after them.
-//! - [`template`]: payload templates with placeholders. [`dialect`]: what the built-in steps
-//!   change and how they PATCH.
-//! - [`schedule`]: open-model arrival rates and arrival times.
-//! - [`step`]: the operations a journey is made of; [`operations`]: custom ones
-//!   (`[operations.NAME]`).
-//! - [`probes`], [`checks`]: the `[probes]` and `[checks]` sections ([`login`]: how the login
-//!   checks sign in); [`downstream`]: how a
-//!   linked service is read (by id or by query, with its own credentials).
-//! - [`selectors`]: threshold selectors checked against what the workload can record.
-//! - `convert`: wire form to domain types, with located errors.
 
+pub mod auth;
 pub mod checks;
-mod convert;
 pub mod dialect;
 pub mod directory;
+mod document;
 pub mod downstream;
 pub mod error;
+mod fields;
+pub mod http_target;
+pub mod journeys;
+pub mod ldap_read;
 pub mod limits;
+pub mod load;
 pub mod login;
 pub mod operations;
 pub mod overrides;
@@ -33,145 +42,26 @@ pub mod probes;
 pub mod schedule;
 pub mod selectors;
 pub mod step;
+pub mod sync;
+pub mod target;
 pub mod template;
-pub mod wire;
+pub mod users;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
+pub use document::Workload;
+use document::WorkloadWire;
 use error::Source;
 pub use error::WorkloadError;
-pub use overrides::Overrides;
+pub use journeys::Journey;
+pub use load::{Load, Stop, ThinkTime};
+pub use overrides::{Overrides, Shard};
 use schedule::{Schedule, Stage};
 pub use step::Step;
-use template::Template;
-use wire::WorkloadWire;
+pub use target::Target;
+pub use users::Users;
 
 pub use crate::http::{Auth, ClientAuth, ClientId, HttpSettings, Secret};
-use crate::reference::config::ReferenceConfig;
-use crate::vocab::Op;
-
-#[derive(Debug, Clone)]
-pub struct Workload {
-    pub name: String,
-    pub description: Option<String>,
-    pub target: Target,
-    pub http: HttpSettings,
-    pub load: Load,
-    pub journeys: Vec<Journey>,
-    pub users: Users,
-    /// How the asynchronous half is observed; `None` when nothing is probed.
-    pub probes: Option<probes::Probes>,
-    /// Verdicts that fail the run (exit 1).
-    pub thresholds: Vec<crate::thresholds::ThresholdSpec>,
-    /// Proofs of the provisioning chain run during the load.
-    pub checks: Option<checks::Checks>,
-    /// Custom operations (`[operations.NAME]`), in name order; steps refer to them by index.
-    pub operations: Vec<operations::Operation>,
-    /// The workload as run: the file itself, or after overrides the merged document with a
-    /// header naming them (saved as the results' `workload.toml`).
-    pub effective_text: String,
-    /// The command-line changes, as given.
-    pub overrides: Vec<String>,
-    /// This process's part of a sharded run (the load is already cut to it).
-    pub shard: Option<Shard>,
-    pub path: PathBuf,
-}
-
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// The reference service, started in-process with these settings.
-    Embedded {
-        profile: String,
-        reference: Box<ReferenceConfig>,
-    },
-    /// Any SCIM 2.0 service, or (`scim: false`, kind `http`) any HTTP API driven by custom
-    /// operations only.
-    Scim {
-        base_url: String,
-        auth: Auth,
-        /// Headers sent with every request to the target (a tenant header, an API key).
-        headers: Vec<(String, downstream::HeaderValue)>,
-        /// False for kind `http`: no SCIM built-in steps and no marker sweep at cleanup.
-        scim: bool,
-    },
-    /// An LDAP directory: the built-in steps as LDAP operations.
-    Ldap(Box<directory::LdapTarget>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ThinkTime {
-    Fixed(Duration),
-    Uniform(Duration, Duration),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Stop {
-    Duration(Duration),
-    /// Journeys per admin.
-    Iterations(usize),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Load {
-    Closed {
-        admins: usize,
-        ramp: Duration,
-        think_time: Option<ThinkTime>,
-        stop: Stop,
-        seed: u64,
-    },
-    Open {
-        schedule: Schedule,
-        max_admins: usize,
-        /// An arrival that cannot start within this of its intended time is dropped (counted).
-        max_lag: Duration,
-        seed: u64,
-    },
-}
-
-impl Load {
-    pub fn model(&self) -> &'static str {
-        match self {
-            Load::Closed { .. } => "closed",
-            Load::Open { .. } => "open",
-        }
-    }
-    pub fn admins(&self) -> usize {
-        match self {
-            Load::Closed { admins, .. } => *admins,
-            Load::Open { max_admins, .. } => *max_admins,
-        }
-    }
-    pub fn seed(&self) -> u64 {
-        match self {
-            Load::Closed { seed, .. } | Load::Open { seed, .. } => *seed,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Journey {
-    pub name: String,
-    pub weight: u32,
-    pub steps: Vec<Step>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Users {
-    /// The user body (with `password` when `[users] password` is set).
-    pub template: Template,
-    /// The `userName` the template renders, to check what the target echoes.
-    pub user_name: Template,
-    /// The password each created user gets (`[users] password`), for login checks.
-    pub password: Option<Template>,
-    pub group_template: Template,
-    pub prepopulate: usize,
-    /// Existing users from the feeder: (userName, optional id).
-    pub feeder: Vec<(String, Option<String>)>,
-    /// What `modify_user` changes, where roles live, the PATCH style.
-    pub dialect: dialect::Dialect,
-}
 
 impl Workload {
     /// Reads, parses and validates a workload file with the command line's `overrides`.
@@ -193,7 +83,7 @@ impl Workload {
         };
         let mut workload = if overrides.set.is_empty() {
             let wire: WorkloadWire = toml::from_str(text).map_err(|e| src.from_toml(&e))?;
-            convert::convert(&src, wire)?
+            document::from_wire(&src, wire)?
         } else {
             let mut table: toml::Table = toml::from_str(text).map_err(|e| src.from_toml(&e))?;
             for o in &overrides.set {
@@ -208,7 +98,7 @@ impl Workload {
                 remap: Some(&remap),
             };
             let wire: WorkloadWire = toml::from_str(&merged).map_err(|e| msrc.from_toml(&e))?;
-            convert::convert(&msrc, wire)?
+            document::from_wire(&msrc, wire)?
         };
         for t in &overrides.thresholds {
             let spec = crate::thresholds::ThresholdSpec::parse(t)
@@ -254,30 +144,6 @@ fn effective_text(text: &str, overrides: &Overrides) -> String {
     }
     let body = toml::to_string(&table).unwrap_or_default();
     format!("{header}\n{body}")
-}
-
-/// This process's part of a sharded run: shard `index` of `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl std::str::FromStr for Shard {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Shard, String> {
-        let (i, n) = s
-            .split_once('/')
-            .ok_or_else(|| format!("`{s}`: expected INDEX/COUNT, e.g. 0/3"))?;
-        let index: u32 = i.trim().parse().map_err(|_| format!("`{i}` is not a shard index"))?;
-        let count: u32 = n.trim().parse().map_err(|_| format!("`{n}` is not a shard count"))?;
-        if count == 0 || index >= count {
-            return Err(format!(
-                "shard {index}/{count}: the index must be below the count (0-based)"
-            ));
-        }
-        Ok(Shard { index, count })
-    }
 }
 
 impl Workload {
@@ -334,49 +200,6 @@ impl Workload {
                 humantime::format_duration(schedule.duration())
             ),
         }
-    }
-
-    /// What this workload can record, for checking threshold selectors.
-    pub fn vocabulary(&self) -> selectors::Vocabulary {
-        let mut services: Vec<String> = Vec::new();
-        let probed = self
-            .probes
-            .iter()
-            .flat_map(|p| p.sync.iter().map(|s| s.service.clone()));
-        let checked = self.checks.iter().flat_map(|c| c.services.iter().cloned());
-        for s in probed.chain(checked) {
-            if !services.contains(&s) {
-                services.push(s);
-            }
-        }
-        selectors::Vocabulary {
-            ops: self.operation_names(),
-            services,
-        }
-    }
-
-    /// The distinct built-in operations the journeys use, in first-use order.
-    pub fn builtin_operations(&self) -> Vec<Op> {
-        let mut ops: Vec<Op> = Vec::new();
-        for s in self.journeys.iter().flat_map(|j| &j.steps) {
-            if let Some(op) = s.builtin()
-                && !ops.contains(&op)
-            {
-                ops.push(op);
-            }
-        }
-        ops
-    }
-
-    /// The `op` tag of every step the journeys use, built-in or custom, in first-use order.
-    pub fn operation_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
-        for s in self.journeys.iter().flat_map(|j| &j.steps) {
-            if !names.iter().any(|n| n == s.name()) {
-                names.push(s.name().to_string());
-            }
-        }
-        names
     }
 }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::downstream::HeaderValue;
+use super::error::{Source, WorkloadError};
 use super::template::Template;
 
 /// Runtime names every custom operation may use: the journey's current user and group.
@@ -142,8 +143,17 @@ fn is_name(s: &str) -> bool {
 }
 
 /// Converts `[operations]`. `vars` are `[users] vars`; `builtin` says whether a name is a
-/// built-in step's.
-pub fn convert(
+/// built-in step's. Errors point at the key at fault.
+pub fn from_wire(
+    src: &Source,
+    wires: BTreeMap<String, Spanned<OperationWire>>,
+    vars: &BTreeMap<String, String>,
+    builtin: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Operation>, WorkloadError> {
+    convert(wires, vars, builtin).map_err(|(span, m)| src.error(span, m))
+}
+
+fn convert(
     wires: BTreeMap<String, Spanned<OperationWire>>,
     vars: &BTreeMap<String, String>,
     builtin: &dyn Fn(&str) -> bool,
@@ -155,10 +165,9 @@ pub fn convert(
         .collect();
     let runtime = |n: &str| RUNTIME.contains(&n) || extracted.iter().any(|e| e == n);
     let mut ops = Vec::new();
+    let mut cleanup_spans = Vec::new();
     for (name, wire) in wires {
         let span = Some(wire.span());
-        let w = wire.into_inner();
-        let at = |s: std::ops::Range<usize>, m: String| (Some(s), format!("operations.{name}: {m}"));
         if !is_name(&name) {
             return Err((
                 span,
@@ -171,122 +180,158 @@ pub fn convert(
                 format!("operation `{name}` has a built-in step's name: choose another"),
             ));
         }
+        let w = wire.into_inner();
+        let one = One {
+            name: &name,
+            vars,
+            runtime: &runtime,
+        };
+        let (method, path, path_text) = one.request_line(&w)?;
+        cleanup_spans.push(w.cleanup.as_ref().map(|c| c.span()));
+        ops.push(Operation {
+            method,
+            path,
+            path_text,
+            headers: one.headers(&w)?,
+            body: one.body(&w)?,
+            expect: one.expect(&w)?,
+            extract: one.extract(&w)?,
+            cleanup: one.cleanup(&w, &names)?,
+            name,
+        });
+    }
+    check_cleanups(&ops, &cleanup_spans)?;
+    Ok(ops)
+}
+
+/// One operation being converted: its name (for messages) and the placeholders it may use.
+struct One<'a> {
+    name: &'a str,
+    vars: &'a BTreeMap<String, String>,
+    runtime: &'a dyn Fn(&str) -> bool,
+}
+
+impl One<'_> {
+    /// An error at `span`, naming the operation.
+    fn at(&self, span: std::ops::Range<usize>, m: String) -> Located {
+        (Some(span), format!("operations.{}: {m}", self.name))
+    }
+
+    fn text(&self, t: &str, span: std::ops::Range<usize>, key: &str) -> Result<Template, Located> {
+        Template::compile_text(t, self.vars, self.runtime).map_err(|m| self.at(span, format!("{key}: {m}")))
+    }
+
+    /// The method, and the path as a template and as written.
+    fn request_line(&self, w: &OperationWire) -> Result<(::http::Method, Template, String), Located> {
         let method =
             ::http::Method::from_bytes(w.method.get_ref().trim().to_ascii_uppercase().as_bytes()).map_err(|_| {
-                at(
+                self.at(
                     w.method.span(),
                     format!("`{}` is not an HTTP method", w.method.get_ref()),
                 )
             })?;
         let path_text = w.path.get_ref().trim();
         if !(path_text.starts_with('/') || path_text.starts_with("http://") || path_text.starts_with("https://")) {
-            return Err(at(
+            return Err(self.at(
                 w.path.span(),
                 format!(
                     "`path` starts with `/` (relative to the target) or is an absolute http(s) URL, got `{path_text}`"
                 ),
             ));
         }
-        let path =
-            Template::compile_text(path_text, vars, &runtime).map_err(|m| at(w.path.span(), format!("path: {m}")))?;
+        let path = self.text(path_text, w.path.span(), "path")?;
+        Ok((method, path, path_text.to_string()))
+    }
+
+    fn headers(&self, w: &OperationWire) -> Result<Vec<(::http::HeaderName, OpHeader)>, Located> {
         let mut headers = Vec::new();
-        for (key, value) in w.headers {
+        for (key, value) in &w.headers {
             let header = ::http::HeaderName::from_bytes(key.as_bytes())
-                .map_err(|_| at(value.span(), format!("`{key}` is not a header name")))?;
+                .map_err(|_| self.at(value.span(), format!("`{key}` is not a header name")))?;
             let h = match value.get_ref() {
-                HeaderValue::Literal(v) => OpHeader::Template(
-                    Template::compile_text(v, vars, &runtime)
-                        .map_err(|m| at(value.span(), format!("headers.{key}: {m}")))?,
-                ),
+                HeaderValue::Literal(v) => OpHeader::Template(self.text(v, value.span(), &format!("headers.{key}"))?),
                 HeaderValue::Env { env } => OpHeader::Env(env.clone()),
             };
             headers.push((header, h));
         }
-        let body = match &w.body {
-            None => None,
-            Some(b) => {
-                let json = serde_json::to_value(b.get_ref()).map_err(|e| at(b.span(), format!("body: {e}")))?;
-                Some(Template::compile_with(&json, vars, &runtime).map_err(|m| at(b.span(), format!("body: {m}")))?)
-            }
-        };
-        let expect = match &w.expect {
-            None => Vec::new(),
-            Some(list) => {
-                if list.get_ref().is_empty() {
-                    return Err(at(
-                        list.span(),
-                        "`expect` is empty: list the statuses that count as success, e.g. [200, 201]".into(),
-                    ));
-                }
-                list.get_ref()
-                    .iter()
-                    .map(|s| {
-                        u16::try_from(*s)
-                            .ok()
-                            .filter(|s| (100..=599).contains(s))
-                            .ok_or_else(|| at(list.span(), format!("`expect`: {s} is not an HTTP status (100 to 599)")))
-                    })
-                    .collect::<Result<Vec<u16>, _>>()?
-            }
-        };
+        Ok(headers)
+    }
+
+    fn body(&self, w: &OperationWire) -> Result<Option<Template>, Located> {
+        let Some(b) = &w.body else { return Ok(None) };
+        let json = serde_json::to_value(b.get_ref()).map_err(|e| self.at(b.span(), format!("body: {e}")))?;
+        Template::compile_with(&json, self.vars, self.runtime)
+            .map(Some)
+            .map_err(|m| self.at(b.span(), format!("body: {m}")))
+    }
+
+    fn expect(&self, w: &OperationWire) -> Result<Vec<u16>, Located> {
+        let Some(list) = &w.expect else { return Ok(Vec::new()) };
+        if list.get_ref().is_empty() {
+            return Err(self.at(
+                list.span(),
+                "`expect` is empty: list the statuses that count as success, e.g. [200, 201]".into(),
+            ));
+        }
+        list.get_ref()
+            .iter()
+            .map(|s| {
+                u16::try_from(*s)
+                    .ok()
+                    .filter(|s| (100..=599).contains(s))
+                    .ok_or_else(|| self.at(list.span(), format!("`expect`: {s} is not an HTTP status (100 to 599)")))
+            })
+            .collect()
+    }
+
+    fn extract(&self, w: &OperationWire) -> Result<Vec<(String, Extract)>, Located> {
         let mut extract = Vec::new();
         for (var, from) in &w.extract {
             if !is_name(var) {
-                return Err(at(
+                return Err(self.at(
                     from.span(),
                     format!("extract `{var}`: names are lowercase letters, digits and `_`"),
                 ));
             }
-            if ["run_id", "seq", "first", "last", "admin"].contains(&var.as_str()) || vars.contains_key(var) {
-                return Err(at(
+            if ["run_id", "seq", "first", "last", "admin"].contains(&var.as_str()) || self.vars.contains_key(var) {
+                return Err(self.at(
                     from.span(),
                     format!("extract `{var}`: that name is already a placeholder"),
                 ));
             }
-            extract.push((
-                var.clone(),
-                Extract::parse(from.get_ref()).map_err(|m| at(from.span(), format!("extract `{var}`: {m}")))?,
-            ));
+            let e =
+                Extract::parse(from.get_ref()).map_err(|m| self.at(from.span(), format!("extract `{var}`: {m}")))?;
+            extract.push((var.clone(), e));
         }
-        let cleanup = match &w.cleanup {
-            None => None,
-            Some(c) => Some(names.iter().position(|n| n == c.get_ref()).ok_or_else(|| {
-                let known: Vec<&str> = names.iter().map(String::as_str).collect();
-                let hint = super::error::did_you_mean(c.get_ref(), &known)
-                    .map(|k| format!(": did you mean `{k}`?"))
-                    .unwrap_or_default();
-                at(
-                    c.span(),
-                    format!("cleanup `{}` is not an operation of this workload{hint}", c.get_ref()),
-                )
-            })?),
-        };
-        ops.push(Operation {
-            name,
-            method,
-            path,
-            path_text: path_text.to_string(),
-            headers,
-            body,
-            expect,
-            extract,
-            cleanup,
-        });
+        Ok(extract)
     }
-    check_cleanups(&ops)?;
-    Ok(ops)
+
+    /// The index, among `names`, of the operation that undoes this one.
+    fn cleanup(&self, w: &OperationWire, names: &[String]) -> Result<Option<usize>, Located> {
+        let Some(c) = &w.cleanup else { return Ok(None) };
+        names.iter().position(|n| n == c.get_ref()).map(Some).ok_or_else(|| {
+            let known: Vec<&str> = names.iter().map(String::as_str).collect();
+            let hint = super::error::did_you_mean(c.get_ref(), &known)
+                .map(|k| format!(": did you mean `{k}`?"))
+                .unwrap_or_default();
+            self.at(
+                c.span(),
+                format!("cleanup `{}` is not an operation of this workload{hint}", c.get_ref()),
+            )
+        })
+    }
 }
 
 /// A cleanup operation can use only what its creator knew: the creator's extracted values and
-/// the current user's `id` and `user_name`.
-fn check_cleanups(ops: &[Operation]) -> Result<(), Located> {
-    for op in ops {
+/// the current user's `id` and `user_name`. `spans`: where each operation names its cleanup.
+fn check_cleanups(ops: &[Operation], spans: &[Option<std::ops::Range<usize>>]) -> Result<(), Located> {
+    for (op, span) in ops.iter().zip(spans) {
         let Some(undo) = op.cleanup.map(|i| &ops[i]) else {
             continue;
         };
         if undo.name == op.name {
             return Err((
-                None,
+                span.clone(),
                 format!("operations.{}: an operation cannot be its own cleanup", op.name),
             ));
         }
@@ -294,7 +339,7 @@ fn check_cleanups(ops: &[Operation]) -> Result<(), Located> {
             let known = op.extract.iter().any(|(v, _)| v == n) || n == "id" || n == "user_name";
             if !known {
                 return Err((
-                    None,
+                    span.clone(),
                     format!(
                         "operations.{}: its cleanup `{}` uses `{{{n}}}`, which `{}` does not extract",
                         op.name, undo.name, op.name

@@ -8,8 +8,6 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::Shard;
-
 /// Changes to a workload file from the command line.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
@@ -197,5 +195,29 @@ impl<'a> Remap<'a> {
             Some((_, _, ovalue)) => Origin::File(ovalue.start),
             None => Origin::Unknown,
         }
+    }
+}
+
+/// This process's part of a sharded run: shard `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}`: expected INDEX/COUNT, e.g. 0/3"))?;
+        let index: u32 = i.trim().parse().map_err(|_| format!("`{i}` is not a shard index"))?;
+        let count: u32 = n.trim().parse().map_err(|_| format!("`{n}` is not a shard count"))?;
+        if count == 0 || index >= count {
+            return Err(format!(
+                "shard {index}/{count}: the index must be below the count (0-based)"
+            ));
+        }
+        Ok(Shard { index, count })
     }
 }

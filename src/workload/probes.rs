@@ -4,53 +4,38 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
-use super::downstream::{Access, Find, ServiceAuth, UrlTemplate};
-use crate::vocab::Op;
+use super::error::{Source, WorkloadError};
+use super::fields::{count, duration, pointer, pointer_or, share, span_of};
+use super::limits;
+pub use super::sync::{ChangeTime, Observe, Pointers, SyncPeek, SyncProbe};
+use super::sync::{budget, sync_probes};
 
-/// Where a downstream keeps each attribute (JSON pointers): SCIM names by default.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pointers {
-    pub active: String,
-    pub roles: String,
-    pub title: String,
-}
-
-impl Default for Pointers {
-    fn default() -> Self {
-        Self {
-            active: "/active".into(),
-            roles: "/roles".into(),
-            title: "/title".into(),
-        }
-    }
-}
-
-fn observable() -> impl Iterator<Item = Op> {
-    Op::ALL.iter().copied().filter(|o| o.is_observable_write())
-}
-
+/// `[probes]`, on disk. Keys that are checked keep their place, for errors at their line.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ProbesWire {
     #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(default)]
-    pub sample: Option<f64>,
+    pub sample: Option<Spanned<f64>>,
     #[serde(default)]
-    pub max_pending: Option<usize>,
+    pub max_pending: Option<Spanned<usize>>,
     #[serde(default)]
-    pub timeout: Option<String>,
+    pub timeout: Option<Spanned<String>>,
     #[serde(default)]
-    pub poll: Option<PollWire>,
+    pub poll: Option<Spanned<PollWire>>,
     /// Requests a second shared by the services read by batched queries that set no `budget`
     /// of their own (default 45).
     #[serde(default)]
-    pub budget: Option<f64>,
+    pub budget: Option<Spanned<f64>>,
     #[serde(default)]
-    pub queue: Option<QueueWire>,
+    pub queue: Option<Spanned<QueueWire>>,
+    /// Each service is read again as the shape its keys say ([`HttpSyncWire`], or
+    /// [`LdapSyncWire`] with `ldap = { … }`).
     #[serde(default)]
-    pub sync: Option<Vec<SyncWire>>,
+    pub sync: Option<Vec<Spanned<SyncPeek>>>,
     #[serde(default)]
     pub push: Option<PushWire>,
 }
@@ -58,11 +43,11 @@ pub struct ProbesWire {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollWire {
-    pub initial: Option<String>,
-    pub max: Option<String>,
-    pub factor: Option<f64>,
+    pub initial: Option<Spanned<String>>,
+    pub max: Option<Spanned<String>>,
+    pub factor: Option<Spanned<f64>>,
     /// Relative spacing instead of `factor`: 0.1 polls every 10 % of the elapsed time.
-    pub precision: Option<f64>,
+    pub precision: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,17 +55,17 @@ pub struct PollWire {
 pub struct QueueWire {
     /// The response header holding the job-status URL (or the job id, with `job_url`).
     #[serde(default)]
-    pub job_header: Option<String>,
+    pub job_header: Option<Spanned<String>>,
     /// A JSON pointer into the write's response body holding the job URL or id.
     #[serde(default)]
-    pub job_pointer: Option<String>,
+    pub job_pointer: Option<Spanned<String>>,
     /// `/jobs/{job}`: builds the URL from a job id.
     #[serde(default)]
-    pub job_url: Option<String>,
+    pub job_url: Option<Spanned<String>>,
     #[serde(default)]
-    pub accepted_at: Option<String>,
+    pub accepted_at: Option<Spanned<String>>,
     #[serde(default)]
-    pub started_at: Option<String>,
+    pub started_at: Option<Spanned<String>>,
     /// Without timestamps: the job has started once this pointer differs from `not_equals`.
     #[serde(default)]
     pub started_when: Option<StartedWhenWire>,
@@ -89,76 +74,8 @@ pub struct QueueWire {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartedWhenWire {
-    pub pointer: String,
+    pub pointer: Spanned<String>,
     pub not_equals: toml::Value,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyncWire {
-    pub service: String,
-    /// Read URL by id (`{id}`, `{userName}`), origin-relative or absolute.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Or a query URL whose answer lists the user (`?filter=userName eq "{userName}"`).
-    #[serde(default)]
-    pub query: Option<String>,
-    /// With `query`: the JSON pointer to the result list (default `/Resources`).
-    #[serde(default)]
-    pub list: Option<String>,
-    /// With `query`: the pointer, in each listed item, to the user's userName (default `/userName`).
-    #[serde(default)]
-    pub identity: Option<String>,
-    /// `"target"`, `"none"`, `{ kind = "bearer", token_env = … }`, `{ kind = "basic", … }`.
-    #[serde(default)]
-    pub auth: Option<super::downstream::ServiceAuthWire>,
-    #[serde(default)]
-    pub headers: Option<std::collections::BTreeMap<String, super::downstream::HeaderValue>>,
-    /// PEM CA bundle for an https:// service behind a private CA.
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    /// PEM certificate and key the probes present to it (mutual TLS).
-    #[serde(default)]
-    pub client_cert: Option<String>,
-    #[serde(default)]
-    pub client_key: Option<String>,
-    /// A JSON pointer, in the user's document there, to the service's own change time (RFC 3339,
-    /// e.g. `/meta/lastModified`): used instead of the bracket when it falls inside it.
-    #[serde(default)]
-    pub changed_at: Option<String>,
-    /// How far that service's clock may be from ours (default 5ms): the resolution it gives.
-    #[serde(default)]
-    pub clock_uncertainty: Option<String>,
-    /// `poll` (default) or `push`.
-    #[serde(default)]
-    pub observe: Option<String>,
-    /// The most requests a second the probes send this service (default: an even share of
-    /// `probes.budget` where it is read by batched queries, no limit where it is read by id).
-    #[serde(default)]
-    pub budget: Option<f64>,
-    /// With `query`: read every user pending there in one query, their filters joined by `or`
-    /// (default true where the query's placeholders sit in one parameter).
-    #[serde(default)]
-    pub batch: Option<bool>,
-    /// Users in one batched query (default 50).
-    #[serde(default)]
-    pub batch_max: Option<usize>,
-    #[serde(default)]
-    pub ops: Option<Vec<String>>,
-    /// Where this service keeps `active`, `roles` and `title` (JSON pointers; SCIM names by default).
-    #[serde(default)]
-    pub pointers: Option<PointersWire>,
-    /// A directory read by LDAP search instead of HTTP (`url`, `query` and `auth` then unused).
-    #[serde(default)]
-    pub ldap: Option<super::directory::LdapReadWire>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PointersWire {
-    pub active: Option<String>,
-    pub roles: Option<String>,
-    pub title: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,10 +86,10 @@ pub struct PushWire {
     pub listen: Option<String>,
     /// JSON pointer to the job id in an event.
     #[serde(default)]
-    pub job_pointer: Option<String>,
+    pub job_pointer: Option<Spanned<String>>,
     /// JSON pointer to the service name in an event.
     #[serde(default)]
-    pub service_pointer: Option<String>,
+    pub service_pointer: Option<Spanned<String>>,
 }
 
 /// Requests a second the batched services share by default: each is a read of every user
@@ -218,37 +135,6 @@ pub struct QueueProbe {
     pub start: StartDetection,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Observe {
-    Poll,
-    Push,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SyncProbe {
-    pub service: String,
-    pub find: Find,
-    pub access: Access,
-    pub observe: Observe,
-    pub ops: Vec<Op>,
-    pub pointers: Pointers,
-    /// The service's own change time, when it publishes one.
-    pub changed_at: Option<ChangeTime>,
-    /// Requests a second this service is sent at most (`None`: no limit).
-    pub budget: Option<f64>,
-    /// Users one query asks for, when the service is read by a batched query.
-    pub batch: Option<usize>,
-    /// A directory read by LDAP search (then `find` and `access` are not used).
-    pub ldap: Option<super::directory::LdapRead>,
-}
-
-/// Where a service publishes when it applied a change, and how far its clock may be off.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeTime {
-    pub pointer: String,
-    pub uncertainty: Duration,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushReceiver {
     pub listen: String,
@@ -267,42 +153,40 @@ pub struct Probes {
     pub push: Option<PushReceiver>,
 }
 
-fn dur(s: &str, key: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim()).map_err(|e| format!("probes.{key}: `{s}`: {e}"))?;
-    super::limits::duration(&format!("probes.{key}"), d, super::limits::WAIT)
+/// A probes duration, within the bound of every wait.
+fn dur(src: &Source, s: &Spanned<String>, key: &str) -> Result<Duration, WorkloadError> {
+    duration(src, s, &format!("probes.{key}"), limits::WAIT)
 }
 
-fn pointer(p: &str, key: &str) -> Result<String, String> {
-    if p.is_empty() || p.starts_with('/') {
-        Ok(p.to_string())
-    } else {
-        Err(format!(
-            "probes.{key}: `{p}` is not a JSON pointer (it starts with `/`, e.g. `/active`)"
-        ))
-    }
+/// An optional probes duration, `default` (ms) when absent.
+fn dur_or(src: &Source, s: &Option<Spanned<String>>, key: &str, default: u64) -> Result<Duration, WorkloadError> {
+    s.as_ref()
+        .map(|s| dur(src, s, key))
+        .transpose()
+        .map(|d| d.unwrap_or(Duration::from_millis(default)))
 }
 
 impl Probes {
-    /// Converts the wire form. `embedded_services` (the embedded target's linked services) fill in
-    /// what an embedded workload leaves out; `None` for other targets.
-    /// `base`: the workload's folder (token files are relative to it).
+    /// Converts `[probes]`. `embedded_services` (the embedded target's linked services) fill in
+    /// what an embedded workload leaves out; `None` for other targets. Errors point at the key
+    /// at fault.
     pub fn from_wire(
-        w: Option<ProbesWire>,
+        src: &Source,
+        w: Option<Spanned<ProbesWire>>,
         embedded_services: Option<&[String]>,
-        base: &std::path::Path,
-    ) -> Result<Option<Probes>, String> {
+    ) -> Result<Option<Probes>, WorkloadError> {
         let explicit = w.is_some();
-        let w = w.unwrap_or_default();
+        let (section, w) = match w {
+            Some(w) => (Some(w.span()), w.into_inner()),
+            None => (None, ProbesWire::default()),
+        };
         if w.enabled == Some(false) || (!explicit && embedded_services.is_none()) {
             return Ok(None);
         }
-        let sample = w.sample.unwrap_or(0.1);
-        if !(sample > 0.0 && sample <= 1.0) {
-            return Err(format!("probes.sample must be in (0, 1], got {sample}"));
-        }
-        let poll = poll_policy(w.poll.as_ref())?;
+        let sample = share(src, &w.sample, "probes.sample", 0.1)?;
+        let poll = poll_policy(src, w.poll.as_ref())?;
         let queue = match (&w.queue, embedded_services) {
-            (Some(q), _) => Some(queue_probe(q)?),
+            (Some(q), _) => Some(queue_probe(src, q)?),
             (None, Some(_)) => Some(QueueProbe {
                 source: JobSource::Header("x-job-location".into()),
                 url_template: None,
@@ -313,26 +197,22 @@ impl Probes {
             }),
             (None, None) => None,
         };
-        let push = w.push.as_ref().map(push_receiver).transpose()?;
-        let mut sync = sync_probes(w.sync, embedded_services, push.is_some(), base)?;
-        share_budget(&mut sync, w.budget)?;
+        let push = w.push.as_ref().map(|p| push_receiver(src, p)).transpose()?;
+        let mut sync = sync_probes(src, w.sync.as_deref(), embedded_services, push.is_some())?;
+        share_budget(src, &mut sync, &w.budget)?;
         if queue.is_none() && sync.is_empty() {
-            return Err("[probes] observes nothing: add `queue` or `sync` (or enabled = false)".into());
+            return Err(src.error(
+                section,
+                "[probes] observes nothing: add `queue` or `sync` (or enabled = false)",
+            ));
         }
         Ok(Some(Probes {
             sample,
-            max_pending: super::limits::count(
-                "probes.max_pending",
-                w.max_pending.unwrap_or(10_000),
-                1,
-                super::limits::PENDING,
-            )?,
-            timeout: w
-                .timeout
-                .as_deref()
-                .map(|s| dur(s, "timeout"))
-                .transpose()?
-                .unwrap_or(Duration::from_secs(30)),
+            max_pending: match &w.max_pending {
+                Some(n) => count(src, n, "probes.max_pending", 1, limits::PENDING)?,
+                None => 10_000,
+            },
+            timeout: dur_or(src, &w.timeout, "timeout", 30_000)?,
             poll,
             queue,
             sync,
@@ -342,13 +222,11 @@ impl Probes {
 }
 
 /// Gives each batched service that set no budget an even share of the probes' `total`.
-fn share_budget(sync: &mut [SyncProbe], total: Option<f64>) -> Result<(), String> {
-    let total = total.unwrap_or(DEFAULT_BUDGET);
-    if !(0.1..=10_000.0).contains(&total) {
-        return Err(format!(
-            "probes.budget is requests a second, between 0.1 and 10000, got {total}"
-        ));
-    }
+fn share_budget(src: &Source, sync: &mut [SyncProbe], total: &Option<Spanned<f64>>) -> Result<(), WorkloadError> {
+    let total = match total {
+        Some(t) => budget(src, t, "probes.budget")?,
+        None => DEFAULT_BUDGET,
+    };
     let sharing = sync.iter().filter(|s| s.batch.is_some() && s.budget.is_none()).count();
     for s in sync.iter_mut().filter(|s| s.batch.is_some() && s.budget.is_none()) {
         s.budget = Some(total / sharing as f64);
@@ -356,347 +234,121 @@ fn share_budget(sync: &mut [SyncProbe], total: Option<f64>) -> Result<(), String
     Ok(())
 }
 
-fn poll_policy(w: Option<&PollWire>) -> Result<PollPolicy, String> {
-    let d = |given: Option<&String>, key: &str, default: u64| {
-        given
-            .map(|s| dur(s, key))
-            .transpose()
-            .map(|v| v.unwrap_or(Duration::from_millis(default)))
+fn poll_policy(src: &Source, w: Option<&Spanned<PollWire>>) -> Result<PollPolicy, WorkloadError> {
+    let Some(w) = w else {
+        return Ok(PollPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(1000),
+            factor: 1.5,
+            precision: Some(DEFAULT_PRECISION),
+        });
     };
+    let (span, p) = (w.span(), w.get_ref());
     let poll = PollPolicy {
-        initial: d(w.and_then(|p| p.initial.as_ref()), "poll.initial", 10)?,
-        max: d(w.and_then(|p| p.max.as_ref()), "poll.max", 1000)?,
-        factor: w.and_then(|p| p.factor).unwrap_or(1.5),
+        initial: dur_or(src, &p.initial, "poll.initial", 10)?,
+        max: dur_or(src, &p.max, "poll.max", 1000)?,
+        factor: p.factor.as_ref().map_or(1.5, |f| *f.get_ref()),
         // Relative spacing unless a growth factor is asked for.
-        precision: match (w.and_then(|p| p.precision), w.and_then(|p| p.factor)) {
-            (Some(p), _) => Some(p),
+        precision: match (&p.precision, &p.factor) {
+            (Some(p), _) => Some(*p.get_ref()),
             (None, Some(_)) => None,
             (None, None) => Some(DEFAULT_PRECISION),
         },
     };
     if poll.initial.is_zero() || poll.max < poll.initial || !(1.0..=10.0).contains(&poll.factor) {
-        return Err("probes.poll needs 0 < initial <= max and 1 <= factor <= 10".into());
+        let at = span_of(&p.factor).filter(|_| !(1.0..=10.0).contains(&poll.factor));
+        return Err(src.error(
+            at.or(span_of(&p.initial)).or(Some(span)),
+            "probes.poll needs 0 < initial <= max and 1 <= factor <= 10",
+        ));
     }
-    if poll.precision.is_some_and(|p| !(0.001..=1.0).contains(&p)) {
-        return Err("probes.poll.precision is a share of the elapsed time, between 0.001 and 1 (e.g. 0.1)".into());
+    if let Some(given) = &p.precision
+        && !(0.001..=1.0).contains(given.get_ref())
+    {
+        return Err(src.error(
+            Some(given.span()),
+            "probes.poll.precision is a share of the elapsed time, between 0.001 and 1 (e.g. 0.1)",
+        ));
     }
     Ok(poll)
 }
 
-fn queue_probe(q: &QueueWire) -> Result<QueueProbe, String> {
+fn queue_probe(src: &Source, q: &Spanned<QueueWire>) -> Result<QueueProbe, WorkloadError> {
+    let (span, q) = (Some(q.span()), q.get_ref());
     Ok(QueueProbe {
         source: match (&q.job_header, &q.job_pointer) {
-            (Some(h), None) => JobSource::Header(h.clone()),
-            (None, Some(p)) => JobSource::Pointer(pointer(p, "queue.job_pointer")?),
-            _ => return Err("probes.queue: give exactly one of `job_header` or `job_pointer`".into()),
+            (Some(h), None) => JobSource::Header(h.get_ref().clone()),
+            (None, Some(p)) => JobSource::Pointer(pointer(src, p, "probes.queue.job_pointer")?),
+            (Some(_), Some(p)) => {
+                return Err(src.error(
+                    Some(p.span()),
+                    "probes.queue: give exactly one of `job_header` or `job_pointer`",
+                ));
+            }
+            (None, None) => {
+                return Err(src.error(span, "probes.queue: give exactly one of `job_header` or `job_pointer`"));
+            }
         },
         url_template: match &q.job_url {
-            Some(t) if !t.contains("{job}") => {
-                return Err(format!("probes.queue.job_url `{t}` needs a `{{job}}` placeholder"));
+            Some(t) if !t.get_ref().contains("{job}") => {
+                return Err(src.error(
+                    Some(t.span()),
+                    format!("probes.queue.job_url `{}` needs a `{{job}}` placeholder", t.get_ref()),
+                ));
             }
-            other => other.clone(),
+            other => other.as_ref().map(|t| t.get_ref().clone()),
         },
         start: match (&q.accepted_at, &q.started_at, &q.started_when) {
             (Some(a), Some(s), None) => StartDetection::Timestamps {
-                accepted_at: pointer(a, "queue.accepted_at")?,
-                started_at: pointer(s, "queue.started_at")?,
+                accepted_at: pointer(src, a, "probes.queue.accepted_at")?,
+                started_at: pointer(src, s, "probes.queue.started_at")?,
             },
             (None, None, Some(w)) => StartDetection::StateChange {
-                pointer: pointer(&w.pointer, "queue.started_when.pointer")?,
+                pointer: pointer(src, &w.pointer, "probes.queue.started_when.pointer")?,
                 not_equals: serde_json::to_value(&w.not_equals).unwrap_or_default(),
             },
             _ => {
-                return Err(
-                    "probes.queue: give `accepted_at` and `started_at` (server timestamps), or `started_when` (state change)".into(),
-                );
+                return Err(src.error(
+                    span,
+                    "probes.queue: give `accepted_at` and `started_at` (server timestamps), or `started_when` (state change)",
+                ));
             }
         },
     })
 }
 
-fn push_receiver(p: &PushWire) -> Result<PushReceiver, String> {
+fn push_receiver(src: &Source, p: &PushWire) -> Result<PushReceiver, WorkloadError> {
     Ok(PushReceiver {
         listen: p.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into()),
-        job_pointer: pointer(p.job_pointer.as_deref().unwrap_or("/job_id"), "push.job_pointer")?,
-        service_pointer: pointer(
-            p.service_pointer.as_deref().unwrap_or("/service"),
-            "push.service_pointer",
-        )?,
-    })
-}
-
-/// The `[[probes.sync]]` services; an embedded target's linked services when none are given.
-fn sync_probes(
-    given: Option<Vec<SyncWire>>,
-    embedded_services: Option<&[String]>,
-    has_push: bool,
-    base: &std::path::Path,
-) -> Result<Vec<SyncProbe>, String> {
-    let wires: Vec<SyncWire> = match (given, embedded_services) {
-        (Some(s), _) => s,
-        (None, Some(services)) => services
-            .iter()
-            .map(|s| SyncWire {
-                service: s.clone(),
-                url: None,
-                query: None,
-                list: None,
-                identity: None,
-                auth: None,
-                headers: None,
-                ca_file: None,
-                client_cert: None,
-                client_key: None,
-                changed_at: None,
-                clock_uncertainty: None,
-                observe: None,
-                ops: None,
-                pointers: None,
-                ldap: None,
-                budget: None,
-                batch: None,
-                batch_max: None,
-            })
-            .collect(),
-        (None, None) => Vec::new(),
-    };
-    let mut sync: Vec<SyncProbe> = Vec::new();
-    for s in wires {
-        if sync.iter().any(|p| p.service == s.service) {
-            return Err(format!("probes.sync: service `{}` is listed twice", s.service));
-        }
-        sync.push(sync_probe(s, embedded_services.is_some(), has_push, base)?);
-    }
-    Ok(sync)
-}
-
-/// Where the service keeps the user: `url` (by id) or `query` (+ `list`, `identity`).
-fn find(s: &SyncWire, embedded: bool) -> Result<Find, String> {
-    let template = |t: &str| UrlTemplate::parse(t).map_err(|e| format!("probes.sync `{}`: {e}", s.service));
-    let by_query_only = |key: &str, v: &Option<String>| match v {
-        Some(_) if s.query.is_none() => Err(format!("probes.sync `{}`: `{key}` goes with `query`", s.service)),
-        _ => Ok(()),
-    };
-    by_query_only("list", &s.list)?;
-    by_query_only("identity", &s.identity)?;
-    match (&s.url, &s.query) {
-        (Some(u), None) => Ok(Find::ById(template(u)?)),
-        (None, Some(q)) => Ok(Find::Query {
-            url: template(q)?,
-            list: pointer(s.list.as_deref().unwrap_or("/Resources"), "sync.list")?,
-            identity: pointer(s.identity.as_deref().unwrap_or("/userName"), "sync.identity")?,
-        }),
-        // The embedded target's services are read as a real downstream found by filter is:
-        // one batched query per tick for every user pending there.
-        (None, None) if embedded => Ok(Find::Query {
-            url: template(&format!(
-                "/linked/{}/Users?filter=userName eq \"{{userName}}\"",
-                s.service
-            ))?,
-            list: "/Resources".into(),
-            identity: "/userName".into(),
-        }),
-        (None, None) => Err(format!(
-            "probes.sync `{}` needs a `url` by id (e.g. \"/directory/users/{{id}}\") or a `query` (e.g. \"/crm/Users?filter=userName eq \\\"{{userName}}\\\"\")",
-            s.service
-        )),
-        (Some(_), Some(_)) => Err(format!("probes.sync `{}`: give `url` or `query`, not both", s.service)),
-    }
-}
-
-/// A service's TLS files, resolved against the workload's folder: files that exist, for an
-/// absolute https:// service.
-fn service_tls(
-    service: &str,
-    url: &str,
-    base: &std::path::Path,
-    ca_file: Option<String>,
-    cert: Option<String>,
-    key: Option<String>,
-) -> Result<crate::http::Tls, String> {
-    let file = |f: String, key: &str| {
-        let path = base.join(&f);
-        if !url.starts_with("https://") {
-            return Err(format!(
-                "probes.sync `{service}`: `{key}` needs an absolute https:// url or query"
-            ));
-        }
-        if !path.is_file() {
-            return Err(format!("probes.sync `{service}`: {key}: no file {}", path.display()));
-        }
-        Ok(path)
-    };
-    let ca_file = ca_file.map(|f| file(f, "ca_file")).transpose()?;
-    let client_identity = match (cert, key) {
-        (None, None) => None,
-        (Some(c), Some(k)) => Some((file(c, "client_cert")?, file(k, "client_key")?)),
-        _ => {
-            return Err(format!(
-                "probes.sync `{service}`: give both `client_cert` and `client_key`"
-            ));
-        }
-    };
-    Ok(crate::http::Tls {
-        ca_file,
-        client_identity,
-    })
-}
-
-fn sync_probe(mut s: SyncWire, embedded: bool, has_push: bool, base: &std::path::Path) -> Result<SyncProbe, String> {
-    let ldap = match s.ldap.take() {
-        Some(w) => {
-            let http_only = [
-                ("url", s.url.is_some()),
-                ("query", s.query.is_some()),
-                ("auth", s.auth.is_some()),
-                ("headers", s.headers.is_some()),
-                ("ca_file", s.ca_file.is_some()),
-                ("client_cert", s.client_cert.is_some()),
-                ("batch", s.batch == Some(true)),
-                ("changed_at", s.changed_at.is_some()),
-                ("pointers", s.pointers.is_some()),
-            ];
-            if let Some((key, _)) = http_only.iter().find(|(_, given)| *given) {
-                return Err(format!(
-                    "probes.sync `{}`: `{key}` is for HTTP services; an LDAP one is described inside `ldap = {{ … }}`",
-                    s.service
-                ));
-            }
-            // The search's answer stands in for a read by id (see `LdapRead`).
-            s.url = Some("/{userName}".into());
-            s.batch = Some(false);
-            let key = format!("probes.sync `{}` ldap", s.service);
-            Some(super::directory::LdapRead::from_wire(w, &key, base)?)
-        }
-        None => None,
-    };
-    let find = find(&s, embedded)?;
-    let relative = find.url().as_str().starts_with('/');
-    let auth = ServiceAuth::from_wire(s.auth, relative, &s.service, base)?;
-    let access = Access {
-        auth,
-        headers: s.headers.unwrap_or_default().into_iter().collect(),
-        tls: service_tls(
-            &s.service,
-            find.url().as_str(),
-            base,
-            s.ca_file,
-            s.client_cert,
-            s.client_key,
-        )?,
-    };
-    let observe = match s.observe.as_deref() {
-        None | Some("poll") => Observe::Poll,
-        Some("push") if has_push => Observe::Push,
-        Some("push") => {
-            return Err(format!(
-                "probes.sync `{}` observes by push: add [probes.push]",
-                s.service
-            ));
-        }
-        Some(other) => {
-            return Err(format!(
-                "probes.sync `{}`: observe must be `poll` or `push`, got `{other}`",
-                s.service
-            ));
-        }
-    };
-    let ops = match s.ops {
-        None => observable().collect(),
-        Some(names) => names
-            .iter()
-            .map(|name| {
-                Op::parse(name).filter(|o| o.is_observable_write()).ok_or_else(|| {
-                    let known: Vec<&str> = observable().map(Op::as_str).collect();
-                    format!(
-                        "probes.sync `{}`: `{name}` is not observable (known: {})",
-                        s.service,
-                        known.join(", ")
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let mut pointers = Pointers::default();
-    if let Some(p) = &s.pointers {
-        for (slot, given, key) in [
-            (&mut pointers.active, &p.active, "active"),
-            (&mut pointers.roles, &p.roles, "roles"),
-            (&mut pointers.title, &p.title, "title"),
-        ] {
-            if let Some(g) = given {
-                *slot = pointer(g, &format!("sync.pointers.{key}"))?;
-            }
-        }
-    }
-    let changed_at = match (&s.changed_at, &s.clock_uncertainty) {
-        (Some(p), u) => Some(ChangeTime {
-            pointer: pointer(p, "sync.changed_at")?,
-            uncertainty: u
-                .as_deref()
-                .map(|u| dur(u, "sync.clock_uncertainty"))
-                .transpose()?
-                .unwrap_or(Duration::from_millis(5)),
-        }),
-        (None, Some(_)) => {
-            return Err(format!(
-                "probes.sync `{}`: `clock_uncertainty` goes with `changed_at`",
-                s.service
-            ));
-        }
-        (None, None) => None,
-    };
-    if let Some(budget) = s.budget
-        && !(0.1..=10_000.0).contains(&budget)
-    {
-        return Err(format!(
-            "probes.sync `{}`: budget is requests a second, between 0.1 and 10000, got {budget}",
-            s.service
-        ));
-    }
-    let batchable = matches!(&find, Find::Query { url, .. } if url.batchable());
-    let batch = match (s.batch, batchable) {
-        (Some(true), false) => {
-            return Err(format!(
-                "probes.sync `{}`: batch needs a `query` whose placeholders sit in one parameter (e.g. `filter=userName eq \"{{userName}}\"`)",
-                s.service
-            ));
-        }
-        (Some(false), _) | (None, false) => None,
-        (_, true) => Some(super::limits::count(
-            &format!("probes.sync `{}`.batch_max", s.service),
-            s.batch_max.unwrap_or(50),
-            1,
-            1000,
-        )?),
-    };
-    Ok(SyncProbe {
-        // Batched services without a budget of their own get a share of the probes' (below).
-        budget: s.budget,
-        batch,
-        changed_at,
-        service: s.service,
-        find,
-        access,
-        observe,
-        ops,
-        pointers,
-        ldap,
+        job_pointer: pointer_or(src, &p.job_pointer, "probes.push.job_pointer", "/job_id")?,
+        service_pointer: pointer_or(src, &p.service_pointer, "probes.push.service_pointer", "/service")?,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workload::downstream::{Find, ServiceAuth};
 
-    fn here() -> &'static std::path::Path {
-        std::path::Path::new(".")
+    /// Converts `text`, a document with a `[probes]` section.
+    fn probes(text: &str, embedded: Option<&[String]>) -> Result<Option<Probes>, WorkloadError> {
+        #[derive(Deserialize)]
+        struct Doc {
+            probes: Option<Spanned<ProbesWire>>,
+        }
+        let src = Source {
+            file: std::path::Path::new("w.toml"),
+            text,
+            remap: None,
+        };
+        let doc: Doc = toml::from_str(text).map_err(|e| src.from_toml(&e))?;
+        Probes::from_wire(&src, doc.probes, embedded)
     }
 
     #[test]
     fn embedded_targets_get_queue_and_every_service_by_default() {
         let services = vec!["directory".to_string(), "mail".to_string()];
-        let p = Probes::from_wire(None, Some(&services), here()).unwrap().unwrap();
+        let p = probes("", Some(&services)).unwrap().unwrap();
         assert_eq!(p.sync.len(), 2);
         assert_eq!(
             p.sync[1].find.url().as_str(),
@@ -709,58 +361,108 @@ mod tests {
         assert!(matches!(p.queue.unwrap().start, StartDetection::Timestamps { .. }));
         assert_eq!(p.sample, 0.1);
         assert!(
-            Probes::from_wire(None, None, here()).unwrap().is_none(),
+            probes("", None).unwrap().is_none(),
             "SCIM targets have no probes unless asked"
         );
     }
 
     #[test]
     fn explicit_probes_are_checked() {
-        let wire = |t: &str| -> ProbesWire { toml::from_str(t).unwrap() };
-        let err = Probes::from_wire(Some(wire("sample = 2.0")), None, here()).unwrap_err();
-        assert!(err.contains("sample"));
-        let err = Probes::from_wire(Some(wire("[[sync]]\nservice = \"ldap\"\n")), None, here()).unwrap_err();
+        let err = probes("[probes]\nsample = 2.0", None).unwrap_err();
+        assert!(err.message.contains("sample"));
+        let err = probes("[[probes.sync]]\nservice = \"ldap\"\n", None).unwrap_err();
         assert!(
-            err.contains("needs a `url` by id") && err.contains("or a `query`"),
+            err.message.contains("needs a `url` by id") && err.message.contains("or a `query`"),
             "{err}"
         );
-        let err = Probes::from_wire(
-            Some(wire(
-                "queue = { job_header = \"x\", accepted_at = \"at\", started_at = \"/s\" }",
-            )),
+        let err = probes(
+            "[probes]\nqueue = { job_header = \"x\", accepted_at = \"at\", started_at = \"/s\" }",
             None,
-            here(),
         )
         .unwrap_err();
-        assert!(err.contains("JSON pointer"), "{err}");
-        let err = Probes::from_wire(
-            Some(wire(
-                "[[sync]]\nservice = \"d\"\nurl = \"/u/{id}\"\nobserve = \"push\"\n",
-            )),
+        assert!(err.message.contains("JSON pointer"), "{err}");
+        let err = probes(
+            "[[probes.sync]]\nservice = \"d\"\nurl = \"/u/{id}\"\nobserve = \"push\"\n",
             None,
-            here(),
         )
         .unwrap_err();
-        assert!(err.contains("[probes.push]"), "{err}");
+        assert!(err.message.contains("[probes.push]"), "{err}");
         assert!(
-            Probes::from_wire(Some(wire("enabled = false")), Some(&["d".into()]), here())
+            probes("[probes]\nenabled = false", Some(&["d".into()]))
                 .unwrap()
                 .is_none()
         );
     }
 
+    /// Each mistake inside `[probes]` points at the line of its key, not at the section's.
+    #[test]
+    fn errors_name_their_keys_line() {
+        for (text, line, needle) in [
+            ("[probes]\nenabled = true\nsample = 2.0\n", 3, "probes.sample"),
+            (
+                "[probes]\n\ntimeout = \"soon\"\n[[probes.sync]]\nservice = \"a\"\nurl = \"/a/{id}\"\n",
+                3,
+                "probes.timeout",
+            ),
+            (
+                "[probes]\npoll = { initial = \"10ms\",\n  precision = 5.0 }\n",
+                3,
+                "precision",
+            ),
+            (
+                "[[probes.sync]]\nservice = \"crm\"\nurl = \"/crm/{id}\"\n\nops = [\"create_user\",\n  \"get_user\"]\n",
+                6,
+                "not observable",
+            ),
+            (
+                "[[probes.sync]]\nservice = \"a\"\nurl = \"/a/{id}\"\nobserve = \"pull\"\n",
+                4,
+                "observe must be",
+            ),
+            (
+                "[[probes.sync]]\nservice = \"a\"\nurl = \"/a/{id}\"\nqueyr = \"/q\"\n",
+                4,
+                "did you mean `query`?",
+            ),
+            (
+                "[[probes.sync]]\nservice = \"a\"\nurl = \"/a/{uid}\"\n",
+                3,
+                "unknown placeholder",
+            ),
+            (
+                "[[probes.sync]]\nservice = \"a\"\nurl = \"https://a.test/{id}\"\nauth = { kind = \"bearer\",\n token_env = \"T\", scope = \"x\" }\n",
+                5,
+                "unknown key `scope`",
+            ),
+        ] {
+            let e = probes(text, None).unwrap_err();
+            assert!(e.message.contains(needle), "{text}: {e}");
+            assert_eq!(e.line, Some(line), "{text}: {e}");
+        }
+    }
+
+    /// An LDAP service is read as its own shape: HTTP keys are unknown there, at their line.
+    #[test]
+    fn an_ldap_service_refuses_http_keys() {
+        let text = "[[probes.sync]]\nservice = \"replica\"\nldap = { url = \"ldap://127.0.0.1:3890\", base_dn = \"ou=people,dc=x\" }\nquery = \"/q\"\n";
+        let e = probes(text, None).unwrap_err();
+        assert!(e.message.contains("unknown key `query`"), "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
+        let ok = text.replace("query = \"/q\"\n", "");
+        let p = probes(&ok, None).unwrap().unwrap();
+        assert!(p.sync[0].ldap.is_some());
+        assert_eq!(p.sync[0].access.auth, ServiceAuth::Target);
+    }
+
     /// Other origins get no credentials unless a service says so; query views get their defaults.
     #[test]
     fn reads_of_other_origins_carry_none_of_the_targets_credentials() {
-        let wire = |t: &str| -> ProbesWire { toml::from_str(t).unwrap() };
-        let p = Probes::from_wire(
-            Some(wire(
-                "[[sync]]\nservice = \"crm\"\nquery = \"https://crm.example.test/Users?filter=userName eq \\\"{userName}\\\"\"\n\
-                 [[sync]]\nservice = \"dir\"\nurl = \"https://dir.example.test/u/{id}\"\nauth = \"target\"\n\
-                 [[sync]]\nservice = \"hr\"\nurl = \"/hr/{id}\"\nauth = { kind = \"bearer\", token_env = \"HR\" }\nheaders = { X-Tenant = \"t1\" }\n",
-            )),
+        let p = probes(
+            "[[probes.sync]]\nservice = \"crm\"\nquery = \"https://crm.example.test/Users?filter=userName eq \\\"{userName}\\\"\"\n\
+             [[probes.sync]]\nservice = \"dir\"\nurl = \"https://dir.example.test/u/{id}\"\nauth = \"target\"\n\
+             [[probes.sync]]\nservice = \"hr\"\nurl = \"/hr/{id}\"\nauth = { kind = \"bearer\", token_env = \"HR\" }\nheaders = { X-Tenant = \"t1\" }\n\
+             [[probes.sync]]\nservice = \"idp\"\nurl = \"https://idp.test/u/{id}\"\nauth = { kind = \"oauth2-client-credentials\", token_url = \"/t\", client_id = \"c\", client_secret_env = \"S\" }\n",
             None,
-            std::path::Path::new("."),
         )
         .unwrap()
         .unwrap();
@@ -771,12 +473,8 @@ mod tests {
         assert_eq!(p.sync[1].access.auth, ServiceAuth::Target, "explicitly asked for");
         assert!(matches!(p.sync[2].access.auth, ServiceAuth::Bearer(_)));
         assert_eq!(p.sync[2].access.headers.len(), 1);
-        let bad = Probes::from_wire(
-            Some(wire("[[sync]]\nservice = \"crm\"\nurl = \"/crm/{uid}\"\n")),
-            None,
-            std::path::Path::new("."),
-        )
-        .unwrap_err();
-        assert!(bad.contains("unknown placeholder"), "{bad}");
+        assert!(matches!(p.sync[3].access.auth, ServiceAuth::OAuth2(_)));
+        let bad = probes("[[probes.sync]]\nservice = \"crm\"\nurl = \"/crm/{uid}\"\n", None).unwrap_err();
+        assert!(bad.message.contains("unknown placeholder"), "{bad}");
     }
 }

@@ -1,7 +1,14 @@
-//! Threshold selectors checked against what the workload can record: a misspelled metric,
-//! operation, service or tag fails when the workload loads (`validate`, `run`), naming the
-//! nearest known word, instead of with exit 2 after the whole load.
+//! The `thresholds` list, and its selectors checked against what the workload can record: a
+//! misspelled metric, operation, service or tag fails when the workload loads (`validate`,
+//! `run`) at the threshold's own line, naming the nearest known word, instead of with exit 2
+//! after the whole load.
 
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::{Source, WorkloadError};
 use crate::thresholds::ThresholdSpec;
 use crate::thresholds::parse::{Selector, Threshold};
 use crate::vocab::{metric, tag};
@@ -10,6 +17,69 @@ use crate::vocab::{metric, tag};
 pub struct Vocabulary {
     pub ops: Vec<String>,
     pub services: Vec<String>,
+}
+
+/// `"p99(api_latency) < 300ms"`, or with an abort policy:
+/// `{ expr = "rate(errors) < 5%", abort_on_fail = true, delay = "10s" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ThresholdWire {
+    Plain(String),
+    Full {
+        expr: String,
+        #[serde(default)]
+        abort_on_fail: bool,
+        #[serde(default)]
+        delay: Option<String>,
+    },
+}
+
+/// The list as written: each threshold keeps its place.
+pub type ThresholdsWire = Spanned<Vec<Spanned<ThresholdWire>>>;
+
+/// Parses each threshold; the spans, in the same order, let [`check`] point at each one.
+pub fn from_wire(
+    src: &Source,
+    list: Option<ThresholdsWire>,
+) -> Result<(Vec<ThresholdSpec>, Vec<Range<usize>>), WorkloadError> {
+    let Some(list) = list else {
+        return Ok(Default::default());
+    };
+    let mut thresholds = Vec::new();
+    let mut spans = Vec::new();
+    for t in list.into_inner() {
+        let span = t.span();
+        let (expr, abort_on_fail, delay) = match t.into_inner() {
+            ThresholdWire::Plain(e) => (e, false, None),
+            ThresholdWire::Full {
+                expr,
+                abort_on_fail,
+                delay,
+            } => (expr, abort_on_fail, delay),
+        };
+        let mut spec = ThresholdSpec::parse(&expr).map_err(|e| src.error(Some(span.clone()), e.to_string()))?;
+        spec.abort_on_fail = abort_on_fail;
+        if let Some(d) = delay {
+            spec.delay = humantime::parse_duration(d.trim())
+                .map_err(|e| src.error(Some(span.clone()), format!("threshold `{expr}`: delay `{d}`: {e}")))?;
+        }
+        thresholds.push(spec);
+        spans.push(span);
+    }
+    Ok((thresholds, spans))
+}
+
+/// Checks each threshold's selector against `vocabulary`, at the threshold's line.
+pub fn check(
+    src: &Source,
+    vocabulary: &Vocabulary,
+    thresholds: &[ThresholdSpec],
+    spans: &[Range<usize>],
+) -> Result<(), WorkloadError> {
+    for (t, span) in thresholds.iter().zip(spans) {
+        vocabulary.check(t).map_err(|m| src.error(Some(span.clone()), m))?;
+    }
+    Ok(())
 }
 
 /// Tags a check selector takes (`checks{kind=..,category=..,name=..}`).

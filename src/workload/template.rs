@@ -247,6 +247,19 @@ fn escape_into(s: &str, out: &mut String) {
     }
 }
 
+/// Every `{run_id}` in `template` is bounded by characters that cannot extend the run id as a
+/// token once rendered: not a letter or digit, and not another placeholder (cleanup matches the
+/// run id as a whole token).
+pub fn marker_stands_alone(template: &str) -> bool {
+    let bytes = template.as_bytes();
+    let apart =
+        |b: Option<&u8>, placeholder_edge: u8| b.is_none_or(|b| !b.is_ascii_alphanumeric() && *b != placeholder_edge);
+    template.match_indices("{run_id}").all(|(at, m)| {
+        let before = at.checked_sub(1).and_then(|i| bytes.get(i));
+        apart(before, b'}') && apart(bytes.get(at + m.len()), b'{')
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+use crate::vocab::Op;
 
 const MINIMAL: &str = r#"
 name = "t"
@@ -107,8 +108,8 @@ fn overrides_replace_values_and_keep_validation() {
         e.message.contains("did you mean `admins`") && e.message.contains("--set load.admns=7"),
         "{e}"
     );
-    let w = parse_with(MINIMAL, &["target.base_url=http://127.0.0.1:9/scim/v2"]).unwrap();
-    assert!(matches!(w.target, Target::Scim { ref base_url, .. } if base_url == "http://127.0.0.1:9/scim/v2"));
+    let w = parse_with(MINIMAL, &["target.base_url=http://127.0.0.1:9000/scim/v2"]).unwrap();
+    assert!(matches!(w.target, Target::Scim { ref base_url, .. } if base_url == "http://127.0.0.1:9000/scim/v2"));
 }
 
 /// Regression: an unrelated `--set` moved every error to a line of the re-serialised document.
@@ -214,4 +215,81 @@ fn every_shipped_workload_is_valid() {
         }
     }
     assert!(seen >= 1);
+}
+
+/// The 1-based line of the first line of `text` that contains `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect(needle) + 1
+}
+
+/// Mistakes inside `[checks]` and `[operations]` point at their key's line, not the section's.
+#[test]
+fn section_errors_name_their_keys_line() {
+    let cases = [
+        (
+            "[checks]\nkinds = [\"login\",\n  \"logni\"]\n",
+            "\"logni\"]",
+            "did you mean `login`?",
+        ),
+        (
+            "[checks]\nkinds = [\"audit\"]\n\nsample = 5.0\n",
+            "sample = 5.0",
+            "checks.sample",
+        ),
+        (
+            "[checks]\nkinds = [\"authorization\"]\nreadonly_client = { id = \"ro\",\n  token_url = \"/t\" }\n",
+            "token_url = \"/t\"",
+            "signs in at checks.token_url",
+        ),
+        (
+            "[checks]\nkinds = [\"audit\"]\nattempts = 0\n",
+            "attempts = 0",
+            "`checks.attempts` must be at least 1",
+        ),
+        (
+            "[operations.ping]\nmethod = \"GET\"\npath = \"/ping\"\ncleanup = \"ping\"\n",
+            "cleanup = \"ping\"",
+            "its own cleanup",
+        ),
+        (
+            "[operations.ping]\nmethod = \"GET\"\n\npath = \"ping\"\n",
+            "path = \"ping\"",
+            "starts with `/`",
+        ),
+    ];
+    for (section, at, needle) in cases {
+        let text = format!("{MINIMAL}{section}");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains(needle), "{section}: {e}");
+        assert_eq!(e.line, Some(line_of(&text, at)), "{section}: {e}");
+    }
+}
+
+/// `[target]` is read as the struct of its kind: a key of another kind is unknown at its line,
+/// and the message names the kind that takes it.
+#[test]
+fn a_target_key_of_another_kind_names_that_kind() {
+    let text =
+        format!("{MINIMAL}[target]\nkind = \"scim\"\nbase_url = \"http://127.0.0.1:9000\"\nprofile = \"fast\"\n");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.line, Some(line_of(&text, "profile = ")), "{e}");
+    assert!(
+        e.message.contains("unknown key `profile` in [target]") && e.message.contains("belongs to kind = \"embedded\""),
+        "{e}"
+    );
+    let text = format!(
+        "{MINIMAL}[target]\nkind = \"ldap\"\nurl = \"ldap://127.0.0.1:3890\"\nbase_dn = \"ou=p,dc=x\"\nbase_url = \"http://x\"\n"
+    );
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.line, Some(line_of(&text, "base_url = ")), "{e}");
+    assert!(e.message.contains("belongs to kind = \"scim\" or \"http\""), "{e}");
+    let text = format!("{MINIMAL}[target]\nprofil = \"fast\"\n");
+    let e = parse(&text).unwrap_err();
+    assert!(e.message.contains("did you mean `profile`?"), "{e}");
+    let text = format!(
+        "{MINIMAL}[target]\nkind = \"scim\"\nbase_url = \"http://127.0.0.1:9000\"\nauth = {{ kind = \"bearer\",\n  token_url = \"/t\" }}\n"
+    );
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.line, Some(line_of(&text, "token_url")), "{e}");
+    assert!(e.message.contains("unknown key `token_url`"), "{e}");
 }

@@ -17,6 +17,8 @@ use anyhow::Context as _;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, SearchOptions};
 pub use ldap3::{Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 
+pub mod dn;
+
 use crate::http::CallError;
 use crate::http::settings::Secret;
 use crate::metrics::ErrorKind;

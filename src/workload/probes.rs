@@ -32,8 +32,8 @@ pub struct ProbesWire {
     pub budget: Option<Spanned<f64>>,
     #[serde(default)]
     pub queue: Option<Spanned<QueueWire>>,
-    /// Each service is read again as the shape its keys say ([`HttpSyncWire`], or
-    /// [`LdapSyncWire`] with `ldap = { … }`).
+    /// Each service is read again as the shape its keys say (`HttpSyncWire`, or
+    /// `LdapSyncWire` with `ldap = { … }`).
     #[serde(default)]
     pub sync: Option<Vec<Spanned<SyncPeek>>>,
     #[serde(default)]

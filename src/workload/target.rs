@@ -1,7 +1,7 @@
 //! The `[target]` section: what the load runs against. Its `kind` is read first, then the table
 //! as that kind's own struct (`embedded`, `scim` or `http`, `ldap`), so a key of another kind
 //! is an unknown key at its own line, with the kind that takes it named. Owns [`Target`]; the
-//! `scim` and `http` kinds' own shape is in [`http_target`](super::http_target).
+//! `scim` and `http` kinds' own shape is in [`http_target`].
 
 use std::time::Duration;
 

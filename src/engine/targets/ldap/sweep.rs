@@ -1,8 +1,12 @@
 //! Cleaning up what a run created in a directory, with the SCIM cleanup's rules: delete what the
 //! ledger holds (retrying `busy`, `unavailable`, timeouts and broken connections until the
-//! deadline), then search for entries whose naming value carries the run's marker as a whole
-//! token and delete those too; an entry whose name does not carry it is never touched. Groups go
-//! first, so no group keeps a member that is about to vanish.
+//! deadline), then search for entries whose name carries the run's marker as a whole token and
+//! delete those too. Groups go first, so no group keeps a member that is about to vanish.
+//!
+//! [`owned`] is the directory's ownership gate, the only way to a delete: an entry is the run's
+//! when its DN is `{naming attribute}={value},{base}`, one level under the base the run writes
+//! to, with the marker in that RDN value. Another value of the naming attribute, another
+//! attribute, an entry elsewhere in the tree (the bind account) never count.
 
 use std::time::Duration;
 
@@ -41,17 +45,31 @@ async fn delete_one(
     }
 }
 
-/// Deletes each item, counting into `report`; what stays is returned.
+/// The RDN value of `dn` when the entry is the run's: named by `attribute` directly under `base`,
+/// the value carrying `run_id` as a whole token.
+pub fn owned(dn: &str, attribute: &str, base: &str, run_id: &RunId) -> Option<String> {
+    let rdn = crate::ldap::dn::first_rdn(dn)?;
+    (rdn.attribute.eq_ignore_ascii_case(attribute) && crate::ldap::dn::same(rdn.parent, base) && run_id.marks(&rdn.value))
+        .then_some(rdn.value)
+}
+
+/// Deletes each item the gate lets through, counting into `report`; what stays is returned.
 async fn delete_all(
     dir: &Directory,
     items: &[Created],
+    gate: impl Fn(&Created) -> bool,
     deadline: Instant,
     report: &mut CleanupReport,
 ) -> Vec<LeftBehind> {
     let mut left = Vec::new();
     for item in items {
         report.attempted += 1;
-        match delete_one(dir, item.id(), deadline, report).await {
+        let removed = if gate(item) {
+            delete_one(dir, item.id(), deadline, report).await
+        } else {
+            Err("not deleted: its DN is not one the run writes (marker in its RDN, under its base)".into())
+        };
+        match removed {
             Ok(Removed::Deleted) => report.deleted += 1,
             Ok(Removed::AlreadyGone) => report.already_gone += 1,
             Err(reason) => {
@@ -73,7 +91,8 @@ async fn delete_all(
     left
 }
 
-/// The entries under `base` whose `attribute` carries `run_id` as a whole token.
+/// The entries directly under `base` that the gate says are the run's (the search narrows, the
+/// DN decides).
 async fn marked(
     dir: &Directory,
     base: &str,
@@ -83,17 +102,13 @@ async fn marked(
 ) -> Result<Vec<Created>, String> {
     let filter = format!("({attribute}=*{}*)", ldap_escape(run_id.as_str()));
     let found = dir
-        .search(base, Scope::Subtree, &filter, &[attribute], None)
+        .search(base, Scope::OneLevel, &filter, &["1.1"], None)
         .await
         .map_err(|e| format!("{base}: {e}"))?;
     Ok(found
         .into_iter()
         .filter_map(|e| {
-            let name = e
-                .attrs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(attribute))
-                .and_then(|(_, v)| v.iter().find(|v| run_id.marks(v)).cloned())?;
+            let name = owned(&e.dn, attribute, base, run_id)?;
             Some(if group {
                 Created::Group {
                     id: e.dn,
@@ -123,8 +138,10 @@ pub async fn clean_up(
     let mut report = CleanupReport::default();
     let (groups, users): (Vec<Created>, Vec<Created>) =
         items.into_iter().partition(|c| matches!(c, Created::Group { .. }));
-    let mut left = delete_all(dir, &groups, deadline, &mut report).await;
-    left.extend(delete_all(dir, &users, deadline, &mut report).await);
+    let group_gate = |c: &Created| owned(c.id(), "cn", &t.groups.base_dn, run_id).is_some();
+    let user_gate = |c: &Created| owned(c.id(), &t.rdn, &t.base_dn, run_id).is_some();
+    let mut left = delete_all(dir, &groups, group_gate, deadline, &mut report).await;
+    left.extend(delete_all(dir, &users, user_gate, deadline, &mut report).await);
     let mut still = Vec::new();
     for (base, attribute, group) in [(&t.groups.base_dn, "cn", true), (&t.base_dn, t.rdn.as_str(), false)] {
         match marked(dir, base, attribute, run_id, group).await {
@@ -133,7 +150,8 @@ pub async fn clean_up(
                     .into_iter()
                     .filter(|c| !left.iter().any(|l| l.id == c.id()))
                     .collect();
-                still.extend(delete_all(dir, &fresh, deadline, &mut report).await);
+                let gate = |c: &Created| owned(c.id(), attribute, base, run_id).is_some();
+                still.extend(delete_all(dir, &fresh, gate, deadline, &mut report).await);
             }
             Err(why) => report.unsearchable.push(why),
         }
@@ -148,4 +166,63 @@ pub async fn clean_up(
         report.command = Some(command);
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::owned;
+    use crate::ldap::dn_escape;
+    use crate::ledger::RunId;
+
+    const BASE: &str = "ou=people,dc=example,dc=test";
+
+    #[test]
+    fn the_entries_seen_deleted_are_not_the_runs() {
+        let run = RunId::parse("pb-ldaptest1").unwrap();
+        // The bind account, outside the base; a second uid value; a lookalike; another level.
+        assert_eq!(owned("cn=admin,dc=example,dc=test", "uid", BASE, &run), None);
+        assert_eq!(owned("uid=alice,ou=people,dc=example,dc=test", "uid", BASE, &run), None);
+        assert_eq!(owned("uid=pb-ldaptest10-1,ou=people,dc=example,dc=test", "uid", BASE, &run), None);
+        assert_eq!(owned("uid=pb-ldaptest1-1,ou=x,ou=people,dc=example,dc=test", "uid", BASE, &run), None);
+        assert_eq!(owned("cn=pb-ldaptest1-1,ou=people,dc=example,dc=test", "uid", BASE, &run), None);
+        assert_eq!(owned("uid=pb-ldaptest1-1+cn=x,ou=people,dc=example,dc=test", "uid", BASE, &run), None);
+        assert_eq!(
+            owned("UID=pb-ldaptest1-5,OU=People, dc=example,dc=test", "uid", BASE, &run).as_deref(),
+            Some("pb-ldaptest1-5")
+        );
+    }
+
+    proptest! {
+        /// Whatever DN a directory lists, it is the run's exactly when it was built as the run
+        /// builds its entries: the naming attribute, a value with the marker, directly under
+        /// the base.
+        #[test]
+        fn only_an_rdn_with_the_marker_directly_under_the_base_is_owned(
+            attribute in prop_oneof![Just("uid"), Just("UID"), Just("cn"), Just("mail")],
+            prefix in prop_oneof![Just(""), Just("x"), Just("a,b "), Just("+"), Just("="), Just("\\")],
+            marker in prop_oneof![Just("pb-ldaptest1"), Just("pb-ldaptest10"), Just("xpb-ldaptest1"), Just("")],
+            suffix in prop_oneof![Just(""), Just("-7"), Just("5"), Just(",ou=x"), Just(" ")],
+            parent in prop_oneof![
+                Just(BASE.to_string()),
+                Just("OU=People,DC=example,DC=test".to_string()),
+                Just("ou=x,ou=people,dc=example,dc=test".to_string()),
+                Just("dc=example,dc=test".to_string()),
+                Just("ou=people,dc=example,dc=test,dc=evil".to_string()),
+            ],
+        ) {
+            let run = RunId::parse("pb-ldaptest1").unwrap();
+            let value = format!("{prefix}{marker}{suffix}");
+            let dn = format!("{attribute}={},{parent}", dn_escape(value.as_str()));
+            let expected = attribute.eq_ignore_ascii_case("uid")
+                && parent.eq_ignore_ascii_case(BASE)
+                && run.marks(&value);
+            let got = owned(&dn, "uid", BASE, &run);
+            prop_assert_eq!(got.is_some(), expected, "{}", dn);
+            if let Some(v) = got {
+                prop_assert_eq!(v, value);
+            }
+        }
+    }
 }

@@ -102,7 +102,10 @@ async fn list_marked(
             .map_err(|e| format!("{kind}: the search answer is not a SCIM ListResponse: {e}"))?;
         let n = page.resources.len();
         for r in page.resources {
-            let name = r.user_name.or(r.display_name).unwrap_or_default();
+            // A resource's identity is the attribute the search was on: a user's userName, a
+            // group's displayName. A user without userName whose displayName carries the marker
+            // is not the run's.
+            let name = if kind == "Users" { r.user_name } else { r.display_name }.unwrap_or_default();
             // Whatever the server's filter returned, only whole-token matches are ours.
             if run_id.marks(&name) {
                 found.push(match kind {

@@ -31,6 +31,9 @@ impl CheckHub {
             self.registry
                 .record(self.login_latency, started.elapsed().as_micros() as u64);
         }
+        if matches!(r, Ok(Bind::Accepted)) {
+            self.bindable.insert((user.id.clone(), d.name.clone()), ());
+        }
         r
     }
 
@@ -78,33 +81,23 @@ impl CheckHub {
         self.pass(CheckKind::Login);
     }
 
-    /// After a disable or a delete: every directory refuses the user's bind.
+    /// After a disable or a delete: every directory refuses the user's bind. A refusal is
+    /// evidence only where the user was seen able to bind (before the change or after it), and
+    /// only for this change: a refusal seen after a later delete began is the delete's, and the
+    /// check ends overtaken. A directory where the user never bound judges nothing; a check
+    /// that judged no directory is skipped, never passed.
     pub(super) async fn check_bind_revoked(self: Arc<Self>, user: CheckedUser, acked: Instant) {
         let deadline = acked + self.cfg.timeout;
+        let mut judged = 0;
         for d in self.directories() {
-            let series = self.revocation[&d.name];
-            let mut previous = acked;
-            let mut wait = Duration::from_millis(5);
-            loop {
-                let sent = Instant::now();
-                let refused = matches!(self.bind(d, &user).await, Ok(Bind::Refused(_)));
-                if refused {
-                    let at = Instant::now();
-                    let res = (at - previous).as_micros() as u64;
-                    self.registry
-                        .record_observation(series, (at - acked).as_micros() as u64, res, false);
-                    break;
-                }
-                if self.enabled_after(&user.id, acked) {
-                    // Enabled again by its journey before this directory showed the change.
+            match self.revoked_in(d, &user, acked, deadline).await {
+                Revoked::Refused => judged += 1,
+                Revoked::NeverBound => {}
+                Revoked::Overtaken => {
                     self.skip(CheckKind::Revocation);
                     return;
                 }
-                previous = sent;
-                if Instant::now() + wait > deadline || !self.pause(wait).await {
-                    let bound = self.cfg.timeout.as_micros() as u64;
-                    self.registry
-                        .record_observation(series, bound, wait.as_micros() as u64, true);
+                Revoked::StillAccepted => {
                     self.fail(
                         CheckKind::Revocation,
                         Some(&user.user_name),
@@ -116,10 +109,51 @@ impl CheckHub {
                     );
                     return;
                 }
-                wait = wait.mul_f64(1.5).min(Duration::from_millis(250));
+                Revoked::Stopped => return,
             }
         }
-        self.pass(CheckKind::Revocation);
+        if judged > 0 {
+            self.pass(CheckKind::Revocation);
+        } else {
+            self.skip(CheckKind::Revocation);
+        }
+    }
+
+    /// One directory's verdict on a change acknowledged at `acked`.
+    async fn revoked_in(&self, d: &BindDirectory, user: &CheckedUser, acked: Instant, deadline: Instant) -> Revoked {
+        let series = self.revocation[&d.name];
+        let key = (user.id.clone(), d.name.clone());
+        let mut previous = acked;
+        let mut wait = Duration::from_millis(5);
+        loop {
+            let sent = Instant::now();
+            let refused = matches!(self.bind(d, user).await, Ok(Bind::Refused(_)));
+            if self.enabled_after(&user.id, acked) || (refused && self.overtaken_by_delete(&user.id, acked, sent)) {
+                // Enabled again, or deleted, before this directory showed the change.
+                return Revoked::Overtaken;
+            }
+            if refused && self.bindable.contains_key(&key) {
+                let at = Instant::now();
+                let res = (at - previous).as_micros() as u64;
+                self.registry
+                    .record_observation(series, (at - acked).as_micros() as u64, res, false);
+                return Revoked::Refused;
+            }
+            previous = sent;
+            if Instant::now() + wait > deadline || !self.pause(wait).await {
+                if !self.bindable.contains_key(&key) {
+                    return Revoked::NeverBound;
+                }
+                if self.stop.is_cancelled() && Instant::now() + wait <= deadline {
+                    return Revoked::Stopped;
+                }
+                let bound = self.cfg.timeout.as_micros() as u64;
+                self.registry
+                    .record_observation(series, bound, wait.as_micros() as u64, true);
+                return Revoked::StillAccepted;
+            }
+            wait = wait.mul_f64(1.5).min(Duration::from_millis(250));
+        }
     }
 
     fn enabled_after(&self, id: &str, at: Instant) -> bool {
@@ -140,4 +174,18 @@ impl CheckHub {
         }
         true
     }
+}
+
+/// How a directory answered binds after a change.
+enum Revoked {
+    /// Refused, after the user had been seen to bind there.
+    Refused,
+    /// Accepted until the bound.
+    StillAccepted,
+    /// The user was never seen to bind there: nothing to judge.
+    NeverBound,
+    /// A later write (an enable, a delete) came first.
+    Overtaken,
+    /// The checks were stopped (an interrupt).
+    Stopped,
 }

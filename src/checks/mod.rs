@@ -78,6 +78,12 @@ pub struct CheckHub {
     /// Users whose journey disabled or deleted them: a permissions check that then sees the
     /// user's access gone was overtaken, not failed.
     revoked_users: DashMap<String, ()>,
+    /// (user id, directory) where a bind as the user was accepted: a refusal there is evidence
+    /// of a revocation only after the user was seen able to bind.
+    bindable: DashMap<(String, String), ()>,
+    /// When a journey's delete of each user began: a refusal seen after a later delete belongs
+    /// to the delete, not to the disable before it.
+    deleting: DashMap<String, Instant>,
     permits: Arc<Semaphore>,
     stop: CancellationToken,
     created: Ledger,
@@ -144,6 +150,8 @@ impl CheckHub {
             run_id: run_id.clone(),
             tokens: DashMap::new(),
             revoked_users: DashMap::new(),
+            bindable: DashMap::new(),
+            deleting: DashMap::new(),
             permits: Arc::new(Semaphore::new(MAX_PENDING)),
             stop,
             created,
@@ -543,16 +551,17 @@ impl CheckHub {
         if !self.cfg.has(CheckKind::Revocation) {
             return;
         }
+        if !self.directories().is_empty() {
+            // A bind needs no token: its evidence is a bind the directory accepted (see there).
+            let me = self.clone();
+            self.spawn(async move { me.check_bind_revoked(user, acked).await });
+            return;
+        }
         let Some(token) = self.tokens.get(&user.id).map(|t| t.clone()) else {
             // The user never logged in before the change: nothing issued to revoke.
             self.skip(CheckKind::Revocation);
             return;
         };
-        if !self.directories().is_empty() {
-            let me = self.clone();
-            self.spawn(async move { me.check_bind_revoked(user, acked).await });
-            return;
-        }
         let me = self.clone();
         self.spawn(async move {
             let deadline = acked + me.cfg.timeout;
@@ -602,6 +611,22 @@ impl CheckHub {
                 }
             }
         });
+    }
+
+    /// Whether logins are LDAP binds (judged per change), not tokens (judged once per user).
+    pub fn checks_binds(&self) -> bool {
+        !self.directories().is_empty()
+    }
+
+    /// A journey began deleting `id` at `began`: what its checks see from then on is the
+    /// delete's doing.
+    pub fn deleting(&self, id: &str, began: Instant) {
+        self.deleting.insert(id.to_string(), began);
+    }
+
+    /// Whether a later write than the one acknowledged at `acked` (a delete) had begun by `sent`.
+    fn overtaken_by_delete(&self, id: &str, acked: Instant, sent: Instant) -> bool {
+        self.deleting.get(id).is_some_and(|t| *t > acked && sent >= *t)
     }
 
     /// Waits for every check under way, up to `limit`, then stops the rest.

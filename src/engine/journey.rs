@@ -17,7 +17,7 @@ use crate::probes::condition::Supersession;
 use crate::workload::{Journey, Step, ThinkTime};
 
 /// Hands a sampled user's acknowledged write to the checks.
-fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, acked: Instant) {
+fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, began: Instant, acked: Instant) {
     let Some(hub) = &ctx.checks else { return };
     let Some(u) = state.user.as_mut().filter(|u| u.checked && u.owned) else {
         return;
@@ -31,7 +31,15 @@ fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, acked: I
     match step {
         Step::CreateUser => hub.created(user, acked),
         Step::AssignRole(role) => hub.role_assigned(user, role.clone(), acked),
-        Step::DisableUser | Step::DeleteUser if !u.revocation_started => {
+        // A delete is a change of its own: what its checks see from its start is its doing, not
+        // an earlier disable's; with directories it is judged on its own binds.
+        Step::DeleteUser if !u.revocation_started || hub.checks_binds() => {
+            hub.deleting(&user.id, began);
+            u.revocation_started = true;
+            hub.revoked(user, acked);
+        }
+        Step::DeleteUser => hub.deleting(&user.id, began),
+        Step::DisableUser if !u.revocation_started => {
             u.revocation_started = true;
             hub.revoked(user, acked);
         }
@@ -78,7 +86,7 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
         match end {
             StepEnd::Done => {
                 ctx.registry.record(series, micros);
-                follow_with_checks(ctx, step, &mut state, t0 + Duration::from_micros(micros));
+                follow_with_checks(ctx, step, &mut state, t0, t0 + Duration::from_micros(micros));
                 if let (Some(hub), Some((expect, job, version))) = (&ctx.probes, state.observe.take()) {
                     let user = state.user.as_ref();
                     let trace = user.and_then(|u| u.probed.clone()).unwrap_or_else(|| hub.new_trace());

@@ -62,7 +62,11 @@ pub fn first_rdn(dn: &str) -> Option<Rdn<'_>> {
     let (rdn, parent) = split_first(dn)?;
     let (attribute, value) = rdn.split_once('=')?;
     let attribute = attribute.trim();
-    if attribute.is_empty() || !attribute.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+    if attribute.is_empty()
+        || !attribute
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
         return None;
     }
     Some(Rdn {
@@ -99,11 +103,17 @@ mod tests {
     #[test]
     fn rdns_and_parents() {
         let r = first_rdn("uid=pb-1\\2c x,ou=people,dc=example,dc=test").unwrap();
-        assert_eq!((r.attribute, r.value.as_str(), r.parent), ("uid", "pb-1, x", "ou=people,dc=example,dc=test"));
+        assert_eq!(
+            (r.attribute, r.value.as_str(), r.parent),
+            ("uid", "pb-1, x", "ou=people,dc=example,dc=test")
+        );
         assert_eq!(first_rdn("cn=a\\,b, dc=x").unwrap().value, "a,b");
         assert_eq!(first_rdn("cn=a+uid=b,dc=x"), None);
         assert_eq!(first_rdn("garbage"), None);
-        assert!(same("UID=A,OU=People, DC=example,dc=test", "uid=a,ou=people,dc=example,dc=test"));
+        assert!(same(
+            "UID=A,OU=People, DC=example,dc=test",
+            "uid=a,ou=people,dc=example,dc=test"
+        ));
         assert!(!same("uid=a,ou=people,dc=example,dc=test", "uid=a,dc=example,dc=test"));
         assert!(!same("", ""));
     }

@@ -49,8 +49,10 @@ async fn delete_one(
 /// the value carrying `run_id` as a whole token.
 pub fn owned(dn: &str, attribute: &str, base: &str, run_id: &RunId) -> Option<String> {
     let rdn = crate::ldap::dn::first_rdn(dn)?;
-    (rdn.attribute.eq_ignore_ascii_case(attribute) && crate::ldap::dn::same(rdn.parent, base) && run_id.marks(&rdn.value))
-        .then_some(rdn.value)
+    (rdn.attribute.eq_ignore_ascii_case(attribute)
+        && crate::ldap::dn::same(rdn.parent, base)
+        && run_id.marks(&rdn.value))
+    .then_some(rdn.value)
 }
 
 /// Deletes each item the gate lets through, counting into `report`; what stays is returned.
@@ -184,10 +186,32 @@ mod tests {
         // The bind account, outside the base; a second uid value; a lookalike; another level.
         assert_eq!(owned("cn=admin,dc=example,dc=test", "uid", BASE, &run), None);
         assert_eq!(owned("uid=alice,ou=people,dc=example,dc=test", "uid", BASE, &run), None);
-        assert_eq!(owned("uid=pb-ldaptest10-1,ou=people,dc=example,dc=test", "uid", BASE, &run), None);
-        assert_eq!(owned("uid=pb-ldaptest1-1,ou=x,ou=people,dc=example,dc=test", "uid", BASE, &run), None);
-        assert_eq!(owned("cn=pb-ldaptest1-1,ou=people,dc=example,dc=test", "uid", BASE, &run), None);
-        assert_eq!(owned("uid=pb-ldaptest1-1+cn=x,ou=people,dc=example,dc=test", "uid", BASE, &run), None);
+        assert_eq!(
+            owned("uid=pb-ldaptest10-1,ou=people,dc=example,dc=test", "uid", BASE, &run),
+            None
+        );
+        assert_eq!(
+            owned(
+                "uid=pb-ldaptest1-1,ou=x,ou=people,dc=example,dc=test",
+                "uid",
+                BASE,
+                &run
+            ),
+            None
+        );
+        assert_eq!(
+            owned("cn=pb-ldaptest1-1,ou=people,dc=example,dc=test", "uid", BASE, &run),
+            None
+        );
+        assert_eq!(
+            owned(
+                "uid=pb-ldaptest1-1+cn=x,ou=people,dc=example,dc=test",
+                "uid",
+                BASE,
+                &run
+            ),
+            None
+        );
         assert_eq!(
             owned("UID=pb-ldaptest1-5,OU=People, dc=example,dc=test", "uid", BASE, &run).as_deref(),
             Some("pb-ldaptest1-5")

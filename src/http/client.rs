@@ -246,14 +246,23 @@ impl HttpClient {
         if_none_match: Option<&HeaderValue>,
         extras: Option<&Extras>,
     ) -> Result<Reply, CallError> {
-        let absolute = path.starts_with("http://") || path.starts_with("https://");
-        // An absolute URL on the target's own origin goes through its connections too.
-        let same_origin = absolute
-            .then(|| {
-                path.strip_prefix(self.origin.as_str())
-                    .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
-            .flatten();
+        // A path relative to the base starts with `/`; anything else is a URL, parsed (scheme
+        // and host case-insensitively) and compared by origin, never by its spelling.
+        let absolute = !path.starts_with('/');
+        let parsed = if absolute {
+            Some(reqwest::Url::parse(path).map_err(|e| CallError::payload(format!("bad URL {path}: {e}")))?)
+        } else {
+            None
+        };
+        // An absolute URL on the target's own origin goes through its connections too, in
+        // origin-form (its path and query only).
+        let same_origin: Option<String> = parsed
+            .as_ref()
+            .filter(|u| u.origin() == self.base_url.origin())
+            .map(|u| match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_string(),
+            });
         let plain = match &self.plain {
             Some(p) if !absolute || same_origin.is_some() => Some(p),
             _ => None,
@@ -263,9 +272,9 @@ impl HttpClient {
             let answer = match plain {
                 Some(plain) => {
                     // Origin-form: the connection is to the target's origin already.
-                    let uri = match same_origin {
-                        Some("") => "/".to_string(),
-                        Some(rest) => rest.to_string(),
+                    let uri = match &same_origin {
+                        Some(rest) if rest.is_empty() => "/".to_string(),
+                        Some(rest) => rest.clone(),
                         None => {
                             let mut uri = String::with_capacity(self.base_path.len() + path.len());
                             uri.push_str(&self.base_path);

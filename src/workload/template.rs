@@ -197,6 +197,19 @@ impl Template {
         out: &mut String,
     ) -> Result<(), String> {
         out.clear();
+        // In a URL, a runtime value (one a target answered) fills exactly one path segment or
+        // is refused (threat-model invariant 1): `..`, `/`, `?` never reshape the request.
+        let put_runtime = |s: &str, out: &mut String| -> Result<(), String> {
+            match escape {
+                Escape::Url => {
+                    let seg = crate::http::url::segment(s).map_err(|why| format!("the value {s:?} cannot be part of a URL: {why}"))?;
+                    out.push_str(seg.as_str());
+                }
+                Escape::Json => escape_into(s, out),
+                Escape::Raw => out.push_str(s),
+            }
+            Ok(())
+        };
         let put = |s: &str, out: &mut String| match escape {
             Escape::Json => escape_into(s, out),
             Escape::Url => out.push_str(&crate::http::client::encode_query(s)),
@@ -217,7 +230,7 @@ impl Template {
                     }
                     Slot::Var(name) => put(self.vars.get(name).map(String::as_str).unwrap_or(""), out),
                     Slot::Runtime(name) => match lookup(name) {
-                        Some(v) => put(v, out),
+                        Some(v) => put_runtime(v, out)?,
                         None => return Err(format!("no value for `{{{name}}}` yet")),
                     },
                 },
@@ -264,6 +277,25 @@ pub fn marker_stands_alone(template: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// An extracted `..` (from `Location: …/users/..`) once turned a cleanup hook into a DELETE
+    /// of the realm: in a URL a runtime value is one path segment or the step fails.
+    #[test]
+    fn a_runtime_value_in_a_url_is_one_segment_or_refused() {
+        let t = Template::compile_text("/admin/realms/acme/users/{uid}", &BTreeMap::new(), &|n| n == "uid").unwrap();
+        let vars = Vars {
+            run_id: "pb-1",
+            seq: 1,
+            admin: 0,
+        };
+        let mut out = String::new();
+        for bad in ["..", ".", "", "a/b", "%2e%2e", "x?y=1", "a%2Fb"] {
+            let r = t.render_with(&vars, &|_| Some(bad), Escape::Url, &mut out);
+            assert!(r.is_err(), "{bad:?} rendered as {out}");
+        }
+        t.render_with(&vars, &|_| Some("42 x"), Escape::Url, &mut out).unwrap();
+        assert_eq!(out, "/admin/realms/acme/users/42%20x");
+    }
 
     #[test]
     fn renders_valid_json_with_escaped_values() {

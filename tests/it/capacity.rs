@@ -15,6 +15,7 @@ use crate::support::start_reference;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_finds_the_known_capacity() {
     let _quiet = crate::support::measuring().await;
+    crate::support::logs();
     let config = ReferenceConfig::from_toml(
         "profile = \"fast\"\n[queue]\nworkers = 2\nservice_time = \"20ms\"\n[[services]]\nname = \"directory\"\nsync_delay = \"1ms\"\n",
     )

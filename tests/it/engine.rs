@@ -38,6 +38,7 @@ pub async fn run_with(
     let path = dir.path().join("w.toml");
     std::fs::write(&path, &text).unwrap();
     let w = Workload::load(&path, &Default::default()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    crate::support::logs();
     let result = engine::run(
         RunOptions {
             out: Some(dir.path().join("results")),

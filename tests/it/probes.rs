@@ -241,6 +241,7 @@ push = {}
     std::fs::write(&path, workload).unwrap();
     let run = |path: std::path::PathBuf, out: std::path::PathBuf| async move {
         let w = provbench::workload::Workload::load(&path, &Default::default()).unwrap();
+        crate::support::logs();
         provbench::engine::run(
             provbench::engine::RunOptions {
                 out: Some(out),

@@ -145,8 +145,3 @@ pub fn loads_both_cores() -> tokio::sync::RwLockWriteGuard<'static, ()> {
 pub async fn measuring() -> tokio::sync::RwLockReadGuard<'static, ()> {
     HEAVY.read().await
 }
-
-/// [`measuring`] for a test outside a runtime.
-pub fn measuring_blocking() -> tokio::sync::RwLockReadGuard<'static, ()> {
-    HEAVY.blocking_read()
-}

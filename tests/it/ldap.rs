@@ -287,14 +287,34 @@ fn a_disable_that_does_not_lock_fails_the_revocation_check() {
     let pair = Pair::start();
     let (dir, provider, consumer) = (pair.dir(), pair.provider, pair.consumer);
     let path = workload(dir, provider, consumer, "");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "lock = \"ppolicy\"",
-        "lock = \"custom\"\ndisable = { description = \"disabled\" }\nenable = { description = [] }",
+    // Mostly leavers, whose users stay disabled until cleanup: a lifecycle journey enables and
+    // deletes its user right after disabling it, and a check that binds only after the delete
+    // (on a busy machine) is refused and passes. With the workload's 3:1 mix, a 2 s run on a busy
+    // machine could hold no leaver at all, and nothing to fail.
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "lock = \"ppolicy\"",
+            "lock = \"custom\"\ndisable = { description = \"disabled\" }\nenable = { description = [] }",
+        )
+        .replace("name = \"leaver\"\nweight = 1\n", "name = \"leaver\"\nweight = 30\n");
+    assert!(
+        text.contains("weight = 30"),
+        "the leaver journey as the workload writes it"
     );
     std::fs::write(&path, text).unwrap();
     let out = dir.join("out");
+    // Every disable checked (the workload samples 30 %): on a busy machine a 2 s run makes few
+    // disables, and a sample of them could be none, a run with nothing to fail.
     let done = provbench_run(&path, &out)
-        .args(["--set", "load.duration=2s", "--set", "checks.timeout=2s"])
+        .args([
+            "--set",
+            "load.duration=2s",
+            "--set",
+            "checks.timeout=2s",
+            "--set",
+            "checks.sample=1.0",
+        ])
         .output()
         .unwrap();
     assert_eq!(done.status.code(), Some(1), "{}", String::from_utf8_lossy(&done.stderr));

@@ -205,26 +205,29 @@ fn report_rebuilds_a_killed_run_and_compare_judges_regressions() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Killed once the hlog holds two intervals (its first 2 s of load, however long the start
-    // took on a busy machine), so that the rebuilt run has a duration to check.
+    // Killed once the hlog holds two intervals and 200 operations (however long the start and
+    // the load took on a busy machine): a duration to check, and enough samples for the p50s
+    // the comparisons below judge.
     let hlog_path = dir.path().join("killed/histograms.hlog");
     let waited = std::time::Instant::now();
     loop {
-        let text = std::fs::read_to_string(&hlog_path).unwrap_or_default();
-        // Complete lines only: the writer may be in the middle of one.
-        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
-        let starts: std::collections::BTreeSet<&str> = complete
-            .lines()
-            .filter(|l| l.starts_with("Tag="))
-            .filter_map(|l| l.split(',').nth(1))
-            .collect();
-        if starts.len() >= 2 {
-            break;
+        // A cut last line is left out by the reader, as for the rebuild below.
+        if let Ok(h) = provbench::metrics::hlog::read_hlog(&hlog_path) {
+            let starts: std::collections::BTreeSet<_> = h.intervals.iter().map(|i| i.start).collect();
+            let ops: u64 = h
+                .intervals
+                .iter()
+                .filter(|i| i.key.metric == "api_latency")
+                .map(|i| i.histogram.len())
+                .sum();
+            if starts.len() >= 2 && ops >= 200 {
+                break;
+            }
         }
         // A safety bound: only a run that never got going reaches it.
         assert!(
             waited.elapsed() < std::time::Duration::from_secs(50),
-            "no two intervals: {text}"
+            "no two intervals of 200 operations"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }

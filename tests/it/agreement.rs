@@ -22,7 +22,9 @@ fn read_by(filter_only: bool) -> &'static str {
 
 /// 240 creates at 40/s against `mail` with `delay`, every write observed (sample 1.0) with the
 /// default polling: the client's `sync_lag` and the service's own figures for the same writes.
-async fn creates_at_defaults(delay: &str, filter_only: bool) -> (MetricSummary, Value) {
+/// The sync lag provbench measured, the reference's ground truth, and the p99 latency of the
+/// writes (see [`agrees`]).
+async fn creates_at_defaults(delay: &str, filter_only: bool) -> (MetricSummary, Value, u64) {
     let view = if filter_only { FILTER_ONLY } else { "" };
     let config = ReferenceConfig::from_toml(&format!(
         "profile = \"fast\"\n[[services]]\nname = \"mail\"\nsync_delay = \"{delay}\"\nview = \"{view}\"\n"
@@ -44,16 +46,25 @@ async fn creates_at_defaults(delay: &str, filter_only: bool) -> (MetricSummary, 
         .unwrap()
         .clone();
     assert_eq!((m.count, m.timeouts), (240, 0), "{m:?}");
+    let answer_us = result
+        .summary
+        .metric("api_latency", Some(("op", "create_user")))
+        .and_then(|c| c.p99_us)
+        .unwrap();
     let truth = truth(&stats, "sync_lag", Some("mail"));
-    (m, truth)
+    (m, truth, answer_us)
 }
 
 /// p50, p90 and p99 within max(5 %, 2 ms) of the truth, with no allowance for resolution; and
 /// no estimate earlier than the true minimum by more than half its bracket (the midpoint of a
 /// bracket that holds the change is never further from it), give or take max(2 ms, 0.5 %): the
 /// truth counts from when the service accepted the write, provbench from when the answer
-/// arrived, and both are histogram values (three digits).
-fn agrees(name: &str, client: &MetricSummary, truth: &Value) {
+/// arrived, and both are histogram values (three digits). The two clocks start apart by the
+/// part of the write's latency after the service accepted it, which the client cannot see: a
+/// few hundred µs on an idle machine, tens of ms where the answer waits for a busy core. Below
+/// the truth, provbench may also be off by up to `answer_us`, the writes' p99 latency in the
+/// same run, so the bound stays as tight as the machine allows.
+fn agrees(name: &str, client: &MetricSummary, truth: &Value, answer_us: u64) {
     for (q, c, t) in [
         ("p50", client.p50_us, &truth["p50_us"]),
         ("p90", client.p90_us, &truth["p90_us"]),
@@ -66,8 +77,8 @@ fn agrees(name: &str, client: &MetricSummary, truth: &Value) {
             (c - t) / t * 100.0
         );
         assert!(
-            (c - t).abs() <= tolerance,
-            "{name} {q}: provbench {c} µs, ground truth {t} µs, tolerance {tolerance} µs; resolution median {:?} worst {:?}",
+            c - t <= tolerance && t - c <= tolerance + answer_us as f64,
+            "{name} {q}: provbench {c} µs, ground truth {t} µs, tolerance {tolerance} µs (+{answer_us} µs below); resolution median {:?} worst {:?}",
             client.resolution_us,
             client.resolution_max_us
         );
@@ -76,7 +87,7 @@ fn agrees(name: &str, client: &MetricSummary, truth: &Value) {
     let true_min = truth["min_us"].as_u64().unwrap();
     let slack = (true_min / 200).max(2000);
     assert!(
-        client.min_us.unwrap() + half_worst + slack >= true_min,
+        client.min_us.unwrap() + half_worst + slack + answer_us >= true_min,
         "{name}: earliest estimate {:?} µs, true minimum {true_min} µs, half the widest bracket {half_worst} µs",
         client.min_us
     );
@@ -85,43 +96,43 @@ fn agrees(name: &str, client: &MetricSummary, truth: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_delay_by_id() {
     let _quiet = crate::support::measuring().await;
-    let (m, truth) = creates_at_defaults("fixed:1s", false).await;
-    agrees("fixed 1 s by id", &m, &truth);
+    let (m, truth, answer) = creates_at_defaults("fixed:1s", false).await;
+    agrees("fixed 1 s by id", &m, &truth, answer);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_delay_by_filter_only() {
     let _quiet = crate::support::measuring().await;
-    let (m, truth) = creates_at_defaults("fixed:1s", true).await;
-    agrees("fixed 1 s by filter", &m, &truth);
+    let (m, truth, answer) = creates_at_defaults("fixed:1s", true).await;
+    agrees("fixed 1 s by filter", &m, &truth, answer);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uniform_delay_by_id() {
     let _quiet = crate::support::measuring().await;
-    let (m, truth) = creates_at_defaults("uniform:500ms..1500ms", false).await;
-    agrees("uniform by id", &m, &truth);
+    let (m, truth, answer) = creates_at_defaults("uniform:500ms..1500ms", false).await;
+    agrees("uniform by id", &m, &truth, answer);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uniform_delay_by_filter_only() {
     let _quiet = crate::support::measuring().await;
-    let (m, truth) = creates_at_defaults("uniform:500ms..1500ms", true).await;
-    agrees("uniform by filter", &m, &truth);
+    let (m, truth, answer) = creates_at_defaults("uniform:500ms..1500ms", true).await;
+    agrees("uniform by filter", &m, &truth, answer);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lognormal_delay_by_id() {
     let _quiet = crate::support::measuring().await;
-    let (m, truth) = creates_at_defaults("lognormal:median=200ms,p99=1500ms", false).await;
-    agrees("lognormal by id", &m, &truth);
+    let (m, truth, answer) = creates_at_defaults("lognormal:median=200ms,p99=1500ms", false).await;
+    agrees("lognormal by id", &m, &truth, answer);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lognormal_delay_by_filter_only() {
     let _quiet = crate::support::measuring().await;
-    let (m, truth) = creates_at_defaults("lognormal:median=200ms,p99=1500ms", true).await;
-    agrees("lognormal by filter", &m, &truth);
+    let (m, truth, answer) = creates_at_defaults("lognormal:median=200ms,p99=1500ms", true).await;
+    agrees("lognormal by filter", &m, &truth, answer);
 }
 
 /// Where only a filter finds the user (gone = an empty list, never a 404 or 410), disables and

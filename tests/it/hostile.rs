@@ -474,6 +474,7 @@ async fn client_authentication_basic_or_post() {
         let path = dir.path().join("w.toml");
         std::fs::write(&path, &text).unwrap();
         let w = provbench::workload::Workload::load(&path, &Default::default()).unwrap();
+        crate::support::logs();
         let result = provbench::engine::run(
             provbench::engine::RunOptions {
                 out: Some(dir.path().join("results")),

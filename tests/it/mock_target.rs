@@ -151,6 +151,7 @@ async fn a_kind_of_target_outside_the_crate_drives_journeys_cleanup_and_results(
     let dir = tempfile::tempdir().unwrap();
     let w = Workload::parse(&dir.path().join("mock.toml"), WORKLOAD, &Default::default()).unwrap();
     let mock = Arc::new(Mock::default());
+    crate::support::logs();
     let result = engine::run(
         RunOptions {
             out: Some(dir.path().join("results")),

@@ -31,8 +31,14 @@ pub fn truth(stats: &Value, metric: &str, service: Option<&str>) -> Value {
         .clone()
 }
 
-/// |client − truth| within max(5 %, one resolution, `floor_us`) at p50 and p99.
-fn agree(name: &str, client: &MetricSummary, truth: &Value, floor_us: u64) {
+/// |client − truth| within max(5 %, one resolution, `floor_us`) at p50 and p99; below the truth,
+/// also by up to `answer_us`. A probe's lag counts from when the write's answer arrived, the
+/// truth from when the service accepted it: the two clocks start apart by the part of the
+/// write's own latency after the service accepted it, which the client cannot see. On an idle
+/// machine that is a few hundred µs; on a busy one the answer waits for a core, tens of ms.
+/// `answer_us` is the write's p99 latency in the same run (0 where both figures come from the
+/// server's own timestamps), so the bound stays as tight as the machine allows.
+fn agree(name: &str, client: &MetricSummary, truth: &Value, floor_us: u64, answer_us: u64) {
     for (q, c, t) in [
         ("p50", client.p50_us, &truth["p50_us"]),
         ("p99", client.p99_us, &truth["p99_us"]),
@@ -42,11 +48,18 @@ fn agree(name: &str, client: &MetricSummary, truth: &Value, floor_us: u64) {
             .max(client.resolution_us.unwrap_or(0) as f64)
             .max(floor_us as f64);
         assert!(
-            (c - t).abs() <= tolerance,
-            "{name} {q}: provbench {c} µs, ground truth {t} µs, tolerance {tolerance} µs (resolution {:?})",
+            c - t <= tolerance && t - c <= tolerance + answer_us as f64,
+            "{name} {q}: provbench {c} µs, ground truth {t} µs, tolerance {tolerance} µs (+{answer_us} µs below; resolution {:?})",
             client.resolution_us
         );
     }
+}
+
+/// The p99 latency of the runs' writes (`create_user`): see [`agree`].
+fn answer_us(s: &provbench::results::Summary) -> u64 {
+    s.metric("api_latency", Some(("op", "create_user")))
+        .and_then(|m| m.p99_us)
+        .expect("the run created users")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,6 +114,7 @@ steps = ["create_user"]
             &m,
             &truth(&stats, "sync_lag", Some(svc)),
             0,
+            answer_us(s),
         );
     }
     // Queue delay from the server's own timestamps: exact but for histogram rounding.
@@ -109,6 +123,7 @@ steps = ["create_user"]
         &metric("queue_delay", None),
         &truth(&stats, "queue_delay", None),
         1000,
+        0,
     );
     let e2e = metric("end_to_end", None);
     assert!(e2e.p50_us.unwrap() >= metric("sync_lag", Some("mail")).p50_us.unwrap());
@@ -241,6 +256,7 @@ push = {}
     std::fs::write(&path, workload).unwrap();
     let run = |path: std::path::PathBuf, out: std::path::PathBuf| async move {
         let w = provbench::workload::Workload::load(&path, &Default::default()).unwrap();
+        crate::support::logs();
         provbench::engine::run(
             provbench::engine::RunOptions {
                 out: Some(out),
@@ -445,7 +461,7 @@ async fn a_published_change_time_gives_the_lag_exactly() {
          changed_at = \"/urn:provbench:linked/synced_at\"\nclock_uncertainty = \"1ms\"\n",
     )
     .await;
-    agree("sync_lag{mail} by its change time", &m, &truth, 2000);
+    agree("sync_lag{mail} by its change time", &m, &truth, 2000, 0);
     let resolution = m.resolution_us.unwrap();
     assert!((1000..=1010).contains(&resolution), "the declared 1 ms: {resolution}");
     let problems = &summary.probes.as_ref().unwrap().problems;
@@ -458,7 +474,7 @@ async fn a_published_change_time_gives_the_lag_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relative_polling_bounds_the_error_of_each_estimate() {
     let _quiet = crate::support::measuring().await;
-    let (m, truth, _) = lognormal_mail_run(
+    let (m, truth, summary) = lognormal_mail_run(
         "poll = { initial = \"5ms\", max = \"1s\", precision = 0.04 }\n\
          sync = [{ service = \"mail\", url = \"/linked/mail/Users/{id}\" }]\n",
     )
@@ -469,7 +485,13 @@ async fn relative_polling_bounds_the_error_of_each_estimate() {
         resolution_us: None,
         ..m.clone()
     };
-    agree("sync_lag{mail} polled at 4 %", &exact, &truth, 2000);
+    agree(
+        "sync_lag{mail} polled at 4 %",
+        &exact,
+        &truth,
+        2000,
+        answer_us(&summary),
+    );
     let worst = m.resolution_max_us.unwrap();
     assert!(
         worst <= m.max_us.unwrap() / 10 + 5_000,

@@ -4,8 +4,27 @@ use provbench::reference::{self, RunningReference, config::ReferenceConfig};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+/// Installs, once per test process, the log filter `provbench` installs (its default
+/// directives), writing through the test harness's capture: shown for a failing test only.
+/// Call it before any in-process run: goose sets its own unfiltered logger as the `log` crate's
+/// global one at its first run unless one is already set, and that one would print every
+/// dependency's error lines (a rejected TLS certificate a test expects) to the terminal.
+pub fn logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                provbench::logging::default_directives(false, false),
+            ))
+            .with_ansi(false)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 /// Writes `text` to `dir/w.toml`, loads it and runs it in-process (results in `dir/results`).
 pub async fn run_workload(dir: &std::path::Path, text: &str) -> anyhow::Result<provbench::engine::RunResult> {
+    logs();
     let path = dir.join("w.toml");
     std::fs::write(&path, text).unwrap();
     let w = provbench::workload::Workload::load(&path, &Default::default())?;
@@ -125,9 +144,4 @@ pub fn loads_both_cores() -> tokio::sync::RwLockWriteGuard<'static, ()> {
 /// For an async test whose figures a heavy neighbour would skew.
 pub async fn measuring() -> tokio::sync::RwLockReadGuard<'static, ()> {
     HEAVY.read().await
-}
-
-/// [`measuring`] for a test outside a runtime.
-pub fn measuring_blocking() -> tokio::sync::RwLockReadGuard<'static, ()> {
-    HEAVY.blocking_read()
 }

@@ -46,8 +46,10 @@ fn unescape(raw: &str) -> Option<String> {
                     i += 2;
                 }
             }
-            // `+` joins the values of a multi-valued RDN: not one name.
-            b'+' => return None,
+            // `+` joins the values of a multi-valued RDN, and `;` is RFC 2253's other RDN
+            // separator (servers still accept it): neither is one name. Unescaped `"`, `<`,
+            // `>` and `=` are not valid in a value: such a DN is not trusted either.
+            b'+' | b';' | b'"' | b'<' | b'>' | b'=' => return None,
             b => {
                 out.push(b);
                 i += 1;
@@ -82,7 +84,8 @@ fn normal(dn: &str) -> Option<Vec<(String, String)>> {
     let mut out = Vec::new();
     while !rest.is_empty() {
         let rdn = first_rdn(rest)?;
-        out.push((rdn.attribute.to_ascii_lowercase(), rdn.value.to_lowercase()));
+        // ASCII case only: a Unicode fold would make the Kelvin sign `K` an ASCII `k`.
+        out.push((rdn.attribute.to_ascii_lowercase(), rdn.value.to_ascii_lowercase()));
         rest = rdn.parent.trim();
     }
     Some(out)
@@ -116,5 +119,8 @@ mod tests {
         ));
         assert!(!same("uid=a,ou=people,dc=example,dc=test", "uid=a,dc=example,dc=test"));
         assert!(!same("", ""));
+        // `;` separates RDNs for servers that follow RFC 2253; a Kelvin sign is not a `k`.
+        assert_eq!(first_rdn("uid=victim;ou=pb-1,ou=kiosk,dc=x"), None);
+        assert!(!same("ou=\u{212A}iosk,dc=x", "ou=kiosk,dc=x"));
     }
 }

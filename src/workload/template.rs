@@ -202,7 +202,8 @@ impl Template {
         let put_runtime = |s: &str, out: &mut String| -> Result<(), String> {
             match escape {
                 Escape::Url => {
-                    let seg = crate::http::url::segment(s).map_err(|why| format!("the value {s:?} cannot be part of a URL: {why}"))?;
+                    let seg = crate::http::url::segment(s)
+                        .map_err(|why| format!("the value {s:?} cannot be part of a URL: {why}"))?;
                     out.push_str(seg.as_str());
                 }
                 Escape::Json => escape_into(s, out),

@@ -27,24 +27,27 @@ impl JobStatus {
         }
     }
 
-    /// The job's status URL, with the user's `{id}` and `{userName}` filled in where the
-    /// template names them.
-    fn url(&self, subject: Subject, job: &str) -> String {
+    /// The job's status URL, with the job, the user's `{id}` and `{userName}` filled in where
+    /// the template names them; `None` when a value the target answered (the job, the id)
+    /// cannot be one path segment (threat-model invariant 1): that job cannot be observed.
+    fn url(&self, subject: Subject, job: &str) -> Option<String> {
         let template = match &self.url_template {
-            Some(t) => t.replace("{job}", job),
+            Some(t) => t.replace("{job}", crate::http::url::segment(job).ok()?.as_str()),
             None => job.to_string(),
         };
         let filled = template
-            .replace("{id}", subject.who.id)
+            .replace("{id}", crate::http::url::segment(subject.who.id).ok()?.as_str())
             .replace("{userName}", &crate::http::client::encode_query(subject.who.user_name));
-        absolute(&self.target, filled)
+        Some(absolute(&self.target, filled))
     }
 
     async fn fetch(&self, subject: Subject<'_>, stop: &CancellationToken) -> Fetch {
         let Some(job) = subject.job else {
             return Fetch::NoJob;
         };
-        let url = self.url(subject, job);
+        let Some(url) = self.url(subject, job) else {
+            return Fetch::NoJob;
+        };
         self.requests.fetch_add(1, Ordering::Relaxed);
         get(&self.target, &url, None, stop).await
     }
@@ -79,11 +82,14 @@ mod tests {
         let by_id = JobStatus::new(target.clone(), Some("/jobs/{job}?user={id}&name={userName}".into()));
         let (s, job) = subject("j1");
         assert_eq!(
-            by_id.url(s, job),
-            "http://127.0.0.1:8000/jobs/j1?user=42&name=a%20b%40c"
+            by_id.url(s, job).as_deref(),
+            Some("http://127.0.0.1:8000/jobs/j1?user=42&name=a%20b%40c")
         );
+        // A job id that would climb out of /jobs/ is not observed, never followed.
+        let (s, job) = subject("../../admin/realms/master");
+        assert_eq!(by_id.url(s, job), None);
         let by_url = JobStatus::new(target, None);
         let (s, job) = subject("https://jobs.example/j1");
-        assert_eq!(by_url.url(s, job), "https://jobs.example/j1");
+        assert_eq!(by_url.url(s, job).as_deref(), Some("https://jobs.example/j1"));
     }
 }

@@ -224,6 +224,16 @@ impl CheckHub {
             );
             return;
         };
+        // Requests name them by their paths, each id one encoded segment (`admin_create` kept
+        // only ids that can be): a raw id such as `%41dmin` would name another user.
+        let member = crate::http::url::member;
+        let (Ok(employee_path), Ok(admin_path), Ok(group_path)) = (
+            member("Users", &employee),
+            member("Users", &admin),
+            member("Groups", &group),
+        ) else {
+            return;
+        };
         let patch =
             |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
         for i in 0..self.cfg.attempts {
@@ -234,25 +244,25 @@ impl CheckHub {
                 0 => (
                     "grant admin by PATCH",
                     Method::PATCH,
-                    format!("/Users/{employee}"),
+                    employee_path.clone(),
                     patch(json!([{"op": "add", "path": "roles", "value": [{"value": "admin"}]}])),
                 ),
                 1 => (
                     "grant admin by PUT",
                     Method::PUT,
-                    format!("/Users/{employee}"),
+                    employee_path.clone(),
                     json!({"userName": format!("{run}-esc-employee@example.test"), "roles": [{"value": "admin"}]}),
                 ),
                 2 => (
                     "modify an admin",
                     Method::PATCH,
-                    format!("/Users/{admin}"),
+                    admin_path.clone(),
                     patch(json!([{"op": "replace", "path": "displayName", "value": "pwned"}])),
                 ),
                 _ => (
                     "join a privileged group",
                     Method::PATCH,
-                    format!("/Groups/{group}"),
+                    group_path.clone(),
                     patch(json!([{"op": "add", "path": "members", "value": [{"value": employee}]}])),
                 ),
             };
@@ -267,9 +277,9 @@ impl CheckHub {
                 .map(|r| r.status().as_u16())
                 .unwrap_or(0);
             // Whatever the status, the target must be unchanged.
-            let e = self.admin_get(&format!("/Users/{employee}")).await;
-            let a = self.admin_get(&format!("/Users/{admin}")).await;
-            let g = self.admin_get(&format!("/Groups/{group}")).await;
+            let e = self.admin_get(&employee_path).await;
+            let a = self.admin_get(&admin_path).await;
+            let g = self.admin_get(&group_path).await;
             let escalated = e["roles"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|x| x["value"] == "admin"))
@@ -292,7 +302,7 @@ impl CheckHub {
                 let _ = client
                     .call(
                         Method::PATCH,
-                        &format!("/Users/{employee}"),
+                        &employee_path,
                         Some(
                             patch(json!([{"op": "remove", "path": "roles[value eq \"admin\"]"}]))
                                 .to_string()
@@ -303,7 +313,7 @@ impl CheckHub {
                 let _ = client
                     .call(
                         Method::PATCH,
-                        &format!("/Groups/{group}"),
+                        &group_path,
                         Some(patch(json!([{"op": "remove", "path": "members"}])).to_string().into()),
                     )
                     .await;

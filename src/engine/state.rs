@@ -5,7 +5,7 @@
 //! made, hand an acknowledged write to the probes.
 //!
 //! The target protocols in [`super::targets`] read and change only these; they never see the
-//! scheduler around them ([`super::context::Ctx`]).
+//! scheduler around them (the engine's `context::Ctx`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -47,23 +47,31 @@ const DECODE_ROUNDS: usize = 3;
 
 /// `raw` as one path segment, or why it cannot be one.
 pub fn segment(raw: &str) -> Result<Segment, Refused> {
+    allowed(raw)?;
+    let mut out = String::with_capacity(raw.len());
+    encode_into(raw, &mut out);
+    Ok(Segment(out))
+}
+
+/// Whether `raw` may be one segment, in every spelling a decoder along the way may see.
+fn allowed(raw: &str) -> Result<(), Refused> {
     if raw.len() > MAX_LEN {
         return Err(Refused::TooLong);
     }
-    // The common id (a UUID, a number) has nothing to decode or encode: no second pass.
+    // The common id (a UUID, a number) has nothing to decode: no second pass.
     if !raw.is_empty() && raw != "." && raw != ".." && raw.bytes().all(unreserved) {
-        return Ok(Segment(raw.to_string()));
+        return Ok(());
     }
-    let mut spelling = raw.to_string();
+    let mut spelling = std::borrow::Cow::Borrowed(raw);
     for _ in 0..=DECODE_ROUNDS {
         check(&spelling)?;
         let decoded = percent_decode_str(&spelling).decode_utf8_lossy().into_owned();
-        if decoded == spelling {
+        if decoded == *spelling {
             break;
         }
-        spelling = decoded;
+        spelling = std::borrow::Cow::Owned(decoded);
     }
-    Ok(Segment(encode(raw)))
+    Ok(())
 }
 
 /// One spelling of the value: no delimiter, no control, not a dot segment, not empty.
@@ -92,16 +100,15 @@ fn is_invisible(c: char) -> bool {
 
 /// Every byte but RFC 3986's unreserved characters percent-encoded (`%` too, so the server's
 /// one decoding gives the value back as the target wrote it).
-fn encode(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len() * 3);
+fn encode_into(raw: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in raw.bytes() {
         if unreserved(b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.extend(['%', HEX[(b >> 4) as usize] as char, HEX[(b & 15) as usize] as char]);
         }
     }
-    out
 }
 
 fn unreserved(b: u8) -> bool {
@@ -109,13 +116,14 @@ fn unreserved(b: u8) -> bool {
 }
 
 /// `/{collection}/{id}`: the path of one member of a collection, `id` as one segment.
+/// One allocation: the id is checked in place and encoded straight into the path.
 pub fn member(collection: &str, id: &str) -> Result<String, Refused> {
-    let id = segment(id)?;
-    let mut path = String::with_capacity(collection.len() + id.0.len() + 2);
+    allowed(id)?;
+    let mut path = String::with_capacity(collection.len() + id.len() + 2);
     path.push('/');
     path.push_str(collection);
     path.push('/');
-    path.push_str(&id.0);
+    encode_into(id, &mut path);
     Ok(path)
 }
 

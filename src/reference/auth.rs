@@ -1,5 +1,5 @@
 //! OAuth2 for the reference service: the token endpoint (client credentials, password, and the
-//! authorization code and refresh grants of [`super::login`]),
+//! authorization code and refresh grants of `login.rs`),
 //! bearer-token authentication of every API call, and `/oauth/userinfo`.
 //!
 //! Tokens are opaque random strings held in a sharded map with their subject, scopes and expiry.

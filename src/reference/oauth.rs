@@ -1,5 +1,5 @@
-//! The OAuth2 words the reference's token endpoint ([`super::auth`]) and its browser login
-//! ([`super::login`]) both speak: who a token is for, the token request's form, the error answer
+//! The OAuth2 words the reference's token endpoint (`auth.rs`) and its browser login
+//! (`login.rs`) both speak: who a token is for, the token request's form, the error answer
 //! (RFC 6749 §5.2), random opaque tokens, and the check of a user's password. Kept apart so neither of the two imports the other
 //! for them.
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 
@@ -358,17 +358,14 @@ impl HttpClient {
             let retry_after = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
             let captured = self.capture(resp.headers());
             let headers = keep_headers.then(|| Box::new(resp.headers().clone()));
-            let bytes = resp.into_body().collect().await.map_err(|e| CallError {
-                kind: ErrorKind::Connection,
-                detail: error_chain(&e),
-            })?;
+            let body = super::body::read_hyper(resp.into_body(), self.settings.body_limit).await?;
             lease.release();
             Ok(Answer {
                 status,
                 retry_after,
                 captured,
                 headers,
-                body: bytes.to_bytes(),
+                body,
             })
         };
         match tokio::time::timeout(self.settings.timeout, exchange).await {
@@ -430,7 +427,7 @@ impl HttpClient {
             Some(x) if x.keep_headers => Some(Box::new(resp.headers().clone())),
             _ => None,
         };
-        let body = resp.bytes().await.map_err(classify)?;
+        let body = super::body::read(resp, self.settings.body_limit).await?;
         Ok(Answer {
             status,
             retry_after,

@@ -8,11 +8,13 @@
 //!   connections to the target (hyper's HTTP/1.1, a small idle stack).
 //! - [`auth`]: turning a target's [`Auth`] into an `Authorization` header.
 //! - [`settings`]: HTTP settings and authentication, as plain data (built by the workload layer).
+//! - [`body`]: the one way an answer's body is read, never past a limit.
 //! - [`url`]: the one way a value from an answer becomes a path segment (or is refused).
 //!
 //! Imports nothing from the workload layer.
 
 pub mod auth;
+pub mod body;
 pub mod client;
 pub mod plain;
 pub mod settings;

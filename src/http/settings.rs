@@ -70,6 +70,8 @@ pub struct HttpSettings {
     pub tls: Tls,
     /// Offer HTTP/2 over TLS (ALPN; the server chooses). Plain HTTP is always HTTP/1.1.
     pub http2: bool,
+    /// The longest answer body read; past it the answer is a payload error.
+    pub body_limit: usize,
 }
 
 /// PEM files, resolved against the workload's folder.
@@ -92,6 +94,7 @@ impl HttpSettings {
             keep_alive: true,
             tls: Tls::default(),
             http2: true,
+            body_limit: super::body::DEFAULT_LIMIT,
         }
     }
 }

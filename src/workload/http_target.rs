@@ -88,6 +88,7 @@ pub fn http_settings(src: &Source, h: HttpKeys, tls: Tls) -> Result<HttpSettings
         keep_alive: h.keep_alive.unwrap_or(true),
         tls,
         http2: h.http2.unwrap_or(true),
+        body_limit: crate::http::body::DEFAULT_LIMIT,
     })
 }
 

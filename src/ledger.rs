@@ -121,6 +121,8 @@ impl Created {
 pub struct Ledger {
     run_id: RunId,
     items: Arc<Mutex<Vec<Created>>>,
+    /// What journeys deleted: claims that cleanup reads back (invariant 5).
+    deleted: Arc<Mutex<Vec<Created>>>,
 }
 
 impl Ledger {
@@ -128,6 +130,7 @@ impl Ledger {
         Ledger {
             run_id,
             items: Arc::default(),
+            deleted: Arc::default(),
         }
     }
 
@@ -149,6 +152,19 @@ impl Ledger {
     /// Everything recorded so far, leaving the ledger empty.
     pub fn take(&self) -> Vec<Created> {
         std::mem::take(&mut *self.items.lock())
+    }
+
+    /// Notes that a journey deleted `item` (its answer said so): cleanup reads it back. Taken
+    /// once per journey, at its end, so the lock is off the hot path.
+    pub fn deleted(&self, item: Created) {
+        if self.run_id.marks(item.name()) {
+            self.deleted.lock().push(item);
+        }
+    }
+
+    /// What the journeys deleted, for the read-back.
+    pub fn take_deleted(&self) -> Vec<Created> {
+        std::mem::take(&mut *self.deleted.lock())
     }
 }
 

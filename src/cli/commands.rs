@@ -377,6 +377,26 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
         stop.clone(),
     )
     .await?;
+    if args.force && !args.yes {
+        // A marker that is not a run id may be anybody's word: show what it matches first.
+        let found = target.marked(&run_id, args.timeout).await;
+        stop.cancel();
+        let found = found?;
+        let mut listing = String::new();
+        for c in found.iter().take(50) {
+            // Names and ids are the target's words: one line each, escaped.
+            let line = format!("{} {} {}", kind_of(c), c.id(), c.name()).replace(['\n', '\r'], " ");
+            listing.push_str(&format!("would delete: {line}\n"));
+        }
+        if found.len() > 50 {
+            listing.push_str(&format!("… and {} more\n", found.len() - 50));
+        }
+        print!("{}", crate::redact::output(&listing));
+        bail!(
+            "--force lists and deletes nothing: {} resource(s) carry `{run_id}`; add --yes to delete them",
+            found.len()
+        );
+    }
     let report = target.sweep(&run_id, args.timeout).await;
     stop.cancel();
     let what = if target.kind() == "ldap" {
@@ -385,6 +405,14 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
         "the target"
     };
     cleanup_outcome(&run_id, &report?, what)
+}
+
+fn kind_of(c: &crate::ledger::Created) -> &'static str {
+    match c {
+        crate::ledger::Created::User { .. } => "user",
+        crate::ledger::Created::Group { .. } => "group",
+        crate::ledger::Created::Undo(_) => "cleanup hook",
+    }
 }
 
 /// Prints what `provbench cleanup` did; an unsearchable target is an error, anything left a failure.
@@ -403,7 +431,7 @@ fn cleanup_outcome(
             report.unsearchable.join("; ")
         );
     }
-    Ok(if report.failed == 0 && !report.timed_out {
+    Ok(if report.failed == 0 && report.unverified == 0 && !report.timed_out {
         Outcome::Passed
     } else {
         Outcome::Failed

@@ -291,8 +291,10 @@ pub struct ValidateArgs {
 #[command(
     long_about = "Delete what an interrupted run left on a SCIM target: every user (and group) whose name \
 carries the run id as a whole token (`pb-nightly1` matches `pb-nightly1-7@example.test`, never \
-`pb-nightly10-7@…`). Nothing without the marker is touched. Exits 1 when something could not be \
-deleted, 2 when the target could not be searched.",
+`pb-nightly10-7@…`). Nothing without the marker is touched. Every delete is read back: one still \
+found is counted unverified. A marker that is not a run id needs --force, and --force lists what \
+it would delete unless --yes is given as well. Exits 1 when something could not be deleted or \
+read back as gone, 2 when the target could not be searched (or --force came without --yes).",
     after_help = "Examples:\n  provbench cleanup --run-id pb-1a2b3c4d workloads/scim2-server.toml\n  \
 SCIM_TOKEN=... provbench cleanup --run-id pb-1a2b3c4d --target-url http://127.0.0.1:8000/scim/v2 --token-env SCIM_TOKEN"
 )]
@@ -300,9 +302,13 @@ pub struct CleanupArgs {
     /// The run id (printed at the start of a run and in summary.json).
     #[arg(long)]
     pub run_id: String,
-    /// Accept a marker that is not a provbench run id (still matched as a whole token).
+    /// Accept a marker that is not a provbench run id (still matched as a whole token). Lists
+    /// what carries it and deletes nothing unless --yes is given too.
     #[arg(long)]
     pub force: bool,
+    /// With --force: delete what the listing shows.
+    #[arg(long, requires = "force")]
+    pub yes: bool,
     /// A workload whose target (and authentication) to clean.
     pub workload: Option<PathBuf>,
     /// The SCIM base URL, instead of (or overriding) the workload's.

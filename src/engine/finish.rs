@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use super::RunOptions;
 use super::prepare::Prepared;
 use super::shutdown::Shutdown;
-use crate::results::{CleanupReport, Summary};
+use crate::results::{CleanupReport, RunOutcome, Summary};
 
 /// Cleans up and writes every result file; returns the final summary.
 pub async fn finish(
@@ -18,13 +18,21 @@ pub async fn finish(
     probes: Option<std::sync::Arc<crate::probes::ProbeHub>>,
 ) -> anyhow::Result<Summary> {
     summary.ended_at = Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
-    summary.write(&p.dir)?;
     if opts.keep_users {
+        summary.write(&p.dir)?;
         summary.notes.push(format!(
             "users kept: `provbench cleanup --run-id {}` removes them",
             p.run_id
         ));
     } else {
+        // The verdicts are on disk before cleanup (a kill keeps them), but no file says
+        // `passed` before cleanup ended and was read back: `provbench report` turns a summary
+        // still `cleaning` into a verdict that is not passed, with the cleanup command.
+        let judged = summary.outcome;
+        summary.outcome = RunOutcome::Cleaning;
+        summary.cleanup = Some(CleanupReport::pending(cleanup_command(p)));
+        summary.write(&p.dir)?;
+        summary.outcome = judged;
         summary.cleanup = Some(clean_up(p, opts.cleanup_timeout).await);
         // A run that leaves users on the target is never a pass.
         summary.settle();
@@ -83,8 +91,16 @@ async fn downstream_leftovers(
 
 /// What journeys left behind, the pool and shared group, then anything else marked.
 async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
-    let command = format!("provbench cleanup --run-id {} {}", p.run_id, p.workload.path.display());
-    let mut report = p.target.clean_up(p.ledger.take(), &p.run_id, limit, command).await;
+    let mut report = p
+        .target
+        .clean_up(
+            p.ledger.take(),
+            p.ledger.take_deleted(),
+            &p.run_id,
+            limit,
+            cleanup_command(p),
+        )
+        .await;
     report.gone_with_target = p.target.gone_with_run();
     if report.failed > 0 {
         tracing::warn!(left = report.failed, command = ?report.command, "cleanup left resources on the target");
@@ -93,6 +109,11 @@ async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
     p.run_log
         .event("cleanup", serde_json::to_value(&report).unwrap_or_default());
     report
+}
+
+/// What removes the run's leftovers by hand.
+pub fn cleanup_command(p: &Prepared) -> String {
+    format!("provbench cleanup --run-id {} {}", p.run_id, p.workload.path.display())
 }
 
 /// Posts the summary to a webhook; a failure is logged, never fatal.

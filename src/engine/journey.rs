@@ -140,13 +140,17 @@ fn leave_behind(ctx: &Ctx, state: JourneyState) {
     let mut left = Vec::new();
     if let Some(u) = state.user
         && u.owned
-        && !u.deleted
         && let Some(id) = u.id
     {
-        left.push(Created::User {
+        let user = Created::User {
             id,
             user_name: u.user_name,
-        });
+        };
+        // A delete answered as done is a claim: cleanup reads it back.
+        match u.deleted {
+            true => ctx.ledger.deleted(user),
+            false => left.push(user),
+        }
     }
     if let Some(JourneyGroup {
         id,

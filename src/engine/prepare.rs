@@ -17,7 +17,7 @@ use crate::ledger::{Ledger, RunId};
 use crate::metrics::dashboard::{self, Dashboard};
 use crate::metrics::exposition::{self, Exposition};
 use crate::probes::push::PushHub;
-use crate::results::{LoadInfo, RunOutcome, SCHEMA_VERSION, Summary, TargetInfo};
+use crate::results::{CleanupReport, LoadInfo, RunOutcome, SCHEMA_VERSION, Summary, TargetInfo};
 use crate::workload::Workload;
 
 /// A run that is set up: what every later phase reads.
@@ -140,7 +140,13 @@ fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget
         thresholds: Vec::new(),
         checks: Vec::new(),
         probes: None,
-        cleanup: None,
+        // Until cleanup ends (or for good, if the run is killed): the command that finishes it.
+        cleanup: (!opts.keep_users).then(|| {
+            CleanupReport::pending(format!(
+                "provbench cleanup --run-id {run_id} {}",
+                workload.path.display()
+            ))
+        }),
         failures: Vec::new(),
         notes: Vec::new(),
     }

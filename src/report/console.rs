@@ -191,10 +191,7 @@ fn footer(out: &mut String, s: &Summary, results_dir: &str) {
 
 /// What cleanup did, what it left (a few of them, with why) and the command that removes it.
 pub fn cleanup_lines(run_id: &str, c: &CleanupReport) -> String {
-    let mut out = format!(
-        "cleanup  {} deleted, {} already gone, {} left in {} ms",
-        c.deleted, c.already_gone, c.failed, c.duration_ms
-    );
+    let mut out = format!("cleanup  {} in {} ms", c.counts(), c.duration_ms);
     if c.retries > 0 || c.rate_limited > 0 {
         out.push_str(&format!(" ({} retries, {} answered 429)", c.retries, c.rate_limited));
     }
@@ -211,7 +208,7 @@ pub fn cleanup_lines(run_id: &str, c: &CleanupReport) -> String {
     if c.left.len() > 5 {
         out.push_str(&format!(
             "         … and {} more in summary.json\n",
-            c.failed.saturating_sub(5)
+            (c.failed + c.unverified).saturating_sub(5)
         ));
     }
     for u in &c.unsearchable {

@@ -279,10 +279,8 @@ fn run_accounts(out: &mut String, s: &Summary) {
     if let Some(c) = &s.cleanup {
         let _ = writeln!(
             out,
-            "<h2>Cleanup</h2>\n<p>{} deleted, {} already gone, {} failed in {} ms{}.</p>",
-            c.deleted,
-            c.already_gone,
-            c.failed,
+            "<h2>Cleanup</h2>\n<p>{} in {} ms{}.</p>",
+            escape(&c.counts()),
             c.duration_ms,
             if c.timed_out { " (timed out)" } else { "" }
         );

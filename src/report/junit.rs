@@ -15,6 +15,7 @@ fn unfinished(s: &Summary) -> Option<String> {
         (RunOutcome::Killed | RunOutcome::Running, _) => {
             Some("the run was killed before it finished: its results are partial".into())
         }
+        (RunOutcome::Cleaning, _) => Some("the run was killed during its cleanup: what it left is unknown".into()),
         (RunOutcome::Aborted, _) => Some("the run was interrupted (Ctrl-C or SIGTERM)".into()),
         _ => None,
     }

@@ -14,6 +14,7 @@ pub fn render(s: &Summary) -> String {
         RunOutcome::Failed => "❌ failed",
         RunOutcome::Aborted => "⚠️ aborted",
         RunOutcome::Running => "⚠️ incomplete",
+        RunOutcome::Cleaning => "⚠️ incomplete (cleaning up)",
         RunOutcome::Killed => "⚠️ killed",
         RunOutcome::Error => "⚠️ error",
     };

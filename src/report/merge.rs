@@ -15,7 +15,7 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use crate::metrics::SeriesData;
 use crate::metrics::hlog::read_hlog;
 use crate::metrics::intervals::{self, IntervalCsv, IntervalRow};
-use crate::results::{CheckReport, DeclaredThreshold, JourneyInfo, StopReason, Summary};
+use crate::results::{CheckReport, CleanupReport, DeclaredThreshold, JourneyInfo, StopReason, Summary};
 use crate::vocab::MetricKey;
 
 /// Per (second since the epoch, series): the merged data.
@@ -183,9 +183,41 @@ fn combine(summaries: &[Summary]) -> Summary {
     }
     s.journeys = journeys.into_values().collect();
     s.checks = combined_checks(summaries);
-    s.cleanup = None;
+    s.cleanup = combined_cleanup(summaries);
     s.probes = None;
     s
+}
+
+/// Every shard's cleanup, added up: one shard that left users (or never finished cleaning)
+/// keeps the merged run from passing.
+fn combined_cleanup(summaries: &[Summary]) -> Option<CleanupReport> {
+    let reports: Vec<&CleanupReport> = summaries.iter().filter_map(|x| x.cleanup.as_ref()).collect();
+    let first = reports.first()?;
+    let mut c = CleanupReport {
+        gone_with_target: reports.iter().all(|r| r.gone_with_target),
+        command: first.command.clone(),
+        ..CleanupReport::default()
+    };
+    for r in &reports {
+        c.attempted += r.attempted;
+        c.deleted += r.deleted;
+        c.already_gone += r.already_gone;
+        c.failed += r.failed;
+        c.verified += r.verified;
+        c.unverified += r.unverified;
+        c.retries += r.retries;
+        c.rate_limited += r.rate_limited;
+        c.timed_out |= r.timed_out;
+        c.pending |= r.pending;
+        c.duration_ms = c.duration_ms.max(r.duration_ms);
+        c.left.extend(r.left.iter().cloned());
+        c.unsearchable.extend(r.unsearchable.iter().cloned());
+        if r.incomplete() && c.command.is_none() {
+            c.command = r.command.clone();
+        }
+    }
+    c.left.truncate(CleanupReport::LISTED);
+    Some(c)
 }
 
 /// A shard that never finished makes the merge unfinished; otherwise an interrupted, failed or

@@ -34,8 +34,10 @@ pub fn judge_files(s: &mut Summary, dir: &Path) -> anyhow::Result<RunData> {
 /// finished (still `running`) is rebuilt from its files, its outcome `killed`, and written back.
 pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
     let mut s = Summary::read(dir)?;
-    if s.outcome != RunOutcome::Running {
-        return Ok(s);
+    match s.outcome {
+        RunOutcome::Running => {}
+        RunOutcome::Cleaning => return killed_in_cleanup(s, dir),
+        _ => return Ok(s),
     }
     s.stop_reason = None;
     let data = judge_files(&mut s, dir)?;
@@ -44,14 +46,34 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
     s.load.operations_per_second = s.operation_count() as f64 / secs;
     // Journeys are counted at the end of a run; a killed one never got there.
     s.load.achieved_rate = 0.0;
+    let command = cleanup_command(&s);
     s.notes.push(format!(
-        "rebuilt from histograms.hlog and intervals.csv: the run was killed after {secs:.1}s, before it finished; journey counts, checks and cleanup are unknown (`provbench cleanup --run-id {}` removes its users)",
-        s.run_id
+        "rebuilt from histograms.hlog and intervals.csv: the run was killed after {secs:.1}s, before it finished; journey counts, checks and cleanup are unknown (`{command}` removes its users)"
     ));
     if data.cut_short {
         s.notes
             .push("the last line of histograms.hlog or intervals.csv was cut short by the kill and left out".into());
     }
+    s.write(dir)?;
+    Ok(s)
+}
+
+/// What removes a run's users: as the run wrote it, else by run id alone.
+fn cleanup_command(s: &Summary) -> String {
+    s.cleanup
+        .as_ref()
+        .and_then(|c| c.command.clone())
+        .unwrap_or_else(|| format!("provbench cleanup --run-id {}", s.run_id))
+}
+
+/// A run killed during its cleanup: its verdicts were judged, but what it left is unknown, so it
+/// is not passed whatever they say (the settling function sees the cleanup still pending).
+fn killed_in_cleanup(mut s: Summary, dir: &Path) -> anyhow::Result<Summary> {
+    let command = cleanup_command(&s);
+    s.settle();
+    s.notes.push(format!(
+        "the run was killed during its cleanup: what it deleted and left is unknown; `{command}` removes its users"
+    ));
     s.write(dir)?;
     Ok(s)
 }

@@ -11,6 +11,9 @@ use super::reports::{CheckReport, CleanupReport, Verdict};
 pub enum RunOutcome {
     /// Written at the start; a summary still saying this belongs to a run that was killed.
     Running,
+    /// Judged, and written so before cleanup; a summary still saying this belongs to a run killed
+    /// during cleanup (what it left is unknown: never a pass).
+    Cleaning,
     Passed,
     /// A threshold was lost or a check failed (exit 1).
     Failed,
@@ -29,7 +32,11 @@ impl RunOutcome {
         match self {
             RunOutcome::Passed => 0,
             RunOutcome::Error => 2,
-            RunOutcome::Running | RunOutcome::Failed | RunOutcome::Aborted | RunOutcome::Killed => 1,
+            RunOutcome::Running
+            | RunOutcome::Cleaning
+            | RunOutcome::Failed
+            | RunOutcome::Aborted
+            | RunOutcome::Killed => 1,
         }
     }
 
@@ -37,6 +44,7 @@ impl RunOutcome {
     pub fn label(self) -> &'static str {
         match self {
             RunOutcome::Running => "incomplete",
+            RunOutcome::Cleaning => "incomplete (cleaning up)",
             RunOutcome::Passed => "passed",
             RunOutcome::Failed => "FAILED",
             RunOutcome::Aborted => "ABORTED",
@@ -122,11 +130,29 @@ pub fn error_reason(e: &Evidence) -> Option<String> {
         _ => {}
     }
     if let Some(c) = e.cleanup.filter(|c| c.incomplete()) {
-        let what = if c.failed > 0 {
-            format!("cleanup left {} resource(s) on the target", c.failed)
-        } else {
-            format!("cleanup could not finish ({})", c.unsearchable.join("; "))
-        };
+        let mut what = Vec::new();
+        if c.pending {
+            what.push("cleanup never ended (the run was killed during it): what it left is unknown".to_string());
+        }
+        if c.failed > 0 {
+            what.push(format!("cleanup left {} resource(s) on the target", c.failed));
+        }
+        if c.unverified > 0 {
+            what.push(format!(
+                "{} delete(s) answered as done were not read back as gone",
+                c.unverified
+            ));
+        }
+        if !c.unsearchable.is_empty() {
+            what.push(format!(
+                "cleanup could not search the target ({})",
+                c.unsearchable.join("; ")
+            ));
+        }
+        if what.is_empty() {
+            what.push("cleanup ran out of time".into());
+        }
+        let what = what.join(", ");
         let command = c
             .command
             .as_deref()

@@ -103,6 +103,10 @@ pub struct LeftBehind {
     pub name: String,
     /// The last answer: `HTTP 500: …`, `connection: …`, `cleanup timed out`.
     pub reason: String,
+    /// Its delete was answered as done, but no read showed it gone (see
+    /// [`CleanupReport::unverified`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unverified: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -111,8 +115,17 @@ pub struct CleanupReport {
     pub deleted: u64,
     /// Already gone (404/410): someone else deleted it, which is fine.
     pub already_gone: u64,
-    /// Left on the target at the end (listed in `left`, up to [`CleanupReport::LISTED`]).
+    /// Deletes that could not be done: left on the target (listed in `left`, up to
+    /// [`CleanupReport::LISTED`]).
     pub failed: u64,
+    /// Deletes answered as done (and users the journeys deleted) that a read showed gone: the
+    /// evidence behind "0 left".
+    #[serde(default)]
+    pub verified: u64,
+    /// Deletes answered as done that no read showed gone (still found, or not readable): they
+    /// may be on the target, listed in `left` with `unverified`, and the run is not passed.
+    #[serde(default)]
+    pub unverified: u64,
     /// Deletes retried after a failure (5xx, 429, connection, timeout).
     #[serde(default)]
     pub retries: u64,
@@ -134,6 +147,10 @@ pub struct CleanupReport {
     /// The target stopped with the run (the embedded service): nothing it held outlives it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub gone_with_target: bool,
+    /// Written before cleanup begins, replaced when it ends: a summary that still says so
+    /// belongs to a run killed before its cleanup ended (what is left is unknown).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 impl CleanupReport {
@@ -142,6 +159,28 @@ impl CleanupReport {
 
     /// Something may still be on a target that outlives the run.
     pub fn incomplete(&self) -> bool {
-        !self.gone_with_target && (self.failed > 0 || self.timed_out || !self.unsearchable.is_empty())
+        self.pending
+            || !self.gone_with_target
+                && (self.failed > 0 || self.unverified > 0 || self.timed_out || !self.unsearchable.is_empty())
+    }
+
+    /// The counts, as every report says them: "0 left" only beside the reads that prove it.
+    pub fn counts(&self) -> String {
+        if self.pending {
+            return "never ended (the run was killed during it): what is left is unknown".into();
+        }
+        format!(
+            "{} deleted, {} already gone, {} read back as gone, {} unverified, {} left",
+            self.deleted, self.already_gone, self.verified, self.unverified, self.failed
+        )
+    }
+
+    /// What a summary holds while cleanup runs (and keeps, if the run is killed then).
+    pub fn pending(command: String) -> CleanupReport {
+        CleanupReport {
+            pending: true,
+            command: Some(command),
+            ..CleanupReport::default()
+        }
     }
 }

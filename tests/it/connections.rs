@@ -40,7 +40,8 @@ async fn start_short_keep_alive() -> (String, Arc<Counts>) {
     let counts = Arc::new(Counts::default());
     let app = Router::new()
         .route("/Users", get(search).post(create))
-        .route("/Users/{id}", delete(remove))
+        // Keeps no user: a read-back of a deleted one finds nothing.
+        .route("/Users/{id}", delete(remove).get(|| async { StatusCode::NOT_FOUND }))
         .route("/Groups", get(search))
         .with_state(counts.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

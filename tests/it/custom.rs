@@ -334,7 +334,10 @@ async fn start_entra_only() -> (String, Arc<Mutex<Vec<Value>>>) {
         )
         .route(
             "/Users/{id}",
-            axum::routing::patch(entra_only).delete(|| async { StatusCode::NO_CONTENT }),
+            axum::routing::patch(entra_only)
+                .delete(|| async { StatusCode::NO_CONTENT })
+                // Cleanup reads every delete back: this server keeps no user, so each is gone.
+                .get(|| async { StatusCode::NOT_FOUND }),
         )
         .route(
             "/Groups",

@@ -265,7 +265,7 @@ async fn a_target_that_answers_nothing_useful_never_passes() {
     assert_eq!(code, Some(2), "{stdout}{stderr}");
     assert_eq!(s["outcome"], "error");
     assert!(stderr.contains("failed: no latency was measured"), "{stderr}");
-    assert!(stderr.contains("cleanup could not finish"), "{stderr}");
+    assert!(stderr.contains("cleanup could not search the target"), "{stderr}");
     // `provbench cleanup` against a target it cannot search says so and exits 2, never "0 deleted".
     let out = Command::cargo_bin("provbench")
         .unwrap()

@@ -14,6 +14,7 @@ mod layering;
 mod ldap;
 mod mock_target;
 mod probes;
+mod readback;
 mod readme;
 mod reference;
 mod schemas;

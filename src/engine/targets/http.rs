@@ -11,6 +11,7 @@ use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 
+use super::readback;
 use super::requests::{self, CleanupRequest};
 use crate::engine::state::{AdminState, JourneyState, Run, StepEnd, payload};
 use crate::http::client::Extras;
@@ -183,8 +184,20 @@ impl Http {
     /// for the run's marker, so what is left is listed, never swept.
     pub async fn clean_up(&self, items: Vec<Created>, limit: Duration) -> CleanupReport {
         let started = Instant::now();
-        let (report, left) = requests::delete_all(self.client.clone(), items, started + limit, hook_only).await;
-        requests::close(report, left, started)
+        let deadline = started + limit;
+        let mut round = requests::delete_all(self.client.clone(), items, deadline, hook_only).await;
+        let client = &self.client;
+        let (verified, unverified) = readback::confirm(round.claimed, deadline, |c| {
+            let path = match c {
+                Created::Undo(u) => requests::hook_read_path(u),
+                _ => Err("an HTTP target's cleanup deletes only through its cleanup hooks".into()),
+            };
+            requests::read_back(client, path)
+        })
+        .await;
+        round.report.verified += verified;
+        round.left.extend(unverified);
+        requests::close(round.report, round.left, started)
     }
 
     /// Runs custom operation `index` as a step.

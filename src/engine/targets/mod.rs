@@ -14,6 +14,7 @@
 
 pub mod http;
 pub mod ldap;
+pub mod readback;
 pub mod requests;
 pub mod scim;
 
@@ -166,16 +167,20 @@ impl ResolvedTarget {
 
     /// Deletes what the ledger holds, then (where the target can be searched) everything else
     /// that carries the run's marker; `command` finishes the job by hand.
+    /// `deleted`: what the journeys deleted, to be read back as gone with cleanup's own deletes
+    /// (not on a target that stops with the run, where nothing outlives it).
     pub async fn clean_up(
         &self,
         items: Vec<Created>,
+        deleted: Vec<Created>,
         run_id: &RunId,
         limit: Duration,
         command: String,
     ) -> CleanupReport {
+        let deleted = if self.gone_with_run() { vec![] } else { deleted };
         match self {
-            ResolvedTarget::Scim(t) => t.clean_up(items, run_id, limit, command).await,
-            ResolvedTarget::Ldap(t) => t.clean_up(items, run_id, limit, command).await,
+            ResolvedTarget::Scim(t) => t.clean_up(items, deleted, run_id, limit, command).await,
+            ResolvedTarget::Ldap(t) => t.clean_up(items, deleted, run_id, limit, command).await,
             ResolvedTarget::Http(t) => t.clean_up(items, limit).await,
             ResolvedTarget::Other(p) => p.clean_up(items, run_id, limit).await,
         }
@@ -191,6 +196,17 @@ impl ResolvedTarget {
                 "the workload's target (kind \"http\") cannot be searched for the run's marker: its cleanup hooks ([operations] cleanup) ran at the end of its run, and what they left is listed in its summary"
             ),
             ResolvedTarget::Other(p) => anyhow::bail!("a target of kind `{}` cannot be swept", p.kind()),
+        }
+    }
+
+    /// What [`ResolvedTarget::sweep`] would delete, deleting nothing.
+    pub async fn marked(&self, run_id: &RunId, limit: Duration) -> anyhow::Result<Vec<Created>> {
+        match self {
+            ResolvedTarget::Scim(t) => t.marked(run_id, limit).await.map_err(anyhow::Error::msg),
+            ResolvedTarget::Ldap(t) => t.marked(run_id).await.map_err(anyhow::Error::msg),
+            ResolvedTarget::Http(_) | ResolvedTarget::Other(_) => {
+                anyhow::bail!("a target of kind `{}` cannot be searched for a marker", self.kind())
+            }
         }
     }
 

@@ -12,6 +12,8 @@ use reqwest::header::{HeaderName, HeaderValue};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::BoxFuture;
+use super::readback::{Presence, left};
 use crate::engine::state::{Run, StepEnd};
 use crate::http::client::Extras;
 use crate::http::{CallError, HttpClient, Reply};
@@ -162,18 +164,45 @@ async fn delete_one(
     }
 }
 
-pub fn left(item: &Created, reason: String) -> LeftBehind {
-    LeftBehind {
-        kind: match item {
-            Created::User { .. } => "user",
-            Created::Group { .. } => "group",
-            Created::Undo(_) => "cleanup hook",
+/// How a resource deleted over HTTP is read back: a GET of `path` (where its delete went).
+/// `None`: nothing can be read (a cleanup hook that is not a DELETE).
+pub fn read_back(client: &Arc<HttpClient>, path: Result<String, String>) -> BoxFuture<'static, Presence> {
+    let client = client.clone();
+    Box::pin(async move {
+        let path = match path {
+            Ok(p) => p,
+            Err(why) => return Presence::Unreadable(why),
+        };
+        match client.call(Method::GET, &path, None).await {
+            Ok(r) => match r.status.as_u16() {
+                404 | 410 => Presence::Gone,
+                s @ 200..=299 => Presence::Present(format!("a GET still answers HTTP {s}")),
+                s @ (408 | 429 | 500..=599) => Presence::Unknown(format!("a GET answers HTTP {s}")),
+                s => Presence::Unreadable(format!("a GET answers HTTP {s}")),
+            },
+            Err(e) => Presence::Unknown(format!("a GET failed: {e}")),
         }
-        .into(),
-        id: item.id().to_string(),
-        name: item.name().to_string(),
-        reason,
+    })
+}
+
+/// The path a cleanup hook is read back at: its own, when it is a DELETE.
+pub fn hook_read_path(u: &UndoRequest) -> Result<String, String> {
+    if u.method.eq_ignore_ascii_case("DELETE") {
+        Ok(u.path.clone())
+    } else {
+        Err(format!(
+            "its cleanup hook `{}` is a {} and cannot be read back (only a DELETE's path can be)",
+            u.op, u.method
+        ))
     }
+}
+
+/// What a round of deletes did: the counts, what is left, and what its answers say is gone
+/// (claims, for [`super::readback::confirm`] to prove).
+pub struct Round {
+    pub report: CleanupReport,
+    pub left: Vec<LeftBehind>,
+    pub claimed: Vec<Created>,
 }
 
 /// Deletes `items` until `deadline`, a few at a time; `request` says how each is deleted.
@@ -182,10 +211,11 @@ pub async fn delete_all(
     items: Vec<Created>,
     deadline: Instant,
     request: fn(&Created) -> Result<CleanupRequest, String>,
-) -> (CleanupReport, Vec<LeftBehind>) {
+) -> Round {
     let started = Instant::now();
     let mut report = CleanupReport::default();
     let mut leftovers = Vec::new();
+    let mut claimed = Vec::new();
     let mut tasks = JoinSet::new();
     let mut pending = items.into_iter();
     loop {
@@ -207,8 +237,14 @@ pub async fn delete_all(
         report.retries += counts.retries;
         report.rate_limited += counts.rate_limited;
         match end {
-            Deleted::Done => report.deleted += 1,
-            Deleted::AlreadyGone => report.already_gone += 1,
+            Deleted::Done => {
+                report.deleted += 1;
+                claimed.push(item);
+            }
+            Deleted::AlreadyGone => {
+                report.already_gone += 1;
+                claimed.push(item);
+            }
             Deleted::Left(why) => {
                 report.timed_out |= why == "cleanup timed out";
                 leftovers.push(left(&item, why));
@@ -216,7 +252,11 @@ pub async fn delete_all(
         }
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
-    (report, leftovers)
+    Round {
+        report,
+        left: leftovers,
+        claimed,
+    }
 }
 
 /// Adds a round's counts (not its duration or list).
@@ -225,13 +265,17 @@ pub fn absorb(into: &mut CleanupReport, round: CleanupReport) {
     into.deleted += round.deleted;
     into.already_gone += round.already_gone;
     into.retries += round.retries;
+    into.verified += round.verified;
     into.rate_limited += round.rate_limited;
     into.timed_out |= round.timed_out;
 }
 
-/// Ends a cleanup report: what is left, counted and listed (the list bounded).
+/// Ends a cleanup report: what is left, counted (failed apart from unverified) and listed (the
+/// list bounded, failures first).
 pub fn close(mut report: CleanupReport, mut left: Vec<LeftBehind>, started: Instant) -> CleanupReport {
-    report.failed = left.len() as u64;
+    report.unverified = left.iter().filter(|l| l.unverified).count() as u64;
+    report.failed = left.len() as u64 - report.unverified;
+    left.sort_by_key(|l| l.unverified);
     left.truncate(CleanupReport::LISTED);
     report.left = left;
     report.duration_ms = started.elapsed().as_millis() as u64;

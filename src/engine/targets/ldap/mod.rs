@@ -77,16 +77,22 @@ impl Ldap {
     pub async fn clean_up(
         &self,
         items: Vec<Created>,
+        deleted: Vec<Created>,
         run_id: &RunId,
         limit: Duration,
         command: String,
     ) -> CleanupReport {
-        sweep::clean_up(&self.dir, &self.config, items, run_id, limit, command).await
+        sweep::clean_up(&self.dir, &self.config, items, deleted, run_id, limit, command).await
+    }
+
+    /// What a sweep would delete, deleting nothing.
+    pub async fn marked(&self, run_id: &RunId) -> Result<Vec<Created>, String> {
+        sweep::list(&self.dir, &self.config, run_id).await
     }
 
     /// Everything that carries `run_id`, found by search and deleted (`provbench cleanup`).
     pub async fn sweep(&self, run_id: &RunId, limit: Duration) -> CleanupReport {
         let command = format!("provbench cleanup --run-id {run_id} (again)");
-        self.clean_up(Vec::new(), run_id, limit, command).await
+        self.clean_up(Vec::new(), Vec::new(), run_id, limit, command).await
     }
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::engine::targets::readback::{self, Presence};
+use crate::engine::targets::{BoxFuture, requests};
 use crate::ldap::{Directory, Removed, Scope, ldap_escape};
 use crate::ledger::{Created, RunId};
 use crate::metrics::ErrorKind;
@@ -55,13 +57,15 @@ pub fn owned(dn: &str, attribute: &str, base: &str, run_id: &RunId) -> Option<St
     .then_some(rdn.value)
 }
 
-/// Deletes each item the gate lets through, counting into `report`; what stays is returned.
+/// Deletes each item the gate lets through, counting into `report`; what stays is returned, and
+/// what the directory says is gone is added to `claimed` (to be read back).
 async fn delete_all(
     dir: &Directory,
     items: &[Created],
     gate: impl Fn(&Created) -> bool,
     deadline: Instant,
     report: &mut CleanupReport,
+    claimed: &mut Vec<Created>,
 ) -> Vec<LeftBehind> {
     let mut left = Vec::new();
     for item in items {
@@ -72,25 +76,33 @@ async fn delete_all(
             Err("not deleted: its DN is not one the run writes (marker in its RDN, under its base)".into())
         };
         match removed {
-            Ok(Removed::Deleted) => report.deleted += 1,
-            Ok(Removed::AlreadyGone) => report.already_gone += 1,
+            Ok(Removed::Deleted) => {
+                report.deleted += 1;
+                claimed.push(item.clone());
+            }
+            Ok(Removed::AlreadyGone) => {
+                report.already_gone += 1;
+                claimed.push(item.clone());
+            }
             Err(reason) => {
                 report.timed_out |= reason == "cleanup timed out";
-                left.push(LeftBehind {
-                    kind: if matches!(item, Created::Group { .. }) {
-                        "group"
-                    } else {
-                        "user"
-                    }
-                    .into(),
-                    id: item.id().to_string(),
-                    name: item.name().to_string(),
-                    reason,
-                });
+                left.push(readback::left(item, reason));
             }
         }
     }
     left
+}
+
+/// How a deleted entry is read back: a base search of its DN, which finds nothing once it is gone.
+fn read<'a>(dir: &'a Directory, item: &Created) -> BoxFuture<'a, Presence> {
+    let dn = item.id().to_string();
+    Box::pin(async move {
+        match dir.search(&dn, Scope::Base, "(objectClass=*)", &["1.1"], Some(1)).await {
+            Ok(found) if found.is_empty() => Presence::Gone,
+            Ok(_) => Presence::Present("a search still finds the entry".into()),
+            Err(e) => Presence::Unknown(format!("a search failed: {e}")),
+        }
+    })
 }
 
 /// The entries directly under `base` that the gate says are the run's (the search narrows, the
@@ -126,24 +138,34 @@ async fn marked(
         .collect())
 }
 
+/// What a sweep would delete (`provbench cleanup --force` without `--yes`): the entries the
+/// gate lets through under the groups' base and the users' base.
+pub async fn list(dir: &Directory, t: &LdapTarget, run_id: &RunId) -> Result<Vec<Created>, String> {
+    let mut all = marked(dir, &t.groups.base_dn, "cn", run_id, true).await?;
+    all.extend(marked(dir, &t.base_dn, &t.rdn, run_id, false).await?);
+    Ok(all)
+}
+
 /// The ledger's entries, then the sweep; `command` is how to finish the job by hand.
 pub async fn clean_up(
     dir: &Directory,
     t: &LdapTarget,
     items: Vec<Created>,
+    deleted: Vec<Created>,
     run_id: &RunId,
     limit: Duration,
     command: String,
 ) -> CleanupReport {
     let started = Instant::now();
+    let mut claimed = deleted;
     let deadline = started + limit;
     let mut report = CleanupReport::default();
     let (groups, users): (Vec<Created>, Vec<Created>) =
         items.into_iter().partition(|c| matches!(c, Created::Group { .. }));
     let group_gate = |c: &Created| owned(c.id(), "cn", &t.groups.base_dn, run_id).is_some();
     let user_gate = |c: &Created| owned(c.id(), &t.rdn, &t.base_dn, run_id).is_some();
-    let mut left = delete_all(dir, &groups, group_gate, deadline, &mut report).await;
-    left.extend(delete_all(dir, &users, user_gate, deadline, &mut report).await);
+    let mut left = delete_all(dir, &groups, group_gate, deadline, &mut report, &mut claimed).await;
+    left.extend(delete_all(dir, &users, user_gate, deadline, &mut report, &mut claimed).await);
     let mut still = Vec::new();
     for (base, attribute, group) in [(&t.groups.base_dn, "cn", true), (&t.base_dn, t.rdn.as_str(), false)] {
         match marked(dir, base, attribute, run_id, group).await {
@@ -153,17 +175,18 @@ pub async fn clean_up(
                     .filter(|c| !left.iter().any(|l| l.id == c.id()))
                     .collect();
                 let gate = |c: &Created| owned(c.id(), attribute, base, run_id).is_some();
-                still.extend(delete_all(dir, &fresh, gate, deadline, &mut report).await);
+                still.extend(delete_all(dir, &fresh, gate, deadline, &mut report, &mut claimed).await);
             }
             Err(why) => report.unsearchable.push(why),
         }
     }
-    // What the ledger could not delete stays listed, as does what the sweep found and could not.
+    // What the ledger could not delete stays listed, as does what the sweep found and could not;
+    // every delete the directory confirmed is read back.
     left.extend(still);
-    report.failed = left.len() as u64;
-    left.truncate(CleanupReport::LISTED);
-    report.left = left;
-    report.duration_ms = started.elapsed().as_millis() as u64;
+    let (verified, unverified) = readback::confirm(claimed, deadline, |c| read(dir, c)).await;
+    report.verified += verified;
+    left.extend(unverified);
+    let mut report = requests::close(report, left, started);
     if report.incomplete() {
         report.command = Some(command);
     }

@@ -104,16 +104,22 @@ impl Scim {
     pub async fn clean_up(
         &self,
         items: Vec<Created>,
+        deleted: Vec<Created>,
         run_id: &RunId,
         limit: Duration,
         command: String,
     ) -> CleanupReport {
-        sweep::clean_up(self.http.client.clone(), items, run_id, limit, Some(command)).await
+        sweep::clean_up(self.http.client.clone(), items, deleted, run_id, limit, Some(command)).await
+    }
+
+    /// What a sweep would delete, deleting nothing.
+    pub async fn marked(&self, run_id: &RunId, limit: Duration) -> Result<Vec<Created>, String> {
+        sweep::list(&self.http.client, run_id, Instant::now() + limit).await
     }
 
     /// Everything that carries `run_id`, found by search and deleted (`provbench cleanup`).
     pub async fn sweep(&self, run_id: &RunId, limit: Duration) -> CleanupReport {
-        sweep::sweep_marked(self.http.client.clone(), run_id, Instant::now() + limit, vec![]).await
+        sweep::sweep(self.http.client.clone(), run_id, Instant::now() + limit).await
     }
 
     /// Stops the embedded service, if this is it.

@@ -13,6 +13,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::engine::targets::BoxFuture;
+use crate::engine::targets::readback::{self, Presence};
 use crate::engine::targets::requests::{self, CleanupRequest};
 use crate::http::HttpClient;
 use crate::http::client::encode_query;
@@ -127,31 +129,33 @@ async fn list_marked(
     }
 }
 
+/// How a resource deleted from a SCIM target is read back: a GET of its member path (a hook's
+/// own path when it is a DELETE).
+fn read(client: &Arc<HttpClient>, item: &Created) -> BoxFuture<'static, Presence> {
+    let path = match item {
+        Created::User { id, .. } => member("Users", id),
+        Created::Group { id, .. } => member("Groups", id),
+        Created::Undo(u) => requests::hook_read_path(u),
+    };
+    requests::read_back(client, path)
+}
+
 /// Finds what carries `run_id` and deletes it, round after round, until `deadline`: what a
 /// round could not delete is not tried again, and what the last round still lists is left.
-/// `carried` is what an earlier pass could not delete (reported as left when the target cannot
-/// be searched).
-pub async fn sweep_marked(
-    client: Arc<HttpClient>,
-    run_id: &RunId,
-    deadline: Instant,
-    carried: Vec<LeftBehind>,
-) -> CleanupReport {
-    let started = Instant::now();
+/// The deletes are claims: [`settle`] reads them back.
+async fn sweep_marked(client: &Arc<HttpClient>, run_id: &RunId, deadline: Instant) -> requests::Round {
     let mut report = CleanupReport::default();
     let mut left_behind = Vec::new();
+    let mut claimed = Vec::new();
     for kind in ["Users", "Groups"] {
         let mut tried: HashSet<String> = HashSet::new();
         let mut still: Vec<LeftBehind> = Vec::new();
         loop {
-            let found = match list_marked(&client, kind, run_id, deadline).await {
+            let found = match list_marked(client, kind, run_id, deadline).await {
                 Ok(found) => found,
                 Err(why) => {
                     report.timed_out |= why.contains("timed out");
                     report.unsearchable.push(why);
-                    // What an earlier pass could not delete is all that is known.
-                    let noun = if kind == "Users" { "user" } else { "group" };
-                    still = carried.iter().filter(|l| l.kind == noun).cloned().collect();
                     break;
                 }
             };
@@ -160,29 +164,104 @@ pub async fn sweep_marked(
                 break;
             }
             tried.extend(fresh.iter().map(|c| c.id().to_string()));
-            let (round, left) = requests::delete_all(client.clone(), fresh, deadline, request).await;
-            requests::absorb(&mut report, round);
-            still.retain(|l| !left.iter().any(|n| n.id == l.id));
-            still.extend(left);
+            let round = requests::delete_all(client.clone(), fresh, deadline, request).await;
+            requests::absorb(&mut report, round.report);
+            still.retain(|l| !round.left.iter().any(|n| n.id == l.id));
+            still.extend(round.left);
+            claimed.extend(round.claimed);
         }
         left_behind.extend(still);
     }
-    report.failed = left_behind.len() as u64;
-    left_behind.truncate(CleanupReport::LISTED);
-    report.left = left_behind;
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    report
+    requests::Round {
+        report,
+        left: left_behind,
+        claimed,
+    }
 }
 
-/// Everything a run's cleanup does: the ledger first, then the sweep; the report says what is
-/// left and how to remove it (`command` is `provbench cleanup …` for this run's target).
+/// Ends a cleanup: what earlier deletes could not remove stays left unless a read shows it gone
+/// (a search that no longer lists it proves nothing: a filter may be ignored); every delete
+/// answered as done is read back ([`readback::confirm`]); the rest is counted and listed.
+async fn settle(
+    client: &Arc<HttpClient>,
+    mut report: CleanupReport,
+    carried: Vec<LeftBehind>,
+    sweep: requests::Round,
+    mut claimed: Vec<Created>,
+    deadline: Instant,
+    started: Instant,
+) -> CleanupReport {
+    requests::absorb(&mut report, sweep.report.clone());
+    report.unsearchable = sweep.report.unsearchable;
+    let mut left = sweep.left;
+    claimed.extend(sweep.claimed);
+    // What the ledger could not delete, and the sweep neither deleted nor listed as left.
+    let unknown: Vec<LeftBehind> = carried
+        .into_iter()
+        .filter(|l| !claimed.iter().any(|c| c.id() == l.id) && !left.iter().any(|n| n.id == l.id))
+        .collect();
+    let (hooks, resources): (Vec<LeftBehind>, Vec<LeftBehind>) =
+        unknown.into_iter().partition(|l| l.kind == "cleanup hook");
+    left.extend(hooks);
+    let as_created = |l: &LeftBehind| match l.kind.as_str() {
+        "group" => Created::Group {
+            id: l.id.clone(),
+            display_name: l.name.clone(),
+        },
+        _ => Created::User {
+            id: l.id.clone(),
+            user_name: l.name.clone(),
+        },
+    };
+    let there = readback::still_there(resources.iter().map(as_created).collect(), deadline, |c| {
+        read(client, c)
+    })
+    .await;
+    left.extend(
+        resources
+            .into_iter()
+            .filter(|l| there.iter().any(|(c, _)| c.id() == l.id)),
+    );
+    let (verified, unverified) = readback::confirm(claimed, deadline, |c| read(client, c)).await;
+    report.verified += verified;
+    left.extend(unverified);
+    requests::close(report, left, started)
+}
+
+/// What a sweep would delete, deleting nothing (`provbench cleanup --force` without `--yes`).
+pub async fn list(client: &HttpClient, run_id: &RunId, deadline: Instant) -> Result<Vec<Created>, String> {
+    let mut all = list_marked(client, "Users", run_id, deadline).await?;
+    all.extend(list_marked(client, "Groups", run_id, deadline).await?);
+    Ok(all)
+}
+
+/// Everything that carries `run_id`, found by search, deleted and read back (`provbench cleanup`).
+pub async fn sweep(client: Arc<HttpClient>, run_id: &RunId, deadline: Instant) -> CleanupReport {
+    let started = Instant::now();
+    let round = sweep_marked(&client, run_id, deadline).await;
+    settle(
+        &client,
+        CleanupReport::default(),
+        vec![],
+        round,
+        vec![],
+        deadline,
+        started,
+    )
+    .await
+}
+
+/// Everything a run's cleanup does: the ledger first, then the sweep, then the read-back of every
+/// delete and of the users the journeys deleted (`deleted`); the report says what is left and
+/// how to remove it (`command` is `provbench cleanup …` for this run's target).
 ///
 /// Cleanup hooks go first (what a custom operation made may hang on a user deleted after).
 /// `command` is `None` for a target that cannot be searched for the marker (kind `http`): only
-/// the ledger is cleaned, and what is left is listed.
+/// the ledger is cleaned (and read back), and what is left is listed.
 pub async fn clean_up(
     client: Arc<HttpClient>,
     items: Vec<Created>,
+    deleted: Vec<Created>,
     run_id: &RunId,
     limit: Duration,
     command: Option<String>,
@@ -190,27 +269,24 @@ pub async fn clean_up(
     let started = Instant::now();
     let deadline = started + limit;
     let (undo, items): (Vec<Created>, Vec<Created>) = items.into_iter().partition(|c| matches!(c, Created::Undo(_)));
-    let (mut report, mut left) = requests::delete_all(client.clone(), undo, deadline, request).await;
-    let (round, more) = requests::delete_all(client.clone(), items, deadline, request).await;
-    requests::absorb(&mut report, round);
-    left.extend(more);
-    let Some(command) = command else {
-        return requests::close(report, left, started);
+    let mut first = requests::delete_all(client.clone(), undo, deadline, request).await;
+    let round = requests::delete_all(client.clone(), items, deadline, request).await;
+    requests::absorb(&mut first.report, round.report);
+    first.left.extend(round.left);
+    let mut claimed = first.claimed;
+    claimed.extend(round.claimed);
+    claimed.extend(deleted);
+    let sweep = match &command {
+        Some(_) => sweep_marked(&client, run_id, deadline).await,
+        None => requests::Round {
+            report: CleanupReport::default(),
+            left: vec![],
+            claimed: vec![],
+        },
     };
-    let undone: Vec<LeftBehind> = left.iter().filter(|l| l.kind == "cleanup hook").cloned().collect();
-    let sweep = sweep_marked(client, run_id, deadline, left).await;
-    requests::absorb(&mut report, sweep.clone());
-    // The sweep finds users and groups; cleanup hooks that failed stay listed.
-    report.failed = sweep.failed + undone.len() as u64;
-    report.left = undone
-        .into_iter()
-        .chain(sweep.left)
-        .take(CleanupReport::LISTED)
-        .collect();
-    report.unsearchable = sweep.unsearchable;
-    report.duration_ms = started.elapsed().as_millis() as u64;
+    let mut report = settle(&client, first.report, first.left, sweep, claimed, deadline, started).await;
     if report.incomplete() {
-        report.command = Some(command);
+        report.command = command;
     }
     report
 }

@@ -1,0 +1,208 @@
+//! "Deleted" means read back as gone (invariant 5 of the threat model), for every kind of
+//! target: this is the one place that decides whether a delete counts. A delete answered 204, a
+//! `noSuchObject`, a cleanup hook's expected status, a user a journey deleted: each is only a
+//! claim until a read of the same resource shows it absent. What a read still finds, or cannot
+//! read, is *unverified*: listed with why, counted, and the run is not passed. Each protocol says
+//! how one resource is read ([`Presence`]); the rounds, their patience and their bounds are here.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+use super::BoxFuture;
+use crate::ledger::Created;
+use crate::results::LeftBehind;
+
+/// What one read of a deleted resource showed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Presence {
+    /// Absent (404/410, `noSuchObject`): the delete is proven.
+    Gone,
+    /// Still there (a soft delete, an accepted delete not yet done, a lie): read again later.
+    Present(String),
+    /// The read failed in a way a later read may not (5xx, 429, a broken connection).
+    Unknown(String),
+    /// This resource cannot be read back at all (a cleanup hook that is not a DELETE, a 403):
+    /// no later read will tell.
+    Unreadable(String),
+}
+
+/// Reads in flight at once.
+const CONCURRENCY: usize = 16;
+/// How long a resource still found after its delete is read again (a soft delete, an
+/// asynchronous delete), at most.
+const PATIENCE: Duration = Duration::from_secs(15);
+/// The read-back gets at least this long, even when the deletes used up the cleanup's time:
+/// unread is unverified, and one round of reads is what turns claims into evidence.
+const FLOOR: Duration = Duration::from_secs(5);
+
+/// Reads every item back until each is gone or `deadline` (at least [`FLOOR`] from now, at
+/// most [`PATIENCE`]); returns how many were read back as gone, and the rest as unverified.
+pub async fn confirm<'a, F>(items: Vec<Created>, deadline: Instant, read: F) -> (u64, Vec<LeftBehind>)
+where
+    F: Fn(&Created) -> BoxFuture<'a, Presence>,
+{
+    let now = Instant::now();
+    let deadline = deadline.max(now + FLOOR).min(now + PATIENCE);
+    let mut gone = 0u64;
+    // One read per resource, however many deletes claimed it (a journey's, then the sweep's).
+    let mut seen = std::collections::HashSet::new();
+    let mut pending: Vec<(Created, String)> = items
+        .into_iter()
+        .filter(|c| seen.insert(c.id().to_string()))
+        .map(|c| (c, String::new()))
+        .collect();
+    let mut wait = Duration::from_millis(200);
+    let mut unreadable = Vec::new();
+    loop {
+        let round = read_all(pending, deadline, &read).await;
+        pending = Vec::new();
+        for (item, presence) in round {
+            match presence {
+                Presence::Gone => gone += 1,
+                Presence::Present(why) | Presence::Unknown(why) => pending.push((item, why)),
+                Presence::Unreadable(why) => unreadable.push(unverified(&item, why)),
+            }
+        }
+        if pending.is_empty() || Instant::now() + wait >= deadline {
+            break;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+    unreadable.extend(pending.into_iter().map(|(item, why)| unverified(&item, why)));
+    (gone, unreadable)
+}
+
+/// One read of each item (no second round): for what a delete did not remove, to learn whether
+/// somebody else did. Returns the items still there (or unreadable), with their reads.
+pub async fn still_there<'a, F>(items: Vec<Created>, deadline: Instant, read: F) -> Vec<(Created, Presence)>
+where
+    F: Fn(&Created) -> BoxFuture<'a, Presence>,
+{
+    let deadline = deadline.max(Instant::now() + FLOOR);
+    let pending = items.into_iter().map(|c| (c, String::new())).collect();
+    read_all(pending, deadline, &read)
+        .await
+        .into_iter()
+        .filter(|(_, p)| *p != Presence::Gone)
+        .collect()
+}
+
+async fn read_all<'a, F>(pending: Vec<(Created, String)>, deadline: Instant, read: &F) -> Vec<(Created, Presence)>
+where
+    F: Fn(&Created) -> BoxFuture<'a, Presence>,
+{
+    futures_util::stream::iter(pending)
+        .map(|(item, last)| {
+            let read = read(&item);
+            async move {
+                let presence = match tokio::time::timeout_at(deadline, read).await {
+                    Ok(p) => p,
+                    Err(_) if last.is_empty() => {
+                        Presence::Unknown("not read back before the cleanup's deadline".into())
+                    }
+                    Err(_) => Presence::Unknown(last),
+                };
+                (item, presence)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await
+}
+
+fn unverified(item: &Created, why: String) -> LeftBehind {
+    let mut left = left(item, format!("deleted, but not read back as gone: {why}"));
+    left.unverified = true;
+    left
+}
+
+/// What is left of `item`, and why.
+pub fn left(item: &Created, reason: String) -> LeftBehind {
+    LeftBehind {
+        kind: match item {
+            Created::User { .. } => "user",
+            Created::Group { .. } => "group",
+            Created::Undo(_) => "cleanup hook",
+        }
+        .into(),
+        id: item.id().to_string(),
+        name: item.name().to_string(),
+        reason,
+        unverified: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn user(id: &str) -> Created {
+        Created::User {
+            id: id.into(),
+            user_name: format!("pb-00000001-{id}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delete_counts_only_when_a_read_shows_it_gone() {
+        let reads = Arc::new(AtomicU32::new(0));
+        let r = reads.clone();
+        // "a" is gone at once, "b" after two reads (an asynchronous delete), "c" never (a lie),
+        // "d" cannot be read back.
+        let (gone, left) = confirm(
+            vec![user("a"), user("b"), user("c"), user("d")],
+            Instant::now() + Duration::from_secs(60),
+            move |c| {
+                let n = r.fetch_add(1, Ordering::SeqCst);
+                let id = c.id().to_string();
+                Box::pin(async move {
+                    match id.as_str() {
+                        "a" => Presence::Gone,
+                        "b" if n >= 6 => Presence::Gone,
+                        "d" => Presence::Unreadable("HTTP 403".into()),
+                        _ => Presence::Present("HTTP 200".into()),
+                    }
+                })
+            },
+        )
+        .await;
+        assert_eq!(gone, 2);
+        let mut ids: Vec<&str> = left.iter().map(|l| l.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["c", "d"]);
+        assert!(
+            left.iter()
+                .all(|l| l.unverified && l.reason.contains("not read back as gone"))
+        );
+        assert!(
+            reads.load(Ordering::SeqCst) > 6,
+            "c is read again until the patience runs out"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_that_never_answers_is_unverified_at_the_bound() {
+        let started = Instant::now();
+        let (gone, left) = confirm(vec![user("a")], Instant::now(), |_| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Presence::Gone
+            })
+        })
+        .await;
+        assert_eq!(gone, 0);
+        assert_eq!(left.len(), 1);
+        assert!(
+            left[0].reason.contains("before the cleanup's deadline"),
+            "{}",
+            left[0].reason
+        );
+        // Bounded: the floor, not the read's hour.
+        assert!(started.elapsed() <= FLOOR + Duration::from_secs(1));
+    }
+}

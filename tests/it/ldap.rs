@@ -453,3 +453,94 @@ login_flow = {{ kind = "ldap-bind", directories = [{{ name = "provider", {connec
     }
     assert_eq!(entries(plain, dir), 0, "nothing written without a trusted certificate");
 }
+
+/// Invariant 4 on a real directory: entries that carry the run's marker anywhere but the RDN
+/// value of an entry directly under the run's base (a second `uid` value, another attribute, a
+/// lookalike, an entry outside the base or deeper in it) survive `run` and `provbench cleanup`.
+#[test]
+#[cfg_attr(provbench_no_slapd, ignore = "needs slapd (Debian slapd)")]
+fn foreign_entries_that_carry_the_marker_survive_run_and_cleanup() {
+    let pair = Pair::start();
+    let (dir, provider, consumer) = (pair.dir(), pair.provider, pair.consumer);
+    let person =
+        |dn: &str, extra: &str| format!("dn: {dn}\nobjectClass: inetOrgPerson\ncn: Foreign\nsn: Foreign\n{extra}\n");
+    let foreign = [
+        // The marker as a second value of the naming attribute.
+        (
+            "uid=alice,ou=people,dc=example,dc=test",
+            "uid: alice\nuid: pb-ldapfix01-5\n",
+        ),
+        // The marker in another attribute.
+        (
+            "uid=bob,ou=people,dc=example,dc=test",
+            "uid: bob\ndescription: pb-ldapfix01-3\n",
+        ),
+        // Lookalikes of the marker as a whole token.
+        (
+            "uid=pb-ldapfix010-1,ou=people,dc=example,dc=test",
+            "uid: pb-ldapfix010-1\n",
+        ),
+        (
+            "uid=xpb-ldapfix01-1,ou=people,dc=example,dc=test",
+            "uid: xpb-ldapfix01-1\n",
+        ),
+        // The marker in the RDN, but outside the base, and deeper than one level under it.
+        (
+            "uid=pb-ldapfix01-8,ou=other,dc=example,dc=test",
+            "uid: pb-ldapfix01-8\n",
+        ),
+        (
+            "uid=pb-ldapfix01-9,ou=sub,ou=people,dc=example,dc=test",
+            "uid: pb-ldapfix01-9\n",
+        ),
+    ];
+    let mut ldif = String::from(
+        "dn: ou=other,dc=example,dc=test\nobjectClass: organizationalUnit\nou: other\n\n\
+         dn: ou=sub,ou=people,dc=example,dc=test\nobjectClass: organizationalUnit\nou: sub\n\n",
+    );
+    for (dn, extra) in foreign {
+        ldif.push_str(&person(dn, extra));
+        ldif.push('\n');
+    }
+    let added = ldap("ldapadd", provider, dir, &[], Some(&ldif));
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let exists = |dn: &str| {
+        let out = ldap(
+            "ldapsearch",
+            provider,
+            dir,
+            &["-LLL", "-s", "base", "-b", dn, "dn"],
+            None,
+        );
+        String::from_utf8_lossy(&out.stdout).contains("dn:")
+    };
+    let path = workload(dir, provider, consumer, "");
+    let out = dir.join("out");
+    let done = provbench_run(&path, &out)
+        .args(["--set", "load.duration=2s", "--run-id", "pb-ldapfix01", "--no-progress"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.code().is_some_and(|c| c <= 1), "{stderr}");
+    for (dn, _) in foreign {
+        assert!(exists(dn), "the run deleted {dn}");
+    }
+    let cleaned = Command::new(env!("CARGO_BIN_EXE_provbench"))
+        .args(["cleanup", "--run-id", "pb-ldapfix01"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        cleaned.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&cleaned.stderr)
+    );
+    for (dn, _) in foreign {
+        assert!(exists(dn), "provbench cleanup deleted {dn}");
+    }
+    assert!(exists("cn=admin,dc=example,dc=test") || exists("dc=example,dc=test"));
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["cleanup"]["unverified"], 0, "{}", s["cleanup"]);
+    assert!(s["cleanup"]["verified"].as_u64() > Some(0), "{}", s["cleanup"]);
+}

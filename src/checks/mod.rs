@@ -657,6 +657,7 @@ impl CheckHub {
                     skipped,
                     examples: t.examples.lock().clone(),
                     error: (passed + failed == 0).then(|| format!("check `{}` was declared but never ran", t.kind)),
+                    min_evidence: u64::from(self.cfg.min_evidence),
                 }
             })
             .collect()

@@ -260,6 +260,7 @@ mod tests {
             skipped: 0,
             examples: vec![],
             error: Some("check `login` was declared but never ran".into()),
+            min_evidence: 5,
         }];
         judge(&mut s, d, &[], StopReason::ScheduleEnd);
         assert_eq!(s.outcome, RunOutcome::Failed);

@@ -123,7 +123,10 @@ fn checks(out: &mut String, s: &Summary) {
             if c.skipped > 0 {
                 let _ = write!(out, ", {} overtaken", c.skipped);
             }
-            if let Some(e) = &c.error {
+            if c.min_evidence > 0 {
+                let _ = write!(out, " ({} judged, {} needed)", c.judged(), c.min_evidence);
+            }
+            if let Some(e) = &c.unjudged() {
                 let _ = write!(out, ": {e}");
             } else if let Some(ex) = c.examples.first() {
                 let who = [ex.user.as_deref(), ex.service.as_deref()]

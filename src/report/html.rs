@@ -168,9 +168,8 @@ fn checks(out: &mut String, s: &Summary) {
     for c in &s.checks {
         let class = if c.is_failure() { "bad" } else { "ok" };
         let examples: Vec<String> = c
-            .error
-            .iter()
-            .cloned()
+            .unjudged()
+            .into_iter()
             .chain(c.examples.iter().map(|e| {
                 let who = [e.user.as_deref(), e.service.as_deref()]
                     .into_iter()

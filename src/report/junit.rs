@@ -33,7 +33,11 @@ pub fn render(s: &Summary) -> String {
         escape(&s.workload),
         tests + s.checks.len() + run_failure.is_some() as usize,
         failures + s.checks.iter().filter(|c| c.failed > 0).count() + run_failure.is_some() as usize,
-        errors + s.checks.iter().filter(|c| c.error.is_some()).count(),
+        errors
+            + s.checks
+                .iter()
+                .filter(|c| c.failed == 0 && c.unjudged().is_some())
+                .count(),
     );
     if let Some(why) = &run_failure {
         run_suite(&mut out, s, why);
@@ -147,7 +151,11 @@ fn probes_suite(out: &mut String, s: &Summary, never: &[String]) {
 
 fn checks_suite(out: &mut String, s: &Summary) {
     let failed = s.checks.iter().filter(|c| c.failed > 0).count();
-    let errors = s.checks.iter().filter(|c| c.error.is_some()).count();
+    let errors = s
+        .checks
+        .iter()
+        .filter(|c| c.failed == 0 && c.unjudged().is_some())
+        .count();
     let _ = writeln!(
         out,
         "  <testsuite name=\"provbench.checks\" tests=\"{}\" failures=\"{failed}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\">",
@@ -162,10 +170,10 @@ fn checks_suite(out: &mut String, s: &Summary) {
             escape(&c.name)
         );
         let summary = format!("{} passed, {} failed", c.passed, c.failed);
-        if let Some(e) = &c.error {
+        if let (0, Some(e)) = (c.failed, &c.unjudged()) {
             let _ = writeln!(
                 out,
-                ">\n      <error message=\"{}\" type=\"never-ran\">{}</error>\n    </testcase>",
+                ">\n      <error message=\"{}\" type=\"not-judged\">{}</error>\n    </testcase>",
                 escape(e),
                 escape(e)
             );

@@ -51,8 +51,7 @@ pub fn render(s: &Summary) -> String {
         out.push_str("| check | passed | failed | example |\n|---|---:|---:|---|\n");
         for c in &s.checks {
             let example = c
-                .error
-                .clone()
+                .unjudged()
                 .or_else(|| {
                     c.examples
                         .first()

@@ -90,6 +90,7 @@ pub fn fixture() -> Summary {
                 service: Some("crm".into()),
                 detail: "a token issued before the change still works after 10s".into(),
             }],
+            min_evidence: 5,
             error: None,
         }],
         declared_thresholds: vec![],

@@ -203,7 +203,34 @@ mod tests {
             skipped: 0,
             examples: vec![],
             error: error.map(String::from),
+            min_evidence: 1,
         }
+    }
+
+    #[test]
+    fn a_check_passes_only_on_enough_judged_cases() {
+        let end = Some(&StopReason::Deadline);
+        let with = |passed: u64, failed: u64, skipped: u64, min: u64| CheckReport {
+            passed,
+            failed,
+            skipped,
+            min_evidence: min,
+            ..check(0, None)
+        };
+        let settle = |c: CheckReport| super::settle(&evidence(end, &[], &[c], None));
+        assert_eq!(settle(with(5, 0, 0, 5)), RunOutcome::Passed);
+        // One user's pass (the rest overtaken) is no verdict.
+        assert_eq!(settle(with(1, 0, 287, 5)), RunOutcome::Failed);
+        let why = with(1, 0, 287, 5).unjudged().unwrap();
+        assert!(
+            why.contains("1 case(s) judged (287 overtaken), a pass needs 5"),
+            "{why}"
+        );
+        // A failure is a verdict on any number of cases.
+        assert_eq!(settle(with(0, 1, 0, 5)), RunOutcome::Failed);
+        assert!(with(0, 1, 0, 5).unjudged().is_none());
+        // Summaries written before the rule (min 0) keep their verdicts.
+        assert_eq!(settle(with(1, 0, 0, 0)), RunOutcome::Passed);
     }
 
     #[test]

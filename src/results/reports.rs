@@ -44,12 +44,38 @@ pub struct CheckReport {
     /// Declared but never ran: an error, not a pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The judged cases (passed and failed) a pass needs (`[checks] min_evidence`); 0 in
+    /// summaries written before the rule.
+    #[serde(default)]
+    pub min_evidence: u64,
 }
 
 impl CheckReport {
-    /// Failed at least once, or never ran.
+    /// Failed at least once, never ran, or passed on fewer cases than its evidence rule asks.
     pub fn is_failure(&self) -> bool {
-        self.failed > 0 || self.error.is_some()
+        self.failed > 0 || self.unjudged().is_some()
+    }
+
+    /// Cases judged either way (overtaken ones are not).
+    pub fn judged(&self) -> u64 {
+        self.passed + self.failed
+    }
+
+    /// Why the check has no verdict, if it has none: it never ran, or it passed on fewer judged
+    /// cases than `min_evidence` (invariant 10: a pass needs evidence, counted). A check that
+    /// failed has its verdict, however few its cases.
+    pub fn unjudged(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(e.clone());
+        }
+        (self.failed == 0 && self.judged() < self.min_evidence).then(|| {
+            format!(
+                "not judged: {} case(s) judged ({} overtaken), a pass needs {} ([checks] min_evidence)",
+                self.judged(),
+                self.skipped,
+                self.min_evidence
+            )
+        })
     }
 }
 

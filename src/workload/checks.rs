@@ -63,6 +63,9 @@ pub struct ChecksWire {
     /// Role -> the permissions a linked service must show for it.
     #[serde(default)]
     pub roles: Option<BTreeMap<String, Vec<String>>>,
+    /// The judged cases each check needs to pass (fewer: not judged, never a pass).
+    #[serde(default)]
+    pub min_evidence: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -216,6 +219,8 @@ pub struct Checks {
     pub expiring: Option<Client>,
     pub privileged_group: String,
     pub roles: BTreeMap<String, Vec<String>>,
+    /// Judged cases (passed or failed) a check needs before its pass counts.
+    pub min_evidence: u32,
 }
 
 impl Checks {
@@ -267,10 +272,32 @@ impl Checks {
         checks.login_scope = w.login_scope.clone();
         checks.privileged_group = w.privileged_group.clone().unwrap_or_else(|| "admins".into());
         checks.roles = w.roles.clone().or(embedded_roles).unwrap_or_default();
+        checks.min_evidence = match &w.min_evidence {
+            Some(n) => count(src, n, "checks.min_evidence", 1, limits::ATTEMPTS)?,
+            None => DEFAULT_MIN_EVIDENCE,
+        };
+        // The forbidden-action checks judge exactly `attempts` cases: fewer than the evidence
+        // rule asks could never pass.
+        let fixed = kinds
+            .iter()
+            .any(|k| matches!(k, CheckKind::Authorization | CheckKind::Escalation));
+        if fixed && checks.attempts < checks.min_evidence {
+            let at = span_of(&w.attempts).or(span_of(&w.min_evidence)).or(needs.at.clone());
+            return Err(src.error(
+                at,
+                format!(
+                    "checks.attempts ({}) is below checks.min_evidence ({}): the authorization and escalation checks judge `attempts` cases and could never pass",
+                    checks.attempts, checks.min_evidence
+                ),
+            ));
+        }
         checks.kinds = kinds;
         Ok(Some(checks))
     }
 }
+
+/// A check passes on five judged cases at least: one user's luck is no verdict.
+pub const DEFAULT_MIN_EVIDENCE: u32 = 5;
 
 /// `kinds`: at least one, each a known check.
 fn kinds(src: &Source, w: &ChecksWire, section: Option<Range<usize>>) -> Result<Vec<CheckKind>, WorkloadError> {
@@ -350,6 +377,7 @@ fn endpoints(needs: &Needs, w: &ChecksWire, binds: bool) -> Result<Checks, Workl
         login_flow: LoginFlow::Password,
         privileged_group: String::new(),
         roles: BTreeMap::new(),
+        min_evidence: DEFAULT_MIN_EVIDENCE,
     })
 }
 

@@ -24,7 +24,7 @@ password = "Pw-{run_id}-{seq}!"
 kinds = ["login", "permissions", "audit", "welcome", "authorization", "escalation", "revocation"]
 sample = 0.5
 timeout = "3s"
-attempts = 4
+attempts = 5
 "#;
 
 fn run(dir: &Path, flaw: Option<&str>, extra: &[&str]) -> (Option<i32>, String, Value) {
@@ -169,7 +169,10 @@ fn run_login_variant(kinds: &str, reference: &str, extra: &str) -> (Option<i32>,
     let out = Command::cargo_bin("provbench")
         .unwrap()
         .current_dir(dir.path())
+        // These runs prove how a login is made, not how many: one judged case is enough (a
+        // busy machine makes few browser logins in 2 s).
         .args(["run", "w.toml", "--no-progress", "--out", "results", "--duration", "2s"])
+        .args(["--set", "checks.min_evidence=1"])
         .env_remove("GITHUB_ACTIONS")
         .output()
         .unwrap();

@@ -12,10 +12,12 @@
 //! - [`security`]: the run-wide authorization and escalation checks.
 //! - [`ldap`]: login and revocation as LDAP binds in each directory (`ldap-bind`).
 //! - [`browser`], [`form`]: the authorization code flow through an IdP's login pages.
+//! - [`login_nav`]: where that sign-in may go (the IdP origins only), its redirects and cookies.
 
 pub mod browser;
 pub mod form;
 pub mod ldap;
+pub mod login_nav;
 pub mod security;
 
 use std::collections::{BTreeSet, HashMap};

@@ -58,9 +58,7 @@ pub enum Refusal {
     Unparsable(String),
     #[error("{0}, which carries a user name or password")]
     Userinfo(String),
-    #[error(
-        "{origin}, which is not one of the IdP origins the workload names ({idp}; add it to login_flow.idp_origins if it is the IdP's)"
-    )]
+    #[error("{origin}, which is not one of the IdP origins the workload names ({idp})")]
     Foreign { origin: String, idp: String },
 }
 
@@ -84,6 +82,19 @@ pub fn allowed(base: &Url, reference: &str, idp: &IdpOrigins) -> Result<Url, Ref
         return Err(Refusal::Userinfo(origin));
     }
     Ok(url)
+}
+
+/// How every refusal's message ends: [`is_refusal`] knows it by that.
+const NOTHING_SENT: &str = "; nothing was sent there";
+
+/// `what` (the IdP redirected to, the IdP's form posts to) and the refusal, as a check's reason.
+fn refused(what: &str, r: Refusal) -> String {
+    format!("{what} {r}{NOTHING_SENT}")
+}
+
+/// Whether a sign-in's error is a refusal of where the IdP's pages lead: no retry changes it.
+pub fn is_refusal(error: &str) -> bool {
+    error.ends_with(NOTHING_SENT)
 }
 
 /// At most 120 characters of a value from a page, for a message.
@@ -131,7 +142,7 @@ impl<'a> Navigator<'a> {
 
     /// GET `reference` (resolved against `from`), following redirects.
     pub async fn get(&mut self, from: &Url, reference: &str) -> Result<Landing, String> {
-        let url = allowed(from, reference, &self.idp).map_err(|r| format!("the sign-in would go to {r}"))?;
+        let url = allowed(from, reference, &self.idp).map_err(|r| refused("the sign-in would go to", r))?;
         self.go(url, None).await
     }
 
@@ -144,7 +155,7 @@ impl<'a> Navigator<'a> {
         method: &str,
         fields: Vec<(String, String)>,
     ) -> Result<Landing, String> {
-        let mut url = allowed(from, action, &self.idp).map_err(|r| format!("the IdP's form posts to {r}"))?;
+        let mut url = allowed(from, action, &self.idp).map_err(|r| refused("the IdP's form posts to", r))?;
         if method == "post" {
             return self.go(url, Some(fields)).await;
         }
@@ -182,11 +193,11 @@ impl<'a> Navigator<'a> {
             let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
             let next = url
                 .join(&location)
-                .map_err(|_| format!("the IdP redirected to `{}`, which is not a URL", sample(&location)))?;
+                .map_err(|_| refused("the IdP redirected to", Refusal::Unparsable(sample(&location))))?;
             if is_callback(&next, &self.redirect_uri) {
                 return Ok(Landing::Callback(next));
             }
-            url = allowed(&url, &location, &self.idp).map_err(|r| format!("the IdP redirected to {r}"))?;
+            url = allowed(&url, &location, &self.idp).map_err(|r| refused("the IdP redirected to", r))?;
         }
         Err(format!("more than {HOPS} redirects in a row from the IdP"))
     }

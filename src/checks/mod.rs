@@ -359,7 +359,7 @@ impl CheckHub {
                     CheckKind::Login,
                     Some(&user.user_name),
                     None,
-                    format!("the token endpoint refuses the login ({last}); {why}"),
+                    format!("{} ({last}); {why}", refused_by(&last)),
                 );
                 return;
             }
@@ -665,6 +665,15 @@ impl CheckHub {
     }
 }
 
+/// Who stopped a login that waiting will not mend: provbench itself, or the token endpoint.
+fn refused_by(error: &str) -> &'static str {
+    if login_nav::is_refusal(error) {
+        "the sign-in stopped where the IdP's pages lead"
+    } else {
+        "the token endpoint refuses the login"
+    }
+}
+
 /// What to change when a login error will not pass by waiting (a refused client, a disabled
 /// grant), or `None` for an error that may (the user not yet provisioned).
 fn never_passes(error: &str) -> Option<&'static str> {
@@ -672,6 +681,8 @@ fn never_passes(error: &str) -> Option<&'static str> {
         Some("set [checks] login_client (and its client_auth)")
     } else if error.contains("unsupported_grant_type") {
         Some("the IdP does not allow this grant: set [checks] login_flow = { kind = \"authorization-code\", … }")
+    } else if login_nav::is_refusal(error) {
+        Some("name the origin in [checks] login_flow.idp_origins if it is the IdP's")
     } else if error.contains("unexpected form") || error.contains("no `") {
         Some("set [checks] login_flow to match the IdP's pages")
     } else {

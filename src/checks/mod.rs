@@ -255,8 +255,12 @@ impl CheckHub {
         match sent {
             Ok(r) => {
                 let status = r.status();
-                let body: Value = r.json().await.unwrap_or_default();
                 self.registry.record(self.login_latency, micros);
+                let body: Value = match crate::http::body::read(r, login_nav::PAGE_LIMIT).await {
+                    // Not JSON: judged below as an answer without a token.
+                    Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+                    Err(e) => return Err(format!("HTTP {}: {}", status.as_u16(), e.detail)),
+                };
                 match body["access_token"].as_str() {
                     Some(t) if status.is_success() => Ok(t.to_string()),
                     _ => Err(format!(

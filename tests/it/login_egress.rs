@@ -87,14 +87,21 @@ fn login_page(action: &str) -> Response {
 /// The sign-in of one run against `authorize` (with `flow_extra` in its `login_flow`): the
 /// summary's login check.
 async fn run_login(authorize: &str, flow_extra: &str, checks_extra: &str) -> Value {
+    let flow = format!(
+        "login_flow = {{ kind = \"authorization-code\", authorize_url = \"{authorize}\", refresh = false{flow_extra} }}\n"
+    );
+    run_checks(&format!("{checks_extra}{flow}")).await
+}
+
+/// One run of the login check with `checks` in its `[checks]`: the summary's login check.
+async fn run_checks(checks: &str) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "name = \"login-egress\"\n[target]\nkind = \"embedded\"\nprofile = \"fast\"\n\
          [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n\
          [[journey]]\nname = \"join\"\nsteps = [\"create_user\"]\n\
          [users]\npassword = \"Pw-{{run_id}}-{{seq}}!\"\n\
-         [checks]\nkinds = [\"login\"]\nsample = 1.0\ntimeout = \"2s\"\n{checks_extra}\
-         login_flow = {{ kind = \"authorization-code\", authorize_url = \"{authorize}\", refresh = false{flow_extra} }}\n"
+         [checks]\nkinds = [\"login\"]\nsample = 1.0\ntimeout = \"2s\"\n{checks}"
     );
     // A failing check makes the run fail; its summary is what is judged here.
     let _ = crate::support::run_workload(dir.path(), &text).await;
@@ -280,6 +287,41 @@ async fn an_endless_login_page_fails_the_check_with_a_sample() {
         text.contains("longer than the limit of 1048576 bytes; it began: xxx"),
         "{text}"
     );
+}
+
+/// A token endpoint without end, for the password grant and for the code exchange: the check
+/// fails at the limit with a sample.
+#[tokio::test]
+async fn an_endless_token_answer_fails_the_check_with_a_sample() {
+    let (idp, _) = serve(
+        "127.0.0.1",
+        Arc::new(|hit: &Hit| {
+            let path = hit.line.split(' ').nth(1).unwrap_or_default();
+            if path.starts_with("/authorize") {
+                let state = path
+                    .split("state=")
+                    .nth(1)
+                    .unwrap_or("")
+                    .split('&')
+                    .next()
+                    .unwrap_or("");
+                return redirect(&format!("http://127.0.0.1/callback?code=c0de&state={state}"), &[]);
+            }
+            Response::new(Body::new(Chunks(1024)))
+        }),
+    )
+    .await;
+    let token = format!("token_url = \"{idp}/token\"\n");
+    for login in [
+        run_checks(&token).await,
+        run_login(&format!("{idp}/authorize"), "", &token).await,
+    ] {
+        let text = login.to_string();
+        assert!(
+            text.contains("longer than the limit of 1048576 bytes; it began: xxx"),
+            "{text}"
+        );
+    }
 }
 
 /// A body of `n` chunks of 64 KiB of `x`, each ready at once.

@@ -18,19 +18,20 @@ pub const HOPS: usize = 10;
 /// The largest login page, token or userinfo answer read: a login page is a few kilobytes.
 pub const PAGE_LIMIT: usize = 1024 * 1024;
 
-/// The origins the sign-in may send a request to.
+/// The origins the sign-in may send a request to, as their ASCII serialization (canonical:
+/// lower-case scheme and host, the port only when not the scheme's default).
 #[derive(Debug, Clone, PartialEq)]
-pub struct IdpOrigins(Vec<url::Origin>);
+pub struct IdpOrigins(Vec<String>);
 
 impl IdpOrigins {
     /// The origins of `urls` (those that parse as absolute http(s) URLs).
     pub fn new<'a>(urls: impl IntoIterator<Item = &'a str>) -> IdpOrigins {
-        let mut origins: Vec<url::Origin> = Vec::new();
+        let mut origins: Vec<String> = Vec::new();
         for u in urls {
             if let Ok(u) = Url::parse(u)
                 && matches!(u.scheme(), "http" | "https")
             {
-                let o = u.origin();
+                let o = u.origin().ascii_serialization();
                 if !origins.contains(&o) {
                     origins.push(o);
                 }
@@ -42,12 +43,11 @@ impl IdpOrigins {
     fn admits(&self, url: &Url) -> bool {
         // An opaque origin (data:, javascript:, file:) equals no other origin: never admitted.
         let origin = url.origin();
-        origin.is_tuple() && self.0.contains(&origin)
+        origin.is_tuple() && self.0.contains(&origin.ascii_serialization())
     }
 
     fn names(&self) -> String {
-        let all: Vec<String> = self.0.iter().map(url::Origin::ascii_serialization).collect();
-        all.join(", ")
+        self.0.join(", ")
     }
 }
 

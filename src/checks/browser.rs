@@ -3,17 +3,19 @@
 //! follows them (redirects, cookies, the login form with its hidden fields, a consent page),
 //! the code taken from the redirect to `redirect_uri` (never fetched), exchanged at the token
 //! endpoint with client authentication and the verifier, and the refresh grant proven once.
+//! Where the pages may lead, and the cookies, are [`super::login_nav`]'s.
 
 use base64::Engine;
 use rand::Rng;
-use reqwest::header;
+use reqwest::Url;
 use serde_json::Value;
 
 use super::CheckHub;
-use super::form::{self, Form};
+use super::form;
+use super::login_nav::{IdpOrigins, Landing, Navigator, PAGE_LIMIT};
 use crate::workload::login::BrowserLogin;
 
-/// Pages followed before giving up (redirects and forms together).
+/// Pages followed before giving up (forms submitted, each with its redirects).
 const MAX_STEPS: usize = 12;
 
 fn random_url_safe() -> String {
@@ -27,46 +29,19 @@ fn challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
-/// One page of the sign-in.
-struct Page {
-    status: u16,
-    url: reqwest::Url,
-    location: Option<String>,
-    body: String,
-}
-
-/// A browser's cookie jar for one sign-in (name, value), one IdP.
-#[derive(Default)]
-struct Jar(Vec<(String, String)>);
-
-impl Jar {
-    fn keep(&mut self, headers: &header::HeaderMap) {
-        for v in headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-        {
-            let pair = v.split(';').next().unwrap_or_default();
-            if let Some((name, value)) = pair.split_once('=') {
-                let name = name.trim().to_string();
-                self.0.retain(|(n, _)| *n != name);
-                self.0.push((name, value.trim().to_string()));
-            }
-        }
-    }
-
-    fn header(&self) -> Option<String> {
-        (!self.0.is_empty()).then(|| {
-            self.0
-                .iter()
-                .map(|(n, v)| format!("{n}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-    }
-}
-
 impl CheckHub {
+    /// The origins this sign-in may reach: those of `authorize_url` and `token_url` (resolved
+    /// against the target's origin when relative) and `login_flow.idp_origins`.
+    fn idp_origins(&self, flow: &BrowserLogin) -> IdpOrigins {
+        let authorize = self.url(&flow.authorize_url, "", "");
+        let token = self.url(&self.cfg.token_url, "", "");
+        IdpOrigins::new(
+            [authorize.as_str(), token.as_str()]
+                .into_iter()
+                .chain(flow.idp_origins.iter().map(String::as_str)),
+        )
+    }
+
     /// Signs `user_name` in through the IdP's pages; the access token, or why not.
     pub(super) async fn browser_login(
         &self,
@@ -82,8 +57,7 @@ impl CheckHub {
         let secret = client.secret.resolve().map_err(|e| e.to_string())?;
         let verifier = random_url_safe();
         let state = random_url_safe();
-        let mut url =
-            reqwest::Url::parse(&self.url(&flow.authorize_url, "", "")).map_err(|e| format!("authorize_url: {e}"))?;
+        let mut url = Url::parse(&self.url(&flow.authorize_url, "", "")).map_err(|e| format!("authorize_url: {e}"))?;
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", &client.id)
@@ -92,22 +66,18 @@ impl CheckHub {
             .append_pair("state", &state)
             .append_pair("code_challenge", &challenge(&verifier))
             .append_pair("code_challenge_method", "S256");
-        let mut jar = Jar::default();
-        let mut page = self.fetch(&mut jar, url, None).await?;
+        let redirect_uri = Url::parse(&flow.redirect_uri).map_err(|e| format!("redirect_uri: {e}"))?;
+        let mut browser = Navigator::new(&self.http, self.idp_origins(flow), redirect_uri);
+        let mut landing = browser.get(&url, url.as_str()).await?;
         let mut signed_in = false;
         for _ in 0..MAX_STEPS {
-            if let Some(location) = &page.location {
-                let next = page
-                    .url
-                    .join(location)
-                    .map_err(|e| format!("bad redirect `{location}`: {e}"))?;
-                if next.as_str().starts_with(&flow.redirect_uri) {
-                    let code = code_from(&next, &state)?;
+            let page = match landing {
+                Landing::Callback(to) => {
+                    let code = code_from(&to, &state)?;
                     return self.exchange(flow, client, &secret, &code, &verifier).await;
                 }
-                page = self.fetch(&mut jar, next, None).await?;
-                continue;
-            }
+                Landing::Page(page) => page,
+            };
             if !(200..300).contains(&page.status) {
                 return Err(format!(
                     "HTTP {} from {}: {}",
@@ -148,56 +118,10 @@ impl CheckHub {
                     form::text(&page.body, 160)
                 ));
             }
-            page = self.submit(&mut jar, &page.url, form).await?;
+            let action = form.action.as_deref().unwrap_or("");
+            landing = browser.submit(&page.url, action, &form.method, form.fields).await?;
         }
         Err(format!("no redirect to redirect_uri after {MAX_STEPS} pages"))
-    }
-
-    async fn submit(&self, jar: &mut Jar, from: &reqwest::Url, form: Form) -> Result<Page, String> {
-        let action = from
-            .join(form.action.as_deref().unwrap_or(""))
-            .map_err(|e| format!("form action: {e}"))?;
-        if form.method == "post" {
-            self.fetch(jar, action, Some(form.fields)).await
-        } else {
-            let mut url = action;
-            url.query_pairs_mut().extend_pairs(form.fields);
-            self.fetch(jar, url, None).await
-        }
-    }
-
-    async fn fetch(
-        &self,
-        jar: &mut Jar,
-        url: reqwest::Url,
-        form: Option<Vec<(String, String)>>,
-    ) -> Result<Page, String> {
-        let mut request = match &form {
-            Some(fields) => self.http.post(url.clone()).form(fields),
-            None => self.http.get(url.clone()),
-        };
-        if let Some(cookies) = jar.header() {
-            request = request.header(header::COOKIE, cookies);
-        }
-        let resp = request.send().await.map_err(|e| format!("{}: {e}", url.path()))?;
-        jar.keep(resp.headers());
-        let status = resp.status().as_u16();
-        let location = (300..400)
-            .contains(&status)
-            .then(|| {
-                resp.headers()
-                    .get(header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            })
-            .flatten();
-        let body = resp.text().await.unwrap_or_default();
-        Ok(Page {
-            status,
-            url,
-            location,
-            body,
-        })
     }
 
     /// The code for the verifier at the token endpoint, then (when asked) the refresh grant.
@@ -248,10 +172,15 @@ fn code_from(url: &reqwest::Url, state: &str) -> Result<String, String> {
 }
 
 /// A token endpoint's JSON with an `access_token`, or its error (OAuth errors hold no secret).
+/// Read within [`PAGE_LIMIT`]: an endless answer is an error with a sample.
 async fn token_answer(sent: reqwest::Result<reqwest::Response>, what: &str) -> Result<Value, String> {
-    let resp = sent.map_err(|e| format!("{what}: {e}"))?;
+    let resp = sent.map_err(|e| format!("{what}: {}", e.without_url()))?;
     let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap_or_default();
+    let bytes = crate::http::body::read(resp, PAGE_LIMIT)
+        .await
+        .map_err(|e| format!("{what}: HTTP {status}: {}", e.detail))?;
+    // Not JSON: judged below as an answer without a token.
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
     if (200..300).contains(&status) && body["access_token"].is_string() {
         return Ok(body);
     }

@@ -12,10 +12,12 @@
 //! - [`security`]: the run-wide authorization and escalation checks.
 //! - [`ldap`]: login and revocation as LDAP binds in each directory (`ldap-bind`).
 //! - [`browser`], [`form`]: the authorization code flow through an IdP's login pages.
+//! - [`login_nav`]: where that sign-in may go (the IdP origins only), its redirects and cookies.
 
 pub mod browser;
 pub mod form;
 pub mod ldap;
+pub mod login_nav;
 pub mod security;
 
 use std::collections::{BTreeSet, HashMap};
@@ -253,8 +255,12 @@ impl CheckHub {
         match sent {
             Ok(r) => {
                 let status = r.status();
-                let body: Value = r.json().await.unwrap_or_default();
                 self.registry.record(self.login_latency, micros);
+                let body: Value = match crate::http::body::read(r, login_nav::PAGE_LIMIT).await {
+                    // Not JSON: judged below as an answer without a token.
+                    Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+                    Err(e) => return Err(format!("HTTP {}: {}", status.as_u16(), e.detail)),
+                };
                 match body["access_token"].as_str() {
                     Some(t) if status.is_success() => Ok(t.to_string()),
                     _ => Err(format!(
@@ -357,7 +363,7 @@ impl CheckHub {
                     CheckKind::Login,
                     Some(&user.user_name),
                     None,
-                    format!("the token endpoint refuses the login ({last}); {why}"),
+                    format!("{} ({last}); {why}", refused_by(&last)),
                 );
                 return;
             }
@@ -664,6 +670,15 @@ impl CheckHub {
     }
 }
 
+/// Who stopped a login that waiting will not mend: provbench itself, or the token endpoint.
+fn refused_by(error: &str) -> &'static str {
+    if login_nav::is_refusal(error) {
+        "the sign-in stopped where the IdP's pages lead"
+    } else {
+        "the token endpoint refuses the login"
+    }
+}
+
 /// What to change when a login error will not pass by waiting (a refused client, a disabled
 /// grant), or `None` for an error that may (the user not yet provisioned).
 fn never_passes(error: &str) -> Option<&'static str> {
@@ -671,6 +686,8 @@ fn never_passes(error: &str) -> Option<&'static str> {
         Some("set [checks] login_client (and its client_auth)")
     } else if error.contains("unsupported_grant_type") {
         Some("the IdP does not allow this grant: set [checks] login_flow = { kind = \"authorization-code\", … }")
+    } else if login_nav::is_refusal(error) {
+        Some("name the origin in [checks] login_flow.idp_origins if it is the IdP's")
     } else if error.contains("unexpected form") || error.contains("no `") {
         Some("set [checks] login_flow to match the IdP's pages")
     } else {

@@ -30,6 +30,10 @@ pub struct LoginFlowWire {
     pub consent: Option<ConsentWire>,
     #[serde(default)]
     pub refresh: Option<bool>,
+    /// Origins besides those of `authorize_url` and `token_url` that the IdP's pages may
+    /// redirect to or post to (a separate login host, say): `["https://login.example.com"]`.
+    #[serde(default)]
+    pub idp_origins: Option<Vec<String>>,
     /// `ldap-bind`: the directories a user binds to.
     #[serde(default)]
     pub directories: Option<Vec<BindDirectoryWire>>,
@@ -99,6 +103,10 @@ pub struct BrowserLogin {
     pub csrf_field: Option<String>,
     pub consent: Option<(String, String)>,
     pub refresh: bool,
+    /// Origins (`scheme://host[:port]`, as the `url` crate serializes them) the sign-in may go
+    /// to besides those of `authorize_url` and `token_url`: the test user's password and the
+    /// IdP's cookies go nowhere else.
+    pub idp_origins: Vec<String>,
 }
 
 impl LoginFlow {
@@ -134,6 +142,12 @@ impl LoginFlow {
                     csrf_field: w.csrf_field,
                     consent: w.consent.map(|c| (c.field, c.value)),
                     refresh: w.refresh.unwrap_or(true),
+                    idp_origins: w
+                        .idp_origins
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|o| origin(o))
+                        .collect::<Result<_, _>>()?,
                 }))
             }
             other => Err(format!(
@@ -141,6 +155,24 @@ impl LoginFlow {
             )),
         }
     }
+}
+
+/// `text` as an origin: an absolute http(s) URL with nothing after its host and port, since an
+/// origin admits every path on it and a path here would read as a narrower promise.
+fn origin(text: &str) -> Result<String, String> {
+    let key = "checks.login_flow.idp_origins";
+    let url = reqwest::Url::parse(text).map_err(|e| format!("{key}: `{text}` is not a URL: {e}"))?;
+    let bare = url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+        return Err(format!(
+            "{key}: `{text}` is not an origin: write `https://host` or `https://host:port`, nothing else"
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 fn ldap_bind(wires: Vec<BindDirectoryWire>, base: &std::path::Path) -> Result<LoginFlow, String> {
@@ -181,4 +213,26 @@ fn ldap_bind(wires: Vec<BindDirectoryWire>, base: &std::path::Path) -> Result<Lo
         });
     }
     Ok(LoginFlow::LdapBind(out))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn idp_origins_are_origins_and_nothing_more() {
+        assert_eq!(
+            super::origin("HTTPS://Login.Example.com:443/").unwrap(),
+            "https://login.example.com"
+        );
+        assert_eq!(super::origin("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
+        for bad in [
+            "login.example.com",
+            "https://login.example.com/realms/x",
+            "https://ada@login.example.com",
+            "https://login.example.com?x",
+            "ftp://login.example.com",
+            "javascript:alert(1)",
+        ] {
+            assert!(super::origin(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -247,6 +247,11 @@ fn section_errors_name_their_keys_line() {
             "`checks.attempts` must be at least 1",
         ),
         (
+            "[checks]\nkinds = [\"login\"]\n\nlogin_flow = { kind = \"authorization-code\", idp_origins = [\"https://login.example.com/realms/x\"] }\n",
+            "idp_origins",
+            "checks.login_flow.idp_origins: `https://login.example.com/realms/x` is not an origin",
+        ),
+        (
             "[operations.ping]\nmethod = \"GET\"\npath = \"/ping\"\ncleanup = \"ping\"\n",
             "cleanup = \"ping\"",
             "its own cleanup",

@@ -12,6 +12,7 @@ mod hostile;
 mod ids;
 mod layering;
 mod ldap;
+mod login_egress;
 mod mock_target;
 mod probes;
 mod readback;

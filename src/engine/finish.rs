@@ -43,7 +43,14 @@ pub async fn finish(
         serde_json::json!({"outcome": summary.outcome, "stop_reason": summary.stop_reason, "ended_at": summary.ended_at}),
     );
     if let Some(url) = &opts.notify {
-        notify(url, &summary).await;
+        // A signal that arrives while the summary is posted cuts the post short; after an
+        // earlier one, the post is still made (bounded by its timeout).
+        let interrupt = shutdown.work();
+        let already = shutdown.interrupted();
+        tokio::select! {
+            _ = notify(url, &summary) => {}
+            _ = interrupt.cancelled(), if !already => tracing::warn!("interrupted: the summary was not posted"),
+        }
     }
     if p.exposition.is_some() && !opts.metrics_linger.is_zero() && !shutdown.interrupted() {
         tracing::info!(linger = ?opts.metrics_linger, "run over; still serving /metrics for a last scrape");
@@ -105,8 +112,10 @@ async fn notify(url: &str, summary: &Summary) {
         .send()
         .await;
     match sent {
-        Ok(r) if r.status().is_success() => tracing::info!(%url, "summary posted"),
-        Ok(r) => tracing::warn!(%url, status = %r.status(), "the notify webhook refused the summary"),
-        Err(e) => tracing::warn!(%url, error = %e, "cannot post the summary"),
+        Ok(r) if r.status().is_success() => tracing::info!(url = %crate::redact::url(url), "summary posted"),
+        Ok(r) => {
+            tracing::warn!(url = %crate::redact::url(url), status = %r.status(), "the notify webhook refused the summary")
+        }
+        Err(e) => tracing::warn!(url = %crate::redact::url(url), error = %e, "cannot post the summary"),
     }
 }

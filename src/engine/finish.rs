@@ -104,7 +104,7 @@ async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
 
 /// Posts the summary to a webhook; a failure is logged, never fatal.
 async fn notify(url: &str, summary: &Summary) {
-    let body = crate::redact::secrets(&serde_json::to_string(summary).unwrap_or_default()).into_owned();
+    let body = crate::redact::json(&serde_json::to_string(summary).unwrap_or_default());
     let sent = crate::http::bare(Duration::from_secs(10))
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -152,6 +152,16 @@ pub fn line(text: &str) -> String {
     escape::escape(&secrets(text), &[]).into_owned()
 }
 
+/// The first `max` characters of a target's text, as [`line`] shows it: redacted before it is
+/// cut, so that a secret across the cut does not leave its first half behind.
+pub fn sample(text: &str, max: usize) -> String {
+    let shown = line(text);
+    match shown.char_indices().nth(max) {
+        Some((cut, _)) => shown[..cut].to_string(),
+        None => shown,
+    }
+}
+
 /// JSON text (a JSON log line, `compare --format json`) on its way to an output: [`secrets`]
 /// replaced, and what JSON leaves raw escaped as JSON escapes ([`escape::json`]), so it stays
 /// valid JSON.

@@ -94,6 +94,14 @@ fn a_basic_header_and_escaped_forms_never_show() {
 }
 
 #[test]
+fn a_sample_is_redacted_before_it_is_cut() {
+    register("sample-secret-0042");
+    let body = format!("{}sample-secret-0042 and more", "x".repeat(10));
+    assert_eq!(sample(&body, 15), "xxxxxxxxxx*** a");
+    assert_eq!(sample("a\nb", 10), "a\\nb");
+}
+
+#[test]
 fn control_and_bidi_characters_are_escaped() {
     assert_eq!(output("\u{1b}[2Jred\u{7}\nnext\r"), "\\u{1b}[2Jred\\u{7}\nnext\\r");
     assert_eq!(line("a\r\nb\tc\u{202e}d\u{85}"), "a\\r\\nb\\tc\\u{202e}d\\u{85}");

@@ -1,5 +1,5 @@
 //! Logging: `tracing` to stderr, human-readable by default or JSON lines (`--log-format json`),
-//! filtered by `RUST_LOG` (default `info`). Every event is one line through [`crate::redact::line`]:
+//! filtered by `RUST_LOG` (default `info`). Every event is one line through [`crate::redact::line()`]:
 //! a field holding a target's answer (an error body with CR, LF or ESC in it) cannot start a line
 //! of its own. A closed stderr is not an error: logging never stops a run, and never panics.
 

@@ -1,12 +1,12 @@
 //! Redaction in one place. Secrets a run knows (bearer tokens, client secrets, passwords in URLs,
 //! the tokens it obtains) are registered as they are read; every sink (console, stderr, logs,
 //! result files, reports, the notify body) passes its text through [`output`] (a multi-line
-//! text) or [`line`] (one line, a field), which replace them with `***` in every form they take
+//! text) or [`line()`] (one line, a field), which replace them with `***` in every form they take
 //! ([`forms`]: raw, percent- or form-encoded, JSON-, Markdown- or HTML-escaped, base64 at any
 //! alignment, so `Basic base64(id:secret)` too), together with the userinfo of any URL and the
 //! values of cookies ([`scrub`]), and escape the control and bidi characters a target may have
 //! sent ([`escape`]): a target's text cannot move the cursor or print a line of its own.
-//! [`print`] and [`eprint`] write to stdout and stderr through [`output`], and a closed pipe
+//! [`print()`] and [`eprint()`] write to stdout and stderr through [`output`], and a closed pipe
 //! (`provbench run … | head -1`) is not an error there: what a reader stopped reading must not
 //! stop the result files. Imports nothing from the crate.
 //!
@@ -94,7 +94,7 @@ pub fn register(secret: &str) {
 
 /// An error and its causes on one line, as `{:#}` shows them but each text once (ldap3's I/O
 /// error, for one, ends with the text of the rustls error it also gives as its source), redacted
-/// and escaped as [`line`].
+/// and escaped as [`line()`].
 pub fn error(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain().map(|c| c.to_string()) {
@@ -152,7 +152,7 @@ pub fn line(text: &str) -> String {
     escape::escape(&secrets(text), &[]).into_owned()
 }
 
-/// The first `max` characters of a target's text, as [`line`] shows it: redacted before it is
+/// The first `max` characters of a target's text, as [`line()`] shows it: redacted before it is
 /// cut, so that a secret across the cut does not leave its first half behind.
 pub fn sample(text: &str, max: usize) -> String {
     let shown = line(text);

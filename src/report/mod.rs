@@ -32,7 +32,7 @@ use anyhow::Context;
 pub use crate::results::Summary;
 pub use rebuild::rebuild;
 
-/// `s` with every text in it on one line, as [`crate::redact::line`] shows it: failure samples,
+/// `s` with every text in it on one line, as [`crate::redact::line()`] shows it: failure samples,
 /// check reasons, notes, errors, names may all hold a target's text, and a CR, LF, ESC or bidi
 /// override in one must not start a line of its own (a fake `all thresholds passed`) in any
 /// report. Every renderer starts here. A summary that does not survive the round trip (it

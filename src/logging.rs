@@ -1,5 +1,7 @@
 //! Logging: `tracing` to stderr, human-readable by default or JSON lines (`--log-format json`),
-//! filtered by `RUST_LOG` (default `info`). Every line passes through [`crate::redact::output`].
+//! filtered by `RUST_LOG` (default `info`). Every event is one line through [`crate::redact::line()`]:
+//! a field holding a target's answer (an error body with CR, LF or ESC in it) cannot start a line
+//! of its own. A closed stderr is not an error: logging never stops a run, and never panics.
 
 use std::io::Write;
 
@@ -7,19 +9,36 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// stderr, with secrets and control characters taken out of each write.
-struct Redacting;
+struct Redacting {
+    json: bool,
+}
 
-struct RedactingWriter;
+/// `fmt` writes each event whole, in one call, ending in a newline: every other newline in it
+/// came from a field.
+struct RedactingWriter {
+    json: bool,
+}
 
 impl Write for RedactingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = crate::redact::output(&String::from_utf8_lossy(buf));
-        std::io::stderr().write_all(text.as_bytes())?;
+        let text = String::from_utf8_lossy(buf);
+        let (event, end) = match text.strip_suffix('\n') {
+            Some(event) => (event, "\n"),
+            None => (&*text, ""),
+        };
+        // JSON lines stay JSON (their strings hold newlines escaped already).
+        let shown = match self.json {
+            true => crate::redact::json(event),
+            false => crate::redact::line(event),
+        };
+        // Errors ignored: tracing-subscriber reports a failed write with `eprintln!`, which
+        // panics on a closed stderr (`provbench run … 2>&1 | head -1`).
+        crate::redact::eprint_shown(&format!("{shown}{end}"));
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        Ok(())
     }
 }
 
@@ -27,7 +46,7 @@ impl<'a> MakeWriter<'a> for Redacting {
     type Writer = RedactingWriter;
 
     fn make_writer(&'a self) -> RedactingWriter {
-        RedactingWriter
+        RedactingWriter { json: self.json }
     }
 }
 
@@ -62,7 +81,9 @@ pub fn init(format: LogFormat, verbose: bool, quiet: bool) {
         .with_env_filter(filter)
         // Plain text: the writer escapes every control character, colour codes included.
         .with_ansi(false)
-        .with_writer(Redacting);
+        .with_writer(Redacting {
+            json: format == LogFormat::Json,
+        });
     // A second init (tests) is harmless: keep the first subscriber.
     let _ = match format {
         LogFormat::Human => builder.with_target(false).try_init(),

@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            // Returns a closed pipe as an error (ignored), never a panic.
             let _ = e.print();
             // --help and --version are successes; every other parse failure is a usage error.
             return if e.use_stderr() {
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Passed) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {}", provbench::redact::error(&e));
+            provbench::redact::eprint(&format!("error: {}\n", provbench::redact::error(&e)));
             ExitCode::from(2)
         }
     }

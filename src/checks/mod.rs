@@ -269,7 +269,7 @@ impl CheckHub {
                         body["error"].as_str().unwrap_or("no token"),
                         body["error_description"]
                             .as_str()
-                            .map(|d| format!(" ({})", d.chars().take(160).collect::<String>()))
+                            .map(|d| format!(" ({})", crate::redact::sample(d, 160)))
                             .unwrap_or_default()
                     )),
                 }

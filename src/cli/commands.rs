@@ -49,7 +49,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Merge(args) => merge(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "provbench", &mut std::io::stdout());
+            // clap_complete panics when a write fails (`provbench completions zsh | head`):
+            // the script is written whole into memory, then to stdout, ignoring a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "provbench", &mut script);
+            crate::redact::print(&String::from_utf8_lossy(&script));
             Ok(Outcome::Passed)
         }
         Command::Man { dir } => man_pages(&dir),
@@ -70,12 +74,12 @@ fn man_pages(dir: &std::path::Path) -> anyhow::Result<Outcome> {
         let mut out = Vec::new();
         clap_mangen::Man::new(page).render(&mut out)?;
         std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("{}", path.display());
+        crate::redact::print(&format!("{}\n", path.display()));
     }
     Ok(Outcome::Passed)
 }
 
-/// A token cancelled on Ctrl-C or SIGTERM (see `engine::shutdown::install_signal_handlers`).
+/// A token cancelled on Ctrl-C, SIGTERM or SIGHUP (see `engine::shutdown::install_signal_handlers`).
 fn interrupt_token() -> anyhow::Result<CancellationToken> {
     let token = CancellationToken::new();
     engine::shutdown::install_signal_handlers(token.clone())?;
@@ -158,8 +162,8 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
     drop(quiet_goose);
     let c = c?;
     for s in &c.steps {
-        println!(
-            "{:>9.1}/s  {}  achieved {:.1}/s  API p99 {}  queue p99 {}{}",
+        crate::redact::print(&format!(
+            "{:>9.1}/s  {}  achieved {:.1}/s  API p99 {}  queue p99 {}{}\n",
             s.rate,
             if s.passed { "pass" } else { "FAIL" },
             s.achieved_rate,
@@ -170,11 +174,11 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
             } else {
                 format!("  ({})", s.reasons.join("; "))
             }
-        );
+        ));
     }
-    println!("{}", c.verdict());
+    crate::redact::print(&format!("{}\n", c.verdict()));
     let left: Vec<String> = c.steps.iter().filter_map(|s| s.left_behind.clone()).collect();
-    println!("capacity report: {}", out.join("capacity.html").display());
+    crate::redact::print(&format!("capacity report: {}\n", out.join("capacity.html").display()));
     if !left.is_empty() {
         bail!("cleanup after the sweep left users behind: {}", left.join("; "));
     }
@@ -187,14 +191,14 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
 
 fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
     let s = report::merge::merge(&args.dirs, &args.out)?;
-    print!("{}", console(&s, &args.out.display().to_string()));
+    crate::redact::print(&console(&s, &args.out.display().to_string()));
     outcome_of(&s)
 }
 
 fn report_dir(args: ReportArgs) -> anyhow::Result<Outcome> {
     let s = report::rebuild(&args.dir)?;
     report::write_all(&s, &args.dir)?;
-    print!("{}", console(&s, &args.dir.display().to_string()));
+    crate::redact::print(&console(&s, &args.dir.display().to_string()));
     outcome_of(&s)
 }
 
@@ -209,8 +213,11 @@ fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
         bail!("the two runs share no series to compare");
     }
     match args.format.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&c)?),
-        _ => print!("{}", report::compare::markdown(&c, &args.max_regression)),
+        "json" => crate::redact::print_shown(&format!(
+            "{}\n",
+            crate::redact::json(&serde_json::to_string_pretty(&c)?)
+        )),
+        _ => crate::redact::print(&report::compare::markdown(&c, &args.max_regression)),
     }
     Ok(if c.regressions > 0 {
         Outcome::Failed
@@ -229,8 +236,8 @@ async fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
             other => other,
         };
         match checked {
-            Ok(w) => println!(
-                "{}: ok ({}; {} journeys, operations: {}{})",
+            Ok(w) => crate::redact::print(&format!(
+                "{}: ok ({}; {} journeys, operations: {}{})\n",
                 path.display(),
                 w.load_summary(),
                 w.journeys.len(),
@@ -240,9 +247,9 @@ async fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
                 } else {
                     ""
                 }
-            ),
+            )),
             Err(e) => {
-                eprintln!("error: {}", crate::redact::error(&e));
+                crate::redact::eprint(&format!("error: {}\n", crate::redact::error(&e)));
                 failed += 1;
             }
         }
@@ -292,13 +299,13 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
     .await?;
     drop(quiet_goose);
     let s = &result.summary;
-    print!("{}", console(s, &result.dir.display().to_string()));
+    crate::redact::print(&console(s, &result.dir.display().to_string()));
     github_actions(s);
     match outcome_of(s)? {
         // A shard's verdict is the merge's to give: its own thresholds are only part of the load.
         Outcome::Failed if args.defer_verdict && s.outcome == crate::results::RunOutcome::Failed => {
-            eprintln!(
-                "verdict deferred (--defer-verdict): this run alone lost a threshold or check; `provbench merge` judges the whole"
+            crate::redact::eprint(
+                "verdict deferred (--defer-verdict): this run alone lost a threshold or check; `provbench merge` judges the whole\n",
             );
             Ok(Outcome::Passed)
         }
@@ -329,13 +336,12 @@ fn github_actions(s: &Summary) {
     }
     for v in s.thresholds.iter().filter(|v| !v.passed) {
         // Workflow commands end at a newline; keep the message on one line.
-        let msg =
-            format!("threshold `{}` failed: observed {}", v.expression, v.observed_text).replace(['\r', '\n'], " ");
-        println!(
-            "::error title=provbench {}::{}",
-            s.workload,
-            crate::redact::output(&msg)
-        );
+        let msg = format!("threshold `{}` failed: observed {}", v.expression, v.observed_text);
+        crate::redact::print(&format!(
+            "::error title=provbench {}::{}\n",
+            crate::redact::line(&s.workload),
+            crate::redact::line(&msg)
+        ));
     }
     if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
         use std::io::Write;
@@ -385,13 +391,13 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
         let mut listing = String::new();
         for c in found.iter().take(50) {
             // Names and ids are the target's words: one line each, escaped.
-            let line = format!("{} {} {}", kind_of(c), c.id(), c.name()).replace(['\n', '\r'], " ");
+            let line = crate::redact::line(&format!("{} {} {}", kind_of(c), c.id(), c.name()));
             listing.push_str(&format!("would delete: {line}\n"));
         }
         if found.len() > 50 {
             listing.push_str(&format!("… and {} more\n", found.len() - 50));
         }
-        print!("{}", crate::redact::output(&listing));
+        crate::redact::print(&listing);
         bail!(
             "--force lists and deletes nothing: {} resource(s) carry `{run_id}`; add --yes to delete them",
             found.len()
@@ -421,10 +427,7 @@ fn cleanup_outcome(
     report: &crate::results::CleanupReport,
     what: &str,
 ) -> anyhow::Result<Outcome> {
-    print!(
-        "{}",
-        crate::redact::output(&report::console::cleanup_lines(&run_id.to_string(), report))
-    );
+    crate::redact::print(&report::console::cleanup_lines(&run_id.to_string(), report));
     if !report.unsearchable.is_empty() {
         bail!(
             "cannot search {what} for {run_id}: {} (nothing can be said about what is left)",
@@ -463,13 +466,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
             .join(", ")
     );
     let running = reference::start(listener, config, token.clone(), shutdown.clone()).await?;
-    println!("provbench reference service listening on {}", running.root_url());
-    println!("  SCIM base URL: {}", running.scim_url());
+    crate::redact::print(&format!(
+        "provbench reference service listening on {}\n",
+        running.root_url()
+    ));
+    crate::redact::print(&format!("  SCIM base URL: {}\n", running.scim_url()));
     if generated {
-        println!("  admin token:   {token}   (generated; pass --admin-token to choose one)");
+        crate::redact::print(&format!(
+            "  admin token:   {token}   (generated; pass --admin-token to choose one)\n"
+        ));
     }
-    println!("  {summary}");
-    println!("  stop with Ctrl-C");
+    crate::redact::print(&format!("  {summary}\n"));
+    crate::redact::print("  stop with Ctrl-C\n");
     tracing::info!(addr = %running.addr, "serving");
     shutdown.cancelled().await;
     running.stop().await;

@@ -26,7 +26,8 @@ impl Failures {
         let (count, examples) = all.entry((op.to_string(), kind.name())).or_default();
         *count += 1;
         if examples.len() < EXAMPLES {
-            let shown: String = crate::redact::output(detail).chars().take(LONGEST).collect();
+            // One line: an answer's CR, LF or ESC cannot start a line of its own in any report.
+            let shown: String = crate::redact::line(detail).chars().take(LONGEST).collect();
             if !examples.contains(&shown) {
                 examples.push(shown);
             }

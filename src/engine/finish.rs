@@ -51,7 +51,14 @@ pub async fn finish(
         serde_json::json!({"outcome": summary.outcome, "stop_reason": summary.stop_reason, "ended_at": summary.ended_at}),
     );
     if let Some(url) = &opts.notify {
-        notify(url, &summary).await;
+        // A signal that arrives while the summary is posted cuts the post short; after an
+        // earlier one, the post is still made (bounded by its timeout).
+        let interrupt = shutdown.work();
+        let already = shutdown.interrupted();
+        tokio::select! {
+            _ = notify(url, &summary) => {}
+            _ = interrupt.cancelled(), if !already => tracing::warn!("interrupted: the summary was not posted"),
+        }
     }
     if p.exposition.is_some() && !opts.metrics_linger.is_zero() && !shutdown.interrupted() {
         tracing::info!(linger = ?opts.metrics_linger, "run over; still serving /metrics for a last scrape");
@@ -118,7 +125,7 @@ pub fn cleanup_command(p: &Prepared) -> String {
 
 /// Posts the summary to a webhook; a failure is logged, never fatal.
 async fn notify(url: &str, summary: &Summary) {
-    let body = crate::redact::secrets(&serde_json::to_string(summary).unwrap_or_default()).into_owned();
+    let body = crate::redact::json(&serde_json::to_string(summary).unwrap_or_default());
     let sent = crate::http::bare(Duration::from_secs(10))
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -126,8 +133,10 @@ async fn notify(url: &str, summary: &Summary) {
         .send()
         .await;
     match sent {
-        Ok(r) if r.status().is_success() => tracing::info!(%url, "summary posted"),
-        Ok(r) => tracing::warn!(%url, status = %r.status(), "the notify webhook refused the summary"),
-        Err(e) => tracing::warn!(%url, error = %e, "cannot post the summary"),
+        Ok(r) if r.status().is_success() => tracing::info!(url = %crate::redact::url(url), "summary posted"),
+        Ok(r) => {
+            tracing::warn!(url = %crate::redact::url(url), status = %r.status(), "the notify webhook refused the summary")
+        }
+        Err(e) => tracing::warn!(url = %crate::redact::url(url), error = %e, "cannot post the summary"),
     }
 }

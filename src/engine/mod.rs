@@ -119,9 +119,15 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             return Err(e);
         }
     };
-    let staged = prepared
-        .target
-        .stage(&prepared.workload, &prepared.run_id, &prepared.ledger, &shutdown.load)
+    // Staging reads the target's /Schemas and prepopulates: the first signal cuts it short
+    // (what it created is in the ledger, and the sweep finds a create cut off in flight).
+    let staged = shutdown
+        .unless_interrupted(
+            "preparing the target",
+            prepared
+                .target
+                .stage(&prepared.workload, &prepared.run_id, &prepared.ledger, &shutdown.load),
+        )
         .await;
     let driven = match staged {
         Ok(staged) => drive::drive(&prepared, staged, &opts, &shutdown).await,

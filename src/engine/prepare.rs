@@ -66,7 +66,15 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
         None => None,
     };
     let webhook = push.as_ref().map(|p| p.url());
-    let target = Arc::new(targets::resolve(&workload, shutdown.services.clone(), webhook, opts.target.clone()).await?);
+    // Signing in (an OAuth token, an LDAP bind) is cut short by the first signal.
+    let target = Arc::new(
+        shutdown
+            .unless_interrupted(
+                "signing in to the target",
+                targets::resolve(&workload, shutdown.services.clone(), webhook, opts.target.clone()),
+            )
+            .await?,
+    );
     tracing::info!(run_id = %run_id, target_url = %target.url(), load = %workload.load_summary(), "run starting");
     super::shutdown::set_cleanup_hint(format!(
         "provbench cleanup --run-id {run_id} {}",

@@ -37,7 +37,8 @@ impl RunLog {
         }
         let mut f = self.file.lock();
         // A failed log write must not fail the run; the results files are the contract.
-        let _ = writeln!(f, "{}", crate::redact::output(&line.to_string()));
+        // JSON lines stay JSON: what JSON leaves raw (C1, bidi) becomes a `\u202e`-style escape.
+        let _ = writeln!(f, "{}", crate::redact::json(&line.to_string()));
         let _ = f.flush();
     }
 }

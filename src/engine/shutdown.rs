@@ -4,7 +4,7 @@
 //! ```text
 //! run            the run's lifetime: cancelled by `finish`, after cleanup and the result files
 //! ├─ services    the embedded reference service, push receiver, token refresh, /metrics
-//! └─ work        cancelled by Ctrl-C / SIGTERM (the caller's `interrupt` token)
+//! └─ work        cancelled by Ctrl-C / SIGTERM / SIGHUP (the caller's `interrupt` token)
 //!    ├─ load     the virtual admins: also the deadline, the schedule's end, a lost threshold
 //!    ├─ probes   observations of the asynchronous half (drained up to their bound, or abandoned)
 //!    └─ checks   proofs of the chain (likewise)
@@ -83,6 +83,21 @@ impl Shutdown {
         self.work.clone()
     }
 
+    /// `step` (a sign-in, a read of the target's schema, the staging before the load), or an
+    /// error as soon as the first signal arrives: a request of the start must not wait out its
+    /// timeout after Ctrl-C. `what` says what was cut short (`signing in to the target`).
+    pub async fn unless_interrupted<T>(
+        &self,
+        what: &str,
+        step: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        tokio::select! {
+            biased;
+            _ = self.work.cancelled() => anyhow::bail!("interrupted while {what}"),
+            done = step => done,
+        }
+    }
+
     /// Why the load stopped. An interrupt seen at any point wins over the schedule's end.
     pub fn reason(&self) -> StopReason {
         if self.interrupted() {
@@ -124,7 +139,8 @@ pub fn set_cleanup_hint(command: String) {
     *CLEANUP_HINT.lock() = Some(command);
 }
 
-/// One signal protocol for Ctrl-C and SIGTERM alike, counted together:
+/// One signal protocol for Ctrl-C, SIGTERM and SIGHUP alike (a closed terminal, a dropped SSH
+/// session: the run must not die mid-load with its users on the target), counted together:
 /// 1. stop the load at once (requests in flight are cancelled), write every file, clean up;
 /// 2. a reminder that this is under way (a process group is often signalled twice: `timeout -s
 ///    INT`, a terminal's Ctrl-C);
@@ -138,19 +154,22 @@ impl Protocol {
     fn signal(&self) {
         match self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
             0 => {
-                eprintln!(
-                    "provbench: stopping: writing the results and cleaning up (twice more to exit without cleanup)"
+                // Written through `redact::eprint`: after SIGHUP, stderr is often a closed terminal.
+                crate::redact::eprint(
+                    "provbench: stopping: writing the results and cleaning up (twice more to exit without cleanup)\n",
                 );
                 self.interrupt.cancel();
             }
-            1 => eprintln!("provbench: already stopping: cleanup continues (once more to exit without it)"),
+            1 => {
+                crate::redact::eprint("provbench: already stopping: cleanup continues (once more to exit without it)\n")
+            }
             _ => {
                 let hint = CLEANUP_HINT.lock().clone();
                 match hint {
-                    Some(cmd) => {
-                        eprintln!("provbench: exiting without cleanup; remove what the run created with:\n  {cmd}")
-                    }
-                    None => eprintln!("provbench: exiting now"),
+                    Some(cmd) => crate::redact::eprint(&format!(
+                        "provbench: exiting without cleanup; remove what the run created with:\n  {cmd}\n"
+                    )),
+                    None => crate::redact::eprint("provbench: exiting now\n"),
                 }
                 std::process::exit(2);
             }
@@ -158,7 +177,8 @@ impl Protocol {
     }
 }
 
-/// Cancels `token` on the first Ctrl-C or SIGTERM, for the life of the process (see `Protocol`).
+/// Cancels `token` on the first Ctrl-C, SIGTERM or SIGHUP, for the life of the process (see
+/// `Protocol`).
 ///
 /// goose installs a Ctrl-C handler of its own (through the `ctrlc` crate) that sets its
 /// process-wide killswitch and, on a second Ctrl-C, exits the process on the spot: no cleanup,
@@ -172,14 +192,21 @@ pub fn install_signal_handlers(token: CancellationToken) -> anyhow::Result<()> {
     ctrlc::set_handler(move || on_int.signal())
         .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
     #[cfg(unix)]
-    tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            while term.recv().await.is_some() {
+    for kind in [
+        tokio::signal::unix::SignalKind::terminate(),
+        tokio::signal::unix::SignalKind::hangup(),
+    ] {
+        // Registered before returning: a signal that arrives next is the protocol's, never the
+        // default action (SIGHUP's is to exit at once, leaving the run's users behind).
+        let mut stream = tokio::signal::unix::signal(kind)
+            .map_err(|e| anyhow::anyhow!("cannot install the handler of signal {}: {e}", kind.as_raw_value()))?;
+        let protocol = protocol.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
                 protocol.signal();
             }
-        }
-    });
+        });
+    }
     Ok(())
 }
 

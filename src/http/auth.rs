@@ -115,11 +115,13 @@ pub async fn authenticate(
                             .with_context(|| format!("token request to {url} failed"))?;
                         let status = resp.status();
                         if !status.is_success() {
-                            // The body of an OAuth error names the problem and holds no secret.
+                            // The body of an OAuth error names the problem; one that echoes what
+                            // it was sent holds the secret, so it is redacted before it is cut.
                             let body = resp.text().await.unwrap_or_default();
                             bail!(
-                                "token endpoint {url} answered {status}: {}",
-                                body.chars().take(200).collect::<String>()
+                                "token endpoint {} answered {status}: {}",
+                                crate::redact::url(&url),
+                                crate::redact::sample(&body, 200)
                             );
                         }
                         let token: TokenResponse = resp

@@ -17,7 +17,8 @@ pub const DEFAULT_LIMIT: usize = 16 * 1024 * 1024;
 const SAMPLE: usize = 120;
 
 fn too_long(limit: usize, first: &[u8]) -> CallError {
-    let sample: String = String::from_utf8_lossy(&first[..first.len().min(SAMPLE)]).into_owned();
+    // Redacted before it is cut: a secret across the cut leaves no half behind.
+    let sample = crate::redact::sample(&String::from_utf8_lossy(first), SAMPLE);
     CallError::payload(format!(
         "the answer's body is longer than the limit of {limit} bytes; it began: {sample}"
     ))

@@ -494,7 +494,7 @@ impl Reply {
         if expected.contains(&self.status.as_u16()) {
             return Ok(self);
         }
-        let snippet: String = String::from_utf8_lossy(&self.body[..self.body.len().min(200)]).into_owned();
+        let snippet = crate::redact::sample(&String::from_utf8_lossy(&self.body[..self.body.len().min(4096)]), 200);
         Err(CallError {
             kind: ErrorKind::Status,
             detail: format!("HTTP {} (expected {:?}): {snippet}", self.status.as_u16(), expected),

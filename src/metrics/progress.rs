@@ -69,7 +69,7 @@ impl IntervalObserver for Progress {
                 bar.tick();
             }
             None if elapsed.as_secs().is_multiple_of(self.plain_every) && elapsed.as_secs() > 0 => {
-                eprintln!("progress: {line}");
+                crate::redact::eprint(&format!("progress: {line}\n"));
             }
             None => {}
         }

@@ -7,6 +7,7 @@ use super::table::MetricsTable;
 use crate::results::{CleanupReport, Summary};
 
 pub fn render(s: &Summary, results_dir: &str) -> String {
+    let s = &super::one_line(s);
     let mut out = String::new();
     header(&mut out, s);
     table(&mut out, s);
@@ -193,6 +194,7 @@ fn footer(out: &mut String, s: &Summary, results_dir: &str) {
 }
 
 /// What cleanup did, what it left (a few of them, with why) and the command that removes it.
+/// What cleanup did, a few lines; ids, names and reasons from the target each kept on one line.
 pub fn cleanup_lines(run_id: &str, c: &CleanupReport) -> String {
     let mut out = format!("cleanup  {} in {} ms", c.counts(), c.duration_ms);
     if c.retries > 0 || c.rate_limited > 0 {
@@ -205,7 +207,10 @@ pub fn cleanup_lines(run_id: &str, c: &CleanupReport) -> String {
     for l in c.left.iter().take(5) {
         out.push_str(&format!(
             "         left: {} {} {} ({})\n",
-            l.kind, l.id, l.name, l.reason
+            l.kind,
+            crate::redact::line(&l.id),
+            crate::redact::line(&l.name),
+            crate::redact::line(&l.reason)
         ));
     }
     if c.left.len() > 5 {
@@ -215,7 +220,7 @@ pub fn cleanup_lines(run_id: &str, c: &CleanupReport) -> String {
         ));
     }
     for u in &c.unsearchable {
-        out.push_str(&format!("         cannot search: {u}\n"));
+        out.push_str(&format!("         cannot search: {}\n", crate::redact::line(u)));
     }
     match (&c.command, c.gone_with_target) {
         (_, true) if c.failed > 0 => {

@@ -15,6 +15,7 @@ use crate::results::{RunOutcome, Summary, format_micros};
 
 /// The whole page: a list of sections.
 pub fn render(s: &Summary, intervals: &[IntervalRow], workload_toml: &str) -> String {
+    let s = &super::one_line(s);
     let mut out = String::new();
     head(&mut out, s);
     thresholds(&mut out, s);

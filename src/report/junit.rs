@@ -22,6 +22,7 @@ fn unfinished(s: &Summary) -> Option<String> {
 }
 
 pub fn render(s: &Summary) -> String {
+    let s = &super::one_line(s);
     let failures = s.thresholds.iter().filter(|v| !v.passed && v.error.is_none()).count();
     let errors = s.thresholds.iter().filter(|v| v.error.is_some()).count();
     let tests = s.thresholds.len();

@@ -8,6 +8,7 @@ use super::table::{Emphasis, MetricsTable};
 use crate::results::{RunOutcome, Summary};
 
 pub fn render(s: &Summary) -> String {
+    let s = &super::one_line(s);
     let mut out = String::new();
     let outcome = match s.outcome {
         RunOutcome::Passed => "✅ passed",

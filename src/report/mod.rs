@@ -32,6 +32,30 @@ use anyhow::Context;
 pub use crate::results::Summary;
 pub use rebuild::rebuild;
 
+/// `s` with every text in it on one line, as [`crate::redact::line()`] shows it: failure samples,
+/// check reasons, notes, errors, names may all hold a target's text, and a CR, LF, ESC or bidi
+/// override in one must not start a line of its own (a fake `all thresholds passed`) in any
+/// report. Every renderer starts here. A summary that does not survive the round trip (it
+/// always should) is kept as it is: the renderers' whole-text [`crate::redact::output`] still
+/// escapes everything but newlines.
+pub fn one_line(s: &Summary) -> Summary {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(text) if text.chars().any(crate::redact::escape::hidden) => {
+                *text = crate::redact::line(text);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::to_value(s) else {
+        return s.clone();
+    };
+    walk(&mut value);
+    serde_json::from_value(value).unwrap_or_else(|_| s.clone())
+}
+
 /// Writes every report derived from the summary into `dir` (summary.json is the caller's).
 /// Every file goes through [`crate::redact::output`]: no secret, no raw control character.
 pub fn write_all(s: &Summary, dir: &Path) -> anyhow::Result<()> {

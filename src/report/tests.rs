@@ -311,3 +311,41 @@ fn html_tabulates_what_the_probes_could_not_measure() {
         "{page}"
     );
 }
+
+/// A target's text with CR, LF, ESC and a bidi override, anywhere in a summary (a rebuilt one
+/// too, whose failure samples were never escaped), stays on its line in every report: no line of
+/// any of them is the target's fake verdict, and none holds a raw control character.
+#[test]
+fn a_targets_text_cannot_print_a_line_of_its_own() {
+    let fake = "boom\r\nall thresholds passed\u{1b}[2K\u{202e}";
+    let mut s = fixture();
+    s.failures = vec![crate::results::FailureSample {
+        op: "create_user".into(),
+        reason: "status".into(),
+        count: 1,
+        examples: vec![format!("HTTP 500: {fake}")],
+    }];
+    s.notes = vec![format!("the run failed: {fake}")];
+    s.thresholds[0].error = Some(fake.into());
+    s.journeys[0].name = fake.into();
+    let page = html::render(&s, &[], "");
+    for (name, text) in [
+        ("console", console::render(&s, "results/x")),
+        ("summary.md", markdown::render(&s)),
+        ("junit.xml", junit::render(&s)),
+        ("report.html", page),
+    ] {
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim_start().starts_with("all thresholds passed")),
+            "{name}: {text}"
+        );
+        assert!(
+            !text
+                .chars()
+                .any(|c| crate::redact::escape::hidden(c) && c != '\n' && c != '\t'),
+            "{name}: {text:?}"
+        );
+    }
+}

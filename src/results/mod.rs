@@ -203,7 +203,7 @@ impl Summary {
     /// Writes atomically (temp file, then rename) so a reader never sees half a summary.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let tmp = dir.join(".summary.json.tmp");
-        let text = crate::redact::secrets(&serde_json::to_string_pretty(self)?).into_owned();
+        let text = crate::redact::json(&serde_json::to_string_pretty(self)?);
         std::fs::write(&tmp, text + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, dir.join("summary.json")).context("cannot move summary.json into place")?;
         Ok(())

@@ -7,6 +7,7 @@ mod cli;
 mod connections;
 mod custom;
 mod egress;
+mod endings;
 mod engine;
 mod hostile;
 mod ids;

@@ -100,7 +100,12 @@ impl PlainPool {
             .map_err(|_| PlainError::Connect(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))?
             .map_err(PlainError::Connect)?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        // A header block past its limit (an endless one among them) is refused as "message
+        // head is too large", never buffered: hyper otherwise lets it grow to ~400 KiB. The
+        // count stays hyper's default of 100 (setting it moves every answer's headers to the heap).
+        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            .max_header_size(super::HEADER_LIMIT)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(PlainError::Http)?;
         tokio::spawn(async move {

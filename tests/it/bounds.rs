@@ -227,7 +227,7 @@ async fn start(lie: Lie, existing: &[(&str, &str)]) -> Server {
 }
 
 /// The binary, under the address-space cap.
-fn capped() -> Command {
+pub fn capped() -> Command {
     let mut c = Command::new("prlimit");
     c.arg(ADDRESS_SPACE).arg(env!("CARGO_BIN_EXE_provbench"));
     c

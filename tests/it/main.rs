@@ -2,6 +2,7 @@
 
 mod agreement;
 mod bounds;
+mod bounds_ldap;
 mod capacity;
 mod checks;
 mod cli;

@@ -377,3 +377,60 @@ async fn an_endless_list_ends_the_sweep_as_unsearchable() {
     );
     assert_eq!(server.deletes.load(Ordering::Relaxed), 1);
 }
+
+/// The login check's token endpoint answers without end: each login read is an error of the
+/// check, within the target's `max_body`, and the run ends with its verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_login_answer_fails_the_check_within_the_limit() {
+    let server = start(Lie::Token, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"name = "endless-login"
+[target]
+kind = "embedded"
+profile = "fast"
+max_body = "64KiB"
+[load]
+model = "closed"
+admins = 2
+duration = "1s"
+think_time = "20ms"
+[[journey]]
+name = "j"
+steps = ["create_user"]
+[users]
+password = "Pw-{{run_id}}-{{seq}}!"
+[checks]
+kinds = ["login"]
+sample = 1.0
+timeout = "3s"
+token_url = "{}/token"
+"#,
+        server.origin
+    );
+    std::fs::write(dir.path().join("w.toml"), text).unwrap();
+    let path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        capped()
+            .current_dir(&path)
+            .args(["run", "w.toml", "--no-progress", "--out", "results"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.code().is_some(), "killed: {said}");
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+    let checks = summary["checks"].to_string();
+    assert!(
+        checks.contains("longer than the limit of 65536 bytes"),
+        "the login's error says why: {checks}\n{said}"
+    );
+}

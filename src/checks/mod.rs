@@ -94,6 +94,13 @@ pub struct CheckHub {
 const MAX_PENDING: usize = 10_000;
 
 impl CheckHub {
+    /// The longest answer body a check reads (tokens, userinfo, login pages): the target's.
+    pub(crate) fn body_limit(&self) -> usize {
+        self.client
+            .as_ref()
+            .map_or(crate::http::body::DEFAULT_LIMIT, |c| c.body_limit())
+    }
+
     pub fn new(
         cfg: Checks,
         client: Option<Arc<HttpClient>>,
@@ -255,12 +262,17 @@ impl CheckHub {
         match sent {
             Ok(r) => {
                 let status = r.status();
-                self.registry.record(self.login_latency, micros);
-                let body: Value = match crate::http::body::read(r, login_nav::PAGE_LIMIT).await {
-                    // Not JSON: judged below as an answer without a token.
-                    Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-                    Err(e) => return Err(format!("HTTP {}: {}", status.as_u16(), e.detail)),
+                // An answer past the limit is the login's error (with a sample), never held;
+                // one that is not JSON carries no token.
+                let body = match crate::http::body::read(r, self.body_limit()).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        self.registry.record_error(self.login_latency, e.kind, micros);
+                        return Err(format!("HTTP {}: {e}", status.as_u16()));
+                    }
                 };
+                let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+                self.registry.record(self.login_latency, micros);
                 match body["access_token"].as_str() {
                     Some(t) if status.is_success() => Ok(t.to_string()),
                     _ => Err(format!(
@@ -520,7 +532,11 @@ impl CheckHub {
                             me.skip(CheckKind::Permissions);
                             return;
                         }
-                        let v: Value = r.json().await.unwrap_or_default();
+                        let v: Value = match crate::http::body::read(r, me.body_limit()).await {
+                            Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
+                            // Past the limit: the service's answer is an error, not a wait.
+                            Err(e) => break Err(format!("HTTP {}: {e}", status.as_u16())),
+                        };
                         let perms: BTreeSet<&str> = v["permissions"]
                             .as_array()
                             .map(|a| a.iter().filter_map(Value::as_str).collect())

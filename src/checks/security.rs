@@ -51,7 +51,9 @@ impl CheckHub {
             &secret,
         );
         let r = request.form(&form).send().await?;
-        let v: Value = r.json().await?;
+        let v: Value = crate::http::body::json(r, self.body_limit())
+            .await
+            .map_err(|e| anyhow::anyhow!("token answer for client {}: {e}", c.id))?;
         let ttl = Duration::from_secs(v["expires_in"].as_u64().unwrap_or(0));
         v["access_token"]
             .as_str()

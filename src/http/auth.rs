@@ -114,19 +114,21 @@ pub async fn authenticate(
                             .await
                             .with_context(|| format!("token request to {url} failed"))?;
                         let status = resp.status();
+                        // Read within the client's limit: a token endpoint may answer without end.
+                        let limit = client.body_limit();
                         if !status.is_success() {
                             // The body of an OAuth error names the problem; one that echoes what
                             // it was sent holds the secret, so it is redacted before it is cut.
-                            let body = resp.text().await.unwrap_or_default();
+                            let body = super::body::text(resp, limit).await.unwrap_or_else(|e| e.to_string());
                             bail!(
                                 "token endpoint {} answered {status}: {}",
                                 crate::redact::url(&url),
                                 crate::redact::sample(&body, 200)
                             );
                         }
-                        let token: TokenResponse = resp
-                            .json()
+                        let token: TokenResponse = super::body::json(resp, limit)
                             .await
+                            .map_err(|e| anyhow::anyhow!("{e}"))
                             .context("token response is not JSON with access_token")?;
                         client.set_bearer(&token.access_token)?;
                         anyhow::Ok(Duration::from_secs(token.expires_in.unwrap_or(3600)))

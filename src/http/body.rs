@@ -143,6 +143,65 @@ mod tests {
         Chunks(parts.into())
     }
 
+    /// A body of owned chunks that counts the chunks it gave.
+    struct Counted {
+        parts: VecDeque<Bytes>,
+        given: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Body for Counted {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            let next = self.parts.pop_front();
+            if next.is_some() {
+                self.given.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Poll::Ready(next.map(|c| Ok(Frame::data(c))))
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the chunking around the limit: a body within it is read whole and exact;
+        /// one past it is a payload error whose sample is the body's beginning, and no chunk
+        /// after the one that crossed the limit is asked for.
+        #[test]
+        fn chunks_around_the_limit(
+            limit in 1usize..64,
+            lens in proptest::collection::vec(0usize..80, 0..6),
+        ) {
+            let mut all = Vec::new();
+            let parts: VecDeque<Bytes> = lens
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let c: Vec<u8> = (0..*n).map(|j| b'a' + ((i * 7 + j) % 26) as u8).collect();
+                    all.extend_from_slice(&c);
+                    Bytes::from(c)
+                })
+                .collect();
+            let given = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let body = Counted { parts, given: given.clone() };
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let got = rt.block_on(read_hyper(body, limit));
+            if all.len() <= limit {
+                proptest::prop_assert_eq!(&got.unwrap()[..], &all[..]);
+            } else {
+                let e = got.unwrap_err();
+                proptest::prop_assert_eq!(e.kind, ErrorKind::Payload);
+                let sample = e.detail.split("it began: ").nth(1).unwrap_or_default();
+                proptest::prop_assert!(all.starts_with(sample.as_bytes()), "{} / {:?}", e.detail, all);
+                // The chunk that crossed the limit is the last one taken.
+                let mut total = 0;
+                let crossing = lens.iter().position(|n| { total += n; total > limit }).unwrap();
+                proptest::prop_assert_eq!(given.load(std::sync::atomic::Ordering::Relaxed), crossing + 1);
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_body_within_the_limit_is_read_whole() {
         let b = read_hyper(chunks(vec![b"ab", b"cd", b"e"]), 5).await.unwrap();

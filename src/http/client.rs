@@ -93,7 +93,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 impl HttpClient {
     pub fn new(base: &str, settings: HttpSettings) -> anyhow::Result<HttpClient> {
-        let mut builder = reqwest::Client::builder()
+        let mut builder = super::bounded(reqwest::Client::builder())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .user_agent(USER_AGENT)
@@ -204,6 +204,12 @@ impl HttpClient {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// The longest answer body this client reads: readers on the target's behalf (probe
+    /// services, checks, token requests) read within it too.
+    pub fn body_limit(&self) -> usize {
+        self.settings.body_limit
     }
 
     /// Sets the bearer token every request carries (swapped atomically on refresh).

@@ -23,12 +23,24 @@ pub mod url;
 pub use client::{CallError, HttpClient, Reply};
 pub use settings::{Auth, ClientAuth, ClientId, HttpSettings, Secret, Tls};
 
+/// The longest header block of an answer (status line included) read, in bytes; past it the
+/// answer is an error. HTTP/1.1 over hyper's own connections ([`plain`]) and HTTP/2 (its header
+/// list) hold to it; reqwest's HTTP/1.1 takes no byte limit, so there hyper's read buffer
+/// (~400 KiB) bounds the block. The count of headers is hyper's default everywhere (100):
+/// setting it would move every answer's headers to the heap.
+pub const HEADER_LIMIT: usize = 64 * 1024;
+
+/// A reqwest client builder with the transport's bounds on answers' header blocks.
+pub(crate) fn bounded(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    builder.http2_max_header_list_size(HEADER_LIMIT as u32)
+}
+
 /// A client with no base and no credentials of its own, for requests whose every part the caller
 /// forms (token and userinfo requests of the checks, a login page, the notify webhook). It
 /// follows no redirect: a 3xx is an answer its caller judges, never a request to somewhere the
 /// workload did not name. Every such client is made here, so the transport's rules reach them.
 pub fn bare(timeout: std::time::Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+    bounded(reqwest::Client::builder())
         .timeout(timeout)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

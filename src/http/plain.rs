@@ -100,7 +100,12 @@ impl PlainPool {
             .map_err(|_| PlainError::Connect(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))?
             .map_err(PlainError::Connect)?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        // A header block past its limit (an endless one among them) is refused as "message
+        // head is too large", never buffered: hyper otherwise lets it grow to ~400 KiB. The
+        // count stays hyper's default of 100 (setting it moves every answer's headers to the heap).
+        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            .max_header_size(super::HEADER_LIMIT)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(PlainError::Http)?;
         tokio::spawn(async move {
@@ -137,5 +142,45 @@ impl PlainPool {
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers one request with `headers` bytes of header lines (then a short
+    /// body); the request's answer, as the pool gives it.
+    async fn answer_with_headers(headers: usize) -> Result<u16, String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let mut answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n".to_vec();
+            let line = format!("X-Pad: {}\r\n", "h".repeat(8000));
+            while answer.len() < headers {
+                answer.extend_from_slice(line.as_bytes());
+            }
+            answer.extend_from_slice(b"\r\n{}");
+            let _ = s.write_all(&answer).await;
+        });
+        let pool = PlainPool::new(&authority, None, true, Duration::from_secs(5)).unwrap();
+        let req = Request::builder().uri("/").body(Full::new(Bytes::new())).unwrap();
+        match pool.send(req).await {
+            Ok((resp, _)) => Ok(resp.status().as_u16()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// A header block past [`super::super::HEADER_LIMIT`] is refused, though it is far below
+    /// what hyper would buffer by default (~400 KiB); one within it is read.
+    #[tokio::test]
+    async fn a_header_block_past_the_limit_is_refused() {
+        assert_eq!(answer_with_headers(super::super::HEADER_LIMIT / 2).await, Ok(200));
+        let e = answer_with_headers(super::super::HEADER_LIMIT * 2).await.unwrap_err();
+        assert!(e.contains("too large"), "{e}");
     }
 }

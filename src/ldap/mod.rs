@@ -258,7 +258,9 @@ impl Directory {
 
     /// The entries `filter` finds under `base`, with `attrs` (`["*"]` for all user attributes,
     /// `["1.1"]` for none). `limit` caps the answer: a server that stops there (size limit
-    /// exceeded) answers what it found so far. `noSuchObject` answers no entries.
+    /// exceeded) answers what it found so far. Without one, the answer is held to
+    /// [`MAX_ENTRIES`], and a directory that holds more is an error, never a partial answer.
+    /// `noSuchObject` answers no entries.
     pub async fn search(
         &self,
         base: &str,
@@ -267,18 +269,109 @@ impl Directory {
         attrs: &[&str],
         limit: Option<i32>,
     ) -> Result<Vec<SearchEntry>, CallError> {
-        let mut h = self.handle();
-        if let Some(n) = limit {
-            h.with_search_options(SearchOptions::new().sizelimit(n));
+        match limit {
+            Some(n) => Ok(self.read(base, scope, filter, attrs, n).await?.0),
+            None => {
+                // One more than the cap is asked: an honest server then says sizeLimitExceeded
+                // exactly when there are more, and the one past the cap is the sample.
+                let asked = MAX_ENTRIES as i32 + 1;
+                let (entries, more) = self.read_capped(base, scope, filter, attrs, asked, MAX_ENTRIES).await?;
+                if more {
+                    // Said by the directory (its own size limit may be far lower than ours).
+                    return Err(CallError::payload(format!(
+                        "the directory ended the answer at a size limit after {} entries: the answer is incomplete (provbench reads at most {MAX_ENTRIES})",
+                        entries.len()
+                    )));
+                }
+                Ok(entries)
+            }
         }
-        let found = h.search(base, scope, filter, attrs.to_vec()).await.map_err(classify)?;
-        let (entries, result) = (found.0, found.1);
+    }
+
+    /// At most `n` entries, and whether the directory holds more (it said sizeLimitExceeded):
+    /// a caller that deletes what it found searches again for the rest.
+    pub async fn search_some(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+        n: i32,
+    ) -> Result<(Vec<SearchEntry>, bool), CallError> {
+        self.read(base, scope, filter, attrs, n).await
+    }
+
+    async fn read(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+        n: i32,
+    ) -> Result<(Vec<SearchEntry>, bool), CallError> {
+        let cap = usize::try_from(n).unwrap_or(0);
+        self.read_capped(base, scope, filter, attrs, n, cap).await
+    }
+
+    /// Entries are read one by one, never more than `cap`: one past it (a server that ignores
+    /// the size limit it was sent) ends the search as a payload error, never a longer list.
+    async fn read_capped(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+        asked: i32,
+        cap: usize,
+    ) -> Result<(Vec<SearchEntry>, bool), CallError> {
+        let mut h = self.handle();
+        h.with_search_options(SearchOptions::new().sizelimit(asked));
+        let mut stream = h
+            .streaming_search(base, scope, filter, attrs.to_vec())
+            .await
+            .map_err(classify)?;
+        let mut entries = Vec::new();
+        loop {
+            match stream.next().await.map_err(classify)? {
+                // Referrals and intermediate messages are not entries.
+                Some(e) if e.is_ref() || e.is_intermediate() => continue,
+                Some(e) if entries.len() >= cap => {
+                    let sample = SearchEntry::construct(e).dn;
+                    let msgid = stream.ldap_handle().last_id();
+                    let _ = stream.ldap_handle().abandon(msgid).await;
+                    return Err(too_many(cap, asked as usize == cap, &sample));
+                }
+                Some(e) => entries.push(SearchEntry::construct(e)),
+                None => break,
+            }
+        }
+        let result = stream.finish().await;
         match result.rc {
-            0 | 4 => Ok(entries.into_iter().map(SearchEntry::construct).collect()),
-            32 => Ok(Vec::new()),
+            0 => Ok((entries, false)),
+            4 => Ok((entries, true)),
+            32 => Ok((Vec::new(), false)),
             _ => Err(status(&result)),
         }
     }
+}
+
+/// The most entries a search without a limit of its caller's reads (the cleanup sweep, a
+/// lookup by DN or name); past it, the search is an error.
+pub const MAX_ENTRIES: usize = 10_000;
+
+/// A search answered with more entries than the bound: a payload error with a sample.
+fn too_many(cap: usize, asked: bool, sample: &str) -> CallError {
+    let why = if asked {
+        format!("the directory answered more than the {cap} entries asked for")
+    } else {
+        format!("the search finds more than {cap} entries, the most one search reads")
+    };
+    let sample: String = sample.chars().take(120).collect();
+    CallError::payload(if sample.is_empty() {
+        why
+    } else {
+        format!("{why}; the one past the limit: {sample}")
+    })
 }
 
 /// How a simple bind as a user ended.

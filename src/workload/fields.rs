@@ -66,6 +66,16 @@ pub fn positive(
     v.as_ref().map(|n| count(src, n, key, 1, max)).transpose()
 }
 
+/// A size in bytes (`16MiB`, or a whole number of bytes) within `min..=max`, pointing at `key`.
+pub fn size(src: &Source, v: &Spanned<toml::Value>, key: &str, min: usize, max: usize) -> Result<usize, WorkloadError> {
+    let text = match v.get_ref() {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(n) => n.to_string(),
+        other => other.to_string(),
+    };
+    limits::size(key, &text, min, max).map_err(|m| src.error(Some(v.span()), m))
+}
+
 /// A share in (0, 1] (`sample`), `default` when absent.
 pub fn share(src: &Source, v: &Option<Spanned<f64>>, key: &str, default: f64) -> Result<f64, WorkloadError> {
     match v {

@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::auth::{self, Credentials};
 use super::downstream::HeaderValue;
 use super::error::{At, Source, WorkloadError};
-use super::fields::{count, duration_or, span_of};
+use super::fields::{count, duration_or, size, span_of};
 use super::limits;
 use crate::http::{Auth, HttpSettings, Tls};
 
@@ -53,6 +53,10 @@ pub struct ScimWire {
     /// Offer HTTP/2 to an https:// target (default true; the server chooses by ALPN).
     #[serde(default)]
     pub http2: Option<bool>,
+    /// The longest answer body read (`"16MiB"`, or bytes); past it the answer is a payload
+    /// error with a sample. The target's probe services and checks read within it too.
+    #[serde(default)]
+    pub max_body: Option<Spanned<toml::Value>>,
     /// PEM CA bundle trusted in addition to the system's roots (a private CA).
     #[serde(default)]
     pub ca_file: Option<Spanned<String>>,
@@ -71,6 +75,7 @@ pub struct HttpKeys<'a> {
     pub max_connections: &'a Option<Spanned<usize>>,
     pub keep_alive: Option<bool>,
     pub http2: Option<bool>,
+    pub max_body: &'a Option<Spanned<toml::Value>>,
 }
 
 pub fn http_settings(src: &Source, h: HttpKeys, tls: Tls) -> Result<HttpSettings, WorkloadError> {
@@ -88,7 +93,10 @@ pub fn http_settings(src: &Source, h: HttpKeys, tls: Tls) -> Result<HttpSettings
         keep_alive: h.keep_alive.unwrap_or(true),
         tls,
         http2: h.http2.unwrap_or(true),
-        body_limit: crate::http::body::DEFAULT_LIMIT,
+        body_limit: match h.max_body {
+            Some(v) => size(src, v, "target.max_body", limits::BODY_MIN, limits::BODY)?,
+            None => crate::http::body::DEFAULT_LIMIT,
+        },
     })
 }
 
@@ -121,6 +129,7 @@ pub fn from_wire(
             max_connections: &t.max_connections,
             keep_alive: t.keep_alive,
             http2: t.http2,
+            max_body: &t.max_body,
         },
         tls,
     )?;

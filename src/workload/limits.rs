@@ -27,6 +27,44 @@ pub const RUN: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Any wait inside a run: timeouts, think time, `max_lag`, delays, polling intervals.
 pub const WAIT: Duration = Duration::from_secs(3600);
 
+/// The smallest `max_body` a target may set: below it, no SCIM error answer fits.
+pub const BODY_MIN: usize = 1024;
+/// The largest `max_body`: one answer held whole in memory per connection.
+pub const BODY: usize = 1 << 30;
+
+/// A size in bytes: a whole number, optionally with a unit (`B`, `KiB`, `MiB`, `GiB`, or the
+/// decimal `KB`, `MB`, `GB`), within `min..=max`, or why not.
+pub fn size(key: &str, text: &str, min: usize, max: usize) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let unit_bytes: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "`{key}`: `{text}` is not a size; e.g. `16MiB`, `512KiB` or a number of bytes"
+            ));
+        }
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{key}`: `{text}` is not a size; e.g. `16MiB`, `512KiB` or a number of bytes"))?;
+    let bytes = n.saturating_mul(unit_bytes);
+    if bytes < min as u64 {
+        Err(format!("`{key}` = {text} is below the limit of {min} bytes"))
+    } else if bytes > max as u64 {
+        Err(format!("`{key}` = {text} is above the limit of {max} bytes"))
+    } else {
+        Ok(bytes as usize)
+    }
+}
+
 /// `value` within `1..=max`, or why not.
 pub fn count<T: PartialOrd + std::fmt::Display + Copy>(key: &str, value: T, min: T, max: T) -> Result<T, String> {
     if value < min {
@@ -67,6 +105,32 @@ pub fn rate(key: &str, per_second: f64) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_take_units_and_hold_their_bounds() {
+        assert_eq!(size("max_body", "16MiB", BODY_MIN, BODY), Ok(16 << 20));
+        assert_eq!(size("max_body", " 512 KiB ", BODY_MIN, BODY), Ok(512 << 10));
+        assert_eq!(size("max_body", "2048", BODY_MIN, BODY), Ok(2048));
+        assert_eq!(size("max_body", "1GiB", BODY_MIN, BODY), Ok(1 << 30));
+        assert_eq!(size("max_body", "2MB", BODY_MIN, BODY), Ok(2_000_000));
+        assert!(size("max_body", "1023", BODY_MIN, BODY).unwrap_err().contains("below"));
+        assert!(size("max_body", "2GiB", BODY_MIN, BODY).unwrap_err().contains("above"));
+        // Too many digits for u64, and a unit that overflows: refused, never wrapped.
+        assert!(size("max_body", "99999999999999999999999", BODY_MIN, BODY).is_err());
+        assert!(
+            size("max_body", "18446744073709551615GiB", BODY_MIN, BODY)
+                .unwrap_err()
+                .contains("above")
+        );
+        for bad in ["", "MiB", "16 mebibytes", "-5", "1.5MiB", "0x10"] {
+            assert!(
+                size("max_body", bad, BODY_MIN, BODY)
+                    .unwrap_err()
+                    .contains("not a size"),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn bounds_say_what_they_are() {

@@ -79,6 +79,9 @@ pub struct EmbeddedWire {
     pub keep_alive: Option<bool>,
     #[serde(default)]
     pub http2: Option<bool>,
+    /// The longest answer body read (`"16MiB"`, or bytes).
+    #[serde(default)]
+    pub max_body: Option<Spanned<toml::Value>>,
 }
 
 /// `kind = "ldap"`: a directory, its entries shaped by `[directory]`.
@@ -215,6 +218,7 @@ fn embedded(src: &Source, t: EmbeddedWire) -> Result<(Target, HttpSettings), Wor
             max_connections: &t.max_connections,
             keep_alive: t.keep_alive,
             http2: t.http2,
+            max_body: &t.max_body,
         },
         Tls::default(),
     )?;

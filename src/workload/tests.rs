@@ -298,3 +298,25 @@ fn a_target_key_of_another_kind_names_that_kind() {
     assert_eq!(e.line, Some(line_of(&text, "token_url")), "{e}");
     assert!(e.message.contains("unknown key `token_url`"), "{e}");
 }
+
+/// `max_body` bounds every answer the target's client reads: a size with a unit or bytes,
+/// within its limits, an error at its line naming the key otherwise.
+#[test]
+fn max_body_is_a_bounded_size_at_its_line() {
+    let scim =
+        |v: &str| format!("{MINIMAL}[target]\nkind = \"scim\"\nbase_url = \"http://127.0.0.1:9000\"\nmax_body = {v}\n");
+    assert_eq!(
+        parse(MINIMAL).unwrap().http.body_limit,
+        crate::http::body::DEFAULT_LIMIT
+    );
+    assert_eq!(parse(&scim("\"2MiB\"")).unwrap().http.body_limit, 2 << 20);
+    assert_eq!(parse(&scim("65536")).unwrap().http.body_limit, 65536);
+    let embedded = format!("{MINIMAL}[target]\nmax_body = \"64KiB\"\n");
+    assert_eq!(parse(&embedded).unwrap().http.body_limit, 64 << 10);
+    for bad in ["\"2GiB\"", "12", "\"lots\"", "true"] {
+        let text = scim(bad);
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, Some(line_of(&text, "max_body = ")), "{bad}: {e}");
+        assert!(e.message.contains("target.max_body"), "{bad}: {e}");
+    }
+}

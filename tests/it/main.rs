@@ -1,6 +1,8 @@
 //! The one integration-test binary: real runs in-process against servers on 127.0.0.1:0.
 
 mod agreement;
+mod bounds;
+mod bounds_ldap;
 mod capacity;
 mod checks;
 mod cli;

@@ -33,9 +33,10 @@ pub async fn service_client(
         None => target.ok_or_else(no_http)?.origin().to_string(),
     };
     // A client of its own even on the target's origin: it keeps each answer's ETag for
-    // conditional reads.
+    // conditional reads. It reads no longer an answer than the target's client does.
     let settings = HttpSettings {
         tls: probe.access.tls.clone(),
+        body_limit: target.map_or(crate::http::body::DEFAULT_LIMIT, |t| t.body_limit()),
         ..HttpSettings::defaults()
     };
     let client = HttpClient::new(&origin, settings)?

@@ -8,6 +8,7 @@
 //! to, with the marker in that RDN value. Another value of the naming attribute, another
 //! attribute, an entry elsewhere in the tree (the bind account) never count.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -105,21 +106,26 @@ fn read<'a>(dir: &'a Directory, item: &Created) -> BoxFuture<'a, Presence> {
     })
 }
 
+/// The entries one search reads; a sweep that finds more deletes them and searches again.
+const PAGE: i32 = crate::ldap::MAX_ENTRIES as i32;
+/// The searches one sweep of a base makes at most (with [`PAGE`], a million entries).
+const MAX_SEARCHES: usize = 100;
+
 /// The entries directly under `base` that the gate says are the run's (the search narrows, the
-/// DN decides).
+/// DN decides), at most [`PAGE`] of them, and whether the directory holds more.
 async fn marked(
     dir: &Directory,
     base: &str,
     attribute: &str,
     run_id: &RunId,
     group: bool,
-) -> Result<Vec<Created>, String> {
+) -> Result<(Vec<Created>, bool), String> {
     let filter = format!("({attribute}=*{}*)", ldap_escape(run_id.as_str()));
-    let found = dir
-        .search(base, Scope::OneLevel, &filter, &["1.1"], None)
+    let (found, more) = dir
+        .search_some(base, Scope::OneLevel, &filter, &["1.1"], PAGE)
         .await
         .map_err(|e| format!("{base}: {e}"))?;
-    Ok(found
+    let owned = found
         .into_iter()
         .filter_map(|e| {
             let name = owned(&e.dn, attribute, base, run_id)?;
@@ -135,14 +141,67 @@ async fn marked(
                 }
             })
         })
-        .collect())
+        .collect();
+    Ok((owned, more))
+}
+
+/// Searches `base` for the run's entries and deletes them, search after search while the
+/// directory says it holds more, within [`MAX_SEARCHES`] and `deadline`. What it could not
+/// delete is returned; a search that failed, or a list that did not end, is `unsearchable`.
+#[allow(clippy::too_many_arguments)]
+async fn sweep_base(
+    dir: &Directory,
+    base: &str,
+    attribute: &str,
+    group: bool,
+    run_id: &RunId,
+    known: &[LeftBehind],
+    deadline: Instant,
+    report: &mut CleanupReport,
+    claimed: &mut Vec<Created>,
+) -> Vec<LeftBehind> {
+    let mut still = Vec::new();
+    let mut tried: HashSet<String> = known.iter().map(|l| l.id.clone()).collect();
+    for searches in 1..=MAX_SEARCHES {
+        let (found, more) = match tokio::time::timeout_at(deadline, marked(dir, base, attribute, run_id, group)).await {
+            Err(_) => {
+                report.timed_out = true;
+                report
+                    .unsearchable
+                    .push(format!("{base}: cleanup timed out while searching"));
+                break;
+            }
+            Ok(Err(why)) => {
+                report.unsearchable.push(why);
+                break;
+            }
+            Ok(Ok(listed)) => listed,
+        };
+        let fresh: Vec<Created> = found.into_iter().filter(|c| !tried.contains(c.id())).collect();
+        tried.extend(fresh.iter().map(|c| c.id().to_string()));
+        let progress = !fresh.is_empty();
+        let gate = |c: &Created| owned(c.id(), attribute, base, run_id).is_some();
+        still.extend(delete_all(dir, &fresh, gate, deadline, report, claimed).await);
+        if !more {
+            break;
+        }
+        // More than a search reads: what it found is deleted, so the next search shows the
+        // rest; a search that finds nothing new, or the last one allowed, ends the sweep.
+        if !progress || searches == MAX_SEARCHES {
+            report.unsearchable.push(format!(
+                "{base}: the directory holds more than {PAGE} entries matching the marker, and the sweep stopped after {searches} searches"
+            ));
+            break;
+        }
+    }
+    still
 }
 
 /// What a sweep would delete (`provbench cleanup --force` without `--yes`): the entries the
 /// gate lets through under the groups' base and the users' base.
 pub async fn list(dir: &Directory, t: &LdapTarget, run_id: &RunId) -> Result<Vec<Created>, String> {
-    let mut all = marked(dir, &t.groups.base_dn, "cn", run_id, true).await?;
-    all.extend(marked(dir, &t.base_dn, &t.rdn, run_id, false).await?);
+    let mut all = marked(dir, &t.groups.base_dn, "cn", run_id, true).await?.0;
+    all.extend(marked(dir, &t.base_dn, &t.rdn, run_id, false).await?.0);
     Ok(all)
 }
 
@@ -168,17 +227,20 @@ pub async fn clean_up(
     left.extend(delete_all(dir, &users, user_gate, deadline, &mut report, &mut claimed).await);
     let mut still = Vec::new();
     for (base, attribute, group) in [(&t.groups.base_dn, "cn", true), (&t.base_dn, t.rdn.as_str(), false)] {
-        match marked(dir, base, attribute, run_id, group).await {
-            Ok(found) => {
-                let fresh: Vec<Created> = found
-                    .into_iter()
-                    .filter(|c| !left.iter().any(|l| l.id == c.id()))
-                    .collect();
-                let gate = |c: &Created| owned(c.id(), attribute, base, run_id).is_some();
-                still.extend(delete_all(dir, &fresh, gate, deadline, &mut report, &mut claimed).await);
-            }
-            Err(why) => report.unsearchable.push(why),
-        }
+        still.extend(
+            sweep_base(
+                dir,
+                base,
+                attribute,
+                group,
+                run_id,
+                &left,
+                deadline,
+                &mut report,
+                &mut claimed,
+            )
+            .await,
+        );
     }
     // What the ledger could not delete stays listed, as does what the sweep found and could not;
     // every delete the directory confirmed is read back.

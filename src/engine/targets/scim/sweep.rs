@@ -67,6 +67,8 @@ async fn search(client: &HttpClient, path: &str, deadline: Instant) -> Result<cr
                 format!("HTTP {}", r.status.as_u16())
             }
             Ok(Ok(r)) => return Ok(r),
+            // An answer past the body limit, or one that is no answer, comes again the same.
+            Ok(Err(e)) if e.kind == crate::metrics::ErrorKind::Payload => return Err(e.to_string()),
             Ok(Err(e)) => e.to_string(),
         };
         if Instant::now() + wait >= deadline {
@@ -77,18 +79,32 @@ async fn search(client: &HttpClient, path: &str, deadline: Instant) -> Result<cr
     }
 }
 
-/// Every resource of `kind` whose name carries the marker, page by page.
-async fn list_marked(
-    client: &HttpClient,
-    kind: &str,
-    run_id: &RunId,
-    deadline: Instant,
-) -> Result<Vec<Created>, String> {
+/// The most pages one listing walks: a server that answers `totalResults: 10^12`, or ignores
+/// `startIndex` and answers the same page forever, ends the walk here, said as incomplete.
+pub const MAX_PAGES: usize = 1_000;
+/// The most marked resources one listing keeps (a page may hold more than asked for).
+pub const MAX_LISTED: usize = PAGE * MAX_PAGES;
+/// The most resources of one kind a sweep tries to delete; beyond, `cleanup` is run again.
+pub const MAX_SWEPT: usize = 1_000_000;
+
+/// What one listing found: the marked resources (each id once), and why the walk stopped short
+/// of the list's end, when it did.
+struct Listing {
+    found: Vec<Created>,
+    cut: Option<String>,
+}
+
+/// Every resource of `kind` whose name carries the marker, page by page, within
+/// [`MAX_PAGES`] and [`MAX_LISTED`].
+async fn list_marked(client: &HttpClient, kind: &str, run_id: &RunId, deadline: Instant) -> Result<Listing, String> {
     let attr = if kind == "Users" { "userName" } else { "displayName" };
     let filter = encode_query(&format!("{attr} co \"{run_id}\""));
     let mut found = Vec::new();
-    let mut start = 1;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut start: usize = 1;
+    let mut pages = 0;
     loop {
+        pages += 1;
         let path = format!("/{kind}?filter={filter}&startIndex={start}&count={PAGE}");
         let reply = search(client, &path, deadline)
             .await
@@ -108,8 +124,10 @@ async fn list_marked(
             // group's displayName. A user without userName whose displayName carries the marker
             // is not the run's.
             let name = if kind == "Users" { r.user_name } else { r.display_name }.unwrap_or_default();
-            // Whatever the server's filter returned, only whole-token matches are ours.
-            if run_id.marks(&name) {
+            // Whatever the server's filter returned, only whole-token matches are ours; a
+            // resource listed again (a server that ignores `startIndex`) is kept once.
+            if run_id.marks(&name) && !seen.contains(&r.id) {
+                seen.insert(r.id.clone());
                 found.push(match kind {
                     "Users" => Created::User {
                         id: r.id,
@@ -122,9 +140,17 @@ async fn list_marked(
                 });
             }
         }
-        start += n;
+        start = start.saturating_add(n);
         if n == 0 || start > page.total_results {
-            return Ok(found);
+            return Ok(Listing { found, cut: None });
+        }
+        if pages >= MAX_PAGES || found.len() >= MAX_LISTED {
+            let cut = format!(
+                "{kind}: the listing did not end within {pages} pages ({} marked resources; the target said totalResults {}): the sweep stopped there",
+                found.len(),
+                page.total_results
+            );
+            return Ok(Listing { found, cut: Some(cut) });
         }
     }
 }
@@ -150,10 +176,15 @@ async fn sweep_marked(client: &Arc<HttpClient>, run_id: &RunId, deadline: Instan
     for kind in ["Users", "Groups"] {
         let mut tried: HashSet<String> = HashSet::new();
         let mut still: Vec<LeftBehind> = Vec::new();
+        let mut cut: Option<String>;
         loop {
             let found = match list_marked(client, kind, run_id, deadline).await {
-                Ok(found) => found,
+                Ok(listing) => {
+                    cut = listing.cut;
+                    listing.found
+                }
                 Err(why) => {
+                    cut = None;
                     report.timed_out |= why.contains("timed out");
                     report.unsearchable.push(why);
                     break;
@@ -163,12 +194,22 @@ async fn sweep_marked(client: &Arc<HttpClient>, run_id: &RunId, deadline: Instan
             if fresh.is_empty() {
                 break;
             }
+            if tried.len() + fresh.len() > MAX_SWEPT {
+                cut = Some(format!(
+                    "{kind}: more than {MAX_SWEPT} resources carry the marker: the sweep stopped there"
+                ));
+                break;
+            }
             tried.extend(fresh.iter().map(|c| c.id().to_string()));
             let round = requests::delete_all(client.clone(), fresh, deadline, request).await;
             requests::absorb(&mut report, round.report);
             still.retain(|l| !round.left.iter().any(|n| n.id == l.id));
             still.extend(round.left);
             claimed.extend(round.claimed);
+        }
+        // A list that did not end (or a sweep that stopped) is not a list of what is left.
+        if let Some(why) = cut {
+            report.unsearchable.push(why);
         }
         left_behind.extend(still);
     }
@@ -230,8 +271,15 @@ async fn settle(
 
 /// What a sweep would delete, deleting nothing (`provbench cleanup --force` without `--yes`).
 pub async fn list(client: &HttpClient, run_id: &RunId, deadline: Instant) -> Result<Vec<Created>, String> {
-    let mut all = list_marked(client, "Users", run_id, deadline).await?;
-    all.extend(list_marked(client, "Groups", run_id, deadline).await?);
+    let mut all = Vec::new();
+    for kind in ["Users", "Groups"] {
+        let listing = list_marked(client, kind, run_id, deadline).await?;
+        // A list that did not end is no list of what would go.
+        if let Some(why) = listing.cut {
+            return Err(why);
+        }
+        all.extend(listing.found);
+    }
     Ok(all)
 }
 

@@ -264,7 +264,7 @@ impl CheckHub {
                 let status = r.status();
                 // An answer past the limit is the login's error (with a sample), never held;
                 // one that is not JSON carries no token.
-                let body = match crate::http::body::read(r, self.body_limit()).await {
+                let body = match crate::http::body::read(r, self.body_limit().min(login_nav::PAGE_LIMIT)).await {
                     Ok(b) => b,
                     Err(e) => {
                         self.registry.record_error(self.login_latency, e.kind, micros);

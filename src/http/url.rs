@@ -117,23 +117,26 @@ fn check(s: &str) -> Result<(), Refused> {
     if s == "." || s == ".." {
         return Err(Refused::DotSegment);
     }
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
+    for c in s.chars() {
         match c {
             '/' | '\\' | '?' | '#' => return Err(Refused::Delimiter(c)),
             c if c.is_control() || is_invisible(c) => return Err(Refused::Control),
             c if is_separator_lookalike(c) => return Err(Refused::Lookalike(c)),
-            // IIS reads `%u002e` as `.`: a `%u` with four hex digits is an encoding, never an id.
-            '%' if matches!(chars.peek(), Some('u' | 'U')) => {
-                let hex = chars.clone().skip(1).take(4).filter(char::is_ascii_hexdigit).count();
-                if hex == 4 {
-                    return Err(Refused::Encoding);
-                }
-            }
             _ => {}
         }
     }
+    if u_encoded(s) {
+        return Err(Refused::Encoding);
+    }
     Ok(())
+}
+
+/// IIS reads `%u002e` as `.`: a `%u` with four hex digits is an encoding, never a name.
+fn u_encoded(s: &str) -> bool {
+    s.match_indices(['%']).any(|(i, _)| {
+        let rest = &s.as_bytes()[i + 1..];
+        rest.len() >= 5 && matches!(rest[0], b'u' | b'U') && rest[1..5].iter().all(u8::is_ascii_hexdigit)
+    })
 }
 
 /// Bidirectional and zero-width formatting characters: invisible, and able to make a logged URL
@@ -188,6 +191,76 @@ pub fn member(collection: &str, id: &str) -> Result<String, Refused> {
     path.push('/');
     encode_into(id, &mut path);
     Ok(path)
+}
+
+/// Whether `url` lies on `base`'s origin and under its path, as every server and proxy along the
+/// way may route it: the one decision of whether a request may carry the client's credentials.
+/// The origin is compared parsed (scheme and host case-insensitively, a default port as none);
+/// a URL with userinfo is never the client's (a credential of its own, and a way to disguise a
+/// host). The path must be under the base by whole segments (`/scim/v2x` is not under
+/// `/scim/v2`) in every reading: as written, and after each percent-decoding with or without
+/// NFKC, with `\` read as `/` and dot segments (also `..;` as Tomcat reads it) resolved.
+pub fn within(base: &reqwest::Url, url: &reqwest::Url) -> bool {
+    if url.origin() != base.origin() || !url.username().is_empty() || url.password().is_some() {
+        return false;
+    }
+    // The base is configured, not answered: read as written.
+    let base_path = resolve(base.path());
+    match readings(url.path()) {
+        Some(all) => all.iter().all(|r| {
+            let path = resolve(r);
+            path.len() >= base_path.len() && path[..base_path.len()] == base_path[..]
+        }),
+        None => false,
+    }
+}
+
+/// `path` as written, then after each round of percent-decoding, each with and without NFKC;
+/// `None` when a round gives invalid UTF-8 or a `%u` encoding (readers disagree on those).
+fn readings(path: &str) -> Option<Vec<String>> {
+    let mut all = vec![path.to_string()];
+    let mut last = all.clone();
+    for _ in 0..DECODE_ROUNDS {
+        let mut next = Vec::new();
+        for r in &last {
+            let normal: String = r.nfkc().collect();
+            for form in [r, &normal] {
+                if u_encoded(form) {
+                    return None;
+                }
+                let decoded = String::from_utf8(percent_decode_str(form).collect()).ok()?;
+                for candidate in [form.clone(), decoded] {
+                    if !all.contains(&candidate) {
+                        all.push(candidate.clone());
+                        next.push(candidate);
+                    }
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        last = next;
+    }
+    Some(all)
+}
+
+/// The segments a path names once `\` is a separator, empty segments are collapsed and dot
+/// segments are resolved (a `..` at the root stays at the root, as servers do).
+fn resolve(path: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for seg in path.split(['/', '\\']) {
+        // Tomcat and others read `..;x` as `..`: a segment's parameters do not make it a name.
+        let name = seg.split(';').next().unwrap_or(seg);
+        match name {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            _ => out.push(seg),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -351,6 +424,115 @@ mod tests {
                     "{:?} reads as {:?}", raw, reading
                 );
             }
+        }
+    }
+
+    #[test]
+    fn within_the_base_by_whole_segments_in_every_reading() {
+        let base = reqwest::Url::parse("http://t/scim/v2").unwrap();
+        for (url, inside) in [
+            ("http://t/scim/v2", true),
+            ("http://t/scim/v2/Users/1?x=1", true),
+            ("HTTP://T:80/scim/v2/Users", true),
+            ("http://t/scim/v2/Users/../Groups", true),
+            ("http://t/scim/v2x", false),
+            ("http://t/scim/v2x/Users", false),
+            ("http://t/admin/realms/x", false),
+            ("http://t/scim/v2/../../admin", false),
+            ("http://t/scim/v2/%2e%2e/%2e%2e/admin", false),
+            ("http://t/scim/v2/..%2f..%2fadmin", false),
+            ("http://t/scim/v2/..%252f..%252fadmin", false),
+            ("http://t/scim/v2/..\\..\\admin", false),
+            ("http://t/scim/v2/..;/..;/admin", false),
+            ("http://t/scim/v2/%EF%BC%8E%EF%BC%8E/%EF%BC%8E%EF%BC%8E/admin", false),
+            ("http://t/scim/v2/%u002e%u002e/x", false),
+            ("http://t/scim/v2/%c0%ae%c0%ae/x", false),
+            ("http://u:p@t/scim/v2/Users", false),
+            ("http://t:8080/scim/v2/Users", false),
+            ("https://t/scim/v2/Users", false),
+            ("http://t.attacker/scim/v2/Users", false),
+        ] {
+            let u = reqwest::Url::parse(url).unwrap();
+            assert_eq!(within(&base, &u), inside, "{url}");
+        }
+    }
+
+    /// A path piece of a generated absolute URL.
+    fn path_piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("scim".to_string()),
+            Just("v2".to_string()),
+            Just("v2x".to_string()),
+            Just("SCIM".to_string()),
+            Just("admin".to_string()),
+            Just("Users".to_string()),
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just("%2e%2e".to_string()),
+            Just("%2E".to_string()),
+            Just("".to_string()),
+            Just("%2F".to_string()),
+            Just("%252F".to_string()),
+            Just("%5C".to_string()),
+            Just("\\".to_string()),
+            Just("\u{FF0E}\u{FF0E}".to_string()),
+            Just("%EF%BC%8F".to_string()),
+            "[a-z0-9]{1,3}",
+        ]
+    }
+
+    /// The oracle: the path as each of up to three decoders (each normalising or not) reads it,
+    /// its dot segments resolved by the URL parser itself, all under `/scim/v2` by segments.
+    fn under_scim_v2(path: &str) -> bool {
+        let mut last = vec![path.to_string()];
+        let mut all = last.clone();
+        for _ in 0..3 {
+            let mut next = Vec::new();
+            for r in &last {
+                let normal: String = r.nfkc().collect();
+                for form in [r.clone(), normal] {
+                    next.push(percent_decode_str(&form).decode_utf8_lossy().into_owned());
+                    next.push(form);
+                }
+            }
+            all.extend(next.iter().cloned());
+            last = next;
+        }
+        all.iter().all(|r| {
+            let slashed = r.replace('\\', "/").replace('?', "%3F").replace('#', "%23");
+            let mut collapsed = String::new();
+            for seg in slashed.split('/').filter(|s| !s.is_empty()) {
+                collapsed.push('/');
+                collapsed.push_str(seg);
+            }
+            let root = reqwest::Url::parse("http://x/").unwrap();
+            let Ok(joined) = root.join(&collapsed) else {
+                return false;
+            };
+            let p = joined.path();
+            p == "/scim/v2" || p.starts_with("/scim/v2/")
+        })
+    }
+
+    proptest! {
+        /// Credentials go with an absolute URL exactly when it names the base's origin (in any
+        /// case or port spelling), carries no userinfo, and every reading of its path is under
+        /// the base path by whole segments.
+        #[test]
+        fn credentials_go_exactly_under_the_base(
+            scheme in prop::sample::select(&["http", "HTTP", "Http", "https"][..]),
+            host in prop::sample::select(&["t", "T", "t.", "t.attacker", "attacker"][..]),
+            port in prop::sample::select(&["", ":80", ":8080", ":443"][..]),
+            userinfo in prop::sample::select(&["", "u:p@", "u@", ":p@"][..]),
+            start in prop::sample::select(&["", "scim/v2/", "scim/v2/", "scim/v2x/", "scim/", "SCIM/v2/"][..]),
+            pieces in prop::collection::vec(path_piece(), 0..7),
+        ) {
+            let base = reqwest::Url::parse("http://t/scim/v2").unwrap();
+            let raw = format!("{scheme}://{userinfo}{host}{port}/{start}{}", pieces.join("/"));
+            let Ok(url) = reqwest::Url::parse(&raw) else { return Ok(()) };
+            let origin = !scheme.eq_ignore_ascii_case("https") && matches!(host, "t" | "T") && matches!(port, "" | ":80");
+            let expected = origin && userinfo.is_empty() && under_scim_v2(url.path());
+            prop_assert_eq!(within(&base, &url), expected, "{} (parsed {})", raw, url);
         }
     }
 }

@@ -75,13 +75,26 @@ async fn search(client: &HttpClient, path: &str, deadline: Instant) -> Result<cr
     }
 }
 
+/// Why a collection could not be searched.
+struct Unsearchable {
+    why: String,
+    /// The first page answered 404: the target has no such collection.
+    absent: bool,
+}
+
+impl From<String> for Unsearchable {
+    fn from(why: String) -> Self {
+        Unsearchable { why, absent: false }
+    }
+}
+
 /// Every resource of `kind` whose name carries the marker, page by page.
 async fn list_marked(
     client: &HttpClient,
     kind: &str,
     run_id: &RunId,
     deadline: Instant,
-) -> Result<Vec<Created>, String> {
+) -> Result<Vec<Created>, Unsearchable> {
     let attr = if kind == "Users" { "userName" } else { "displayName" };
     let filter = encode_query(&format!("{attr} co \"{run_id}\""));
     let mut found = Vec::new();
@@ -93,10 +106,10 @@ async fn list_marked(
             .map_err(|e| format!("{kind}: {e}"))?;
         if reply.status.as_u16() != 200 {
             let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(120)]).into_owned();
-            return Err(format!(
-                "{kind}: HTTP {} to a filtered search: {body}",
-                reply.status.as_u16()
-            ));
+            return Err(Unsearchable {
+                why: format!("{kind}: HTTP {} to a filtered search: {body}", reply.status.as_u16()),
+                absent: start == 1 && reply.status.as_u16() == 404,
+            });
         }
         let page: ListResponse = serde_json::from_slice(&reply.body)
             .map_err(|e| format!("{kind}: the search answer is not a SCIM ListResponse: {e}"))?;
@@ -130,12 +143,15 @@ async fn list_marked(
 /// Finds what carries `run_id` and deletes it, round after round, until `deadline`: what a
 /// round could not delete is not tried again, and what the last round still lists is left.
 /// `carried` is what an earlier pass could not delete (reported as left when the target cannot
-/// be searched).
+/// be searched). `made_no_group`: the run created no group, so a target without a
+/// `/Groups` collection (404) has none of the run's to find; otherwise (the run made groups, or
+/// `provbench cleanup`, which cannot know) a 404 there leaves the target unsearched.
 pub async fn sweep_marked(
     client: Arc<HttpClient>,
     run_id: &RunId,
     deadline: Instant,
     carried: Vec<LeftBehind>,
+    made_no_group: bool,
 ) -> CleanupReport {
     let started = Instant::now();
     let mut report = CleanupReport::default();
@@ -146,7 +162,9 @@ pub async fn sweep_marked(
         loop {
             let found = match list_marked(&client, kind, run_id, deadline).await {
                 Ok(found) => found,
-                Err(why) => {
+                // No Groups collection, and no group of the run's to look for in it.
+                Err(Unsearchable { absent: true, .. }) if kind == "Groups" && made_no_group => break,
+                Err(Unsearchable { why, .. }) => {
                     report.timed_out |= why.contains("timed out");
                     report.unsearchable.push(why);
                     // What an earlier pass could not delete is all that is known.
@@ -189,6 +207,7 @@ pub async fn clean_up(
 ) -> CleanupReport {
     let started = Instant::now();
     let deadline = started + limit;
+    let items_had_group = items.iter().any(|c| matches!(c, Created::Group { .. }));
     let (undo, items): (Vec<Created>, Vec<Created>) = items.into_iter().partition(|c| matches!(c, Created::Undo(_)));
     let (mut report, mut left) = requests::delete_all(client.clone(), undo, deadline, request).await;
     let (round, more) = requests::delete_all(client.clone(), items, deadline, request).await;
@@ -198,7 +217,8 @@ pub async fn clean_up(
         return requests::close(report, left, started);
     };
     let undone: Vec<LeftBehind> = left.iter().filter(|l| l.kind == "cleanup hook").cloned().collect();
-    let sweep = sweep_marked(client, run_id, deadline, left).await;
+    let made_no_group = !items_had_group;
+    let sweep = sweep_marked(client, run_id, deadline, left, made_no_group).await;
     requests::absorb(&mut report, sweep.clone());
     // The sweep finds users and groups; cleanup hooks that failed stay listed.
     report.failed = sweep.failed + undone.len() as u64;

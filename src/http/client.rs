@@ -39,6 +39,19 @@ impl std::fmt::Display for CallError {
     }
 }
 
+/// A call that failed, with the 429 answers it waited out before (counted apart from errors).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub error: CallError,
+    pub rate_limited: u32,
+}
+
+impl From<CallError> for Failure {
+    fn from(error: CallError) -> Self {
+        Failure { error, rate_limited: 0 }
+    }
+}
+
 /// One HTTP exchange, before the 429 handling.
 struct Answer {
     status: StatusCode,
@@ -235,7 +248,19 @@ impl HttpClient {
 
     /// One SCIM call: `path` is relative to the base URL (`/Users/123`), or a full URL.
     pub async fn call(&self, method: Method, path: &str, body: Option<Bytes>) -> Result<Reply, CallError> {
-        self.exchange(method, path, body, None, None).await
+        self.exchange(method, path, body, None, None).await.map_err(|f| f.error)
+    }
+
+    /// As [`HttpClient::call_with`] (no extras: a plain call), and when it fails, the 429s it
+    /// waited out before the failure, so they are counted too.
+    pub async fn call_counting(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        extras: Option<&Extras>,
+    ) -> Result<Reply, Failure> {
+        self.exchange(method, path, body, None, extras).await
     }
 
     /// A call with its own headers (replacing defaults of the same name), keeping the answer's
@@ -247,13 +272,17 @@ impl HttpClient {
         body: Option<Bytes>,
         extras: &Extras,
     ) -> Result<Reply, CallError> {
-        self.exchange(method, path, body, None, Some(extras)).await
+        self.exchange(method, path, body, None, Some(extras))
+            .await
+            .map_err(|f| f.error)
     }
 
     /// A conditional GET: with the entity tag of the last answer, an unchanged resource answers
     /// 304 without a body (see [`HttpClient::capturing`] to keep each answer's `ETag`).
     pub async fn get_if_none_match(&self, path: &str, tag: Option<&HeaderValue>) -> Result<Reply, CallError> {
-        self.exchange(Method::GET, path, None, tag, None).await
+        self.exchange(Method::GET, path, None, tag, None)
+            .await
+            .map_err(|f| f.error)
     }
 
     async fn exchange(
@@ -263,12 +292,15 @@ impl HttpClient {
         body: Option<Bytes>,
         if_none_match: Option<&HeaderValue>,
         extras: Option<&Extras>,
-    ) -> Result<Reply, CallError> {
+    ) -> Result<Reply, Failure> {
         // A path relative to the base starts with `/`; anything else is a URL, parsed (scheme
         // and host case-insensitively) and compared by origin, never by its spelling.
         let absolute = !path.starts_with('/');
         let parsed = if absolute {
-            Some(reqwest::Url::parse(path).map_err(|e| CallError::payload(format!("bad URL {path}: {e}")))?)
+            Some(
+                reqwest::Url::parse(path)
+                    .map_err(|e| Failure::from(CallError::payload(format!("bad URL {path}: {e}"))))?,
+            )
         } else {
             None
         };
@@ -296,6 +328,8 @@ impl HttpClient {
         };
         let mut rate_limited = 0;
         loop {
+            // A failure after 429s were waited out still reports them (they are counted apart).
+            let failed = |error| Failure { error, rate_limited };
             let answer = match plain {
                 Some(plain) => {
                     // Origin-form: the connection is to the target's origin already.
@@ -309,12 +343,14 @@ impl HttpClient {
                             uri
                         }
                     };
-                    self.send_plain(plain, &method, uri, body.clone(), headers).await?
+                    self.send_plain(plain, &method, uri, body.clone(), headers)
+                        .await
+                        .map_err(failed)?
                 }
-                None => {
-                    self.send_reqwest(&method, path, absolute, body.clone(), headers)
-                        .await?
-                }
+                None => self
+                    .send_reqwest(&method, path, absolute, body.clone(), headers)
+                    .await
+                    .map_err(failed)?,
             };
             if let Some(wait) = answer.retry_after {
                 rate_limited += 1;

@@ -62,6 +62,9 @@ pub struct CheckHub {
     cfg: Checks,
     /// The target's HTTP client (`None` for a directory target: only bind checks run there).
     client: Option<Arc<HttpClient>>,
+    /// The target's credentials anywhere on its origin, for the audit and outbox URLs the
+    /// workload names there (outside the SCIM base the target's own client is limited to).
+    origin_client: Option<Arc<HttpClient>>,
     /// For requests the checks form whole (tokens, userinfo, login pages): follows no redirect.
     http: reqwest::Client,
     registry: Arc<Registry>,
@@ -108,7 +111,11 @@ impl CheckHub {
         run_id: &RunId,
         created: Ledger,
         stop: CancellationToken,
-    ) -> CheckHub {
+    ) -> anyhow::Result<CheckHub> {
+        let origin_client = match &client {
+            Some(c) if cfg.has(CheckKind::Audit) || cfg.has(CheckKind::Welcome) => Some(Arc::new(c.on_whole_origin()?)),
+            _ => None,
+        };
         let tallies = cfg
             .kinds
             .iter()
@@ -144,7 +151,7 @@ impl CheckHub {
                 )
             })
             .collect();
-        CheckHub {
+        Ok(CheckHub {
             login_latency: registry.series(MetricKey::new(metric::LOGIN_LATENCY)),
             login_ready: registry.series(MetricKey::new(metric::LOGIN_READY_LAG)),
             login_ready_in,
@@ -155,6 +162,7 @@ impl CheckHub {
             // Follows nothing by itself: the sign-in stops at the redirect to redirect_uri.
             http: crate::http::bare(Duration::from_secs(10)),
             client,
+            origin_client,
             registry,
             run_id: run_id.clone(),
             tokens: DashMap::new(),
@@ -165,7 +173,7 @@ impl CheckHub {
             stop,
             created,
             cfg,
-        }
+        })
     }
 
     pub fn sampled(&self, draw: f64) -> bool {
@@ -202,8 +210,36 @@ impl CheckHub {
         }
     }
 
+    /// `template` with the user's `{id}` as one percent-encoded segment (threat-model
+    /// invariant 1: the id is the target's answer) and `{service}` filled; an origin-relative
+    /// template stays relative. An id that cannot be one segment is the reason no request is
+    /// sent for it.
+    fn fill(template: &str, user_id: &str, service: &str) -> Result<String, String> {
+        let filled = if template.contains("{id}") {
+            let id = crate::http::url::segment(user_id)
+                .map_err(|e| format!("the id the target answered cannot name the user in a URL: {e}"))?;
+            template.replace("{id}", id.as_str())
+        } else {
+            template.to_string()
+        };
+        Ok(filled.replace("{service}", service))
+    }
+
+    /// [`CheckHub::fill`], made absolute on the target's origin.
+    fn user_url(&self, template: &str, user_id: &str, service: &str) -> Result<String, String> {
+        Ok(self.absolute(Self::fill(template, user_id, service)?))
+    }
+
+    /// A template the browser sign-in fills, with no value from an answer: it passes no user
+    /// id, so `{id}` stays empty. Every URL naming a user goes through [`CheckHub::user_url`].
     fn url(&self, template: &str, user_id: &str, service: &str) -> String {
-        let filled = template.replace("{id}", user_id).replace("{service}", service);
+        match self.user_url(template, user_id, service) {
+            Ok(url) => url,
+            Err(_) => self.absolute(template.replace("{id}", "").replace("{service}", service)),
+        }
+    }
+
+    fn absolute(&self, filled: String) -> String {
         if filled.starts_with('/') {
             format!("{}{filled}", self.client.as_ref().map_or("", |c| c.origin()))
         } else {
@@ -252,7 +288,7 @@ impl CheckHub {
         if let Some(s) = &self.cfg.login_scope {
             form.push(("scope", s.as_str()));
         }
-        let mut request = self.http.post(self.url(&self.cfg.token_url, &user.id, ""));
+        let mut request = self.http.post(self.user_url(&self.cfg.token_url, &user.id, "")?);
         if let (Some(c), Some(s)) = (&self.cfg.login_client, &secret) {
             request = security::authenticated(request, &mut form, c, s);
         }
@@ -328,12 +364,19 @@ impl CheckHub {
                     self.registry
                         .record(self.login_ready, acked.elapsed().as_micros() as u64);
                     if let Some(u) = &self.cfg.userinfo_url {
-                        let info = self
-                            .http
-                            .get(self.url(u, &user.id, ""))
-                            .bearer_auth(&token)
-                            .send()
-                            .await;
+                        let url = match self.user_url(u, &user.id, "") {
+                            Ok(url) => url,
+                            Err(why) => {
+                                self.fail(
+                                    CheckKind::Login,
+                                    Some(&user.user_name),
+                                    None,
+                                    format!("userinfo: {why}"),
+                                );
+                                return;
+                            }
+                        };
+                        let info = self.http.get(url).bearer_auth(&token).send().await;
                         match info {
                             Ok(r) if r.status().is_success() => {}
                             // Disabled by its journey in between: overtaken, not failed.
@@ -410,11 +453,17 @@ impl CheckHub {
             _ => (self.cfg.outbox_url.clone(), "messages"),
         };
         let Some(template) = template else { return };
-        let url = self.url(&template, &user.id, "");
+        let url = match Self::fill(&template, &user.id, "") {
+            Ok(url) => url,
+            Err(why) => {
+                self.fail(kind, Some(&user.user_name), None, why);
+                return;
+            }
+        };
         let deadline = acked + self.cfg.timeout;
         let mut wait = Duration::from_millis(20);
         loop {
-            if let Some(client) = &self.client
+            if let Some(client) = &self.origin_client
                 && let Ok(reply) = client.call(Method::GET, &url, None).await
                 && reply.status.is_success()
             {
@@ -521,7 +570,13 @@ impl CheckHub {
             };
             let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
             for service in &me.cfg.services {
-                let url = me.url(&me.cfg.me_url, &user.id, service);
+                let url = match me.user_url(&me.cfg.me_url, &user.id, service) {
+                    Ok(url) => url,
+                    Err(why) => {
+                        me.fail(CheckKind::Permissions, Some(&user.user_name), Some(service), why);
+                        return;
+                    }
+                };
                 let mut last = String::from("no answer");
                 let mut wait = Duration::from_millis(5);
                 let ok = loop {
@@ -589,7 +644,13 @@ impl CheckHub {
             let deadline = acked + me.cfg.timeout;
             let mut failures = Vec::new();
             for service in &me.cfg.services {
-                let url = me.url(&me.cfg.me_url, &user.id, service);
+                let url = match me.user_url(&me.cfg.me_url, &user.id, service) {
+                    Ok(url) => url,
+                    Err(why) => {
+                        me.fail(CheckKind::Revocation, Some(&user.user_name), Some(service), why);
+                        return;
+                    }
+                };
                 let series = me.revocation[service];
                 let mut previous = acked;
                 let mut wait = Duration::from_millis(5);

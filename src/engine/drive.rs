@@ -54,17 +54,22 @@ pub async fn drive(
 ) -> anyhow::Result<Driven> {
     let workload = &p.workload;
     let registry = Arc::new(Registry::new());
-    let checks = workload.checks.clone().map(|c| {
-        let stop = shutdown.checks.clone();
-        Arc::new(CheckHub::new(
-            c,
-            p.target.http_client(),
-            registry.clone(),
-            &p.run_id,
-            p.ledger.clone(),
-            stop,
-        ))
-    });
+    let checks = workload
+        .checks
+        .clone()
+        .map(|c| {
+            let stop = shutdown.checks.clone();
+            CheckHub::new(
+                c,
+                p.target.http_client(),
+                registry.clone(),
+                &p.run_id,
+                p.ledger.clone(),
+                stop,
+            )
+            .map(Arc::new)
+        })
+        .transpose()?;
     let probes = match workload.probes.clone() {
         Some(c) => {
             let (ops, stop) = (workload.builtin_operations(), shutdown.probes.clone());

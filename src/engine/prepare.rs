@@ -3,7 +3,7 @@
 //! target signed in, a directory bound), the push receiver and the live metrics endpoint. The
 //! target then stages what the journeys need before the load.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -37,21 +37,51 @@ pub struct Prepared {
     pub ledger: Ledger,
 }
 
-fn default_dir(workload: &str) -> PathBuf {
+/// `results/<UTC time>-<workload>`, made now and the run's alone: a second run started in the
+/// same second gets `…-2` (never the first one's folder, whose files it would overwrite).
+fn default_dir(workload: &str) -> anyhow::Result<PathBuf> {
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
         .replace(':', "")
         .trim_end_matches('Z')
         .to_string();
-    PathBuf::from("results").join(format!("{stamp}Z-{workload}"))
+    claim(Path::new("results"), &format!("{stamp}Z-{workload}"))
+}
+
+/// Creates `parent/name` (or `parent/name-2`, `-3`… when taken) and returns it: `create_dir`
+/// fails on a folder that exists, so two runs never share one.
+fn claim(parent: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create the results folder {}", parent.display()))?;
+    for n in 1..1000 {
+        let dir = match n {
+            1 => parent.join(name),
+            n => parent.join(format!("{name}-{n}")),
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create the results folder {}", dir.display())),
+        }
+    }
+    anyhow::bail!(
+        "cannot create a results folder {name} in {}: 999 taken",
+        parent.display()
+    )
 }
 
 /// Opens the run: files, target and services. Nothing is created on the target yet.
 pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prepared> {
     let workload = Arc::new(opts.workload.clone());
     let run_id = opts.run_id.clone().unwrap_or_else(RunId::generate);
-    let dir = opts.out.clone().unwrap_or_else(|| default_dir(&workload.name));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the results folder {}", dir.display()))?;
+    let dir = match &opts.out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the results folder {}", dir.display()))?;
+            dir.clone()
+        }
+        None => default_dir(&workload.name)?,
+    };
     std::fs::write(
         dir.join("workload.toml"),
         crate::redact::output(&workload.effective_text),
@@ -157,5 +187,23 @@ fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget
         }),
         failures: Vec::new(),
         notes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_runs_in_one_second_get_two_folders() {
+        let root = tempfile::tempdir().unwrap();
+        let parent = root.path().join("results");
+        let first = claim(&parent, "2026-12-06T041001Z-quickstart").unwrap();
+        let second = claim(&parent, "2026-12-06T041001Z-quickstart").unwrap();
+        let third = claim(&parent, "2026-12-06T041001Z-quickstart").unwrap();
+        assert_eq!(first, parent.join("2026-12-06T041001Z-quickstart"));
+        assert_eq!(second, parent.join("2026-12-06T041001Z-quickstart-2"));
+        assert_eq!(third, parent.join("2026-12-06T041001Z-quickstart-3"));
+        assert!(second.is_dir() && third.is_dir());
     }
 }

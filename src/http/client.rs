@@ -39,6 +39,19 @@ impl std::fmt::Display for CallError {
     }
 }
 
+/// A call that failed, with the 429 answers it waited out before (counted apart from errors).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub error: CallError,
+    pub rate_limited: u32,
+}
+
+impl From<CallError> for Failure {
+    fn from(error: CallError) -> Self {
+        Failure { error, rate_limited: 0 }
+    }
+}
+
 /// One HTTP exchange, before the 429 handling.
 struct Answer {
     status: StatusCode,
@@ -47,6 +60,15 @@ struct Answer {
     /// Boxed: kept only when asked for, so the common answer stays small to move.
     headers: Option<Box<HeaderMap>>,
     body: Bytes,
+}
+
+/// The headers one request is sent with, beyond the defaults.
+#[derive(Clone, Copy)]
+struct Headers<'a> {
+    /// Whether the client's credentials go with it (decided once, in `exchange`).
+    credentialed: bool,
+    if_none_match: Option<&'a HeaderValue>,
+    extras: Option<&'a Extras>,
 }
 
 /// What a request adds to the defaults (custom operations): headers that replace those of the
@@ -169,6 +191,15 @@ impl HttpClient {
         self
     }
 
+    /// A client for reads the workload grants the target's whole origin: the queue probe's job
+    /// status, which services keep outside their SCIM base (the reference's `/jobs/N`). Same
+    /// origin, settings and headers, the credentials shared; its base path is the origin's root.
+    pub fn on_whole_origin(&self) -> anyhow::Result<HttpClient> {
+        Ok(HttpClient::new(&self.origin, self.settings.clone())?
+            .with_headers(self.extra_headers.clone())
+            .sharing_auth(self))
+    }
+
     /// Sends `headers` with every request.
     pub fn with_headers(mut self, headers: HeaderMap) -> Self {
         self.extra_headers = headers;
@@ -223,7 +254,19 @@ impl HttpClient {
 
     /// One SCIM call: `path` is relative to the base URL (`/Users/123`), or a full URL.
     pub async fn call(&self, method: Method, path: &str, body: Option<Bytes>) -> Result<Reply, CallError> {
-        self.exchange(method, path, body, None, None).await
+        self.exchange(method, path, body, None, None).await.map_err(|f| f.error)
+    }
+
+    /// As [`HttpClient::call_with`] (no extras: a plain call), and when it fails, the 429s it
+    /// waited out before the failure, so they are counted too.
+    pub async fn call_counting(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        extras: Option<&Extras>,
+    ) -> Result<Reply, Failure> {
+        self.exchange(method, path, body, None, extras).await
     }
 
     /// A call with its own headers (replacing defaults of the same name), keeping the answer's
@@ -235,13 +278,17 @@ impl HttpClient {
         body: Option<Bytes>,
         extras: &Extras,
     ) -> Result<Reply, CallError> {
-        self.exchange(method, path, body, None, Some(extras)).await
+        self.exchange(method, path, body, None, Some(extras))
+            .await
+            .map_err(|f| f.error)
     }
 
     /// A conditional GET: with the entity tag of the last answer, an unchanged resource answers
     /// 304 without a body (see [`HttpClient::capturing`] to keep each answer's `ETag`).
     pub async fn get_if_none_match(&self, path: &str, tag: Option<&HeaderValue>) -> Result<Reply, CallError> {
-        self.exchange(Method::GET, path, None, tag, None).await
+        self.exchange(Method::GET, path, None, tag, None)
+            .await
+            .map_err(|f| f.error)
     }
 
     async fn exchange(
@@ -251,12 +298,15 @@ impl HttpClient {
         body: Option<Bytes>,
         if_none_match: Option<&HeaderValue>,
         extras: Option<&Extras>,
-    ) -> Result<Reply, CallError> {
+    ) -> Result<Reply, Failure> {
         // A path relative to the base starts with `/`; anything else is a URL, parsed (scheme
         // and host case-insensitively) and compared by origin, never by its spelling.
         let absolute = !path.starts_with('/');
         let parsed = if absolute {
-            Some(reqwest::Url::parse(path).map_err(|e| CallError::payload(format!("bad URL {path}: {e}")))?)
+            Some(
+                reqwest::Url::parse(path)
+                    .map_err(|e| Failure::from(CallError::payload(format!("bad URL {path}: {e}"))))?,
+            )
         } else {
             None
         };
@@ -269,12 +319,23 @@ impl HttpClient {
                 Some(q) => format!("{}?{q}", u.path()),
                 None => u.path().to_string(),
             });
+        // The one decision of whether this request carries the client's credentials (its
+        // Authorization, its own headers, a request's secret headers): a path the caller formed
+        // is under the base; an absolute URL only when on the origin and under the base path in
+        // every reading a server may route it by (threat-model invariants 1 and 2).
+        let headers = Headers {
+            credentialed: parsed.as_ref().is_none_or(|u| super::url::within(&self.base_url, u)),
+            if_none_match,
+            extras,
+        };
         let plain = match &self.plain {
             Some(p) if !absolute || same_origin.is_some() => Some(p),
             _ => None,
         };
         let mut rate_limited = 0;
         loop {
+            // A failure after 429s were waited out still reports them (they are counted apart).
+            let failed = |error| Failure { error, rate_limited };
             let answer = match plain {
                 Some(plain) => {
                     // Origin-form: the connection is to the target's origin already.
@@ -288,13 +349,14 @@ impl HttpClient {
                             uri
                         }
                     };
-                    self.send_plain(plain, &method, uri, body.clone(), if_none_match, extras)
-                        .await?
+                    self.send_plain(plain, &method, uri, body.clone(), headers)
+                        .await
+                        .map_err(failed)?
                 }
-                None => {
-                    self.send_reqwest(&method, path, absolute, body.clone(), if_none_match, extras)
-                        .await?
-                }
+                None => self
+                    .send_reqwest(&method, path, absolute, body.clone(), headers)
+                    .await
+                    .map_err(failed)?,
             };
             if let Some(wait) = answer.retry_after {
                 rate_limited += 1;
@@ -325,19 +387,25 @@ impl HttpClient {
         method: &Method,
         uri: String,
         body: Option<Bytes>,
-        if_none_match: Option<&HeaderValue>,
-        extras: Option<&Extras>,
+        headers: Headers<'_>,
     ) -> Result<Answer, CallError> {
+        let Headers {
+            credentialed,
+            if_none_match,
+            extras,
+        } = headers;
         let mut req = ::http::Request::builder()
             .method(method.clone())
             .uri(uri)
             .header(header::ACCEPT, SCIM_JSON)
             .header(header::USER_AGENT, USER_AGENT);
-        if let Some(auth) = self.authorization.load().as_ref() {
-            req = req.header(header::AUTHORIZATION, auth.clone());
-        }
-        for (k, v) in &self.extra_headers {
-            req = req.header(k, v);
+        if credentialed {
+            if let Some(auth) = self.authorization.load().as_ref() {
+                req = req.header(header::AUTHORIZATION, auth.clone());
+            }
+            for (k, v) in &self.extra_headers {
+                req = req.header(k, v);
+            }
         }
         if let Some(tag) = if_none_match {
             req = req.header(header::IF_NONE_MATCH, tag.clone());
@@ -351,7 +419,7 @@ impl HttpClient {
             .map_err(|e| CallError::payload(format!("cannot build the request: {e}")))?;
         let keep_headers = extras.is_some_and(|x| x.keep_headers);
         if let Some(x) = extras {
-            for (k, v) in &x.headers {
+            for (k, v) in x.headers.iter().filter(|(_, v)| credentialed || !secret(v)) {
                 req.headers_mut().insert(k, v.clone());
             }
         }
@@ -389,9 +457,13 @@ impl HttpClient {
         path: &str,
         absolute: bool,
         body: Option<Bytes>,
-        if_none_match: Option<&HeaderValue>,
-        extras: Option<&Extras>,
+        headers: Headers<'_>,
     ) -> Result<Answer, CallError> {
+        let Headers {
+            credentialed,
+            if_none_match,
+            extras,
+        } = headers;
         let url = if absolute {
             reqwest::Url::parse(path).map_err(|e| CallError::payload(format!("bad URL {path}: {e}")))?
         } else {
@@ -405,14 +477,13 @@ impl HttpClient {
             url
         };
         // The client's credentials (its Authorization and its own headers, API keys among them)
-        // are bound to its origin: an absolute URL elsewhere (a job's `Location`, a templated
-        // service URL) is sent without them.
-        let own_origin = url.origin() == self.base_url.origin();
+        // are bound to its origin and base path: an absolute URL elsewhere (a job's `Location`,
+        // a templated service URL) is sent without them (see `exchange`).
         let mut req = self.http.request(method.clone(), url).header(header::ACCEPT, SCIM_JSON);
-        if own_origin && !self.extra_headers.is_empty() {
+        if credentialed && !self.extra_headers.is_empty() {
             req = req.headers(self.extra_headers.clone());
         }
-        if own_origin && let Some(auth) = self.authorization.load().as_ref() {
+        if credentialed && let Some(auth) = self.authorization.load().as_ref() {
             req = req.header(header::AUTHORIZATION, auth.clone());
         }
         if let Some(tag) = if_none_match {
@@ -423,7 +494,16 @@ impl HttpClient {
         }
         if let Some(x) = extras {
             // Replaces what the defaults set under the same names.
-            req = req.headers(x.headers.clone());
+            let own: HeaderMap = if credentialed {
+                x.headers.clone()
+            } else {
+                x.headers
+                    .iter()
+                    .filter(|(_, v)| !secret(v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            req = req.headers(own);
         }
         let resp = req.send().await.map_err(classify)?;
         let status = resp.status();
@@ -442,6 +522,16 @@ impl HttpClient {
             body,
         })
     }
+}
+
+/// A request's own header that is a credential: marked sensitive where it was configured (from
+/// the environment or a file), or holding a registered secret (a cleanup hook's headers, kept as
+/// text in the ledger, lose their mark).
+fn secret(v: &HeaderValue) -> bool {
+    v.is_sensitive()
+        || v.to_str().map_or(true, |t| {
+            matches!(crate::redact::secrets(t), std::borrow::Cow::Owned(_))
+        })
 }
 
 const USER_AGENT: &str = concat!("provbench/", env!("CARGO_PKG_VERSION"));

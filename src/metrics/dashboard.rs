@@ -74,8 +74,8 @@ pub async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("--dashboard {listen}: {e}"))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "the dashboard listens beyond loopback: anyone who reaches it sees the run");
+    if let Some(warning) = super::beyond_loopback("--dashboard", addr) {
+        tracing::warn!("{warning}");
     }
     let app = axum::Router::new()
         .route("/", get(|| async { axum::response::Html(PAGE) }))

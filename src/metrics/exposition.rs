@@ -194,6 +194,10 @@ pub async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("--metrics-listen {listen}: {e}"))?;
     let addr = listener.local_addr()?;
+    // As for the dashboard: the metrics name the run's operations, rates and errors.
+    if let Some(warning) = super::beyond_loopback("--metrics-listen", addr) {
+        tracing::warn!("{warning}");
+    }
     let app = axum::Router::new().route(
         "/metrics",
         get(move || {

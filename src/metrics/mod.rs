@@ -184,6 +184,13 @@ impl Registry {
     }
 }
 
+/// The warning for a run's HTTP endpoint (`--dashboard`, `--metrics-listen`) bound beyond
+/// loopback, where anyone who reaches the address sees the run; `None` on loopback.
+pub fn beyond_loopback(flag: &str, addr: std::net::SocketAddr) -> Option<String> {
+    (!addr.ip().is_loopback())
+        .then(|| format!("{flag} listens beyond loopback ({addr}): anyone who reaches it sees the run"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

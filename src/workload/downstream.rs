@@ -49,7 +49,9 @@ impl UrlTemplate {
         let encoded = format!("{}{}", &text[..query_at], encode_literal_query(&text[query_at..]));
         let t = UrlTemplate { text: encoded };
         // What a real user's values give must be a URL.
-        let sample = t.render("0f8f6c1e-5d0a", "pb-1a2b3c4d-7+x@example.test");
+        let sample = t
+            .render("0f8f6c1e-5d0a", "pb-1a2b3c4d-7+x@example.test")
+            .unwrap_or_default();
         let absolute = if sample.starts_with('/') {
             format!("http://target.invalid{sample}")
         } else {
@@ -59,13 +61,21 @@ impl UrlTemplate {
         Ok(t)
     }
 
-    /// The URL for one user: each value encoded for the part of the URL it fills.
-    pub fn render(&self, id: &str, user_name: &str) -> String {
+    /// The URL for one user: each value encoded for the part of the URL it fills; `None` when
+    /// the id (the target's answer) cannot be one path segment (threat-model invariant 1: `..`
+    /// passes a query encoding unchanged and would name the collection's parent).
+    pub fn render(&self, id: &str, user_name: &str) -> Option<String> {
         // Everything but RFC 3986's unreserved characters is escaped: right in a path segment
         // and in a query value alike.
-        self.text
-            .replace("{id}", &encode_query(id))
-            .replace("{userName}", &encode_query(user_name))
+        let id = match self.text.contains("{id}") {
+            true => crate::http::url::segment(id).ok()?.to_string(),
+            false => String::new(),
+        };
+        Some(
+            self.text
+                .replace("{id}", &id)
+                .replace("{userName}", &encode_query(user_name)),
+        )
     }
 
     /// The query parameter that holds the placeholders, when only it does (`filter=userName eq
@@ -106,11 +116,12 @@ impl UrlTemplate {
         let one = UrlTemplate {
             text: value.to_string(),
         };
+        // A user whose id cannot be one value is left out of the batch (never observed there).
         let parts: Vec<String> = users
             .into_iter()
-            .map(|(id, user_name)| match compound {
-                true => format!("%28{}%29", one.render(id, user_name)),
-                false => one.render(id, user_name),
+            .filter_map(|(id, user_name)| {
+                let part = one.render(id, user_name)?;
+                Some(if compound { format!("%28{part}%29") } else { part })
             })
             .collect();
         if parts.is_empty() {
@@ -131,7 +142,7 @@ impl UrlTemplate {
 
     /// `scheme://host[:port]` of an absolute template.
     pub fn origin(&self) -> Option<String> {
-        reqwest::Url::parse(&self.render("x", "x"))
+        reqwest::Url::parse(&self.render("x", "x")?)
             .ok()
             .map(|u| u.origin().ascii_serialization())
     }
@@ -295,11 +306,11 @@ mod tests {
     #[test]
     fn placeholders_are_encoded_for_their_part_of_the_url() {
         let by_id = UrlTemplate::parse("/crm/users/{id}").unwrap();
-        assert_eq!(by_id.render("a b/c", "x"), "/crm/users/a%20b%2Fc");
+        assert_eq!(by_id.render("a b@c", "x").as_deref(), Some("/crm/users/a%20b%40c"));
         let query = UrlTemplate::parse("/crm/Users?filter=userName eq \"{userName}\"&count=1").unwrap();
         assert_eq!(
-            query.render("1", "pb-1+x@example.test"),
-            "/crm/Users?filter=userName%20eq%20%22pb-1%2Bx%40example.test%22&count=1"
+            query.render("1", "pb-1+x@example.test").as_deref(),
+            Some("/crm/Users?filter=userName%20eq%20%22pb-1%2Bx%40example.test%22&count=1")
         );
         assert_eq!(
             UrlTemplate::parse("https://crm.example.test/api/users?email={userName}")
@@ -307,6 +318,19 @@ mod tests {
                 .origin()
                 .as_deref(),
             Some("https://crm.example.test")
+        );
+    }
+
+    #[test]
+    fn an_id_that_is_no_segment_names_no_url() {
+        let by_id = UrlTemplate::parse("/crm/users/{id}").unwrap();
+        for id in ["..", ".", "a/b", "%2e%2e", "\u{FF0E}\u{FF0E}", ""] {
+            assert_eq!(by_id.render(id, "x"), None, "{id:?}");
+        }
+        let batch = UrlTemplate::parse("/crm/Users?filter=id eq \"{id}\"").unwrap();
+        assert_eq!(
+            batch.render_batch([("..", "x"), ("7", "y")]).as_deref(),
+            Some("/crm/Users?filter=id%20eq%20%227%22")
         );
     }
 

@@ -217,6 +217,100 @@ fn every_shipped_workload_is_valid() {
     assert!(seen >= 1);
 }
 
+/// Where `text` uses what TOML 1.1 added to 1.0 (the `toml` crate reads 1.1; many readers,
+/// Python's `tomllib` among them, read only 1.0): a line break in an inline table (outside an
+/// array in it, where 1.0 allows one), a trailing
+/// comma in an inline table, a `\e` or `\x` escape. Each as `line: what`.
+fn toml_1_1_only(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    // The open brackets, innermost last: `{` an inline table, `[` an array (or a header).
+    let (mut open, mut line, mut last) = (Vec::new(), 1usize, ' ');
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                if open.last() == Some(&'{') {
+                    found.push(format!("{line}: an inline table across lines"));
+                }
+                line += 1;
+            }
+            '#' => {
+                while chars.peek().is_some_and(|&n| n != '\n') {
+                    chars.next();
+                }
+            }
+            '"' | '\'' => {
+                let multi = chars.peek() == Some(&c) && {
+                    let mut ahead = chars.clone();
+                    ahead.next();
+                    ahead.next() == Some(c)
+                };
+                if multi {
+                    chars.next();
+                    chars.next();
+                }
+                let mut run = 0;
+                while let Some(s) = chars.next() {
+                    if s == '\n' {
+                        line += 1;
+                    }
+                    if s == '\\' && c == '"' {
+                        if let Some(e @ ('e' | 'x')) = chars.next() {
+                            found.push(format!("{line}: the escape \\{e}"));
+                        }
+                        run = 0;
+                        continue;
+                    }
+                    run = if s == c { run + 1 } else { 0 };
+                    if run == if multi { 3 } else { 1 } {
+                        break;
+                    }
+                }
+            }
+            '{' | '[' => open.push(c),
+            '}' => {
+                if last == ',' {
+                    found.push(format!("{line}: a trailing comma in an inline table"));
+                }
+                open.pop();
+            }
+            ']' => {
+                open.pop();
+            }
+            _ => {}
+        }
+        if !c.is_whitespace() {
+            last = c;
+        }
+    }
+    found
+}
+
+#[test]
+fn every_shipped_workload_is_toml_1_0() {
+    assert_eq!(
+        toml_1_1_only("a = { b = 1,\n c = 2 }\nd = { e = 1, }\nf = \"\\e\"\n"),
+        [
+            "1: an inline table across lines",
+            "3: a trailing comma in an inline table",
+            "4: the escape \\e"
+        ]
+    );
+    assert!(
+        toml_1_1_only("x = { y = [\n { z = 1 },\n] }\na = [\n 1,\n]\nb = { c = \"{\\n\" } # {\nd = \"\"\"\n{\"\"\"\n")
+            .is_empty()
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let found = toml_1_1_only(&text);
+            assert!(found.is_empty(), "{} is not TOML 1.0: {found:?}", path.display());
+        }
+    }
+}
+
 /// The 1-based line of the first line of `text` that contains `needle`.
 fn line_of(text: &str, needle: &str) -> usize {
     text.lines().position(|l| l.contains(needle)).expect(needle) + 1

@@ -10,6 +10,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
+use percent_encoding::percent_decode_str;
+use proptest::prelude::*;
 use provbench::engine::{self, RunOptions};
 use provbench::http::{HttpClient, HttpSettings};
 use provbench::workload::Workload;
@@ -39,37 +41,189 @@ fn ok(_: &str) -> Response {
     StatusCode::OK.into_response()
 }
 
-#[tokio::test]
-async fn a_clients_credentials_go_only_to_its_origin() {
-    let (target, at_target) = serve(ok).await;
-    let (attacker, at_attacker) = serve(ok).await;
+/// A target client at `{target}/scim/v2` with a bearer token and an API key.
+fn client_of(target: &str) -> HttpClient {
     let mut headers = HeaderMap::new();
     headers.insert("x-api-key", HeaderValue::from_static("key-0123456789"));
     let client = HttpClient::new(&format!("{target}/scim/v2"), HttpSettings::defaults())
         .unwrap()
         .with_headers(headers);
     client.set_bearer("tok-0123456789").unwrap();
-    // Relative, absolute on its own origin, absolute elsewhere (a job's Location, say).
+    client
+}
+
+/// Whether the client's own credentials came with a request (a URL's userinfo becomes a Basic
+/// header of its own: not the client's).
+fn credentialed(h: &HeaderMap) -> bool {
+    h.get("authorization")
+        .is_some_and(|v| v.as_bytes().ends_with(b"tok-0123456789"))
+        || h.get("x-api-key").is_some()
+}
+
+#[tokio::test]
+async fn a_clients_credentials_go_only_to_its_origin_and_base_path() {
+    let (target, at_target) = serve(ok).await;
+    let (attacker, at_attacker) = serve(ok).await;
+    let client = client_of(&target);
+    // Relative, absolute under the base, absolute on the origin outside the base (a job's
+    // Location naming an admin API, a sibling path, a dot or encoded-slash escape), elsewhere.
     for path in [
         "/Users/1".to_string(),
-        format!("{target}/jobs/1"),
+        format!("{target}/scim/v2/Users/2"),
+        format!("{target}/admin/realms/x"),
+        format!("{target}/scim/v2x/Users"),
+        format!("{target}/scim/v2/..%2F..%2Fadmin"),
+        format!("{target}/scim/v2/%2e%2e/x"),
         format!("{attacker}/jobs/1"),
     ] {
         client.call(reqwest::Method::GET, &path, None).await.unwrap();
     }
     let own = at_target.0.lock();
-    assert_eq!(own.len(), 2, "{:?}", own.iter().map(|(l, _)| l).collect::<Vec<_>>());
+    assert_eq!(own.len(), 6, "{:?}", own.iter().map(|(l, _)| l).collect::<Vec<_>>());
     for (line, h) in own.iter() {
-        assert_eq!(h["authorization"], "Bearer tok-0123456789", "{line}");
-        assert_eq!(h["x-api-key"], "key-0123456789", "{line}");
+        if line.starts_with("GET /scim/v2/Users/") {
+            assert_eq!(h["authorization"], "Bearer tok-0123456789", "{line}");
+            assert_eq!(h["x-api-key"], "key-0123456789", "{line}");
+        } else {
+            assert!(
+                !credentialed(h),
+                "{line} carried credentials outside the base path: {h:?}"
+            );
+        }
     }
     let foreign = at_attacker.0.lock();
     assert_eq!(foreign.len(), 1);
     let (line, h) = &foreign[0];
+    assert!(!credentialed(h), "{line}: {h:?}");
+}
+
+#[tokio::test]
+async fn a_requests_secret_headers_go_only_where_the_clients_credentials_go() {
+    let (target, at_target) = serve(ok).await;
+    let (attacker, at_attacker) = serve(ok).await;
+    let client = client_of(&target);
+    let mut extras = provbench::http::client::Extras::default();
+    let mut secret = HeaderValue::from_static("op-secret-0123456789");
+    secret.set_sensitive(true);
+    extras.headers.insert("x-op-key", secret);
+    extras.headers.insert("x-tenant", HeaderValue::from_static("acme"));
+    // A cleanup hook's headers come back from the ledger as text: a registered secret without
+    // its mark.
+    provbench::redact::register("hook-secret-0123456789");
+    extras
+        .headers
+        .insert("x-hook-key", HeaderValue::from_static("hook-secret-0123456789"));
+    for path in [
+        "/Users/1".to_string(),
+        format!("{target}/admin/x"),
+        format!("{attacker}/x"),
+    ] {
+        client
+            .call_with(reqwest::Method::GET, &path, None, &extras)
+            .await
+            .unwrap();
+    }
+    let own = at_target.0.lock();
+    let (line, h) = &own[0];
     assert!(
-        h.get("authorization").is_none() && h.get("x-api-key").is_none(),
+        h.get("x-op-key").is_some() && h.get("x-hook-key").is_some(),
         "{line}: {h:?}"
     );
+    let elsewhere = own[1..]
+        .iter()
+        .chain(at_attacker.0.lock().iter())
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(elsewhere.len(), 2);
+    for (line, h) in &elsewhere {
+        assert!(
+            h.get("x-op-key").is_none() && h.get("x-hook-key").is_none(),
+            "{line}: {h:?}"
+        );
+        assert_eq!(h["x-tenant"], "acme", "{line}: a request's plain headers still go");
+    }
+}
+
+/// A piece of a generated absolute URL's path.
+fn piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("scim".to_string()),
+        Just("v2".to_string()),
+        Just("v2x".to_string()),
+        Just("admin".to_string()),
+        Just("Users".to_string()),
+        Just("..".to_string()),
+        Just("%2e%2e".to_string()),
+        Just("%2F".to_string()),
+        Just("%252F".to_string()),
+        Just("%5C".to_string()),
+        Just("..;".to_string()),
+        Just("%EF%BC%8E%EF%BC%8E".to_string()),
+        Just("".to_string()),
+        "[a-z0-9]{1,3}",
+    ]
+}
+
+/// What a server that decodes, reads `\` as `/` and resolves dot segments routes `path` to.
+fn routed(path: &str) -> String {
+    let mut decoded = path.to_string();
+    for _ in 0..3 {
+        decoded = percent_decode_str(&decoded).decode_utf8_lossy().into_owned();
+    }
+    let decoded = decoded.replace('\u{FF0E}', ".").replace('\\', "/");
+    let mut out: Vec<&str> = Vec::new();
+    for seg in decoded.split(['/', '?']).take_while(|s| !s.contains('#')) {
+        match seg.split(';').next().unwrap_or(seg) {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    /// Over generated absolute URLs (host and scheme case, explicit ports, another origin on the
+    /// same server, userinfo, dot segments, encoded slashes): the client's credentials reach a
+    /// server exactly when the URL is on its origin and under its base path, and whatever
+    /// arrived with them routes under the base path.
+    #[test]
+    fn credentials_arrive_only_under_the_base_path(
+        scheme in prop::sample::select(&["http", "HTTP"][..]),
+        host in prop::sample::select(&["127.0.0.1", "localhost"][..]),
+        userinfo in prop::sample::select(&["", "", "u:p@"][..]),
+        to_attacker in prop::bool::weighted(0.2),
+        start in prop::sample::select(&["", "scim/v2/", "scim/v2/", "scim/v2x/", "scim/"][..]),
+        pieces in prop::collection::vec(piece(), 0..5),
+    ) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let (target, at_target) = serve(ok).await;
+            let (attacker, at_attacker) = serve(ok).await;
+            let client = client_of(&target);
+            let port = |u: &str| u.rsplit(':').next().unwrap_or_default().to_string();
+            let port = if to_attacker { port(&attacker) } else { port(&target) };
+            let url = format!("{scheme}://{userinfo}{host}:{port}/{start}{}", pieces.join("/"));
+            let Ok(parsed) = reqwest::Url::parse(&url) else { return Ok(()) };
+            let _ = client.call(reqwest::Method::GET, &url, None).await;
+            let expected = !to_attacker && host == "127.0.0.1" && userinfo.is_empty()
+                && routed(parsed.path()).split('/').take(3).collect::<Vec<_>>() == ["", "scim", "v2"];
+            let seen: Vec<_> = at_target.0.lock().iter().chain(at_attacker.0.lock().iter()).cloned().collect();
+            for (line, h) in &seen {
+                if credentialed(h) {
+                    prop_assert!(expected, "{} -> {}: credentials outside the base", url, line);
+                    let path = line.split(' ').nth(1).unwrap_or_default();
+                    prop_assert!(routed(path).starts_with("/scim/v2"), "{} arrived as {}", url, line);
+                } else {
+                    prop_assert!(!expected, "{} -> {}: no credentials under the base", url, line);
+                }
+            }
+            Ok(())
+        })?;
+    }
 }
 
 #[tokio::test]

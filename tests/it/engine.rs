@@ -333,3 +333,61 @@ steps = ["list_users"]
     );
     reference.stop().await;
 }
+
+/// Regression: 429s waited out before a retry that then failed (a timeout here) went uncounted
+/// (58 of 1,718 in one run): every 429 is counted, whatever ends the retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_before_a_failed_retry_are_counted() {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static POSTS: AtomicU64 = AtomicU64::new(0);
+    let app = axum::Router::new()
+        .route(
+            "/scim/v2/Users",
+            axum::routing::post(|| async {
+                // Two 429s, then an answer that never comes within the timeout.
+                if POSTS.fetch_add(1, Ordering::SeqCst) < 2 {
+                    return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")]).into_response();
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                StatusCode::CREATED.into_response()
+            })
+            .get(|| async { axum::Json(serde_json::json!({"totalResults": 0, "Resources": []})) }),
+        )
+        .route(
+            "/scim/v2/Groups",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"totalResults": 0, "Resources": []})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "t").unwrap();
+    let text = format!(
+        "name = \"limited\"\n[load]\nmodel = \"closed\"\nadmins = 1\niterations = 1\n\
+         [[journey]]\nname = \"one\"\nsteps = [\"create_user\"]\n\
+         [target]\nkind = \"scim\"\nbase_url = \"{url}/scim/v2\"\ntimeout = \"500ms\"\n\
+         auth = {{ kind = \"bearer\", token_file = \"token\" }}\n"
+    );
+    let path = dir.path().join("w.toml");
+    std::fs::write(&path, &text).unwrap();
+    let w = Workload::load(&path, &Default::default()).unwrap();
+    let result = engine::run(
+        RunOptions {
+            out: Some(dir.path().join("results")),
+            cleanup_timeout: Duration::from_secs(2),
+            ..RunOptions::new(w)
+        },
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let m = result
+        .summary
+        .metric("api_latency", Some(("op", "create_user")))
+        .unwrap();
+    assert_eq!(POSTS.load(Ordering::SeqCst), 3, "{m:?}");
+    assert_eq!(m.errors, 1, "{m:?}");
+    assert_eq!(m.rate_limited, 2, "{m:?}");
+}

@@ -30,6 +30,8 @@ pub enum Behaviour {
     SlowDeletes,
     /// Creates never answer.
     Hang,
+    /// No `/Groups` collection: 404.
+    NoGroups,
 }
 
 pub struct Hostile {
@@ -123,14 +125,16 @@ pub async fn start(behaviour: Behaviour, existing: &[(&str, &str)]) -> Hostile {
         next: AtomicU64::new(1),
         deletes: deletes.clone(),
     });
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/scim/v2/Users", get(list).post(create))
-        .route("/scim/v2/Users/{id}", get(get_one).delete(delete))
-        .route(
+        .route("/scim/v2/Users/{id}", get(get_one).delete(delete));
+    if behaviour != Behaviour::NoGroups {
+        app = app.route(
             "/scim/v2/Groups",
             get(|| async { Json(json!({"totalResults": 0, "Resources": []})) }),
-        )
-        .with_state(state);
+        );
+    }
+    let app = app.with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/scim/v2", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -251,6 +255,27 @@ async fn failing_deletes_are_retried_and_what_stays_is_listed() {
         "{stdout}"
     );
     assert!(stderr.contains("cleanup left"), "{stderr}");
+}
+
+/// Regression: a target without `/Groups` (404) made every run `error`, though the run created
+/// no group to look for there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_without_groups_passes_a_run_that_made_none() {
+    let server = start(Behaviour::NoGroups, &[]).await;
+    let url = server.url.clone();
+    let (code, stdout, stderr, s) =
+        tokio::task::spawn_blocking(move || run(&url, r#"["create_user", "get_user"]"#, &[]))
+            .await
+            .unwrap();
+    assert!(server.users.lock().is_empty(), "{:?}", server.users.lock());
+    assert_eq!(s["cleanup"]["failed"], 0, "{}", s["cleanup"]);
+    assert!(
+        s["cleanup"]["unsearchable"].as_array().is_none_or(Vec::is_empty),
+        "{}",
+        s["cleanup"]
+    );
+    assert_eq!(s["outcome"], "passed", "{stdout}{stderr}");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
 }
 
 /// Regression: a target answering every request with `{"ok":true}` passed with 100 % errors.

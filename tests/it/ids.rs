@@ -28,6 +28,8 @@ struct Liar {
     name: Mutex<Option<String>>,
     /// Every request: method and the request target exactly as it arrived.
     seen: Mutex<Vec<(String, String)>>,
+    /// The request targets that arrived with an `Authorization` header.
+    with_auth: Mutex<Vec<String>>,
 }
 
 fn user(id: &str, name: &str) -> Value {
@@ -41,6 +43,9 @@ async fn answer(State(liar): State<Arc<Liar>>, req: Request) -> Response {
         .map_or("/".into(), |p| p.as_str().to_string());
     let method = req.method().to_string();
     liar.seen.lock().push((method.clone(), target.clone()));
+    if req.headers().contains_key("authorization") {
+        liar.with_auth.lock().push(target.clone());
+    }
     let id = liar.id.lock().clone();
     let body: Bytes = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
     let path = target.split('?').next().unwrap_or_default();
@@ -167,5 +172,77 @@ proptest! {
             }
             Ok(())
         })?;
+    }
+}
+
+/// The audit and welcome checks fill the id the target answered into the URLs the workload
+/// names for them as one encoded value (`a&target=b` adds no query parameter), and with the
+/// target's credentials, though those URLs lie outside its SCIM base; an id that cannot be one
+/// segment reaches no URL at all.
+#[tokio::test]
+async fn the_checks_fill_an_answered_id_as_one_value_or_send_nothing() {
+    let liar = Arc::new(Liar::default());
+    let app = Router::new().fallback(answer).with_state(liar.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    for id in [
+        "../../admin/realms/x",
+        "a&user_id=b",
+        "%2e%2e",
+        "u-1 x",
+        "\u{FF0E}\u{FF0E}",
+    ] {
+        *liar.id.lock() = id.to_string();
+        *liar.name.lock() = None;
+        liar.seen.lock().clear();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "t").unwrap();
+        let text = format!(
+            "{WORKLOAD}\n[target]\nkind = \"scim\"\nbase_url = \"{url}/scim/v2\"\nauth = {{ kind = \"bearer\", token_file = \"token\" }}\n\
+             [checks]\nkinds = [\"audit\", \"welcome\"]\nsample = 1.0\ntimeout = \"300ms\"\n\
+             audit_url = \"/audit/{{id}}/entries\"\noutbox_url = \"/outbox?user_id={{id}}\"\n"
+        );
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, &text).unwrap();
+        let w = Workload::load(&path, &Default::default()).unwrap();
+        engine::run(
+            RunOptions {
+                out: Some(dir.path().join("results")),
+                cleanup_timeout: Duration::from_secs(5),
+                ..RunOptions::new(w)
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let seen = liar.seen.lock().clone();
+        let checks: Vec<_> = seen
+            .iter()
+            .filter(|(_, t)| !t.starts_with("/scim/v2/"))
+            .map(|(_, t)| t.clone())
+            .collect();
+        let safe = provbench::http::url::segment(id).is_ok();
+        let encoded = provbench::http::url::segment(id)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        if safe {
+            assert!(!checks.is_empty(), "{id:?}: no check read: {seen:?}");
+            for target in &checks {
+                assert!(
+                    *target == format!("/audit/{encoded}/entries") || *target == format!("/outbox?user_id={encoded}"),
+                    "{id:?}: {target}"
+                );
+            }
+            let with_auth = liar.with_auth.lock();
+            for target in &checks {
+                assert!(
+                    with_auth.contains(target),
+                    "{target}: the workload's URL without the target's token"
+                );
+            }
+        } else {
+            assert!(checks.is_empty(), "{id:?} reached the target as {checks:?}");
+        }
     }
 }

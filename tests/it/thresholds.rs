@@ -492,3 +492,15 @@ fn compare_passes_the_same_code_and_flags_a_real_slowdown() {
         .unwrap();
     assert_eq!(p50["judged"], "regression", "{p50}");
 }
+
+/// `--metrics-listen` on every interface warns as `--dashboard` does: anyone who reaches it
+/// sees the run.
+#[test]
+fn metrics_beyond_loopback_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(dir.path(), "", &["--metrics-listen", "0.0.0.0:0"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("--metrics-listen listens beyond loopback"), "{stderr}");
+    let (_, _, stderr) = run(dir.path(), "", &["--metrics-listen", "127.0.0.1:0"]);
+    assert!(!stderr.contains("beyond loopback"), "{stderr}");
+}

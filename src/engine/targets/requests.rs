@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::BoxFuture;
 use super::readback::{Presence, left};
 use crate::engine::state::{Run, StepEnd};
-use crate::http::client::Extras;
+use crate::http::client::{Extras, Failure};
 use crate::http::{CallError, HttpClient, Reply};
 use crate::ledger::{Created, UndoRequest};
 use crate::metrics::SeriesId;
@@ -35,7 +35,7 @@ pub async fn send(
 ) -> Result<Reply, StepEnd> {
     // An interrupt cancels the request in flight rather than waiting out its timeout.
     let reply = tokio::select! {
-        r = client.call(method, path, body) => r.map_err(StepEnd::Failed)?,
+        r = client.call_counting(method, path, body, None) => failed(run, series, r)?,
         _ = run.interrupt.cancelled() => return Err(StepEnd::Interrupted),
     };
     rate_limits(run, series, reply)?
@@ -54,10 +54,21 @@ pub async fn send_with(
     extras: &Extras,
 ) -> Result<Reply, StepEnd> {
     let reply = tokio::select! {
-        r = client.call_with(method, path, body, extras) => r.map_err(StepEnd::Failed)?,
+        r = client.call_counting(method, path, body, Some(extras)) => failed(run, series, r)?,
         _ = run.interrupt.cancelled() => return Err(StepEnd::Interrupted),
     };
     rate_limits(run, series, reply)
+}
+
+/// A failed call's error, its waited-out 429s counted first: a retry chain that ends in a
+/// connection error or a timeout still had those 429s.
+fn failed(run: &Run, series: SeriesId, r: Result<Reply, Failure>) -> Result<Reply, StepEnd> {
+    r.map_err(|f| {
+        for _ in 0..f.rate_limited {
+            run.registry.record_rate_limited(series);
+        }
+        StepEnd::Failed(f.error)
+    })
 }
 
 /// Counts the 429s a reply waited out; a final 429 ends the step as rate-limited.
@@ -131,7 +142,7 @@ async fn delete_one(
 ) -> Deleted {
     let mut wait = Duration::from_millis(100);
     loop {
-        let call = client.call_with(req.method.clone(), &req.path, req.body.clone(), &req.extras);
+        let call = client.call_counting(req.method.clone(), &req.path, req.body.clone(), Some(&req.extras));
         let why = match tokio::time::timeout_at(deadline, call).await {
             Err(_) => return Deleted::Left("cleanup timed out".into()),
             Ok(Ok(r)) => {
@@ -153,7 +164,13 @@ async fn delete_one(
                     (_, s) => return Deleted::Left(format!("HTTP {s}")),
                 }
             }
-            Ok(Err(CallError { kind, detail })) => format!("{}: {detail}", kind.name()),
+            Ok(Err(Failure {
+                error: CallError { kind, detail },
+                rate_limited,
+            })) => {
+                report.rate_limited += u64::from(rate_limited);
+                format!("{}: {detail}", kind.name())
+            }
         };
         if Instant::now() + wait >= deadline {
             return Deleted::Left(why);

@@ -31,16 +31,20 @@ impl HttpGet {
         }
     }
 
-    fn url_for(&self, who: Who) -> String {
-        absolute(&self.client, self.url.render(who.id, who.user_name))
+    /// `None` when the user's id cannot be one path segment: that user is not observed here.
+    fn url_for(&self, who: Who) -> Option<String> {
+        Some(absolute(&self.client, self.url.render(who.id, who.user_name)?))
     }
 
     async fn fetch(&self, who: Who<'_>, memo: &mut Memo, stop: &CancellationToken) -> Fetch {
         if !slot(self.budget.as_ref(), stop).await {
             return Fetch::Stopped;
         }
+        let Some(url) = self.url_for(who) else {
+            return Fetch::NoJob;
+        };
         self.requests.fetch_add(1, Ordering::Relaxed);
-        get(&self.client, &self.url_for(who), Some(&mut memo.etag), stop).await
+        get(&self.client, &url, Some(&mut memo.etag), stop).await
     }
 }
 
@@ -54,7 +58,10 @@ impl Source for HttpGet {
         Box::pin(async move {
             let mut out = Vec::with_capacity(users.len());
             for &who in users {
-                out.push(read_once(&self.client, self.url.render(who.id, who.user_name)).await);
+                out.push(match self.url.render(who.id, who.user_name) {
+                    Some(url) => read_once(&self.client, url).await,
+                    None => None,
+                });
             }
             out
         })

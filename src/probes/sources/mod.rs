@@ -25,13 +25,15 @@ use super::source::Source;
 use crate::http::HttpClient;
 use crate::workload::probes::{Observe, QueueProbe, SyncProbe};
 
-/// The job-status source of the queue probe, read through the target's client.
+/// The job-status source of the queue probe, read with the target's credentials anywhere on its
+/// origin: enabling the probe names the target's origin for job status, which services keep
+/// outside the SCIM base path the target's own client is limited to.
 pub fn job(probe: &QueueProbe, target: Option<&Arc<HttpClient>>) -> anyhow::Result<Arc<dyn Source>> {
     let target = target.ok_or_else(|| {
         anyhow::anyhow!("[probes] queue: job status is read on the target, and this target is not an HTTP service")
     })?;
     Ok(Arc::new(job::JobStatus::new(
-        target.clone(),
+        Arc::new(target.on_whole_origin()?),
         probe.url_template.clone(),
     )))
 }

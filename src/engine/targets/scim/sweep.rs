@@ -79,6 +79,19 @@ async fn search(client: &HttpClient, path: &str, deadline: Instant) -> Result<cr
     }
 }
 
+/// Why a collection could not be searched.
+struct Unsearchable {
+    why: String,
+    /// The first page answered 404: the target has no such collection.
+    absent: bool,
+}
+
+impl From<String> for Unsearchable {
+    fn from(why: String) -> Self {
+        Unsearchable { why, absent: false }
+    }
+}
+
 /// The most pages one listing walks: a server that answers `totalResults: 10^12`, or ignores
 /// `startIndex` and answers the same page forever, ends the walk here, said as incomplete.
 pub const MAX_PAGES: usize = 1_000;
@@ -96,7 +109,12 @@ struct Listing {
 
 /// Every resource of `kind` whose name carries the marker, page by page, within
 /// [`MAX_PAGES`] and [`MAX_LISTED`].
-async fn list_marked(client: &HttpClient, kind: &str, run_id: &RunId, deadline: Instant) -> Result<Listing, String> {
+async fn list_marked(
+    client: &HttpClient,
+    kind: &str,
+    run_id: &RunId,
+    deadline: Instant,
+) -> Result<Listing, Unsearchable> {
     let attr = if kind == "Users" { "userName" } else { "displayName" };
     let filter = encode_query(&format!("{attr} co \"{run_id}\""));
     let mut found = Vec::new();
@@ -111,10 +129,10 @@ async fn list_marked(client: &HttpClient, kind: &str, run_id: &RunId, deadline: 
             .map_err(|e| format!("{kind}: {e}"))?;
         if reply.status.as_u16() != 200 {
             let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(120)]).into_owned();
-            return Err(format!(
-                "{kind}: HTTP {} to a filtered search: {body}",
-                reply.status.as_u16()
-            ));
+            return Err(Unsearchable {
+                why: format!("{kind}: HTTP {} to a filtered search: {body}", reply.status.as_u16()),
+                absent: start == 1 && reply.status.as_u16() == 404,
+            });
         }
         let page: ListResponse = serde_json::from_slice(&reply.body)
             .map_err(|e| format!("{kind}: the search answer is not a SCIM ListResponse: {e}"))?;
@@ -168,22 +186,32 @@ fn read(client: &Arc<HttpClient>, item: &Created) -> BoxFuture<'static, Presence
 
 /// Finds what carries `run_id` and deletes it, round after round, until `deadline`: what a
 /// round could not delete is not tried again, and what the last round still lists is left.
-/// The deletes are claims: [`settle`] reads them back.
-async fn sweep_marked(client: &Arc<HttpClient>, run_id: &RunId, deadline: Instant) -> requests::Round {
+/// The deletes are claims: [`settle`] reads them back. `made_no_group`: the run created no
+/// group, so a target without a `/Groups` collection (404) has none of the run's to find;
+/// otherwise (the run made groups, or `provbench cleanup`, which cannot know) a 404 there leaves
+/// the target unsearched.
+async fn sweep_marked(
+    client: &Arc<HttpClient>,
+    run_id: &RunId,
+    deadline: Instant,
+    made_no_group: bool,
+) -> requests::Round {
     let mut report = CleanupReport::default();
     let mut left_behind = Vec::new();
     let mut claimed = Vec::new();
     for kind in ["Users", "Groups"] {
         let mut tried: HashSet<String> = HashSet::new();
         let mut still: Vec<LeftBehind> = Vec::new();
-        let mut cut: Option<String>;
+        let mut cut: Option<String> = None;
         loop {
             let found = match list_marked(client, kind, run_id, deadline).await {
                 Ok(listing) => {
                     cut = listing.cut;
                     listing.found
                 }
-                Err(why) => {
+                // No Groups collection, and no group of the run's to look for in it.
+                Err(Unsearchable { absent: true, .. }) if kind == "Groups" && made_no_group => break,
+                Err(Unsearchable { why, .. }) => {
                     cut = None;
                     report.timed_out |= why.contains("timed out");
                     report.unsearchable.push(why);
@@ -273,7 +301,7 @@ async fn settle(
 pub async fn list(client: &HttpClient, run_id: &RunId, deadline: Instant) -> Result<Vec<Created>, String> {
     let mut all = Vec::new();
     for kind in ["Users", "Groups"] {
-        let listing = list_marked(client, kind, run_id, deadline).await?;
+        let listing = list_marked(client, kind, run_id, deadline).await.map_err(|u| u.why)?;
         // A list that did not end is no list of what would go.
         if let Some(why) = listing.cut {
             return Err(why);
@@ -286,7 +314,8 @@ pub async fn list(client: &HttpClient, run_id: &RunId, deadline: Instant) -> Res
 /// Everything that carries `run_id`, found by search, deleted and read back (`provbench cleanup`).
 pub async fn sweep(client: Arc<HttpClient>, run_id: &RunId, deadline: Instant) -> CleanupReport {
     let started = Instant::now();
-    let round = sweep_marked(&client, run_id, deadline).await;
+    // Whether that run made groups is not known here: a 404 on /Groups stays unsearched.
+    let round = sweep_marked(&client, run_id, deadline, false).await;
     settle(
         &client,
         CleanupReport::default(),
@@ -316,6 +345,7 @@ pub async fn clean_up(
 ) -> CleanupReport {
     let started = Instant::now();
     let deadline = started + limit;
+    let items_had_group = items.iter().any(|c| matches!(c, Created::Group { .. }));
     let (undo, items): (Vec<Created>, Vec<Created>) = items.into_iter().partition(|c| matches!(c, Created::Undo(_)));
     let mut first = requests::delete_all(client.clone(), undo, deadline, request).await;
     let round = requests::delete_all(client.clone(), items, deadline, request).await;
@@ -325,7 +355,7 @@ pub async fn clean_up(
     claimed.extend(round.claimed);
     claimed.extend(deleted);
     let sweep = match &command {
-        Some(_) => sweep_marked(&client, run_id, deadline).await,
+        Some(_) => sweep_marked(&client, run_id, deadline, !items_had_group).await,
         None => requests::Round {
             report: CleanupReport::default(),
             left: vec![],

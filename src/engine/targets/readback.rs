@@ -32,10 +32,10 @@ pub enum Presence {
 const CONCURRENCY: usize = 16;
 /// How long a resource still found after its delete is read again (a soft delete, an
 /// asynchronous delete), at most.
-const PATIENCE: Duration = Duration::from_secs(15);
+pub const PATIENCE: Duration = Duration::from_secs(15);
 /// The read-back gets at least this long, even when the deletes used up the cleanup's time:
 /// unread is unverified, and one round of reads is what turns claims into evidence.
-const FLOOR: Duration = Duration::from_secs(5);
+pub const FLOOR: Duration = Duration::from_secs(5);
 
 /// Reads every item back until each is gone or `deadline` (at least [`FLOOR`] from now, at
 /// most [`PATIENCE`]); returns how many were read back as gone, and the rest as unverified.

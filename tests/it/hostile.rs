@@ -290,6 +290,12 @@ async fn a_target_that_answers_nothing_useful_never_passes() {
     assert_eq!(code, Some(2), "{stdout}{stderr}");
     assert_eq!(s["outcome"], "error");
     assert!(stderr.contains("failed: no latency was measured"), "{stderr}");
+    // A payload error shows what came back, not only what was missing.
+    let failures = s["failures"].to_string();
+    assert!(
+        failures.contains(r#"created user has no id (the answer: {\"ok\":true})"#),
+        "{failures}"
+    );
     assert!(stderr.contains("cleanup could not search the target"), "{stderr}");
     // `provbench cleanup` against a target it cannot search says so and exits 2, never "0 deleted".
     let out = Command::cargo_bin("provbench")

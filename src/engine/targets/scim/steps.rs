@@ -44,8 +44,13 @@ struct ListResponse<'a> {
 }
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, StepEnd> {
-    serde_json::from_slice(body)
-        .map_err(|e| StepEnd::Failed(CallError::payload(format!("answer is not the expected JSON: {e}"))))
+    serde_json::from_slice(body).map_err(|e| answered(&format!("answer is not the expected JSON: {e}"), body))
+}
+
+/// A payload error that shows what came back: "no id" alone never says why.
+fn answered(detail: &str, body: &[u8]) -> StepEnd {
+    let shown = crate::redact::sample(&String::from_utf8_lossy(&body[..body.len().min(4096)]), 120);
+    StepEnd::Failed(CallError::payload(format!("{detail} (the answer: {shown})")))
 }
 
 /// A step's request with the SCIM target's client.
@@ -178,7 +183,7 @@ async fn create_user(
     let body = Some(Bytes::copy_from_slice(admin.body.as_bytes()));
     let reply = send(ctx, series, Method::POST, "/Users", body, &[201, 200]).await?;
     let r: Resource = parse(&reply.body)?;
-    let id = r.id.ok_or_else(|| payload("created user has no id"))?;
+    let id = r.id.ok_or_else(|| answered("created user has no id", &reply.body))?;
     match r.user_name {
         Some(n) if n.eq_ignore_ascii_case(&user_name) => {}
         other => {
@@ -249,7 +254,7 @@ async fn list_users(ctx: &Cx<'_>, series: SeriesId) -> Result<(), StepEnd> {
     let reply = send(ctx, series, Method::GET, "/Users?startIndex=1&count=10", None, &[200]).await?;
     let list: ListResponse = parse(&reply.body)?;
     if list.total_results.is_none() {
-        return Err(payload("list answer has no totalResults"));
+        return Err(answered("list answer has no totalResults", &reply.body));
     }
     Ok(())
 }
@@ -406,7 +411,7 @@ async fn create_group(
     let body = Some(Bytes::copy_from_slice(admin.body.as_bytes()));
     let reply = send(ctx, series, Method::POST, "/Groups", body, &[201, 200]).await?;
     let r: Resource = parse(&reply.body)?;
-    let id = r.id.ok_or_else(|| payload("created group has no id"))?;
+    let id = r.id.ok_or_else(|| answered("created group has no id", &reply.body))?;
     let display_name = r.display_name.unwrap_or_default().into_owned();
     if let Err(end) = member("Groups", &id) {
         ctx.ledger.record(Created::Group {

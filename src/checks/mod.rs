@@ -273,7 +273,13 @@ impl CheckHub {
             let started = Instant::now();
             let signed_in = self.browser_login(flow, &user.user_name, password).await;
             let micros = started.elapsed().as_micros() as u64;
-            self.registry.record(self.login_latency, micros);
+            // A refused sign-in is an attempt that failed, never a latency sample of success.
+            match &signed_in {
+                Ok(_) => self.registry.record(self.login_latency, micros),
+                Err(_) => self
+                    .registry
+                    .record_error(self.login_latency, ErrorKind::Status, micros),
+            }
             return signed_in;
         }
         let secret = match &self.cfg.login_client {
@@ -308,18 +314,25 @@ impl CheckHub {
                     }
                 };
                 let body: Value = serde_json::from_slice(&body).unwrap_or_default();
-                self.registry.record(self.login_latency, micros);
                 match body["access_token"].as_str() {
-                    Some(t) if status.is_success() => Ok(t.to_string()),
-                    _ => Err(format!(
-                        "HTTP {}: {}{}",
-                        status.as_u16(),
-                        body["error"].as_str().unwrap_or("no token"),
-                        body["error_description"]
-                            .as_str()
-                            .map(|d| format!(" ({})", crate::redact::sample(d, 160)))
-                            .unwrap_or_default()
-                    )),
+                    Some(t) if status.is_success() => {
+                        self.registry.record(self.login_latency, micros);
+                        Ok(t.to_string())
+                    }
+                    // A refused login is a failed attempt, with its cause.
+                    _ => {
+                        self.registry
+                            .record_error(self.login_latency, ErrorKind::Status, micros);
+                        Err(format!(
+                            "HTTP {}: {}{}",
+                            status.as_u16(),
+                            body["error"].as_str().unwrap_or("no token"),
+                            body["error_description"]
+                                .as_str()
+                                .map(|d| format!(" ({})", crate::redact::sample(d, 160)))
+                                .unwrap_or_default()
+                        ))
+                    }
                 }
             }
             Err(e) => {

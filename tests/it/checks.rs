@@ -201,6 +201,15 @@ fn the_login_checks_password_grant_authenticates_its_client() {
             assert_eq!(code, Some(1), "{client}");
             let text = summary["checks"].to_string();
             assert!(text.contains("invalid_client"), "{client}: {text}");
+            // Every refused attempt is an error of login_latency, never a sample of success.
+            let login = summary["metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["metric"] == "login_latency")
+                .unwrap();
+            assert!(login["count"].as_u64() > Some(0), "{login}");
+            assert_eq!(login["errors"], login["count"], "{client}: {login}");
             assert!(!text.contains("provbench-admin-secret"));
         }
     }

@@ -234,6 +234,22 @@ mod tests {
     }
 
     #[test]
+    fn overtaken_cases_have_one_name_in_every_output() {
+        let c = CheckReport {
+            skipped: 3,
+            ..check(0, None)
+        };
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["overtaken"], 3);
+        assert!(json.get("skipped").is_none());
+        // Older summaries still read.
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("overtaken");
+        old["skipped"] = 2.into();
+        assert_eq!(serde_json::from_value::<CheckReport>(old).unwrap().skipped, 2);
+    }
+
+    #[test]
     fn every_way_a_run_ends() {
         let end = Some(&StopReason::Deadline);
         let settle =

@@ -36,8 +36,9 @@ pub struct CheckReport {
     pub category: String,
     pub passed: u64,
     pub failed: u64,
-    /// Could not be judged (e.g. a revocation for a user whose login never succeeded).
-    #[serde(default)]
+    /// Overtaken: a later write of the same user came first, so the case was not judged. Named
+    /// `overtaken` in every output (read as `skipped` from older summaries).
+    #[serde(default, rename = "overtaken", alias = "skipped")]
     pub skipped: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<Example>,

@@ -267,6 +267,22 @@ impl Checks {
             None => 10,
         };
         checks.services = w.services.clone().or(embedded_services).unwrap_or_default();
+        // Permissions and token revocation are judged per linked service (its `me_url`): with
+        // none named they would judge nothing, and a check that judges nothing never passes.
+        let per_service: Vec<&str> = kinds
+            .iter()
+            .filter(|k| matches!(k, CheckKind::Permissions | CheckKind::Revocation))
+            .map(|k| k.as_str())
+            .collect();
+        if !binds && checks.services.is_empty() && !per_service.is_empty() {
+            return Err(src.error(
+                needs.at.clone(),
+                format!(
+                    "checks.services names no linked service: the {} check reads each service's me_url with the user's token and would judge nothing (name them: services = [\"crm\", \"mail\"])",
+                    per_service.join(" and ")
+                ),
+            ));
+        }
         checks.login_client = login_client(&needs, &w.login_client, &login_flow)?;
         checks.login_flow = login_flow;
         checks.login_scope = w.login_scope.clone();

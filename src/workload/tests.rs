@@ -414,3 +414,51 @@ fn max_body_is_a_bounded_size_at_its_line() {
         assert!(e.message.contains("target.max_body"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn a_check_that_would_judge_nothing_is_refused() {
+    let scim = r#"
+name = "s"
+[target]
+kind = "scim"
+base_url = "http://127.0.0.1:1/scim/v2"
+[load]
+model = "closed"
+admins = 1
+iterations = 1
+[[journey]]
+name = "j"
+steps = ["create_user", "disable_user"]
+[users]
+password = "Pw-{run_id}-{seq}"
+[checks]
+kinds = ["login", "revocation"]
+token_url = "http://127.0.0.1:1/token"
+me_url = "http://127.0.0.1:1/{service}/me"
+"#;
+    let e = parse(scim).unwrap_err();
+    assert!(e.message.contains("checks.services names no linked service"), "{e}");
+    assert!(e.message.contains("revocation"), "{e}");
+    assert!(
+        parse(&scim.replace(
+            "kinds = [\"login\", \"revocation\"]",
+            "kinds = [\"login\", \"revocation\"]\nservices = [\"crm\"]"
+        ))
+        .is_ok()
+    );
+    let e = parse(
+        &scim
+            .replace(
+                "kind = \"scim\"\nbase_url = \"http://127.0.0.1:1/scim/v2\"",
+                "kind = \"embedded\"",
+            )
+            .replace("[checks]\n", "[checks]\nmin_evidence = 20\nattempts = 10\n")
+            .replace("\"login\", \"revocation\"", "\"authorization\""),
+    )
+    .unwrap_err();
+    assert!(
+        e.message
+            .contains("checks.attempts (10) is below checks.min_evidence (20)"),
+        "{e}"
+    );
+}

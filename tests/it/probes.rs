@@ -418,6 +418,57 @@ auth = {{ kind = "bearer", token_file = "{token}" }}
     reference.stop().await;
 }
 
+/// A downstream that refuses the probe's credentials (401 to every read): each read is a probe
+/// request error, counted, never a read that "did not show the change yet".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_probe_reads_are_errors_not_not_yet() {
+    let _quiet = crate::support::measuring().await;
+    let config = ReferenceConfig::from_toml(
+        r#"
+        profile = "fast"
+        [[services]]
+        name = "crm"
+        sync_delay = "uniform:10ms..20ms"
+        view = "token=crm-own-token-1"
+        "#,
+    )
+    .unwrap();
+    let reference = start_reference(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("crm-token");
+    std::fs::write(&token_file, "not-the-token").unwrap();
+    let workload = format!(
+        r#"
+name = "refused"
+[load]
+model = "closed"
+admins = 1
+iterations = 2
+[[journey]]
+name = "j"
+steps = ["create_user"]
+[probes]
+sample = 1.0
+timeout = "1s"
+poll = {{ initial = "20ms", max = "100ms", factor = 1.5 }}
+[[probes.sync]]
+service = "crm"
+url = "{root}/linked/crm/Users/{{id}}"
+auth = {{ kind = "bearer", token_file = "{token}" }}
+"#,
+        root = reference.root,
+        token = token_file.display()
+    );
+    let (result, _dir) = run_against(Some(&reference), &workload).await;
+    let p = result.summary.probes.clone().unwrap();
+    assert!(p.probe_requests > 0, "{p:?}");
+    assert_eq!(
+        p.probe_request_errors, p.probe_requests,
+        "every read was refused: {p:?}"
+    );
+    reference.stop().await;
+}
+
 /// 120 creates at 40/s against a `mail` service with a heavy-tailed lognormal sync delay
 /// (median 200 ms, p99 1.5 s), observed as `probes` (the `[probes]` section) says: the client's
 /// `sync_lag`, the service's own `/stats` for it, and the run's summary.

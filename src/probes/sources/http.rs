@@ -96,6 +96,9 @@ pub async fn get(
     };
     match reply {
         Ok(r) if r.status == reqwest::StatusCode::NOT_MODIFIED && conditional => Fetch::Unchanged(sent),
+        // A refused or failed read (401, 403, 429, 5xx…) is an error of the probe, counted, never
+        // a read that did not show the change yet; only 2xx, and 404/410 (absent), are answers.
+        Ok(r) if !answers(r.status.as_u16()) => Fetch::Failed(sent),
         Ok(r) => {
             if let Some(etag) = etag {
                 *etag = r.captured.as_deref().and_then(|t| HeaderValue::from_str(t).ok());
@@ -110,12 +113,18 @@ pub async fn get(
     }
 }
 
+/// Whether a status is an answer about the user (2xx, or absent by 404/410), rather than a
+/// refused or failed read.
+pub fn answers(status: u16) -> bool {
+    (200..300).contains(&status) || status == 404 || status == 410
+}
+
 /// One plain GET once the run is over (no budget, not counted): the reading, unless there was
 /// no answer or the answer is a short page, which says nothing of the users left off it.
 pub async fn read_once(client: &HttpClient, url: String) -> Option<Arc<Reading>> {
     let reading = match client.get_if_none_match(&absolute(client, url), None).await {
-        Ok(r) => Some(Arc::new(Reading::new(r.status.as_u16(), r.body))),
-        Err(_) => None,
+        Ok(r) if answers(r.status.as_u16()) => Some(Arc::new(Reading::new(r.status.as_u16(), r.body))),
+        _ => None,
     };
     reading.filter(|r| listed(r).is_none_or(|(shown, total)| total <= shown))
 }

@@ -87,7 +87,12 @@ async fn downstream_leftovers(
         .as_ref()
         .map_or(Duration::ZERO, |c| c.timeout)
         .min(Duration::from_secs(10));
-    report.leftovers = hub.leftovers(bound, &shutdown.work()).await;
+    (report.leftovers, report.unread_after_cleanup) = hub.leftovers(bound, &shutdown.work()).await;
+    for (service, n) in &report.unread_after_cleanup {
+        notes.push(format!(
+            "{n} of the run's users could not be read in {service} after cleanup (its reads failed): whether deprovisioning reached them is unknown"
+        ));
+    }
     for (service, n) in report.leftovers.iter().filter(|(_, n)| **n > 0) {
         notes.push(format!(
             "{n} of the run's users were still in {service} {}s after cleanup: deprovisioning did not reach them",

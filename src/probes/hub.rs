@@ -228,7 +228,10 @@ impl ProbeHub {
         &self,
         bound: Duration,
         interrupt: &CancellationToken,
-    ) -> std::collections::BTreeMap<String, u64> {
+    ) -> (
+        std::collections::BTreeMap<String, u64>,
+        std::collections::BTreeMap<String, u64>,
+    ) {
         let users = self.followed.lock().clone();
         report::leftovers(&self.services, &users, bound, interrupt).await
     }

@@ -21,28 +21,34 @@ pub async fn leftovers(
     users: &[(String, String)],
     bound: Duration,
     interrupt: &CancellationToken,
-) -> BTreeMap<String, u64> {
+) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
     let deadline = Instant::now() + bound;
     let mut out = BTreeMap::new();
+    let mut unread = BTreeMap::new();
     for service in services {
         // A service observed by push is never read.
         if service.source.timing() != Timing::Polled || users.is_empty() {
             continue;
         }
         let find = &service.probe.find;
-        let mut pending: Vec<Who> = users.iter().map(|(id, user_name)| Who { id, user_name }).collect();
+        // With whether the last read answered: a user the service would not show is no leftover
+        // (a refused read says nothing of what the service holds).
+        let mut pending: Vec<(Who, bool)> = users
+            .iter()
+            .map(|(id, user_name)| (Who { id, user_name }, false))
+            .collect();
         let mut wait = Duration::from_millis(100);
         loop {
-            let readings = service.source.read_all(&pending).await;
-            pending = pending
+            let whos: Vec<Who> = pending.iter().map(|(w, _)| *w).collect();
+            let readings = service.source.read_all(&whos).await;
+            pending = whos
                 .into_iter()
                 .zip(readings)
-                .filter(|(who, reading)| {
-                    reading
-                        .as_ref()
-                        .is_none_or(|r| condition::present(find, *who, r) != Some(false))
+                .filter_map(|(who, reading)| match reading {
+                    None => Some((who, false)),
+                    Some(r) if condition::present(find, who, &r) != Some(false) => Some((who, true)),
+                    Some(_) => None,
                 })
-                .map(|(who, _)| who)
                 .collect();
             if pending.is_empty() || Instant::now() + wait > deadline || interrupt.is_cancelled() {
                 break;
@@ -53,9 +59,13 @@ pub async fn leftovers(
             }
             wait = (wait * 2).min(Duration::from_secs(1));
         }
-        out.insert(service.probe.service.clone(), pending.len() as u64);
+        let read = pending.iter().filter(|(_, answered)| *answered).count() as u64;
+        out.insert(service.probe.service.clone(), read);
+        if read < pending.len() as u64 {
+            unread.insert(service.probe.service.clone(), pending.len() as u64 - read);
+        }
     }
-    out
+    (out, unread)
 }
 
 /// What the hub knows at the end, for [`report`].
@@ -122,6 +132,7 @@ pub fn report(end: Ended, operations: u64) -> ProbeReport {
         problems,
         never_observed: Vec::new(),
         leftovers: Default::default(),
+        unread_after_cleanup: Default::default(),
     }
 }
 

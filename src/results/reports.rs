@@ -119,6 +119,10 @@ pub struct ProbeReport {
     /// still there once the bound passed, i.e. deprovisioning did not reach them.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub leftovers: std::collections::BTreeMap<String, u64>,
+    /// After cleanup, per polled service: followed users whose reads failed (refused, no
+    /// answer), so nothing is known of them there: never counted as leftovers, nor as gone.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unread_after_cleanup: std::collections::BTreeMap<String, u64>,
 }
 
 /// What cleanup could not delete.

@@ -466,6 +466,9 @@ auth = {{ kind = "bearer", token_file = "{token}" }}
         p.probe_request_errors, p.probe_requests,
         "every read was refused: {p:?}"
     );
+    // After cleanup, refused reads say nothing of what crm holds: unknown, never leftovers.
+    assert_eq!(p.leftovers.get("crm").copied().unwrap_or(0), 0, "{p:?}");
+    assert_eq!(p.unread_after_cleanup.get("crm").copied(), Some(2), "{p:?}");
     reference.stop().await;
 }
 

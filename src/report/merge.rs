@@ -199,15 +199,10 @@ fn combined_cleanup(summaries: &[Summary]) -> Option<CleanupReport> {
         ..CleanupReport::default()
     };
     for r in &reports {
-        c.attempted += r.attempted;
-        c.deleted += r.deleted;
-        c.already_gone += r.already_gone;
+        c.add_counts(r);
+        // Each shard's report is closed: its left counts stand as they are.
         c.failed += r.failed;
-        c.verified += r.verified;
         c.unverified += r.unverified;
-        c.retries += r.retries;
-        c.rate_limited += r.rate_limited;
-        c.timed_out |= r.timed_out;
         c.pending |= r.pending;
         c.duration_ms = c.duration_ms.max(r.duration_ms);
         c.left.extend(r.left.iter().cloned());

@@ -206,6 +206,18 @@ impl CleanupReport {
         )
     }
 
+    /// Adds another round's (or shard's) counts: what was tried, deleted, read back, retried.
+    /// What is left is counted when a report is closed, from its list.
+    pub fn add_counts(&mut self, r: &CleanupReport) {
+        self.attempted += r.attempted;
+        self.deleted += r.deleted;
+        self.already_gone += r.already_gone;
+        self.retries += r.retries;
+        self.verified += r.verified;
+        self.rate_limited += r.rate_limited;
+        self.timed_out |= r.timed_out;
+    }
+
     /// What a summary holds while cleanup runs (and keeps, if the run is killed then).
     pub fn pending(command: String) -> CleanupReport {
         CleanupReport {

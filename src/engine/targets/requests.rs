@@ -278,13 +278,7 @@ pub async fn delete_all(
 
 /// Adds a round's counts (not its duration or list).
 pub fn absorb(into: &mut CleanupReport, round: CleanupReport) {
-    into.attempted += round.attempted;
-    into.deleted += round.deleted;
-    into.already_gone += round.already_gone;
-    into.retries += round.retries;
-    into.verified += round.verified;
-    into.rate_limited += round.rate_limited;
-    into.timed_out |= round.timed_out;
+    into.add_counts(&round);
 }
 
 /// Ends a cleanup report: what is left, counted (failed apart from unverified) and listed (the

@@ -95,6 +95,7 @@ fn outcome_of(s: &Summary) -> anyhow::Result<Outcome> {
             "{}",
             s.error_reason().unwrap_or_else(|| "the run could not be judged".into())
         ),
+        crate::results::outcome::INTERRUPTED_EXIT => Ok(Outcome::Interrupted),
         _ => Ok(Outcome::Failed),
     }
 }
@@ -144,6 +145,7 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
         PathBuf::from("results").join(format!("{stamp}-{}-sweep", workload.name))
     });
     let shutdown = interrupt_token()?;
+    let interrupted = shutdown.clone();
     // As in `run`: goose's own stdout line stays off the report (printed after the sweep).
     let quiet_goose = gag::Gag::stdout().ok();
     let c = crate::capacity::sweep(
@@ -160,7 +162,14 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
     )
     .await;
     drop(quiet_goose);
-    let c = c?;
+    let c = match c {
+        // Stopped by a signal: its own exit code, whatever step it cut short.
+        Err(e) if interrupted.is_cancelled() => {
+            crate::redact::eprint(&format!("interrupted: {}\n", crate::redact::error(&e)));
+            return Ok(Outcome::Interrupted);
+        }
+        other => other?,
+    };
     for s in &c.steps {
         crate::redact::print(&format!(
             "{:>9.1}/s  {}  achieved {:.1}/s  API p99 {}  queue p99 {}{}\n",

@@ -18,7 +18,8 @@ provbench drives virtual admins against a SCIM 2.0 service and measures both hal
 provisioning: the API latency, and the asynchronous part after the API answers (queue delay, \
 sync lag per linked service). It ships an embedded reference provisioning service as a default target.",
     after_help = "Examples:\n  provbench run workloads/quickstart.toml\n  provbench validate workloads/*.toml\n  provbench serve --listen 127.0.0.1:8080 --profile realistic\n\n\
-Exit codes: 0 passed, 1 thresholds or checks failed, 2 usage, input or runtime error."
+Exit codes: 0 passed, 1 thresholds or checks failed, 2 usage, input or runtime error (or nothing \
+to judge), 130 interrupted (Ctrl-C, SIGTERM, SIGHUP)."
 )]
 pub struct Cli {
     /// Log format on stderr.

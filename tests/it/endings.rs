@@ -54,7 +54,7 @@ async fn exit_code(mut child: std::process::Child, what: &'static str) -> Option
 }
 
 /// A closed terminal or a dropped SSH session (SIGHUP) ends a run as SIGTERM does: the load
-/// stops, cleanup runs, every file is written with a final outcome, and the exit code is 1.
+/// stops, cleanup runs, every file is written with a final outcome, and the exit code is 130.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_stops_flushes_and_cleans_up() {
     let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
@@ -91,7 +91,7 @@ async fn sighup_stops_flushes_and_cleans_up() {
     for file in ["junit.xml", "summary.md", "report.html"] {
         assert!(out.join(file).exists(), "{file}");
     }
-    assert_eq!(code, Some(1), "as for SIGTERM");
+    assert_eq!(code, Some(130), "as for SIGTERM");
     reference.stop().await;
 }
 
@@ -359,6 +359,6 @@ async fn the_first_signal_cancels_start_up_requests() {
         );
         // `exit_code` gives up after 60 s, half the request timeout.
         let code = exit_code(child, "interrupted start").await;
-        assert!(matches!(code, Some(1 | 2)), "{hung}: exit {code:?}");
+        assert!(matches!(code, Some(130 | 2)), "{hung}: exit {code:?}");
     }
 }

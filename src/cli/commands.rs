@@ -228,6 +228,10 @@ fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
         )),
         _ => crate::redact::print(&report::compare::markdown(&c, &args.max_regression)),
     }
+    // A gate that judged nothing is no pass: exit 2, saying why.
+    if let Some(why) = c.unjudged(&args.max_regression) {
+        bail!("compare: {why}");
+    }
     Ok(if c.regressions > 0 {
         Outcome::Failed
     } else {

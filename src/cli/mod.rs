@@ -142,7 +142,8 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 #[command(
     long_about = "Compare a run with a baseline, per metric and tag set and per percentile, from the full \
-histograms of both runs (never from averaged percentiles). Exit 1 when a --max-regression rule is broken.",
+histograms of both runs (never from averaged percentiles). Exit 1 when a --max-regression rule is broken, \
+2 when nothing was judged (no rule, or every percentile a rule names too thin to judge).",
     after_help = "Examples:\n  provbench compare results/baselines/quickstart results/latest\n  \
 provbench compare BASE CURRENT --max-regression p99=10% --max-regression p50=5% --metric api_latency\n  \
 provbench compare BASE CURRENT --format json"

@@ -17,17 +17,13 @@ use crate::workload::{Overrides, Workload};
 /// `--quiet`: the console report shrinks to its verdict and results lines.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// The console report of a run, or with `--quiet` its first line (the verdict) and where the
-/// results are.
+/// The console report of a run, or with `--quiet` its brief form (the verdict, what failed,
+/// where the results are).
 fn console(s: &Summary, dir: &str) -> String {
-    let full = report::console::render(s, dir);
-    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        return full;
+    match QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        true => report::console::brief(s, dir),
+        false => report::console::render(s, dir),
     }
-    full.lines()
-        .filter(|l| l.starts_with("provbench · ") || l.starts_with("results "))
-        .map(|l| format!("{l}\n"))
-        .collect()
 }
 
 /// Runs a parsed command line.

@@ -29,7 +29,8 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
     /// Only warnings and errors on stderr, no progress line, and of the console report only the
-    /// verdict and where the results are (every result file is still written).
+    /// verdict, what failed (with what was observed) and where the results and report.html are
+    /// (every result file is still written).
     #[arg(short, long, global = true)]
     pub quiet: bool,
     #[command(subcommand)]

@@ -286,6 +286,56 @@ fn json_log_lines_have_unique_keys() {
     }
 }
 
+/// Regression: with `--log-format json`, the progress line ("progress: 5s ...") and provbench's
+/// own messages ("error: ...") were plain text among the JSON lines. Every line on stderr is a
+/// JSON object: progress is an event with its figures as fields.
+#[test]
+fn json_logs_hold_no_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    // Progress on (stderr is no terminal: an event every 5 s of load).
+    let out = provbench()
+        .args([
+            "--log-format",
+            "json",
+            "run",
+            "workloads/quickstart.toml",
+            "--duration",
+            "6s",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("r"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(events.iter().all(serde_json::Value::is_object), "{stderr}");
+    let progress = events
+        .iter()
+        .find(|e| e["message"] == "progress")
+        .unwrap_or_else(|| panic!("no progress event: {stderr}"));
+    assert!(progress["ops"].as_u64().is_some_and(|n| n > 0), "{progress}");
+    // What provbench says outside its log: an error on the way out.
+    let out = provbench()
+        .args(["--log-format", "json", "run", "no-such-workload.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for line in stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(v["level"], "ERROR", "{line}");
+        assert!(
+            v["message"].as_str().unwrap().contains("no-such-workload.toml"),
+            "{line}"
+        );
+    }
+    assert!(!stderr.is_empty());
+}
+
 /// Completion scripts for each shell name every subcommand, and bash's parses.
 #[test]
 fn completions_and_man_pages() {

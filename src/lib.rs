@@ -41,8 +41,9 @@
 //! - [`logging`]: tracing set-up, human-readable or JSON lines.
 //!
 //! `src/main.rs` only parses arguments and maps the outcome to an exit code: 0 passed,
-//! 1 thresholds or checks failed (or the run did not finish), 2 usage, input, runtime error or a
-//! threshold that could not be judged ([`results::RunOutcome::exit_code`] decides).
+//! 1 thresholds or checks failed (or the run was killed before it finished), 2 usage, input,
+//! runtime error or nothing that could be judged, 130 interrupted (Ctrl-C, SIGTERM, SIGHUP)
+//! ([`results::RunOutcome::exit_code`] decides for a run).
 
 pub mod capacity;
 pub mod checks;
@@ -62,11 +63,23 @@ pub mod thresholds;
 pub mod vocab;
 pub mod workload;
 
-/// How a command ended, mapped to the process exit code by `main`.
+/// How a command ended, mapped to the process exit code by `main` (an error is exit 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Exit 0.
     Passed,
     /// Exit 1: a threshold or check failed.
     Failed,
+    /// Exit 130: stopped by Ctrl-C, SIGTERM or SIGHUP ([`results::outcome::INTERRUPTED_EXIT`]).
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Passed => 0,
+            Outcome::Failed => 1,
+            Outcome::Interrupted => results::outcome::INTERRUPTED_EXIT,
+        }
+    }
 }

@@ -75,6 +75,8 @@ pub fn default_directives(verbose: bool, quiet: bool) -> &'static str {
 }
 
 pub fn init(format: LogFormat, verbose: bool, quiet: bool) {
+    // What provbench writes to stderr outside the log (`redact::eprint`) follows the format too.
+    crate::redact::set_stderr_json(format == LogFormat::Json);
     let default = default_directives(verbose, quiet);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use provbench::Outcome;
 use provbench::cli::Cli;
 
 fn main() -> ExitCode {
@@ -21,8 +20,7 @@ fn main() -> ExitCode {
         }
     };
     match provbench::cli::run(cli) {
-        Ok(Outcome::Passed) => ExitCode::SUCCESS,
-        Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) => {
             provbench::redact::eprint(&format!("error: {}\n", provbench::redact::error(&e)));
             ExitCode::from(2)

@@ -17,17 +17,13 @@ use crate::workload::{Overrides, Workload};
 /// `--quiet`: the console report shrinks to its verdict and results lines.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// The console report of a run, or with `--quiet` its first line (the verdict) and where the
-/// results are.
+/// The console report of a run, or with `--quiet` its brief form (the verdict, what failed,
+/// where the results are).
 fn console(s: &Summary, dir: &str) -> String {
-    let full = report::console::render(s, dir);
-    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        return full;
+    match QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        true => report::console::brief(s, dir),
+        false => report::console::render(s, dir),
     }
-    full.lines()
-        .filter(|l| l.starts_with("provbench · ") || l.starts_with("results "))
-        .map(|l| format!("{l}\n"))
-        .collect()
 }
 
 /// Runs a parsed command line.
@@ -95,6 +91,7 @@ fn outcome_of(s: &Summary) -> anyhow::Result<Outcome> {
             "{}",
             s.error_reason().unwrap_or_else(|| "the run could not be judged".into())
         ),
+        crate::results::outcome::INTERRUPTED_EXIT => Ok(Outcome::Interrupted),
         _ => Ok(Outcome::Failed),
     }
 }
@@ -144,6 +141,7 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
         PathBuf::from("results").join(format!("{stamp}-{}-sweep", workload.name))
     });
     let shutdown = interrupt_token()?;
+    let interrupted = shutdown.clone();
     // As in `run`: goose's own stdout line stays off the report (printed after the sweep).
     let quiet_goose = gag::Gag::stdout().ok();
     let c = crate::capacity::sweep(
@@ -160,7 +158,14 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
     )
     .await;
     drop(quiet_goose);
-    let c = c?;
+    let c = match c {
+        // Stopped by a signal: its own exit code, whatever step it cut short.
+        Err(e) if interrupted.is_cancelled() => {
+            crate::redact::eprint(&format!("interrupted: {}\n", crate::redact::error(&e)));
+            return Ok(Outcome::Interrupted);
+        }
+        other => other?,
+    };
     for s in &c.steps {
         crate::redact::print(&format!(
             "{:>9.1}/s  {}  achieved {:.1}/s  API p99 {}  queue p99 {}{}\n",
@@ -218,6 +223,10 @@ fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
             crate::redact::json(&serde_json::to_string_pretty(&c)?)
         )),
         _ => crate::redact::print(&report::compare::markdown(&c, &args.max_regression)),
+    }
+    // A gate that judged nothing is no pass: exit 2, saying why.
+    if let Some(why) = c.unjudged(&args.max_regression) {
+        bail!("compare: {why}");
     }
     Ok(if c.regressions > 0 {
         Outcome::Failed

@@ -18,7 +18,8 @@ provbench drives virtual admins against a SCIM 2.0 service and measures both hal
 provisioning: the API latency, and the asynchronous part after the API answers (queue delay, \
 sync lag per linked service). It ships an embedded reference provisioning service as a default target.",
     after_help = "Examples:\n  provbench run workloads/quickstart.toml\n  provbench validate workloads/*.toml\n  provbench serve --listen 127.0.0.1:8080 --profile realistic\n\n\
-Exit codes: 0 passed, 1 thresholds or checks failed, 2 usage, input or runtime error."
+Exit codes: 0 passed, 1 thresholds or checks failed, 2 usage, input or runtime error (or nothing \
+to judge), 130 interrupted (Ctrl-C, SIGTERM, SIGHUP)."
 )]
 pub struct Cli {
     /// Log format on stderr.
@@ -28,7 +29,8 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
     /// Only warnings and errors on stderr, no progress line, and of the console report only the
-    /// verdict and where the results are (every result file is still written).
+    /// verdict, what failed (with what was observed) and where the results and report.html are
+    /// (every result file is still written).
     #[arg(short, long, global = true)]
     pub quiet: bool,
     #[command(subcommand)]
@@ -141,7 +143,8 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 #[command(
     long_about = "Compare a run with a baseline, per metric and tag set and per percentile, from the full \
-histograms of both runs (never from averaged percentiles). Exit 1 when a --max-regression rule is broken.",
+histograms of both runs (never from averaged percentiles). Exit 1 when a --max-regression rule is broken, \
+2 when nothing was judged (no rule, or every percentile a rule names too thin to judge).",
     after_help = "Examples:\n  provbench compare results/baselines/quickstart results/latest\n  \
 provbench compare BASE CURRENT --max-regression p99=10% --max-regression p50=5% --metric api_latency\n  \
 provbench compare BASE CURRENT --format json"

@@ -117,7 +117,7 @@ impl HttpClient {
     pub fn new(base: &str, settings: HttpSettings) -> anyhow::Result<HttpClient> {
         let mut builder = super::bounded(reqwest::Client::builder())
             .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .connect_timeout(settings.connect_within())
             .user_agent(USER_AGENT)
             .tcp_nodelay(true)
             // No per-request proxy matching: load goes straight to the target.
@@ -160,12 +160,11 @@ impl HttpClient {
                     Some(p) => format!("{host}:{p}"),
                     None => host.to_string(),
                 };
-                let connect_timeout = settings.timeout.min(Duration::from_secs(10));
                 Some(PlainPool::new(
                     &authority,
                     settings.max_connections,
                     settings.keep_alive,
-                    connect_timeout,
+                    settings.connect_within(),
                 )?)
             }
             _ => None,

@@ -10,6 +10,7 @@
 //! - [`settings`]: HTTP settings and authentication, as plain data (built by the workload layer).
 //! - [`body`]: the one way an answer's body is read, never past a limit.
 //! - [`url`]: the one way a value from an answer becomes a path segment (or is refused).
+//! - [`mod@reach`]: whether a target accepts a connection at all, asked before anything is sent.
 //!
 //! Imports nothing from the workload layer.
 
@@ -17,10 +18,12 @@ pub mod auth;
 pub mod body;
 pub mod client;
 pub mod plain;
+pub mod reach;
 pub mod settings;
 pub mod url;
 
 pub use client::{CallError, HttpClient, Reply};
+pub use reach::reach;
 pub use settings::{Auth, ClientAuth, ClientId, HttpSettings, Secret, Tls};
 
 /// The longest header block of an answer (status line included) read, in bytes; past it the
@@ -42,6 +45,7 @@ pub(crate) fn bounded(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder
 pub fn bare(timeout: std::time::Duration) -> reqwest::Client {
     bounded(reqwest::Client::builder())
         .timeout(timeout)
+        .connect_timeout(settings::DEFAULT_CONNECT_TIMEOUT.min(timeout))
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -57,7 +57,8 @@ pub enum PlainError {
 impl std::fmt::Display for PlainError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PlainError::Connect(e) => write!(f, "cannot connect: {e}"),
+            // The cause is the source: `error_chain` adds it once.
+            PlainError::Connect(_) => write!(f, "cannot connect"),
             PlainError::Http(e) => write!(f, "{e}"),
         }
     }
@@ -97,7 +98,12 @@ impl PlainPool {
     async fn connect(&self) -> Result<Sender, PlainError> {
         let stream = tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(&self.addr))
             .await
-            .map_err(|_| PlainError::Connect(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))?
+            .map_err(|_| {
+                PlainError::Connect(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection to {} within {:?}", self.addr, self.connect_timeout),
+                ))
+            })?
             .map_err(PlainError::Connect)?;
         let _ = stream.set_nodelay(true);
         // A header block past its limit (an endless one among them) is refused as "message

@@ -58,9 +58,16 @@ pub enum ClientId {
     Env(String),
 }
 
+/// How long opening a connection may take by default: a target that drops connection attempts
+/// (a firewall, a host that is down) fails in seconds, not at the end of the request timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSettings {
+    /// The longest a request may take, answer body included.
     pub timeout: Duration,
+    /// The longest opening a connection (TCP, and TLS over it) may take; never above `timeout`.
+    pub connect_timeout: Duration,
     pub honor_retry_after: bool,
     pub max_retries: u32,
     pub max_connections: Option<usize>,
@@ -84,10 +91,16 @@ pub struct Tls {
 }
 
 impl HttpSettings {
+    /// The connect timeout as applied: within the request timeout.
+    pub fn connect_within(&self) -> Duration {
+        self.connect_timeout.min(self.timeout)
+    }
+
     /// For a target known only by its URL (e.g. `provbench cleanup --target-url`).
     pub fn defaults() -> HttpSettings {
         HttpSettings {
             timeout: Duration::from_secs(30),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             honor_retry_after: true,
             max_retries: 3,
             max_connections: None,

@@ -181,9 +181,45 @@ pub fn print(text: &str) {
     write_ignoring(std::io::stdout().lock(), output(text).as_bytes());
 }
 
-/// `text` on stderr, through [`output`]; a closed stderr is ignored.
+/// Whether stderr carries JSON lines (`--log-format json`): then [`eprint`] writes each of its
+/// lines as a JSON object too, so a reader of the log never meets a line of plain text.
+static STDERR_JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set once by the logging set-up.
+pub fn set_stderr_json(json: bool) {
+    STDERR_JSON.store(json, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether stderr carries JSON lines (a progress line is then a structured event).
+pub fn stderr_is_json() -> bool {
+    STDERR_JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `text` on stderr, through [`output`]; a closed stderr is ignored. With JSON logs each line is
+/// an object as a log event is (`timestamp`, `level`, `message`, `target`): `ERROR` for a line
+/// that starts `error: `, `WARN` for the others (what provbench says outside its log: a stop on
+/// a signal, a deferred verdict).
 pub fn eprint(text: &str) {
-    write_ignoring(std::io::stderr().lock(), output(text).as_bytes());
+    let shown = output(text);
+    if !stderr_is_json() {
+        return write_ignoring(std::io::stderr().lock(), shown.as_bytes());
+    }
+    let timestamp = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    let mut lines = String::new();
+    for line in shown.lines().filter(|l| !l.trim().is_empty()) {
+        let (level, message) = match line.strip_prefix("error: ") {
+            Some(rest) => ("ERROR", rest),
+            None => ("WARN", line),
+        };
+        let event = serde_json::json!({
+            "timestamp": timestamp,
+            "level": level,
+            "message": message.trim(),
+            "target": "provbench",
+        });
+        lines.push_str(&format!("{event}\n"));
+    }
+    write_ignoring(std::io::stderr().lock(), lines.as_bytes());
 }
 
 /// `text`, redacted and escaped already, on stdout; a closed stdout is ignored.

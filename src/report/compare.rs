@@ -8,6 +8,9 @@
 //! beyond the percentile (at least [`MIN_TAIL`]) and only on the part of the change beyond both
 //! intervals: a regression is a current lower bound above the baseline's upper bound by more
 //! than the rule allows. `max` is one sample: shown, never judged.
+//!
+//! A comparison that judged nothing (no rule, or every rule's percentile short of data) is no
+//! pass: [`Comparison::unjudged`] says why, and `compare` exits 2 on it.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -113,6 +116,27 @@ pub struct Comparison {
     pub only_in_baseline: Vec<String>,
     pub only_in_current: Vec<String>,
     pub regressions: usize,
+    /// Rows a rule judged (`ok` or `regression`): none, and the comparison proves nothing.
+    pub judged: usize,
+}
+
+impl Comparison {
+    /// Why this comparison judged nothing, if it did (and so must not read as a pass).
+    pub fn unjudged(&self, rules: &[Rule]) -> Option<String> {
+        if self.judged > 0 {
+            return None;
+        }
+        if rules.is_empty() {
+            return Some(
+                "nothing was judged: no --max-regression rule was given (e.g. --max-regression p99=10%)".into(),
+            );
+        }
+        let named: Vec<&str> = rules.iter().map(|r| r.percentile.as_str()).collect();
+        Some(format!(
+            "nothing was judged: of the percentiles the rules name ({}), every one was `not enough data` (a run with fewer than {MIN_TAIL} samples beyond it) or `max` (one sample, never judged)",
+            named.join(", ")
+        ))
+    }
 }
 
 /// Half the metric's median resolution per series, from a run's `summary.json` (none without one).
@@ -183,11 +207,16 @@ pub fn compare(baseline: &Path, current: &Path, rules: &[Rule], metric: Option<&
         .map(|k| k.to_string())
         .collect();
     let regressions = rows.iter().filter(|r| r.regression).count();
+    let judged = rows
+        .iter()
+        .filter(|r| matches!(r.judged, Judged::Ok | Judged::Regression))
+        .count();
     Ok(Comparison {
         rows,
         only_in_baseline,
         only_in_current,
         regressions,
+        judged,
     })
 }
 
@@ -222,20 +251,20 @@ pub fn markdown(c: &Comparison, rules: &[Rule]) -> String {
     if !c.only_in_current.is_empty() {
         let _ = writeln!(out, "\nOnly in the current run: {}", c.only_in_current.join(", "));
     }
-    let rules: Vec<String> = rules
+    let limits: Vec<String> = rules
         .iter()
         .map(|r| format!("{} +{:.0}%", r.percentile, r.max_increase * 100.0))
         .collect();
-    let _ = writeln!(
-        out,
-        "\n{} regression(s){}",
-        c.regressions,
-        if rules.is_empty() {
-            String::new()
-        } else {
-            format!(" against {}", rules.join(", "))
-        }
-    );
+    let _ = match c.unjudged(rules) {
+        Some(why) => writeln!(out, "\n**Not judged**: {why}"),
+        None => writeln!(
+            out,
+            "\n{} regression(s) in {} judged percentile(s) against {}",
+            c.regressions,
+            c.judged,
+            limits.join(", ")
+        ),
+    };
     out
 }
 
@@ -291,6 +320,7 @@ mod tests {
             only_in_baseline: vec!["queue_delay{op=delete_user}".into()],
             only_in_current: vec![],
             regressions: 1,
+            judged: 2,
         };
         let rules: Vec<Rule> = vec!["p50=5%".parse().unwrap(), "p99=10%".parse().unwrap()];
         insta::assert_snapshot!(markdown(&c, &rules));

@@ -1,10 +1,12 @@
 //! The table printed at the end of a run: readable at a glance. Lays out the
-//! [`MetricsTable`] as text columns, with the verdicts, checks and accounts of the run around it.
+//! [`MetricsTable`] as text columns, with the verdicts, checks and accounts of the run around it;
+//! [`brief`] is the same report cut to what `--quiet` keeps. Its last lines name the results
+//! folder and `report.html`.
 
 use std::fmt::Write as _;
 
 use super::table::MetricsTable;
-use crate::results::{CleanupReport, Summary};
+use crate::results::{CheckReport, CleanupReport, Summary, Verdict};
 
 pub fn render(s: &Summary, results_dir: &str) -> String {
     let s = &super::one_line(s);
@@ -17,14 +19,30 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
     crate::redact::output(&out)
 }
 
+/// `--quiet`: the verdict line, every threshold and check that did not pass (with what was
+/// observed and why), and where the results are.
+pub fn brief(s: &Summary, results_dir: &str) -> String {
+    let s = &super::one_line(s);
+    let mut out = format!("{}\n", verdict_line(s));
+    if let Some(line) = unjudged_thresholds(s) {
+        out.push_str(&line);
+    }
+    for v in s.thresholds.iter().filter(|v| !v.passed || v.error.is_some()) {
+        out.push_str(&threshold_line(v));
+    }
+    for c in s.checks.iter().filter(|c| c.is_failure()) {
+        out.push_str(&check_line(c));
+    }
+    locations(&mut out, results_dir);
+    crate::redact::output(&out)
+}
+
+fn verdict_line(s: &Summary) -> String {
+    format!("provbench · {} · run {} · {}", s.workload, s.run_id, s.outcome_label())
+}
+
 fn header(out: &mut String, s: &Summary) {
-    let _ = writeln!(
-        out,
-        "\nprovbench · {} · run {} · {}",
-        s.workload,
-        s.run_id,
-        s.outcome.label()
-    );
+    let _ = writeln!(out, "\n{}", verdict_line(s));
     let _ = writeln!(out, "target   {} {}", s.target.kind, s.target.url);
     let l = &s.load;
     let _ = write!(
@@ -86,59 +104,76 @@ fn line<'a>(out: &mut String, name: &str, cells: impl Iterator<Item = &'a str>, 
     out.push('\n');
 }
 
-fn verdicts(out: &mut String, s: &Summary) {
-    if s.thresholds.is_empty() && !s.declared_thresholds.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nnot judged (the run ended before it could be): {}",
+/// Thresholds declared but never judged (the run ended before it could judge them).
+fn unjudged_thresholds(s: &Summary) -> Option<String> {
+    (s.thresholds.is_empty() && !s.declared_thresholds.is_empty()).then(|| {
+        format!(
+            "not judged (the run ended before it could be): {}\n",
             s.declared_thresholds
                 .iter()
                 .map(|d| d.expression.as_str())
                 .collect::<Vec<_>>()
                 .join("; ")
-        );
+        )
+    })
+}
+
+/// One threshold's verdict, with what was observed (and why it could not be judged).
+fn threshold_line(v: &Verdict) -> String {
+    let mark = match (&v.error, v.passed) {
+        (Some(_), _) => "ERROR",
+        (None, true) => "pass ",
+        (None, false) => "FAIL ",
+    };
+    let mut line = format!("{mark} {}  (observed {})", v.expression, v.observed_text);
+    if let Some(e) = &v.error {
+        let _ = write!(line, ": {e}");
+    }
+    line.push('\n');
+    line
+}
+
+/// One check's verdict, with its counts and the first example (or why it was not judged).
+fn check_line(c: &CheckReport) -> String {
+    let mark = if c.is_failure() { "FAIL " } else { "pass " };
+    let mut line = format!("{mark} check {}: {} passed, {} failed", c.name, c.passed, c.failed);
+    if c.skipped > 0 {
+        let _ = write!(line, ", {} overtaken", c.skipped);
+    }
+    if c.min_evidence > 0 {
+        let _ = write!(line, " ({} judged, {} needed)", c.judged(), c.min_evidence);
+    }
+    if let Some(e) = &c.unjudged() {
+        let _ = write!(line, ": {e}");
+    } else if let Some(ex) = c.examples.first() {
+        let who = [ex.user.as_deref(), ex.service.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" in ");
+        let _ = write!(line, " (e.g. {who}: {})", ex.detail);
+    }
+    line.push('\n');
+    line
+}
+
+fn verdicts(out: &mut String, s: &Summary) {
+    if s.judged_nothing() {
+        let _ = writeln!(out, "\n{}", Summary::NOTHING_DECLARED);
+    }
+    if let Some(line) = unjudged_thresholds(s) {
+        let _ = write!(out, "\n{line}");
     }
     if !s.thresholds.is_empty() {
         out.push('\n');
-        for v in &s.thresholds {
-            let mark = match (&v.error, v.passed) {
-                (Some(_), _) => "ERROR",
-                (None, true) => "pass ",
-                (None, false) => "FAIL ",
-            };
-            let _ = write!(out, "{mark} {}  (observed {})", v.expression, v.observed_text);
-            if let Some(e) = &v.error {
-                let _ = write!(out, ": {e}");
-            }
-            out.push('\n');
-        }
+        s.thresholds.iter().for_each(|v| out.push_str(&threshold_line(v)));
     }
 }
 
 fn checks(out: &mut String, s: &Summary) {
     if !s.checks.is_empty() {
         out.push('\n');
-        for c in &s.checks {
-            let mark = if c.is_failure() { "FAIL " } else { "pass " };
-            let _ = write!(out, "{mark} check {}: {} passed, {} failed", c.name, c.passed, c.failed);
-            if c.skipped > 0 {
-                let _ = write!(out, ", {} overtaken", c.skipped);
-            }
-            if c.min_evidence > 0 {
-                let _ = write!(out, " ({} judged, {} needed)", c.judged(), c.min_evidence);
-            }
-            if let Some(e) = &c.unjudged() {
-                let _ = write!(out, ": {e}");
-            } else if let Some(ex) = c.examples.first() {
-                let who = [ex.user.as_deref(), ex.service.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" in ");
-                let _ = write!(out, " (e.g. {who}: {})", ex.detail);
-            }
-            out.push('\n');
-        }
+        s.checks.iter().for_each(|c| out.push_str(&check_line(c)));
     }
 }
 
@@ -190,7 +225,14 @@ fn footer(out: &mut String, s: &Summary, results_dir: &str) {
     for n in &s.notes {
         let _ = writeln!(out, "note     {n}");
     }
+    locations(out, results_dir);
+}
+
+/// The last lines: the results folder and the page to open.
+fn locations(out: &mut String, results_dir: &str) {
     let _ = writeln!(out, "results  {results_dir}");
+    let html = std::path::Path::new(results_dir).join("report.html");
+    let _ = writeln!(out, "report   {}", html.display());
 }
 
 /// What cleanup did, what it left (a few of them, with why) and the command that removes it.

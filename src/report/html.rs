@@ -35,7 +35,11 @@ pub fn render(s: &Summary, intervals: &[IntervalRow], workload_toml: &str) -> St
 }
 
 fn head(out: &mut String, s: &Summary) {
-    let class = if s.outcome == RunOutcome::Passed { "ok" } else { "bad" };
+    let class = match s.outcome {
+        RunOutcome::Passed if s.judged_nothing() => "warn",
+        RunOutcome::Passed => "ok",
+        _ => "bad",
+    };
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>provbench · {}</title>\n<style>\
@@ -51,7 +55,7 @@ ul.legend span{{display:inline-block;width:12px;height:4px;margin-right:6px;vert
         out,
         "<h1>provbench · {} · <span class=\"{class}\">{}</span></h1>",
         escape(&s.workload),
-        s.outcome.label().to_lowercase()
+        s.outcome_label().to_lowercase()
     );
     if let Some(d) = &s.description {
         let _ = writeln!(out, "<p>{}</p>", escape(d));
@@ -75,7 +79,9 @@ ul.legend span{{display:inline-block;width:12px;height:4px;margin-right:6px;vert
 fn thresholds(out: &mut String, s: &Summary) {
     out.push_str("<h2>Thresholds</h2>\n");
     if s.thresholds.is_empty() {
-        if s.declared_thresholds.is_empty() {
+        if s.judged_nothing() {
+            let _ = writeln!(out, "<p class=\"warn\">{}</p>", escape(Summary::NOTHING_DECLARED));
+        } else if s.declared_thresholds.is_empty() {
             out.push_str("<p>No thresholds declared.</p>\n");
         } else {
             let list: Vec<String> = s

@@ -1,6 +1,7 @@
 //! `junit.xml`: one test case per threshold and per check, failures carrying the observed
 //! value, in the JUnit XML that CI systems read. A run that did not finish (killed, interrupted,
-//! failed) gets a `provbench.run` case that fails, so the file never reads as a pass for it.
+//! failed) gets a `provbench.run` case that fails, so the file never reads as a pass for it; a
+//! run that declared no threshold and no check gets a skipped case saying so (never `tests="0"`).
 
 use std::fmt::Write as _;
 
@@ -27,12 +28,13 @@ pub fn render(s: &Summary) -> String {
     let errors = s.thresholds.iter().filter(|v| v.error.is_some()).count();
     let tests = s.thresholds.len();
     let run_failure = unfinished(s);
+    let nothing = s.judged_nothing() as usize;
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<testsuites name=\"provbench {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
         escape(&s.workload),
-        tests + s.checks.len() + run_failure.is_some() as usize,
+        tests + s.checks.len() + run_failure.is_some() as usize + nothing,
         failures + s.checks.iter().filter(|c| c.failed > 0).count() + run_failure.is_some() as usize,
         errors
             + s.checks
@@ -70,9 +72,11 @@ fn run_suite(out: &mut String, s: &Summary, why: &str) {
 }
 
 fn thresholds_suite(out: &mut String, s: &Summary, tests: usize, failures: usize, errors: usize) {
+    let nothing = s.judged_nothing() as usize;
     let _ = writeln!(
         out,
-        "  <testsuite name=\"provbench.thresholds\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\" timestamp=\"{}\">",
+        "  <testsuite name=\"provbench.thresholds\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{nothing}\" time=\"{:.3}\" timestamp=\"{}\">",
+        tests + nothing,
         s.load.load_duration_s,
         escape(s.started_at.trim_end_matches('Z'))
     );
@@ -82,6 +86,16 @@ fn thresholds_suite(out: &mut String, s: &Summary, tests: usize, failures: usize
         escape(&s.run_id),
         s.outcome
     );
+    if nothing > 0 {
+        // A pipeline that reads only this file must not take an empty suite for a pass.
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"provbench.thresholds.{}\" name=\"thresholds and checks declared\" time=\"0\">\n      \
+<skipped message=\"{}\"/>\n    </testcase>",
+            escape(&s.workload),
+            escape(Summary::NOTHING_DECLARED)
+        );
+    }
     for v in &s.thresholds {
         let name = escape(&v.expression);
         let _ = write!(

@@ -11,6 +11,7 @@ pub fn render(s: &Summary) -> String {
     let s = &super::one_line(s);
     let mut out = String::new();
     let outcome = match s.outcome {
+        RunOutcome::Passed if s.judged_nothing() => "⚪ passed (nothing judged)",
         RunOutcome::Passed => "✅ passed",
         RunOutcome::Failed => "❌ failed",
         RunOutcome::Aborted => "⚠️ aborted",
@@ -31,6 +32,10 @@ pub fn render(s: &Summary) -> String {
         s.load.operations_per_second,
         s.load.load_duration_s
     );
+    if s.judged_nothing() {
+        // The constant's own text: Markdown as written (its code span included).
+        let _ = writeln!(out, "{}\n", Summary::NOTHING_DECLARED);
+    }
     if !s.thresholds.is_empty() {
         out.push_str("| threshold | observed | result |\n|---|---|---|\n");
         for v in &s.thresholds {

@@ -254,6 +254,74 @@ fn declared_but_unjudged_thresholds_are_named() {
     assert!(console::render(&s, "r").contains("not judged (the run ended before it could be): p99(api_latency) < 1s"));
 }
 
+/// Regression: a run with no threshold and no check said a bare "passed", and its junit.xml had
+/// `tests="0"`. Every report says that nothing was judged; the exit stays 0 (it measured).
+#[test]
+fn a_pass_on_nothing_declared_says_nothing_was_judged() {
+    let mut s = fixture();
+    s.thresholds.clear();
+    s.declared_thresholds.clear();
+    s.checks.clear();
+    s.settle();
+    assert_eq!(s.outcome, RunOutcome::Passed);
+    assert_eq!(s.outcome.exit_code(), 0);
+    let text = console::render(&s, "r");
+    assert!(text.contains("· passed (nothing judged)\n"), "{text}");
+    assert!(text.contains(Summary::NOTHING_DECLARED), "{text}");
+    let brief = console::brief(&s, "r");
+    assert!(
+        brief.starts_with("provbench · fixture · run pb-00c0ffee · passed (nothing judged)\n"),
+        "{brief}"
+    );
+    let junit = junit::render(&s);
+    assert!(!junit.contains("tests=\"0\""), "{junit}");
+    assert!(
+        junit.contains("name=\"thresholds and checks declared\"")
+            && junit.contains("<skipped message=\"nothing judged"),
+        "{junit}"
+    );
+    let md = markdown::render(&s);
+    assert!(
+        md.contains("passed (nothing judged)") && md.contains("no thresholds or checks declared"),
+        "{md}"
+    );
+    assert!(html::render(&s, &[], "").contains("passed (nothing judged)"));
+    // A judged pass stays a plain one.
+    let mut judged = fixture();
+    judged.thresholds.retain(|v| v.passed);
+    judged.checks.clear();
+    judged.settle();
+    assert_eq!(judged.outcome, RunOutcome::Passed);
+    assert!(console::render(&judged, "r").contains("· passed\n"));
+    assert!(!junit::render(&judged).contains("<skipped"));
+}
+
+/// Regression: `--quiet` printed `FAILED` and nothing of what failed. Its brief report names
+/// every threshold and check that did not pass, with what was observed, and the report's path.
+#[test]
+fn the_brief_report_names_what_failed() {
+    let s = fixture();
+    let brief = console::brief(&s, "results/fixture");
+    let lines: Vec<&str> = brief.lines().collect();
+    assert!(lines[0].ends_with("· FAILED"), "{brief}");
+    let failed: Vec<&Verdict> = s.thresholds.iter().filter(|v| !v.passed).collect();
+    assert!(!failed.is_empty());
+    for v in failed {
+        assert!(
+            brief.contains(&format!("FAIL  {}  (observed {})", v.expression, v.observed_text)),
+            "{brief}"
+        );
+    }
+    for c in s.checks.iter().filter(|c| c.is_failure()) {
+        assert!(brief.contains(&format!("FAIL  check {}: ", c.name)), "{brief}");
+    }
+    assert!(!brief.contains("pass "), "only what failed: {brief}");
+    assert_eq!(
+        &lines[lines.len() - 2..],
+        ["results  results/fixture", "report   results/fixture/report.html"]
+    );
+}
+
 /// `text` rendered as GitHub does: CommonMark with GFM tables.
 fn commonmark_html(text: &str) -> String {
     let parser = pulldown_cmark::Parser::new_ext(text, pulldown_cmark::Options::ENABLE_TABLES);

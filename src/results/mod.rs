@@ -147,6 +147,25 @@ impl Summary {
             .find(|m| m.metric == metric && tag.is_none_or(|(k, v)| m.tags.get(k).map(String::as_str) == Some(v)))
     }
 
+    /// No threshold was declared and no check ran: the run measured, but nothing was judged. Such
+    /// a run still exits 0 (it did what it was asked), yet no report calls it a bare "passed".
+    pub fn judged_nothing(&self) -> bool {
+        self.declared_thresholds.is_empty() && self.thresholds.is_empty() && self.checks.is_empty()
+    }
+
+    /// How every report names the outcome: [`RunOutcome::label`], and a pass on nothing judged
+    /// said as such.
+    pub fn outcome_label(&self) -> String {
+        match self.outcome {
+            RunOutcome::Passed if self.judged_nothing() => format!("{} (nothing judged)", self.outcome.label()),
+            other => other.label().to_string(),
+        }
+    }
+
+    /// What the console, `junit.xml` and `summary.md` say of a run that declared nothing to judge.
+    pub const NOTHING_DECLARED: &'static str =
+        "nothing judged: no thresholds or checks declared (add `thresholds = [...]` or --threshold)";
+
     /// What the outcome is settled on.
     pub fn evidence(&self) -> Evidence<'_> {
         // `count` holds successes and failures; a final 429 is counted apart.

@@ -17,7 +17,8 @@ pub enum RunOutcome {
     Passed,
     /// A threshold was lost or a check failed (exit 1).
     Failed,
-    /// Stopped early by Ctrl-C or SIGTERM (exit 1: an interrupted run proves nothing).
+    /// Stopped early by Ctrl-C, SIGTERM or SIGHUP (exit 130, as the shell reports a process
+    /// ended by SIGINT: an interrupted run proves nothing, and is no lost threshold either).
     Aborted,
     /// The process died before it finished; rebuilt from its files by `provbench report`.
     Killed,
@@ -26,17 +27,19 @@ pub enum RunOutcome {
     Error,
 }
 
+/// The exit code of a run stopped by a signal: 128 + SIGINT, what a shell reports for a command
+/// ended by Ctrl-C, so CI and scripts tell an interrupted run from a lost threshold.
+pub const INTERRUPTED_EXIT: u8 = 130;
+
 impl RunOutcome {
-    /// 0 passed, 1 failed (thresholds, checks, or a run that did not finish), 2 not judgeable.
+    /// 0 passed, 1 failed (thresholds, checks, or a run killed before it finished), 2 not
+    /// judgeable, 130 interrupted.
     pub fn exit_code(self) -> u8 {
         match self {
             RunOutcome::Passed => 0,
             RunOutcome::Error => 2,
-            RunOutcome::Running
-            | RunOutcome::Cleaning
-            | RunOutcome::Failed
-            | RunOutcome::Aborted
-            | RunOutcome::Killed => 1,
+            RunOutcome::Aborted => INTERRUPTED_EXIT,
+            RunOutcome::Running | RunOutcome::Cleaning | RunOutcome::Failed | RunOutcome::Killed => 1,
         }
     }
 
@@ -348,6 +351,6 @@ mod tests {
         .iter()
         .map(|o| o.exit_code())
         .collect();
-        assert_eq!(codes, [0, 1, 1, 1, 1, 2]);
+        assert_eq!(codes, [0, 1, 130, 1, 1, 2]);
     }
 }

@@ -39,6 +39,9 @@ pub struct ScimWire {
     pub headers: BTreeMap<String, Spanned<HeaderValue>>,
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
+    /// The longest opening a connection may take (default 5s, never above `timeout`).
+    #[serde(default)]
+    pub connect_timeout: Option<Spanned<String>>,
     /// Wait `Retry-After` on 429 and retry (up to `max_retries`); otherwise count and move on.
     #[serde(default)]
     pub honor_retry_after: Option<bool>,
@@ -70,6 +73,7 @@ pub struct ScimWire {
 /// The HTTP settings of the kinds that speak HTTP.
 pub struct HttpKeys<'a> {
     pub timeout: &'a Option<Spanned<String>>,
+    pub connect_timeout: &'a Option<Spanned<String>>,
     pub honor_retry_after: Option<bool>,
     pub max_retries: &'a Option<Spanned<u32>>,
     pub max_connections: &'a Option<Spanned<usize>>,
@@ -79,8 +83,22 @@ pub struct HttpKeys<'a> {
 }
 
 pub fn http_settings(src: &Source, h: HttpKeys, tls: Tls) -> Result<HttpSettings, WorkloadError> {
+    let connect_timeout = duration_or(
+        src,
+        h.connect_timeout,
+        "target.connect_timeout",
+        limits::WAIT,
+        crate::http::settings::DEFAULT_CONNECT_TIMEOUT,
+    )?;
+    if connect_timeout.is_zero() {
+        return Err(src.error(
+            span_of(h.connect_timeout),
+            "`target.connect_timeout` must be above 0 (e.g. `5s`)",
+        ));
+    }
     Ok(HttpSettings {
         timeout: duration_or(src, h.timeout, "target.timeout", limits::WAIT, Duration::from_secs(30))?,
+        connect_timeout,
         honor_retry_after: h.honor_retry_after.unwrap_or(true),
         max_retries: match h.max_retries {
             Some(n) => count(src, n, "max_retries", 0, limits::RETRIES)?,
@@ -124,6 +142,7 @@ pub fn from_wire(
         src,
         HttpKeys {
             timeout: &t.timeout,
+            connect_timeout: &t.connect_timeout,
             honor_retry_after: t.honor_retry_after,
             max_retries: &t.max_retries,
             max_connections: &t.max_connections,

@@ -70,6 +70,8 @@ pub struct EmbeddedWire {
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
     #[serde(default)]
+    pub connect_timeout: Option<Spanned<String>>,
+    #[serde(default)]
     pub honor_retry_after: Option<bool>,
     #[serde(default)]
     pub max_retries: Option<Spanned<u32>>,
@@ -213,6 +215,7 @@ fn embedded(src: &Source, t: EmbeddedWire) -> Result<(Target, HttpSettings), Wor
         src,
         HttpKeys {
             timeout: &t.timeout,
+            connect_timeout: &t.connect_timeout,
             honor_retry_after: t.honor_retry_after,
             max_retries: &t.max_retries,
             max_connections: &t.max_connections,

@@ -462,3 +462,25 @@ me_url = "http://127.0.0.1:1/{service}/me"
         "{e}"
     );
 }
+
+/// `connect_timeout`: 5 s by default (a dead target fails in seconds, whatever the request
+/// timeout), applied within `timeout`; zero or a non-duration is an error at its line.
+#[test]
+fn connect_timeout_is_separate_from_the_request_timeout() {
+    let scim =
+        |keys: &str| format!("{MINIMAL}[target]\nkind = \"scim\"\nbase_url = \"http://127.0.0.1:9000\"\n{keys}\n");
+    let default = parse(&scim("timeout = \"120s\"")).unwrap().http;
+    assert_eq!(default.connect_within(), Duration::from_secs(5));
+    let set = parse(&scim("connect_timeout = \"2s\"")).unwrap().http;
+    assert_eq!(set.connect_within(), Duration::from_secs(2));
+    let within = parse(&scim("timeout = \"1s\"\nconnect_timeout = \"10s\""))
+        .unwrap()
+        .http;
+    assert_eq!(within.connect_within(), Duration::from_secs(1));
+    for bad in ["\"0s\"", "\"soon\""] {
+        let text = scim(&format!("connect_timeout = {bad}"));
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, Some(line_of(&text, "connect_timeout = ")), "{bad}: {e}");
+        assert!(e.message.contains("connect_timeout"), "{bad}: {e}");
+    }
+}

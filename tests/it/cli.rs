@@ -286,6 +286,56 @@ fn json_log_lines_have_unique_keys() {
     }
 }
 
+/// Regression: with `--log-format json`, the progress line ("progress: 5s ...") and provbench's
+/// own messages ("error: ...") were plain text among the JSON lines. Every line on stderr is a
+/// JSON object: progress is an event with its figures as fields.
+#[test]
+fn json_logs_hold_no_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    // Progress on (stderr is no terminal: an event every 5 s of load).
+    let out = provbench()
+        .args([
+            "--log-format",
+            "json",
+            "run",
+            "workloads/quickstart.toml",
+            "--duration",
+            "6s",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("r"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(events.iter().all(serde_json::Value::is_object), "{stderr}");
+    let progress = events
+        .iter()
+        .find(|e| e["message"] == "progress")
+        .unwrap_or_else(|| panic!("no progress event: {stderr}"));
+    assert!(progress["ops"].as_u64().is_some_and(|n| n > 0), "{progress}");
+    // What provbench says outside its log: an error on the way out.
+    let out = provbench()
+        .args(["--log-format", "json", "run", "no-such-workload.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for line in stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(v["level"], "ERROR", "{line}");
+        assert!(
+            v["message"].as_str().unwrap().contains("no-such-workload.toml"),
+            "{line}"
+        );
+    }
+    assert!(!stderr.is_empty());
+}
+
 /// Completion scripts for each shell name every subcommand, and bash's parses.
 #[test]
 fn completions_and_man_pages() {
@@ -313,9 +363,9 @@ fn completions_and_man_pages() {
 }
 
 /// stdout is the report's alone: goose's "N users launched." is gone; with `--quiet` it is the
-/// verdict and the results folder, and stderr holds no info lines.
+/// verdict, what failed, the results folder and report.html, and stderr holds no info lines.
 #[test]
-fn stdout_is_the_report_and_quiet_is_two_lines() {
+fn stdout_is_the_report_and_quiet_is_brief() {
     let dir = tempfile::tempdir().unwrap();
     let run = |extra: &[&str], out: &str| {
         provbench()
@@ -330,18 +380,75 @@ fn stdout_is_the_report_and_quiet_is_two_lines() {
     let stdout = String::from_utf8(full.stdout).unwrap();
     assert!(!stdout.contains("users launched"), "{stdout}");
     assert!(stdout.trim_start().starts_with("provbench · quickstart"), "{stdout}");
+    // The last lines name the results folder and the page to open.
+    let report = dir.path().join("full/report.html");
+    assert!(
+        stdout.trim_end().ends_with(&format!("report   {}", report.display())),
+        "{stdout}"
+    );
+    assert!(report.exists());
     let quiet = run(&["--quiet"], "quiet");
     assert_eq!(quiet.status.code(), Some(0));
     let stdout = String::from_utf8(quiet.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines.len(), 3, "{stdout}");
     assert!(
-        lines[0].ends_with("passed") && lines[1].starts_with("results "),
+        lines[0].ends_with("· passed") && lines[1].starts_with("results ") && lines[2].starts_with("report "),
         "{stdout}"
     );
     let stderr = String::from_utf8(quiet.stderr).unwrap();
     assert!(!stderr.contains("INFO"), "{stderr}");
     assert!(dir.path().join("quiet/summary.json").exists());
+    // A failed run says what failed, with what was observed, not a bare FAILED.
+    let failed = provbench()
+        .args(["--quiet", "run", "workloads/quickstart.toml", "--duration", "1s"])
+        .args(["--threshold", "max(api_latency) < 1us"])
+        .arg("--out")
+        .arg(dir.path().join("failed"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(failed.stdout).unwrap();
+    assert_eq!(failed.status.code(), Some(1), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].ends_with("· FAILED"), "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("FAIL  max(api_latency) < 1us  (observed ")),
+        "the lost threshold and its observed value: {stdout}"
+    );
+    assert!(!stdout.contains("pass "), "only what failed: {stdout}");
+}
+
+/// Regression: a run with no threshold and no check printed a bare "passed" and wrote a junit.xml
+/// with `tests="0"`. It still exits 0 (it measured), and every output says nothing was judged.
+#[test]
+fn a_run_that_declares_nothing_says_nothing_was_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart = std::fs::read_to_string("workloads/quickstart.toml").unwrap();
+    let bare: String = quickstart
+        .lines()
+        .filter(|l| !l.starts_with("thresholds"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(bare, quickstart, "the quickstart declares a threshold");
+    std::fs::write(dir.path().join("bare.toml"), bare).unwrap();
+    let out = provbench()
+        .current_dir(dir.path())
+        .args(["run", "bare.toml", "--duration", "1s", "--no-progress", "--out", "r"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let first = stdout.trim_start().lines().next().unwrap_or_default();
+    assert!(first.ends_with("· passed (nothing judged)"), "{stdout}");
+    assert!(
+        stdout.contains("nothing judged: no thresholds or checks declared"),
+        "{stdout}"
+    );
+    let junit = std::fs::read_to_string(dir.path().join("r/junit.xml")).unwrap();
+    assert!(!junit.contains("tests=\"0\""), "{junit}");
+    assert!(junit.contains("<skipped message=\"nothing judged"), "{junit}");
 }
 
 /// One HTTP/1.0 GET on loopback: the body, or nothing while nobody listens.

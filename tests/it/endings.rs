@@ -2,7 +2,7 @@
 //! the threat model): SIGHUP follows the signal protocol as SIGTERM does; closed stdout and
 //! stderr (`provbench run … 2>&1 | head -1`) neither panic nor stop the result files; and a
 //! target that echoes credentials, cookies, CR/LF and a fake verdict line gets none of them into
-//! any output.
+//! any output; a target that refuses connections ends the command at once.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -54,7 +54,7 @@ async fn exit_code(mut child: std::process::Child, what: &'static str) -> Option
 }
 
 /// A closed terminal or a dropped SSH session (SIGHUP) ends a run as SIGTERM does: the load
-/// stops, cleanup runs, every file is written with a final outcome, and the exit code is 1.
+/// stops, cleanup runs, every file is written with a final outcome, and the exit code is 130.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_stops_flushes_and_cleans_up() {
     let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
@@ -91,7 +91,7 @@ async fn sighup_stops_flushes_and_cleans_up() {
     for file in ["junit.xml", "summary.md", "report.html"] {
         assert!(out.join(file).exists(), "{file}");
     }
-    assert_eq!(code, Some(1), "as for SIGTERM");
+    assert_eq!(code, Some(130), "as for SIGTERM");
     reference.stop().await;
 }
 
@@ -359,6 +359,40 @@ async fn the_first_signal_cancels_start_up_requests() {
         );
         // `exit_code` gives up after 60 s, half the request timeout.
         let code = exit_code(child, "interrupted start").await;
-        assert!(matches!(code, Some(1 | 2)), "{hung}: exit {code:?}");
+        assert!(matches!(code, Some(130 | 2)), "{hung}: exit {code:?}");
+    }
+}
+
+/// Regression: a target that refused connections cost 60 s of silence before exit 2 (the staging
+/// failed at once, then cleanup retried its search until its deadline). `run`, `validate
+/// --online` and `cleanup` ask for one connection first: exit 2 in the time of a connect, naming
+/// the URL and the cause. (The bound is generous: a busy machine meets it; the old way took 60 s
+/// and more.)
+#[test]
+fn a_target_that_refuses_connections_fails_at_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The listener is dropped: nothing listens on the port now.
+    let url = format!("http://127.0.0.1:{port}/scim/v2");
+    let dir = tempfile::tempdir().unwrap();
+    scim_workload(dir.path(), &url, "t0ken-refused", "5s");
+    for args in [
+        vec!["run", "w.toml", "--no-progress", "--out", "results"],
+        vec!["validate", "--online", "w.toml"],
+        vec!["cleanup", "--run-id", "pb-deadbeef", "w.toml"],
+    ] {
+        let started = Instant::now();
+        let out = provbench(dir.path(), &args).output().unwrap();
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(took < Duration::from_secs(30), "{args:?} took {took:?}: {stderr}");
+        assert!(
+            stderr.contains(&url) && stderr.contains("connection refused"),
+            "{args:?}: the URL and the cause: {stderr}"
+        );
     }
 }

@@ -63,7 +63,7 @@ async fn sigterm_and_ctrl_c_stop_flush_and_clean_up() {
         };
         let output = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(code, Some(1), "SIG{signal}: {stderr}");
+        assert_eq!(code, Some(130), "SIG{signal}: {stderr}");
         let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
         assert_eq!(summary["outcome"], "aborted", "SIG{signal}");
         let creates = summary["metrics"]
@@ -181,7 +181,7 @@ async fn a_double_sigint_during_the_load_still_cleans_up() {
         .args(["-s", "INT", "--", &format!("-{}", child.id())])
         .status();
     let (code, stderr) = ended(child, "double SIGINT").await;
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(130), "{stderr}");
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["outcome"], "aborted");
     assert_eq!(summary["stop_reason"]["reason"], "signal");
@@ -266,7 +266,7 @@ async fn sigint_during_prepopulation_stops_and_cleans_up() {
     }
     interrupt_group(child.id());
     let (code, stderr) = ended(child, "SIGINT during prepopulation").await;
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(130), "{stderr}");
     let summary = final_summary(dir.path());
     assert_eq!(summary["outcome"], "aborted", "{stderr}");
     assert!(
@@ -340,7 +340,7 @@ async fn an_interrupt_cancels_hung_requests() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     interrupt_group(child.id());
     let (code, stderr) = ended(child, "SIGINT with hung requests").await;
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(130), "{stderr}");
     let summary = final_summary(dir.path());
     assert_eq!(summary["outcome"], "aborted");
     assert_eq!(

@@ -288,16 +288,18 @@ fn report_rebuilds_a_killed_run_and_compare_judges_regressions() {
     );
 
     // The same run against itself: no change, no regression; a rule it cannot meet: exit 1.
+    // (p50: a p99 of a few hundred operations is too thin to judge, which is exit 2.)
     let same = Command::cargo_bin("provbench")
         .unwrap()
         .arg("compare")
         .arg(&killed)
         .arg(&killed)
-        .args(["--max-regression", "p99=0%"])
+        .args(["--max-regression", "p50=0%"])
         .output()
         .unwrap();
     assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stdout));
-    assert!(String::from_utf8_lossy(&same.stdout).contains("0 regression(s) against p99 +0%"));
+    assert!(String::from_utf8_lossy(&same.stdout).contains("0 regression(s) in "));
+    assert!(String::from_utf8_lossy(&same.stdout).contains("against p50 +0%"));
     let strict = Command::cargo_bin("provbench")
         .unwrap()
         .arg("compare")
@@ -503,4 +505,51 @@ fn metrics_beyond_loopback_are_warned_about() {
     assert!(stderr.contains("--metrics-listen listens beyond loopback"), "{stderr}");
     let (_, _, stderr) = run(dir.path(), "", &["--metrics-listen", "127.0.0.1:0"]);
     assert!(!stderr.contains("beyond loopback"), "{stderr}");
+}
+
+/// Regression: `compare` with no rule, or with rules on percentiles too thin to judge, printed
+/// `0 regression(s)` and exited 0: a CI gate that gated nothing. It exits 2, saying so.
+#[test]
+fn compare_that_judges_nothing_is_no_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_run(dir.path(), "base", 1, 1.0);
+    synthetic_run(dir.path(), "slow", 3, 2.0);
+    let compare = |rules: &[&str], format: &str| {
+        let out = Command::cargo_bin("provbench")
+            .unwrap()
+            .current_dir(dir.path())
+            .args(["compare", "base", "slow", "--format", format])
+            .args(rules)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = compare(&[], "markdown");
+    assert_eq!(code, Some(2), "no rule: {stdout}{stderr}");
+    assert!(
+        stderr.contains("nothing was judged") && stderr.contains("--max-regression"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("0 regression(s)"), "{stdout}");
+    assert!(stdout.contains("Not judged"), "{stdout}");
+    // 3,000 samples a series: p99.9 needs 5,000 (and the one-sample `max` is never judged).
+    let (code, stdout, stderr) = compare(&["--max-regression", "p999=10%", "--max-regression", "max=10%"], "json");
+    assert_eq!(code, Some(2), "thin tails only: {stdout}{stderr}");
+    assert!(
+        stderr.contains("nothing was judged") && stderr.contains("not enough data"),
+        "{stderr}"
+    );
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["judged"], 0, "{json}");
+    // One judged percentile is enough for a verdict: the 2x slowdown is a regression.
+    let (code, stdout, stderr) = compare(
+        &["--max-regression", "p999=10%", "--max-regression", "p50=5%"],
+        "markdown",
+    );
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("judged percentile(s)"), "{stdout}");
 }

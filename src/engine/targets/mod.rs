@@ -290,6 +290,11 @@ pub async fn resolve(
             auth::authenticate(client.clone(), a, origin(base_url), "target.auth", stop)
                 .await
                 .with_context(|| format!("{}: [target] auth", workload.path.display()))?;
+            // Before anything is sent to the target (a missing secret is said first): one that
+            // refuses connections fails here at once, and leaves nothing to clean up.
+            crate::http::reach(base_url, workload.http.connect_within())
+                .await
+                .with_context(|| format!("{}: [target] base_url", workload.path.display()))?;
             let http = http::Http::new(client, &workload.operations, !*is_scim)?;
             Ok(match is_scim {
                 true => ResolvedTarget::Scim(scim::Scim::new(http, None)),
@@ -323,8 +328,11 @@ pub async fn for_cleanup(
         let Some(url) = target_url else {
             anyhow::bail!("give a workload file or --target-url");
         };
-        let client = HttpClient::new(url, crate::http::HttpSettings::defaults())?;
+        let settings = crate::http::HttpSettings::defaults();
+        let within = settings.connect_within();
+        let client = HttpClient::new(url, settings)?;
         token(&client)?;
+        crate::http::reach(url, within).await?;
         return Ok(ResolvedTarget::Scim(scim::Scim::new(
             http::Http::new(Arc::new(client), &[], false)?,
             None,
@@ -364,6 +372,7 @@ pub async fn for_cleanup(
     {
         auth::authenticate(client.clone(), a, origin(&base), "target.auth", stop).await?;
     }
+    crate::http::reach(&base, w.http.connect_within()).await?;
     Ok(ResolvedTarget::Scim(scim::Scim::new(
         http::Http::new(client, &w.operations, false)?,
         None,

@@ -21,6 +21,7 @@ mod probes;
 mod readback;
 mod readme;
 mod reference;
+mod review;
 mod schemas;
 mod shards;
 mod signals;

@@ -2,6 +2,9 @@
 //! escalation checks read the target back (admin view) to see whether a forbidden call changed
 //! anything. A target that takes the forbidden write, answers 401/403, and then fails exactly
 //! the read that would show it must not earn a pass: a refused or failed read is an error.
+//!
+//! Invariant 5 against a target that numbers users and groups each from 1: a resource is its
+//! kind and its id, and a group read back as gone proves nothing of the user with its id.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -206,5 +209,152 @@ min_evidence = 1
         assert_eq!(c["passed"], 0, "{kind} passed on unread evidence: {c}");
         assert!(c["failed"].as_u64() > Some(0) || !c["error"].is_null(), "{kind}: {c}");
     }
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+}
+
+/// A SCIM server that numbers users and groups each from 1 (as many do: one table each), whose
+/// user DELETE answers 204 and deletes nothing, and whose group DELETE is honest.
+#[derive(Default)]
+struct Twins {
+    users: Mutex<BTreeMap<String, String>>,
+    groups: Mutex<BTreeMap<String, String>>,
+    next: Mutex<(u64, u64)>,
+}
+
+type T = State<Arc<Twins>>;
+
+fn named(id: &str, key: &str, name: &str) -> Value {
+    json!({"id": id, key: name})
+}
+
+async fn twins_start() -> (String, Arc<Twins>) {
+    async fn create_user(State(s): T, Json(b): Json<Value>) -> Response {
+        let id = {
+            let mut n = s.next.lock();
+            n.0 += 1;
+            n.0.to_string()
+        };
+        let name = b["userName"].as_str().unwrap_or_default().to_string();
+        s.users.lock().insert(id.clone(), name.clone());
+        (StatusCode::CREATED, Json(named(&id, "userName", &name))).into_response()
+    }
+    async fn create_group(State(s): T, Json(b): Json<Value>) -> Response {
+        let id = {
+            let mut n = s.next.lock();
+            n.1 += 1;
+            n.1.to_string()
+        };
+        let name = b["displayName"].as_str().unwrap_or_default().to_string();
+        s.groups.lock().insert(id.clone(), name.clone());
+        (StatusCode::CREATED, Json(named(&id, "displayName", &name))).into_response()
+    }
+    fn listing(m: &BTreeMap<String, String>, key: &str, filter: Option<&String>) -> Json<Value> {
+        let needle = filter.and_then(|f| f.split('"').nth(1)).unwrap_or_default();
+        list_of(
+            m.iter()
+                .filter(|(_, n)| n.contains(needle))
+                .map(|(i, n)| named(i, key, n))
+                .collect(),
+        )
+    }
+    async fn list_users(State(s): T, Query(q): Query<BTreeMap<String, String>>) -> Json<Value> {
+        listing(&s.users.lock(), "userName", q.get("filter"))
+    }
+    async fn list_groups(State(s): T, Query(q): Query<BTreeMap<String, String>>) -> Json<Value> {
+        listing(&s.groups.lock(), "displayName", q.get("filter"))
+    }
+    async fn get_user(State(s): T, Path(id): Path<String>) -> Response {
+        match s.users.lock().get(&id) {
+            Some(n) => Json(named(&id, "userName", n)).into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    async fn get_group(State(s): T, Path(id): Path<String>) -> Response {
+        match s.groups.lock().get(&id) {
+            Some(n) => Json(named(&id, "displayName", n)).into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    async fn delete_group(State(s): T, Path(id): Path<String>) -> StatusCode {
+        match s.groups.lock().remove(&id) {
+            Some(_) => StatusCode::NO_CONTENT,
+            None => StatusCode::NOT_FOUND,
+        }
+    }
+    let state = Arc::new(Twins::default());
+    let app = Router::new()
+        .route("/scim/v2/Users", get(list_users).post(create_user))
+        .route("/scim/v2/Groups", get(list_groups).post(create_group))
+        .route(
+            "/scim/v2/Users/{id}",
+            get(get_user).delete(|| async { StatusCode::NO_CONTENT }),
+        )
+        .route("/scim/v2/Groups/{id}", get(get_group).delete(delete_group))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/scim/v2", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, state)
+}
+
+/// Regression: deletes were read back once per id, whatever the resource's kind: group 1's read
+/// (gone) stood for user 1's, whose DELETE had deleted nothing, and cleanup said "0 left" with
+/// every user of the run still on the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_and_a_group_with_the_same_id_are_each_read_back() {
+    let (url, state) = twins_start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "t").unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        format!(
+            r#"name = "twins"
+[target]
+kind = "scim"
+base_url = "{url}"
+auth = {{ kind = "bearer", token_file = "token" }}
+[load]
+model = "closed"
+admins = 1
+iterations = 3
+[[journey]]
+name = "j"
+steps = ["create_user", "create_group", "delete_user"]
+"#
+        ),
+    )
+    .unwrap();
+    let dir_path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::cargo_bin("provbench")
+            .unwrap()
+            .current_dir(&dir_path)
+            .args([
+                "run",
+                "w.toml",
+                "--no-progress",
+                "--out",
+                "results",
+                "--cleanup-timeout",
+                "5s",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
+    let still = state.users.lock().len();
+    assert_eq!(still, 3, "the server deletes no user");
+    let left = summary["cleanup"]["left"]
+        .as_array()
+        .map_or(0, |l| l.iter().filter(|l| l["kind"] == "user").count());
+    assert!(
+        left >= 3,
+        "{still} users still there, cleanup says {left} left: {}\n{stdout}",
+        summary["cleanup"]
+    );
     assert_ne!(out.status.code(), Some(0), "{stdout}");
 }

@@ -22,6 +22,7 @@ mod readback;
 mod readme;
 mod reference;
 mod review;
+mod revocation;
 mod schemas;
 mod shards;
 mod signals;

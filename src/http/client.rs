@@ -590,7 +590,7 @@ impl Reply {
         if expected.contains(&self.status.as_u16()) {
             return Ok(self);
         }
-        let snippet = crate::redact::sample(&String::from_utf8_lossy(&self.body[..self.body.len().min(4096)]), 200);
+        let snippet = crate::redact::sample_bytes(&self.body, true, 200);
         Err(CallError {
             kind: ErrorKind::Status,
             detail: format!("HTTP {} (expected {:?}): {snippet}", self.status.as_u16(), expected),

@@ -8,6 +8,7 @@ mod checks;
 mod cli;
 mod connections;
 mod custom;
+mod cuts;
 mod egress;
 mod endings;
 mod engine;

@@ -128,7 +128,7 @@ async fn list_marked(
             .await
             .map_err(|e| format!("{kind}: {e}"))?;
         if reply.status.as_u16() != 200 {
-            let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(120)]).into_owned();
+            let body = crate::redact::sample_bytes(&reply.body, true, 120);
             return Err(Unsearchable {
                 why: format!("{kind}: HTTP {} to a filtered search: {body}", reply.status.as_u16()),
                 absent: start == 1 && reply.status.as_u16() == 404,

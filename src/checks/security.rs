@@ -150,13 +150,16 @@ impl CheckHub {
             Some(c) => self.client_token(c).await.ok(),
             None => None,
         };
-        // A token that has expired: issued to the short-lived client, then waited out.
+        // A token that has expired: issued to the short-lived client, then waited out. Its
+        // lifetime is the token endpoint's word: one past any representable time is no token
+        // that expires (and no panic), and the wait for it ends when the checks stop.
         let expired = match &self.cfg.expiring {
-            Some(c) => self
-                .client_token_with_ttl(c)
-                .await
-                .ok()
-                .map(|(t, ttl)| (t, Instant::now() + ttl + Duration::from_millis(500))),
+            Some(c) => self.client_token_with_ttl(c).await.ok().and_then(|(t, ttl)| {
+                let at = Instant::now()
+                    .checked_add(ttl)?
+                    .checked_add(Duration::from_millis(500))?;
+                Some((t, at))
+            }),
             None => None,
         };
         for i in 0..self.cfg.attempts {
@@ -167,7 +170,10 @@ impl CheckHub {
                 && let Some((_, usable_after)) = &expired
             {
                 // Only once it has expired is it an expired token.
-                tokio::time::sleep_until(*usable_after).await;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(*usable_after) => {}
+                    _ = self.stop.cancelled() => return,
+                }
             }
             let variants: [(&str, Option<String>); 4] = [
                 ("no token", None),

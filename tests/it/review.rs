@@ -114,7 +114,7 @@ async fn delete(State(s): S, Path(id): Path<String>) -> Response {
     }
 }
 
-async fn start() -> String {
+async fn start(expires_in: u64) -> String {
     let state = Arc::new(St::default());
     let app = Router::new()
         .route("/scim/v2/Users", get(list).post(create))
@@ -129,7 +129,7 @@ async fn start() -> String {
         )
         .route(
             "/oauth/token",
-            post(|| async { Json(json!({"access_token": "helpdesk-token", "expires_in": 1})) }),
+            post(move || async move { Json(json!({"access_token": "helpdesk-token", "expires_in": expires_in})) }),
         )
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -143,7 +143,43 @@ async fn start() -> String {
 /// escalate as unchanged: both passed while every forbidden write had taken effect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forbidden_write_hidden_by_a_failed_read_is_never_a_pass() {
-    let url = start().await;
+    let (summary, out) = security_run(1).await;
+    for kind in ["authorization", "escalation"] {
+        let c = check(&summary, kind, &out);
+        assert_eq!(c["passed"], 0, "{kind} passed on unread evidence: {c}");
+        assert!(c["failed"].as_u64() > Some(0) || !c["error"].is_null(), "{kind}: {c}");
+    }
+    assert_ne!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// Regression: a token lifetime past any representable time (`expires_in` = 2^64-1) panicked
+/// the authorization check's task, which then "never ran"; a long one held it past the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_never_expires_is_no_panic() {
+    let (summary, out) = security_run(u64::MAX).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let c = check(&summary, "authorization", &out);
+    assert!(c["error"].is_null() && c["failed"].as_u64() > Some(0), "{c}\n{stderr}");
+}
+
+fn check(summary: &Value, kind: &str, out: &std::process::Output) -> Value {
+    summary["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["kind"] == kind).cloned())
+        .unwrap_or_else(|| {
+            panic!(
+                "no {kind} check: {summary}\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+/// A run with the authorization and escalation checks against the server above, whose token
+/// endpoint says its tokens live `expires_in` seconds: (summary.json, the process's output).
+async fn security_run(expires_in: u64) -> (Value, std::process::Output) {
+    let url = start(expires_in).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), "admin-token").unwrap();
     std::fs::write(
@@ -194,22 +230,10 @@ min_evidence = 1
     })
     .await
     .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{stdout}\n{stderr}");
     let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap()).unwrap();
-    for kind in ["authorization", "escalation"] {
-        let c = summary["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["kind"] == kind)
-            .unwrap_or_else(|| panic!("no {kind} check: {summary}\n{stdout}\n{stderr}"));
-        assert_eq!(c["passed"], 0, "{kind} passed on unread evidence: {c}");
-        assert!(c["failed"].as_u64() > Some(0) || !c["error"].is_null(), "{kind}: {c}");
-    }
-    assert_ne!(out.status.code(), Some(0), "{stdout}");
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap())
+            .unwrap_or(Value::Null);
+    (summary, out)
 }
 
 /// A SCIM server that numbers users and groups each from 1 (as many do: one table each), whose

@@ -161,7 +161,7 @@ impl CheckHub {
     }
 
     /// After an enable, with directories: the user is no longer revoked and must bind again
-    /// (false, and nothing done, for token logins, whose revocation is checked once per user).
+    /// (false, and nothing done, for token logins: a token revoked by a disable is not issued again).
     pub fn enabled(self: &Arc<Self>, user: CheckedUser, acked: Instant) -> bool {
         if self.directories().is_empty() {
             return false;

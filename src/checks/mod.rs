@@ -673,6 +673,12 @@ impl CheckHub {
                         Ok(r) => matches!(r.status().as_u16(), 401 | 403 | 404 | 410),
                         Err(_) => false,
                     };
+                    if gone && me.overtaken_by_delete(&user.id, acked, sent) {
+                        // The journey's delete began before this answer: the token stopped
+                        // working for the delete, which says nothing of the disable.
+                        me.skip(CheckKind::Revocation);
+                        return;
+                    }
                     if gone {
                         let res = (sent - previous).as_micros() as u64;
                         me.registry
@@ -696,8 +702,19 @@ impl CheckHub {
                     wait = wait.mul_f64(1.5).min(Duration::from_millis(250));
                 }
             }
-            if me.login_once(&user).await.is_ok() {
-                failures.push((String::new(), "the user can still log in after the change".into()));
+            let sent = Instant::now();
+            match me.login_once(&user).await {
+                Ok(_) => failures.push((String::new(), "the user can still log in after the change".into())),
+                // Refused after a later delete began: the delete's doing, not this change's.
+                Err(_) if failures.is_empty() && me.overtaken_by_delete(&user.id, acked, sent) => {
+                    me.skip(CheckKind::Revocation);
+                    return;
+                }
+                Err(e) if !login_refused(&e) => failures.push((
+                    String::new(),
+                    format!("whether the user can still log in after the change was not learned: {e}"),
+                )),
+                Err(_) => {}
             }
             match failures.into_iter().next() {
                 None => me.pass(CheckKind::Revocation),
@@ -707,11 +724,6 @@ impl CheckHub {
                 }
             }
         });
-    }
-
-    /// Whether logins are LDAP binds (judged per change), not tokens (judged once per user).
-    pub fn checks_binds(&self) -> bool {
-        !self.directories().is_empty()
     }
 
     /// A journey began deleting `id` at `began`: what its checks see from then on is the
@@ -767,6 +779,24 @@ fn refused_by(error: &str) -> &'static str {
     } else {
         "the token endpoint refuses the login"
     }
+}
+
+/// Whether a login error is the IdP refusing the user (a 4xx token answer, the login form
+/// shown again), not a failure that says nothing about the user (a 5xx, a 429, a broken
+/// connection, a page it could not read). Judged on the error's start, which provbench writes,
+/// never on the target's text after it.
+fn login_refused(error: &str) -> bool {
+    let status = |rest: &str| {
+        rest.strip_prefix("HTTP ")
+            .and_then(|r| r.get(..3))
+            .and_then(|code| code.parse::<u16>().ok())
+            .is_some_and(|code| matches!(code, 400 | 401 | 403))
+    };
+    status(error)
+        || ["the code exchange: ", "the refresh grant: "]
+            .iter()
+            .any(|what| error.strip_prefix(what).is_some_and(status))
+        || error.starts_with("the login form came back")
 }
 
 /// What to change when a login error will not pass by waiting (a refused client, a disabled

@@ -66,11 +66,19 @@ impl CheckHub {
         self.client.as_ref().map_or("", |c| c.base())
     }
 
-    /// Users whose userName is `name` (admin view).
-    async fn count_named(&self, name: &str) -> Option<u64> {
+    /// Users whose userName is `name` (admin view), or why the target did not say: a read
+    /// that failed or was refused proves nothing about what the forbidden call did.
+    async fn count_named(&self, name: &str) -> Result<u64, String> {
         let path = format!("/Users?filter={}", encode_query(&format!("userName eq \"{name}\"")));
-        let r = self.client.as_ref()?.call(Method::GET, &path, None).await.ok()?;
-        serde_json::from_slice::<Value>(&r.body).ok()?["totalResults"].as_u64()
+        let client = self.client.as_ref().ok_or("no admin client")?;
+        let r = client.call(Method::GET, &path, None).await.map_err(|e| e.to_string())?;
+        if !r.status.is_success() {
+            return Err(format!("HTTP {}", r.status.as_u16()));
+        }
+        serde_json::from_slice::<Value>(&r.body)
+            .ok()
+            .and_then(|v| v["totalResults"].as_u64())
+            .ok_or_else(|| "an answer without totalResults".to_string())
     }
 
     async fn admin_create(&self, path: &str, body: Value) -> Option<String> {
@@ -109,12 +117,18 @@ impl CheckHub {
             .filter(|id| crate::http::url::segment(id).is_ok())
     }
 
-    async fn admin_get(&self, path: &str) -> Value {
-        let Some(client) = &self.client else { return Value::Null };
-        match client.call(Method::GET, path, None).await {
-            Ok(r) => serde_json::from_slice(&r.body).unwrap_or_default(),
-            Err(_) => Value::Null,
+    /// The resource at `path` as the admin sees it, or why it could not be read: an unread
+    /// resource is no evidence that a forbidden change did not take effect.
+    async fn admin_get(&self, path: &str) -> Result<Value, String> {
+        let client = self.client.as_ref().ok_or("no admin client")?;
+        let r = client.call(Method::GET, path, None).await.map_err(|e| e.to_string())?;
+        if !r.status.is_success() {
+            return Err(format!("reading {path} answered HTTP {}", r.status.as_u16()));
         }
+        serde_json::from_slice::<Value>(&r.body)
+            .ok()
+            .filter(Value::is_object)
+            .ok_or_else(|| format!("reading {path} answered no JSON object"))
     }
 
     /// Runs the run-wide security checks, spread over `span`.
@@ -136,13 +150,16 @@ impl CheckHub {
             Some(c) => self.client_token(c).await.ok(),
             None => None,
         };
-        // A token that has expired: issued to the short-lived client, then waited out.
+        // A token that has expired: issued to the short-lived client, then waited out. Its
+        // lifetime is the token endpoint's word: one past any representable time is no token
+        // that expires (and no panic), and the wait for it ends when the checks stop.
         let expired = match &self.cfg.expiring {
-            Some(c) => self
-                .client_token_with_ttl(c)
-                .await
-                .ok()
-                .map(|(t, ttl)| (t, Instant::now() + ttl + Duration::from_millis(500))),
+            Some(c) => self.client_token_with_ttl(c).await.ok().and_then(|(t, ttl)| {
+                let at = Instant::now()
+                    .checked_add(ttl)?
+                    .checked_add(Duration::from_millis(500))?;
+                Some((t, at))
+            }),
             None => None,
         };
         for i in 0..self.cfg.attempts {
@@ -153,7 +170,10 @@ impl CheckHub {
                 && let Some((_, usable_after)) = &expired
             {
                 // Only once it has expired is it an expired token.
-                tokio::time::sleep_until(*usable_after).await;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(*usable_after) => {}
+                    _ = self.stop.cancelled() => return,
+                }
             }
             let variants: [(&str, Option<String>); 4] = [
                 ("no token", None),
@@ -176,7 +196,18 @@ impl CheckHub {
                 req = req.bearer_auth(t);
             }
             let status = req.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
-            let created = self.count_named(&name).await.unwrap_or(0);
+            let created = match self.count_named(&name).await {
+                Ok(n) => n,
+                Err(why) => {
+                    self.fail(
+                        CheckKind::Authorization,
+                        Some(&name),
+                        None,
+                        format!("a create with {label} answered HTTP {status}; whether it created a user could not be read ({why})"),
+                    );
+                    continue;
+                }
+            };
             if matches!(status, 401 | 403) && created == 0 {
                 self.pass(CheckKind::Authorization);
             } else {
@@ -279,9 +310,25 @@ impl CheckHub {
                 .map(|r| r.status().as_u16())
                 .unwrap_or(0);
             // Whatever the status, the target must be unchanged.
-            let e = self.admin_get(&employee_path).await;
-            let a = self.admin_get(&admin_path).await;
-            let g = self.admin_get(&group_path).await;
+            let read = async {
+                Ok::<_, String>((
+                    self.admin_get(&employee_path).await?,
+                    self.admin_get(&admin_path).await?,
+                    self.admin_get(&group_path).await?,
+                ))
+            };
+            let (e, a, g) = match read.await {
+                Ok(all) => all,
+                Err(why) => {
+                    self.fail(
+                        CheckKind::Escalation,
+                        Some(&format!("client:{}", helpdesk.id)),
+                        None,
+                        format!("{label}: HTTP {status}; whether it took effect could not be read ({why})"),
+                    );
+                    continue;
+                }
+            };
             let escalated = e["roles"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|x| x["value"] == "admin"))

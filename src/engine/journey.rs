@@ -32,13 +32,13 @@ fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, began: I
         Step::CreateUser => hub.created(user, acked),
         Step::AssignRole(role) => hub.role_assigned(user, role.clone(), acked),
         // A delete is a change of its own: what its checks see from its start is its doing, not
-        // an earlier disable's; with directories it is judged on its own binds.
-        Step::DeleteUser if !u.revocation_started || hub.checks_binds() => {
+        // an earlier disable's (whose check then ends overtaken), so it is judged on its own,
+        // on binds with directories and on the user's token otherwise.
+        Step::DeleteUser => {
             hub.deleting(&user.id, began);
             u.revocation_started = true;
             hub.revoked(user, acked);
         }
-        Step::DeleteUser => hub.deleting(&user.id, began),
         Step::DisableUser if !u.revocation_started => {
             u.revocation_started = true;
             hub.revoked(user, acked);

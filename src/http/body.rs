@@ -13,12 +13,16 @@ use crate::metrics::ErrorKind;
 /// below what hurts a generator with thousands of connections.
 pub const DEFAULT_LIMIT: usize = 16 * 1024 * 1024;
 
-/// How many bytes of an over-long body the error shows.
+/// How many characters of an over-long body the error shows.
 const SAMPLE: usize = 120;
+/// How many bytes of the chunk that passed the limit are kept for that sample: enough that the
+/// sample stays short of where a secret may have been cut ([`crate::redact::sample_bytes`]).
+const SAMPLE_READ: usize = 64 * 1024;
 
 fn too_long(limit: usize, first: &[u8]) -> CallError {
-    // Redacted before it is cut: a secret across the cut leaves no half behind.
-    let sample = crate::redact::sample(&String::from_utf8_lossy(first), SAMPLE);
+    // Redacted before it is cut, and short of the end of what was read: a secret across either
+    // cut leaves no part behind.
+    let sample = crate::redact::sample_bytes(first, false, SAMPLE);
     CallError::payload(format!(
         "the answer's body is longer than the limit of {limit} bytes; it began: {sample}"
     ))
@@ -49,7 +53,7 @@ pub async fn read(mut resp: reqwest::Response, limit: usize) -> Result<Bytes, Ca
         match resp.chunk().await {
             Ok(Some(chunk)) => {
                 if out.len() + chunk.len() > limit {
-                    out.extend_from_slice(&chunk[..chunk.len().min(SAMPLE)]);
+                    out.extend_from_slice(&chunk[..chunk.len().min(SAMPLE_READ)]);
                     return Err(too_long(limit, &out));
                 }
                 out.extend_from_slice(&chunk);
@@ -98,7 +102,7 @@ where
         if held + data.len() > limit {
             let mut seen = first.map(|b| b.to_vec()).unwrap_or_default();
             seen.extend_from_slice(&out);
-            seen.extend_from_slice(&data[..data.len().min(SAMPLE)]);
+            seen.extend_from_slice(&data[..data.len().min(SAMPLE_READ)]);
             return Err(too_long(limit, &seen));
         }
         match (&first, out.is_empty()) {

@@ -551,6 +551,8 @@ fn retry_after(headers: &HeaderMap) -> Duration {
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
+        // `NaN` parses as a float, and passes a clamp as itself: it is no number of seconds.
+        .filter(|s| !s.is_nan())
         .map(|s| Duration::from_secs_f64(s.clamp(0.0, MAX_RETRY_AFTER.as_secs_f64())))
         .unwrap_or(Duration::from_secs(1))
 }
@@ -589,7 +591,7 @@ impl Reply {
         if expected.contains(&self.status.as_u16()) {
             return Ok(self);
         }
-        let snippet = crate::redact::sample(&String::from_utf8_lossy(&self.body[..self.body.len().min(4096)]), 200);
+        let snippet = crate::redact::sample_bytes(&self.body, true, 200);
         Err(CallError {
             kind: ErrorKind::Status,
             detail: format!("HTTP {} (expected {:?}): {snippet}", self.status.as_u16(), expected),
@@ -607,4 +609,29 @@ pub fn encode_query(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `Retry-After: NaN` parsed as a float, passed the clamp as NaN and panicked
+    /// the request's task in `Duration::from_secs_f64`.
+    #[test]
+    fn any_retry_after_a_target_sends_is_a_bounded_wait() {
+        for (value, expected) in [
+            ("NaN", Duration::from_secs(1)),
+            ("-NaN", Duration::from_secs(1)),
+            ("inf", MAX_RETRY_AFTER),
+            ("-inf", Duration::ZERO),
+            ("1e400", MAX_RETRY_AFTER),
+            ("-3", Duration::ZERO),
+            ("2.5", Duration::from_millis(2500)),
+            ("Wed, 21 Oct 2015 07:28:00 GMT", Duration::from_secs(1)),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::RETRY_AFTER, value.parse().unwrap());
+            assert_eq!(retry_after(&headers), expected, "{value}");
+        }
+    }
 }

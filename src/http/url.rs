@@ -114,7 +114,10 @@ fn check(s: &str) -> Result<(), Refused> {
     if s.is_empty() {
         return Err(Refused::Empty);
     }
-    if s == "." || s == ".." {
+    // Tomcat (and a proxy in front of it that decodes `%3B`) reads `..;x` as `..`: a segment's
+    // parameters do not make a dot segment a name, here as in `within`.
+    let name = s.split(';').next().unwrap_or(s);
+    if name == "." || name == ".." {
         return Err(Refused::DotSegment);
     }
     for c in s.chars() {
@@ -298,6 +301,28 @@ mod tests {
         }
     }
 
+    /// Regression: `..;` passed as a name, which Tomcat (behind a proxy that decodes `%3B`)
+    /// reads as `..`, as `within` already did for the credentials' path.
+    #[test]
+    fn dot_segments_with_parameters_are_refused() {
+        for id in [
+            "..;",
+            ".;",
+            "..;jsessionid=1",
+            "%2e%2e;x",
+            "..%3b",
+            "..%3Bx",
+            "%2E%3B",
+            "..%253B",
+        ] {
+            assert!(segment(id).is_err(), "{id:?} passed");
+            assert!(member("Users", id).is_err(), "{id:?} passed");
+        }
+        for id in ["a;b", "...;", ";", "x..;"] {
+            assert!(segment(id).is_ok(), "{id:?} refused");
+        }
+    }
+
     #[test]
     fn lookalikes_and_odd_encodings_are_refused() {
         for id in [
@@ -378,6 +403,8 @@ mod tests {
             Just("%".to_string()),
             Just("?".to_string()),
             Just("#".to_string()),
+            Just(";".to_string()),
+            Just("%3B".to_string()),
             Just("\\".to_string()),
             Just("%5C".to_string()),
             Just("\n".to_string()),
@@ -419,7 +446,7 @@ mod tests {
                     !reading.contains(['/', '\\', '?', '#', '\u{2028}', '\u{2029}'])
                         && !reading.contains(char::is_control)
                         && !reading.contains(is_separator_lookalike)
-                        && reading != "." && reading != ".."
+                        && !matches!(reading.split(';').next(), Some("." | ".."))
                         && (raw.contains('\u{FFFD}') || !reading.contains('\u{FFFD}')),
                     "{:?} reads as {:?}", raw, reading
                 );

@@ -167,7 +167,9 @@ pub fn describe(r: &LdapResult) -> String {
             "LDAP {} {}: {}",
             r.rc,
             code_name(r.rc),
-            text.chars().take(160).collect::<String>()
+            // Redacted before it is cut: a directory that echoes a password across the cut
+            // leaves no part of it.
+            crate::redact::sample(text, 160)
         )
     }
 }
@@ -366,7 +368,7 @@ fn too_many(cap: usize, asked: bool, sample: &str) -> CallError {
     } else {
         format!("the search finds more than {cap} entries, the most one search reads")
     };
-    let sample: String = sample.chars().take(120).collect();
+    let sample = crate::redact::sample(sample, 120);
     CallError::payload(if sample.is_empty() {
         why
     } else {
@@ -401,6 +403,27 @@ pub async fn bind_as(endpoint: &Endpoint, dn: &str, password: &str) -> Result<Bi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a directory's diagnostic text was cut at 160 characters before it was
+    /// redacted: a password it echoed across the cut left its first part in the error.
+    #[test]
+    fn a_directorys_text_is_redacted_before_it_is_cut() {
+        let secret = "ldap-diag-secret-93ac7e";
+        crate::redact::register(secret);
+        for pad in 140..160 {
+            let r = LdapResult {
+                rc: 49,
+                matched: String::new(),
+                text: format!("{}{secret}", "x".repeat(pad)),
+                refs: vec![],
+                ctrls: vec![],
+            };
+            let shown = describe(&r);
+            for i in 0..=secret.len() - 6 {
+                assert!(!shown.contains(&secret[i..i + 6]), "{shown}");
+            }
+        }
+    }
 
     #[test]
     fn results_are_named_with_their_code() {

@@ -61,6 +61,20 @@ impl Known {
         }
     }
 
+    /// How many characters the cut-off start of a secret's longest form may take in a sample:
+    /// a byte escaped takes at most 6 characters (`&#x2F;`, `\u002f`), 8 to be safe; a base64
+    /// form is matched as it is.
+    fn margin(&self) -> usize {
+        let escaped = self
+            .secrets
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+            .saturating_mul(8);
+        escaped.max(self.exact.iter().map(String::len).max().unwrap_or(0))
+    }
+
     /// `text` with every form of every secret replaced by `***`.
     fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
@@ -159,6 +173,35 @@ pub fn sample(text: &str, max: usize) -> String {
     match shown.char_indices().nth(max) {
         Some((cut, _)) => shown[..cut].to_string(),
         None => shown,
+    }
+}
+
+/// The first `max` characters of a target's answer (a body, of which `body` may be only the
+/// first bytes: `complete` says whether it is all), as [`sample`] shows them. A secret cut by
+/// the end of the bytes read is no longer recognisable, so what is shown never reaches the last
+/// [`Known::margin`] characters of an incomplete text: the bytes read grow (doubling, to all of
+/// `body` at most) until the redacted text is long enough, and what is still too short loses
+/// that margin. Every quote of an answer body goes through here.
+pub fn sample_bytes(body: &[u8], complete: bool, max: usize) -> String {
+    let margin = KNOWN.read().unwrap_or_else(|e| e.into_inner()).margin();
+    let mut window = 4096;
+    loop {
+        let end = window.min(body.len());
+        let shown = line(&String::from_utf8_lossy(&body[..end]));
+        let whole = end == body.len() && complete;
+        let count = shown.chars().count();
+        if whole || count >= max + margin || end == body.len() {
+            let keep = if whole {
+                max
+            } else {
+                max.min(count.saturating_sub(margin))
+            };
+            return match shown.char_indices().nth(keep) {
+                Some((cut, _)) => shown[..cut].to_string(),
+                None => shown,
+            };
+        }
+        window = window.saturating_mul(2);
     }
 }
 

@@ -101,6 +101,52 @@ fn a_sample_is_redacted_before_it_is_cut() {
     assert_eq!(sample("a\nb", 10), "a\\nb");
 }
 
+/// Regression: answer bodies were cut (80, 120, 200 bytes) before they were redacted, and the
+/// over-limit sample kept 120 bytes of the last chunk: a secret across the cut left its start.
+/// Every offset around the cut, every form, a body complete or cut short, padded with secrets.
+#[test]
+fn a_body_sample_leaves_no_part_of_a_secret_cut_anywhere() {
+    let secret = "body-sample-secret-7f3a9c";
+    register(secret);
+    let forms = [
+        secret.to_string(),
+        percent(secret, false),
+        base64::engine::general_purpose::STANDARD.encode(format!("id:{secret}")),
+    ];
+    for form in &forms {
+        for max in [20, 80, 120] {
+            for lead in [0usize, 3] {
+                for pad in 0..max + 2 * form.len() {
+                    let body = format!("{}{}x{form}{form}", secret.repeat(lead), "x".repeat(pad));
+                    for end in [body.len(), body.len() - form.len() / 2, 5000.min(body.len())] {
+                        for complete in [true, false] {
+                            let bytes = &body.as_bytes()[..end];
+                            let complete = complete && end == body.len();
+                            let shown = sample_bytes(bytes, complete, max);
+                            assert!(shown.chars().count() <= max, "{shown}");
+                            for i in 0..=secret.len() - 6 {
+                                assert!(
+                                    !shown.contains(&secret[i..i + 6]),
+                                    "{form} at {pad}, cut at {end}: {shown}"
+                                );
+                            }
+                            // The encoded forms' own pieces (past base64's `id:`).
+                            for i in 4..=form.len() - 8 {
+                                assert!(
+                                    !shown.contains(&form[i..i + 8]),
+                                    "{form} at {pad}, cut at {end}: {shown}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // A body without secrets is shown as it is, to `max`.
+    assert_eq!(sample_bytes(b"plain answer", true, 5), "plain");
+}
+
 #[test]
 fn control_and_bidi_characters_are_escaped() {
     assert_eq!(output("\u{1b}[2Jred\u{7}\nnext\r"), "\\u{1b}[2Jred\\u{7}\nnext\\r");

@@ -232,7 +232,7 @@ impl Http {
         .await?;
         let status = reply.status.as_u16();
         if !op.accepts(status) {
-            let snippet = String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)]).into_owned();
+            let snippet = crate::redact::sample_bytes(&reply.body, true, 200);
             let expected = if op.expect.is_empty() {
                 "2xx".to_string()
             } else {

@@ -47,10 +47,12 @@ where
     let deadline = deadline.max(now + FLOOR).min(now + PATIENCE);
     let mut gone = 0u64;
     // One read per resource, however many deletes claimed it (a journey's, then the sweep's).
+    // A resource is its kind and its id: many targets number users and groups each from 1, and
+    // group 1 read back as gone says nothing of user 1.
     let mut seen = std::collections::HashSet::new();
     let mut pending: Vec<(Created, String)> = items
         .into_iter()
-        .filter(|c| seen.insert(c.id().to_string()))
+        .filter(|c| seen.insert((kind(c), c.id().to_string())))
         .map(|c| (c, String::new()))
         .collect();
     let mut wait = Duration::from_millis(200);
@@ -119,15 +121,24 @@ fn unverified(item: &Created, why: String) -> LeftBehind {
     left
 }
 
+/// The kind of `item` as [`LeftBehind::kind`] names it: with its id, what names one resource.
+pub fn kind(item: &Created) -> &'static str {
+    match item {
+        Created::User { .. } => "user",
+        Created::Group { .. } => "group",
+        Created::Undo(_) => "cleanup hook",
+    }
+}
+
+/// Whether `item` and `left` are the same resource: the same kind and the same id.
+pub fn same(item: &Created, left: &LeftBehind) -> bool {
+    kind(item) == left.kind && item.id() == left.id
+}
+
 /// What is left of `item`, and why.
 pub fn left(item: &Created, reason: String) -> LeftBehind {
     LeftBehind {
-        kind: match item {
-            Created::User { .. } => "user",
-            Created::Group { .. } => "group",
-            Created::Undo(_) => "cleanup hook",
-        }
-        .into(),
+        kind: kind(item).into(),
         id: item.id().to_string(),
         name: item.name().to_string(),
         reason,

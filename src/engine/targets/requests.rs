@@ -155,7 +155,7 @@ async fn delete_one(
                     }
                     (None, _) if r.confirms_delete() => return Deleted::Done,
                     (_, s @ 200..=299) => {
-                        let body = String::from_utf8_lossy(&r.body[..r.body.len().min(80)]).into_owned();
+                        let body = crate::redact::sample_bytes(&r.body, true, 80);
                         return Deleted::Left(format!("HTTP {s} whose body does not confirm a delete: {body}"));
                     }
                     (_, 404 | 410) => return Deleted::AlreadyGone,

@@ -158,7 +158,7 @@ fn deleted(reply: &Reply) -> Result<(), StepEnd> {
     if reply.confirms_delete() {
         return Ok(());
     }
-    let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(80)]).into_owned();
+    let body = crate::redact::sample_bytes(&reply.body, true, 80);
     Err(payload(format!(
         "HTTP {} to a DELETE, with a body that does not confirm it: {body}",
         reply.status.as_u16()

@@ -128,7 +128,7 @@ async fn list_marked(
             .await
             .map_err(|e| format!("{kind}: {e}"))?;
         if reply.status.as_u16() != 200 {
-            let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(120)]).into_owned();
+            let body = crate::redact::sample_bytes(&reply.body, true, 120);
             return Err(Unsearchable {
                 why: format!("{kind}: HTTP {} to a filtered search: {body}", reply.status.as_u16()),
                 absent: start == 1 && reply.status.as_u16() == 404,
@@ -267,7 +267,9 @@ async fn settle(
     // What the ledger could not delete, and the sweep neither deleted nor listed as left.
     let unknown: Vec<LeftBehind> = carried
         .into_iter()
-        .filter(|l| !claimed.iter().any(|c| c.id() == l.id) && !left.iter().any(|n| n.id == l.id))
+        .filter(|l| {
+            !claimed.iter().any(|c| readback::same(c, l)) && !left.iter().any(|n| n.id == l.id && n.kind == l.kind)
+        })
         .collect();
     let (hooks, resources): (Vec<LeftBehind>, Vec<LeftBehind>) =
         unknown.into_iter().partition(|l| l.kind == "cleanup hook");
@@ -289,7 +291,7 @@ async fn settle(
     left.extend(
         resources
             .into_iter()
-            .filter(|l| there.iter().any(|(c, _)| c.id() == l.id)),
+            .filter(|l| there.iter().any(|(c, _)| readback::same(c, l))),
     );
     let (verified, unverified) = readback::confirm(claimed, deadline, |c| read(client, c)).await;
     report.verified += verified;

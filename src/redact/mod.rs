@@ -179,7 +179,7 @@ pub fn sample(text: &str, max: usize) -> String {
 /// The first `max` characters of a target's answer (a body, of which `body` may be only the
 /// first bytes: `complete` says whether it is all), as [`sample`] shows them. A secret cut by
 /// the end of the bytes read is no longer recognisable, so what is shown never reaches the last
-/// [`Known::margin`] characters of an incomplete text: the bytes read grow (doubling, to all of
+/// margin characters (eight times the longest registered secret) of an incomplete text: the bytes read grow (doubling, to all of
 /// `body` at most) until the redacted text is long enough, and what is still too short loses
 /// that margin. Every quote of an answer body goes through here.
 pub fn sample_bytes(body: &[u8], complete: bool, max: usize) -> String {

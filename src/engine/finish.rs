@@ -124,8 +124,8 @@ async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
 }
 
 /// What removes the run's leftovers by hand.
-pub fn cleanup_command(p: &Prepared) -> String {
-    format!("provbench cleanup --run-id {} {}", p.run_id, p.workload.path.display())
+fn cleanup_command(p: &Prepared) -> String {
+    super::prepare::cleanup_command(&p.run_id, &p.workload)
 }
 
 /// Posts the summary to a webhook; a failure is logged, never fatal.

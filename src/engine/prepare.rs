@@ -106,10 +106,7 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
             .await?,
     );
     tracing::info!(run_id = %run_id, target_url = %target.url(), load = %workload.load_summary(), "run starting");
-    super::shutdown::set_cleanup_hint(format!(
-        "provbench cleanup --run-id {run_id} {}",
-        workload.path.display()
-    ));
+    super::shutdown::set_cleanup_hint(cleanup_command(&run_id, &workload));
     let summary = starting_summary(&workload, &run_id, &target, opts);
     summary.write(&dir)?;
     let run_log = Arc::new(RunLog::open(&dir)?);
@@ -149,6 +146,12 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
     })
 }
 
+/// What removes a run's leftovers by hand: the one spelling the hint, the summary and the
+/// cleanup report give.
+pub fn cleanup_command(run_id: &RunId, workload: &Workload) -> String {
+    format!("provbench cleanup --run-id {run_id} {}", workload.path.display())
+}
+
 fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget, opts: &RunOptions) -> Summary {
     Summary {
         schema_version: SCHEMA_VERSION,
@@ -179,12 +182,7 @@ fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget
         checks: Vec::new(),
         probes: None,
         // Until cleanup ends (or for good, if the run is killed): the command that finishes it.
-        cleanup: (!opts.keep_users).then(|| {
-            CleanupReport::pending(format!(
-                "provbench cleanup --run-id {run_id} {}",
-                workload.path.display()
-            ))
-        }),
+        cleanup: (!opts.keep_users).then(|| CleanupReport::pending(cleanup_command(run_id, workload))),
         failures: Vec::new(),
         notes: Vec::new(),
     }

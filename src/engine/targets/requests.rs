@@ -276,11 +276,6 @@ pub async fn delete_all(
     }
 }
 
-/// Adds a round's counts (not its duration or list).
-pub fn absorb(into: &mut CleanupReport, round: CleanupReport) {
-    into.add_counts(&round);
-}
-
 /// Ends a cleanup report: what is left, counted (failed apart from unverified) and listed (the
 /// list bounded, failures first).
 pub fn close(mut report: CleanupReport, mut left: Vec<LeftBehind>, started: Instant) -> CleanupReport {

@@ -230,7 +230,7 @@ async fn sweep_marked(
             }
             tried.extend(fresh.iter().map(|c| c.id().to_string()));
             let round = requests::delete_all(client.clone(), fresh, deadline, request).await;
-            requests::absorb(&mut report, round.report);
+            report.add_counts(&round.report);
             still.retain(|l| !round.left.iter().any(|n| n.id == l.id));
             still.extend(round.left);
             claimed.extend(round.claimed);
@@ -260,7 +260,7 @@ async fn settle(
     deadline: Instant,
     started: Instant,
 ) -> CleanupReport {
-    requests::absorb(&mut report, sweep.report.clone());
+    report.add_counts(&sweep.report);
     report.unsearchable = sweep.report.unsearchable;
     let mut left = sweep.left;
     claimed.extend(sweep.claimed);
@@ -351,7 +351,7 @@ pub async fn clean_up(
     let (undo, items): (Vec<Created>, Vec<Created>) = items.into_iter().partition(|c| matches!(c, Created::Undo(_)));
     let mut first = requests::delete_all(client.clone(), undo, deadline, request).await;
     let round = requests::delete_all(client.clone(), items, deadline, request).await;
-    requests::absorb(&mut first.report, round.report);
+    first.report.add_counts(&round.report);
     first.left.extend(round.left);
     let mut claimed = first.claimed;
     claimed.extend(round.claimed);

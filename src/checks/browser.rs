@@ -70,6 +70,8 @@ impl CheckHub {
         let mut browser = Navigator::new(&self.http, self.idp_origins(flow), redirect_uri);
         let mut landing = browser.get(&url, url.as_str()).await?;
         let mut signed_in = false;
+        // Identifier-first pages: the username on one page, the password on the next.
+        let mut identified = false;
         for _ in 0..MAX_STEPS {
             let page = match landing {
                 Landing::Callback(to) => {
@@ -102,9 +104,22 @@ impl CheckHub {
                 {
                     return Err(format!("the login form has no `{csrf}` field (its CSRF token)"));
                 }
-                form.set(&flow.username_field, user_name);
+                // A password page after a username page may not ask for the name again.
+                if !identified || form.has(&flow.username_field) {
+                    form.set(&flow.username_field, user_name);
+                }
                 form.set(&flow.password_field, password);
                 signed_in = true;
+            } else if form.has(&flow.username_field) {
+                if identified || signed_in {
+                    return Err(format!(
+                        "the username page came back at {}: {}",
+                        page.url.path(),
+                        form::text(&page.body, 160)
+                    ));
+                }
+                form.set(&flow.username_field, user_name);
+                identified = true;
             } else if let Some((field, value)) = flow
                 .consent
                 .as_ref()

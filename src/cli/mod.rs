@@ -358,7 +358,7 @@ pub struct ServeArgs {
     pub profile: String,
     /// TOML configuration laid over its profile (keys: profile, seed, token_ttl, clients,
     /// static_tokens, privileged_groups, roles, queue, services, login_requires_sync,
-    /// password_grant, login_consent, webhook_url, job_retention, faults, flaws; queue and
+    /// password_grant, login_consent, login_identifier_first, webhook_url, job_retention, faults, flaws; queue and
     /// faults are tables, services an array of tables).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -373,6 +373,10 @@ pub struct ServeArgs {
     /// Show a consent page after the login form, before redirecting with the code.
     #[arg(long)]
     pub login_consent: bool,
+    /// Identifier-first sign-in: the login page asks for the username, the next page for the
+    /// password (as several identity providers do).
+    #[arg(long)]
+    pub login_identifier_first: bool,
     /// A user attribute every create and replace must carry, published as required in /Schemas
     /// (repeatable), as identity providers that require `active` or `emails`.
     #[arg(long, value_name = "NAME")]
@@ -499,6 +503,7 @@ impl ServeArgs {
         c.password_grant &= !self.no_password_grant;
         c.required_attributes.extend(self.require_attribute.iter().cloned());
         c.login_consent |= self.login_consent;
+        c.login_identifier_first |= self.login_identifier_first;
         if let Some(d) = &self.idle_poll {
             c.idle_poll = Some(d.clone());
         }

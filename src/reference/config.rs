@@ -224,6 +224,9 @@ pub struct ReferenceConfig {
     pub password_grant: bool,
     /// `/oauth/login` shows a consent page before redirecting with the code.
     pub login_consent: bool,
+    /// Identifier-first sign-in: the login page asks for the username only, the next page for
+    /// the password (as several identity providers do).
+    pub login_identifier_first: bool,
     pub webhook_url: Option<String>,
     pub job_retention: usize,
     pub faults: FaultConfig,
@@ -302,6 +305,7 @@ impl ReferenceConfig {
             login_requires_sync: None,
             password_grant: true,
             login_consent: false,
+            login_identifier_first: false,
             required_attributes: Vec::new(),
             webhook_url: None,
             job_retention: 200_000,
@@ -501,6 +505,7 @@ pub struct ReferenceConfigWire {
     login_requires_sync: Option<String>,
     password_grant: Option<bool>,
     login_consent: Option<bool>,
+    login_identifier_first: Option<bool>,
     required_attributes: Option<Vec<String>>,
     webhook_url: Option<String>,
     job_retention: Option<usize>,
@@ -593,6 +598,9 @@ impl ReferenceConfigWire {
         }
         if let Some(v) = self.login_consent {
             c.login_consent = v;
+        }
+        if let Some(v) = self.login_identifier_first {
+            c.login_identifier_first = v;
         }
         if let Some(v) = self.required_attributes {
             c.required_attributes = v;

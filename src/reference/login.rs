@@ -33,6 +33,8 @@ struct Session {
     csrf: String,
     /// Set once the credentials were accepted (consent still to give).
     user: Option<String>,
+    /// Identifier-first: the username the first page named (the password page asks for the rest).
+    identified: Option<String>,
     created: Instant,
 }
 
@@ -104,10 +106,15 @@ pub async fn authorize(State(state): State<Arc<AppState>>, Query(q): Query<Autho
             challenge,
             csrf: csrf.clone(),
             user: None,
+            identified: None,
             created: Instant::now(),
         },
     );
-    page(&session, &login_form(&csrf, None))
+    let form = match state.config.login_identifier_first {
+        true => username_form(&csrf, None),
+        false => login_form(&csrf, None),
+    };
+    page(&session, &form)
 }
 
 fn page(session: &str, body: &str) -> Response {
@@ -127,6 +134,28 @@ fn login_form(csrf: &str, error: Option<&str>) -> String {
         "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/oauth/login\">\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
          <label>Username <input type=\"text\" name=\"username\"></label>\
+         <label>Password <input type=\"password\" name=\"password\"></label>\
+         <button type=\"submit\">Sign in</button></form>"
+    )
+}
+
+/// Identifier-first, page one: the username only.
+fn username_form(csrf: &str, error: Option<&str>) -> String {
+    let error = error.map(|e| format!("<p class=\"error\">{e}</p>")).unwrap_or_default();
+    format!(
+        "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/oauth/login\">\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+         <label>Username <input type=\"text\" name=\"username\"></label>\
+         <button type=\"submit\">Next</button></form>"
+    )
+}
+
+/// Identifier-first, page two: the password of the user page one named.
+fn password_form(csrf: &str, error: Option<&str>) -> String {
+    let error = error.map(|e| format!("<p class=\"error\">{e}</p>")).unwrap_or_default();
+    format!(
+        "<h1>Enter your password</h1>{error}<form method=\"post\" action=\"/oauth/login\">\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
          <label>Password <input type=\"password\" name=\"password\"></label>\
          <button type=\"submit\">Sign in</button></form>"
     )
@@ -195,16 +224,43 @@ pub async fn login(
         Ok(s) => s,
         Err(r) => return refused(r),
     };
-    let (username, password) = (form.username.unwrap_or_default(), form.password.unwrap_or_default());
+    let browser = session_id(&headers).unwrap_or_default();
+    if state.config.login_identifier_first {
+        // Page one names the user (and never takes a password); page two takes the password of
+        // the user page one named, whatever else it carries.
+        let named = form.username.clone().filter(|u| !u.is_empty());
+        match (&session.identified, named, form.password.is_some()) {
+            (None, Some(u), false) => {
+                session.identified = Some(u);
+                session.csrf = random_token();
+                return page(&browser, &password_form(&session.csrf, None));
+            }
+            (None, _, _) => {
+                session.csrf = random_token();
+                return page(&browser, &username_form(&session.csrf, Some("Enter your username")));
+            }
+            (Some(_), _, false) => {
+                session.csrf = random_token();
+                return page(&browser, &password_form(&session.csrf, Some("Enter your password")));
+            }
+            (Some(_), _, true) => {}
+        }
+    }
+    let username = match &session.identified {
+        Some(u) => u.clone(),
+        None => form.username.unwrap_or_default(),
+    };
+    let password = form.password.unwrap_or_default();
     let user = match check_password(&state, &username, &password) {
         Ok(id) => id,
         Err(e) => {
             session.csrf = random_token();
-            let (id, body) = (
-                session_id(&headers).unwrap_or_default(),
-                login_form(&session.csrf, Some(&e.description)),
-            );
-            return page(&id, &body);
+            let body = match session.identified.take() {
+                // A refused password starts over at the username page, as such IdPs do.
+                Some(_) => username_form(&session.csrf, Some(&e.description)),
+                None => login_form(&session.csrf, Some(&e.description)),
+            };
+            return page(&browser, &body);
         }
     };
     session.user = Some(user);

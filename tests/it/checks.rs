@@ -190,6 +190,29 @@ fn run_login_variant(kinds: &str, reference: &str, extra: &str) -> (Option<i32>,
     (out.status.code(), summary)
 }
 
+/// An identifier-first IdP (`serve --login-identifier-first`): the username on one page, the
+/// password on the next, then consent. The browser sign-in fills each page with what it asks
+/// for; a name field it does not know fails the check with the page's own text.
+#[test]
+fn browser_sign_in_through_an_identifier_first_login() {
+    let flow = "login_flow = { kind = \"authorization-code\", csrf_field = \"csrf_token\", consent = { field = \"decision\", value = \"allow\" }";
+    let reference = "password_grant = false\nlogin_consent = true\nlogin_identifier_first = true\n";
+    let (code, summary) = run_login_variant("[\"login\"]", reference, &format!("{flow} }}\n"));
+    let checks = summary["checks"].to_string();
+    assert_eq!(code, Some(0), "{checks}");
+    let login = &summary["checks"][0];
+    assert!(
+        login["passed"].as_u64().unwrap() > 0 && login["failed"] == 0,
+        "{checks}"
+    );
+
+    let misnamed = format!("{flow}, username_field = \"email\" }}\n");
+    let (code, summary) = run_login_variant("[\"login\"]", reference, &misnamed);
+    let checks = summary["checks"].to_string();
+    assert_eq!(code, Some(1), "{checks}");
+    assert!(checks.contains("Sign in"), "the page's text: {checks}");
+}
+
 /// A token endpoint that allows the password grant to confidential clients only, with HTTP
 /// Basic only: the login check passes with `login_client` authenticating by Basic, and fails,
 /// naming `invalid_client`, without it or with the secret in the form.

@@ -9,14 +9,14 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // Returns a closed pipe as an error (ignored), never a panic.
-            let _ = e.print();
             // --help and --version are successes; every other parse failure is a usage error.
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            if !e.use_stderr() {
+                // Returns a closed pipe as an error (ignored), never a panic.
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            usage_error(&e);
+            return ExitCode::from(2);
         }
     };
     match provbench::cli::run(cli) {
@@ -26,4 +26,27 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A command line clap refused: its own text, or with `--log-format json` anywhere on the line
+/// one JSON error event (a log collector reading stderr gets nothing else).
+fn usage_error(e: &clap::Error) {
+    if !json_asked(std::env::args_os().skip(1)) {
+        let _ = e.print();
+        return;
+    }
+    provbench::redact::set_stderr_json(true);
+    let text = e.render().to_string();
+    let one_line: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let message = one_line.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    provbench::redact::eprint(&format!("error: {message}\n"));
+}
+
+/// Whether the words ask for JSON logs, read without clap (which just refused them).
+fn json_asked(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let words: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    words.iter().enumerate().any(|(i, w)| {
+        w == "--log-format=json" || (w == "--log-format" && words.get(i + 1).is_some_and(|n| n == "json"))
+    })
 }

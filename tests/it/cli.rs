@@ -318,6 +318,18 @@ fn json_logs_hold_no_plain_text() {
         .find(|e| e["message"] == "progress")
         .unwrap_or_else(|| panic!("no progress event: {stderr}"));
     assert!(progress["ops"].as_u64().is_some_and(|n| n > 0), "{progress}");
+    // A command line clap refuses is one JSON error event too, naming the word it refused.
+    let out = provbench()
+        .args(["--log-format", "json", "run", "--no-such-flag", "w.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_str(stderr.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    assert_eq!(v["level"], "ERROR", "{stderr}");
+    assert!(v["message"].as_str().unwrap().contains("--no-such-flag"), "{stderr}");
     // What provbench says outside its log: an error on the way out.
     let out = provbench()
         .args(["--log-format", "json", "run", "no-such-workload.toml"])

@@ -251,3 +251,98 @@ fn absence_settled(watch: &Watch, counters: &ProbeCounters, w: &Write) -> bool {
     let settle = slowest.max(Duration::from_secs(1)).min(watch.timeout);
     w.trace.since_deleted().is_some_and(|d| d > settle)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::probes::condition::{Reading, Who};
+    use crate::probes::source::{Memo, Pending};
+
+    /// A view whose change shows from `at` on; each read takes `read`, and the service reads its
+    /// state halfway through.
+    struct Flip {
+        at: Instant,
+        read: Duration,
+    }
+
+    impl Source for Flip {
+        fn read<'a>(&'a self, _: Subject<'a>, _: &'a mut Memo, _: &'a CancellationToken) -> Pending<'a, Fetch> {
+            Box::pin(async move {
+                let sent = Instant::now();
+                tokio::time::sleep(self.read).await;
+                let status = if sent + self.read / 2 >= self.at { 200 } else { 404 };
+                let reading = Arc::new(Reading::new(status, bytes::Bytes::new()));
+                Fetch::Answer {
+                    reading,
+                    sent,
+                    arrived: Instant::now(),
+                }
+            })
+        }
+
+        fn requests(&self) -> u64 {
+            0
+        }
+    }
+
+    fn watch(precision: f64) -> Watch {
+        Watch {
+            timeout: Duration::from_secs(30),
+            poll: crate::workload::probes::PollPolicy {
+                initial: Duration::from_millis(5),
+                max: Duration::from_secs(1),
+                factor: 2.0,
+                precision: Some(precision),
+            },
+            stop: CancellationToken::new(),
+            counters: Default::default(),
+            registry: Arc::new(crate::metrics::Registry::new()),
+            clock: super::super::bracket::WallClock::now(),
+        }
+    }
+
+    /// Relative polling on a schedule the test controls (paused time, so a busy machine cannot
+    /// make a poll late): every bracket around a change holds it and is at most the precision's
+    /// share of its lag, give or take the jitter (up to 1.25 × a gap), the first gap and the reads.
+    #[tokio::test(start_paused = true)]
+    async fn relative_polling_keeps_each_bracket_within_its_share_of_the_lag() {
+        let (precision, read) = (0.04, Duration::from_millis(1));
+        let w = watch(precision);
+        let who = Who {
+            id: "1",
+            user_name: "u",
+        };
+        for lag_ms in [20u64, 150, 600, 1_500, 4_000, 9_000, 20_000] {
+            for _ in 0..20 {
+                let acked = Instant::now();
+                let lag = Duration::from_millis(lag_ms);
+                let source = Flip { at: acked + lag, read };
+                let subject = Subject { who, job: None };
+                let counters = ProbeCounters::default();
+                let met = |r: &Reading| match r.status {
+                    200 => Check::Met,
+                    _ => Check::NotYet,
+                };
+                let Ok(b) = poll(&w, &source, subject, acked, &counters, met).await else {
+                    panic!("a change at {lag_ms} ms was never seen");
+                };
+                let (before, after) = (b.before - acked, b.after - acked);
+                assert!(
+                    before <= lag && lag <= after,
+                    "{lag_ms} ms outside [{before:?}, {after:?}]"
+                );
+                let allowed = (lag.mul_f64(precision * 1.25) + read * 2).max(w.poll.initial * 2);
+                let bound = allowed.min(w.poll.max.mul_f64(1.25) + read * 2);
+                assert!(
+                    after - before <= bound,
+                    "a change at {lag_ms} ms bracketed by {:?}, more than {bound:?}",
+                    after - before
+                );
+            }
+        }
+    }
+}

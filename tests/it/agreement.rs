@@ -63,15 +63,20 @@ async fn creates_at_defaults(delay: &str, filter_only: bool) -> (MetricSummary, 
 /// part of the write's latency after the service accepted it, which the client cannot see: a
 /// few hundred µs on an idle machine, tens of ms where the answer waits for a busy core. Below
 /// the truth, provbench may also be off by up to `answer_us`, the writes' p99 latency in the
-/// same run, so the bound stays as tight as the machine allows.
+/// same run, so the bound stays as tight as the machine allows. A busy machine polls late, which
+/// widens the brackets it reports: a midpoint is within half of its own bracket, so the bound
+/// never falls below half the median bracket at p50 and p90, half the widest at p99 (on an idle
+/// machine both are below 5 %; that the schedule keeps brackets within their share of the lag is
+/// proven on a paused clock, `probes::observe::tests`).
 fn agrees(name: &str, client: &MetricSummary, truth: &Value, answer_us: u64) {
-    for (q, c, t) in [
-        ("p50", client.p50_us, &truth["p50_us"]),
-        ("p90", client.p90_us, &truth["p90_us"]),
-        ("p99", client.p99_us, &truth["p99_us"]),
+    let (median_bracket, widest) = (client.resolution_us.unwrap_or(0), client.resolution_max_us.unwrap_or(0));
+    for (q, c, t, bracket) in [
+        ("p50", client.p50_us, &truth["p50_us"], median_bracket),
+        ("p90", client.p90_us, &truth["p90_us"], median_bracket),
+        ("p99", client.p99_us, &truth["p99_us"], widest),
     ] {
         let (c, t) = (c.unwrap() as f64, t.as_u64().unwrap() as f64);
-        let tolerance = (t * 0.05).max(2000.0);
+        let tolerance = (t * 0.05).max(2000.0).max(bracket as f64 / 2.0);
         eprintln!(
             "{name} {q}: provbench {c} µs, truth {t} µs ({:+.1} %)",
             (c - t) / t * 100.0

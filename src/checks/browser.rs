@@ -67,7 +67,7 @@ impl CheckHub {
             .append_pair("code_challenge", &challenge(&verifier))
             .append_pair("code_challenge_method", "S256");
         let redirect_uri = Url::parse(&flow.redirect_uri).map_err(|e| format!("redirect_uri: {e}"))?;
-        let mut browser = Navigator::new(&self.http, self.idp_origins(flow), redirect_uri);
+        let mut browser = Navigator::new(&self.http, self.idp_origins(flow), redirect_uri, &self.requests);
         let mut landing = browser.get(&url, url.as_str()).await?;
         let mut signed_in = false;
         // Identifier-first pages: the username on one page, the password on the next.
@@ -156,6 +156,7 @@ impl CheckHub {
         ];
         let token_url = self.url(&self.cfg.token_url, "", "");
         let request = super::security::authenticated(self.http.post(&token_url), &mut form, client, secret);
+        self.count_request();
         let tokens = token_answer(request.form(&form).send().await, "the code exchange").await?;
         let access = tokens["access_token"].as_str().unwrap_or_default().to_string();
         if !flow.refresh {
@@ -169,6 +170,7 @@ impl CheckHub {
         };
         let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh)];
         let request = super::security::authenticated(self.http.post(&token_url), &mut form, client, secret);
+        self.count_request();
         let refreshed = token_answer(request.form(&form).send().await, "the refresh grant").await?;
         Ok(refreshed["access_token"].as_str().unwrap_or_default().to_string())
     }

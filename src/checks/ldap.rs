@@ -26,6 +26,7 @@ impl CheckHub {
     async fn bind(&self, d: &BindDirectory, user: &CheckedUser) -> Result<Bind, String> {
         let password = user.password.as_deref().unwrap_or_default();
         let started = Instant::now();
+        self.count_request();
         let r = bind_as(&d.endpoint, &d.dn_for(&user.id, &user.user_name), password).await;
         if r.is_ok() {
             self.registry

@@ -9,6 +9,7 @@
 use cookie_store::CookieStore;
 use reqwest::Url;
 use reqwest::header::{self, HeaderMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::http::body;
 
@@ -128,15 +129,18 @@ pub struct Navigator<'a> {
     idp: IdpOrigins,
     redirect_uri: Url,
     cookies: CookieStore,
+    /// The checks' request count, one more for each page asked.
+    sent: &'a AtomicU64,
 }
 
 impl<'a> Navigator<'a> {
-    pub fn new(http: &'a reqwest::Client, idp: IdpOrigins, redirect_uri: Url) -> Navigator<'a> {
+    pub fn new(http: &'a reqwest::Client, idp: IdpOrigins, redirect_uri: Url, sent: &'a AtomicU64) -> Navigator<'a> {
         Navigator {
             http,
             idp,
             redirect_uri,
             cookies: CookieStore::default(),
+            sent,
         }
     }
 
@@ -174,6 +178,7 @@ impl<'a> Navigator<'a> {
             if let Some(cookies) = self.cookie_header(&url) {
                 request = request.header(header::COOKIE, cookies);
             }
+            self.sent.fetch_add(1, Ordering::Relaxed);
             let resp = request
                 .send()
                 .await

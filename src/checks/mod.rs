@@ -68,6 +68,8 @@ pub struct CheckHub {
     /// For requests the checks form whole (tokens, userinfo, login pages): follows no redirect.
     http: reqwest::Client,
     registry: Arc<Registry>,
+    /// Every request and bind the checks sent: what judging cost, reported beside the load's.
+    requests: AtomicU64,
     run_id: RunId,
     tallies: Vec<Tally>,
     login_latency: SeriesId,
@@ -97,6 +99,22 @@ pub struct CheckHub {
 const MAX_PENDING: usize = 10_000;
 
 impl CheckHub {
+    /// One request (or bind) of a check is about to go.
+    pub(crate) fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `request`, counted as one of the checks' requests.
+    fn counted<F: std::future::Future>(&self, request: F) -> F {
+        self.count_request();
+        request
+    }
+
+    /// The requests and binds the checks sent so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     /// The longest answer body a check reads (tokens, userinfo, login pages): the target's.
     pub(crate) fn body_limit(&self) -> usize {
         self.client
@@ -163,6 +181,7 @@ impl CheckHub {
             http: crate::http::bare(Duration::from_secs(10)),
             client,
             origin_client,
+            requests: AtomicU64::new(0),
             registry,
             run_id: run_id.clone(),
             tokens: DashMap::new(),
@@ -299,6 +318,7 @@ impl CheckHub {
             request = security::authenticated(request, &mut form, c, s);
         }
         let started = Instant::now();
+        self.count_request();
         let sent = request.form(&form).send().await;
         let micros = started.elapsed().as_micros() as u64;
         match sent {
@@ -389,6 +409,7 @@ impl CheckHub {
                                 return;
                             }
                         };
+                        self.count_request();
                         let info = self.http.get(url).bearer_auth(&token).send().await;
                         match info {
                             Ok(r) if r.status().is_success() => {}
@@ -477,7 +498,7 @@ impl CheckHub {
         let mut wait = Duration::from_millis(20);
         loop {
             if let Some(client) = &self.origin_client
-                && let Ok(reply) = client.call(Method::GET, &url, None).await
+                && let Ok(reply) = self.counted(client.call(Method::GET, &url, None)).await
                 && reply.status.is_success()
             {
                 let v: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
@@ -593,6 +614,7 @@ impl CheckHub {
                 let mut last = String::from("no answer");
                 let mut wait = Duration::from_millis(5);
                 let ok = loop {
+                    me.count_request();
                     if let Ok(r) = me.http.get(&url).bearer_auth(&token).send().await {
                         let status = r.status();
                         if !status.is_success() && me.revoked_users.contains_key(&user.id) {
@@ -669,6 +691,7 @@ impl CheckHub {
                 let mut wait = Duration::from_millis(5);
                 loop {
                     let sent = Instant::now();
+                    me.count_request();
                     let gone = match me.http.get(&url).bearer_auth(&token).send().await {
                         Ok(r) => matches!(r.status().as_u16(), 401 | 403 | 404 | 410),
                         Err(_) => false,
@@ -822,6 +845,7 @@ impl CheckHub {
         let (Some(client), Ok(path)) = (&self.client, crate::http::url::member("Users", id)) else {
             return true;
         };
+        self.count_request();
         match client.call(Method::GET, &path, None).await {
             Ok(r) if r.status.as_u16() == 200 => serde_json::from_slice::<Value>(&r.body)
                 .map(|v| v["active"].as_bool().unwrap_or(true))

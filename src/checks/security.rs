@@ -50,6 +50,7 @@ impl CheckHub {
             c,
             &secret,
         );
+        self.count_request();
         let r = request.form(&form).send().await?;
         let v: Value = crate::http::body::json(r, self.body_limit())
             .await
@@ -71,6 +72,7 @@ impl CheckHub {
     async fn count_named(&self, name: &str) -> Result<u64, String> {
         let path = format!("/Users?filter={}", encode_query(&format!("userName eq \"{name}\"")));
         let client = self.client.as_ref().ok_or("no admin client")?;
+        self.count_request();
         let r = client.call(Method::GET, &path, None).await.map_err(|e| e.to_string())?;
         if !r.status.is_success() {
             return Err(format!("HTTP {}", r.status.as_u16()));
@@ -82,6 +84,7 @@ impl CheckHub {
     }
 
     async fn admin_create(&self, path: &str, body: Value) -> Option<String> {
+        self.count_request();
         let r = self
             .client
             .as_ref()?
@@ -121,6 +124,7 @@ impl CheckHub {
     /// resource is no evidence that a forbidden change did not take effect.
     async fn admin_get(&self, path: &str) -> Result<Value, String> {
         let client = self.client.as_ref().ok_or("no admin client")?;
+        self.count_request();
         let r = client.call(Method::GET, path, None).await.map_err(|e| e.to_string())?;
         if !r.status.is_success() {
             return Err(format!("reading {path} answered HTTP {}", r.status.as_u16()));
@@ -195,6 +199,7 @@ impl CheckHub {
             if let Some(t) = token {
                 req = req.bearer_auth(t);
             }
+            self.count_request();
             let status = req.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
             let created = match self.count_named(&name).await {
                 Ok(n) => n,
@@ -299,6 +304,7 @@ impl CheckHub {
                     patch(json!([{"op": "add", "path": "members", "value": [{"value": employee}]}])),
                 ),
             };
+            self.count_request();
             let status = self
                 .http
                 .request(method, format!("{}{path}", self.target_base()))
@@ -348,6 +354,7 @@ impl CheckHub {
                 );
                 // Put things back so the next attempt starts clean.
                 let Some(client) = &self.client else { continue };
+                self.count_request();
                 let _ = client
                     .call(
                         Method::PATCH,
@@ -359,6 +366,7 @@ impl CheckHub {
                         ),
                     )
                     .await;
+                self.count_request();
                 let _ = client
                     .call(
                         Method::PATCH,

@@ -37,6 +37,8 @@ pub struct Driven {
     pub arrivals: Option<(Schedule, GateCounts)>,
     pub journeys: Vec<JourneyInfo>,
     pub checks: Vec<CheckReport>,
+    /// The requests and binds the checks sent, when there are checks.
+    pub check_requests: Option<u64>,
     pub probes: Option<ProbeReport>,
     /// Why operations failed, sampled per operation and reason.
     pub failures: Vec<crate::results::FailureSample>,
@@ -147,6 +149,7 @@ pub async fn drive(
         failures: failures.report(),
         arrivals: ctx.gate.as_ref().map(|g| (g.schedule().clone(), g.counts())),
         journeys: ctx.journey_infos(),
+        check_requests: checks.as_ref().map(|c| c.requests()),
         checks: checks.map(|c| c.reports()).unwrap_or_default(),
         probes: probes.as_ref().map(|p| p.report(operations)),
         hub: probes,

@@ -83,6 +83,9 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
         let series = ctx.series(index, i);
         let end = ctx.target.execute(&ctx.run, admin, step, &mut state, series).await;
         let micros = t0.elapsed().as_micros() as u64;
+        if let Some(hub) = &ctx.probes {
+            hub.count_operation();
+        }
         match end {
             StepEnd::Done => {
                 ctx.registry.record(series, micros);

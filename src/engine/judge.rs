@@ -5,8 +5,26 @@ use std::time::Duration;
 
 use super::drive::Driven;
 use crate::metrics::summary::summarize_all;
-use crate::results::{StopReason, Summary};
+use crate::results::{CheckCost, StopReason, Summary, WARN_SHARE};
 use crate::thresholds::{Data, ThresholdSpec, judge_all};
+
+/// The checks' requests and their share of all the run sent; a share above a quarter is said.
+fn check_cost(summary: &mut Summary, requests: u64) -> CheckCost {
+    let operations: u64 = summary.operations().map(|m| m.count).sum();
+    let probes = summary.probes.as_ref().map_or(0, |p| p.probe_requests);
+    let share = requests as f64 / (requests + operations + probes).max(1) as f64;
+    if share > WARN_SHARE {
+        summary.notes.push(format!(
+            "the checks' own requests were {:.0} % of all requests (above {:.0} %): lower [checks] sample or attempts",
+            share * 100.0,
+            WARN_SHARE * 100.0
+        ));
+    }
+    CheckCost {
+        requests,
+        share_of_requests: share,
+    }
+}
 
 /// Fills `summary` (as written at the start) from `driven`, judged by `thresholds`.
 pub fn judge(summary: &mut Summary, driven: Driven, thresholds: &[ThresholdSpec], stop: StopReason) {
@@ -36,6 +54,7 @@ pub fn judge(summary: &mut Summary, driven: Driven, thresholds: &[ThresholdSpec]
             ));
         }
     }
+    summary.check_cost = driven.check_requests.map(|n| check_cost(summary, n));
     let waited: u64 = summary.operations().map(|m| m.rate_limited).sum();
     if waited > 0 {
         summary.notes.push(format!(
@@ -153,6 +172,7 @@ mod tests {
             declared_thresholds: vec![],
             thresholds: vec![],
             checks: vec![],
+            check_cost: None,
             probes: None,
             cleanup: None,
             failures: vec![],
@@ -186,6 +206,7 @@ mod tests {
                 stopped: 0,
             }],
             checks: vec![],
+            check_requests: None,
             probes: None,
             notes: vec![],
             hub: None,

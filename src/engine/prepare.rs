@@ -180,6 +180,7 @@ fn starting_summary(workload: &Workload, run_id: &RunId, target: &ResolvedTarget
         declared_thresholds: workload.thresholds.iter().map(|t| t.declared()).collect(),
         thresholds: Vec::new(),
         checks: Vec::new(),
+        check_cost: None,
         probes: None,
         // Until cleanup ends (or for good, if the run is killed): the command that finishes it.
         cleanup: (!opts.keep_users).then(|| CleanupReport::pending(cleanup_command(run_id, workload))),

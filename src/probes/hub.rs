@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -27,6 +27,10 @@ use crate::workload::probes::{JobSource, Probes, QueueProbe, SyncProbe};
 
 pub struct ProbeHub {
     sample: f64,
+    /// The probes' largest share of all requests (`probes.max_share`).
+    max_share: f64,
+    /// The load's own operations so far, against which the probes' share is judged.
+    operations: AtomicU64,
     max_pending: usize,
     /// The job-status endpoint, when a queue probe is set.
     queue: Option<Watched<QueueProbe>>,
@@ -98,6 +102,8 @@ impl ProbeHub {
         }
         Ok(ProbeHub {
             sample: probes.sample,
+            max_share: probes.max_share,
+            operations: AtomicU64::new(0),
             max_pending: probes.max_pending,
             queue,
             services,
@@ -127,6 +133,28 @@ impl ProbeHub {
         draw < self.sample
     }
 
+    /// Whether the probes' reads so far are within their share of all requests: the one place
+    /// the probes' cost is bounded, for every source alike (a write beyond it is counted, not
+    /// observed, as one beyond `max_pending` is shed).
+    fn within_share(&self) -> bool {
+        if self.max_share >= 1.0 {
+            return true;
+        }
+        let probes = self.requests() as f64;
+        probes <= self.max_share * (probes + self.operations.load(Ordering::Relaxed) as f64)
+    }
+
+    /// One operation of the load ended (the measure of the probes' share).
+    pub fn count_operation(&self) {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The probes' requests so far, every source's.
+    fn requests(&self) -> u64 {
+        let services = self.services.iter().map(|s| s.source.requests());
+        services.chain(self.queue.iter().map(|q| q.source.requests())).sum()
+    }
+
     /// A fresh trace for a user, one slot per sync probe.
     pub fn new_trace(&self) -> condition::UserTrace {
         condition::Trace::new(self.services.len())
@@ -147,6 +175,10 @@ impl ProbeHub {
                 .push((write.user_id.clone(), write.user_name.clone()));
         }
         let counters = &self.watch.counters;
+        if !self.within_share() {
+            counters.over_share.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             counters.shed.fetch_add(1, Ordering::Relaxed);
             return;
@@ -242,6 +274,7 @@ impl ProbeHub {
             services: &self.services,
             counters: &self.watch.counters,
             sample: self.sample,
+            max_share: self.max_share,
             push_events: self.push.as_ref().map(|p| p.events.load(Ordering::Relaxed)),
         };
         report::report(end, operations)

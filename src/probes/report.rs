@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::condition::{self, Who};
 use super::source::Timing;
 use super::watch::{Counters, ProbeCounters, Watched};
-use crate::results::ProbeReport;
+use crate::results::{ProbeReport, WARN_SHARE};
 use crate::workload::probes::{QueueProbe, SyncProbe};
 
 /// Asks every polled service, until `bound` (or an interrupt), whether each of `users` (id,
@@ -74,6 +74,7 @@ pub struct Ended<'a> {
     pub services: &'a [Watched<SyncProbe>],
     pub counters: &'a Counters,
     pub sample: f64,
+    pub max_share: f64,
     /// Events the push receiver took, when there is one.
     pub push_events: Option<u64>,
 }
@@ -98,6 +99,15 @@ pub fn report(end: Ended, operations: u64) -> ProbeReport {
     if disagrees > 0 {
         problems.push(format!(
             "{disagrees} change times a service published fell outside their polling bracket (its clock is off by more than clock_uncertainty): the bracket was used"
+        ));
+    }
+    let share = requests as f64 / (requests + operations).max(1) as f64;
+    // Said unless the workload raised `max_share` to allow it.
+    if share > WARN_SHARE && share > end.max_share {
+        problems.push(format!(
+            "probe reads were {:.0} % of all requests (above {:.0} %): what they observe is no longer the load alone; lower probes.sample or probes.max_share",
+            share * 100.0,
+            WARN_SHARE * 100.0
         ));
     }
     let missing = c.missing_job.load(Ordering::Relaxed);
@@ -127,7 +137,9 @@ pub fn report(end: Ended, operations: u64) -> ProbeReport {
         probe_requests: requests,
         probe_request_errors: c.request_errors.load(Ordering::Relaxed),
         not_modified: c.unchanged.load(Ordering::Relaxed),
-        share_of_requests: requests as f64 / (requests + operations).max(1) as f64,
+        share_of_requests: share,
+        max_share: end.max_share,
+        not_followed: c.over_share.load(Ordering::Relaxed),
         push_events: end.push_events,
         problems,
         never_observed: Vec::new(),

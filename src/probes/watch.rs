@@ -89,6 +89,8 @@ pub struct Counters {
     pub request_errors: AtomicU64,
     pub sampled: AtomicU64,
     pub shed: AtomicU64,
+    /// Writes of sampled users not observed: the probes were at their share of requests.
+    pub over_share: AtomicU64,
     pub abandoned: AtomicU64,
     pub missing_job: AtomicU64,
 }

@@ -175,6 +175,14 @@ fn checks(out: &mut String, s: &Summary) {
         out.push('\n');
         s.checks.iter().for_each(|c| out.push_str(&check_line(c)));
     }
+    if let Some(c) = &s.check_cost {
+        let _ = writeln!(
+            out,
+            "  checks sent {} requests of their own, {:.0}% of all requests",
+            c.requests,
+            c.share_of_requests * 100.0
+        );
+    }
 }
 
 /// Journeys, cleanup, notes and where the results are.
@@ -218,6 +226,14 @@ fn footer(out: &mut String, s: &Summary, results_dir: &str) {
             p.probe_requests,
             p.share_of_requests * 100.0
         );
+        if p.not_followed > 0 {
+            let _ = writeln!(
+                out,
+                "probes   held to {:.0}% of requests: {} writes of sampled users not observed",
+                p.max_share * 100.0,
+                p.not_followed
+            );
+        }
     }
     if let Some(c) = &s.cleanup {
         out.push_str(&cleanup_lines(&s.run_id, c));

@@ -183,6 +183,7 @@ fn combine(summaries: &[Summary]) -> Summary {
     }
     s.journeys = journeys.into_values().collect();
     s.checks = combined_checks(summaries);
+    s.check_cost = combined_check_cost(summaries);
     s.cleanup = combined_cleanup(summaries);
     s.probes = None;
     s
@@ -229,6 +230,25 @@ fn combined_stop(summaries: &[Summary]) -> Option<StopReason> {
         StopReason::Deadline | StopReason::ScheduleEnd => 3,
     };
     reasons.into_iter().flatten().min_by_key(|r| rank(r)).cloned()
+}
+
+/// The shards' check requests summed; their share of everything the shards sent (each shard's
+/// total read back from its own share).
+fn combined_check_cost(summaries: &[Summary]) -> Option<crate::results::CheckCost> {
+    let costs: Vec<_> = summaries.iter().filter_map(|s| s.check_cost.as_ref()).collect();
+    if costs.is_empty() {
+        return None;
+    }
+    let requests: u64 = costs.iter().map(|c| c.requests).sum();
+    let all: f64 = costs
+        .iter()
+        .filter(|c| c.share_of_requests > 0.0)
+        .map(|c| c.requests as f64 / c.share_of_requests)
+        .sum();
+    Some(crate::results::CheckCost {
+        requests,
+        share_of_requests: if all > 0.0 { requests as f64 / all } else { 0.0 },
+    })
 }
 
 fn combined_checks(summaries: &[Summary]) -> Vec<CheckReport> {

@@ -110,6 +110,7 @@ pub fn fixture() -> Summary {
                 error: None,
             },
         ],
+        check_cost: None,
         probes: None,
         cleanup: None,
         failures: Vec::new(),

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use metric::{MetricSummary, format_micros};
 pub use outcome::{Evidence, RunOutcome, StopReason, settle};
-pub use reports::{CheckReport, CleanupReport, Example, LeftBehind, ProbeReport, Verdict};
+pub use reports::{CheckCost, CheckReport, CleanupReport, Example, LeftBehind, ProbeReport, Verdict, WARN_SHARE};
 
 use crate::vocab::metric as name;
 
@@ -118,6 +118,8 @@ pub struct Summary {
     pub thresholds: Vec<Verdict>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_cost: Option<CheckCost>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probes: Option<ProbeReport>,
     #[serde(default)]

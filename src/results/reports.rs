@@ -107,6 +107,12 @@ pub struct ProbeReport {
     pub not_modified: u64,
     /// Probe requests as a share of every request the run sent.
     pub share_of_requests: f64,
+    /// The share the probes were held to (`probes.max_share`; 0 in older summaries).
+    #[serde(default)]
+    pub max_share: f64,
+    /// Writes of sampled users not observed, because the probes were at `max_share`.
+    #[serde(default)]
+    pub not_followed: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push_events: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -123,6 +129,19 @@ pub struct ProbeReport {
     /// answer), so nothing is known of them there: never counted as leftovers, nor as gone.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unread_after_cleanup: std::collections::BTreeMap<String, u64>,
+}
+
+/// Above this share of all requests, the probes' or the checks' own traffic is said to distort
+/// the load (a note in every output).
+pub const WARN_SHARE: f64 = 0.25;
+
+/// What the checks' own requests cost (logins, token, userinfo and audit reads, forbidden
+/// writes and their read-backs, binds): they are not the load, and must not become it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckCost {
+    pub requests: u64,
+    /// The checks' requests as a share of every request the run sent (load, probes, checks).
+    pub share_of_requests: f64,
 }
 
 /// What cleanup could not delete.

@@ -30,6 +30,10 @@ pub struct ProbesWire {
     /// of their own (default 45).
     #[serde(default)]
     pub budget: Option<Spanned<f64>>,
+    /// The largest share of the run's requests the probes' reads may take (default 0.1):
+    /// above it, writes are not observed until the load's own requests catch up.
+    #[serde(default)]
+    pub max_share: Option<Spanned<f64>>,
     #[serde(default)]
     pub queue: Option<Spanned<QueueWire>>,
     /// Each service is read again as the shape its keys say (`HttpSyncWire`, or
@@ -100,6 +104,12 @@ pub const DEFAULT_BUDGET: f64 = 45.0;
 /// then about 5 % of its lag, and the midpoint within 2.5 % of the truth.
 pub const DEFAULT_PRECISION: f64 = 0.05;
 
+/// The probes' default share of a run's requests: what they observe should not become the load
+/// (unbounded, by-id and directory reads were 90 % and more of all requests). Observations under
+/// way when it is reached still finish, so a run ends a little above it: 10 % keeps the
+/// quickstart and the directory replica under 15 %.
+pub const DEFAULT_MAX_SHARE: f64 = 0.10;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollPolicy {
     pub initial: Duration,
@@ -145,6 +155,9 @@ pub struct PushReceiver {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probes {
     pub sample: f64,
+    /// The largest share of all requests probe reads may take: writes are observed only while
+    /// the probes are under it (1.0: no limit).
+    pub max_share: f64,
     pub max_pending: usize,
     pub timeout: Duration,
     pub poll: PollPolicy,
@@ -184,6 +197,7 @@ impl Probes {
             return Ok(None);
         }
         let sample = share(src, &w.sample, "probes.sample", 0.1)?;
+        let max_share = share(src, &w.max_share, "probes.max_share", DEFAULT_MAX_SHARE)?;
         let poll = poll_policy(src, w.poll.as_ref())?;
         let queue = match (&w.queue, embedded_services) {
             (Some(q), _) => Some(queue_probe(src, q)?),
@@ -208,6 +222,7 @@ impl Probes {
         }
         Ok(Some(Probes {
             sample,
+            max_share,
             max_pending: match &w.max_pending {
                 Some(n) => count(src, n, "probes.max_pending", 1, limits::PENDING)?,
                 None => 10_000,

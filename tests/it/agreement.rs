@@ -34,7 +34,7 @@ async fn creates_at_defaults(delay: &str, filter_only: bool) -> (MetricSummary, 
     let workload = format!(
         "name = \"agreement\"\n[load]\nmodel = \"open\"\nrate = \"40/s\"\nduration = \"6s\"\nmax_admins = 100\n\
          [[journey]]\nname = \"joiner\"\nsteps = [\"create_user\"]\n\
-         [probes]\nsample = 1.0\n[[probes.sync]]\nservice = \"mail\"\n{}\n",
+         [probes]\nsample = 1.0\nmax_share = 1.0\n[[probes.sync]]\nservice = \"mail\"\n{}\n",
         read_by(filter_only)
     );
     let (result, _dir) = run_with(Some(&reference), &workload, true).await;
@@ -153,7 +153,7 @@ async fn revocations_are_observed_through_a_filter_only_view() {
     let workload = format!(
         "name = \"revocations\"\n[load]\nmodel = \"closed\"\nadmins = 4\niterations = 3\nthink_time = \"600ms\"\n\
          [[journey]]\nname = \"leaver\"\nsteps = [\"create_user\", \"disable_user\", \"delete_user\"]\n\
-         [probes]\nsample = 1.0\n[[probes.sync]]\nservice = \"mail\"\n{}\n",
+         [probes]\nsample = 1.0\nmax_share = 1.0\n[[probes.sync]]\nservice = \"mail\"\n{}\n",
         read_by(true)
     );
     let (result, _dir) = run_with(Some(&reference), &workload, true).await;
@@ -185,7 +185,7 @@ async fn conditional_reads_of_a_view_with_opaque_etags() {
     let workload = format!(
         "name = \"etags\"\n[load]\nmodel = \"closed\"\nadmins = 4\niterations = 2\nthink_time = \"700ms\"\n\
          [[journey]]\nname = \"mover\"\nsteps = [\"create_user\", \"modify_user\"]\n\
-         [probes]\nsample = 1.0\n[[probes.sync]]\nservice = \"mail\"\n{}\nops = [\"modify_user\"]\n",
+         [probes]\nsample = 1.0\nmax_share = 1.0\n[[probes.sync]]\nservice = \"mail\"\n{}\nops = [\"modify_user\"]\n",
         read_by(false)
     );
     let (result, _dir) = run_with(Some(&reference), &workload, true).await;
@@ -213,7 +213,7 @@ async fn queue_delay_of_a_worker_polling_an_idle_queue() {
     let reference = start_reference(config).await;
     let workload = "name = \"idle\"\n[load]\nmodel = \"open\"\nrate = \"5/s\"\nduration = \"3s\"\nmax_admins = 10\n\
          [[journey]]\nname = \"joiner\"\nsteps = [\"create_user\"]\n\
-         [probes]\nsample = 1.0\n\
+         [probes]\nsample = 1.0\nmax_share = 1.0\n\
          queue = { job_header = \"x-job-location\", accepted_at = \"/accepted_at\", started_at = \"/started_at\" }\n";
     let (result, _dir) = run_with(Some(&reference), workload, true).await;
     let stats: Value = reference.get_json("/stats").await;
@@ -247,7 +247,7 @@ async fn a_service_with_oauth2_client_credentials_of_its_own() {
     let workload = format!(
         "name = \"oauth2\"\n[load]\nmodel = \"closed\"\nadmins = 2\niterations = 3\nthink_time = \"300ms\"\n\
          [[journey]]\nname = \"joiner\"\nsteps = [\"create_user\"]\n\
-         [probes]\nsample = 1.0\n[[probes.sync]]\nservice = \"mail\"\nurl = \"{root}/linked/mail/Users/{{id}}\"\n\
+         [probes]\nsample = 1.0\nmax_share = 1.0\n[[probes.sync]]\nservice = \"mail\"\nurl = \"{root}/linked/mail/Users/{{id}}\"\n\
          auth = {{ kind = \"oauth2-client-credentials\", token_url = \"{root}/oauth/token\", client_id = \"readonly\", client_secret_file = \"{secret}\", scope = \"scim:read\" }}\n",
         root = reference.root,
         secret = secret.display()

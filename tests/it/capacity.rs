@@ -45,6 +45,7 @@ name = "joiner"
 steps = ["create_user"]
 [probes]
 sample = 1.0
+max_share = 1.0
 timeout = "10s"
 poll = {{ initial = "2ms", max = "20ms", factor = 1.3 }}
 queue = {{ job_header = "x-job-location", accepted_at = "/accepted_at", started_at = "/started_at" }}

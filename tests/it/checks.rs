@@ -84,6 +84,20 @@ fn without_flaws_every_check_passes_and_no_secret_is_written() {
     for c in s["checks"].as_array().unwrap() {
         assert!(c["passed"].as_u64().unwrap() > 0, "{c}");
     }
+    // What judging cost is counted (at least a request per judged case) and said.
+    let judged: u64 = s["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["passed"].as_u64().unwrap())
+        .sum();
+    let cost = &s["check_cost"];
+    assert!(
+        cost["requests"].as_u64().unwrap() >= judged,
+        "{cost} for {judged} judged cases"
+    );
+    assert!(cost["share_of_requests"].as_f64().unwrap() > 0.0, "{cost}");
+    assert!(stdout.contains("checks sent"), "{stdout}");
     for m in ["login_latency", "login_ready_lag", "revocation_lag", "audit_lag"] {
         assert!(
             s["metrics"].as_array().unwrap().iter().any(|x| x["metric"] == m),

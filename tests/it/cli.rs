@@ -145,7 +145,7 @@ fn out_of_bounds_values_are_refused_with_file_line_and_limit() {
         ),
         (
             format!(
-                "{CLOSED}[probes]\nsample = 1.0\nmax_pending = 100000000000\n[[probes.sync]]\nservice = \"d\"\nurl = \"/d/{{id}}\"\n"
+                "{CLOSED}[probes]\nsample = 1.0\nmax_share = 1.0\nmax_pending = 100000000000\n[[probes.sync]]\nservice = \"d\"\nurl = \"/d/{{id}}\"\n"
             ),
             "w.toml:",
             "limit of 1000000",
@@ -202,7 +202,7 @@ fn strict_makes_a_probe_that_observed_nothing_a_failure() {
     .unwrap();
     std::fs::write(
         dir.path().join("w.toml"),
-        "name = \"x\"\n[target]\nconfig = \"ref.toml\"\n[load]\nmodel = \"closed\"\nadmins = 1\niterations = 3\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n[probes]\nsample = 1.0\ntimeout = \"1s\"\n",
+        "name = \"x\"\n[target]\nconfig = \"ref.toml\"\n[load]\nmodel = \"closed\"\nadmins = 1\niterations = 3\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n[probes]\nsample = 1.0\nmax_share = 1.0\ntimeout = \"1s\"\n",
     )
     .unwrap();
     let run = |strict: bool| {

@@ -219,6 +219,7 @@ name = "j"
 steps = ["create_user", "delete_user"]
 [probes]
 sample = 1.0
+max_share = 1.0
 "#;
     let (result, _dir) = run_against(None, workload).await;
     let tags = hlog_tags(&result.dir);

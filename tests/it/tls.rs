@@ -198,7 +198,7 @@ async fn a_probe_service_behind_mutual_tls() {
         "ca_file = \"{FIXTURES}/ca.pem\"\nclient_cert = \"{FIXTURES}/client.pem\"\nclient_key = \"{FIXTURES}/client.key\"\n"
     );
     let probes = format!(
-        "[probes]\nsample = 1.0\ntimeout = \"5s\"\nsync = [{{ service = \"mirror\", url = \"{url}/Users/{{id}}\", auth = \"none\", \
+        "[probes]\nsample = 1.0\nmax_share = 1.0\ntimeout = \"5s\"\nsync = [{{ service = \"mirror\", url = \"{url}/Users/{{id}}\", auth = \"none\", \
          ca_file = \"{FIXTURES}/ca.pem\", client_cert = \"{FIXTURES}/client.pem\", client_key = \"{FIXTURES}/client.key\" }}]\n"
     );
     // Long enough between steps for the probes to see each user before its delete.

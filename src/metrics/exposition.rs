@@ -353,6 +353,37 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Scrapes of several generators add up: two shards' buckets, summed bucket by bucket,
+        /// are the buckets of their merged histogram; and a bucket never holds a value above its
+        /// bound, nor misses one more than 0.1 % (the histogram's precision) below it.
+        #[test]
+        fn shards_buckets_add_up_and_hold_what_lies_below_the_bound(
+            a in proptest::collection::vec(1u64..400_000_000, 0..200),
+            b in proptest::collection::vec(1u64..400_000_000, 0..200),
+        ) {
+            let histogram = |values: &[u64]| {
+                let mut h = crate::metrics::series::new_histogram();
+                values.iter().for_each(|v| h.record(*v).unwrap());
+                h
+            };
+            let (ha, hb) = (histogram(&a), histogram(&b));
+            let mut merged = ha.clone();
+            merged.add(&hb).unwrap();
+            let both = cumulative_buckets(&merged);
+            let summed: Vec<u64> = cumulative_buckets(&ha).iter().zip(cumulative_buckets(&hb)).map(|(x, y)| x + y).collect();
+            proptest::prop_assert_eq!(&summed, &both);
+            let all: Vec<u64> = a.iter().chain(&b).copied().collect();
+            for (le, count) in BUCKETS_SECONDS.iter().zip(&both) {
+                let bound = (le * 1e6).round() as u64;
+                let at_or_below = all.iter().filter(|v| **v <= bound).count() as u64;
+                let well_below = all.iter().filter(|v| **v as f64 * 1.001 <= bound as f64).count() as u64;
+                proptest::prop_assert!(well_below <= *count && *count <= at_or_below, "le {}: {} of {:?}", le, count, all);
+            }
+            proptest::prop_assert_eq!(both.last().copied(), Some(all.len() as u64));
+        }
+    }
+
     /// Buckets are cumulative and end at the total; a value on a bound counts in that bound's
     /// bucket, one just above it in the next; a tag named like a reserved label cannot clash.
     #[test]

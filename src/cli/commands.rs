@@ -195,14 +195,14 @@ async fn sweep(args: SweepArgs) -> anyhow::Result<Outcome> {
 }
 
 fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
-    let s = report::merge::merge(&args.dirs, &args.out)?;
+    let s = report::merge::merge(&args.dirs, &args.out, &args.formats)?;
     crate::redact::print(&console(&s, &args.out.display().to_string()));
     outcome_of(&s)
 }
 
 fn report_dir(args: ReportArgs) -> anyhow::Result<Outcome> {
     let s = report::rebuild(&args.dir)?;
-    report::write_all(&s, &args.dir)?;
+    report::write_all(&s, &args.dir, &args.formats)?;
     crate::redact::print(&console(&s, &args.dir.display().to_string()));
     outcome_of(&s)
 }
@@ -302,6 +302,7 @@ async fn run_workload(args: RunArgs) -> anyhow::Result<Outcome> {
             start_at: args.start_at,
             strict: args.strict,
             target: None,
+            formats: args.formats.clone(),
         },
         interrupt_token()?,
     )

@@ -86,6 +86,11 @@ pub struct MergeArgs {
     pub dirs: Vec<PathBuf>,
     #[arg(long)]
     pub out: PathBuf,
+    /// Also write reports for CI systems (comma-separated or repeated): gitlab-load-performance
+    /// (gitlab-load-performance.json, GitLab's load-performance report), openmetrics (metrics.txt,
+    /// GitLab's metrics report) and bmf (bmf.json, Bencher Metric Format).
+    #[arg(long = "report-format", value_name = "FORMAT", value_delimiter = ',')]
+    pub formats: Vec<crate::report::Format>,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +143,11 @@ pub struct SweepArgs {
 pub struct ReportArgs {
     /// A results folder (with summary.json and histograms.hlog).
     pub dir: PathBuf,
+    /// Also write reports for CI systems (comma-separated or repeated): gitlab-load-performance
+    /// (gitlab-load-performance.json, GitLab's load-performance report), openmetrics (metrics.txt,
+    /// GitLab's metrics report) and bmf (bmf.json, Bencher Metric Format).
+    #[arg(long = "report-format", value_name = "FORMAT", value_delimiter = ',')]
+    pub formats: Vec<crate::report::Format>,
 }
 
 #[derive(Debug, Args)]
@@ -201,7 +211,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_users: bool,
     /// Serve live Prometheus text (format 0.0.4) at http://ADDR/metrics during the run: per
-    /// metric a summary since the start, one over the last 10 s, and counters.
+    /// metric a histogram since the start (classic buckets), a summary over the last 10 s, and
+    /// counters, every sample labelled with run_id and shard.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
     /// Keep serving /metrics this long after the run ends (e.g. one scrape interval), so the
@@ -242,6 +253,11 @@ pub struct RunArgs {
     /// whose every observation timed out.
     #[arg(long)]
     pub strict: bool,
+    /// Also write reports for CI systems (comma-separated or repeated): gitlab-load-performance
+    /// (gitlab-load-performance.json, GitLab's load-performance report), openmetrics (metrics.txt,
+    /// GitLab's metrics report) and bmf (bmf.json, Bencher Metric Format).
+    #[arg(long = "report-format", value_name = "FORMAT", value_delimiter = ',')]
+    pub formats: Vec<crate::report::Format>,
 }
 
 impl RunArgs {

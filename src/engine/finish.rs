@@ -41,7 +41,7 @@ pub async fn finish(
         }
     }
     summary.write(&p.dir)?;
-    crate::report::write_all(&summary, &p.dir)?;
+    crate::report::write_all(&summary, &p.dir, &opts.formats)?;
     for v in &summary.thresholds {
         p.run_log
             .event("threshold", serde_json::to_value(v).unwrap_or_default());

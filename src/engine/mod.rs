@@ -74,6 +74,8 @@ pub struct RunOptions {
     pub strict: bool,
     /// A target of a kind defined outside this crate, in place of the workload's `[target]`.
     pub target: Option<Arc<dyn targets::Protocol>>,
+    /// Reports for CI systems written beside the usual ones (`--report-format`).
+    pub formats: Vec<crate::report::Format>,
 }
 
 impl RunOptions {
@@ -95,6 +97,7 @@ impl RunOptions {
             start_at: None,
             strict: false,
             target: None,
+            formats: Vec::new(),
         }
     }
 }

@@ -116,7 +116,11 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
     );
     let exposition = match &opts.metrics_listen {
         Some(listen) => {
-            let e = Exposition::default();
+            // Every sample names the run and the shard: several generators' scrapes merge.
+            let e = Exposition::new(exposition::RunLabels {
+                run_id: run_id.to_string(),
+                shard: workload.shard.map_or(0, |s| s.index),
+            });
             let addr = exposition::serve(listen, e.clone(), shutdown.services.clone()).await?;
             tracing::info!(%addr, "serving live metrics at /metrics");
             Some(e)

@@ -80,7 +80,7 @@ impl Buckets {
 }
 
 /// Merges the shard folders `dirs` into `out` and returns the merged summary.
-pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> {
+pub fn merge(dirs: &[PathBuf], out: &Path, formats: &[super::Format]) -> anyhow::Result<Summary> {
     anyhow::ensure!(!dirs.is_empty(), "give the shards' results folders");
     let mut buckets = Buckets::default();
     let mut summaries = Vec::new();
@@ -107,7 +107,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> {
     // Metrics, verdicts and outcome come from the merged files, as for any run.
     super::rebuild::judge_files(&mut s, out)?;
     s.write(out)?;
-    super::write_all(&s, out)?;
+    super::write_all(&s, out, formats)?;
     Ok(s)
 }
 

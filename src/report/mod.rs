@@ -8,19 +8,25 @@
 //!   it out.
 //! - [`console`]: the table printed at the end of a run.
 //! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`html`]: `report.html`.
+//! - On request ([`Format`], `--report-format`), for CI systems: [`gitlab`]:
+//!   `gitlab-load-performance.json` (the k6 summary keys GitLab's load-performance widget reads);
+//!   [`openmetrics`]: `metrics.txt` (GitLab metrics reports); [`bmf`]: `bmf.json` (Bencher).
 //! - [`mod@rebuild`]: metrics, verdicts and outcome judged again from a folder's files (a killed run).
 //! - [`compare`]: baseline comparisons. [`merge`]: the shards of a run as one.
 //! - [`markup`]: text made inert for HTML and Markdown; [`charts`]: inline SVG charts;
 //!   [`timeline`]: what report.html charts, over time and by percentile.
 
+pub mod bmf;
 pub mod charts;
 pub mod compare;
 pub mod console;
+pub mod gitlab;
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod markup;
 pub mod merge;
+pub mod openmetrics;
 pub mod rebuild;
 pub mod table;
 pub mod timeline;
@@ -56,19 +62,82 @@ pub fn one_line(s: &Summary) -> Summary {
     serde_json::from_value(value).unwrap_or_else(|_| s.clone())
 }
 
-/// Writes every report derived from the summary into `dir` (summary.json is the caller's).
-/// Every file goes through [`crate::redact::output`]: no secret, no raw control character.
-pub fn write_all(s: &Summary, dir: &Path) -> anyhow::Result<()> {
-    let write = |name: &str, text: String| {
-        std::fs::write(dir.join(name), crate::redact::output(&text)).with_context(|| format!("cannot write {name}"))
-    };
-    write("junit.xml", junit::render(s))?;
-    write("summary.md", markdown::render(s))?;
+/// A report written only on request (`--report-format`), for a CI system that reads its own
+/// format. Every one is rendered from the summary (and, for [`Format::GitlabLoadPerformance`],
+/// the run's `histograms.hlog`), so `provbench report --report-format ...` writes it for any run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// `gitlab-load-performance.json`: GitLab's load-performance report (k6 `--summary-export`).
+    GitlabLoadPerformance,
+    /// `metrics.txt`: OpenMetrics text, as GitLab's metrics reports read it.
+    OpenMetrics,
+    /// `bmf.json`: Bencher Metric Format.
+    Bmf,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::GitlabLoadPerformance, Format::OpenMetrics, Format::Bmf];
+
+    /// The name `--report-format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::GitlabLoadPerformance => "gitlab-load-performance",
+            Format::OpenMetrics => "openmetrics",
+            Format::Bmf => "bmf",
+        }
+    }
+
+    /// The file it is written to, in the results folder.
+    pub fn file(self) -> &'static str {
+        match self {
+            Format::GitlabLoadPerformance => "gitlab-load-performance.json",
+            Format::OpenMetrics => "metrics.txt",
+            Format::Bmf => "bmf.json",
+        }
+    }
+
+    /// The file's text, redacted: JSON through [`crate::redact::json`] (still JSON), text through
+    /// [`crate::redact::output`].
+    fn render(self, s: &Summary, dir: &Path) -> String {
+        match self {
+            Format::GitlabLoadPerformance => crate::redact::json(&gitlab::render(s, gitlab::api_latency(dir).as_ref())),
+            Format::OpenMetrics => crate::redact::output(&openmetrics::render(s)),
+            Format::Bmf => crate::redact::json(&bmf::render(s)),
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Format, String> {
+        Format::ALL.into_iter().find(|f| f.name() == text).ok_or_else(|| {
+            let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown report format `{text}`: one of {}", names.join(", "))
+        })
+    }
+}
+
+/// Writes every report derived from the summary into `dir` (summary.json is the caller's), and
+/// each requested [`Format`]. Every file goes through [`crate::redact::output`] (JSON through
+/// [`crate::redact::json`]): no secret, no raw control character.
+pub fn write_all(s: &Summary, dir: &Path, formats: &[Format]) -> anyhow::Result<()> {
+    let write =
+        |name: &str, text: String| std::fs::write(dir.join(name), text).with_context(|| format!("cannot write {name}"));
+    write("junit.xml", crate::redact::output(&junit::render(s)))?;
+    write("summary.md", crate::redact::output(&markdown::render(s)))?;
     let workload = std::fs::read_to_string(dir.join("workload.toml")).unwrap_or_default();
     write(
         "report.html",
-        html::render(s, &timeline::read_intervals(dir), &workload),
-    )
+        crate::redact::output(&html::render(s, &timeline::read_intervals(dir), &workload)),
+    )?;
+    let mut done = Vec::new();
+    for f in formats {
+        if !done.contains(f) {
+            done.push(*f);
+            write(f.file(), f.render(s, dir))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

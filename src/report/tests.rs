@@ -418,3 +418,47 @@ fn a_targets_text_cannot_print_a_line_of_its_own() {
         );
     }
 }
+
+/// The reports for CI systems are written through the same redaction and escaping as the others:
+/// a secret the process knows, put into every name a label or a benchmark key carries (the
+/// workload, an operation, a check, a threshold), never reaches a file in any form, and a
+/// target's CR/LF/ESC/bidi text neither starts a line nor stays raw; the JSON stays JSON.
+#[test]
+fn ci_formats_hold_no_secret_and_no_raw_control_character() {
+    use base64::Engine;
+    let secret = "formats-Secret-7f3a9c1e5b";
+    crate::redact::register(secret);
+    let fake = "\r\nprovbench_run_passed 1\u{1b}[2K\u{202e}";
+    let hostile = format!("{secret}{fake}");
+    let mut s = fixture();
+    // Plain (no control character to escape) and with one.
+    s.workload = format!("w-{secret}");
+    s.metrics[0].tags.insert("op".into(), hostile.clone());
+    s.checks[0].name = hostile.clone();
+    s.thresholds[0].expression = format!("p99(api_latency{{op={hostile}}}) < 1ms");
+    let dir = tempfile::tempdir().unwrap();
+    super::write_all(&s, dir.path(), &super::Format::ALL).unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(secret);
+    for f in super::Format::ALL {
+        let text = std::fs::read_to_string(dir.path().join(f.file())).unwrap();
+        assert!(
+            !text.contains(secret) && !text.contains(&encoded),
+            "{}: {text}",
+            f.file()
+        );
+        assert!(
+            !text.chars().any(|c| crate::redact::escape::hidden(c) && c != '\n'),
+            "{}: {text:?}",
+            f.file()
+        );
+        if f.file().ends_with(".json") {
+            serde_json::from_str::<serde_json::Value>(&text).unwrap();
+        } else {
+            assert_eq!(
+                text.lines().filter(|l| l.starts_with("provbench_run_passed")).count(),
+                1,
+                "{text}"
+            );
+        }
+    }
+}

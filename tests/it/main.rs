@@ -12,6 +12,7 @@ mod cuts;
 mod egress;
 mod endings;
 mod engine;
+mod formats;
 mod hostile;
 mod ids;
 mod layering;

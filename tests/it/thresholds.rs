@@ -335,6 +335,9 @@ async fn run_log_live_metrics_and_notify() {
         .args(["run", "w.toml", "--no-progress", "--out", "results", "--metrics-listen"])
         .arg(format!("127.0.0.1:{port}"))
         .args(["--notify", &hook_url])
+        // A shard of a run: its samples say which run and which shard, so that several
+        // generators' scrapes can be told apart and summed.
+        .args(["--run-id", "pb-scrape01", "--shard", "1/2"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -350,8 +353,22 @@ async fn run_log_live_metrics_and_notify() {
             }
         }
     }
+    // A histogram with classic buckets since the start, and every sample with the run's labels.
     assert!(
-        scraped.contains("provbench_api_latency_seconds{op=\"create_user\",quantile=\"0.99\"}"),
+        scraped.contains("# TYPE provbench_api_latency_seconds histogram"),
+        "{scraped}"
+    );
+    assert!(
+        scraped.contains(
+            "provbench_api_latency_seconds_bucket{op=\"create_user\",run_id=\"pb-scrape01\",shard=\"1\",le=\"+Inf\"}"
+        ),
+        "{scraped}"
+    );
+    assert!(
+        scraped
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .all(|l| l.contains("run_id=\"pb-scrape01\",shard=\"1\"")),
         "{scraped}"
     );
     assert!(child.wait().await.unwrap().success());

@@ -128,37 +128,32 @@ fn page(session: &str, body: &str) -> Response {
         .into_response()
 }
 
-fn login_form(csrf: &str, error: Option<&str>) -> String {
+const USERNAME: &str = "<label>Username <input type=\"text\" name=\"username\"></label>";
+const PASSWORD: &str = "<label>Password <input type=\"password\" name=\"password\"></label>";
+
+/// A sign-in page posting `fields` (and the CSRF token) to `/oauth/login`, with an error above.
+fn sign_in_form(heading: &str, fields: &[&str], button: &str, csrf: &str, error: Option<&str>) -> String {
     let error = error.map(|e| format!("<p class=\"error\">{e}</p>")).unwrap_or_default();
     format!(
-        "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/oauth/login\">\
-         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-         <label>Username <input type=\"text\" name=\"username\"></label>\
-         <label>Password <input type=\"password\" name=\"password\"></label>\
-         <button type=\"submit\">Sign in</button></form>"
+        "<h1>{heading}</h1>{error}<form method=\"post\" action=\"/oauth/login\">\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">{}\
+         <button type=\"submit\">{button}</button></form>",
+        fields.concat()
     )
+}
+
+fn login_form(csrf: &str, error: Option<&str>) -> String {
+    sign_in_form("Sign in", &[USERNAME, PASSWORD], "Sign in", csrf, error)
 }
 
 /// Identifier-first, page one: the username only.
 fn username_form(csrf: &str, error: Option<&str>) -> String {
-    let error = error.map(|e| format!("<p class=\"error\">{e}</p>")).unwrap_or_default();
-    format!(
-        "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/oauth/login\">\
-         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-         <label>Username <input type=\"text\" name=\"username\"></label>\
-         <button type=\"submit\">Next</button></form>"
-    )
+    sign_in_form("Sign in", &[USERNAME], "Next", csrf, error)
 }
 
 /// Identifier-first, page two: the password of the user page one named.
 fn password_form(csrf: &str, error: Option<&str>) -> String {
-    let error = error.map(|e| format!("<p class=\"error\">{e}</p>")).unwrap_or_default();
-    format!(
-        "<h1>Enter your password</h1>{error}<form method=\"post\" action=\"/oauth/login\">\
-         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-         <label>Password <input type=\"password\" name=\"password\"></label>\
-         <button type=\"submit\">Sign in</button></form>"
-    )
+    sign_in_form("Enter your password", &[PASSWORD], "Sign in", csrf, error)
 }
 
 fn consent_form(csrf: &str, client: &str) -> String {

@@ -466,7 +466,8 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(p.sync[0].access.auth, ServiceAuth::None);
+        // Decided with the target: none of its credentials unless on its origin.
+        assert_eq!(p.sync[0].access.auth, ServiceAuth::Default);
         assert!(
             matches!(&p.sync[0].find, Find::Query { list, identity, .. } if list == "/Resources" && identity == "/userName")
         );

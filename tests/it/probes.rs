@@ -553,3 +553,25 @@ async fn relative_polling_bounds_the_error_of_each_estimate() {
         m.max_us
     );
 }
+
+/// A service on the target's own origin written as an absolute URL
+/// (`http://127.0.0.1:PORT/linked/directory/Users/{id}` beside a base of `…/scim/v2`) is read with
+/// the target's credentials, as a relative URL is: its reads are answered, and it observes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absolute_url_on_the_targets_origin_carries_its_credentials() {
+    let _quiet = crate::support::measuring().await;
+    let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
+    let workload = format!(
+        "name = \"absolute\"\n[load]\nmodel = \"closed\"\nadmins = 2\niterations = 5\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n\
+         [probes]\nsample = 1.0\ntimeout = \"5s\"\npoll = {{ initial = \"2ms\", max = \"10ms\", factor = 1.2 }}\n\
+         sync = [{{ service = \"directory\", url = \"{}/linked/directory/Users/{{id}}\" }}]\n",
+        reference.root
+    );
+    let (result, _dir) = run_against(Some(&reference), &workload).await;
+    let s = &result.summary;
+    let p = s.probes.as_ref().unwrap();
+    assert_eq!(p.probe_request_errors, 0, "refused reads: {p:?}");
+    let lag = s.metric("sync_lag", Some(("service", "directory"))).unwrap();
+    assert_eq!((lag.count, lag.timeouts), (10, 0), "{lag:?}");
+    reference.stop().await;
+}

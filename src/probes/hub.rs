@@ -117,6 +117,21 @@ impl ProbeHub {
         })
     }
 
+    /// Before the load: each service read once (a user no run makes, or its base DN), so that a
+    /// service that refuses the probe's credentials or cannot be read stops the run before it
+    /// writes anything, naming the service, where it was read and what it answered.
+    pub async fn preflight(&self) -> anyhow::Result<()> {
+        for s in &self.services {
+            if let Err(why) = s.source.preflight().await {
+                anyhow::bail!(
+                    "probes.sync `{}` cannot be read: {why}; nothing was written to the target",
+                    s.probe.service
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// True when writes of `op` are observed at all.
     pub fn wants(&self, op: Op) -> bool {
         self.queue.as_ref().is_some_and(|q| q.series.contains_key(&op)) || self.end_to_end.contains_key(&op)

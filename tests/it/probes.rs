@@ -418,25 +418,30 @@ auth = {{ kind = "bearer", token_file = "{token}" }}
     reference.stop().await;
 }
 
-/// A downstream that refuses the probe's credentials (401 to every read): each read is a probe
-/// request error, counted, never a read that "did not show the change yet".
+/// A downstream that answers its first read (the pre-flight's) and refuses every later one
+/// (401): each refused read is a probe request error, counted, never a read that "did not show
+/// the change yet".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_probe_reads_are_errors_not_not_yet() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
     let _quiet = crate::support::measuring().await;
-    let config = ReferenceConfig::from_toml(
-        r#"
-        profile = "fast"
-        [[services]]
-        name = "crm"
-        sync_delay = "uniform:10ms..20ms"
-        view = "token=crm-own-token-1"
-        "#,
-    )
-    .unwrap();
-    let reference = start_reference(config).await;
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("crm-token");
-    std::fs::write(&token_file, "not-the-token").unwrap();
+    let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
+    let reads = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new()
+        .fallback(
+            |axum::extract::State(reads): axum::extract::State<Arc<AtomicU64>>| async move {
+                use axum::response::IntoResponse;
+                match reads.fetch_add(1, Ordering::Relaxed) {
+                    0 => (axum::http::StatusCode::NOT_FOUND, "{}").into_response(),
+                    _ => (axum::http::StatusCode::UNAUTHORIZED, "refused").into_response(),
+                }
+            },
+        )
+        .with_state(reads.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let crm = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
     let workload = format!(
         r#"
 name = "refused"
@@ -453,11 +458,8 @@ timeout = "1s"
 poll = {{ initial = "20ms", max = "100ms", factor = 1.5 }}
 [[probes.sync]]
 service = "crm"
-url = "{root}/linked/crm/Users/{{id}}"
-auth = {{ kind = "bearer", token_file = "{token}" }}
-"#,
-        root = reference.root,
-        token = token_file.display()
+url = "{crm}/crm/Users/{{id}}"
+"#
     );
     let (result, _dir) = run_against(Some(&reference), &workload).await;
     let p = result.summary.probes.clone().unwrap();

@@ -165,6 +165,17 @@ impl ResolvedTarget {
         }
     }
 
+    /// Before the load, what the run's own cleanup and writes rest on: an LDAP target's base DN
+    /// exists (an error stops the run), a SCIM target answers the sweep's search (when it does
+    /// not, cleanup reads the ledger's ids back instead: the note says so).
+    pub async fn check_before_load(&self, run_id: &RunId) -> anyhow::Result<Option<String>> {
+        match self {
+            ResolvedTarget::Scim(t) => Ok(t.check_before_load(run_id).await),
+            ResolvedTarget::Ldap(t) => t.check_before_load().await.map(|()| None),
+            ResolvedTarget::Http(_) | ResolvedTarget::Other(_) => Ok(None),
+        }
+    }
+
     /// Deletes what the ledger holds, then (where the target can be searched) everything else
     /// that carries the run's marker; `command` finishes the job by hand.
     /// `deleted`: what the journeys deleted, to be read back as gone with cleanup's own deletes

@@ -137,6 +137,25 @@ pub fn answers(status: u16) -> bool {
     (200..300).contains(&status) || status == 404 || status == 410
 }
 
+/// The user a pre-flight read asks for: no run makes it (a run's users carry their run's marker).
+pub const NOBODY: &str = "provbench-preflight-nobody";
+
+/// One GET of `url` before the load: a refused or failed read is the service's error, with the
+/// URL and the answer's status and body start.
+pub async fn preflight(client: &HttpClient, url: String) -> Result<(), String> {
+    let url = absolute(client, url);
+    let shown = crate::redact::url(&url);
+    match client.get_if_none_match(&url, None).await {
+        Ok(r) if answers(r.status.as_u16()) => Ok(()),
+        Ok(r) => Err(format!(
+            "GET {shown} answered HTTP {}: {}",
+            r.status.as_u16(),
+            crate::redact::sample_bytes(&r.body, true, 200)
+        )),
+        Err(e) => Err(format!("GET {shown} failed: {e}")),
+    }
+}
+
 /// One plain GET once the run is over (no budget, not counted): the reading, unless there was
 /// no answer or the answer is a short page, which says nothing of the users left off it.
 pub async fn read_once(client: &HttpClient, url: String) -> Option<Arc<Reading>> {

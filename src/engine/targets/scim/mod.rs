@@ -31,6 +31,9 @@ pub struct Scim {
     embedded: parking_lot::Mutex<Option<RunningReference>>,
     /// `embedded` or `scim`.
     pub kind: &'static str,
+    /// Why the sweep's search failed before the load, when it did: cleanup then reads the
+    /// ledger's ids back instead of sweeping by marker (see [`Scim::check_before_load`]).
+    search_failed: parking_lot::Mutex<Option<String>>,
 }
 
 /// What a SCIM step works with: the run, and the target's client and custom operations.
@@ -53,7 +56,20 @@ impl Scim {
             http,
             kind: if embedded.is_some() { "embedded" } else { "scim" },
             embedded: parking_lot::Mutex::new(embedded),
+            search_failed: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// Before the load: the sweep's search, asked once. A target that cannot answer it (a
+    /// `count` it answers 500 to) is no reason to stop the run, nor to end it as an error after
+    /// retrying that search until cleanup's deadline: cleanup then deletes what the ledger holds
+    /// and reads each id back ([`super::readback`]), and the returned note says so once.
+    pub async fn check_before_load(&self, run_id: &RunId) -> Option<String> {
+        let why = sweep::search_once(&self.http.client, run_id).await.err()?;
+        *self.search_failed.lock() = Some(why.clone());
+        Some(format!(
+            "the target cannot be searched for the run's marker ({why}): cleanup deletes what the run recorded and reads each id back instead of sweeping (a create whose answer was lost cannot be found that way)"
+        ))
     }
 
     pub fn client(&self) -> &Arc<HttpClient> {
@@ -109,7 +125,17 @@ impl Scim {
         limit: Duration,
         command: String,
     ) -> CleanupReport {
-        sweep::clean_up(self.http.client.clone(), items, deleted, run_id, limit, Some(command)).await
+        let sweeps = self.search_failed.lock().is_none();
+        let client = self.http.client.clone();
+        if sweeps {
+            return sweep::clean_up(client, items, deleted, run_id, limit, Some(command)).await;
+        }
+        // The search failed before the load: the ledger's ids, deleted and read back.
+        let mut report = sweep::clean_up(client, items, deleted, run_id, limit, None).await;
+        if report.incomplete() {
+            report.command = Some(command);
+        }
+        report
     }
 
     /// What a sweep would delete, deleting nothing.

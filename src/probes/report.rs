@@ -74,6 +74,8 @@ pub struct Ended<'a> {
     pub services: &'a [Watched<SyncProbe>],
     pub counters: &'a Counters,
     pub sample: f64,
+    /// `[probes] min_evidence`.
+    pub min_evidence: u32,
     /// Events the push receiver took, when there is one.
     pub push_events: Option<u64>,
 }
@@ -88,11 +90,15 @@ pub fn report(end: Ended, operations: u64) -> ProbeReport {
         .chain(end.services.iter().map(|s| s.source.requests()))
         .sum();
     let mut problems = Vec::new();
+    let mut unjudged = Vec::new();
     if let Some(q) = end.queue {
         describe("queue probe".into(), &q.counters, &mut problems);
+        nothing_judged("queue_delay", &q.counters, &mut unjudged);
     }
     for s in end.services {
         describe(format!("sync probe `{}`", s.probe.service), &s.counters, &mut problems);
+        let name = format!("sync_lag{{service={}}}", s.probe.service);
+        nothing_judged(&name, &s.counters, &mut unjudged);
     }
     let disagrees = c.clock_disagrees.load(Ordering::Relaxed);
     if disagrees > 0 {
@@ -131,8 +137,25 @@ pub fn report(end: Ended, operations: u64) -> ProbeReport {
         push_events: end.push_events,
         problems,
         never_observed: Vec::new(),
+        min_evidence: u64::from(end.min_evidence),
+        unjudged,
         leftovers: Default::default(),
         unread_after_cleanup: Default::default(),
+    }
+}
+
+/// A probe handed writes whose observations all ended without a judgement (overtaken by a later
+/// write, or deletes of users never seen there): it judged nothing, which is never a pass.
+fn nothing_judged(name: &str, p: &ProbeCounters, unjudged: &mut Vec<String>) {
+    let judged = p.observed.load(Ordering::Relaxed) + p.timeouts.load(Ordering::Relaxed);
+    let (overtaken, unconfirmed) = (
+        p.overtaken.load(Ordering::Relaxed),
+        p.unconfirmed.load(Ordering::Relaxed),
+    );
+    if judged == 0 && overtaken + unconfirmed > 0 {
+        unjudged.push(format!(
+            "{name}: nothing judged ({overtaken} overtaken, {unconfirmed} deletes of users never seen there)"
+        ));
     }
 }
 

@@ -38,6 +38,10 @@ pub struct ProbesWire {
     pub sync: Option<Vec<Spanned<SyncPeek>>>,
     #[serde(default)]
     pub push: Option<PushWire>,
+    /// The judged observations (arrived or timed out) each probe series needs for a pass
+    /// (default 1: a series that judged nothing is never a pass).
+    #[serde(default)]
+    pub min_evidence: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,7 +155,12 @@ pub struct Probes {
     pub queue: Option<QueueProbe>,
     pub sync: Vec<SyncProbe>,
     pub push: Option<PushReceiver>,
+    /// `[probes] min_evidence`: the judged observations each series needs for a pass.
+    pub min_evidence: u32,
 }
+
+/// A probe series that judged nothing is never a pass; more is the workload's to ask.
+pub const DEFAULT_MIN_EVIDENCE: u32 = 1;
 
 /// A probes duration, within the bound of every wait.
 fn dur(src: &Source, s: &Spanned<String>, key: &str) -> Result<Duration, WorkloadError> {
@@ -217,6 +226,10 @@ impl Probes {
             queue,
             sync,
             push,
+            min_evidence: match &w.min_evidence {
+                Some(n) => count(src, n, "probes.min_evidence", 1, limits::ATTEMPTS)?,
+                None => DEFAULT_MIN_EVIDENCE,
+            },
         }))
     }
 }

@@ -214,7 +214,12 @@ mod tests {
         let none = Vocabulary {
             ops: vec!["create_user".into()],
             services: vec![],
+            no_queue: Some("no queue probe".into()),
         };
+        let e = none
+            .check(&ThresholdSpec::parse("p95(queue_delay) < 1s").unwrap())
+            .unwrap_err();
+        assert!(e.contains("can never be measured: no queue probe"), "{e}");
         let e = none
             .check(&ThresholdSpec::parse("p99(sync_lag{service=crm}) < 1s").unwrap())
             .unwrap_err();

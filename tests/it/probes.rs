@@ -205,13 +205,13 @@ async fn lost_syncs_are_timeouts_at_the_bound() {
     );
     let junit = std::fs::read_to_string(result.dir.join("junit.xml")).unwrap();
     assert!(
-        junit.contains("provbench.probes") && junit.contains("<skipped message=\"never observed"),
+        junit.contains("provbench.probes") && junit.contains("<failure message=\"never observed"),
         "{junit}"
     );
     assert_eq!(
         s.outcome,
-        provbench::results::RunOutcome::Passed,
-        "a warning without --strict"
+        provbench::results::RunOutcome::Failed,
+        "a series that observed nothing is no pass, with or without --strict"
     );
     // With a threshold on it, the run fails.
     let workload = workload.replace(
@@ -575,5 +575,47 @@ async fn an_absolute_url_on_the_targets_origin_carries_its_credentials() {
     assert_eq!(p.probe_request_errors, 0, "refused reads: {p:?}");
     let lag = s.metric("sync_lag", Some(("service", "directory"))).unwrap();
     assert_eq!((lag.count, lag.timeouts), (10, 0), "{lag:?}");
+    reference.stop().await;
+}
+
+/// A downstream that never receives anything fails its sync gate: with journeys that create and
+/// delete each user, its creates are overtaken by the deletes, and its deletes of users it never
+/// showed are, since it showed no change all run, timeouts at the bound (recorded as the bound),
+/// never "unconfirmed" passes. The other service, which works, keeps its figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downstream_that_never_receives_anything_fails_its_sync_gate() {
+    let _quiet = crate::support::measuring().await;
+    let mut config = ReferenceConfig::profile("fast").unwrap();
+    config.service_mut("mail").unwrap().lost_probability = 1.0;
+    let reference = start_reference(config).await;
+    let workload = "name = \"silent\"\nthresholds = [\"p95(sync_lag) < 10s\"]\n[load]\nmodel = \"closed\"\nadmins = 2\niterations = 4\n\
+         [[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"delete_user\"]\n\
+         [probes]\nsample = 1.0\ntimeout = \"5s\"\npoll = { initial = \"2ms\", max = \"10ms\", factor = 1.2 }\n\
+         sync = [{ service = \"directory\", url = \"/linked/directory/Users/{id}\" }, { service = \"mail\", url = \"/linked/mail/Users/{id}\" }]\n".to_string();
+    let (result, _dir) = run_against(Some(&reference), &workload).await;
+    let s = &result.summary;
+    let deletes = s
+        .metrics
+        .iter()
+        .find(|m| {
+            m.metric == "sync_lag"
+                && m.tags.get("service").map(String::as_str) == Some("mail")
+                && m.tags["op"] == "delete_user"
+        })
+        .unwrap_or_else(|| panic!("mail's deletes are recorded: {:?} {:?}", s.metrics, s.probes));
+    assert_eq!((deletes.count, deletes.timeouts), (8, 8), "{deletes:?}");
+    assert!(
+        (5_000_000..5_050_000).contains(&deletes.p50_us.unwrap()),
+        "recorded at the 5 s bound: {deletes:?}"
+    );
+    let p = s.probes.as_ref().unwrap();
+    assert!(p.never_observed.iter().any(|n| n.contains("service=mail")), "{p:?}");
+    assert_eq!(
+        s.outcome,
+        provbench::results::RunOutcome::Failed,
+        "the gate fails: {:?} {:?}",
+        s.thresholds,
+        s.notes
+    );
     reference.stop().await;
 }

@@ -144,6 +144,31 @@ async fn a_requests_secret_headers_go_only_where_the_clients_credentials_go() {
     }
 }
 
+/// The grant of the target's whole origin (job status, audit reads, probe services on the target's
+/// origin however their URL is written) is for reads: its credentials go with a GET anywhere on
+/// the origin, never with a write there, and never elsewhere.
+#[tokio::test]
+async fn a_whole_origin_grant_is_for_reads_only() {
+    let (target, at_target) = serve(ok).await;
+    let (attacker, at_attacker) = serve(ok).await;
+    let client = client_of(&target).on_whole_origin().unwrap();
+    for (method, url) in [
+        (reqwest::Method::GET, format!("{target}/linked/directory/Users/1")),
+        (reqwest::Method::POST, format!("{target}/linked/directory/Users")),
+        (reqwest::Method::DELETE, format!("{target}/admin/realms/x")),
+        (reqwest::Method::GET, format!("{attacker}/jobs/1")),
+    ] {
+        client.call(method, &url, None).await.unwrap();
+    }
+    let own = at_target.0.lock();
+    assert_eq!(own.len(), 3);
+    for (line, h) in own.iter() {
+        assert_eq!(credentialed(h), line.starts_with("GET "), "{line}: {h:?}");
+    }
+    let (line, h) = &at_attacker.0.lock()[0];
+    assert!(!credentialed(h), "{line}: {h:?}");
+}
+
 /// A piece of a generated absolute URL's path.
 fn piece() -> impl Strategy<Value = String> {
     prop_oneof![

@@ -127,10 +127,6 @@ pub async fn drive(
     let _ = watcher.await;
     let elapsed = load_start.elapsed();
     drain(workload, checks.as_deref(), probes.as_deref(), shutdown).await;
-    // Before the series close: what a silent service never showed is a timeout at the bound.
-    if let Some(hub) = probes.as_ref().filter(|_| !shutdown.interrupted()) {
-        notes.extend(hub.settle_unseen());
-    }
     let output = writer.finish()?;
     let operations = output
         .keys

@@ -28,6 +28,8 @@ use crate::workload::probes::{JobSource, Probes, QueueProbe, SyncProbe};
 pub struct ProbeHub {
     sample: f64,
     min_evidence: u32,
+    /// `[probes]` written in the workload (not an embedded target's defaults).
+    declared: bool,
     max_pending: usize,
     /// The job-status endpoint, when a queue probe is set.
     queue: Option<Watched<QueueProbe>>,
@@ -100,6 +102,7 @@ impl ProbeHub {
         Ok(ProbeHub {
             sample: probes.sample,
             min_evidence: probes.min_evidence,
+            declared: probes.declared,
             max_pending: probes.max_pending,
             queue,
             services,
@@ -238,39 +241,6 @@ impl ProbeHub {
         }
     }
 
-    /// At the load's end, before the series are closed: a service that showed no change of any
-    /// user all run never received anything, so its deletes of users never seen there are not
-    /// "unconfirmed" but what never arrived: timeouts at the bound, recorded as such. (A service
-    /// that shows other users keeps them unconfirmed: the user came and went between reads.)
-    /// Writes a later write overtook stay overtaken. Returns the problems it found.
-    pub fn settle_unseen(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let (bound, resolution) = self.watch.at_bound();
-        for s in &self.services {
-            let c = &s.counters;
-            if c.observed.load(Ordering::Relaxed) > 0 {
-                continue;
-            }
-            let unseen = std::mem::take(&mut *c.unconfirmed_in.lock());
-            let total: u64 = unseen.values().sum();
-            if total == 0 {
-                continue;
-            }
-            for (series, n) in unseen {
-                for _ in 0..n {
-                    self.watch.registry.record_observation(series, bound, resolution, true);
-                }
-            }
-            c.unconfirmed.fetch_sub(total, Ordering::Relaxed);
-            c.timeouts.fetch_add(total, Ordering::Relaxed);
-            problems.push(format!(
-                "`{}` showed no change of any user all run: its {total} deletes of users never seen there are timeouts at the bound",
-                s.probe.service
-            ));
-        }
-        problems
-    }
-
     /// After cleanup: every followed user should be gone from every polled service once
     /// deprovisioning has run. Asks until `bound` (or an interrupt); returns, per service, how
     /// many are still there. provbench never deletes from a downstream itself.
@@ -293,6 +263,7 @@ impl ProbeHub {
             counters: &self.watch.counters,
             sample: self.sample,
             min_evidence: self.min_evidence,
+            declared: self.declared,
             push_events: self.push.as_ref().map(|p| p.events.load(Ordering::Relaxed)),
         };
         report::report(end, operations)

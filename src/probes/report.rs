@@ -76,6 +76,9 @@ pub struct Ended<'a> {
     pub sample: f64,
     /// `[probes] min_evidence`.
     pub min_evidence: u32,
+    /// `[probes]` written in the workload: a probe of its that judged nothing is not judged
+    /// (never a pass); an embedded target's default probes only say so.
+    pub declared: bool,
     /// Events the push receiver took, when there is one.
     pub push_events: Option<u64>,
 }
@@ -99,6 +102,9 @@ pub fn report(end: Ended, operations: u64) -> ProbeReport {
         describe(format!("sync probe `{}`", s.probe.service), &s.counters, &mut problems);
         let name = format!("sync_lag{{service={}}}", s.probe.service);
         nothing_judged(&name, &s.counters, &mut unjudged);
+    }
+    if !end.declared {
+        problems.extend(unjudged.drain(..).map(|u| format!("default probes: {u}")));
     }
     let disagrees = c.clock_disagrees.load(Ordering::Relaxed);
     if disagrees > 0 {

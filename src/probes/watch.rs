@@ -62,9 +62,6 @@ pub struct ProbeCounters {
     pub timeouts: AtomicU64,
     pub overtaken: AtomicU64,
     pub unconfirmed: AtomicU64,
-    /// The unconfirmed deletes per series: at the end, a service that showed no change all run
-    /// gets them as timeouts at the bound (see `ProbeHub::settle_unseen`).
-    pub unconfirmed_in: parking_lot::Mutex<HashMap<SeriesId, u64>>,
     pub pointer_missing: AtomicU64,
     /// The slowest change observed there (µs): how long a user may take to show up.
     pub slowest_us: AtomicU64,
@@ -129,7 +126,6 @@ impl Watch {
             }
             Seen::Unconfirmed => {
                 counters.unconfirmed.fetch_add(1, Ordering::Relaxed);
-                *counters.unconfirmed_in.lock().entry(series).or_default() += 1;
             }
             Seen::TimedOut => {
                 counters.timeouts.fetch_add(1, Ordering::Relaxed);

@@ -157,6 +157,8 @@ pub struct Probes {
     pub push: Option<PushReceiver>,
     /// `[probes] min_evidence`: the judged observations each series needs for a pass.
     pub min_evidence: u32,
+    /// The workload has a `[probes]` section (an embedded target's defaults are not declared).
+    pub declared: bool,
 }
 
 /// A probe series that judged nothing is never a pass; more is the workload's to ask.
@@ -226,6 +228,7 @@ impl Probes {
             queue,
             sync,
             push,
+            declared: explicit,
             min_evidence: match &w.min_evidence {
                 Some(n) => count(src, n, "probes.min_evidence", 1, limits::ATTEMPTS)?,
                 None => DEFAULT_MIN_EVIDENCE,

@@ -579,9 +579,9 @@ async fn an_absolute_url_on_the_targets_origin_carries_its_credentials() {
 }
 
 /// A downstream that never receives anything fails its sync gate: with journeys that create and
-/// delete each user, its creates are overtaken by the deletes, and its deletes of users it never
-/// showed are, since it showed no change all run, timeouts at the bound (recorded as the bound),
-/// never "unconfirmed" passes. The other service, which works, keeps its figures.
+/// delete each user, its creates are overtaken by the deletes and its deletes are of users it
+/// never showed, so it judged nothing, which is never a pass (it used to pass, exit 0, beside a
+/// service that works). The other service keeps its figures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_downstream_that_never_receives_anything_fails_its_sync_gate() {
     let _quiet = crate::support::measuring().await;
@@ -594,22 +594,6 @@ async fn a_downstream_that_never_receives_anything_fails_its_sync_gate() {
          sync = [{ service = \"directory\", url = \"/linked/directory/Users/{id}\" }, { service = \"mail\", url = \"/linked/mail/Users/{id}\" }]\n".to_string();
     let (result, _dir) = run_against(Some(&reference), &workload).await;
     let s = &result.summary;
-    let deletes = s
-        .metrics
-        .iter()
-        .find(|m| {
-            m.metric == "sync_lag"
-                && m.tags.get("service").map(String::as_str) == Some("mail")
-                && m.tags["op"] == "delete_user"
-        })
-        .unwrap_or_else(|| panic!("mail's deletes are recorded: {:?} {:?}", s.metrics, s.probes));
-    assert_eq!((deletes.count, deletes.timeouts), (8, 8), "{deletes:?}");
-    assert!(
-        (5_000_000..5_050_000).contains(&deletes.p50_us.unwrap()),
-        "recorded at the 5 s bound: {deletes:?}"
-    );
-    let p = s.probes.as_ref().unwrap();
-    assert!(p.never_observed.iter().any(|n| n.contains("service=mail")), "{p:?}");
     assert_eq!(
         s.outcome,
         provbench::results::RunOutcome::Failed,
@@ -617,5 +601,14 @@ async fn a_downstream_that_never_receives_anything_fails_its_sync_gate() {
         s.thresholds,
         s.notes
     );
+    // Read as written, so that the test reads the same file on code without the field.
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(result.dir.join("summary.json")).unwrap()).unwrap();
+    let unjudged = written["probes"]["unjudged"].to_string();
+    assert!(
+        unjudged.contains("service=mail") && unjudged.contains("nothing judged"),
+        "{unjudged}"
+    );
+    assert!(!unjudged.contains("service=directory"), "{unjudged}");
     reference.stop().await;
 }

@@ -179,7 +179,8 @@ impl ResolvedTarget {
     /// Deletes what the ledger holds, then (where the target can be searched) everything else
     /// that carries the run's marker; `command` finishes the job by hand.
     /// `deleted`: what the journeys deleted, to be read back as gone with cleanup's own deletes
-    /// (not on a target that stops with the run, where nothing outlives it).
+    /// (not on a target that stops with the run, where nothing outlives it). `unsure`: creates
+    /// that ended without their resource in the ledger ([`Ledger::unsure`]).
     pub async fn clean_up(
         &self,
         items: Vec<Created>,
@@ -187,10 +188,11 @@ impl ResolvedTarget {
         run_id: &RunId,
         limit: Duration,
         command: String,
+        unsure: u64,
     ) -> CleanupReport {
         let deleted = if self.gone_with_run() { vec![] } else { deleted };
         match self {
-            ResolvedTarget::Scim(t) => t.clean_up(items, deleted, run_id, limit, command).await,
+            ResolvedTarget::Scim(t) => t.clean_up(items, deleted, run_id, limit, command, unsure).await,
             ResolvedTarget::Ldap(t) => t.clean_up(items, deleted, run_id, limit, command).await,
             ResolvedTarget::Http(t) => t.clean_up(items, limit).await,
             ResolvedTarget::Other(p) => p.clean_up(items, run_id, limit).await,

@@ -116,7 +116,9 @@ impl Scim {
         stage::check_required_attributes(workload, &self.http.client).await
     }
 
-    /// The ledger, then the marker sweep; `command` finishes the job by hand.
+    /// The ledger, then the marker sweep; `command` finishes the job by hand. Where the sweep's
+    /// search failed before the load, the ledger's ids are read back instead, which is complete
+    /// only when no create ended `unsure`ly ([`crate::ledger::Ledger::unsure`]).
     pub async fn clean_up(
         &self,
         items: Vec<Created>,
@@ -124,14 +126,21 @@ impl Scim {
         run_id: &RunId,
         limit: Duration,
         command: String,
+        unsure: u64,
     ) -> CleanupReport {
-        let sweeps = self.search_failed.lock().is_none();
+        let failed = self.search_failed.lock().clone();
         let client = self.http.client.clone();
-        if sweeps {
+        let Some(why) = failed else {
             return sweep::clean_up(client, items, deleted, run_id, limit, Some(command)).await;
-        }
-        // The search failed before the load: the ledger's ids, deleted and read back.
+        };
+        // The search failed before the load: the ledger's ids, deleted and read back. That is
+        // all the run made only when every create ended with its resource recorded.
         let mut report = sweep::clean_up(client, items, deleted, run_id, limit, None).await;
+        if unsure > 0 {
+            report.unsearchable.push(format!(
+                "{why}; and {unsure} create(s) ended without a recorded id (failed, refused or cut off): what they may have made cannot be found without that search"
+            ));
+        }
         if report.incomplete() {
             report.command = Some(command);
         }

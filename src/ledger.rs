@@ -123,6 +123,9 @@ pub struct Ledger {
     items: Arc<Mutex<Vec<Created>>>,
     /// What journeys deleted: claims that cleanup reads back (invariant 5).
     deleted: Arc<Mutex<Vec<Created>>>,
+    /// Creates sent whose resource the ledger does not hold: failed, refused or cut off, each
+    /// may have made something whose id the run never learnt. Only a sweep by marker finds those.
+    unsure: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Ledger {
@@ -131,7 +134,24 @@ impl Ledger {
             run_id,
             items: Arc::default(),
             deleted: Arc::default(),
+            unsure: Arc::default(),
         }
+    }
+
+    /// A create is about to be sent: until [`Ledger::create_recorded`], it may have made
+    /// something the ledger does not hold.
+    pub fn create_sent(&self) {
+        self.unsure.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The create sent last by this caller ended with its resource recorded.
+    pub fn create_recorded(&self) {
+        self.unsure.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Creates that ended without their resource in the ledger (see [`Ledger::create_sent`]).
+    pub fn unsure(&self) -> u64 {
+        self.unsure.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn run_id(&self) -> &RunId {

@@ -7,7 +7,7 @@
 //! ```text
 //! cli
 //! capacity · report           report renders results; never imports engine, probes, checks, workload
-//! engine                      prepare -> drive -> judge -> finish; one shutdown tree
+//! engine                      prepare -> preflight -> drive -> judge -> finish; one shutdown tree
 //! probes · checks             observe the run; record into metrics, report through results
 //! workload                    files -> domain types; never runs anything
 //! http · ldap · metrics · thresholds · reference

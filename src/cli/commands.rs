@@ -270,11 +270,27 @@ async fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
 }
 
 /// Signs in to (or binds to) the workload's target and asks it what can be asked without
-/// writing (a SCIM target's `/Schemas` against the user template).
+/// writing: a SCIM target's `/Schemas` against the user template, then the run's pre-flight
+/// (each probe service read once, base DNs, login directories, the sweep's search).
 async fn validate_online(w: &Workload) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let target = engine::targets::resolve(w, stop.clone(), None, None).await?;
-    let checked = target.preflight(w).await;
+    let checked = async {
+        target.preflight(w).await?;
+        if let Some(probes) = w.probes.clone() {
+            let registry = std::sync::Arc::new(crate::metrics::Registry::new());
+            let ops = w.builtin_operations();
+            let hub =
+                crate::probes::ProbeHub::new(probes, target.http_client(), registry, &ops, None, stop.clone()).await?;
+            hub.preflight().await.map_err(|e| e.context("pre-flight"))?;
+        }
+        let run_id = crate::ledger::RunId::generate();
+        if let Some(note) = engine::preflight::check_target(w, &target, &run_id).await? {
+            crate::redact::eprint(&format!("warning: {note}\n"));
+        }
+        anyhow::Ok(())
+    }
+    .await;
     stop.cancel();
     target.stop().await;
     checked

@@ -249,8 +249,8 @@ pub struct RunArgs {
     /// Longest time cleanup may take at the end.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub cleanup_timeout: std::time::Duration,
-    /// Fail the run (exit 1) on warnings too: a probe (service and operation, or the queue)
-    /// whose every observation timed out.
+    /// Fail the run (exit 1) on warnings too. A probe series whose every observation timed out,
+    /// or that judged fewer observations than `[probes] min_evidence`, fails the run without it.
     #[arg(long)]
     pub strict: bool,
     /// Also write reports for CI systems (comma-separated or repeated): gitlab-load-performance

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::RunOptions;
 use super::context::Ctx;
 use super::gate::GateCounts;
+use super::preflight::Checked;
 use super::prepare::Prepared;
 use super::runlog::{ErrorEvents, RunLog};
 use super::shutdown::Shutdown;
@@ -18,7 +19,7 @@ use super::state::{Run, Staged};
 use crate::checks::CheckHub;
 use crate::metrics::progress::Progress;
 use crate::metrics::writer::{IntervalObserver, IntervalWriter, WriterConfig};
-use crate::metrics::{MetricKey, Registry, SeriesData};
+use crate::metrics::{MetricKey, SeriesData};
 use crate::probes::ProbeHub;
 use crate::results::{CheckReport, JourneyInfo, ProbeReport, StopReason};
 use crate::thresholds::abort::AbortWatch;
@@ -51,11 +52,12 @@ pub struct Driven {
 pub async fn drive(
     p: &Prepared,
     staged: Staged,
+    checked: Checked,
     opts: &RunOptions,
     shutdown: &Arc<Shutdown>,
 ) -> anyhow::Result<Driven> {
     let workload = &p.workload;
-    let registry = Arc::new(Registry::new());
+    let Checked { registry, probes, .. } = checked;
     let checks = workload
         .checks
         .clone()
@@ -72,16 +74,6 @@ pub async fn drive(
             .map(Arc::new)
         })
         .transpose()?;
-    let probes = match workload.probes.clone() {
-        Some(c) => {
-            let (ops, stop) = (workload.builtin_operations(), shutdown.probes.clone());
-            let client = p.target.http_client();
-            Some(Arc::new(
-                ProbeHub::new(c, client, registry.clone(), &ops, p.push.clone(), stop).await?,
-            ))
-        }
-        None => None,
-    };
     let failures = Arc::new(super::failures::Failures::default());
     let mut run = Run::new(
         registry.clone(),

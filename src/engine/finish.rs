@@ -111,6 +111,7 @@ async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
             &p.run_id,
             limit,
             cleanup_command(p),
+            p.ledger.unsure(),
         )
         .await;
     report.gone_with_target = p.target.gone_with_run();

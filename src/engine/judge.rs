@@ -42,16 +42,18 @@ pub fn judge(summary: &mut Summary, driven: Driven, thresholds: &[ThresholdSpec]
     summary.probes = driven.probes;
     if let Some(p) = &mut summary.probes {
         summary.notes.extend(p.problems.iter().cloned());
+        // Nothing passes on no evidence: a series whose every observation timed out observed
+        // nothing, and one with fewer judged observations than the rule asks judged nothing.
         p.never_observed = never_observed(&summary.metrics);
         for series in &p.never_observed {
             summary.notes.push(format!(
-                "never observed: {series} (every observation timed out at the bound){}",
-                if summary.strict {
-                    ""
-                } else {
-                    "; --strict makes this a failure"
-                }
+                "never observed: {series} (every observation timed out at the bound): not a pass"
             ));
+        }
+        let thin = thin_series(&summary.metrics, p.min_evidence);
+        p.unjudged.extend(thin);
+        for series in &p.unjudged {
+            summary.notes.push(format!("not judged: {series}: not a pass"));
         }
     }
     summary.check_cost = driven.check_requests.map(|n| check_cost(summary, n));
@@ -85,6 +87,23 @@ fn never_observed(metrics: &[crate::results::MetricSummary]) -> Vec<String> {
         .filter(|m| [metric::QUEUE_DELAY, metric::SYNC_LAG].contains(&m.metric.as_str()))
         .filter(|m| m.count > 0 && m.timeouts == m.count)
         .map(|m| format!("{} ({} of {})", m.key(), m.timeouts, m.count))
+        .collect()
+}
+
+/// The probe series with fewer judged observations (arrived or timed out) than `min_evidence`.
+fn thin_series(metrics: &[crate::results::MetricSummary], min_evidence: u64) -> Vec<String> {
+    use crate::vocab::metric;
+    metrics
+        .iter()
+        .filter(|m| [metric::QUEUE_DELAY, metric::SYNC_LAG].contains(&m.metric.as_str()))
+        .filter(|m| m.count < min_evidence)
+        .map(|m| {
+            format!(
+                "{}: {} observation(s) judged, a pass needs {min_evidence} ([probes] min_evidence)",
+                m.key(),
+                m.count
+            )
+        })
         .collect()
 }
 

@@ -1,7 +1,7 @@
 //! A run, as a list of phases with plain outputs:
 //!
-//! 1. [`prepare`]: the results folder, the target and services, then the users the journeys
-//!    need before the load;
+//! 1. [`prepare`]: the results folder, the target and services; [`preflight`]: what the run rests
+//!    on, read before anything is written; then the users the journeys need before the load;
 //! 2. [`drive`]: the load on goose, the interval writer, the probes and checks drained;
 //! 3. [`judge`]: figures, verdicts and outcome, pure;
 //! 4. [`finish`]: cleanup, every result file, the services stopped.
@@ -30,6 +30,7 @@ pub mod finish;
 pub mod gate;
 pub mod journey;
 pub mod judge;
+pub mod preflight;
 pub mod prepare;
 pub mod runlog;
 pub mod shutdown;
@@ -122,21 +123,35 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             return Err(e);
         }
     };
+    // Nothing is written before the pre-flight passed: a refused probe service or a base DN
+    // that does not exist ends the run here (exit 2, with summary.json and junit.xml).
+    let checked = shutdown
+        .unless_interrupted("checking before the load", preflight::check(&prepared, &shutdown))
+        .await;
+    let mut summary = prepared.summary.clone();
     // Staging reads the target's /Schemas and prepopulates: the first signal cuts it short
     // (what it created is in the ledger, and the sweep finds a create cut off in flight).
-    let staged = shutdown
-        .unless_interrupted(
-            "preparing the target",
-            prepared
-                .target
-                .stage(&prepared.workload, &prepared.run_id, &prepared.ledger, &shutdown.load),
-        )
-        .await;
-    let driven = match staged {
-        Ok(staged) => drive::drive(&prepared, staged, &opts, &shutdown).await,
+    let driven = match checked {
+        Ok(checked) => {
+            for note in &checked.notes {
+                tracing::warn!("{note}");
+            }
+            summary.notes.extend(checked.notes.iter().cloned());
+            let staged = shutdown
+                .unless_interrupted(
+                    "preparing the target",
+                    prepared
+                        .target
+                        .stage(&prepared.workload, &prepared.run_id, &prepared.ledger, &shutdown.load),
+                )
+                .await;
+            match staged {
+                Ok(staged) => drive::drive(&prepared, staged, checked, &opts, &shutdown).await,
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => Err(e),
     };
-    let mut summary = prepared.summary.clone();
     let mut hub = None;
     let (data, error) = match driven {
         Ok(d) => {

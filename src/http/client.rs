@@ -108,6 +108,9 @@ pub struct HttpClient {
     settings: HttpSettings,
     /// Sent with every request (a tenant header, an API key).
     extra_headers: HeaderMap,
+    /// Granted a whole origin for reads ([`HttpClient::on_whole_origin`]): its credentials go
+    /// with GET and HEAD only.
+    reads_only: bool,
 }
 
 /// The longest `Retry-After` honoured; longer asks are capped so a run keeps its schedule.
@@ -181,6 +184,7 @@ impl HttpClient {
             authorization: Arc::new(ArcSwap::from_pointee(None)),
             settings,
             extra_headers: HeaderMap::new(),
+            reads_only: false,
         })
     }
 
@@ -191,12 +195,34 @@ impl HttpClient {
     }
 
     /// A client for reads the workload grants the target's whole origin: the queue probe's job
-    /// status, which services keep outside their SCIM base (the reference's `/jobs/N`). Same
-    /// origin, settings and headers, the credentials shared; its base path is the origin's root.
+    /// status, which services keep outside their SCIM base (the reference's `/jobs/N`), and the
+    /// probes' reads of services on the target's origin however their URL is written. Same
+    /// origin, settings and headers, the credentials shared; its base path is the origin's root,
+    /// and its credentials go with reads (GET, HEAD) only: the grant is for reading.
     pub fn on_whole_origin(&self) -> anyhow::Result<HttpClient> {
-        Ok(HttpClient::new(&self.origin, self.settings.clone())?
+        let mut client = HttpClient::new(&self.origin, self.settings.clone())?
             .with_headers(self.extra_headers.clone())
-            .sharing_auth(self))
+            .sharing_auth(self);
+        client.reads_only = true;
+        Ok(client)
+    }
+
+    /// Whether `url` (absolute) is on this client's origin, compared as origins (scheme, host
+    /// and port as parsed), never by spelling. Whether a request there carries the credentials
+    /// is still decided per request (see `exchange`).
+    pub fn same_origin(&self, url: &str) -> bool {
+        reqwest::Url::parse(url).is_ok_and(|u| u.origin() == self.base_url.origin())
+    }
+
+    /// Sends `headers` with every request too, replacing those of the same name.
+    pub fn adding_headers(mut self, headers: HeaderMap) -> Self {
+        for name in headers.keys() {
+            self.extra_headers.remove(name);
+        }
+        for (name, value) in &headers {
+            self.extra_headers.append(name, value.clone());
+        }
+        self
     }
 
     /// Sends `headers` with every request.
@@ -322,8 +348,10 @@ impl HttpClient {
         // Authorization, its own headers, a request's secret headers): a path the caller formed
         // is under the base; an absolute URL only when on the origin and under the base path in
         // every reading a server may route it by (threat-model invariants 1 and 2).
+        // A client granted a whole origin for reads sends its credentials with reads only.
+        let may_carry = !self.reads_only || method == Method::GET || method == Method::HEAD;
         let headers = Headers {
-            credentialed: parsed.as_ref().is_none_or(|u| super::url::within(&self.base_url, u)),
+            credentialed: may_carry && parsed.as_ref().is_none_or(|u| super::url::within(&self.base_url, u)),
             if_none_match,
             extras,
         };

@@ -290,6 +290,22 @@ impl Directory {
         }
     }
 
+    /// Whether the entry `dn` exists: one base-scope search asking for no attribute.
+    /// `noSuchObject` is `false`; a refusal or a failure is an error (it says nothing either way).
+    pub async fn exists(&self, dn: &str) -> Result<bool, CallError> {
+        let mut h = self.handle();
+        h.with_search_options(SearchOptions::new().sizelimit(1));
+        let found = h
+            .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await
+            .map_err(classify)?;
+        match found.1.rc {
+            0 => Ok(!found.0.is_empty()),
+            32 => Ok(false),
+            _ => Err(status(&found.1)),
+        }
+    }
+
     /// At most `n` entries, and whether the directory holds more (it said sizeLimitExceeded):
     /// a caller that deletes what it found searches again for the rest.
     pub async fn search_some(

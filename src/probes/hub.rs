@@ -31,6 +31,9 @@ pub struct ProbeHub {
     max_share: f64,
     /// The load's own operations so far, against which the probes' share is judged.
     operations: AtomicU64,
+    min_evidence: u32,
+    /// `[probes]` written in the workload (not an embedded target's defaults).
+    declared: bool,
     max_pending: usize,
     /// The job-status endpoint, when a queue probe is set.
     queue: Option<Watched<QueueProbe>>,
@@ -104,6 +107,8 @@ impl ProbeHub {
             sample: probes.sample,
             max_share: probes.max_share,
             operations: AtomicU64::new(0),
+            min_evidence: probes.min_evidence,
+            declared: probes.declared,
             max_pending: probes.max_pending,
             queue,
             services,
@@ -121,6 +126,21 @@ impl ProbeHub {
             followed: Default::default(),
             sources_stop,
         })
+    }
+
+    /// Before the load: each service read once (a user no run makes, or its base DN), so that a
+    /// service that refuses the probe's credentials or cannot be read stops the run before it
+    /// writes anything, naming the service, where it was read and what it answered.
+    pub async fn preflight(&self) -> anyhow::Result<()> {
+        for s in &self.services {
+            if let Err(why) = s.source.preflight().await {
+                anyhow::bail!(
+                    "probes.sync `{}` cannot be read: {why}; nothing was written to the target",
+                    s.probe.service
+                );
+            }
+        }
+        Ok(())
     }
 
     /// True when writes of `op` are observed at all.
@@ -275,6 +295,8 @@ impl ProbeHub {
             counters: &self.watch.counters,
             sample: self.sample,
             max_share: self.max_share,
+            min_evidence: self.min_evidence,
+            declared: self.declared,
             push_events: self.push.as_ref().map(|p| p.events.load(Ordering::Relaxed)),
         };
         report::report(end, operations)

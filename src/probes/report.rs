@@ -75,6 +75,11 @@ pub struct Ended<'a> {
     pub counters: &'a Counters,
     pub sample: f64,
     pub max_share: f64,
+    /// `[probes] min_evidence`.
+    pub min_evidence: u32,
+    /// `[probes]` written in the workload: a probe of its that judged nothing is not judged
+    /// (never a pass); an embedded target's default probes only say so.
+    pub declared: bool,
     /// Events the push receiver took, when there is one.
     pub push_events: Option<u64>,
 }
@@ -89,11 +94,18 @@ pub fn report(end: Ended, operations: u64) -> ProbeReport {
         .chain(end.services.iter().map(|s| s.source.requests()))
         .sum();
     let mut problems = Vec::new();
+    let mut unjudged = Vec::new();
     if let Some(q) = end.queue {
         describe("queue probe".into(), &q.counters, &mut problems);
+        nothing_judged("queue_delay", &q.counters, &mut unjudged);
     }
     for s in end.services {
         describe(format!("sync probe `{}`", s.probe.service), &s.counters, &mut problems);
+        let name = format!("sync_lag{{service={}}}", s.probe.service);
+        nothing_judged(&name, &s.counters, &mut unjudged);
+    }
+    if !end.declared {
+        problems.extend(unjudged.drain(..).map(|u| format!("default probes: {u}")));
     }
     let disagrees = c.clock_disagrees.load(Ordering::Relaxed);
     if disagrees > 0 {
@@ -143,8 +155,25 @@ pub fn report(end: Ended, operations: u64) -> ProbeReport {
         push_events: end.push_events,
         problems,
         never_observed: Vec::new(),
+        min_evidence: u64::from(end.min_evidence),
+        unjudged,
         leftovers: Default::default(),
         unread_after_cleanup: Default::default(),
+    }
+}
+
+/// A probe handed writes whose observations all ended without a judgement (overtaken by a later
+/// write, or deletes of users never seen there): it judged nothing, which is never a pass.
+fn nothing_judged(name: &str, p: &ProbeCounters, unjudged: &mut Vec<String>) {
+    let judged = p.observed.load(Ordering::Relaxed) + p.timeouts.load(Ordering::Relaxed);
+    let (overtaken, unconfirmed) = (
+        p.overtaken.load(Ordering::Relaxed),
+        p.unconfirmed.load(Ordering::Relaxed),
+    );
+    if judged == 0 && overtaken + unconfirmed > 0 {
+        unjudged.push(format!(
+            "{name}: nothing judged ({overtaken} overtaken, {unconfirmed} deletes of users never seen there)"
+        ));
     }
 }
 

@@ -94,6 +94,14 @@ pub trait Source: Send + Sync {
     /// Requests sent so far (for the report's share of probe traffic).
     fn requests(&self) -> u64;
 
+    /// One read before the load, of a user no run has made (outside the budget, not counted):
+    /// `Err` says why the service cannot be read (refused, failed, its base DN absent), with
+    /// where it was read and the start of its answer. Sources that read nothing until a write
+    /// (a job, a pushed event) have nothing to try.
+    fn preflight(&self) -> Pending<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn timing(&self) -> Timing {
         Timing::Polled
     }

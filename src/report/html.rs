@@ -204,8 +204,11 @@ fn checks(out: &mut String, s: &Summary) {
 /// What the probes could not measure: series that never observed anything, problems, and
 /// users still downstream after cleanup; and the resolution of every observed series.
 fn probe_tables(out: &mut String, s: &Summary, p: &crate::results::ProbeReport) {
-    if !p.never_observed.is_empty() || !p.problems.is_empty() {
-        out.push_str("<table id=\"probe-problems\"><tr><th>never observed, or a problem</th></tr>\n");
+    if p.unproven() || !p.problems.is_empty() {
+        out.push_str("<table id=\"probe-problems\"><tr><th>never observed, not judged, or a problem</th></tr>\n");
+        for n in &p.unjudged {
+            let _ = writeln!(out, "<tr><td class=\"bad\">not judged: {}</td></tr>", escape(n));
+        }
         for n in &p.never_observed {
             let _ = writeln!(
                 out,

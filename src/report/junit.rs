@@ -29,14 +29,19 @@ pub fn render(s: &Summary) -> String {
     let tests = s.thresholds.len();
     let run_failure = unfinished(s);
     let nothing = s.judged_nothing() as usize;
+    let (never, thin) = s
+        .probes
+        .as_ref()
+        .map_or((0, 0), |p| (p.never_observed.len(), p.unjudged.len()));
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<testsuites name=\"provbench {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
         escape(&s.workload),
-        tests + s.checks.len() + run_failure.is_some() as usize + nothing,
-        failures + s.checks.iter().filter(|c| c.failed > 0).count() + run_failure.is_some() as usize,
+        tests + s.checks.len() + run_failure.is_some() as usize + nothing + never + thin,
+        failures + s.checks.iter().filter(|c| c.failed > 0).count() + run_failure.is_some() as usize + never,
         errors
+            + thin
             + s.checks
                 .iter()
                 .filter(|c| c.failed == 0 && c.unjudged().is_some())
@@ -49,8 +54,8 @@ pub fn render(s: &Summary) -> String {
     if !s.checks.is_empty() {
         checks_suite(&mut out, s);
     }
-    if let Some(p) = s.probes.as_ref().filter(|p| !p.never_observed.is_empty()) {
-        probes_suite(&mut out, s, &p.never_observed);
+    if let Some(p) = s.probes.as_ref().filter(|p| p.unproven()) {
+        probes_suite(&mut out, s, p);
     }
     out.push_str("</testsuites>\n");
     out
@@ -133,27 +138,43 @@ fn thresholds_suite(out: &mut String, s: &Summary, tests: usize, failures: usize
     out.push_str("  </testsuite>\n");
 }
 
-/// Probes that observed nothing: failures under `--strict`, otherwise named as skipped.
-fn probes_suite(out: &mut String, s: &Summary, never: &[String]) {
-    let failures = if s.strict { never.len() } else { 0 };
-    let skipped = never.len() - failures;
+/// Probe series that observed nothing (failures) or judged too little (errors, as for checks):
+/// neither is a pass, with or without `--strict`.
+fn probes_suite(out: &mut String, s: &Summary, p: &crate::results::ProbeReport) {
+    let (never, thin) = (&p.never_observed, &p.unjudged);
     let _ = writeln!(
         out,
-        "  <testsuite name=\"provbench.probes\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        "  <testsuite name=\"provbench.probes\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{:.3}\">",
+        never.len() + thin.len(),
         never.len(),
+        thin.len(),
         s.load.load_duration_s
     );
-    for series in never {
-        let msg = format!("never observed: {series}, every observation timed out at the bound");
-        let verdict = if s.strict {
-            format!(
-                "<failure message=\"{}\" type=\"never-observed\">{}</failure>",
-                escape(&msg),
-                escape(&msg)
+    let cases = never
+        .iter()
+        .map(|series| {
+            let msg = format!("never observed: {series}, every observation timed out at the bound");
+            (
+                series,
+                format!(
+                    "<failure message=\"{}\" type=\"never-observed\">{}</failure>",
+                    escape(&msg),
+                    escape(&msg)
+                ),
             )
-        } else {
-            format!("<skipped message=\"{}\"/>", escape(&msg))
-        };
+        })
+        .chain(thin.iter().map(|series| {
+            let msg = format!("not judged: {series}");
+            (
+                series,
+                format!(
+                    "<error message=\"{}\" type=\"not-judged\">{}</error>",
+                    escape(&msg),
+                    escape(&msg)
+                ),
+            )
+        }));
+    for (series, verdict) in cases {
         let _ = writeln!(
             out,
             "    <testcase classname=\"provbench.probes.{}\" name=\"{}\" time=\"0\">\n      {verdict}\n    </testcase>",

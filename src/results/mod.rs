@@ -179,7 +179,7 @@ impl Summary {
             checks: &self.checks,
             cleanup: self.cleanup.as_ref(),
             operations: (attempted, succeeded),
-            warnings_fail: self.strict && self.probes.as_ref().is_some_and(|p| !p.never_observed.is_empty()),
+            probes_unproven: self.probes.as_ref().is_some_and(ProbeReport::unproven),
         }
     }
 

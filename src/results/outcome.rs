@@ -84,8 +84,9 @@ pub struct Evidence<'a> {
     pub cleanup: Option<&'a CleanupReport>,
     /// Operations attempted, and how many of them succeeded.
     pub operations: (u64, u64),
-    /// `--strict` and a warning stands (a probe observed nothing).
-    pub warnings_fail: bool,
+    /// A probe series observed nothing, or judged fewer observations than `[probes]
+    /// min_evidence` ([`super::ProbeReport::unproven`]).
+    pub probes_unproven: bool,
 }
 
 /// The outcome a run earned.
@@ -103,7 +104,7 @@ pub fn settle(e: &Evidence) -> RunOutcome {
         Some(_)
             if e.verdicts.iter().any(|v| !v.passed)
                 || e.checks.iter().any(CheckReport::is_failure)
-                || e.warnings_fail =>
+                || e.probes_unproven =>
         {
             RunOutcome::Failed
         }
@@ -182,7 +183,7 @@ mod tests {
             checks,
             cleanup,
             operations: (10, 10),
-            warnings_fail: false,
+            probes_unproven: false,
         }
     }
 
@@ -352,5 +353,15 @@ mod tests {
         .map(|o| o.exit_code())
         .collect();
         assert_eq!(codes, [0, 1, 130, 1, 1, 2]);
+    }
+
+    /// A probe series that observed nothing or judged too little is no pass, strict or not.
+    #[test]
+    fn a_probe_series_without_evidence_is_no_pass() {
+        let stop = StopReason::ScheduleEnd;
+        let mut e = evidence(Some(&stop), &[], &[], None);
+        assert_eq!(settle(&e), RunOutcome::Passed);
+        e.probes_unproven = true;
+        assert_eq!(settle(&e), RunOutcome::Failed);
     }
 }

@@ -121,6 +121,14 @@ pub struct ProbeReport {
     /// they observed nothing, and never pass vacuously.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub never_observed: Vec<String>,
+    /// The judged observations (arrived or timed out) each probe series needs for a pass
+    /// (`[probes] min_evidence`); 0 in summaries written before the rule.
+    #[serde(default)]
+    pub min_evidence: u64,
+    /// Probe series (or whole probes) that judged fewer observations than `min_evidence`, every
+    /// write of theirs overtaken or unconfirmed: not judged, so never a pass (invariant 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unjudged: Vec<String>,
     /// After cleanup, per polled service: users the run created (of those followed) that are
     /// still there once the bound passed, i.e. deprovisioning did not reach them.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -142,6 +150,15 @@ pub struct CheckCost {
     pub requests: u64,
     /// The checks' requests as a share of every request the run sent (load, probes, checks).
     pub share_of_requests: f64,
+}
+
+impl ProbeReport {
+    /// A declared probe series observed nothing (every observation timed out) or judged fewer
+    /// observations than its evidence rule asks: the run is not passed, with or without
+    /// `--strict`.
+    pub fn unproven(&self) -> bool {
+        !self.never_observed.is_empty() || !self.unjudged.is_empty()
+    }
 }
 
 /// What cleanup could not delete.

@@ -145,6 +145,16 @@ pub fn from_wire(src: &Source, w: WorkloadWire) -> Result<Workload, WorkloadErro
         path: src.file.to_path_buf(),
     };
     selectors::check(src, &workload.vocabulary(), &workload.thresholds, &threshold_spans)?;
+    // A probe or check that can measure nothing is refused here, not found empty after a run.
+    if workload.probes.as_ref().is_some_and(|p| p.queue.is_some())
+        && matches!(workload.target, Target::Ldap(_))
+        && let Some(why) = workload.unmeasurable_queue()
+    {
+        return Err(src.error(None, format!("probes.queue can never measure a queue delay: {why}")));
+    }
+    if let Some(why) = workload.revocation_checks_nothing() {
+        return Err(src.error(None, why));
+    }
     Ok(workload)
 }
 
@@ -165,7 +175,44 @@ impl Workload {
         selectors::Vocabulary {
             ops: self.operation_names(),
             services,
+            no_queue: self.unmeasurable_queue(),
         }
+    }
+
+    /// Why the queue probe (and `queue_delay`) can measure nothing here, when it cannot: the
+    /// probe reads the job a write's answer names (`job_header` or `job_pointer`), so it needs
+    /// such a probe, a target whose writes can answer with a job (not a directory), and a
+    /// journey that writes.
+    pub fn unmeasurable_queue(&self) -> Option<String> {
+        if matches!(self.target, Target::Ldap(_)) {
+            return Some(
+                "an LDAP target's writes carry no job reference (the queue probe reads the job a write's answer names)"
+                    .into(),
+            );
+        }
+        if self.probes.as_ref().is_none_or(|p| p.queue.is_none()) {
+            return Some("no queue probe: `[probes] queue = { job_header = \"…\" }` (or `job_pointer`) says where a write's answer carries its job, for a target whose writes are processed asynchronously".into());
+        }
+        if !self.builtin_operations().iter().any(|op| op.is_observable_write()) {
+            return Some("no journey writes a user (create, modify, role, disable, enable or delete): no write carries a job to time".into());
+        }
+        None
+    }
+
+    /// Why the revocation check would judge nothing, when it would: it replays a user's token (or
+    /// binds) after the journey disables or deletes that user, so a journey must do one.
+    pub fn revocation_checks_nothing(&self) -> Option<String> {
+        let declared = self
+            .checks
+            .as_ref()
+            .is_some_and(|c| c.kinds.contains(&crate::vocab::CheckKind::Revocation));
+        let revokes = self
+            .builtin_operations()
+            .iter()
+            .any(|op| matches!(op, Op::DisableUser | Op::DeleteUser));
+        (declared && !revokes).then(|| {
+            "checks: the revocation check judges a user's access after the journey disables or deletes that user, and no journey does either: it would check nothing (add `disable_user` or `delete_user` to a journey, or drop `revocation` from kinds)".into()
+        })
     }
 
     /// The distinct built-in operations the journeys use, in first-use order.

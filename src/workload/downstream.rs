@@ -202,9 +202,12 @@ impl Find {
 /// The credentials a service's reads carry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceAuth {
-    /// The target's own (the default for reads on the target's origin, and only there unless
-    /// a service asks for it explicitly).
+    /// The target's own (the default for a URL relative to the target's origin; a service on
+    /// another origin gets them only by asking, `auth = "target"`).
     Target,
+    /// No `auth` given for an absolute URL: the target's own when the URL is on the target's
+    /// origin (however it is written), none elsewhere. Decided when the run knows its target.
+    Default,
     None,
     Bearer(Secret),
     Basic {
@@ -260,8 +263,9 @@ pub struct Access {
 
 impl ServiceAuth {
     /// `auth` at `at` (its path in the document and its span): `"target"`, `"none"`, or a
-    /// credentials table read as the shape its `kind` names. Without it, reads on the
-    /// target's origin (`relative`) carry the target's credentials and others none.
+    /// credentials table read as the shape its `kind` names. Without it, reads relative to the
+    /// target's origin (`relative`) carry the target's credentials, and an absolute URL gets
+    /// [`ServiceAuth::Default`] (the target's on its origin, none elsewhere).
     pub fn from_wire(
         src: &Source,
         at: Option<(&[At], Range<usize>)>,
@@ -272,7 +276,7 @@ impl ServiceAuth {
             return Ok(if relative {
                 ServiceAuth::Target
             } else {
-                ServiceAuth::None
+                ServiceAuth::Default
             });
         };
         let what = format!("probes.sync `{service}` auth");

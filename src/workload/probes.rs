@@ -42,6 +42,10 @@ pub struct ProbesWire {
     pub sync: Option<Vec<Spanned<SyncPeek>>>,
     #[serde(default)]
     pub push: Option<PushWire>,
+    /// The judged observations (arrived or timed out) each probe series needs for a pass
+    /// (default 1: a series that judged nothing is never a pass).
+    #[serde(default)]
+    pub min_evidence: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,7 +168,14 @@ pub struct Probes {
     pub queue: Option<QueueProbe>,
     pub sync: Vec<SyncProbe>,
     pub push: Option<PushReceiver>,
+    /// `[probes] min_evidence`: the judged observations each series needs for a pass.
+    pub min_evidence: u32,
+    /// The workload has a `[probes]` section (an embedded target's defaults are not declared).
+    pub declared: bool,
 }
+
+/// A probe series that judged nothing is never a pass; more is the workload's to ask.
+pub const DEFAULT_MIN_EVIDENCE: u32 = 1;
 
 /// A probes duration, within the bound of every wait.
 fn dur(src: &Source, s: &Spanned<String>, key: &str) -> Result<Duration, WorkloadError> {
@@ -232,6 +243,11 @@ impl Probes {
             queue,
             sync,
             push,
+            declared: explicit,
+            min_evidence: match &w.min_evidence {
+                Some(n) => count(src, n, "probes.min_evidence", 1, limits::ATTEMPTS)?,
+                None => DEFAULT_MIN_EVIDENCE,
+            },
         }))
     }
 }
@@ -481,7 +497,8 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(p.sync[0].access.auth, ServiceAuth::None);
+        // Decided with the target: none of its credentials unless on its origin.
+        assert_eq!(p.sync[0].access.auth, ServiceAuth::Default);
         assert!(
             matches!(&p.sync[0].find, Find::Query { list, identity, .. } if list == "/Resources" && identity == "/userName")
         );

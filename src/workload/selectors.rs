@@ -17,6 +17,9 @@ use crate::vocab::{metric, tag};
 pub struct Vocabulary {
     pub ops: Vec<String>,
     pub services: Vec<String>,
+    /// Why `queue_delay` can never be measured in this workload, when it cannot (no queue
+    /// probe, a target whose writes carry no job reference, no observable write).
+    pub no_queue: Option<String>,
 }
 
 /// `"p99(api_latency) < 300ms"`, or with an abort policy:
@@ -101,6 +104,11 @@ impl Vocabulary {
         if !known.contains(&s.metric.as_str()) {
             return Err(unknown("metric", &s.metric, &known));
         }
+        if s.metric == metric::QUEUE_DELAY
+            && let Some(why) = &self.no_queue
+        {
+            return Err(format!("`{}` can never be measured: {why}", metric::QUEUE_DELAY));
+        }
         if s.metric == metric::CHECKS {
             return match s.tags.keys().find(|k| !CHECK_TAGS.contains(&k.as_str())) {
                 Some(k) => Err(unknown("tag for checks", k, CHECK_TAGS)),
@@ -157,6 +165,7 @@ mod tests {
 
     fn vocabulary() -> Vocabulary {
         Vocabulary {
+            no_queue: None,
             ops: vec!["create_user".into(), "delete_user".into()],
             services: vec!["directory".into()],
         }
@@ -205,7 +214,12 @@ mod tests {
         let none = Vocabulary {
             ops: vec!["create_user".into()],
             services: vec![],
+            no_queue: Some("no queue probe".into()),
         };
+        let e = none
+            .check(&ThresholdSpec::parse("p95(queue_delay) < 1s").unwrap())
+            .unwrap_err();
+        assert!(e.contains("can never be measured: no queue probe"), "{e}");
         let e = none
             .check(&ThresholdSpec::parse("p99(sync_lag{service=crm}) < 1s").unwrap())
             .unwrap_err();

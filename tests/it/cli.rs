@@ -191,9 +191,10 @@ fn a_missing_secret_names_the_workload() {
     );
 }
 
-/// `--strict`: a probe that observed nothing fails the run (exit 1) instead of warning.
+/// A probe that observed nothing fails the run (exit 1), with or without `--strict`: a series
+/// whose every observation timed out is no pass.
 #[test]
-fn strict_makes_a_probe_that_observed_nothing_a_failure() {
+fn a_probe_that_observed_nothing_fails_the_run_strict_or_not() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("ref.toml"),
@@ -217,7 +218,7 @@ fn strict_makes_a_probe_that_observed_nothing_a_failure() {
     let lenient = run(false);
     assert_eq!(
         lenient.status.code(),
-        Some(0),
+        Some(1),
         "{}",
         String::from_utf8_lossy(&lenient.stderr)
     );
@@ -560,4 +561,43 @@ fn failures_are_sampled_with_their_answers() {
     );
     let report = std::fs::read_to_string(dir.path().join("r/report.html")).unwrap();
     assert!(report.contains("<table id=\"failures\">"));
+}
+
+/// `validate` refuses what can never be measured or judged: a `queue_delay` threshold where no
+/// write carries a job reference (a SCIM target without a queue probe, an LDAP target), and a
+/// revocation check where no journey disables or deletes a user.
+#[test]
+fn validate_refuses_what_can_never_be_measured() {
+    let load = "[load]\nmodel = \"closed\"\nadmins = 1\niterations = 1\n";
+    let scim = "[target]\nkind = \"scim\"\nbase_url = \"http://127.0.0.1:9/scim/v2\"\n";
+    let ldap = "[target]\nkind = \"ldap\"\nurl = \"ldap://127.0.0.1:9\"\nbase_dn = \"ou=people,dc=x\"\n[directory]\nrdn = \"uid\"\nname = \"{run_id}-{seq}\"\nobject_classes = [\"inetOrgPerson\"]\nattributes = { cn = \"x\", sn = \"y\" }\n";
+    let creates = "[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n";
+    let queue = "thresholds = [\"p95(queue_delay) < 1s\"]\n";
+    let cases = [
+        (format!("name = \"q\"\n{queue}{load}{creates}{scim}"), "no queue probe"),
+        (
+            format!(
+                "name = \"q\"\n{queue}{load}{creates}{ldap}[probes]\nqueue = {{ job_header = \"x-job\", accepted_at = \"/a\", started_at = \"/s\" }}\n"
+            ),
+            "carry no job reference",
+        ),
+        (
+            format!(
+                "name = \"r\"\n{load}{creates}[target]\nkind = \"embedded\"\n[users]\npassword = \"Pw-{{seq}}-x\"\n[checks]\nkinds = [\"revocation\"]\n"
+            ),
+            "would check nothing",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (text, why) in cases {
+        std::fs::write(dir.path().join("w.toml"), &text).unwrap();
+        let out = provbench()
+            .current_dir(dir.path())
+            .args(["validate", "w.toml"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(why), "{text}: expected `{why}` in {stderr}");
+    }
 }

@@ -144,6 +144,31 @@ async fn a_requests_secret_headers_go_only_where_the_clients_credentials_go() {
     }
 }
 
+/// The grant of the target's whole origin (job status, audit reads, probe services on the target's
+/// origin however their URL is written) is for reads: its credentials go with a GET anywhere on
+/// the origin, never with a write there, and never elsewhere.
+#[tokio::test]
+async fn a_whole_origin_grant_is_for_reads_only() {
+    let (target, at_target) = serve(ok).await;
+    let (attacker, at_attacker) = serve(ok).await;
+    let client = client_of(&target).on_whole_origin().unwrap();
+    for (method, url) in [
+        (reqwest::Method::GET, format!("{target}/linked/directory/Users/1")),
+        (reqwest::Method::POST, format!("{target}/linked/directory/Users")),
+        (reqwest::Method::DELETE, format!("{target}/admin/realms/x")),
+        (reqwest::Method::GET, format!("{attacker}/jobs/1")),
+    ] {
+        client.call(method, &url, None).await.unwrap();
+    }
+    let own = at_target.0.lock();
+    assert_eq!(own.len(), 3);
+    for (line, h) in own.iter() {
+        assert_eq!(credentialed(h), line.starts_with("GET "), "{line}: {h:?}");
+    }
+    let (line, h) = &at_attacker.0.lock()[0];
+    assert!(!credentialed(h), "{line}: {h:?}");
+}
+
 /// A piece of a generated absolute URL's path.
 fn piece() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -189,34 +214,46 @@ proptest! {
     /// Over generated absolute URLs (host and scheme case, explicit ports, another origin on the
     /// same server, userinfo, dot segments, encoded slashes): the client's credentials reach a
     /// server exactly when the URL is on its origin and under its base path, and whatever
-    /// arrived with them routes under the base path.
+    /// arrived with them routes under the base path. A client granted the target's whole origin
+    /// for reads (`on_whole_origin`: job status, and probes of services on the target's origin
+    /// however their URL is written, `http://127.0.0.1:PORT/linked/...` beside a base of
+    /// `/scim/v2`) sends them with every read of that origin, and with nothing else.
     #[test]
     fn credentials_arrive_only_under_the_base_path(
         scheme in prop::sample::select(&["http", "HTTP"][..]),
         host in prop::sample::select(&["127.0.0.1", "localhost"][..]),
         userinfo in prop::sample::select(&["", "", "u:p@"][..]),
         to_attacker in prop::bool::weighted(0.2),
-        start in prop::sample::select(&["", "scim/v2/", "scim/v2/", "scim/v2x/", "scim/"][..]),
+        start in prop::sample::select(&["", "scim/v2/", "scim/v2/", "scim/v2x/", "scim/", "linked/directory/Users/"][..]),
         pieces in prop::collection::vec(piece(), 0..5),
+        granted in prop::bool::weighted(0.3),
+        write in prop::bool::weighted(0.2),
     ) {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let (target, at_target) = serve(ok).await;
             let (attacker, at_attacker) = serve(ok).await;
-            let client = client_of(&target);
+            let client = match granted {
+                true => client_of(&target).on_whole_origin().unwrap(),
+                false => client_of(&target),
+            };
             let port = |u: &str| u.rsplit(':').next().unwrap_or_default().to_string();
             let port = if to_attacker { port(&attacker) } else { port(&target) };
             let url = format!("{scheme}://{userinfo}{host}:{port}/{start}{}", pieces.join("/"));
             let Ok(parsed) = reqwest::Url::parse(&url) else { return Ok(()) };
-            let _ = client.call(reqwest::Method::GET, &url, None).await;
-            let expected = !to_attacker && host == "127.0.0.1" && userinfo.is_empty()
-                && routed(parsed.path()).split('/').take(3).collect::<Vec<_>>() == ["", "scim", "v2"];
+            let method = if write { reqwest::Method::POST } else { reqwest::Method::GET };
+            let _ = client.call(method, &url, None).await;
+            let on_origin = !to_attacker && host == "127.0.0.1" && userinfo.is_empty();
+            let expected = match granted {
+                true => on_origin && !write,
+                false => on_origin && routed(parsed.path()).split('/').take(3).collect::<Vec<_>>() == ["", "scim", "v2"],
+            };
             let seen: Vec<_> = at_target.0.lock().iter().chain(at_attacker.0.lock().iter()).cloned().collect();
             for (line, h) in &seen {
                 if credentialed(h) {
                     prop_assert!(expected, "{} -> {}: credentials outside the base", url, line);
                     let path = line.split(' ').nth(1).unwrap_or_default();
-                    prop_assert!(routed(path).starts_with("/scim/v2"), "{} arrived as {}", url, line);
+                    prop_assert!(granted || routed(path).starts_with("/scim/v2"), "{} arrived as {}", url, line);
                 } else {
                     prop_assert!(!expected, "{} -> {}: no credentials under the base", url, line);
                 }

@@ -550,3 +550,54 @@ fn foreign_entries_that_carry_the_marker_survive_run_and_cleanup() {
     assert_eq!(s["cleanup"]["unverified"], 0, "{}", s["cleanup"]);
     assert!(s["cleanup"]["verified"].as_u64() > Some(0), "{}", s["cleanup"]);
 }
+
+/// A base DN that does not exist (the target's, or the probe's) stops the run before the load:
+/// exit 2 naming the DN and its key, summary.json and junit.xml written, nothing created.
+#[test]
+#[cfg_attr(provbench_no_slapd, ignore = "needs slapd (Debian slapd)")]
+fn a_base_dn_that_does_not_exist_stops_the_run_before_the_load() {
+    let pair = Pair::start();
+    let (dir, provider, consumer) = (pair.dir(), pair.provider, pair.consumer);
+    let path = workload(dir, provider, consumer, "");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let people = "base_dn = \"ou=people,dc=example,dc=test\"";
+    let nobody = "base_dn = \"ou=nobody,dc=example,dc=test\"";
+    for (case, changed, key) in [
+        (
+            "target",
+            text.replace(
+                &format!("{people}\nmax_connections"),
+                &format!("{nobody}\nmax_connections"),
+            ),
+            "[target] base_dn",
+        ),
+        (
+            "probe",
+            text.replace(&format!("{people}, filter"), &format!("{nobody}, filter")),
+            "ldap.base_dn",
+        ),
+    ] {
+        assert_ne!(changed, text, "{case}: the base DN as the workload writes it");
+        std::fs::write(&path, &changed).unwrap();
+        let out = dir.join(format!("out-{case}"));
+        let done = provbench_run(&path, &out)
+            .args(["--set", "load.duration=2s", "--keep-users"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(2), "{case}: {stderr}");
+        assert!(
+            stderr.contains("pre-flight") && stderr.contains("ou=nobody,dc=example,dc=test") && stderr.contains(key),
+            "{case}: the DN and its key: {stderr}"
+        );
+        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s["outcome"], "error", "{case}: {s}");
+        let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+        assert!(
+            junit.contains("<failure") && junit.contains("ou=nobody"),
+            "{case}: {junit}"
+        );
+        // Users kept: whatever the run had created would still be there.
+        assert_eq!(entries(provider, dir), 0, "{case}: nothing was written");
+    }
+}

@@ -19,6 +19,7 @@ mod layering;
 mod ldap;
 mod login_egress;
 mod mock_target;
+mod preflight;
 mod probes;
 mod readback;
 mod readme;

@@ -206,13 +206,13 @@ async fn lost_syncs_are_timeouts_at_the_bound() {
     );
     let junit = std::fs::read_to_string(result.dir.join("junit.xml")).unwrap();
     assert!(
-        junit.contains("provbench.probes") && junit.contains("<skipped message=\"never observed"),
+        junit.contains("provbench.probes") && junit.contains("<failure message=\"never observed"),
         "{junit}"
     );
     assert_eq!(
         s.outcome,
-        provbench::results::RunOutcome::Passed,
-        "a warning without --strict"
+        provbench::results::RunOutcome::Failed,
+        "a series that observed nothing is no pass, with or without --strict"
     );
     // With a threshold on it, the run fails.
     let workload = workload.replace(
@@ -422,25 +422,30 @@ auth = {{ kind = "bearer", token_file = "{token}" }}
     reference.stop().await;
 }
 
-/// A downstream that refuses the probe's credentials (401 to every read): each read is a probe
-/// request error, counted, never a read that "did not show the change yet".
+/// A downstream that answers its first read (the pre-flight's) and refuses every later one
+/// (401): each refused read is a probe request error, counted, never a read that "did not show
+/// the change yet".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_probe_reads_are_errors_not_not_yet() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
     let _quiet = crate::support::measuring().await;
-    let config = ReferenceConfig::from_toml(
-        r#"
-        profile = "fast"
-        [[services]]
-        name = "crm"
-        sync_delay = "uniform:10ms..20ms"
-        view = "token=crm-own-token-1"
-        "#,
-    )
-    .unwrap();
-    let reference = start_reference(config).await;
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("crm-token");
-    std::fs::write(&token_file, "not-the-token").unwrap();
+    let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
+    let reads = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new()
+        .fallback(
+            |axum::extract::State(reads): axum::extract::State<Arc<AtomicU64>>| async move {
+                use axum::response::IntoResponse;
+                match reads.fetch_add(1, Ordering::Relaxed) {
+                    0 => (axum::http::StatusCode::NOT_FOUND, "{}").into_response(),
+                    _ => (axum::http::StatusCode::UNAUTHORIZED, "refused").into_response(),
+                }
+            },
+        )
+        .with_state(reads.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let crm = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
     let workload = format!(
         r#"
 name = "refused"
@@ -458,11 +463,8 @@ timeout = "1s"
 poll = {{ initial = "20ms", max = "100ms", factor = 1.5 }}
 [[probes.sync]]
 service = "crm"
-url = "{root}/linked/crm/Users/{{id}}"
-auth = {{ kind = "bearer", token_file = "{token}" }}
-"#,
-        root = reference.root,
-        token = token_file.display()
+url = "{crm}/crm/Users/{{id}}"
+"#
     );
     let (result, _dir) = run_against(Some(&reference), &workload).await;
     let p = result.summary.probes.clone().unwrap();
@@ -589,4 +591,61 @@ async fn probes_cost_at_most_their_share_of_requests_by_default() {
         "probes were {:.0} % of requests: {p:?}",
         p.share_of_requests * 100.0
     );
+}
+
+/// A service on the target's own origin written as an absolute URL
+/// (`http://127.0.0.1:PORT/linked/directory/Users/{id}` beside a base of `…/scim/v2`) is read with
+/// the target's credentials, as a relative URL is: its reads are answered, and it observes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absolute_url_on_the_targets_origin_carries_its_credentials() {
+    let _quiet = crate::support::measuring().await;
+    let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
+    let workload = format!(
+        "name = \"absolute\"\n[load]\nmodel = \"closed\"\nadmins = 2\niterations = 5\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n\
+         [probes]\nsample = 1.0\ntimeout = \"5s\"\npoll = {{ initial = \"2ms\", max = \"10ms\", factor = 1.2 }}\n\
+         sync = [{{ service = \"directory\", url = \"{}/linked/directory/Users/{{id}}\" }}]\n",
+        reference.root
+    );
+    let (result, _dir) = run_against(Some(&reference), &workload).await;
+    let s = &result.summary;
+    let p = s.probes.as_ref().unwrap();
+    assert_eq!(p.probe_request_errors, 0, "refused reads: {p:?}");
+    let lag = s.metric("sync_lag", Some(("service", "directory"))).unwrap();
+    assert_eq!((lag.count, lag.timeouts), (10, 0), "{lag:?}");
+    reference.stop().await;
+}
+
+/// A downstream that never receives anything fails its sync gate: with journeys that create and
+/// delete each user, its creates are overtaken by the deletes and its deletes are of users it
+/// never showed, so it judged nothing, which is never a pass (it used to pass, exit 0, beside a
+/// service that works). The other service keeps its figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downstream_that_never_receives_anything_fails_its_sync_gate() {
+    let _quiet = crate::support::measuring().await;
+    let mut config = ReferenceConfig::profile("fast").unwrap();
+    config.service_mut("mail").unwrap().lost_probability = 1.0;
+    let reference = start_reference(config).await;
+    let workload = "name = \"silent\"\nthresholds = [\"p95(sync_lag) < 10s\"]\n[load]\nmodel = \"closed\"\nadmins = 2\niterations = 4\n\
+         [[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"delete_user\"]\n\
+         [probes]\nsample = 1.0\ntimeout = \"5s\"\npoll = { initial = \"2ms\", max = \"10ms\", factor = 1.2 }\n\
+         sync = [{ service = \"directory\", url = \"/linked/directory/Users/{id}\" }, { service = \"mail\", url = \"/linked/mail/Users/{id}\" }]\n".to_string();
+    let (result, _dir) = run_against(Some(&reference), &workload).await;
+    let s = &result.summary;
+    assert_eq!(
+        s.outcome,
+        provbench::results::RunOutcome::Failed,
+        "the gate fails: {:?} {:?}",
+        s.thresholds,
+        s.notes
+    );
+    // Read as written, so that the test reads the same file on code without the field.
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(result.dir.join("summary.json")).unwrap()).unwrap();
+    let unjudged = written["probes"]["unjudged"].to_string();
+    assert!(
+        unjudged.contains("service=mail") && unjudged.contains("nothing judged"),
+        "{unjudged}"
+    );
+    assert!(!unjudged.contains("service=directory"), "{unjudged}");
+    reference.stop().await;
 }

@@ -108,3 +108,11 @@ sn: default
 pwdAttribute: userPassword
 pwdLockout: TRUE
 LDIF
+# The consumer is ready once it holds the base entries (a run's pre-flight reads its base DN).
+for _ in $(seq 1 200); do
+  ldapsearch -x -H "ldap://127.0.0.1:$CPORT" -D "cn=admin,dc=example,dc=test" -y "$DIR/admin.pw" \
+    -s base -b "cn=default,ou=policies,dc=example,dc=test" dn >/dev/null 2>&1 && exit 0
+  sleep 0.1
+done
+echo "the consumer did not replicate the base entries within 20 s" >&2
+exit 1

@@ -165,10 +165,22 @@ impl ResolvedTarget {
         }
     }
 
+    /// Before the load, what the run's own cleanup and writes rest on: an LDAP target's base DN
+    /// exists (an error stops the run), a SCIM target answers the sweep's search (when it does
+    /// not, cleanup reads the ledger's ids back instead: the note says so).
+    pub async fn check_before_load(&self, run_id: &RunId) -> anyhow::Result<Option<String>> {
+        match self {
+            ResolvedTarget::Scim(t) => Ok(t.check_before_load(run_id).await),
+            ResolvedTarget::Ldap(t) => t.check_before_load().await.map(|()| None),
+            ResolvedTarget::Http(_) | ResolvedTarget::Other(_) => Ok(None),
+        }
+    }
+
     /// Deletes what the ledger holds, then (where the target can be searched) everything else
     /// that carries the run's marker; `command` finishes the job by hand.
     /// `deleted`: what the journeys deleted, to be read back as gone with cleanup's own deletes
-    /// (not on a target that stops with the run, where nothing outlives it).
+    /// (not on a target that stops with the run, where nothing outlives it). `unsure`: creates
+    /// that ended without their resource in the ledger ([`Ledger::unsure`]).
     pub async fn clean_up(
         &self,
         items: Vec<Created>,
@@ -176,10 +188,11 @@ impl ResolvedTarget {
         run_id: &RunId,
         limit: Duration,
         command: String,
+        unsure: u64,
     ) -> CleanupReport {
         let deleted = if self.gone_with_run() { vec![] } else { deleted };
         match self {
-            ResolvedTarget::Scim(t) => t.clean_up(items, deleted, run_id, limit, command).await,
+            ResolvedTarget::Scim(t) => t.clean_up(items, deleted, run_id, limit, command, unsure).await,
             ResolvedTarget::Ldap(t) => t.clean_up(items, deleted, run_id, limit, command).await,
             ResolvedTarget::Http(t) => t.clean_up(items, limit).await,
             ResolvedTarget::Other(p) => p.clean_up(items, run_id, limit).await,

@@ -14,9 +14,12 @@ use crate::probes::source::Fetch;
 use crate::workload::downstream::ServiceAuth;
 use crate::workload::probes::SyncProbe;
 
-/// The client a service's reads go through. The target's credentials go only to the target's
-/// origin, or where a service asks for them (`auth = "target"`); every other service has its
-/// own (or none) and its own headers.
+/// The client a service's reads go through. The target's credentials go to the target's
+/// origin however the service's URL is written (relative, or absolute on that origin: such a
+/// service is read through [`HttpClient::on_whole_origin`], the grant of the target's whole
+/// origin for reads, and `exchange` decides each request as for every client), or where a
+/// service asks for them (`auth = "target"`); every other service has its own (or none) and its
+/// own headers.
 pub async fn service_client(
     probe: &SyncProbe,
     target: Option<&Arc<HttpClient>>,
@@ -28,12 +31,26 @@ pub async fn service_client(
         anyhow::anyhow!("{what}: the target is not an HTTP service, so its URL must be absolute and its auth its own")
     };
     let headers = crate::workload::downstream::header_map(&probe.access.headers, &what)?;
-    let origin = match probe.find.url().origin() {
+    let url = probe.find.url();
+    let origin = match url.origin() {
         Some(o) => o,
         None => target.ok_or_else(no_http)?.origin().to_string(),
     };
-    // A client of its own even on the target's origin: it keeps each answer's ETag for
-    // conditional reads. It reads no longer an answer than the target's client does.
+    // On the target's origin: a relative URL, or an absolute one naming that origin.
+    let on_target = target.filter(|t| url.origin().is_none_or(|o| t.same_origin(&o)));
+    let auth = match (&probe.access.auth, on_target) {
+        (ServiceAuth::Default, Some(_)) => &ServiceAuth::Target,
+        (ServiceAuth::Default, None) => &ServiceAuth::None,
+        (auth, _) => auth,
+    };
+    if let (ServiceAuth::Target, Some(t)) = (auth, on_target) {
+        // Its own client still (it keeps each answer's ETag for conditional reads), with the
+        // target's settings, headers and credentials, and the service's own headers beside.
+        let client = t.on_whole_origin()?.adding_headers(headers).capturing("etag")?;
+        return Ok(Arc::new(client));
+    }
+    // A client of its own: it keeps each answer's ETag for conditional reads. It reads no
+    // longer an answer than the target's client does.
     let settings = HttpSettings {
         tls: probe.access.tls.clone(),
         body_limit: target.map_or(crate::http::body::DEFAULT_LIMIT, |t| t.body_limit()),
@@ -42,7 +59,7 @@ pub async fn service_client(
     let client = HttpClient::new(&origin, settings)?
         .with_headers(headers)
         .capturing("etag")?;
-    let client = match &probe.access.auth {
+    let client = match auth {
         ServiceAuth::OAuth2(auth) => {
             let client = Arc::new(client);
             crate::http::auth::authenticate(client.clone(), auth, &origin, &format!("{what} auth"), stop.clone())
@@ -50,8 +67,9 @@ pub async fn service_client(
                 .map_err(|e| e.context(format!("{what}: signing in")))?;
             return Ok(client);
         }
+        // Asked for explicitly on another origin: the workload names it for the target's token.
         ServiceAuth::Target => client.sharing_auth(target.ok_or_else(no_http)?),
-        ServiceAuth::None => client,
+        ServiceAuth::None | ServiceAuth::Default => client,
         ServiceAuth::Bearer(secret) => {
             client.set_bearer(&crate::http::auth::read_secret(
                 secret,
@@ -117,6 +135,25 @@ pub async fn get(
 /// refused or failed read.
 pub fn answers(status: u16) -> bool {
     (200..300).contains(&status) || status == 404 || status == 410
+}
+
+/// The user a pre-flight read asks for: no run makes it (a run's users carry their run's marker).
+pub const NOBODY: &str = "provbench-preflight-nobody";
+
+/// One GET of `url` before the load: a refused or failed read is the service's error, with the
+/// URL and the answer's status and body start.
+pub async fn preflight(client: &HttpClient, url: String) -> Result<(), String> {
+    let url = absolute(client, url);
+    let shown = crate::redact::url(&url);
+    match client.get_if_none_match(&url, None).await {
+        Ok(r) if answers(r.status.as_u16()) => Ok(()),
+        Ok(r) => Err(format!(
+            "GET {shown} answered HTTP {}: {}",
+            r.status.as_u16(),
+            crate::redact::sample_bytes(&r.body, true, 200)
+        )),
+        Err(e) => Err(format!("GET {shown} failed: {e}")),
+    }
 }
 
 /// One plain GET once the run is over (no budget, not counted): the reading, unless there was

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
-use super::http::{absolute, get, read_once};
+use super::http::{NOBODY, absolute, get, preflight, read_once};
 use crate::http::HttpClient;
 use crate::probes::condition::{Reading, Who};
 use crate::probes::source::{Budget, Fetch, Memo, Pending, Source, Subject, slot};
@@ -69,5 +69,14 @@ impl Source for HttpGet {
 
     fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    fn preflight(&self) -> Pending<'_, Result<(), String>> {
+        Box::pin(async move {
+            match self.url.render(NOBODY, NOBODY) {
+                Some(url) => preflight(&self.client, url).await,
+                None => Ok(()),
+            }
+        })
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::http::{absolute, listed, read_once};
+use super::http::{NOBODY, absolute, listed, preflight, read_once};
 use crate::http::HttpClient;
 use crate::probes::condition::{Reading, Who};
 use crate::probes::source::{Budget, Fetch, Memo, Pending, Source, Subject, slot};
@@ -172,6 +172,16 @@ impl Source for HttpQuery {
 
     fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The query for one user no run makes: the list it answers must be readable.
+    fn preflight(&self) -> Pending<'_, Result<(), String>> {
+        Box::pin(async move {
+            match self.batch.template.render_batch([(NOBODY, NOBODY)]) {
+                Some(url) => preflight(&self.client, url).await,
+                None => Ok(()),
+            }
+        })
     }
 }
 

@@ -103,6 +103,20 @@ impl Source for Ldap {
     fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
+
+    /// Its base DN must exist: a search under one that does not answers nothing for every user.
+    fn preflight(&self) -> Pending<'_, Result<(), String>> {
+        Box::pin(async move {
+            let (base, at) = (&self.read.base_dn, self.dir.endpoint().display());
+            match self.dir.exists(base).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(format!(
+                    "its base DN `{base}` (ldap.base_dn) does not exist in {at} (noSuchObject)"
+                )),
+                Err(e) => Err(format!("a search of its base DN `{base}` in {at} failed: {e}")),
+            }
+        })
+    }
 }
 
 /// The values of `attribute` (attribute names compare case-insensitively).

@@ -50,6 +50,19 @@ impl Ldap {
         steps::execute(run, &self.dir, &self.config, admin, step, state).await
     }
 
+    /// Before the load: the users' base DN must exist (every create under one that does not
+    /// fails, and every search under it finds nothing).
+    pub async fn check_before_load(&self) -> anyhow::Result<()> {
+        let (base, at) = (&self.config.base_dn, self.url());
+        match self.dir.exists(base).await {
+            Ok(true) => Ok(()),
+            Ok(false) => anyhow::bail!(
+                "the target's base DN `{base}` ([target] base_dn) does not exist in {at} (noSuchObject); nothing was written"
+            ),
+            Err(e) => anyhow::bail!("a search of the target's base DN `{base}` ([target] base_dn) in {at} failed: {e}"),
+        }
+    }
+
     /// With `roles = "groups"`, the DN of the existing group of each role the journeys assign
     /// (a role without its group fails the run before any load).
     pub async fn stage(&self, workload: &Workload) -> anyhow::Result<Staged> {

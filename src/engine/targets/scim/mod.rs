@@ -31,6 +31,9 @@ pub struct Scim {
     embedded: parking_lot::Mutex<Option<RunningReference>>,
     /// `embedded` or `scim`.
     pub kind: &'static str,
+    /// Why the sweep's search failed before the load, when it did: cleanup then reads the
+    /// ledger's ids back instead of sweeping by marker (see [`Scim::check_before_load`]).
+    search_failed: parking_lot::Mutex<Option<String>>,
 }
 
 /// What a SCIM step works with: the run, and the target's client and custom operations.
@@ -53,7 +56,20 @@ impl Scim {
             http,
             kind: if embedded.is_some() { "embedded" } else { "scim" },
             embedded: parking_lot::Mutex::new(embedded),
+            search_failed: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// Before the load: the sweep's search, asked once. A target that cannot answer it (a
+    /// `count` it answers 500 to) is no reason to stop the run, nor to end it as an error after
+    /// retrying that search until cleanup's deadline: cleanup then deletes what the ledger holds
+    /// and reads each id back ([`super::readback`]), and the returned note says so once.
+    pub async fn check_before_load(&self, run_id: &RunId) -> Option<String> {
+        let why = sweep::search_once(&self.http.client, run_id).await.err()?;
+        *self.search_failed.lock() = Some(why.clone());
+        Some(format!(
+            "the target cannot be searched for the run's marker ({why}): cleanup deletes what the run recorded and reads each id back instead of sweeping (a create whose answer was lost cannot be found that way)"
+        ))
     }
 
     pub fn client(&self) -> &Arc<HttpClient> {
@@ -100,7 +116,9 @@ impl Scim {
         stage::check_required_attributes(workload, &self.http.client).await
     }
 
-    /// The ledger, then the marker sweep; `command` finishes the job by hand.
+    /// The ledger, then the marker sweep; `command` finishes the job by hand. Where the sweep's
+    /// search failed before the load, the ledger's ids are read back instead, which is complete
+    /// only when no create ended `unsure`ly ([`crate::ledger::Ledger::unsure`]).
     pub async fn clean_up(
         &self,
         items: Vec<Created>,
@@ -108,8 +126,25 @@ impl Scim {
         run_id: &RunId,
         limit: Duration,
         command: String,
+        unsure: u64,
     ) -> CleanupReport {
-        sweep::clean_up(self.http.client.clone(), items, deleted, run_id, limit, Some(command)).await
+        let failed = self.search_failed.lock().clone();
+        let client = self.http.client.clone();
+        let Some(why) = failed else {
+            return sweep::clean_up(client, items, deleted, run_id, limit, Some(command)).await;
+        };
+        // The search failed before the load: the ledger's ids, deleted and read back. That is
+        // all the run made only when every create ended with its resource recorded.
+        let mut report = sweep::clean_up(client, items, deleted, run_id, limit, None).await;
+        if unsure > 0 {
+            report.unsearchable.push(format!(
+                "{why}; and {unsure} create(s) ended without a recorded id (failed, refused or cut off): what they may have made cannot be found without that search"
+            ));
+        }
+        if report.incomplete() {
+            report.command = Some(command);
+        }
+        report
     }
 
     /// What a sweep would delete, deleting nothing.

@@ -46,6 +46,7 @@ pub async fn stage(
             admin: 0,
         };
         let body = workload.users.template.render(&vars);
+        ledger.create_sent();
         let (id, name) = tokio::select! {
             created = create(client, "/Users", body, "prepopulating users") => created?,
             _ = stop.cancelled() => anyhow::bail!("interrupted while prepopulating ({i} of {} users created)", workload.users.prepopulate),
@@ -54,6 +55,9 @@ pub async fn stage(
             id: id.clone(),
             user_name: name.clone(),
         });
+        if owned {
+            ledger.create_recorded();
+        }
         anyhow::ensure!(
             owned,
             "prepopulating users: the target answered a create with `{name}`, which does not carry the run's marker"
@@ -70,11 +74,15 @@ pub async fn stage(
             admin: 0,
         };
         let body = workload.users.group_template.render(&vars);
+        ledger.create_sent();
         let (id, name) = create(client, "/Groups", body, "creating the shared group").await?;
         let owned = ledger.record(Created::Group {
             id: id.clone(),
             display_name: name.clone(),
         });
+        if owned {
+            ledger.create_recorded();
+        }
         anyhow::ensure!(
             owned,
             "creating the shared group: the target answered with `{name}`, which does not carry the run's marker"

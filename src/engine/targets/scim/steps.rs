@@ -181,6 +181,8 @@ async fn create_user(
     users.template.render_into(&vars, &mut admin.body);
     let user_name: String = serde_json::from_str(&users.user_name.render(&vars)).unwrap_or_default();
     let body = Some(Bytes::copy_from_slice(admin.body.as_bytes()));
+    // Until its user is recorded, a create may have made one the ledger does not hold.
+    ctx.ledger.create_sent();
     let reply = send(ctx, series, Method::POST, "/Users", body, &[201, 200]).await?;
     let r: Resource = parse(&reply.body)?;
     let id = r.id.ok_or_else(|| answered("created user has no id", &reply.body))?;
@@ -206,9 +208,11 @@ async fn create_user(
             id: id.into_owned(),
             user_name,
         });
+        ctx.ledger.create_recorded();
         return Err(end);
     }
     state.user = Some(created(ctx, admin, id.into_owned(), user_name, &vars));
+    ctx.ledger.create_recorded();
     want_observation(ctx, state, &Step::CreateUser, &reply, || Expect::Present);
     Ok(())
 }
@@ -409,6 +413,7 @@ async fn create_group(
     };
     ctx.workload.users.group_template.render_into(&vars, &mut admin.body);
     let body = Some(Bytes::copy_from_slice(admin.body.as_bytes()));
+    ctx.ledger.create_sent();
     let reply = send(ctx, series, Method::POST, "/Groups", body, &[201, 200]).await?;
     let r: Resource = parse(&reply.body)?;
     let id = r.id.ok_or_else(|| answered("created group has no id", &reply.body))?;
@@ -418,6 +423,7 @@ async fn create_group(
             id: id.into_owned(),
             display_name,
         });
+        ctx.ledger.create_recorded();
         return Err(end);
     }
     if !ctx.run_id.marks(&display_name) {
@@ -430,6 +436,8 @@ async fn create_group(
         display_name,
         owned: true,
     });
+    // Held by the journey, which records it at its end.
+    ctx.ledger.create_recorded();
     Ok(())
 }
 

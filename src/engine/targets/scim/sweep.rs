@@ -79,6 +79,25 @@ async fn search(client: &HttpClient, path: &str, deadline: Instant) -> Result<cr
     }
 }
 
+/// The sweep's first search of users, asked once before the load (no retry): `Err` says why it
+/// cannot be used (its status and the answer's start, or the error).
+pub async fn search_once(client: &HttpClient, run_id: &RunId) -> Result<(), String> {
+    let filter = encode_query(&format!("userName co \"{run_id}\""));
+    let path = format!("/Users?filter={filter}&startIndex=1&count={PAGE}");
+    match client.call(Method::GET, &path, None).await {
+        Ok(r) if r.status.as_u16() == 200 => match serde_json::from_slice::<ListResponse>(&r.body) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("GET {path}: the answer is not a SCIM ListResponse: {e}")),
+        },
+        Ok(r) => Err(format!(
+            "GET {path} answered HTTP {}: {}",
+            r.status.as_u16(),
+            crate::redact::sample_bytes(&r.body, true, 120)
+        )),
+        Err(e) => Err(format!("GET {path}: {e}")),
+    }
+}
+
 /// Why a collection could not be searched.
 struct Unsearchable {
     why: String,

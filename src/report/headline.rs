@@ -84,21 +84,20 @@ fn judged(out: &mut String, s: &Summary) {
         "<p class=\"big {class}\" data-thresholds-passed=\"{passed}\" data-thresholds-total=\"{total}\">{passed}/{total} thresholds passed</p>"
     );
     if !s.checks.is_empty() {
-        body.push_str("<ul class=\"checks\">");
+        body.push_str("<table class=\"plain checks\"><tr><th>check</th><th>result</th><th title=\"judged cases / the cases a pass needs ([checks] min_evidence)\">judged/needed</th></tr>");
         for c in &s.checks {
             let state = readable::check_state(c);
             let _ = write!(
                 body,
-                "<li data-check=\"{0}\" data-judged=\"{1}\" data-needed=\"{2}\" data-state=\"{3}\">{0}: <span class=\"{4}\">{3}</span> <span class=\"muted\">{5}</span></li>",
+                "<tr data-check=\"{0}\" data-judged=\"{1}\" data-needed=\"{2}\" data-state=\"{3}\"><td>{0}</td><td class=\"{4}\">{3}</td><td>{1}/{2}</td></tr>",
                 escape(&c.name),
                 c.judged(),
                 c.min_evidence,
                 state.word(),
                 state.class(),
-                escape(&readable::evidence(c))
             );
         }
-        body.push_str("</ul>");
+        body.push_str("</table>");
     }
     card(out, "judged", "Thresholds and checks", &body);
 }

@@ -56,7 +56,7 @@ p.context{color:#444;margin:0 0 12px}\
 .verdict{font-size:28px;font-weight:700;text-transform:uppercase}.why{margin:2px 0 10px;font-weight:600}\
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(250px,1fr));gap:12px}\
 .card{background:#fafafa;border:1px solid #eee;border-radius:4px;padding:8px 10px}.card p{margin:2px 0}\
-.big{font-size:17px;font-weight:600}ul.checks{list-style:none;padding:0;margin:4px 0 0}\
+.big{font-size:17px;font-weight:600}table.plain{margin:4px 0 0}table.plain th{border:none;padding:1px 8px 1px 0;font-weight:600;color:#555;font-size:12px}\
 figure{margin:12px 0 20px}figcaption{font-weight:600;font-size:14px}pre{background:#f6f6f6;padding:12px;overflow:auto}\
 figure svg{width:100%;height:auto}ul.legend{list-style:none;padding:0;margin:4px 0 0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}\
 ul.legend span{display:inline-block;width:16px;height:4px;margin-right:6px;vertical-align:middle}";

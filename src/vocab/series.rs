@@ -35,14 +35,20 @@ pub const CHARTED: [&str; 4] = [
     metric::END_TO_END,
 ];
 
-/// A key as people read it: `create_user`, `create_user → crm`, `crm`; a key without those
-/// tags keeps its text (`admin_wait`, `login_latency{check=login}`).
+/// A key as people read it: `create_user`, `create_user → crm`, `crm`; other tags as
+/// `category=security`; a key without tags by its metric (`admin_wait`).
 pub fn label(key: &MetricKey) -> String {
     match (key.get(tag::OP), key.get(tag::SERVICE)) {
         (Some(op), Some(service)) => format!("{op} → {service}"),
         (Some(op), None) => op.to_string(),
         (None, Some(service)) => service.to_string(),
-        (None, None) => key.to_string(),
+        (None, None) if key.tags.is_empty() => key.metric.clone(),
+        (None, None) => key
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -119,6 +125,10 @@ mod tests {
             "create_user"
         );
         assert_eq!(label(&MetricKey::new(metric::ADMIN_WAIT)), "admin_wait");
+        assert_eq!(
+            label(&MetricKey::new(metric::CHECKS).tag("category", "security")),
+            "category=security"
+        );
     }
 
     /// An operation has one style across its metrics; every label of a run up to the palette's

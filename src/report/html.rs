@@ -49,7 +49,8 @@ body{font-family:system-ui,sans-serif;margin:20px auto;padding:0 20px;color:#111
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px}h3{font-size:13px;margin:0 0 6px;color:#555;font-weight:600}\
 table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right;font-size:13px;white-space:nowrap}\
 td:first-child,th:first-child{text-align:left}\
-#thresholds td,#thresholds th,#failed-thresholds td,#failed-thresholds th,#failed-checks td,#failed-checks th,#failures td,#failures th{text-align:left}td.text{text-align:left;white-space:normal;max-width:640px;overflow-wrap:anywhere}\
+#thresholds td,#thresholds th,#failed-thresholds td,#failed-thresholds th,#failed-checks td,#failed-checks th,#failures td,#failures th,\
+#metrics tbody.observed td:nth-child(2),#metrics tbody.observed th:nth-child(2){text-align:left}td.text{text-align:left;white-space:normal;max-width:640px;overflow-wrap:anywhere}\
 table.plain td{border:none;padding:1px 8px 1px 0}\
 .ok{color:#15803d}.bad{color:#b91c1c}.warn{color:#b45309}.muted{color:#666}\
 p.context{color:#444;margin:0 0 12px}\

@@ -97,7 +97,8 @@ pub struct Row {
     pub key: String,
     /// The name within its group: the operation alone for an operation, else the key.
     pub label: String,
-    /// The metric, and the series as people read it (`create_user → crm`).
+    /// The metric, and the series as people read it (`create_user → crm`, `all` for a metric
+    /// without tags).
     pub metric: String,
     pub series: String,
     /// One formatted value per column of the group, in order.
@@ -183,7 +184,11 @@ fn row(m: &MetricSummary, label: String, cells: Vec<String>, failed: &[Selector]
         key: m.key().to_string(),
         label,
         metric: m.metric.clone(),
-        series: crate::vocab::series::label(&m.key()),
+        series: if m.tags.is_empty() {
+            "all".to_string()
+        } else {
+            crate::vocab::series::label(&m.key())
+        },
         cells,
         emphasis,
         empty: m.count == 0,

@@ -3,8 +3,8 @@
 //! [`IntervalObserver`]): the run's context (workload, target, run id, load, planned length),
 //! throughput and errors, API latency p99 per operation, and the p99 of every asynchronous
 //! series by the time of its write. Every series has its one style of the run
-//! ([`crate::vocab::series::Styles`], the same as in `report.html`), from the run's registered
-//! keys. The page is one self-contained document (`dashboard.html`, inline script, nothing
+//! ([`crate::vocab::series::Styles`], the same as in `report.html`), from the series that
+//! recorded something. The page is one self-contained document (`dashboard.html`, inline script, nothing
 //! fetched but its own `/intervals.json`); the engine keeps serving it for a few seconds after
 //! the run, so an open page gets the final state.
 
@@ -38,6 +38,9 @@ struct State {
     by_write: Map<String, Value>,
     /// The verdict, once the run is over.
     outcome: Option<Value>,
+    /// The series that recorded something so far: what `intervals.csv` and
+    /// `lags_by_write.csv` hold, and so what report.html styles.
+    seen: std::collections::BTreeSet<crate::vocab::MetricKey>,
 }
 
 /// Every interval so far, as the page reads them.
@@ -70,9 +73,19 @@ impl IntervalObserver for Dashboard {
             "last": view.last,
         });
         let mut state = self.0.write();
-        // The styles come from every series registered so far (the probes and operations
-        // register theirs at set-up), as report.html's come from the run's series.
-        let styles = Styles::of(view.keys);
+        // The styles come from the series that recorded something, as report.html's come from
+        // the run's files: the same colours there at the end (a colour may still move in the
+        // first seconds, when a series shows its first data).
+        for (key, d) in view.keys.iter().zip(view.interval) {
+            if !d.is_empty() || key.metric == metric::API_LATENCY {
+                state.seen.insert(key.clone());
+            }
+        }
+        if let Some(by_write) = view.by_write {
+            let keys: Vec<_> = by_write.rows().filter_map(|r| r.key()).collect();
+            state.seen.extend(keys);
+        }
+        let styles = Styles::of(&state.seen);
         for key in view.keys {
             let label = label(key);
             let style = styles.style(&label);
@@ -247,10 +260,17 @@ mod tests {
             row["series"].get("sync_lag{op=create_user,service=crm}").is_none(),
             "empty series are left out"
         );
-        let styles = Styles::of(&keys);
+        // Styled as report.html styles the run's files: by the series that recorded something.
+        let styles = Styles::of(&keys[..1]);
+        let create = &all["series"]["api_latency{op=create_user}"];
+        assert_eq!(create["colour"], styles.style("create_user").colour);
         let lag = &all["series"]["sync_lag{op=create_user,service=crm}"];
         assert_eq!(lag["label"], "create_user → crm");
-        assert_eq!(lag["colour"], styles.style("create_user → crm").colour);
+        assert_eq!(
+            lag["colour"],
+            styles.style("create_user → crm").colour,
+            "no data: not a run colour"
+        );
         let rest = dashboard.since(2);
         assert_eq!(rest["rows"].as_array().unwrap().len(), 1);
         assert_eq!(rest["rows"][0]["last"], true);

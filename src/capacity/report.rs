@@ -95,7 +95,7 @@ The capacity is at least that; raise <code>--to</code> to find where it ends.</p
             .filter_map(|s| f(s).map(|v| (s.rate, v as f64)))
             .collect()
     };
-    let line = |name: String, points: Vec<(f64, f64)>| Series { name, points };
+    let line = |name: String, points: Vec<(f64, f64)>| Series::new(name, points);
     let latency = [
         line("API p50".into(), curve(&|s| s.api_p50_us)),
         line("API p99".into(), curve(&|s| s.api_p99_us)),

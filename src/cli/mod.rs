@@ -184,7 +184,8 @@ Every user the run creates carries its run id; at the end, on Ctrl-C and on SIGT
     after_help = "Examples:\n  provbench run workloads/quickstart.toml\n  \
 provbench run workloads/quickstart.toml --duration 1m --set load.admins=50\n  \
 provbench run workloads/scim2-server.toml --target-url http://127.0.0.1:8000/scim/v2\n  \
-provbench run workloads/open-model.toml --set load.rate=500/s --out results/ci"
+provbench run workloads/open-model.toml --set load.rate=500/s --out results/ci",
+    group = clap::ArgGroup::new("live").multiple(true).args(["metrics_listen", "dashboard"])
 )]
 pub struct RunArgs {
     /// The workload file (TOML).
@@ -215,12 +216,14 @@ pub struct RunArgs {
     /// counters, every sample labelled with run_id and shard.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
-    /// Keep serving /metrics this long after the run ends (e.g. one scrape interval), so the
-    /// last figures are scraped; Ctrl-C ends it early.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "metrics_listen")]
+    /// Keep serving /metrics (and the dashboard) this long after the run ends (e.g. one scrape
+    /// interval), so the last figures are scraped; Ctrl-C ends it early. The dashboard is served
+    /// 3 s at least, for an open page to show the verdict.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "live")]
     pub metrics_linger: Option<std::time::Duration>,
-    /// Serve a live page at http://ADDR/ during the run: throughput, errors, API latency and the
-    /// asynchronous half's p99 per second, redrawn every second (e.g. 127.0.0.1:9465).
+    /// Serve a live page at http://ADDR/ during the run: the run's context, throughput, errors,
+    /// API latency and the asynchronous half's p99 by the time of the write, redrawn every
+    /// second, and the verdict when the run ends (e.g. 127.0.0.1:9465).
     #[arg(long, value_name = "ADDR")]
     pub dashboard: Option<String>,
     /// POST the final summary JSON to this webhook URL.

@@ -193,6 +193,7 @@ fn observers(
         out.push(Box::new(e.writer()));
     }
     if let Some(d) = &p.dashboard {
+        d.planned(planned);
         out.push(Box::new(d.clone()));
     }
     let (log, tree) = (p.run_log.clone(), shutdown.clone());

@@ -60,11 +60,24 @@ pub async fn finish(
             _ = interrupt.cancelled(), if !already => tracing::warn!("interrupted: the summary was not posted"),
         }
     }
-    if p.exposition.is_some() && !opts.metrics_linger.is_zero() && !shutdown.interrupted() {
-        tracing::info!(linger = ?opts.metrics_linger, "run over; still serving /metrics for a last scrape");
+    // An open dashboard page reads the verdict within a second or two: it is served that
+    // long at least, /metrics as long as asked.
+    let linger = match &p.dashboard {
+        Some(d) => {
+            d.finished(&summary);
+            opts.metrics_linger.max(crate::metrics::dashboard::LINGER)
+        }
+        None if p.exposition.is_some() => opts.metrics_linger,
+        None => Duration::ZERO,
+    };
+    if !linger.is_zero() && !shutdown.interrupted() {
+        tracing::info!(
+            ?linger,
+            "run over; still serving /metrics or the dashboard for a last look"
+        );
         let interrupt = shutdown.work();
         tokio::select! {
-            _ = tokio::time::sleep(opts.metrics_linger) => {}
+            _ = tokio::time::sleep(linger) => {}
             _ = interrupt.cancelled() => {}
         }
     }

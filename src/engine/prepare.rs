@@ -129,7 +129,12 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
     };
     let dashboard = match &opts.dashboard {
         Some(listen) => {
-            let d = Dashboard::default();
+            let d = Dashboard::new(serde_json::json!({
+                "workload": workload.name,
+                "run_id": run_id.as_str(),
+                "target": target.url(),
+                "load": workload.load_summary(),
+            }));
             let addr = dashboard::serve(listen, d.clone(), shutdown.services.clone()).await?;
             tracing::info!(url = %format!("http://{addr}/"), "live dashboard");
             Some(d)

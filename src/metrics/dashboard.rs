@@ -1,28 +1,56 @@
-//! The live view (`run --dashboard ADDR`): a page that redraws every second while the run goes,
-//! fed by the same per-second data as `intervals.csv` (an [`IntervalObserver`]): throughput and
-//! errors, API latency p50/p99 per operation, and the p99 of every asynchronous series. The page
-//! is one self-contained document (inline script, nothing fetched but its own `/intervals.json`).
+//! The live view (`run --dashboard ADDR`): a page that redraws every second while the run goes
+//! and shows the verdict when it ends, fed by the same per-second data as `intervals.csv` (an
+//! [`IntervalObserver`]): the run's context (workload, target, run id, load, planned length),
+//! throughput and errors, API latency p99 per operation, and the p99 of every asynchronous
+//! series by the time of its write. Every series has its one style of the run
+//! ([`crate::vocab::series::Styles`], the same as in `report.html`), from the series that
+//! recorded something. The page is one self-contained document (`dashboard.html`, inline script, nothing
+//! fetched but its own `/intervals.json`); the engine keeps serving it for a few seconds after
+//! the run, so an open page gets the final state.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::RwLock;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::writer::{IntervalObserver, IntervalView};
+use crate::results::Summary;
 use crate::vocab::metric;
+use crate::vocab::series::{Styles, label};
 
 /// Intervals kept for the page (an hour of seconds); older ones are dropped from the view only.
 const KEPT: usize = 3600;
 
+/// How long the page is still served after the run, at least, for an open page to read the
+/// verdict (it asks every second).
+pub const LINGER: Duration = Duration::from_secs(3);
+
+/// What the page knows of the run.
+#[derive(Default)]
+struct State {
+    context: Map<String, Value>,
+    /// Per key (`sync_lag{op=create_user,service=crm}`): its metric, label, colour and dash.
+    series: Map<String, Value>,
+    rows: Vec<Value>,
+    /// The asynchronous series by the second of their write: key → [[second, p99 µs], …].
+    by_write: Map<String, Value>,
+    /// The verdict, once the run is over.
+    outcome: Option<Value>,
+    /// The series that recorded something so far: what `intervals.csv` and
+    /// `lags_by_write.csv` hold, and so what report.html styles.
+    seen: std::collections::BTreeSet<crate::vocab::MetricKey>,
+}
+
 /// Every interval so far, as the page reads them.
 #[derive(Clone, Default)]
-pub struct Dashboard(Arc<RwLock<Vec<Value>>>);
+pub struct Dashboard(Arc<RwLock<State>>);
 
 impl IntervalObserver for Dashboard {
     fn interval(&mut self, view: &IntervalView<'_>) {
         let (mut ops, mut errors) = (0u64, 0u64);
-        let mut series = serde_json::Map::new();
+        let mut series = Map::new();
         for (key, d) in view.keys.iter().zip(view.interval) {
             let h = d.histogram();
             if key.metric == metric::API_LATENCY {
@@ -44,20 +72,110 @@ impl IntervalObserver for Dashboard {
             "series": series,
             "last": view.last,
         });
-        let mut rows = self.0.write();
-        rows.push(row);
-        if rows.len() > KEPT {
-            let extra = rows.len() - KEPT;
-            rows.drain(..extra);
+        let mut state = self.0.write();
+        // The styles come from the series that recorded something, as report.html's come from
+        // the run's files: the same colours there at the end (a colour may still move in the
+        // first seconds, when a series shows its first data).
+        for (key, d) in view.keys.iter().zip(view.interval) {
+            if !d.is_empty() || key.metric == metric::API_LATENCY {
+                state.seen.insert(key.clone());
+            }
+        }
+        if let Some(by_write) = view.by_write {
+            let keys: Vec<_> = by_write.rows().filter_map(|r| r.key()).collect();
+            state.seen.extend(keys);
+        }
+        let styles = Styles::of(&state.seen);
+        for key in view.keys {
+            let label = label(key);
+            let style = styles.style(&label);
+            state.series.insert(
+                key.to_string(),
+                json!({"metric": key.metric, "label": label, "colour": style.colour, "dash": style.dash}),
+            );
+        }
+        if let Some(by_write) = view.by_write {
+            let mut lines: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+            for r in by_write.rows() {
+                if let (Some(key), Some(p99)) = (r.key(), r.p99_us) {
+                    lines
+                        .entry(key.to_string())
+                        .or_default()
+                        .push(json!([r.interval_start_s, p99]));
+                }
+            }
+            state.by_write = lines.into_iter().map(|(k, v)| (k, Value::Array(v))).collect();
+        }
+        state.rows.push(row);
+        if state.rows.len() > KEPT {
+            let extra = state.rows.len() - KEPT;
+            state.rows.drain(..extra);
         }
     }
 }
 
 impl Dashboard {
-    /// The intervals from the `since`-th on (the page asks only for what it has not drawn).
+    /// A dashboard for the run named by `context` (workload, target, run id, load).
+    pub fn new(context: Value) -> Dashboard {
+        let state = State {
+            context: context.as_object().cloned().unwrap_or_default(),
+            ..State::default()
+        };
+        Dashboard(Arc::new(RwLock::new(state)))
+    }
+
+    /// How long the load is planned to run (unknown for a run of iterations).
+    pub fn planned(&self, planned: Option<Duration>) {
+        self.0
+            .write()
+            .context
+            .insert("planned_s".into(), json!(planned.map(|d| d.as_secs_f64())));
+    }
+
+    /// The run is over: its verdict, thresholds and checks, as the page shows them.
+    pub fn finished(&self, s: &Summary) {
+        // A target's text (a check's name, an observed value) stays one inert line; the page
+        // also inserts every text as text.
+        let line = |t: &str| crate::redact::line(t);
+        let thresholds: Vec<Value> = s
+            .thresholds
+            .iter()
+            .map(|v| json!({"expression": line(&v.expression), "observed": line(&v.observed_text), "passed": v.passed && v.error.is_none()}))
+            .collect();
+        let checks: Vec<Value> = s
+            .checks
+            .iter()
+            .map(|c| {
+                let state = if c.failed > 0 {
+                    "failed"
+                } else if c.unjudged().is_some() {
+                    "not judged"
+                } else {
+                    "passed"
+                };
+                json!({"name": line(&c.name), "state": state, "judged": c.judged(), "needed": c.min_evidence})
+            })
+            .collect();
+        self.0.write().outcome = Some(json!({
+            "verdict": line(&s.outcome_label()),
+            "passed": s.outcome == crate::results::RunOutcome::Passed,
+            "thresholds": thresholds,
+            "checks": checks,
+        }));
+    }
+
+    /// The intervals from the `since`-th on (the page asks only for what it has not drawn),
+    /// with everything else whole.
     fn since(&self, since: usize) -> Value {
-        let rows = self.0.read();
-        json!({"next": rows.len(), "rows": rows.get(since..).unwrap_or_default()})
+        let state = self.0.read();
+        json!({
+            "next": state.rows.len(),
+            "rows": state.rows.get(since..).unwrap_or_default(),
+            "context": state.context,
+            "series": state.series,
+            "by_write": state.by_write,
+            "outcome": state.outcome,
+        })
     }
 }
 
@@ -95,83 +213,9 @@ pub async fn serve(
     Ok(addr)
 }
 
-/// The page: polls `/intervals.json` every second and redraws three SVG charts (no library, no
+/// The page: polls `/intervals.json` every second and redraws its SVG charts (no library, no
 /// network beyond its own origin).
-const PAGE: &str = r##"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>provbench · live</title>
-<style>body{font-family:system-ui,sans-serif;margin:24px;color:#111;max-width:1000px}
-figure{margin:16px 0}figcaption{font-weight:600}svg{width:100%;height:240px;background:#fff;border:1px solid #eee}
-ul{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}span.sw{display:inline-block;width:12px;height:4px;margin-right:6px;vertical-align:middle}
-#status{color:#555}</style></head><body>
-<h1>provbench · live</h1><p id="status">waiting for the first second…</p>
-<figure><figcaption>Throughput (operations/s) and errors per second</figcaption><svg id="throughput" viewBox="0 0 1000 240" preserveAspectRatio="none"></svg><ul id="throughput-legend"></ul></figure>
-<figure><figcaption>API latency p99 per operation (ms)</figcaption><svg id="api" viewBox="0 0 1000 240" preserveAspectRatio="none"></svg><ul id="api-legend"></ul></figure>
-<figure><figcaption>Queue delay, sync lag and end to end: p99 per series (ms)</figcaption><svg id="async" viewBox="0 0 1000 240" preserveAspectRatio="none"></svg><ul id="async-legend"></ul></figure>
-<script>
-const COLORS = ["#2563eb","#dc2626","#16a34a","#9333ea","#ea580c","#0891b2","#ca8a04","#db2777","#4b5563","#65a30d"];
-const rows = [];
-let next = 0, done = false;
-function nice(raw) {
-  const p = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / p;
-  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
-}
-function esc(s) { return s.replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;"}[c])); }
-function draw(id, lines) {
-  const svg = document.getElementById(id), legend = document.getElementById(id + "-legend");
-  const xs = rows.map(r => r.t), xmax = Math.max(1, ...xs);
-  let top = 0; for (const l of lines) for (const p of l.points) if (p[1] != null) top = Math.max(top, p[1]);
-  // Round ticks: a step of 1, 2 or 5 times a power of ten, four or five of them.
-  const step = nice(top > 0 ? top / 4 : 0.25), ticks = Math.max(1, Math.ceil(top / step));
-  const ymax = step * ticks;
-  let out = "";
-  for (let i = 0; i <= ticks; i++) {
-    const y = 230 - i / ticks * 220, v = step * i;
-    out += `<line x1="50" x2="1000" y1="${y}" y2="${y}" stroke="#eee"/><text x="46" y="${y + 4}" font-size="11" text-anchor="end">${+v.toPrecision(3)}</text>`;
-  }
-  const xstep = nice(xmax / 8);
-  for (let x = 0; x <= xmax; x += xstep) {
-    out += `<text x="${(50 + x / xmax * 940).toFixed(1)}" y="240" font-size="10" text-anchor="middle">${+x.toPrecision(3)} s</text>`;
-  }
-  lines.forEach((l, i) => {
-    let d = "", pen = false;
-    for (const [x, y] of l.points) {
-      if (y == null) { pen = false; continue; }
-      d += `${pen ? "L" : "M"}${(50 + x / xmax * 940).toFixed(1)},${(228 - y / ymax * 218).toFixed(1)} `; pen = true;
-    }
-    out += `<path d="${d}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="2"/>`;
-  });
-  svg.innerHTML = out;
-  legend.innerHTML = lines.map((l, i) => `<li><span class="sw" style="background:${COLORS[i % COLORS.length]}"></span>${esc(l.name)}</li>`).join("");
-}
-function series(filter) {
-  const names = [...new Set(rows.flatMap(r => Object.keys(r.series)))].filter(filter).sort();
-  return names.map(n => ({name: n, points: rows.map(r => [r.t, r.series[n] ? r.series[n].p99_us / 1000 : null])}));
-}
-async function tick() {
-  try {
-    const r = await fetch(`/intervals.json?since=${next}`);
-    const data = await r.json();
-    rows.push(...data.rows); next = data.next;
-    done = rows.length > 0 && rows[rows.length - 1].last;
-    const last = rows[rows.length - 1];
-    document.getElementById("status").textContent = last
-      ? `${last.t.toFixed(0)} s: ${last.ops_per_s.toFixed(0)} operations/s, ${last.errors} errors in the last second${done ? " · run over" : ""}`
-      : "waiting for the first second…";
-    draw("throughput", [
-      {name: "operations/s", points: rows.map(r => [r.t, r.ops_per_s])},
-      {name: "errors/s", points: rows.map(r => [r.t, r.errors])},
-    ]);
-    draw("api", series(n => n.startsWith("api_latency")));
-    draw("async", series(n => /^(queue_delay|sync_lag|end_to_end)/.test(n)));
-  } catch (e) {
-    document.getElementById("status").textContent = "the run is over (no more data)";
-    done = true;
-  }
-  if (!done) setTimeout(tick, 1000);
-}
-tick();
-</script></body></html>
-"##;
+const PAGE: &str = include_str!("dashboard.html");
 
 #[cfg(test)]
 mod tests {
@@ -181,13 +225,15 @@ mod tests {
     use std::time::Duration;
 
     /// Each interval becomes a row with throughput and each series' percentiles; the page asks
-    /// only for rows it has not drawn.
+    /// only for rows it has not drawn, and every registered series has its style of the run.
     #[test]
     fn intervals_become_rows_read_incrementally() {
-        let mut dashboard = Dashboard::default();
+        let mut dashboard = Dashboard::new(json!({"workload": "w"}));
         let keys = [
             MetricKey::new("api_latency").tag("op", "create_user"),
-            MetricKey::new("sync_lag").tag("service", "crm"),
+            MetricKey::new("sync_lag")
+                .tag("op", "create_user")
+                .tag("service", "crm"),
         ];
         let mut api = SeriesData::default();
         api.record(2_000);
@@ -201,20 +247,34 @@ mod tests {
                 start: Duration::from_secs(i),
                 length: Duration::from_secs(1),
                 last: i == 2,
+                by_write: None,
             });
         }
         let all = dashboard.since(0);
         assert_eq!(all["next"], 3);
+        assert_eq!(all["context"]["workload"], "w");
         let row = &all["rows"][0];
         assert_eq!(row["ops_per_s"], 2.0);
         assert!(row["series"]["api_latency{op=create_user}"]["p99_us"].as_u64().unwrap() >= 4_000);
         assert!(
-            row["series"].get("sync_lag{service=crm}").is_none(),
+            row["series"].get("sync_lag{op=create_user,service=crm}").is_none(),
             "empty series are left out"
+        );
+        // Styled as report.html styles the run's files: by the series that recorded something.
+        let styles = Styles::of(&keys[..1]);
+        let create = &all["series"]["api_latency{op=create_user}"];
+        assert_eq!(create["colour"], styles.style("create_user").colour);
+        let lag = &all["series"]["sync_lag{op=create_user,service=crm}"];
+        assert_eq!(lag["label"], "create_user → crm");
+        assert_eq!(
+            lag["colour"],
+            styles.style("create_user → crm").colour,
+            "no data: not a run colour"
         );
         let rest = dashboard.since(2);
         assert_eq!(rest["rows"].as_array().unwrap().len(), 1);
         assert_eq!(rest["rows"][0]["last"], true);
         assert_eq!(dashboard.since(9)["rows"].as_array().unwrap().len(), 0);
+        assert!(all["outcome"].is_null(), "no verdict while the run goes");
     }
 }

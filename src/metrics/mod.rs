@@ -13,9 +13,12 @@
 //! - [`series`]: one series' histogram and counters. [`summary`]: percentile summaries.
 //! - [`writer`]: the interval writer (hlog and CSV each second) and its observer seam.
 //! - [`intervals`]: the `intervals.csv` row. [`hlog`]: reading a run's files back.
+//! - [`by_write`]: the asynchronous series bucketed by the time of the write they observed
+//!   (`lags_by_write.csv`), so a backlog shows when it built up, not when it drained.
 //! - [`progress`]: the live progress line. [`exposition`]: live Prometheus text.
 //!   [`dashboard`]: the live page (`run --dashboard`).
 
+pub mod by_write;
 pub mod dashboard;
 pub mod exposition;
 pub mod hlog;
@@ -66,6 +69,9 @@ pub struct Registry {
     keys: RwLock<Vec<MetricKey>>,
     index: RwLock<HashMap<MetricKey, SeriesId>>,
     shards: Mutex<Vec<Shard>>,
+    /// Observations with the time of the write they observed, until the interval writer takes
+    /// them (probes sample writes: a few per second, not one per request).
+    written: Mutex<Vec<by_write::Written>>,
 }
 
 impl Default for Registry {
@@ -81,6 +87,7 @@ impl Registry {
             keys: RwLock::new(Vec::new()),
             index: RwLock::new(HashMap::new()),
             shards: Mutex::new(Vec::new()),
+            written: Mutex::new(Vec::new()),
         }
     }
 
@@ -158,6 +165,23 @@ impl Registry {
             }
             d.record_resolution(resolution_us);
         });
+    }
+
+    /// An observation of `series` as [`Registry::record_observation`] records it, kept again
+    /// under the write's intended start `written`: the charts place it there
+    /// ([`by_write`]).
+    pub fn record_written(&self, series: SeriesId, written: std::time::Instant, micros: u64, timed_out: bool) {
+        self.written.lock().push(by_write::Written {
+            series,
+            at: written,
+            micros,
+            timed_out,
+        });
+    }
+
+    /// The observations [`Registry::record_written`] kept since the last call.
+    pub fn take_written(&self) -> Vec<by_write::Written> {
+        std::mem::take(&mut *self.written.lock())
     }
 
     /// A 429 answer: counted apart from errors.

@@ -18,6 +18,7 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
 use super::Registry;
+use super::by_write::ByWrite;
 use super::intervals::{IntervalCsv, IntervalRow};
 use super::series::SeriesData;
 use crate::vocab::{MetricKey, metric};
@@ -34,6 +35,9 @@ pub struct IntervalView<'a> {
     pub length: Duration,
     /// The last interval of the run.
     pub last: bool,
+    /// The asynchronous series by the second of their write, so far (none in tests that do
+    /// not care).
+    pub by_write: Option<&'a ByWrite>,
 }
 
 /// Something fed every interval by the writer's thread. It must return quickly.
@@ -70,10 +74,11 @@ impl IntervalWriter {
     ) -> anyhow::Result<IntervalWriter> {
         let hlog = File::create(dir.join("histograms.hlog")).context("cannot create histograms.hlog")?;
         let csv = IntervalCsv::create(&dir.join("intervals.csv"))?;
+        let dir = dir.to_path_buf();
         let (stop, stopped) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("provbench-intervals".into())
-            .spawn(move || run(registry, hlog, csv, config, observers, stopped))?;
+            .spawn(move || run(registry, &dir, hlog, csv, config, observers, stopped))?;
         Ok(IntervalWriter { stop, handle })
     }
 
@@ -88,6 +93,7 @@ impl IntervalWriter {
 
 fn run(
     registry: Arc<Registry>,
+    dir: &Path,
     mut hlog_file: File,
     mut csv: IntervalCsv,
     config: WriterConfig,
@@ -104,6 +110,7 @@ fn run(
         .map_err(|e| anyhow::anyhow!("cannot write histograms.hlog: {e}"))?;
     let mut cumulative: Vec<SeriesData> = Vec::new();
     let mut interval_start = Duration::ZERO;
+    let mut by_write = ByWrite::new(config.start, config.start_wall);
     for n in 1u32.. {
         let boundary = config.start + config.interval * n;
         let wait = boundary.saturating_duration_since(Instant::now());
@@ -135,6 +142,12 @@ fn run(
         }
         // The hlog writes straight to the file (no buffer): every interval is on disk now.
         csv.flush()?;
+        if by_write.add(&keys, registry.take_written())
+            && let Err(e) = by_write.write(dir)
+        {
+            // The charts then fall back to the time of observation; the run goes on.
+            tracing::warn!("{e:#}");
+        }
         let view = IntervalView {
             keys: &keys,
             interval: &data,
@@ -142,6 +155,7 @@ fn run(
             start: interval_start,
             length,
             last,
+            by_write: Some(&by_write),
         };
         for o in &mut observers {
             o.interval(&view);

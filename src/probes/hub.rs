@@ -270,6 +270,9 @@ impl ProbeHub {
             self.watch
                 .registry
                 .record_observation(*series, micros, resolution, timed_out);
+            self.watch
+                .registry
+                .record_written(*series, write.began.into_std(), micros, timed_out);
         }
     }
 

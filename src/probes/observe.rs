@@ -119,7 +119,7 @@ pub async fn queue(watch: &Watch, queue: &Watched<QueueProbe>, series: SeriesId,
         }
         (Err(miss), _) => miss,
     };
-    watch.record(series, &queue.counters, &seen);
+    watch.record(series, &queue.counters, &seen, w.began);
 }
 
 /// Whether the job-status answer says the job started. With server timestamps, `exact` is set
@@ -172,7 +172,7 @@ pub async fn sync(watch: &Watch, index: usize, service: &Watched<SyncProbe>, ser
         Timing::Polled => polled(watch, index, service, subject, w).await,
         Timing::Pushed => pushed(watch, &*service.source, subject, w.acked).await,
     };
-    watch.record(series, &service.counters, &seen);
+    watch.record(series, &service.counters, &seen, w.began);
     seen
 }
 

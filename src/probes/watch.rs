@@ -109,9 +109,10 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Records how an observation ended in `series`. After the stop it is abandoned instead: a
+    /// Records how an observation of the write that began at `written` ended in `series` (kept
+    /// under the write's time too, for the charts). After the stop it is abandoned instead: a
     /// timeout then says nothing of the service.
-    pub fn record(&self, series: SeriesId, counters: &ProbeCounters, seen: &Seen) {
+    pub fn record(&self, series: SeriesId, counters: &ProbeCounters, seen: &Seen, written: Instant) {
         if self.stop.is_cancelled() {
             self.counters.abandoned.fetch_add(1, Ordering::Relaxed);
             return;
@@ -122,6 +123,8 @@ impl Watch {
                 counters.slowest_us.fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
                 self.registry
                     .record_observation(series, lag.as_micros() as u64, *resolution, false);
+                self.registry
+                    .record_written(series, written.into_std(), lag.as_micros() as u64, false);
             }
             Seen::Overtaken => {
                 counters.overtaken.fetch_add(1, Ordering::Relaxed);
@@ -133,6 +136,7 @@ impl Watch {
                 counters.timeouts.fetch_add(1, Ordering::Relaxed);
                 let (bound, resolution) = self.at_bound();
                 self.registry.record_observation(series, bound, resolution, true);
+                self.registry.record_written(series, written.into_std(), bound, true);
             }
         }
     }

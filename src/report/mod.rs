@@ -7,26 +7,34 @@
 //! - [`table`]: the metrics table, built once from the summary; console, Markdown and HTML lay
 //!   it out.
 //! - [`console`]: the table printed at the end of a run.
-//! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`html`]: `report.html`.
+//! - [`junit`]: `junit.xml`. [`markdown`]: `summary.md`. [`html`]: `report.html`, made of
+//!   [`headline`], [`failures`], the charts and [`details`]; [`readable`]: names as people
+//!   read them (`create_user → crm`).
 //! - On request ([`Format`], `--report-format`), for CI systems: [`gitlab`]:
 //!   `gitlab-load-performance.json` (the k6 summary keys GitLab's load-performance widget reads);
 //!   [`openmetrics`]: `metrics.txt` (GitLab metrics reports); [`bmf`]: `bmf.json` (Bencher).
 //! - [`mod@rebuild`]: metrics, verdicts and outcome judged again from a folder's files (a killed run).
 //! - [`compare`]: baseline comparisons. [`merge`]: the shards of a run as one.
-//! - [`markup`]: text made inert for HTML and Markdown; [`charts`]: inline SVG charts;
+//! - [`markup`]: text made inert for HTML and Markdown; [`charts`]: inline SVG charts (each
+//!   drawn by [`plot`]);
 //!   [`timeline`]: what report.html charts, over time and by percentile.
 
 pub mod bmf;
 pub mod charts;
 pub mod compare;
 pub mod console;
+pub mod details;
+pub mod failures;
 pub mod gitlab;
+pub mod headline;
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod markup;
 pub mod merge;
 pub mod openmetrics;
+pub mod plot;
+pub mod readable;
 pub mod rebuild;
 pub mod table;
 pub mod timeline;
@@ -126,10 +134,7 @@ pub fn write_all(s: &Summary, dir: &Path, formats: &[Format]) -> anyhow::Result<
     write("junit.xml", crate::redact::output(&junit::render(s)))?;
     write("summary.md", crate::redact::output(&markdown::render(s)))?;
     let workload = std::fs::read_to_string(dir.join("workload.toml")).unwrap_or_default();
-    write(
-        "report.html",
-        crate::redact::output(&html::render(s, &timeline::read_intervals(dir), &workload)),
-    )?;
+    write("report.html", html::render_rows(s, &timeline::read(dir), &workload))?;
     let mut done = Vec::new();
     for f in formats {
         if !done.contains(f) {
@@ -140,5 +145,7 @@ pub fn write_all(s: &Summary, dir: &Path, formats: &[Format]) -> anyhow::Result<
     Ok(())
 }
 
+#[cfg(test)]
+mod html_tests;
 #[cfg(test)]
 mod tests;

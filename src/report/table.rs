@@ -97,6 +97,10 @@ pub struct Row {
     pub key: String,
     /// The name within its group: the operation alone for an operation, else the key.
     pub label: String,
+    /// The metric, and the series as people read it (`create_user → crm`, `all` for a metric
+    /// without tags).
+    pub metric: String,
+    pub series: String,
     /// One formatted value per column of the group, in order.
     pub cells: Vec<String>,
     pub emphasis: Emphasis,
@@ -179,6 +183,12 @@ fn row(m: &MetricSummary, label: String, cells: Vec<String>, failed: &[Selector]
     Row {
         key: m.key().to_string(),
         label,
+        metric: m.metric.clone(),
+        series: if m.tags.is_empty() {
+            "all".to_string()
+        } else {
+            crate::vocab::series::label(&m.key())
+        },
         cells,
         emphasis,
         empty: m.count == 0,

@@ -156,9 +156,9 @@ fn html_has_every_section_and_charts() {
         "id=\"thresholds\"",
         "id=\"metrics\"",
         "Throughput and errors",
-        "sync_lag percentile distribution",
+        "Sync lag percentile distribution",
         "id=\"configuration\"",
-        "<polyline",
+        "<path data-series=\"create_user\"",
     ] {
         assert!(page.contains(needle), "{needle} missing");
     }
@@ -170,7 +170,8 @@ fn html_has_every_section_and_charts() {
 }
 
 /// The metrics table in HTML: a `<tbody>` per group under its own header row, the rows of a
-/// failed threshold in red and rows with errors in amber, every series by its full key.
+/// failed threshold in red and rows with errors in amber, every series by its readable label
+/// (its full key on hover).
 #[test]
 fn html_metrics_table_has_a_body_per_group_and_marks_rows() {
     let mut s = fixture();
@@ -188,15 +189,15 @@ fn html_metrics_table_has_a_body_per_group_and_marks_rows() {
         "{table}"
     );
     assert!(
-        table.contains("<tr class=\"bad\"><td>api_latency{op=create_user}</td>"),
+        table.contains("<tr class=\"bad\" title=\"api_latency{op=create_user}\"><td>create_user</td>"),
         "{table}"
     );
     assert!(
-        table.contains("<tr class=\"warn\"><td>api_latency{op=delete_user}</td>"),
+        table.contains("<tr class=\"warn\" title=\"api_latency{op=delete_user}\"><td>delete_user</td>"),
         "{table}"
     );
     assert!(
-        table.contains("<td>sync_lag{op=create_user,service=directory}</td>")
+        table.contains("<td>sync lag</td><td>create_user → directory</td>")
             && table.contains("<td>12.00ms/40.00ms</td>"),
         "{table}"
     );
@@ -374,9 +375,9 @@ fn html_tabulates_what_the_probes_could_not_measure() {
         "{page}"
     );
     assert!(page.contains("<tr><td>crm</td><td class=\"bad\">3</td></tr>"), "{page}");
-    assert!(page.contains("<table id=\"observations\">"), "{page}");
+    let observations = &page[page.find("<table id=\"observations\">").expect("the table")..];
     assert!(
-        page.contains("<td>sync_lag{op=create_user,service=directory}</td>"),
+        observations.contains("<td>sync lag</td><td>create_user → directory</td>"),
         "{page}"
     );
 }

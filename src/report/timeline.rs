@@ -1,86 +1,142 @@
-//! The charts of `report.html`: throughput and errors per second, API latency p99 and p50 per
-//! operation over time, and for each asynchronous metric (queue delay, sync lag, end-to-end) its
-//! p99 over time and its distribution per series on a percentile axis. Builds the series from
-//! `intervals.csv` and the summary's percentiles; [`charts`] draws them.
+//! The charts of `report.html`: throughput and errors per second, API latency p99 per
+//! operation over time and its distribution, and for each asynchronous metric (queue delay,
+//! sync lag, end-to-end) its p99 over time and its distribution on a percentile axis. Builds the
+//! series from `intervals.csv`, `lags_by_write.csv` (the asynchronous half by the time of the
+//! write, when the run has it) and the summary's percentiles; [`charts`] draws them, every
+//! line by its readable label and its one style of the run.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::charts::{self, Series, Unit};
 use crate::metrics::intervals::{self, IntervalRow};
-use crate::results::Summary;
-use crate::vocab::metric;
+use crate::results::{MetricSummary, Summary};
+use crate::vocab::series::{Styles, label, whole};
+use crate::vocab::{MetricKey, metric};
 
-/// The rows of `dir/intervals.csv` (none when it is missing or unreadable: the charts are
-/// then empty, the tables still there).
+/// What the charts are drawn from, besides the summary.
+#[derive(Default)]
+pub struct Rows {
+    /// `intervals.csv`: every series by the second it was recorded in.
+    pub intervals: Vec<IntervalRow>,
+    /// `lags_by_write.csv`: the asynchronous series by the second of their write.
+    pub by_write: Vec<IntervalRow>,
+}
+
+/// The rows of `dir` (none when a file is missing or unreadable: the charts are then left out,
+/// the tables still there).
+pub fn read(dir: &Path) -> Rows {
+    Rows {
+        intervals: read_intervals(dir),
+        by_write: crate::metrics::by_write::read(dir),
+    }
+}
+
+/// The rows of `dir/intervals.csv`.
 pub fn read_intervals(dir: &Path) -> Vec<IntervalRow> {
     intervals::read(&dir.join("intervals.csv")).map_or_else(|_| Vec::new(), |(rows, _)| rows)
 }
 
-/// Every chart, in reading order: the load first, then the asynchronous half.
-pub fn render(s: &Summary, intervals: &[IntervalRow]) -> String {
+/// The style of every series of the run: its summary's keys, then any key only the interval
+/// files know.
+pub fn styles(s: &Summary, rows: &Rows) -> Styles {
+    let keys: Vec<MetricKey> = s
+        .metrics
+        .iter()
+        .map(MetricSummary::key)
+        .chain(rows.intervals.iter().chain(&rows.by_write).filter_map(IntervalRow::key))
+        .collect();
+    Styles::of(&keys)
+}
+
+/// Every chart with data, in reading order: the load first, then the asynchronous half.
+pub fn render(s: &Summary, rows: &Rows, styles: &Styles) -> String {
     let mut out = String::new();
-    throughput_and_latency(&mut out, intervals);
-    for metric in [metric::QUEUE_DELAY, metric::SYNC_LAG, metric::END_TO_END] {
-        asynchronous(&mut out, s, intervals, metric);
+    let all = seconds(rows.intervals.iter().chain(&rows.by_write));
+    throughput(&mut out, &rows.intervals, &all);
+    let p99 = over_time(&rows.intervals, metric::API_LATENCY, &all, styles);
+    out.push_str(&charts::over_time(
+        "API latency p99 per operation",
+        "p99",
+        Unit::Micros,
+        &p99,
+    ));
+    out.push_str(&distribution(s, metric::API_LATENCY, "API latency", styles));
+    for (metric, name) in [
+        (metric::QUEUE_DELAY, "Queue delay"),
+        (metric::SYNC_LAG, "Sync lag"),
+        (metric::END_TO_END, "End to end"),
+    ] {
+        let by_write = over_time(&rows.by_write, metric, &all, styles);
+        let (series, when) = if by_write.iter().any(Series::has_data) {
+            (by_write, "by the time of the write")
+        } else {
+            (
+                over_time(&rows.intervals, metric, &all, styles),
+                "by the time it was observed",
+            )
+        };
+        out.push_str(&charts::over_time(
+            &format!("{name} p99, {when}"),
+            "p99",
+            Unit::Micros,
+            &series,
+        ));
+        out.push_str(&distribution(s, metric, name, styles));
     }
     out
 }
 
-/// Every second from the first interval to the last, so that a stall (a second with nothing)
-/// is drawn as zero or as a gap, never bridged by a straight line.
-fn seconds(rows: &[IntervalRow]) -> Vec<f64> {
-    let last = rows.iter().map(|r| r.interval_start_s).fold(0.0_f64, f64::max);
+/// Every second from the first row to the last, so that a stall (a second with nothing) is
+/// drawn as zero or as a gap, never bridged by a straight line.
+fn seconds<'a>(rows: impl Iterator<Item = &'a IntervalRow>) -> Vec<f64> {
+    let last = rows.map(|r| r.interval_start_s).fold(0.0_f64, f64::max);
     (0..=last.floor() as u64).map(|s| s as f64).collect()
 }
 
-/// Per-tag series of one metric over every second (`None` values become gaps).
-fn over_time(rows: &[IntervalRow], metric: &str, value: impl Fn(&IntervalRow) -> Option<f64>) -> Vec<Series> {
-    let mut by_tag: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
+/// Per-series p99 of one metric over every second (`None` values become gaps).
+fn over_time(rows: &[IntervalRow], metric: &str, all: &[f64], styles: &Styles) -> Vec<Series> {
+    let mut by_label: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.metric == metric) {
-        let name = r.key().map_or_else(|| metric.to_string(), |k| k.to_string());
-        let at = by_tag.entry(name).or_default();
-        if let Some(v) = value(r) {
-            at.insert(r.interval_start_s.floor() as u64, v);
+        let name = r.key().map_or_else(|| metric.to_string(), |k| label(&k));
+        let at = by_label.entry(name).or_default();
+        if let Some(v) = r.p99_us {
+            at.insert(r.interval_start_s.floor() as u64, v as f64);
         }
     }
-    let all = seconds(rows);
-    by_tag
+    by_label
         .into_iter()
-        .map(|(name, at)| Series {
-            name,
-            points: all
+        .map(|(name, at)| {
+            let points = all
                 .iter()
                 .map(|s| (*s, at.get(&(*s as u64)).copied().unwrap_or(f64::NAN)))
-                .collect(),
+                .collect();
+            let style = styles.style(&name);
+            Series::new(name, points).styled(style)
         })
         .collect()
 }
 
-/// Throughput and errors of all operations together, then p99 and p50 per operation.
-fn throughput_and_latency(out: &mut String, intervals: &[IntervalRow]) {
+/// Throughput and errors of all operations together.
+fn throughput(out: &mut String, intervals: &[IntervalRow], all: &[f64]) {
     let mut ops: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
     for r in intervals.iter().filter(|r| r.metric == metric::API_LATENCY) {
         let e = ops.entry(r.interval_start_s.floor() as u64).or_default();
         e.0 += r.count as f64;
         e.1 += r.errors as f64;
     }
+    if ops.is_empty() {
+        return;
+    }
     // A second with no operation at all is a zero, not a missing point.
-    let all = seconds(intervals);
     let per_second = |pick: fn(&(f64, f64)) -> f64| {
         all.iter()
             .map(|s| (*s, ops.get(&(*s as u64)).map_or(0.0, pick)))
             .collect()
     };
     let throughput = [
-        Series {
-            name: "operations/s".into(),
-            points: per_second(|v| v.0),
-        },
-        Series {
-            name: "errors/s".into(),
-            points: per_second(|v| v.1),
-        },
+        Series::new("operations/s", per_second(|v| v.0)).styled(whole("operations/s")),
+        Series::new("errors/s", per_second(|v| v.1)).styled(whole("errors/s")),
     ];
     out.push_str(&charts::over_time(
         "Throughput and errors",
@@ -88,41 +144,16 @@ fn throughput_and_latency(out: &mut String, intervals: &[IntervalRow]) {
         Unit::PerSecond,
         &throughput,
     ));
-    let p99 = over_time(intervals, metric::API_LATENCY, |r| r.p99_us.map(|v| v as f64));
-    out.push_str(&charts::over_time(
-        "API latency p99 per operation",
-        "p99",
-        Unit::Micros,
-        &p99,
-    ));
-    let p50 = over_time(intervals, metric::API_LATENCY, |r| r.p50_us.map(|v| v as f64));
-    out.push_str(&charts::over_time(
-        "API latency p50 per operation",
-        "p50",
-        Unit::Micros,
-        &p50,
-    ));
 }
 
-/// One asynchronous metric: its p99 over time, and its distribution per tag set on a
-/// percentile axis.
-fn asynchronous(out: &mut String, s: &Summary, intervals: &[IntervalRow], metric: &str) {
-    let series = over_time(intervals, metric, |r| r.p99_us.map(|v| v as f64));
-    if !series.is_empty() {
-        out.push_str(&charts::over_time(
-            &format!("{metric} p99 over time"),
-            "p99",
-            Unit::Micros,
-            &series,
-        ));
-    }
-    let dist: Vec<Series> = s
+/// One metric's distribution per series on a percentile axis, from the summary.
+fn distribution(s: &Summary, metric: &str, name: &str, styles: &Styles) -> String {
+    let series: Vec<Series> = s
         .metrics
         .iter()
-        .filter(|m| m.metric == metric)
-        .map(|m| Series {
-            name: m.key().to_string(),
-            points: [
+        .filter(|m| m.metric == metric && m.count > 0)
+        .map(|m| {
+            let points = [
                 (0.5, m.p50_us),
                 (0.9, m.p90_us),
                 (0.95, m.p95_us),
@@ -131,15 +162,11 @@ fn asynchronous(out: &mut String, s: &Summary, intervals: &[IntervalRow], metric
             ]
             .iter()
             .filter_map(|(q, v)| v.map(|v| (*q, v as f64)))
-            .collect(),
+            .collect();
+            let name = label(&m.key());
+            let style = styles.style(&name);
+            Series::new(name, points).styled(style)
         })
-        .filter(|s| !s.points.is_empty())
         .collect();
-    if !dist.is_empty() {
-        out.push_str(&charts::distribution(
-            &format!("{metric} percentile distribution"),
-            metric,
-            &dist,
-        ));
-    }
+    charts::distribution(&format!("{name} percentile distribution"), name, &series)
 }

@@ -98,6 +98,7 @@ mod tests {
             start: Duration::from_secs(start),
             length: Duration::from_secs(1),
             last: false,
+            by_write: None,
         };
         watch.interval(&view(0));
         assert!(

@@ -4,8 +4,10 @@
 //!
 //! # Layout
 //! - [`key`]: [`MetricKey`] and its text forms (hlog tag, CSV tags, display).
+//! - [`series`]: a series as people read it (`create_user → crm`) and its one style (colour, dash).
 
 pub mod key;
+pub mod series;
 
 use std::fmt;
 

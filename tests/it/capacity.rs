@@ -129,7 +129,7 @@ queue = {{ job_header = "x-job-location", accepted_at = "/accepted_at", started_
     let html = std::fs::read_to_string(out.join("capacity.html")).unwrap();
     // The knee is marked in every chart (a label drawn inside the plot, never over the legend,
     // which is HTML under it).
-    let marks = html.lines().filter(|l| l.trim() == "sustainable").count();
+    let marks = html.matches(">sustainable</text>").count();
     assert_eq!(marks, 3, "one knee label per chart");
     assert!(html.contains("Highest sustainable rate") && html.contains("<ul class=\"legend\">"));
     // Every step's users were cleaned up after the sweep.

@@ -476,9 +476,10 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 }
 
 /// `--dashboard`: while the run goes, the page is served and its data grows second by second,
-/// with the API and asynchronous series of the run.
+/// with the run's context and every series' style of the run; when the run ends the page still
+/// answers, with the verdict (it used to stop serving at once).
 #[test]
-fn the_dashboard_serves_the_run_as_it_goes() {
+fn the_dashboard_serves_the_run_as_it_goes_and_its_verdict() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -494,14 +495,19 @@ fn the_dashboard_serves_the_run_as_it_goes() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut seen = None;
-    for _ in 0..100 {
+    let (mut seen, mut ended) = (None, None);
+    // Until the process ends (it serves the page a few seconds past the run), every 200 ms.
+    while child.try_wait().unwrap().is_none() {
         if let Some(body) = http_get(port, "/intervals.json?since=0")
             && let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
-            && v["next"].as_u64().unwrap_or(0) >= 2
         {
-            seen = Some(v);
-            break;
+            if seen.is_none() && v["next"].as_u64().unwrap_or(0) >= 2 {
+                seen = Some(v.clone());
+            }
+            if !v["outcome"].is_null() {
+                ended = Some(v);
+                break;
+            }
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
@@ -516,8 +522,16 @@ fn the_dashboard_serves_the_run_as_it_goes() {
         .collect();
     assert!(names.iter().any(|n| n.starts_with("api_latency{op=")), "{names:?}");
     assert!(v["rows"][0]["ops_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["context"]["workload"], "quickstart", "{v}");
+    assert!(v["context"]["run_id"].as_str().unwrap().starts_with("pb-"), "{v}");
+    let create = &v["series"]["api_latency{op=create_user}"];
+    assert_eq!(create["label"], "create_user", "{v}");
+    assert!(create["colour"].as_str().unwrap().starts_with('#'), "{v}");
+    let ended = ended.expect("the verdict, served after the run");
+    assert_eq!(ended["outcome"]["verdict"], "passed", "{ended}");
+    assert_eq!(ended["outcome"]["thresholds"][0]["expression"], "rate(errors) < 1%");
     assert!(
-        page.contains("provbench · live") && page.contains("/intervals.json"),
+        page.contains("provbench · live") && page.contains("/intervals.json") && page.contains("id=\"verdict\""),
         "{page}"
     );
 }

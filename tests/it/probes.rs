@@ -649,3 +649,66 @@ async fn a_downstream_that_never_receives_anything_fails_its_sync_gate() {
     assert!(!unjudged.contains("service=directory"), "{unjudged}");
     reference.stop().await;
 }
+
+/// Lags are charted at the second of the write they observed, not the second they were seen:
+/// with a downstream that takes 1.5 s, every write's observation lands at least a second after
+/// the write, `lags_by_write.csv` holds each one in its write's second (during the load) and the
+/// report charts that file. Regression: the chart showed the lags when observed, so a backlog
+/// looked like seconds of nothing and then a burst after the load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lags_are_charted_at_the_time_of_the_write() {
+    let _quiet = crate::support::measuring().await;
+    let config = tempfile::tempdir().unwrap();
+    let ref_toml = config.path().join("ref.toml");
+    std::fs::write(
+        &ref_toml,
+        "profile = \"fast\"\n[[services]]\nname = \"slow\"\nsync_delay = \"1500ms\"\n",
+    )
+    .unwrap();
+    let workload = format!(
+        r#"
+name = "by-write"
+[target]
+kind = "embedded"
+config = "{}"
+[load]
+model = "closed"
+admins = 2
+iterations = 3
+think_time = "300ms"
+[[journey]]
+name = "j"
+steps = ["create_user"]
+[probes]
+sample = 1.0
+timeout = "10s"
+sync = [{{ service = "slow" }}]
+"#,
+        ref_toml.display()
+    );
+    let (result, dir) = run_against(None, &workload).await;
+    let results = dir.path().join("results");
+    let lag = |rows: &[provbench::metrics::intervals::IntervalRow]| -> Vec<(u64, u64)> {
+        rows.iter()
+            .filter(|r| r.metric == "sync_lag")
+            .map(|r| (r.interval_start_s as u64, r.count))
+            .collect()
+    };
+    let (observed, _) = provbench::metrics::intervals::read(&results.join("intervals.csv")).unwrap();
+    let by_write = lag(&provbench::metrics::by_write::read(&results));
+    let observed = lag(&observed);
+    let total = |rows: &[(u64, u64)]| rows.iter().map(|r| r.1).sum::<u64>();
+    let seen = result.summary.metric("sync_lag", None).map_or(0, |m| m.count);
+    assert!(seen > 0, "{:?}", result.summary.metrics);
+    assert_eq!(total(&by_write), seen, "every observation, once: {by_write:?}");
+    assert_eq!(total(&observed), seen, "{observed:?}");
+    // 1.5 s after its write at the earliest: the first write's second is a second or more
+    // before the first observation's.
+    let first = |rows: &[(u64, u64)]| rows.iter().map(|r| r.0).min().unwrap();
+    assert!(
+        first(&by_write) < first(&observed),
+        "by write {by_write:?}, observed {observed:?}"
+    );
+    let report = std::fs::read_to_string(results.join("report.html")).unwrap();
+    assert!(report.contains("Sync lag p99, by the time of the write"), "{report}");
+}

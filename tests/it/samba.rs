@@ -107,9 +107,9 @@ impl Drop for Dc {
 }
 
 /// A workload against the DC: `directory` is its `[directory]` body, `steps` the one journey's,
-/// `think` the think time; the DC read by the probe with `lock = "active-directory"`, and bind
+/// `think` the think time, `timeout` the checks'; the DC read by the probe with `lock = "active-directory"`, and bind
 /// logins and revocations checked over ldaps://.
-fn workload(dc: &Dc, directory: &str, steps: &str, think: &str, iterations: usize) -> PathBuf {
+fn workload(dc: &Dc, directory: &str, steps: &str, think: &str, timeout: &str) -> PathBuf {
     let pw = dc.dir().join("admin.pw");
     let pw = pw.display();
     let text = format!(
@@ -133,7 +133,7 @@ password = "Pb-{{seq}}-{{run_id}}!"
 [load]
 model = "closed"
 admins = 2
-iterations = {iterations}
+iterations = 1
 think_time = "{think}"
 
 [[journey]]
@@ -152,7 +152,7 @@ ldap = {{ url = "ldaps://127.0.0.1:636", ca_file = "{CA}", bind_dn = "{ADMIN}", 
 [checks]
 kinds = ["login", "revocation"]
 sample = 1.0
-timeout = "2s"
+timeout = "{timeout}"
 min_evidence = 1
 login_flow = {{ kind = "ldap-bind", directories = [{{ name = "dc", url = "ldaps://127.0.0.1:636", ca_file = "{CA}" }}] }}
 "#
@@ -213,7 +213,7 @@ fn the_ad_preset_creates_users_who_bind_and_locks_them() {
         "lock = \"active-directory\"\nname = \"{run_id}-{seq}\"",
         r#"["create_user", "get_user", "find_user", "modify_user", "disable_user", "enable_user", "disable_user", "delete_user"]"#,
         "1500ms",
-        1,
+        "5s",
     );
     let child = run(&path, run_id);
     // While it runs: every user the run holds has no userPassword, and binds exactly when its
@@ -296,7 +296,7 @@ fn the_ad_preset_creates_users_who_bind_and_locks_them() {
 }
 
 /// A disable that locks nothing (it writes only `description`), each followed by a delete.
-/// After the check's timeout: the revocation check fails on the disable, on the evidence before
+/// After the check's timeout (3 s, room for a bind on a busy machine): the revocation check fails on the disable, on the evidence before
 /// the delete (the user still binds), naming the directory. Within it: the refusal the delete
 /// causes is the delete's (each disable overtaken, each delete judged on its own), never the
 /// disable's: the delete is announced to the checks before it is sent, since AD takes tens of
@@ -310,8 +310,8 @@ fn a_disable_that_locks_nothing_fails_the_revocation_check_on_ad() {
                    lock = \"custom\"\ndisable = { description = \"disabled\" }\nenable = { description = [] }";
     let steps = r#"["create_user", "disable_user", "delete_user"]"#;
 
-    // Past the check's 2 s: the disable is judged before the delete comes.
-    let path = workload(&dc, no_lock, steps, "3s", 1);
+    // Past the check's 3 s: the disable is judged before the delete comes.
+    let path = workload(&dc, no_lock, steps, "5s", "3s");
     let done = run(&path, "pb-sambaad02").wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&done.stderr);
     eprintln!("{}", String::from_utf8_lossy(&done.stdout));
@@ -334,7 +334,7 @@ fn a_disable_that_locks_nothing_fails_the_revocation_check_on_ad() {
     assert_eq!(dc.users("pb-sambaad02").len(), 0, "users left in the DC");
 
     // Within the check's timeout: two admins, two users, each disabled and then deleted.
-    let path = workload(&dc, no_lock, steps, "300ms", 1);
+    let path = workload(&dc, no_lock, steps, "300ms", "3s");
     let done = run(&path, "pb-sambaad03").wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&done.stdout);
     let s = summary(&path);

@@ -129,7 +129,8 @@ impl CheckHub {
         loop {
             let sent = Instant::now();
             let refused = matches!(self.bind(d, user).await, Ok(Bind::Refused(_)));
-            if self.enabled_after(&user.id, acked) || (refused && self.overtaken_by_delete(&user.id, acked, sent)) {
+            let answered = Instant::now();
+            if self.enabled_after(&user.id, acked) || (refused && self.overtaken_by_delete(&user.id, acked, answered)) {
                 // Enabled again, or deleted, before this directory showed the change.
                 return Revoked::Overtaken;
             }

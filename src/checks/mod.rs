@@ -696,7 +696,7 @@ impl CheckHub {
                         Ok(r) => matches!(r.status().as_u16(), 401 | 403 | 404 | 410),
                         Err(_) => false,
                     };
-                    if gone && me.overtaken_by_delete(&user.id, acked, sent) {
+                    if gone && me.overtaken_by_delete(&user.id, acked, Instant::now()) {
                         // The journey's delete began before this answer: the token stopped
                         // working for the delete, which says nothing of the disable.
                         me.skip(CheckKind::Revocation);
@@ -725,11 +725,10 @@ impl CheckHub {
                     wait = wait.mul_f64(1.5).min(Duration::from_millis(250));
                 }
             }
-            let sent = Instant::now();
             match me.login_once(&user).await {
                 Ok(_) => failures.push((String::new(), "the user can still log in after the change".into())),
                 // Refused after a later delete began: the delete's doing, not this change's.
-                Err(_) if failures.is_empty() && me.overtaken_by_delete(&user.id, acked, sent) => {
+                Err(_) if failures.is_empty() && me.overtaken_by_delete(&user.id, acked, Instant::now()) => {
                     me.skip(CheckKind::Revocation);
                     return;
                 }
@@ -755,9 +754,12 @@ impl CheckHub {
         self.deleting.insert(id.to_string(), began);
     }
 
-    /// Whether a later write than the one acknowledged at `acked` (a delete) had begun by `sent`.
-    fn overtaken_by_delete(&self, id: &str, acked: Instant, sent: Instant) -> bool {
-        self.deleting.get(id).is_some_and(|t| *t > acked && sent >= *t)
+    /// Whether a later write than the one acknowledged at `acked` (a delete) had begun by the
+    /// time an answer came back (`answered`): not by the time its request was sent, since a
+    /// request sent just before the delete may be answered by a directory already deleting (a
+    /// bind refused meanwhile was credited to the disable, seen on Samba's AD DC).
+    fn overtaken_by_delete(&self, id: &str, acked: Instant, answered: Instant) -> bool {
+        self.deleting.get(id).is_some_and(|t| *t > acked && answered >= *t)
     }
 
     /// Waits for every check under way, up to `limit`, then stops the rest.

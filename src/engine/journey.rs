@@ -16,8 +16,25 @@ use crate::probes::Write;
 use crate::probes::condition::Supersession;
 use crate::workload::{Journey, Step, ThinkTime};
 
+/// Tells the checks a sampled user's delete begins, before it is sent: from then on a refused
+/// bind or a dead token may be the delete's doing, and the checks of earlier writes end
+/// overtaken. Said only once the delete was acknowledged, a bind sent while the directory was
+/// already deleting (AD takes tens of ms to answer a delete) was refused and credited to the
+/// disable before it. A delete that then fails leaves them overtaken too: never a pass.
+fn delete_begins(ctx: &Ctx, state: &JourneyState, began: Instant) {
+    let Some(hub) = &ctx.checks else { return };
+    if let Some(id) = state
+        .user
+        .as_ref()
+        .filter(|u| u.checked && u.owned)
+        .and_then(|u| u.id.as_ref())
+    {
+        hub.deleting(id, began);
+    }
+}
+
 /// Hands a sampled user's acknowledged write to the checks.
-fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, began: Instant, acked: Instant) {
+fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, acked: Instant) {
     let Some(hub) = &ctx.checks else { return };
     let Some(u) = state.user.as_mut().filter(|u| u.checked && u.owned) else {
         return;
@@ -31,11 +48,10 @@ fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, began: I
     match step {
         Step::CreateUser => hub.created(user, acked),
         Step::AssignRole(role) => hub.role_assigned(user, role.clone(), acked),
-        // A delete is a change of its own: what its checks see from its start is its doing, not
-        // an earlier disable's (whose check then ends overtaken), so it is judged on its own,
-        // on binds with directories and on the user's token otherwise.
+        // A delete is a change of its own: what its checks see from its start (`delete_begins`)
+        // is its doing, not an earlier disable's (whose check then ends overtaken), so it is
+        // judged on its own, on binds with directories and on the user's token otherwise.
         Step::DeleteUser => {
-            hub.deleting(&user.id, began);
             u.revocation_started = true;
             hub.revoked(user, acked);
         }
@@ -80,6 +96,9 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
             think(ctx, admin).await;
         }
         let t0 = if i == 0 { started } else { Instant::now() };
+        if matches!(step, Step::DeleteUser) {
+            delete_begins(ctx, &state, t0);
+        }
         let series = ctx.series(index, i);
         let end = ctx.target.execute(&ctx.run, admin, step, &mut state, series).await;
         let micros = t0.elapsed().as_micros() as u64;
@@ -89,7 +108,7 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
         match end {
             StepEnd::Done => {
                 ctx.registry.record(series, micros);
-                follow_with_checks(ctx, step, &mut state, t0, t0 + Duration::from_micros(micros));
+                follow_with_checks(ctx, step, &mut state, t0 + Duration::from_micros(micros));
                 if let (Some(hub), Some((expect, job, version))) = (&ctx.probes, state.observe.take()) {
                     let user = state.user.as_ref();
                     let trace = user.and_then(|u| u.probed.clone()).unwrap_or_else(|| hub.new_trace());

@@ -239,7 +239,12 @@ impl Directory {
         h
     }
 
-    pub async fn add(&self, dn: &str, attrs: Vec<(String, HashSet<String>)>) -> Result<(), CallError> {
+    /// Values are bytes: most are text, a few (AD's `unicodePwd`) are binary.
+    pub async fn add<S: AsRef<[u8]> + Eq + std::hash::Hash>(
+        &self,
+        dn: &str,
+        attrs: Vec<(S, HashSet<S>)>,
+    ) -> Result<(), CallError> {
         let r = self.handle().add(dn, attrs).await.map_err(classify)?;
         if r.rc == 0 { Ok(()) } else { Err(status(&r)) }
     }
@@ -392,6 +397,14 @@ fn too_many(cap: usize, asked: bool, sample: &str) -> CallError {
     })
 }
 
+/// A password as Active Directory's `unicodePwd` takes it: in double quotes, UTF-16LE.
+pub fn ad_password(password: &str) -> Vec<u8> {
+    format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
 /// How a simple bind as a user ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bind {
@@ -455,6 +468,13 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Status);
         assert_eq!(code_name(49), "invalidCredentials");
         assert_eq!(code_name(12345), "unknown");
+    }
+
+    #[test]
+    fn an_ad_password_is_quoted_utf16le() {
+        assert_eq!(ad_password("Pw1"), b"\"\0P\0w\x001\0\"\0".to_vec());
+        // Outside the BMP: a surrogate pair, each half little-endian.
+        assert_eq!(ad_password("\u{1F600}")[2..6], [0x3D, 0xD8, 0x00, 0xDE]);
     }
 
     #[test]

@@ -7,21 +7,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
+pub use super::ldap_lock::{DisabledRule, attribute_name};
+use super::ldap_lock::{KeyError, RuleWire, rule};
 use crate::http::Secret;
 use crate::ldap::Endpoint;
-
-/// An attribute name as LDAP allows it (RFC 4512 descr or a numeric OID).
-pub fn attribute_name(a: &str, key: &str) -> Result<(), String> {
-    let ok = !a.is_empty()
-        && a.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b';');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{key}: `{a}` is not an LDAP attribute name"))
-    }
-}
 
 /// `[[probes.sync]] ldap = { … }`: a linked directory read by LDAP search.
 #[derive(Debug, Deserialize)]
@@ -42,12 +33,20 @@ pub struct LdapReadWire {
     /// Finds the user: `{userName}` is the naming value, escaped (default `(uid={userName})`).
     #[serde(default)]
     pub filter: Option<String>,
-    /// The attribute whose presence (or `disabled_value`) shows the account disabled
-    /// (default `pwdAccountLockedTime`).
+    /// How a disabled account shows, as the target's preset names it: `ppolicy`, `389ds`,
+    /// `active-directory` (bit 2 of `userAccountControl`). Or the three keys below.
     #[serde(default)]
-    pub disabled_attribute: Option<String>,
+    pub lock: Option<Spanned<String>>,
+    /// The attribute whose presence (or `disabled_value`, or `disabled_mask`) shows the account
+    /// disabled (default `pwdAccountLockedTime`).
     #[serde(default)]
-    pub disabled_value: Option<String>,
+    pub disabled_attribute: Option<Spanned<String>>,
+    /// The one value of it that means disabled.
+    #[serde(default)]
+    pub disabled_value: Option<Spanned<String>>,
+    /// Its value is an integer: disabled when any of these bits is set (AD: 2).
+    #[serde(default)]
+    pub disabled_mask: Option<Spanned<i64>>,
     /// Where the title and the roles show (defaults `title`, `employeeType`).
     #[serde(default)]
     pub title_attribute: Option<String>,
@@ -67,14 +66,27 @@ pub struct LdapRead {
     pub endpoint: Endpoint,
     pub base_dn: String,
     pub filter: String,
-    pub disabled_attribute: String,
-    pub disabled_value: Option<String>,
+    pub disabled: DisabledRule,
     pub title_attribute: String,
     pub roles_attribute: String,
 }
 
 impl LdapRead {
-    pub fn from_wire(w: LdapReadWire, key: &str, base: &Path) -> Result<LdapRead, String> {
+    /// Errors name `key` and carry the span of the key at fault when it has one.
+    pub fn from_wire(w: LdapReadWire, key: &str, base: &Path) -> Result<LdapRead, KeyError> {
+        let disabled = rule(
+            RuleWire {
+                lock: w.lock.as_ref(),
+                attribute: w.disabled_attribute.as_ref(),
+                value: w.disabled_value.as_ref(),
+                mask: w.disabled_mask.as_ref(),
+            },
+            key,
+        )?;
+        LdapRead::rest(w, disabled, key, base).map_err(|m| (None, m))
+    }
+
+    fn rest(w: LdapReadWire, disabled: DisabledRule, key: &str, base: &Path) -> Result<LdapRead, String> {
         let timeout = match &w.timeout {
             Some(t) => {
                 let d = humantime::parse_duration(t.trim()).map_err(|e| format!("{key}.timeout: `{t}`: {e}"))?;
@@ -113,8 +125,7 @@ impl LdapRead {
             endpoint,
             base_dn,
             filter,
-            disabled_attribute: attr(w.disabled_attribute, "pwdAccountLockedTime", "disabled_attribute")?,
-            disabled_value: w.disabled_value,
+            disabled,
             title_attribute: attr(w.title_attribute, "title", "title_attribute")?,
             roles_attribute: attr(w.roles_attribute, "employeeType", "roles_attribute")?,
         })

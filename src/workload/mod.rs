@@ -32,6 +32,7 @@ pub mod error;
 mod fields;
 pub mod http_target;
 pub mod journeys;
+pub mod ldap_lock;
 pub mod ldap_read;
 pub mod limits;
 pub mod load;

@@ -485,6 +485,34 @@ mod tests {
         assert_eq!(p.sync[0].access.auth, ServiceAuth::Target);
     }
 
+    /// How an LDAP service shows a disabled account: a preset or a bit mask, each mistake at
+    /// its key's own line inside a table written over several lines.
+    #[test]
+    fn an_ldap_services_disabled_rule_is_checked_at_its_key() {
+        use crate::workload::ldap_read::DisabledRule;
+        let at = |rule: &str| {
+            format!(
+                "[[probes.sync]]\nservice = \"dc\"\n[probes.sync.ldap]\nurl = \"ldaps://127.0.0.1:636\"\nbase_dn = \"CN=Users,DC=pb,DC=test\"\n{rule}\n"
+            )
+        };
+        let p = probes(&at("lock = \"active-directory\""), None).unwrap().unwrap();
+        let read = p.sync[0].ldap.as_ref().unwrap();
+        assert!(
+            matches!(&read.disabled, DisabledRule::Bits { attribute, mask } if attribute == "userAccountControl" && mask.get() == 2),
+            "{read:?}"
+        );
+        let e = probes(
+            &at("disabled_attribute = \"userAccountControl\"\ndisabled_mask = 0"),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("probes.sync `dc` ldap.disabled_mask = 0"), "{e}");
+        assert_eq!(e.line, Some(7), "{e}");
+        let e = probes(&at("disabled_attribute = \"userAccountControl\""), None).unwrap_err();
+        assert!(e.message.contains("disabled_mask = 2"), "{e}");
+        assert_eq!(e.line, Some(6), "{e}");
+    }
+
     /// Other origins get no credentials unless a service says so; query views get their defaults.
     #[test]
     fn reads_of_other_origins_carry_none_of_the_targets_credentials() {

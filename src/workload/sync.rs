@@ -463,7 +463,8 @@ fn ldap_sync_probe(src: &Source, s: LdapSyncWire, has_push: bool) -> Result<Sync
     }
     let key = format!("probes.sync `{}` ldap", s.service);
     let at = Some(s.ldap.span());
-    let ldap = LdapRead::from_wire(s.ldap.into_inner(), &key, src.dir()).map_err(|m| src.error(at.clone(), m))?;
+    let ldap = LdapRead::from_wire(s.ldap.into_inner(), &key, src.dir())
+        .map_err(|(span, m)| src.error(span.or(at.clone()), m))?;
     let find = Find::ById(UrlTemplate::parse("/{userName}").map_err(|m| src.error(at, m))?);
     Ok(SyncProbe {
         observe: observe(src, &s.observe, &s.service, has_push)?,

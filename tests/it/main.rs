@@ -26,6 +26,7 @@ mod readme;
 mod reference;
 mod review;
 mod revocation;
+mod samba;
 mod schemas;
 mod shards;
 mod signals;

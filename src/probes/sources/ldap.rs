@@ -53,7 +53,7 @@ impl Ldap {
     async fn search(&self, user_name: &str) -> Fetch {
         let r = &self.read;
         let attrs = [
-            r.disabled_attribute.as_str(),
+            r.disabled.attribute(),
             r.title_attribute.as_str(),
             r.roles_attribute.as_str(),
         ];
@@ -66,7 +66,14 @@ impl Ldap {
         match found {
             Ok(entries) => {
                 let (status, doc) = match entries.first() {
-                    Some(e) => (200, view(r, user_name, e)),
+                    Some(e) => match view(r, user_name, e) {
+                        Ok(doc) => (200, doc),
+                        Err(why) => {
+                            // Neither enabled nor disabled: a read that failed, with its cause.
+                            tracing::debug!(user = user_name, "an LDAP probe read: {why}");
+                            return Fetch::Failed(sent);
+                        }
+                    },
                     None => (404, Value::Null),
                 };
                 let body = serde_json::to_vec(&doc).unwrap_or_default();
@@ -127,24 +134,21 @@ fn values<'e>(e: &'e SearchEntry, attribute: &str) -> &'e [String] {
         .map_or(&[][..], |(_, v)| v.as_slice())
 }
 
-/// The entry as the document the probes' conditions read.
-fn view(r: &LdapRead, user_name: &str, e: &SearchEntry) -> Value {
-    let marks = values(e, &r.disabled_attribute);
-    let disabled = match &r.disabled_value {
-        Some(v) => marks.iter().any(|m| m.eq_ignore_ascii_case(v)),
-        None => !marks.is_empty(),
-    };
+/// The entry as the document the probes' conditions read; an error when its disabled state
+/// cannot be read (a flag word that is no integer).
+fn view(r: &LdapRead, user_name: &str, e: &SearchEntry) -> Result<Value, String> {
+    let disabled = r.disabled.disabled(values(e, r.disabled.attribute()))?;
     let roles: Vec<Value> = values(e, &r.roles_attribute)
         .iter()
         .map(|v| json!({ "value": v }))
         .collect();
-    json!({
+    Ok(json!({
         "id": e.dn,
         "userName": user_name,
         "active": !disabled,
         "title": values(e, &r.title_attribute).first(),
         "roles": roles,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -152,8 +156,9 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::workload::ldap_read::DisabledRule;
 
-    fn read(disabled_value: Option<&str>) -> LdapRead {
+    fn read(disabled: DisabledRule) -> LdapRead {
         LdapRead {
             endpoint: crate::ldap::Endpoint {
                 url: "ldap://127.0.0.1:1".into(),
@@ -165,8 +170,7 @@ mod tests {
             },
             base_dn: "ou=people,dc=example,dc=test".into(),
             filter: "(uid={userName})".into(),
-            disabled_attribute: "nsAccountLock".into(),
-            disabled_value: disabled_value.map(str::to_string),
+            disabled,
             title_attribute: "title".into(),
             roles_attribute: "employeeType".into(),
         }
@@ -183,26 +187,53 @@ mod tests {
         }
     }
 
+    fn present() -> DisabledRule {
+        DisabledRule::Present("nsAccountLock".into())
+    }
+
+    fn value(v: &str) -> DisabledRule {
+        DisabledRule::Value {
+            attribute: "nsAccountLock".into(),
+            value: v.into(),
+        }
+    }
+
     #[test]
     fn an_entry_reads_as_a_scim_like_document() {
         let doc = view(
-            &read(None),
+            &read(present()),
             "u",
             &entry(&[("TITLE", &["Title 7"]), ("employeeType", &["staff"])]),
-        );
+        )
+        .unwrap();
         assert_eq!(doc["active"], true);
         assert_eq!(doc["title"], "Title 7");
         assert_eq!(doc["roles"][0]["value"], "staff");
-        let locked = view(&read(None), "u", &entry(&[("nsaccountlock", &["TRUE"])]));
+        let locked = view(&read(present()), "u", &entry(&[("nsaccountlock", &["TRUE"])])).unwrap();
         assert_eq!(locked["active"], false);
         assert_eq!(locked["title"], Value::Null);
     }
 
     #[test]
     fn a_lock_attribute_with_another_value_is_not_a_lock_when_a_value_is_named() {
-        let open = view(&read(Some("TRUE")), "u", &entry(&[("nsAccountLock", &["FALSE"])]));
+        let open = view(&read(value("TRUE")), "u", &entry(&[("nsAccountLock", &["FALSE"])])).unwrap();
         assert_eq!(open["active"], true);
-        let locked = view(&read(Some("true")), "u", &entry(&[("nsAccountLock", &["TRUE"])]));
+        let locked = view(&read(value("true")), "u", &entry(&[("nsAccountLock", &["TRUE"])])).unwrap();
         assert_eq!(locked["active"], false);
+    }
+
+    /// Regression: on Active Directory `userAccountControl` is on every account, and its mere
+    /// presence read every user as disabled (an enable was never seen).
+    #[test]
+    fn an_ad_account_reads_disabled_by_bit_2_of_user_account_control() {
+        let ad = read(DisabledRule::Bits {
+            attribute: "userAccountControl".into(),
+            mask: crate::workload::ldap_lock::AD_ACCOUNTDISABLE,
+        });
+        let enabled = view(&ad, "u", &entry(&[("userAccountControl", &["512"])])).unwrap();
+        assert_eq!(enabled["active"], true);
+        let disabled = view(&ad, "u", &entry(&[("useraccountcontrol", &["514"])])).unwrap();
+        assert_eq!(disabled["active"], false);
+        assert!(view(&ad, "u", &entry(&[("userAccountControl", &["x"])])).is_err());
     }
 }

@@ -13,7 +13,7 @@ use crate::http::CallError;
 use crate::ldap::{Directory, Mod, Removed, Scope, ldap_escape};
 use crate::probes::condition::{Expect, Field};
 use crate::workload::Step;
-use crate::workload::directory::{Change, LdapRoles, LdapTarget, text};
+use crate::workload::directory::{Change, LdapRoles, LdapTarget, PasswordWrite, text};
 use crate::workload::template::Vars;
 
 /// The operation a step sends, for failure samples.
@@ -75,10 +75,10 @@ pub async fn execute(
             let u = user(ctx, admin, state)?;
             let dn = user_id(u)?;
             let vars = vars(ctx, admin, u.seq);
+            // The password is not among the attributes: a replace leaves it as it is.
             let mods = t
                 .attributes
                 .iter()
-                .filter(|(a, _)| a != "userPassword")
                 .map(|(a, values)| Mod::Replace(a.clone(), values.iter().map(|v| text(v, &vars)).collect()))
                 .collect();
             call(ctx, dir.modify(&dn, mods)).await
@@ -140,18 +140,34 @@ async fn create_user(
     let vars = vars(ctx, admin, seq);
     let name = text(&t.name, &vars);
     let dn = t.user_dn(&name);
-    let mut attrs: Vec<(String, HashSet<String>)> = Vec::with_capacity(t.attributes.len() + 2);
-    attrs.push(("objectClass".into(), t.object_classes.iter().cloned().collect()));
-    attrs.push((t.rdn.clone(), HashSet::from([name.clone()])));
+    let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = Vec::with_capacity(t.attributes.len() + 4);
+    let mut put = |a: &str, values: HashSet<Vec<u8>>| attrs.push((a.as_bytes().to_vec(), values));
+    put(
+        "objectClass",
+        t.object_classes.iter().map(|c| c.clone().into_bytes()).collect(),
+    );
+    put(&t.rdn, HashSet::from([name.clone().into_bytes()]));
     for (a, values) in &t.attributes {
         // LDAP has no empty values: a template that renders empty leaves the attribute out.
-        let values: HashSet<String> = values
+        let values: HashSet<Vec<u8>> = values
             .iter()
             .map(|v| text(v, &vars))
             .filter(|v| !v.is_empty())
+            .map(String::into_bytes)
             .collect();
         if !values.is_empty() {
-            attrs.push((a.clone(), values));
+            put(a, values);
+        }
+    }
+    match &t.password {
+        PasswordWrite::None => {}
+        PasswordWrite::UserPassword(p) => put("userPassword", HashSet::from([text(p, &vars).into_bytes()])),
+        // Active Directory: the password and the enabled account in one add (over TLS, as
+        // validate holds it), so no user exists, even for a moment, enabled without its password
+        // or with a clear-text one.
+        PasswordWrite::UnicodePwd(p) => {
+            put("unicodePwd", HashSet::from([crate::ldap::ad_password(&text(p, &vars))]));
+            put("userAccountControl", HashSet::from([b"512".to_vec()]));
         }
     }
     // The entry is named by what was sent, and that carries the marker: what the journey leaves

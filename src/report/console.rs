@@ -5,7 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::table::MetricsTable;
+use super::readable;
+use super::table::{Group, GroupKind, MetricsTable, Row};
 use crate::results::{CheckReport, CleanupReport, Summary, Verdict};
 
 pub fn render(s: &Summary, results_dir: &str) -> String {
@@ -16,7 +17,37 @@ pub fn render(s: &Summary, results_dir: &str) -> String {
     verdicts(&mut out, s);
     checks(&mut out, s);
     footer(&mut out, s, results_dir);
-    crate::redact::output(&out)
+    crate::redact::output(&fit(&out))
+}
+
+/// Every line within [`WIDTH`]: a longer one (a probe account, a note, a target's error text) is
+/// broken between words, its continuation indented under the text after the line's first word.
+fn fit(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        if body.chars().count() <= WIDTH {
+            out.push_str(line);
+            continue;
+        }
+        let indent = if body.len() > 9 && body.is_char_boundary(9) && body[..9].ends_with(' ') { 9 } else { 2 };
+        let mut width = 0;
+        for (i, word) in body.split(' ').enumerate() {
+            let n = word.chars().count();
+            if i > 0 && width + 1 + n > WIDTH && width > indent {
+                out.push('\n');
+                out.push_str(&" ".repeat(indent));
+                width = indent;
+            } else if i > 0 {
+                out.push(' ');
+                width += 1;
+            }
+            out.push_str(word);
+            width += n;
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// `--quiet`: the verdict line, every threshold and check that did not pass (with what was
@@ -34,7 +65,7 @@ pub fn brief(s: &Summary, results_dir: &str) -> String {
         out.push_str(&check_line(c));
     }
     locations(&mut out, results_dir);
-    crate::redact::output(&out)
+    crate::redact::output(&fit(&out))
 }
 
 fn verdict_line(s: &Summary) -> String {
@@ -63,40 +94,80 @@ fn header(out: &mut String, s: &Summary) {
     }
 }
 
-/// The metrics table as text columns, a block per group, each column as wide as its widest
-/// cell and the name column shared so the blocks start alike. Emphasis is not drawn: the
-/// errors column shows errors, and the verdict lines below name every failed threshold.
+/// The widest line the console writes: a terminal's 100 columns.
+pub const WIDTH: usize = 100;
+
+/// Columns the console leaves to the other reports, to fit [`WIDTH`]: p99.9 (`summary.md`,
+/// `report.html` and `summary.json` have it).
+const LEFT_OUT: [&str; 1] = ["p99.9"];
+
+/// Counts of what went wrong, shown in a block only where one of its rows has some.
+const WHEN_NONZERO: [&str; 3] = ["errors", "429", "timeouts"];
+
+/// The console's header of a column: a resolution shows its median only.
+fn console_header(header: &str) -> &str {
+    match header.starts_with("resolution") {
+        true => "resolution",
+        false => header,
+    }
+}
+
+/// The metrics table as text columns: the operations, then a block per observed metric whose
+/// rows are its series as people read them (`create_user → crm`), each column as wide as its
+/// widest cell and the name column shared so the blocks start alike. A resolution shows its
+/// median (the widest bracket is in the other reports). Emphasis is not drawn: the errors
+/// column shows errors, and the verdict lines below name every failed threshold.
 fn table(out: &mut String, s: &Summary) {
     let t = MetricsTable::build(s).at_a_glance();
-    let name_width = t
-        .groups
+    let mut blocks: Vec<(String, &Group, Vec<&Row>)> = Vec::new();
+    for g in &t.groups {
+        match g.kind {
+            GroupKind::Operations => blocks.push((g.title.to_string(), g, g.rows.iter().collect())),
+            GroupKind::Observed => {
+                for r in &g.rows {
+                    let title = readable::metric_name(&r.metric);
+                    match blocks.last_mut().filter(|(t, ..)| *t == title) {
+                        Some((.., rows)) => rows.push(r),
+                        None => blocks.push((title, g, vec![r])),
+                    }
+                }
+            }
+        }
+    }
+    let name = |g: &Group, r: &Row| match g.kind {
+        GroupKind::Operations => r.label.clone(),
+        GroupKind::Observed => r.series.clone(),
+    };
+    let name_width = blocks
         .iter()
-        .flat_map(|g| std::iter::once(g.title).chain(g.rows.iter().map(|r| r.label.as_str())))
-        .map(|name| name.chars().count())
+        .flat_map(|(title, g, rows)| std::iter::once(title.clone()).chain(rows.iter().map(|r| name(g, r))))
+        .map(|n| n.chars().count())
         .max()
         .unwrap_or(0);
-    for g in &t.groups {
-        let widths: Vec<usize> = g
-            .columns
+    for (title, g, rows) in &blocks {
+        let header = |i: usize| console_header(g.columns[i].header).to_string();
+        let cell = |r: &Row, i: usize| match g.columns[i].header.starts_with("resolution") {
+            true => r.cells[i].split('/').next().unwrap_or_default().to_string(),
+            false => r.cells[i].clone(),
+        };
+        let kept: Vec<usize> = (0..g.columns.len())
+            .filter(|&i| !LEFT_OUT.contains(&g.columns[i].header))
+            .filter(|&i| !WHEN_NONZERO.contains(&g.columns[i].header) || rows.iter().any(|r| r.cells[i] != "0"))
+            .collect();
+        let widths: Vec<usize> = kept
             .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                g.rows
-                    .iter()
-                    .map(|r| r.cells[i].chars().count())
-                    .fold(c.header.chars().count(), usize::max)
-            })
+            .map(|&i| rows.iter().map(|r| cell(r, i).chars().count()).fold(header(i).chars().count(), usize::max))
             .collect();
         out.push('\n');
-        line(out, g.title, g.columns.iter().map(|c| c.header), name_width, &widths);
-        for r in &g.rows {
-            line(out, &r.label, r.cells.iter().map(String::as_str), name_width, &widths);
+        line(out, title, kept.iter().map(|&i| header(i)), name_width, &widths);
+        for r in rows {
+            line(out, &name(g, r), kept.iter().map(|&i| cell(r, i)), name_width, &widths);
         }
     }
 }
 
 /// One line of the table: the name left-aligned, every value right-aligned (all are numbers).
-fn line<'a>(out: &mut String, name: &str, cells: impl Iterator<Item = &'a str>, name_width: usize, widths: &[usize]) {
+fn line(out: &mut String, name: &str, cells: impl Iterator<Item = String>, name_width: usize, widths: &[usize]) {
     let _ = write!(out, "{name:<name_width$}");
     for (cell, width) in cells.zip(widths) {
         let _ = write!(out, "  {cell:>width$}");

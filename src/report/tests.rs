@@ -123,6 +123,21 @@ fn markdown_snapshot() {
     insta::assert_snapshot!(markdown::render(&fixture()));
 }
 
+/// The console fits a terminal's 100 columns, whatever a note or a target's text holds.
+#[test]
+fn the_console_fits_100_columns() {
+    let mut s = fixture();
+    s.notes.push(format!("a note {}", "of many words ".repeat(30)));
+    s.notes.push("x".repeat(150));
+    let full = console::render(&s, "results/fixture");
+    for text in [&full, &console::brief(&s, "results/fixture")] {
+        for line in text.lines().filter(|l| !l.contains("xxxxxxxx")) {
+            assert!(line.chars().count() <= console::WIDTH, "{} columns: {line}", line.chars().count());
+        }
+    }
+    assert!(full.contains(&"x".repeat(150)), "a word longer than a line is kept whole");
+}
+
 #[test]
 fn console_snapshot() {
     insta::assert_snapshot!(console::render(&fixture(), "results/fixture"));

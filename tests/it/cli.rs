@@ -393,6 +393,10 @@ fn stdout_is_the_report_and_quiet_is_brief() {
     let stdout = String::from_utf8(full.stdout).unwrap();
     assert!(!stdout.contains("users launched"), "{stdout}");
     assert!(stdout.trim_start().starts_with("provbench · quickstart"), "{stdout}");
+    // A terminal's 100 columns, series named as people read them.
+    let widest = stdout.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 100, "{widest} columns:\n{stdout}");
+    assert!(stdout.contains("create_user → directory"), "{stdout}");
     // The last lines name the results folder and the page to open.
     let report = dir.path().join("full/report.html");
     assert!(

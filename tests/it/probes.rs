@@ -602,7 +602,7 @@ async fn an_absolute_url_on_the_targets_origin_carries_its_credentials() {
     let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
     let workload = format!(
         "name = \"absolute\"\n[load]\nmodel = \"closed\"\nadmins = 2\niterations = 5\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n\
-         [probes]\nsample = 1.0\ntimeout = \"5s\"\npoll = {{ initial = \"2ms\", max = \"10ms\", factor = 1.2 }}\n\
+         [probes]\nsample = 1.0\nmax_share = 1.0\ntimeout = \"5s\"\npoll = {{ initial = \"2ms\", max = \"10ms\", factor = 1.2 }}\n\
          sync = [{{ service = \"directory\", url = \"{}/linked/directory/Users/{{id}}\" }}]\n",
         reference.root
     );
@@ -627,7 +627,7 @@ async fn a_downstream_that_never_receives_anything_fails_its_sync_gate() {
     let reference = start_reference(config).await;
     let workload = "name = \"silent\"\nthresholds = [\"p95(sync_lag) < 10s\"]\n[load]\nmodel = \"closed\"\nadmins = 2\niterations = 4\n\
          [[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"delete_user\"]\n\
-         [probes]\nsample = 1.0\ntimeout = \"5s\"\npoll = { initial = \"2ms\", max = \"10ms\", factor = 1.2 }\n\
+         [probes]\nsample = 1.0\nmax_share = 1.0\ntimeout = \"5s\"\npoll = { initial = \"2ms\", max = \"10ms\", factor = 1.2 }\n\
          sync = [{ service = \"directory\", url = \"/linked/directory/Users/{id}\" }, { service = \"mail\", url = \"/linked/mail/Users/{id}\" }]\n".to_string();
     let (result, _dir) = run_against(Some(&reference), &workload).await;
     let s = &result.summary;

@@ -153,6 +153,8 @@ steps = {steps}
 
 [probes]
 sample = 1.0
+# Every kind of write observed: the probes may cost what they cost here.
+max_share = 1.0
 timeout = "10s"
 poll = {{ initial = "5ms", max = "100ms", factor = 1.5 }}
 

@@ -377,7 +377,7 @@ pub struct ServeArgs {
     pub profile: String,
     /// TOML configuration laid over its profile (keys: profile, seed, token_ttl, clients,
     /// static_tokens, privileged_groups, roles, queue, services, login_requires_sync,
-    /// password_grant, login_consent, login_identifier_first, webhook_url, job_retention, faults, flaws; queue and
+    /// password_grant, login_consent, login_identifier_first, webhook_url, retention, retention_cap, faults, flaws; queue and
     /// faults are tables, services an array of tables).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -407,6 +407,10 @@ pub struct ServeArgs {
     /// Provisioning workers: jobs that run at once.
     #[arg(long, help_heading = "Pipeline")]
     pub workers: Option<usize>,
+    /// How long jobs, audit and outbox entries and deleted users in linked services are kept
+    /// (default 60s; at most 200,000 of each): observers must read them within it.
+    #[arg(long, help_heading = "Pipeline", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retention: Option<std::time::Duration>,
     /// Bounded queue size; a write that finds it full gets 503 with Retry-After.
     #[arg(long, help_heading = "Pipeline")]
     pub queue_capacity: Option<usize>,
@@ -494,6 +498,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.workers {
             c.workers = v;
+        }
+        if let Some(v) = self.retention {
+            c.retention = v;
         }
         if let Some(v) = self.queue_capacity {
             c.queue_capacity = v;

@@ -228,7 +228,13 @@ pub struct ReferenceConfig {
     /// the password (as several identity providers do).
     pub login_identifier_first: bool,
     pub webhook_url: Option<String>,
-    pub job_retention: usize,
+    /// How long jobs, audit and outbox entries and deleted users' tombstones in linked services
+    /// are kept after they are written (`retention`): long enough for any probe or check to
+    /// read them within its timeout, short enough that a long run's memory stays flat.
+    pub retention: Duration,
+    /// The most of each of those kept at once, whatever their age (`retention_cap`; the older
+    /// name `job_retention` sets it too): a backstop for rates the window alone would let grow.
+    pub retention_cap: usize,
     pub faults: FaultConfig,
     pub flaws: FlawConfig,
 }
@@ -308,7 +314,8 @@ impl ReferenceConfig {
             login_identifier_first: false,
             required_attributes: Vec::new(),
             webhook_url: None,
-            job_retention: 200_000,
+            retention: Duration::from_secs(60),
+            retention_cap: 200_000,
             faults: FaultConfig {
                 latency: Distribution::ZERO,
                 error_rate: 0.0,
@@ -406,6 +413,9 @@ impl ReferenceConfig {
         }
         if self.queue_capacity == 0 {
             return Err("queue.capacity must be at least 1".into());
+        }
+        if self.retention < Duration::from_secs(1) {
+            return Err("retention must be at least 1s (probes and checks read what it keeps)".into());
         }
         let prob = |what: &str, p: f64| {
             if (0.0..=1.0).contains(&p) {
@@ -508,6 +518,10 @@ pub struct ReferenceConfigWire {
     login_identifier_first: Option<bool>,
     required_attributes: Option<Vec<String>>,
     webhook_url: Option<String>,
+    #[serde(default, with = "humantime_serde_opt")]
+    retention: Option<Duration>,
+    retention_cap: Option<usize>,
+    /// The older name of `retention_cap`.
     job_retention: Option<usize>,
     faults: Option<FaultsWire>,
     #[serde(default)]
@@ -656,7 +670,12 @@ impl ReferenceConfigWire {
             c.login_requires_sync = self.login_requires_sync.filter(|s| !s.is_empty());
         }
         c.webhook_url = self.webhook_url.or(c.webhook_url);
-        c.job_retention = self.job_retention.unwrap_or(c.job_retention).max(1);
+        c.retention = self.retention.unwrap_or(c.retention);
+        c.retention_cap = self
+            .retention_cap
+            .or(self.job_retention)
+            .unwrap_or(c.retention_cap)
+            .max(1);
         if let Some(f) = self.faults {
             c.faults.latency = f.latency.unwrap_or(c.faults.latency);
             c.faults.error_rate = f.error_rate.unwrap_or(c.faults.error_rate);

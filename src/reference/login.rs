@@ -52,9 +52,23 @@ pub struct Logins {
     codes: DashMap<String, Code>,
     /// Refresh token -> (user id, client id).
     refresh: DashMap<String, (String, String)>,
+    /// When sessions and codes were last swept: a sweep scans both, so at most once a second.
+    last_sweep: parking_lot::Mutex<Option<Instant>>,
 }
 
 impl Logins {
+    /// Sweeps unless a sweep ran within the last second (called on the request path).
+    pub fn sweep_if_due(&self) {
+        {
+            let mut last = self.last_sweep.lock();
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        self.sweep();
+    }
+
     /// Drops expired sessions and codes.
     pub fn sweep(&self) {
         self.sessions.retain(|_, s| s.created.elapsed() < LIFETIME);
@@ -94,7 +108,7 @@ pub async fn authorize(State(state): State<Arc<AppState>>, Query(q): Query<Autho
     let (Some(challenge), Some("S256")) = (q.code_challenge, q.code_challenge_method.as_deref()) else {
         return bad("code_challenge with code_challenge_method=S256 is required");
     };
-    state.logins.sweep();
+    state.logins.sweep_if_due();
     let session = random_token();
     let csrf = random_token();
     state.logins.sessions.insert(

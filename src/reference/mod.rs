@@ -10,6 +10,7 @@
 //! - [`auth`]: tokens and OAuth2 endpoints; [`login`]: the browser sign-in (authorization code
 //!   with PKCE, login form, consent, refresh). [`faults`]: injected latency, errors, 429s, stalls.
 //! - [`pipeline`]: jobs, workers, linked services. [`effects`]: audit log and outbox.
+//!   [`retention`]: how long what grows with the run (jobs, entries, tombstones) is kept.
 //! - [`observe`]: jobs, linked views, audit, outbox and `/stats` endpoints. [`stats`]: ground truth.
 
 pub mod api;
@@ -26,6 +27,7 @@ pub mod oauth;
 pub mod observe;
 pub mod patch;
 pub mod pipeline;
+pub mod retention;
 pub mod stats;
 pub mod store;
 
@@ -193,10 +195,19 @@ pub async fn start(
     let sweeper = state.clone();
     let stop_sweeping = shutdown.clone();
     tokio::spawn(async move {
+        // Every second what is past the retention window goes even without writes; tokens
+        // and login sessions every 30 s (a scan of each, so not per request).
+        let mut tick = 0u64;
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(30)) => sweeper.auth.sweep(),
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = stop_sweeping.cancelled() => return,
+            }
+            sweeper.pipeline.sweep(tokio::time::Instant::now());
+            tick += 1;
+            if tick.is_multiple_of(30) {
+                sweeper.auth.sweep();
+                sweeper.logins.sweep();
             }
         }
     });

@@ -19,6 +19,7 @@ use super::config::{LinkedServiceConfig, ReferenceConfig};
 use super::distribution::SeededSource;
 use super::effects::{AuditEntry, EventLog, Message};
 use super::error::ScimError;
+use super::retention::{Expiry, Window};
 use super::stats::Stats;
 use super::store::{Snapshot, UserRecord};
 
@@ -92,10 +93,37 @@ pub struct LinkedService {
     pub users: DashMap<String, LinkedUser>,
     /// The `incomplete-deprovisioning` flaw: this service never applies disables or deletes.
     never_revokes: bool,
+    /// Deleted users (id, version of the deletion), forgotten once past the retention window:
+    /// the tombstone (or, with the flaw, the stale record) outlives every probe and check that
+    /// reads it, then goes, so a long run does not keep every user it ever deleted.
+    deleted: Expiry<(String, u64)>,
 }
 
 impl LinkedService {
+    fn new(config: LinkedServiceConfig, never_revokes: bool, window: Window) -> Self {
+        Self {
+            config,
+            users: DashMap::new(),
+            never_revokes,
+            deleted: Expiry::new(window),
+        }
+    }
+
+    /// Removes a deleted user's entry unless a newer version replaced it since.
+    fn forget(&self, (id, version): (String, u64)) {
+        self.users.remove_if(&id, |_, u| u.version <= version);
+    }
+
+    /// Forgets deleted users past the window at `now`.
+    fn sweep(&self, now: Instant) {
+        self.deleted.sweep(now, |k| self.forget(k));
+    }
+
     fn apply(&self, snapshot: &Snapshot, job: u64, now: Instant) {
+        if snapshot.user.is_none() {
+            self.deleted
+                .push(now, (snapshot.user_id.clone(), snapshot.version), |k| self.forget(k));
+        }
         let revokes = snapshot.user.as_ref().is_none_or(|u| !u.active());
         if revokes && self.never_revokes {
             return;
@@ -125,6 +153,8 @@ impl LinkedService {
 pub struct Pipeline {
     sender: mpsc::Sender<Job>,
     jobs: DashMap<u64, Arc<JobRecord>>,
+    /// Job ids in acceptance order, forgotten once past the retention window.
+    job_expiry: Expiry<u64>,
     next_job: std::sync::atomic::AtomicU64,
     pub services: Vec<LinkedService>,
     pub audit: EventLog<AuditEntry>,
@@ -145,21 +175,25 @@ impl Pipeline {
     /// Starts the dispatcher; it stops taking jobs when `shutdown` is cancelled.
     pub fn start(config: Arc<ReferenceConfig>, shutdown: CancellationToken) -> Arc<Pipeline> {
         let (sender, receiver) = mpsc::channel(config.queue_capacity);
+        let window = Window {
+            keep: config.retention,
+            cap: config.retention_cap,
+        };
         let pipeline = Arc::new(Pipeline {
             sender,
             jobs: DashMap::new(),
+            job_expiry: Expiry::new(window),
             next_job: std::sync::atomic::AtomicU64::new(1),
             services: config
                 .services
                 .iter()
-                .map(|s| LinkedService {
-                    never_revokes: config.flaws.incomplete_deprovisioning.as_deref() == Some(s.name.as_str()),
-                    config: s.clone(),
-                    users: DashMap::new(),
+                .map(|s| {
+                    let never_revokes = config.flaws.incomplete_deprovisioning.as_deref() == Some(s.name.as_str());
+                    LinkedService::new(s.clone(), never_revokes, window)
                 })
                 .collect(),
-            audit: EventLog::new(1_000_000),
-            outbox: EventLog::new(1_000_000),
+            audit: EventLog::new(window),
+            outbox: EventLog::new(window),
             stats: Stats::new(config.services.iter().map(|s| s.name.clone())),
             clock: Clock::new(),
             rng: SeededSource::new(config.seed ^ 0x5EED),
@@ -200,11 +234,12 @@ impl Pipeline {
         snapshots: Vec<Snapshot>,
     ) -> u64 {
         let id = self.next_job.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
         let record = Arc::new(JobRecord {
             id,
             op,
             target: target.to_string(),
-            accepted_at: Instant::now(),
+            accepted_at: now,
             started_at: Default::default(),
             finished_at: Default::default(),
             services: (0..self.services.len())
@@ -215,9 +250,9 @@ impl Pipeline {
                 .collect(),
         });
         self.jobs.insert(id, record.clone());
-        if id > self.config.job_retention as u64 {
-            self.jobs.remove(&(id - self.config.job_retention as u64));
-        }
+        self.job_expiry.push(now, id, |old| {
+            self.jobs.remove(&old);
+        });
         self.stats.jobs_accepted.inc();
         slot.0.send(Job {
             record,
@@ -345,14 +380,17 @@ impl Pipeline {
         if self.config.flaws.missing_audit && self.rng.chance(0.25) {
             self.stats.audit_dropped.inc();
         } else {
-            self.audit.push(AuditEntry {
-                seq: self.audit.next_seq(),
-                timestamp: timestamp.clone(),
-                actor: job.actor.clone(),
-                action: record.op.to_string(),
-                target: record.target.clone(),
-                job_id: record.id,
-            });
+            self.audit.push(
+                AuditEntry {
+                    seq: self.audit.next_seq(),
+                    timestamp: timestamp.clone(),
+                    actor: job.actor.clone(),
+                    action: record.op.to_string(),
+                    target: record.target.clone(),
+                    job_id: record.id,
+                },
+                at,
+            );
             self.stats.audit_entries.inc();
         }
         if record.op == "create_user"
@@ -365,14 +403,35 @@ impl Pipeline {
                 .and_then(|e| e["value"].as_str())
                 .or(r["userName"].as_str())
                 .unwrap_or_default();
-            self.outbox.push(Message {
-                seq: self.outbox.next_seq(),
-                user_id: record.target.clone(),
-                to: to.to_string(),
-                subject: "Welcome aboard".into(),
-                created_at: timestamp,
-            });
+            self.outbox.push(
+                Message {
+                    seq: self.outbox.next_seq(),
+                    user_id: record.target.clone(),
+                    to: to.to_string(),
+                    subject: "Welcome aboard".into(),
+                    created_at: timestamp,
+                },
+                at,
+            );
         }
+    }
+
+    /// Forgets jobs, audit and outbox entries and deleted users past the retention window at
+    /// `now`; writes do it as they go, this covers quiet periods (called every second).
+    pub fn sweep(&self, now: Instant) {
+        self.job_expiry.sweep(now, |old| {
+            self.jobs.remove(&old);
+        });
+        self.audit.sweep(now);
+        self.outbox.sweep(now);
+        for s in &self.services {
+            s.sweep(now);
+        }
+    }
+
+    /// How many jobs are held (for the retention tests).
+    pub fn jobs_held(&self) -> usize {
+        self.jobs.len()
     }
 
     pub fn job_json(&self, id: u64) -> Option<Value> {
@@ -429,17 +488,20 @@ mod tests {
     use std::time::Duration;
 
     fn service(view: LinkedViewConfig) -> LinkedService {
-        LinkedService {
-            config: LinkedServiceConfig {
+        LinkedService::new(
+            LinkedServiceConfig {
                 name: "crm".into(),
                 sync_delay: crate::reference::distribution::Distribution::ZERO,
                 failure_probability: 0.0,
                 lost_probability: 0.0,
                 view,
             },
-            users: DashMap::new(),
-            never_revokes: false,
-        }
+            false,
+            Window {
+                keep: Duration::from_secs(60),
+                cap: 1000,
+            },
+        )
     }
 
     fn at(version: u64, title: &str) -> Snapshot {

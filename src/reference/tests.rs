@@ -473,3 +473,5 @@ async fn discovery_and_unknown_routes() {
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.body["status"], "405");
 }
+
+mod retention;

@@ -283,6 +283,16 @@ pub async fn resolve(
             if webhook.is_some() {
                 config.webhook_url = webhook;
             }
+            // What the service forgets must outlive every read a probe or check makes of it.
+            let longest = [
+                workload.probes.as_ref().map(|p| p.timeout),
+                workload.checks.as_ref().map(|c| c.timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or_default();
+            config.retention = config.retention.max(longest.saturating_mul(2));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .context("cannot bind a loopback port for the embedded reference service")?;

@@ -30,7 +30,11 @@ fn fit(text: &str) -> String {
             out.push_str(line);
             continue;
         }
-        let indent = if body.len() > 9 && body.is_char_boundary(9) && body[..9].ends_with(' ') { 9 } else { 2 };
+        let indent = if body.len() > 9 && body.is_char_boundary(9) && body[..9].ends_with(' ') {
+            9
+        } else {
+            2
+        };
         let mut width = 0;
         for (i, word) in body.split(' ').enumerate() {
             let n = word.chars().count();
@@ -156,7 +160,11 @@ fn table(out: &mut String, s: &Summary) {
             .collect();
         let widths: Vec<usize> = kept
             .iter()
-            .map(|&i| rows.iter().map(|r| cell(r, i).chars().count()).fold(header(i).chars().count(), usize::max))
+            .map(|&i| {
+                rows.iter()
+                    .map(|r| cell(r, i).chars().count())
+                    .fold(header(i).chars().count(), usize::max)
+            })
             .collect();
         out.push('\n');
         line(out, title, kept.iter().map(|&i| header(i)), name_width, &widths);

@@ -132,10 +132,17 @@ fn the_console_fits_100_columns() {
     let full = console::render(&s, "results/fixture");
     for text in [&full, &console::brief(&s, "results/fixture")] {
         for line in text.lines().filter(|l| !l.contains("xxxxxxxx")) {
-            assert!(line.chars().count() <= console::WIDTH, "{} columns: {line}", line.chars().count());
+            assert!(
+                line.chars().count() <= console::WIDTH,
+                "{} columns: {line}",
+                line.chars().count()
+            );
         }
     }
-    assert!(full.contains(&"x".repeat(150)), "a word longer than a line is kept whole");
+    assert!(
+        full.contains(&"x".repeat(150)),
+        "a word longer than a line is kept whole"
+    );
 }
 
 #[test]

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{CheckHub, CheckedUser};
+use super::{Case, CheckHub, CheckedUser};
 use crate::ldap::{Bind, bind_as};
-use crate::vocab::CheckKind;
+use crate::vocab::{CheckKind, Op};
 use crate::workload::login::{BindDirectory, LoginFlow};
 
 impl CheckHub {
@@ -87,7 +87,7 @@ impl CheckHub {
     /// only for this change: a refusal seen after a later delete began is the delete's, and the
     /// check ends overtaken. A directory where the user never bound judges nothing; a check
     /// that judged no directory is skipped, never passed.
-    pub(super) async fn check_bind_revoked(self: Arc<Self>, user: CheckedUser, acked: Instant) {
+    pub(super) async fn check_bind_revoked(self: Arc<Self>, user: CheckedUser, change: Op, acked: Instant) {
         let deadline = acked + self.cfg.timeout;
         let mut judged = 0;
         for d in self.directories() {
@@ -95,29 +95,22 @@ impl CheckHub {
                 Revoked::Refused => judged += 1,
                 Revoked::NeverBound => {}
                 Revoked::Overtaken => {
-                    self.skip(CheckKind::Revocation);
+                    self.revocation_case(change, Case::Overtaken, &user.user_name, None, String::new());
                     return;
                 }
                 Revoked::StillAccepted => {
-                    self.fail(
-                        CheckKind::Revocation,
-                        Some(&user.user_name),
-                        Some(&d.name),
-                        format!(
-                            "the directory still accepts a bind as the user {:?} after the change",
-                            self.cfg.timeout
-                        ),
+                    let detail = format!(
+                        "the directory still accepts a bind as the user {:?} after the change",
+                        self.cfg.timeout
                     );
+                    self.revocation_case(change, Case::Failed, &user.user_name, Some(&d.name), detail);
                     return;
                 }
                 Revoked::Stopped => return,
             }
         }
-        if judged > 0 {
-            self.pass(CheckKind::Revocation);
-        } else {
-            self.skip(CheckKind::Revocation);
-        }
+        let case = if judged > 0 { Case::Passed } else { Case::Overtaken };
+        self.revocation_case(change, case, &user.user_name, None, String::new());
     }
 
     /// One directory's verdict on a change acknowledged at `acked`.

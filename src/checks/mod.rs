@@ -36,8 +36,8 @@ use tokio_util::sync::CancellationToken;
 use crate::http::HttpClient;
 use crate::ledger::{Ledger, RunId};
 use crate::metrics::{ErrorKind, MetricKey, Registry, SeriesId};
-use crate::results::{CheckReport, Example};
-use crate::vocab::{CheckKind, metric, tag};
+use crate::results::{ChangeCases, CheckReport, Example};
+use crate::vocab::{CheckKind, Op, metric, tag};
 use crate::workload::checks::Checks;
 
 struct Tally {
@@ -46,6 +46,16 @@ struct Tally {
     failed: AtomicU64,
     skipped: AtomicU64,
     examples: Mutex<Vec<Example>>,
+    /// Per kind of change (revocation after a disable, after a delete): its own cases.
+    by_change: Mutex<std::collections::BTreeMap<String, ChangeCases>>,
+}
+
+/// How one case of a check ended, for [`CheckHub::case`].
+#[derive(Clone, Copy)]
+enum Case {
+    Passed,
+    Failed,
+    Overtaken,
 }
 
 const MAX_EXAMPLES: usize = 5;
@@ -143,6 +153,7 @@ impl CheckHub {
                 failed: AtomicU64::new(0),
                 skipped: AtomicU64::new(0),
                 examples: Mutex::new(Vec::new()),
+                by_change: Mutex::new(Default::default()),
             })
             .collect();
         let directories: Vec<String> = match &cfg.login_flow {
@@ -226,6 +237,26 @@ impl CheckHub {
     fn skip(&self, kind: CheckKind) {
         if let Some(t) = self.tally(kind) {
             t.skipped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One revocation case after `change` (`disable_user`, `delete_user`): counted in the check
+    /// and in that change's own cases, which must carry the evidence rule each on their own.
+    fn revocation_case(&self, change: Op, case: Case, user: &str, service: Option<&str>, detail: String) {
+        let kind = CheckKind::Revocation;
+        match case {
+            Case::Passed => self.pass(kind),
+            Case::Failed => self.fail(kind, Some(user), service, detail),
+            Case::Overtaken => self.skip(kind),
+        }
+        if let Some(t) = self.tally(kind) {
+            let mut by_change = t.by_change.lock();
+            let c = by_change.entry(change.as_str().to_string()).or_default();
+            match case {
+                Case::Passed => c.passed += 1,
+                Case::Failed => c.failed += 1,
+                Case::Overtaken => c.overtaken += 1,
+            }
         }
     }
 
@@ -658,7 +689,7 @@ impl CheckHub {
 
     /// After `disable_user` or `delete_user`: logins fail, and the token issued before stops
     /// working in every linked service (`revocation_lag{service}`, timeouts at the bound).
-    pub fn revoked(self: &Arc<Self>, user: CheckedUser, acked: Instant) {
+    pub fn revoked(self: &Arc<Self>, user: CheckedUser, change: Op, acked: Instant) {
         self.revoked_users.insert(user.id.clone(), ());
         if !self.cfg.has(CheckKind::Revocation) {
             return;
@@ -666,12 +697,12 @@ impl CheckHub {
         if !self.directories().is_empty() {
             // A bind needs no token: its evidence is a bind the directory accepted (see there).
             let me = self.clone();
-            self.spawn(async move { me.check_bind_revoked(user, acked).await });
+            self.spawn(async move { me.check_bind_revoked(user, change, acked).await });
             return;
         }
         let Some(token) = self.tokens.get(&user.id).map(|t| t.clone()) else {
             // The user never logged in before the change: nothing issued to revoke.
-            self.skip(CheckKind::Revocation);
+            self.revocation_case(change, Case::Overtaken, &user.user_name, None, String::new());
             return;
         };
         let me = self.clone();
@@ -682,7 +713,7 @@ impl CheckHub {
                 let url = match me.user_url(&me.cfg.me_url, &user.id, service) {
                     Ok(url) => url,
                     Err(why) => {
-                        me.fail(CheckKind::Revocation, Some(&user.user_name), Some(service), why);
+                        me.revocation_case(change, Case::Failed, &user.user_name, Some(service), why);
                         return;
                     }
                 };
@@ -699,7 +730,7 @@ impl CheckHub {
                     if gone && me.overtaken_by_delete(&user.id, acked, Instant::now()) {
                         // The journey's delete began before this answer: the token stopped
                         // working for the delete, which says nothing of the disable.
-                        me.skip(CheckKind::Revocation);
+                        me.revocation_case(change, Case::Overtaken, &user.user_name, None, String::new());
                         return;
                     }
                     if gone {
@@ -729,7 +760,7 @@ impl CheckHub {
                 Ok(_) => failures.push((String::new(), "the user can still log in after the change".into())),
                 // Refused after a later delete began: the delete's doing, not this change's.
                 Err(_) if failures.is_empty() && me.overtaken_by_delete(&user.id, acked, Instant::now()) => {
-                    me.skip(CheckKind::Revocation);
+                    me.revocation_case(change, Case::Overtaken, &user.user_name, None, String::new());
                     return;
                 }
                 Err(e) if !login_refused(&e) => failures.push((
@@ -739,10 +770,10 @@ impl CheckHub {
                 Err(_) => {}
             }
             match failures.into_iter().next() {
-                None => me.pass(CheckKind::Revocation),
+                None => me.revocation_case(change, Case::Passed, &user.user_name, None, String::new()),
                 Some((svc, detail)) => {
                     let svc = (!svc.is_empty()).then_some(svc);
-                    me.fail(CheckKind::Revocation, Some(&user.user_name), svc.as_deref(), detail)
+                    me.revocation_case(change, Case::Failed, &user.user_name, svc.as_deref(), detail)
                 }
             }
         });
@@ -791,6 +822,7 @@ impl CheckHub {
                     examples: t.examples.lock().clone(),
                     error: (passed + failed == 0).then(|| format!("check `{}` was declared but never ran", t.kind)),
                     min_evidence: u64::from(self.cfg.min_evidence),
+                    by_change: t.by_change.lock().clone(),
                 }
             })
             .collect()

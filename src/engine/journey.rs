@@ -53,11 +53,11 @@ fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, acked: I
         // judged on its own, on binds with directories and on the user's token otherwise.
         Step::DeleteUser => {
             u.revocation_started = true;
-            hub.revoked(user, acked);
+            hub.revoked(user, crate::vocab::Op::DeleteUser, acked);
         }
         Step::DisableUser if !u.revocation_started => {
             u.revocation_started = true;
-            hub.revoked(user, acked);
+            hub.revoked(user, crate::vocab::Op::DisableUser, acked);
         }
         // With directories, a later disable or delete revokes again.
         Step::EnableUser if hub.enabled(user, acked) => u.revocation_started = false,

@@ -301,6 +301,7 @@ mod tests {
             examples: vec![],
             error: Some("check `login` was declared but never ran".into()),
             min_evidence: 5,
+            by_change: Default::default(),
         }];
         judge(&mut s, d, &[], StopReason::ScheduleEnd);
         assert_eq!(s.outcome, RunOutcome::Failed);

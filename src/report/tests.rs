@@ -91,6 +91,7 @@ pub fn fixture() -> Summary {
                 detail: "a token issued before the change still works after 10s".into(),
             }],
             min_evidence: 5,
+            by_change: Default::default(),
             error: None,
         }],
         declared_thresholds: vec![],

@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 pub use metric::{MetricSummary, format_micros};
 pub use outcome::{Evidence, RunOutcome, StopReason, settle};
-pub use reports::{CheckCost, CheckReport, CleanupReport, Example, LeftBehind, ProbeReport, Verdict, WARN_SHARE};
+pub use reports::{
+    ChangeCases, CheckCost, CheckReport, CleanupReport, Example, LeftBehind, ProbeReport, Verdict, WARN_SHARE,
+};
 
 use crate::vocab::metric as name;
 

@@ -208,6 +208,7 @@ mod tests {
             examples: vec![],
             error: error.map(String::from),
             min_evidence: 1,
+            by_change: Default::default(),
         }
     }
 
@@ -219,6 +220,7 @@ mod tests {
             failed,
             skipped,
             min_evidence: min,
+            by_change: Default::default(),
             ..check(0, None)
         };
         let settle = |c: CheckReport| super::settle(&evidence(end, &[], &[c], None));
@@ -235,6 +237,37 @@ mod tests {
         assert!(with(0, 1, 0, 5).unjudged().is_none());
         // Summaries written before the rule (min 0) keep their verdicts.
         assert_eq!(settle(with(1, 0, 0, 0)), RunOutcome::Passed);
+    }
+
+    /// Each change a check follows carries the evidence rule on its own: deletes that passed do
+    /// not prove revocation after disables that were all overtaken.
+    #[test]
+    fn every_change_needs_its_own_evidence() {
+        let case = |passed, failed, overtaken| crate::results::ChangeCases {
+            passed,
+            failed,
+            overtaken,
+        };
+        let mut c = CheckReport {
+            passed: 20,
+            min_evidence: 5,
+            ..check(0, None)
+        };
+        c.by_change.insert("delete_user".into(), case(20, 0, 0));
+        assert_eq!(c.unjudged(), None);
+        c.by_change.insert("disable_user".into(), case(0, 0, 20));
+        let why = c.unjudged().unwrap();
+        assert!(
+            why.contains("after disable_user") && why.contains("0 case(s) judged"),
+            "{why}"
+        );
+        assert!(c.is_failure());
+        c.by_change.insert("disable_user".into(), case(5, 0, 15));
+        assert_eq!(c.unjudged(), None);
+        // A failure is a verdict, however few the other change's cases.
+        c.failed = 1;
+        c.by_change.insert("disable_user".into(), case(0, 1, 15));
+        assert_eq!(c.unjudged(), None);
     }
 
     #[test]

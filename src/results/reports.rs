@@ -49,6 +49,19 @@ pub struct CheckReport {
     /// summaries written before the rule.
     #[serde(default)]
     pub min_evidence: u64,
+    /// Per kind of change a check follows (revocation: `disable_user`, `delete_user`), its own
+    /// cases: each change the journeys made is judged on its own evidence, so deletes that pass
+    /// cannot stand for disables that were never judged (every one overtaken by its delete).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub by_change: std::collections::BTreeMap<String, ChangeCases>,
+}
+
+/// One kind of change's cases within a check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeCases {
+    pub passed: u64,
+    pub failed: u64,
+    pub overtaken: u64,
 }
 
 impl CheckReport {
@@ -69,14 +82,29 @@ impl CheckReport {
         if let Some(e) = &self.error {
             return Some(e.clone());
         }
-        (self.failed == 0 && self.judged() < self.min_evidence).then(|| {
-            format!(
+        if self.failed > 0 {
+            return None;
+        }
+        if self.judged() < self.min_evidence {
+            return Some(format!(
                 "not judged: {} case(s) judged ({} overtaken), a pass needs {} ([checks] min_evidence)",
                 self.judged(),
                 self.skipped,
                 self.min_evidence
-            )
-        })
+            ));
+        }
+        // A change the journeys made is proven by its own cases, not by another change's.
+        self.by_change
+            .iter()
+            .find(|(_, c)| c.passed + c.failed < self.min_evidence)
+            .map(|(change, c)| {
+                format!(
+                    "not judged after {change}: {} case(s) judged ({} overtaken), a pass needs {} ([checks] min_evidence)",
+                    c.passed + c.failed,
+                    c.overtaken,
+                    self.min_evidence
+                )
+            })
     }
 }
 

@@ -282,6 +282,52 @@ fn the_ldap_workload_runs_against_a_replicating_pair() {
     assert!(junit.contains("revocation"));
 }
 
+/// A disable that locks nothing, each followed at once by a delete: every disable's check is
+/// overtaken by its delete (the refusal is the delete's) and every delete passes. The deletes do
+/// not stand for the disables: revocation after a disable judged on no case is not judged, and
+/// the run is not passed (it used to pass, exit 0, on the deletes' evidence alone).
+#[test]
+#[cfg_attr(provbench_no_slapd, ignore = "needs slapd (Debian slapd)")]
+fn a_disable_that_locks_nothing_is_not_proven_by_the_delete_after_it() {
+    let _alone = crate::support::loads_both_cores();
+    let pair = Pair::start();
+    let (dir, provider, consumer) = (pair.dir(), pair.provider, pair.consumer);
+    let path = workload(dir, provider, consumer, "");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "lock = \"ppolicy\"",
+        "lock = \"custom\"\ndisable = { description = \"disabled\" }\nenable = { description = [] }",
+    );
+    let (head, rest) = text.split_once("[[journey]]").unwrap();
+    let (_, tail) = rest.split_once("[probes]").unwrap();
+    let journey = "[[journey]]\nname = \"leaver\"\nsteps = [\"create_user\", \"disable_user\", \"delete_user\"]\n\n";
+    std::fs::write(&path, format!("{head}{journey}[probes]{tail}")).unwrap();
+    let out = dir.join("out");
+    let done = provbench_run(&path, &out)
+        .args(["--set", "load.duration=2s", "--set", "checks.timeout=3s"])
+        .args(["--set", "checks.sample=1.0", "--set", "checks.min_evidence=1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let revocation = s["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "revocation")
+        .unwrap();
+    let by_change = &revocation["by_change"];
+    assert!(by_change["delete_user"]["passed"].as_u64() > Some(0), "{revocation}");
+    assert_eq!(
+        by_change["disable_user"]["passed"], 0,
+        "a disable that locks nothing: {revocation}"
+    );
+    if by_change["disable_user"]["failed"] == 0 {
+        // Every disable overtaken by its delete: not judged, never a pass.
+        assert!(stdout.contains("not judged after disable_user"), "{stdout}");
+    }
+    assert_eq!(done.status.code(), Some(1), "{stdout}");
+}
+
 /// A disable that changes an attribute but locks nothing: the users can still bind, and the
 /// revocation check says so (exit 1), naming the directory.
 #[test]
@@ -381,8 +427,10 @@ password = "Pb-{{seq}}-{{run_id}}"
 [load]
 model = "closed"
 admins = 1
-think_time = "20ms"
-duration = "1s"
+# Room between the disable and the delete for the disable's bind check: each change is judged
+# on its own evidence, and a refusal after the delete began is the delete's.
+think_time = "300ms"
+duration = "3s"
 
 [[journey]]
 name = "tls"

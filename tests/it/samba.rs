@@ -324,7 +324,9 @@ fn the_ad_preset_creates_users_who_bind_and_locks_them() {
 /// the delete (the user still binds), naming the directory. Within it: the refusal the delete
 /// causes is the delete's (each disable overtaken, each delete judged on its own), never the
 /// disable's: the delete is announced to the checks before it is sent, since AD takes tens of
-/// ms to answer one, and a bind refused meanwhile was credited to the disable (4 passed).
+/// ms to answer one, and a bind refused meanwhile was credited to the disable (4 passed). And
+/// the deletes' passes do not stand for the disables: a change judged on no case is not judged,
+/// so the run is not passed (it used to pass, 2 passed and 2 overtaken, exit 0).
 #[test]
 #[cfg_attr(provbench_no_samba, ignore = "needs Samba's AD DC (Debian samba) and root")]
 fn a_disable_that_locks_nothing_fails_the_revocation_check_on_ad() {
@@ -368,5 +370,10 @@ fn a_disable_that_locks_nothing_fails_the_revocation_check_on_ad() {
         "credited to the disable: {revocation}\n{stdout}"
     );
     assert_eq!(revocation["passed"], 2, "each delete judged: {revocation}\n{stdout}");
+    let by_change = &revocation["by_change"];
+    assert_eq!(by_change["disable_user"]["overtaken"], 2, "{revocation}");
+    assert_eq!(by_change["delete_user"]["passed"], 2, "{revocation}");
+    assert_eq!(done.status.code(), Some(1), "the disables were never judged: {stdout}");
+    assert!(stdout.contains("not judged after disable_user"), "{stdout}");
     assert_eq!(dc.marked("pb-sambaad03"), 0, "users left in the DC");
 }

@@ -204,11 +204,10 @@ async fn create_user(
     }
     if let Err(end) = member("Users", &id) {
         // Ours (the marker is in its name), but no request may name it: listed as left.
-        ctx.ledger.record(Created::User {
+        ctx.ledger.record_created(Created::User {
             id: id.into_owned(),
             user_name,
         });
-        ctx.ledger.create_recorded();
         return Err(end);
     }
     state.user = Some(created(ctx, admin, id.into_owned(), user_name, &vars));
@@ -419,11 +418,11 @@ async fn create_group(
     let id = r.id.ok_or_else(|| answered("created group has no id", &reply.body))?;
     let display_name = r.display_name.unwrap_or_default().into_owned();
     if let Err(end) = member("Groups", &id) {
-        ctx.ledger.record(Created::Group {
+        // Recorded (and settled) only when its answered name carries the marker.
+        ctx.ledger.record_created(Created::Group {
             id: id.into_owned(),
             display_name,
         });
-        ctx.ledger.create_recorded();
         return Err(end);
     }
     if !ctx.run_id.marks(&display_name) {

@@ -87,3 +87,25 @@ async fn a_group_create_answered_unnameable_and_unmarked_is_never_0_left_without
     assert_ne!(r.summary.outcome, provbench::results::RunOutcome::Passed);
     reference.stop().await;
 }
+
+/// Invariant 10 for the probes: a declared probe that judged nothing is never a pass, whatever
+/// kept its writes from it. With a sample no write falls in, it judged nothing (no observation,
+/// none overtaken): the run must not pass beside it as if the downstream had been measured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_probe_that_was_handed_no_write_is_not_judged() {
+    let _quiet = crate::support::measuring().await;
+    let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
+    let workload = "name = \"unsampled\"\n[load]\nmodel = \"closed\"\nadmins = 1\niterations = 3\n\
+         [[journey]]\nname = \"j\"\nsteps = [\"create_user\"]\n\
+         [probes]\nsample = 0.000001\nmax_share = 1.0\ntimeout = \"5s\"\n\
+         sync = [{ service = \"directory\", url = \"/linked/directory/Users/{id}\" }]\n";
+    let (result, _dir) = crate::engine::run_against(Some(&reference), workload).await;
+    let s = &result.summary;
+    let p = s.probes.as_ref().unwrap();
+    assert!(
+        p.unjudged.iter().any(|u| u.contains("service=directory")),
+        "a probe that judged nothing: {p:?}"
+    );
+    assert_ne!(s.outcome, provbench::results::RunOutcome::Passed, "{:?}", s.notes);
+    reference.stop().await;
+}

@@ -109,3 +109,38 @@ async fn a_declared_probe_that_was_handed_no_write_is_not_judged() {
     assert_ne!(s.outcome, provbench::results::RunOutcome::Passed, "{:?}", s.notes);
     reference.stop().await;
 }
+
+/// Invariant 5 with the sweep's search failed: a journey that creates a second user (or group: the same one place)
+/// holds the first no more, and what it held must still reach the ledger: otherwise cleanup
+/// reads back only the second and says "0 left" beside the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journeys_first_user_reaches_the_ledger_when_it_creates_another() {
+    let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
+    // Its group answers are rewritten: only users go through it here.
+    let proxy = lying_group_proxy(reference.root.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), &reference.token).unwrap();
+    let text = format!(
+        "name = \"two-users\"\n[load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n\
+         [[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"create_user\"]\n\
+         [target]\nkind = \"scim\"\nbase_url = \"{proxy}/scim/v2\"\nauth = {{ kind = \"bearer\", token_file = \"token\" }}\n"
+    );
+    let r = crate::support::run_workload(dir.path(), &text).await.unwrap();
+    let users = reference.get_json("/scim/v2/Users").await;
+    let left = users["Resources"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|u| u["userName"].as_str().unwrap_or_default().contains("pb-"))
+                .count()
+        })
+        .unwrap_or_default();
+    let c = r.summary.cleanup.as_ref().unwrap();
+    assert!(
+        left == 0 || c.incomplete(),
+        "{left} marked user(s) left on the target, and cleanup says it is complete: {}",
+        c.counts()
+    );
+    assert_eq!(c.deleted, 4, "every user the journeys created: {}", c.counts());
+    reference.stop().await;
+}

@@ -210,7 +210,8 @@ async fn create_user(
         });
         return Err(end);
     }
-    state.user = Some(created(ctx, admin, id.into_owned(), user_name, &vars));
+    let user = created(ctx, admin, id.into_owned(), user_name, &vars);
+    state.hold_user(&ctx.ledger, user);
     ctx.ledger.create_recorded();
     want_observation(ctx, state, &Step::CreateUser, &reply, || Expect::Present);
     Ok(())
@@ -430,11 +431,14 @@ async fn create_group(
             "created group answers displayName {display_name:?}, without the run's marker"
         )));
     }
-    state.group = Some(JourneyGroup {
-        id: id.into_owned(),
-        display_name,
-        owned: true,
-    });
+    state.hold_group(
+        &ctx.ledger,
+        JourneyGroup {
+            id: id.into_owned(),
+            display_name,
+            owned: true,
+        },
+    );
     // Held by the journey, which records it at its end.
     ctx.ledger.create_recorded();
     Ok(())

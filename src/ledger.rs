@@ -144,7 +144,20 @@ impl Ledger {
         self.unsure.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The create sent last by this caller ended with its resource recorded.
+    /// The create sent last by this caller ended with `item` as its resource: recorded and the
+    /// create settled when `item` carries the marker ([`Ledger::record`]); otherwise it stays
+    /// unsure, since what the target made of it (it was sent marked) is held nowhere. The one
+    /// way a create that ends with its answer's resource is settled; returns whether it was.
+    pub fn record_created(&self, item: Created) -> bool {
+        let owned = self.record(item);
+        if owned {
+            self.create_recorded();
+        }
+        owned
+    }
+
+    /// The create sent last by this caller ended with its resource held by its journey (which
+    /// records it at its end).
     pub fn create_recorded(&self) {
         self.unsure.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }

@@ -10,7 +10,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use super::context::Ctx;
-use super::state::{AdminState, JourneyGroup, JourneyState, StepEnd};
+use super::state::{AdminState, JourneyState, StepEnd};
 use crate::ledger::Created;
 use crate::probes::Write;
 use crate::probes::condition::Supersession;
@@ -159,31 +159,13 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
 
 /// Records what the journey created and did not delete, for cleanup.
 fn leave_behind(ctx: &Ctx, state: JourneyState) {
-    let mut left = Vec::new();
-    if let Some(u) = state.user
-        && u.owned
-        && let Some(id) = u.id
-    {
-        let user = Created::User {
-            id,
-            user_name: u.user_name,
-        };
-        // A delete answered as done is a claim: cleanup reads it back.
-        match u.deleted {
-            true => ctx.ledger.deleted(user),
-            false => left.push(user),
-        }
+    if let Some(u) = state.user {
+        super::state::release_user(&ctx.ledger, u);
     }
-    if let Some(JourneyGroup {
-        id,
-        display_name,
-        owned: true,
-    }) = state.group
-    {
-        left.push(Created::Group { id, display_name });
+    if let Some(g) = state.group {
+        super::state::release_group(&ctx.ledger, g);
     }
-    left.extend(state.undo.into_iter().map(|(_, u)| Created::Undo(u)));
-    for item in left {
-        ctx.ledger.record(item);
+    for (_, u) in state.undo {
+        ctx.ledger.record(Created::Undo(u));
     }
 }

@@ -172,6 +172,51 @@ pub struct JourneyState {
     pub undo: Vec<(usize, crate::ledger::UndoRequest)>,
 }
 
+impl JourneyState {
+    /// Makes `user` the journey's user: the one it held goes to the ledger first (as at the
+    /// journey's end), so a second create never drops the first from cleanup. The one way a
+    /// journey's user is replaced.
+    pub fn hold_user(&mut self, ledger: &Ledger, user: CurrentUser) {
+        if let Some(old) = self.user.replace(user) {
+            release_user(ledger, old);
+        }
+    }
+
+    /// As [`JourneyState::hold_user`], for the journey's group.
+    pub fn hold_group(&mut self, ledger: &Ledger, group: JourneyGroup) {
+        if let Some(old) = self.group.replace(group) {
+            release_group(ledger, old);
+        }
+    }
+}
+
+/// Hands what the journey held of `u` to the ledger: a user it created and did not delete is
+/// recorded; one whose delete was answered as done is a claim cleanup reads back.
+pub fn release_user(ledger: &Ledger, u: CurrentUser) {
+    if let (true, Some(id)) = (u.owned, u.id) {
+        let user = crate::ledger::Created::User {
+            id,
+            user_name: u.user_name,
+        };
+        match u.deleted {
+            true => ledger.deleted(user),
+            false => {
+                ledger.record(user);
+            }
+        }
+    }
+}
+
+/// Hands a group the journey created and still owns to the ledger.
+pub fn release_group(ledger: &Ledger, g: JourneyGroup) {
+    if g.owned {
+        ledger.record(crate::ledger::Created::Group {
+            id: g.id,
+            display_name: g.display_name,
+        });
+    }
+}
+
 /// A group the journey created (and still owns, until it deletes it).
 pub struct JourneyGroup {
     pub id: String,

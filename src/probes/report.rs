@@ -162,19 +162,26 @@ pub fn report(end: Ended, operations: u64) -> ProbeReport {
     }
 }
 
-/// A probe handed writes whose observations all ended without a judgement (overtaken by a later
-/// write, or deletes of users never seen there): it judged nothing, which is never a pass.
+/// A probe that judged nothing, which is never a pass, whatever the reason: its observations
+/// all ended without a judgement (overtaken by a later write, or deletes of users never seen
+/// there), or it was handed no write at all (none sampled, or each beyond `max_share` or
+/// `max_pending`).
 fn nothing_judged(name: &str, p: &ProbeCounters, unjudged: &mut Vec<String>) {
     let judged = p.observed.load(Ordering::Relaxed) + p.timeouts.load(Ordering::Relaxed);
+    if judged > 0 {
+        return;
+    }
     let (overtaken, unconfirmed) = (
         p.overtaken.load(Ordering::Relaxed),
         p.unconfirmed.load(Ordering::Relaxed),
     );
-    if judged == 0 && overtaken + unconfirmed > 0 {
-        unjudged.push(format!(
-            "{name}: nothing judged ({overtaken} overtaken, {unconfirmed} deletes of users never seen there)"
-        ));
-    }
+    unjudged.push(if overtaken + unconfirmed > 0 {
+        format!("{name}: nothing judged ({overtaken} overtaken, {unconfirmed} deletes of users never seen there)")
+    } else {
+        format!(
+            "{name}: nothing judged (no write reached it: none sampled, or each beyond probes.max_share or max_pending)"
+        )
+    });
 }
 
 /// The problems one watched thing's counters point to (a misconfigured pointer or URL).

@@ -333,21 +333,29 @@ fn attributes(
                 "{key}: set by provbench (`rdn` and `name` give the naming attribute, `object_classes` the classes)"
             )));
         }
-        if a.eq_ignore_ascii_case("userPassword") || a.eq_ignore_ascii_case("unicodePwd") {
-            return Err(at(format!(
-                "{key}: the password is `[users] password`, written as the directory takes it (userPassword, or unicodePwd with lock = \"active-directory\")"
-            )));
-        }
-        if a.eq_ignore_ascii_case("userAccountControl") && writes_unicode_pwd(d, lock) {
-            return Err(at(format!(
-                "{key}: set by provbench for Active Directory (512, enabled, beside the password on create)"
-            )));
-        }
+        reserved(a, &key, d, lock).map_err(at)?;
         let list = values(v, &key, false).map_err(at)?;
         let templates = list.iter().map(|s| template(s, vars, &key)).collect::<Result<_, _>>();
         attributes.push((a.clone(), templates.map_err(at)?));
     }
     Ok(attributes)
+}
+
+/// Attributes a workload's `attributes` and `modify` never write, the one place they are
+/// refused: the password (it is `[users] password`, written as the directory takes it and only
+/// over TLS for Active Directory), and where provbench writes it, AD's userAccountControl.
+fn reserved(a: &str, key: &str, d: &DirectoryWire, lock: Lock) -> Result<(), String> {
+    if a.eq_ignore_ascii_case("userPassword") || a.eq_ignore_ascii_case("unicodePwd") {
+        return Err(format!(
+            "{key}: the password is `[users] password`, written as the directory takes it (userPassword, or unicodePwd with lock = \"active-directory\")"
+        ));
+    }
+    if a.eq_ignore_ascii_case("userAccountControl") && writes_unicode_pwd(d, lock) {
+        return Err(format!(
+            "{key}: set by provbench for Active Directory (512, enabled, beside the password on create; the disable and enable steps change it)"
+        ));
+    }
+    Ok(())
 }
 
 /// Whether the password goes to Active Directory's unicodePwd (as asked, or by the preset).
@@ -419,6 +427,7 @@ fn modify(
     src: &Source,
     d: &DirectoryWire,
     vars: &BTreeMap<String, String>,
+    lock: Lock,
 ) -> Result<Vec<(String, Template)>, WorkloadError> {
     let given: Vec<(String, String, Option<std::ops::Range<usize>>)> = match &d.modify {
         Some(m) => m
@@ -431,6 +440,7 @@ fn modify(
         .into_iter()
         .map(|(a, v, span)| {
             attribute_name(&a, "directory.modify").map_err(|m| src.error(span.clone(), m))?;
+            reserved(&a, &format!("directory.modify.{a}"), d, lock).map_err(|m| src.error(span.clone(), m))?;
             let t = template(&v, vars, &format!("directory.modify.{a}")).map_err(|m| src.error(span, m))?;
             Ok((a, t))
         })
@@ -505,7 +515,7 @@ impl LdapTarget {
         };
         let attributes = attributes(src, &d, &rdn, vars, preset)?;
         let password = password_write(src, &d, &endpoint, vars, preset, password)?;
-        let modify = modify(src, &d, vars)?;
+        let modify = modify(src, &d, vars, preset)?;
         let (disable, enable) = lock(src, &d, preset)?;
         let roles = match d.roles.as_ref().map(|r| r.get_ref().as_str()) {
             None => LdapRoles::Attribute("employeeType".into()),
@@ -728,5 +738,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("ldap://"), "{e}");
+    }
+
+    /// `modify` is held to what `attributes` is: no password attribute (it would go as text,
+    /// over a plain connection too, and never redacted), no userAccountControl where provbench
+    /// writes it (an enable or disable hidden in a modify).
+    #[test]
+    fn modify_writes_no_password_and_no_account_control() {
+        for (text, url, needle) in [
+            (
+                "modify = { userPassword = \"Pw-{seq}\" }\n",
+                "ldap://127.0.0.1:389",
+                "directory.modify.userPassword",
+            ),
+            (
+                "lock = \"active-directory\"\nmodify = { unicodePwd = \"Pw-{seq}\" }\n",
+                "ldaps://127.0.0.1:636",
+                "directory.modify.unicodePwd",
+            ),
+            (
+                "lock = \"active-directory\"\nmodify = { userAccountControl = \"514\" }\n",
+                "ldaps://127.0.0.1:636",
+                "directory.modify.userAccountControl",
+            ),
+        ] {
+            let e = target_at(text, url, false, Some("Pw-{seq}")).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
     }
 }

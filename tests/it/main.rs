@@ -25,6 +25,7 @@ mod readback;
 mod readme;
 mod reference;
 mod review;
+mod review2;
 mod revocation;
 mod samba;
 mod schemas;

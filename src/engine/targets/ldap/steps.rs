@@ -173,7 +173,8 @@ async fn create_user(
     // The entry is named by what was sent, and that carries the marker: what the journey leaves
     // goes to the ledger at its end, as for SCIM.
     call(ctx, dir.add(&dn, attrs)).await?;
-    state.user = Some(created(ctx, admin, dn, name, &vars));
+    let user = created(ctx, admin, dn, name, &vars);
+    state.hold_user(&ctx.ledger, user);
     want_observation_of(ctx, state, &Step::CreateUser, || Expect::Present);
     Ok(())
 }
@@ -287,11 +288,14 @@ async fn create_group(
         attrs.push((t.groups.member_attribute.clone(), HashSet::from([bind_dn.clone()])));
     }
     call(ctx, dir.add(&dn, attrs)).await?;
-    state.group = Some(JourneyGroup {
-        id: dn,
-        display_name: cn,
-        owned: true,
-    });
+    state.hold_group(
+        &ctx.ledger,
+        JourneyGroup {
+            id: dn,
+            display_name: cn,
+            owned: true,
+        },
+    );
     Ok(())
 }
 

@@ -51,13 +51,10 @@ pub async fn stage(
             created = create(client, "/Users", body, "prepopulating users") => created?,
             _ = stop.cancelled() => anyhow::bail!("interrupted while prepopulating ({i} of {} users created)", workload.users.prepopulate),
         };
-        let owned = ledger.record(Created::User {
+        let owned = ledger.record_created(Created::User {
             id: id.clone(),
             user_name: name.clone(),
         });
-        if owned {
-            ledger.create_recorded();
-        }
         anyhow::ensure!(
             owned,
             "prepopulating users: the target answered a create with `{name}`, which does not carry the run's marker"
@@ -76,13 +73,10 @@ pub async fn stage(
         let body = workload.users.group_template.render(&vars);
         ledger.create_sent();
         let (id, name) = create(client, "/Groups", body, "creating the shared group").await?;
-        let owned = ledger.record(Created::Group {
+        let owned = ledger.record_created(Created::Group {
             id: id.clone(),
             display_name: name.clone(),
         });
-        if owned {
-            ledger.create_recorded();
-        }
         anyhow::ensure!(
             owned,
             "creating the shared group: the target answered with `{name}`, which does not carry the run's marker"

@@ -204,14 +204,14 @@ async fn create_user(
     }
     if let Err(end) = member("Users", &id) {
         // Ours (the marker is in its name), but no request may name it: listed as left.
-        ctx.ledger.record(Created::User {
+        ctx.ledger.record_created(Created::User {
             id: id.into_owned(),
             user_name,
         });
-        ctx.ledger.create_recorded();
         return Err(end);
     }
-    state.user = Some(created(ctx, admin, id.into_owned(), user_name, &vars));
+    let user = created(ctx, admin, id.into_owned(), user_name, &vars);
+    state.hold_user(&ctx.ledger, user);
     ctx.ledger.create_recorded();
     want_observation(ctx, state, &Step::CreateUser, &reply, || Expect::Present);
     Ok(())
@@ -419,11 +419,11 @@ async fn create_group(
     let id = r.id.ok_or_else(|| answered("created group has no id", &reply.body))?;
     let display_name = r.display_name.unwrap_or_default().into_owned();
     if let Err(end) = member("Groups", &id) {
-        ctx.ledger.record(Created::Group {
+        // Recorded (and settled) only when its answered name carries the marker.
+        ctx.ledger.record_created(Created::Group {
             id: id.into_owned(),
             display_name,
         });
-        ctx.ledger.create_recorded();
         return Err(end);
     }
     if !ctx.run_id.marks(&display_name) {
@@ -431,11 +431,14 @@ async fn create_group(
             "created group answers displayName {display_name:?}, without the run's marker"
         )));
     }
-    state.group = Some(JourneyGroup {
-        id: id.into_owned(),
-        display_name,
-        owned: true,
-    });
+    state.hold_group(
+        &ctx.ledger,
+        JourneyGroup {
+            id: id.into_owned(),
+            display_name,
+            owned: true,
+        },
+    );
     // Held by the journey, which records it at its end.
     ctx.ledger.create_recorded();
     Ok(())

@@ -14,7 +14,9 @@ profile = "fast"
 model = "closed"
 admins = 6
 duration = "3s"
-think_time = "20ms..40ms"
+# Room between the disable and the delete for the disable's revocation check, even on a busy
+# machine: each change is judged on its own evidence.
+think_time = "60ms..90ms"
 [[journey]]
 name = "joiner-mover-leaver"
 steps = ["create_user", "assign_role:employee", "modify_user", "disable_user", "delete_user"]
@@ -261,8 +263,8 @@ fn the_login_checks_password_grant_authenticates_its_client() {
     }
 }
 
-/// An IdP that disables the password grant and asks for consent: the login and revocation
-/// checks pass through the authorization code flow (PKCE, the login form's CSRF token, the
+/// An IdP that disables the password grant and asks for consent: the login check passes
+/// through the authorization code flow (PKCE, the login form's CSRF token, the
 /// consent page, the refresh grant); the password grant, or the code flow without the consent
 /// step, fails the login check at once, naming why.
 #[test]
@@ -278,7 +280,9 @@ fn browser_sign_in_through_a_login_form_with_csrf_and_consent() {
         (format!("{flow} }}\n"), false, "consent"),
     ] {
         let reference = "password_grant = false\nlogin_consent = true\n";
-        let (code, summary) = run_login_variant("[\"login\", \"revocation\"]", reference, &extra);
+        // The login alone: revocation after a disable is judged on its own evidence, which a
+        // journey that deletes 20–40 ms after disabling rarely gives.
+        let (code, summary) = run_login_variant("[\"login\"]", reference, &extra);
         let checks = summary["checks"].to_string();
         if passes {
             assert_eq!(code, Some(0), "{extra}: {checks}");

@@ -64,20 +64,14 @@ fn failed_checks(summary: &Value) -> Vec<String> {
 #[test]
 fn without_flaws_every_check_passes_and_no_secret_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    // A few hundred operations per second, every check on half the users.
+    // Every check on half the users, with the workload's room between a disable and its delete
+    // (with 1–3 ms, every disable's revocation check was overtaken: not judged, no pass).
     let (code, stdout, s) = run(
         dir.path(),
         None,
         // Each check's judged cases are asserted below (passed > 0), not the evidence rule's
         // count: a busy machine judges fewer.
-        &[
-            "--set",
-            "load.admins=10",
-            "--set",
-            "load.think_time=\"1ms..3ms\"",
-            "--set",
-            "checks.min_evidence=1",
-        ],
+        &["--set", "load.admins=10", "--set", "checks.min_evidence=1"],
     );
     assert_eq!(code, Some(0), "{stdout}");
     // Under load, but no rate asserted: a busy machine runs fewer operations, not different

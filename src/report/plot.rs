@@ -2,7 +2,7 @@
 //! `<path>` carries `data-series` (its readable label) and its stroke, each point a native
 //! `<title>` (the value on hover, no script), the axes round ticks with their units. The x axis
 //! is linear (seconds, a rate) or the percentile axis of a distribution (50, 90, 99, 99.9,
-//! 99.99 equally spaced, as HdrHistogram plots them). [`charts`](super::charts) lays figures out.
+//! 99.99 equally spaced, as HdrHistogram plots them). The `charts` module lays figures out.
 
 use std::fmt::Write as _;
 

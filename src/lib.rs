@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! cli
+//! init                        reads a target and writes a workload; resolves targets as a run does
 //! capacity · report           report renders results; never imports engine, probes, checks, workload
 //! engine                      prepare -> preflight -> drive -> judge -> finish; one shutdown tree
 //! probes · checks             observe the run; record into metrics, report through results
@@ -36,6 +37,8 @@
 //!   shutdown tree, run.log; `engine::targets`, the only place that picks a protocol (SCIM and
 //!   the embedded service, LDAP, HTTP APIs of custom operations), each with its steps and cleanup.
 //! - [`report`]: console, junit.xml, summary.md, report.html; `report`, `compare`, `merge`.
+//! - [`init`](mod@init): `init`: discovery of a target (read-only unless allowed to write one
+//!   marked user) and the commented workload it writes; `init --check`.
 //! - [`capacity`]: `sweep`: the highest sustainable rate and the capacity report.
 //! - [`cli`]: the command line (clap derive) and what each subcommand does.
 //! - [`logging`]: tracing set-up, human-readable or JSON lines.
@@ -50,6 +53,7 @@ pub mod checks;
 pub mod cli;
 pub mod engine;
 pub mod http;
+pub mod init;
 pub mod ldap;
 pub mod ledger;
 pub mod logging;

@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     match cli.command {
+        Command::Init(args) => runtime.block_on(super::init::run(*args)),
         Command::Run(args) => runtime.block_on(run_workload(args)),
         Command::Validate(args) => runtime.block_on(validate(args)),
         Command::Serve(args) => runtime.block_on(serve(*args)),

@@ -39,6 +39,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Read a target (SCIM, HTTP API or LDAP directory) and write a workload that runs against it.
+    Init(Box<InitArgs>),
     /// Run a workload: virtual admins against the embedded reference service or a SCIM target.
     Run(RunArgs),
     /// Check workload files without running them.
@@ -71,6 +73,122 @@ provbench completions zsh > \"${fpath[1]}/_provbench\"\n  provbench completions 
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Read a target and write a workload that runs against it the first time, each setting \
+commented with what the target answered.\n\n\
+Discovery reads first and writes nothing: the token endpoint's metadata (which client authentication it \
+takes), a SCIM target's /ServiceProviderConfig, /ResourceTypes and /Schemas and how its lists, filters \
+and paging behave, an LDAP directory's root DSE, schema and lock rule, and with --login-url the login \
+page's shape. Only with --write-probe does it write: one test user carrying a fresh run id, created, \
+read, modified, disabled, re-enabled and deleted through the same ownership gate as a run, then read \
+back as gone before init ends.\n\n\
+With --check WORKLOAD, the same discovery runs against that workload's target with its credentials, \
+and each setting the target disagrees with is listed (exit 1), after the checks of `validate --online`.",
+    after_help = "Examples:\n  SCIM_TOKEN=... provbench init https://idp.example.com/scim/v2 --token-env SCIM_TOKEN --out workloads/idp.toml\n  \
+provbench init https://idp.example.com/scim/v2 --token-url https://idp.example.com/oauth/token \\\n    \
+--client-id provbench --client-secret-env CLIENT_SECRET --write-probe --out workloads/idp.toml\n  \
+provbench init ldap://127.0.0.1:389 --bind-dn cn=admin,dc=example,dc=test --password-env LDAP_PW\n  \
+provbench init --check workloads/idp.toml\n\n\
+Exit codes: 0 written (or, with --check, the target agrees), 1 the target disagrees with the workload \
+(--check), 2 usage, input or runtime error."
+)]
+pub struct InitArgs {
+    /// The target's URL: a SCIM base URL (https://idp.example.com/scim/v2), an HTTP API's base
+    /// URL (with --kind http) or an LDAP URL (ldap:// or ldaps://).
+    #[arg(required_unless_present = "check", conflicts_with = "check")]
+    pub url: Option<String>,
+    /// What the target is (default: ldap for ldap:// and ldaps:// URLs, scim otherwise).
+    #[arg(long, value_enum)]
+    pub kind: Option<crate::init::Kind>,
+    /// Write the workload to this file (default: standard output). An existing file is kept
+    /// unless --force is given.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Overwrite --out if it exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Read an existing workload's target and list each setting the target disagrees with.
+    #[arg(long, value_name = "WORKLOAD")]
+    pub check: Option<PathBuf>,
+    /// Environment variable holding a bearer token for the target.
+    #[arg(long, value_name = "NAME", conflicts_with = "token_url")]
+    pub token_env: Option<String>,
+    /// OAuth2 client credentials: the token endpoint.
+    #[arg(long, value_name = "URL", requires = "client_id")]
+    pub token_url: Option<String>,
+    /// OAuth2 client credentials: the client id.
+    #[arg(long, value_name = "ID", requires = "token_url")]
+    pub client_id: Option<String>,
+    /// OAuth2 client credentials: environment variable holding the client secret.
+    #[arg(long, value_name = "NAME", requires = "token_url")]
+    pub client_secret_env: Option<String>,
+    /// How the client authenticates at the token endpoint: basic or post (default: what the
+    /// endpoint's metadata says it takes).
+    #[arg(long, value_name = "METHOD", value_parser = ["basic", "post"], requires = "token_url")]
+    pub client_auth: Option<String>,
+    /// OAuth2 scope to ask for.
+    #[arg(long, requires = "token_url")]
+    pub scope: Option<String>,
+    /// LDAP: the DN to bind as.
+    #[arg(long, value_name = "DN")]
+    pub bind_dn: Option<String>,
+    /// LDAP: environment variable holding the bind password.
+    #[arg(long, value_name = "NAME", requires = "bind_dn")]
+    pub password_env: Option<String>,
+    /// LDAP: where the run's users go (default: found from the directory's naming contexts).
+    #[arg(long, value_name = "DN")]
+    pub base_dn: Option<String>,
+    /// The login page users sign in at (an OAuth2 authorize URL), for the login check: which
+    /// grant the IdP allows, a one-page or identifier-first form, CSRF fields, consent.
+    #[arg(long, value_name = "URL")]
+    pub login_url: Option<String>,
+    /// A linked service whose users probes read by filter (its SCIM base URL, or a query URL with
+    /// {userName}) (repeatable).
+    #[arg(long = "downstream", value_name = "URL")]
+    pub downstreams: Vec<String>,
+    /// Allow writing one marked test user (created, changed, deleted, read back as gone) to
+    /// learn what reading cannot tell: the PATCH dialect, refused attributes, how deletes show.
+    #[arg(long)]
+    pub write_probe: bool,
+    /// The workload's name (default: from the URL's host).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Per-request timeout while discovering.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+impl InitArgs {
+    /// What `init` was asked (for a URL; `--check` reads its workload instead).
+    pub fn options(&self) -> anyhow::Result<crate::init::Options> {
+        let Some(url) = self.url.clone() else {
+            bail!("init needs the target's URL (or --check WORKLOAD)");
+        };
+        let kind = self.kind.unwrap_or_else(|| crate::init::Kind::of(&url));
+        Ok(crate::init::Options {
+            kind,
+            credentials: crate::init::Credentials {
+                token_env: self.token_env.clone(),
+                token_url: self.token_url.clone(),
+                client_id: self.client_id.clone(),
+                client_secret_env: self.client_secret_env.clone(),
+                client_auth: self.client_auth.clone(),
+                scope: self.scope.clone(),
+                bind_dn: self.bind_dn.clone(),
+                password_env: self.password_env.clone(),
+            },
+            base_dn: self.base_dn.clone(),
+            login_url: self.login_url.clone(),
+            downstreams: self.downstreams.clone(),
+            write_probe: self.write_probe,
+            name: self.name.clone(),
+            timeout: self.timeout,
+            url,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -596,4 +714,5 @@ impl ServeArgs {
 
 mod commands;
 
+mod init;
 pub use commands::run;

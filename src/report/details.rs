@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::markup::escape;
+use super::markup::{escape, threshold_row};
 use super::readable;
 use super::table::{Emphasis, GroupKind, MetricsTable};
 use crate::results::{Summary, format_micros};
@@ -48,17 +48,8 @@ fn thresholds(out: &mut String, s: &Summary) {
             (None, true) => ("ok", "pass".to_string()),
             (None, false) => ("bad", "FAIL".to_string()),
         };
-        let p = readable::threshold(&v.expression);
-        let _ = writeln!(
-            out,
-            "<tr title=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
-            escape(&v.expression),
-            escape(&p.what),
-            escape(&p.series),
-            escape(&p.limit),
-            escape(&v.observed_text),
-            escape(&text)
-        );
+        out.push_str(&threshold_row(&v.expression, &v.observed_text, class, &text));
+        out.push('\n');
     }
     out.push_str("</table>\n");
 }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::markup::escape;
+use super::markup::{escape, threshold_row};
 use super::readable::{self, CheckState};
 use crate::results::Summary;
 
@@ -41,32 +41,22 @@ fn thresholds(out: &mut String, s: &Summary) {
         "<table id=\"failed-thresholds\"><tr><th>threshold</th><th>series</th><th>limit</th><th>observed</th><th>result</th></tr>\n",
     );
     for v in failed {
-        let p = readable::threshold(&v.expression);
         let result = match &v.error {
             Some(e) => format!("error: {e}"),
             None => "FAIL".to_string(),
         };
-        let _ = writeln!(
-            out,
-            "<tr title=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"bad\">{}</td></tr>",
-            escape(&v.expression),
-            escape(&p.what),
-            escape(&p.series),
-            escape(&p.limit),
-            escape(&v.observed_text),
-            escape(&result)
-        );
+        out.push_str(&threshold_row(&v.expression, &v.observed_text, "bad", &result));
+        out.push('\n');
     }
     for d in unjudged {
-        let p = readable::threshold(&d.expression);
-        let _ = writeln!(
-            out,
-            "<tr title=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>-</td><td class=\"bad\">not judged: the run ended before it could be</td></tr>",
-            escape(&d.expression),
-            escape(&p.what),
-            escape(&p.series),
-            escape(&p.limit)
+        let row = threshold_row(
+            &d.expression,
+            "-",
+            "bad",
+            "not judged: the run ended before it could be",
         );
+        out.push_str(&row);
+        out.push('\n');
     }
     out.push_str("</table>\n");
 }

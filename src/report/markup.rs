@@ -55,6 +55,22 @@ pub fn code(s: &str) -> String {
     format!("{fence}{pad}{s}{pad}{fence}")
 }
 
+/// One row of a thresholds table: what, series, limit, observed and the result in `class`
+/// (`ok`, `bad`), with the raw expression on hover. The full table and the failures table both
+/// draw their rows here, so a threshold reads the same in each.
+pub fn threshold_row(expression: &str, observed: &str, class: &str, result: &str) -> String {
+    let p = super::readable::threshold(expression);
+    format!(
+        "<tr title=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+        escape(expression),
+        escape(&p.what),
+        escape(&p.series),
+        escape(&p.limit),
+        escape(observed),
+        escape(result)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

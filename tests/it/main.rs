@@ -15,6 +15,7 @@ mod engine;
 mod formats;
 mod hostile;
 mod ids;
+mod init_scim;
 mod layering;
 mod ldap;
 mod login_egress;

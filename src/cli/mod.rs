@@ -495,7 +495,7 @@ pub struct ServeArgs {
     pub profile: String,
     /// TOML configuration laid over its profile (keys: profile, seed, token_ttl, clients,
     /// static_tokens, privileged_groups, roles, queue, services, login_requires_sync,
-    /// password_grant, login_consent, login_identifier_first, webhook_url, retention, retention_cap, faults, flaws; queue and
+    /// password_grant, login_consent, login_identifier_first, count_error, filter_ignored, webhook_url, retention, retention_cap, faults, flaws; queue and
     /// faults are tables, services an array of tables).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -518,6 +518,12 @@ pub struct ServeArgs {
     /// (repeatable), as identity providers that require `active` or `emails`.
     #[arg(long, value_name = "NAME")]
     pub require_attribute: Vec<String>,
+    /// A `count` parameter on `GET /Users` answers 500, as some real servers do.
+    #[arg(long)]
+    pub count_error: bool,
+    /// Filters on `GET /Users` are ignored: every user is listed, as some real servers do.
+    #[arg(long)]
+    pub filter_ignored: bool,
     /// Seed for every random draw (delays, faults), for repeatable runs.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -646,6 +652,8 @@ impl ServeArgs {
         }
         c.password_grant &= !self.no_password_grant;
         c.required_attributes.extend(self.require_attribute.iter().cloned());
+        c.count_error |= self.count_error;
+        c.filter_ignored |= self.filter_ignored;
         c.login_consent |= self.login_consent;
         c.login_identifier_first |= self.login_identifier_first;
         if let Some(d) = &self.idle_poll {

@@ -60,6 +60,7 @@ struct Answer {
     /// Boxed: kept only when asked for, so the common answer stays small to move.
     headers: Option<Box<HeaderMap>>,
     body: Bytes,
+    version: reqwest::Version,
 }
 
 /// The headers one request is sent with, beyond the defaults.
@@ -88,6 +89,8 @@ pub struct Reply {
     pub rate_limited: u32,
     /// The answer's headers, when the request asked for them ([`Extras::keep_headers`]).
     pub headers: Option<Box<HeaderMap>>,
+    /// The HTTP version the answer came in (an HTTP/1.0 server closes every connection).
+    pub version: reqwest::Version,
 }
 
 pub struct HttpClient {
@@ -398,6 +401,7 @@ impl HttpClient {
                 captured: answer.captured,
                 rate_limited,
                 headers: answer.headers,
+                version: answer.version,
             });
         }
     }
@@ -456,6 +460,7 @@ impl HttpClient {
                 detail: error_chain(&e),
             })?;
             let status = resp.status();
+            let version = resp.version();
             let retry_after = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
             let captured = self.capture(resp.headers());
             let headers = keep_headers.then(|| Box::new(resp.headers().clone()));
@@ -467,6 +472,7 @@ impl HttpClient {
                 captured,
                 headers,
                 body,
+                version,
             })
         };
         match tokio::time::timeout(self.settings.timeout, exchange).await {
@@ -534,6 +540,7 @@ impl HttpClient {
         }
         let resp = req.send().await.map_err(classify)?;
         let status = resp.status();
+        let version = resp.version();
         let retry_after = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(resp.headers()));
         let captured = self.capture(resp.headers());
         let headers = match extras {
@@ -547,6 +554,7 @@ impl HttpClient {
             captured,
             headers,
             body,
+            version,
         })
     }
 }

@@ -23,7 +23,10 @@ pub mod ldap_probe;
 pub mod login;
 pub mod oauth;
 pub mod scim;
+pub mod scim_http;
+pub mod scim_lists;
 pub mod scim_probe;
+pub mod scim_users;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

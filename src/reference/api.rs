@@ -263,6 +263,18 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     s.authenticate(&headers)?.require_read()?;
+    if kind == Kind::Users && s.config.count_error && params.contains_key("count") {
+        return Err(ScimError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "count is not supported (count_error)",
+        ));
+    }
+    if kind == Kind::Users && s.config.filter_ignored {
+        let mut params = params;
+        params.remove("filter");
+        return list_response(&s, kind, &params);
+    }
     list_response(&s, kind, &params)
 }
 

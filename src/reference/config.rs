@@ -220,6 +220,10 @@ pub struct ReferenceConfig {
     /// User attributes a create or replace must carry (besides `userName`), published as
     /// required in `/Schemas`.
     pub required_attributes: Vec<String>,
+    /// A `count` parameter on `GET /Users` answers 500 (as some real servers do).
+    pub count_error: bool,
+    /// Filters on `GET /Users` are ignored: every user is listed (as some real servers do).
+    pub filter_ignored: bool,
     /// The token endpoint's password grant (off: sign in through `/oauth/authorize` only).
     pub password_grant: bool,
     /// `/oauth/login` shows a consent page before redirecting with the code.
@@ -313,6 +317,8 @@ impl ReferenceConfig {
             login_consent: false,
             login_identifier_first: false,
             required_attributes: Vec::new(),
+            count_error: false,
+            filter_ignored: false,
             webhook_url: None,
             retention: Duration::from_secs(60),
             retention_cap: 200_000,
@@ -517,6 +523,8 @@ pub struct ReferenceConfigWire {
     login_consent: Option<bool>,
     login_identifier_first: Option<bool>,
     required_attributes: Option<Vec<String>>,
+    count_error: Option<bool>,
+    filter_ignored: Option<bool>,
     webhook_url: Option<String>,
     #[serde(default, with = "humantime_serde_opt")]
     retention: Option<Duration>,
@@ -618,6 +626,12 @@ impl ReferenceConfigWire {
         }
         if let Some(v) = self.required_attributes {
             c.required_attributes = v;
+        }
+        if let Some(v) = self.count_error {
+            c.count_error = v;
+        }
+        if let Some(v) = self.filter_ignored {
+            c.filter_ignored = v;
         }
         if let Some(clients) = self.clients {
             c.clients = clients

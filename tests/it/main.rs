@@ -16,6 +16,7 @@ mod formats;
 mod hostile;
 mod ids;
 mod init;
+mod init_scim;
 mod layering;
 mod ldap;
 mod login_egress;

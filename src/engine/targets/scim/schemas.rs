@@ -12,6 +12,12 @@ pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// The core User schema's required, client-writable attributes; `None` when the target does
 /// not publish the schema (no `/Schemas`, or not that one).
 pub async fn required_user_attributes(client: &HttpClient) -> Result<Option<Vec<String>>, String> {
+    Ok(user_schema(client).await?.map(|s| required_in(&s)))
+}
+
+/// The core User schema as the target publishes it; `None` when it does not (no `/Schemas`,
+/// or not that one).
+pub async fn user_schema(client: &HttpClient) -> Result<Option<Value>, String> {
     let schema = match fetch(client, &format!("/Schemas/{CORE_USER}")).await? {
         Some(s) => Some(s),
         // Some servers list their schemas but serve none by id.
@@ -21,7 +27,7 @@ pub async fn required_user_attributes(client: &HttpClient) -> Result<Option<Vec<
                 .and_then(|r| r.iter().find(|s| s["id"] == CORE_USER).cloned())
         }),
     };
-    Ok(schema.map(|s| required_in(&s)))
+    Ok(schema)
 }
 
 async fn fetch(client: &HttpClient, path: &str) -> Result<Option<Value>, String> {
@@ -43,6 +49,68 @@ pub fn required_in(schema: &Value) -> Vec<String> {
         .flatten()
         .filter(|a| a["required"] == true && a["mutability"] != "readOnly")
         .filter_map(|a| a["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// One attribute of a schema, as RFC 7643 §7 describes it (what `init` writes a value for).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attribute {
+    pub name: String,
+    /// `string`, `boolean`, `complex`, `integer`, `decimal`, `dateTime`, `reference`, `binary`.
+    pub kind: String,
+    pub multi_valued: bool,
+    pub required: bool,
+    /// `readWrite` (the default), `immutable`, `readOnly` or `writeOnly`.
+    pub mutability: String,
+    pub sub: Vec<Attribute>,
+}
+
+impl Attribute {
+    /// A client may send it on create (not `readOnly`).
+    pub fn writable(&self) -> bool {
+        self.mutability != "readOnly"
+    }
+
+    /// A client may change it later (PATCH or PUT).
+    pub fn mutable(&self) -> bool {
+        self.mutability == "readWrite" || self.mutability == "writeOnly"
+    }
+}
+
+/// The attributes a schema lists (sub-attributes one level down), bounded: what a target
+/// answers is read, never trusted to be small.
+pub fn attributes(schema: &Value) -> Vec<Attribute> {
+    fn one(a: &Value, depth: usize) -> Option<Attribute> {
+        let name = a["name"].as_str()?.chars().take(128).collect::<String>();
+        Some(Attribute {
+            name,
+            kind: a["type"].as_str().unwrap_or("string").chars().take(32).collect(),
+            multi_valued: a["multiValued"] == true,
+            required: a["required"] == true,
+            mutability: a["mutability"]
+                .as_str()
+                .unwrap_or("readWrite")
+                .chars()
+                .take(32)
+                .collect(),
+            sub: match depth {
+                0 => a["subAttributes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .take(256)
+                    .filter_map(|s| one(s, 1))
+                    .collect(),
+                _ => Vec::new(),
+            },
+        })
+    }
+    schema["attributes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(1024)
+        .filter_map(|a| one(a, 0))
         .collect()
 }
 

@@ -24,6 +24,7 @@ pub mod login;
 pub mod oauth;
 pub mod scim;
 pub mod scim_probe;
+pub mod scim_probe_steps;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -53,8 +53,10 @@ pub async fn probe(cx: &Context<'_>, draft: &mut Draft) -> anyhow::Result<()> {
     let (body, sent) = probe_user(cx, draft)?;
     let mut failure: Option<String> = None;
     let mut left: Vec<String> = Vec::new();
+    let mut made = false;
     match create(&client, cx.run_id, body, &sent).await {
         Ok(user) => {
+            made = true;
             draft.heard(format!(
                 "POST /Users created the probe user {} (id {})",
                 user.user_name, user.id
@@ -91,7 +93,8 @@ pub async fn probe(cx: &Context<'_>, draft: &mut Draft) -> anyhow::Result<()> {
         message.push_str(&format!(": {why}"));
     }
     match left.is_empty() {
-        true => message.push_str("; the probe user was deleted and read back as gone"),
+        true if made => message.push_str("; the probe user was deleted and read back as gone"),
+        true => message.push_str("; the marker sweep found nothing of the probe's left"),
         false => message.push_str(&format!(
             "; LEFT ON THE TARGET: {}; remove it with `{}`",
             left.join("; "),
@@ -324,6 +327,23 @@ mod tests {
                 "{id} {name:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_drafted_template_is_what_the_probe_sends() {
+        let mut d = Draft::new();
+        d.set("users", Entry::new("template.userName", "{run_id}-{seq}@corp.example"));
+        d.set("users", Entry::new("template.emails", vec!["x"]));
+        d.set("users", Entry::new("modify.title", "T {seq}"));
+        let w = drafted_users(&d).unwrap().unwrap();
+        let vars = Vars {
+            run_id: "pb-1a2b3c4d",
+            seq: 1,
+            admin: 0,
+        };
+        assert_eq!(w.users.user_name.render(&vars), "\"pb-1a2b3c4d-1@corp.example\"");
+        assert!(w.users.template.render(&vars).contains("emails"));
+        assert!(drafted_users(&Draft::new()).unwrap().is_none());
     }
 
     proptest! {

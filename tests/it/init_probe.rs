@@ -223,6 +223,9 @@ enum Lie {
     ClimbingId,
     /// A DELETE answers 204 and deletes nothing.
     NeverDeletes,
+    /// A PATCH in RFC 7644's lowercase form, or with a JSON boolean, answers 400 (Entra's
+    /// dialect only).
+    EntraOnly,
 }
 
 struct St {
@@ -311,6 +314,9 @@ async fn handle(State(s): State<Arc<St>>, method: Method, uri: Uri, body: Bytes)
             };
             match m {
                 "GET" => axum::Json(user.clone()).into_response(),
+                "PATCH" if s.lie == Lie::EntraOnly && !entra(&body) => {
+                    (StatusCode::BAD_REQUEST, "op must be Add, Replace or Remove").into_response()
+                }
                 "PATCH" => {
                     for op in body["Operations"].as_array().into_iter().flatten() {
                         if let Some(p) = op["path"].as_str() {
@@ -329,6 +335,15 @@ async fn handle(State(s): State<Arc<St>>, method: Method, uri: Uri, body: Bytes)
         }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// Whether every operation is in Entra's form: a capitalised `op`, no JSON boolean value.
+fn entra(body: &Value) -> bool {
+    body["Operations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|op| op["op"].as_str().is_some_and(|o| o.starts_with(char::is_uppercase)) && !op["value"].is_boolean())
 }
 
 async fn lying(lie: Lie) -> (String, Arc<St>) {
@@ -424,4 +439,24 @@ async fn a_delete_that_deletes_nothing_fails_init_with_the_command() {
         "{deletes:?}"
     );
     assert_eq!(s.users.lock()[VICTIM], victim());
+}
+
+/// A target that takes Entra's PATCH dialect only: the workload says `patch = "entra"`, and its
+/// disable is read back (as the string Entra sends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_takes_entras_patch_only_gets_patch_entra() {
+    let (url, s) = lying(Lie::EntraOnly).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = init(dir.path(), &url, "t", &["--write-probe"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let text = std::fs::read_to_string(dir.path().join("w.toml")).unwrap();
+    let t: toml::Table = toml::from_str(&text).unwrap();
+    assert_eq!(t["users"]["patch"].as_str(), Some("entra"), "{text}");
+    assert!(t["users"]["modify"].get("title").is_some(), "{text}");
+    assert!(
+        out.stderr.contains("PATCH active=false read back as false"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.users.lock().keys().collect::<Vec<_>>(), [VICTIM]);
 }

@@ -495,7 +495,7 @@ pub struct ServeArgs {
     pub profile: String,
     /// TOML configuration laid over its profile (keys: profile, seed, token_ttl, clients,
     /// static_tokens, privileged_groups, roles, queue, services, login_requires_sync,
-    /// password_grant, login_consent, login_identifier_first, count_error, filter_ignored, webhook_url, retention, retention_cap, faults, flaws; queue and
+    /// password_grant, login_consent, login_identifier_first, count_error, filter_ignored, soft_delete, webhook_url, retention, retention_cap, faults, flaws; queue and
     /// faults are tables, services an array of tables).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -585,6 +585,14 @@ pub struct ServeArgs {
     /// Fault: pause every response for DURATION once every PERIOD, e.g. 1s/5s.
     #[arg(long, help_heading = "Faults", value_name = "DURATION/PERIOD")]
     pub stall: Option<String>,
+    /// Fault: a PATCH of a user that names this attribute answers 500 (repeatable), as a real
+    /// service's PATCH of `nickName` did.
+    #[arg(long, help_heading = "Faults", value_name = "ATTR")]
+    pub patch_error: Vec<String>,
+    /// A DELETE of a user answers 204 but only disables it: the user stays readable and listed
+    /// with active=false (a soft delete; a run's read-back never sees it gone).
+    #[arg(long)]
+    pub soft_delete: bool,
 
     /// Deliberate flaw (repeatable): privilege-escalation (helpdesk may grant admin, modify
     /// admins, join privileged groups), stale-tokens (user tokens keep working after disable or
@@ -656,6 +664,8 @@ impl ServeArgs {
         c.filter_ignored |= self.filter_ignored;
         c.login_consent |= self.login_consent;
         c.login_identifier_first |= self.login_identifier_first;
+        c.soft_delete |= self.soft_delete;
+        c.faults.patch_errors.extend(self.patch_error.iter().cloned());
         if let Some(d) = &self.idle_poll {
             c.idle_poll = Some(d.clone());
         }

@@ -26,6 +26,7 @@ pub mod scim;
 pub mod scim_http;
 pub mod scim_lists;
 pub mod scim_probe;
+pub mod scim_probe_steps;
 pub mod scim_users;
 
 use std::path::{Path, PathBuf};

@@ -457,10 +457,38 @@ pub async fn patch(
 ) -> Result<Response, ScimError> {
     let request: PatchRequest = serde_json::from_slice(&body)
         .map_err(|e| ScimError::bad_request("invalidSyntax", format!("not a PatchOp body: {e}")))?;
+    if kind == Kind::Users
+        && let Some(attr) = refused_attribute(&s.config.faults.patch_errors, &request)
+    {
+        return Err(ScimError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            format!("internal error while patching {attr}"),
+        ));
+    }
     update(s, kind, id, headers, &|current| {
         let mut next = current.clone();
         apply_patch(&mut next, &request)?;
         Ok(next)
+    })
+}
+
+/// The first of `refused` (the `patch_errors` fault) that an operation of `request` names: by its
+/// path's attribute, or, for a path-less operation, by a key of its value.
+fn refused_attribute<'a>(refused: &'a [String], request: &PatchRequest) -> Option<&'a str> {
+    let named = |attr: &str| {
+        // `urn:…:User:title` and `title.sub` and `title[…]` all name `title`.
+        let attr = attr.rsplit(':').next().unwrap_or(attr);
+        let attr = attr.split(['.', '[']).next().unwrap_or(attr);
+        refused
+            .iter()
+            .find(|r| r.eq_ignore_ascii_case(attr))
+            .map(String::as_str)
+    };
+    request.operations.iter().find_map(|op| match (&op.path, &op.value) {
+        (Some(path), _) => named(path),
+        (None, Some(Value::Object(m))) => m.keys().find_map(|k| named(k)),
+        _ => None,
     })
 }
 
@@ -470,6 +498,15 @@ pub async fn delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
+    if kind == Kind::Users && s.config.soft_delete {
+        // A soft delete: answered as done, but the user stays, readable, listed and inactive.
+        update(s, kind, id, headers, &|current| {
+            let mut next = current.clone();
+            next["active"] = Value::Bool(false);
+            Ok(next)
+        })?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let p = s.authenticate(&headers)?;
     p.require_write()?;
     let slot = s.pipeline.reserve()?;

@@ -175,6 +175,9 @@ pub struct FaultConfig {
     pub error_rate: f64,
     pub rate_limit: Option<RateLimit>,
     pub stall: Option<Stall>,
+    /// User attributes a PATCH may not name: such a PATCH answers 500 (as a real service's
+    /// PATCH of `nickName` did), whatever else it holds.
+    pub patch_errors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -231,6 +234,9 @@ pub struct ReferenceConfig {
     /// Identifier-first sign-in: the login page asks for the username only, the next page for
     /// the password (as several identity providers do).
     pub login_identifier_first: bool,
+    /// A DELETE of a user answers 204 but only disables it: the user stays readable and listed
+    /// with `active` false (as services that soft-delete).
+    pub soft_delete: bool,
     pub webhook_url: Option<String>,
     /// How long jobs, audit and outbox entries and deleted users' tombstones in linked services
     /// are kept after they are written (`retention`): long enough for any probe or check to
@@ -316,6 +322,7 @@ impl ReferenceConfig {
             password_grant: true,
             login_consent: false,
             login_identifier_first: false,
+            soft_delete: false,
             required_attributes: Vec::new(),
             count_error: false,
             filter_ignored: false,
@@ -327,6 +334,7 @@ impl ReferenceConfig {
                 error_rate: 0.0,
                 rate_limit: None,
                 stall: None,
+                patch_errors: Vec::new(),
             },
             flaws: FlawConfig::default(),
         };
@@ -522,6 +530,7 @@ pub struct ReferenceConfigWire {
     password_grant: Option<bool>,
     login_consent: Option<bool>,
     login_identifier_first: Option<bool>,
+    soft_delete: Option<bool>,
     required_attributes: Option<Vec<String>>,
     count_error: Option<bool>,
     filter_ignored: Option<bool>,
@@ -585,6 +594,7 @@ struct FaultsWire {
     error_rate: Option<f64>,
     rate_limit: Option<RateLimitWire>,
     stall: Option<StallWire>,
+    patch_errors: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -623,6 +633,9 @@ impl ReferenceConfigWire {
         }
         if let Some(v) = self.login_identifier_first {
             c.login_identifier_first = v;
+        }
+        if let Some(v) = self.soft_delete {
+            c.soft_delete = v;
         }
         if let Some(v) = self.required_attributes {
             c.required_attributes = v;
@@ -704,6 +717,9 @@ impl ReferenceConfigWire {
                     every: s.every,
                     duration: s.duration,
                 });
+            }
+            if let Some(p) = f.patch_errors {
+                c.faults.patch_errors = p;
             }
         }
         for flaw in &self.flaws {

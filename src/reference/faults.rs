@@ -107,6 +107,7 @@ mod tests {
             error_rate: 0.0,
             rate_limit,
             stall,
+            patch_errors: Vec::new(),
         })
     }
 

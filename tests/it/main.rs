@@ -17,6 +17,7 @@ mod hostile;
 mod ids;
 mod init;
 mod init_scim;
+mod init_probe;
 mod layering;
 mod ldap;
 mod login_egress;

@@ -19,7 +19,7 @@ use crate::http::{CallError, Reply};
 use crate::ledger::Created;
 use crate::metrics::SeriesId;
 use crate::probes::condition::{Expect, Field};
-use crate::workload::dialect::Roles;
+use crate::workload::dialect::{PatchStyle, Roles};
 use crate::workload::template::Vars;
 use crate::workload::{Step, Workload};
 
@@ -127,8 +127,24 @@ pub(super) async fn execute(
     }
 }
 
-fn patch_body(ops: &str) -> Bytes {
+/// A PATCH request's body holding `ops` (a JSON list's items): what every built-in change
+/// sends, and what `init`'s write probe sends to learn the target's dialect.
+pub fn patch_body(ops: &str) -> Bytes {
     Bytes::from(format!(r#"{{"schemas":["{PATCH_OP}"],"Operations":[{ops}]}}"#))
+}
+
+/// One operation replacing attribute `path` with `value` (JSON text), in `style`.
+pub fn replace_op(style: PatchStyle, path: &str, value: &str) -> String {
+    format!(
+        r#"{{"op":"{}","path":{},"value":{value}}}"#,
+        style.op("replace"),
+        json_string(path)
+    )
+}
+
+/// The operation that disables (`active` false) or enables a user, in `style`.
+pub fn active_op(style: PatchStyle, active: bool) -> String {
+    replace_op(style, "active", style.boolean(active))
 }
 
 /// PATCH `/Users/{id}` with the given operations (a JSON list's items).
@@ -283,17 +299,10 @@ async fn modify_user(
         seq: ctx.next_seq(),
         admin: admin.index,
     };
-    let replace = op_word(ctx, "replace");
     let ops: Vec<String> = dialect
         .modify
         .iter()
-        .map(|(attr, value)| {
-            format!(
-                r#"{{"op":"{replace}","path":{},"value":{}}}"#,
-                json_string(attr),
-                value.render(&vars)
-            )
-        })
+        .map(|(attr, value)| replace_op(dialect.patch, attr, &value.render(&vars)))
         .collect();
     let reply = patch_user(ctx, series, &id, &ops.join(",")).await?;
     if let Some(title) = dialect.observed_title() {
@@ -371,12 +380,7 @@ async fn set_active(
     active: bool,
 ) -> Result<(), StepEnd> {
     let id = current_id(ctx, admin, state)?;
-    let style = ctx.workload.users.dialect.patch;
-    let ops = format!(
-        r#"{{"op":"{}","path":"active","value":{}}}"#,
-        style.op("replace"),
-        style.boolean(active)
-    );
+    let ops = active_op(ctx.workload.users.dialect.patch, active);
     let reply = patch_user(ctx, series, &id, &ops).await?;
     let step = if active { Step::EnableUser } else { Step::DisableUser };
     want_observation(ctx, state, &step, &reply, || {

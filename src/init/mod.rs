@@ -203,9 +203,22 @@ pub async fn check(path: &Path, write_probe: bool, login_url: Option<&str>) -> a
     oauth::discover(&target_table, workload.http.timeout, &mut draft).await?;
     let run_id = RunId::generate();
     let stop = CancellationToken::new();
-    let target = targets::resolve(&workload, stop.clone(), None, None)
-        .await
-        .map_err(|e| oauth::sign_in_hint(e, &draft))?;
+    let target = match targets::resolve(&workload, stop.clone(), None, None).await {
+        Ok(t) => t,
+        // A sign-in refused for a setting the token endpoint's metadata disagrees with: that
+        // disagreement is the answer (exit 1), the refusal what it caused.
+        Err(e) if !check::disagreements(&draft, &table).is_empty() => {
+            draft.heard(format!(
+                "sign-in failed, so nothing past the token endpoint was read: {:#}",
+                oauth::sign_in_hint(e, &draft)
+            ));
+            return Ok(Checked {
+                disagreements: check::disagreements(&draft, &table),
+                heard: draft.heard,
+            });
+        }
+        Err(e) => return Err(oauth::sign_in_hint(e, &draft)),
+    };
     let kind = match target.kind() {
         "ldap" => Kind::Ldap,
         "http" => Kind::Http,

@@ -15,6 +15,7 @@ mod engine;
 mod formats;
 mod hostile;
 mod ids;
+mod init_oauth;
 mod layering;
 mod ldap;
 mod login_egress;

@@ -139,20 +139,21 @@ async fn init_writes_the_client_authentication_the_token_endpoint_takes() {
 #[derive(Default)]
 struct Seen(Mutex<Vec<(String, HeaderMap)>>);
 
-/// A server on 127.0.0.1:0 that records each request and answers `reply(line, own origin)`.
-async fn serve(reply: Arc<dyn Fn(&str, &str) -> Response + Send + Sync>) -> (String, Arc<Seen>) {
+/// How a recording server answers a request line.
+type Reply = Arc<dyn Fn(&str) -> Response + Send + Sync>;
+
+/// A server on 127.0.0.1:0 that records each request and answers `reply(line)`.
+async fn serve(reply: Reply) -> (String, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let own = url.clone();
     let app = Router::new()
         .fallback(move |State(seen): State<Arc<Seen>>, req: Request| {
             let reply = reply.clone();
-            let own = own.clone();
             async move {
                 let line = format!("{} {}", req.method(), req.uri());
                 seen.0.lock().push((line.clone(), req.headers().clone()));
-                reply(&line, &own)
+                reply(&line)
             }
         })
         .with_state(seen.clone());
@@ -169,10 +170,10 @@ async fn serve(reply: Arc<dyn Fn(&str, &str) -> Response + Send + Sync>) -> (Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lying_metadata_is_not_believed_and_nothing_reaches_another_origin() {
     let reference = start_reference(ReferenceConfig::profile("fast").unwrap()).await;
-    let (attacker, at_attacker) = serve(Arc::new(|_: &str, _: &str| StatusCode::OK.into_response())).await;
+    let (attacker, at_attacker) = serve(Arc::new(|_: &str| StatusCode::OK.into_response())).await;
     let admin = reference.token.clone();
     let to = attacker.clone();
-    let (idp, at_idp) = serve(Arc::new(move |line: &str, _own: &str| {
+    let (idp, at_idp) = serve(Arc::new(move |line: &str| {
         let path = line.split_whitespace().nth(1).unwrap_or("");
         match path {
             "/.well-known/openid-configuration" => axum::Json(json!({
@@ -208,12 +209,9 @@ async fn lying_metadata_is_not_believed_and_nothing_reaches_another_origin() {
     assert!(heard.contains("redirects (HTTP 302"), "{heard}");
     assert!(heard.contains("longer than the limit"), "{heard}");
     assert!(heard.contains("no OAuth2 metadata at"), "{heard}");
-    assert!(
-        at_attacker.0.lock().is_empty(),
-        "sent to the attacker: {:?}",
-        at_attacker.0.lock()
-    );
-    let seen = at_idp.0.lock();
+    let foreign: Vec<String> = at_attacker.0.lock().iter().map(|(l, _)| l.clone()).collect();
+    assert!(foreign.is_empty(), "sent to the attacker: {foreign:?}");
+    let seen: Vec<(String, HeaderMap)> = at_idp.0.lock().clone();
     let metadata: Vec<&(String, HeaderMap)> = seen.iter().filter(|(l, _)| l.contains("/.well-known/")).collect();
     assert!(metadata.len() >= 3, "{seen:?}");
     for (line, headers) in metadata {
@@ -223,7 +221,6 @@ async fn lying_metadata_is_not_believed_and_nothing_reaches_another_origin() {
             "{line} carried credentials"
         );
     }
-    drop(seen);
     reference.stop().await;
 }
 

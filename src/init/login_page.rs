@@ -88,20 +88,22 @@ pub async fn read(http: &reqwest::Client, request: &Url, token: &str, redirect_u
 
 /// The shape of a login form: its password field, its username field, its CSRF field.
 pub fn classify(form: &Form, at: String) -> Result<Page, String> {
-    let password = form.of_type("password").first().map(|s| s.to_string());
+    // A field name is written into the workload: one longer than a page would use is not taken.
+    let of_type = |t: &str| -> Vec<&str> { form.of_type(t).into_iter().filter(|n| n.len() <= 100).collect() };
+    let password = of_type("password").first().map(|s| s.to_string());
     let named = |n: &str| {
         let n = n.to_ascii_lowercase();
         ["user", "login", "mail", "ident", "name", "account"]
             .iter()
             .any(|w| n.contains(w))
     };
-    let visible: Vec<&str> = ["text", "email", "tel"].iter().flat_map(|t| form.of_type(t)).collect();
+    let visible: Vec<&str> = ["text", "email", "tel"].iter().flat_map(|t| of_type(t)).collect();
     let username = visible
         .iter()
         .find(|n| named(n))
         .or(visible.first())
         .map(|s| s.to_string());
-    let hidden: Vec<String> = form.of_type("hidden").iter().map(|s| s.to_string()).collect();
+    let hidden: Vec<String> = of_type("hidden").iter().map(|s| s.to_string()).collect();
     let csrf = hidden
         .iter()
         .find(|h| {
@@ -167,6 +169,11 @@ mod tests {
         assert_eq!(first.csrf, None);
         assert!(page("<form><input type=hidden name=a></form>").is_err());
         assert!(page("<form><input type=password name=p></form>").is_err());
+        let long = format!(
+            "<form><input name=u><input type=password name={}></form>",
+            "p".repeat(101)
+        );
+        assert!(matches!(page(&long).unwrap().shape, Shape::IdentifierFirst { .. }));
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! it is written: `init` never writes a workload that `validate` refuses.
 //!
 //! Layering: above `engine` (it resolves targets and runs the pre-flight), beside `report`.
-//! Files: `draft` (the leaf: the workload being written) ← every other file; `check` compares.
+//! Files: `draft` (the leaf: the workload being written) ← every other file; `check` compares;
+//! `oauth_meta` finds an authorization server's metadata for `oauth` and `login`; `login_page`
+//! reads the login page for `login`.
 
 pub mod check;
 pub mod common;

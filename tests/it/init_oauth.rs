@@ -100,7 +100,8 @@ fn workload(text: &str) -> toml::Table {
 
 /// The reference taking one client authentication method: init writes that one (its metadata
 /// says so), the workload validates and runs; and `init --check` of the same workload with the
-/// other method exits 1 naming `[target] auth.client_auth`.
+/// other method exits 1 naming `[target] auth.client_auth`; `--client-auth` of the other method
+/// is refused at sign-in with the one to try.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_writes_the_client_authentication_the_token_endpoint_takes() {
     for (method, name, other) in [
@@ -130,6 +131,29 @@ async fn init_writes_the_client_authentication_the_token_endpoint_takes() {
         assert_eq!(check.status.code(), Some(1), "{out}");
         assert!(out.contains("[target] auth.client_auth"), "{out}");
         assert!(out.contains(&format!("client_secret_{name} only")), "{out}");
+        assert!(!out.contains(SECRET), "{out}");
+
+        // Told to authenticate the other way, init's sign-in is refused, and the error names
+        // the method the endpoint's metadata lists.
+        let told = provbench(
+            dir.path(),
+            args(&[
+                "init",
+                &reference.scim,
+                "--token-url",
+                &token_url,
+                "--client-id",
+                "provbench-admin",
+                "--client-secret-env",
+                SECRET_ENV,
+                "--client-auth",
+                other,
+            ]),
+        )
+        .await;
+        let out = said(&told);
+        assert_eq!(told.status.code(), Some(2), "{out}");
+        assert!(out.contains(&format!("try --client-auth {name}")), "{out}");
         assert!(!out.contains(SECRET), "{out}");
         reference.stop().await;
     }

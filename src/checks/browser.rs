@@ -18,13 +18,14 @@ use crate::workload::login::BrowserLogin;
 /// Pages followed before giving up (forms submitted, each with its redirects).
 const MAX_STEPS: usize = 12;
 
-fn random_url_safe() -> String {
+/// 32 random bytes, URL-safe base64: a PKCE verifier or a state.
+pub fn random_url_safe() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// RFC 7636 §4.2: `BASE64URL(SHA256(verifier))`.
-fn challenge(verifier: &str) -> String {
+pub fn challenge(verifier: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
 }

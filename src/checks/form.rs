@@ -13,6 +13,9 @@ pub struct Form {
     pub fields: Vec<(String, String)>,
     /// `(name, value)` of named submit buttons.
     pub buttons: Vec<(String, String)>,
+    /// `(name, type)` of each field the page carried (`type` lower-case, `text` when absent):
+    /// which one takes the password, which are hidden.
+    pub types: Vec<(String, String)>,
 }
 
 impl Form {
@@ -26,6 +29,15 @@ impl Form {
 
     pub fn has(&self, name: &str) -> bool {
         self.fields.iter().any(|(n, _)| n == name)
+    }
+
+    /// The names of the page's fields of input type `kind` (`password`, `hidden`, `text`…).
+    pub fn of_type(&self, kind: &str) -> Vec<&str> {
+        self.types
+            .iter()
+            .filter(|(_, t)| t == kind)
+            .map(|(n, _)| n.as_str())
+            .collect()
     }
 }
 
@@ -155,6 +167,11 @@ pub fn first_form(html: &str) -> Option<Form> {
         if matches!(kind.as_str(), "submit" | "button" | "image" | "reset") {
             form.buttons.push((name, attr(input, "value").unwrap_or_default()));
         } else if !matches!(kind.as_str(), "checkbox" | "radio") || input.to_ascii_lowercase().contains("checked") {
+            let kind = match kind.is_empty() {
+                true => "text".to_string(),
+                false => kind,
+            };
+            form.types.push((name.clone(), kind));
             form.fields.push((name, attr(input, "value").unwrap_or_default()));
         }
     }
@@ -214,6 +231,9 @@ mod tests {
             ]
         );
         assert_eq!(f.buttons, vec![("decision".to_string(), "allow".to_string())]);
+        assert_eq!(f.of_type("password"), ["password"]);
+        assert_eq!(f.of_type("hidden"), ["csrf_token"]);
+        assert_eq!(f.of_type("text"), ["username"]);
         f.set("username", "ada");
         assert!(f.has("username") && !f.has("q"));
         assert!(text(page, 200).starts_with("Invalid password"));

@@ -141,10 +141,24 @@ pub struct InitArgs {
     /// LDAP: where the run's users go (default: found from the directory's naming contexts).
     #[arg(long, value_name = "DN")]
     pub base_dn: Option<String>,
-    /// The login page users sign in at (an OAuth2 authorize URL), for the login check: which
-    /// grant the IdP allows, a one-page or identifier-first form, CSRF fields, consent.
+    /// The login page users sign in at (an OAuth2 authorize URL, or the IdP's issuer or metadata
+    /// URL), for the login check: which grant the IdP allows, a one-page or identifier-first
+    /// form, CSRF fields, consent (read with GETs only; nothing is submitted).
     #[arg(long, value_name = "URL")]
     pub login_url: Option<String>,
+    /// With --login-url: the OAuth2 client the login check signs users in with (default: the
+    /// target's --client-id).
+    #[arg(long, value_name = "ID", requires = "login_url")]
+    pub login_client_id: Option<String>,
+    /// With --login-url: environment variable holding that client's secret (default: the
+    /// target's --client-secret-env).
+    #[arg(long, value_name = "NAME", requires = "login_url")]
+    pub login_client_secret_env: Option<String>,
+    /// With --login-url: the redirect URI registered for the login client; the IdP sends the
+    /// browser back there with the code, which is read from the URL and never fetched
+    /// (default: http://127.0.0.1/callback, which the reference service takes).
+    #[arg(long, value_name = "URL", requires = "login_url")]
+    pub redirect_uri: Option<String>,
     /// A linked service whose users probes read by filter (its SCIM base URL, or a query URL with
     /// {userName}) (repeatable).
     #[arg(long = "downstream", value_name = "URL")]
@@ -182,6 +196,11 @@ impl InitArgs {
             },
             base_dn: self.base_dn.clone(),
             login_url: self.login_url.clone(),
+            login: crate::init::LoginClient {
+                client_id: self.login_client_id.clone(),
+                client_secret_env: self.login_client_secret_env.clone(),
+                redirect_uri: self.redirect_uri.clone(),
+            },
             downstreams: self.downstreams.clone(),
             write_probe: self.write_probe,
             name: self.name.clone(),

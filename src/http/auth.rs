@@ -120,8 +120,19 @@ pub async fn authenticate(
                             // The body of an OAuth error names the problem; one that echoes what
                             // it was sent holds the secret, so it is redacted before it is cut.
                             let body = super::body::text(resp, limit).await.unwrap_or_else(|e| e.to_string());
+                            // A refused client most often authenticated the way the endpoint
+                            // does not take: name the other way.
+                            let hint = match (body.contains("invalid_client"), client_auth) {
+                                (false, _) => "",
+                                (true, ClientAuth::Basic) => {
+                                    " (the client authenticated by client_secret_basic: if the endpoint takes client_secret_post, set client_auth = \"post\"; `provbench init --check` reads which it lists)"
+                                }
+                                (true, ClientAuth::Post) => {
+                                    " (the client authenticated by client_secret_post: if the endpoint takes client_secret_basic, set client_auth = \"basic\"; `provbench init --check` reads which it lists)"
+                                }
+                            };
                             bail!(
-                                "token endpoint {} answered {status}: {}",
+                                "token endpoint {} answered {status}: {}{hint}",
                                 crate::redact::url(&url),
                                 crate::redact::sample(&body, 200)
                             );

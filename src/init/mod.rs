@@ -13,7 +13,9 @@
 //! it is written: `init` never writes a workload that `validate` refuses.
 //!
 //! Layering: above `engine` (it resolves targets and runs the pre-flight), beside `report`.
-//! Files: `draft` (the leaf: the workload being written) ← every other file; `check` compares.
+//! Files: `draft` (the leaf: the workload being written) ← every other file; `check` compares;
+//! `oauth_meta` finds an authorization server's metadata for `oauth` and `login`; `login_page`
+//! reads the login page for `login`.
 
 pub mod check;
 pub mod common;
@@ -21,7 +23,9 @@ pub mod draft;
 pub mod ldap;
 pub mod ldap_probe;
 pub mod login;
+pub mod login_page;
 pub mod oauth;
+pub mod oauth_meta;
 pub mod scim;
 pub mod scim_http;
 pub mod scim_lists;
@@ -90,6 +94,8 @@ pub struct Options {
     pub base_dn: Option<String>,
     /// The login page (OAuth2 authorize URL) users sign in at, for the login check.
     pub login_url: Option<String>,
+    /// The login check's client and redirect URI (with `login_url`).
+    pub login: LoginClient,
     /// Linked services whose users the probes read (found by filter).
     pub downstreams: Vec<String>,
     /// Allow the one marked test user (created, changed, deleted, read back as gone).
@@ -111,6 +117,16 @@ impl Kind {
     }
 }
 
+/// The client the login check signs users in with (`--login-client-id`, `--redirect-uri`):
+/// unset parts default to the target's own client, and the reference's redirect URI.
+#[derive(Debug, Clone, Default)]
+pub struct LoginClient {
+    pub client_id: Option<String>,
+    pub client_secret_env: Option<String>,
+    /// Where the IdP sends the browser back with the code (never fetched).
+    pub redirect_uri: Option<String>,
+}
+
 /// What discovery works with: the target signed in to, as a run would be.
 pub struct Context<'a> {
     /// The workload the target was resolved from (a minimal one for `init`, the user's for
@@ -121,6 +137,7 @@ pub struct Context<'a> {
     pub run_id: &'a RunId,
     pub write_probe: bool,
     pub login_url: Option<&'a str>,
+    pub login: LoginClient,
     pub downstreams: &'a [String],
     pub timeout: Duration,
     pub stop: CancellationToken,
@@ -141,13 +158,16 @@ pub async fn init(opts: &Options) -> anyhow::Result<Written> {
     let minimal = minimal_workload(&draft, opts.kind)?;
     let run_id = RunId::generate();
     let stop = CancellationToken::new();
-    let target = targets::resolve(&minimal, stop.clone(), None, None).await?;
+    let target = targets::resolve(&minimal, stop.clone(), None, None)
+        .await
+        .map_err(|e| oauth::sign_in_hint(e, &draft))?;
     let cx = Context {
         workload: &minimal,
         target: &target,
         run_id: &run_id,
         write_probe: opts.write_probe,
         login_url: opts.login_url.as_deref(),
+        login: opts.login.clone(),
         downstreams: &opts.downstreams,
         timeout: opts.timeout,
         stop: stop.clone(),
@@ -189,7 +209,22 @@ pub async fn check(path: &Path, write_probe: bool, login_url: Option<&str>) -> a
     oauth::discover(&target_table, workload.http.timeout, &mut draft).await?;
     let run_id = RunId::generate();
     let stop = CancellationToken::new();
-    let target = targets::resolve(&workload, stop.clone(), None, None).await?;
+    let target = match targets::resolve(&workload, stop.clone(), None, None).await {
+        Ok(t) => t,
+        // A sign-in refused for a setting the token endpoint's metadata disagrees with: that
+        // disagreement is the answer (exit 1), the refusal what it caused.
+        Err(e) if !check::disagreements(&draft, &table).is_empty() => {
+            draft.heard(format!(
+                "sign-in failed, so nothing past the token endpoint was read: {:#}",
+                oauth::sign_in_hint(e, &draft)
+            ));
+            return Ok(Checked {
+                disagreements: check::disagreements(&draft, &table),
+                heard: draft.heard,
+            });
+        }
+        Err(e) => return Err(oauth::sign_in_hint(e, &draft)),
+    };
     let kind = match target.kind() {
         "ldap" => Kind::Ldap,
         "http" => Kind::Http,
@@ -202,6 +237,7 @@ pub async fn check(path: &Path, write_probe: bool, login_url: Option<&str>) -> a
         run_id: &run_id,
         write_probe,
         login_url,
+        login: login::client_of(&workload),
         downstreams: &downstreams,
         timeout: workload.http.timeout,
         stop: stop.clone(),

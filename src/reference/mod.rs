@@ -139,6 +139,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/outbox", get(observe::outbox))
         .route("/stats", get(observe::stats).delete(observe::reset_stats))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/.well-known/openid-configuration", get(oauth::openid_configuration))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -94,3 +94,41 @@ pub fn check_password(state: &AppState, username: &str, password: &str) -> Resul
     }
     Ok(id)
 }
+
+/// `GET /.well-known/openid-configuration` (OIDC Discovery 1.0, RFC 8414): the endpoints, and
+/// what the token endpoint takes as this instance is configured (`client_auth`,
+/// `password_grant`), so `provbench init` can read them. The issuer is the origin the request
+/// was addressed to (its `Host`).
+pub async fn openid_configuration(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use super::config::ClientAuthMethods;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .unwrap_or("127.0.0.1");
+    let issuer = format!("http://{host}");
+    let methods = match state.config.client_auth {
+        ClientAuthMethods::Any => vec!["client_secret_basic", "client_secret_post"],
+        ClientAuthMethods::Basic => vec!["client_secret_basic"],
+        ClientAuthMethods::Post => vec!["client_secret_post"],
+    };
+    let mut grants = vec!["client_credentials", "authorization_code", "refresh_token"];
+    if state.config.password_grant {
+        grants.push("password");
+    }
+    Json(json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": grants,
+        "token_endpoint_auth_methods_supported": methods,
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "scim:read", "scim:write", "scim:admin"],
+    }))
+    .into_response()
+}

@@ -18,6 +18,7 @@ mod ids;
 mod init;
 mod init_scim;
 mod init_probe;
+mod init_oauth;
 mod layering;
 mod ldap;
 mod login_egress;

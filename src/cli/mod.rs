@@ -96,7 +96,7 @@ Exit codes: 0 written (or, with --check, the target agrees), 1 the target disagr
 (--check), 2 usage, input or runtime error."
 )]
 pub struct InitArgs {
-    /// The target's URL: a SCIM base URL (https://idp.example.com/scim/v2), an HTTP API's base
+    /// The target's URL: a SCIM base URL (`https://idp.example.com/scim/v2`), an HTTP API's base
     /// URL (with --kind http) or an LDAP URL (ldap:// or ldaps://).
     #[arg(required_unless_present = "check", conflicts_with = "check")]
     pub url: Option<String>,
@@ -156,7 +156,7 @@ pub struct InitArgs {
     pub login_client_secret_env: Option<String>,
     /// With --login-url: the redirect URI registered for the login client; the IdP sends the
     /// browser back there with the code, which is read from the URL and never fetched
-    /// (default: http://127.0.0.1/callback, which the reference service takes).
+    /// (default: `http://127.0.0.1/callback`, which the reference service takes).
     #[arg(long, value_name = "URL", requires = "login_url")]
     pub redirect_uri: Option<String>,
     /// A linked service whose users probes read by filter (its SCIM base URL, or a query URL with

@@ -53,8 +53,11 @@ fn judge(table_name: &str, e: &Entry, table: Option<&Table>) -> Option<Disagreem
     };
     let why = e.why.clone().unwrap_or_else(|| "discovered".into());
     let effective = has.or(found.implied.as_ref());
+    // A workload that leaves out the whole table holding the key (no `template` at all) has its
+    // default there, which `implied` stands for.
+    let parent_absent = table.is_none_or(|t| lookup_parent(t, &e.path).is_none());
     let ok = match (&found.rule, effective) {
-        (Rule::Present, _) => has.is_some_and(|v| !is_empty(v)),
+        (Rule::Present, _) => has.is_some_and(|v| !is_empty(v)) || (parent_absent && found.implied.is_some()),
         (Rule::Equal, Some(v)) => same(v, &e.value),
         (Rule::OneOf(values), Some(v)) => values.iter().any(|a| same(v, a)),
         (_, None) => false,
@@ -93,6 +96,11 @@ fn unsupported_steps(draft: &Draft, existing: &Table) -> Vec<Disagreement> {
 
 fn lookup_table<'a>(t: &'a Table, dotted: &str) -> Option<&'a Table> {
     dotted.split('.').try_fold(t, |t, k| t.get(k)?.as_table())
+}
+
+fn lookup_parent<'a>(t: &'a Table, path: &[String]) -> Option<&'a Table> {
+    let (_, parents) = path.split_last()?;
+    parents.iter().try_fold(t, |t, k| t.get(k)?.as_table())
 }
 
 fn lookup<'a>(t: &'a Table, path: &[String]) -> Option<&'a Value> {
@@ -165,6 +173,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(disagreements(&draft(), &w), vec![]);
+    }
+
+    #[test]
+    fn a_default_that_holds_a_required_attribute_stands_for_it() {
+        let mut d = Draft::new();
+        d.set(
+            "users",
+            Entry::new("template.emails", "x").found(Found::present().implied(true)),
+        );
+        d.set("users", Entry::new("template.nickName", "x").found(Found::present()));
+        let absent: Table = toml::from_str("[users]\npassword = \"x\"").unwrap();
+        let keys: Vec<String> = disagreements(&d, &absent).into_iter().map(|d| d.key).collect();
+        assert_eq!(
+            keys,
+            ["[users] template.nickName"],
+            "the default template has emails, not nickName"
+        );
+        let written: Table = toml::from_str("[users]\ntemplate = { userName = \"x\" }").unwrap();
+        assert_eq!(
+            disagreements(&d, &written).len(),
+            2,
+            "a template of its own must carry both"
+        );
     }
 
     #[test]

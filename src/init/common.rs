@@ -88,7 +88,15 @@ fn journeys(kind: Kind, draft: &mut Draft) {
     if kind == Kind::Http || draft.sections().iter().any(|s| s.array && s.name == "journey") {
         return;
     }
-    let lifecycle: Vec<&str> = LIFECYCLE.into_iter().filter(|s| draft.supports(s)).collect();
+    let mut lifecycle: Vec<&str> = LIFECYCLE.into_iter().filter(|s| draft.supports(s)).collect();
+    // A target that takes no PATCH still changes users by PUT: the mover's change is a replace.
+    if !draft.supports("modify_user") && draft.supports("replace_user") {
+        let at = lifecycle
+            .iter()
+            .position(|s| *s == "find_user" || *s == "get_user")
+            .map_or(1, |i| i + 1);
+        lifecycle.insert(at.min(lifecycle.len()), "replace_user");
+    }
     let left_out: Vec<String> = LIFECYCLE
         .into_iter()
         .filter(|s| !draft.supports(s))

@@ -31,6 +31,17 @@ pub fn write(attrs: Option<&[Attribute]>, groups: bool, draft: &mut Draft) {
     roles(attrs, groups, draft);
 }
 
+/// The attributes of the template a workload sends when it sets none (`workload::users`).
+const DEFAULT_TEMPLATE: [&str; 7] = [
+    "schemas",
+    "userName",
+    "externalId",
+    "name",
+    "displayName",
+    "emails",
+    "active",
+];
+
 fn find<'a>(attrs: &'a [Attribute], name: &str) -> Option<&'a Attribute> {
     attrs.iter().find(|a| a.name.eq_ignore_ascii_case(name))
 }
@@ -75,7 +86,12 @@ fn template(attrs: &[Attribute], draft: &mut Draft) {
             e = e.why(why);
             // Every template has a userName (validate refuses one without): nothing to check.
             if !a.name.eq_ignore_ascii_case("userName") {
-                e = e.found(Found::present());
+                // A workload without a template of its own sends the default one, which has these.
+                let in_default = DEFAULT_TEMPLATE.iter().any(|d| d.eq_ignore_ascii_case(&a.name));
+                e = e.found(match in_default {
+                    true => Found::present().implied(true),
+                    false => Found::present(),
+                });
             }
         }
         draft.set("users", e);

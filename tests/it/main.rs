@@ -15,6 +15,7 @@ mod engine;
 mod formats;
 mod hostile;
 mod ids;
+mod init_ldap;
 mod layering;
 mod ldap;
 mod login_egress;

@@ -284,3 +284,54 @@ pub async fn groups(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn dse(attrs: &[(&str, &[&str])]) -> RootDse {
+        let attrs: HashMap<String, Vec<String>> = attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect();
+        RootDse::from_entry(&SearchEntry {
+            dn: String::new(),
+            attrs,
+            bin_attrs: HashMap::new(),
+        })
+    }
+
+    #[test]
+    fn the_vendor_is_read_from_capabilities_classes_and_name() {
+        let ad = dse(&[
+            ("supportedCapabilities", &[AD, "1.2.840.113556.1.4.1670"]),
+            (
+                "namingContexts",
+                &[
+                    "DC=pb,DC=test",
+                    "CN=Configuration,DC=pb,DC=test",
+                    "CN=Schema,CN=Configuration,DC=pb,DC=test",
+                ],
+            ),
+            ("defaultNamingContext", &["DC=pb,DC=test"]),
+        ]);
+        assert_eq!(ad.vendor, Vendor::ActiveDirectory);
+        assert_eq!(ad.users_context().as_deref(), Some("DC=pb,DC=test"));
+        assert_eq!(ad.context_of("CN=Users,DC=pb,DC=test"), "DC=pb,DC=test");
+        let openldap = dse(&[
+            ("objectclass", &["top", "OpenLDAProotDSE"]),
+            ("namingContexts", &["cn=config", "dc=example,dc=test"]),
+            ("supportedControl", &[SYNCREPL, PPOLICY]),
+        ]);
+        assert_eq!(openldap.vendor, Vendor::OpenLdap);
+        assert_eq!(openldap.users_context().as_deref(), Some("dc=example,dc=test"));
+        assert_eq!(openldap.controls.len(), 2);
+        assert_eq!(dse(&[("vendorName", &["389 Project"])]).vendor, Vendor::Ds389);
+        let none = dse(&[]);
+        assert_eq!(none.vendor, Vendor::Unknown);
+        assert_eq!(none.users_context(), None);
+        assert_eq!(none.context_of("ou=x,o=y"), "ou=x,o=y");
+    }
+}

@@ -81,9 +81,12 @@ fn left(cx: &Context<'_>, dn: &str, why: &str) -> anyhow::Error {
     )
 }
 
+/// An add's attributes: each name and its values, as bytes (AD's `unicodePwd` is binary).
+type Attributes = Vec<(Vec<u8>, HashSet<Vec<u8>>)>;
+
 /// The attributes a run's `create_user` sends, and the password the entry binds with.
-fn entry(t: &LdapTarget, vars: &Vars, name: &str) -> (Vec<(Vec<u8>, HashSet<Vec<u8>>)>, Option<String>) {
-    let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = Vec::new();
+fn entry(t: &LdapTarget, vars: &Vars, name: &str) -> (Attributes, Option<String>) {
+    let mut attrs: Attributes = Vec::new();
     let mut put = |a: &str, values: HashSet<Vec<u8>>| attrs.push((a.as_bytes().to_vec(), values));
     put(
         "objectClass",

@@ -251,3 +251,33 @@ fn init_against_samba_ad_writes_the_ad_preset_that_runs() {
     let run_id = s["run_id"].as_str().unwrap();
     assert_eq!(dc.marked(run_id), 0, "the run left entries in the DC");
 }
+
+/// A write probe that fails after its add (`init --check --write-probe` of a workload whose
+/// unlock the directory refuses: an undefined attribute) still deletes its entry, and fails
+/// (exit 2) naming it; the directory is left as it was.
+#[test]
+#[cfg_attr(provbench_no_slapd, ignore = "needs slapd (Debian slapd)")]
+fn a_probe_that_fails_after_its_add_still_deletes_its_entry() {
+    let pair = Pair::start();
+    let pw = pair.dir().join("admin.pw");
+    let path = pair.dir().join("init.toml");
+    let out = init(&pair, &path, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let written = std::fs::read_to_string(&path).unwrap();
+    let broken = written.replace(
+        "lock = \"ppolicy\"",
+        "lock = \"custom\"\ndisable = { description = \"locked\" }\nenable = { pbNoSuchAttribute = [] }",
+    );
+    assert_ne!(broken, written);
+    std::fs::write(&path, broken).unwrap();
+    let before = everything(&pair);
+    let w = path.display().to_string();
+    let checked = provbench(&pw, &["init", "--write-probe", "--check", &w]);
+    assert_eq!(checked.status.code(), Some(2), "{}", text(&checked));
+    let said = String::from_utf8_lossy(&checked.stderr);
+    assert!(
+        said.contains("unlocking uid=pb-") && said.contains("was deleted and read back as gone"),
+        "{said}"
+    );
+    assert_eq!(everything(&pair), before, "the failed probe left the directory changed");
+}

@@ -181,6 +181,7 @@ fn active_directory(base: &str, tls: bool, draft: &mut Draft) -> anyhow::Result<
             "the directory is Active Directory, which takes passwords (unicodePwd) only over TLS: give an ldaps:// URL or --starttls (with --ca-file for a private CA)"
         );
     }
+    draft.heard("lock: Active Directory's userAccountControl (bit 2, ACCOUNTDISABLE)");
     draft.set(
         "directory",
         Entry::new("lock", "active-directory")

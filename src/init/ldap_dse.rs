@@ -245,9 +245,16 @@ pub async fn groups(
     let context = dse.context_of(base);
     let mut place = container(dir, &context, &[("ou", "groups"), ("ou", "group"), ("cn", "groups")]).await?;
     if place.is_none() && ad {
-        // AD keeps its built-in groups beside its users, in CN=Users.
+        // AD keeps its built-in groups beside its users, in CN=Users (Domain Users among them;
+        // a filter that finds one, as AD answers past a size limit its admins are exempt from).
         let held = dir
-            .search(base, Scope::OneLevel, "(objectClass=group)", &["1.1"], Some(1))
+            .search(
+                base,
+                Scope::OneLevel,
+                "(&(objectClass=group)(cn=Domain Users))",
+                &["1.1"],
+                None,
+            )
             .await
             .map_err(|e| anyhow::anyhow!("searching {base} for groups failed: {e}"))?;
         place = (!held.is_empty()).then(|| base.to_string());

@@ -240,9 +240,10 @@ fn init_against_samba_ad_writes_the_ad_preset_that_runs() {
     }
     // The probe's own marker: its entry is gone too.
     let probe = said
-        .split("write probe: added CN=")
+        .split("write probe: added ")
         .nth(1)
         .and_then(|rest| rest.split(',').next())
+        .and_then(|rdn| rdn.get(3..))
         .and_then(|cn| cn.strip_suffix("-1"))
         .unwrap_or_else(|| panic!("no probe entry named in:\n{said}"))
         .to_string();

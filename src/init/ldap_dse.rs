@@ -244,7 +244,9 @@ pub async fn groups(
     };
     let context = dse.context_of(base);
     let mut place = container(dir, &context, &[("ou", "groups"), ("ou", "group"), ("cn", "groups")]).await?;
+    let mut why = format!("where groups live (found under {context})");
     if place.is_none() && ad {
+        why = "AD keeps groups beside its users (Domain Users is there)".to_string();
         // AD keeps its built-in groups beside its users, in CN=Users (Domain Users among them;
         // a filter that finds one, as AD answers past a size limit its admins are exempt from).
         let held = dir
@@ -277,7 +279,7 @@ pub async fn groups(
     draft.set(
         "directory",
         Entry::new("groups.base_dn", place.as_str())
-            .why(format!("where groups live (found under {context})"))
+            .why(why)
             .found(Found::equal().implied(format!("ou=groups,{parent}"))),
     );
     let default = if ad { "group" } else { "groupOfNames" };

@@ -282,3 +282,35 @@ fn a_probe_that_fails_after_its_add_still_deletes_its_entry() {
     );
     assert_eq!(everything(&pair), before, "the failed probe left the directory changed");
 }
+
+/// The write probe's modify of an attribute the directory refuses gives way to another, said in
+/// the report, and `init --check --write-probe` names the workload's `modify` as a disagreement;
+/// nothing is left.
+#[test]
+#[cfg_attr(provbench_no_slapd, ignore = "needs slapd (Debian slapd)")]
+fn a_refused_modify_attribute_gives_way_to_another() {
+    let pair = Pair::start();
+    let pw = pair.dir().join("admin.pw");
+    let path = pair.dir().join("init.toml");
+    let out = init(&pair, &path, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let written = std::fs::read_to_string(&path).unwrap();
+    let refused = written.replace(
+        "modify.title = \"Title {seq}\"",
+        "modify.pbNoSuchAttribute = \"x {seq}\"",
+    );
+    assert_ne!(refused, written);
+    std::fs::write(&path, refused).unwrap();
+    let before = everything(&pair);
+    let w = path.display().to_string();
+    let checked = provbench(&pw, &["init", "--write-probe", "--check", &w]);
+    assert_eq!(checked.status.code(), Some(1), "{}", text(&checked));
+    let said = String::from_utf8_lossy(&checked.stderr);
+    assert!(
+        said.contains("modify of pbNoSuchAttribute was refused") && said.contains("modify uses description"),
+        "{said}"
+    );
+    let listed = String::from_utf8_lossy(&checked.stdout);
+    assert!(listed.contains("[directory] modify.description"), "{listed}");
+    assert_eq!(everything(&pair), before, "the probe left the directory changed");
+}

@@ -138,6 +138,12 @@ pub struct InitArgs {
     /// LDAP: environment variable holding the bind password.
     #[arg(long, value_name = "NAME", requires = "bind_dn")]
     pub password_env: Option<String>,
+    /// LDAP: a PEM CA bundle to trust besides the system's (a directory with a private CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// LDAP: upgrade an ldap:// connection with StartTLS before binding.
+    #[arg(long)]
+    pub starttls: bool,
     /// LDAP: where the run's users go (default: found from the directory's naming contexts).
     #[arg(long, value_name = "DN")]
     pub base_dn: Option<String>,
@@ -193,6 +199,8 @@ impl InitArgs {
                 scope: self.scope.clone(),
                 bind_dn: self.bind_dn.clone(),
                 password_env: self.password_env.clone(),
+                ca_file: self.ca_file.clone(),
+                starttls: self.starttls,
             },
             base_dn: self.base_dn.clone(),
             login_url: self.login_url.clone(),

@@ -21,7 +21,9 @@ pub mod check;
 pub mod common;
 pub mod draft;
 pub mod ldap;
+pub mod ldap_dse;
 pub mod ldap_probe;
+pub mod ldap_schema;
 pub mod login;
 pub mod login_page;
 pub mod oauth;
@@ -81,6 +83,9 @@ pub struct Credentials {
     /// LDAP: the DN to bind as and the environment variable holding its password.
     pub bind_dn: Option<String>,
     pub password_env: Option<String>,
+    /// LDAP: a PEM CA bundle to trust (a private CA), and StartTLS on an ldap:// URL.
+    pub ca_file: Option<PathBuf>,
+    pub starttls: bool,
 }
 
 /// Everything `init` was asked.
@@ -155,6 +160,10 @@ pub async fn init(opts: &Options) -> anyhow::Result<Written> {
     target_section(opts, &mut draft);
     let target_table = target_table(&draft)?;
     oauth::discover(&target_table, opts.timeout, &mut draft).await?;
+    if opts.kind == Kind::Ldap {
+        // A target of kind ldap needs its base DN before it can be resolved.
+        ldap::before_bind(opts, &mut draft).await?;
+    }
     let minimal = minimal_workload(&draft, opts.kind)?;
     let run_id = RunId::generate();
     let stop = CancellationToken::new();
@@ -286,6 +295,14 @@ fn target_section(opts: &Options, draft: &mut Draft) {
             }
             if let Some(env) = &c.password_env {
                 draft.set("target", Entry::new("password_env", env.as_str()));
+            }
+            if c.starttls {
+                draft.set("target", Entry::new("starttls", true));
+            }
+            if let Some(ca) = &c.ca_file {
+                // Absolute: the workload is read from wherever it is written.
+                let ca = std::path::absolute(ca).unwrap_or_else(|_| ca.clone());
+                draft.set("target", Entry::new("ca_file", ca.display().to_string()));
             }
             if let Some(base) = &opts.base_dn {
                 draft.set("target", Entry::new("base_dn", base.as_str()));

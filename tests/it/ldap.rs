@@ -10,17 +10,17 @@ use std::time::{Duration, Instant};
 
 /// A provider and its consumer started in a temp dir of their own (configuration, databases,
 /// the admin password), stopped when the test ends however it ends, then the dir removed.
-struct Pair {
+pub struct Pair {
     dir: tempfile::TempDir,
-    provider: u16,
-    consumer: u16,
+    pub provider: u16,
+    pub consumer: u16,
     /// The provider's ldaps:// port, when it speaks TLS.
     ldaps: Option<u16>,
 }
 
 impl Pair {
     /// A started pair.
-    fn start() -> Pair {
+    pub fn start() -> Pair {
         Pair::start_with(false)
     }
 
@@ -49,7 +49,7 @@ impl Pair {
         pair
     }
 
-    fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 }
@@ -72,7 +72,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn ldap(tool: &str, port: u16, dir: &Path, args: &[&str], input: Option<&str>) -> std::process::Output {
+pub fn ldap(tool: &str, port: u16, dir: &Path, args: &[&str], input: Option<&str>) -> std::process::Output {
     use std::io::Write;
     let pw = dir.join("admin.pw");
     let mut cmd = Command::new(tool);

@@ -19,6 +19,7 @@ mod init;
 mod init_oauth;
 mod init_probe;
 mod init_scim;
+mod init_ldap;
 mod layering;
 mod ldap;
 mod login_egress;

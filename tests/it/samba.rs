@@ -14,19 +14,19 @@ use std::time::{Duration, Instant};
 /// The DC's ports are fixed (389, 636 on 127.0.0.1): one DC at a time.
 static ONE_DC: Mutex<()> = Mutex::new(());
 
-const ADMIN: &str = "CN=Administrator,CN=Users,DC=pb,DC=test";
-const USERS: &str = "CN=Users,DC=pb,DC=test";
-const CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
+pub const ADMIN: &str = "CN=Administrator,CN=Users,DC=pb,DC=test";
+pub const USERS: &str = "CN=Users,DC=pb,DC=test";
+pub const CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
 
 /// A DC provisioned and started in a temp dir of its own, stopped when the test ends however
 /// it ends (and by the script's watchdog if this process is killed), then the dir removed.
-struct Dc {
+pub struct Dc {
     dir: tempfile::TempDir,
     _one: MutexGuard<'static, ()>,
 }
 
 impl Dc {
-    fn start() -> Dc {
+    pub fn start() -> Dc {
         let one = ONE_DC.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let started = Command::new("bash")
@@ -43,7 +43,7 @@ impl Dc {
         Dc { dir, _one: one }
     }
 
-    fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 
@@ -61,7 +61,7 @@ impl Dc {
     }
 
     /// How many entries of any class carry the run's marker in their cn (users and groups).
-    fn marked(&self, run_id: &str) -> usize {
+    pub fn marked(&self, run_id: &str) -> usize {
         let out = self.tool(
             "ldapsearch",
             None,

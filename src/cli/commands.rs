@@ -252,10 +252,10 @@ async fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
                 w.load_summary(),
                 w.journeys.len(),
                 w.operation_names().join(", "),
-                if args.online {
-                    "; the target's /Schemas agrees"
-                } else {
-                    ""
+                match (args.online, &w.target) {
+                    (false, _) => "",
+                    (true, crate::workload::Target::Ldap(_)) => "; the directory answered the pre-flight",
+                    (true, _) => "; the target's /Schemas agrees",
                 }
             )),
             Err(e) => {

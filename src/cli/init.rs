@@ -1,8 +1,6 @@
 //! `provbench init`: the workload written to a file or stdout, what was learnt on stderr;
 //! `init --check`: the disagreements, after `validate --online`'s checks.
 
-use anyhow::Context as _;
-
 use super::InitArgs;
 use crate::Outcome;
 use crate::init;
@@ -21,7 +19,7 @@ pub async fn run(args: InitArgs) -> anyhow::Result<Outcome> {
             out.display()
         );
     }
-    let written = init::init(&opts).await.context("init")?;
+    let written = init::init(&opts).await.map_err(|f| said(f, "init"))?;
     for line in &written.heard {
         crate::redact::eprint(&format!("  {line}\n"));
     }
@@ -41,7 +39,7 @@ pub async fn run(args: InitArgs) -> anyhow::Result<Outcome> {
 async fn check(args: &InitArgs, path: &std::path::Path) -> anyhow::Result<Outcome> {
     let checked = init::check(path, args.write_probe, args.login_url.as_deref())
         .await
-        .with_context(|| format!("init --check {}", path.display()))?;
+        .map_err(|f| said(f, &format!("init --check {}", path.display())))?;
     for line in &checked.heard {
         crate::redact::eprint(&format!("  {line}\n"));
     }
@@ -61,4 +59,12 @@ async fn check(args: &InitArgs, path: &std::path::Path) -> anyhow::Result<Outcom
         crate::redact::print(&format!("  {d}\n"));
     }
     Ok(Outcome::Failed)
+}
+
+/// What discovery learnt before it failed, on stderr, then the error for `main` to print.
+fn said(failure: init::Failure, what: &str) -> anyhow::Error {
+    for line in &failure.heard {
+        crate::redact::eprint(&format!("  {line}\n"));
+    }
+    failure.error.context(what.to_string())
 }

@@ -143,7 +143,15 @@ impl Draft {
         let section = self.table(table);
         match section.entries.iter_mut().find(|e| e.path == entry.path) {
             Some(e) => *e = entry,
-            None => section.entries.push(entry),
+            // Dotted keys of one table stay together (`auth.kind`, then `auth.client_auth`).
+            None => match section
+                .entries
+                .iter()
+                .rposition(|e| e.path.len() > 1 && e.path[0] == entry.path[0])
+            {
+                Some(i) if entry.path.len() > 1 => section.entries.insert(i + 1, entry),
+                _ => section.entries.push(entry),
+            },
         }
         self
     }
@@ -358,6 +366,16 @@ mod tests {
         let t: toml::Table = toml::from_str(&text).unwrap();
         assert!(t["target"].get("keep_alive").is_none(), "{text}");
         assert!(t.get("x").is_none(), "{text}");
+    }
+
+    #[test]
+    fn dotted_keys_of_one_table_stay_together() {
+        let mut d = Draft::new();
+        d.set("target", Entry::new("auth.kind", "bearer"));
+        d.set("target", Entry::new("timeout", "10s"));
+        d.set("target", Entry::new("auth.token_env", "T"));
+        let keys: Vec<String> = d.sections()[0].entries.iter().map(Entry::key).collect();
+        assert_eq!(keys, ["auth.kind", "auth.token_env", "timeout"]);
     }
 
     #[test]

@@ -155,21 +155,41 @@ pub struct Written {
 }
 
 /// `provbench init URL`: discovery, then the workload's text (parsed as a workload first).
-pub async fn init(opts: &Options) -> anyhow::Result<Written> {
+pub async fn init(opts: &Options) -> Result<Written, Failure> {
     let mut draft = Draft::new();
-    target_section(opts, &mut draft);
+    match write(opts, &mut draft).await {
+        Ok(text) => Ok(Written {
+            text,
+            heard: draft.heard,
+        }),
+        Err(error) => Err(Failure {
+            heard: draft.heard,
+            error,
+        }),
+    }
+}
+
+/// What `init` or `init --check` learnt before it failed, and why it failed: what was heard
+/// says how far discovery got (and what it saw) when the error alone would not.
+pub struct Failure {
+    pub heard: Vec<String>,
+    pub error: anyhow::Error,
+}
+
+async fn write(opts: &Options, draft: &mut Draft) -> anyhow::Result<String> {
+    target_section(opts, draft);
     let target_table = target_table(&draft)?;
-    oauth::discover(&target_table, opts.timeout, &mut draft).await?;
+    oauth::discover(&target_table, opts.timeout, draft).await?;
     if opts.kind == Kind::Ldap {
         // A target of kind ldap needs its base DN before it can be resolved.
-        ldap::before_bind(opts, &mut draft).await?;
+        ldap::before_bind(opts, draft).await?;
     }
-    let minimal = minimal_workload(&draft, opts.kind)?;
+    let minimal = minimal_workload(draft, opts.kind)?;
     let run_id = RunId::generate();
     let stop = CancellationToken::new();
     let target = targets::resolve(&minimal, stop.clone(), None, None)
         .await
-        .map_err(|e| oauth::sign_in_hint(e, &draft))?;
+        .map_err(|e| oauth::sign_in_hint(e, draft))?;
     let cx = Context {
         workload: &minimal,
         target: &target,
@@ -181,20 +201,17 @@ pub async fn init(opts: &Options) -> anyhow::Result<Written> {
         timeout: opts.timeout,
         stop: stop.clone(),
     };
-    let discovered = discover(&cx, opts.kind, &mut draft).await;
+    let discovered = discover(&cx, opts.kind, draft).await;
     stop.cancel();
     target.stop().await;
     discovered?;
-    common::finish(opts, &mut draft);
-    header(opts, &mut draft);
+    common::finish(opts, draft);
+    header(opts, draft);
     let text = draft.render();
     Workload::parse(Path::new("provbench-init.toml"), &text, &Overrides::default()).map_err(|e| {
         anyhow::anyhow!("init wrote a workload that does not validate (a provbench bug; please report it): {e}\n{text}")
     })?;
-    Ok(Written {
-        text,
-        heard: draft.heard,
-    })
+    Ok(text)
 }
 
 /// What `init --check` found.
@@ -205,34 +222,49 @@ pub struct Checked {
 
 /// `provbench init --check WORKLOAD`: the same discovery against the workload's own target
 /// (read-only unless `write_probe`), each found setting compared with the workload's.
-pub async fn check(path: &Path, write_probe: bool, login_url: Option<&str>) -> anyhow::Result<Checked> {
+pub async fn check(path: &Path, write_probe: bool, login_url: Option<&str>) -> Result<Checked, Failure> {
+    let mut draft = Draft::new();
+    match check_with(path, write_probe, login_url, &mut draft).await {
+        Ok(disagreements) => Ok(Checked {
+            disagreements,
+            heard: draft.heard,
+        }),
+        Err(error) => Err(Failure {
+            heard: draft.heard,
+            error,
+        }),
+    }
+}
+
+async fn check_with(
+    path: &Path,
+    write_probe: bool,
+    login_url: Option<&str>,
+    draft: &mut Draft,
+) -> anyhow::Result<Vec<check::Disagreement>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let workload = Workload::parse(path, &text, &Overrides::default())?;
     let table: toml::Table = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
-    let mut draft = Draft::new();
     let target_table = table
         .get("target")
         .and_then(toml::Value::as_table)
         .cloned()
         .unwrap_or_default();
-    oauth::discover(&target_table, workload.http.timeout, &mut draft).await?;
+    oauth::discover(&target_table, workload.http.timeout, draft).await?;
     let run_id = RunId::generate();
     let stop = CancellationToken::new();
     let target = match targets::resolve(&workload, stop.clone(), None, None).await {
         Ok(t) => t,
         // A sign-in refused for a setting the token endpoint's metadata disagrees with: that
         // disagreement is the answer (exit 1), the refusal what it caused.
-        Err(e) if !check::disagreements(&draft, &table).is_empty() => {
+        Err(e) if !check::disagreements(draft, &table).is_empty() => {
             draft.heard(format!(
                 "sign-in failed, so nothing past the token endpoint was read: {:#}",
-                oauth::sign_in_hint(e, &draft)
+                oauth::sign_in_hint(e, draft)
             ));
-            return Ok(Checked {
-                disagreements: check::disagreements(&draft, &table),
-                heard: draft.heard,
-            });
+            return Ok(check::disagreements(draft, &table));
         }
-        Err(e) => return Err(oauth::sign_in_hint(e, &draft)),
+        Err(e) => return Err(oauth::sign_in_hint(e, draft)),
     };
     let kind = match target.kind() {
         "ldap" => Kind::Ldap,
@@ -251,14 +283,11 @@ pub async fn check(path: &Path, write_probe: bool, login_url: Option<&str>) -> a
         timeout: workload.http.timeout,
         stop: stop.clone(),
     };
-    let discovered = discover(&cx, kind, &mut draft).await;
+    let discovered = discover(&cx, kind, draft).await;
     stop.cancel();
     target.stop().await;
     discovered?;
-    Ok(Checked {
-        disagreements: check::disagreements(&draft, &table),
-        heard: draft.heard,
-    })
+    Ok(check::disagreements(draft, &table))
 }
 
 /// Read-only discovery of the target, the write probe when allowed, and the login shape.
@@ -380,7 +409,7 @@ fn minimal_workload(draft: &Draft, kind: Kind) -> anyhow::Result<Workload> {
     }
     let text = d.render();
     Ok(Workload::parse(
-        Path::new("provbench init"),
+        Path::new("the target given"),
         &text,
         &Overrides::default(),
     )?)

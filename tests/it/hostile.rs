@@ -176,7 +176,7 @@ steps = {steps}
             "--out",
             "results",
             "--cleanup-timeout",
-            "5s",
+            "20s",
         ])
         .args(extra)
         .output()

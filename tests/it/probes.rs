@@ -497,7 +497,7 @@ async fn lognormal_mail_run(probes: &str) -> (MetricSummary, Value, provbench::r
     let reference = start_reference(config).await;
     let workload = format!(
         "name = \"lognormal\"\n[load]\nmodel = \"open\"\nrate = \"40/s\"\nduration = \"3s\"\nmax_admins = 50\n\
-         [[journey]]\nname = \"joiner\"\nsteps = [\"create_user\"]\n[probes]\nsample = 1.0\nmax_share = 1.0\ntimeout = \"10s\"\n{probes}"
+         [[journey]]\nname = \"joiner\"\nsteps = [\"create_user\"]\n[probes]\nsample = 1.0\nmax_share = 1.0\ntimeout = \"30s\"\n{probes}"
     );
     let (result, _dir) = run_with(Some(&reference), &workload, true).await;
     let stats: Value = reference.get_json("/stats").await;

@@ -6,25 +6,7 @@
 use super::draft::{Draft, Entry};
 use super::scim_lists::{Connections, get};
 use crate::http::HttpClient;
-
-/// Every built-in step (none of them is an HTTP API's).
-const BUILT_IN: [&str; 15] = [
-    "create_user",
-    "get_user",
-    "find_user",
-    "list_users",
-    "modify_user",
-    "replace_user",
-    "assign_role",
-    "remove_role",
-    "disable_user",
-    "enable_user",
-    "delete_user",
-    "create_group",
-    "add_to_group",
-    "remove_from_group",
-    "delete_group",
-];
+use crate::workload::step::STEP_NAMES;
 
 const EXAMPLE: [&str; 16] = [
     "Your API's own operations, a create and the delete that undoes it (see the custom operations",
@@ -59,7 +41,8 @@ pub async fn discover(client: &HttpClient, draft: &mut Draft, conns: &mut Connec
     draft.heard(format!(
         "GET of the base URL answered HTTP {status} (content type {content_type}); no SCIM discovery for --kind http"
     ));
-    for step in BUILT_IN {
+    // Every built-in step (none of them is an HTTP API's), by the name journeys use.
+    for step in STEP_NAMES.iter().map(|s| s.split(':').next().unwrap_or(s)) {
         draft.unsupported(step, "an HTTP API takes custom operations only (--kind http)");
     }
     let mut lines: Vec<String> = EXAMPLE.iter().map(|l| l.to_string()).collect();

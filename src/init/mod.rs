@@ -146,6 +146,9 @@ pub struct Context<'a> {
     pub downstreams: &'a [String],
     pub timeout: Duration,
     pub stop: CancellationToken,
+    /// `init --check`: the write probe sends the workload's own `[users]` (template, modify), so
+    /// that what it learns is about the workload, not about what discovery would draft.
+    pub checking: bool,
 }
 
 /// A written workload, and what was learnt.
@@ -200,6 +203,7 @@ async fn write(opts: &Options, draft: &mut Draft) -> anyhow::Result<String> {
         downstreams: &opts.downstreams,
         timeout: opts.timeout,
         stop: stop.clone(),
+        checking: false,
     };
     let discovered = discover(&cx, opts.kind, draft).await;
     stop.cancel();
@@ -282,6 +286,7 @@ async fn check_with(
         downstreams: &downstreams,
         timeout: workload.http.timeout,
         stop: stop.clone(),
+        checking: true,
     };
     let discovered = discover(&cx, kind, draft).await;
     stop.cancel();

@@ -105,9 +105,13 @@ pub async fn probe(cx: &Context<'_>, draft: &mut Draft) -> anyhow::Result<()> {
 }
 
 /// The body the workload's `[users] template` renders for the probe (the draft's, when
-/// discovery wrote one, else the workload's), and the `userName` in it.
+/// discovery wrote one, else the workload's; the workload's always for `init --check`), and the
+/// `userName` in it.
 fn probe_user(cx: &Context<'_>, draft: &Draft) -> anyhow::Result<(Bytes, String)> {
-    let drafted = drafted_users(draft)?;
+    let drafted = match cx.checking {
+        true => None,
+        false => drafted_users(draft)?,
+    };
     let users = &drafted.as_ref().unwrap_or(cx.workload).users;
     let vars = Vars {
         run_id: cx.run_id.as_str(),

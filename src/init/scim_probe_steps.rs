@@ -119,7 +119,8 @@ async fn patch(
     Ok(Err(refused.unwrap_or((0, String::new()))))
 }
 
-/// The attributes the workload's `modify_user` changes (the draft's, else the workload's), each
+/// The attributes the workload's `modify_user` changes (the draft's, else the workload's; the
+/// workload's always for `init --check`), each
 /// with its value template's text (as written) and the template.
 fn wanted(cx: &Context<'_>, draft: &Draft) -> Vec<(String, String, Template)> {
     let drafted: Vec<(String, String)> = draft
@@ -131,7 +132,7 @@ fn wanted(cx: &Context<'_>, draft: &Draft) -> Vec<(String, String, Template)> {
         .filter_map(|e| Some((e.path[1].clone(), e.value.as_str()?.to_string())))
         .collect();
     let compile = |text: &str| Template::compile(&Value::String(text.into()), &BTreeMap::new()).ok();
-    if !drafted.is_empty() {
+    if !cx.checking && !drafted.is_empty() {
         return drafted
             .into_iter()
             .filter_map(|(a, t)| compile(&t).map(|c| (a, t, c)))

@@ -31,6 +31,7 @@ mod readme;
 mod reference;
 mod review;
 mod review2;
+mod review_init;
 mod revocation;
 mod samba;
 mod schemas;

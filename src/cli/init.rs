@@ -19,7 +19,12 @@ pub async fn run(args: InitArgs) -> anyhow::Result<Outcome> {
             out.display()
         );
     }
-    let written = init::init(&opts).await.map_err(|f| said(f, "init"))?;
+    let interrupt = interrupt()?;
+    let written = match init::init(&opts, interrupt.clone()).await {
+        Ok(w) => w,
+        Err(f) if interrupt.is_cancelled() => return interrupted(f),
+        Err(f) => return Err(said(f, "init")),
+    };
     for line in &written.heard {
         crate::redact::eprint(&format!("  {line}\n"));
     }
@@ -37,9 +42,12 @@ pub async fn run(args: InitArgs) -> anyhow::Result<Outcome> {
 }
 
 async fn check(args: &InitArgs, path: &std::path::Path) -> anyhow::Result<Outcome> {
-    let checked = init::check(path, args.write_probe, args.login_url.as_deref())
-        .await
-        .map_err(|f| said(f, &format!("init --check {}", path.display())))?;
+    let interrupt = interrupt()?;
+    let checked = match init::check(path, args.write_probe, args.login_url.as_deref(), interrupt.clone()).await {
+        Ok(c) => c,
+        Err(f) if interrupt.is_cancelled() => return interrupted(f),
+        Err(f) => return Err(said(f, &format!("init --check {}", path.display()))),
+    };
     for line in &checked.heard {
         crate::redact::eprint(&format!("  {line}\n"));
     }
@@ -67,4 +75,21 @@ fn said(failure: init::Failure, what: &str) -> anyhow::Error {
         crate::redact::eprint(&format!("  {line}\n"));
     }
     failure.error.context(what.to_string())
+}
+
+/// A token cancelled by Ctrl-C, SIGTERM or SIGHUP: discovery stops, a write probe deletes what it
+/// wrote first.
+fn interrupt() -> anyhow::Result<tokio_util::sync::CancellationToken> {
+    let token = tokio_util::sync::CancellationToken::new();
+    crate::engine::shutdown::install_signal_handlers(token.clone())?;
+    Ok(token)
+}
+
+/// Stopped by a signal: what was learnt and what became of the probe, then exit 130.
+fn interrupted(failure: init::Failure) -> anyhow::Result<Outcome> {
+    for line in &failure.heard {
+        crate::redact::eprint(&format!("  {line}\n"));
+    }
+    crate::redact::eprint(&format!("interrupted: {:#}\n", failure.error));
+    Ok(Outcome::Interrupted)
 }

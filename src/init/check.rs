@@ -41,6 +41,16 @@ pub fn disagreements(draft: &Draft, existing: &Table) -> Vec<Disagreement> {
         }
     }
     out.extend(unsupported_steps(draft, existing));
+    for f in &draft.forbidden {
+        let table = lookup_table(existing, &f.table);
+        if let Some(v) = table.and_then(|t| lookup(t, &f.path)) {
+            out.push(Disagreement {
+                key: format!("[{}] {}", f.table, f.path.join(".")),
+                workload: Some(v.to_string()),
+                target: format!("the target refuses it: {}", f.why),
+            });
+        }
+    }
     out
 }
 
@@ -79,7 +89,7 @@ fn unsupported_steps(draft: &Draft, existing: &Table) -> Vec<Disagreement> {
     for j in journeys.into_iter().flatten() {
         let name = j.get("name").and_then(Value::as_str).unwrap_or("?");
         let steps = j.get("steps").and_then(Value::as_array).into_iter().flatten();
-        for step in steps.filter_map(Value::as_str) {
+        for step in steps.filter_map(Value::as_str).map(str::trim) {
             // `assign_role:employee` is the step `assign_role`.
             let bare = step.split(':').next().unwrap_or(step);
             if let Some(u) = draft.unsupported.iter().find(|u| u.step == bare || u.step == step) {
@@ -152,6 +162,11 @@ mod tests {
         );
         d.set("load", Entry::new("admins", 2));
         d.unsupported("create_group", "no /Groups resource type");
+        d.forbid(
+            "users",
+            vec!["modify".into(), "nickName".into()],
+            "PATCH of nickName answered 500",
+        );
         d
     }
 
@@ -206,6 +221,7 @@ mod tests {
             auth = { kind = "oauth2-client-credentials" }
             [users]
             template = { userName = "x" }
+            modify = { nickName = "n" }
             [[journey]]
             name = "groups"
             steps = ["create_user", "create_group"]
@@ -220,7 +236,8 @@ mod tests {
                 "[target] auth.client_auth",
                 "[target] keep_alive",
                 "[users] template.emails",
-                "journey \"groups\""
+                "journey \"groups\"",
+                "[users] modify.nickName"
             ]
         );
         assert!(d[0].to_string().contains("client_secret_post only"), "{}", d[0]);

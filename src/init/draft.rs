@@ -121,6 +121,15 @@ pub struct Unsupported {
     pub why: String,
 }
 
+/// A key the workload must not set, and why (a modify attribute the target refuses): never
+/// written, named by `init --check` where a workload sets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forbidden {
+    pub table: String,
+    pub path: Vec<String>,
+    pub why: String,
+}
+
 /// The workload being written, and what was learnt on the way.
 #[derive(Debug, Clone, Default)]
 pub struct Draft {
@@ -131,6 +140,8 @@ pub struct Draft {
     pub heard: Vec<String>,
     /// Built-in steps the target cannot take.
     pub unsupported: Vec<Unsupported>,
+    /// Keys a workload must not set.
+    pub forbidden: Vec<Forbidden>,
 }
 
 impl Draft {
@@ -187,6 +198,16 @@ impl Draft {
                 why: why.into(),
             });
         }
+        self
+    }
+
+    /// A key the workload must not set (`path` within `[table]`), and why.
+    pub fn forbid(&mut self, table: &str, path: Vec<String>, why: impl Into<String>) -> &mut Draft {
+        self.forbidden.push(Forbidden {
+            table: table.to_string(),
+            path,
+            why: why.into(),
+        });
         self
     }
 
@@ -305,10 +326,24 @@ fn one_line(text: &str) -> String {
 /// A key segment, quoted unless it is bare (letters, digits, `_` and `-`).
 fn key_segment(s: &str) -> String {
     let bare = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    match bare {
-        true => s.to_string(),
-        false => Value::String(s.to_string()).to_string(),
+    if bare {
+        return s.to_string();
     }
+    // Always a one-line basic string, every quote, backslash and control character escaped
+    // (`toml`'s value form may choose a multi-line string, which TOML refuses as a key).
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -376,6 +411,30 @@ mod tests {
         d.set("target", Entry::new("auth.token_env", "T"));
         let keys: Vec<String> = d.sections()[0].entries.iter().map(Entry::key).collect();
         assert_eq!(keys, ["auth.kind", "auth.token_env", "timeout"]);
+    }
+
+    #[test]
+    fn any_key_is_one_key() {
+        let names = [
+            "a\nb",
+            "q\"uote",
+            "back\\slash",
+            "'''x",
+            "\"\"\"y",
+            "tab\there",
+            "\u{7f}del",
+            "line\u{2028}sep",
+            "urn:a.b:c",
+            "",
+        ];
+        for name in names {
+            let mut d = Draft::new();
+            d.set("users", Entry::at(vec!["template".into(), name.into()], "v"));
+            let text = d.render();
+            let t: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{name:?}: {e}\n{text}"));
+            let template = t["users"]["template"].as_table().unwrap();
+            assert_eq!(template.keys().collect::<Vec<_>>(), [name], "{text}");
+        }
     }
 
     #[test]

@@ -50,7 +50,12 @@ pub async fn probe(cx: &Context<'_>, draft: &mut Draft) -> anyhow::Result<()> {
         anyhow::bail!("{dn} exists already (not the probe's); nothing was written");
     }
     let (attrs, password) = entry(t, &vars, &name);
-    if let Err(e) = dir.add(&dn, attrs).await {
+    super::announce(cx, &dn);
+    let added = tokio::select! {
+        added = dir.add(&dn, attrs) => added.map_err(|e| e.to_string()),
+        () = cx.stop.cancelled() => Err("interrupted".to_string()),
+    };
+    if let Err(e) = added {
         // A refused add wrote nothing; a broken connection may have: it is read, and deleted.
         if dir.exists(&dn).await.unwrap_or(true) {
             remove(cx, dir, t, &dn, &name).await.map_err(|r| left(cx, &dn, &r))?;
@@ -58,7 +63,11 @@ pub async fn probe(cx: &Context<'_>, draft: &mut Draft) -> anyhow::Result<()> {
         anyhow::bail!("the write probe's add of {dn} failed: {e}; nothing is left");
     }
     draft.heard(format!("write probe: added {dn}"));
-    let lived = life(dir, t, &dn, &vars, password.as_deref(), draft).await;
+    // Interrupted (Ctrl-C, SIGTERM, SIGHUP): straight to the delete, which is never cut short.
+    let lived = tokio::select! {
+        lived = life(dir, t, &dn, &vars, password.as_deref(), draft) => lived,
+        () = cx.stop.cancelled() => Err(anyhow::anyhow!("interrupted")),
+    };
     let removed = remove(cx, dir, t, &dn, &name).await;
     match (lived, removed) {
         (_, Err(r)) => Err(left(cx, &dn, &r)),

@@ -137,17 +137,26 @@ pub async fn discover(cx: &Context<'_>, login_url: &str, draft: &mut Draft) -> a
     let password_grant = grants.as_ref().is_some_and(|g| g.iter().any(|x| x == "password"));
     let refresh = grants.as_ref().is_none_or(|g| g.iter().any(|x| x == "refresh_token"));
     pkce(meta.as_ref(), draft);
+    // The target's own client (and its secret) stands in for a login client only at the token
+    // endpoint it signs in at: never sent to another one the login's metadata names.
+    let target_client = target.as_ref().filter(|t| oauth_meta::same_url(&t.0, &token));
+    if target.is_some() && target_client.is_none() && cx.login.client_id.is_none() {
+        draft.heard(format!(
+            "the IdP's token endpoint {} is not the target's: its client is not used there (give --login-client-id and --login-client-secret-env)",
+            crate::redact::url(&token)
+        ));
+    }
     let client = LoginClient {
         client_id: cx
             .login
             .client_id
             .clone()
-            .or_else(|| target.as_ref().and_then(|t| t.1.clone())),
+            .or_else(|| target_client.and_then(|t| t.1.clone())),
         client_secret_env: cx
             .login
             .client_secret_env
             .clone()
-            .or_else(|| target.as_ref().and_then(|t| t.2.clone())),
+            .or_else(|| target_client.and_then(|t| t.2.clone())),
         redirect_uri: cx.login.redirect_uri.clone(),
     };
     let redirect_uri = client.redirect_uri.clone().unwrap_or_else(|| REDIRECT_URI.to_string());

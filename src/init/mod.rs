@@ -158,9 +158,9 @@ pub struct Written {
 }
 
 /// `provbench init URL`: discovery, then the workload's text (parsed as a workload first).
-pub async fn init(opts: &Options) -> Result<Written, Failure> {
+pub async fn init(opts: &Options, interrupt: CancellationToken) -> Result<Written, Failure> {
     let mut draft = Draft::new();
-    match write(opts, &mut draft).await {
+    match write(opts, &mut draft, interrupt).await {
         Ok(text) => Ok(Written {
             text,
             heard: draft.heard,
@@ -179,9 +179,17 @@ pub struct Failure {
     pub error: anyhow::Error,
 }
 
-async fn write(opts: &Options, draft: &mut Draft) -> anyhow::Result<String> {
+async fn write(opts: &Options, draft: &mut Draft, interrupt: CancellationToken) -> anyhow::Result<String> {
+    // A URL's userinfo would be written into the workload (and its logs) as it stands.
+    if let Ok(u) = reqwest::Url::parse(&opts.url)
+        && (!u.username().is_empty() || u.password().is_some())
+    {
+        anyhow::bail!(
+            "the URL carries credentials (user:password@): give them as the workload does instead (--token-env, --client-secret-env, --bind-dn with --password-env)"
+        );
+    }
     target_section(opts, draft);
-    let target_table = target_table(&draft)?;
+    let target_table = target_table(draft)?;
     oauth::discover(&target_table, opts.timeout, draft).await?;
     if opts.kind == Kind::Ldap {
         // A target of kind ldap needs its base DN before it can be resolved.
@@ -189,7 +197,8 @@ async fn write(opts: &Options, draft: &mut Draft) -> anyhow::Result<String> {
     }
     let minimal = minimal_workload(draft, opts.kind)?;
     let run_id = RunId::generate();
-    let stop = CancellationToken::new();
+    // Cancelled by a signal (the caller's token) or when discovery ends.
+    let stop = interrupt.child_token();
     let target = targets::resolve(&minimal, stop.clone(), None, None)
         .await
         .map_err(|e| oauth::sign_in_hint(e, draft))?;
@@ -226,9 +235,14 @@ pub struct Checked {
 
 /// `provbench init --check WORKLOAD`: the same discovery against the workload's own target
 /// (read-only unless `write_probe`), each found setting compared with the workload's.
-pub async fn check(path: &Path, write_probe: bool, login_url: Option<&str>) -> Result<Checked, Failure> {
+pub async fn check(
+    path: &Path,
+    write_probe: bool,
+    login_url: Option<&str>,
+    interrupt: CancellationToken,
+) -> Result<Checked, Failure> {
     let mut draft = Draft::new();
-    match check_with(path, write_probe, login_url, &mut draft).await {
+    match check_with(path, write_probe, login_url, &mut draft, interrupt).await {
         Ok(disagreements) => Ok(Checked {
             disagreements,
             heard: draft.heard,
@@ -245,6 +259,7 @@ async fn check_with(
     write_probe: bool,
     login_url: Option<&str>,
     draft: &mut Draft,
+    interrupt: CancellationToken,
 ) -> anyhow::Result<Vec<check::Disagreement>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let workload = Workload::parse(path, &text, &Overrides::default())?;
@@ -256,7 +271,8 @@ async fn check_with(
         .unwrap_or_default();
     oauth::discover(&target_table, workload.http.timeout, draft).await?;
     let run_id = RunId::generate();
-    let stop = CancellationToken::new();
+    // Cancelled by a signal (the caller's token) or when discovery ends.
+    let stop = interrupt.child_token();
     let target = match targets::resolve(&workload, stop.clone(), None, None).await {
         Ok(t) => t,
         // A sign-in refused for a setting the token endpoint's metadata disagrees with: that
@@ -297,9 +313,17 @@ async fn check_with(
 
 /// Read-only discovery of the target, the write probe when allowed, and the login shape.
 async fn discover(cx: &Context<'_>, kind: Kind, draft: &mut Draft) -> anyhow::Result<()> {
-    match kind {
-        Kind::Scim | Kind::Http => scim::discover(cx, kind, draft).await?,
-        Kind::Ldap => ldap::discover(cx, draft).await?,
+    // Reads only: a signal ends them at once. The probes watch it themselves, since what they
+    // wrote must be deleted first.
+    let read = async {
+        match kind {
+            Kind::Scim | Kind::Http => scim::discover(cx, kind, draft).await,
+            Kind::Ldap => ldap::discover(cx, draft).await,
+        }
+    };
+    tokio::select! {
+        read = read => read?,
+        () = cx.stop.cancelled() => anyhow::bail!("interrupted: nothing was written"),
     }
     match (cx.write_probe, kind) {
         (true, Kind::Scim) => scim_probe::probe(cx, draft).await?,
@@ -446,6 +470,15 @@ fn header(opts: &Options, draft: &mut Draft) {
 /// Marks `entry` as found, equal to what a workload leaving it out implies.
 pub fn found_default(entry: Entry, implied: impl Into<toml::Value>) -> Entry {
     entry.found(Found::equal().implied(implied))
+}
+
+/// Said on stderr the moment before the write probe writes, so that even a `kill -9` leaves the
+/// name of what to look for: the run id the probe's user or entry carries.
+fn announce(cx: &Context<'_>, what: &str) {
+    crate::redact::eprint(&format!(
+        "  write probe: creating {what} (run id {}); if init is killed before it deletes it: provbench cleanup --run-id {} with the target's workload or flags\n",
+        cx.run_id, cx.run_id
+    ));
 }
 
 /// Where `init --out` writes: refuses to overwrite a file unless `force`.

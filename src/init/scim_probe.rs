@@ -54,14 +54,24 @@ pub async fn probe(cx: &Context<'_>, draft: &mut Draft) -> anyhow::Result<()> {
     let mut failure: Option<String> = None;
     let mut left: Vec<String> = Vec::new();
     let mut made = false;
-    match create(&client, cx.run_id, body, &sent).await {
+    super::announce(cx, &sent);
+    let created = tokio::select! {
+        created = create(&client, cx.run_id, body, &sent) => created,
+        () = cx.stop.cancelled() => Err("interrupted during the create".to_string()),
+    };
+    match created {
         Ok(user) => {
             made = true;
             draft.heard(format!(
                 "POST /Users created the probe user {} (id {})",
                 user.user_name, user.id
             ));
-            if let Err(why) = steps::exercise(&client, cx, &user, draft).await {
+            // Interrupted (Ctrl-C, SIGTERM, SIGHUP): straight to the delete, never cut short.
+            let exercised = tokio::select! {
+                exercised = steps::exercise(&client, cx, &user, draft) => exercised,
+                () = cx.stop.cancelled() => Err("interrupted".to_string()),
+            };
+            if let Err(why) = exercised {
                 failure = Some(why);
             }
             if let Err(why) = remove(&client, &user, draft).await {

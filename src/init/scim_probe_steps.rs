@@ -69,7 +69,7 @@ pub async fn exercise(client: &HttpClient, cx: &Context<'_>, user: &Owned, draft
     find(client, user, draft).await
 }
 
-/// GET /Users/{id}: the created user, with its own id.
+/// GET /Users/{id}: the created user, with its own id and the name the probe sent.
 async fn read(client: &HttpClient, user: &Owned) -> Result<Value, String> {
     let r = client
         .call(Method::GET, &user.path, None)
@@ -78,7 +78,17 @@ async fn read(client: &HttpClient, user: &Owned) -> Result<Value, String> {
     let status = r.status.as_u16();
     let v: Option<Value> = serde_json::from_slice(&r.body).ok();
     match v {
-        Some(v) if status == 200 && v.get("id").and_then(Value::as_str) == Some(user.id.as_str()) => Ok(v),
+        // The user is ours only with our name too: a target answering with someone else's user
+        // under our id is never PATCHed or deleted.
+        Some(v)
+            if status == 200
+                && v.get("id").and_then(Value::as_str) == Some(user.id.as_str())
+                && v.get("userName")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&user.user_name)) =>
+        {
+            Ok(v)
+        }
         _ => Err(format!(
             "GET of the probe user {} answered HTTP {status}, not the user: {}",
             user.id,
@@ -196,6 +206,12 @@ async fn modify(
     }
     for (attr, why) in &refused {
         draft.heard(format!("PATCH of {attr} {why}"));
+        let status = why.split(':').next().unwrap_or(why);
+        draft.forbid(
+            "users",
+            vec!["modify".into(), attr.clone()],
+            format!("PATCH of {attr} {status}"),
+        );
         if !attr.contains('.') {
             draft.remove("users", &format!("modify.{attr}"));
         }

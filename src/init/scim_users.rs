@@ -7,6 +7,7 @@ use toml::{Table, Value};
 
 use super::draft::{Draft, Entry, Found};
 use crate::engine::targets::scim::schemas::{Attribute, CORE_USER};
+use crate::workload::dialect::carries_the_marker;
 
 /// What a created user carries when the target requires nothing more, in this order.
 const BASE: [&str; 6] = ["userName", "externalId", "name", "displayName", "emails", "active"];
@@ -226,7 +227,7 @@ fn modify(attrs: &[Attribute], draft: &mut Draft) {
         .or_else(|| {
             attrs
                 .iter()
-                .filter(|a| !["userName", "password", "externalId"].contains(&a.name.as_str()))
+                .filter(|a| !a.name.eq_ignore_ascii_case("password") && !carries_the_marker(&a.name))
                 .find(changeable)
         });
     match other {

@@ -110,6 +110,11 @@ pub fn convert(
                 if attr.trim().is_empty() || attr.contains(['"', '[', ']']) {
                     return Err(format!("users.modify: `{attr}` is not an attribute path"));
                 }
+                if carries_the_marker(attr) {
+                    return Err(format!(
+                        "users.modify: `{attr}` carries the run's marker: a modify_user that changed it would leave users cleanup cannot find (change another attribute, e.g. title)"
+                    ));
+                }
                 Template::compile(&Value::String(value.clone()), vars)
                     .map(|t| (attr.clone(), t))
                     .map_err(|m| format!("users.modify.{attr}: {m}"))
@@ -127,6 +132,15 @@ pub fn convert(
         }
     };
     Ok(Dialect { patch, modify, roles })
+}
+
+/// Whether a SCIM attribute path names an attribute that carries the run's marker (`userName`,
+/// `externalId`), in any case and however it is qualified (`urn:…:User:userName`,
+/// `userName.x`): the one rule that keeps `modify_user` off them.
+pub fn carries_the_marker(attr: &str) -> bool {
+    let last = attr.rsplit(':').next().unwrap_or(attr);
+    let name = last.split(['.', '[']).next().unwrap_or(last).trim();
+    ["userName", "externalId"].iter().any(|m| name.eq_ignore_ascii_case(m))
 }
 
 #[cfg(test)]

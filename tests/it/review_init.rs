@@ -1,5 +1,5 @@
 //! Hostile review of `provbench init` (issue 24): inputs the init tests did not try. Each test
-//! names the invariant it defends; each marked `#[ignore]` fails on main (d932a0d); run them with `--include-ignored`.
+//! names the invariant it defends; each failed on main at d932a0d.
 
 use std::path::Path;
 
@@ -19,7 +19,6 @@ use crate::support::start_reference;
 /// become keys of `[users] template`; each must read back as exactly that key, and nothing else
 /// may appear in the file.
 #[test]
-#[ignore = "fails on main d932a0d: draft::key_segment renders a name with a newline as a multi-line string, which TOML refuses as a key"]
 fn hostile_schema_attribute_names_stay_one_key_each() {
     let names = [
         "a]\n[checks]\nurl = 'http://evil.test'",
@@ -51,7 +50,6 @@ fn hostile_schema_attribute_names_stay_one_key_each() {
 /// change `userName`, however `/Schemas` spells it — a run would strip its own marker from every
 /// user it modifies, and the marker sweep (`provbench cleanup`, "0 left") would no longer find them.
 #[test]
-#[ignore = "fails on main d932a0d: scim_users::modify excludes userName case-sensitively"]
 fn modify_is_never_drafted_on_the_marker_attribute() {
     for spelling in [
         "USERNAME",
@@ -79,7 +77,6 @@ fn modify_is_never_drafted_on_the_marker_attribute() {
 /// The same, one level down: a workload may not say it either (the gate belongs in
 /// `workload::dialect::convert`, where `[users] modify` is read).
 #[test]
-#[ignore = "fails on main d932a0d: [users] modify = { userName = ... } validates"]
 fn a_workload_that_modifies_username_is_refused() {
     for key in [
         "userName",
@@ -101,7 +98,6 @@ fn a_workload_that_modifies_username_is_refused() {
 /// `init --check` (false "agrees"): a run trims step names (`Step::parse_with`), the check does
 /// not, so a journey step written with a space is run but never judged.
 #[test]
-#[ignore = "fails on main d932a0d: check::unsupported_steps compares untrimmed step names"]
 fn check_judges_a_step_the_run_would_take_however_it_is_spaced() {
     let text = "name = \"m\"\n[target]\nkind = \"embedded\"\n[load]\nmodel = \"closed\"\nadmins = 1\n\
                 iterations = 1\n[[journey]]\nname = \"j\"\nsteps = [\"create_user\", \" find_user\", \"delete_user\"]\n";
@@ -122,7 +118,6 @@ const TOKEN_ENV: &str = "PB_REVIEW_INIT_TOKEN";
 /// drafted, not the workload's own `[users] modify`; a workload that also changes an attribute
 /// the target answers 500 to is called agreeing, and every modify_user of its run fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails on main d932a0d: the probe PATCHes the drafted modify (title), never the workload's nickName; exit 0"]
 async fn check_write_probe_tries_the_workloads_own_modify() {
     let mut config = ReferenceConfig::profile("fast").unwrap();
     config.faults.patch_errors = vec!["nickName".into()];
@@ -178,7 +173,6 @@ steps = ["create_user", "modify_user", "delete_user"]
 /// on the target, and the run id (said only in the lines printed when init ends) is never shown,
 /// so not even `provbench cleanup --run-id` can be pointed at it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails on main d932a0d: init has no signal handling; SIGINT mid-probe leaves the user, unnamed"]
 async fn an_interrupted_write_probe_removes_its_user_or_names_it() {
     use provbench::reference::distribution::Distribution;
     use std::process::Stdio;

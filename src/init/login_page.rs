@@ -1,4 +1,4 @@
-//! The login page's shape, for [`super::login`]: the authorization request a login check
+//! The login page's shape, for the login discovery (`login.rs`): the authorization request a login check
 //! would send (response_type=code, the client, the redirect URI, a state, a PKCE S256
 //! challenge), GET only, followed as the check follows it (`checks::login_nav`: redirects by
 //! hand within the IdP origins, cookies in an RFC 6265 store, pages read within 1 MiB), and its

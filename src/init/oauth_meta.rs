@@ -1,6 +1,6 @@
 //! Finding an OAuth2 authorization server's metadata (OIDC Discovery 1.0, RFC 8414) from a URL
 //! of it (a token endpoint, an authorize URL, an issuer or the metadata URL itself), for
-//! [`super::oauth`] and [`super::login`]. Read-only and anonymous: GETs through `http::bare`
+//! the token-endpoint and login discovery (`oauth.rs`, `login.rs`). Read-only and anonymous: GETs through `http::bare`
 //! (no redirects followed, no credentials sent), each answer read within [`LIMIT`], only on the
 //! origin of the URL given. What it answers is kept typed and short (URLs and method names).
 

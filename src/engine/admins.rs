@@ -57,8 +57,18 @@ pub fn attack(ctx: Arc<Ctx>) -> anyhow::Result<GooseAttack> {
     Ok(attack)
 }
 
+/// Counts a session as ended when it is dropped, however it ends.
+struct SessionEnd<'a>(&'a Ctx);
+
+impl Drop for SessionEnd<'_> {
+    fn drop(&mut self) {
+        self.0.session_ended();
+    }
+}
+
 /// One admin's whole session.
 async fn session(ctx: Arc<Ctx>, _user: &mut GooseUser) -> TransactionResult {
+    let _end = SessionEnd(&ctx);
     let index = ctx.next_admin.fetch_add(1, Ordering::Relaxed);
     let seed = ctx.workload.load.seed() ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut admin = AdminState::new(index, SmallRng::seed_from_u64(seed));

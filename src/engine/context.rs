@@ -43,6 +43,11 @@ pub struct Ctx {
     pub failures: Arc<super::failures::Failures>,
     /// Fired once every admin has started its session (the open model's schedule starts then).
     pub all_started: CancellationToken,
+    /// Sessions that have ended; the last one fires [`Ctx::sessions_over`].
+    sessions_ended: AtomicUsize,
+    /// Fired when every admin's session has ended: the load's work is done. Goose notices only on
+    /// its next half-second tick, so the run does not wait for it.
+    pub sessions_over: CancellationToken,
 }
 
 impl std::ops::Deref for Ctx {
@@ -93,8 +98,18 @@ impl Ctx {
             next_admin: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             all_started: CancellationToken::new(),
+            sessions_ended: AtomicUsize::new(0),
+            sessions_over: CancellationToken::new(),
             failures,
             run,
+        }
+    }
+
+    /// Counts one admin's session as ended (also one that panicked: see `admins::SessionEnd`).
+    pub fn session_ended(&self) {
+        let ended = self.sessions_ended.fetch_add(1, Ordering::AcqRel) + 1;
+        if ended >= self.workload.load.admins() {
+            self.sessions_over.cancel();
         }
     }
 

@@ -121,8 +121,15 @@ pub async fn drive(
         tokio::spawn(c.clone().security(planned.unwrap_or(Duration::from_secs(30))));
     }
     let mut notes = Vec::new();
-    if let Err(e) = super::admins::attack(ctx.clone())?.execute().await {
-        notes.push(format!("goose ended with an error: {e}"));
+    // The load's work ends with the last session; goose's own loop would notice up to half a
+    // second later (it wakes twice a second), padding every run. Its users have all exited by
+    // then, so its future is dropped rather than awaited.
+    let attack = super::admins::attack(ctx.clone())?;
+    tokio::select! {
+        ended = attack.execute() => if let Err(e) = ended {
+            notes.push(format!("goose ended with an error: {e}"));
+        },
+        _ = ctx.sessions_over.cancelled() => {}
     }
     // The admins are done: a stop not recorded yet is the schedule's end.
     shutdown.stop_load(StopReason::ScheduleEnd);

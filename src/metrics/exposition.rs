@@ -56,6 +56,8 @@ pub struct Exposition {
 pub struct ExpositionWriter {
     shared: Exposition,
     window: std::collections::VecDeque<Vec<Option<Histogram<u64>>>>,
+    /// The window's union per series, kept between intervals.
+    merged: Vec<Histogram<u64>>,
 }
 
 impl Exposition {
@@ -72,41 +74,51 @@ impl Exposition {
         ExpositionWriter {
             shared: self.clone(),
             window: Default::default(),
+            merged: Vec::new(),
         }
     }
 }
+
+/// The window of a series rendered before its first interval.
+static EMPTY_WINDOW: std::sync::LazyLock<Histogram<u64>> = std::sync::LazyLock::new(window_histogram);
 
 fn window_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, super::series::MAX_MICROS, 2).expect("valid histogram bounds")
 }
 
 impl IntervalObserver for ExpositionWriter {
+    /// Histograms are reused: the second leaving the window lends its histograms to the one
+    /// entering it, and the merged window is emptied and refilled, so a steady run allocates
+    /// none after its first [`WINDOW_SECONDS`] seconds.
     fn interval(&mut self, view: &IntervalView<'_>) {
-        let this: Vec<Option<Histogram<u64>>> = view
-            .interval
-            .iter()
-            .map(|d| {
-                let h = d.histogram();
-                (!h.is_empty()).then(|| {
-                    let mut small = window_histogram();
-                    let _ = small.add(h.as_ref());
-                    small
-                })
-            })
-            .collect();
-        self.window.push_back(this);
-        while self.window.len() > WINDOW_SECONDS {
-            self.window.pop_front();
+        let mut this = if self.window.len() >= WINDOW_SECONDS {
+            self.window.pop_front().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        this.resize_with(view.interval.len(), || None);
+        for (slot, d) in this.iter_mut().zip(view.interval) {
+            if let Some(h) = slot {
+                h.reset();
+            }
+            let h = d.histogram();
+            if !h.is_empty() {
+                let _ = slot.get_or_insert_with(window_histogram).add(h);
+            }
         }
-        let mut merged: Vec<Histogram<u64>> = (0..view.keys.len()).map(|_| window_histogram()).collect();
+        self.window.push_back(this);
+        self.merged.resize_with(view.keys.len(), window_histogram);
+        for m in &mut self.merged {
+            m.reset();
+        }
         for interval in &self.window {
-            for (m, h) in merged.iter_mut().zip(interval) {
-                if let Some(h) = h {
+            for (m, h) in self.merged.iter_mut().zip(interval) {
+                if let Some(h) = h.as_ref().filter(|h| !h.is_empty()) {
                     let _ = m.add(h);
                 }
             }
         }
-        let text = render(view.keys, view.cumulative, &merged, &self.shared.run);
+        let text = render(view.keys, view.cumulative, &self.merged, &self.shared.run);
         *self.shared.text.write() = text;
     }
 }
@@ -256,7 +268,7 @@ pub fn render(keys: &[MetricKey], series: &[SeriesData], window: &[Histogram<u64
         );
         let _ = writeln!(out, "# TYPE {name} histogram");
         for (i, l) in &series_of {
-            histogram_samples(&mut out, &name, l, &series[*i].histogram());
+            histogram_samples(&mut out, &name, l, series[*i].histogram());
         }
         let name = format!("{base}_window_seconds");
         let _ = writeln!(
@@ -265,8 +277,7 @@ pub fn render(keys: &[MetricKey], series: &[SeriesData], window: &[Histogram<u64
         );
         let _ = writeln!(out, "# TYPE {name} summary");
         for (i, l) in &series_of {
-            let empty = window_histogram();
-            summary_samples(&mut out, &name, l, window.get(*i).unwrap_or(&empty));
+            summary_samples(&mut out, &name, l, window.get(*i).unwrap_or(&EMPTY_WINDOW));
         }
         let counters: [Counter; 3] = [
             ("errors", "failed attempts", SeriesData::errors_total),

@@ -56,7 +56,7 @@ impl IntervalObserver for Progress {
                 interval_ops += d.count();
                 self.ops += d.count();
                 self.errors += d.errors_total();
-                self.all_ops.add(&*d.histogram()).ok();
+                self.all_ops.add(d.histogram()).ok();
             }
         }
         let elapsed = view.start + view.length;

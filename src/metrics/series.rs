@@ -39,13 +39,41 @@ impl ErrorKind {
 }
 
 pub fn new_histogram() -> Histogram<u64> {
+    made::one();
     Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds")
 }
 
 /// Resolutions need no three digits: two (1 %) keep the histogram an eighth of the size, which
 /// matters as one is merged per series every second.
 fn new_resolution_histogram() -> Histogram<u64> {
+    made::one();
     Histogram::new_with_bounds(1, MAX_MICROS, 2).expect("valid histogram bounds")
+}
+
+/// The histogram [`SeriesData::histogram`] lends for a series with no samples, so that reading
+/// an empty series allocates nothing (a full-size histogram is about 190 KB).
+static EMPTY: std::sync::LazyLock<Histogram<u64>> =
+    std::sync::LazyLock::new(|| Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds"));
+
+/// Histograms made on this thread, counted in tests only: the registry's reuse of its histograms
+/// from one interval to the next is asserted as logic, not timed.
+pub mod made {
+    #[cfg(test)]
+    thread_local! {
+        static MADE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    #[inline]
+    pub(super) fn one() {
+        #[cfg(test)]
+        MADE.with(|m| m.set(m.get() + 1));
+    }
+
+    /// How many series histograms this thread has made so far.
+    #[cfg(test)]
+    pub fn so_far() -> u64 {
+        MADE.with(|m| m.get())
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -75,11 +103,8 @@ impl SeriesData {
     }
 
     /// The histogram (empty when nothing was recorded).
-    pub fn histogram(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
-        match &self.histogram {
-            Some(h) => std::borrow::Cow::Borrowed(h),
-            None => std::borrow::Cow::Owned(new_histogram()),
-        }
+    pub fn histogram(&self) -> &Histogram<u64> {
+        self.histogram.as_ref().unwrap_or(&EMPTY)
     }
 
     pub fn errors_total(&self) -> u64 {
@@ -96,7 +121,7 @@ impl SeriesData {
         self.histogram.as_ref().is_none_or(|h| h.is_empty())
             && self.errors_total() == 0
             && self.rate_limited == 0
-            && self.resolutions.is_none()
+            && self.resolutions.as_ref().is_none_or(|r| r.is_empty())
     }
 
     /// Adds samples (of the same bounds) without counters.
@@ -116,7 +141,7 @@ impl SeriesData {
             *a += b;
         }
         self.rate_limited += other.rate_limited;
-        if let Some(r) = &other.resolutions {
+        if let Some(r) = other.resolutions.as_ref().filter(|r| !r.is_empty()) {
             self.resolutions
                 .get_or_insert_with(new_resolution_histogram)
                 .add(r)
@@ -137,13 +162,20 @@ impl SeriesData {
         Some((r.value_at_quantile(0.5), r.max()))
     }
 
+    /// Empties the series, keeping its histograms' memory for the next interval.
     pub fn reset(&mut self) {
-        if let Some(h) = &mut self.histogram {
+        if let Some(h) = &mut self.histogram
+            && !h.is_empty()
+        {
             h.reset();
         }
         self.errors = [0; 4];
         self.rate_limited = 0;
-        self.resolutions = None;
+        if let Some(r) = &mut self.resolutions
+            && !r.is_empty()
+        {
+            r.reset();
+        }
     }
 
     pub fn from_histogram(h: Histogram<u64>) -> Self {

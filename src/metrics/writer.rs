@@ -111,13 +111,18 @@ fn run(
     let mut cumulative: Vec<SeriesData> = Vec::new();
     let mut interval_start = Duration::ZERO;
     let mut by_write = ByWrite::new(config.start, config.start_wall);
+    // Kept from one interval to the next: their histograms are reused, not made each second.
+    let mut data: Vec<SeriesData> = Vec::new();
+    let mut keys: Vec<MetricKey> = Vec::new();
     for n in 1u32.. {
         let boundary = config.start + config.interval * n;
         let wait = boundary.saturating_duration_since(Instant::now());
         let last = !matches!(stopped.recv_timeout(wait), Err(mpsc::RecvTimeoutError::Timeout));
         let now = config.start.elapsed();
-        let data = registry.take_interval();
-        let keys = registry.keys();
+        registry.take_interval_into(&mut data);
+        if keys.len() != data.len() {
+            keys = registry.keys();
+        }
         let length = now.saturating_sub(interval_start);
         let timestamp = humantime::format_rfc3339_millis(config.start_wall + interval_start).to_string();
         cumulative.resize_with(data.len(), SeriesData::default);
@@ -127,7 +132,7 @@ fn run(
         for (i, d) in data.iter().enumerate().filter(|(i, d)| wanted(*i, d)) {
             let h = d.histogram();
             if !h.is_empty() {
-                hlog.write_histogram(&*h, interval_start, length, Tag::new(&keys[i].hlog_tag()))
+                hlog.write_histogram(h, interval_start, length, Tag::new(&keys[i].hlog_tag()))
                     .map_err(|e| anyhow::anyhow!("cannot write histograms.hlog: {e}"))?;
             }
             csv.write(&IntervalRow::new(

@@ -175,8 +175,8 @@ pub fn compare(baseline: &Path, current: &Path, rules: &[Rule], metric: Option<&
         for (name, q) in quantiles {
             let (bv, cv) = (bh.value_at_quantile(q), ch.value_at_quantile(q));
             let change = (cv as f64 - bv as f64) / (bv.max(1) as f64);
-            let (b_ci, b_enough) = interval(&bh, q, slack(&b_res));
-            let (c_ci, c_enough) = interval(&ch, q, slack(&c_res));
+            let (b_ci, b_enough) = interval(bh, q, slack(&b_res));
+            let (c_ci, c_enough) = interval(ch, q, slack(&c_res));
             let rule = rules.iter().find(|r| r.percentile == name);
             let judged = match rule {
                 None => Judged::NoRule,

@@ -68,7 +68,7 @@ impl Buckets {
             let offset = Duration::from_secs(second - first);
             let h = d.histogram();
             if !h.is_empty() {
-                log.write_histogram(&*h, offset, Duration::from_secs(1), Tag::new(&key.hlog_tag()))
+                log.write_histogram(h, offset, Duration::from_secs(1), Tag::new(&key.hlog_tag()))
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             }
             let ts = humantime::format_rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_secs(*second));

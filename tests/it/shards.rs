@@ -112,7 +112,7 @@ steps = ["create_user", "delete_user"]
         let run = read_run(&dir.path().join(format!("shard-{i}"))).unwrap();
         for (k, d) in run.keys.iter().zip(&run.series) {
             if k.metric == "api_latency" && k.get("op") == Some("create_user") {
-                union.add(&*d.histogram()).unwrap();
+                union.add(d.histogram()).unwrap();
             }
         }
     }
@@ -215,7 +215,7 @@ steps = ["create_user", "delete_user"]
             let run = read_run(&dir.path().join(format!("shard-{i}"))).unwrap();
             for (k, d) in run.keys.iter().zip(&run.series) {
                 if k.metric == "api_latency" {
-                    h.add(&*d.histogram()).unwrap();
+                    h.add(d.histogram()).unwrap();
                 }
             }
         }

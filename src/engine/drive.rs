@@ -101,6 +101,11 @@ pub async fn drive(
             start_wall: SystemTime::now(),
             interval: Duration::from_secs(1),
             warmup: opts.warmup,
+            // An observation is recorded at the latest when its probe's bound has passed since
+            // the write's answer, which came within the request timeout; 5 s for a slow machine.
+            by_write_horizon: workload.http.timeout
+                + workload.probes.as_ref().map_or(Duration::ZERO, |p| p.timeout)
+                + Duration::from_secs(5),
         },
         observers,
     )?;

@@ -3,9 +3,13 @@
 //! load, instead of seconds of nothing and then a burst after it. `intervals.csv` keeps the
 //! observation time (what a live view sees second by second); this is what the charts draw.
 //!
-//! The interval writer folds each interval's observations in (an observation may land in any
-//! earlier second, so every bucket stays open until the run ends) and rewrites
-//! `lags_by_write.csv` atomically when something changed: a killed run keeps the last whole file.
+//! The interval writer folds each interval's observations in. An observation may land in any
+//! earlier second, but not earlier than its bound allows: a second older than the `horizon` (the
+//! longest an observation can take, from its write to its record) is closed, its row appended to
+//! `lags_by_write.csv` and its samples forgotten, so a long run holds only the open seconds and
+//! writes each row once. An observation that still comes for a closed second (a starved machine)
+//! gets a row of its own for that second; readers take the worst of a second's rows. The seconds
+//! still open are written when the run ends: a killed run's file lacks its last `horizon`.
 //! Its rows are [`IntervalRow`]s, `interval_start_s` being the second of the write.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,23 +42,58 @@ struct Bucket {
     timeouts: u64,
 }
 
-/// Every bucket of a run so far, and its row.
+/// The open seconds of a run, and their rows.
 pub struct ByWrite {
     start: Instant,
     start_wall: SystemTime,
+    horizon: Duration,
     buckets: BTreeMap<(MetricKey, u64), Bucket>,
     rows: BTreeMap<(MetricKey, u64), IntervalRow>,
+    /// Rows of closed seconds not yet appended to the file.
+    closed: Vec<IntervalRow>,
+    /// The file exists (the first write creates it, later ones append).
+    created: bool,
 }
 
 impl ByWrite {
-    /// Seconds count from the run's `start` (`start_wall` on the wall clock).
-    pub fn new(start: Instant, start_wall: SystemTime) -> ByWrite {
+    /// Seconds count from the run's `start` (`start_wall` on the wall clock); a second closes
+    /// once `horizon` has passed since its end.
+    pub fn new(start: Instant, start_wall: SystemTime, horizon: Duration) -> ByWrite {
         ByWrite {
             start,
             start_wall,
+            horizon,
             buckets: BTreeMap::new(),
             rows: BTreeMap::new(),
+            closed: Vec::new(),
+            created: false,
         }
+    }
+
+    /// Closes the seconds that ended more than the horizon before `now` (all of them when
+    /// `all`): their rows wait for [`ByWrite::write`], their samples are dropped.
+    pub fn close(&mut self, now: Instant, all: bool) {
+        let open_from = now
+            .saturating_duration_since(self.start)
+            .saturating_sub(self.horizon)
+            .as_secs();
+        let closing: Vec<(MetricKey, u64)> = self
+            .buckets
+            .keys()
+            .filter(|(_, second)| all || second + 1 < open_from)
+            .cloned()
+            .collect();
+        for id in closing {
+            self.buckets.remove(&id);
+            if let Some(row) = self.rows.remove(&id) {
+                self.closed.push(row);
+            }
+        }
+    }
+
+    /// Seconds still open (their samples kept).
+    pub fn open(&self) -> usize {
+        self.buckets.len()
     }
 
     /// Folds observations in (`keys` names the series by id); whether any row changed.
@@ -104,20 +143,30 @@ impl ByWrite {
         }
     }
 
-    /// Every row, by series then second.
+    /// The open seconds' rows, by series then second.
     pub fn rows(&self) -> impl Iterator<Item = &IntervalRow> {
         self.rows.values()
     }
 
-    /// Rewrites `dir/lags_by_write.csv` whole (a temp file renamed over it).
-    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
-        let tmp = dir.join(format!(".{FILE}.tmp"));
-        let mut csv = IntervalCsv::create(&tmp)?;
-        for row in self.rows() {
-            csv.write(row)?;
+    /// Appends the closed seconds' rows to `dir/lags_by_write.csv` (creating it, header first,
+    /// with the first of them); whether there were any.
+    pub fn write(&mut self, dir: &Path) -> anyhow::Result<bool> {
+        if self.closed.is_empty() {
+            return Ok(false);
+        }
+        let path = dir.join(FILE);
+        let mut csv = if self.created {
+            IntervalCsv::append(&path)
+        } else {
+            IntervalCsv::create(&path)
+        }
+        .with_context(|| format!("cannot write {FILE}"))?;
+        self.created = true;
+        for row in self.closed.drain(..) {
+            csv.write(&row)?;
         }
         csv.flush()?;
-        std::fs::rename(&tmp, dir.join(FILE)).with_context(|| format!("cannot write {FILE}"))
+        Ok(true)
     }
 }
 
@@ -136,7 +185,7 @@ mod tests {
     fn observations_are_bucketed_by_the_second_of_their_write() {
         let dir = tempfile::tempdir().unwrap();
         let start = Instant::now();
-        let mut by = ByWrite::new(start, SystemTime::UNIX_EPOCH);
+        let mut by = ByWrite::new(start, SystemTime::UNIX_EPOCH, Duration::from_secs(3600));
         let keys = [MetricKey::new("sync_lag")
             .tag("op", "create_user")
             .tag("service", "crm")];
@@ -151,6 +200,7 @@ mod tests {
         // Observed much later, still about a write of second 1; one of second 2 timed out.
         assert!(by.add(&keys, vec![w(1, 20_000, false), w(2, 60_000_000, true)]));
         assert!(!by.add(&keys, vec![]));
+        by.close(start, true);
         by.write(dir.path()).unwrap();
         let rows = read(dir.path());
         assert_eq!(rows.len(), 2);
@@ -160,5 +210,42 @@ mod tests {
         );
         assert_eq!((rows[1].interval_start_s, rows[1].timeouts), (2.0, 1));
         assert_eq!(rows[0].timestamp, "1970-01-01T00:00:01.000Z");
+    }
+    /// A long run keeps only the seconds an observation can still come for: the soak's memory
+    /// and CPU per operation grew with every second the file held (rewritten whole each
+    /// second). Every observation is still in the file once, a late one in a row of its own.
+    #[test]
+    fn seconds_past_the_horizon_close_and_are_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = Instant::now();
+        let mut by = ByWrite::new(start, SystemTime::UNIX_EPOCH, Duration::from_secs(2));
+        let keys = [MetricKey::new("sync_lag").tag("service", "crm")];
+        let w = |s: u64, micros| Written {
+            series: SeriesId(0),
+            at: start + Duration::from_millis(s * 1000 + 500),
+            micros,
+            timed_out: false,
+        };
+        let mut most_open = 0;
+        for now in 1..=600u64 {
+            by.add(&keys, vec![w(now - 1, 1_000), w(now - 1, 3_000)]);
+            by.close(start + Duration::from_secs(now), false);
+            most_open = most_open.max(by.open());
+            by.write(dir.path()).unwrap();
+        }
+        assert!(most_open <= 4, "open seconds {most_open}");
+        // Second 10 closed long ago: an observation for it now gets a row of its own.
+        by.add(&keys, vec![w(10, 9_000)]);
+        by.close(start + Duration::from_secs(601), true);
+        by.write(dir.path()).unwrap();
+        let rows = read(dir.path());
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 1201);
+        let tenth: Vec<_> = rows
+            .iter()
+            .filter(|r| r.interval_start_s == 10.0)
+            .map(|r| r.max_us)
+            .collect();
+        assert_eq!(tenth, [Some(3_000), Some(9_000)]);
+        assert_eq!(rows.len(), 601);
     }
 }

@@ -36,6 +36,8 @@ struct State {
     rows: Vec<Value>,
     /// The asynchronous series by the second of their write: key → [[second, p99 µs], …].
     by_write: Map<String, Value>,
+    /// The same lines as numbers, kept as the seconds close: key → second → p99 µs.
+    by_write_lines: std::collections::BTreeMap<String, std::collections::BTreeMap<u64, u64>>,
     /// The verdict, once the run is over.
     outcome: Option<Value>,
     /// The series that recorded something so far: what `intervals.csv` and
@@ -95,16 +97,22 @@ impl IntervalObserver for Dashboard {
             );
         }
         if let Some(by_write) = view.by_write {
-            let mut lines: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+            // The open seconds only are in `by_write`: closed ones stay as they were last drawn,
+            // the last KEPT seconds of each line.
             for r in by_write.rows() {
                 if let (Some(key), Some(p99)) = (r.key(), r.p99_us) {
-                    lines
-                        .entry(key.to_string())
-                        .or_default()
-                        .push(json!([r.interval_start_s, p99]));
+                    let line = state.by_write_lines.entry(key.to_string()).or_default();
+                    line.insert(r.interval_start_s as u64, p99);
+                    while line.len() > KEPT {
+                        line.pop_first();
+                    }
                 }
             }
-            state.by_write = lines.into_iter().map(|(k, v)| (k, Value::Array(v))).collect();
+            state.by_write = state
+                .by_write_lines
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::Array(v.iter().map(|(s, p)| json!([s, p])).collect())))
+                .collect();
         }
         state.rows.push(row);
         if state.rows.len() > KEPT {

@@ -81,6 +81,16 @@ impl IntervalCsv {
         Ok(IntervalCsv { writer })
     }
 
+    /// Opens an existing file (written by [`IntervalCsv::create`]) to add rows at its end.
+    pub fn append(path: &Path) -> anyhow::Result<IntervalCsv> {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let writer = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        Ok(IntervalCsv { writer })
+    }
+
     pub fn write(&mut self, row: &IntervalRow) -> anyhow::Result<()> {
         self.writer.serialize(row)?;
         Ok(())

@@ -58,6 +58,9 @@ pub struct WriterConfig {
     pub interval: Duration,
     /// Intervals that start before this are written but left out of the run's totals.
     pub warmup: Duration,
+    /// The longest an asynchronous observation can take from its write to its record: seconds
+    /// of writes older than this are closed ([`ByWrite`]).
+    pub by_write_horizon: Duration,
 }
 
 pub struct IntervalWriter {
@@ -110,7 +113,7 @@ fn run(
         .map_err(|e| anyhow::anyhow!("cannot write histograms.hlog: {e}"))?;
     let mut cumulative: Vec<SeriesData> = Vec::new();
     let mut interval_start = Duration::ZERO;
-    let mut by_write = ByWrite::new(config.start, config.start_wall);
+    let mut by_write = ByWrite::new(config.start, config.start_wall, config.by_write_horizon);
     // Kept from one interval to the next: their histograms are reused, not made each second.
     let mut data: Vec<SeriesData> = Vec::new();
     let mut keys: Vec<MetricKey> = Vec::new();
@@ -147,9 +150,9 @@ fn run(
         }
         // The hlog writes straight to the file (no buffer): every interval is on disk now.
         csv.flush()?;
-        if by_write.add(&keys, registry.take_written())
-            && let Err(e) = by_write.write(dir)
-        {
+        by_write.add(&keys, registry.take_written());
+        by_write.close(Instant::now(), last);
+        if let Err(e) = by_write.write(dir) {
             // The charts then fall back to the time of observation; the run goes on.
             tracing::warn!("{e:#}");
         }
@@ -197,6 +200,7 @@ mod tests {
             start_wall: SystemTime::now(),
             interval: Duration::from_millis(20),
             warmup: Duration::ZERO,
+            by_write_horizon: Duration::from_secs(60),
         };
         let writer = IntervalWriter::spawn(registry, dir.path(), config, vec![]).unwrap();
         std::thread::sleep(Duration::from_millis(150));

@@ -100,8 +100,13 @@ fn over_time(rows: &[IntervalRow], metric: &str, all: &[f64], styles: &Styles) -
     for r in rows.iter().filter(|r| r.metric == metric) {
         let name = r.key().map_or_else(|| metric.to_string(), |k| label(&k));
         let at = by_label.entry(name).or_default();
+        // A second may have two rows (an observation that came after its second closed,
+        // `metrics::by_write`): the worst of them.
         if let Some(v) = r.p99_us {
-            at.insert(r.interval_start_s.floor() as u64, v as f64);
+            let v = v as f64;
+            at.entry(r.interval_start_s.floor() as u64)
+                .and_modify(|w| *w = w.max(v))
+                .or_insert(v);
         }
     }
     by_label

@@ -195,7 +195,7 @@ fn push_replace(out: &mut String, style: PatchStyle, path: &str, value: &str) {
 
 /// A PATCH body written in one buffer, operation by operation: the body [`patch_body`] makes of
 /// the same operations, without a string per operation and per value on the way (a journey's
-/// two PATCHes made eleven of them).
+/// two PATCHes made ten of them).
 struct Patch(String);
 
 impl Patch {

@@ -425,29 +425,32 @@ impl HttpClient {
             if_none_match,
             extras,
         } = headers;
-        let mut req = ::http::Request::builder()
-            .method(method.clone())
-            .uri(uri)
-            .header(header::ACCEPT, SCIM_JSON)
-            .header(header::USER_AGENT, USER_AGENT);
+        // Built in place with static header values: `Request::builder()` moves the whole
+        // request at each header and copies each `&str` value into a new allocation, a few
+        // thousand instructions per request (callgrind) for the same headers.
+        let uri =
+            ::http::Uri::try_from(uri).map_err(|e| CallError::payload(format!("cannot build the request: {e}")))?;
+        let has_body = body.is_some();
+        let mut req = ::http::Request::new(Full::new(body.unwrap_or_default()));
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = uri;
+        let h = req.headers_mut();
+        h.append(header::ACCEPT, HeaderValue::from_static(SCIM_JSON));
+        h.append(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
         if credentialed {
             if let Some(auth) = self.authorization.load().as_ref() {
-                req = req.header(header::AUTHORIZATION, auth.clone());
+                h.append(header::AUTHORIZATION, auth.clone());
             }
             for (k, v) in &self.extra_headers {
-                req = req.header(k, v);
+                h.append(k, v.clone());
             }
         }
         if let Some(tag) = if_none_match {
-            req = req.header(header::IF_NONE_MATCH, tag.clone());
+            h.append(header::IF_NONE_MATCH, tag.clone());
         }
-        let has_body = body.is_some();
         if has_body {
-            req = req.header(header::CONTENT_TYPE, SCIM_JSON);
+            h.append(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
         }
-        let mut req = req
-            .body(Full::new(body.unwrap_or_default()))
-            .map_err(|e| CallError::payload(format!("cannot build the request: {e}")))?;
         let keep_headers = extras.is_some_and(|x| x.keep_headers);
         if let Some(x) = extras {
             for (k, v) in x.headers.iter().filter(|(_, v)| credentialed || !secret(v)) {

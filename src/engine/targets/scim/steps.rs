@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::Cx;
 use crate::engine::state::{
@@ -27,12 +27,40 @@ const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 #[derive(Deserialize)]
 struct Resource<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "text")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "userName")]
+    #[serde(borrow, default, rename = "userName", deserialize_with = "text")]
     user_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "displayName")]
+    #[serde(borrow, default, rename = "displayName", deserialize_with = "text")]
     display_name: Option<Cow<'a, str>>,
+}
+
+/// A string of the answer, borrowed from its bytes unless it holds escapes: serde's derive
+/// copies every `Option<Cow<str>>` into a new `String` (three per parsed answer).
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct Text<'de>(Cow<'de, str>);
+    impl<'de> Deserialize<'de> for Text<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Text<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Borrowed(s)))
+                }
+                fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Owned(s.to_string())))
+                }
+                fn visit_string<E>(self, s: String) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Owned(s)))
+                }
+            }
+            d.deserialize_str(Visit)
+        }
+    }
+    Option::<Text<'de>>::deserialize(d).map(|t| t.map(|t| t.0))
 }
 
 #[derive(Deserialize)]
@@ -130,16 +158,16 @@ pub(super) async fn execute(
 /// A PATCH request's body holding `ops` (a JSON list's items): what every built-in change
 /// sends, and what `init`'s write probe sends to learn the target's dialect.
 pub fn patch_body(ops: &str) -> Bytes {
-    Bytes::from(format!(r#"{{"schemas":["{PATCH_OP}"],"Operations":[{ops}]}}"#))
+    let mut body = Patch::new();
+    body.0.push_str(ops);
+    body.finish()
 }
 
 /// One operation replacing attribute `path` with `value` (JSON text), in `style`.
 pub fn replace_op(style: PatchStyle, path: &str, value: &str) -> String {
-    format!(
-        r#"{{"op":"{}","path":{},"value":{value}}}"#,
-        style.op("replace"),
-        json_string(path)
-    )
+    let mut op = String::new();
+    push_replace(&mut op, style, path, value);
+    op
 }
 
 /// The operation that disables (`active` false) or enables a user, in `style`.
@@ -147,10 +175,56 @@ pub fn active_op(style: PatchStyle, active: bool) -> String {
     replace_op(style, "active", style.boolean(active))
 }
 
-/// PATCH `/Users/{id}` with the given operations (a JSON list's items).
-async fn patch_user(ctx: &Cx<'_>, series: SeriesId, id: &str, ops: &str) -> Result<Reply, StepEnd> {
+/// Appends the operation of [`replace_op`] to `out`.
+fn push_replace(out: &mut String, style: PatchStyle, path: &str, value: &str) {
+    out.push_str(r#"{"op":""#);
+    out.push_str(style.op("replace"));
+    out.push_str(r#"","path":"#);
+    if path.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        // Nothing to escape (attribute paths are names): as serde_json writes it, without a copy.
+        out.push('"');
+        out.push_str(path);
+        out.push('"');
+    } else {
+        out.push_str(&json_string(path));
+    }
+    out.push_str(r#","value":"#);
+    out.push_str(value);
+    out.push('}');
+}
+
+/// A PATCH body written in one buffer, operation by operation: the body [`patch_body`] makes of
+/// the same operations, without a string per operation and per value on the way (a journey's
+/// two PATCHes made ten of them).
+struct Patch(String);
+
+impl Patch {
+    fn new() -> Patch {
+        let mut body = String::with_capacity(192);
+        body.push_str(r#"{"schemas":[""#);
+        body.push_str(PATCH_OP);
+        body.push_str(r#""],"Operations":["#);
+        Patch(body)
+    }
+
+    /// Adds a replace of `path` with `value` (JSON text), in `style`.
+    fn replace(&mut self, style: PatchStyle, path: &str, value: &str) {
+        if !self.0.ends_with('[') {
+            self.0.push(',');
+        }
+        push_replace(&mut self.0, style, path, value);
+    }
+
+    fn finish(mut self) -> Bytes {
+        self.0.push_str("]}");
+        Bytes::from(self.0)
+    }
+}
+
+/// PATCH `/Users/{id}` with `body`.
+async fn patch_user(ctx: &Cx<'_>, series: SeriesId, id: &str, body: Bytes) -> Result<Reply, StepEnd> {
     let path = member("Users", id)?;
-    let reply = send(ctx, series, Method::PATCH, &path, Some(patch_body(ops)), &[200, 204]).await?;
+    let reply = send(ctx, series, Method::PATCH, &path, Some(body), &[200, 204]).await?;
     changed(&reply, id)?;
     Ok(reply)
 }
@@ -299,16 +373,20 @@ async fn modify_user(
         seq: ctx.next_seq(),
         admin: admin.index,
     };
-    let ops: Vec<String> = dialect
-        .modify
-        .iter()
-        .map(|(attr, value)| replace_op(dialect.patch, attr, &value.render(&vars)))
-        .collect();
-    let reply = patch_user(ctx, series, &id, &ops.join(",")).await?;
+    let mut body = Patch::new();
+    for (attr, value) in &dialect.modify {
+        // The admin's reused buffer holds each rendered value (JSON text) on its way in.
+        value.render_into(&vars, &mut admin.body);
+        body.replace(dialect.patch, attr, &admin.body);
+    }
+    let reply = patch_user(ctx, series, &id, body.finish()).await?;
     if let Some(title) = dialect.observed_title() {
-        let title = title.render(&vars);
+        // Rendered only for a write the probes observe.
         want_observation(ctx, state, &Step::ModifyUser, &reply, || {
-            Expect::Equals(Field::Title, serde_json::from_str(&title).unwrap_or_default())
+            Expect::Equals(
+                Field::Title,
+                serde_json::from_str(&title.render(&vars)).unwrap_or_default(),
+            )
         });
     }
     Ok(())
@@ -362,7 +440,7 @@ async fn role_change(
         let path = format!("{attribute}[value eq {}]", json_string(role));
         format!(r#"{{"op":"{}","path":{}}}"#, op_word(ctx, "remove"), json_string(&path))
     };
-    let reply = patch_user(ctx, series, &id, &ops).await?;
+    let reply = patch_user(ctx, series, &id, patch_body(&ops)).await?;
     if !matches!(&ctx.workload.users.dialect.roles, Roles::Attribute(a) if a == "roles") {
         // Linked services show the `roles` attribute; elsewhere there is nothing to observe.
         return Ok(());
@@ -380,8 +458,10 @@ async fn set_active(
     active: bool,
 ) -> Result<(), StepEnd> {
     let id = current_id(ctx, admin, state)?;
-    let ops = active_op(ctx.workload.users.dialect.patch, active);
-    let reply = patch_user(ctx, series, &id, &ops).await?;
+    let style = ctx.workload.users.dialect.patch;
+    let mut body = Patch::new();
+    body.replace(style, "active", style.boolean(active));
+    let reply = patch_user(ctx, series, &id, body.finish()).await?;
     let step = if active { Step::EnableUser } else { Step::DisableUser };
     want_observation(ctx, state, &step, &reply, || {
         Expect::Equals(Field::Active, serde_json::Value::Bool(active))
@@ -492,4 +572,61 @@ async fn delete_group(ctx: &Cx<'_>, state: &mut JourneyState, series: SeriesId) 
     deleted(&reply)?;
     group.owned = false;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An answer's id and names are read without a copy unless they hold escapes (serde's derive
+    /// copied each of them, three strings per parsed answer); what is not a string stays refused.
+    #[test]
+    fn answer_strings_are_borrowed_unless_escaped() {
+        let body = br#"{"id":"2819c223","userName":"a\u0041@example.test","meta":{"version":"W/\"1\""}}"#;
+        let r: Resource = parse(body).unwrap_or_else(|_| panic!("parses"));
+        assert!(matches!(r.id, Some(Cow::Borrowed("2819c223"))), "{:?}", r.id);
+        assert!(
+            matches!(&r.user_name, Some(Cow::Owned(n)) if n == "aA@example.test"),
+            "{:?}",
+            r.user_name
+        );
+        assert!(r.display_name.is_none());
+        let r: Resource = parse(br#"{"id":null}"#).unwrap_or_else(|_| panic!("parses"));
+        assert!(r.id.is_none());
+        assert!(parse::<Resource>(br#"{"id":42}"#).is_err(), "a number is no id");
+        assert!(parse::<Resource>(br#"{"id":["x"]}"#).is_err(), "a list is no id");
+    }
+
+    /// The body written operation by operation is the JSON of those operations, and the very
+    /// bytes `patch_body` makes of `replace_op`s (what `init`'s probe sends), for attribute
+    /// paths that need escaping too.
+    #[test]
+    fn a_patch_written_in_one_buffer_is_the_patch_of_its_operations() {
+        for style in [PatchStyle::Standard, PatchStyle::Entra] {
+            for path in [
+                "title",
+                "name.givenName",
+                "odd\"path\\with\nescapes",
+                "urn:x:y:1.0:User:title",
+            ] {
+                let mut one = Patch::new();
+                one.replace(style, path, r#""Title 7""#);
+                one.replace(style, "active", style.boolean(false));
+                let one = one.finish();
+                let ops = [replace_op(style, path, r#""Title 7""#), active_op(style, false)];
+                assert_eq!(one, patch_body(&ops.join(",")), "{path}");
+                let v: serde_json::Value = serde_json::from_slice(&one).expect("JSON");
+                assert_eq!(v["schemas"][0], PATCH_OP);
+                assert_eq!(v["Operations"][0]["path"], path);
+                assert_eq!(v["Operations"][0]["value"], "Title 7");
+                assert_eq!(v["Operations"][0]["op"], style.op("replace"));
+                assert_eq!(v["Operations"][1]["path"], "active");
+                assert_eq!(v["Operations"].as_array().map(Vec::len), Some(2));
+            }
+        }
+        assert_eq!(
+            &patch_body("")[..],
+            format!(r#"{{"schemas":["{PATCH_OP}"],"Operations":[]}}"#).as_bytes()
+        );
+    }
 }

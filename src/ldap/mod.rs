@@ -3,14 +3,13 @@
 //! spread over a few TCP connections, and LDAP results classified like HTTP ones.
 //!
 //! ldap3 multiplexes requests over one connection (message ids), so a handle per request is a
-//! cheap clone; `connections` spreads the load over several sockets the way a directory's own
-//! clients do. A result code other than success is an error of kind `status` that names the
+//! cheap clone; operations are pipelined on a connection before the next of `connections` is
+//! used ([`pool`]). A result code other than success is an error of kind `status` that names the
 //! code (`LDAP 68 entryAlreadyExists`), so thresholds and failure samples read as for SCIM.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -18,6 +17,7 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Search
 pub use ldap3::{Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 
 pub mod dn;
+pub mod pool;
 
 use crate::http::CallError;
 use crate::http::settings::Secret;
@@ -203,11 +203,10 @@ pub enum Removed {
     AlreadyGone,
 }
 
-/// Bound connections to one directory, used in turn. Cloning a handle is how ldap3 runs
-/// requests side by side on one connection.
+/// Bound connections to one directory, several operations in flight on each ([`pool`]).
+/// Cloning a handle is how ldap3 runs requests side by side on one connection.
 pub struct Directory {
-    handles: Vec<Ldap>,
-    next: AtomicUsize,
+    conns: Vec<pool::Pooled>,
     timeout: Duration,
     endpoint: Endpoint,
 }
@@ -216,13 +215,12 @@ impl Directory {
     /// Opens and binds `connections` connections (at least one): a wrong password or an
     /// unreachable server fails here, before any load.
     pub async fn connect(endpoint: &Endpoint, connections: usize) -> anyhow::Result<Directory> {
-        let mut handles = Vec::with_capacity(connections.max(1));
+        let mut conns = Vec::with_capacity(connections.max(1));
         for _ in 0..connections.max(1) {
-            handles.push(endpoint.bound().await?);
+            conns.push(pool::Pooled::new(endpoint.bound().await?));
         }
         Ok(Directory {
-            handles,
-            next: AtomicUsize::new(0),
+            conns,
             timeout: endpoint.timeout,
             endpoint: endpoint.clone(),
         })
@@ -232,11 +230,12 @@ impl Directory {
         &self.endpoint
     }
 
-    fn handle(&self) -> Ldap {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
-        let mut h = self.handles[i].clone();
-        h.with_timeout(self.timeout);
-        h
+    /// A handle for one operation, bounded by the endpoint's timeout, on the connection the pool
+    /// picks; counted in flight there until it is dropped.
+    fn handle(&self) -> pool::Lease<'_> {
+        let mut lease = pool::lease(&self.conns);
+        lease.ldap.with_timeout(self.timeout);
+        lease
     }
 
     /// Values are bytes: most are text, a few (AD's `unicodePwd`) are binary.
@@ -245,17 +244,17 @@ impl Directory {
         dn: &str,
         attrs: Vec<(S, HashSet<S>)>,
     ) -> Result<(), CallError> {
-        let r = self.handle().add(dn, attrs).await.map_err(classify)?;
+        let r = self.handle().ldap.add(dn, attrs).await.map_err(classify)?;
         if r.rc == 0 { Ok(()) } else { Err(status(&r)) }
     }
 
     pub async fn modify(&self, dn: &str, mods: Vec<Mod<String>>) -> Result<(), CallError> {
-        let r = self.handle().modify(dn, mods).await.map_err(classify)?;
+        let r = self.handle().ldap.modify(dn, mods).await.map_err(classify)?;
         if r.rc == 0 { Ok(()) } else { Err(status(&r)) }
     }
 
     pub async fn delete(&self, dn: &str) -> Result<Removed, CallError> {
-        let r = self.handle().delete(dn).await.map_err(classify)?;
+        let r = self.handle().ldap.delete(dn).await.map_err(classify)?;
         match r.rc {
             0 => Ok(Removed::Deleted),
             32 => Ok(Removed::AlreadyGone),
@@ -299,8 +298,9 @@ impl Directory {
     /// `noSuchObject` is `false`; a refusal or a failure is an error (it says nothing either way).
     pub async fn exists(&self, dn: &str) -> Result<bool, CallError> {
         let mut h = self.handle();
-        h.with_search_options(SearchOptions::new().sizelimit(1));
+        h.ldap.with_search_options(SearchOptions::new().sizelimit(1));
         let found = h
+            .ldap
             .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
             .await
             .map_err(classify)?;
@@ -348,8 +348,9 @@ impl Directory {
         cap: usize,
     ) -> Result<(Vec<SearchEntry>, bool), CallError> {
         let mut h = self.handle();
-        h.with_search_options(SearchOptions::new().sizelimit(asked));
+        h.ldap.with_search_options(SearchOptions::new().sizelimit(asked));
         let mut stream = h
+            .ldap
             .streaming_search(base, scope, filter, attrs.to_vec())
             .await
             .map_err(classify)?;

@@ -545,7 +545,13 @@ impl LdapTarget {
 
     /// The DN of the user entry named `value`.
     pub fn user_dn(&self, value: &str) -> String {
-        format!("{}={},{}", self.rdn, crate::ldap::dn_escape(value), self.base_dn)
+        // Pushed into one allocation: `format!` cost more than the rest of an add's own work.
+        let value = crate::ldap::dn_escape(value);
+        let mut dn = String::with_capacity(self.rdn.len() + value.len() + self.base_dn.len() + 2);
+        for part in [self.rdn.as_str(), "=", &value, ",", self.base_dn.as_str()] {
+            dn.push_str(part);
+        }
+        dn
     }
 
     /// The DN of the group named `cn`.

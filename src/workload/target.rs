@@ -112,7 +112,7 @@ pub struct LdapWire {
     pub base_dn: Option<Spanned<String>>,
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
-    /// LDAP connections (requests are multiplexed on each; default 4).
+    /// LDAP connections (default 4; up to 8 requests in flight on one before the next is used).
     #[serde(default)]
     pub max_connections: Option<Spanned<usize>>,
 }

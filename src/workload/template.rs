@@ -173,6 +173,15 @@ impl Template {
         })
     }
 
+    /// True when every rendering is the same text: no placeholder that changes from one render
+    /// to the next (`{run_id}`, `{seq}`, `{first}`, `{last}`, `{admin}`, a runtime name);
+    /// `[users] vars` are fixed for the run. What is fixed can be rendered once.
+    pub fn is_fixed(&self) -> bool {
+        self.pieces
+            .iter()
+            .all(|p| matches!(p, Piece::Literal(_) | Piece::Slot(Slot::Var(_))))
+    }
+
     /// The runtime names the template uses, in order.
     pub fn runtime_names(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|p| match p {

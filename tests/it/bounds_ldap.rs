@@ -23,7 +23,7 @@ fn ber_len(n: usize) -> Vec<u8> {
 }
 
 /// A BER element: `tag`, its length, `content`.
-fn ber(tag: u8, content: &[u8]) -> Vec<u8> {
+pub(super) fn ber(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     out.extend(ber_len(content.len()));
     out.extend_from_slice(content);
@@ -31,14 +31,14 @@ fn ber(tag: u8, content: &[u8]) -> Vec<u8> {
 }
 
 /// An LDAPMessage: the message id and one protocol operation.
-fn ldap_message(id: &[u8], op: Vec<u8>) -> Vec<u8> {
+pub(super) fn ldap_message(id: &[u8], op: Vec<u8>) -> Vec<u8> {
     let mut content = ber(0x02, id);
     content.extend(op);
     ber(0x30, &content)
 }
 
 /// Reads one BER element's tag and content.
-async fn read_ber(r: &mut tokio::net::tcp::OwnedReadHalf) -> Option<(u8, Vec<u8>)> {
+pub(super) async fn read_ber(r: &mut tokio::net::tcp::OwnedReadHalf) -> Option<(u8, Vec<u8>)> {
     let tag = r.read_u8().await.ok()?;
     let first = r.read_u8().await.ok()?;
     let len = match first {
@@ -69,7 +69,7 @@ fn search_base(op: &[u8]) -> String {
     String::from_utf8_lossy(&body[skip..skip + len]).into_owned()
 }
 
-type Writer = Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>;
+pub(super) type Writer = Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>;
 
 /// A directory that binds anyone and answers every search with entries without end, each
 /// named as the run's (`uid=pb-1a2b3c4d-N` under the searched base), ignoring size limits and

@@ -22,6 +22,7 @@ mod init_probe;
 mod init_scim;
 mod layering;
 mod ldap;
+mod ldap_pool;
 mod login_egress;
 mod mock_target;
 mod preflight;

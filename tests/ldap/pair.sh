@@ -28,6 +28,10 @@ modulepath $MODULES
 moduleload back_mdb
 CONF
 }
+# The map is an upper bound of address space, not memory or disk (the file grows as entries are
+# written): at 100 MB the provider filled it after about 100,000 entries, and every add then
+# failed with LDAP 80 (txn_commit failed). 16 GiB holds millions of entries of a long run.
+MAXSIZE=17179869184
 {
   common
   if [ -n "$LPORT" ]; then
@@ -42,7 +46,7 @@ moduleload syncprov
 moduleload ppolicy
 pidfile $DIR/provider.pid
 database mdb
-maxsize 104857600
+maxsize $MAXSIZE
 suffix "dc=example,dc=test"
 rootdn "cn=admin,dc=example,dc=test"
 rootpw $PW
@@ -61,7 +65,7 @@ CONF
 moduleload ppolicy
 pidfile $DIR/consumer.pid
 database mdb
-maxsize 104857600
+maxsize $MAXSIZE
 suffix "dc=example,dc=test"
 rootdn "cn=admin,dc=example,dc=test"
 rootpw $PW

@@ -3,6 +3,7 @@
 //! search ([`sweep`]). What each step writes comes from `[directory]`
 //! ([`crate::workload::directory`]).
 
+pub mod entry;
 pub mod steps;
 pub mod sweep;
 
@@ -20,6 +21,8 @@ use crate::workload::{Step, Workload};
 pub struct Ldap {
     pub dir: Arc<Directory>,
     pub config: Box<LdapTarget>,
+    /// What `create_user` adds, shaped once from `config`.
+    entry: entry::EntryShape,
 }
 
 impl Ldap {
@@ -29,6 +32,7 @@ impl Ldap {
         Ok(Ldap {
             dir: Arc::new(dir),
             config: Box::new(config.clone()),
+            entry: entry::EntryShape::new(config),
         })
     }
 
@@ -47,7 +51,7 @@ impl Ldap {
         step: &Step,
         state: &mut JourneyState,
     ) -> Result<(), StepEnd> {
-        steps::execute(run, &self.dir, &self.config, admin, step, state).await
+        steps::execute(run, &self.dir, (&self.config, &self.entry), admin, step, state).await
     }
 
     /// Before the load: the users' base DN must exist (every create under one that does not

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use super::entry::{EntryShape, Rendered};
 use crate::engine::state::{
     AdminState, JourneyGroup, JourneyState, Run, StepEnd, created, current_id, payload, role_observed, user, user_id,
     want_observation_of,
@@ -13,7 +14,7 @@ use crate::http::CallError;
 use crate::ldap::{Directory, Mod, Removed, Scope, ldap_escape};
 use crate::probes::condition::{Expect, Field};
 use crate::workload::Step;
-use crate::workload::directory::{Change, LdapRoles, LdapTarget, PasswordWrite, text};
+use crate::workload::directory::{Change, LdapRoles, LdapTarget, text};
 use crate::workload::template::Vars;
 
 /// The operation a step sends, for failure samples.
@@ -34,13 +35,13 @@ pub fn request_line(t: &LdapTarget, step: &Step) -> &'static str {
 pub async fn execute(
     ctx: &Run,
     dir: &Directory,
-    t: &LdapTarget,
+    (t, entry): (&LdapTarget, &EntryShape),
     admin: &mut AdminState,
     step: &Step,
     state: &mut JourneyState,
 ) -> Result<(), StepEnd> {
     match step {
-        Step::CreateUser => create_user(ctx, dir, t, admin, state).await,
+        Step::CreateUser => create_user(ctx, dir, (t, entry), admin, state).await,
         Step::GetUser => {
             let dn = current_id(ctx, admin, state)?;
             let found = call(ctx, dir.search(&dn, Scope::Base, "(objectClass=*)", &["1.1"], None)).await?;
@@ -132,7 +133,7 @@ fn vars<'a>(ctx: &'a Run, admin: &AdminState, seq: u64) -> Vars<'a> {
 async fn create_user(
     ctx: &Run,
     dir: &Directory,
-    t: &LdapTarget,
+    (t, entry): (&LdapTarget, &EntryShape),
     admin: &mut AdminState,
     state: &mut JourneyState,
 ) -> Result<(), StepEnd> {
@@ -140,36 +141,9 @@ async fn create_user(
     let vars = vars(ctx, admin, seq);
     let name = text(&t.name, &vars);
     let dn = t.user_dn(&name);
-    let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = Vec::with_capacity(t.attributes.len() + 4);
-    let mut put = |a: &str, values: HashSet<Vec<u8>>| attrs.push((a.as_bytes().to_vec(), values));
-    put(
-        "objectClass",
-        t.object_classes.iter().map(|c| c.clone().into_bytes()).collect(),
-    );
-    put(&t.rdn, HashSet::from([name.clone().into_bytes()]));
-    for (a, values) in &t.attributes {
-        // LDAP has no empty values: a template that renders empty leaves the attribute out.
-        let values: HashSet<Vec<u8>> = values
-            .iter()
-            .map(|v| text(v, &vars))
-            .filter(|v| !v.is_empty())
-            .map(String::into_bytes)
-            .collect();
-        if !values.is_empty() {
-            put(a, values);
-        }
-    }
-    match &t.password {
-        PasswordWrite::None => {}
-        PasswordWrite::UserPassword(p) => put("userPassword", HashSet::from([text(p, &vars).into_bytes()])),
-        // Active Directory: the password and the enabled account in one add (over TLS, as
-        // validate holds it), so no user exists, even for a moment, enabled without its password
-        // or with a clear-text one.
-        PasswordWrite::UnicodePwd(p) => {
-            put("unicodePwd", HashSet::from([crate::ldap::ad_password(&text(p, &vars))]));
-            put("userAccountControl", HashSet::from([b"512".to_vec()]));
-        }
-    }
+    let mut rendered = Rendered::default();
+    entry.render(&vars, &mut rendered);
+    let attrs = entry.attributes(&name, &rendered);
     // The entry is named by what was sent, and that carries the marker: what the journey leaves
     // goes to the ledger at its end, as for SCIM.
     call(ctx, dir.add(&dn, attrs)).await?;

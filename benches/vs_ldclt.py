@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""provbench beside ldclt: generator CPU time per LDAP operation against the same slapd.
+
+Each run gets a fresh OpenLDAP provider (`tests/ldap/pair.sh` in a directory on /dev/shm, so no
+fsync paces the adds; its consumer is stopped at once, so only the provider works) pinned to
+CPU 1. From CPU 0, 389-ds's `ldclt` (Debian `389-ds-base`) and provbench, alternating, then do
+the same operations with the same number of streams:
+
+- `add`: N entries of the shape of `ldclt -e add,person`: objectClass person, the naming `cn`,
+  and `sn: toto sn`. ldclt: `-e add,person,incr,noloop,commoncounter -r1 -RN`, one connection
+  per thread; provbench: a closed-model `kind = "ldap"` workload whose one step is
+  `create_user`, `admins` = streams, `max_connections` = streams (provbench pipelines several
+  operations on one of them), probes off, `--keep-users` (ldclt deletes nothing either).
+- `modify` (with `--ops add,modify`): ldclt replaces `sn` of each of the N entries it added
+  (`-e attreplace=sn:…`); provbench runs `create_user` then `modify_user` (a replace of `sn`) in
+  each journey, and its CPU per modify is that run's CPU less the add-only run's, per modify.
+
+The script reports each generator's user+system CPU per operation (wait4's rusage: every thread
+of the process, start-up and reports included, so runs are long enough to make those small),
+its peak RSS, the operations that succeeded (errors are reported, and a run with errors is not
+compared), and the ratio provbench / ldclt. A benchmark reports; it asserts nothing.
+
+    python3 benches/vs_ldclt.py [--ops add] [--count 50000] [--streams 4] [--repeat 3] \\
+        [--provbench target/release/provbench]
+
+Needs slapd and ldap-utils (Debian), taskset (util-linux) and, for the other side, ldclt
+(`apt-get install 389-ds-base`); without ldclt the script says so and reports provbench alone.
+Loopback only; every run is bounded by its operation count (ldclt stops at the end of its
+range, `noloop`; it notices its threads are done at its next 10 s sample, idle).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PAIR = os.path.join(HERE, "..", "tests", "ldap", "pair.sh")
+ADMIN = "cn=admin,dc=example,dc=test"
+PEOPLE = "ou=people,dc=example,dc=test"
+
+WORKLOAD = """name = "vs-ldclt-{op}"
+[target]
+kind = "ldap"
+url = "ldap://127.0.0.1:{port}"
+bind_dn = "{admin}"
+password_file = "{pw}"
+base_dn = "{people}"
+max_connections = {streams}
+[directory]
+rdn = "cn"
+name = "{{run_id}}-{{seq}}"
+object_classes = ["person"]
+attributes = {{ sn = "toto sn" }}
+modify = {{ sn = "toto {{seq}}" }}
+[load]
+model = "closed"
+admins = {streams}
+iterations = {per_stream}
+[[journey]]
+name = "{op}"
+steps = {steps}
+[probes]
+enabled = false
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Directory:
+    """A fresh provider on CPU 1 in its own directory; stopped and removed on exit."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="provbench-vs-ldclt-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        self.port = free_port()
+        subprocess.run(["taskset", "-c", "1", "bash", PAIR, self.dir, str(self.port), str(free_port())],
+                       check=True, stdout=subprocess.DEVNULL)
+        # Only the provider is measured against: the consumer would replicate every add on CPU 1.
+        self.stop("consumer.pid")
+        self.pw_file = os.path.join(self.dir, "admin.pw")
+        self.password = open(self.pw_file).read()
+
+    def stop(self, pidfile):
+        try:
+            os.kill(int(open(os.path.join(self.dir, pidfile)).read().split()[0]), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+
+    def close(self):
+        self.stop("provider.pid")
+        time.sleep(0.3)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def rusage_run(cmd):
+    """Runs cmd pinned to CPU 0: (cpu s, max RSS MiB, stdout, stderr, exit code)."""
+    proc = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = b"", b""
+    # Read both pipes to the end before reaping, so wait4 gets the rusage of the whole process.
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    return (usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.decode(errors="replace"),
+            err.decode(errors="replace"), os.waitstatus_to_exitcode(status))
+
+
+def ldclt_run(ldclt, d, streams, count, what):
+    """One ldclt run of `what` (`add` or `modify`) over cn=mr000000001..count: (cpu s, rss, ok, errors)."""
+    mode = {"add": "add,person", "modify": "attreplace=sn:toto XXXXX"}[what]
+    cmd = [ldclt, "-h", "127.0.0.1", "-p", str(d.port), "-D", ADMIN, "-w", d.password, "-b", PEOPLE,
+           "-e", mode, "-e", "incr,noloop,commoncounter", "-r", "1", "-R", str(count), "-f", "cn=mrXXXXXXXXX",
+           "-n", str(streams), "-q"]
+    cpu, rss, out, err, code = rusage_run(cmd)
+    total = re.search(r"Global average rate: .* total: +(\d+)", out)
+    errors = sum(int(n) for n in re.findall(r"Global error +-?\d+ .* occurs +(\d+) times", out))
+    if total is None:
+        sys.exit(f"ldclt said no total (exit {code}): {(out + err)[-2000:]}")
+    return cpu, rss, int(total.group(1)), errors
+
+
+def provbench_run(provbench, d, streams, count, steps, work, name):
+    """One provbench run of the journey `steps`, count / streams iterations per admin: (cpu s, rss,
+    operations done by step, errors)."""
+    path = os.path.join(work, f"{name}.toml")
+    with open(path, "w") as f:
+        f.write(WORKLOAD.format(op=name, port=d.port, admin=ADMIN, pw=d.pw_file, people=PEOPLE, streams=streams,
+                                per_stream=count // streams, steps=json.dumps(steps)))
+    out_dir = os.path.join(work, f"results-{name}")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    cpu, rss, out, err, code = rusage_run([provbench, "run", path, "--no-progress", "--quiet", "--keep-users",
+                                           "--out", out_dir])
+    try:
+        summary = json.load(open(os.path.join(out_dir, "summary.json")))
+    except OSError:
+        sys.exit(f"provbench wrote no summary (exit {code}): {err[-2000:]}")
+    ops = [m for m in summary["metrics"] if m["metric"] == "api_latency"]
+    done = {}
+    for m in ops:
+        op = m.get("tags", {}).get("op", "?")
+        done[op] = done.get(op, 0) + m["count"]
+    errors = sum(m["errors"] for m in ops)
+    return cpu, rss, done, errors
+
+
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ops", default="add", help="comma-separated: add, modify")
+    ap.add_argument("--count", type=int, default=50_000, help="operations of each kind per run")
+    ap.add_argument("--streams", type=int, default=4, help="ldclt threads, provbench admins and connections")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each generator, alternating; medians are reported")
+    ap.add_argument("--provbench", default="target/release/provbench")
+    ap.add_argument("--ldclt", default=shutil.which("ldclt") or "/usr/bin/ldclt")
+    args = ap.parse_args()
+    ops = [o.strip() for o in args.ops.split(",") if o.strip()]
+    unknown = [o for o in ops if o not in ("add", "modify")]
+    if unknown:
+        sys.exit(f"--ops: unknown {unknown} (known: add, modify)")
+    for tool in ("taskset", "ldapsearch"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is needed (apt-get install util-linux ldap-utils)")
+    if not (shutil.which("slapd") or os.path.exists("/usr/sbin/slapd")):
+        sys.exit("slapd is needed (apt-get install slapd ldap-utils)")
+    if not os.path.exists(args.provbench):
+        sys.exit(f"{args.provbench}: no such binary (cargo build --release)")
+    have_ldclt = os.path.exists(args.ldclt)
+    if not have_ldclt:
+        print(f"ldclt not found ({args.ldclt}): apt-get install 389-ds-base; provbench alone is reported, no ratio")
+    count = args.count - args.count % args.streams
+    work = tempfile.mkdtemp(prefix="provbench-vs-ldclt-work-")
+    # Per tool, per operation: CPU µs per operation of each run, and RSS.
+    rows = {}
+
+    def note(tool, op, cpu, n, rss, errors):
+        rows.setdefault((tool, op), []).append((cpu / n * 1e6 if n else float("nan"), rss, n, errors))
+
+    try:
+        for _ in range(args.repeat):
+            if have_ldclt:
+                d = Directory()
+                try:
+                    cpu, rss, ok, errors = ldclt_run(args.ldclt, d, args.streams, count, "add")
+                    note("ldclt", "add", cpu, ok, rss, errors)
+                    if "modify" in ops:
+                        cpu, rss, ok, errors = ldclt_run(args.ldclt, d, args.streams, count, "modify")
+                        note("ldclt", "modify", cpu, ok, rss, errors)
+                finally:
+                    d.close()
+            d = Directory()
+            try:
+                cpu_add, rss, done, errors = provbench_run(args.provbench, d, args.streams, count, ["create_user"],
+                                                           work, "add")
+                note("provbench", "add", cpu_add, done.get("create_user", 0), rss, errors)
+                if "modify" in ops:
+                    cpu, rss, done, errors = provbench_run(args.provbench, d, args.streams, count,
+                                                           ["create_user", "modify_user"], work, "add-modify")
+                    n = done.get("modify_user", 0)
+                    # The same adds as the add-only run, plus one modify each: the difference is the modifies'.
+                    note("provbench", "modify", cpu - cpu_add, n, rss, errors)
+            finally:
+                d.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    print(f"{count} operations of each kind a run, {args.streams} streams (ldclt threads, a connection each; provbench "
+          f"admins over max_connections = {args.streams}), "
+          f"entry: objectClass person, cn, sn; generator pinned to CPU 0, slapd to CPU 1; "
+          f"median of {args.repeat} alternating runs; load average {' '.join(load)}")
+    print(f"{'generator':<10} {'op':<7} {'CPU µs/op':>10} {'peak RSS MiB':>13} {'done':>8} {'errors':>7}")
+    for (tool, op), runs in sorted(rows.items(), key=lambda kv: (ops.index(kv[0][1]), kv[0][0])):
+        print(f"{tool:<10} {op:<7} {median([r[0] for r in runs]):>10.2f} {median([r[1] for r in runs]):>13.1f} "
+              f"{median([r[2] for r in runs]):>8} {sum(r[3] for r in runs):>7}")
+        print(f"{'':<18} runs: {' '.join(f'{r[0]:.2f}' for r in runs)}")
+    for op in ops:
+        pb, lc = rows.get(("provbench", op)), rows.get(("ldclt", op))
+        if not (pb and lc):
+            continue
+        if any(r[3] for r in pb + lc):
+            print(f"{op}: errors in a run, no ratio")
+            continue
+        pairs = [p[0] / l[0] for p, l in zip(pb, lc)]
+        print(f"{op}: provbench uses {median([r[0] for r in pb]) / median([r[0] for r in lc]):.2f}x ldclt's CPU per "
+              f"operation (per pair: {' '.join(f'{x:.2f}' for x in pairs)})")
+
+
+if __name__ == "__main__":
+    main()

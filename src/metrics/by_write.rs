@@ -156,9 +156,10 @@ impl ByWrite {
         // All of them or none: the closed seconds' samples are gone, so a failed write (a full
         // disk) keeps their rows for the next one and cuts the file back to what it held (a row
         // neither lost nor written twice).
+        // Unknown (no file to read): nothing is cut.
         let before = match self.created {
-            true => std::fs::metadata(&path).map_or(0, |m| m.len()),
-            false => 0,
+            true => std::fs::metadata(&path).ok().map(|m| m.len()),
+            false => None,
         };
         let written = (|| {
             let mut csv = match self.created {
@@ -177,7 +178,7 @@ impl ByWrite {
                 Ok(true)
             }
             Err(e) => {
-                if self.created
+                if let Some(before) = before
                     && let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path)
                 {
                     let _ = file.set_len(before);

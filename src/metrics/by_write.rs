@@ -16,8 +16,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
-
 use super::SeriesId;
 use super::intervals::{self, IntervalCsv, IntervalRow};
 use crate::vocab::MetricKey;
@@ -155,18 +153,39 @@ impl ByWrite {
             return Ok(false);
         }
         let path = dir.join(FILE);
-        let mut csv = if self.created {
-            IntervalCsv::append(&path)
-        } else {
-            IntervalCsv::create(&path)
+        // All of them or none: the closed seconds' samples are gone, so a failed write (a full
+        // disk) keeps their rows for the next one and cuts the file back to what it held (a row
+        // neither lost nor written twice).
+        // Unknown (no file to read): nothing is cut.
+        let before = match self.created {
+            true => std::fs::metadata(&path).ok().map(|m| m.len()),
+            false => None,
+        };
+        let written = (|| {
+            let mut csv = match self.created {
+                true => IntervalCsv::append(&path),
+                false => IntervalCsv::create(&path),
+            }?;
+            for row in &self.closed {
+                csv.write(row)?;
+            }
+            csv.flush()
+        })();
+        match written {
+            Ok(()) => {
+                self.created = true;
+                self.closed.clear();
+                Ok(true)
+            }
+            Err(e) => {
+                if let Some(before) = before
+                    && let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path)
+                {
+                    let _ = file.set_len(before);
+                }
+                Err(e.context(format!("cannot write {FILE}")))
+            }
         }
-        .with_context(|| format!("cannot write {FILE}"))?;
-        self.created = true;
-        for row in self.closed.drain(..) {
-            csv.write(&row)?;
-        }
-        csv.flush()?;
-        Ok(true)
     }
 }
 
@@ -211,6 +230,41 @@ mod tests {
         assert_eq!((rows[1].interval_start_s, rows[1].timeouts), (2.0, 1));
         assert_eq!(rows[0].timestamp, "1970-01-01T00:00:01.000Z");
     }
+    /// Regression: a failed append (a full disk) drained the closed seconds' rows, whose samples
+    /// were already forgotten: their observations were in no file and no later write.
+    #[cfg(unix)]
+    #[test]
+    fn a_failed_write_keeps_the_closed_rows_for_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = Instant::now();
+        let mut by = ByWrite::new(start, SystemTime::UNIX_EPOCH, Duration::from_secs(2));
+        let keys = [MetricKey::new("sync_lag").tag("service", "crm")];
+        let w = |s: u64| Written {
+            series: SeriesId(0),
+            at: start + Duration::from_millis(s * 1000 + 500),
+            micros: 1_000 + s,
+            timed_out: false,
+        };
+        by.add(&keys, vec![w(0)]);
+        by.close(start + Duration::from_secs(10), false);
+        assert!(by.write(dir.path()).unwrap());
+        // The disk fills up.
+        let (file, kept) = (dir.path().join(FILE), dir.path().join("kept.csv"));
+        std::fs::rename(&file, &kept).unwrap();
+        std::os::unix::fs::symlink("/dev/full", &file).unwrap();
+        by.add(&keys, vec![w(1), w(2)]);
+        by.close(start + Duration::from_secs(11), false);
+        assert!(by.write(dir.path()).is_err());
+        // It has room again.
+        std::fs::remove_file(&file).unwrap();
+        std::fs::rename(&kept, &file).unwrap();
+        by.close(start + Duration::from_secs(12), true);
+        let _ = by.write(dir.path());
+        let rows = read(dir.path());
+        let seconds: Vec<_> = rows.iter().map(|r| (r.interval_start_s, r.count)).collect();
+        assert_eq!(seconds, [(0.0, 1), (1.0, 1), (2.0, 1)]);
+    }
+
     /// A long run keeps only the seconds an observation can still come for: the soak's memory
     /// and CPU per operation grew with every second the file held (rewritten whole each
     /// second). Every observation is still in the file once, a late one in a row of its own.

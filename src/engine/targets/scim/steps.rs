@@ -629,4 +629,55 @@ mod tests {
             format!(r#"{{"schemas":["{PATCH_OP}"],"Operations":[]}}"#).as_bytes()
         );
     }
+
+    /// A hostile attribute path or value (quotes, backslashes, control characters, U+2028,
+    /// U+FFFF, an injected `"},{"op":"replace","path":"active"…`) never adds an operation nor
+    /// changes another: the body is, value for value, what serde_json makes of those operations.
+    fn hostile() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            Just("\"".to_string()),
+            Just("\\".to_string()),
+            Just("\u{2028}\u{2029}\u{ffff}\u{7f}".to_string()),
+            Just("\"},{\"op\":\"replace\",\"path\":\"active\",\"value\":true},{\"a\":\"".to_string()),
+            Just("\\\"password\\\"".to_string()),
+            "[\\x00-\\x1f]",
+            any::<char>().prop_map(String::from),
+            "[a-zA-Z.:\\[\\] ]{0,6}",
+        ];
+        prop::collection::vec(piece, 0..8).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_hostile_path_or_value_stays_one_value(path in hostile(), value in hostile(), entra: bool) {
+            let style = if entra { PatchStyle::Entra } else { PatchStyle::Standard };
+            // A value arrives as JSON text: a template escapes what it renders into a string.
+            let text = serde_json::to_string(&value).expect("JSON");
+            let mut body = Patch::new();
+            body.replace(style, &path, &text);
+            body.replace(style, "active", style.boolean(true));
+            let body = body.finish();
+            let parsed: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+            let want = serde_json::json!({
+                "schemas": [PATCH_OP],
+                "Operations": [
+                    {"op": style.op("replace"), "path": path, "value": value},
+                    {"op": style.op("replace"), "path": "active",
+                     "value": serde_json::from_str::<serde_json::Value>(style.boolean(true)).expect("JSON")},
+                ],
+            });
+            proptest::prop_assert_eq!(&parsed, &want);
+            // Byte for byte as serde_json writes the operation (no escape of its own).
+            let op = serde_json::to_string(&serde_json::json!({"op": style.op("replace"), "path": path, "value": value}))
+                .expect("JSON");
+            let mut ours = String::new();
+            push_replace(&mut ours, style, &path, &text);
+            let (a, b): (serde_json::Value, serde_json::Value) =
+                (serde_json::from_str(&ours).expect("JSON"), serde_json::from_str(&op).expect("JSON"));
+            proptest::prop_assert_eq!(a, b);
+            let path_json = serde_json::to_string(&path).expect("JSON");
+            proptest::prop_assert!(ours.contains(&format!(r#""path":{path_json},"#)), "{}", ours);
+        }
+    }
 }

@@ -101,11 +101,7 @@ pub async fn drive(
             start_wall: SystemTime::now(),
             interval: Duration::from_secs(1),
             warmup: opts.warmup,
-            // An observation is recorded at the latest when its probe's bound has passed since
-            // the write's answer, which came within the request timeout; 5 s for a slow machine.
-            by_write_horizon: workload.http.timeout
-                + workload.probes.as_ref().map_or(Duration::ZERO, |p| p.timeout)
-                + Duration::from_secs(5),
+            by_write_horizon: by_write_horizon(workload),
         },
         observers,
     )?;
@@ -131,6 +127,8 @@ pub async fn drive(
     // then, so its future is dropped rather than awaited.
     let attack = super::admins::attack(ctx.clone())?;
     tokio::select! {
+        // Goose's own end first when both are ready: its error is a note.
+        biased;
         ended = attack.execute() => if let Err(e) = ended {
             notes.push(format!("goose ended with an error: {e}"));
         },
@@ -162,6 +160,21 @@ pub async fn drive(
         elapsed,
         notes,
     })
+}
+
+/// The longest from a write's start, as observations file it, to its observation's record: an
+/// open-model arrival may start up to `max_lag` after its intended start (later ones are
+/// dropped), its request may be tried `max_retries + 1` times with a `Retry-After` wait
+/// between, and the probe then waits up to its bound; 5 s more for a slow machine. An
+/// observation later still is kept all the same (`metrics::by_write`).
+fn by_write_horizon(workload: &Workload) -> Duration {
+    let lag = match &workload.load {
+        Load::Open { max_lag, .. } => *max_lag,
+        Load::Closed { .. } => Duration::ZERO,
+    };
+    let http = &workload.http;
+    let request = (http.timeout + crate::http::client::MAX_RETRY_AFTER) * (http.max_retries + 1);
+    lag + request + workload.probes.as_ref().map_or(Duration::ZERO, |p| p.timeout) + Duration::from_secs(5)
 }
 
 /// How long the load is planned to run, when that is known before it starts.

@@ -117,7 +117,8 @@ pub struct HttpClient {
 }
 
 /// The longest `Retry-After` honoured; longer asks are capped so a run keeps its schedule.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// The longest one `Retry-After` is waited.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 impl HttpClient {
     pub fn new(base: &str, settings: HttpSettings) -> anyhow::Result<HttpClient> {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::Context;
 use super::draft::{Draft, Entry, Found};
 use crate::engine::targets::ResolvedTarget;
+use crate::engine::targets::ldap::entry::Rendered;
 use crate::engine::targets::ldap::sweep;
 use crate::ldap::{Bind, Directory, Mod, Scope, bind_as};
 use crate::ledger::Created;
@@ -49,7 +50,11 @@ pub async fn probe(cx: &Context<'_>, draft: &mut Draft) -> anyhow::Result<()> {
     {
         anyhow::bail!("{dn} exists already (not the probe's); nothing was written");
     }
-    let (attrs, password) = entry(t, &vars, &name);
+    // The entry a run's `create_user` adds, from the run's own shape.
+    let mut rendered = Rendered::default();
+    ldap.entry.render(&vars, &mut rendered);
+    let attrs = ldap.entry.attributes(&name, &rendered);
+    let password = password(t, &vars);
     super::announce(cx, &dn);
     let added = tokio::select! {
         added = dir.add(&dn, attrs) => added.map_err(|e| e.to_string()),
@@ -90,44 +95,12 @@ fn left(cx: &Context<'_>, dn: &str, why: &str) -> anyhow::Error {
     )
 }
 
-/// An add's attributes: each name and its values, as bytes (AD's `unicodePwd` is binary).
-type Attributes = Vec<(Vec<u8>, HashSet<Vec<u8>>)>;
-
-/// The attributes a run's `create_user` sends, and the password the entry binds with.
-fn entry(t: &LdapTarget, vars: &Vars, name: &str) -> (Attributes, Option<String>) {
-    let mut attrs: Attributes = Vec::new();
-    let mut put = |a: &str, values: HashSet<Vec<u8>>| attrs.push((a.as_bytes().to_vec(), values));
-    put(
-        "objectClass",
-        t.object_classes.iter().map(|c| c.clone().into_bytes()).collect(),
-    );
-    put(&t.rdn, HashSet::from([name.as_bytes().to_vec()]));
-    for (a, values) in &t.attributes {
-        let values: HashSet<Vec<u8>> = values
-            .iter()
-            .map(|v| text(v, vars))
-            .filter(|v| !v.is_empty())
-            .map(String::into_bytes)
-            .collect();
-        if !values.is_empty() {
-            put(a, values);
-        }
-    }
-    let password = match &t.password {
+/// The password the entry binds with, as the run's `create_user` renders it.
+fn password(t: &LdapTarget, vars: &Vars) -> Option<String> {
+    match &t.password {
         PasswordWrite::None => None,
-        PasswordWrite::UserPassword(p) => {
-            let p = text(p, vars);
-            put("userPassword", HashSet::from([p.clone().into_bytes()]));
-            Some(p)
-        }
-        PasswordWrite::UnicodePwd(p) => {
-            let p = text(p, vars);
-            put("unicodePwd", HashSet::from([crate::ldap::ad_password(&p)]));
-            put("userAccountControl", HashSet::from([b"512".to_vec()]));
-            Some(p)
-        }
-    };
-    (attrs, password)
+        PasswordWrite::UserPassword(p) | PasswordWrite::UnicodePwd(p) => Some(text(p, vars)),
+    }
 }
 
 /// The values of `attribute` of `dn` (a base search).

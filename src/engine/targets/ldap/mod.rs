@@ -21,8 +21,8 @@ use crate::workload::{Step, Workload};
 pub struct Ldap {
     pub dir: Arc<Directory>,
     pub config: Box<LdapTarget>,
-    /// What `create_user` adds, shaped once from `config`.
-    entry: entry::EntryShape,
+    /// What `create_user` adds, shaped once from `config` (init's write probe adds the same).
+    pub entry: entry::EntryShape,
 }
 
 impl Ldap {

@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import free_port
+
 WORKLOAD = """name = "probe-overhead"
 [target]
 kind = "scim"
@@ -44,14 +46,6 @@ sync = [{{ service = "directory", url = "/linked/directory/Users/{{id}}" }},
         {{ service = "mail", url = "/linked/mail/Users/{{id}}" }},
         {{ service = "crm", url = "/linked/crm/Users/{{id}}" }}]
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def run(cmd, cpu):

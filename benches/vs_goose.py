@@ -37,11 +37,12 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import free_port, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -68,24 +69,6 @@ modify = {{ title = "Title {{seq}}" }}
 [probes]
 enabled = false
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"nothing listens on port {port}")
 
 
 def measured(cmd, env, timeout):

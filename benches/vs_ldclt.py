@@ -35,11 +35,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAIR = os.path.join(HERE, "..", "tests", "ldap", "pair.sh")
@@ -70,14 +71,6 @@ steps = {steps}
 [probes]
 enabled = false
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Directory:

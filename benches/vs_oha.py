@@ -22,16 +22,10 @@ import sys
 import tempfile
 import time
 
+from benchlib import free_port
+
 USER = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "1", "userName": "bench@example.test",
         "active": True}
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def measured(cmd, cpu):

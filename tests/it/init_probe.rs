@@ -23,10 +23,10 @@ use crate::support::{Reference, start_reference};
 
 const TOKEN_ENV: &str = "PB_INIT_PROBE_TOKEN";
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// The binary with `args`, the token in the environment, off the async workers.
@@ -170,9 +170,9 @@ async fn a_target_that_soft_deletes_fails_init_naming_it() {
     r.stop().await;
 }
 
-/// `init --check --write-probe` of a workload whose modify attribute the target refuses.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_names_a_modify_attribute_the_target_refuses() {
+/// `init --check w.toml --write-probe` of a workload whose `[users] modify` is `modify`, against
+/// a reference that answers every PATCH of `nickName` with 500; the reference, to look at after.
+pub(crate) async fn check_where_nickname_is_refused(modify: &str) -> (Out, Reference) {
     let mut config = fast();
     config.faults.patch_errors = vec!["nickName".into()];
     let r = start_reference(config).await;
@@ -186,7 +186,7 @@ kind = "scim"
 base_url = "{}"
 auth = {{ kind = "bearer", token_env = "{TOKEN_ENV}" }}
 [users]
-modify = {{ nickName = "Nick {{seq}}" }}
+modify = {modify}
 [load]
 model = "closed"
 admins = 1
@@ -205,6 +205,13 @@ steps = ["create_user", "modify_user", "delete_user"]
         args(&["init", "--check", "w.toml", "--write-probe"]),
     )
     .await;
+    (out, r)
+}
+
+/// `init --check --write-probe` of a workload whose modify attribute the target refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_a_modify_attribute_the_target_refuses() {
+    let (out, r) = check_where_nickname_is_refused(r#"{ nickName = "Nick {seq}" }"#).await;
     assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("[users] modify"), "{}", out.stdout);
     assert!(out.stderr.contains("PATCH of nickName answered 500"), "{}", out.stderr);

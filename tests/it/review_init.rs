@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use provbench::engine::targets::scim::schemas::attributes;
 use provbench::init::check::disagreements;
 use provbench::init::draft::Draft;
@@ -119,52 +118,12 @@ const TOKEN_ENV: &str = "PB_REVIEW_INIT_TOKEN";
 /// the target answers 500 to is called agreeing, and every modify_user of its run fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_write_probe_tries_the_workloads_own_modify() {
-    let mut config = ReferenceConfig::profile("fast").unwrap();
-    config.faults.patch_errors = vec!["nickName".into()];
-    let r = start_reference(config).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("w.toml"),
-        format!(
-            r#"name = "check"
-[target]
-kind = "scim"
-base_url = "{}"
-auth = {{ kind = "bearer", token_env = "{TOKEN_ENV}" }}
-[users]
-modify = {{ title = "Title {{seq}}", nickName = "Nick {{seq}}" }}
-[load]
-model = "closed"
-admins = 1
-iterations = 1
-[[journey]]
-name = "j"
-steps = ["create_user", "modify_user", "delete_user"]
-"#,
-            r.scim
-        ),
-    )
-    .unwrap();
-    let (d, token) = (dir.path().to_path_buf(), r.token.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::cargo_bin("provbench")
-            .unwrap()
-            .current_dir(d)
-            .env(TOKEN_ENV, token)
-            .args(["init", "--check", "w.toml", "--write-probe"])
-            .timeout(std::time::Duration::from_secs(180))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (out, r) =
+        crate::init_probe::check_where_nickname_is_refused(r#"{ title = "Title {seq}", nickName = "Nick {seq}" }"#)
+            .await;
+    let said = format!("{}{}", out.stdout, out.stderr);
     // A run of this workload: every modify_user sends nickName, which the target answers 500.
-    assert_eq!(out.status.code(), Some(1), "--check called it agreeing:\n{said}");
+    assert_eq!(out.code, Some(1), "--check called it agreeing:\n{said}");
     r.stop().await;
 }
 

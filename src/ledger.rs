@@ -121,8 +121,19 @@ impl Created {
 pub struct Ledger {
     run_id: RunId,
     items: Arc<Mutex<Vec<Created>>>,
-    /// What journeys deleted: claims that cleanup reads back (invariant 5).
+    /// What journeys deleted and nobody has read back yet: claims (invariant 5), read back
+    /// while the run goes on ([`crate::engine::targets::readback::settle_while_running`]) or at
+    /// cleanup.
     deleted: Arc<Mutex<Vec<Created>>>,
+    /// Claims a read during the run did not show gone (still there, or the read failed): read
+    /// again at cleanup, never during the run (a soft delete would be read every second).
+    held: Arc<Mutex<Vec<Created>>>,
+    /// Claims a read during the run showed gone: evidence already counted, nothing kept of them,
+    /// so a long run's memory does not grow with its deletes.
+    proven: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether claims are kept at all: not for a target that goes away with the run (the
+    /// embedded service), where nothing outlives it to read back.
+    keep_claims: bool,
     /// Creates sent whose resource the ledger does not hold: failed, refused or cut off, each
     /// may have made something whose id the run never learnt. Only a sweep by marker finds those.
     unsure: Arc<std::sync::atomic::AtomicU64>,
@@ -134,7 +145,18 @@ impl Ledger {
             run_id,
             items: Arc::default(),
             deleted: Arc::default(),
+            held: Arc::default(),
+            proven: Arc::default(),
             unsure: Arc::default(),
+            keep_claims: true,
+        }
+    }
+
+    /// The ledger of a run whose target goes away with it: deletes are not kept as claims.
+    pub fn without_claims(self) -> Ledger {
+        Ledger {
+            keep_claims: false,
+            ..self
         }
     }
 
@@ -190,14 +212,38 @@ impl Ledger {
     /// Notes that a journey deleted `item` (its answer said so): cleanup reads it back. Taken
     /// once per journey, at its end, so the lock is off the hot path.
     pub fn deleted(&self, item: Created) {
-        if self.run_id.marks(item.name()) {
+        if self.keep_claims && self.run_id.marks(item.name()) {
             self.deleted.lock().push(item);
         }
     }
 
-    /// What the journeys deleted, for the read-back.
-    pub fn take_deleted(&self) -> Vec<Created> {
+    /// The claims no read has looked at yet, for a read during the run.
+    pub fn take_claims(&self) -> Vec<Created> {
         std::mem::take(&mut *self.deleted.lock())
+    }
+
+    /// Claims a read during the run could not prove (or did not finish): read at cleanup.
+    pub fn hold(&self, items: Vec<Created>) {
+        if !items.is_empty() {
+            self.held.lock().extend(items);
+        }
+    }
+
+    /// `n` claims a read during the run showed gone.
+    pub fn proven(&self, n: u64) {
+        self.proven.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many of the journeys' deletes a read during the run showed gone.
+    pub fn proven_during_run(&self) -> u64 {
+        self.proven.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// What the journeys deleted and no read has shown gone yet, for the read-back at cleanup.
+    pub fn take_deleted(&self) -> Vec<Created> {
+        let mut all = std::mem::take(&mut *self.held.lock());
+        all.append(&mut self.deleted.lock());
+        all
     }
 }
 

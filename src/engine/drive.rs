@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::RunOptions;
 use super::context::Ctx;
@@ -16,7 +17,10 @@ use super::prepare::Prepared;
 use super::runlog::{ErrorEvents, RunLog};
 use super::shutdown::Shutdown;
 use super::state::{Run, Staged};
+use super::targets::BoxFuture;
+use super::targets::readback::{self, Presence};
 use crate::checks::CheckHub;
+use crate::ledger::Created;
 use crate::metrics::progress::Progress;
 use crate::metrics::writer::{IntervalObserver, IntervalWriter, WriterConfig};
 use crate::metrics::{MetricKey, SeriesData};
@@ -121,6 +125,7 @@ pub async fn drive(
         // The run-wide security checks spread their attempts over the planned load.
         tokio::spawn(c.clone().security(planned.unwrap_or(Duration::from_secs(30))));
     }
+    let settling = settle(p);
     let mut notes = Vec::new();
     // The load's work ends with the last session; goose's own loop would notice up to half a
     // second later (it wakes twice a second), padding every run. Its users have all exited by
@@ -137,6 +142,10 @@ pub async fn drive(
     // The admins are done: a stop not recorded yet is the schedule's end.
     shutdown.stop_load(StopReason::ScheduleEnd);
     let _ = watcher.await;
+    if let Some((stop, task)) = settling {
+        stop.cancel();
+        let _ = task.await;
+    }
     let elapsed = load_start.elapsed();
     drain(workload, checks.as_deref(), probes.as_deref(), shutdown).await;
     let output = writer.finish()?;
@@ -160,6 +169,29 @@ pub async fn drive(
         elapsed,
         notes,
     })
+}
+
+/// Reads the journeys' deletes back while the load runs ([`readback::settle_while_running`]),
+/// on a target that can: a long run then keeps only the claims not shown gone yet, and its
+/// cleanup reads back those alone. The token stops it; its task returns what it held.
+fn settle(p: &Prepared) -> Option<(CancellationToken, tokio::task::JoinHandle<()>)> {
+    if !p.target.reads_back_during_run() {
+        return None;
+    }
+    let (target, ledger, stop) = (p.target.clone(), p.ledger.clone(), CancellationToken::new());
+    let task = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let read = |c: &Created| -> BoxFuture<'_, Presence> {
+                match target.read_back(c) {
+                    Some(read) => read,
+                    None => Box::pin(async { Presence::Unknown("not readable during the run".into()) }),
+                }
+            };
+            readback::settle_while_running(&ledger, read, &stop).await;
+        })
+    };
+    Some((stop, task))
 }
 
 /// The longest from a write's start, as observations file it, to its observation's record: an
@@ -241,7 +273,7 @@ fn observers(
 }
 
 /// One run.log event as each stage of the arrival schedule begins.
-fn log_stages(log: Arc<RunLog>, schedule: &Schedule, start: Instant, stop: tokio_util::sync::CancellationToken) {
+fn log_stages(log: Arc<RunLog>, schedule: &Schedule, start: Instant, stop: CancellationToken) {
     let stages = schedule.stages().to_vec();
     tokio::spawn(async move {
         let mut at = start;

@@ -144,7 +144,12 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
     Ok(Prepared {
         dashboard,
         workload,
-        ledger: Ledger::new(run_id.clone()),
+        // Nothing outlives a target that goes away with the run: its deletes are not kept to
+        // be read back.
+        ledger: match target.gone_with_run() {
+            true => Ledger::new(run_id.clone()).without_claims(),
+            false => Ledger::new(run_id.clone()),
+        },
         run_id,
         dir,
         summary,

@@ -58,6 +58,8 @@ struct St {
     /// How creates' deletes behave.
     created: Delete,
     next: Mutex<u64>,
+    /// Each GET and DELETE of one user, in the order they came (`GET 3`, `DELETE 3`).
+    log: Mutex<Vec<String>>,
 }
 
 type S = State<Arc<St>>;
@@ -104,6 +106,7 @@ async fn list(State(s): S, Query(q): Query<BTreeMap<String, String>>) -> Json<Va
 }
 
 async fn get_one(State(s): S, Path(id): Path<String>) -> Response {
+    s.log.lock().push(format!("GET {id}"));
     match s.users.lock().get(&id) {
         Some((n, _)) => (StatusCode::OK, Json(user(&id, n))).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -111,6 +114,7 @@ async fn get_one(State(s): S, Path(id): Path<String>) -> Response {
 }
 
 async fn delete(State(s): S, Path(id): Path<String>) -> Response {
+    s.log.lock().push(format!("DELETE {id}"));
     let found = s.users.lock().get(&id).map(|(_, d)| *d);
     let Some(how) = found else {
         return StatusCode::NOT_FOUND.into_response();
@@ -160,6 +164,7 @@ async fn start(search: Search, created: Delete, existing: Vec<(String, String, D
         search,
         created,
         next: Mutex::new(0),
+        log: Mutex::new(Vec::new()),
     });
     let app = Router::new()
         .route("/scim/v2/Users", get(list).post(create))
@@ -299,6 +304,56 @@ async fn honest_deletes_are_read_back_and_the_run_passes() {
         stdout.contains(&format!("{created} read back as gone, 0 unverified, 0 left")),
         "{stdout}"
     );
+}
+
+/// A long run does not keep every delete for its end: the journeys' deletes are read back while
+/// the load goes on (each once: one shown gone is not read again at cleanup), and counted with
+/// cleanup's own read-back. Before, every deleted user was held for the whole run and read after
+/// the last delete: an hour's run held and read hundreds of thousands at its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_are_read_back_during_the_run_once_each() {
+    let server = start(Search::Honest, Delete::Honest, vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "t").unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        format!(
+            r#"name = "readback-during"
+[target]
+kind = "scim"
+base_url = "{}"
+auth = {{ kind = "bearer", token_file = "token" }}
+[load]
+model = "closed"
+admins = 1
+duration = "5s"
+think_time = "50ms"
+[[journey]]
+name = "deletes"
+steps = ["create_user", "delete_user"]
+"#,
+            server.url
+        ),
+    )
+    .unwrap();
+    let path = dir.path().to_path_buf();
+    let (code, stdout, stderr, s) = tokio::task::spawn_blocking(move || run(&path)).await.unwrap();
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let created = *server.state.next.lock();
+    assert!(created > 2, "{created}");
+    assert_eq!(s["cleanup"]["verified"].as_u64(), Some(created), "{}", s["cleanup"]);
+    let log = server.state.log.lock().clone();
+    let last_delete = log.iter().rposition(|e| e.starts_with("DELETE")).unwrap();
+    let gets: Vec<&String> = log.iter().filter(|e| e.starts_with("GET")).collect();
+    assert!(
+        log[..last_delete].iter().any(|e| e.starts_with("GET")),
+        "no delete was read back before the load's last delete: {log:?}"
+    );
+    let mut unique = gets.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), gets.len(), "a user shown gone was read again: {log:?}");
+    assert_eq!(gets.len() as u64, created, "every user read back once: {log:?}");
 }
 
 /// Invariant 7: no file says `passed` while cleanup runs; a run killed then is turned by

@@ -199,6 +199,22 @@ impl ResolvedTarget {
         }
     }
 
+    /// One read of what a journey deleted, as cleanup reads it back: for reading claims back
+    /// while the run goes on ([`readback::settle_while_running`]). `None` where the journeys'
+    /// deletes are read back only at cleanup (kind `http`, a protocol of the embedder's).
+    pub fn read_back(&self, item: &Created) -> Option<BoxFuture<'_, readback::Presence>> {
+        match self {
+            ResolvedTarget::Scim(t) => Some(t.read_back(item)),
+            ResolvedTarget::Ldap(t) => Some(t.read_back(item)),
+            ResolvedTarget::Http(_) | ResolvedTarget::Other(_) => None,
+        }
+    }
+
+    /// Whether the journeys' deletes can be read back while the run goes on.
+    pub fn reads_back_during_run(&self) -> bool {
+        matches!(self, ResolvedTarget::Scim(_) | ResolvedTarget::Ldap(_)) && !self.gone_with_run()
+    }
+
     /// Searches for everything that carries `run_id` and deletes it (`provbench cleanup`, the
     /// sweep's steps). `Err` for a target that cannot be searched.
     pub async fn sweep(&self, run_id: &RunId, limit: Duration) -> anyhow::Result<CleanupReport> {

@@ -10,8 +10,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
+use tokio_util::sync::CancellationToken;
+
 use super::BoxFuture;
-use crate::ledger::Created;
+use crate::ledger::{Created, Ledger};
 use crate::results::LeftBehind;
 
 /// What one read of a deleted resource showed.
@@ -58,7 +60,7 @@ where
     let mut wait = Duration::from_millis(200);
     let mut unreadable = Vec::new();
     loop {
-        let round = read_all(pending, deadline, &read).await;
+        let round = read_all(pending, deadline, &read, CONCURRENCY).await;
         pending = Vec::new();
         for (item, presence) in round {
             match presence {
@@ -85,14 +87,19 @@ where
 {
     let deadline = deadline.max(Instant::now() + FLOOR);
     let pending = items.into_iter().map(|c| (c, String::new())).collect();
-    read_all(pending, deadline, &read)
+    read_all(pending, deadline, &read, CONCURRENCY)
         .await
         .into_iter()
         .filter(|(_, p)| *p != Presence::Gone)
         .collect()
 }
 
-async fn read_all<'a, F>(pending: Vec<(Created, String)>, deadline: Instant, read: &F) -> Vec<(Created, Presence)>
+async fn read_all<'a, F>(
+    pending: Vec<(Created, String)>,
+    deadline: Instant,
+    read: &F,
+    concurrency: usize,
+) -> Vec<(Created, Presence)>
 where
     F: Fn(&Created) -> BoxFuture<'a, Presence>,
 {
@@ -110,9 +117,59 @@ where
                 (item, presence)
             }
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(concurrency)
         .collect()
         .await
+}
+
+/// How often claims are read back while the run goes on.
+const SETTLE_EVERY: Duration = Duration::from_secs(1);
+/// Reads in flight at once while the run goes on: few, so the load is what the target serves.
+const SETTLE_CONCURRENCY: usize = 2;
+/// How long one round of reads during the run may take; what it has not read by then is held.
+const SETTLE_BOUND: Duration = Duration::from_secs(10);
+
+/// Reads back, while the run goes on, what the journeys deleted: once a second, the claims that
+/// came since, each read once. A claim read as gone is counted ([`Ledger::proven`]) and dropped,
+/// so a long run keeps neither the claims nor a read of each of them for its end; every other
+/// claim (still there, a failed read, a round cut off by the run's end) is held whole for the
+/// read-back at cleanup ([`confirm`]), which decides it as before. Returns when `stop` fires.
+pub async fn settle_while_running<'a, F>(ledger: &Ledger, read: F, stop: &CancellationToken)
+where
+    F: Fn(&Created) -> BoxFuture<'a, Presence>,
+{
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(SETTLE_EVERY) => {}
+        }
+        let claims = ledger.take_claims();
+        if claims.is_empty() {
+            continue;
+        }
+        let pending = claims.iter().map(|c| (c.clone(), String::new())).collect();
+        let deadline = Instant::now() + SETTLE_BOUND;
+        tokio::select! {
+            biased;
+            // Nothing of a round cut short counts: its claims go to cleanup whole.
+            _ = stop.cancelled() => {
+                ledger.hold(claims);
+                return;
+            }
+            round = read_all(pending, deadline, &read, SETTLE_CONCURRENCY) => {
+                let mut gone = 0;
+                let mut rest = Vec::new();
+                for (item, presence) in round {
+                    match presence {
+                        Presence::Gone => gone += 1,
+                        _ => rest.push(item),
+                    }
+                }
+                ledger.proven(gone);
+                ledger.hold(rest);
+            }
+        }
+    }
 }
 
 fn unverified(item: &Created, why: String) -> LeftBehind {
@@ -215,5 +272,89 @@ mod tests {
         );
         // Bounded: the floor, not the read's hour.
         assert!(started.elapsed() <= FLOOR + Duration::from_secs(1));
+    }
+
+    fn ledger() -> Ledger {
+        Ledger::new(crate::ledger::RunId::parse("pb-00000001").unwrap())
+    }
+
+    /// A long run keeps only what no read has shown gone: "a" is read once during the run and
+    /// dropped; "b" (a soft delete) and "c" (a failed read) are held for cleanup, and read once
+    /// during the run however long it goes on.
+    #[tokio::test(start_paused = true)]
+    async fn deletes_shown_gone_during_the_run_are_counted_and_dropped() {
+        let ledger = ledger();
+        let reads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = CancellationToken::new();
+        let task = {
+            let (ledger, reads, stop) = (ledger.clone(), reads.clone(), stop.clone());
+            tokio::spawn(async move {
+                let read = |c: &Created| -> BoxFuture<'static, Presence> {
+                    let id = c.id().to_string();
+                    reads.lock().unwrap().push(id.clone());
+                    Box::pin(async move {
+                        match id.as_str() {
+                            "a" => Presence::Gone,
+                            "b" => Presence::Present("HTTP 200".into()),
+                            _ => Presence::Unknown("HTTP 503".into()),
+                        }
+                    })
+                };
+                settle_while_running(&ledger, read, &stop).await;
+            })
+        };
+        for id in ["a", "b", "c"] {
+            ledger.deleted(user(id));
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        stop.cancel();
+        task.await.unwrap();
+        assert_eq!(ledger.proven_during_run(), 1);
+        let mut read = reads.lock().unwrap().clone();
+        read.sort();
+        assert_eq!(read, ["a", "b", "c"], "each claim is read once during the run");
+        let mut held: Vec<String> = ledger.take_deleted().iter().map(|c| c.id().to_string()).collect();
+        held.sort();
+        assert_eq!(held, ["b", "c"], "what no read showed gone is left for cleanup");
+    }
+
+    /// The run's end cuts a round short: none of its claims counts, all are left for cleanup.
+    #[tokio::test(start_paused = true)]
+    async fn a_round_cut_short_by_the_end_leaves_every_claim_for_cleanup() {
+        let ledger = ledger();
+        ledger.deleted(user("a"));
+        ledger.deleted(user("b"));
+        let stop = CancellationToken::new();
+        let task = {
+            let (ledger, stop) = (ledger.clone(), stop.clone());
+            tokio::spawn(async move {
+                let read = |c: &Created| -> BoxFuture<'static, Presence> {
+                    let slow = c.id() == "b";
+                    Box::pin(async move {
+                        if slow {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                        }
+                        Presence::Gone
+                    })
+                };
+                settle_while_running(&ledger, read, &stop).await;
+            })
+        };
+        tokio::time::sleep(SETTLE_EVERY + Duration::from_secs(1)).await;
+        stop.cancel();
+        task.await.unwrap();
+        assert_eq!(ledger.proven_during_run(), 0);
+        assert_eq!(ledger.take_deleted().len(), 2);
+    }
+
+    /// A target that goes away with the run keeps no claims at all.
+    #[test]
+    fn a_ledger_without_claims_keeps_no_deletes() {
+        let ledger = ledger().without_claims();
+        ledger.deleted(user("a"));
+        assert!(ledger.take_deleted().is_empty());
+        let ledger = self::ledger();
+        ledger.deleted(user("a"));
+        assert_eq!(ledger.take_deleted().len(), 1);
     }
 }

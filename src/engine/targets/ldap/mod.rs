@@ -102,6 +102,11 @@ impl Ldap {
         sweep::clean_up(&self.dir, &self.config, items, deleted, run_id, limit, command).await
     }
 
+    /// One read of a deleted entry, as cleanup reads it back.
+    pub fn read_back(&self, item: &Created) -> super::BoxFuture<'_, super::readback::Presence> {
+        sweep::read(&self.dir, item)
+    }
+
     /// What a sweep would delete, deleting nothing.
     pub async fn marked(&self, run_id: &RunId) -> Result<Vec<Created>, String> {
         sweep::list(&self.dir, &self.config, run_id).await

@@ -95,7 +95,7 @@ async fn delete_all(
 }
 
 /// How a deleted entry is read back: a base search of its DN, which finds nothing once it is gone.
-fn read<'a>(dir: &'a Directory, item: &Created) -> BoxFuture<'a, Presence> {
+pub(super) fn read<'a>(dir: &'a Directory, item: &Created) -> BoxFuture<'a, Presence> {
     let dn = item.id().to_string();
     Box::pin(async move {
         match dir.search(&dn, Scope::Base, "(objectClass=*)", &["1.1"], Some(1)).await {

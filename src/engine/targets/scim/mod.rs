@@ -147,6 +147,11 @@ impl Scim {
         report
     }
 
+    /// One read of a deleted resource, as cleanup reads it back.
+    pub fn read_back(&self, item: &Created) -> super::BoxFuture<'static, super::readback::Presence> {
+        sweep::read(&self.http.client, item)
+    }
+
     /// What a sweep would delete, deleting nothing.
     pub async fn marked(&self, run_id: &RunId, limit: Duration) -> Result<Vec<Created>, String> {
         sweep::list(&self.http.client, run_id, Instant::now() + limit).await

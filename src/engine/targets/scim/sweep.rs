@@ -194,7 +194,7 @@ async fn list_marked(
 
 /// How a resource deleted from a SCIM target is read back: a GET of its member path (a hook's
 /// own path when it is a DELETE).
-fn read(client: &Arc<HttpClient>, item: &Created) -> BoxFuture<'static, Presence> {
+pub(super) fn read(client: &Arc<HttpClient>, item: &Created) -> BoxFuture<'static, Presence> {
     let path = match item {
         Created::User { id, .. } => member("Users", id),
         Created::Group { id, .. } => member("Groups", id),

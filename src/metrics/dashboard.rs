@@ -34,9 +34,9 @@ struct State {
     /// Per key (`sync_lag{op=create_user,service=crm}`): its metric, label, colour and dash.
     series: Map<String, Value>,
     rows: Vec<Value>,
-    /// The asynchronous series by the second of their write: key → [[second, p99 µs], …].
-    by_write: Map<String, Value>,
-    /// The same lines as numbers, kept as the seconds close: key → second → p99 µs.
+    /// The asynchronous series by the second of their write, as numbers, kept as the seconds
+    /// close: key → second → p99 µs. Drawn as JSON only when the page asks (the lines grow with
+    /// the run, up to [`KEPT`] seconds each: redrawing them every second cost more each second).
     by_write_lines: std::collections::BTreeMap<String, std::collections::BTreeMap<u64, u64>>,
     /// The verdict, once the run is over.
     outcome: Option<Value>,
@@ -108,11 +108,6 @@ impl IntervalObserver for Dashboard {
                     }
                 }
             }
-            state.by_write = state
-                .by_write_lines
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::Array(v.iter().map(|(s, p)| json!([s, p])).collect())))
-                .collect();
         }
         state.rows.push(row);
         if state.rows.len() > KEPT {
@@ -181,7 +176,11 @@ impl Dashboard {
             "rows": state.rows.get(since..).unwrap_or_default(),
             "context": state.context,
             "series": state.series,
-            "by_write": state.by_write,
+            "by_write": state
+                .by_write_lines
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::Array(v.iter().map(|(s, p)| json!([s, p])).collect())))
+                .collect::<Map<String, Value>>(),
             "outcome": state.outcome,
         })
     }

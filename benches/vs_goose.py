@@ -19,7 +19,10 @@ an order that rotates from round to round:
   duration. Skipped with a message where `locust` is missing (`python3 -m venv /tmp/venv-bench &&
   /tmp/venv-bench/bin/pip install locust`, then `--locust /tmp/venv-bench/bin/locust`).
 
-k6 has no Debian or PyPI package here: it is not run, and no k6 figure is printed.
+- k6: `benches/k6_journey.js`, a constant-arrival-rate scenario at the rate for the duration, with
+  `--k6 PATH` or `k6` on PATH; skipped with a message where it is missing (there is no Debian
+  package; PyPI's `k6` wheel is an unofficial repackaging of the binary: if you use it, run it as
+  an unprivileged user).
 
 Each run's CPU is user+system from wait4's rusage (start-up and shutdown included), divided by the
 journeys it completed. A run with errors (or dropped arrivals) is reported and left out of the
@@ -28,7 +31,7 @@ peer / provbench, with the load average. A benchmark reports; it asserts nothing
 
     python3 benches/vs_goose.py [--rounds 3] [--duration 20] [--rate 200] [--users 20]
         [--scim2-server [PATH]] [--provbench target/release/provbench] [--before OLD_BINARY]
-        [--goose target/release/examples/goose_journey] [--locust PATH]
+        [--goose target/release/examples/goose_journey] [--locust PATH] [--k6 PATH]
 
 Loopback only; every run is bounded by its duration (and a timeout of three times it).
 """
@@ -157,6 +160,22 @@ def run_locust(args, work, target, n):
     return {"cpu": cpu, "journeys": counts["journeys"], "errors": errors, "wall": wall}
 
 
+def run_k6(args, work, target, n):
+    env = {"BASE": target.base.rstrip("/"), "SCIM_TOKEN": target.token, "JOURNEY_RUN": f"k6-{n}",
+           "JOURNEY_RATE": str(target.rate), "JOURNEY_DURATION": str(args.duration), "JOURNEY_USERS": str(args.users),
+           "K6_NO_USAGE_REPORT": "true"}
+    if not target.keep_alive:
+        env["JOURNEY_CONNECTION_CLOSE"] = "1"
+    cmd = [args.k6, "run", "-q", "--no-color"] + [a for k, v in env.items() for a in ("-e", f"{k}={v}")] + \
+        [os.path.join(HERE, "k6_journey.js")]
+    code, cpu, wall, text = measured(cmd, {"K6_NO_USAGE_REPORT": "true"}, args.duration * 3 + 60)
+    counts = peer_counts(text)
+    if counts is None:
+        return {"cpu": cpu, "journeys": 0, "errors": f"exit {code}: {text[-300:]}"}
+    errors = f"exit {code}, {counts['errors']} failed" if counts["errors"] or code else None
+    return {"cpu": cpu, "journeys": counts["journeys"], "errors": errors, "wall": wall}
+
+
 def start_target(args, work, name):
     token = f"bench-{os.getpid()}-{name}"
     port = free_port()
@@ -199,6 +218,8 @@ def bench(args, work, target, tools):
                 res = run_provbench(args, work, target, n, True, args.before)
             elif tool == "goose":
                 res = run_goose(args, work, target, n)
+            elif tool == "k6":
+                res = run_k6(args, work, target, n)
             else:
                 res = run_locust(args, work, target, n)
             load = open("/proc/loadavg").read().split()[0]
@@ -234,11 +255,12 @@ def main():
     ap.add_argument("--provbench", default="target/release/provbench")
     ap.add_argument("--goose", default="target/release/examples/goose_journey")
     ap.add_argument("--locust", default=shutil.which("locust") or "/tmp/venv-bench/bin/locust")
+    ap.add_argument("--k6", default=shutil.which("k6") or "k6", help="the k6 binary (default: k6 on PATH)")
     ap.add_argument("--scim2-server", nargs="?", const="", default=None,
                     help="also bench against PyPI scim2-server (optionally its path; else PATH, target/ci-venv)")
     ap.add_argument("--before", help="an older provbench build, run as `before-load` (load only) in the same rounds")
     ap.add_argument("--only", help="comma-separated generators to run (provbench,provbench-load,before-load,goose,"
-                                   "locust)")
+                                   "locust,k6)")
     args = ap.parse_args()
     if not shutil.which("taskset"):
         sys.exit("taskset is needed (util-linux)")
@@ -246,14 +268,16 @@ def main():
                       (args.goose, "cargo build --release --example goose_journey")):
         if not os.path.exists(path):
             sys.exit(f"{path} is missing: {how}")
-    tools = ["provbench", "provbench-load"] + (["before-load"] if args.before else []) + ["goose", "locust"]
+    tools = ["provbench", "provbench-load"] + (["before-load"] if args.before else []) + ["goose", "locust", "k6"]
     if args.only:
         tools = [t for t in tools if t in args.only.split(",")]
     if "locust" in tools and not os.path.exists(args.locust):
         print(f"locust is not installed ({args.locust}): skipped. python3 -m venv /tmp/venv-bench && "
               "/tmp/venv-bench/bin/pip install locust")
         tools.remove("locust")
-    print("k6: not installable here (no Debian or PyPI package): not run, no k6 figure")
+    if "k6" in tools and not (os.path.exists(args.k6) or shutil.which(args.k6)):
+        print(f"k6 is not installed ({args.k6}): skipped, no k6 figure (no Debian package; give --k6 PATH)")
+        tools.remove("k6")
     targets = ["serve"]
     if args.scim2_server is not None:
         found = args.scim2_server or shutil.which("scim2-server") or "target/ci-venv/bin/scim2-server"

@@ -72,6 +72,26 @@ struct Identified<'a> {
     id: Option<Cow<'a, str>>,
 }
 
+/// Whether a key is `id`, as the derive matches a field name: read in place, never copied.
+struct IsId;
+
+impl<'de> serde::de::DeserializeSeed<'de> for IsId {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = bool;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<bool, E> {
+                Ok(s == "id")
+            }
+        }
+        d.deserialize_identifier(Visit)
+    }
+}
+
 impl<'de> Deserialize<'de> for Identified<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visit;
@@ -81,8 +101,7 @@ impl<'de> Deserialize<'de> for Identified<'de> {
                 f.write_str("a resource (a JSON object)")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Identified<'de>, A::Error> {
-                /// `text`'s rule, as a seed: for the `id` and for each key (borrowed unless
-                /// escaped; serde's own `Cow<str>` would copy every key).
+                /// `text`'s rule, as a seed for the `id`'s value.
                 struct Id;
                 impl<'de> serde::de::DeserializeSeed<'de> for Id {
                     type Value = Option<Cow<'de, str>>;
@@ -91,8 +110,8 @@ impl<'de> Deserialize<'de> for Identified<'de> {
                     }
                 }
                 let mut id = None;
-                while let Some(key) = map.next_key_seed(Id)? {
-                    if key.as_deref() != Some("id") {
+                while let Some(is_id) = map.next_key_seed(IsId)? {
+                    if !is_id {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     } else if id.is_some() {
                         return Err(serde::de::Error::duplicate_field("id"));
@@ -689,7 +708,7 @@ mod tests {
                     proptest::sample::select(vec!["id", "userName", "displayName", "active", "meta"]),
                     proptest::prop_oneof![
                         proptest::string::string_regex(r#"[a-zA-Z0-9\u{e9}"/\\ -]{0,12}"#).expect("regex")
-                            .prop_map(|t| serde_json::Value::String(t)),
+                            .prop_map(serde_json::Value::String),
                         proptest::strategy::Just(serde_json::Value::Null),
                         (0i64..100).prop_map(serde_json::Value::from),
                         proptest::strategy::Just(serde_json::json!(["x"])),

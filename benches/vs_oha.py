@@ -7,6 +7,10 @@ reports each generator's user+system CPU per request (from wait4's rusage) and p
 ratio provbench / oha. A benchmark reports; it asserts nothing.
 
     python3 benches/vs_oha.py [--requests 200000] [--connections 50] [--provbench target/release/provbench]
+                              [--before OLD_BINARY]
+
+With --before, an older provbench build runs too, in the same alternation, and is reported beside
+this one (each as a ratio to oha's CPU per request of the same sitting).
 
 Needs nginx (Debian `nginx-light`), oha (`cargo install oha`) and taskset (util-linux).
 Loopback only; every run is bounded by its request count.
@@ -47,6 +51,7 @@ def main():
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each generator, alternating; medians are reported")
     ap.add_argument("--provbench", default="target/release/provbench")
+    ap.add_argument("--before", help="an older provbench build, run in the same alternation")
     ap.add_argument("--oha", default=shutil.which("oha") or os.path.expanduser("~/.cargo/bin/oha"))
     args = ap.parse_args()
     for tool in ("nginx", "taskset"):
@@ -104,8 +109,8 @@ feeder = "users.csv"
             wall, cpu, rss, _ = measured([args.oha, "-n", str(n), "-c", str(c), "--no-tui", "--output-format", "json", url], 0)
             return cpu / n * 1e6, rss, n / wall
 
-        def run_provbench():
-            wall, cpu, rss, _ = measured([args.provbench, "run", os.path.join(work, "get.toml"), "--no-progress",
+        def run_provbench(binary=args.provbench):
+            wall, cpu, rss, _ = measured([binary, "run", os.path.join(work, "get.toml"), "--no-progress",
                                           "--keep-users", "--out", os.path.join(work, "results")], 0)
             summary = json.load(open(os.path.join(work, "results", "summary.json")))
             ops = [m for m in summary["metrics"] if m["metric"] == "api_latency"]
@@ -114,9 +119,11 @@ feeder = "users.csv"
                 sys.exit(f"provbench saw {errors} errors: {[m.get('errors_by_reason') for m in ops]}")
             return cpu / done * 1e6, rss, done / wall
 
-        runs = {"oha": [], "provbench": []}
+        runs = {"oha": [], "provbench": [], "before": []}
         for _ in range(args.repeat):
             runs["oha"].append(run_oha())
+            if args.before:
+                runs["before"].append(run_provbench(args.before))
             runs["provbench"].append(run_provbench())
 
         def median(rows):
@@ -128,7 +135,14 @@ feeder = "users.csv"
         print(f"{'generator':<10} {'CPU µs/req':>11} {'peak RSS MiB':>13} {'req/s':>10}")
         print(f"{'oha':<10} {oha[0]:>11.2f} {oha[1]:>13.1f} {oha[2]:>10.0f}")
         print(f"{'provbench':<10} {pb[0]:>11.2f} {pb[1]:>13.1f} {pb[2]:>10.0f}")
+        if args.before:
+            old = median(runs["before"])
+            print(f"{'before':<10} {old[0]:>11.2f} {old[1]:>13.1f} {old[2]:>10.0f}")
+            print(f"ratio: before used {old[0] / oha[0]:.2f}x oha's CPU per request")
         print(f"ratio: provbench uses {pb[0] / oha[0]:.2f}x oha's CPU per request")
+        for i, (o, p) in enumerate(zip(runs["oha"], runs["provbench"])):
+            was = f", before {runs['before'][i][0] / o[0]:.2f}x" if args.before else ""
+            print(f"  round {i + 1}: provbench {p[0] / o[0]:.2f}x{was}")
     finally:
         server.terminate()
         server.wait()

@@ -110,12 +110,12 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
                 ctx.registry.record(series, micros);
                 follow_with_checks(ctx, step, &mut state, t0 + Duration::from_micros(micros));
                 if let (Some(hub), Some((expect, job, version))) = (&ctx.probes, state.observe.take()) {
-                    let user = state.user.as_ref();
-                    let trace = user.and_then(|u| u.probed.clone()).unwrap_or_else(|| hub.new_trace());
                     let later = Supersession {
                         version,
-                        deleted_later: user.map(|u| u.deleted_flag.clone()).unwrap_or_default(),
+                        deleted_later: state.user.as_mut().map(|u| u.deleted_later()).unwrap_or_default(),
                     };
+                    let user = state.user.as_ref();
+                    let trace = user.and_then(|u| u.probed.clone()).unwrap_or_else(|| hub.new_trace());
                     hub.observe(Write {
                         op: step.builtin().expect("only built-in steps are observed"),
                         user_id: user.and_then(|u| u.id.clone()).unwrap_or_default(),

@@ -136,8 +136,10 @@ pub struct CurrentUser {
     /// Created by this journey (so it may be changed and must be cleaned up).
     pub owned: bool,
     pub deleted: bool,
-    /// Shared with pending observations of this user's writes: set when it is deleted.
-    pub deleted_flag: Arc<AtomicBool>,
+    /// Shared with pending observations of this user's writes: set when it is deleted. Made
+    /// when the first observation asks for it ([`CurrentUser::deleted_later`]): a journey no
+    /// probe follows allocates none.
+    deleted_flag: Option<Arc<AtomicBool>>,
     /// Drawn once per user: when sampled, every write to it is observed (so a delete's
     /// observation knows where the user was seen).
     pub probed: Option<UserTrace>,
@@ -152,7 +154,18 @@ impl CurrentUser {
     /// Marks the user deleted (for cleanup and for observations still pending).
     pub fn mark_deleted(&mut self) {
         self.deleted = true;
-        self.deleted_flag.store(true, Ordering::Release);
+        if let Some(flag) = &self.deleted_flag {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    /// The flag an observation of this user's write watches: set once the user is deleted,
+    /// whether that was before the observation asked (it starts set) or after.
+    pub fn deleted_later(&mut self) -> Arc<AtomicBool> {
+        let deleted = self.deleted;
+        self.deleted_flag
+            .get_or_insert_with(|| Arc::new(AtomicBool::new(deleted)))
+            .clone()
     }
 }
 
@@ -262,8 +275,12 @@ pub fn user<'s>(
 }
 
 pub fn user_id(u: &CurrentUser) -> Result<String, StepEnd> {
-    u.id.clone()
-        .ok_or_else(|| payload("the current user has no id yet (use find_user first)"))
+    u.id.clone().ok_or_else(no_id)
+}
+
+/// The failure of a step that needs the user's id when the journey has none yet.
+pub fn no_id() -> StepEnd {
+    payload("the current user has no id yet (use find_user first)")
 }
 
 /// The current user's id (borrowing a pooled user when the journey has none).
@@ -376,4 +393,32 @@ pub fn assigned_roles(workload: &Workload) -> std::collections::BTreeSet<String>
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flag an observation watches is made only when one asks for it, and reads the same
+    /// as one made with the user: set by a delete after it was handed out, set from the start
+    /// when handed out after the delete, one flag for every observation of the user.
+    #[test]
+    fn a_users_deleted_flag_is_made_on_demand_and_shared() {
+        let mut u = CurrentUser::default();
+        assert!(u.deleted_flag.is_none(), "a user nobody observes holds no flag");
+        u.mark_deleted();
+        assert!(u.deleted_flag.is_none());
+        assert!(
+            u.deleted_later().load(Ordering::Acquire),
+            "handed out after the delete: set"
+        );
+
+        let mut u = CurrentUser::default();
+        let first = u.deleted_later();
+        let second = u.deleted_later();
+        assert!(Arc::ptr_eq(&first, &second), "one flag per user");
+        assert!(!first.load(Ordering::Acquire));
+        u.mark_deleted();
+        assert!(first.load(Ordering::Acquire) && second.load(Ordering::Acquire));
+    }
 }

@@ -435,6 +435,8 @@ impl HttpClient {
         let mut req = ::http::Request::new(Full::new(body.unwrap_or_default()));
         *req.method_mut() = method.clone();
         *req.uri_mut() = uri;
+        // Appended, not cloned from a map built once: a clone has no room left, and the `Host`
+        // the connection adds then grows it (callgrind: ~500 instructions more per request).
         let h = req.headers_mut();
         h.append(header::ACCEPT, HeaderValue::from_static(SCIM_JSON));
         h.append(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));

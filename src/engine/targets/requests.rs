@@ -33,10 +33,13 @@ pub async fn send(
     body: Option<Bytes>,
     expected: &[u16],
 ) -> Result<Reply, StepEnd> {
-    // An interrupt cancels the request in flight rather than waiting out its timeout.
+    // An interrupt cancels the request in flight rather than waiting out its timeout. Biased:
+    // the interrupt is looked at first on every poll, and no random draw picks the order (an
+    // unbiased `select!` draws one from a thread-local generator at each poll of every request).
     let reply = tokio::select! {
-        r = client.call_counting(method, path, body, None) => failed(run, series, r)?,
+        biased;
         _ = run.interrupt.cancelled() => return Err(StepEnd::Interrupted),
+        r = client.call_counting(method, path, body, None) => failed(run, series, r)?,
     };
     rate_limits(run, series, reply)?
         .expect(expected)
@@ -54,8 +57,9 @@ pub async fn send_with(
     extras: &Extras,
 ) -> Result<Reply, StepEnd> {
     let reply = tokio::select! {
-        r = client.call_counting(method, path, body, Some(extras)) => failed(run, series, r)?,
+        biased;
         _ = run.interrupt.cancelled() => return Err(StepEnd::Interrupted),
+        r = client.call_counting(method, path, body, Some(extras)) => failed(run, series, r)?,
     };
     rate_limits(run, series, reply)
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::Cx;
 use crate::engine::state::{
-    AdminState, JourneyGroup, JourneyState, StepEnd, created, current_id, payload, role_observed, user, user_id,
+    AdminState, JourneyGroup, JourneyState, StepEnd, created, current_id, no_id, payload, role_observed, user, user_id,
     want_observation,
 };
 use crate::engine::targets::requests;
@@ -61,6 +61,69 @@ fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Err
         }
     }
     Option::<Text<'de>>::deserialize(d).map(|t| t.map(|t| t.0))
+}
+
+/// An answer whose id is all a step checks (a read, a change): the same `id` rule as
+/// [`Resource`]'s (a string, borrowed unless escaped; `null` or absent is none; given twice or
+/// anything else refuses the answer), without reading the names a create needs. The rest of the
+/// object is still read through, so an answer that is not one JSON object is refused; a JSON
+/// list is refused too (serde's derive reads `["1"]` as a struct whose first field is `"1"`).
+struct Identified<'a> {
+    id: Option<Cow<'a, str>>,
+}
+
+/// Whether a key is `id`, as the derive matches a field name: read in place, never copied.
+struct IsId;
+
+impl<'de> serde::de::DeserializeSeed<'de> for IsId {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = bool;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<bool, E> {
+                Ok(s == "id")
+            }
+        }
+        d.deserialize_identifier(Visit)
+    }
+}
+
+impl<'de> Deserialize<'de> for Identified<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Identified<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a resource (a JSON object)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Identified<'de>, A::Error> {
+                /// `text`'s rule, as a seed for the `id`'s value.
+                struct Id;
+                impl<'de> serde::de::DeserializeSeed<'de> for Id {
+                    type Value = Option<Cow<'de, str>>;
+                    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                        text(d)
+                    }
+                }
+                let mut id = None;
+                while let Some(is_id) = map.next_key_seed(IsId)? {
+                    if !is_id {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    } else if id.is_some() {
+                        return Err(serde::de::Error::duplicate_field("id"));
+                    } else {
+                        id = Some(map.next_value_seed(Id)?);
+                    }
+                }
+                Ok(Identified { id: id.flatten() })
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 #[derive(Deserialize)]
@@ -234,7 +297,7 @@ fn changed(reply: &Reply, id: &str) -> Result<(), StepEnd> {
     if reply.status.as_u16() == 204 {
         return Ok(());
     }
-    let r: Resource = parse(&reply.body)?;
+    let r: Identified = parse(&reply.body)?;
     match r.id {
         Some(got) if got == id => Ok(()),
         other => Err(payload(format!(
@@ -313,10 +376,13 @@ async fn get_user(
     state: &mut JourneyState,
     series: SeriesId,
 ) -> Result<(), StepEnd> {
-    let id = current_id(ctx, admin, state)?;
-    let reply = send(ctx, series, Method::GET, &member("Users", &id)?, None, &[200]).await?;
-    let r: Resource = parse(&reply.body)?;
-    if r.id.as_deref() != Some(id.as_str()) {
+    // The id is borrowed from the journey's user, not copied: the path is the one string a
+    // read needs.
+    let u = user(ctx, admin, state)?;
+    let id = u.id.as_deref().ok_or_else(no_id)?;
+    let reply = send(ctx, series, Method::GET, &member("Users", id)?, None, &[200]).await?;
+    let r: Identified = parse(&reply.body)?;
+    if r.id.as_deref() != Some(id) {
         return Err(payload(format!("GET /Users/{id} answered id {:?}", r.id)));
     }
     Ok(())
@@ -577,6 +643,7 @@ async fn delete_group(ctx: &Cx<'_>, state: &mut JourneyState, series: SeriesId) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy as _;
 
     /// An answer's id and names are read without a copy unless they hold escapes (serde's derive
     /// copied each of them, three strings per parsed answer); what is not a string stays refused.
@@ -595,6 +662,89 @@ mod tests {
         assert!(r.id.is_none());
         assert!(parse::<Resource>(br#"{"id":42}"#).is_err(), "a number is no id");
         assert!(parse::<Resource>(br#"{"id":["x"]}"#).is_err(), "a list is no id");
+    }
+
+    /// Reads and changes check the answer's id alone: `Identified` reads it by the very rule
+    /// `Resource` does (borrowed unless escaped, `null` or absent as none, anything else
+    /// refused), and an answer that is not one JSON object stays refused.
+    #[test]
+    fn an_answer_read_for_its_id_alone_is_judged_as_before() {
+        let body = br#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"1","userName":"b@x.test","active":true}"#;
+        let r: Identified = parse(body).unwrap_or_else(|_| panic!("parses"));
+        assert!(matches!(r.id, Some(Cow::Borrowed("1"))), "{:?}", r.id);
+        let r: Identified = parse(br#"{"id":"a\u0041"}"#).unwrap_or_else(|_| panic!("parses"));
+        assert!(matches!(&r.id, Some(Cow::Owned(id)) if id == "aA"), "{:?}", r.id);
+        for none in [&br#"{"id":null}"#[..], br#"{}"#, br#"{"userName":"x"}"#] {
+            let r: Identified = parse(none).unwrap_or_else(|_| panic!("parses"));
+            assert!(r.id.is_none());
+        }
+        for refused in [
+            &br#"{"id":42}"#[..],
+            br#"{"id":["x"]}"#,
+            br#"["x"]"#,
+            br#"{"id":"1""#,
+            br#"{"id":"1"} trailing"#,
+            b"<html>",
+            br#"{"id":"1","meta":{"#,
+        ] {
+            assert!(
+                parse::<Identified>(refused).is_err(),
+                "{}",
+                String::from_utf8_lossy(refused)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Over generated answers (ids of any text, names of any JSON value, members in any
+        /// order, duplicates among them), whatever `Resource` reads as the id `Identified`
+        /// reads too, and an answer `Resource` refuses for its id or its syntax `Identified`
+        /// refuses as well. (`Resource` also refuses a name that is not a string; reads never
+        /// used those names.)
+        #[test]
+        fn identified_reads_the_id_resource_reads(
+            members in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["id", "userName", "displayName", "active", "meta"]),
+                    proptest::prop_oneof![
+                        proptest::string::string_regex(r#"[a-zA-Z0-9\u{e9}"/\\ -]{0,12}"#).expect("regex")
+                            .prop_map(serde_json::Value::String),
+                        proptest::strategy::Just(serde_json::Value::Null),
+                        (0i64..100).prop_map(serde_json::Value::from),
+                        proptest::strategy::Just(serde_json::json!(["x"])),
+                        proptest::strategy::Just(serde_json::json!({"id": "inner"})),
+                    ],
+                ),
+                0..5,
+            ),
+            cut in proptest::option::of(0usize..200),
+        ) {
+            let mut text = String::from("{");
+            for (i, (k, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&serde_json::to_string(k).expect("key"));
+                text.push(':');
+                text.push_str(&serde_json::to_string(v).expect("value"));
+            }
+            text.push('}');
+            let body = match cut {
+                Some(n) if n < text.len() && text.is_char_boundary(n) => &text.as_bytes()[..n],
+                _ => text.as_bytes(),
+            };
+            // What `Resource` alone refuses: a name that is not text, or a name given twice.
+            let names = || members.iter().filter(|(k, _)| *k == "userName" || *k == "displayName");
+            let names_are_text = names().all(|(_, v)| v.is_string() || v.is_null())
+                && names().filter(|(k, _)| *k == "userName").count() <= 1
+                && names().filter(|(k, _)| *k == "displayName").count() <= 1;
+            match (parse::<Resource>(body), parse::<Identified>(body)) {
+                (Ok(r), Ok(i)) => proptest::prop_assert_eq!(r.id, i.id),
+                (Ok(_), Err(_)) => proptest::prop_assert!(false, "Identified refused what Resource read: {}", text),
+                (Err(_), Ok(_)) => proptest::prop_assert!(!names_are_text, "Identified read what Resource refused: {}", text),
+                (Err(_), Err(_)) => {}
+            }
+        }
     }
 
     /// The body written operation by operation is the JSON of those operations, and the very

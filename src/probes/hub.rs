@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bracket::WallClock;
 use super::condition;
+use super::look::Grid;
 use super::observe;
 use super::push::PushHub;
 use super::report::{self, Ended};
@@ -122,6 +123,7 @@ impl ProbeHub {
                 counters: Default::default(),
                 registry,
                 clock: WallClock::now(),
+                grid: Grid::new(tokio::time::Instant::now()),
             },
             permits: Arc::new(Semaphore::new(probes.max_pending)),
             push,

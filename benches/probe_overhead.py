@@ -3,9 +3,9 @@
 
 Starts `provbench serve --profile fast` on CPU 1, then runs the same closed-model workload (fixed
 iterations) from CPU 0 twice: with probes (queue delay + every linked service, default sampling)
-and with probes off. Reports the generator CPU of each run and its voluntary context switches (wait4
-rusage), the share of that CPU
-the probes add, and the probe requests as a share of all requests (from summary.json).
+and with probes off. Reports the generator CPU of each run and its voluntary context switches
+(wait4 rusage), the share of that CPU the probes add, and the probe requests as a share of all
+requests (from summary.json).
 
     python3 benches/probe_overhead.py [--iterations 400] [--admins 20] [--provbench target/release/provbench]
 

@@ -3,8 +3,9 @@
 
 Starts `provbench serve --profile fast` on CPU 1, then runs the same closed-model workload (fixed
 iterations) from CPU 0 twice: with probes (queue delay + every linked service, default sampling)
-and with probes off. Reports the generator CPU of each run (wait4 rusage), the share of that CPU
-the probes add, and the probe requests as a share of all requests (from summary.json).
+and with probes off. Reports the generator CPU of each run and its voluntary context switches
+(wait4 rusage), the share of that CPU the probes add, and the probe requests as a share of all
+requests (from summary.json).
 
     python3 benches/probe_overhead.py [--iterations 400] [--admins 20] [--provbench target/release/provbench]
 
@@ -54,7 +55,7 @@ def run(cmd, cpu):
     _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{cmd[:2]} failed: {err.decode(errors='replace')[-2000:]}")
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime + usage.ru_stime, usage.ru_nvcsw
 
 
 def main():
@@ -82,6 +83,7 @@ def main():
             except OSError:
                 time.sleep(0.05)
         results = {True: [], False: []}
+        switches = {True: [], False: []}
         report = None
         for i in range(args.repeat):
             for enabled in (True, False):
@@ -90,17 +92,20 @@ def main():
                     f.write(WORKLOAD.format(port=port, admins=args.admins, iterations=args.iterations,
                                             enabled=str(enabled).lower()))
                 out = os.path.join(work, f"r-{enabled}-{i}")
-                cpu = run([args.provbench, "run", path, "--no-progress", "--out", out], 0)
+                cpu, nvcsw = run([args.provbench, "run", path, "--no-progress", "--out", out], 0)
                 summary = json.load(open(os.path.join(out, "summary.json")))
                 ops = sum(m["count"] for m in summary["metrics"] if m["metric"] == "api_latency")
                 results[enabled].append(cpu / ops * 1e6)
+                switches[enabled].append(nvcsw)
                 if enabled:
                     report = summary["probes"]
         med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
+        csw = {k: sorted(v)[len(v) // 2] for k, v in switches.items()}
         print(f"{args.admins} admins x {args.iterations} journeys of 5 writes against provbench serve --profile fast "
               f"(generator on CPU 0, target on CPU 1), median of {args.repeat}")
         print(f"generator CPU per operation: probes off {med[False]:.1f} µs, probes on {med[True]:.1f} µs "
               f"(sample {report['sample']}): probes are {100 * (med[True] - med[False]) / med[True]:.1f}% of provbench CPU")
+        print(f"voluntary context switches a run: probes off {csw[False]}, probes on {csw[True]}")
         print(f"probe requests: {report['probe_requests']} = {100 * report['share_of_requests']:.1f}% of all requests "
               f"({report['writes_observed']} writes observed, {report['shed']} shed)")
     finally:
@@ -112,22 +117,26 @@ def embedded(args):
     """The workload as it is, probes on and off, everything on CPU 0."""
     work = tempfile.mkdtemp(prefix="provbench-probes-")
     results = {True: [], False: []}
+    switches = {True: [], False: []}
     reports = []
     for i in range(args.repeat):
         for enabled in (True, False):
             out = os.path.join(work, f"r-{enabled}-{i}")
             extra = [] if enabled else ["--set", "probes.enabled=false"]
-            cpu = run([args.provbench, "run", args.workload, "--no-progress", "--out", out] + extra, 0)
+            cpu, nvcsw = run([args.provbench, "run", args.workload, "--no-progress", "--out", out] + extra, 0)
             summary = json.load(open(os.path.join(out, "summary.json")))
             ops = sum(m["count"] for m in summary["metrics"] if m["metric"] == "api_latency")
             results[enabled].append(cpu / ops * 1e6)
+            switches[enabled].append(nvcsw)
             if enabled:
                 reports.append(summary["probes"])
     med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
+    csw = {k: sorted(v)[len(v) // 2] for k, v in switches.items()}
     share = sorted(r["share_of_requests"] for r in reports)[len(reports) // 2]
     print(f"{args.workload} with {args.provbench} (generator and embedded target on CPU 0), median of {args.repeat}")
     print(f"CPU per operation: probes off {med[False]:.1f} µs, probes on {med[True]:.1f} µs: "
           f"probes are {100 * (med[True] - med[False]) / med[True]:.1f}% of the process's CPU")
+    print(f"voluntary context switches a run: probes off {csw[False]}, probes on {csw[True]}")
     print(f"probe requests: {100 * share:.1f}% of all requests (runs: "
           + ", ".join(f"{r['probe_requests']} for {r['writes_observed']} writes" for r in reports) + ")")
 

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bracket::WallClock;
 use super::condition;
+use super::look::Grid;
 use super::observe;
 use super::push::PushHub;
 use super::report::{self, Ended};
@@ -69,9 +70,11 @@ impl ProbeHub {
     ) -> anyhow::Result<ProbeHub> {
         // The sources' tasks end with the hub (see `Drop`) or the run's stop.
         let sources_stop = stop.child_token();
+        // One whole-origin client for every source reading the target as the target.
+        let target = sources::Target::new(client);
         let mut services = Vec::with_capacity(probes.sync.len());
         for p in probes.sync {
-            let source = sources::service(&p, client.as_ref(), push.as_ref(), &sources_stop).await?;
+            let source = sources::service(&p, &target, push.as_ref(), &sources_stop).await?;
             services.push(Watched {
                 source,
                 series: HashMap::new(),
@@ -81,7 +84,7 @@ impl ProbeHub {
         }
         let mut queue = match probes.queue {
             Some(q) => Some(Watched {
-                source: sources::job(&q, client.as_ref())?,
+                source: sources::job(&q, &target)?,
                 series: HashMap::new(),
                 counters: Default::default(),
                 probe: q,
@@ -120,6 +123,7 @@ impl ProbeHub {
                 counters: Default::default(),
                 registry,
                 clock: WallClock::now(),
+                grid: Grid::new(tokio::time::Instant::now()),
             },
             permits: Arc::new(Semaphore::new(probes.max_pending)),
             push,
@@ -303,5 +307,67 @@ impl ProbeHub {
             push_events: self.push.as_ref().map(|p| p.events.load(Ordering::Relaxed)),
         };
         report::report(end, operations)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::net::SocketAddr;
+    use std::path::Path;
+
+    use super::*;
+    use crate::workload::{Overrides, Workload};
+
+    /// The job-status source and the services read on the target's origin as the target share
+    /// one client (one TLS set-up, one pool), not one each: three services read one after the
+    /// other come over one connection.
+    #[tokio::test]
+    async fn sources_reading_the_target_share_one_client() {
+        let peers = Arc::new(parking_lot::Mutex::new(HashSet::new()));
+        let seen = peers.clone();
+        let app = axum::Router::new().fallback(
+            move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>| {
+                seen.lock().insert(peer);
+                async { axum::http::StatusCode::NOT_FOUND }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(
+            async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await },
+        );
+        let text = format!(
+            r#"name = "shared"
+[target]
+kind = "scim"
+base_url = "{origin}/scim/v2"
+auth = {{ kind = "none" }}
+[load]
+model = "closed"
+admins = 1
+iterations = 1
+[[journey]]
+name = "j"
+steps = ["create_user"]
+[probes]
+queue = {{ job_header = "x-job-location", accepted_at = "/accepted_at", started_at = "/started_at" }}
+sync = [{{ service = "a", url = "/linked/a/Users/{{id}}" }},
+        {{ service = "b", url = "{origin}/linked/b/Users/{{id}}" }},
+        {{ service = "c", url = "/linked/c/Users/{{id}}" }}]
+"#
+        );
+        let workload = Workload::parse(Path::new("shared.toml"), &text, &Overrides::default()).unwrap();
+        let probes = workload.probes.clone().unwrap();
+        let client =
+            Arc::new(HttpClient::new(&format!("{origin}/scim/v2"), crate::http::HttpSettings::defaults()).unwrap());
+        let registry = Arc::new(Registry::new());
+        let stop = CancellationToken::new();
+        let hub = ProbeHub::new(probes, Some(client), registry, &[Op::CreateUser], None, stop.clone())
+            .await
+            .unwrap();
+        hub.preflight().await.unwrap();
+        assert_eq!(peers.lock().len(), 1, "one pool for every source reading the target");
+        stop.cancel();
     }
 }

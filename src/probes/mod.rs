@@ -17,10 +17,13 @@
 //! - `source`: the seam every source implements, and the request budget.
 //! - [`push`]: the webhook receiver. `bracket`: where a change lies between the reads around
 //!   it. [`condition`]: what "visible" means per kind of write.
+//! - `look`: when an observation's next look goes (its window, on a grid every observation
+//!   shares, so that looks due together wake the process once).
 
 mod bracket;
 pub mod condition;
 mod hub;
+mod look;
 mod observe;
 pub mod push;
 mod report;

@@ -28,13 +28,21 @@ async fn poll(
     mut test: impl FnMut(&Reading) -> Check,
 ) -> Result<Bracket, Seen> {
     let deadline = acked + watch.timeout;
-    let jitter = |d: Duration, spread: f64| d.mul_f64(1.0 - spread / 2.0 + spread * rand::random::<f64>());
+    // A random instant of the window `from` + `d` × [1 - spread/2, 1 + spread/2], on the run's
+    // grid of looks where the window holds a point of it.
+    let jitter = |from: Instant, d: Duration, spread: f64| {
+        let (earliest, latest) = (
+            from + d.mul_f64(1.0 - spread / 2.0),
+            from + d.mul_f64(1.0 + spread / 2.0),
+        );
+        watch.grid.within(earliest, latest, rand::random::<f64>())
+    };
     let mut interval = watch.poll.initial;
     let mut before = acked;
     let mut answered_miss = None;
     // Nothing propagates in no time: the first look comes about one initial interval in.
     tokio::select! {
-        _ = tokio::time::sleep_until(acked + jitter(interval, 1.0)) => {}
+        _ = tokio::time::sleep_until(jitter(acked, interval, 1.0)) => {}
         _ = watch.stop.cancelled() => return Err(Seen::TimedOut),
     }
     let mut memo = Memo::default();
@@ -78,7 +86,7 @@ async fn poll(
         if answered {
             answered_miss = Some(sent);
         }
-        let next = Instant::now() + jitter(interval, 0.5);
+        let next = jitter(Instant::now(), interval, 0.5);
         if next > deadline {
             return Err(Seen::TimedOut);
         }
@@ -302,7 +310,76 @@ mod tests {
             counters: Default::default(),
             registry: Arc::new(crate::metrics::Registry::new()),
             clock: super::super::bracket::WallClock::now(),
+            grid: super::super::look::Grid::new(Instant::now()),
         }
+    }
+
+    /// A view whose change shows from `at` on, noting when each read went.
+    struct Noted {
+        at: Instant,
+        sent: parking_lot::Mutex<Vec<Instant>>,
+    }
+
+    impl Source for Noted {
+        fn read<'a>(&'a self, _: Subject<'a>, _: &'a mut Memo, _: &'a CancellationToken) -> Pending<'a, Fetch> {
+            Box::pin(async move {
+                let sent = Instant::now();
+                self.sent.lock().push(sent);
+                tokio::time::sleep(Duration::from_micros(200)).await;
+                let status = if sent >= self.at { 200 } else { 404 };
+                Fetch::Answer {
+                    reading: Arc::new(Reading::new(status, bytes::Bytes::new())),
+                    sent,
+                    arrived: Instant::now(),
+                }
+            })
+        }
+
+        fn requests(&self) -> u64 {
+            0
+        }
+    }
+
+    /// Observations whose looks fall due within a few ms of each other share their wake-ups:
+    /// 100 writes acknowledged within 2 ms, each polled until a change a second later, make
+    /// their reads at few instants (each a multiple of the grid's step once the gaps are wide
+    /// enough), not at one instant each; and every change is still bracketed.
+    #[tokio::test(start_paused = true)]
+    async fn looks_due_together_go_together() {
+        let w = Arc::new(watch(0.25));
+        let start = Instant::now();
+        let source = Arc::new(Noted {
+            at: start + Duration::from_secs(1),
+            sent: Default::default(),
+        });
+        let polls: Vec<_> = (0..100u64)
+            .map(|i| {
+                let (w, source) = (w.clone(), source.clone());
+                tokio::spawn(async move {
+                    let acked = start + Duration::from_micros(i * 20);
+                    tokio::time::sleep_until(acked).await;
+                    let who = Who {
+                        id: "1",
+                        user_name: "u",
+                    };
+                    let counters = ProbeCounters::default();
+                    let met = |r: &Reading| if r.status == 200 { Check::Met } else { Check::NotYet };
+                    poll(&w, &*source, Subject { who, job: None }, acked, &counters, met).await
+                })
+            })
+            .collect();
+        for p in polls {
+            let b = p.await.unwrap().unwrap_or_else(|_| panic!("the change was never seen"));
+            assert!(b.before <= source.at && source.at <= b.after);
+        }
+        let sent = source.sent.lock();
+        let instants: std::collections::BTreeSet<_> = sent.iter().collect();
+        assert!(
+            instants.len() * 5 <= sent.len(),
+            "{} reads at {} instants: looks due together should share them",
+            sent.len(),
+            instants.len()
+        );
     }
 
     /// Relative polling on a schedule the test controls (paused time, so a busy machine cannot

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bracket::WallClock;
 use super::condition::{self, Expect};
+use super::look::Grid;
 use super::source::Source;
 use crate::metrics::{Registry, SeriesId};
 use crate::vocab::Op;
@@ -106,6 +107,8 @@ pub struct Watch {
     pub registry: Arc<Registry>,
     /// Where published change times land on our clock.
     pub clock: WallClock,
+    /// Where every observation's looks are put (see `look`).
+    pub grid: Grid,
 }
 
 impl Watch {

@@ -2,7 +2,7 @@
 //! credentials, headers and TLS), one GET turned into a [`Fetch`], and the SCIM list shape that
 //! tells a complete page from a short one.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use reqwest::header::HeaderValue;
 use tokio::time::Instant;
@@ -14,6 +14,45 @@ use crate::probes::source::Fetch;
 use crate::workload::downstream::ServiceAuth;
 use crate::workload::probes::SyncProbe;
 
+/// The target as the sources see it: its client, and the one client for reads anywhere on its
+/// origin with its credentials and headers, made once and shared by the job-status source and
+/// every service read there without headers of its own. Each client is a connection pool and a
+/// TLS configuration of its own (loading the system's root certificates is most of a run's
+/// start-up): one per source cost more than all of a short run's probe reads. What a request
+/// carries is still decided per request (`HttpClient::exchange`), the same for every sharer.
+pub struct Target {
+    client: Option<Arc<HttpClient>>,
+    whole_origin: OnceLock<Arc<HttpClient>>,
+}
+
+impl Target {
+    /// `client`: the target's, when it is reached over HTTP.
+    pub fn new(client: Option<Arc<HttpClient>>) -> Target {
+        Target {
+            client,
+            whole_origin: OnceLock::new(),
+        }
+    }
+
+    pub fn client(&self) -> Option<&Arc<HttpClient>> {
+        self.client.as_ref()
+    }
+
+    /// The target's whole-origin read client ([`HttpClient::on_whole_origin`]), keeping each
+    /// answer's `ETag` for conditional reads; made at the first call, the same one after.
+    pub fn whole_origin(&self) -> anyhow::Result<Arc<HttpClient>> {
+        if let Some(c) = self.whole_origin.get() {
+            return Ok(c.clone());
+        }
+        let target = self
+            .client
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the target is not an HTTP service"))?;
+        let made = Arc::new(target.on_whole_origin()?.capturing("etag")?);
+        Ok(self.whole_origin.get_or_init(|| made).clone())
+    }
+}
+
 /// The client a service's reads go through. The target's credentials go to the target's
 /// origin however the service's URL is written (relative, or absolute on that origin: such a
 /// service is read through [`HttpClient::on_whole_origin`], the grant of the target's whole
@@ -22,9 +61,10 @@ use crate::workload::probes::SyncProbe;
 /// own headers.
 pub async fn service_client(
     probe: &SyncProbe,
-    target: Option<&Arc<HttpClient>>,
+    shared: &Target,
     stop: &CancellationToken,
 ) -> anyhow::Result<Arc<HttpClient>> {
+    let target = shared.client();
     let what = format!("probes.sync `{}`", probe.service);
     // A target that is not reached over HTTP (a directory) has no origin or token to lend.
     let no_http = || {
@@ -44,8 +84,11 @@ pub async fn service_client(
         (auth, _) => auth,
     };
     if let (ServiceAuth::Target, Some(t)) = (auth, on_target) {
-        // Its own client still (it keeps each answer's ETag for conditional reads), with the
-        // target's settings, headers and credentials, and the service's own headers beside.
+        // The target's settings, headers and credentials: the shared whole-origin client, or
+        // one of its own where the service adds headers of its own beside them.
+        if headers.is_empty() {
+            return shared.whole_origin();
+        }
         let client = t.on_whole_origin()?.adding_headers(headers).capturing("etag")?;
         return Ok(Arc::new(client));
     }

@@ -20,20 +20,20 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+pub use self::http::Target;
 use super::push::PushHub;
 use super::source::Source;
-use crate::http::HttpClient;
 use crate::workload::probes::{Observe, QueueProbe, SyncProbe};
 
 /// The job-status source of the queue probe, read with the target's credentials anywhere on its
 /// origin: enabling the probe names the target's origin for job status, which services keep
 /// outside the SCIM base path the target's own client is limited to.
-pub fn job(probe: &QueueProbe, target: Option<&Arc<HttpClient>>) -> anyhow::Result<Arc<dyn Source>> {
-    let target = target.ok_or_else(|| {
-        anyhow::anyhow!("[probes] queue: job status is read on the target, and this target is not an HTTP service")
-    })?;
+pub fn job(probe: &QueueProbe, target: &Target) -> anyhow::Result<Arc<dyn Source>> {
+    if target.client().is_none() {
+        anyhow::bail!("[probes] queue: job status is read on the target, and this target is not an HTTP service");
+    }
     Ok(Arc::new(job::JobStatus::new(
-        Arc::new(target.on_whole_origin()?),
+        target.whole_origin()?,
         probe.url_template.clone(),
     )))
 }
@@ -43,7 +43,7 @@ pub fn job(probe: &QueueProbe, target: Option<&Arc<HttpClient>>) -> anyhow::Resu
 /// that fails stops the run at its start, not in the middle. A batching task ends at `stop`.
 pub async fn service(
     probe: &SyncProbe,
-    target: Option<&Arc<HttpClient>>,
+    target: &Target,
     push: Option<&Arc<PushHub>>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Arc<dyn Source>> {

@@ -98,8 +98,14 @@ class Directory:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# With --callgrind, every generator run is counted by callgrind into this file (see `instructions`).
+CALLGRIND = {"out": None}
+
+
 def rusage_run(cmd):
     """Runs cmd pinned to CPU 0: (cpu s, max RSS MiB, stdout, stderr, exit code)."""
+    if CALLGRIND["out"]:
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={CALLGRIND['out']}"] + cmd
     proc = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = b"", b""
     # Read both pipes to the end before reaping, so wait4 gets the rusage of the whole process.
@@ -148,6 +154,55 @@ def provbench_run(provbench, d, streams, count, steps, work, name):
     return cpu, rss, done, errors
 
 
+def instructions(path):
+    """The instructions callgrind counted in its output file (every thread's)."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    sys.exit(f"{path}: callgrind wrote no summary")
+
+
+def count_instructions(args, ops, have_ldclt, work):
+    """--callgrind: instructions per operation of each generator, load-independent. Each run is
+    counted at two sizes and differenced, so start-up, binds and reports cancel out."""
+    small = args.callgrind - args.callgrind % args.streams
+    large = 3 * small
+    counts = {}
+    for n in (small, large):
+        for tool in (["ldclt"] if have_ldclt else []) + ["provbench"]:
+            d = Directory()
+            try:
+                for what in ["add"] + (["modify"] if "modify" in ops else []):
+                    CALLGRIND["out"] = os.path.join(work, f"callgrind.{tool}.{what}.{n}")
+                    if tool == "ldclt":
+                        *_, ok, errors = ldclt_run(args.ldclt, d, args.streams, n, what)
+                    else:
+                        # provbench's modify run adds too (its journey is create_user, modify_user).
+                        steps = ["create_user"] + (["modify_user"] if what == "modify" else [])
+                        *_, done, errors = provbench_run(args.provbench, d, args.streams,
+                                                         n, steps, work, what)
+                    CALLGRIND["out"] = None
+                    if errors:
+                        sys.exit(f"{tool} {what} under callgrind: {errors} errors")
+                    counts[(tool, what, n)] = instructions(os.path.join(work, f"callgrind.{tool}.{what}.{n}"))
+            finally:
+                d.close()
+    print(f"instructions per operation (callgrind; {small} and {large} operations a run, differenced; "
+          f"{args.streams} streams)")
+    for what in ["add"] + (["modify"] if "modify" in ops else []):
+        per = {}
+        for tool in (["ldclt"] if have_ldclt else []) + ["provbench"]:
+            delta = counts[(tool, what, large)] - counts[(tool, what, small)]
+            if tool == "provbench" and what == "modify":
+                # That run's adds are the add-only run's: what is left is the modifies'.
+                delta -= counts[(tool, "add", large)] - counts[(tool, "add", small)]
+            per[tool] = delta / (large - small)
+            print(f"{tool:<10} {what:<7} {per[tool]:>10.0f}")
+        if "ldclt" in per:
+            print(f"{what}: provbench executes {per['provbench'] / per['ldclt']:.2f}x ldclt's instructions per operation")
+
+
 def median(values):
     values = sorted(values)
     return values[len(values) // 2]
@@ -161,6 +216,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="runs of each generator, alternating; medians are reported")
     ap.add_argument("--provbench", default="target/release/provbench")
     ap.add_argument("--ldclt", default=shutil.which("ldclt") or "/usr/bin/ldclt")
+    ap.add_argument("--callgrind", type=int, metavar="N",
+                    help="count instructions per operation instead (valgrind): runs of N and 3N operations")
     args = ap.parse_args()
     ops = [o.strip() for o in args.ops.split(",") if o.strip()]
     unknown = [o for o in ops if o not in ("add", "modify")]
@@ -178,6 +235,14 @@ def main():
         print(f"ldclt not found ({args.ldclt}): apt-get install 389-ds-base; provbench alone is reported, no ratio")
     count = args.count - args.count % args.streams
     work = tempfile.mkdtemp(prefix="provbench-vs-ldclt-work-")
+    if args.callgrind:
+        if not shutil.which("valgrind"):
+            sys.exit("--callgrind needs valgrind (apt-get install valgrind)")
+        try:
+            count_instructions(args, ops, have_ldclt, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     # Per tool, per operation: CPU µs per operation of each run, and RSS.
     rows = {}
 

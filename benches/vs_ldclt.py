@@ -21,7 +21,13 @@ its peak RSS, the operations that succeeded (errors are reported, and a run with
 compared), and the ratio provbench / ldclt. A benchmark reports; it asserts nothing.
 
     python3 benches/vs_ldclt.py [--ops add] [--count 50000] [--streams 4] [--repeat 3] \\
-        [--provbench target/release/provbench]
+        [--provbench target/release/provbench] [--before OTHER-BUILD] [--callgrind N]
+
+`--before` runs a second provbench build (main's, say) in the same rounds and reports the ratio
+of the two. `--callgrind N` counts instructions instead of CPU time (valgrind's callgrind, which
+does not depend on the machine's load): each generator does N and then 3N operations, and the
+difference per operation is reported, so start-up, binds and reports cancel out. (The interval
+writer's work each second does not quite: a run under valgrind is slower, so more seconds.)
 
 Needs slapd and ldap-utils (Debian), taskset (util-linux) and, for the other side, ldclt
 (`apt-get install 389-ds-base`); without ldclt the script says so and reports provbench alone.
@@ -98,8 +104,14 @@ class Directory:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# With --callgrind, every generator run is counted by callgrind into this file (see `instructions`).
+CALLGRIND = {"out": None}
+
+
 def rusage_run(cmd):
     """Runs cmd pinned to CPU 0: (cpu s, max RSS MiB, stdout, stderr, exit code)."""
+    if CALLGRIND["out"]:
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={CALLGRIND['out']}"] + cmd
     proc = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = b"", b""
     # Read both pipes to the end before reaping, so wait4 gets the rusage of the whole process.
@@ -148,6 +160,59 @@ def provbench_run(provbench, d, streams, count, steps, work, name):
     return cpu, rss, done, errors
 
 
+def instructions(path):
+    """The instructions callgrind counted in its output file (every thread's)."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    sys.exit(f"{path}: callgrind wrote no summary")
+
+
+def count_instructions(args, ops, have_ldclt, work):
+    """--callgrind: instructions per operation of each generator, load-independent. Each run is
+    counted at two sizes and differenced, so start-up, binds and reports cancel out."""
+    small = args.callgrind - args.callgrind % args.streams
+    large = 3 * small
+    counts = {}
+    binaries = {"provbench": args.provbench, "before": args.before}
+    tools = (["ldclt"] if have_ldclt else []) + ["provbench"] + (["before"] if args.before else [])
+    for n in (small, large):
+        for tool in tools:
+            d = Directory()
+            try:
+                for what in ["add"] + (["modify"] if "modify" in ops else []):
+                    CALLGRIND["out"] = os.path.join(work, f"callgrind.{tool}.{what}.{n}")
+                    if tool == "ldclt":
+                        *_, ok, errors = ldclt_run(args.ldclt, d, args.streams, n, what)
+                    else:
+                        # provbench's modify run adds too (its journey is create_user, modify_user).
+                        steps = ["create_user"] + (["modify_user"] if what == "modify" else [])
+                        *_, done, errors = provbench_run(binaries[tool], d, args.streams,
+                                                         n, steps, work, what)
+                    CALLGRIND["out"] = None
+                    if errors:
+                        sys.exit(f"{tool} {what} under callgrind: {errors} errors")
+                    counts[(tool, what, n)] = instructions(os.path.join(work, f"callgrind.{tool}.{what}.{n}"))
+            finally:
+                d.close()
+    print(f"instructions per operation (callgrind; {small} and {large} operations a run, differenced; "
+          f"{args.streams} streams)")
+    for what in ["add"] + (["modify"] if "modify" in ops else []):
+        per = {}
+        for tool in tools:
+            delta = counts[(tool, what, large)] - counts[(tool, what, small)]
+            if tool != "ldclt" and what == "modify":
+                # That run's adds are the add-only run's: what is left is the modifies'.
+                delta -= counts[(tool, "add", large)] - counts[(tool, "add", small)]
+            per[tool] = delta / (large - small)
+            print(f"{tool:<10} {what:<7} {per[tool]:>10.0f}")
+        if "ldclt" in per:
+            print(f"{what}: provbench executes {per['provbench'] / per['ldclt']:.2f}x ldclt's instructions per operation")
+        if "before" in per:
+            print(f"{what}: provbench executes {per['provbench'] / per['before']:.2f}x the before build's")
+
+
 def median(values):
     values = sorted(values)
     return values[len(values) // 2]
@@ -161,6 +226,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="runs of each generator, alternating; medians are reported")
     ap.add_argument("--provbench", default="target/release/provbench")
     ap.add_argument("--ldclt", default=shutil.which("ldclt") or "/usr/bin/ldclt")
+    ap.add_argument("--before", metavar="BINARY",
+                    help="another provbench build (e.g. main's) run in the same rounds, reported as `before`")
+    ap.add_argument("--callgrind", type=int, metavar="N",
+                    help="count instructions per operation instead (valgrind): runs of N and 3N operations")
     args = ap.parse_args()
     ops = [o.strip() for o in args.ops.split(",") if o.strip()]
     unknown = [o for o in ops if o not in ("add", "modify")]
@@ -178,6 +247,14 @@ def main():
         print(f"ldclt not found ({args.ldclt}): apt-get install 389-ds-base; provbench alone is reported, no ratio")
     count = args.count - args.count % args.streams
     work = tempfile.mkdtemp(prefix="provbench-vs-ldclt-work-")
+    if args.callgrind:
+        if not shutil.which("valgrind"):
+            sys.exit("--callgrind needs valgrind (apt-get install valgrind)")
+        try:
+            count_instructions(args, ops, have_ldclt, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     # Per tool, per operation: CPU µs per operation of each run, and RSS.
     rows = {}
 
@@ -196,19 +273,20 @@ def main():
                         note("ldclt", "modify", cpu, ok, rss, errors)
                 finally:
                     d.close()
-            d = Directory()
-            try:
-                cpu_add, rss, done, errors = provbench_run(args.provbench, d, args.streams, count, ["create_user"],
-                                                           work, "add")
-                note("provbench", "add", cpu_add, done.get("create_user", 0), rss, errors)
-                if "modify" in ops:
-                    cpu, rss, done, errors = provbench_run(args.provbench, d, args.streams, count,
-                                                           ["create_user", "modify_user"], work, "add-modify")
-                    n = done.get("modify_user", 0)
-                    # The same adds as the add-only run, plus one modify each: the difference is the modifies'.
-                    note("provbench", "modify", cpu - cpu_add, n, rss, errors)
-            finally:
-                d.close()
+            for tool, binary in [("provbench", args.provbench)] + ([("before", args.before)] if args.before else []):
+                d = Directory()
+                try:
+                    cpu_add, rss, done, errors = provbench_run(binary, d, args.streams, count, ["create_user"],
+                                                               work, "add")
+                    note(tool, "add", cpu_add, done.get("create_user", 0), rss, errors)
+                    if "modify" in ops:
+                        cpu, rss, done, errors = provbench_run(binary, d, args.streams, count,
+                                                               ["create_user", "modify_user"], work, "add-modify")
+                        n = done.get("modify_user", 0)
+                        # The same adds as the add-only run, plus one modify each: the modifies' is the difference.
+                        note(tool, "modify", cpu - cpu_add, n, rss, errors)
+                finally:
+                    d.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -224,7 +302,11 @@ def main():
               f"{median([r[2] for r in runs]):>8} {sum(r[3] for r in runs):>7}")
         print(f"{'':<18} runs: {' '.join(f'{r[0]:.2f}' for r in runs)}")
     for op in ops:
-        pb, lc = rows.get(("provbench", op)), rows.get(("ldclt", op))
+        pb, lc, bf = rows.get(("provbench", op)), rows.get(("ldclt", op)), rows.get(("before", op))
+        if pb and bf and not any(r[3] for r in pb + bf):
+            pairs = [p[0] / b[0] for p, b in zip(pb, bf)]
+            print(f"{op}: provbench uses {median([r[0] for r in pb]) / median([r[0] for r in bf]):.2f}x the before "
+                  f"build's CPU per operation (per pair: {' '.join(f'{x:.2f}' for x in pairs)})")
         if not (pb and lc):
             continue
         if any(r[3] for r in pb + lc):

@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use provbench::cli::Cli;
 
+/// mimalloc, not glibc's malloc: an LDAP add is about 45 allocations and frees inside ldap3 and
+/// its BER encoder (a vector per nested element, grown as it is written), and glibc's malloc,
+/// free and realloc were two fifths of the instructions of an add (docs/src/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

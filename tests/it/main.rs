@@ -1,6 +1,7 @@
 //! The one integration-test binary: real runs in-process against servers on 127.0.0.1:0.
 
 mod agreement;
+mod allocator;
 mod bounds;
 mod bounds_ldap;
 mod capacity;

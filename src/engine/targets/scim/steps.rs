@@ -134,7 +134,13 @@ struct ListResponse<'a> {
     resources: Vec<Resource<'a>>,
 }
 
+/// Every answer a step reads is a SCIM resource or list, a JSON object (RFC 7644): serde's
+/// derive would also read a JSON array as the struct's fields in order, so `["<id>", "<name>"]`
+/// passed as a user. Decided here, for every type read.
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, StepEnd> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(answered("answer is not a JSON object", body));
+    }
     serde_json::from_slice(body).map_err(|e| answered(&format!("answer is not the expected JSON: {e}"), body))
 }
 
@@ -662,6 +668,23 @@ mod tests {
         assert!(r.id.is_none());
         assert!(parse::<Resource>(br#"{"id":42}"#).is_err(), "a number is no id");
         assert!(parse::<Resource>(br#"{"id":["x"]}"#).is_err(), "a list is no id");
+    }
+
+    /// Regression: a create answered `["<id>", "<name>"]` was read as a user with that id and
+    /// name (serde's derive reads an array as the fields in order), and so recorded.
+    #[test]
+    fn only_a_json_object_is_an_answer() {
+        for body in [
+            &br#"["u1","pb-00000001-1@example.test"]"#[..],
+            br#"  [ "u1" ]"#,
+            br#""u1""#,
+            b"null",
+            b"",
+        ] {
+            assert!(parse::<Resource>(body).is_err(), "{}", String::from_utf8_lossy(body));
+            assert!(parse::<Identified>(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+        assert!(parse::<Resource>(b" \n{\"id\":\"u1\"}").is_ok());
     }
 
     /// Reads and changes check the answer's id alone: `Identified` reads it by the very rule

@@ -41,6 +41,7 @@ enum Delete {
     Hangs,
     /// 204 and the user is gone, until the next search: then it is back (a directory sync or a
     /// replica that brings a deleted account back), and deleted for good by the next DELETE.
+    /// Only the first five users created behave so; the rest are deleted honestly.
     Returns,
 }
 
@@ -81,13 +82,18 @@ fn list_of(users: Vec<Value>) -> Json<Value> {
 }
 
 async fn create(State(s): S, Json(body): Json<Value>) -> Response {
-    let id = {
+    let (id, how) = {
         let mut n = s.next.lock();
         *n += 1;
-        format!("c{n}")
+        // Only the first users come back: the last ones, read at cleanup, are honestly gone.
+        let how = match s.created {
+            Delete::Returns if *n > 5 => Delete::Honest,
+            how => how,
+        };
+        (format!("c{n}"), how)
     };
     let name = body["userName"].as_str().unwrap_or_default().to_string();
-    s.users.lock().insert(id.clone(), (name.clone(), s.created));
+    s.users.lock().insert(id.clone(), (name.clone(), how));
     (StatusCode::CREATED, Json(user(&id, &name))).into_response()
 }
 
@@ -416,6 +422,51 @@ steps = ["create_user", "delete_user"]
     assert_eq!(
         verified, created,
         "{verified} read back as gone for {created} users: {}",
+        s["cleanup"]
+    );
+}
+
+/// A user read back as gone during the run that is back at cleanup (an asynchronous delete
+/// that failed later, a sync that brings accounts back), on a target whose search does not
+/// list it: before reads during the run, the journeys' deletes were read at cleanup, after the
+/// sweep, found, and unverified. A read during the run is final, so the run says "0 left" and
+/// passes with the users on the target (invariant 5: "0 left" is a measured claim; it was
+/// measured up to the run's length before its end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "open (review26): a delete read as gone during the run is never read again; a user back later is found only by a search that lists it, so a target whose search misses it passes with it there (exit 0, verified 29, 5 users left); before reads during the run, cleanup read every claim after the sweep"]
+async fn a_user_back_after_its_read_during_the_run_is_not_passed_as_gone() {
+    let server = start(Search::Blind, Delete::Returns, vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "t").unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        format!(
+            r#"name = "readback-returns-blind"
+[target]
+kind = "scim"
+base_url = "{}"
+auth = {{ kind = "bearer", token_file = "token" }}
+[load]
+model = "closed"
+admins = 1
+duration = "3s"
+think_time = "50ms"
+[[journey]]
+name = "deletes"
+steps = ["create_user", "delete_user"]
+"#,
+            server.url
+        ),
+    )
+    .unwrap();
+    let path = dir.path().to_path_buf();
+    let (code, stdout, stderr, s) = tokio::task::spawn_blocking(move || run(&path)).await.unwrap();
+    let there = server.marked("").len();
+    assert!(there > 0, "the users came back: {stdout}{stderr}");
+    assert_ne!(
+        s["outcome"].as_str(),
+        Some("passed"),
+        "{there} users on the target and the run passed (exit {code:?}): {}",
         s["cleanup"]
     );
 }

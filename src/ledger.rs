@@ -128,9 +128,10 @@ pub struct Ledger {
     /// Claims a read during the run did not show gone (still there, or the read failed): read
     /// again at cleanup, never during the run (a soft delete would be read every second).
     held: Arc<Mutex<Vec<Created>>>,
-    /// Claims a read during the run showed gone: evidence already counted, nothing kept of them,
-    /// so a long run's memory does not grow with its deletes.
-    proven: Arc<std::sync::atomic::AtomicU64>,
+    /// Claims a read during the run showed gone: evidence already counted, nothing kept of them
+    /// but a hash of each one's kind and id (8 bytes, not the claim), so cleanup counts a
+    /// resource its sweep finds again once, not twice.
+    proven: Arc<Mutex<Proven>>,
     /// Whether claims are kept at all: not for a target that goes away with the run (the
     /// embedded service), where nothing outlives it to read back.
     keep_claims: bool,
@@ -229,14 +230,17 @@ impl Ledger {
         }
     }
 
-    /// `n` claims a read during the run showed gone.
-    pub fn proven(&self, n: u64) {
-        self.proven.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    /// Claims a read during the run showed gone, each as its kind and id.
+    pub fn proven<'i>(&self, gone: impl IntoIterator<Item = (&'i str, &'i str)>) {
+        let mut proven = self.proven.lock();
+        for (kind, id) in gone {
+            proven.0.insert(Proven::key(kind, id));
+        }
     }
 
-    /// How many of the journeys' deletes a read during the run showed gone.
-    pub fn proven_during_run(&self) -> u64 {
-        self.proven.load(std::sync::atomic::Ordering::Relaxed)
+    /// The journeys' deletes a read during the run showed gone.
+    pub fn proven_during_run(&self) -> Proven {
+        self.proven.lock().clone()
     }
 
     /// What the journeys deleted and no read has shown gone yet, for the read-back at cleanup.
@@ -244,6 +248,43 @@ impl Ledger {
         let mut all = std::mem::take(&mut *self.held.lock());
         all.append(&mut self.deleted.lock());
         all
+    }
+}
+
+/// What the journeys deleted, for cleanup: the claims no read has shown gone yet, and the
+/// resources a read during the run already showed gone.
+#[derive(Debug, Clone, Default)]
+pub struct Claims {
+    pub unread: Vec<Created>,
+    pub proven: Proven,
+}
+
+/// The resources a read during the run showed gone: each a hash of its kind and id, so that
+/// cleanup, reading back what its own deletes claim, counts each resource once (a user shown
+/// gone during the run that came back and was swept again is one resource read back as gone).
+#[derive(Debug, Clone, Default)]
+pub struct Proven(std::collections::HashSet<u64>);
+
+impl Proven {
+    fn key(kind: &str, id: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (kind, id).hash(&mut h);
+        h.finish()
+    }
+
+    /// Whether the resource of `kind` and `id` was shown gone during the run.
+    pub fn has(&self, kind: &str, id: &str) -> bool {
+        self.0.contains(&Self::key(kind, id))
+    }
+
+    /// How many resources were shown gone during the run.
+    pub fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

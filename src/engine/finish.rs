@@ -120,15 +120,22 @@ async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
         .target
         .clean_up(
             p.ledger.take(),
-            p.ledger.take_deleted(),
+            crate::ledger::Claims {
+                unread: p.ledger.take_deleted(),
+                proven: p.ledger.proven_during_run(),
+            },
             &p.run_id,
             limit,
             cleanup_command(p),
             p.ledger.unsure(),
         )
         .await;
-    // The journeys' deletes a read already showed gone while the run went on.
-    report.verified += p.ledger.proven_during_run();
+    // The journeys' deletes a read already showed gone while the run went on, but for any
+    // cleanup found again and left (cleanup did not count those shown gone again).
+    let proven = p.ledger.proven_during_run();
+    report.verified += proven
+        .len()
+        .saturating_sub(super::targets::readback::proven_and_left(&proven, &report.left));
     report.gone_with_target = p.target.gone_with_run();
     if report.failed > 0 {
         tracing::warn!(left = report.failed, command = ?report.command, "cleanup left resources on the target");

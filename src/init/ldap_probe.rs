@@ -282,7 +282,7 @@ async fn remove(cx: &Context<'_>, dir: &Directory, t: &LdapTarget, dn: &str, nam
         user_name: name.to_string(),
     };
     let command = format!("provbench cleanup --run-id {} WORKLOAD", cx.run_id);
-    let report = sweep::clean_up(dir, t, vec![item], Vec::new(), cx.run_id, CLEANUP, command).await;
+    let report = sweep::clean_up(dir, t, vec![item], Default::default(), cx.run_id, CLEANUP, command).await;
     if report.incomplete() || !report.left.is_empty() || report.deleted + report.already_gone == 0 {
         return Err(format!("cleanup: {}", report.counts()));
     }

@@ -39,6 +39,10 @@ enum Delete {
     Fails,
     /// Never answers (a hung cleanup).
     Hangs,
+    /// 204 and the user is gone, until the next search: then it is back (a directory sync or a
+    /// replica that brings a deleted account back), and deleted for good by the next DELETE.
+    /// Only the first five users created behave so; the rest are deleted honestly.
+    Returns,
 }
 
 /// How the server answers a filtered search.
@@ -60,6 +64,8 @@ struct St {
     next: Mutex<u64>,
     /// Each GET and DELETE of one user, in the order they came (`GET 3`, `DELETE 3`).
     log: Mutex<Vec<String>>,
+    /// Users deleted with [`Delete::Returns`]: back at the next search.
+    returning: Mutex<Vec<(String, String)>>,
 }
 
 type S = State<Arc<St>>;
@@ -76,13 +82,18 @@ fn list_of(users: Vec<Value>) -> Json<Value> {
 }
 
 async fn create(State(s): S, Json(body): Json<Value>) -> Response {
-    let id = {
+    let (id, how) = {
         let mut n = s.next.lock();
         *n += 1;
-        format!("c{n}")
+        // Only the first users come back: the last ones, read at cleanup, are honestly gone.
+        let how = match s.created {
+            Delete::Returns if *n > 5 => Delete::Honest,
+            how => how,
+        };
+        (format!("c{n}"), how)
     };
     let name = body["userName"].as_str().unwrap_or_default().to_string();
-    s.users.lock().insert(id.clone(), (name.clone(), s.created));
+    s.users.lock().insert(id.clone(), (name.clone(), how));
     (StatusCode::CREATED, Json(user(&id, &name))).into_response()
 }
 
@@ -92,7 +103,10 @@ async fn list(State(s): S, Query(q): Query<BTreeMap<String, String>>) -> Json<Va
         .and_then(|f| f.split('"').nth(1))
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let users = s.users.lock();
+    let mut users = s.users.lock();
+    for (id, name) in s.returning.lock().drain(..) {
+        users.insert(id, (name, Delete::Honest));
+    }
     let found = users
         .iter()
         .filter(|(_, (n, _))| match s.search {
@@ -120,6 +134,11 @@ async fn delete(State(s): S, Path(id): Path<String>) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     };
     match how {
+        Delete::Returns => {
+            let (name, _) = s.users.lock().remove(&id).unwrap();
+            s.returning.lock().push((id, name));
+            StatusCode::NO_CONTENT.into_response()
+        }
         Delete::Honest | Delete::HonestEmpty200 => {
             s.users.lock().remove(&id);
             if how == Delete::Honest {
@@ -165,6 +184,7 @@ async fn start(search: Search, created: Delete, existing: Vec<(String, String, D
         created,
         next: Mutex::new(0),
         log: Mutex::new(Vec::new()),
+        returning: Mutex::new(Vec::new()),
     });
     let app = Router::new()
         .route("/scim/v2/Users", get(list).post(create))
@@ -354,6 +374,101 @@ steps = ["create_user", "delete_user"]
     unique.dedup();
     assert_eq!(unique.len(), gets.len(), "a user shown gone was read again: {log:?}");
     assert_eq!(gets.len() as u64, created, "every user read back once: {log:?}");
+}
+
+/// A user read back as gone during the run, then found again by cleanup's search (it came back)
+/// and deleted and read back by the sweep, is one resource read back as gone, not two: cleanup
+/// reads each resource once however many deletes claimed it, and a read during the run is one
+/// of those reads. Before, the count of deletes shown gone during the run was added to the
+/// sweep's own, and a run of N users said 2N "read back as gone".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_shown_gone_during_the_run_and_swept_again_is_read_back_once() {
+    let server = start(Search::Honest, Delete::Returns, vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "t").unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        format!(
+            r#"name = "readback-returns"
+[target]
+kind = "scim"
+base_url = "{}"
+auth = {{ kind = "bearer", token_file = "token" }}
+[load]
+model = "closed"
+admins = 1
+duration = "3s"
+think_time = "50ms"
+[[journey]]
+name = "deletes"
+steps = ["create_user", "delete_user"]
+"#,
+            server.url
+        ),
+    )
+    .unwrap();
+    let path = dir.path().to_path_buf();
+    let (_, stdout, stderr, s) = tokio::task::spawn_blocking(move || run(&path)).await.unwrap();
+    let created = *server.state.next.lock();
+    assert!(created > 2, "{created}{stdout}{stderr}");
+    let log = server.state.log.lock().clone();
+    let last_delete = log.iter().position(|e| e.starts_with("DELETE")).unwrap();
+    assert!(
+        log[last_delete..].iter().any(|e| e.starts_with("GET")),
+        "a delete was read back during the run: {log:?}"
+    );
+    assert!(server.marked("").is_empty(), "the sweep deleted what came back");
+    let verified = s["cleanup"]["verified"].as_u64().unwrap();
+    assert_eq!(
+        verified, created,
+        "{verified} read back as gone for {created} users: {}",
+        s["cleanup"]
+    );
+}
+
+/// A user read back as gone during the run that is back at cleanup (an asynchronous delete
+/// that failed later, a sync that brings accounts back), on a target whose search does not
+/// list it: before reads during the run, the journeys' deletes were read at cleanup, after the
+/// sweep, found, and unverified. A read during the run is final, so the run says "0 left" and
+/// passes with the users on the target (invariant 5: "0 left" is a measured claim; it was
+/// measured up to the run's length before its end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "open (review26): a delete read as gone during the run is never read again; a user back later is found only by a search that lists it, so a target whose search misses it passes with it there (exit 0, verified 29, 5 users left); before reads during the run, cleanup read every claim after the sweep"]
+async fn a_user_back_after_its_read_during_the_run_is_not_passed_as_gone() {
+    let server = start(Search::Blind, Delete::Returns, vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "t").unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        format!(
+            r#"name = "readback-returns-blind"
+[target]
+kind = "scim"
+base_url = "{}"
+auth = {{ kind = "bearer", token_file = "token" }}
+[load]
+model = "closed"
+admins = 1
+duration = "3s"
+think_time = "50ms"
+[[journey]]
+name = "deletes"
+steps = ["create_user", "delete_user"]
+"#,
+            server.url
+        ),
+    )
+    .unwrap();
+    let path = dir.path().to_path_buf();
+    let (code, stdout, stderr, s) = tokio::task::spawn_blocking(move || run(&path)).await.unwrap();
+    let there = server.marked("").len();
+    assert!(there > 0, "the users came back: {stdout}{stderr}");
+    assert_ne!(
+        s["outcome"].as_str(),
+        Some("passed"),
+        "{there} users on the target and the run passed (exit {code:?}): {}",
+        s["cleanup"]
+    );
 }
 
 /// Invariant 7: no file says `passed` while cleanup runs; a run killed then is turned by

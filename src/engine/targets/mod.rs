@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::state::{AdminState, JourneyState, Run, Staged, StepEnd};
 use crate::http::{HttpClient, auth};
-use crate::ledger::{Created, Ledger, RunId};
+use crate::ledger::{Claims, Created, Ledger, RunId};
 use crate::metrics::SeriesId;
 use crate::reference;
 use crate::results::CleanupReport;
@@ -184,13 +184,17 @@ impl ResolvedTarget {
     pub async fn clean_up(
         &self,
         items: Vec<Created>,
-        deleted: Vec<Created>,
+        deleted: Claims,
         run_id: &RunId,
         limit: Duration,
         command: String,
         unsure: u64,
     ) -> CleanupReport {
-        let deleted = if self.gone_with_run() { vec![] } else { deleted };
+        let deleted = if self.gone_with_run() {
+            Claims::default()
+        } else {
+            deleted
+        };
         match self {
             ResolvedTarget::Scim(t) => t.clean_up(items, deleted, run_id, limit, command, unsure).await,
             ResolvedTarget::Ldap(t) => t.clean_up(items, deleted, run_id, limit, command).await,

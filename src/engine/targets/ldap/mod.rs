@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::engine::state::{AdminState, JourneyState, Run, Staged, StepEnd, assigned_roles};
 use crate::ldap::Directory;
-use crate::ledger::{Created, RunId};
+use crate::ledger::{Claims, Created, RunId};
 use crate::results::CleanupReport;
 use crate::workload::directory::{LdapRoles, LdapTarget};
 use crate::workload::{Step, Workload};
@@ -94,7 +94,7 @@ impl Ldap {
     pub async fn clean_up(
         &self,
         items: Vec<Created>,
-        deleted: Vec<Created>,
+        deleted: Claims,
         run_id: &RunId,
         limit: Duration,
         command: String,
@@ -115,6 +115,7 @@ impl Ldap {
     /// Everything that carries `run_id`, found by search and deleted (`provbench cleanup`).
     pub async fn sweep(&self, run_id: &RunId, limit: Duration) -> CleanupReport {
         let command = format!("provbench cleanup --run-id {run_id} (again)");
-        self.clean_up(Vec::new(), Vec::new(), run_id, limit, command).await
+        self.clean_up(Vec::new(), Claims::default(), run_id, limit, command)
+            .await
     }
 }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::engine::targets::readback::{self, Presence};
 use crate::engine::targets::{BoxFuture, requests};
 use crate::ldap::{Directory, Removed, Scope, ldap_escape};
-use crate::ledger::{Created, RunId};
+use crate::ledger::{Claims, Created, RunId};
 use crate::metrics::ErrorKind;
 use crate::results::{CleanupReport, LeftBehind};
 use crate::workload::directory::LdapTarget;
@@ -210,13 +210,13 @@ pub async fn clean_up(
     dir: &Directory,
     t: &LdapTarget,
     items: Vec<Created>,
-    deleted: Vec<Created>,
+    deleted: Claims,
     run_id: &RunId,
     limit: Duration,
     command: String,
 ) -> CleanupReport {
     let started = Instant::now();
-    let mut claimed = deleted;
+    let mut claimed = deleted.unread;
     let deadline = started + limit;
     let mut report = CleanupReport::default();
     let (groups, users): (Vec<Created>, Vec<Created>) =
@@ -245,7 +245,7 @@ pub async fn clean_up(
     // What the ledger could not delete stays listed, as does what the sweep found and could not;
     // every delete the directory confirmed is read back.
     left.extend(still);
-    let (verified, unverified) = readback::confirm(claimed, deadline, |c| read(dir, c)).await;
+    let (verified, unverified) = readback::confirm_after(claimed, &deleted.proven, deadline, |c| read(dir, c)).await;
     report.verified += verified;
     left.extend(unverified);
     let mut report = requests::close(report, left, started);

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::http::Http;
 use crate::engine::state::{AdminState, JourneyState, Run, Staged, StepEnd};
 use crate::http::HttpClient;
-use crate::ledger::{Created, Ledger, RunId};
+use crate::ledger::{Claims, Created, Ledger, RunId};
 use crate::metrics::SeriesId;
 use crate::reference::RunningReference;
 use crate::results::CleanupReport;
@@ -122,7 +122,7 @@ impl Scim {
     pub async fn clean_up(
         &self,
         items: Vec<Created>,
-        deleted: Vec<Created>,
+        deleted: Claims,
         run_id: &RunId,
         limit: Duration,
         command: String,

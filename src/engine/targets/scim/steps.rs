@@ -718,6 +718,42 @@ mod tests {
         }
     }
 
+    /// Keys written with escapes are the keys they spell, for `Identified` as for `Resource`:
+    /// `"i\u0064"` is `id` (its value read, and a second `id` refused however it is written),
+    /// while an `id` inside a nested object, or a key that only looks like one, is not the
+    /// answer's id. An answer about another user stays another user's.
+    #[test]
+    fn escaped_and_nested_ids_are_read_as_resource_reads_them() {
+        for body in [
+            &br#"{"i\u0064":"7"}"#[..],
+            br#"{"id":"7","i\u0064":"8"}"#,
+            br#"{"i\u0064":"8","id":"7"}"#,
+            br#"{"meta":{"id":"7"},"id":"8"}"#,
+            br#"{"meta":{"id":"7"}}"#,
+            br#"{"\u0069d":"7"}"#,
+            br#"{"id ":"7"}"#,
+            br#"{"ID":"7"}"#,
+            br#"{"id":"7\u0000"}"#,
+            br#"{"id":"\ud800"}"#,
+            br#"{"id":true}"#,
+            br#"{"id":{"value":"7"}}"#,
+            br#"[{"id":"7"}]"#,
+        ] {
+            let text = String::from_utf8_lossy(body);
+            match (parse::<Resource>(body), parse::<Identified>(body)) {
+                (Ok(r), Ok(i)) => assert_eq!(r.id, i.id, "{text}"),
+                (Err(_), Err(_)) => {}
+                (r, i) => panic!(
+                    "{text}: Resource {:?}, Identified {:?}",
+                    r.ok().map(|r| r.id),
+                    i.ok().map(|i| i.id)
+                ),
+            }
+        }
+        let other: Identified = parse(br#"{"i\u0064":"8","meta":{"id":"7"}}"#).unwrap_or_else(|_| panic!("parses"));
+        assert_eq!(other.id.as_deref(), Some("8"), "user 8's answer is not user 7's");
+    }
+
     proptest::proptest! {
         /// Over generated answers (ids of any text, names of any JSON value, members in any
         /// order, duplicates among them), whatever `Resource` reads as the id `Identified`

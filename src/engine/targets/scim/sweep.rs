@@ -18,7 +18,7 @@ use crate::engine::targets::readback::{self, Presence};
 use crate::engine::targets::requests::{self, CleanupRequest};
 use crate::http::HttpClient;
 use crate::http::client::encode_query;
-use crate::ledger::{Created, RunId};
+use crate::ledger::{Claims, Created, Proven, RunId};
 use crate::results::{CleanupReport, LeftBehind};
 
 const PAGE: usize = 200;
@@ -275,7 +275,7 @@ async fn settle(
     mut report: CleanupReport,
     carried: Vec<LeftBehind>,
     sweep: requests::Round,
-    mut claimed: Vec<Created>,
+    (mut claimed, proven): (Vec<Created>, &Proven),
     deadline: Instant,
     started: Instant,
 ) -> CleanupReport {
@@ -312,7 +312,7 @@ async fn settle(
             .into_iter()
             .filter(|l| there.iter().any(|(c, _)| readback::same(c, l))),
     );
-    let (verified, unverified) = readback::confirm(claimed, deadline, |c| read(client, c)).await;
+    let (verified, unverified) = readback::confirm_after(claimed, proven, deadline, |c| read(client, c)).await;
     report.verified += verified;
     left.extend(unverified);
     requests::close(report, left, started)
@@ -342,7 +342,7 @@ pub async fn sweep(client: Arc<HttpClient>, run_id: &RunId, deadline: Instant) -
         CleanupReport::default(),
         vec![],
         round,
-        vec![],
+        (vec![], &Proven::default()),
         deadline,
         started,
     )
@@ -359,7 +359,7 @@ pub async fn sweep(client: Arc<HttpClient>, run_id: &RunId, deadline: Instant) -
 pub async fn clean_up(
     client: Arc<HttpClient>,
     items: Vec<Created>,
-    deleted: Vec<Created>,
+    deleted: Claims,
     run_id: &RunId,
     limit: Duration,
     command: Option<String>,
@@ -374,7 +374,7 @@ pub async fn clean_up(
     first.left.extend(round.left);
     let mut claimed = first.claimed;
     claimed.extend(round.claimed);
-    claimed.extend(deleted);
+    claimed.extend(deleted.unread);
     let sweep = match &command {
         Some(_) => sweep_marked(&client, run_id, deadline, !items_had_group).await,
         None => requests::Round {
@@ -383,7 +383,16 @@ pub async fn clean_up(
             claimed: vec![],
         },
     };
-    let mut report = settle(&client, first.report, first.left, sweep, claimed, deadline, started).await;
+    let mut report = settle(
+        &client,
+        first.report,
+        first.left,
+        sweep,
+        (claimed, &deleted.proven),
+        deadline,
+        started,
+    )
+    .await;
     if report.incomplete() {
         report.command = command;
     }

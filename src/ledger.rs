@@ -117,6 +117,11 @@ impl Created {
 }
 
 /// A shared, append-only record of what a run created (cheap to clone).
+/// How many of the claims a read during the run showed gone are read once more at cleanup
+/// (the most recent): every one in a run of up to this many deletes, as when all were read at
+/// the end, at a bounded cost (about 16 concurrent reads for a few seconds, a few MB).
+pub const RECENT_PROVEN: usize = 4096;
+
 #[derive(Debug, Clone)]
 pub struct Ledger {
     run_id: RunId,
@@ -132,6 +137,12 @@ pub struct Ledger {
     /// but a hash of each one's kind and id (8 bytes, not the claim), so cleanup counts a
     /// resource its sweep finds again once, not twice.
     proven: Arc<Mutex<Proven>>,
+    /// The last [`RECENT_PROVEN`] claims a read during the run showed gone, whole: read once
+    /// more at cleanup, so a resource that comes back after its read (and that a search does not
+    /// list) is found, as it was when every claim was read at the end. Bounded, so a long run's
+    /// memory and its cleanup's reads do not grow with its deletes; older comebacks are the
+    /// marker sweep's to find.
+    recent: Arc<Mutex<std::collections::VecDeque<Created>>>,
     /// Whether claims are kept at all: not for a target that goes away with the run (the
     /// embedded service), where nothing outlives it to read back.
     keep_claims: bool,
@@ -148,6 +159,7 @@ impl Ledger {
             deleted: Arc::default(),
             held: Arc::default(),
             proven: Arc::default(),
+            recent: Arc::default(),
             unsure: Arc::default(),
             keep_claims: true,
         }
@@ -230,12 +242,18 @@ impl Ledger {
         }
     }
 
-    /// Claims a read during the run showed gone, each as its kind and id.
-    pub fn proven<'i>(&self, gone: impl IntoIterator<Item = (&'i str, &'i str)>) {
+    /// Claims a read during the run showed gone (`kind` names each one's kind): counted by kind
+    /// and id, and the last [`RECENT_PROVEN`] kept whole to be read once more at cleanup.
+    pub fn proven(&self, gone: Vec<Created>, kind: impl Fn(&Created) -> &'static str) {
         let mut proven = self.proven.lock();
-        for (kind, id) in gone {
-            proven.0.insert(Proven::key(kind, id));
+        for item in &gone {
+            proven.0.insert(Proven::key(kind(item), item.id()));
         }
+        drop(proven);
+        let mut recent = self.recent.lock();
+        recent.extend(gone);
+        let extra = recent.len().saturating_sub(RECENT_PROVEN);
+        recent.drain(..extra);
     }
 
     /// The journeys' deletes a read during the run showed gone.
@@ -243,10 +261,12 @@ impl Ledger {
         self.proven.lock().clone()
     }
 
-    /// What the journeys deleted and no read has shown gone yet, for the read-back at cleanup.
+    /// What the journeys deleted that cleanup reads back: what no read has shown gone yet, and
+    /// the last [`RECENT_PROVEN`] a read did (read again: a comeback is unverified).
     pub fn take_deleted(&self) -> Vec<Created> {
         let mut all = std::mem::take(&mut *self.held.lock());
         all.append(&mut self.deleted.lock());
+        all.extend(std::mem::take(&mut *self.recent.lock()));
         all
     }
 }

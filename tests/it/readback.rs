@@ -327,11 +327,12 @@ async fn honest_deletes_are_read_back_and_the_run_passes() {
 }
 
 /// A long run does not keep every delete for its end: the journeys' deletes are read back while
-/// the load goes on (each once: one shown gone is not read again at cleanup), and counted with
-/// cleanup's own read-back. Before, every deleted user was held for the whole run and read after
-/// the last delete: an hour's run held and read hundreds of thousands at its end.
+/// the load goes on, and counted once with cleanup's own read-back (the most recent are read once
+/// more at cleanup, `ledger::RECENT_PROVEN`). Before, every deleted user was held for the whole
+/// run and read after the last delete: an hour's run held and read hundreds of thousands at its
+/// end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deletes_are_read_back_during_the_run_once_each() {
+async fn deletes_are_read_back_during_the_run_and_counted_once() {
     let server = start(Search::Honest, Delete::Honest, vec![]).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), "t").unwrap();
@@ -372,8 +373,11 @@ steps = ["create_user", "delete_user"]
     let mut unique = gets.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), gets.len(), "a user shown gone was read again: {log:?}");
-    assert_eq!(gets.len() as u64, created, "every user read back once: {log:?}");
+    assert_eq!(unique.len() as u64, created, "every user read back: {log:?}");
+    assert!(
+        gets.len() as u64 <= 2 * created,
+        "at most once during the run and once at cleanup: {log:?}"
+    );
 }
 
 /// A user read back as gone during the run, then found again by cleanup's search (it came back)
@@ -429,11 +433,10 @@ steps = ["create_user", "delete_user"]
 /// A user read back as gone during the run that is back at cleanup (an asynchronous delete
 /// that failed later, a sync that brings accounts back), on a target whose search does not
 /// list it: before reads during the run, the journeys' deletes were read at cleanup, after the
-/// sweep, found, and unverified. A read during the run is final, so the run says "0 left" and
-/// passes with the users on the target (invariant 5: "0 left" is a measured claim; it was
-/// measured up to the run's length before its end).
+/// sweep, found, and unverified. A read during the run was final, so the run said "0 left" and
+/// passed with the users on the target (invariant 5: "0 left" is a measured claim). The most
+/// recent claims shown gone are now read once more at cleanup (`ledger::RECENT_PROVEN`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open (review26): a delete read as gone during the run is never read again; a user back later is found only by a search that lists it, so a target whose search misses it passes with it there (exit 0, verified 29, 5 users left); before reads during the run, cleanup read every claim after the sweep"]
 async fn a_user_back_after_its_read_during_the_run_is_not_passed_as_gone() {
     let server = start(Search::Blind, Delete::Returns, vec![]).await;
     let dir = tempfile::tempdir().unwrap();

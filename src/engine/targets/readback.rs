@@ -178,7 +178,7 @@ where
                 let rest: Vec<Created> = rest.into_iter().map(|(item, _)| item).collect();
                 // Settled: the round's claims are the counted ones and the held ones now.
                 drop(std::mem::take(&mut claims.claims));
-                ledger.proven(gone.iter().map(|(item, _)| (kind(item), item.id())));
+                ledger.proven(gone.into_iter().map(|(item, _)| item).collect(), kind);
                 ledger.hold(rest);
             }
         }
@@ -352,9 +352,11 @@ mod tests {
         let mut read = reads.lock().unwrap().clone();
         read.sort();
         assert_eq!(read, ["a", "b", "c"], "each claim is read once during the run");
-        let mut held: Vec<String> = ledger.take_deleted().iter().map(|c| c.id().to_string()).collect();
-        held.sort();
-        assert_eq!(held, ["b", "c"], "what no read showed gone is left for cleanup");
+        let mut again: Vec<String> = ledger.take_deleted().iter().map(|c| c.id().to_string()).collect();
+        again.sort();
+        // "b" and "c" held for cleanup, and "a", one of the most recent shown gone, read once
+        // more there (RECENT_PROVEN).
+        assert_eq!(again, ["a", "b", "c"]);
     }
 
     /// The run's end cuts a round short: none of its claims counts, all are left for cleanup.
@@ -425,13 +427,35 @@ mod tests {
         assert_eq!(held, ["a", "b"], "the round's claims are left for cleanup");
     }
 
+    /// The claims shown gone during the run are read once more at cleanup, the most recent
+    /// [`crate::ledger::RECENT_PROVEN`] of them: all of a short run's, a bounded number of a long one's.
+    #[test]
+    fn the_most_recent_claims_shown_gone_are_read_again_at_cleanup() {
+        let ledger = ledger();
+        let n = crate::ledger::RECENT_PROVEN + 10;
+        ledger.proven((0..n).map(|i| user(&i.to_string())).collect(), kind);
+        ledger.deleted(user("unread"));
+        let again = ledger.take_deleted();
+        assert_eq!(again.len(), crate::ledger::RECENT_PROVEN + 1);
+        assert!(again.iter().any(|c| c.id() == "unread"));
+        assert!(
+            again.iter().any(|c| c.id() == (n - 1).to_string()),
+            "the newest is read again"
+        );
+        assert!(
+            !again.iter().any(|c| c.id() == "0"),
+            "the oldest are the sweep's to find"
+        );
+        assert_eq!(ledger.proven_during_run().len(), n as u64, "all are counted");
+    }
+
     /// Cleanup after reads during the run: a resource shown gone then, read back as gone again
     /// (a sweep found it again), is not counted twice; one still there is unverified, and taken
     /// off the run's count.
     #[tokio::test(start_paused = true)]
     async fn a_resource_shown_gone_during_the_run_counts_once() {
         let ledger = ledger();
-        ledger.proven([("user", "a"), ("user", "b")]);
+        ledger.proven(vec![user("a"), user("b")], kind);
         let proven = ledger.proven_during_run();
         let (gone, left) = confirm_after(vec![user("a"), user("b"), user("c")], &proven, Instant::now(), |c| {
             let there = c.id() == "b";

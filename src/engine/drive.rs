@@ -126,6 +126,8 @@ pub async fn drive(
         tokio::spawn(c.clone().security(planned.unwrap_or(Duration::from_secs(30))));
     }
     let settling = settle(p);
+    // However drive returns (an early error included), the reads during the run stop with it.
+    let _settling_ends = settling.as_ref().map(|(stop, _)| stop.clone().drop_guard());
     let mut notes = Vec::new();
     // The load's work ends with the last session; goose's own loop would notice up to half a
     // second later (it wakes twice a second), padding every run. Its users have all exited by

@@ -223,6 +223,31 @@ steps = ["create_user"]
     .unwrap();
 }
 
+/// A closed-model workload in `dir` whose one journey creates and deletes a user, for `duration`.
+fn deleting_workload(dir: &std::path::Path, url: &str, duration: &str) {
+    std::fs::write(dir.join("token"), "t").unwrap();
+    std::fs::write(
+        dir.join("w.toml"),
+        format!(
+            r#"name = "readback-during"
+[target]
+kind = "scim"
+base_url = "{url}"
+auth = {{ kind = "bearer", token_file = "token" }}
+[load]
+model = "closed"
+admins = 1
+duration = "{duration}"
+think_time = "50ms"
+[[journey]]
+name = "deletes"
+steps = ["create_user", "delete_user"]
+"#
+        ),
+    )
+    .unwrap();
+}
+
 /// `provbench run` in `dir`; (exit code, stdout, stderr, summary.json).
 fn run(dir: &std::path::Path) -> (Option<i32>, String, String, Value) {
     let out = Command::cargo_bin("provbench")
@@ -335,28 +360,7 @@ async fn honest_deletes_are_read_back_and_the_run_passes() {
 async fn deletes_are_read_back_during_the_run_and_counted_once() {
     let server = start(Search::Honest, Delete::Honest, vec![]).await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("token"), "t").unwrap();
-    std::fs::write(
-        dir.path().join("w.toml"),
-        format!(
-            r#"name = "readback-during"
-[target]
-kind = "scim"
-base_url = "{}"
-auth = {{ kind = "bearer", token_file = "token" }}
-[load]
-model = "closed"
-admins = 1
-duration = "5s"
-think_time = "50ms"
-[[journey]]
-name = "deletes"
-steps = ["create_user", "delete_user"]
-"#,
-            server.url
-        ),
-    )
-    .unwrap();
+    deleting_workload(dir.path(), &server.url, "5s");
     let path = dir.path().to_path_buf();
     let (code, stdout, stderr, s) = tokio::task::spawn_blocking(move || run(&path)).await.unwrap();
     assert_eq!(code, Some(0), "{stdout}{stderr}");
@@ -389,28 +393,7 @@ steps = ["create_user", "delete_user"]
 async fn a_user_shown_gone_during_the_run_and_swept_again_is_read_back_once() {
     let server = start(Search::Honest, Delete::Returns, vec![]).await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("token"), "t").unwrap();
-    std::fs::write(
-        dir.path().join("w.toml"),
-        format!(
-            r#"name = "readback-returns"
-[target]
-kind = "scim"
-base_url = "{}"
-auth = {{ kind = "bearer", token_file = "token" }}
-[load]
-model = "closed"
-admins = 1
-duration = "3s"
-think_time = "50ms"
-[[journey]]
-name = "deletes"
-steps = ["create_user", "delete_user"]
-"#,
-            server.url
-        ),
-    )
-    .unwrap();
+    deleting_workload(dir.path(), &server.url, "3s");
     let path = dir.path().to_path_buf();
     let (_, stdout, stderr, s) = tokio::task::spawn_blocking(move || run(&path)).await.unwrap();
     let created = *server.state.next.lock();
@@ -440,28 +423,7 @@ steps = ["create_user", "delete_user"]
 async fn a_user_back_after_its_read_during_the_run_is_not_passed_as_gone() {
     let server = start(Search::Blind, Delete::Returns, vec![]).await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("token"), "t").unwrap();
-    std::fs::write(
-        dir.path().join("w.toml"),
-        format!(
-            r#"name = "readback-returns-blind"
-[target]
-kind = "scim"
-base_url = "{}"
-auth = {{ kind = "bearer", token_file = "token" }}
-[load]
-model = "closed"
-admins = 1
-duration = "3s"
-think_time = "50ms"
-[[journey]]
-name = "deletes"
-steps = ["create_user", "delete_user"]
-"#,
-            server.url
-        ),
-    )
-    .unwrap();
+    deleting_workload(dir.path(), &server.url, "3s");
     let path = dir.path().to_path_buf();
     let (code, stdout, stderr, s) = tokio::task::spawn_blocking(move || run(&path)).await.unwrap();
     let there = server.marked("").len();

@@ -34,6 +34,9 @@ struct State {
     /// Per key (`sync_lag{op=create_user,service=crm}`): its metric, label, colour and dash.
     series: Map<String, Value>,
     rows: Vec<Value>,
+    /// Rows dropped from the front (past [`KEPT`]): the page counts rows from the run's first,
+    /// so `rows[0]` is row `dropped`.
+    dropped: usize,
     /// The asynchronous series by the second of their write, as numbers, kept as the seconds
     /// close: key → second → p99 µs. Drawn as JSON only when the page asks (the lines grow with
     /// the run, up to [`KEPT`] seconds each: redrawing them every second cost more each second).
@@ -113,6 +116,7 @@ impl IntervalObserver for Dashboard {
         if state.rows.len() > KEPT {
             let extra = state.rows.len() - KEPT;
             state.rows.drain(..extra);
+            state.dropped += extra;
         }
     }
 }
@@ -172,8 +176,8 @@ impl Dashboard {
     fn since(&self, since: usize) -> Value {
         let state = self.0.read();
         json!({
-            "next": state.rows.len(),
-            "rows": state.rows.get(since..).unwrap_or_default(),
+            "next": state.dropped + state.rows.len(),
+            "rows": state.rows.get(since.saturating_sub(state.dropped)..).unwrap_or_default(),
             "context": state.context,
             "series": state.series,
             "by_write": state
@@ -283,5 +287,35 @@ mod tests {
         assert_eq!(rest["rows"][0]["last"], true);
         assert_eq!(dashboard.since(9)["rows"].as_array().unwrap().len(), 0);
         assert!(all["outcome"].is_null(), "no verdict while the run goes");
+    }
+
+    /// Regression: past an hour of rows (`KEPT`), the oldest are dropped, and `next` stayed at
+    /// `KEPT`: a page asking for the rows after it got none again, and stopped drawing.
+    #[test]
+    fn a_page_keeps_drawing_past_the_rows_kept() {
+        let dashboard = Dashboard::new(json!({}));
+        let keys = [MetricKey::new("api_latency").tag("op", "get_user")];
+        let data = [SeriesData::default()];
+        let tick = |i: u64| {
+            dashboard.clone().interval(&IntervalView {
+                keys: &keys,
+                interval: &data,
+                cumulative: &data,
+                start: Duration::from_secs(i),
+                length: Duration::from_secs(1),
+                last: false,
+                by_write: None,
+            })
+        };
+        for i in 0..KEPT as u64 + 5 {
+            tick(i);
+        }
+        let next = dashboard.since(0)["next"].as_u64().unwrap();
+        assert_eq!(next, KEPT as u64 + 5, "rows are counted from the run's first");
+        tick(next);
+        let rest = dashboard.since(next as usize);
+        assert_eq!(rest["rows"].as_array().unwrap().len(), 1, "the new row is drawn");
+        assert_eq!(rest["rows"][0]["t"], next as f64);
+        assert_eq!(dashboard.since(0)["rows"].as_array().unwrap().len(), KEPT);
     }
 }

@@ -317,6 +317,20 @@ mod tests {
         Ledger::new(crate::ledger::RunId::parse("pb-00000001").unwrap())
     }
 
+    /// `ledger`'s claims read during the run with `read`, in a task of its own, until the
+    /// token fires.
+    fn settling<F>(ledger: &Ledger, read: F) -> (CancellationToken, tokio::task::JoinHandle<()>)
+    where
+        F: Fn(&Created) -> BoxFuture<'static, Presence> + Send + Sync + 'static,
+    {
+        let (ledger, stop) = (ledger.clone(), CancellationToken::new());
+        let task = {
+            let stop = stop.clone();
+            tokio::spawn(async move { settle_while_running(&ledger, read, &stop).await })
+        };
+        (stop, task)
+    }
+
     /// A long run keeps only what no read has shown gone: "a" is read once during the run and
     /// dropped; "b" (a soft delete) and "c" (a failed read) are held for cleanup, and read once
     /// during the run however long it goes on.
@@ -324,22 +338,18 @@ mod tests {
     async fn deletes_shown_gone_during_the_run_are_counted_and_dropped() {
         let ledger = ledger();
         let reads = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stop = CancellationToken::new();
-        let task = {
-            let (ledger, reads, stop) = (ledger.clone(), reads.clone(), stop.clone());
-            tokio::spawn(async move {
-                let read = |c: &Created| -> BoxFuture<'static, Presence> {
-                    let id = c.id().to_string();
-                    reads.lock().unwrap().push(id.clone());
-                    Box::pin(async move {
-                        match id.as_str() {
-                            "a" => Presence::Gone,
-                            "b" => Presence::Present("HTTP 200".into()),
-                            _ => Presence::Unknown("HTTP 503".into()),
-                        }
-                    })
-                };
-                settle_while_running(&ledger, read, &stop).await;
+        let (stop, task) = {
+            let reads = reads.clone();
+            settling(&ledger, move |c: &Created| -> BoxFuture<'static, Presence> {
+                let id = c.id().to_string();
+                reads.lock().unwrap().push(id.clone());
+                Box::pin(async move {
+                    match id.as_str() {
+                        "a" => Presence::Gone,
+                        "b" => Presence::Present("HTTP 200".into()),
+                        _ => Presence::Unknown("HTTP 503".into()),
+                    }
+                })
             })
         };
         for id in ["a", "b", "c"] {
@@ -365,22 +375,15 @@ mod tests {
         let ledger = ledger();
         ledger.deleted(user("a"));
         ledger.deleted(user("b"));
-        let stop = CancellationToken::new();
-        let task = {
-            let (ledger, stop) = (ledger.clone(), stop.clone());
-            tokio::spawn(async move {
-                let read = |c: &Created| -> BoxFuture<'static, Presence> {
-                    let slow = c.id() == "b";
-                    Box::pin(async move {
-                        if slow {
-                            tokio::time::sleep(Duration::from_secs(5)).await;
-                        }
-                        Presence::Gone
-                    })
-                };
-                settle_while_running(&ledger, read, &stop).await;
+        let (stop, task) = settling(&ledger, |c: &Created| -> BoxFuture<'static, Presence> {
+            let slow = c.id() == "b";
+            Box::pin(async move {
+                if slow {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                Presence::Gone
             })
-        };
+        });
         tokio::time::sleep(SETTLE_EVERY + Duration::from_secs(1)).await;
         stop.cancel();
         task.await.unwrap();
@@ -397,23 +400,16 @@ mod tests {
         let ledger = ledger();
         ledger.deleted(user("a"));
         ledger.deleted(user("b"));
-        let stop = CancellationToken::new();
-        let task = {
-            let (ledger, stop) = (ledger.clone(), stop.clone());
-            tokio::spawn(async move {
-                let read = |c: &Created| -> BoxFuture<'static, Presence> {
-                    let id = c.id().to_string();
-                    Box::pin(async move {
-                        if id == "b" {
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            panic!("a read that cannot be made");
-                        }
-                        Presence::Gone
-                    })
-                };
-                settle_while_running(&ledger, read, &stop).await;
+        let (stop, task) = settling(&ledger, |c: &Created| -> BoxFuture<'static, Presence> {
+            let id = c.id().to_string();
+            Box::pin(async move {
+                if id == "b" {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    panic!("a read that cannot be made");
+                }
+                Presence::Gone
             })
-        };
+        });
         tokio::time::sleep(SETTLE_EVERY + Duration::from_secs(1)).await;
         stop.cancel();
         assert!(task.await.is_err(), "the read panicked");

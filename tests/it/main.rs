@@ -2,6 +2,8 @@
 
 mod agreement;
 mod allocator;
+mod ber;
+mod ber_oracle;
 mod bounds;
 mod bounds_ldap;
 mod capacity;

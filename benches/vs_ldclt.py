@@ -26,7 +26,8 @@ compared), and the ratio provbench / ldclt. A benchmark reports; it asserts noth
 `--before` runs a second provbench build (main's, say) in the same rounds and reports the ratio
 of the two. `--callgrind N` counts instructions instead of CPU time (valgrind's callgrind, which
 does not depend on the machine's load): each generator does N and then 3N operations, and the
-difference per operation is reported, so start-up, binds and reports cancel out. (The interval
+difference per operation is reported, so start-up, binds and reports cancel out;
+`--keep-callgrind DIR` keeps callgrind's files for `callgrind_annotate`. (The interval
 writer's work each second does not quite: a run under valgrind is slower, so more seconds.)
 
 Needs slapd and ldap-utils (Debian), taskset (util-linux) and, for the other side, ldclt
@@ -228,6 +229,8 @@ def main():
     ap.add_argument("--ldclt", default=shutil.which("ldclt") or "/usr/bin/ldclt")
     ap.add_argument("--before", metavar="BINARY",
                     help="another provbench build (e.g. main's) run in the same rounds, reported as `before`")
+    ap.add_argument("--keep-callgrind", metavar="DIR",
+                    help="with --callgrind: copy callgrind's output files here (for callgrind_annotate)")
     ap.add_argument("--callgrind", type=int, metavar="N",
                     help="count instructions per operation instead (valgrind): runs of N and 3N operations")
     args = ap.parse_args()
@@ -252,6 +255,11 @@ def main():
             sys.exit("--callgrind needs valgrind (apt-get install valgrind)")
         try:
             count_instructions(args, ops, have_ldclt, work)
+            if args.keep_callgrind:
+                os.makedirs(args.keep_callgrind, exist_ok=True)
+                for name in os.listdir(work):
+                    if name.startswith("callgrind."):
+                        shutil.copy(os.path.join(work, name), args.keep_callgrind)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return

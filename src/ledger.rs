@@ -58,14 +58,30 @@ impl RunId {
 
     /// True when `name` carries this id as a whole token: neither preceded nor followed by a
     /// letter or a digit (names compare case-insensitively, as SCIM's `userName` does).
+    ///
+    /// Compared byte by byte (the id is ASCII): a lowercase copy of the name and a substring
+    /// searcher built for every call were 600 instructions of each LDAP add. The matches tried
+    /// are the leftmost ones that do not overlap, as `str::match_indices` on the lowercased
+    /// name found them (`tests/it/marker.rs` holds it to that).
     pub fn marks(&self, name: &str) -> bool {
-        let name = name.to_ascii_lowercase();
         let token = |b: u8| b.is_ascii_alphanumeric();
-        let bytes = name.as_bytes();
-        name.match_indices(&self.0).any(|(at, _)| {
-            let end = at + self.0.len();
-            (at == 0 || !token(bytes[at - 1])) && (end == bytes.len() || !token(bytes[end]))
-        })
+        let (id, bytes) = (self.0.as_bytes(), name.as_bytes());
+        let mut at = 0;
+        while at + id.len() <= bytes.len() {
+            let end = at + id.len();
+            let here = bytes[at..end].iter().zip(id).all(|(b, i)| b.to_ascii_lowercase() == *i);
+            if !here {
+                at += 1;
+                continue;
+            }
+            if (at == 0 || !token(bytes[at - 1])) && (end == bytes.len() || !token(bytes[end])) {
+                return true;
+            }
+            // Past this match, as match_indices goes on (an empty id, which no constructor
+            // makes, would not move otherwise).
+            at = end.max(at + 1);
+        }
+        false
     }
 }
 

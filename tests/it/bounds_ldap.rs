@@ -1,7 +1,8 @@
 //! Invariant 6 for directories: a lying LDAP server on raw TCP (hand-encoded BER) that answers
 //! every search with entries without end, ignoring the size limit it was sent and the abandon
 //! that follows. The real binary runs under the address-space cap of [`super::bounds`]: the
-//! sweep must stop at its bound and say why, never hold the endless list.
+//! sweep must stop at its bound and say why, never hold the endless list. And one that answers
+//! with nesting deeper than a stack: the bind fails, the process is not aborted.
 
 use std::sync::Arc;
 
@@ -182,5 +183,105 @@ steps = ["create_user"]
     assert!(
         !said.contains("timed out"),
         "stopped by its bound, not the deadline: {said}"
+    );
+}
+
+/// A directory that answers the bind with one message nested 100,000 SEQUENCEs deep (about
+/// 0.5 MB): lber 0.5.1 recursed a stack frame a level and overflowed ldap3's task's stack,
+/// aborting the whole process; provbench's copy (`vendor/lber`) reads past 256 levels as an
+/// error, so the bind fails and the command says so.
+async fn nesting_directory() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let nested = Arc::new(nested_sequences(100_000));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (mut r, w) = stream.into_split();
+            let nested = nested.clone();
+            tokio::spawn(async move {
+                let mut w = w;
+                while let Some((_, message)) = read_ber(&mut r).await {
+                    let id = message[2..2 + message[1] as usize].to_vec();
+                    let answer = ldap_message(&id, nested.as_ref().clone());
+                    if w.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// `levels` SEQUENCEs, each holding the next, around a NULL: the lengths inside out, then the
+/// bytes outside in (wrapping a level at a time would copy the whole a level).
+fn nested_sequences(levels: usize) -> Vec<u8> {
+    let mut lengths = vec![2usize];
+    for _ in 0..levels {
+        let inner = lengths[lengths.len() - 1];
+        lengths.push(1 + ber_len(inner).len() + inner);
+    }
+    let mut out = Vec::with_capacity(lengths[levels]);
+    for inner in lengths[..levels].iter().rev() {
+        out.push(0x30);
+        out.extend(ber_len(*inner));
+    }
+    out.extend_from_slice(&[0x05, 0x00]);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_nested_past_the_stack_is_an_error_not_a_crash() {
+    let port = nesting_directory().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "secret").unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        format!(
+            r#"name = "nesting-ldap"
+[target]
+kind = "ldap"
+url = "ldap://127.0.0.1:{port}"
+bind_dn = "cn=admin,dc=example,dc=test"
+password_file = "pw"
+base_dn = "ou=people,dc=example,dc=test"
+timeout = "5s"
+[directory]
+rdn = "uid"
+name = "{{run_id}}-{{seq}}"
+object_classes = ["inetOrgPerson"]
+attributes = {{ cn = "{{first}} {{last}}", sn = "{{last}}" }}
+[load]
+model = "closed"
+admins = 1
+duration = "1s"
+[[journey]]
+name = "j"
+steps = ["create_user"]
+"#
+        ),
+    )
+    .unwrap();
+    let path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        capped()
+            .current_dir(&path)
+            .args(["cleanup", "--run-id", "pb-1a2b3c4d", "w.toml", "--timeout", "60s"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.code().is_some(), "killed ({:?}): {said}", out.status);
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+    assert!(
+        said.contains(&format!("binding to ldap://127.0.0.1:{port}")),
+        "the bind fails: {said}"
     );
 }

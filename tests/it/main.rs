@@ -2,6 +2,8 @@
 
 mod agreement;
 mod allocator;
+mod ber;
+mod ber_oracle;
 mod bounds;
 mod bounds_ldap;
 mod capacity;
@@ -25,6 +27,7 @@ mod layering;
 mod ldap;
 mod ldap_pool;
 mod login_egress;
+mod marker;
 mod mock_target;
 mod preflight;
 mod probes;

@@ -28,3 +28,35 @@ fn the_binary_allocates_through_mimalloc() {
         format!("provbench {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// mimalloc advises transparent huge pages for its memory; the binary turns them off for itself
+/// (each first touch would zero 2 MiB: the largest kernel cost probes added). The kernel reports
+/// the flag in `/proc/PID/status` as `THP_enabled: 0` (Linux 6.x; older kernels print no such
+/// line, and the test then has nothing to read and says so).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_binary_turns_transparent_huge_pages_off() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    if !ours.contains("THP_enabled:") {
+        eprintln!("this kernel does not report THP_enabled; nothing to check");
+        return;
+    }
+    let mut serve = Command::new(assert_cmd::cargo::cargo_bin("provbench"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once it listens, main has long run.
+    let mut line = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", serve.id())).unwrap();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(line.contains("listening on"), "{line}");
+    assert!(status.contains("THP_enabled:\t0"), "{status}");
+}

@@ -11,8 +11,9 @@ requests (from summary.json).
 
 With `--workload workloads/quickstart.toml` it runs that workload as it is (its embedded target in
 the same process, all on CPU 0) with probes on and with `--set probes.enabled=false`: the CPU
-share is then of generator and embedded target together. Give `--provbench` an older build to
-compare before and after.
+share is then of generator and embedded target together. With `--before OLD_BUILD`, each run is
+made with both builds in turn (alternated run by run, in one sitting, against the same target)
+and both are reported, with the load average at the start and the end.
 
 Loopback only; bounded by the iteration count. A benchmark reports; it asserts nothing.
 """
@@ -65,9 +66,12 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--provbench", default="target/release/provbench")
     ap.add_argument("--workload", help="run this workload file (embedded target) instead of the built-in one")
+    ap.add_argument("--before", help="an older build, run alternately with --provbench and reported beside it")
     args = ap.parse_args()
+    builds = [("before", args.before), ("after", args.provbench)] if args.before else [("", args.provbench)]
+    print(f"load average at the start: {open('/proc/loadavg').read().split()[:3]}")
     if args.workload:
-        return embedded(args)
+        return embedded(args, builds)
     work = tempfile.mkdtemp(prefix="provbench-probes-")
     port, token = free_port(), "bench-token"
     with open(os.path.join(work, "token"), "w") as f:
@@ -82,63 +86,75 @@ def main():
                 break
             except OSError:
                 time.sleep(0.05)
-        results = {True: [], False: []}
-        switches = {True: [], False: []}
-        report = None
+        results = {(b, e): [] for b, _ in builds for e in (True, False)}
+        switches = {k: [] for k in results}
+        reports = {b: None for b, _ in builds}
         for i in range(args.repeat):
-            for enabled in (True, False):
-                path = os.path.join(work, f"w-{enabled}.toml")
-                with open(path, "w") as f:
-                    f.write(WORKLOAD.format(port=port, admins=args.admins, iterations=args.iterations,
-                                            enabled=str(enabled).lower()))
-                out = os.path.join(work, f"r-{enabled}-{i}")
-                cpu, nvcsw = run([args.provbench, "run", path, "--no-progress", "--out", out], 0)
-                summary = json.load(open(os.path.join(out, "summary.json")))
-                ops = sum(m["count"] for m in summary["metrics"] if m["metric"] == "api_latency")
-                results[enabled].append(cpu / ops * 1e6)
-                switches[enabled].append(nvcsw)
-                if enabled:
-                    report = summary["probes"]
+            for name, binary in builds:
+                for enabled in (True, False):
+                    path = os.path.join(work, f"w-{enabled}.toml")
+                    with open(path, "w") as f:
+                        f.write(WORKLOAD.format(port=port, admins=args.admins, iterations=args.iterations,
+                                                enabled=str(enabled).lower()))
+                    out = os.path.join(work, f"r-{name}-{enabled}-{i}")
+                    cpu, nvcsw = run([binary, "run", path, "--no-progress", "--out", out], 0)
+                    summary = json.load(open(os.path.join(out, "summary.json")))
+                    ops = sum(m["count"] for m in summary["metrics"] if m["metric"] == "api_latency")
+                    results[(name, enabled)].append(cpu / ops * 1e6)
+                    switches[(name, enabled)].append(nvcsw)
+                    if enabled:
+                        reports[name] = summary["probes"]
         med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
         csw = {k: sorted(v)[len(v) // 2] for k, v in switches.items()}
         print(f"{args.admins} admins x {args.iterations} journeys of 5 writes against provbench serve --profile fast "
               f"(generator on CPU 0, target on CPU 1), median of {args.repeat}")
-        print(f"generator CPU per operation: probes off {med[False]:.1f} µs, probes on {med[True]:.1f} µs "
-              f"(sample {report['sample']}): probes are {100 * (med[True] - med[False]) / med[True]:.1f}% of provbench CPU")
-        print(f"voluntary context switches a run: probes off {csw[False]}, probes on {csw[True]}")
-        print(f"probe requests: {report['probe_requests']} = {100 * report['share_of_requests']:.1f}% of all requests "
-              f"({report['writes_observed']} writes observed, {report['shed']} shed)")
+        for name, binary in builds:
+            on, off, report = med[(name, True)], med[(name, False)], reports[name]
+            label = f"{name} ({binary})" if name else binary
+            print(f"{label}: generator CPU per operation: probes off {off:.1f} µs, probes on {on:.1f} µs "
+                  f"(sample {report['sample']}): probes are {100 * (on - off) / on:.1f}% of provbench CPU "
+                  f"(runs, on: {', '.join(f'{x:.1f}' for x in results[(name, True)])}; "
+                  f"off: {', '.join(f'{x:.1f}' for x in results[(name, False)])})")
+            print(f"  voluntary context switches a run: probes off {csw[(name, False)]}, probes on {csw[(name, True)]}")
+            print(f"  probe requests: {report['probe_requests']} = {100 * report['share_of_requests']:.1f}% of all "
+                  f"requests ({report['writes_observed']} writes observed, {report['shed']} shed)")
+        print(f"load average at the end: {open('/proc/loadavg').read().split()[:3]}")
     finally:
         server.terminate()
         server.wait()
 
 
-def embedded(args):
+def embedded(args, builds):
     """The workload as it is, probes on and off, everything on CPU 0."""
     work = tempfile.mkdtemp(prefix="provbench-probes-")
-    results = {True: [], False: []}
-    switches = {True: [], False: []}
-    reports = []
+    results = {(b, e): [] for b, _ in builds for e in (True, False)}
+    switches = {k: [] for k in results}
+    reports = {b: [] for b, _ in builds}
     for i in range(args.repeat):
-        for enabled in (True, False):
-            out = os.path.join(work, f"r-{enabled}-{i}")
-            extra = [] if enabled else ["--set", "probes.enabled=false"]
-            cpu, nvcsw = run([args.provbench, "run", args.workload, "--no-progress", "--out", out] + extra, 0)
-            summary = json.load(open(os.path.join(out, "summary.json")))
-            ops = sum(m["count"] for m in summary["metrics"] if m["metric"] == "api_latency")
-            results[enabled].append(cpu / ops * 1e6)
-            switches[enabled].append(nvcsw)
-            if enabled:
-                reports.append(summary["probes"])
+        for name, binary in builds:
+            for enabled in (True, False):
+                out = os.path.join(work, f"r-{name}-{enabled}-{i}")
+                extra = [] if enabled else ["--set", "probes.enabled=false"]
+                cpu, nvcsw = run([binary, "run", args.workload, "--no-progress", "--out", out] + extra, 0)
+                summary = json.load(open(os.path.join(out, "summary.json")))
+                ops = sum(m["count"] for m in summary["metrics"] if m["metric"] == "api_latency")
+                results[(name, enabled)].append(cpu / ops * 1e6)
+                switches[(name, enabled)].append(nvcsw)
+                if enabled:
+                    reports[name].append(summary["probes"])
     med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
     csw = {k: sorted(v)[len(v) // 2] for k, v in switches.items()}
-    share = sorted(r["share_of_requests"] for r in reports)[len(reports) // 2]
-    print(f"{args.workload} with {args.provbench} (generator and embedded target on CPU 0), median of {args.repeat}")
-    print(f"CPU per operation: probes off {med[False]:.1f} µs, probes on {med[True]:.1f} µs: "
-          f"probes are {100 * (med[True] - med[False]) / med[True]:.1f}% of the process's CPU")
-    print(f"voluntary context switches a run: probes off {csw[False]}, probes on {csw[True]}")
-    print(f"probe requests: {100 * share:.1f}% of all requests (runs: "
-          + ", ".join(f"{r['probe_requests']} for {r['writes_observed']} writes" for r in reports) + ")")
+    print(f"{args.workload} (generator and embedded target on CPU 0), median of {args.repeat}")
+    for name, binary in builds:
+        on, off = med[(name, True)], med[(name, False)]
+        share = sorted(r["share_of_requests"] for r in reports[name])[len(reports[name]) // 2]
+        label = f"{name} ({binary})" if name else binary
+        print(f"{label}: CPU per operation: probes off {off:.1f} µs, probes on {on:.1f} µs: "
+              f"probes are {100 * (on - off) / on:.1f}% of the process's CPU")
+        print(f"  voluntary context switches a run: probes off {csw[(name, False)]}, probes on {csw[(name, True)]}")
+        print(f"  probe requests: {100 * share:.1f}% of all requests (runs: "
+              + ", ".join(f"{r['probe_requests']} for {r['writes_observed']} writes" for r in reports[name]) + ")")
+    print(f"load average at the end: {open('/proc/loadavg').read().split()[:3]}")
 
 
 if __name__ == "__main__":

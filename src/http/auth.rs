@@ -98,7 +98,7 @@ pub async fn authenticate(
                         if let Some(a) = &audience {
                             form.push(("audience", a.as_str()));
                         }
-                        let request = client.http().post(&url);
+                        let request = client.http()?.post(&url);
                         let request = match client_auth {
                             // RFC 6749 §2.3.1: id and secret form-encoded, then Basic.
                             ClientAuth::Basic => request.basic_auth(form_encode(&id), Some(form_encode(&secret))),

@@ -11,6 +11,8 @@ use http_body_util::Full;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 
+use super::USER_AGENT;
+use super::general::General;
 use super::plain::PlainPool;
 use super::settings::HttpSettings;
 use crate::metrics::ErrorKind;
@@ -97,10 +99,14 @@ pub struct HttpClient {
     /// Plain-HTTP targets go through hyper's own connections (the leanest path per request,
     /// HTTP/1.1; see [`super::plain`]);
     /// HTTPS targets (HTTP/2 when the server offers it), and token requests, through reqwest.
-    plain: Option<PlainPool>,
-    /// `http://host:port` of a plain-HTTP target.
+    /// Shared with the client's whole-origin sibling ([`HttpClient::on_whole_origin`]): reads on
+    /// the target's behalf go over the load's connections.
+    plain: Option<Arc<PlainPool>>,
+    /// `scheme://host[:port]` of the target.
     origin: String,
-    http: reqwest::Client,
+    /// The reqwest client, built when first needed where the target is plain HTTP; shared with
+    /// the whole-origin sibling too.
+    general: Arc<General>,
     base: String,
     /// Parsed once: each request only swaps path and query, never re-parses the host.
     base_url: reqwest::Url,
@@ -122,42 +128,6 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 impl HttpClient {
     pub fn new(base: &str, settings: HttpSettings) -> anyhow::Result<HttpClient> {
-        let mut builder = super::bounded(reqwest::Client::builder())
-            .timeout(settings.timeout)
-            .connect_timeout(settings.connect_within())
-            .user_agent(USER_AGENT)
-            .tcp_nodelay(true)
-            // No per-request proxy matching: load goes straight to the target.
-            .no_proxy()
-            // A 3xx is an answer, judged like any other: a redirect must never carry the
-            // target's credentials, a client secret or a body to where it points.
-            .redirect(reqwest::redirect::Policy::none());
-        if !settings.http2 {
-            builder = builder.http1_only();
-        }
-        if let Some(n) = settings.max_connections {
-            builder = builder.pool_max_idle_per_host(n);
-        }
-        if let Some(ca) = &settings.tls.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| anyhow::anyhow!("ca_file {}: {e}", ca.display()))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| anyhow::anyhow!("ca_file {}: not PEM certificates: {e}", ca.display()))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if let Some((cert, key)) = &settings.tls.client_identity {
-            let mut pem = std::fs::read(cert).map_err(|e| anyhow::anyhow!("client_cert {}: {e}", cert.display()))?;
-            pem.push(b'\n');
-            pem.extend(std::fs::read(key).map_err(|e| anyhow::anyhow!("client_key {}: {e}", key.display()))?);
-            let identity = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| anyhow::anyhow!("client_cert/client_key: not a PEM certificate and private key: {e}"))?;
-            builder = builder.identity(identity);
-        }
-        if !settings.keep_alive {
-            // Servers that close every connection (HTTP/1.0): never reuse one.
-            builder = builder.pool_max_idle_per_host(0);
-        }
         let base = base.trim_end_matches('/').to_string();
         let base_url = reqwest::Url::parse(&base).map_err(|e| anyhow::anyhow!("bad target URL `{base}`: {e}"))?;
         let plain = match base_url.scheme() {
@@ -167,20 +137,23 @@ impl HttpClient {
                     Some(p) => format!("{host}:{p}"),
                     None => host.to_string(),
                 };
-                Some(PlainPool::new(
+                Some(Arc::new(PlainPool::new(
                     &authority,
                     settings.max_connections,
                     settings.keep_alive,
                     settings.connect_within(),
-                )?)
+                )?))
             }
             _ => None,
         };
         let origin = base_url.origin().ascii_serialization();
+        // A plain-HTTP target's requests go through `plain`: reqwest (and the certificates it
+        // loads) only for what goes elsewhere, so built at its first use.
+        let general = General::new(&settings, plain.is_none())?;
         Ok(HttpClient {
             plain,
             origin,
-            http: builder.build()?,
+            general: Arc::new(general),
             base_path: base_url.path().trim_end_matches('/').to_string(),
             base_url,
             base,
@@ -204,11 +177,24 @@ impl HttpClient {
     /// origin, settings and headers, the credentials shared; its base path is the origin's root,
     /// and its credentials go with reads (GET, HEAD) only: the grant is for reading.
     pub fn on_whole_origin(&self) -> anyhow::Result<HttpClient> {
-        let mut client = HttpClient::new(&self.origin, self.settings.clone())?
-            .with_headers(self.extra_headers.clone())
-            .sharing_auth(self);
-        client.reads_only = true;
-        Ok(client)
+        let base_url = reqwest::Url::parse(&self.origin)
+            .map_err(|e| anyhow::anyhow!("bad target origin `{}`: {e}", self.origin))?;
+        // The same connections and the same reqwest client (no second pool, no second load of
+        // the certificates): what a request carries is decided per request, in `exchange`, by
+        // this client's own base and `reads_only`, never by the transport it goes over.
+        Ok(HttpClient {
+            plain: self.plain.clone(),
+            origin: self.origin.clone(),
+            general: self.general.clone(),
+            base_path: base_url.path().trim_end_matches('/').to_string(),
+            base_url,
+            base: self.origin.clone(),
+            capture: None,
+            authorization: self.authorization.clone(),
+            settings: self.settings.clone(),
+            extra_headers: self.extra_headers.clone(),
+            reads_only: true,
+        })
     }
 
     /// Whether `url` (absolute) is on this client's origin, compared as origins (scheme, host
@@ -262,8 +248,15 @@ impl HttpClient {
         &self.base
     }
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The reqwest client (token requests), built at the first call for a plain-HTTP target.
+    pub fn http(&self) -> anyhow::Result<&reqwest::Client> {
+        self.general.client()
+    }
+
+    /// Whether this client's reqwest side was built, the system's root certificates loaded with
+    /// it: never for a plain-HTTP target that is asked nothing off its origin.
+    pub fn reqwest_built(&self) -> bool {
+        self.general.built()
     }
 
     /// The longest answer body this client reads: readers on the target's behalf (probe
@@ -518,7 +511,11 @@ impl HttpClient {
         // The client's credentials (its Authorization and its own headers, API keys among them)
         // are bound to its origin and base path: an absolute URL elsewhere (a job's `Location`,
         // a templated service URL) is sent without them (see `exchange`).
-        let mut req = self.http.request(method.clone(), url).header(header::ACCEPT, SCIM_JSON);
+        let http = self.general.client().map_err(|e| CallError {
+            kind: ErrorKind::Connection,
+            detail: format!("no HTTP client: {e:#}"),
+        })?;
+        let mut req = http.request(method.clone(), url).header(header::ACCEPT, SCIM_JSON);
         if credentialed && !self.extra_headers.is_empty() {
             req = req.headers(self.extra_headers.clone());
         }
@@ -574,8 +571,6 @@ fn secret(v: &HeaderValue) -> bool {
             matches!(crate::redact::secrets(t), std::borrow::Cow::Owned(_))
         })
 }
-
-const USER_AGENT: &str = concat!("provbench/", env!("CARGO_PKG_VERSION"));
 
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut detail = e.to_string();

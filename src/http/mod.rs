@@ -5,7 +5,9 @@
 //!
 //! # Layout
 //! - [`client`]: requests, responses and their classification. [`plain`]: the plain-HTTP
-//!   connections to the target (hyper's HTTP/1.1, a small idle stack).
+//!   connections to the target (hyper's HTTP/1.1, a small idle stack). `general`: the reqwest
+//!   client beside them (HTTPS, token requests, URLs off the origin), built when first needed
+//!   where the target is plain HTTP.
 //! - [`auth`]: turning a target's [`Auth`] into an `Authorization` header.
 //! - [`settings`]: HTTP settings and authentication, as plain data (built by the workload layer).
 //! - [`body`]: the one way an answer's body is read, never past a limit.
@@ -17,6 +19,7 @@
 pub mod auth;
 pub mod body;
 pub mod client;
+mod general;
 pub mod plain;
 pub mod reach;
 pub mod settings;
@@ -32,6 +35,9 @@ pub use settings::{Auth, ClientAuth, ClientId, HttpSettings, Secret, Tls};
 /// (~400 KiB) bounds the block. The count of headers is hyper's default everywhere (100):
 /// setting it would move every answer's headers to the heap.
 pub const HEADER_LIMIT: usize = 64 * 1024;
+
+/// The `User-Agent` of every request provbench sends to a target.
+pub(crate) const USER_AGENT: &str = concat!("provbench/", env!("CARGO_PKG_VERSION"));
 
 /// A reqwest client builder with the transport's bounds on answers' header blocks.
 pub(crate) fn bounded(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {

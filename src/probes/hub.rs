@@ -319,11 +319,8 @@ mod tests {
     use super::*;
     use crate::workload::{Overrides, Workload};
 
-    /// The job-status source and the services read on the target's origin as the target share
-    /// one client (one TLS set-up, one pool), not one each: three services read one after the
-    /// other come over one connection.
-    #[tokio::test]
-    async fn sources_reading_the_target_share_one_client() {
+    /// A server on `127.0.0.1:0` answering 404 to everything, and the peers it accepted.
+    async fn counting_server() -> (String, Arc<parking_lot::Mutex<HashSet<SocketAddr>>>) {
         let peers = Arc::new(parking_lot::Mutex::new(HashSet::new()));
         let seen = peers.clone();
         let app = axum::Router::new().fallback(
@@ -337,6 +334,12 @@ mod tests {
         tokio::spawn(
             async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await },
         );
+        (origin, peers)
+    }
+
+    /// A hub for a job-status probe and three services on `origin` (one written absolute),
+    /// reading through `client`.
+    async fn hub_on(origin: &str, client: Arc<HttpClient>, stop: &CancellationToken) -> ProbeHub {
         let text = format!(
             r#"name = "shared"
 [target]
@@ -359,13 +362,44 @@ sync = [{{ service = "a", url = "/linked/a/Users/{{id}}" }},
         );
         let workload = Workload::parse(Path::new("shared.toml"), &text, &Overrides::default()).unwrap();
         let probes = workload.probes.clone().unwrap();
+        let registry = Arc::new(Registry::new());
+        ProbeHub::new(probes, Some(client), registry, &[Op::CreateUser], None, stop.clone())
+            .await
+            .unwrap()
+    }
+
+    /// On a plain-HTTP target the probes' reads go over the load's own connections (one pool,
+    /// the plain-HTTP path), and no reqwest client is built, so no certificate is loaded: the
+    /// load's request and every source's read come over the one connection. (Before, the
+    /// whole-origin client had a pool and a reqwest client of its own: two connections, and the
+    /// certificates loaded twice.)
+    #[tokio::test]
+    async fn probe_reads_of_a_plain_http_target_go_over_the_loads_connections() {
+        let (origin, peers) = counting_server().await;
         let client =
             Arc::new(HttpClient::new(&format!("{origin}/scim/v2"), crate::http::HttpSettings::defaults()).unwrap());
-        let registry = Arc::new(Registry::new());
+        client.call(reqwest::Method::GET, "/Users/x", None).await.unwrap();
         let stop = CancellationToken::new();
-        let hub = ProbeHub::new(probes, Some(client), registry, &[Op::CreateUser], None, stop.clone())
-            .await
-            .unwrap();
+        let hub = hub_on(&origin, client.clone(), &stop).await;
+        hub.preflight().await.unwrap();
+        assert_eq!(peers.lock().len(), 1, "the load's request and the probes' reads");
+        assert!(
+            !client.reqwest_built(),
+            "no reqwest client, no certificates, for plain HTTP"
+        );
+        stop.cancel();
+    }
+
+    /// The job-status source and the services read on the target's origin as the target share
+    /// one client (one TLS set-up, one pool), not one each: three services read one after the
+    /// other come over one connection.
+    #[tokio::test]
+    async fn sources_reading_the_target_share_one_client() {
+        let (origin, peers) = counting_server().await;
+        let client =
+            Arc::new(HttpClient::new(&format!("{origin}/scim/v2"), crate::http::HttpSettings::defaults()).unwrap());
+        let stop = CancellationToken::new();
+        let hub = hub_on(&origin, client, &stop).await;
         hub.preflight().await.unwrap();
         assert_eq!(peers.lock().len(), 1, "one pool for every source reading the target");
         stop.cancel();

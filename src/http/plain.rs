@@ -130,7 +130,17 @@ impl PlainPool {
             let reused = pooled.is_some();
             let mut sender = match pooled {
                 Some(s) if s.is_closed() => continue,
-                Some(s) => s,
+                Some(mut s) => {
+                    // A connection given back the moment its answer's body ended is not ready
+                    // until its task has run once more and turned idle: `try_send_request` then
+                    // refuses it, and dropping it closed a good connection (a new TCP connection
+                    // for about every other read-back GET). Wait for that turn instead, as
+                    // hyper-util's pool does; an `Err` is a connection that closed meanwhile.
+                    if s.ready().await.is_err() {
+                        continue;
+                    }
+                    s
+                }
                 None => self.connect().await?,
             };
             match sender.try_send_request(req).await {
@@ -179,6 +189,68 @@ mod tests {
             Ok((resp, _)) => Ok(resp.status().as_u16()),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// A server that answers every request on a connection with a short 404 (keep-alive), and
+    /// counts the connections it accepted.
+    async fn counting_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut held = Vec::new();
+                    loop {
+                        let Ok(n) = s.read(&mut buf).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        held.extend_from_slice(&buf[..n]);
+                        while let Some(end) = held.windows(4).position(|w| w == b"\r\n\r\n") {
+                            held.drain(..end + 4);
+                            let answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}";
+                            if s.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (authority, accepted)
+    }
+
+    /// Regression: a connection given back as soon as its answer was read, and taken again at
+    /// once (the read-back's GETs, two at a time, one after the other), was refused as "not
+    /// ready" and closed, so about every other GET opened a new TCP connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_connection_given_back_is_used_again_at_once() {
+        use futures_util::StreamExt;
+        let (authority, accepted) = counting_server().await;
+        let pool = PlainPool::new(&authority, None, true, Duration::from_secs(5)).unwrap();
+        let get = || async {
+            let req = Request::builder()
+                .uri("/Users/x")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let (resp, lease) = pool.send(req).await.unwrap();
+            let status = resp.status();
+            let body = crate::http::body::read_hyper(resp.into_body(), 1024).await.unwrap();
+            lease.release();
+            (status, body)
+        };
+        let answers: Vec<_> = futures_util::stream::iter(0..200)
+            .map(|_| get())
+            .buffer_unordered(2)
+            .collect()
+            .await;
+        assert!(answers.iter().all(|(s, b)| *s == 404 && &b[..] == b"{}"));
+        // Two reads at a time need two connections, however many reads there are.
+        assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) <= 2, "{accepted:?}");
     }
 
     /// A header block past [`super::super::HEADER_LIMIT`] is refused, though it is far below

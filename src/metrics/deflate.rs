@@ -25,7 +25,7 @@ pub struct ReusedDeflate {
     plain: Vec<u8>,
     /// Writes into the line being made; `reset` finishes it and swaps in the next one's buffer.
     encoder: ZlibEncoder<Vec<u8>>,
-    /// The finished line, kept for its capacity.
+    /// The last line written, kept for its capacity: the encoder's buffer after the next.
     line: Vec<u8>,
 }
 
@@ -55,16 +55,17 @@ impl Serializer for ReusedDeflate {
             .v2
             .serialize(h, &mut self.plain)
             .map_err(|e| io::Error::other(format!("cannot encode a histogram: {e:?}")))?;
-        let mut next = std::mem::take(&mut self.line);
-        next.clear();
-        next.extend_from_slice(&V2_COMPRESSED_COOKIE.to_be_bytes());
-        // The payload's length, filled in below.
-        next.extend_from_slice(&[0; 4]);
+        // The cookie and a placeholder for the payload's length go first, straight into the
+        // line the encoder writes to (nothing of the new stream is written yet).
+        let line = self.encoder.get_mut();
+        line.clear();
+        line.extend_from_slice(&V2_COMPRESSED_COOKIE.to_be_bytes());
+        line.extend_from_slice(&[0; 4]);
         // As `V2DeflateSerializer` does (write all, then finish), so the stream is the same;
-        // `reset` finishes this one and leaves the compressor's tables for the next.
-        let _ = self.encoder.reset(next)?;
+        // `reset` finishes it, readies the compressor's tables for the next line (one reset per
+        // line, no allocation) and hands back this line's bytes.
         self.encoder.write_all(&self.plain[..len])?;
-        let mut done = self.encoder.reset(Vec::new())?;
+        let mut done = self.encoder.reset(std::mem::take(&mut self.line))?;
         let payload = u32::try_from(done.len() - 8).map_err(|_| io::Error::other("a histogram line past 4 GiB"))?;
         done[4..8].copy_from_slice(&payload.to_be_bytes());
         writer.write_all(&done)?;

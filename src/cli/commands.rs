@@ -36,7 +36,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Command::Init(args) => runtime.block_on(super::init::run(*args)),
-        Command::Run(args) => runtime.block_on(run_workload(args)),
+        // On a worker, where the connections' tasks run: polled by `block_on` on this thread,
+        // the run's own requests (preflight, cleanup's read-back) cost a wake-up of each thread
+        // by the other (a futex each way) per request.
+        Command::Run(args) => runtime.block_on(on_worker(run_workload(args))),
         Command::Validate(args) => runtime.block_on(validate(args)),
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Cleanup(args) => runtime.block_on(cleanup(args)),
@@ -54,6 +57,18 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Ok(Outcome::Passed)
         }
         Command::Man { dir } => man_pages(&dir),
+    }
+}
+
+/// `fut` run as a task of the runtime, its panic resumed here as `block_on` would have.
+async fn on_worker<T: Send + 'static>(fut: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    match tokio::spawn(fut).await {
+        Ok(v) => v,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only a runtime shutting down cancels its tasks, and this one outlives it.
+            Err(e) => panic!("the run's task was cancelled: {e}"),
+        },
     }
 }
 

@@ -12,6 +12,7 @@
 //! # Layout
 //! - [`series`]: one series' histogram and counters. [`summary`]: percentile summaries.
 //! - [`writer`]: the interval writer (hlog and CSV each second) and its observer seam.
+//!   [`deflate`]: its hlog lines' serializer.
 //! - [`intervals`]: the `intervals.csv` row. [`hlog`]: reading a run's files back.
 //! - [`by_write`]: the asynchronous series bucketed by the time of the write they observed
 //!   (`lags_by_write.csv`), so a backlog shows when it built up, not when it drained.
@@ -20,6 +21,7 @@
 
 pub mod by_write;
 pub mod dashboard;
+pub mod deflate;
 pub mod exposition;
 pub mod hlog;
 pub mod intervals;
@@ -209,8 +211,7 @@ impl Registry {
             let mut guard = shard.lock();
             for (i, data) in guard.iter_mut().enumerate() {
                 if i < n && !data.is_empty() {
-                    out[i].add(data);
-                    data.reset();
+                    out[i].take_from(data);
                 }
             }
         }

@@ -14,11 +14,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
 use super::Registry;
 use super::by_write::ByWrite;
+use super::deflate::ReusedDeflate;
 use super::intervals::{IntervalCsv, IntervalRow};
 use super::series::SeriesData;
 use crate::vocab::{MetricKey, metric};
@@ -94,6 +94,32 @@ impl IntervalWriter {
     }
 }
 
+/// The hlog's bytes not yet written to its file (the writer's thread alone uses it).
+#[derive(Clone, Default)]
+struct Pending(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl Write for Pending {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Pending {
+    fn write_to(&self, file: &mut File) -> anyhow::Result<()> {
+        let mut bytes = self.0.borrow_mut();
+        if !bytes.is_empty() {
+            file.write_all(&bytes).context("cannot write histograms.hlog")?;
+            bytes.clear();
+        }
+        Ok(())
+    }
+}
+
 fn run(
     registry: Arc<Registry>,
     dir: &Path,
@@ -103,13 +129,17 @@ fn run(
     mut observers: Vec<Box<dyn IntervalObserver>>,
     stopped: mpsc::Receiver<()>,
 ) -> anyhow::Result<WriterOutput> {
-    let mut serializer = V2DeflateSerializer::new();
+    let mut serializer = ReusedDeflate::new();
+    // The log writes each field of a line as a write of its own: they gather here, and each
+    // interval's lines go to the file in one write.
+    let pending = Pending::default();
+    let mut sink = pending.clone();
     let mut hlog = IntervalLogWriterBuilder::new()
         .add_comment("provbench histograms: values in microseconds; Interval_Max in milliseconds")
         .with_start_time(config.start_wall)
         .with_base_time(config.start_wall)
         .with_max_value_divisor(1000.0)
-        .begin_log_with(&mut hlog_file, &mut serializer)
+        .begin_log_with(&mut sink, &mut serializer)
         .map_err(|e| anyhow::anyhow!("cannot write histograms.hlog: {e}"))?;
     let mut cumulative: Vec<SeriesData> = Vec::new();
     let mut interval_start = Duration::ZERO;
@@ -148,7 +178,8 @@ fn run(
                 cumulative[i].add(d);
             }
         }
-        // The hlog writes straight to the file (no buffer): every interval is on disk now.
+        // Every interval is on disk before the next begins.
+        pending.write_to(&mut hlog_file)?;
         csv.flush()?;
         by_write.add(&keys, registry.take_written());
         by_write.close(Instant::now(), last);
@@ -174,6 +205,7 @@ fn run(
         }
     }
     drop(hlog);
+    pending.write_to(&mut hlog_file)?;
     hlog_file.flush()?;
     Ok(WriterOutput {
         keys: registry.keys(),

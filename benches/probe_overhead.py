@@ -103,7 +103,7 @@ def main():
                     results[(name, enabled)].append(cpu / ops * 1e6)
                     switches[(name, enabled)].append(nvcsw)
                     if enabled:
-                        reports[name] = summary["probes"]
+                        reports[name] = dict(summary["probes"], operations=ops)
         med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
         csw = {k: sorted(v)[len(v) // 2] for k, v in switches.items()}
         print(f"{args.admins} admins x {args.iterations} journeys of 5 writes against provbench serve --profile fast "
@@ -118,10 +118,20 @@ def main():
             print(f"  voluntary context switches a run: probes off {csw[(name, False)]}, probes on {csw[(name, True)]}")
             print(f"  probe requests: {report['probe_requests']} = {100 * report['share_of_requests']:.1f}% of all "
                   f"requests ({report['writes_observed']} writes observed, {report['shed']} shed)")
+            print(f"  with their reads after cleanup: {traffic(report)}")
         print(f"load average at the end: {open('/proc/loadavg').read().split()[:3]}")
     finally:
         server.terminate()
         server.wait()
+
+
+def traffic(report):
+    """All the probes' requests, the run's and their reads after cleanup (`reads_after_cleanup`,
+    absent from older builds' summaries), as a share of those and the load's operations."""
+    after = report.get("reads_after_cleanup", 0)
+    probes = report["probe_requests"] + after
+    return (f"{probes} ({report['probe_requests']} + {after}) = "
+            f"{100 * probes / max(1, probes + report['operations']):.1f}% of all requests")
 
 
 def embedded(args, builds):
@@ -141,7 +151,7 @@ def embedded(args, builds):
                 results[(name, enabled)].append(cpu / ops * 1e6)
                 switches[(name, enabled)].append(nvcsw)
                 if enabled:
-                    reports[name].append(summary["probes"])
+                    reports[name].append(dict(summary["probes"], operations=ops))
     med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
     csw = {k: sorted(v)[len(v) // 2] for k, v in switches.items()}
     print(f"{args.workload} (generator and embedded target on CPU 0), median of {args.repeat}")
@@ -154,6 +164,7 @@ def embedded(args, builds):
         print(f"  voluntary context switches a run: probes off {csw[(name, False)]}, probes on {csw[(name, True)]}")
         print(f"  probe requests: {100 * share:.1f}% of all requests (runs: "
               + ", ".join(f"{r['probe_requests']} for {r['writes_observed']} writes" for r in reports[name]) + ")")
+        print("  with their reads after cleanup: " + "; ".join(traffic(r) for r in reports[name]))
     print(f"load average at the end: {open('/proc/loadavg').read().split()[:3]}")
 
 

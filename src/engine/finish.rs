@@ -100,7 +100,9 @@ async fn downstream_leftovers(
         .as_ref()
         .map_or(Duration::ZERO, |c| c.timeout)
         .min(Duration::from_secs(10));
-    (report.leftovers, report.unread_after_cleanup) = hub.leftovers(bound, &shutdown.work()).await;
+    let found = hub.leftovers(bound, &shutdown.work()).await;
+    (report.leftovers, report.unread_after_cleanup) = (found.still, found.unread);
+    report.reads_after_cleanup = found.reads;
     for (service, n) in &report.unread_after_cleanup {
         notes.push(format!(
             "{n} of the run's users could not be read in {service} after cleanup (its reads failed): whether deprovisioning reached them is unknown"

@@ -282,17 +282,18 @@ impl ProbeHub {
 
     /// After cleanup: every followed user should be gone from every polled service once
     /// deprovisioning has run. Asks until `bound` (or an interrupt); returns, per service, how
-    /// many are still there. provbench never deletes from a downstream itself.
-    pub async fn leftovers(
-        &self,
-        bound: Duration,
-        interrupt: &CancellationToken,
-    ) -> (
-        std::collections::BTreeMap<String, u64>,
-        std::collections::BTreeMap<String, u64>,
-    ) {
+    /// many are still there, how many could not be read, and how many reads that took (the
+    /// probes' requests after the run's, which its report counts apart). provbench never
+    /// deletes from a downstream itself.
+    pub async fn leftovers(&self, bound: Duration, interrupt: &CancellationToken) -> report::Leftovers {
         let users = self.followed.lock().clone();
-        report::leftovers(&self.services, &users, bound, interrupt).await
+        let before = self.requests();
+        let (still, unread) = report::leftovers(&self.services, &users, bound, interrupt).await;
+        report::Leftovers {
+            still,
+            unread,
+            reads: self.requests().saturating_sub(before),
+        }
     }
 
     pub fn report(&self, operations: u64) -> ProbeReport {

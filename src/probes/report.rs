@@ -14,6 +14,16 @@ use super::watch::{Counters, ProbeCounters, Watched};
 use crate::results::{ProbeReport, WARN_SHARE};
 use crate::workload::probes::{QueueProbe, SyncProbe};
 
+/// What [`super::ProbeHub::leftovers`] found after cleanup.
+pub struct Leftovers {
+    /// Per service, the followed users still there.
+    pub still: BTreeMap<String, u64>,
+    /// Per service, the followed users whose reads failed.
+    pub unread: BTreeMap<String, u64>,
+    /// The reads it took.
+    pub reads: u64,
+}
+
 /// Asks every polled service, until `bound` (or an interrupt), whether each of `users` (id,
 /// userName) is gone; returns, per service, how many are still there.
 pub async fn leftovers(
@@ -159,6 +169,7 @@ pub fn report(end: Ended, operations: u64) -> ProbeReport {
         unjudged,
         leftovers: Default::default(),
         unread_after_cleanup: Default::default(),
+        reads_after_cleanup: 0,
     }
 }
 

@@ -165,6 +165,10 @@ pub struct ProbeReport {
     /// answer), so nothing is known of them there: never counted as leftovers, nor as gone.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unread_after_cleanup: std::collections::BTreeMap<String, u64>,
+    /// The probes' reads after cleanup (asking whether the followed users are gone), apart from
+    /// `probe_requests` (the run's, which `max_share` holds): the probes' traffic is both.
+    #[serde(default)]
+    pub reads_after_cleanup: u64,
 }
 
 /// Above this share of all requests, the probes' or the checks' own traffic is said to distort

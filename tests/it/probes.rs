@@ -478,6 +478,14 @@ url = "{crm}/crm/Users/{{id}}"
     // After cleanup, refused reads say nothing of what crm holds: unknown, never leftovers.
     assert_eq!(p.leftovers.get("crm").copied().unwrap_or(0), 0, "{p:?}");
     assert_eq!(p.unread_after_cleanup.get("crm").copied(), Some(2), "{p:?}");
+    // Those reads are the probes' traffic too, counted apart from the run's: every read crm
+    // saw is one of the two, or the pre-flight's.
+    assert!(p.reads_after_cleanup >= 2, "{p:?}");
+    assert_eq!(
+        reads.load(Ordering::Relaxed),
+        1 + p.probe_requests + p.reads_after_cleanup,
+        "{p:?}"
+    );
     reference.stop().await;
 }
 

@@ -59,7 +59,11 @@ impl Source for HttpGet {
             let mut out = Vec::with_capacity(users.len());
             for &who in users {
                 out.push(match self.url.render(who.id, who.user_name) {
-                    Some(url) => read_once(&self.client, url).await,
+                    Some(url) => {
+                        // Counted as every read is: the report tells the run's from these.
+                        self.requests.fetch_add(1, Ordering::Relaxed);
+                        read_once(&self.client, url).await
+                    }
                     None => None,
                 });
             }

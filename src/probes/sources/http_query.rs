@@ -163,6 +163,7 @@ impl Source for HttpQuery {
                     .template
                     .render_batch(chunk.iter().map(|w| (w.id, w.user_name)))
                     .unwrap_or_default();
+                self.requests.fetch_add(1, Ordering::Relaxed);
                 let reading = read_once(&self.client, url).await;
                 out.extend(chunk.iter().map(|_| reading.clone()));
             }

@@ -98,6 +98,7 @@ impl Source for Ldap {
         Box::pin(async move {
             let mut out = Vec::with_capacity(users.len());
             for w in users {
+                self.requests.fetch_add(1, Ordering::Relaxed);
                 out.push(match self.search(w.user_name).await {
                     Fetch::Answer { reading, .. } => Some(reading),
                     _ => None,

@@ -88,7 +88,6 @@ steps = ["create_user"]
 /// supply (the parent's length is fixed), the bind hanging to its timeout and the connection
 /// stuck behind it for good. The vendored decoder reads it as malformed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open finding: lber reads a child longer than its complete parent as Incomplete"]
 async fn a_child_longer_than_its_complete_parent_is_an_error_not_a_wait() {
     let port = answering_directory(|id| {
         let mut content = ber(0x02, id);

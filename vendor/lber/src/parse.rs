@@ -2,9 +2,10 @@
 //!
 //! provbench's copy (see PROVBENCH.md): the identifier and length octets are read by hand
 //! instead of through nom's bit parsers and combinators. The answers, including every
-//! `Incomplete` and how much it says is needed, are those of lber 0.5.1, with one exception:
+//! `Incomplete` and how much it says is needed, are those of lber 0.5.1, with two exceptions:
 //! elements nested more than [`MAX_DEPTH`] deep are an error, where 0.5.1 recursed until the
-//! stack overflowed (an abort, not even a panic).
+//! stack overflowed (an abort, not even a panic); and a child longer than its complete parent
+//! is an error, where 0.5.1 said `Incomplete` (a wait for bytes that can never complete it).
 use std::convert::TryFrom;
 
 use crate::common::TagClass;
@@ -104,7 +105,19 @@ fn parse_nested(i: &[u8], depth: usize) -> nom::IResult<&[u8], StructureTag> {
             let mut tv: Vec<StructureTag> = Vec::new();
             let mut content = content;
             while !content.is_empty() {
-                let (j, sub) = parse_nested(content, depth + 1)?;
+                let (j, sub) = match parse_nested(content, depth + 1) {
+                    // The parent is all there and its length is fixed: no byte that comes later
+                    // can complete a child that claims more than it holds. 0.5.1 said
+                    // `Incomplete`, and ldap3 waited for such bytes until the operation timed
+                    // out, every later answer on the connection stuck behind it.
+                    Err(nom::Err::Incomplete(_)) => {
+                        return Err(nom::Err::Failure(Error::from_error_kind(
+                            content,
+                            ErrorKind::Complete,
+                        )));
+                    }
+                    other => other?,
+                };
                 content = j;
                 tv.push(sub);
             }

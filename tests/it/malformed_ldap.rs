@@ -126,11 +126,14 @@ async fn a_message_without_its_id_is_an_error_not_a_panic() {
         },
         |id| super::bounds_ldap::ldap_message(id, ber(0x61, &[])),
     ];
-    for answer in answers {
+    let mut wrong = Vec::new();
+    for (n, answer) in answers.into_iter().enumerate() {
         let port = answering_directory(answer).await;
         let (code, said) = cleanup(port).await;
-        assert!(code.is_some_and(|c| c != 0), "{code:?}: {said}");
-        assert!(!said.contains("panicked"), "{said}");
-        assert!(said.contains(&format!("binding to ldap://127.0.0.1:{port}")), "{said}");
+        let refused = said.contains(&format!("binding to ldap://127.0.0.1:{port}"));
+        if code != Some(2) && code != Some(1) || said.contains("panicked") || !refused {
+            wrong.push(format!("answer {n}: exit {code:?}: {said}"));
+        }
     }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -224,14 +224,14 @@ proptest! {
         let new = parse_tag(&bytes);
         let old = oracle::parse_tag(&bytes);
         match (&new, &old) {
-            // The one difference: 0.5.1's `Incomplete` for a child past its complete parent.
+            // Lengths that are not lengths: indefinite, or past 64 bits.
+            (Err(nom::Err::Failure(e)), _) if e.code == nom::error::ErrorKind::LengthValue => {
+                prop_assert!(bytes.iter().any(|b| *b == 0x80 || *b >= 0x89), "{:?}", bytes);
+            }
+            // And: 0.5.1's `Incomplete` for a child past its complete parent.
             (Err(nom::Err::Failure(e)), Err(nom::Err::Incomplete(_))) => {
                 prop_assert_eq!(e.code, nom::error::ErrorKind::Complete);
                 prop_assert!(outer_complete(&bytes), "{:?}", bytes);
-            }
-            // And lengths that are not lengths: indefinite, or past 64 bits.
-            (Err(nom::Err::Failure(e)), _) if e.code == nom::error::ErrorKind::LengthValue => {
-                prop_assert!(bytes.iter().any(|b| *b == 0x80 || *b >= 0x89), "{:?}", bytes);
             }
             _ => {
                 prop_assert_eq!(new, old);
@@ -323,14 +323,17 @@ fn nesting_deeper_than_the_stack_is_an_error_not_a_crash() {
 /// 64 bits, which 0.5.1 shifted out and read as the low bits (a length of 1 for 2^64 + 1). Each
 /// made a malformed answer read as a well-formed one of another shape; now each is an error.
 #[test]
-#[ignore = "open finding: lber reads an indefinite length as 0 and a length past 64 bits as its low bits"]
 fn lengths_that_are_not_lengths_are_errors() {
     let indefinite = [0x04, 0x80, 0x00, 0x00];
     let wrapped = [0x04, 0x89, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xAA];
     let nested = [0x30, 0x04, 0x04, 0x80, 0x00, 0x00];
     for bytes in [&indefinite[..], &wrapped, &nested] {
         assert!(oracle::parse_tag(bytes).is_ok(), "0.5.1 read {bytes:?}");
-        assert!(matches!(parse_tag(bytes), Err(nom::Err::Failure(_))), "{bytes:?}: {:?}", parse_tag(bytes));
+        assert!(
+            matches!(parse_tag(bytes), Err(nom::Err::Failure(_))),
+            "{bytes:?}: {:?}",
+            parse_tag(bytes)
+        );
     }
     // Leading zero octets are still a length (non-minimal, but BER), as 0.5.1 read them.
     let padded = [0x04, 0x89, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xAA];

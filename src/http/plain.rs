@@ -4,7 +4,7 @@
 //! it back; one cut short (a timeout, an interrupt) closes it. A request that finds a pooled
 //! connection closed before anything was written is sent again on a new one (it never reached
 //! the server), as a browser does; one popped before its task has finished with the last answer
-//! is waited for, not dropped, unless its socket takes no more bytes ([`super::stalled`]).
+//! is waited for, not dropped, unless its socket takes no more bytes (`http::stalled`).
 
 use std::time::Duration;
 

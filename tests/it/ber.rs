@@ -340,3 +340,37 @@ fn lengths_that_are_not_lengths_are_errors() {
     assert_eq!(parse_tag(&padded), oracle::parse_tag(&padded));
     assert!(parse_tag(&padded).is_ok());
 }
+
+/// Constructed elements whose contents end right at each length-form boundary (the encoder
+/// moves the contents up when the length outgrows its one placeholder byte): the bytes of
+/// lber 0.5.1, one and two levels deep.
+#[test]
+fn lengths_at_each_boundary_are_encoded_as_0_5_1_did() {
+    let mut wrote = 0;
+    for edge in [128usize, 256, 1 << 16, 1 << 24] {
+        // An OCTET STRING's own header is 2 to 5 bytes: around each edge for every one.
+        for len in edge.saturating_sub(8)..edge + 2 {
+            let octets = OctetString {
+                inner: vec![0x5a; len],
+                ..Default::default()
+            };
+            let inner = Tag::Sequence(Sequence {
+                inner: vec![Tag::OctetString(octets)],
+                ..Default::default()
+            });
+            let outer = Tag::Sequence(Sequence {
+                inner: vec![inner.clone(), Tag::Null(Null::default())],
+                ..Default::default()
+            });
+            for tag in [inner, outer] {
+                let structure = tag.into_structure();
+                assert!(
+                    encode_new(&[1, 2], structure.clone()) == encode_old(&[1, 2], structure),
+                    "{len}"
+                );
+                wrote += 1;
+            }
+        }
+    }
+    assert_eq!(wrote, 4 * 10 * 2);
+}

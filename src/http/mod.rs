@@ -23,6 +23,7 @@ mod general;
 pub mod plain;
 pub mod reach;
 pub mod settings;
+mod stalled;
 pub mod url;
 
 pub use client::{CallError, HttpClient, Reply};

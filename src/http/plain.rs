@@ -4,7 +4,7 @@
 //! it back; one cut short (a timeout, an interrupt) closes it. A request that finds a pooled
 //! connection closed before anything was written is sent again on a new one (it never reached
 //! the server), as a browser does; one popped before its task has finished with the last answer
-//! is waited for, not dropped.
+//! is waited for, not dropped, unless its socket takes no more bytes (`http::stalled`).
 
 use std::time::Duration;
 
@@ -16,14 +16,22 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 
+use super::stalled::{Watched, Writes};
+
 type Sender = SendRequest<Full<Bytes>>;
+
+/// A connection: its request sender, and the watch on its socket's writes.
+struct Conn {
+    sender: Sender,
+    writes: std::sync::Arc<Writes>,
+}
 
 pub struct PlainPool {
     /// `host:port`, to connect to.
     addr: String,
     /// The `Host` header every request carries.
     host: HeaderValue,
-    idle: Mutex<Vec<Sender>>,
+    idle: Mutex<Vec<Conn>>,
     /// Idle connections kept at most (0: every connection is used once).
     max_idle: usize,
     connect_timeout: Duration,
@@ -31,14 +39,14 @@ pub struct PlainPool {
 
 /// A connection in use; [`Lease::release`] gives it back once the answer is read.
 pub struct Lease<'p> {
-    sender: Option<Sender>,
+    sender: Option<Conn>,
     pool: &'p PlainPool,
 }
 
 impl Lease<'_> {
     pub fn release(mut self) {
         if let Some(s) = self.sender.take()
-            && !s.is_closed()
+            && !s.sender.is_closed()
         {
             let mut idle = self.pool.idle.lock();
             if idle.len() < self.pool.max_idle {
@@ -96,7 +104,7 @@ impl PlainPool {
         })
     }
 
-    async fn connect(&self) -> Result<Sender, PlainError> {
+    async fn connect(&self) -> Result<Conn, PlainError> {
         let stream = tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(&self.addr))
             .await
             .map_err(|_| {
@@ -107,19 +115,23 @@ impl PlainPool {
             })?
             .map_err(PlainError::Connect)?;
         let _ = stream.set_nodelay(true);
+        let writes = std::sync::Arc::new(Writes::default());
         // A header block past its limit (an endless one among them) is refused as "message
         // head is too large", never buffered: hyper otherwise lets it grow to ~400 KiB. The
         // count stays hyper's default of 100 (setting it moves every answer's headers to the heap).
         let (sender, connection) = hyper::client::conn::http1::Builder::new()
             .max_header_size(super::HEADER_LIMIT)
-            .handshake(TokioIo::new(stream))
+            .handshake(TokioIo::new(Watched {
+                stream,
+                writes: writes.clone(),
+            }))
             .await
             .map_err(PlainError::Http)?;
         tokio::spawn(async move {
             // Ends when the connection closes; its errors reach the request that sees them.
             let _ = connection.await;
         });
-        Ok(sender)
+        Ok(Conn { sender, writes })
     }
 
     /// Sends `req` (origin-form URI; the `Host` header is added) on an idle connection or a new
@@ -129,24 +141,33 @@ impl PlainPool {
         loop {
             let pooled = self.idle.lock().pop();
             let reused = pooled.is_some();
-            let mut sender = match pooled {
-                Some(s) if s.is_closed() => continue,
+            let mut conn = match pooled {
+                Some(c) if c.sender.is_closed() => continue,
                 // A connection given back the moment its answer was read is not ready for the
                 // next request until its task has run once more: sent at once, the request came
                 // back "not ready" and the connection was dropped for a new one (a connect and a
                 // close a request where answers follow each other closely: cleanup's reads, the
                 // probes'). Waiting costs one wake-up of that task; a closed one is skipped
-                // (only pooled ones: there are finitely many).
-                Some(mut s) => match s.ready().await {
-                    Ok(()) => s,
-                    Err(_) => continue,
-                },
+                // (only pooled ones: there are finitely many). One whose socket takes no more
+                // bytes is still writing a request body the server stopped reading (it answered
+                // early): it would never be ready, so it is dropped, as before the wait.
+                Some(mut c) => {
+                    let ready = tokio::select! {
+                        biased;
+                        r = c.sender.ready() => r.is_ok(),
+                        () = c.writes.blocked() => false,
+                    };
+                    if !ready {
+                        continue;
+                    }
+                    c
+                }
                 None => self.connect().await?,
             };
-            match sender.try_send_request(req).await {
+            match conn.sender.try_send_request(req).await {
                 Ok(resp) => {
                     let lease = Lease {
-                        sender: Some(sender),
+                        sender: Some(conn),
                         pool: self,
                     };
                     return Ok((resp, lease));
@@ -251,6 +272,72 @@ mod tests {
         assert!(answers.iter().all(|(s, b)| *s == 404 && &b[..] == b"{}"));
         // Two reads at a time need two connections, however many reads there are.
         assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) <= 2, "{accepted:?}");
+    }
+
+    /// A server that answers an upload before reading its body (a 413, as servers refuse one
+    /// too large) and then reads nothing more on that connection, though it keeps it open;
+    /// every other connection is answered. The answered connection goes back to the pool while
+    /// its body can never be written: the next request must not wait on it to its timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_still_sending_a_refused_body_is_not_waited_for() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let mut first = true;
+            while let Ok((mut s, _)) = listener.accept().await {
+                let early = std::mem::replace(&mut first, false);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut held = Vec::new();
+                    loop {
+                        let Ok(n) = s.read(&mut buf).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        held.extend_from_slice(&buf[..n]);
+                        if held.windows(4).any(|w| w == b"\r\n\r\n") {
+                            held.clear();
+                            if early {
+                                let refused = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";
+                                let _ = s.write_all(refused).await;
+                                // Holds the connection, reads nothing.
+                                std::future::pending::<()>().await;
+                            }
+                            let answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}";
+                            if s.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let pool = PlainPool::new(&authority, None, true, Duration::from_secs(5)).unwrap();
+        // Far past what the kernel's socket buffers take.
+        let upload = Request::builder()
+            .method("POST")
+            .uri("/Users")
+            .body(Full::new(Bytes::from(vec![b'x'; 64 << 20])))
+            .unwrap();
+        let (resp, lease) = tokio::time::timeout(Duration::from_secs(30), pool.send(upload))
+            .await
+            .expect("the 413 comes before the body is read")
+            .unwrap();
+        assert_eq!(resp.status(), 413);
+        crate::http::body::read_hyper(resp.into_body(), 1024).await.unwrap();
+        lease.release();
+        let get = Request::builder()
+            .uri("/Users/x")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        // A bound on a hang, not a speed: the request's own timeout in the client is 30 s too.
+        let next = tokio::time::timeout(Duration::from_secs(30), pool.send(get)).await;
+        let status = match next {
+            Ok(Ok((resp, _))) => Ok(resp.status()),
+            Ok(Err(e)) => Err(format!("{e}")),
+            Err(_) => Err("waited for the stuck connection to its timeout".into()),
+        };
+        assert_eq!(status, Ok(::http::StatusCode::NOT_FOUND));
     }
 
     /// A header block past [`super::super::HEADER_LIMIT`] is refused, though it is far below

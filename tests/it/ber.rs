@@ -1,7 +1,8 @@
 //! provbench's copy of lber (`vendor/lber`, the BER encoder and decoder under ldap3) against
 //! lber 0.5.1 as published (`ber_oracle`): the same bytes for every tree, the same reading of
 //! every answer, hostile ones included (invariant 6: a malformed answer is an error, never a
-//! panic or a crash), and nesting too deep for the stack an error where 0.5.1 overflowed it.
+//! panic or a crash), nesting too deep for the stack an error where 0.5.1 overflowed it, and a
+//! child longer than its complete parent an error where 0.5.1 waited for bytes ("incomplete").
 
 use crate::ber_oracle as oracle;
 use bytes::BytesMut;
@@ -220,8 +221,76 @@ proptest! {
 
     #[test]
     fn hostile_answers_read_as_lber_0_5_1_read_them(bytes in hostile()) {
-        prop_assert_eq!(parse_tag(&bytes), oracle::parse_tag(&bytes));
+        let new = parse_tag(&bytes);
+        let old = oracle::parse_tag(&bytes);
+        match (&new, &old) {
+            // Lengths that are not lengths: indefinite, or past 64 bits.
+            (Err(nom::Err::Failure(e)), _) if e.code == nom::error::ErrorKind::LengthValue => {
+                prop_assert!(bytes.iter().any(|b| *b == 0x80 || *b >= 0x89), "{:?}", bytes);
+            }
+            // And: 0.5.1's `Incomplete` for a child past its complete parent.
+            (Err(nom::Err::Failure(e)), Err(nom::Err::Incomplete(_))) => {
+                prop_assert_eq!(e.code, nom::error::ErrorKind::Complete);
+                prop_assert!(outer_complete(&bytes), "{:?}", bytes);
+            }
+            _ => {
+                prop_assert_eq!(new, old);
+            }
+        }
     }
+}
+
+/// Whether the outermost element's identifier, length and contents are all in `bytes`.
+fn outer_complete(bytes: &[u8]) -> bool {
+    let Some(&first) = bytes.get(1) else { return false };
+    let (count, len) = if first < 0x80 {
+        (0, first as u128)
+    } else {
+        let count = (first & 0x7f) as usize;
+        let Some(octets) = bytes.get(2..2 + count) else {
+            return false;
+        };
+        (count, octets.iter().fold(0u128, |n, b| (n << 8) | *b as u128))
+    };
+    // 0.5.1 keeps only the low 64 bits of a length (a 9-byte or longer one wraps).
+    let len = len as u64 as u128;
+    2 + count as u128 + len <= bytes.len() as u128
+}
+
+/// A child that claims more than its complete parent holds: more bytes cannot help, so it is
+/// an error, not `Incomplete` (lber 0.5.1 said `Incomplete`; ldap3 then waited to its timeout).
+#[test]
+fn a_child_longer_than_its_complete_parent_is_an_error() {
+    // SEQUENCE of 3 bytes holding an OCTET STRING that says 5; then a whole other message.
+    let mut bytes = vec![0x30, 0x03, 0x04, 0x05, 0x00];
+    assert!(matches!(oracle::parse_tag(&bytes), Err(nom::Err::Incomplete(_))));
+    bytes.extend_from_slice(&[0x30, 0x00]);
+    assert!(
+        matches!(parse_tag(&bytes), Err(nom::Err::Failure(_))),
+        "{:?}",
+        parse_tag(&bytes)
+    );
+    // Two levels down, and a child whose length octets are past the parent's end.
+    for bytes in [
+        &[0x30, 0x04, 0x30, 0x02, 0x04, 0x09][..],
+        &[0x30, 0x02, 0x04, 0x82, 0x01, 0x00, 0x00],
+        &[0x30, 0x01, 0x04],
+    ] {
+        assert!(
+            matches!(parse_tag(bytes), Err(nom::Err::Failure(_))),
+            "{bytes:?}: {:?}",
+            parse_tag(bytes)
+        );
+    }
+    // The parent itself cut short is still `Incomplete`, as 0.5.1 said.
+    assert_eq!(
+        parse_tag(&[0x30, 0x05, 0x04, 0x05, 0x00]),
+        oracle::parse_tag(&[0x30, 0x05, 0x04, 0x05, 0x00])
+    );
+    assert!(matches!(
+        parse_tag(&[0x30, 0x05, 0x04, 0x05, 0x00]),
+        Err(nom::Err::Incomplete(_))
+    ));
 }
 
 #[test]
@@ -247,4 +316,61 @@ fn nesting_deeper_than_the_stack_is_an_error_not_a_crash() {
         .join()
         .expect("no panic");
     assert_eq!(outcome, Ok(()));
+}
+
+/// Length octets that are not a length: the indefinite form (0x80, which LDAP forbids, RFC 4511
+/// section 5.1), read by lber 0.5.1 as 0, and 9 or more octets whose value does not fit in
+/// 64 bits, which 0.5.1 shifted out and read as the low bits (a length of 1 for 2^64 + 1). Each
+/// made a malformed answer read as a well-formed one of another shape; now each is an error.
+#[test]
+fn lengths_that_are_not_lengths_are_errors() {
+    let indefinite = [0x04, 0x80, 0x00, 0x00];
+    let wrapped = [0x04, 0x89, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xAA];
+    let nested = [0x30, 0x04, 0x04, 0x80, 0x00, 0x00];
+    for bytes in [&indefinite[..], &wrapped, &nested] {
+        assert!(oracle::parse_tag(bytes).is_ok(), "0.5.1 read {bytes:?}");
+        assert!(
+            matches!(parse_tag(bytes), Err(nom::Err::Failure(_))),
+            "{bytes:?}: {:?}",
+            parse_tag(bytes)
+        );
+    }
+    // Leading zero octets are still a length (non-minimal, but BER), as 0.5.1 read them.
+    let padded = [0x04, 0x89, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xAA];
+    assert_eq!(parse_tag(&padded), oracle::parse_tag(&padded));
+    assert!(parse_tag(&padded).is_ok());
+}
+
+/// Constructed elements whose contents end right at each length-form boundary (the encoder
+/// moves the contents up when the length outgrows its one placeholder byte): the bytes of
+/// lber 0.5.1, one and two levels deep.
+#[test]
+fn lengths_at_each_boundary_are_encoded_as_0_5_1_did() {
+    let mut wrote = 0;
+    for edge in [128usize, 256, 1 << 16, 1 << 24] {
+        // An OCTET STRING's own header is 2 to 5 bytes: around each edge for every one.
+        for len in edge.saturating_sub(8)..edge + 2 {
+            let octets = OctetString {
+                inner: vec![0x5a; len],
+                ..Default::default()
+            };
+            let inner = Tag::Sequence(Sequence {
+                inner: vec![Tag::OctetString(octets)],
+                ..Default::default()
+            });
+            let outer = Tag::Sequence(Sequence {
+                inner: vec![inner.clone(), Tag::Null(Null::default())],
+                ..Default::default()
+            });
+            for tag in [inner, outer] {
+                let structure = tag.into_structure();
+                assert!(
+                    encode_new(&[1, 2], structure.clone()) == encode_old(&[1, 2], structure),
+                    "{len}"
+                );
+                wrote += 1;
+            }
+        }
+    }
+    assert_eq!(wrote, 4 * 10 * 2);
 }

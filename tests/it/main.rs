@@ -27,6 +27,7 @@ mod layering;
 mod ldap;
 mod ldap_pool;
 mod login_egress;
+mod malformed_ldap;
 mod marker;
 mod mock_target;
 mod preflight;

@@ -2,9 +2,12 @@
 //!
 //! provbench's copy (see PROVBENCH.md): the identifier and length octets are read by hand
 //! instead of through nom's bit parsers and combinators. The answers, including every
-//! `Incomplete` and how much it says is needed, are those of lber 0.5.1, with one exception:
+//! `Incomplete` and how much it says is needed, are those of lber 0.5.1, with three exceptions:
 //! elements nested more than [`MAX_DEPTH`] deep are an error, where 0.5.1 recursed until the
-//! stack overflowed (an abort, not even a panic).
+//! stack overflowed (an abort, not even a panic); and a child longer than its complete parent
+//! is an error, where 0.5.1 said `Incomplete` (a wait for bytes that can never complete it);
+//! and length octets that are no length (indefinite, or past 64 bits) are an error, where 0.5.1
+//! read them as 0 and as their low bits.
 use std::convert::TryFrom;
 
 use crate::common::TagClass;
@@ -54,10 +57,20 @@ fn parse_length(i: &[u8]) -> nom::IResult<&[u8], usize> {
         Ok((i, len as usize))
     } else {
         let len = (len - 128) as usize;
+        // The indefinite form (0x80), which LDAP forbids (RFC 4511, 5.1): 0.5.1 read it as a
+        // length of 0, so an answer became a well-formed one of another shape.
+        if len == 0 {
+            return Err(nom::Err::Failure(Error::from_error_kind(i, ErrorKind::LengthValue)));
+        }
         if i.len() < len {
             return needed(len - i.len());
         }
         let (b, i) = i.split_at(len);
+        // Past 8 octets only leading zeros fit in 64 bits: 0.5.1 shifted the others out and
+        // read the low bits (2^64 + 1 as 1).
+        if b.len() > 8 && b[..b.len() - 8].iter().any(|&o| o != 0) {
+            return Err(nom::Err::Failure(Error::from_error_kind(i, ErrorKind::LengthValue)));
+        }
         let (_, len) = parse_uint(b)?;
         Ok((
             i,
@@ -104,7 +117,19 @@ fn parse_nested(i: &[u8], depth: usize) -> nom::IResult<&[u8], StructureTag> {
             let mut tv: Vec<StructureTag> = Vec::new();
             let mut content = content;
             while !content.is_empty() {
-                let (j, sub) = parse_nested(content, depth + 1)?;
+                let (j, sub) = match parse_nested(content, depth + 1) {
+                    // The parent is all there and its length is fixed: no byte that comes later
+                    // can complete a child that claims more than it holds. 0.5.1 said
+                    // `Incomplete`, and ldap3 waited for such bytes until the operation timed
+                    // out, every later answer on the connection stuck behind it.
+                    Err(nom::Err::Incomplete(_)) => {
+                        return Err(nom::Err::Failure(Error::from_error_kind(
+                            content,
+                            ErrorKind::Complete,
+                        )));
+                    }
+                    other => other?,
+                };
                 content = j;
                 tv.push(sub);
             }

@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 
-use super::bounds::capped;
-use super::bounds_ldap::{ber, read_ber};
+use super::bounds_ldap::{ber, cleanup, read_ber};
 
 /// An answer made from the request's message id.
 type Answer = fn(&[u8]) -> Vec<u8>;
@@ -37,55 +36,6 @@ async fn answering_directory(answer: Answer) -> u16 {
     port
 }
 
-/// `provbench cleanup` against the directory on `port`: its exit code and what it said.
-async fn cleanup(port: u16) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "secret").unwrap();
-    std::fs::write(
-        dir.path().join("w.toml"),
-        format!(
-            r#"name = "malformed-ldap"
-[target]
-kind = "ldap"
-url = "ldap://127.0.0.1:{port}"
-bind_dn = "cn=admin,dc=example,dc=test"
-password_file = "pw"
-base_dn = "ou=people,dc=example,dc=test"
-timeout = "20s"
-[directory]
-rdn = "uid"
-name = "{{run_id}}-{{seq}}"
-object_classes = ["inetOrgPerson"]
-attributes = {{ cn = "{{first}} {{last}}", sn = "{{last}}" }}
-[load]
-model = "closed"
-admins = 1
-duration = "1s"
-[[journey]]
-name = "j"
-steps = ["create_user"]
-"#
-        ),
-    )
-    .unwrap();
-    let path = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        capped()
-            .current_dir(&path)
-            .args(["cleanup", "--run-id", "pb-1a2b3c4d", "w.toml", "--timeout", "60s"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), said)
-}
-
 /// A BindResponse whose ENUMERATED result code says 5 bytes where its complete parent holds 1:
 /// lber 0.5.1 read it as "incomplete", so ldap3 waited for bytes that no later byte could
 /// supply (the parent's length is fixed), the bind hanging to its timeout and the connection
@@ -98,7 +48,7 @@ async fn a_child_longer_than_its_complete_parent_is_an_error_not_a_wait() {
         ber(0x30, &content)
     })
     .await;
-    let (code, said) = cleanup(port).await;
+    let (code, said) = cleanup(port, "20s").await;
     assert!(code.is_some_and(|c| c != 0), "{code:?}: {said}");
     assert!(said.contains(&format!("binding to ldap://127.0.0.1:{port}")), "{said}");
     assert!(
@@ -132,7 +82,7 @@ async fn a_message_without_its_id_is_an_error_not_a_panic() {
     let mut wrong = Vec::new();
     for (n, answer) in answers.into_iter().enumerate() {
         let port = answering_directory(answer).await;
-        let (code, said) = cleanup(port).await;
+        let (code, said) = cleanup(port, "20s").await;
         let refused = said.contains(&format!("binding to ldap://127.0.0.1:{port}"));
         if code != Some(2) && code != Some(1) || said.contains("panicked") || !refused {
             wrong.push(format!("answer {n}: exit {code:?}: {said}"));

@@ -1,5 +1,5 @@
 //! A plain-HTTP connection's socket, watched for a write the kernel will not take: the pool
-//! ([`super::plain`]) waits for a pooled connection to be ready for its next request, and one
+//! (`http::plain`) waits for a pooled connection to be ready for its next request, and one
 //! still writing a request body that the server stopped reading (it answered early, a 413 to an
 //! upload) would never be; the watch lets the pool drop that one for a new connection instead.
 

@@ -123,53 +123,9 @@ async fn endless_directory() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_directory_search_ends_the_sweep_as_unsearchable() {
     let port = endless_directory().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "secret").unwrap();
-    std::fs::write(
-        dir.path().join("w.toml"),
-        format!(
-            r#"name = "endless-ldap"
-[target]
-kind = "ldap"
-url = "ldap://127.0.0.1:{port}"
-bind_dn = "cn=admin,dc=example,dc=test"
-password_file = "pw"
-base_dn = "ou=people,dc=example,dc=test"
-timeout = "3s"
-[directory]
-rdn = "uid"
-name = "{{run_id}}-{{seq}}"
-object_classes = ["inetOrgPerson"]
-attributes = {{ cn = "{{first}} {{last}}", sn = "{{last}}" }}
-groups = {{ base_dn = "ou=groups,dc=example,dc=test", object_class = "groupOfNames", member_attribute = "member" }}
-[load]
-model = "closed"
-admins = 1
-duration = "1s"
-[[journey]]
-name = "j"
-steps = ["create_user"]
-"#
-        ),
-    )
-    .unwrap();
-    let path = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        capped()
-            .current_dir(&path)
-            .args(["cleanup", "--run-id", "pb-1a2b3c4d", "w.toml", "--timeout", "120s"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.code().is_some(), "killed: {said}");
-    assert_ne!(out.status.code(), Some(0), "{said}");
+    let (code, said) = cleanup(port, "3s").await;
+    assert!(code.is_some(), "killed: {said}");
+    assert_ne!(code, Some(0), "{said}");
     assert!(
         said.contains("answered more than the 10000 entries asked for") && said.contains("uid=pb-1a2b3c4d-10001,"),
         "the sweep names why it stopped, with a sample: {said}"
@@ -264,6 +220,7 @@ rdn = "uid"
 name = "{{run_id}}-{{seq}}"
 object_classes = ["inetOrgPerson"]
 attributes = {{ cn = "{{first}} {{last}}", sn = "{{last}}" }}
+groups = {{ base_dn = "ou=groups,dc=example,dc=test", object_class = "groupOfNames", member_attribute = "member" }}
 [load]
 model = "closed"
 admins = 1
@@ -279,7 +236,7 @@ steps = ["create_user"]
     let out = tokio::task::spawn_blocking(move || {
         capped()
             .current_dir(&path)
-            .args(["cleanup", "--run-id", "pb-1a2b3c4d", "w.toml", "--timeout", "60s"])
+            .args(["cleanup", "--run-id", "pb-1a2b3c4d", "w.toml", "--timeout", "120s"])
             .output()
             .unwrap()
     })

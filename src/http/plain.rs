@@ -213,15 +213,17 @@ mod tests {
     }
 
     /// A server that answers every request on a connection with a short 404 (keep-alive), and
-    /// counts the connections it accepted.
-    async fn counting_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    /// counts the connections it accepted. With `refuse_first`, the first request of the first
+    /// connection is answered before its body is read (a 413, as servers refuse an upload too
+    /// large) and that connection then reads nothing more, though it stays open.
+    async fn counting_server(refuse_first: bool) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let authority = listener.local_addr().unwrap().to_string();
         let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = accepted.clone();
         tokio::spawn(async move {
             while let Ok((mut s, _)) = listener.accept().await {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let early = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 && refuse_first;
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 4096];
                     let mut held = Vec::new();
@@ -233,6 +235,12 @@ mod tests {
                         held.extend_from_slice(&buf[..n]);
                         while let Some(end) = held.windows(4).position(|w| w == b"\r\n\r\n") {
                             held.drain(..end + 4);
+                            if early {
+                                let refused = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";
+                                let _ = s.write_all(refused).await;
+                                // Holds the connection, reads nothing.
+                                std::future::pending::<()>().await;
+                            }
                             let answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}";
                             if s.write_all(answer).await.is_err() {
                                 return;
@@ -251,7 +259,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_connection_given_back_is_used_again_at_once() {
         use futures_util::StreamExt;
-        let (authority, accepted) = counting_server().await;
+        let (authority, accepted) = counting_server(false).await;
         let pool = PlainPool::new(&authority, None, true, Duration::from_secs(5)).unwrap();
         let get = || async {
             let req = Request::builder()
@@ -274,44 +282,12 @@ mod tests {
         assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) <= 2, "{accepted:?}");
     }
 
-    /// A server that answers an upload before reading its body (a 413, as servers refuse one
-    /// too large) and then reads nothing more on that connection, though it keeps it open;
-    /// every other connection is answered. The answered connection goes back to the pool while
+    /// A server that answers an upload before reading its body and then reads nothing more on
+    /// that connection, though it keeps it open; every other connection is answered. The answered connection goes back to the pool while
     /// its body can never be written: the next request must not wait on it to its timeout.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_connection_still_sending_a_refused_body_is_not_waited_for() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let authority = listener.local_addr().unwrap().to_string();
-        tokio::spawn(async move {
-            let mut first = true;
-            while let Ok((mut s, _)) = listener.accept().await {
-                let early = std::mem::replace(&mut first, false);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    let mut held = Vec::new();
-                    loop {
-                        let Ok(n) = s.read(&mut buf).await else { return };
-                        if n == 0 {
-                            return;
-                        }
-                        held.extend_from_slice(&buf[..n]);
-                        if held.windows(4).any(|w| w == b"\r\n\r\n") {
-                            held.clear();
-                            if early {
-                                let refused = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";
-                                let _ = s.write_all(refused).await;
-                                // Holds the connection, reads nothing.
-                                std::future::pending::<()>().await;
-                            }
-                            let answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}";
-                            if s.write_all(answer).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
+        let (authority, _) = counting_server(true).await;
         let pool = PlainPool::new(&authority, None, true, Duration::from_secs(5)).unwrap();
         // Far past what the kernel's socket buffers take.
         let upload = Request::builder()

@@ -160,7 +160,8 @@ pub struct Ledger {
     /// marker sweep's to find.
     recent: Arc<Mutex<std::collections::VecDeque<Created>>>,
     /// Whether claims are kept at all: not for a target that goes away with the run (the
-    /// embedded service), where nothing outlives it to read back.
+    /// embedded service), where nothing outlives it to read back, nor for a run that keeps its
+    /// users (`--keep-users`, the sweep's steps), which has no cleanup to read them.
     keep_claims: bool,
     /// Creates sent whose resource the ledger does not hold: failed, refused or cut off, each
     /// may have made something whose id the run never learnt. Only a sweep by marker finds those.
@@ -181,12 +182,19 @@ impl Ledger {
         }
     }
 
-    /// The ledger of a run whose target goes away with it: deletes are not kept as claims.
+    /// The ledger of a run whose target goes away with it, or that keeps its users: deletes are
+    /// not kept as claims.
     pub fn without_claims(self) -> Ledger {
         Ledger {
             keep_claims: false,
             ..self
         }
+    }
+
+    /// Whether the journeys' deletes are kept as claims, for a read during the run and at
+    /// cleanup: not for a target that goes away with the run, nor for a run that keeps its users.
+    pub fn keeps_claims(&self) -> bool {
+        self.keep_claims
     }
 
     /// A create is about to be sent: until [`Ledger::create_recorded`], it may have made

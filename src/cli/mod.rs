@@ -353,7 +353,9 @@ pub struct RunArgs {
     /// No live progress line.
     #[arg(long)]
     pub no_progress: bool,
-    /// Leave the created users in place (remove them later with `provbench cleanup`).
+    /// Leave the created users in place (remove them later with `provbench cleanup`). No cleanup
+    /// runs, so nothing reads back what the journeys deleted either: the run claims nothing about
+    /// what it left.
     #[arg(long)]
     pub keep_users: bool,
     /// Serve live Prometheus text (format 0.0.4) at http://ADDR/metrics during the run: per

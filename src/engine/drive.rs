@@ -175,9 +175,11 @@ pub async fn drive(
 
 /// Reads the journeys' deletes back while the load runs ([`readback::settle_while_running`]),
 /// on a target that can: a long run then keeps only the claims not shown gone yet, and its
-/// cleanup reads back those alone. The token stops it; its task returns what it held.
+/// cleanup reads back those alone. Not for a ledger that keeps no claims (a run that keeps its
+/// users): nothing would use the reads, and they would be requests the load does not make.
+/// The token stops it; its task returns what it held.
 fn settle(p: &Prepared) -> Option<(CancellationToken, tokio::task::JoinHandle<()>)> {
-    if !p.target.reads_back_during_run() {
+    if !p.target.reads_back_during_run() || !p.ledger.keeps_claims() {
         return None;
     }
     let (target, ledger, stop) = (p.target.clone(), p.ledger.clone(), CancellationToken::new());

@@ -144,9 +144,11 @@ pub async fn open(opts: &RunOptions, shutdown: &Shutdown) -> anyhow::Result<Prep
     Ok(Prepared {
         dashboard,
         workload,
-        // Nothing outlives a target that goes away with the run: its deletes are not kept to
-        // be read back.
-        ledger: match target.gone_with_run() {
+        // Nothing outlives a target that goes away with the run, and a run that keeps its users
+        // has no cleanup: their deletes are not kept to be read back, during the run or after
+        // it. The users such a run leaves carry its marker; `provbench cleanup --run-id` sweeps
+        // them and reads back what it deletes.
+        ledger: match target.gone_with_run() || opts.keep_users {
             true => Ledger::new(run_id.clone()).without_claims(),
             false => Ledger::new(run_id.clone()),
         },

@@ -250,6 +250,11 @@ steps = ["create_user", "delete_user"]
 
 /// `provbench run` in `dir`; (exit code, stdout, stderr, summary.json).
 fn run(dir: &std::path::Path) -> (Option<i32>, String, String, Value) {
+    run_with(dir, &[])
+}
+
+/// As [`run`], with `extra` arguments.
+fn run_with(dir: &std::path::Path, extra: &[&str]) -> (Option<i32>, String, String, Value) {
     let out = Command::cargo_bin("provbench")
         .unwrap()
         .current_dir(dir)
@@ -262,6 +267,7 @@ fn run(dir: &std::path::Path) -> (Option<i32>, String, String, Value) {
             "--cleanup-timeout",
             "3s",
         ])
+        .args(extra)
         .output()
         .unwrap();
     let summary = std::fs::read_to_string(dir.join("results/summary.json"))
@@ -382,6 +388,33 @@ async fn deletes_are_read_back_during_the_run_and_counted_once() {
         gets.len() as u64 <= 2 * created,
         "at most once during the run and once at cleanup: {log:?}"
     );
+}
+
+/// A run that keeps its users (`--keep-users`, each step of a capacity sweep) has no cleanup:
+/// nothing would use a read of its journeys' deletes, so none is made, during the run or after
+/// it, and it holds no claim. Before, such a run read back every delete while it ran: a fifth
+/// of a keep-alive journey bench's requests, load the workload does not ask for, and a sweep
+/// step's sustainable rate measured under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_keeps_its_users_reads_no_delete_back() {
+    let server = start(Search::Honest, Delete::Honest, vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    deleting_workload(dir.path(), &server.url, "3s");
+    let path = dir.path().to_path_buf();
+    let (code, stdout, stderr, s) = tokio::task::spawn_blocking(move || run_with(&path, &["--keep-users"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let created = *server.state.next.lock();
+    assert!(created > 2, "{created}");
+    let log = server.state.log.lock().clone();
+    let deletes = log.iter().filter(|e| e.starts_with("DELETE")).count() as u64;
+    assert!(deletes + 1 >= created, "the journeys deleted their users: {log:?}");
+    assert!(
+        !log.iter().any(|e| e.starts_with("GET")),
+        "a delete was read back by a run that keeps its users: {log:?}"
+    );
+    assert!(s["cleanup"].is_null(), "{}", s["cleanup"]);
 }
 
 /// A user read back as gone during the run, then found again by cleanup's search (it came back)

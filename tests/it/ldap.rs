@@ -196,8 +196,15 @@ fn the_ldap_workload_runs_against_a_replicating_pair() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Stall the consumer once the load is under way.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Stall the consumer once the load is under way: its first entries are on the provider.
+    // (A fixed 1.5 s after the spawn stalled it before the load began on a busy machine, and the
+    // p99 below missed the stall.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while entries(provider, dir) == 0 {
+        assert!(Instant::now() < deadline, "the load never wrote an entry");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
     let pid = std::fs::read_to_string(dir.join("consumer.pid")).unwrap();
     let pid = pid.trim();
     assert!(Command::new("kill").args(["-STOP", pid]).status().unwrap().success());

@@ -48,7 +48,9 @@ of the two. `--callgrind N` counts instructions instead of CPU time (valgrind's 
 does not depend on the machine's load): each generator does N and then 3N operations, and the
 difference per operation is reported, so start-up, binds and reports cancel out;
 `--keep-callgrind DIR` keeps callgrind's files for `callgrind_annotate`. (The interval
-writer's work each second does not quite: a run under valgrind is slower, so more seconds.)
+writer's work each second does not quite: a run under valgrind is slower, so more seconds; it
+is work per second and per series, so a two-step journey's run pays it twice a second, and the
+count overstates every op but add by a few thousand instructions.)
 
 Needs slapd and ldap-utils (Debian), taskset (util-linux) and, for the other side, ldclt
 (`apt-get install 389-ds-base`); without ldclt the script says so and reports provbench alone.

@@ -8,6 +8,9 @@
 # Suffix dc=example,dc=test; admin cn=admin,dc=example,dc=test, password in DIR/admin.pw.
 # Both load the ppolicy overlay with a default policy that enforces account locks
 # (pwdAccountLockedTime), so a disabled account cannot bind on either.
+# PAIR_INDEX (optional, e.g. "cn") adds an equality index of those attributes on both, for a caller
+# that searches by them (benches/vs_ldclt.py: each search otherwise scans every entry); unset,
+# nothing changes.
 set -euo pipefail
 DIR=$1 PPORT=$2 CPORT=$3 LPORT=${4:-}
 FIXTURES="$(cd "$(dirname "$0")/../fixtures/tls" && pwd)"
@@ -53,6 +56,7 @@ rootpw $PW
 directory $DIR/provider-db
 index objectClass,uid eq
 index entryCSN,entryUUID eq
+${PAIR_INDEX:+index $PAIR_INDEX eq}
 overlay syncprov
 syncprov-checkpoint 100 10
 overlay ppolicy
@@ -72,6 +76,7 @@ rootpw $PW
 directory $DIR/consumer-db
 index objectClass,uid eq
 index entryCSN,entryUUID eq
+${PAIR_INDEX:+index $PAIR_INDEX eq}
 syncrepl rid=001 provider=ldap://127.0.0.1:$PPORT type=refreshAndPersist retry="1 +" searchbase="dc=example,dc=test" bindmethod=simple binddn="cn=admin,dc=example,dc=test" credentials=$PW
 overlay ppolicy
 ppolicy_default "cn=default,ou=policies,dc=example,dc=test"

@@ -53,7 +53,11 @@ fn run_of(name: &str) -> Option<String> {
 async fn create(State(s): P, Json(body): Json<Value>) -> Response {
     let name = body["userName"].as_str().unwrap_or_default().to_string();
     let run = run_of(&name);
-    let first = s.first_run.lock().get_or_insert_with(|| run.clone().unwrap_or_default()).clone();
+    let first = s
+        .first_run
+        .lock()
+        .get_or_insert_with(|| run.clone().unwrap_or_default())
+        .clone();
     if run.as_deref() != Some(first.as_str()) {
         return (StatusCode::INTERNAL_SERVER_ERROR, "closed for new runs").into_response();
     }
@@ -214,4 +218,65 @@ async fn a_sweep_against_a_target_it_cannot_search_says_what_it_left() {
             s.rate
         );
     }
+}
+
+/// A run with `--keep-users` in `dir` against `text`'s workload.
+async fn run_keeping(dir: &std::path::Path, text: &str) -> provbench::engine::RunResult {
+    crate::support::logs();
+    let path = dir.join("w.toml");
+    std::fs::write(&path, text).unwrap();
+    let w = Workload::load(&path, &Default::default()).unwrap();
+    provbench::engine::run(
+        provbench::engine::RunOptions {
+            out: Some(dir.join("results")),
+            keep_users: true,
+            ..provbench::engine::RunOptions::new(w)
+        },
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Regression: a run that keeps its users against a target that cannot be searched for the
+/// marker (kind `http`, cleaned only by its cleanup hooks, which a kept run never sends) said
+/// "users kept: `provbench cleanup --run-id …` removes them", a command that refuses such a
+/// target: the note named a removal that cannot happen. It says the hooks did not run instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_run_on_a_target_that_cannot_be_swept_names_no_cleanup_that_cannot_run() {
+    let (url, vendor) = crate::custom::start_vendor().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name = \"vendor\"\n[target]\nkind = \"http\"\nbase_url = \"{url}\"\nheaders = {{ X-Tenant = \"acme\" }}\n\
+         [load]\nmodel = \"closed\"\nadmins = 1\niterations = 3\n\
+         [[journey]]\nname = \"left\"\nsteps = [\"kc_create\", \"kc_get\"]\n{}",
+        crate::custom::VENDOR_OPERATIONS
+    );
+    let r = run_keeping(dir.path(), &text).await;
+    let left = vendor.users.lock().keys().filter(|k| *k != "other").count();
+    assert_eq!(left, 3, "the run kept its users");
+    let notes = r.summary.notes.join("\n");
+    assert!(
+        !notes.contains("removes them"),
+        "a target `provbench cleanup` cannot search, and the notes say: {notes}"
+    );
+    assert!(notes.contains("cleanup hook"), "{notes}");
+    // And the command it would have named refuses the target indeed.
+    let written = std::fs::read_to_string(dir.path().join("results/summary.json")).unwrap();
+    assert!(!written.contains("removes them"), "{written}");
+}
+
+/// Regression: a run that keeps its users on the embedded target (gone with the run, its users
+/// with it) said "users kept: `provbench cleanup --run-id …` removes them": nothing is kept,
+/// and the command has no target to reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_run_on_the_embedded_target_says_nothing_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "name = \"embedded\"\n[target]\nkind = \"embedded\"\n\
+         [load]\nmodel = \"closed\"\nadmins = 1\niterations = 3\n\
+         [[journey]]\nname = \"left\"\nsteps = [\"create_user\"]\n";
+    let r = run_keeping(dir.path(), text).await;
+    let notes = r.summary.notes.join("\n");
+    assert!(!notes.contains("users kept"), "{notes}");
+    assert!(!notes.contains("removes them"), "{notes}");
 }

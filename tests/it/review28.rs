@@ -280,3 +280,43 @@ async fn a_kept_run_on_the_embedded_target_says_nothing_is_kept() {
     assert!(!notes.contains("users kept"), "{notes}");
     assert!(!notes.contains("removes them"), "{notes}");
 }
+
+/// Regression: `provbench merge` of shards one of which kept its users (`--keep-users`, no
+/// cleanup) added up the cleanups of the others alone, and replaced every shard's notes: the
+/// merged run said "… 0 left" and passed while the kept shard's users were on the target, and
+/// nothing named the command that removes them. The merge says what it did not clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_with_a_shard_that_kept_its_users_claims_no_complete_cleanup() {
+    crate::support::logs();
+    let reference =
+        crate::support::start_reference(provbench::reference::config::ReferenceConfig::profile("fast").unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name = \"shards\"\n[target]\nkind = \"scim\"\nbase_url = \"{}\"\nauth = {{ kind = \"bearer\", token_file = \"token\" }}\n\
+         [load]\nmodel = \"closed\"\nadmins = 1\niterations = 3\n\
+         [[journey]]\nname = \"joiner\"\nsteps = [\"create_user\"]\n",
+        reference.scim
+    );
+    let (cleaned, kept) = (dir.path().join("cleaned"), dir.path().join("kept"));
+    for d in [&cleaned, &kept] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("token"), &reference.token).unwrap();
+    }
+    let a = crate::support::run_workload(&cleaned, &text).await.unwrap();
+    assert!(a.summary.cleanup.as_ref().is_some_and(|c| !c.incomplete()));
+    let b = run_keeping(&kept, &text).await;
+    let marker = b.summary.run_id.clone();
+    assert_eq!(crate::engine::marked_users(&reference, &marker).await, 3, "kept");
+    let out = dir.path().join("merged");
+    let m = provbench::report::merge::merge(&[cleaned.join("results"), kept.join("results")], &out, &[]).unwrap();
+    let cleanup = m.cleanup.as_ref();
+    assert!(
+        cleanup.is_none_or(|c| c.incomplete()),
+        "the merged run claims a complete cleanup ({}) with {marker}'s 3 users on the target; notes: {:?}",
+        cleanup.map(|c| c.counts()).unwrap_or_default(),
+        m.notes
+    );
+    assert_ne!(m.outcome, provbench::results::RunOutcome::Passed, "{:?}", m.notes);
+    let said = format!("{:?} {:?}", m.notes, cleanup);
+    assert!(said.contains(&marker), "nothing names the kept shard: {said}");
+}

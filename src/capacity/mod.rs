@@ -107,7 +107,15 @@ fn merged_quantile(
 }
 
 /// Runs one step at `rate`; its results go under `out/step-NN-RATE`.
-async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &CancellationToken) -> anyhow::Result<Step> {
+/// The run id of every step that ran is added to `ran` as soon as its run is over, however it
+/// ended: its users are kept for the sweep's cleanup, which must find them all.
+async fn run_step(
+    opts: &SweepOptions,
+    index: usize,
+    rate: f64,
+    shutdown: &CancellationToken,
+    ran: &std::sync::Mutex<Vec<String>>,
+) -> anyhow::Result<Step> {
     let mut w = opts.workload.clone();
     let Load::Open {
         max_admins,
@@ -151,6 +159,7 @@ async fn run_step(opts: &SweepOptions, index: usize, rate: f64, shutdown: &Cance
     )
     .await?;
     let s = &result.summary;
+    ran.lock().expect("ran lock").push(s.run_id.clone());
     match s.outcome {
         RunOutcome::Aborted => anyhow::bail!("the sweep was interrupted"),
         RunOutcome::Error => anyhow::bail!(
@@ -237,47 +246,47 @@ fn step_reasons(s: &crate::results::Summary, rate: f64, error_rate: f64, opts: &
 pub async fn sweep(opts: SweepOptions, shutdown: CancellationToken) -> anyhow::Result<Capacity> {
     std::fs::create_dir_all(&opts.out)?;
     let steps = std::sync::Mutex::new(Vec::new());
-    let found: Found = search::search(&opts.plan, |rate| {
-        let (opts, steps, shutdown) = (&opts, &steps, &shutdown);
+    let ran = std::sync::Mutex::new(Vec::new());
+    let found = search::search(&opts.plan, |rate| {
+        let (opts, steps, shutdown, ran) = (&opts, &steps, &shutdown, &ran);
         async move {
             let index = steps.lock().expect("steps lock").len();
-            let step = run_step(opts, index, rate, shutdown).await?;
+            let step = run_step(opts, index, rate, shutdown, ran).await?;
             let passed = step.passed;
             steps.lock().expect("steps lock").push(step);
             anyhow::Ok(passed)
         }
     })
-    .await?;
+    .await;
     let mut steps = steps.into_inner().expect("steps lock");
+    // Every step kept its users for this: they are swept however the steps ended, a step that
+    // could not be judged (no `Step` of its own) included.
+    let ran = ran.into_inner().expect("ran lock");
+    let others: Vec<String> = ran
+        .into_iter()
+        .filter(|id| !steps.iter().any(|s| s.run_id == *id))
+        .collect();
+    let cleaned = clean_up(&opts, &mut steps, &others).await;
+    let found: Found = match (found, cleaned) {
+        (Ok(found), Ok(_)) => found,
+        (Ok(_), Err(e)) => return Err(e.context("the sweep's steps kept their users and could not be swept")),
+        (Err(e), cleaned) => {
+            let left: Vec<String> = match cleaned {
+                Ok(left) => steps.iter().filter_map(|s| s.left_behind.clone()).chain(left).collect(),
+                Err(c) => vec![format!("the steps could not be swept ({c:#})")],
+            };
+            return Err(match left.is_empty() {
+                true => e,
+                false => anyhow::anyhow!("{e:#}; cleanup after the sweep left users behind: {}", left.join("; ")),
+            });
+        }
+    };
     let binding = found
         .first_failing
         .and_then(|f| steps.iter().find(|s| (s.rate - f).abs() < 1e-9))
         .map(|s| s.reasons.clone())
         .unwrap_or_default();
     steps.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-    // An embedded target took its users with it; any other is swept by each step's marker.
-    if crate::engine::targets::outlives_the_run(&opts.workload) {
-        let stop = CancellationToken::new();
-        let target = crate::engine::targets::resolve(&opts.workload, stop.clone(), None, None).await?;
-        for s in &mut steps {
-            let Ok(run_id) = crate::ledger::RunId::parse(&s.run_id) else {
-                continue;
-            };
-            let Ok(r) = target.sweep(&run_id, Duration::from_secs(120)).await else {
-                break;
-            };
-            tracing::info!(run_id = %s.run_id, deleted = r.deleted, left = r.failed, "sweep step cleaned up");
-            if r.incomplete() {
-                s.left_behind = Some(format!(
-                    "{} left{}: provbench cleanup --run-id {run_id} {}",
-                    r.failed,
-                    r.unsearchable.iter().map(|u| format!("; {u}")).collect::<String>(),
-                    opts.workload.path.display()
-                ));
-            }
-        }
-        stop.cancel();
-    }
     let capacity = Capacity {
         workload: opts.workload.name.clone(),
         only_the_bound: found.sustainable.is_some() && found.first_failing.is_none(),
@@ -288,6 +297,53 @@ pub async fn sweep(opts: SweepOptions, shutdown: CancellationToken) -> anyhow::R
     };
     report::write(&capacity, &opts.out)?;
     Ok(capacity)
+}
+
+/// Sweeps every step's marker (an embedded target took its users with it): what a step left,
+/// or why it could not be swept, is its `left_behind`; `others` are steps that ran without a
+/// [`Step`] (one that could not be judged), and what they left is returned.
+async fn clean_up(opts: &SweepOptions, steps: &mut [Step], others: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut left = Vec::new();
+    if !crate::engine::targets::outlives_the_run(&opts.workload) {
+        return Ok(left);
+    }
+    let stop = CancellationToken::new();
+    let target = crate::engine::targets::resolve(&opts.workload, stop.clone(), None, None).await?;
+    for s in steps.iter_mut() {
+        s.left_behind = sweep_step(&target, &s.run_id, opts).await;
+    }
+    for id in others {
+        left.extend(sweep_step(&target, id, opts).await);
+    }
+    stop.cancel();
+    Ok(left)
+}
+
+/// Sweeps one step's marker: what it left (or that it could not be swept), with the command
+/// that removes it; `None` only when the sweep deleted and read back everything it found.
+async fn sweep_step(target: &crate::engine::targets::ResolvedTarget, id: &str, opts: &SweepOptions) -> Option<String> {
+    let Ok(run_id) = crate::ledger::RunId::parse(id) else {
+        return Some(format!("run {id}: not a run id, not swept"));
+    };
+    match target.sweep(&run_id, Duration::from_secs(120)).await {
+        // A target that cannot be searched (kind `http`): the step kept its users, so its
+        // cleanup hooks never ran, and nothing here can find what they would have removed.
+        Err(e) => Some(format!(
+            "run {run_id} was not swept, its users are still on the target: {}",
+            crate::redact::error(&e)
+        )),
+        Ok(r) => {
+            tracing::info!(run_id = %run_id, deleted = r.deleted, left = r.failed, "sweep step cleaned up");
+            r.incomplete().then(|| {
+                format!(
+                    "{} left{}: provbench cleanup --run-id {run_id} {}",
+                    r.failed,
+                    r.unsearchable.iter().map(|u| format!("; {u}")).collect::<String>(),
+                    opts.workload.path.display()
+                )
+            })
+        }
+    }
 }
 
 #[cfg(test)]

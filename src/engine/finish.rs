@@ -20,10 +20,7 @@ pub async fn finish(
     summary.ended_at = Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
     if opts.keep_users {
         summary.write(&p.dir)?;
-        summary.notes.push(format!(
-            "users kept: `provbench cleanup --run-id {}` removes them",
-            p.run_id
-        ));
+        summary.notes.push(kept(p));
     } else {
         // The verdicts are on disk before cleanup (a kill keeps them), but no file says
         // `passed` before cleanup ended and was read back: `provbench report` turns a summary
@@ -146,6 +143,23 @@ async fn clean_up(p: &Prepared, limit: Duration) -> CleanupReport {
     p.run_log
         .event("cleanup", serde_json::to_value(&report).unwrap_or_default());
     report
+}
+
+/// What a run that keeps its users kept, and what removes it. A target gone with the run kept
+/// nothing. One that cannot be searched for the run's marker (kind `http`) is cleaned only by
+/// the cleanup hooks of a run's end, which a run that keeps its users never sends: no command
+/// finds later what they would have removed, so none is named.
+fn kept(p: &Prepared) -> String {
+    if p.target.gone_with_run() {
+        return "nothing was kept (--keep-users): the run's users went away with the embedded target".into();
+    }
+    if !p.target.sweepable() {
+        let made = p.ledger.take().len();
+        return format!(
+            "users kept: the cleanup hooks of the {made} resource(s) the run made and did not delete were not sent, and `provbench cleanup` cannot search this target for the run's marker: they stay until removed by other means"
+        );
+    }
+    format!("users kept: `provbench cleanup --run-id {}` removes them", p.run_id)
 }
 
 /// What removes the run's leftovers by hand.

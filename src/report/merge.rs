@@ -104,6 +104,14 @@ pub fn merge(dirs: &[PathBuf], out: &Path, formats: &[super::Format]) -> anyhow:
             .collect::<Vec<_>>()
             .join(", ")
     )];
+    // What a shard that kept its users says of them (and of the command that removes them).
+    s.notes.extend(
+        summaries
+            .iter()
+            .flat_map(|x| &x.notes)
+            .filter(|n| n.starts_with("users kept"))
+            .cloned(),
+    );
     // Metrics, verdicts and outcome come from the merged files, as for any run.
     super::rebuild::judge_files(&mut s, out)?;
     s.write(out)?;
@@ -210,6 +218,17 @@ fn combined_cleanup(summaries: &[Summary]) -> Option<CleanupReport> {
         c.unsearchable.extend(r.unsearchable.iter().cloned());
         if r.incomplete() && c.command.is_none() {
             c.command = r.command.clone();
+        }
+    }
+    // A shard that kept its users (`--keep-users`) has no cleanup: the others' counts say
+    // nothing of what it left, so the merged cleanup is not complete.
+    for x in summaries.iter().filter(|x| x.cleanup.is_none()) {
+        c.unsearchable.push(format!(
+            "the users of shard {}, which kept them (--keep-users), were not looked for",
+            x.run_id
+        ));
+        if c.command.is_none() {
+            c.command = Some(format!("provbench cleanup --run-id {}", x.run_id));
         }
     }
     c.left.truncate(CleanupReport::LISTED);

@@ -15,8 +15,8 @@ use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-struct Vendor {
-    users: Mutex<BTreeMap<String, Value>>,
+pub(crate) struct Vendor {
+    pub(crate) users: Mutex<BTreeMap<String, Value>>,
     next: AtomicU64,
 }
 
@@ -77,7 +77,7 @@ async fn remove(State(s): S, headers: HeaderMap, Path(id): Path<String>) -> impl
     }
 }
 
-async fn start_vendor() -> (String, Arc<Vendor>) {
+pub(crate) async fn start_vendor() -> (String, Arc<Vendor>) {
     let state = Arc::new(Vendor {
         users: Mutex::new(BTreeMap::new()),
         next: AtomicU64::new(1),
@@ -97,7 +97,7 @@ async fn start_vendor() -> (String, Arc<Vendor>) {
     (url, state)
 }
 
-const VENDOR_OPERATIONS: &str = r#"
+pub(crate) const VENDOR_OPERATIONS: &str = r#"
 [operations.kc_create]
 method = "POST"
 path = "/users"

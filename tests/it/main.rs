@@ -37,6 +37,7 @@ mod readme;
 mod reference;
 mod review;
 mod review2;
+mod review28;
 mod review_init;
 mod revocation;
 mod samba;

@@ -264,13 +264,14 @@ def main():
     args = ap.parse_args()
     if not shutil.which("taskset"):
         sys.exit("taskset is needed (util-linux)")
-    for path, how in ((args.provbench, "cargo build --release"),
-                      (args.goose, "cargo build --release --example goose_journey")):
-        if not os.path.exists(path):
-            sys.exit(f"{path} is missing: {how}")
     tools = ["provbench", "provbench-load"] + (["before-load"] if args.before else []) + ["goose", "locust", "k6"]
     if args.only:
         tools = [t for t in tools if t in args.only.split(",")]
+    # provbench serves the target whichever generators run; goose's binary only when goose runs.
+    for path, how in ((args.provbench, "cargo build --release"),
+                      (args.goose if "goose" in tools else args.provbench, "cargo build --release --example goose_journey")):
+        if not os.path.exists(path):
+            sys.exit(f"{path} is missing: {how}")
     if "locust" in tools and not os.path.exists(args.locust):
         print(f"locust is not installed ({args.locust}): skipped. python3 -m venv /tmp/venv-bench && "
               "/tmp/venv-bench/bin/pip install locust")

@@ -18,7 +18,7 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
 use super::Registry;
 use super::by_write::ByWrite;
-use super::deflate::ReusedDeflate;
+use super::deflate::StoredDeflate;
 use super::intervals::{IntervalCsv, IntervalRow};
 use super::series::SeriesData;
 use crate::vocab::{MetricKey, metric};
@@ -129,7 +129,7 @@ fn run(
     mut observers: Vec<Box<dyn IntervalObserver>>,
     stopped: mpsc::Receiver<()>,
 ) -> anyhow::Result<WriterOutput> {
-    let mut serializer = ReusedDeflate::new();
+    let mut serializer = StoredDeflate::new();
     // The log writes each field of a line as a write of its own: they gather here, and each
     // interval's lines go to the file in one write.
     let pending = Pending::default();

@@ -7,6 +7,7 @@ mod ber_oracle;
 mod bounds;
 mod bounds_ldap;
 mod capacity;
+mod certificates;
 mod checks;
 mod cli;
 mod connections;

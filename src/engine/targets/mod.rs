@@ -98,14 +98,6 @@ impl ResolvedTarget {
         }
     }
 
-    /// goose wants a host URL; it never sends to it (requests go through the target).
-    pub fn goose_host(&self) -> String {
-        match self.http_client() {
-            Some(c) => c.base().to_string(),
-            None => "http://localhost/".into(),
-        }
-    }
-
     /// Whether the target goes away with the run (the embedded service), taking its users.
     pub fn gone_with_run(&self) -> bool {
         matches!(self, ResolvedTarget::Scim(t) if t.is_embedded())

@@ -833,16 +833,24 @@ impl LdapConnAsync {
                         Some(Ok(resp)) => resp,
                     };
                     if let Some(tx) = self.searchmap.get(&id) {
+                        // provbench: an answer to a search that is no search answer ends the
+                        // connection with an error (upstream panicked the connection's task).
+                        let wrong = |what: String| {
+                            LdapError::from(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                format!("malformed answer from the directory: {what} answering a search"),
+                            ))
+                        };
                         let protoop = if let Tag::StructureTag(protoop) = tag {
                             protoop
                         } else {
-                            panic!("unmatched tag structure: {:?}", tag);
+                            return Err(wrong(format!("{tag:?}")));
                         };
                         let (item, mut remove) = match protoop.id {
                             4 | 25 => (SearchItem::Entry(protoop), false),
                             5 => (SearchItem::Done(Tag::StructureTag(protoop).into()), true),
                             19 => (SearchItem::Referral(protoop), false),
-                            _ => panic!("unrecognized op id: {}", protoop.id),
+                            _ => return Err(wrong(format!("[APPLICATION {}]", protoop.id))),
                         };
                         if let Err(e) = tx.send((item, controls)) {
                             warn!("ldap search item send error, op={}: {:?}", id, e);

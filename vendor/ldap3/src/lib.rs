@@ -242,6 +242,7 @@ mod ldap;
 mod protocol;
 pub mod result;
 mod search;
+mod shape;
 #[cfg(feature = "sync")]
 mod sync;
 mod util;

@@ -49,14 +49,22 @@ pub enum LdapOp {
     Unbind,
 }
 
+/// provbench: a message the directory sent in the wrong shape (see `shape.rs`), as the codec's
+/// error: the connection ends with it, and every operation waiting on it fails.
+fn malformed(why: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("malformed answer from the directory: {why}"),
+    )
+}
+
 #[allow(clippy::type_complexity)]
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
-    let decoding_error = io::Error::new(io::ErrorKind::Other, "decoding error");
     let mut parser = lber::Parser::new();
     let binding = parser.parse(buf);
     let (i, tag) = match binding {
         Err(e) if e.is_incomplete() => return Ok(None),
-        Err(_e) => return Err(decoding_error),
+        Err(_e) => return Err(malformed("not BER")),
         Ok((i, ref tag)) => (i, tag),
     };
     buf.advance(buf.len() - i.len());
@@ -66,9 +74,13 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
         .and_then(|t| t.expect_constructed())
     {
         Some(tags) => tags,
-        None => return Err(decoding_error),
+        None => return Err(malformed("an LDAPMessage that is not a SEQUENCE")),
     };
-    let mut maybe_controls = tags.pop().expect("element");
+    // provbench: every element read below, and every part of the operation that result.rs,
+    // search.rs and controls_impl.rs read, is there in the shape they read it.
+    crate::shape::message(&tags).map_err(malformed)?;
+    let missing = || malformed("an element is missing");
+    let mut maybe_controls = tags.pop().ok_or_else(missing)?;
     let has_controls = match maybe_controls {
         StructureTag {
             id,
@@ -76,7 +88,7 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
             ref payload,
         } if class == TagClass::Context && id == 0 => match *payload {
             PL::C(_) => true,
-            PL::P(_) => return Err(decoding_error),
+            PL::P(_) => return Err(malformed("primitive controls")),
         },
         StructureTag { id, class, .. } if class == TagClass::Context && id == 10 => {
             // Active Directory bug workaround
@@ -86,13 +98,13 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
             // but AD puts it outside, where the optional controls belong. This confuses
             // our parser, which doesn't expect the extra sequence element at the end
             // and crashes. This match arm thus ignores the element.
-            maybe_controls = tags.pop().expect("element");
+            maybe_controls = tags.pop().ok_or_else(missing)?;
             false
         }
         _ => false,
     };
     let (protoop, controls) = if has_controls {
-        (tags.pop().expect("element"), Some(maybe_controls))
+        (tags.pop().ok_or_else(missing)?, Some(maybe_controls))
     } else {
         (maybe_controls, None)
     };
@@ -102,15 +114,15 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
     };
     let msgid = match parse_uint(
         tags.pop()
-            .expect("element")
+            .ok_or_else(missing)?
             .match_class(TagClass::Universal)
             .and_then(|t| t.match_id(Types::Integer as u64))
             .and_then(|t| t.expect_primitive())
-            .expect("message id")
+            .ok_or_else(|| malformed("the message id is not an INTEGER"))?
             .as_slice(),
     ) {
         Ok((_, id)) => id as i32,
-        _ => return Err(decoding_error),
+        _ => return Err(malformed("the message id")),
     };
     Ok(Some((msgid, (Tag::StructureTag(protoop), controls))))
 }

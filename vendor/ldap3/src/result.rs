@@ -21,6 +21,7 @@ use crate::search::parse_refs;
 
 use lber::common::TagClass;
 use lber::parse::parse_uint;
+use lber::structure::StructureTag;
 use lber::structures::Tag;
 use lber::universal::Types;
 
@@ -338,77 +339,108 @@ impl From<Tag> for LdapResultExt {
                     SaslCreds(None),
                 );
             }
-            _ => unimplemented!(),
+            // provbench: upstream's `unimplemented!()`; the codec only yields structure tags.
+            other => return malformed_result(format!("{other:?}")),
         };
-        let mut tags = t.expect_constructed().expect("result sequence").into_iter();
-        let rc = match parse_uint(
-            tags.next()
-                .expect("element")
-                .match_class(TagClass::Universal)
-                .and_then(|t| t.match_id(Types::Enumerated as u64))
-                .and_then(|t| t.expect_primitive())
-                .expect("result code")
-                .as_slice(),
-        ) {
-            Ok((_, rc)) => rc as u32,
-            _ => panic!("failed to parse result code"),
-        };
-        let matched = String::from_utf8(
-            tags.next()
-                .expect("element")
-                .expect_primitive()
-                .expect("octet string"),
-        )
-        .expect("matched dn");
-        let text = String::from_utf8(
-            tags.next()
-                .expect("element")
-                .expect_primitive()
-                .expect("octet string"),
-        )
-        .expect("diagnostic message");
-        let mut refs = Vec::new();
-        let mut exop_name = None;
-        let mut exop_val = None;
-        let mut sasl_creds = None;
-        loop {
-            match tags.next() {
-                None => break,
-                Some(comp) => match comp.id {
-                    3 => {
-                        refs.extend(parse_refs(comp));
-                    }
-                    7 => {
-                        sasl_creds = Some(comp.expect_primitive().expect("octet string"));
-                    }
-                    10 => {
-                        exop_name = Some(
-                            String::from_utf8(comp.expect_primitive().expect("octet string"))
-                                .expect("exop name"),
-                        );
-                    }
-                    11 => {
-                        exop_val = Some(comp.expect_primitive().expect("octet string"));
-                    }
-                    _ => (),
-                },
-            }
+        let op = format!("{:?} {}", t.class, t.id);
+        match parse_result(t) {
+            Ok(ext) => ext,
+            Err(why) => malformed_result(format!("{why} in the operation [{op}]")),
         }
-        LdapResultExt(
-            LdapResult {
-                rc,
-                matched,
-                text,
-                refs,
-                ctrls: vec![],
-            },
-            Exop {
-                name: exop_name,
-                val: exop_val,
-            },
-            SaslCreds(sasl_creds),
-        )
     }
+}
+
+/// provbench: the result code an answer gets when it is not an LDAPResult (an answer of another
+/// operation, e.g. an entry answering a bind; the codec has checked the shape of every message
+/// but cannot know which operation it answers). 80 is `other`, the code RFC 4511 gives to
+/// errors no other code names; the text says what was wrong.
+pub(crate) const MALFORMED_RC: u32 = 80;
+
+fn malformed_result(why: String) -> LdapResultExt {
+    LdapResultExt(
+        LdapResult {
+            rc: MALFORMED_RC,
+            matched: String::new(),
+            text: format!("malformed answer: {why}"),
+            refs: vec![],
+            ctrls: vec![],
+        },
+        Exop {
+            name: None,
+            val: None,
+        },
+        SaslCreds(None),
+    )
+}
+
+/// An LDAPResult and what may follow it, or why the answer is none (upstream `expect`ed each
+/// element).
+fn parse_result(t: StructureTag) -> StdResult<LdapResultExt, String> {
+    fn string(t: Option<StructureTag>, what: &str) -> StdResult<String, String> {
+        let bytes = t
+            .and_then(|t| t.expect_primitive())
+            .ok_or_else(|| format!("no {what}"))?;
+        String::from_utf8(bytes).map_err(|_| format!("the {what} is not UTF-8"))
+    }
+    let mut tags = t
+        .expect_constructed()
+        .ok_or("an operation that is not a SEQUENCE")?
+        .into_iter();
+    let rc = tags
+        .next()
+        .and_then(|t| t.match_class(TagClass::Universal))
+        .and_then(|t| t.match_id(Types::Enumerated as u64))
+        .and_then(|t| t.expect_primitive())
+        .filter(|rc| !rc.is_empty())
+        .ok_or("no result code")?;
+    let rc = match parse_uint(rc.as_slice()) {
+        Ok((_, rc)) => rc as u32,
+        _ => return Err("no result code".into()),
+    };
+    let matched = string(tags.next(), "matched DN")?;
+    let text = string(tags.next(), "diagnostic message")?;
+    let mut refs = Vec::new();
+    let mut exop_name = None;
+    let mut exop_val = None;
+    let mut sasl_creds = None;
+    for comp in tags {
+        match comp.id {
+            3 => {
+                crate::shape::referral(&comp)?;
+                refs.extend(parse_refs(comp));
+            }
+            7 => {
+                sasl_creds = Some(
+                    comp.expect_primitive()
+                        .ok_or("constructed SASL credentials")?,
+                );
+            }
+            10 => {
+                exop_name = Some(string(Some(comp), "extended response name")?);
+            }
+            11 => {
+                exop_val = Some(
+                    comp.expect_primitive()
+                        .ok_or("a constructed extended response value")?,
+                );
+            }
+            _ => (),
+        }
+    }
+    Ok(LdapResultExt(
+        LdapResult {
+            rc,
+            matched,
+            text,
+            refs,
+            ctrls: vec![],
+        },
+        Exop {
+            name: exop_name,
+            val: exop_val,
+        },
+        SaslCreds(sasl_creds),
+    ))
 }
 
 /// Wrapper for results of a Search operation which returns all entries at once.

@@ -362,6 +362,8 @@ enum LoopMode {
 /// passed to [`with_settings()`](#method.with_settings).
 pub struct LdapConnAsync {
     msgmap: Arc<Mutex<(i32, HashSet<i32>)>>,
+    /// provbench: why the connection ended, when it ended with an error (`Ldap::ended`).
+    ended: Arc<Mutex<Option<String>>>,
     resultmap: HashMap<i32, ResultSender>,
     searchmap: HashMap<i32, ItemSender>,
     rx: mpsc::UnboundedReceiver<(RequestId, LdapOp, Tag, MaybeControls, ResultSender)>,
@@ -680,6 +682,7 @@ impl LdapConnAsync {
         let (misc_tx, misc_rx) = mpsc::unbounded_channel();
         let conn = LdapConnAsync {
             msgmap: Arc::new(Mutex::new((0, HashSet::new()))),
+            ended: Arc::new(Mutex::new(None)),
             resultmap: HashMap::new(),
             searchmap: HashMap::new(),
             rx,
@@ -689,6 +692,7 @@ impl LdapConnAsync {
         };
         let ldap = Ldap {
             msgmap: conn.msgmap.clone(),
+            ended: conn.ended.clone(),
             tx,
             id_scrub_tx,
             misc_tx,
@@ -753,6 +757,19 @@ impl LdapConnAsync {
         if tx.send(self.turn(LoopMode::SingleOp).await).is_err() {
             warn!("single op send error");
         }
+    }
+
+    /// provbench: says why the connection ends, before its operations' senders are dropped,
+    /// so that an operation waiting on it fails with the reason (a malformed answer, a reset)
+    /// rather than only "channel closed".
+    fn ended(&self, e: LdapError) -> LdapError {
+        if let Ok(mut ended) = self.ended.lock() {
+            *ended = Some(match &e {
+                LdapError::Io { source } => source.to_string(),
+                other => other.to_string(),
+            });
+        }
+        e
     }
 
     async fn turn(mut self, mode: LoopMode) -> Result<Self> {
@@ -828,7 +845,7 @@ impl LdapConnAsync {
                         None => break,
                         Some(Err(e)) => {
                             warn!("socket receive error: {}", e);
-                            return Err(LdapError::from(e));
+                            return Err(self.ended(LdapError::from(e)));
                         },
                         Some(Ok(resp)) => resp,
                     };
@@ -844,13 +861,13 @@ impl LdapConnAsync {
                         let protoop = if let Tag::StructureTag(protoop) = tag {
                             protoop
                         } else {
-                            return Err(wrong(format!("{tag:?}")));
+                            return Err(self.ended(wrong(format!("{tag:?}"))));
                         };
                         let (item, mut remove) = match protoop.id {
                             4 | 25 => (SearchItem::Entry(protoop), false),
                             5 => (SearchItem::Done(Tag::StructureTag(protoop).into()), true),
                             19 => (SearchItem::Referral(protoop), false),
-                            _ => return Err(wrong(format!("[APPLICATION {}]", protoop.id))),
+                            _ => return Err(self.ended(wrong(format!("[APPLICATION {}]", protoop.id)))),
                         };
                         if let Err(e) = tx.send((item, controls)) {
                             warn!("ldap search item send error, op={}: {:?}", id, e);

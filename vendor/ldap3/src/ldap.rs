@@ -75,6 +75,8 @@ pub enum Mod<S: AsRef<[u8]> + Eq + Hash> {
 #[derive(Debug)]
 pub struct Ldap {
     pub(crate) msgmap: Arc<Mutex<(RequestId, HashSet<RequestId>)>>,
+    /// provbench: why the connection's driver ended, when it ended with an error.
+    pub(crate) ended: Arc<Mutex<Option<String>>>,
     pub(crate) tx: mpsc::UnboundedSender<(RequestId, LdapOp, Tag, MaybeControls, ResultSender)>,
     pub(crate) id_scrub_tx: mpsc::UnboundedSender<RequestId>,
     pub(crate) misc_tx: mpsc::UnboundedSender<MiscSender>,
@@ -95,6 +97,7 @@ impl Clone for Ldap {
     fn clone(&self) -> Self {
         Ldap {
             msgmap: self.msgmap.clone(),
+            ended: self.ended.clone(),
             tx: self.tx.clone(),
             id_scrub_tx: self.id_scrub_tx.clone(),
             misc_tx: self.misc_tx.clone(),
@@ -152,6 +155,22 @@ enum GssapiCred {
 }
 
 impl Ldap {
+    /// provbench: an operation that lost its connection fails with the reason the connection
+    /// ended with, when it ended with an error (an I/O error, e.g. a malformed answer); other
+    /// errors are `e`.
+    pub(crate) fn ended_with(&self, e: LdapError) -> LdapError {
+        let why = self.ended.lock().ok().and_then(|ended| ended.clone());
+        match why {
+            Some(why) => LdapError::Io {
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("the connection ended: {why}"),
+                ),
+            },
+            None => e,
+        }
+    }
+
     fn next_msgid(&mut self) -> i32 {
         let mut msgmap = self.msgmap.lock().expect("msgmap mutex (inc id)");
         let last_ldap_id = msgmap.0;
@@ -183,7 +202,9 @@ impl Ldap {
         let id = self.next_msgid();
         self.last_id = id;
         let (tx, rx) = oneshot::channel();
-        self.tx.send((id, op, req, self.controls.take(), tx))?;
+        self.tx
+            .send((id, op, req, self.controls.take(), tx))
+            .map_err(|e| self.ended_with(LdapError::from(e)))?;
         let response = if let Some(timeout) = self.timeout.take() {
             let res = time::timeout(timeout, rx).await;
             if res.is_err() {
@@ -192,7 +213,8 @@ impl Ldap {
             res?
         } else {
             rx.await
-        }?;
+        }
+        .map_err(|e| self.ended_with(LdapError::from(e)))?;
         let (ldap_ext, controls) = (LdapResultExt::from(response.0), response.1);
         let (mut result, exop, sasl_creds) = (ldap_ext.0, ldap_ext.1, ldap_ext.2);
         result.ctrls = controls;

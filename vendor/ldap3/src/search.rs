@@ -686,7 +686,7 @@ where
             Some((item, controls)) => (item, controls),
             None => {
                 self.rx = None;
-                return Err(LdapError::EndOfStream);
+                return Err(self.ldap.ended_with(LdapError::EndOfStream));
             }
         };
         match item {

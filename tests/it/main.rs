@@ -29,6 +29,7 @@ mod ldap;
 mod ldap_pool;
 mod login_egress;
 mod malformed_ldap;
+mod malformed_ldap_shapes;
 mod marker;
 mod mock_target;
 mod preflight;

@@ -1,0 +1,3 @@
+#!/bin/sh
+
+kill `cat db/run/db.pid`

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::support::scim_user as user;
 use assert_cmd::Command;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -48,10 +49,6 @@ struct St {
 }
 
 type S = State<Arc<St>>;
-
-fn user(id: &str, name: &str) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id, "userName": name})
-}
 
 async fn create(State(s): S, Json(body): Json<Value>) -> impl IntoResponse {
     if s.behaviour == Behaviour::Hang {

@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{scim_list as list_of, scim_user as user};
 use assert_cmd::Command;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -69,17 +70,6 @@ struct St {
 }
 
 type S = State<Arc<St>>;
-
-fn user(id: &str, name: &str) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id, "userName": name})
-}
-
-fn list_of(users: Vec<Value>) -> Json<Value> {
-    Json(
-        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-        "totalResults": users.len(), "startIndex": 1, "itemsPerPage": users.len(), "Resources": users}),
-    )
-}
 
 async fn create(State(s): S, Json(body): Json<Value>) -> Response {
     let (id, how) = {

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::support::scim_list as list_of;
 use assert_cmd::Command;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -33,13 +34,6 @@ fn new_id(s: &St) -> String {
     let mut n = s.next.lock();
     *n += 1;
     format!("r{n}")
-}
-
-fn list_of(items: Vec<Value>) -> Json<Value> {
-    Json(
-        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-        "totalResults": items.len(), "startIndex": 1, "itemsPerPage": items.len(), "Resources": items}),
-    )
 }
 
 fn admin(h: &HeaderMap) -> bool {

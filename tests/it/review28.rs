@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{scim_list as list_of, scim_user};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -19,7 +20,7 @@ use parking_lot::Mutex;
 use provbench::capacity::search::{Plan, Stepping};
 use provbench::capacity::{SweepOptions, sweep};
 use provbench::workload::Workload;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 /// A SCIM server that serves the first run it sees and refuses every create of any later run
@@ -32,17 +33,6 @@ struct Picky {
 }
 
 type P = State<Arc<Picky>>;
-
-fn scim_user(id: &str, name: &str) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id, "userName": name})
-}
-
-fn list_of(users: Vec<Value>) -> Json<Value> {
-    Json(
-        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-        "totalResults": users.len(), "startIndex": 1, "itemsPerPage": users.len(), "Resources": users}),
-    )
-}
 
 /// The run id (`pb-` and 8 characters) a name carries.
 fn run_of(name: &str) -> Option<String> {

@@ -145,3 +145,16 @@ pub fn loads_both_cores() -> tokio::sync::RwLockWriteGuard<'static, ()> {
 pub async fn measuring() -> tokio::sync::RwLockReadGuard<'static, ()> {
     HEAVY.read().await
 }
+
+/// A SCIM user as the lying and counting test servers answer it: its id and userName, no more.
+pub fn scim_user(id: &str, name: &str) -> Value {
+    serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id, "userName": name})
+}
+
+/// A SCIM ListResponse of `items`, all on one page.
+pub fn scim_list(items: Vec<Value>) -> axum::Json<Value> {
+    axum::Json(
+        serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": items.len(), "startIndex": 1, "itemsPerPage": items.len(), "Resources": items}),
+    )
+}

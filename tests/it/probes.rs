@@ -39,8 +39,12 @@ pub fn truth(stats: &Value, metric: &str, service: Option<&str>) -> Value {
 /// truth from when the service accepted it: the two clocks start apart by the part of the
 /// write's own latency after the service accepted it, which the client cannot see. On an idle
 /// machine that is a few hundred µs; on a busy one the answer waits for a core, tens of ms.
-/// `answer_us` is the write's p99 latency in the same run (0 where both figures come from the
-/// server's own timestamps), so the bound stays as tight as the machine allows.
+/// `answer_us` is the writes' longest latency in the same run (0 where both figures come from
+/// the server's own timestamps): each write's lag is at least its truth less its own answer's
+/// latency, so each quantile of the client's is at least the truth's less the longest answer.
+/// (Their p99, used before, is no such bound: a stall that delays a write's answer delays its
+/// sync too, so the same writes make both tails; CI on a busy machine once saw the client's p99
+/// 107 ms under the truth's with a p99 answer of 49 ms.) Above the truth the bound stays tight.
 fn agree(name: &str, client: &MetricSummary, truth: &Value, floor_us: u64, answer_us: u64) {
     for (q, c, t) in [
         ("p50", client.p50_us, &truth["p50_us"]),
@@ -58,10 +62,10 @@ fn agree(name: &str, client: &MetricSummary, truth: &Value, floor_us: u64, answe
     }
 }
 
-/// The p99 latency of the runs' writes (`create_user`): see [`agree`].
+/// The longest latency of the runs' writes (`create_user`): see [`agree`].
 fn answer_us(s: &provbench::results::Summary) -> u64 {
     s.metric("api_latency", Some(("op", "create_user")))
-        .and_then(|m| m.p99_us)
+        .and_then(|m| m.max_us)
         .expect("the run created users")
 }
 

@@ -23,6 +23,8 @@ use super::bounds_ldap::{Writer, ber, ldap_message, read_ber};
 enum Endless {
     Entries,
     References,
+    /// Not endless: a SearchResultDone sizeLimitExceeded and no entry.
+    SizeLimitAlone,
 }
 
 /// A directory that binds anyone and answers each search with `what` without end, ignoring
@@ -43,6 +45,11 @@ async fn endless(what: Endless) -> u16 {
                         0x60 => ldap_message(&id, ber(0x61, &ok)),
                         0x63 => {
                             let w = w.clone();
+                            if let Endless::SizeLimitAlone = what {
+                                let done = [ber(0x0a, &[4]), ber(0x04, b""), ber(0x04, b"")].concat();
+                                let _ = w.lock().await.write_all(&ldap_message(&id, ber(0x65, &done))).await;
+                                continue;
+                            }
                             tokio::spawn(async move {
                                 for i in 1u64.. {
                                     let m = match what {
@@ -51,6 +58,7 @@ async fn endless(what: Endless) -> u16 {
                                             let entry = [ber(0x04, dn.as_bytes()), ber(0x30, b"")].concat();
                                             ldap_message(&id, ber(0x64, &entry))
                                         }
+                                        Endless::SizeLimitAlone => unreachable!(),
                                         Endless::References => {
                                             let uri = format!("ldap://elsewhere.invalid/dc=x{i}");
                                             ldap_message(&id, ber(0x73, &ber(0x04, uri.as_bytes())))
@@ -145,6 +153,21 @@ async fn an_endless_answer_to_the_base_dn_check_is_bounded() {
         );
         assert!(!said.contains("memory allocation"), "{said}");
     }
+}
+
+/// The same check answered sizeLimitExceeded without the entry it stopped at: that says
+/// nothing either way (the check is an error, not "does not exist"; after a failed add, the
+/// write probe of `init` reads "does not exist" as "nothing is left").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_size_limit_without_its_entry_says_nothing_of_the_base_dn() {
+    let port = endless(Endless::SizeLimitAlone).await;
+    let (code, said) = provbench(port, &["run", "w.toml", "--no-progress", "--out", "results"]).await;
+    assert!(code.is_some_and(|c| c != 0), "{code:?}: {said}");
+    assert!(
+        said.contains("a search of the target's base DN `ou=people,dc=example,dc=test`") && said.contains("sizeLimitExceeded"),
+        "{said}"
+    );
+    assert!(!said.contains("does not exist"), "{said}");
 }
 
 /// The sweep answered with SearchResultReferences without end: stopped by a bound on what one

@@ -299,8 +299,14 @@ impl Directory {
     /// Read one by one as every search is ([`Self::read_capped`]): ldap3's `search` collects its
     /// whole answer, entries and referrals, however long the directory makes it.
     pub async fn exists(&self, dn: &str) -> Result<bool, CallError> {
-        let (found, _) = self.read(dn, Scope::Base, "(objectClass=*)", &["1.1"], 1).await?;
-        Ok(!found.is_empty())
+        match self.read(dn, Scope::Base, "(objectClass=*)", &["1.1"], 1).await? {
+            // sizeLimitExceeded without the entry it stopped at says nothing either way.
+            (found, true) if found.is_empty() => Err(CallError {
+                kind: ErrorKind::Status,
+                detail: "LDAP 4 sizeLimitExceeded with no entry, to a search of one".into(),
+            }),
+            (found, _) => Ok(!found.is_empty()),
+        }
     }
 
     /// At most `n` entries, and whether the directory holds more (it said sizeLimitExceeded):

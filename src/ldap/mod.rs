@@ -296,18 +296,16 @@ impl Directory {
 
     /// Whether the entry `dn` exists: one base-scope search asking for no attribute.
     /// `noSuchObject` is `false`; a refusal or a failure is an error (it says nothing either way).
+    /// Read one by one as every search is ([`Self::read_capped`]): ldap3's `search` collects its
+    /// whole answer, entries and referrals, however long the directory makes it.
     pub async fn exists(&self, dn: &str) -> Result<bool, CallError> {
-        let mut h = self.handle();
-        h.ldap.with_search_options(SearchOptions::new().sizelimit(1));
-        let found = h
-            .ldap
-            .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
-            .await
-            .map_err(classify)?;
-        match found.1.rc {
-            0 => Ok(!found.0.is_empty()),
-            32 => Ok(false),
-            _ => Err(status(&found.1)),
+        match self.read(dn, Scope::Base, "(objectClass=*)", &["1.1"], 1).await? {
+            // sizeLimitExceeded without the entry it stopped at says nothing either way.
+            (found, true) if found.is_empty() => Err(CallError {
+                kind: ErrorKind::Status,
+                detail: "LDAP 4 sizeLimitExceeded with no entry, to a search of one".into(),
+            }),
+            (found, _) => Ok(!found.is_empty()),
         }
     }
 
@@ -355,10 +353,24 @@ impl Directory {
             .await
             .map_err(classify)?;
         let mut entries = Vec::new();
+        let mut skipped = 0;
         loop {
             match stream.next().await.map_err(classify)? {
-                // Referrals and intermediate messages are not entries.
-                Some(e) if e.is_ref() || e.is_intermediate() => continue,
+                // Referrals and intermediate messages are not entries, but they are answers:
+                // held to a bound too, or a directory that sends them without end (each well
+                // inside the timeout) holds the search for ever.
+                Some(e) if e.is_ref() || e.is_intermediate() => {
+                    skipped += 1;
+                    if skipped > MAX_ENTRIES {
+                        let sample = match e.is_ref() {
+                            true => ldap3::parse_refs(e.0).join(" "),
+                            false => String::new(),
+                        };
+                        let msgid = stream.ldap_handle().last_id();
+                        let _ = stream.ldap_handle().abandon(msgid).await;
+                        return Err(too_many_references(&sample));
+                    }
+                }
                 Some(e) if entries.len() >= cap => {
                     let sample = SearchEntry::construct(e).dn;
                     let msgid = stream.ldap_handle().last_id();
@@ -390,6 +402,19 @@ fn too_many(cap: usize, asked: bool, sample: &str) -> CallError {
     } else {
         format!("the search finds more than {cap} entries, the most one search reads")
     };
+    let sample = crate::redact::sample(sample, 120);
+    CallError::payload(if sample.is_empty() {
+        why
+    } else {
+        format!("{why}; the one past the limit: {sample}")
+    })
+}
+
+/// A search answered with more references and intermediate messages than [`MAX_ENTRIES`].
+fn too_many_references(sample: &str) -> CallError {
+    let why = format!(
+        "the directory answered more than {MAX_ENTRIES} references and intermediate messages to one search, the most one search reads"
+    );
     let sample = crate::redact::sample(sample, 120);
     CallError::payload(if sample.is_empty() {
         why

@@ -40,6 +40,7 @@ mod reference;
 mod review;
 mod review2;
 mod review28;
+mod review29;
 mod review_init;
 mod revocation;
 mod samba;

@@ -148,7 +148,8 @@ async fn an_endless_answer_to_the_base_dn_check_is_bounded() {
         assert!(code.is_some(), "killed: {said}");
         assert_ne!(code, Some(0), "{said}");
         assert!(
-            said.contains("a search of the target's base DN `ou=people,dc=example,dc=test`") && said.contains("payload"),
+            said.contains("a search of the target's base DN `ou=people,dc=example,dc=test`")
+                && said.contains("payload"),
             "the check names its bound: {said}"
         );
         assert!(!said.contains("memory allocation"), "{said}");
@@ -164,7 +165,8 @@ async fn a_size_limit_without_its_entry_says_nothing_of_the_base_dn() {
     let (code, said) = provbench(port, &["run", "w.toml", "--no-progress", "--out", "results"]).await;
     assert!(code.is_some_and(|c| c != 0), "{code:?}: {said}");
     assert!(
-        said.contains("a search of the target's base DN `ou=people,dc=example,dc=test`") && said.contains("sizeLimitExceeded"),
+        said.contains("a search of the target's base DN `ou=people,dc=example,dc=test`")
+            && said.contains("sizeLimitExceeded"),
         "{said}"
     );
     assert!(!said.contains("does not exist"), "{said}");
@@ -186,7 +188,10 @@ async fn an_endless_stream_of_references_ends_the_sweep_at_its_bound() {
         said.contains("ou=people,dc=example,dc=test: payload") && said.contains("references"),
         "the sweep names why it stopped: {said}"
     );
-    assert!(!said.contains("timed out"), "stopped by its bound, not the deadline: {said}");
+    assert!(
+        !said.contains("timed out"),
+        "stopped by its bound, not the deadline: {said}"
+    );
 }
 
 /// hlog lines past one stored block (65,535 bytes: every bucket of the histogram counted, with
@@ -202,8 +207,14 @@ fn an_hlog_line_of_many_stored_blocks_reads_back() {
         v = h.next_non_equivalent(v);
     }
     let mut line = Vec::new();
-    provbench::metrics::deflate::StoredDeflate::new().serialize(&h, &mut line).unwrap();
-    assert!(line.len() > 2 * 65_535, "{} bytes: more than two stored blocks", line.len());
+    provbench::metrics::deflate::StoredDeflate::new()
+        .serialize(&h, &mut line)
+        .unwrap();
+    assert!(
+        line.len() > 2 * 65_535,
+        "{} bytes: more than two stored blocks",
+        line.len()
+    );
     let back: hdrhistogram::Histogram<u64> = Deserializer::new().deserialize(&mut line.as_slice()).unwrap();
     assert_eq!(back, h);
 }

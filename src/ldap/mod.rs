@@ -296,7 +296,7 @@ impl Directory {
 
     /// Whether the entry `dn` exists: one base-scope search asking for no attribute.
     /// `noSuchObject` is `false`; a refusal or a failure is an error (it says nothing either way).
-    /// Read one by one as every search is ([`Self::read_capped`]): ldap3's `search` collects its
+    /// Read one by one as every search is (`read_capped`): ldap3's `search` collects its
     /// whole answer, entries and referrals, however long the directory makes it.
     pub async fn exists(&self, dn: &str) -> Result<bool, CallError> {
         match self.read(dn, Scope::Base, "(objectClass=*)", &["1.1"], 1).await? {

@@ -245,7 +245,16 @@ async fn failing_deletes_are_retried_and_what_stays_is_listed() {
     assert_eq!(s["cleanup"]["failed"].as_u64(), Some(stuck), "{}", s["cleanup"]);
     let listed = s["cleanup"]["left"].as_array().unwrap();
     assert_eq!(listed.len() as u64, stuck.min(200));
-    assert!(listed[0]["reason"].as_str().unwrap().contains("500"), "{}", listed[0]);
+    // Each says why: the 500 of its last delete, or, for one whose retries the cleanup's
+    // deadline cut short (on a busy machine), that the cleanup timed out.
+    for l in listed {
+        let why = l["reason"].as_str().unwrap();
+        assert!(why.contains("500") || why.contains("timed out"), "{l}");
+    }
+    assert!(
+        listed.iter().any(|l| l["reason"].as_str().unwrap().contains("500")),
+        "{listed:?}"
+    );
     let run_id = s["run_id"].as_str().unwrap();
     assert!(
         stdout.contains(&format!("remove them with: provbench cleanup --run-id {run_id}")),

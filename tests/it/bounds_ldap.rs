@@ -199,15 +199,21 @@ async fn an_answer_nested_past_the_stack_is_an_error_not_a_crash() {
     );
 }
 
-/// `provbench cleanup` against the directory on `port`, its requests timing out after
-/// `timeout`: its exit code and what it said.
-pub async fn cleanup(port: u16, timeout: &str) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "secret").unwrap();
+/// Writes `w.toml` (and its password file `pw`) in `dir`: a one-step LDAP workload named `name`
+/// against the directory on `port`, its requests timing out after `timeout`, with a groups base
+/// when `groups`.
+pub fn ldap_workload(dir: &std::path::Path, name: &str, port: u16, timeout: &str, groups: bool) {
+    std::fs::write(dir.join("pw"), "secret").unwrap();
+    let groups = match groups {
+        true => {
+            "groups = { base_dn = \"ou=groups,dc=example,dc=test\", object_class = \"groupOfNames\", member_attribute = \"member\" }\n"
+        }
+        false => "",
+    };
     std::fs::write(
-        dir.path().join("w.toml"),
+        dir.join("w.toml"),
         format!(
-            r#"name = "lying-ldap"
+            r#"name = "{name}"
 [target]
 kind = "ldap"
 url = "ldap://127.0.0.1:{port}"
@@ -220,8 +226,7 @@ rdn = "uid"
 name = "{{run_id}}-{{seq}}"
 object_classes = ["inetOrgPerson"]
 attributes = {{ cn = "{{first}} {{last}}", sn = "{{last}}" }}
-groups = {{ base_dn = "ou=groups,dc=example,dc=test", object_class = "groupOfNames", member_attribute = "member" }}
-[load]
+{groups}[load]
 model = "closed"
 admins = 1
 duration = "1s"
@@ -232,6 +237,13 @@ steps = ["create_user"]
         ),
     )
     .unwrap();
+}
+
+/// `provbench cleanup` against the directory on `port`, its requests timing out after
+/// `timeout`: its exit code and what it said.
+pub async fn cleanup(port: u16, timeout: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    ldap_workload(dir.path(), "lying-ldap", port, timeout, true);
     let path = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         capped()

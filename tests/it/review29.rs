@@ -87,34 +87,7 @@ async fn endless(what: Endless) -> u16 {
 /// LDAP workload against `port`: exit code (`None`: killed) and what it said.
 async fn provbench(port: u16, args: &'static [&'static str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "secret").unwrap();
-    std::fs::write(
-        dir.path().join("w.toml"),
-        format!(
-            r#"name = "endless-ldap"
-[target]
-kind = "ldap"
-url = "ldap://127.0.0.1:{port}"
-bind_dn = "cn=admin,dc=example,dc=test"
-password_file = "pw"
-base_dn = "ou=people,dc=example,dc=test"
-timeout = "3s"
-[directory]
-rdn = "uid"
-name = "{{run_id}}-{{seq}}"
-object_classes = ["inetOrgPerson"]
-attributes = {{ cn = "{{first}} {{last}}", sn = "{{last}}" }}
-[load]
-model = "closed"
-admins = 1
-duration = "1s"
-[[journey]]
-name = "j"
-steps = ["create_user"]
-"#
-        ),
-    )
-    .unwrap();
+    super::bounds_ldap::ldap_workload(dir.path(), "endless-ldap", port, "3s", false);
     let path = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         let c = capped();

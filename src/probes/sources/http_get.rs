@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::http::{NOBODY, absolute, get, preflight, read_once};
 use crate::http::HttpClient;
 use crate::probes::condition::{Reading, Who};
-use crate::probes::source::{Budget, Fetch, Memo, Pending, Source, Subject, slot};
+use crate::probes::source::{Budget, Fetch, Memo, Pending, Source, Subject, after_run, slot};
 use crate::workload::downstream::UrlTemplate;
 
 pub struct HttpGet {
@@ -46,6 +46,14 @@ impl HttpGet {
         self.requests.fetch_add(1, Ordering::Relaxed);
         get(&self.client, &url, Some(&mut memo.etag), stop).await
     }
+
+    /// One plain GET once the run is over, counted as every read is (the report tells the run's
+    /// from these).
+    async fn read_after(&self, who: Who<'_>) -> Option<Arc<Reading>> {
+        let url = self.url.render(who.id, who.user_name)?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        read_once(&self.client, url).await
+    }
 }
 
 impl Source for HttpGet {
@@ -55,20 +63,7 @@ impl Source for HttpGet {
 
     /// One GET each, outside the budget: the run is over.
     fn read_all<'a>(&'a self, users: &'a [Who<'a>]) -> Pending<'a, Vec<Option<Arc<Reading>>>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(users.len());
-            for &who in users {
-                out.push(match self.url.render(who.id, who.user_name) {
-                    Some(url) => {
-                        // Counted as every read is: the report tells the run's from these.
-                        self.requests.fetch_add(1, Ordering::Relaxed);
-                        read_once(&self.client, url).await
-                    }
-                    None => None,
-                });
-            }
-            out
-        })
+        Box::pin(after_run(users.iter().map(|&who| self.read_after(who)).collect()))
     }
 
     fn requests(&self) -> u64 {

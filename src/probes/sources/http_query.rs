@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::http::{NOBODY, absolute, listed, preflight, read_once};
 use crate::http::HttpClient;
 use crate::probes::condition::{Reading, Who};
-use crate::probes::source::{Budget, Fetch, Memo, Pending, Source, Subject, slot};
+use crate::probes::source::{Budget, Fetch, Memo, Pending, Source, Subject, after_run, slot};
 use crate::workload::downstream::UrlTemplate;
 
 type Waiter = (String, String, oneshot::Sender<Fetch>);
@@ -148,26 +148,35 @@ async fn batching(batch: Arc<Batch>, source: Weak<HttpQuery>, stop: Cancellation
     }
 }
 
+impl HttpQuery {
+    /// One query for `chunk` once the run is over, outside the budget, counted; a batch whose
+    /// query cannot be written (an id that cannot be one) is not sent.
+    async fn read_after(&self, chunk: &[Who<'_>]) -> Option<Arc<Reading>> {
+        let url = self
+            .batch
+            .template
+            .render_batch(chunk.iter().map(|w| (w.id, w.user_name)))?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        read_once(&self.client, url).await
+    }
+}
+
 impl Source for HttpQuery {
     fn read<'a>(&'a self, subject: Subject<'a>, _: &'a mut Memo, stop: &'a CancellationToken) -> Pending<'a, Fetch> {
         Box::pin(self.fetch(subject.who, stop))
     }
 
-    /// One query per `max` users, without the batching task or the budget: the run is over.
+    /// One query per `max` users, without the batching task or the budget: the run is over. A
+    /// batch whose query cannot be written (an id that cannot be one) is not sent: no answer.
     fn read_all<'a>(&'a self, users: &'a [Who<'a>]) -> Pending<'a, Vec<Option<Arc<Reading>>>> {
         Box::pin(async move {
-            let mut out = Vec::with_capacity(users.len());
-            for chunk in users.chunks(self.batch.max.load(Ordering::Relaxed)) {
-                let url = self
-                    .batch
-                    .template
-                    .render_batch(chunk.iter().map(|w| (w.id, w.user_name)))
-                    .unwrap_or_default();
-                self.requests.fetch_add(1, Ordering::Relaxed);
-                let reading = read_once(&self.client, url).await;
-                out.extend(chunk.iter().map(|_| reading.clone()));
-            }
-            out
+            let chunks: Vec<&'a [Who<'a>]> = users.chunks(self.batch.max.load(Ordering::Relaxed).max(1)).collect();
+            let answers = after_run(chunks.iter().map(|&chunk| self.read_after(chunk)).collect()).await;
+            chunks
+                .iter()
+                .zip(answers)
+                .flat_map(|(chunk, reading)| chunk.iter().map(move |_| reading.clone()))
+                .collect()
         })
     }
 

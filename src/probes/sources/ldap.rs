@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ldap::{Directory, Scope, SearchEntry};
 use crate::probes::condition::{Reading, Who};
-use crate::probes::source::{Budget, Fetch, Memo, Pending, Source, Subject, slot};
+use crate::probes::source::{Budget, Fetch, Memo, Pending, Source, Subject, after_run, slot};
 use crate::workload::directory::LdapRead;
 
 pub struct Ldap {
@@ -35,6 +35,15 @@ impl Ldap {
             budget: budget.map(Budget::per_second),
             requests: AtomicU64::new(0),
         })
+    }
+
+    /// One search once the run is over, outside the budget, counted.
+    async fn read_after(&self, user_name: &str) -> Option<Arc<Reading>> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        match self.search(user_name).await {
+            Fetch::Answer { reading, .. } => Some(reading),
+            _ => None,
+        }
     }
 
     /// One search within the budget.
@@ -95,17 +104,7 @@ impl Source for Ldap {
 
     /// One search each, outside the budget and not counted: the run is over.
     fn read_all<'a>(&'a self, users: &'a [Who<'a>]) -> Pending<'a, Vec<Option<Arc<Reading>>>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(users.len());
-            for w in users {
-                self.requests.fetch_add(1, Ordering::Relaxed);
-                out.push(match self.search(w.user_name).await {
-                    Fetch::Answer { reading, .. } => Some(reading),
-                    _ => None,
-                });
-            }
-            out
-        })
+        Box::pin(after_run(users.iter().map(|w| self.read_after(w.user_name)).collect()))
     }
 
     fn requests(&self) -> u64 {

@@ -46,6 +46,8 @@ struct Tally {
     failed: AtomicU64,
     skipped: AtomicU64,
     examples: Mutex<Vec<Example>>,
+    /// What the check did not attempt, and why (each said once).
+    notes: Mutex<Vec<String>>,
     /// Per kind of change (revocation after a disable, after a delete): its own cases.
     by_change: Mutex<std::collections::BTreeMap<String, ChangeCases>>,
 }
@@ -153,6 +155,7 @@ impl CheckHub {
                 failed: AtomicU64::new(0),
                 skipped: AtomicU64::new(0),
                 examples: Mutex::new(Vec::new()),
+                notes: Mutex::new(Vec::new()),
                 by_change: Mutex::new(Default::default()),
             })
             .collect();
@@ -230,6 +233,18 @@ impl CheckHub {
                     service: service.map(str::to_string),
                     detail: detail.into(),
                 });
+            }
+        }
+    }
+
+    /// Something the check did not attempt, and why: shown beside its verdict, never a case
+    /// (it is neither passed, nor failed, nor overtaken).
+    fn note(&self, kind: CheckKind, text: impl Into<String>) {
+        if let Some(t) = self.tally(kind) {
+            let text = text.into();
+            let mut notes = t.notes.lock();
+            if notes.len() < MAX_EXAMPLES && !notes.contains(&text) {
+                notes.push(text);
             }
         }
     }
@@ -820,6 +835,7 @@ impl CheckHub {
                     failed,
                     skipped,
                     examples: t.examples.lock().clone(),
+                    notes: t.notes.lock().clone(),
                     error: (passed + failed == 0).then(|| format!("check `{}` was declared but never ran", t.kind)),
                     min_evidence: u64::from(self.cfg.min_evidence),
                     by_change: t.by_change.lock().clone(),

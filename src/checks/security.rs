@@ -83,34 +83,24 @@ impl CheckHub {
             .ok_or_else(|| "an answer without totalResults".to_string())
     }
 
-    async fn admin_create(&self, path: &str, body: Value) -> Option<String> {
+    /// Creates a user for the escalation attempts (admin view): its id, when the user the target
+    /// answered carries the run's marker in its `userName` (recorded in the ledger, so cleanup
+    /// deletes it) and the id can name it as one path segment. Only users: the check creates no
+    /// group (invariant 4: a group is the run's only by the marker in the `displayName` the target
+    /// answered, and a privileged group's name carries none).
+    async fn admin_create_user(&self, body: Value) -> Option<String> {
         self.count_request();
         let r = self
             .client
             .as_ref()?
-            .call(Method::POST, path, Some(body.to_string().into()))
+            .call(Method::POST, "/Users", Some(body.to_string().into()))
             .await
             .ok()?;
         let v = serde_json::from_slice::<Value>(&r.body).ok()?;
         let id = v["id"].as_str()?.to_string();
-        let name = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-        let item = if path == "/Users" {
-            Created::User {
-                id: id.clone(),
-                user_name: name("userName"),
-            }
-        } else {
-            // A privileged group keeps its real name: the answer proves it is ours by the
-            // marker in its externalId.
-            let display_name = name("displayName");
-            Created::Group {
-                id: id.clone(),
-                display_name: if self.run_id.marks(&display_name) {
-                    display_name
-                } else {
-                    name("externalId")
-                },
-            }
+        let item = Created::User {
+            id: id.clone(),
+            user_name: v["userName"].as_str().unwrap_or_default().to_string(),
         };
         // Only what carries the run's marker is ours to use (and to delete), and only an id that
         // is one path segment may be named in a request.
@@ -118,6 +108,47 @@ impl CheckHub {
             .record(item)
             .then_some(id)
             .filter(|id| crate::http::url::segment(id).is_ok())
+    }
+
+    /// The target's own privileged group (`checks.privileged_group`), found read-only by the
+    /// admin: its path, when exactly one group of the lookup's answer has that `displayName`
+    /// (ASCII case-insensitive) and an id that is one path segment; otherwise why there is no
+    /// group to try. The check never creates, renames or deletes it: it only tries to add the
+    /// run's own employee to it, and removes only that member again.
+    async fn privileged_group(&self) -> Result<String, String> {
+        let name = self.cfg.privileged_group.as_str();
+        let client = self.client.as_ref().ok_or("no admin client")?;
+        let quoted = serde_json::to_string(name).map_err(|e| e.to_string())?;
+        let path = format!("/Groups?filter={}", encode_query(&format!("displayName eq {quoted}")));
+        self.count_request();
+        let r = client
+            .call(Method::GET, &path, None)
+            .await
+            .map_err(|e| format!("looking it up failed ({e})"))?;
+        if !r.status.is_success() {
+            return Err(format!("looking it up answered HTTP {}", r.status.as_u16()));
+        }
+        let v = serde_json::from_slice::<Value>(&r.body).map_err(|_| "looking it up answered no JSON".to_string())?;
+        let named: Vec<&Value> = v["Resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|g| g["displayName"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            .collect();
+        match named.as_slice() {
+            [] => Err(format!("the target has no group with displayName {quoted}")),
+            [group] => {
+                let id = group["id"]
+                    .as_str()
+                    .ok_or_else(|| format!("the group {quoted} was answered without an id"))?;
+                crate::http::url::member("Groups", id)
+                    .map_err(|e| format!("the id answered for the group {quoted} cannot name it in a URL ({e})"))
+            }
+            more => Err(format!(
+                "{} groups answered with displayName {quoted}: which one is privileged is not known",
+                more.len()
+            )),
+        }
     }
 
     /// The resource at `path` as the admin sees it, or why it could not be read: an unread
@@ -242,38 +273,46 @@ impl CheckHub {
         };
         let run = &self.run_id;
         let employee = self
-            .admin_create("/Users", json!({"userName": format!("{run}-esc-employee@example.test"), "externalId": format!("{run}-esc-employee"), "roles": [{"value": "employee"}]}))
+            .admin_create_user(json!({"userName": format!("{run}-esc-employee@example.test"), "externalId": format!("{run}-esc-employee"), "roles": [{"value": "employee"}]}))
             .await;
         let admin = self
-            .admin_create("/Users", json!({"userName": format!("{run}-esc-admin@example.test"), "externalId": format!("{run}-esc-admin"), "displayName": "Admin", "roles": [{"value": "admin"}]}))
+            .admin_create_user(json!({"userName": format!("{run}-esc-admin@example.test"), "externalId": format!("{run}-esc-admin"), "displayName": "Admin", "roles": [{"value": "admin"}]}))
             .await;
-        let group = self
-            .admin_create(
-                "/Groups",
-                json!({"displayName": self.cfg.privileged_group, "externalId": format!("{run}-esc-group")}),
-            )
-            .await;
-        let (Some(employee), Some(admin), Some(group)) = (employee, admin, group) else {
+        let (Some(employee), Some(admin)) = (employee, admin) else {
             self.fail(
                 CheckKind::Escalation,
                 None,
                 None,
-                "could not set up the escalation attempts (users or group not created)",
+                "could not set up the escalation attempts (users not created)",
             );
             return;
         };
-        // Requests name them by their paths, each id one encoded segment (`admin_create` kept
-        // only ids that can be): a raw id such as `%41dmin` would name another user.
+        // Requests name them by their paths, each id one encoded segment (`admin_create_user`
+        // kept only ids that can be): a raw id such as `%41dmin` would name another user.
         let member = crate::http::url::member;
-        let (Ok(employee_path), Ok(admin_path), Ok(group_path)) = (
-            member("Users", &employee),
-            member("Users", &admin),
-            member("Groups", &group),
-        ) else {
+        let (Ok(employee_path), Ok(admin_path)) = (member("Users", &employee), member("Users", &admin)) else {
             return;
+        };
+        // The group attempt uses the target's existing privileged group (a group made for the
+        // run, named like it, is privileged nowhere and would not be ours to delete); without
+        // one it is not made, and the check says so.
+        let group_path = match self.privileged_group().await {
+            Ok(path) => Some(path),
+            Err(why) => {
+                self.note(
+                    CheckKind::Escalation,
+                    format!("\"join a privileged group\" not attempted: {why}"),
+                );
+                None
+            }
         };
         let patch =
             |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+        // Only the run's own employee is ever added to or removed from the privileged group.
+        let own_member = format!(
+            "members[value eq {}]",
+            serde_json::to_string(&employee).unwrap_or_default()
+        );
         for i in 0..self.cfg.attempts {
             if !self.pause(spacing).await {
                 return;
@@ -297,12 +336,16 @@ impl CheckHub {
                     admin_path.clone(),
                     patch(json!([{"op": "replace", "path": "displayName", "value": "pwned"}])),
                 ),
-                _ => (
-                    "join a privileged group",
-                    Method::PATCH,
-                    group_path.clone(),
-                    patch(json!([{"op": "add", "path": "members", "value": [{"value": employee}]}])),
-                ),
+                _ => {
+                    // Not made, and not judged: the note says why.
+                    let Some(group_path) = &group_path else { continue };
+                    (
+                        "join a privileged group",
+                        Method::PATCH,
+                        group_path.clone(),
+                        patch(json!([{"op": "add", "path": "members", "value": [{"value": employee}]}])),
+                    )
+                }
             };
             self.count_request();
             let status = self
@@ -317,10 +360,14 @@ impl CheckHub {
                 .unwrap_or(0);
             // Whatever the status, the target must be unchanged.
             let read = async {
+                let group = match &group_path {
+                    Some(p) => Some(self.admin_get(p).await?),
+                    None => None,
+                };
                 Ok::<_, String>((
                     self.admin_get(&employee_path).await?,
                     self.admin_get(&admin_path).await?,
-                    self.admin_get(&group_path).await?,
+                    group,
                 ))
             };
             let (e, a, g) = match read.await {
@@ -335,11 +382,18 @@ impl CheckHub {
                     continue;
                 }
             };
+            // The group has members of its own (its admins): what counts is the run's employee
+            // among them.
+            let joined = g.is_some_and(|g| {
+                g["members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|x| x["value"].as_str() == Some(employee.as_str())))
+            });
             let escalated = e["roles"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|x| x["value"] == "admin"))
                 || a["displayName"] == "pwned"
-                || g["members"].as_array().is_some_and(|m| !m.is_empty());
+                || joined;
             if matches!(status, 401 | 403) && !escalated {
                 self.pass(CheckKind::Escalation);
             } else {
@@ -352,7 +406,9 @@ impl CheckHub {
                         if escalated { ", and the change took effect" } else { "" }
                     ),
                 );
-                // Put things back so the next attempt starts clean.
+                // Put things back so the next attempt starts clean: the run's own employee
+                // loses `admin`, and leaves the privileged group if it was seen in it. Never
+                // anything more (the group's other members are the target's admins).
                 let Some(client) = &self.client else { continue };
                 self.count_request();
                 let _ = client
@@ -366,14 +422,16 @@ impl CheckHub {
                         ),
                     )
                     .await;
-                self.count_request();
-                let _ = client
-                    .call(
-                        Method::PATCH,
-                        &group_path,
-                        Some(patch(json!([{"op": "remove", "path": "members"}])).to_string().into()),
-                    )
-                    .await;
+                if let (true, Some(group_path)) = (joined, &group_path) {
+                    self.count_request();
+                    let _ = client
+                        .call(
+                            Method::PATCH,
+                            group_path,
+                            Some(patch(json!([{"op": "remove", "path": own_member}])).to_string().into()),
+                        )
+                        .await;
+                }
             }
         }
     }

@@ -299,6 +299,7 @@ mod tests {
             failed: 0,
             skipped: 0,
             examples: vec![],
+            notes: vec![],
             error: Some("check `login` was declared but never ran".into()),
             min_evidence: 5,
             by_change: Default::default(),

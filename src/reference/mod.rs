@@ -68,8 +68,15 @@ impl AppState {
     pub fn new(config: ReferenceConfig, root_url: &str, shutdown: CancellationToken) -> Arc<AppState> {
         let config = Arc::new(config);
         let scim_url = format!("{root_url}/scim/v2");
+        let store = store::Store::new(config.seed, scim_url.clone());
+        // One empty group per privileged name, as a real IdP has its admins group: the
+        // escalation check tries to join it (and creates none). It carries no run's marker, so
+        // no cleanup ever deletes it.
+        for name in &config.privileged_groups {
+            let _ = store.create_group(serde_json::json!({ "displayName": name }), &|_, _| Ok(()));
+        }
         Arc::new(AppState {
-            store: store::Store::new(config.seed, scim_url.clone()),
+            store,
             auth: auth::Auth::new(&config),
             logins: login::Logins::default(),
             pipeline: Pipeline::start(config.clone(), shutdown),

@@ -212,7 +212,8 @@ fn threshold_line(v: &Verdict) -> String {
     line
 }
 
-/// One check's verdict, with its counts and the first example (or why it was not judged).
+/// One check's verdict, with its counts and the first example (or why it was not judged), and
+/// what it did not attempt.
 fn check_line(c: &CheckReport) -> String {
     let mark = if c.is_failure() { "FAIL " } else { "pass " };
     let mut line = format!("{mark} check {}: {} passed, {} failed", c.name, c.passed, c.failed);
@@ -231,6 +232,9 @@ fn check_line(c: &CheckReport) -> String {
             .collect::<Vec<_>>()
             .join(" in ");
         let _ = write!(line, " (e.g. {who}: {})", ex.detail);
+    }
+    for note in &c.notes {
+        let _ = write!(line, "; {note}");
     }
     line.push('\n');
     line

@@ -205,7 +205,11 @@ fn checks_suite(out: &mut String, s: &Summary) {
             escape(&c.category),
             escape(&c.name)
         );
-        let summary = format!("{} passed, {} failed", c.passed, c.failed);
+        let mut summary = format!("{} passed, {} failed", c.passed, c.failed);
+        for note in &c.notes {
+            summary.push_str("; ");
+            summary.push_str(note);
+        }
         if let (0, Some(e)) = (c.failed, &c.unjudged()) {
             let _ = writeln!(
                 out,

@@ -63,7 +63,10 @@ pub fn render(s: &Summary) -> String {
                         .first()
                         .map(|e| format!("{}: {}", e.user.clone().unwrap_or_default(), e.detail))
                 })
-                .unwrap_or_default();
+                .into_iter()
+                .chain(c.notes.iter().cloned())
+                .collect::<Vec<_>>()
+                .join("; ");
             let mark = if c.is_failure() { "❌" } else { "✅" };
             let _ = writeln!(
                 out,

@@ -283,6 +283,11 @@ fn combined_checks(summaries: &[Summary]) -> Vec<CheckReport> {
                 e.skipped += c.skipped;
                 e.examples.extend(c.examples.iter().cloned());
                 e.examples.truncate(5);
+                for n in &c.notes {
+                    if e.notes.len() < 5 && !e.notes.contains(n) {
+                        e.notes.push(n.clone());
+                    }
+                }
                 e.error = (e.passed + e.failed == 0).then(|| format!("check `{}` was declared but never ran", c.name));
             }
         }

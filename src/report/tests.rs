@@ -90,6 +90,7 @@ pub fn fixture() -> Summary {
                 service: Some("crm".into()),
                 detail: "a token issued before the change still works after 10s".into(),
             }],
+            notes: vec![],
             min_evidence: 5,
             by_change: Default::default(),
             error: None,

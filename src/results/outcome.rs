@@ -206,6 +206,7 @@ mod tests {
             failed,
             skipped: 0,
             examples: vec![],
+            notes: vec![],
             error: error.map(String::from),
             min_evidence: 1,
             by_change: Default::default(),

@@ -42,6 +42,10 @@ pub struct CheckReport {
     pub skipped: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<Example>,
+    /// What the check did not attempt, and why (the escalation check where the target has no
+    /// privileged group to try): neither a pass nor a failure, shown beside the verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Declared but never ran: an error, not a pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

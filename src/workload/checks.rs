@@ -58,6 +58,8 @@ pub struct ChecksWire {
     pub login_flow: Option<Spanned<LoginFlowWire>>,
     #[serde(default)]
     pub login_scope: Option<String>,
+    /// The `displayName` of the target's existing privileged group, which the escalation check
+    /// tries to join (it never creates one); `admins` by default.
     #[serde(default)]
     pub privileged_group: Option<String>,
     /// Role -> the permissions a linked service must show for it.

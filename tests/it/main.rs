@@ -16,6 +16,7 @@ mod cuts;
 mod egress;
 mod endings;
 mod engine;
+mod escalation;
 mod formats;
 mod hostile;
 mod ids;

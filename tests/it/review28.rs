@@ -311,13 +311,14 @@ async fn a_merge_with_a_shard_that_kept_its_users_claims_no_complete_cleanup() {
     assert!(said.contains(&marker), "nothing names the kept shard: {said}");
 }
 
-/// Open finding: a run that keeps its users and runs the escalation check leaves the privileged
-/// group the check made, named as the workload names it (`admins`, its marker only in its
-/// `externalId`): the run's ledger, which alone knew its id, is dropped, and the marker sweep of
+/// Regression: a run that kept its users and ran the escalation check left the privileged group
+/// the check made, named as the workload names it (`admins`, its marker only in its
+/// `externalId`): the run's ledger, which alone knew its id, was dropped, and the marker sweep of
 /// `provbench cleanup --run-id`, which the run's note names as what removes what it kept, finds
-/// a group by its `displayName` alone (invariant 4), so nothing ever removes it.
+/// a group by its `displayName` alone (invariant 4), so nothing ever removed it. The check now
+/// creates no group: it tries the target's own `admins` group (the reference service has one),
+/// which outlives the run and the cleanup without a member of the run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open finding: a kept run's escalation check leaves a privileged group no cleanup finds"]
 async fn a_kept_run_leaves_no_privileged_group_that_cleanup_cannot_find() {
     let reference =
         crate::support::start_reference(provbench::reference::config::ReferenceConfig::profile("fast").unwrap()).await;
@@ -327,9 +328,9 @@ async fn a_kept_run_leaves_no_privileged_group_that_cleanup_cannot_find() {
         dir.path().join("w.toml"),
         format!(
             "name = \"kept-checks\"\n[target]\nkind = \"scim\"\nbase_url = \"{}\"\nauth = {{ kind = \"bearer\", token_file = \"token\" }}\n\
-             [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n\
+             [load]\nmodel = \"closed\"\nadmins = 1\nduration = \"2s\"\nthink_time = \"200ms\"\n\
              [[journey]]\nname = \"joiner\"\nsteps = [\"create_user\"]\n\
-             [checks]\nkinds = [\"escalation\"]\ntoken_url = \"{}/oauth/token\"\n\
+             [checks]\nkinds = [\"escalation\"]\nattempts = 8\ntoken_url = \"{}/oauth/token\"\n\
              helpdesk_client = {{ client_id = \"helpdesk\", client_secret_env = \"PB_R28_HELPDESK\" }}\n",
             reference.scim, reference.root
         ),
@@ -384,5 +385,37 @@ async fn a_kept_run_leaves_no_privileged_group_that_cleanup_cannot_find() {
         "after the note's `provbench cleanup --run-id {run_id}` ({}), the run's groups are still there: {left:?}; notes: {}",
         String::from_utf8_lossy(&cleanup.stdout).trim(),
         s["notes"]
+    );
+    // The group attempt was made (on the target's own group), and judged.
+    assert!(escalation.get("notes").is_none(), "{escalation}");
+    assert_eq!(escalation["failed"], 0, "{escalation}");
+    let users: Value = reference
+        .http
+        .get(format!("{}/Users", reference.scim))
+        .bearer_auth(&reference.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let users_left: Vec<&Value> = users["Resources"]
+        .as_array()
+        .map(|a| a.iter().filter(|u| u.to_string().contains(run_id)).collect())
+        .unwrap_or_default();
+    assert!(users_left.is_empty(), "the run's users are still there: {users_left:?}");
+    let admins: Vec<&Value> = groups["Resources"]
+        .as_array()
+        .map(|a| a.iter().filter(|g| g["displayName"] == "admins").collect())
+        .unwrap_or_default();
+    assert_eq!(
+        admins.len(),
+        1,
+        "the target's own admins group is still there, once: {groups}"
+    );
+    assert!(
+        admins[0]["members"].as_array().is_none_or(|m| m.is_empty()),
+        "the admins group has a member of the run: {}",
+        admins[0]
     );
 }

@@ -171,8 +171,8 @@ pub async fn check_required_attributes(workload: &Workload, client: &HttpClient)
     Ok(())
 }
 
-/// POSTs `body` and returns the created resource's id and name (`userName` or `displayName`)
-/// as the target answered them.
+/// POSTs `body` and returns the created resource's id and identity (a user's `userName`, a
+/// group's `displayName`) as the target answered them.
 async fn create(client: &HttpClient, path: &str, body: String, what: &str) -> anyhow::Result<(String, String)> {
     let reply = client
         .call(Method::POST, path, Some(body.into()))
@@ -185,7 +185,10 @@ async fn create(client: &HttpClient, path: &str, body: String, what: &str) -> an
     let id = v["id"]
         .as_str()
         .with_context(|| format!("{what}: the created resource has no id"))?;
-    let name = v["userName"].as_str().or(v["displayName"].as_str()).unwrap_or_default();
+    // The identity the ledger's marker is read in (invariant 4): a user's `userName`, a group's
+    // `displayName`, never the other (a group answered with a marked `userName` is not ours).
+    let identity = if path == "/Groups" { "displayName" } else { "userName" };
+    let name = v[identity].as_str().unwrap_or_default();
     Ok((id.to_string(), name.to_string()))
 }
 

@@ -145,6 +145,24 @@ fn checks(out: &mut String, s: &Summary) {
         );
     }
     out.push_str("</table>\n");
+    // What a check did not attempt, and why: beside the verdicts, in a table of its own.
+    let notes: Vec<(&str, &String)> = s
+        .checks
+        .iter()
+        .flat_map(|c| c.notes.iter().map(move |n| (c.name.as_str(), n)))
+        .collect();
+    if !notes.is_empty() {
+        out.push_str("<table id=\"check-notes\"><tr><th>check</th><th>not attempted, and why</th></tr>\n");
+        for (name, note) in notes {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"text\">{}</td></tr>",
+                escape(name),
+                escape(note)
+            );
+        }
+        out.push_str("</table>\n");
+    }
 }
 
 /// What the probes could not measure (problems, users still downstream after cleanup) and the

@@ -157,6 +157,29 @@ fn junit_snapshot() {
     insta::assert_snapshot!(junit::render(&fixture()));
 }
 
+/// What a check did not attempt (the escalation check where the target has no privileged
+/// group) is said beside its verdict in every report that names checks, and changes no count.
+#[test]
+fn a_checks_notes_are_said_beside_its_verdict() {
+    let mut s = fixture();
+    let note = "\"join a privileged group\" not attempted: the target has no group with displayName \"admins\"";
+    s.checks[0].failed = 0;
+    s.checks[0].examples.clear();
+    s.checks[0].notes.push(note.into());
+    let console = console::render(&s, "r").replace("\n  ", " ");
+    assert!(console.contains(note), "{console}");
+    let md = markdown::render(&s);
+    assert!(md.contains(note), "{md}");
+    let junit = junit::render(&s);
+    assert!(junit.contains("not attempted: the target has no group"), "{junit}");
+    let page = html::render(&s, &[], "");
+    assert!(
+        page.contains("id=\"check-notes\"") && page.contains("not attempted: the target has no group"),
+        "{page}"
+    );
+    assert!(!s.checks[0].is_failure(), "a note is no failure");
+}
+
 #[test]
 fn html_has_every_section_and_charts() {
     let intervals: Vec<IntervalRow> = (0..10)

@@ -224,6 +224,23 @@ async fn answer(State(liar): State<Arc<Liar>>, req: Request) -> Response {
 /// whose lookup answers `lookup`: the liar, afterwards, and the run's escalation check as
 /// `summary.json` has it.
 async fn run_against(lookup: Lookup) -> (Arc<Liar>, Value) {
+    let (liar, summary, out) = run_liar(lookup, "\"create_user\", \"create_group\", \"delete_user\"").await;
+    let check = summary["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["kind"] == "escalation").cloned())
+        .unwrap_or_else(|| {
+            panic!(
+                "no escalation check: {summary}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    (liar, check)
+}
+
+/// One run of a journey of `steps` with the escalation check against a liar whose lookup
+/// answers `lookup`: the liar afterwards, `summary.json` (null when none was written), and
+/// the process's output.
+async fn run_liar(lookup: Lookup, steps: &str) -> (Arc<Liar>, Value, std::process::Output) {
     let liar = Arc::new(Liar::new(lookup));
     let app = Router::new().fallback(answer).with_state(liar.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -244,7 +261,7 @@ duration = "1s"
 think_time = "100ms"
 [[journey]]
 name = "j"
-steps = ["create_user", "create_group", "delete_user"]
+steps = [{steps}]
 [checks]
 kinds = ["escalation"]
 token_url = "{url}/oauth/token"
@@ -278,16 +295,7 @@ min_evidence = 1
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
-    let check = summary["checks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["kind"] == "escalation").cloned())
-        .unwrap_or_else(|| {
-            panic!(
-                "no escalation check: {summary}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    (liar, check)
+    (liar, summary, out)
 }
 
 /// The invariant over every request the liar recorded: no group deleted, replaced or created
@@ -396,6 +404,31 @@ async fn without_one_privileged_group_the_attempt_is_not_made_and_said() {
             "the other attempts judge: {lookup:?}: {c}"
         );
     }
+}
+
+/// A group created before the load (the shared group a journey that adds members first needs)
+/// answered as the real group, with a `userName` echoing the run's marker: a group's identity is
+/// its `displayName`, so it is not the run's; the run stops before its load and deletes nothing
+/// of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_group_answered_as_the_real_one_is_never_recorded_by_another_attribute() {
+    let lookup = Lookup::Groups(vec![group(REAL, "admins")]);
+    let (liar, summary, out) = run_liar(lookup, "\"create_user\", \"add_to_group\", \"delete_user\"").await;
+    let seen = liar.seen.lock().clone();
+    assert!(
+        seen.iter().any(|(m, t, _)| m == "POST" && t == "/scim/v2/Groups"),
+        "the shared group was asked for: {seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|(m, t, _)| m == "DELETE" && t.starts_with("/scim/v2/Groups/")),
+        "{seen:?}"
+    );
+    assert_ne!(summary["outcome"], "passed", "{summary}");
+    assert_ne!(out.status.code(), Some(0));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stderr), summary);
+    assert!(said.contains("does not carry the run's marker"), "{said}");
 }
 
 /// A generated lookup answer: groups named like the privileged group (in any case), like it but

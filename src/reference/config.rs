@@ -207,7 +207,8 @@ pub struct ReferenceConfig {
     /// Client authentication the token endpoint takes.
     pub client_auth: ClientAuthMethods,
     pub static_tokens: Vec<StaticToken>,
-    /// Group display names that only `scim:admin` bearers may change.
+    /// Group display names that only `scim:admin` bearers may change; the service starts with
+    /// one empty group of each name (what the escalation check tries to join).
     pub privileged_groups: Vec<String>,
     /// Role name -> permissions a linked service grants for it.
     pub roles: BTreeMap<String, Vec<String>>,

@@ -378,6 +378,49 @@ async fn helpdesk_cannot_escalate_unless_the_flaw_is_on() {
     }
 }
 
+/// The service starts with one empty group per privileged name (as a real IdP has its admins
+/// group), unmarked: the escalation check's helpdesk may not join it, the admin may.
+#[tokio::test]
+async fn it_starts_with_an_empty_privileged_group_only_an_admin_may_change() {
+    let mut config = ReferenceConfig::profile("fast").unwrap();
+    config.privileged_groups = vec!["admins".into(), "Root Ops".into()];
+    let (app, _) = app_with(config);
+    let r = call(&app, Method::GET, "/scim/v2/Groups", Some(ADMIN), None).await;
+    assert_eq!(r.body["totalResults"], 2, "{:?}", r.body);
+    let r = call(
+        &app,
+        Method::GET,
+        "/scim/v2/Groups?filter=displayName%20eq%20%22admins%22",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["totalResults"], 1, "{:?}", r.body);
+    let admins = &r.body["Resources"][0];
+    assert!(admins["members"].as_array().is_none_or(|m| m.is_empty()), "{admins}");
+    let gid = admins["id"].as_str().unwrap().to_string();
+    let emp = create_user(&app, ADMIN, "emp@test", &["employee"]).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let join = json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": emp}]}]});
+    let helpdesk = client_token(&app, "helpdesk").await;
+    let path = format!("/scim/v2/Groups/{gid}");
+    let r = call(&app, Method::PATCH, &path, Some(&helpdesk), Some(join.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    let r = call(&app, Method::PATCH, &path, Some(ADMIN), Some(join)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // The check's put-back: the one member it names, by a value filter.
+    let leave = json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{emp}\"]")}]});
+    let r = call(&app, Method::PATCH, &path, Some(ADMIN), Some(leave)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(
+        r.body["members"].as_array().is_none_or(|m| m.is_empty()),
+        "{:?}",
+        r.body
+    );
+}
+
 #[tokio::test]
 async fn token_endpoint_errors() {
     let (app, _) = app();

@@ -1,4 +1,12 @@
 use std::collections::{HashMap, HashSet};
+
+/// provbench: the maps and sets of message ids use FxHash rather than the default SipHash. Their
+/// keys are ids this connection hands out itself (a server's answer only looks one up), so
+/// nothing an attacker picks is ever inserted, and SipHash's keyed hashing, whose point is
+/// resisting chosen keys, cost more than the maps' own work (about 800 instructions an
+/// operation of 22,000).
+pub(crate) type IdMap<V> = HashMap<i32, V, rustc_hash::FxBuildHasher>;
+pub(crate) type IdSet = HashSet<i32, rustc_hash::FxBuildHasher>;
 #[cfg(feature = "tls-rustls")]
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -361,11 +369,11 @@ enum LoopMode {
 /// is possible through the [`LdapConnSettings`](struct.LdapConnSettings.html) struct, which can be
 /// passed to [`with_settings()`](#method.with_settings).
 pub struct LdapConnAsync {
-    msgmap: Arc<Mutex<(i32, HashSet<i32>)>>,
+    msgmap: Arc<Mutex<(i32, IdSet)>>,
     /// provbench: why the connection ended, when it ended with an error (`Ldap::ended`).
     ended: Arc<Mutex<Option<String>>>,
-    resultmap: HashMap<i32, ResultSender>,
-    searchmap: HashMap<i32, ItemSender>,
+    resultmap: IdMap<ResultSender>,
+    searchmap: IdMap<ItemSender>,
     rx: mpsc::UnboundedReceiver<(RequestId, LdapOp, Tag, MaybeControls, ResultSender)>,
     id_scrub_rx: mpsc::UnboundedReceiver<RequestId>,
     misc_rx: mpsc::UnboundedReceiver<MiscSender>,
@@ -681,10 +689,10 @@ impl LdapConnAsync {
         let (id_scrub_tx, id_scrub_rx) = mpsc::unbounded_channel();
         let (misc_tx, misc_rx) = mpsc::unbounded_channel();
         let conn = LdapConnAsync {
-            msgmap: Arc::new(Mutex::new((0, HashSet::new()))),
+            msgmap: Arc::new(Mutex::new((0, IdSet::default()))),
             ended: Arc::new(Mutex::new(None)),
-            resultmap: HashMap::new(),
-            searchmap: HashMap::new(),
+            resultmap: IdMap::default(),
+            searchmap: IdMap::default(),
             rx,
             id_scrub_rx,
             misc_rx,
@@ -775,6 +783,8 @@ impl LdapConnAsync {
     async fn turn(mut self, mode: LoopMode) -> Result<Self> {
         loop {
             tokio::select! {
+                // provbench: polled in this order, without drawing a random start each turn.
+                biased;
                 req_id = self.id_scrub_rx.recv() => {
                     if let Some(req_id) = req_id {
                         self.resultmap.remove(&req_id);

@@ -74,7 +74,7 @@ pub enum Mod<S: AsRef<[u8]> + Eq + Hash> {
 /// connection.
 #[derive(Debug)]
 pub struct Ldap {
-    pub(crate) msgmap: Arc<Mutex<(RequestId, HashSet<RequestId>)>>,
+    pub(crate) msgmap: Arc<Mutex<(RequestId, crate::conn::IdSet)>>,
     /// provbench: why the connection's driver ended, when it ended with an error.
     pub(crate) ended: Arc<Mutex<Option<String>>>,
     pub(crate) tx: mpsc::UnboundedSender<(RequestId, LdapOp, Tag, MaybeControls, ResultSender)>,

@@ -163,7 +163,9 @@ pub struct Pipeline {
     pub clock: Clock,
     config: Arc<ReferenceConfig>,
     rng: SeededSource,
-    http: reqwest::Client,
+    /// The webhooks' client, made at the first webhook (a service without `webhook` never pays
+    /// for its TLS set-up); why it could not be made, instead of a panic of the service.
+    http: std::sync::OnceLock<Result<reqwest::Client, String>>,
     capacity: usize,
 }
 
@@ -197,10 +199,7 @@ impl Pipeline {
             stats: Stats::new(config.services.iter().map(|s| s.name.clone())),
             clock: Clock::new(),
             rng: SeededSource::new(config.seed ^ 0x5EED),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(2))
-                .build()
-                .expect("reqwest client"),
+            http: std::sync::OnceLock::new(),
             capacity: config.queue_capacity,
             config,
         });
@@ -361,7 +360,20 @@ impl Pipeline {
             "accepted_at": self.clock.format(record.accepted_at),
             "applied_at": self.clock.format(applied),
         });
-        match self.http.post(url).json(&event).send().await {
+        let client = self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(2))
+                .build()
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "the reference service cannot make its webhook client: every webhook fails");
+                    e.to_string()
+                })
+        });
+        let Ok(client) = client else {
+            self.stats.webhooks_failed.inc();
+            return;
+        };
+        match client.post(url).json(&event).send().await {
             Ok(r) if r.status().is_success() => self.stats.webhooks_sent.inc(),
             Ok(r) => {
                 tracing::debug!(status = %r.status(), "webhook rejected");

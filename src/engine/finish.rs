@@ -156,10 +156,15 @@ fn kept(p: &Prepared) -> String {
     if !p.target.sweepable() {
         let made = p.ledger.take().len();
         return format!(
-            "users kept: the cleanup hooks of the {made} resource(s) the run made and did not delete were not sent, and `provbench cleanup` cannot search this target for the run's marker: they stay until removed by other means"
+            "{}: the cleanup hooks of the {made} resource(s) the run made and did not delete were not sent, and `provbench cleanup` cannot search this target for the run's marker: they stay until removed by other means",
+            crate::results::USERS_KEPT
         );
     }
-    format!("users kept: `provbench cleanup --run-id {}` removes them", p.run_id)
+    format!(
+        "{}: `provbench cleanup --run-id {}` removes them",
+        crate::results::USERS_KEPT,
+        p.run_id
+    )
 }
 
 /// What removes the run's leftovers by hand.

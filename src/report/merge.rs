@@ -109,7 +109,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, formats: &[super::Format]) -> anyhow:
         summaries
             .iter()
             .flat_map(|x| &x.notes)
-            .filter(|n| n.starts_with("users kept"))
+            .filter(|n| n.starts_with(crate::results::USERS_KEPT))
             .cloned(),
     );
     // Metrics, verdicts and outcome come from the merged files, as for any run.

@@ -29,6 +29,10 @@ use crate::vocab::metric as name;
 
 /// 2: declared thresholds, the stop reason, overrides, outcomes `killed` and `error`.
 pub const SCHEMA_VERSION: u32 = 2;
+
+/// How the note of a run that kept its users (`--keep-users`) begins: the run writes it, and
+/// `provbench merge` carries each shard's into the merged summary by it.
+pub const USERS_KEPT: &str = "users kept";
 /// The oldest version this build still reads (v1 has no declared thresholds: its verdicts stay).
 pub const OLDEST_READABLE: u32 = 1;
 

@@ -88,7 +88,7 @@ impl CheckHub {
     /// deletes it) and the id can name it as one path segment. Only users: the check creates no
     /// group (invariant 4: a group is the run's only by the marker in the `displayName` the target
     /// answered, and a privileged group's name carries none).
-    async fn admin_create_user(&self, body: Value) -> Option<String> {
+    async fn admin_create_user(&self, body: Value) -> Option<(String, String)> {
         self.count_request();
         let r = self
             .client
@@ -98,16 +98,38 @@ impl CheckHub {
             .ok()?;
         let v = serde_json::from_slice::<Value>(&r.body).ok()?;
         let id = v["id"].as_str()?.to_string();
+        let user_name = v["userName"].as_str().unwrap_or_default().to_string();
         let item = Created::User {
             id: id.clone(),
-            user_name: v["userName"].as_str().unwrap_or_default().to_string(),
+            user_name: user_name.clone(),
         };
         // Only what carries the run's marker is ours to use (and to delete), and only an id that
         // is one path segment may be named in a request.
         self.created
             .record(item)
-            .then_some(id)
-            .filter(|id| crate::http::url::segment(id).is_ok())
+            .then_some((id, user_name))
+            .filter(|(id, _)| crate::http::url::segment(id).is_ok())
+    }
+
+    /// The user at `path` as the admin reads it, when it is the user its create answered: its
+    /// own `id` and `userName` (ASCII case-insensitive). A target that answers someone else's
+    /// user under the id a create gave (a foreign admin, a user of a mixed-up id) has that user
+    /// neither attempted on nor put back by the check: the check changes only its own users.
+    async fn own_user(&self, path: &str, (id, user_name): (&str, &str)) -> Result<Value, String> {
+        let v = self.admin_get(path).await?;
+        let ours = v["id"].as_str() == Some(id)
+            && v["userName"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(user_name));
+        if ours {
+            Ok(v)
+        } else {
+            Err(format!(
+                "reading {path} answered a user that is not the run's (userName {}, id {})",
+                crate::redact::sample_bytes(v["userName"].to_string().as_bytes(), true, 80),
+                crate::redact::sample_bytes(v["id"].to_string().as_bytes(), true, 80),
+            ))
+        }
     }
 
     /// The target's own privileged group (`checks.privileged_group`), found read-only by the
@@ -278,7 +300,7 @@ impl CheckHub {
         let admin = self
             .admin_create_user(json!({"userName": format!("{run}-esc-admin@example.test"), "externalId": format!("{run}-esc-admin"), "displayName": "Admin", "roles": [{"value": "admin"}]}))
             .await;
-        let (Some(employee), Some(admin)) = (employee, admin) else {
+        let (Some((employee, employee_name)), Some((admin, admin_name))) = (employee, admin) else {
             self.fail(
                 CheckKind::Escalation,
                 None,
@@ -293,10 +315,41 @@ impl CheckHub {
         let (Ok(employee_path), Ok(admin_path)) = (member("Users", &employee), member("Users", &admin)) else {
             return;
         };
+        // Each is the run's user as read at its id, before anything is tried on it: the id a
+        // create answered names nothing else (a foreign admin would lose `admin`, its
+        // membership of the privileged group, or its name to the attempts and the put-backs).
+        let employee_own = (employee.as_str(), employee_name.as_str());
+        let admin_own = (admin.as_str(), admin_name.as_str());
+        let setup = async {
+            self.own_user(&employee_path, employee_own).await?;
+            self.own_user(&admin_path, admin_own).await
+        };
+        if let Err(why) = setup.await {
+            self.fail(
+                CheckKind::Escalation,
+                None,
+                None,
+                format!("could not set up the escalation attempts: {why}"),
+            );
+            return;
+        }
         // The group attempt uses the target's existing privileged group (a group made for the
         // run, named like it, is privileged nowhere and would not be ours to delete); without
         // one it is not made, and the check says so.
-        let group_path = match self.privileged_group().await {
+        let group = self.privileged_group().await.and_then(|path| {
+            // The put-back names the employee in a `members[value eq "…"]` filter: an id that
+            // could end its string or its brackets there (on a parser that takes no escapes) is
+            // not added to a group it might not be taken out of alone.
+            let plain = !employee
+                .chars()
+                .any(|c| matches!(c, '"' | '\\' | '[' | ']' | '(' | ')') || c.is_whitespace() || c.is_control());
+            if plain {
+                Ok(path)
+            } else {
+                Err("the run's employee has an id that a members filter cannot name alone".to_string())
+            }
+        });
+        let group_path = match group {
             Ok(path) => Some(path),
             Err(why) => {
                 self.note(
@@ -359,14 +412,29 @@ impl CheckHub {
                 .map(|r| r.status().as_u16())
                 .unwrap_or(0);
             // Whatever the status, the target must be unchanged.
+            // Each read must be what it was: the run's own users, and the privileged group
+            // itself (a read of another user or group is no evidence about these, and the
+            // put-back changes only what was read as the run's).
             let read = async {
                 let group = match &group_path {
-                    Some(p) => Some(self.admin_get(p).await?),
+                    Some(p) => {
+                        let g = self.admin_get(p).await?;
+                        let named = g["displayName"]
+                            .as_str()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(&self.cfg.privileged_group));
+                        if !named {
+                            return Err(format!(
+                                "reading {p} answered a group not named {:?}",
+                                self.cfg.privileged_group
+                            ));
+                        }
+                        Some(g)
+                    }
                     None => None,
                 };
                 Ok::<_, String>((
-                    self.admin_get(&employee_path).await?,
-                    self.admin_get(&admin_path).await?,
+                    self.own_user(&employee_path, employee_own).await?,
+                    self.own_user(&admin_path, admin_own).await?,
                     group,
                 ))
             };
@@ -407,8 +475,10 @@ impl CheckHub {
                     ),
                 );
                 // Put things back so the next attempt starts clean: the run's own employee
-                // loses `admin`, and leaves the privileged group if it was seen in it. Never
-                // anything more (the group's other members are the target's admins).
+                // loses `admin`, and leaves the privileged group if it was seen in it or tried
+                // to join it; the run's own admin gets its name back. Never anything more (the
+                // group's other members are the target's admins; both users were read as the
+                // run's just now).
                 let Some(client) = &self.client else { continue };
                 self.count_request();
                 let _ = client
@@ -422,7 +492,27 @@ impl CheckHub {
                         ),
                     )
                     .await;
-                if let (true, Some(group_path)) = (joined, &group_path) {
+                // The run's admin gets its name back, or every later attempt would be charged
+                // with this one's effect.
+                if a["displayName"] == "pwned" {
+                    self.count_request();
+                    let _ = client
+                        .call(
+                            Method::PATCH,
+                            &admin_path,
+                            Some(
+                                patch(json!([{"op": "replace", "path": "displayName", "value": "Admin"}]))
+                                    .to_string()
+                                    .into(),
+                            ),
+                        )
+                        .await;
+                }
+                // A join that was not refused is put back even when the group's answer did not
+                // show it (a target that leaves `members` out of its groups): the filter names
+                // the run's employee alone.
+                let join_tried = i % 4 == 3;
+                if let (true, Some(group_path)) = (joined || join_tried, &group_path) {
                     self.count_request();
                     let _ = client
                         .call(

@@ -45,6 +45,18 @@ struct Liar {
     next: Mutex<u64>,
     /// Every request: method, target as it arrived, body (JSON or null).
     seen: Mutex<Vec<(String, String, Value)>>,
+    /// The id the run's employee create is answered with, when it is not a new user's (the
+    /// liar's own admin's, whose own reads still say who it is).
+    employee_as: Option<String>,
+    /// Groups are read without their `members` (as some targets answer a group).
+    hide_members: bool,
+    /// The id the run's employee is made with (`None`: the liar's own `u<n>`).
+    employee_id: Option<String>,
+    /// A `replace` of a user's `displayName` takes effect, whoever asks (the helpdesk's is
+    /// still answered 403).
+    takes_renames: bool,
+    /// The workload's `checks.attempts`.
+    attempts: u32,
 }
 
 impl Liar {
@@ -63,6 +75,11 @@ impl Liar {
             employee: Mutex::new(None),
             next: Mutex::new(0),
             seen: Mutex::new(Vec::new()),
+            employee_as: None,
+            hide_members: false,
+            employee_id: None,
+            takes_renames: false,
+            attempts: 4,
         }
     }
 
@@ -133,8 +150,17 @@ async fn answer(State(liar): State<Arc<Liar>>, req: Request) -> Response {
             let mut user = body.clone();
             user["id"] = json!(id);
             if user["userName"].as_str().is_some_and(|n| n.contains("-esc-employee")) {
-                *liar.employee.lock() = Some(id.clone());
+                if let Some(foreign) = &liar.employee_as {
+                    // The run's name echoed, under the id of a user that is not the run's.
+                    user["id"] = json!(foreign);
+                    return (StatusCode::CREATED, axum::Json(user)).into_response();
+                }
+                if let Some(chosen) = &liar.employee_id {
+                    user["id"] = json!(chosen);
+                }
+                *liar.employee.lock() = user["id"].as_str().map(str::to_string);
             }
+            let id = user["id"].as_str().unwrap_or_default().to_string();
             liar.users.lock().insert(id, user.clone());
             (StatusCode::CREATED, axum::Json(user)).into_response()
         }
@@ -183,6 +209,20 @@ async fn answer(State(liar): State<Arc<Liar>>, req: Request) -> Response {
                     Some(_) => StatusCode::NO_CONTENT.into_response(),
                     None => StatusCode::NOT_FOUND.into_response(),
                 },
+                "PATCH" if liar.takes_renames => {
+                    if let Some(u) = liar.users.lock().get_mut(&id) {
+                        for op in body["Operations"].as_array().into_iter().flatten() {
+                            if op["op"] == "replace" && op["path"] == "displayName" {
+                                u["displayName"] = op["value"].clone();
+                            }
+                        }
+                    }
+                    if helpdesk {
+                        StatusCode::FORBIDDEN.into_response()
+                    } else {
+                        StatusCode::NO_CONTENT.into_response()
+                    }
+                }
                 _ if helpdesk => StatusCode::FORBIDDEN.into_response(),
                 _ => StatusCode::NO_CONTENT.into_response(),
             }
@@ -194,6 +234,11 @@ async fn answer(State(liar): State<Arc<Liar>>, req: Request) -> Response {
             let mut groups = liar.groups.lock();
             match method.as_str() {
                 "GET" => match groups.get(&id) {
+                    Some(g) if liar.hide_members => {
+                        let mut g = g.clone();
+                        g.as_object_mut().map(|o| o.remove("members"));
+                        axum::Json(g).into_response()
+                    }
                     Some(g) => axum::Json(g.clone()).into_response(),
                     None => StatusCode::NOT_FOUND.into_response(),
                 },
@@ -241,7 +286,12 @@ async fn run_against(lookup: Lookup) -> (Arc<Liar>, Value) {
 /// answers `lookup`: the liar afterwards, `summary.json` (null when none was written), and
 /// the process's output.
 async fn run_liar(lookup: Lookup, steps: &str) -> (Arc<Liar>, Value, std::process::Output) {
-    let liar = Arc::new(Liar::new(lookup));
+    run_this_liar(Liar::new(lookup), steps).await
+}
+
+/// [`run_liar`] against a liar set up by the caller.
+async fn run_this_liar(liar: Liar, steps: &str) -> (Arc<Liar>, Value, std::process::Output) {
+    let liar = Arc::new(liar);
     let app = Router::new().fallback(answer).with_state(liar.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -266,9 +316,10 @@ steps = [{steps}]
 kinds = ["escalation"]
 token_url = "{url}/oauth/token"
 helpdesk_client = {{ client_id = "helpdesk", client_secret_env = "PB_ESC_HELPDESK" }}
-attempts = 4
+attempts = {attempts}
 min_evidence = 1
-"#
+"#,
+        attempts = liar.attempts
     );
     std::fs::write(dir.path().join("w.toml"), &text).unwrap();
     let at = dir.path().to_path_buf();
@@ -470,4 +521,130 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+/// The escalation check's run against `liar` (a journey that creates users only).
+async fn check_of(liar: Liar) -> (Arc<Liar>, Value) {
+    let (liar, summary, out) = run_this_liar(liar, "\"create_user\", \"delete_user\"").await;
+    let check = summary["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["kind"] == "escalation").cloned())
+        .unwrap_or_else(|| {
+            panic!(
+                "no escalation check: {summary}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    (liar, check)
+}
+
+/// The liar's own admin: a member of the real group, `admin` by role, under its own name.
+fn victim() -> Value {
+    json!({"id": VICTIM, "userName": "victim@corp.example", "roles": [{"value": "admin"}]})
+}
+
+/// The employee's create answered with the run's `userName` under the id of the target's own
+/// admin (whose reads say who it is): the check neither tries the helpdesk's writes on that
+/// user nor "puts back" its `admin` role or its membership of the real privileged group; it
+/// fails, saying the user is not the run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_employee_answered_under_a_foreign_admins_id_is_neither_tried_nor_put_back() {
+    let mut liar = Liar::new(Lookup::Groups(vec![group(REAL, "admins")]));
+    liar.employee_as = Some(VICTIM.into());
+    liar.users.lock().insert(VICTIM.into(), victim());
+    let (liar, c) = check_of(liar).await;
+    let seen = liar.seen.lock().clone();
+    let on_victim = format!("/scim/v2/Users/{VICTIM}");
+    assert!(
+        !seen
+            .iter()
+            .any(|(m, t, _)| (m == "PATCH" || m == "PUT") && t == &on_victim),
+        "the foreign admin was written to: {seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|(m, t, _)| m == "PATCH" && t.starts_with("/scim/v2/Groups/")),
+        "the real group was written to: {seen:?}"
+    );
+    let members = liar.groups.lock()[REAL]["members"].clone();
+    assert_eq!(members, json!([{"value": VICTIM}]), "the real group lost its admin");
+    assert_eq!(c["passed"], 0, "{c}");
+    assert!(c["failed"].as_u64() > Some(0), "{c}");
+    assert!(c["examples"].to_string().contains("not the run's"), "{c}");
+}
+
+/// An employee id that a `members[value eq "…"]` filter could not name alone on a parser that
+/// takes no escapes (a quote, a bracket, a space): the run's employee is not added to the real
+/// group it might not be taken out of alone; the check says the attempt was not made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_employee_id_no_filter_names_alone_never_joins_the_real_group() {
+    for id in [r#"e" or value pr or value eq "x"#, "e]x", "e x"] {
+        let mut liar = Liar::new(Lookup::Groups(vec![group(REAL, "admins")]));
+        liar.employee_id = Some(id.into());
+        let (liar, c) = check_of(liar).await;
+        assert_eq!(liar.employee().as_deref(), Some(id), "{c}");
+        let seen = liar.seen.lock().clone();
+        assert!(
+            !seen
+                .iter()
+                .any(|(m, t, _)| m == "PATCH" && t.starts_with("/scim/v2/Groups/")),
+            "{id}: {seen:?}"
+        );
+        assert!(said_not_attempted(&c), "{id}: {c}");
+        assert!(c["passed"].as_u64() > Some(0), "the other attempts judge: {id}: {c}");
+    }
+}
+
+/// A rename of the run's admin that took effect (behind a 403) fails its attempt, and the admin
+/// gets its name back: the later attempts, refused and without effect, pass (an effect is
+/// charged to the write that made it, not to every write after it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_that_took_effect_is_charged_to_its_own_attempt_alone() {
+    let mut liar = Liar::new(Lookup::Status(500));
+    liar.takes_renames = true;
+    liar.attempts = 8;
+    let (_, c) = check_of(liar).await;
+    // Attempts 0, 1, 4, 5: refused, no effect; 2 and 6: the rename; 3 and 7: no group to join.
+    assert_eq!((c["passed"].as_u64(), c["failed"].as_u64()), (Some(4), Some(2)), "{c}");
+}
+
+/// A target that takes the helpdesk's join behind a 403 and reads its groups without their
+/// `members` (some targets leave them out of a group's answer): the join's effect was never
+/// read, so the attempt is no refusal proven; and the run's employee is not left in the
+/// target's real admins group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "open finding: a group read without `members` counts as not joined, so a join taken behind a 403 passes and stays"]
+async fn a_join_behind_a_403_on_a_group_read_without_members_is_not_credited() {
+    let mut liar = Liar::new(Lookup::Groups(vec![group(REAL, "admins")]));
+    liar.hide_members = true;
+    let (liar, c) = check_of(liar).await;
+    // Attempts 0 to 2 are refused without effect; 3 is the join.
+    assert!(c["passed"].as_u64() <= Some(3), "the join was credited as refused: {c}");
+    let members = liar.groups.lock()[REAL]["members"].clone();
+    assert_eq!(
+        members,
+        json!([{"value": VICTIM}]),
+        "the run's employee stayed in the real group"
+    );
+}
+
+/// The same create, answered with the run's `userName` under the target's own admin's id
+/// (whose reads say who it is): the ledger took the create's word, and cleanup deletes that
+/// admin. A user is the run's to delete only as read at its id (as `init`'s probe reads its
+/// user before it changes it); the journeys' creates record the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "open finding: cleanup deletes the id a create answered without reading that the user there is the run's"]
+async fn a_foreign_admin_answered_by_a_create_is_not_deleted_at_cleanup() {
+    let mut liar = Liar::new(Lookup::Groups(vec![group(REAL, "admins")]));
+    liar.employee_as = Some(VICTIM.into());
+    liar.users.lock().insert(VICTIM.into(), victim());
+    let (liar, _) = check_of(liar).await;
+    let seen = liar.seen.lock().clone();
+    let on_victim = format!("/scim/v2/Users/{VICTIM}");
+    assert!(
+        !seen.iter().any(|(m, t, _)| m == "DELETE" && t == &on_victim),
+        "the foreign admin was deleted: {seen:?}"
+    );
+    assert!(liar.users.lock().contains_key(VICTIM));
 }

@@ -72,8 +72,10 @@ pub enum Timing {
 pub const AFTER_RUN_IN_FLIGHT: usize = 8;
 
 /// Each of `reads`, [`AFTER_RUN_IN_FLIGHT`] at once, the answers in their order: how every
-/// source reads once the run is over.
-pub async fn after_run<R>(reads: Vec<impl Future<Output = R>>) -> Vec<R> {
+/// source reads once the run is over. Each read is made only when it is sent: a run that
+/// followed a million users holds a few reads at a time, not a million of them waiting
+/// (invariant 6; every one of them as large as its largest state).
+pub async fn after_run<F: Future>(reads: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     use futures_util::StreamExt;
     futures_util::stream::iter(reads)
         .buffered(AFTER_RUN_IN_FLIGHT)
@@ -95,8 +97,9 @@ pub trait Source: Send + Sync {
     fn read_all<'a>(&'a self, users: &'a [Who<'a>]) -> Pending<'a, Vec<Option<Arc<Reading>>>> {
         Box::pin(async move {
             let never = CancellationToken::new();
-            let reads = users.iter().map(|&who| self.read_once_after(who, &never)).collect();
-            after_run(reads).await
+            // By index: a closure over `&Who` here is one the compiler cannot prove `Send` for
+            // every lifetime (rust-lang/rust#64552).
+            after_run((0..users.len()).map(|i| self.read_once_after(users[i], &never))).await
         })
     }
 
@@ -184,9 +187,34 @@ mod tests {
                 i
             }
         };
-        let answers = after_run((0..50).map(read).collect()).await;
+        let answers = after_run((0..50).map(read)).await;
         assert_eq!(answers, (0..50).collect::<Vec<_>>());
         assert_eq!(most.load(Ordering::SeqCst), AFTER_RUN_IN_FLIGHT as u64);
+    }
+
+    /// After the run, each read is made only as it is sent: never more than
+    /// [`AFTER_RUN_IN_FLIGHT`] made and unanswered, however many users there are (a read made
+    /// early is held whole, its largest state and all, until its turn).
+    #[tokio::test(start_paused = true)]
+    async fn reads_after_the_run_are_made_only_as_they_are_sent() {
+        let (made, done, ahead) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+        let reads = (0..1000u64).map(|i| {
+            let n = made.fetch_add(1, Ordering::SeqCst) + 1;
+            ahead.fetch_max(n - done.load(Ordering::SeqCst), Ordering::SeqCst);
+            let done = &done;
+            async move {
+                tokio::time::sleep(Duration::from_millis(1 + i % 7)).await;
+                done.fetch_add(1, Ordering::SeqCst);
+                i
+            }
+        });
+        let answers = after_run(reads).await;
+        assert_eq!(answers, (0..1000).collect::<Vec<_>>());
+        assert!(
+            ahead.load(Ordering::SeqCst) <= AFTER_RUN_IN_FLIGHT as u64,
+            "{} reads made and unanswered at once",
+            ahead.load(Ordering::SeqCst)
+        );
     }
 
     /// Reservations are spaced by the gap, however many ask at once.

@@ -171,7 +171,7 @@ impl Source for HttpQuery {
     fn read_all<'a>(&'a self, users: &'a [Who<'a>]) -> Pending<'a, Vec<Option<Arc<Reading>>>> {
         Box::pin(async move {
             let chunks: Vec<&'a [Who<'a>]> = users.chunks(self.batch.max.load(Ordering::Relaxed).max(1)).collect();
-            let answers = after_run(chunks.iter().map(|&chunk| self.read_after(chunk)).collect()).await;
+            let answers = after_run((0..chunks.len()).map(|i| self.read_after(chunks[i]))).await;
             chunks
                 .iter()
                 .zip(answers)

@@ -543,35 +543,42 @@ fn victim() -> Value {
     json!({"id": VICTIM, "userName": "victim@corp.example", "roles": [{"value": "admin"}]})
 }
 
-/// The employee's create answered with the run's `userName` under the id of the target's own
-/// admin (whose reads say who it is): the check neither tries the helpdesk's writes on that
-/// user nor "puts back" its `admin` role or its membership of the real privileged group; it
-/// fails, saying the user is not the run's.
+/// The employee's create answered with the run's `userName` under the id of another user,
+/// whose reads say who it is: the target's own admin (a member of the real group, `admin` by
+/// role), or another of the run's own users (`u2`: the next one created, the check's admin or a
+/// journey's). The check neither tries the helpdesk's writes on that user nor "puts back" its
+/// `admin` role or its membership of the real privileged group; it fails, saying the user is
+/// not the run's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_employee_answered_under_a_foreign_admins_id_is_neither_tried_nor_put_back() {
-    let mut liar = Liar::new(Lookup::Groups(vec![group(REAL, "admins")]));
-    liar.employee_as = Some(VICTIM.into());
-    liar.users.lock().insert(VICTIM.into(), victim());
-    let (liar, c) = check_of(liar).await;
-    let seen = liar.seen.lock().clone();
-    let on_victim = format!("/scim/v2/Users/{VICTIM}");
-    assert!(
-        !seen
-            .iter()
-            .any(|(m, t, _)| (m == "PATCH" || m == "PUT") && t == &on_victim),
-        "the foreign admin was written to: {seen:?}"
-    );
-    assert!(
-        !seen
-            .iter()
-            .any(|(m, t, _)| m == "PATCH" && t.starts_with("/scim/v2/Groups/")),
-        "the real group was written to: {seen:?}"
-    );
-    let members = liar.groups.lock()[REAL]["members"].clone();
-    assert_eq!(members, json!([{"value": VICTIM}]), "the real group lost its admin");
-    assert_eq!(c["passed"], 0, "{c}");
-    assert!(c["failed"].as_u64() > Some(0), "{c}");
-    assert!(c["examples"].to_string().contains("not the run's"), "{c}");
+    for foreign in [VICTIM, "u2"] {
+        let mut liar = Liar::new(Lookup::Groups(vec![group(REAL, "admins")]));
+        liar.employee_as = Some(foreign.into());
+        liar.users.lock().insert(VICTIM.into(), victim());
+        let (liar, c) = check_of(liar).await;
+        let seen = liar.seen.lock().clone();
+        assert!(
+            !seen
+                .iter()
+                .any(|(m, t, _)| (m == "PATCH" || m == "PUT") && t.starts_with("/scim/v2/Users/")),
+            "{foreign}: a user was written to: {seen:?}"
+        );
+        assert!(
+            !seen
+                .iter()
+                .any(|(m, t, _)| m == "PATCH" && t.starts_with("/scim/v2/Groups/")),
+            "{foreign}: the real group was written to: {seen:?}"
+        );
+        let members = liar.groups.lock()[REAL]["members"].clone();
+        assert_eq!(
+            members,
+            json!([{"value": VICTIM}]),
+            "{foreign}: the real group lost its admin"
+        );
+        assert_eq!(c["passed"], 0, "{foreign}: {c}");
+        assert!(c["failed"].as_u64() > Some(0), "{foreign}: {c}");
+        assert!(c["examples"].to_string().contains("not the run's"), "{foreign}: {c}");
+    }
 }
 
 /// An employee id that a `members[value eq "…"]` filter could not name alone on a parser that

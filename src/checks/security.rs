@@ -366,6 +366,20 @@ impl CheckHub {
             "members[value eq {}]",
             serde_json::to_string(&employee).unwrap_or_default()
         );
+        // The run's employee out of the privileged group again (it was read as the run's before
+        // any attempt; the filter names it alone).
+        let leave = || async {
+            if let (Some(client), Some(group_path)) = (&self.client, &group_path) {
+                self.count_request();
+                let _ = client
+                    .call(
+                        Method::PATCH,
+                        group_path,
+                        Some(patch(json!([{"op": "remove", "path": own_member}])).to_string().into()),
+                    )
+                    .await;
+            }
+        };
         for i in 0..self.cfg.attempts {
             if !self.pause(spacing).await {
                 return;
@@ -447,6 +461,10 @@ impl CheckHub {
                         None,
                         format!("{label}: HTTP {status}; whether it took effect could not be read ({why})"),
                     );
+                    // A join whose effect could not be read is put back all the same.
+                    if i % 4 == 3 {
+                        leave().await;
+                    }
                     continue;
                 }
             };
@@ -512,15 +530,8 @@ impl CheckHub {
                 // show it (a target that leaves `members` out of its groups): the filter names
                 // the run's employee alone.
                 let join_tried = i % 4 == 3;
-                if let (true, Some(group_path)) = (joined || join_tried, &group_path) {
-                    self.count_request();
-                    let _ = client
-                        .call(
-                            Method::PATCH,
-                            group_path,
-                            Some(patch(json!([{"op": "remove", "path": own_member}])).to_string().into()),
-                        )
-                        .await;
+                if joined || join_tried {
+                    leave().await;
                 }
             }
         }

@@ -57,6 +57,8 @@ struct Liar {
     takes_renames: bool,
     /// The workload's `checks.attempts`.
     attempts: u32,
+    /// What a read of any group answers instead of the group (another group, empty).
+    group_read_as: Option<Value>,
 }
 
 impl Liar {
@@ -80,6 +82,7 @@ impl Liar {
             employee_id: None,
             takes_renames: false,
             attempts: 4,
+            group_read_as: None,
         }
     }
 
@@ -234,6 +237,7 @@ async fn answer(State(liar): State<Arc<Liar>>, req: Request) -> Response {
             let mut groups = liar.groups.lock();
             match method.as_str() {
                 "GET" => match groups.get(&id) {
+                    Some(_) if liar.group_read_as.is_some() => axum::Json(liar.group_read_as.clone()).into_response(),
                     Some(g) if liar.hide_members => {
                         let mut g = g.clone();
                         g.as_object_mut().map(|o| o.remove("members"));
@@ -547,8 +551,7 @@ fn victim() -> Value {
 /// whose reads say who it is: the target's own admin (a member of the real group, `admin` by
 /// role), or another of the run's own users (`u2`: the next one created, the check's admin or a
 /// journey's). The check neither tries the helpdesk's writes on that user nor "puts back" its
-/// `admin` role or its membership of the real privileged group; it fails, saying the user is
-/// not the run's.
+/// `admin` role or its membership of the real privileged group; it fails before any attempt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_employee_answered_under_a_foreign_admins_id_is_neither_tried_nor_put_back() {
     for foreign in [VICTIM, "u2"] {
@@ -577,7 +580,8 @@ async fn an_employee_answered_under_a_foreign_admins_id_is_neither_tried_nor_put
         );
         assert_eq!(c["passed"], 0, "{foreign}: {c}");
         assert!(c["failed"].as_u64() > Some(0), "{foreign}: {c}");
-        assert!(c["examples"].to_string().contains("not the run's"), "{foreign}: {c}");
+        // Not the run's, or (a journey's user, deleted meanwhile) not there at all.
+        assert!(c["examples"].to_string().contains("could not set up"), "{foreign}: {c}");
     }
 }
 
@@ -654,4 +658,24 @@ async fn a_foreign_admin_answered_by_a_create_is_not_deleted_at_cleanup() {
         "the foreign admin was deleted: {seen:?}"
     );
     assert!(liar.users.lock().contains_key(VICTIM));
+}
+
+/// The join is taken behind a 403, and the group's reads answer another group (an empty one of
+/// another name, under the same id): a read of something else is no evidence that the
+/// privileged group was left alone, so the join is never credited as refused, and the join
+/// whose effect could not be read is still put back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_read_that_answers_another_group_is_no_evidence() {
+    let mut liar = Liar::new(Lookup::Groups(vec![group(REAL, "admins")]));
+    liar.group_read_as = Some(json!({"id": REAL, "displayName": "staff", "members": []}));
+    let (liar, c) = check_of(liar).await;
+    assert_eq!(c["passed"], 0, "no read of the privileged group, no pass: {c}");
+    assert!(c["examples"].to_string().contains("not named"), "{c}");
+    no_group_touched_but_by_the_runs_employee(&liar).unwrap();
+    let members = liar.groups.lock()[REAL]["members"].clone();
+    assert_eq!(
+        members,
+        json!([{"value": VICTIM}]),
+        "the run's employee stayed in the real group"
+    );
 }

@@ -641,11 +641,11 @@ async fn a_join_behind_a_403_on_a_group_read_without_members_is_not_credited() {
 }
 
 /// The same create, answered with the run's `userName` under the target's own admin's id
-/// (whose reads say who it is): the ledger took the create's word, and cleanup deletes that
-/// admin. A user is the run's to delete only as read at its id (as `init`'s probe reads its
-/// user before it changes it); the journeys' creates record the same way.
+/// (whose reads say who it is): the ledger takes the create's word, but cleanup deletes a user
+/// only once a GET of its id shows the marked `userName` it was recorded with (the ownership
+/// gate of `requests::delete_one`), so that admin is left alone and listed as not the run's.
+/// (The journeys' own steps still act on the id a create answered: see the safety docs.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open finding: cleanup deletes the id a create answered without reading that the user there is the run's"]
 async fn a_foreign_admin_answered_by_a_create_is_not_deleted_at_cleanup() {
     let mut liar = Liar::new(Lookup::Groups(vec![group(REAL, "admins")]));
     liar.employee_as = Some(VICTIM.into());

@@ -97,6 +97,11 @@ pub struct CleanupRequest {
     /// A cleanup hook's own statuses (empty: any 2xx); `None` for a delete, which is done only
     /// when its answer confirms it (see `Reply::confirms_delete`).
     pub hook: Option<Vec<u16>>,
+    /// The identity the resource at `path` must still show before it is deleted (a SCIM
+    /// attribute and the marked value the ledger or the sweep recorded): the one ownership gate
+    /// of a SCIM cleanup (invariant 4). A create or a listing that answered somebody else's id
+    /// beside the run's name would otherwise get that resource deleted.
+    pub identity: Option<(&'static str, String)>,
 }
 
 impl CleanupRequest {
@@ -108,6 +113,16 @@ impl CleanupRequest {
             body: None,
             extras: Extras::default(),
             hook: None,
+            identity: None,
+        }
+    }
+
+    /// A DELETE of `path` sent only once a GET there shows `attribute` equal to `value`
+    /// (case-insensitively, as SCIM compares `userName`).
+    pub fn delete_owned(path: String, attribute: &'static str, value: &str) -> CleanupRequest {
+        CleanupRequest {
+            identity: Some((attribute, value.to_string())),
+            ..CleanupRequest::delete(path)
         }
     }
 
@@ -126,6 +141,7 @@ impl CleanupRequest {
             body: u.body.clone().map(Bytes::from),
             extras,
             hook: Some(u.expect.clone()),
+            identity: None,
         })
     }
 }
@@ -137,13 +153,64 @@ enum Deleted {
     Left(String),
 }
 
-/// Sends `req`, retrying what may pass on a second try, until `deadline`.
+/// Whether the resource at `path` is the one `identity` names: `None` when it is, otherwise how
+/// its delete ends without being sent (gone already, not the run's, or unread by the deadline:
+/// an unread resource is never deleted).
+async fn owned(
+    client: &HttpClient,
+    path: &str,
+    (attribute, value): &(&'static str, String),
+    deadline: Instant,
+    report: &mut CleanupReport,
+) -> Option<Deleted> {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let why = match tokio::time::timeout_at(deadline, client.call(Method::GET, path, None)).await {
+            Err(_) => return Some(Deleted::Left("cleanup timed out".into())),
+            Ok(Ok(r)) => match r.status.as_u16() {
+                404 | 410 => return Some(Deleted::AlreadyGone),
+                200..=299 => {
+                    let shown = serde_json::from_slice::<serde_json::Value>(&r.body)
+                        .ok()
+                        .and_then(|v| v.get(*attribute)?.as_str().map(str::to_string));
+                    return match shown {
+                        Some(s) if s.eq_ignore_ascii_case(value) => None,
+                        // Somebody else's name is not printed: only that it is not the run's.
+                        _ => Some(Deleted::Left(format!(
+                            "not deleted: a GET of its id answers a resource whose {attribute} is not `{value}` (not the run's)"
+                        ))),
+                    };
+                }
+                s @ (429 | 500..=599) => {
+                    report.rate_limited += u64::from(s == 429);
+                    format!("HTTP {s} reading it before its delete")
+                }
+                s => return Some(Deleted::Left(format!("HTTP {s} reading it before its delete"))),
+            },
+            Ok(Err(e)) => format!("reading it before its delete: {e}"),
+        };
+        if Instant::now() + wait >= deadline {
+            return Some(Deleted::Left(why));
+        }
+        report.retries += 1;
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Sends `req`, retrying what may pass on a second try, until `deadline`; a request with an
+/// identity is sent only once the resource shows it ([`owned`]).
 async fn delete_one(
     client: &HttpClient,
     req: &CleanupRequest,
     deadline: Instant,
     report: &mut CleanupReport,
 ) -> Deleted {
+    if let Some(identity) = &req.identity
+        && let Some(end) = owned(client, &req.path, identity, deadline, report).await
+    {
+        return end;
+    }
     let mut wait = Duration::from_millis(100);
     loop {
         let call = client.call_counting(req.method.clone(), &req.path, req.body.clone(), Some(&req.extras));

@@ -33,8 +33,11 @@ fn member(collection: &str, id: &str) -> Result<String, String> {
 /// How each thing a run created on a SCIM target is deleted.
 fn request(item: &Created) -> Result<CleanupRequest, String> {
     Ok(match item {
-        Created::User { id, .. } => CleanupRequest::delete(member("Users", id)?),
-        Created::Group { id, .. } => CleanupRequest::delete(member("Groups", id)?),
+        // Each only while its id still shows the marked identity it was recorded with.
+        Created::User { id, user_name } => CleanupRequest::delete_owned(member("Users", id)?, "userName", user_name),
+        Created::Group { id, display_name } => {
+            CleanupRequest::delete_owned(member("Groups", id)?, "displayName", display_name)
+        }
         Created::Undo(u) => CleanupRequest::hook(u)?,
     })
 }

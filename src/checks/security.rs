@@ -173,6 +173,17 @@ impl CheckHub {
         }
     }
 
+    /// A SCIM PATCH of `ops` at `path` by the admin, its answer ignored: the put-backs after an
+    /// attempt that was not refused (only ever on the run's own users, and the run's own member
+    /// of the privileged group).
+    async fn admin_patch(&self, path: &str, ops: Value) {
+        let Some(client) = &self.client else { return };
+        self.count_request();
+        let _ = client
+            .call(Method::PATCH, path, Some(patch(ops).to_string().into()))
+            .await;
+    }
+
     /// The resource at `path` as the admin sees it, or why it could not be read: an unread
     /// resource is no evidence that a forbidden change did not take effect.
     async fn admin_get(&self, path: &str) -> Result<Value, String> {
@@ -359,8 +370,6 @@ impl CheckHub {
                 None
             }
         };
-        let patch =
-            |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
         // Only the run's own employee is ever added to or removed from the privileged group.
         let own_member = format!(
             "members[value eq {}]",
@@ -369,14 +378,8 @@ impl CheckHub {
         // The run's employee out of the privileged group again (it was read as the run's before
         // any attempt; the filter names it alone).
         let leave = || async {
-            if let (Some(client), Some(group_path)) = (&self.client, &group_path) {
-                self.count_request();
-                let _ = client
-                    .call(
-                        Method::PATCH,
-                        group_path,
-                        Some(patch(json!([{"op": "remove", "path": own_member}])).to_string().into()),
-                    )
+            if let Some(group_path) = &group_path {
+                self.admin_patch(group_path, json!([{"op": "remove", "path": own_member}]))
                     .await;
             }
         };
@@ -384,6 +387,7 @@ impl CheckHub {
             if !self.pause(spacing).await {
                 return;
             }
+            let join_tried = i % 4 == 3;
             let (label, method, path, body) = match i % 4 {
                 0 => (
                     "grant admin by PATCH",
@@ -462,7 +466,7 @@ impl CheckHub {
                         format!("{label}: HTTP {status}; whether it took effect could not be read ({why})"),
                     );
                     // A join whose effect could not be read is put back all the same.
-                    if i % 4 == 3 {
+                    if join_tried {
                         leave().await;
                     }
                     continue;
@@ -497,43 +501,32 @@ impl CheckHub {
                 // to join it; the run's own admin gets its name back. Never anything more (the
                 // group's other members are the target's admins; both users were read as the
                 // run's just now).
-                let Some(client) = &self.client else { continue };
-                self.count_request();
-                let _ = client
-                    .call(
-                        Method::PATCH,
-                        &employee_path,
-                        Some(
-                            patch(json!([{"op": "remove", "path": "roles[value eq \"admin\"]"}]))
-                                .to_string()
-                                .into(),
-                        ),
-                    )
-                    .await;
+                self.admin_patch(
+                    &employee_path,
+                    json!([{"op": "remove", "path": "roles[value eq \"admin\"]"}]),
+                )
+                .await;
                 // The run's admin gets its name back, or every later attempt would be charged
                 // with this one's effect.
                 if a["displayName"] == "pwned" {
-                    self.count_request();
-                    let _ = client
-                        .call(
-                            Method::PATCH,
-                            &admin_path,
-                            Some(
-                                patch(json!([{"op": "replace", "path": "displayName", "value": "Admin"}]))
-                                    .to_string()
-                                    .into(),
-                            ),
-                        )
-                        .await;
+                    self.admin_patch(
+                        &admin_path,
+                        json!([{"op": "replace", "path": "displayName", "value": "Admin"}]),
+                    )
+                    .await;
                 }
                 // A join that was not refused is put back even when the group's answer did not
                 // show it (a target that leaves `members` out of its groups): the filter names
                 // the run's employee alone.
-                let join_tried = i % 4 == 3;
                 if joined || join_tried {
                     leave().await;
                 }
             }
         }
     }
+}
+
+/// A SCIM PatchOp message of `ops`.
+fn patch(ops: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }

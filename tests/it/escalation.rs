@@ -274,16 +274,7 @@ async fn answer(State(liar): State<Arc<Liar>>, req: Request) -> Response {
 /// `summary.json` has it.
 async fn run_against(lookup: Lookup) -> (Arc<Liar>, Value) {
     let (liar, summary, out) = run_liar(lookup, "\"create_user\", \"create_group\", \"delete_user\"").await;
-    let check = summary["checks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["kind"] == "escalation").cloned())
-        .unwrap_or_else(|| {
-            panic!(
-                "no escalation check: {summary}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    (liar, check)
+    (liar, escalation_in(&summary, &out))
 }
 
 /// One run of a journey of `steps` with the escalation check against a liar whose lookup
@@ -527,10 +518,9 @@ proptest! {
     }
 }
 
-/// The escalation check's run against `liar` (a journey that creates users only).
-async fn check_of(liar: Liar) -> (Arc<Liar>, Value) {
-    let (liar, summary, out) = run_this_liar(liar, "\"create_user\", \"delete_user\"").await;
-    let check = summary["checks"]
+/// The escalation check of a run's `summary.json` (`out`: the run, said when there is none).
+fn escalation_in(summary: &Value, out: &std::process::Output) -> Value {
+    summary["checks"]
         .as_array()
         .and_then(|a| a.iter().find(|c| c["kind"] == "escalation").cloned())
         .unwrap_or_else(|| {
@@ -538,8 +528,13 @@ async fn check_of(liar: Liar) -> (Arc<Liar>, Value) {
                 "no escalation check: {summary}\n{}",
                 String::from_utf8_lossy(&out.stderr)
             )
-        });
-    (liar, check)
+        })
+}
+
+/// The escalation check's run against `liar` (a journey that creates users only).
+async fn check_of(liar: Liar) -> (Arc<Liar>, Value) {
+    let (liar, summary, out) = run_this_liar(liar, "\"create_user\", \"delete_user\"").await;
+    (liar, escalation_in(&summary, &out))
 }
 
 /// The liar's own admin: a member of the real group, `admin` by role, under its own name.

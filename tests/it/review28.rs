@@ -366,16 +366,19 @@ async fn a_kept_run_leaves_no_privileged_group_that_cleanup_cannot_find() {
         "the check ran: {escalation} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let groups: Value = reference
-        .http
-        .get(format!("{}/Groups", reference.scim))
-        .bearer_auth(&reference.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // One of the reference's collections, as its admin lists it.
+    let list = async |collection: &str| -> Value {
+        let url = format!("{}/{collection}", reference.scim);
+        let answer = reference
+            .http
+            .get(url)
+            .bearer_auth(&reference.token)
+            .send()
+            .await
+            .unwrap();
+        answer.json().await.unwrap()
+    };
+    let groups: Value = list("Groups").await;
     let left: Vec<&Value> = groups["Resources"]
         .as_array()
         .map(|a| a.iter().filter(|g| g.to_string().contains(run_id)).collect())
@@ -389,16 +392,7 @@ async fn a_kept_run_leaves_no_privileged_group_that_cleanup_cannot_find() {
     // The group attempt was made (on the target's own group), and judged.
     assert!(escalation.get("notes").is_none(), "{escalation}");
     assert_eq!(escalation["failed"], 0, "{escalation}");
-    let users: Value = reference
-        .http
-        .get(format!("{}/Users", reference.scim))
-        .bearer_auth(&reference.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: Value = list("Users").await;
     let users_left: Vec<&Value> = users["Resources"]
         .as_array()
         .map(|a| a.iter().filter(|u| u.to_string().contains(run_id)).collect())

@@ -189,12 +189,9 @@ async fn owned(
             },
             Ok(Err(e)) => format!("reading it before its delete: {e}"),
         };
-        if Instant::now() + wait >= deadline {
+        if !again(&mut wait, deadline, report).await {
             return Some(Deleted::Left(why));
         }
-        report.retries += 1;
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(2));
     }
 }
 
@@ -243,13 +240,22 @@ async fn delete_one(
                 format!("{}: {detail}", kind.name())
             }
         };
-        if Instant::now() + wait >= deadline {
+        if !again(&mut wait, deadline, report).await {
             return Deleted::Left(why);
         }
-        report.retries += 1;
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(2));
     }
+}
+
+/// One retry's wait (100 ms doubling to 2 s, counted), or false when it would end past
+/// `deadline`: the back-off of a cleanup's reads and deletes alike.
+async fn again(wait: &mut Duration, deadline: Instant, report: &mut CleanupReport) -> bool {
+    if Instant::now() + *wait >= deadline {
+        return false;
+    }
+    report.retries += 1;
+    tokio::time::sleep(*wait).await;
+    *wait = (*wait * 2).min(Duration::from_secs(2));
+    true
 }
 
 /// How a resource deleted over HTTP is read back: a GET of `path` (where its delete went).

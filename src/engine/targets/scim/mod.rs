@@ -7,6 +7,7 @@ pub mod schemas;
 pub mod stage;
 pub mod steps;
 pub mod sweep;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;

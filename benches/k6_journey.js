@@ -1,8 +1,9 @@
 // The k6 side of `benches/vs_goose.py`: one SCIM journey per iteration, nothing else.
 //
 // Each iteration is one journey with the bodies provbench's bench workload sends: POST /Users (the
-// create's `id` read from its answer), PATCH replace `title`, PATCH `active` false, DELETE
-// /Users/{id}. The bench runs it with a constant-arrival-rate scenario and sets everything in the
+// create's `id` read from its answer), GET /Users/{id} (provbench reads a created user once
+// before its first change: its ownership gate), PATCH replace `title`, PATCH `active` false,
+// DELETE /Users/{id}. The bench runs it with a constant-arrival-rate scenario and sets everything in the
 // environment:
 //
 // - BASE: the SCIM base URL; SCIM_TOKEN: the bearer token;
@@ -11,7 +12,7 @@
 //   `noConnectionReuse`);
 // - JOURNEY_RUN: the marker in user names (default `k6-bench`).
 //
-// At the end it prints one line, `journey-bench {"journeys": N, "errors": E}`: journeys whose four
+// At the end it prints one line, `journey-bench {"journeys": N, "errors": E}`: journeys whose five
 // answers were 2xx, and journeys that failed. Not part of provbench: only for loopback targets the
 // bench started.
 //
@@ -78,6 +79,7 @@ export default function () {
       active: true,
     });
     const path = `${BASE}/Users/${created.json('id')}`;
+    send('GET', path);
     send('PATCH', path, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: `Title ${seq}` }] });
     send('PATCH', path, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] });
     send('DELETE', path);

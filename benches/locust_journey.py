@@ -1,8 +1,8 @@
 """The Locust side of `benches/vs_goose.py`: one SCIM journey per task, nothing else.
 
 Each task is one journey with the bodies provbench's bench workload sends: POST /Users (the
-create's `id` read from its answer), PATCH replace `title`, PATCH `active` false, DELETE
-/Users/{id}. Run headless by the bench, which sets the load on the command line (`-u`, `-r`,
+create's `id` read from its answer), GET /Users/{id} (provbench reads a created user once
+before its first change), PATCH replace `title`, PATCH `active` false, DELETE /Users/{id}. Run headless by the bench, which sets the load on the command line (`-u`, `-r`,
 `-t`, `--host`) and the rest in the environment:
 
 - `SCIM_TOKEN`: the bearer token;
@@ -76,6 +76,7 @@ class Admin(HttpUser):
             "displayName": "Ada Lovelace", "emails": [{"value": name, "type": "work", "primary": True}],
             "active": True})
         path = "/Users/" + created.json()["id"]
+        self.send("GET", path, "GET /Users/{id}")
         self.send("PATCH", path, "PATCH /Users/{id}", {
             "schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": f"Title {seq}"}]})
         self.send("PATCH", path, "PATCH /Users/{id}", {

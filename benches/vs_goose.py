@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """provbench beside goose and Locust: generator CPU time per SCIM journey against the same target.
 
-One journey is four requests with the same bodies from every tool: POST /Users, PATCH replace
-`title`, PATCH `active` false, DELETE /Users/{id}, with a bearer token. The target runs on CPU 1:
+One journey is five requests with the same bodies from every tool: POST /Users, GET /Users/{id}
+(provbench reads a created user once before its first change, its ownership gate; the others
+are made to do the same read), PATCH replace `title`, PATCH `active` false, DELETE /Users/{id},
+with a bearer token. The target runs on CPU 1:
 `provbench serve --profile fast` (keep-alive) at `--rate` journeys/s (200 by default), and with
 `--scim2-server` also PyPI's `scim2-server` (HTTP/1.0: a connection per request) at
 `--scim2-rate` (50). On CPU 0, each round runs every generator once for `--duration` seconds, in
@@ -62,7 +64,7 @@ stages = [{{ hold = "{duration}s" }}]
 max_admins = {users}
 [[journey]]
 name = "create-modify-disable-delete"
-steps = ["create_user", "modify_user", "disable_user", "delete_user"]
+steps = ["create_user", "get_user", "modify_user", "disable_user", "delete_user"]
 [users]
 template = {{ schemas = ["urn:ietf:params:scim:schemas:core:2.0:User"], userName = "{{run_id}}-{{seq}}@example.test",
              externalId = "{{run_id}}-{{seq}}", name = {{ givenName = "Ada", familyName = "Lovelace", formatted = "Ada Lovelace" }},

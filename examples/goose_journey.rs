@@ -4,8 +4,9 @@
 //! bench started.
 //!
 //! Each iteration is one journey, with the bodies provbench's bench workload sends: POST /Users
-//! (the create's `id` read from its answer), PATCH replace `title`, PATCH `active` false, DELETE
-//! /Users/{id}. Every answer body is read whole, so a keep-alive connection goes back to its pool.
+//! (the create's `id` read from its answer), GET /Users/{id} (provbench reads a created user
+//! once before its first change: its ownership gate), PATCH replace `title`, PATCH `active`
+//! false, DELETE /Users/{id}. Every answer body is read whole, so a keep-alive connection goes back to its pool.
 //! Goose's own options set the load (the bench passes `--host`, `-u`, `-r`, `--iterations` and
 //! `--throttle-requests` for the rate, so the test stops by itself); the environment sets the
 //! rest:
@@ -121,7 +122,7 @@ async fn journey(user: &mut GooseUser) -> TransactionResult {
     end
 }
 
-/// The journey's requests: create, modify, disable, delete.
+/// The journey's requests: create, read, modify, disable, delete.
 async fn steps(user: &mut GooseUser) -> TransactionResult {
     let s = settings();
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -147,6 +148,7 @@ async fn steps(user: &mut GooseUser) -> TransactionResult {
         .map_err(|e| format!("POST /Users: no id in the answer: {e}"))?
         .id;
     let path = format!("Users/{id}");
+    send(user, GooseMethod::Get, &path, "GET /Users/{id}", None).await?;
     let modify = serde_json::json!({
         "schemas": [PATCH_OP],
         "Operations": [{"op": "replace", "path": "title", "value": format!("Title {seq}")}],

@@ -135,6 +135,9 @@ pub struct CurrentUser {
     pub seq: u64,
     /// Created by this journey (so it may be changed and must be cleaned up).
     pub owned: bool,
+    /// A read of its id showed the identity it was created with: a SCIM user this journey
+    /// created is changed only once it is (`scim::own`, the journeys' ownership gate).
+    pub proven: bool,
     pub deleted: bool,
     /// Shared with pending observations of this user's writes: set when it is deleted. Made
     /// when the first observation asks for it ([`CurrentUser::deleted_later`]): a journey no
@@ -236,6 +239,8 @@ pub struct JourneyGroup {
     /// As the target answered it: it carries the run's marker.
     pub display_name: String,
     pub owned: bool,
+    /// As [`CurrentUser::proven`]: an LDAP group's DN is the run's by construction.
+    pub proven: bool,
 }
 
 /// How a step ended.

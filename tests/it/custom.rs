@@ -323,21 +323,31 @@ async fn entra_only(
 async fn start_entra_only() -> (String, Arc<Mutex<Vec<Value>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let next = Arc::new(AtomicU64::new(1));
+    // The users created and not deleted, by id: a journey reads its user back before changing it.
+    let users: Arc<Mutex<std::collections::HashMap<String, Value>>> = Arc::default();
+    let (made, read, gone) = (users.clone(), users.clone(), users);
     let app = Router::new()
         .route(
             "/Users",
             post(move |Json(b): Json<Value>| {
                 let id = next.fetch_add(1, Ordering::Relaxed).to_string();
-                async move { (StatusCode::CREATED, Json(json!({"id": id, "userName": b["userName"]}))) }
+                let user = json!({"id": id, "userName": b["userName"]});
+                made.lock().insert(id, user.clone());
+                async move { (StatusCode::CREATED, Json(user)) }
             })
             .get(|| async { Json(json!({"totalResults": 0, "Resources": []})) }),
         )
         .route(
             "/Users/{id}",
             axum::routing::patch(entra_only)
-                .delete(|| async { StatusCode::NO_CONTENT })
-                // Cleanup reads every delete back: this server keeps no user, so each is gone.
-                .get(|| async { StatusCode::NOT_FOUND }),
+                .delete(move |Path(id): Path<String>| {
+                    gone.lock().remove(&id);
+                    async { StatusCode::NO_CONTENT }
+                })
+                .get(move |Path(id): Path<String>| {
+                    let user = read.lock().get(&id).cloned();
+                    async move { user.map(Json).ok_or(StatusCode::NOT_FOUND) }
+                }),
         )
         .route(
             "/Groups",

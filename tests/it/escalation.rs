@@ -639,7 +639,7 @@ async fn a_join_behind_a_403_on_a_group_read_without_members_is_not_credited() {
 /// (whose reads say who it is): the ledger takes the create's word, but cleanup deletes a user
 /// only once a GET of its id shows the marked `userName` it was recorded with (the ownership
 /// gate of `requests::delete_one`), so that admin is left alone and listed as not the run's.
-/// (The journeys' own steps still act on the id a create answered: see the safety docs.)
+/// (The journeys' own changes are gated the same way: `journey_gate.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_admin_answered_by_a_create_is_not_deleted_at_cleanup() {
     let mut liar = Liar::new(Lookup::Groups(vec![group(REAL, "admins")]));

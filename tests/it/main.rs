@@ -25,6 +25,7 @@ mod init_ldap;
 mod init_oauth;
 mod init_probe;
 mod init_scim;
+mod journey_gate;
 mod layering;
 mod ldap;
 mod ldap_pool;

@@ -153,6 +153,23 @@ enum Deleted {
     Left(String),
 }
 
+/// The one rule by which a read of a SCIM resource proves it is the one the run recorded
+/// (invariant 4): the answer is a JSON object whose `attribute` (`userName`, `displayName`) is
+/// the string `value`, the marked identity the run recorded, ASCII case aside (SCIM compares
+/// `userName` case-insensitively). Cleanup's reads before a delete (`owned`) and a journey's
+/// read before its first change of what it created (`scim::own`) both judge by it.
+pub fn shows_identity(body: &[u8], attribute: &str, value: &str) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.as_object()?
+                .get(attribute)?
+                .as_str()
+                .map(|s| s.eq_ignore_ascii_case(value))
+        })
+        .unwrap_or(false)
+}
+
 /// Whether the resource at `path` is the one `identity` names: `None` when it is, otherwise how
 /// its delete ends without being sent (gone already, not the run's, or unread by the deadline:
 /// an unread resource is never deleted).
@@ -170,13 +187,10 @@ async fn owned(
             Ok(Ok(r)) => match r.status.as_u16() {
                 404 | 410 => return Some(Deleted::AlreadyGone),
                 200..=299 => {
-                    let shown = serde_json::from_slice::<serde_json::Value>(&r.body)
-                        .ok()
-                        .and_then(|v| v.get(*attribute)?.as_str().map(str::to_string));
-                    return match shown {
-                        Some(s) if s.eq_ignore_ascii_case(value) => None,
+                    return match shows_identity(&r.body, attribute, value) {
+                        true => None,
                         // Somebody else's name is not printed: only that it is not the run's.
-                        _ => Some(Deleted::Left(format!(
+                        false => Some(Deleted::Left(format!(
                             "not deleted: a GET of its id answers a resource whose {attribute} is not `{value}` (not the run's)"
                         ))),
                     };

@@ -268,6 +268,7 @@ async fn create_group(
             id: dn,
             display_name: cn,
             owned: true,
+            proven: true,
         },
     );
     Ok(())

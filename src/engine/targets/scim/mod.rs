@@ -3,6 +3,7 @@
 //! requires ([`schemas`]), and cleanup with its marker sweep ([`sweep`]). Custom operations on
 //! the same client are the HTTP target's ([`super::http`]).
 
+mod own;
 pub mod schemas;
 pub mod stage;
 pub mod steps;

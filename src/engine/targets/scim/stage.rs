@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::schemas;
 use crate::engine::state::{PooledUser, Staged, assigned_roles};
+use crate::engine::targets::requests::shows_identity;
 use crate::http::HttpClient;
 use crate::ledger::{Created, Ledger, RunId};
 use crate::workload::template::Vars;
@@ -59,6 +60,7 @@ pub async fn stage(
             owned,
             "prepopulating users: the target answered a create with `{name}`, which does not carry the run's marker"
         );
+        read_back(client, "Users", &id, &name, "prepopulating users").await?;
         pool.push(PooledUser {
             id: Some(id),
             user_name: name,
@@ -81,6 +83,7 @@ pub async fn stage(
             owned,
             "creating the shared group: the target answered with `{name}`, which does not carry the run's marker"
         );
+        read_back(client, "Groups", &id, &name, "creating the shared group").await?;
         Some(id)
     } else {
         None
@@ -190,6 +193,33 @@ async fn create(client: &HttpClient, path: &str, body: String, what: &str) -> an
     let identity = if path == "/Groups" { "displayName" } else { "userName" };
     let name = v[identity].as_str().unwrap_or_default();
     Ok((id.to_string(), name.to_string()))
+}
+
+/// What set-up created is used only once a GET of the id its create answered shows the marked
+/// identity it was created with (`requests::shows_identity`, the rule of the journeys' gate
+/// `super::own` and of cleanup): journeys make members of the shared group, and custom steps
+/// may name pooled users.
+async fn read_back(client: &HttpClient, collection: &str, id: &str, identity: &str, what: &str) -> anyhow::Result<()> {
+    let path = crate::http::url::member(collection, id)
+        .map_err(|why| anyhow::anyhow!("{what}: the target's id {id:?} cannot name a resource: {why}"))?;
+    let reply = client
+        .call(Method::GET, &path, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{what}: reading {collection}/{id} back: {e}"))?
+        .expect(&[200])
+        .map_err(|e| anyhow::anyhow!("{what}: reading {collection}/{id} back: {e}"))?;
+    let attribute = if collection == "Groups" {
+        "displayName"
+    } else {
+        "userName"
+    };
+    let names_id = serde_json::from_slice::<serde_json::Value>(&reply.body)
+        .is_ok_and(|v| v.get("id").and_then(|i| i.as_str()) == Some(id));
+    anyhow::ensure!(
+        names_id && shows_identity(&reply.body, attribute, identity),
+        "{what}: a GET of {collection}/{id}, the id its create answered, shows a resource whose {attribute} is not `{identity}`: not the run's, so the run does not use it"
+    );
+    Ok(())
 }
 
 /// A journey adds members before (or without) creating a group of its own.

@@ -5,11 +5,10 @@
 use bytes::Bytes;
 use reqwest::Method;
 
-use super::Cx;
 use super::wire::{Identified, ListResponse, Resource, answered, json_string, member, parse, send};
+use super::{Cx, own};
 use crate::engine::state::{
-    AdminState, JourneyGroup, JourneyState, StepEnd, created, current_id, no_id, payload, role_observed, user, user_id,
-    want_observation,
+    AdminState, JourneyGroup, JourneyState, StepEnd, created, no_id, payload, role_observed, user, want_observation,
 };
 use crate::http::Reply;
 use crate::http::client::encode_query;
@@ -69,7 +68,10 @@ pub(super) async fn execute(
         Step::AddToGroup => membership(ctx, admin, state, series, true).await,
         Step::RemoveFromGroup => membership(ctx, admin, state, series, false).await,
         Step::DeleteGroup => delete_group(ctx, state, series).await,
-        Step::Custom { index, .. } => ctx.http.custom(ctx.run, admin, state, series, *index).await,
+        Step::Custom { index, .. } => {
+            own::before_custom_step(ctx, admin, state, *index).await?;
+            ctx.http.custom(ctx.run, admin, state, series, *index).await
+        }
     }
 }
 
@@ -240,7 +242,7 @@ async fn get_user(
     if r.id.as_deref() != Some(id) {
         return Err(payload(format!("GET /Users/{id} answered id {:?}", r.id)));
     }
-    Ok(())
+    own::read_proves(u, &reply.body)
 }
 
 async fn find_user(
@@ -287,7 +289,7 @@ async fn modify_user(
     state: &mut JourneyState,
     series: SeriesId,
 ) -> Result<(), StepEnd> {
-    let id = current_id(ctx, admin, state)?;
+    let id = own::user_for_change(ctx, admin, state).await?;
     let dialect = &ctx.workload.users.dialect;
     let vars = Vars {
         run_id: ctx.run_id.as_str(),
@@ -319,11 +321,11 @@ async fn replace_user(
     state: &mut JourneyState,
     series: SeriesId,
 ) -> Result<(), StepEnd> {
-    let u = user(ctx, admin, state)?;
-    let id = user_id(u)?;
+    let id = own::user_for_change(ctx, admin, state).await?;
+    let seq = state.user.as_ref().map_or(0, |u| u.seq);
     let vars = Vars {
         run_id: ctx.run_id.as_str(),
-        seq: u.seq,
+        seq,
         admin: admin.index,
     };
     ctx.workload.users.template.render_into(&vars, &mut admin.body);
@@ -340,7 +342,7 @@ async fn role_change(
     role: &str,
     assign: bool,
 ) -> Result<(), StepEnd> {
-    let id = current_id(ctx, admin, state)?;
+    let id = own::user_for_change(ctx, admin, state).await?;
     let attribute = match &ctx.workload.users.dialect.roles {
         Roles::Attribute(a) => a,
         Roles::Groups => {
@@ -378,7 +380,7 @@ async fn set_active(
     series: SeriesId,
     active: bool,
 ) -> Result<(), StepEnd> {
-    let id = current_id(ctx, admin, state)?;
+    let id = own::user_for_change(ctx, admin, state).await?;
     let style = ctx.workload.users.dialect.patch;
     let mut body = Patch::new();
     body.replace(style, "active", style.boolean(active));
@@ -396,11 +398,12 @@ async fn delete_user(
     state: &mut JourneyState,
     series: SeriesId,
 ) -> Result<(), StepEnd> {
-    let u = user(ctx, admin, state)?;
-    let id = user_id(u)?;
+    let id = own::user_for_change(ctx, admin, state).await?;
     let reply = send(ctx, series, Method::DELETE, &member("Users", &id)?, None, &[204, 200]).await?;
     deleted(&reply)?;
-    u.mark_deleted();
+    if let Some(u) = state.user.as_mut() {
+        u.mark_deleted();
+    }
     want_observation(ctx, state, &Step::DeleteUser, &reply, || Expect::Absent);
     Ok(())
 }
@@ -442,6 +445,7 @@ async fn create_group(
             id: id.into_owned(),
             display_name,
             owned: true,
+            proven: false,
         },
     );
     // Held by the journey, which records it at its end.
@@ -456,11 +460,13 @@ async fn membership(
     series: SeriesId,
     add: bool,
 ) -> Result<(), StepEnd> {
+    // The shared group was read back when it was staged; the journey's own, here.
     let gid = match (&state.group, &ctx.shared_group) {
-        (Some(JourneyGroup { id: g, .. }), _) | (None, Some(g)) => g.clone(),
+        (Some(_), _) => own::group_for_change(ctx, state).await?,
+        (None, Some(g)) => g.clone(),
         (None, None) => return Err(payload("no group to use: add create_group first")),
     };
-    let uid = current_id(ctx, admin, state)?;
+    let uid = own::user_for_change(ctx, admin, state).await?;
     membership_patch(ctx, series, &gid, &uid, add).await
 }
 
@@ -485,13 +491,15 @@ async fn membership_patch(ctx: &Cx<'_>, series: SeriesId, gid: &str, uid: &str, 
 }
 
 async fn delete_group(ctx: &Cx<'_>, state: &mut JourneyState, series: SeriesId) -> Result<(), StepEnd> {
-    let Some(group) = state.group.as_mut().filter(|g| g.owned) else {
+    if !state.group.as_ref().is_some_and(|g| g.owned) {
         return Err(payload("no group created in this journey to delete"));
-    };
-    let path = member("Groups", &group.id)?;
-    let reply = send(ctx, series, Method::DELETE, &path, None, &[204, 200]).await?;
+    }
+    let gid = own::group_for_change(ctx, state).await?;
+    let reply = send(ctx, series, Method::DELETE, &member("Groups", &gid)?, None, &[204, 200]).await?;
     deleted(&reply)?;
-    group.owned = false;
+    if let Some(group) = state.group.as_mut() {
+        group.owned = false;
+    }
     Ok(())
 }
 

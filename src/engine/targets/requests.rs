@@ -158,16 +158,64 @@ enum Deleted {
 /// the string `value`, the marked identity the run recorded, ASCII case aside (SCIM compares
 /// `userName` case-insensitively). Cleanup's reads before a delete (`owned`) and a journey's
 /// read before its first change of what it created (`scim::own`) both judge by it.
+///
+/// Read in place: the other members are skipped, not built into a tree (a whole user read as a
+/// `serde_json::Value` cost a journey more than its own requests' parsing). An answer naming
+/// `attribute` twice shows nothing.
 pub fn shows_identity(body: &[u8], attribute: &str, value: &str) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.as_object()?
-                .get(attribute)?
-                .as_str()
-                .map(|s| s.eq_ignore_ascii_case(value))
-        })
-        .unwrap_or(false)
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let shown = serde::de::DeserializeSeed::deserialize(Member(attribute), &mut de).and_then(|v| de.end().map(|()| v));
+    matches!(shown, Ok(Some(serde_json::Value::String(s))) if s.eq_ignore_ascii_case(value))
+}
+
+/// The value of one member of a JSON object, the others skipped ([`shows_identity`]).
+struct Member<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Member<'_> {
+    type Value = Option<serde_json::Value>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Member<'_> {
+    type Value = Option<serde_json::Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a resource (a JSON object)")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(is) = map.next_key_seed(Named(self.0))? {
+            if !is {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else if found.is_some() {
+                return Err(serde::de::Error::duplicate_field("the identity"));
+            } else {
+                found = Some(map.next_value()?);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether a member's name is the one asked for, compared in place (escapes decoded).
+struct Named<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Named<'_> {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for Named<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E>(self, s: &str) -> Result<bool, E> {
+        Ok(s == self.0)
+    }
 }
 
 /// Whether the resource at `path` is the one `identity` names: `None` when it is, otherwise how
@@ -377,4 +425,58 @@ pub fn close(mut report: CleanupReport, mut left: Vec<LeftBehind>, started: Inst
     report.left = left;
     report.duration_ms = started.elapsed().as_millis() as u64;
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shows_identity;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// What a whole-tree read decides (the object's member is the string, ASCII case
+        /// aside), read in place: over generated answers, the same verdict, except that a name
+        /// given twice (where a tree keeps the last) shows nothing.
+        #[test]
+        fn the_identity_read_in_place_is_the_one_a_tree_shows(
+            members in prop::collection::vec(
+                (
+                    prop::sample::select(vec!["userName", "username", "id", "displayName", "user\\u004eame", "meta"]),
+                    prop_oneof![
+                        Just(serde_json::json!("pb-1a2b3c4d-1@x.test")),
+                        Just(serde_json::json!("PB-1A2B3C4D-1@X.TEST")),
+                        Just(serde_json::json!("admin")),
+                        Just(serde_json::json!(["pb-1a2b3c4d-1@x.test"])),
+                        Just(serde_json::json!({"userName": "pb-1a2b3c4d-1@x.test"})),
+                        Just(serde_json::Value::Null),
+                    ],
+                ),
+                0..5,
+            ),
+            cut in prop::option::of(0usize..120),
+        ) {
+            let mut text = String::from("{");
+            for (i, (k, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                // Keys as written, escapes included (`user\u004eame` is `userName`).
+                text.push_str(&format!("\"{k}\":{v}"));
+            }
+            text.push('}');
+            let body = match cut {
+                Some(n) if n < text.len() => &text.as_bytes()[..n],
+                _ => text.as_bytes(),
+            };
+            let tree = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {
+                v.as_object()?.get("userName")?.as_str().map(|s| s.eq_ignore_ascii_case("pb-1a2b3c4d-1@x.test"))
+            }) == Some(true);
+            let named = members.iter().filter(|(k, _)| *k == "userName" || *k == "user\\u004eame").count();
+            let in_place = shows_identity(body, "userName", "pb-1a2b3c4d-1@x.test");
+            if named > 1 {
+                prop_assert!(!in_place, "{}", text);
+            } else {
+                prop_assert_eq!(in_place, tree, "{}", text);
+            }
+        }
+    }
 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::http::{CallError, Reply};
 use crate::ledger::{Ledger, RunId};
 use crate::metrics::Registry;
-use crate::probes::condition::{Expect, UserTrace};
+use crate::probes::condition::{Expect, UserTrace, members_for, numeric_version};
 use crate::workload::Step;
 use crate::workload::probes::JobSource;
 use crate::workload::template::Vars;
@@ -351,23 +351,23 @@ pub fn want_observation(
         return;
     }
     let hub = run.probes.as_ref().expect("observed");
-    let job = match hub.job_source() {
-        Some(JobSource::Header(_)) => reply.captured.clone(),
-        Some(JobSource::Pointer(p)) => serde_json::from_slice::<serde_json::Value>(&reply.body)
-            .ok()
-            .and_then(|v| match v.pointer(p) {
+    const VERSION: &str = "/meta/version";
+    // The answer is read once, and only the members these pointers start at (a whole user as a
+    // `serde_json::Value`, read twice, was most of what an observed write cost the journey).
+    let (doc, job) = match hub.job_source() {
+        Some(JobSource::Header(_)) => (members_for(&reply.body, &[VERSION]), reply.captured.clone()),
+        Some(JobSource::Pointer(p)) => {
+            let doc = members_for(&reply.body, &[VERSION, p]);
+            let job = doc.as_ref().and_then(|v| match v.pointer(p) {
                 Some(serde_json::Value::String(s)) => Some(s.clone()),
                 Some(serde_json::Value::Number(n)) => Some(n.to_string()),
                 _ => None,
-            }),
-        None => None,
+            });
+            (doc, job)
+        }
+        None => (members_for(&reply.body, &[VERSION]), None),
     };
-    let version = serde_json::from_slice::<serde_json::Value>(&reply.body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/meta/version")
-                .and_then(crate::probes::condition::numeric_version)
-        });
+    let version = doc.as_ref().and_then(|v| v.pointer(VERSION)).and_then(numeric_version);
     state.observe = Some((expect(), job, version));
 }
 

@@ -146,6 +146,51 @@ impl Trace {
     }
 }
 
+/// The members of a JSON object named by the first segment of each of `pointers`, each read
+/// whole, the others skipped (their syntax still checked): what `Value::pointer` finds for each
+/// of those pointers in the result is what it finds in the whole document, without a tree built
+/// of everything else (a user's names, emails and schemas, for its `/meta/version`). `None`
+/// when `body` is not a JSON object. A member given twice keeps its last value, as a whole
+/// `serde_json::Value` does.
+pub fn members_for(body: &[u8], pointers: &[&str]) -> Option<Value> {
+    let firsts: Vec<String> = pointers
+        .iter()
+        .filter_map(|p| p.strip_prefix('/'))
+        .map(|p| {
+            p.split('/')
+                .next()
+                .unwrap_or_default()
+                .replace("~1", "/")
+                .replace("~0", "~")
+        })
+        .collect();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let kept = serde::de::Deserializer::deserialize_map(&mut de, Kept(&firsts)).ok()?;
+    de.end().ok()?;
+    Some(Value::Object(kept))
+}
+
+/// The visitor of [`members_for`].
+struct Kept<'a>(&'a [String]);
+
+impl<'de> serde::de::Visitor<'de> for Kept<'_> {
+    type Value = serde_json::Map<String, Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut kept = serde_json::Map::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if self.0.iter().any(|k| *k == key) {
+                kept.insert(key.into_owned(), map.next_value()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(kept)
+    }
+}
+
 /// `W/"7"`, `"7"` or `7` → 7.
 pub fn numeric_version(v: &Value) -> Option<u64> {
     match v {
@@ -313,6 +358,27 @@ fn check_found(expect: &Expect, pointers: &Pointers, doc: &Value) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// For each pointer asked for, the pruned document answers what the whole one does; a
+    /// body that is not one JSON object is none.
+    #[test]
+    fn a_pruned_document_answers_its_pointers_as_the_whole_one() {
+        let body = br#"{"schemas":["x"],"id":"7","meta":{"version":"W/\"3\"","created":"t"},"a~b":{"c/d":1},"emails":[{"value":"a@b"}],"id":"8"}"#;
+        let whole: Value = serde_json::from_slice(body).unwrap();
+        let pointers = ["/meta/version", "/id", "/a~0b/c~1d", "/missing", "/emails/0/value"];
+        let pruned = members_for(body, &pointers).unwrap();
+        for p in pointers {
+            assert_eq!(pruned.pointer(p), whole.pointer(p), "{p}");
+        }
+        assert!(pruned.get("schemas").is_none());
+        for refused in [&b"[1]"[..], b"{", b"{} x", b"\"s\"", b""] {
+            assert!(
+                members_for(refused, &pointers).is_none(),
+                "{}",
+                String::from_utf8_lossy(refused)
+            );
+        }
+    }
     use crate::workload::downstream::UrlTemplate;
     use serde_json::json;
 

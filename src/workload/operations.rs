@@ -299,6 +299,15 @@ impl One<'_> {
                     format!("extract `{var}`: that name is already a placeholder"),
                 ));
             }
+            // `{id}`, `{user_name}` and `{group_id}` always name the journey's user and group,
+            // which a SCIM journey reads back before changing them: a value extracted under one
+            // of those names would stand in for what was proven.
+            if ["id", "user_name", "group_id"].contains(&var.as_str()) {
+                return Err(self.at(
+                    from.span(),
+                    format!("extract `{var}`: `{{{var}}}` is the journey's own user or group; name the extracted value otherwise (e.g. `vendor_{var}`)"),
+                ));
+            }
             let e =
                 Extract::parse(from.get_ref()).map_err(|m| self.at(from.span(), format!("extract `{var}`: {m}")))?;
             extract.push((var.clone(), e));

@@ -160,7 +160,10 @@ async fn run(url: &str, steps: &[&str]) -> Option<anyhow::Result<(RunOutcome, Va
         "name = \"gate\"\n[target]\nkind = \"scim\"\nbase_url = \"{url}/scim/v2\"\nauth = {{ kind = \"bearer\", token_file = \"token\" }}\n\
          [load]\nmodel = \"closed\"\nadmins = 1\niterations = 1\n\
          [[journey]]\nname = \"j\"\nsteps = [{steps}]\n\
-         [operations.reset]\nmethod = \"POST\"\npath = \"/Users/{{id}}/reset\"\n"
+         [operations.reset]\nmethod = \"POST\"\npath = \"/Users/{{id}}/reset\"\n\
+         [operations.grant]\nmethod = \"POST\"\npath = \"/Groups/apps/assign\"\nbody = {{ user = \"{{user_name}}\" }}\ncleanup = \"ungrant\"\n\
+         [operations.look]\nmethod = \"GET\"\npath = \"/Users/{{id}}\"\ncleanup = \"ungrant\"\n\
+         [operations.ungrant]\nmethod = \"DELETE\"\npath = \"/Users/{{id}}\"\n"
     );
     let path = dir.path().join("w.toml");
     std::fs::write(&path, &text).unwrap();
@@ -208,6 +211,10 @@ fn journeys() -> impl Strategy<Value = Vec<&'static str>> {
         "delete_group",
         "delete_user",
         "reset",
+        // Custom steps whose cleanup, sent at the end with no read of its own, names the user:
+        // one that changes nothing itself, one that only reads.
+        "grant",
+        "look",
     ]);
     (any::<bool>(), prop::collection::vec(step, 1..5)).prop_map(|(group, rest)| {
         let mut steps = vec!["create_user"];
@@ -311,4 +318,51 @@ async fn a_shared_group_answered_with_a_foreign_id_is_never_used() {
     }
     assert!(touched_victims(&liar).is_empty(), "{:?}", liar.seen.lock());
     assert_eq!(liar.groups.lock().get(VICTIM_GROUP), Some(&victim_group()));
+}
+
+/// A custom step that names no `{id}` itself but leaves a cleanup that deletes `/Users/{id}`:
+/// the cleanup is rendered at the step and sent at the end without a read of its own, so the
+/// step proves the user first (found by the gate's review; before, the victim was deleted and
+/// the run passed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanup_hook_naming_the_user_is_rendered_only_for_a_proven_one() {
+    for steps in [&["create_user", "grant"][..], &["create_user", "look"][..]] {
+        let liar = Arc::new(Liar::new(true, false));
+        let url = serve(liar.clone()).await;
+        let result = run(&url, steps).await.expect("valid workload");
+        assert!(touched_victims(&liar).is_empty(), "{steps:?}: {:?}", liar.seen.lock());
+        assert!(!matches!(result, Ok((RunOutcome::Passed, _))), "{steps:?}");
+        let liar = Arc::new(Liar::new(false, false));
+        let url = serve(liar.clone()).await;
+        let (outcome, summary) = run(&url, steps).await.expect("valid workload").expect("ends");
+        assert_eq!(outcome, RunOutcome::Passed, "{steps:?}: {summary}");
+    }
+}
+
+/// `{id}`, `{user_name}` and `{group_id}` always name the journey's own user and group (the ones
+/// the gate proves): a custom operation cannot extract a value under one of those names and so
+/// stand in for them (found by the gate's review: an extracted `id` made the gate prove the
+/// user and the step delete the group the extraction named).
+#[test]
+fn a_value_extracted_under_the_journeys_own_names_is_refused() {
+    for name in ["id", "user_name", "group_id"] {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "name = \"x\"\n[target]\nkind = \"scim\"\nbase_url = \"http://127.0.0.1:9/scim/v2\"\n\
+             [load]\nmodel = \"closed\"\nadmins = 1\niterations = 1\n\
+             [[journey]]\nname = \"j\"\nsteps = [\"create_user\", \"mkgroup\", \"drop\"]\n\
+             [operations.mkgroup]\nmethod = \"POST\"\npath = \"/Groups\"\nbody = {{ displayName = \"{{run_id}}-g\" }}\nextract = {{ {name} = \"/id\" }}\n\
+             [operations.drop]\nmethod = \"DELETE\"\npath = \"/Groups/{{{name}}}\"\n"
+        );
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, &text).unwrap();
+        let Err(err) = Workload::load(&path, &Default::default()) else {
+            panic!("a value extracted as `{name}` was accepted");
+        };
+        let err = format!("{err:#}");
+        assert!(
+            err.contains(&format!("extract `{name}`")) && err.contains("journey's own"),
+            "{err}"
+        );
+    }
 }

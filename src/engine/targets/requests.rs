@@ -198,7 +198,8 @@ impl<'de> serde::de::Visitor<'de> for Member<'_> {
     }
 }
 
-/// Whether a member's name is the one asked for, compared in place (escapes decoded).
+/// Whether a member's name is the one asked for, compared in place (escapes decoded, ASCII
+/// case aside).
 struct Named<'a>(&'a str);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Named<'_> {
@@ -214,7 +215,9 @@ impl serde::de::Visitor<'_> for Named<'_> {
         f.write_str("a member name")
     }
     fn visit_str<E>(self, s: &str) -> Result<bool, E> {
-        Ok(s == self.0)
+        // SCIM's attribute names are case-insensitive (RFC 7643 §2.1): `UserName` is `userName`,
+        // and the two given together are the name given twice.
+        Ok(s.eq_ignore_ascii_case(self.0))
     }
 }
 
@@ -433,9 +436,9 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// What a whole-tree read decides (the object's member is the string, ASCII case
-        /// aside), read in place: over generated answers, the same verdict, except that a name
-        /// given twice (where a tree keeps the last) shows nothing.
+        /// What a whole-tree read decides (the object's one member of that name, ASCII case
+        /// aside, is the string, ASCII case aside), read in place: over generated answers, the
+        /// same verdict, except that a name given twice (a tree keeps one) shows nothing.
         #[test]
         fn the_identity_read_in_place_is_the_one_a_tree_shows(
             members in prop::collection::vec(
@@ -467,12 +470,19 @@ mod tests {
                 Some(n) if n < text.len() => &text.as_bytes()[..n],
                 _ => text.as_bytes(),
             };
+            // The tree's verdict, names compared as SCIM does (ASCII case aside): one member
+            // named `userName` (however written) holding the name.
             let tree = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {
-                v.as_object()?.get("userName")?.as_str().map(|s| s.eq_ignore_ascii_case("pb-1a2b3c4d-1@x.test"))
+                let named: Vec<_> = v.as_object()?.iter().filter(|(k, _)| k.eq_ignore_ascii_case("userName")).collect();
+                Some(named.len() == 1 && named[0].1.as_str().is_some_and(|s| s.eq_ignore_ascii_case("pb-1a2b3c4d-1@x.test")))
             }) == Some(true);
-            let named = members.iter().filter(|(k, _)| *k == "userName" || *k == "user\\u004eame").count();
+            let named = members
+                .iter()
+                .filter(|(k, _)| matches!(*k, "userName" | "user\\u004eame" | "username"))
+                .count();
             let in_place = shows_identity(body, "userName", "pb-1a2b3c4d-1@x.test");
             if named > 1 {
+                // A tree keeps one of them; read in place, the name given twice shows nothing.
                 prop_assert!(!in_place, "{}", text);
             } else {
                 prop_assert_eq!(in_place, tree, "{}", text);

@@ -62,10 +62,12 @@ pub(super) async fn group_for_change(ctx: &Cx<'_>, state: &mut JourneyState) -> 
     Ok(group.id.clone())
 }
 
-/// Before a custom step that may change what it names (any method but GET, HEAD and OPTIONS):
-/// the user and the group this journey created, when the step names them (`{id}`,
-/// `{group_id}`), are proven first. Users it did not create (pooled, fed) are the workload's to
-/// name, as its validation allows.
+/// Before a custom step: the user and the group this journey created are proven first when the
+/// step, or the cleanup it leaves for later (rendered now, sent at cleanup with no read of its
+/// own), names them (`{id}`, `{group_id}`) in a request that may change something (any method
+/// but GET, HEAD and OPTIONS). Those names always mean the journey's own user and group: no
+/// extracted value may take them (`workload::operations`). Users it did not create (pooled,
+/// fed) are the workload's to name, as its validation allows.
 pub(super) async fn before_custom_step(
     ctx: &Cx<'_>,
     admin: &mut AdminState,
@@ -73,10 +75,12 @@ pub(super) async fn before_custom_step(
     index: usize,
 ) -> Result<(), StepEnd> {
     let op = &ctx.workload.operations[index];
-    if matches!(op.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return Ok(());
-    }
-    let names = op.runtime_names();
+    let undo = op.cleanup.map(|i| &ctx.workload.operations[i]);
+    let names: Vec<&str> = std::iter::once(op)
+        .chain(undo)
+        .filter(|o| !matches!(o.method, Method::GET | Method::HEAD | Method::OPTIONS))
+        .flat_map(|o| o.runtime_names())
+        .collect();
     if names.contains(&"id") && state.user.as_ref().is_some_and(|u| u.owned && !u.proven) {
         user_for_change(ctx, admin, state).await?;
     }

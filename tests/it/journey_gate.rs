@@ -313,7 +313,7 @@ async fn a_shared_group_answered_with_a_foreign_id_is_never_used() {
         .await
         .expect("valid workload");
     match result {
-        Err(e) => assert!(format!("{e:#}").contains("not the run's"), "{e:#}"),
+        Err(e) => assert!(format!("{e:#}").contains("so the run does not use it"), "{e:#}"),
         Ok((outcome, summary)) => assert_ne!(outcome, RunOutcome::Passed, "{summary}"),
     }
     assert!(touched_victims(&liar).is_empty(), "{:?}", liar.seen.lock());

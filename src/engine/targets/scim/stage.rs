@@ -130,6 +130,9 @@ async fn role_groups(
                     "{what}: the target has no group with that displayName (create it, or assign roles by attribute)"
                 )
             })?;
+        // The listing's word is read back as the journeys' gate reads what they create: the
+        // run adds its users to this group.
+        read_back(client, "Groups", id, &role, &what).await?;
         found.insert(role, id.to_string());
     }
     Ok(found)
@@ -195,10 +198,10 @@ async fn create(client: &HttpClient, path: &str, body: String, what: &str) -> an
     Ok((id.to_string(), name.to_string()))
 }
 
-/// What set-up created is used only once a GET of the id its create answered shows the marked
-/// identity it was created with (`requests::shows_identity`, the rule of the journeys' gate
-/// `super::own` and of cleanup): journeys make members of the shared group, and custom steps
-/// may name pooled users.
+/// What set-up created or found is used only once a GET of the id the target answered for it
+/// shows the identity it was created or found with (`requests::shows_identity`, the rule of the
+/// journeys' gate `super::own` and of cleanup): journeys make members of the shared group and
+/// of each role's group, and custom steps may name pooled users.
 async fn read_back(client: &HttpClient, collection: &str, id: &str, identity: &str, what: &str) -> anyhow::Result<()> {
     let path = crate::http::url::member(collection, id)
         .map_err(|why| anyhow::anyhow!("{what}: the target's id {id:?} cannot name a resource: {why}"))?;
@@ -217,7 +220,7 @@ async fn read_back(client: &HttpClient, collection: &str, id: &str, identity: &s
         .is_ok_and(|v| v.get("id").and_then(|i| i.as_str()) == Some(id));
     anyhow::ensure!(
         names_id && shows_identity(&reply.body, attribute, identity),
-        "{what}: a GET of {collection}/{id}, the id its create answered, shows a resource whose {attribute} is not `{identity}`: not the run's, so the run does not use it"
+        "{what}: a GET of {collection}/{id}, the id the target answered for it, shows a resource whose {attribute} is not `{identity}`, so the run does not use it"
     );
     Ok(())
 }

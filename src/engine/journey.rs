@@ -33,6 +33,21 @@ fn delete_begins(ctx: &Ctx, state: &JourneyState, began: Instant) {
     }
 }
 
+/// A user the checks are to follow is proven the run's first (one read, timed as `get_user`,
+/// after the create's own latency was taken): an id a create answered that is somebody else's
+/// is never followed, so no evidence about that account is credited to the run's writes. The
+/// journey's next change then reads it again and fails on it.
+async fn prove_checked(ctx: &Ctx, admin: &mut AdminState, state: &mut JourneyState) {
+    if !state.user.as_ref().is_some_and(|u| u.checked && u.owned) {
+        return;
+    }
+    if !ctx.target.prove_created(&ctx.run, admin, state).await
+        && let Some(u) = state.user.as_mut()
+    {
+        u.checked = false;
+    }
+}
+
 /// Hands a sampled user's acknowledged write to the checks.
 fn follow_with_checks(ctx: &Ctx, step: &Step, state: &mut JourneyState, acked: Instant) {
     let Some(hub) = &ctx.checks else { return };
@@ -108,6 +123,9 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
         match end {
             StepEnd::Done => {
                 ctx.registry.record(series, micros);
+                if matches!(step, Step::CreateUser) && ctx.checks.is_some() {
+                    prove_checked(ctx, admin, &mut state).await;
+                }
                 follow_with_checks(ctx, step, &mut state, t0 + Duration::from_micros(micros));
                 if let (Some(hub), Some((expect, job, version))) = (&ctx.probes, state.observe.take()) {
                     let later = Supersession {

@@ -153,6 +153,11 @@ async fn serve(liar: Arc<Liar>) -> String {
 /// Runs `steps` once against the liar; `None` when the workload is refused as written (a
 /// generated journey that validation rejects), else the outcome and the summary.
 async fn run(url: &str, steps: &[&str]) -> Option<anyhow::Result<(RunOutcome, Value)>> {
+    run_ops(url, steps, "").await
+}
+
+/// As [`run`], with more of the workload (`extra`, TOML sections).
+async fn run_ops(url: &str, steps: &[&str], extra: &str) -> Option<anyhow::Result<(RunOutcome, Value)>> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), "t").unwrap();
     let steps = steps.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
@@ -163,7 +168,7 @@ async fn run(url: &str, steps: &[&str]) -> Option<anyhow::Result<(RunOutcome, Va
          [operations.reset]\nmethod = \"POST\"\npath = \"/Users/{{id}}/reset\"\n\
          [operations.grant]\nmethod = \"POST\"\npath = \"/Groups/apps/assign\"\nbody = {{ user = \"{{user_name}}\" }}\ncleanup = \"ungrant\"\n\
          [operations.look]\nmethod = \"GET\"\npath = \"/Users/{{id}}\"\ncleanup = \"ungrant\"\n\
-         [operations.ungrant]\nmethod = \"DELETE\"\npath = \"/Users/{{id}}\"\n"
+         [operations.ungrant]\nmethod = \"DELETE\"\npath = \"/Users/{{id}}\"\n{extra}"
     );
     let path = dir.path().join("w.toml");
     std::fs::write(&path, &text).unwrap();
@@ -365,4 +370,27 @@ fn a_value_extracted_under_the_journeys_own_names_is_refused() {
             "{err}"
         );
     }
+}
+
+/// The checks follow a created user only once it is proven the run's: a create that answered a
+/// foreign admin's id gets no check reading that admin's audit trail or outbox (evidence about
+/// somebody else's account credited to the run's write, invariant 10). Found by the gate's
+/// review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checks_never_follow_an_id_that_is_not_the_runs() {
+    let liar = Arc::new(Liar::new(true, false));
+    let url = serve(liar.clone()).await;
+    let checks = "[checks]\nkinds = [\"audit\", \"welcome\"]\nsample = 1.0\ntimeout = \"300ms\"\n\
+                  audit_url = \"/audit/{id}/entries\"\noutbox_url = \"/outbox?user_id={id}\"\n";
+    let result = run_ops(&url, &["create_user", "disable_user", "delete_user"], checks)
+        .await
+        .expect("valid workload");
+    assert!(!matches!(result, Ok((RunOutcome::Passed, _))));
+    let seen = liar.seen.lock().clone();
+    let followed: Vec<_> = seen
+        .iter()
+        .filter(|(_, p, _)| p.contains(VICTIM_USER) && !p.starts_with("/scim/v2/Users/"))
+        .collect();
+    assert!(followed.is_empty(), "{followed:?}");
+    assert!(touched_victims(&liar).is_empty(), "{seen:?}");
 }

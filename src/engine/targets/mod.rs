@@ -134,6 +134,17 @@ impl ResolvedTarget {
         }
     }
 
+    /// Whether the user the journey just created is the run's, proven by the target's own read
+    /// where its create answered an id (SCIM: `scim::own`), before the checks follow it: their
+    /// evidence about somebody else's id is no evidence about the run's write (invariant 10).
+    /// A directory's DN is the run's by construction.
+    pub async fn prove_created(&self, run: &Run, admin: &mut AdminState, state: &mut JourneyState) -> bool {
+        match self {
+            ResolvedTarget::Scim(t) => t.prove_created(run, admin, state).await,
+            ResolvedTarget::Http(_) | ResolvedTarget::Ldap(_) | ResolvedTarget::Other(_) => true,
+        }
+    }
+
     /// What the journeys need before the load (users and groups created, existing ones found).
     pub async fn stage(
         &self,

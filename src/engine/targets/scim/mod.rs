@@ -103,6 +103,16 @@ impl Scim {
         steps::execute(&cx, admin, step, state, series).await
     }
 
+    /// See `ResolvedTarget::prove_created`.
+    pub async fn prove_created(&self, run: &Run, admin: &mut AdminState, state: &mut JourneyState) -> bool {
+        let cx = Cx {
+            run,
+            client: &self.http.client,
+            http: &self.http,
+        };
+        own::user_for_change(&cx, admin, state).await.is_ok()
+    }
+
     pub async fn stage(
         &self,
         workload: &Workload,

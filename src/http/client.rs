@@ -244,6 +244,12 @@ impl HttpClient {
         &self.origin
     }
 
+    /// Whether this client's base is its origin's root: a path it is given (`/x`) then names
+    /// `/x` on the origin, as the absolute URL would, without parsing one.
+    pub fn at_root(&self) -> bool {
+        self.base_path.is_empty()
+    }
+
     pub fn base(&self) -> &str {
         &self.base
     }
@@ -639,13 +645,23 @@ impl Reply {
 /// Percent-encodes a query-string value (RFC 3986 unreserved characters pass).
 pub fn encode_query(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
+    encode_query_into(s, &mut out);
+    out
+}
+
+/// [`encode_query`], appended to `out` (no string per escaped byte).
+pub fn encode_query_into(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in s.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
+            _ => {
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
         }
     }
-    out
 }
 
 #[cfg(test)]

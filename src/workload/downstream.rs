@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::auth::{self, Credentials};
 use super::error::{At, Source, WorkloadError};
 use crate::http::Secret;
-use crate::http::client::encode_query;
+use crate::http::client::encode_query_into;
 
 /// A read URL with `{id}` and `{userName}` placeholders, origin-relative or absolute.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,16 +66,25 @@ impl UrlTemplate {
     /// passes a query encoding unchanged and would name the collection's parent).
     pub fn render(&self, id: &str, user_name: &str) -> Option<String> {
         // Everything but RFC 3986's unreserved characters is escaped: right in a path segment
-        // and in a query value alike.
-        let id = match self.text.contains("{id}") {
-            true => crate::http::url::segment(id).ok()?.to_string(),
-            false => String::new(),
-        };
-        Some(
-            self.text
-                .replace("{id}", &id)
-                .replace("{userName}", &encode_query(user_name)),
-        )
+        // and in a query value alike. One pass, one string (a probe renders one for each read).
+        let mut out = String::with_capacity(self.text.len() + id.len() + 3 * user_name.len());
+        let mut rest = self.text.as_str();
+        while let Some(at) = rest.find('{') {
+            out.push_str(&rest[..at]);
+            let tail = &rest[at..];
+            rest = if let Some(after) = tail.strip_prefix("{id}") {
+                out.push_str(crate::http::url::segment(id).ok()?.as_str());
+                after
+            } else if let Some(after) = tail.strip_prefix("{userName}") {
+                encode_query_into(user_name, &mut out);
+                after
+            } else {
+                out.push('{');
+                &tail[1..]
+            };
+        }
+        out.push_str(rest);
+        Some(out)
     }
 
     /// The query parameter that holds the placeholders, when only it does (`filter=userName eq
@@ -306,6 +315,26 @@ impl ServiceAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The one-pass rendering is the rendering of each placeholder replaced in turn (what
+        /// it was), for any template text, id and name; an id that cannot be one segment
+        /// renders nothing where the template names it.
+        #[test]
+        fn one_pass_renders_what_replacing_each_placeholder_did(
+            text in "(/[a-z]{1,4}|\\{id\\}|\\{userName\\}|\\{|\\}|\\?q=|&){0,8}",
+            id in "[a-z0-9./%{}-]{0,6}",
+            name in "[a-zA-Z0-9@+ {}\"-]{0,8}",
+        ) {
+            let t = UrlTemplate { text: text.clone() };
+            let replaced = match text.contains("{id}") {
+                true => crate::http::url::segment(&id).ok().map(|s| s.to_string()),
+                false => Some(String::new()),
+            }
+            .map(|seg| text.replace("{id}", &seg).replace("{userName}", &crate::http::client::encode_query(&name)));
+            proptest::prop_assert_eq!(t.render(&id, &name), replaced);
+        }
+    }
 
     #[test]
     fn placeholders_are_encoded_for_their_part_of_the_url() {

@@ -32,8 +32,17 @@ impl HttpGet {
     }
 
     /// `None` when the user's id cannot be one path segment: that user is not observed here.
+    /// A path the workload wrote (`/linked/crm/Users/{id}`) goes as it is to a client based at
+    /// its origin's root, the same request and the same credential decision as the absolute
+    /// URL, which each read parsed again.
     fn url_for(&self, who: Who) -> Option<String> {
-        Some(absolute(&self.client, self.url.render(who.id, who.user_name)?))
+        let url = self.url.render(who.id, who.user_name)?;
+        Some(
+            match url.starts_with('/') && !url.starts_with("//") && self.client.at_root() {
+                true => url,
+                false => absolute(&self.client, url),
+            },
+        )
     }
 
     async fn fetch(&self, who: Who<'_>, memo: &mut Memo, stop: &CancellationToken) -> Fetch {

@@ -153,19 +153,62 @@ impl Trace {
 /// when `body` is not a JSON object. A member given twice keeps its last value, as a whole
 /// `serde_json::Value` does.
 pub fn members_for(body: &[u8], pointers: &[&str]) -> Option<Value> {
-    let firsts: Vec<String> = pointers
-        .iter()
-        .filter_map(|p| p.strip_prefix('/'))
-        .map(|p| {
-            p.split('/')
+    members_named(body, &first_members(pointers.iter().copied()))
+}
+
+/// The member names the first segments of `pointers` name (`/meta/version` → `meta`), for
+/// [`members_named`]; a pointer to the whole document (`""`) keeps every member.
+pub fn first_members<'a>(pointers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    pointers
+        .into_iter()
+        .map(|p| match p.strip_prefix('/') {
+            Some(p) => p
+                .split('/')
                 .next()
                 .unwrap_or_default()
                 .replace("~1", "/")
-                .replace("~0", "~")
+                .replace("~0", "~"),
+            None => WHOLE.to_string(),
         })
-        .collect();
+        .collect()
+}
+
+/// Every member of a service's answer the probes read for `probe`: the identity a view is
+/// judged by (`id`, `userName`, or a query's list), the version that tells a later write's state
+/// (`meta`), the attributes the conditions compare, and the service's change time. One place,
+/// beside the readers (`read_view`, [`check_or_later`], [`changed_at`]): a pointer they follow that is
+/// missing here would read as absent.
+pub fn read_members(probe: &crate::workload::probes::SyncProbe) -> Vec<String> {
+    members_read(
+        &probe.find,
+        &probe.pointers,
+        probe.changed_at.as_ref().map(|c| c.pointer.as_str()),
+    )
+}
+
+/// [`read_members`] of a service found by `find`, its attributes at `pointers`, its change
+/// time at `changed_at`.
+fn members_read(find: &Find, pointers: &Pointers, changed_at: Option<&str>) -> Vec<String> {
+    let list = match find {
+        Find::ById(_) => "/id",
+        Find::Query { list, .. } => list.as_str(),
+    };
+    let p = pointers;
+    let read = ["/id", "/userName", "/meta/version", list, &p.active, &p.roles, &p.title];
+    first_members(read.into_iter().chain(changed_at))
+}
+
+/// In [`first_members`]'s list: every member is kept. (A key spelled so is kept as well: it is
+/// kept either way.)
+const WHOLE: &str = "\u{0}whole";
+
+/// [`members_for`] with the member names already taken from the pointers.
+pub fn members_named(body: &[u8], names: &[String]) -> Option<Value> {
+    if names.iter().any(|n| n == WHOLE) {
+        return serde_json::from_slice::<Value>(body).ok().filter(Value::is_object);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let kept = serde::de::Deserializer::deserialize_map(&mut de, Kept(&firsts)).ok()?;
+    let kept = serde::de::Deserializer::deserialize_map(&mut de, Kept(names)).ok()?;
     de.end().ok()?;
     Some(Value::Object(kept))
 }
@@ -290,6 +333,8 @@ pub struct Reading {
     pub status: u16,
     raw: bytes::Bytes,
     parsed: std::sync::OnceLock<Option<Value>>,
+    /// The only members its readers look at (see [`Reading::keeping`]).
+    keep: Option<std::sync::Arc<[String]>>,
 }
 
 impl Reading {
@@ -298,12 +343,26 @@ impl Reading {
             status,
             raw,
             parsed: std::sync::OnceLock::new(),
+            keep: None,
         }
     }
+
+    /// A reading whose document is a JSON object of which only the members `keep` names are
+    /// read ([`members_named`]): every pointer its readers follow starts at one of them.
+    pub fn keeping(status: u16, raw: bytes::Bytes, keep: std::sync::Arc<[String]>) -> Self {
+        Self {
+            keep: Some(keep),
+            ..Self::new(status, raw)
+        }
+    }
+
     /// The answer's JSON document, when it is one.
     pub fn json(&self) -> Option<&Value> {
         self.parsed
-            .get_or_init(|| serde_json::from_slice(&self.raw).ok())
+            .get_or_init(|| match &self.keep {
+                Some(names) => members_named(&self.raw, names),
+                None => serde_json::from_slice(&self.raw).ok(),
+            })
             .as_ref()
     }
 }
@@ -404,25 +463,42 @@ mod tests {
         }
     }
 
-    /// One answer, judged with nothing later written and the user seen before.
+    /// One answer, judged with nothing later written and the user seen before; judged the
+    /// same whether the whole answer is read or only the members the probes read
+    /// (`read_members`), so every test of a condition checks that list as well.
     fn check(find: &Find, expect: &Expect, pointers: &Pointers, status: u16, body: &[u8]) -> Check {
-        let seen = std::sync::atomic::AtomicBool::new(true);
-        check_or_later(
-            expect,
-            find,
-            WHO,
-            pointers,
-            &Supersession::default(),
-            There {
-                seen: &seen,
-                absence_settled: false,
-            },
-            &reading(status, body),
-        )
+        let judge = |reading: &Reading| {
+            let seen = std::sync::atomic::AtomicBool::new(true);
+            check_or_later(
+                expect,
+                find,
+                WHO,
+                pointers,
+                &Supersession::default(),
+                There {
+                    seen: &seen,
+                    absence_settled: false,
+                },
+                reading,
+            )
+        };
+        let whole = judge(&Reading::new(status, bytes::Bytes::copy_from_slice(body)));
+        let keep = members_read(find, pointers, Some("/meta/lastModified"));
+        let pruned = judge(&Reading::keeping(
+            status,
+            bytes::Bytes::copy_from_slice(body),
+            keep.into(),
+        ));
+        assert_eq!(whole, pruned, "{}", String::from_utf8_lossy(body));
+        whole
     }
 
+    /// An answer read as the probes read it: only the members they read with the default
+    /// pointers, by id or by query (`read_members`), so the tests judge that list too.
     fn reading(status: u16, body: &[u8]) -> Reading {
-        Reading::new(status, bytes::Bytes::copy_from_slice(body))
+        let mut keep = members_read(&by_id(), &P, None);
+        keep.extend(members_read(&by_query(), &P, None));
+        Reading::keeping(status, bytes::Bytes::copy_from_slice(body), keep.into())
     }
 
     fn user(extra: Value) -> Value {

@@ -141,11 +141,13 @@ pub fn absolute(client: &HttpClient, url: String) -> String {
 }
 
 /// One GET of `url` (the caller has counted it). With `etag`, the GET is conditional on the tag
-/// kept there, and the answer's tag (the client captures `ETag`) replaces it.
+/// kept there, and the answer's tag (the client captures `ETag`) replaces it. With `keep`, the
+/// answer's document is read for those members only (`Reading::keeping`).
 pub async fn get(
     client: &HttpClient,
     url: &str,
     etag: Option<&mut Option<HeaderValue>>,
+    keep: Option<&Arc<[String]>>,
     stop: &CancellationToken,
 ) -> Fetch {
     let sent = Instant::now();
@@ -164,8 +166,12 @@ pub async fn get(
             if let Some(etag) = etag {
                 *etag = r.captured.as_deref().and_then(|t| HeaderValue::from_str(t).ok());
             }
+            let reading = match keep {
+                Some(keep) => Reading::keeping(r.status.as_u16(), r.body, keep.clone()),
+                None => Reading::new(r.status.as_u16(), r.body),
+            };
             Fetch::Answer {
-                reading: Arc::new(Reading::new(r.status.as_u16(), r.body)),
+                reading: Arc::new(reading),
                 sent,
                 arrived: Instant::now(),
             }

@@ -17,15 +17,19 @@ pub struct HttpGet {
     /// The service's own client, which keeps each answer's `ETag` (see [`HttpClient::capturing`]).
     client: Arc<HttpClient>,
     url: UrlTemplate,
+    /// The members of an answer that the conditions read (`condition::first_members`).
+    keep: Arc<[String]>,
     budget: Option<Budget>,
     requests: AtomicU64,
 }
 
 impl HttpGet {
-    pub fn new(client: Arc<HttpClient>, url: UrlTemplate, budget: Option<f64>) -> HttpGet {
+    /// `keep`: every member of an answer a condition, a view or a change time is read from.
+    pub fn new(client: Arc<HttpClient>, url: UrlTemplate, budget: Option<f64>, keep: Vec<String>) -> HttpGet {
         HttpGet {
             client,
             url,
+            keep: keep.into(),
             budget: budget.map(Budget::per_second),
             requests: AtomicU64::new(0),
         }
@@ -53,7 +57,7 @@ impl HttpGet {
             return Fetch::NoJob;
         };
         self.requests.fetch_add(1, Ordering::Relaxed);
-        get(&self.client, &url, Some(&mut memo.etag), stop).await
+        get(&self.client, &url, Some(&mut memo.etag), Some(&self.keep), stop).await
     }
 
     /// One plain GET once the run is over, counted as every read is (the report tells the run's

@@ -49,7 +49,7 @@ impl JobStatus {
             return Fetch::NoJob;
         };
         self.requests.fetch_add(1, Ordering::Relaxed);
-        get(&self.target, &url, None, stop).await
+        get(&self.target, &url, None, None, stop).await
     }
 }
 

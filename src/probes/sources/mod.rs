@@ -59,7 +59,12 @@ pub async fn service(
         }
         (None, None) => {
             let client = http::service_client(probe, target, stop).await?;
-            Arc::new(http_get::HttpGet::new(client, probe.find.url().clone(), probe.budget))
+            Arc::new(http_get::HttpGet::new(
+                client,
+                probe.find.url().clone(),
+                probe.budget,
+                crate::probes::condition::read_members(probe),
+            ))
         }
     };
     Ok(match probe.observe {

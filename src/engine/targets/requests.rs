@@ -163,61 +163,99 @@ enum Deleted {
 /// `serde_json::Value` cost a journey more than its own requests' parsing). An answer naming
 /// `attribute` twice shows nothing.
 pub fn shows_identity(body: &[u8], attribute: &str, value: &str) -> bool {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let shown = serde::de::DeserializeSeed::deserialize(Member(attribute), &mut de).and_then(|v| de.end().map(|()| v));
-    matches!(shown, Ok(Some(serde_json::Value::String(s))) if s.eq_ignore_ascii_case(value))
+    read_identity(body, attribute).is_some_and(|(_, shown)| shown.is_some_and(|s| s.eq_ignore_ascii_case(value)))
 }
 
-/// The value of one member of a JSON object, the others skipped ([`shows_identity`]).
-struct Member<'a>(&'a str);
+/// [`shows_identity`] of an answer about `id`: the answer also names `id` (its `id` member, a
+/// string given once, as `scim::wire::Identified` reads it). One pass over the answer for both.
+pub fn shows_identity_of(body: &[u8], id: &str, attribute: &str, value: &str) -> bool {
+    read_identity(body, attribute).is_some_and(|(answered, shown)| {
+        answered.as_deref() == Some(id) && shown.is_some_and(|s| s.eq_ignore_ascii_case(value))
+    })
+}
 
-impl<'de> serde::de::DeserializeSeed<'de> for Member<'_> {
-    type Value = Option<serde_json::Value>;
+/// The answer's `id` and `attribute`, each when it is a string; `None` when the answer is not
+/// one JSON object, or names either twice (`attribute` ASCII case aside).
+fn read_identity(body: &[u8], attribute: &str) -> Option<(Option<String>, Option<String>)> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let read = serde::de::DeserializeSeed::deserialize(Members(attribute), &mut de).ok()?;
+    de.end().ok()?;
+    Some(read)
+}
+
+/// The `id` and one named member of a JSON object, the others skipped ([`read_identity`]).
+struct Members<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Members<'_> {
+    type Value = (Option<String>, Option<String>);
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for Member<'_> {
-    type Value = Option<serde_json::Value>;
+impl<'de> serde::de::Visitor<'de> for Members<'_> {
+    type Value = (Option<String>, Option<String>);
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a resource (a JSON object)")
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(is) = map.next_key_seed(Named(self.0))? {
-            if !is {
-                map.next_value::<serde::de::IgnoredAny>()?;
-            } else if found.is_some() {
-                return Err(serde::de::Error::duplicate_field("the identity"));
-            } else {
-                found = Some(map.next_value()?);
+        let (mut id, mut shown) = (None, None);
+        while let Some(key) = map.next_key_seed(Named(self.0))? {
+            let slot = match key {
+                Key::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
+                }
+                Key::Id => &mut id,
+                Key::Asked => &mut shown,
+            };
+            if slot.is_some() {
+                return Err(serde::de::Error::custom("a member given twice"));
             }
+            // Any JSON value is read (so the answer's syntax is checked); only a string counts.
+            let value: serde_json::Value = map.next_value()?;
+            *slot = Some(match value {
+                serde_json::Value::String(s) => Some(s),
+                _ => None,
+            });
         }
-        Ok(found)
+        Ok((id.flatten(), shown.flatten()))
     }
 }
 
-/// Whether a member's name is the one asked for, compared in place (escapes decoded, ASCII
-/// case aside).
+/// Which member a name is ([`Named`]).
+enum Key {
+    Id,
+    Asked,
+    Other,
+}
+
+/// A member's name, compared in place (escapes decoded): the asked one ASCII case aside,
+/// `id` exactly.
 struct Named<'a>(&'a str);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Named<'_> {
-    type Value = bool;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+    type Value = Key;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
         d.deserialize_identifier(self)
     }
 }
 
 impl serde::de::Visitor<'_> for Named<'_> {
-    type Value = bool;
+    type Value = Key;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a member name")
     }
-    fn visit_str<E>(self, s: &str) -> Result<bool, E> {
+    fn visit_str<E>(self, s: &str) -> Result<Key, E> {
         // SCIM's attribute names are case-insensitive (RFC 7643 §2.1): `UserName` is `userName`,
         // and the two given together are the name given twice.
-        Ok(s.eq_ignore_ascii_case(self.0))
+        Ok(if s.eq_ignore_ascii_case(self.0) {
+            Key::Asked
+        } else if s == "id" {
+            Key::Id
+        } else {
+            Key::Other
+        })
     }
 }
 
@@ -481,8 +519,10 @@ mod tests {
                 .filter(|(k, _)| matches!(*k, "userName" | "user\\u004eame" | "username"))
                 .count();
             let in_place = shows_identity(body, "userName", "pb-1a2b3c4d-1@x.test");
-            if named > 1 {
-                // A tree keeps one of them; read in place, the name given twice shows nothing.
+            let ids = members.iter().filter(|(k, _)| *k == "id").count();
+            if named > 1 || ids > 1 {
+                // A tree keeps one of them; read in place, a member given twice (the name, or
+                // the `id` read beside it) shows nothing.
                 prop_assert!(!in_place, "{}", text);
             } else {
                 prop_assert_eq!(in_place, tree, "{}", text);

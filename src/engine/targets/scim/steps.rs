@@ -238,11 +238,15 @@ async fn get_user(
     let u = user(ctx, admin, state)?;
     let id = u.id.as_deref().ok_or_else(no_id)?;
     let reply = send(ctx, series, Method::GET, &member("Users", id)?, None, &[200]).await?;
+    if u.owned && !u.proven {
+        // The gate's read: its answer judged once, for its id and the user's name.
+        return own::read_proves(u, &reply.body);
+    }
     let r: Identified = parse(&reply.body)?;
     if r.id.as_deref() != Some(id) {
         return Err(payload(format!("GET /Users/{id} answered id {:?}", r.id)));
     }
-    own::read_proves(u, &reply.body)
+    Ok(())
 }
 
 async fn find_user(

@@ -10,7 +10,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use super::context::Ctx;
-use super::state::{AdminState, JourneyState, StepEnd};
+use super::state::{AdminState, CurrentUser, JourneyState, StepEnd};
 use crate::ledger::Created;
 use crate::probes::Write;
 use crate::probes::condition::Supersession;
@@ -33,18 +33,22 @@ fn delete_begins(ctx: &Ctx, state: &JourneyState, began: Instant) {
     }
 }
 
-/// A user the checks are to follow is proven the run's first (one read, timed as `get_user`,
-/// after the create's own latency was taken): an id a create answered that is somebody else's
-/// is never followed, so no evidence about that account is credited to the run's writes. The
-/// journey's next change then reads it again and fails on it.
-async fn prove_checked(ctx: &Ctx, admin: &mut AdminState, state: &mut JourneyState) {
-    if !state.user.as_ref().is_some_and(|u| u.checked && u.owned) {
+/// A user the checks or the probes are to follow is proven the run's first (one read, timed as
+/// `get_user`, after the create's own latency was taken): an id a create answered that is
+/// somebody else's is never followed, so no evidence about that account (a login, an audit
+/// entry, a downstream record) is credited to the run's writes. The journey's next change then
+/// reads it again and fails on it.
+async fn prove_followed(ctx: &Ctx, admin: &mut AdminState, state: &mut JourneyState) {
+    let followed = |u: &CurrentUser| u.owned && ((u.checked && ctx.checks.is_some()) || u.probed.is_some());
+    if !state.user.as_ref().is_some_and(followed) {
         return;
     }
     if !ctx.target.prove_created(&ctx.run, admin, state).await
         && let Some(u) = state.user.as_mut()
     {
         u.checked = false;
+        u.probed = None;
+        state.observe = None;
     }
 }
 
@@ -123,8 +127,8 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
         match end {
             StepEnd::Done => {
                 ctx.registry.record(series, micros);
-                if matches!(step, Step::CreateUser) && ctx.checks.is_some() {
-                    prove_checked(ctx, admin, &mut state).await;
+                if matches!(step, Step::CreateUser) {
+                    prove_followed(ctx, admin, &mut state).await;
                 }
                 follow_with_checks(ctx, step, &mut state, t0 + Duration::from_micros(micros));
                 if let (Some(hub), Some((expect, job, version))) = (&ctx.probes, state.observe.take()) {

@@ -109,6 +109,25 @@ pub fn check_custom_steps(
             match step {
                 Step::Custom { index, name } => {
                     let op = &ops[*index];
+                    // A user the journey did not create (pooled, fed) is only read: a step, or
+                    // the cleanup it leaves, that may change what names that user is refused,
+                    // as the built-in changes are (`check_users`).
+                    let changes_borrowed = !known.contains(&"user")
+                        && std::iter::once(op)
+                            .chain(op.cleanup.map(|i| &ops[i]))
+                            .filter(|o| {
+                                !matches!(
+                                    o.method,
+                                    ::http::Method::GET | ::http::Method::HEAD | ::http::Method::OPTIONS
+                                )
+                            })
+                            .any(|o| o.runtime_names().iter().any(|n| matches!(*n, "id" | "user_name")));
+                    if changes_borrowed {
+                        return Err(src.error(
+                            None,
+                            format!("journey `{}`: step `{name}` (or its cleanup) is not a GET and names `{{id}}` or `{{user_name}}` before the journey creates a user: a journey changes only users it created (pooled and fed users are for reads); put `create_user` first", j.name),
+                        ));
+                    }
                     for n in op.runtime_names() {
                         let user_ok = matches!(n, "id" | "user_name") && (pooled || known.contains(&"user"));
                         let group_ok = n == "group_id" && known.contains(&"group");

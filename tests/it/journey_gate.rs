@@ -34,6 +34,8 @@ struct Liar {
     /// Creates of users (groups) answer the victim's id instead of the new resource's.
     user_lie: bool,
     group_lie: bool,
+    /// A filter on Users answers the victim, whatever it asked for.
+    filter_lie: bool,
     next: Mutex<u64>,
     /// Every request: method, path, body.
     seen: Mutex<Vec<(String, String, String)>>,
@@ -85,6 +87,13 @@ async fn answer(State(liar): State<Arc<Liar>>, req: Request) -> Response {
         path.clone(),
         String::from_utf8_lossy(&body).into_owned(),
     ));
+    // A downstream that mirrors the target's users by id (what a sync probe reads).
+    if let Some(id) = path.strip_prefix("/linked/crm/Users/") {
+        return match liar.users.lock().get(id) {
+            Some(v) => axum::Json(v.clone()).into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        };
+    }
     let (collection, id) = match path.strip_prefix("/scim/v2/") {
         Some(rest) => match rest.split_once('/') {
             Some((c, id)) => (c.to_string(), Some(id.to_string())),
@@ -114,6 +123,7 @@ async fn answer(State(liar): State<Arc<Liar>>, req: Request) -> Response {
             }
             (StatusCode::CREATED, axum::Json(made)).into_response()
         }
+        ("GET", None) if liar.filter_lie && collection == "Users" => scim_list(vec![victim_user()]).into_response(),
         ("GET", None) => scim_list(marked(&store.lock(), attribute)).into_response(),
         (_, Some(id)) if id.contains('/') => {
             // A custom step's sub-resource (`/Users/{id}/reset`): answered, and recorded above.
@@ -392,5 +402,72 @@ async fn the_checks_never_follow_an_id_that_is_not_the_runs() {
         .filter(|(_, p, _)| p.contains(VICTIM_USER) && !p.starts_with("/scim/v2/Users/"))
         .collect();
     assert!(followed.is_empty(), "{followed:?}");
+    assert!(touched_victims(&liar).is_empty(), "{seen:?}");
+}
+
+/// The probes, like the checks, follow a created user only once it is proven the run's: a
+/// create that answered a foreign admin's id gets no sync probe reading that admin's record
+/// downstream and crediting it as the run's create arriving there. Found by the gate's second
+/// review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probes_never_follow_an_id_that_is_not_the_runs() {
+    let probes = "[probes]\nsample = 1.0\nmax_share = 1.0\ntimeout = \"500ms\"\n\
+                  poll = { initial = \"5ms\", max = \"50ms\", factor = 1.5 }\n\
+                  [[probes.sync]]\nservice = \"crm\"\nurl = \"/linked/crm/Users/{id}\"\n";
+    for lie in [true, false] {
+        let liar = Arc::new(Liar::new(lie, false));
+        let url = serve(liar.clone()).await;
+        let (_, summary) = run_ops(&url, &["create_user", "delete_user"], probes)
+            .await
+            .expect("valid workload")
+            .expect("the run ends");
+        let seen = liar.seen.lock().clone();
+        let followed: Vec<_> = seen
+            .iter()
+            .filter(|(_, p, _)| p.starts_with("/linked/") && p.contains(VICTIM_USER))
+            .collect();
+        assert!(
+            followed.is_empty(),
+            "the probe read the victim: {followed:?}\n{summary}"
+        );
+        // The honest run is followed downstream: the lying one is not, rather than not at all.
+        let read_downstream = seen
+            .iter()
+            .any(|(_, p, _)| p.starts_with("/linked/crm/Users/") && !p.ends_with("preflight-nobody"));
+        assert_eq!(read_downstream, !lie, "{seen:?}");
+    }
+}
+
+/// A fed user's id is the one the filter answers for that userName, never the first resource
+/// of whatever the filter answered; and a step that may change a user the journey did not
+/// create (here a custom DELETE of `{id}`) is refused when the workload is read, as the
+/// built-in changes are. Found by the gate's second review (the victim was deleted and the run
+/// passed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fed_user_is_only_read_and_only_by_its_own_name() {
+    let mut liar = Liar::new(false, false);
+    liar.filter_lie = true;
+    let liar = Arc::new(liar);
+    let url = serve(liar.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("users.csv");
+    std::fs::write(&csv, "userName\nalice@corp.test\n").unwrap();
+    let feeder = format!("[users]\nfeeder = \"{}\"\n", csv.display());
+    assert!(
+        run_ops(&url, &["find_user", "ungrant"], &feeder).await.is_none(),
+        "a custom DELETE of a fed user was accepted"
+    );
+    assert!(
+        run_ops(&url, &["find_user", "look"], &feeder).await.is_none(),
+        "nor through a cleanup"
+    );
+    let (outcome, summary) = run_ops(&url, &["find_user", "get_user"], &feeder)
+        .await
+        .expect("reads of a fed user are valid")
+        .expect("the run ends");
+    assert_ne!(outcome, RunOutcome::Passed, "{summary}");
+    assert!(summary["failures"].to_string().contains("found no user"), "{summary}");
+    let seen = liar.seen.lock().clone();
+    assert!(!seen.iter().any(|(_, p, _)| p.ends_with(VICTIM_USER)), "{seen:?}");
     assert!(touched_victims(&liar).is_empty(), "{seen:?}");
 }

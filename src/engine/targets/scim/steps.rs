@@ -260,7 +260,14 @@ async fn find_user(
     let path = format!("/Users?filter={}", encode_query(&filter));
     let reply = send(ctx, series, Method::GET, &path, None, &[200]).await?;
     let list: ListResponse = parse(&reply.body)?;
-    match list.resources.first().and_then(|r| r.id.as_deref()) {
+    // The user named so, not whatever the filter answered first: a filter the target does not
+    // honour (or answers with somebody else) must not lend the journey another user's id.
+    let named = list.resources.iter().find(|r| {
+        r.user_name
+            .as_deref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(&u.user_name))
+    });
+    match named.and_then(|r| r.id.as_deref()) {
         Some(id) if list.total_results.unwrap_or(1) >= 1 => {
             if u.id.is_none() {
                 u.id = Some(id.to_string());

@@ -74,6 +74,12 @@ pub(super) async fn before_custom_step(
     state: &mut JourneyState,
     index: usize,
 ) -> Result<(), StepEnd> {
+    let user_unproven = state.user.as_ref().is_some_and(|u| u.owned && !u.proven);
+    let group_unproven = state.group.as_ref().is_some_and(|g| g.owned && !g.proven);
+    if !(user_unproven || group_unproven) {
+        // Once proven, a custom step costs no look at its names.
+        return Ok(());
+    }
     let op = &ctx.workload.operations[index];
     let undo = op.cleanup.map(|i| &ctx.workload.operations[i]);
     let names: Vec<&str> = std::iter::once(op)
@@ -81,10 +87,10 @@ pub(super) async fn before_custom_step(
         .filter(|o| !matches!(o.method, Method::GET | Method::HEAD | Method::OPTIONS))
         .flat_map(|o| o.runtime_names())
         .collect();
-    if names.contains(&"id") && state.user.as_ref().is_some_and(|u| u.owned && !u.proven) {
+    if user_unproven && names.contains(&"id") {
         user_for_change(ctx, admin, state).await?;
     }
-    if names.contains(&"group_id") && state.group.as_ref().is_some_and(|g| g.owned && !g.proven) {
+    if group_unproven && names.contains(&"group_id") {
         group_for_change(ctx, state).await?;
     }
     Ok(())

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::schemas;
 use crate::engine::state::{PooledUser, Staged, assigned_roles};
-use crate::engine::targets::requests::shows_identity;
+use crate::engine::targets::requests::shows_identity_of;
 use crate::http::HttpClient;
 use crate::ledger::{Created, Ledger, RunId};
 use crate::workload::template::Vars;
@@ -191,10 +191,9 @@ async fn create(client: &HttpClient, path: &str, body: String, what: &str) -> an
     let id = v["id"]
         .as_str()
         .with_context(|| format!("{what}: the created resource has no id"))?;
-    // The identity the ledger's marker is read in (invariant 4): a user's `userName`, a group's
-    // `displayName`, never the other (a group answered with a marked `userName` is not ours).
-    let identity = if path == "/Groups" { "displayName" } else { "userName" };
-    let name = v[identity].as_str().unwrap_or_default();
+    let name = v[identity_attribute(path.trim_start_matches('/'))]
+        .as_str()
+        .unwrap_or_default();
     Ok((id.to_string(), name.to_string()))
 }
 
@@ -211,18 +210,23 @@ async fn read_back(client: &HttpClient, collection: &str, id: &str, identity: &s
         .map_err(|e| anyhow::anyhow!("{what}: reading {collection}/{id} back: {e}"))?
         .expect(&[200])
         .map_err(|e| anyhow::anyhow!("{what}: reading {collection}/{id} back: {e}"))?;
-    let attribute = if collection == "Groups" {
-        "displayName"
-    } else {
-        "userName"
-    };
-    let names_id = serde_json::from_slice::<serde_json::Value>(&reply.body)
-        .is_ok_and(|v| v.get("id").and_then(|i| i.as_str()) == Some(id));
+    let attribute = identity_attribute(collection);
     anyhow::ensure!(
-        names_id && shows_identity(&reply.body, attribute, identity),
+        shows_identity_of(&reply.body, id, attribute, identity),
         "{what}: a GET of {collection}/{id}, the id the target answered for it, shows a resource whose {attribute} is not `{identity}`, so the run does not use it"
     );
     Ok(())
+}
+
+/// The identity the ledger's marker is read in (invariant 4) for a resource of `collection`: a
+/// user's `userName`, a group's `displayName`, never the other (a group answered with a marked
+/// `userName` is not ours).
+fn identity_attribute(collection: &str) -> &'static str {
+    if collection == "Groups" {
+        "displayName"
+    } else {
+        "userName"
+    }
 }
 
 /// A journey adds members before (or without) creating a group of its own.

@@ -114,6 +114,18 @@ pub struct UndoRequest {
     pub body: Option<String>,
     /// Statuses that mean done (empty: any 2xx).
     pub expect: Vec<u16>,
+    /// How what it undoes is proven the run's again before it is sent (the creating operation's
+    /// `owns`, rendered when it ran); `None` when the hook names nothing the create extracted.
+    pub proof: Option<HookProof>,
+}
+
+/// A GET of `read` whose answer must show a name carrying `marker` at the JSON pointer
+/// `identity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookProof {
+    pub read: String,
+    pub identity: String,
+    pub marker: RunId,
 }
 
 impl Created {

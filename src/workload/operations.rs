@@ -36,6 +36,32 @@ pub struct OperationWire {
     /// The custom operation that undoes this one at cleanup, unless the journey runs it.
     #[serde(default)]
     pub cleanup: Option<Spanned<String>>,
+    /// How the resource whose values this operation extracts is proven the run's before
+    /// anything changes it (invariant 4).
+    #[serde(default)]
+    pub owns: Option<Spanned<OwnsWire>>,
+}
+
+/// `owns = { read = "/users/{vendor_id}", identity = "/username" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnsWire {
+    /// A GET of the resource, named by a value this operation extracts.
+    pub read: String,
+    /// A JSON pointer to its identity in that read's answer.
+    pub identity: String,
+}
+
+/// The proof that what an operation made is the run's: right after the operation, a GET of
+/// `read` must answer a JSON document whose `identity` is a string carrying the run's marker as
+/// a whole token (`ledger::RunId::marks`). Until then, nothing it extracted may be used, and no
+/// cleanup of it is owed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Owns {
+    pub read: Template,
+    /// `read` as written, for messages.
+    pub read_text: String,
+    pub identity: String,
 }
 
 /// Where an extracted value comes from.
@@ -104,6 +130,7 @@ pub struct Operation {
     pub extract: Vec<(String, Extract)>,
     /// Index of the operation that undoes this one.
     pub cleanup: Option<usize>,
+    pub owns: Option<Owns>,
 }
 
 impl Operation {
@@ -128,6 +155,24 @@ impl Operation {
         }
         names.sort_unstable();
         names.dedup();
+        names
+    }
+
+    /// Whether the request may change what it names (any method but GET, HEAD and OPTIONS).
+    pub fn changes(&self) -> bool {
+        !matches!(
+            self.method,
+            ::http::Method::GET | ::http::Method::HEAD | ::http::Method::OPTIONS
+        )
+    }
+
+    /// The runtime names of what the request is about: in its path and its body (its headers
+    /// carry tokens and versions, not the resource).
+    fn target_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.path.runtime_names().collect();
+        if let Some(b) = &self.body {
+            names.extend(b.runtime_names());
+        }
         names
     }
 }
@@ -166,6 +211,7 @@ fn convert(
     let runtime = |n: &str| RUNTIME.contains(&n) || extracted.iter().any(|e| e == n);
     let mut ops = Vec::new();
     let mut cleanup_spans = Vec::new();
+    let mut spans = Vec::new();
     for (name, wire) in wires {
         let span = Some(wire.span());
         if !is_name(&name) {
@@ -188,6 +234,8 @@ fn convert(
         };
         let (method, path, path_text) = one.request_line(&w)?;
         cleanup_spans.push(w.cleanup.as_ref().map(|c| c.span()));
+        spans.push(span);
+        let extract = one.extract(&w)?;
         ops.push(Operation {
             method,
             path,
@@ -195,12 +243,14 @@ fn convert(
             headers: one.headers(&w)?,
             body: one.body(&w)?,
             expect: one.expect(&w)?,
-            extract: one.extract(&w)?,
+            owns: one.owns(&w, &extract)?,
+            extract,
             cleanup: one.cleanup(&w, &names)?,
             name,
         });
     }
     check_cleanups(&ops, &cleanup_spans)?;
+    check_owners(&ops, &spans)?;
     Ok(ops)
 }
 
@@ -315,6 +365,40 @@ impl One<'_> {
         Ok(extract)
     }
 
+    /// `owns`: a read that names a value this operation extracts, and a JSON pointer.
+    fn owns(&self, w: &OperationWire, extract: &[(String, Extract)]) -> Result<Option<Owns>, Located> {
+        let Some(o) = &w.owns else { return Ok(None) };
+        let (span, o) = (o.span(), o.get_ref());
+        let read_text = o.read.trim();
+        if !read_text.starts_with('/') {
+            return Err(self.at(
+                span,
+                format!("owns.read: a path relative to the target, starting with `/`, got `{read_text}`"),
+            ));
+        }
+        let read = self.text(read_text, span.clone(), "owns.read")?;
+        if !read.runtime_names().any(|n| extract.iter().any(|(v, _)| v == n)) {
+            return Err(self.at(
+                span,
+                format!("owns.read `{read_text}` names none of the values this operation extracts: it must read what it made"),
+            ));
+        }
+        match Extract::parse(&o.identity) {
+            Ok(Extract::Pointer(identity)) => Ok(Some(Owns {
+                read,
+                read_text: read_text.to_string(),
+                identity,
+            })),
+            _ => Err(self.at(
+                span,
+                format!(
+                    "owns.identity: a JSON pointer into the read's answer (e.g. `/username`), got `{}`",
+                    o.identity
+                ),
+            )),
+        }
+    }
+
     /// The index, among `names`, of the operation that undoes this one.
     fn cleanup(&self, w: &OperationWire, names: &[String]) -> Result<Option<usize>, Located> {
         let Some(c) = &w.cleanup else { return Ok(None) };
@@ -360,6 +444,30 @@ fn check_cleanups(ops: &[Operation], spans: &[Option<std::ops::Range<usize>>]) -
     Ok(())
 }
 
+/// Invariant 4 for custom operations: a request that may change what it names (a later step,
+/// or a cleanup), naming in its path or body a value an operation extracts, is allowed only when
+/// every operation extracting that value proves it the run's (`owns`). Nothing else decides
+/// whether an extracted value may be changed or deleted. `spans`: each operation's.
+fn check_owners(ops: &[Operation], spans: &[Option<std::ops::Range<usize>>]) -> Result<(), Located> {
+    for (op, span) in ops.iter().zip(spans).filter(|(op, _)| op.changes()) {
+        for n in op.target_names() {
+            let unproven = ops
+                .iter()
+                .find(|o| o.owns.is_none() && o.extract.iter().any(|(v, _)| v == n));
+            if let Some(maker) = unproven {
+                return Err((
+                    span.clone(),
+                    format!(
+                        "operations.{}: a {} of `{{{n}}}`, which `{}` extracts without proving it the run's: add `owns = {{ read = \"/path/{{{n}}}\", identity = \"/json/pointer/to/its/name\" }}` to `{}` (what it made is changed or deleted only once that read shows the run's marker in its name: Safety, invariant 4)",
+                        op.name, op.method, maker.name, maker.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +492,7 @@ mod tests {
             expect = [201]
             extract = { kc_id = "header:Location | last-segment" }
             cleanup = "kc_delete"
+            owns = { read = "/users/{kc_id}", identity = "/username" }
             [operations.kc_delete]
             method = "DELETE"
             path = "/users/{kc_id}"
@@ -405,6 +514,53 @@ mod tests {
             o.iter().find(|o| o.name == "kc_delete").unwrap().runtime_names(),
             vec!["kc_id"]
         );
+    }
+
+    /// Invariant 4: a request that may change what it names in its path or body takes an
+    /// extracted value only from operations that prove it the run's (`owns`); reads, and values
+    /// in headers (tokens, versions), need no proof.
+    #[test]
+    fn an_extracted_value_is_changed_only_when_its_maker_proves_it() {
+        let make = |owns: &str| {
+            format!(
+                "[operations.mk]\nmethod = \"POST\"\npath = \"/things\"\nextract = {{ thing = \"/id\", etag = \"header:ETag\" }}\n{owns}\n"
+            )
+        };
+        let owns = "owns = { read = \"/things/{thing}\", identity = \"/name\" }";
+        for (user, ok) in [
+            ("method = \"DELETE\"\npath = \"/things/{thing}\"", false),
+            (
+                "method = \"PUT\"\npath = \"/x\"\nbody = { target = \"{thing}\" }",
+                false,
+            ),
+            ("method = \"POST\"\npath = \"/groups/g/members/{thing}\"", false),
+            ("method = \"GET\"\npath = \"/things/{thing}\"", true),
+            (
+                "method = \"PUT\"\npath = \"/y\"\nheaders = { If-Match = \"{etag}\" }",
+                true,
+            ),
+        ] {
+            let text = |o: &str| format!("{}[operations.use]\n{user}\n", make(o));
+            let unproven = ops(&text(""));
+            assert_eq!(unproven.is_ok(), ok, "{user}: {unproven:?}");
+            if !ok {
+                let err = unproven.unwrap_err();
+                assert!(
+                    err.contains("`mk` extracts without proving it") && err.contains("owns = {"),
+                    "{err}"
+                );
+            }
+            let proven = ops(&text(owns)).unwrap();
+            let mk = proven.iter().find(|o| o.name == "mk").unwrap();
+            assert_eq!(mk.owns.as_ref().map(|o| o.identity.as_str()), Some("/name"));
+        }
+        // A cleanup hook is a change like any other.
+        let err = ops(&format!(
+            "{}cleanup = \"rm\"\n[operations.rm]\nmethod = \"DELETE\"\npath = \"/things/{{thing}}\"\n",
+            make("")
+        ))
+        .unwrap_err();
+        assert!(err.contains("operations.rm: a DELETE of `{thing}`"), "{err}");
     }
 
     #[test]
@@ -431,6 +587,18 @@ mod tests {
         }
         let err = ops("[operations.create_user]\nmethod = \"GET\"\npath = \"/a\"").unwrap_err();
         assert!(err.contains("built-in"), "{err}");
+        for (tail, needle) in [
+            ("owns = { read = \"/a/{v}\" }", "missing field `identity`"),
+            (
+                "owns = { read = \"/a\", identity = \"/n\" }",
+                "names none of the values",
+            ),
+            ("owns = { read = \"a/{v}\", identity = \"/n\" }", "starting with `/`"),
+            ("owns = { read = \"/a/{v}\", identity = \"n\" }", "owns.identity"),
+        ] {
+            let err = ops(&format!("{base}path = \"/a\"\nextract = {{ v = \"/id\" }}\n{tail}")).unwrap_err();
+            assert!(err.contains(needle), "{tail}: {err}");
+        }
         let err = ops("[operations.a]\nmethod = \"POST\"\npath = \"/a\"\ncleanup = \"b\"\n[operations.b]\nmethod = \"DELETE\"\npath = \"/a/{other}\"\n[operations.c]\nmethod = \"GET\"\npath = \"/\"\nextract = { other = \"/x\" }").unwrap_err();
         assert!(err.contains("does not extract"), "{err}");
     }

@@ -18,6 +18,14 @@ use serde_json::{Value, json};
 pub(crate) struct Vendor {
     pub(crate) users: Mutex<BTreeMap<String, Value>>,
     next: AtomicU64,
+    /// When set, a create keeps the user it made but answers with the `Location` of
+    /// somebody else's (`other`), as a lying or broken API might.
+    pub(crate) foreign_location: std::sync::atomic::AtomicBool,
+    /// Every request but a create: method and path.
+    pub(crate) seen: Mutex<Vec<(String, String)>>,
+    /// When set, every read of a user after its first shows somebody else's name (the user
+    /// was replaced under the same id).
+    pub(crate) replaced_after_first_read: std::sync::atomic::AtomicBool,
 }
 
 type S = State<Arc<Vendor>>;
@@ -38,15 +46,26 @@ async fn create(State(s): S, headers: HeaderMap, Json(body): Json<Value>) -> imp
     if let Some(r) = refused(&headers, true) {
         return r.into_response();
     }
-    let id = format!("u-{}", s.next.fetch_add(1, Ordering::Relaxed));
+    let mut id = format!("u-{}", s.next.fetch_add(1, Ordering::Relaxed));
     s.users.lock().insert(id.clone(), body);
+    if s.foreign_location.load(Ordering::Relaxed) {
+        id = "other".into();
+    }
     let location = format!("/admin/realms/acme/users/{id}");
     (StatusCode::CREATED, [("location", location)]).into_response()
 }
 
 async fn get_one(State(s): S, headers: HeaderMap, Path(id): Path<String>) -> impl IntoResponse {
+    let reads = {
+        let mut seen = s.seen.lock();
+        seen.push(("GET".into(), id.clone()));
+        seen.iter().filter(|(m, i)| m == "GET" && *i == id).count()
+    };
     if let Some(r) = refused(&headers, false) {
         return r.into_response();
+    }
+    if reads > 1 && s.replaced_after_first_read.load(Ordering::Relaxed) {
+        return Json(json!({"id": id, "username": "someone-else", "enabled": true})).into_response();
     }
     match s.users.lock().get(&id) {
         Some(u) => Json(json!({"id": id, "username": u["username"], "enabled": u["enabled"]})).into_response(),
@@ -55,6 +74,7 @@ async fn get_one(State(s): S, headers: HeaderMap, Path(id): Path<String>) -> imp
 }
 
 async fn update(State(s): S, headers: HeaderMap, Path(id): Path<String>, Json(body): Json<Value>) -> impl IntoResponse {
+    s.seen.lock().push(("PUT".into(), id.clone()));
     if let Some(r) = refused(&headers, true) {
         return r.into_response();
     }
@@ -68,6 +88,7 @@ async fn update(State(s): S, headers: HeaderMap, Path(id): Path<String>, Json(bo
 }
 
 async fn remove(State(s): S, headers: HeaderMap, Path(id): Path<String>) -> impl IntoResponse {
+    s.seen.lock().push(("DELETE".into(), id.clone()));
     if let Some(r) = refused(&headers, false) {
         return r.into_response();
     }
@@ -81,6 +102,9 @@ pub(crate) async fn start_vendor() -> (String, Arc<Vendor>) {
     let state = Arc::new(Vendor {
         users: Mutex::new(BTreeMap::new()),
         next: AtomicU64::new(1),
+        foreign_location: Default::default(),
+        seen: Mutex::new(Vec::new()),
+        replaced_after_first_read: Default::default(),
     });
     // Somebody else's user: never touched.
     state
@@ -105,6 +129,7 @@ body = { username = "{run_id}-{seq}", email = "{run_id}-{seq}@example.test", ena
 expect = [201]
 extract = { kc_id = "header:Location | last-segment" }
 cleanup = "kc_delete"
+owns = { read = "/users/{kc_id}", identity = "/username" }
 
 [operations.kc_get]
 method = "GET"
@@ -204,6 +229,103 @@ async fn built_in_and_custom_steps_share_the_journeys_user() {
     );
     let cleanup = r.summary.cleanup.as_ref().unwrap();
     assert_eq!((cleanup.deleted, cleanup.failed), (0, 0), "{cleanup:?}");
+}
+
+/// Invariant 4 for custom operations: the create answers with somebody else's `Location`, and
+/// that user's read shows a name that is not the run's (another name, the run id as part of a
+/// longer token, the run's name in another member, or as an array). The create fails, nothing
+/// but its proof read reaches that user (no PUT, no DELETE in the journey, no cleanup hook), and
+/// the proof read is timed as `kc_create:owns`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_custom_create_answered_is_changed_only_once_proven_the_runs() {
+    const RUN: &str = "pb-0wn5a1b2";
+    for shown in [
+        json!("someone-else"),
+        json!(format!("{RUN}0-1")),
+        json!(format!("x{RUN}-1")),
+        json!([format!("{RUN}-1")]),
+        Value::Null,
+    ] {
+        let (url, vendor) = start_vendor().await;
+        vendor.foreign_location.store(true, Ordering::Relaxed);
+        vendor.users.lock().insert(
+            "other".into(),
+            json!({"username": shown, "email": format!("{RUN}-1@example.test"), "enabled": true}),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "name = \"vendor\"\nthresholds = [\"rate(errors) == 0\"]\n[target]\nkind = \"http\"\nbase_url = \"{url}\"\nheaders = {{ X-Tenant = \"acme\" }}\n\
+             [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n\
+             [[journey]]\nname = \"full\"\nsteps = [\"kc_create\", \"kc_get\", \"kc_disable\", \"kc_delete\"]\n{VENDOR_OPERATIONS}"
+        );
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, text).unwrap();
+        let w = provbench::workload::Workload::load(&path, &Default::default()).unwrap();
+        let r = provbench::engine::run(
+            provbench::engine::RunOptions {
+                out: Some(dir.path().join("results")),
+                cleanup_timeout: std::time::Duration::from_secs(10),
+                run_id: Some(provbench::ledger::RunId::parse(RUN).unwrap()),
+                ..provbench::engine::RunOptions::new(w)
+            },
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let seen = vendor.seen.lock().clone();
+        assert!(
+            seen.iter().all(|(m, id)| m == "GET" && id == "other"),
+            "{shown}: only reads reached the foreign user: {seen:?}"
+        );
+        assert_eq!(seen.len(), 2, "{shown}: one proof read a journey: {seen:?}");
+        assert_eq!(vendor.users.lock()["other"]["enabled"], json!(true));
+        let s = &r.summary;
+        assert_eq!(s.outcome, provbench::results::RunOutcome::Failed, "{shown}");
+        let op = |name: &str| {
+            s.metrics
+                .iter()
+                .find(|m| m.key().metric == "api_latency" && m.key().get("op") == Some(name))
+                .map(|m| (m.count, m.errors))
+        };
+        assert_eq!(op("kc_create"), Some((2, 2)), "{shown}: {:?}", s.failures);
+        assert_eq!(op("kc_create:owns"), Some((2, 0)), "{shown}");
+        assert!(
+            format!("{:?}", s.failures).contains("not the run's"),
+            "{shown}: {:?}",
+            s.failures
+        );
+        let cleanup = s.cleanup.as_ref().unwrap();
+        assert_eq!(cleanup.deleted, 0, "{shown}: no cleanup hook was owed: {cleanup:?}");
+    }
+}
+
+/// The cleanup hook of what a custom create made is sent only once a read shows it still the
+/// run's: the user proven at its create is replaced under the same id before cleanup, so its
+/// hook is not sent, and it is listed as left, not the run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanup_hook_is_sent_only_while_what_it_undoes_is_still_the_runs() {
+    let (url, vendor) = start_vendor().await;
+    vendor.replaced_after_first_read.store(true, Ordering::Relaxed);
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name = \"vendor\"\n[target]\nkind = \"http\"\nbase_url = \"{url}\"\nheaders = {{ X-Tenant = \"acme\" }}\n\
+         [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n\
+         [[journey]]\nname = \"left\"\nsteps = [\"kc_create\"]\n{VENDOR_OPERATIONS}"
+    );
+    let r = run(dir.path(), &text).await.unwrap();
+    let seen = vendor.seen.lock().clone();
+    assert!(seen.iter().all(|(m, _)| m == "GET"), "no hook was sent: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        4,
+        "a read at each create and one before each hook: {seen:?}"
+    );
+    let cleanup = r.summary.cleanup.as_ref().unwrap();
+    assert_eq!((cleanup.deleted, cleanup.failed), (0, 2), "{cleanup:?}");
+    for l in &cleanup.left {
+        assert!(l.reason.contains("not the run's"), "{l:?}");
+    }
+    assert_ne!(r.summary.outcome, provbench::results::RunOutcome::Passed);
 }
 
 #[test]

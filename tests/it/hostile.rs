@@ -33,6 +33,8 @@ pub enum Behaviour {
     Hang,
     /// No `/Groups` collection: 404.
     NoGroups,
+    /// A read of a user answers the user's own `userName` under another id.
+    ReadsAnotherId,
 }
 
 pub struct Hostile {
@@ -80,6 +82,7 @@ async fn list(State(s): S) -> impl IntoResponse {
 
 async fn get_one(State(s): S, Path(id): Path<String>) -> impl IntoResponse {
     match s.users.lock().get(&id) {
+        Some(n) if s.behaviour == Behaviour::ReadsAnotherId => (StatusCode::OK, Json(user("someone-else", n))),
         Some(n) => (StatusCode::OK, Json(user(&id, n))),
         None => (StatusCode::NOT_FOUND, Json(json!({"status": "404"}))),
     }
@@ -215,6 +218,31 @@ async fn users_that_are_not_the_runs_survive() {
     assert_eq!(creates["tags"]["op"], "create_user");
     assert_eq!(creates["errors_by_reason"]["payload"], creates["count"], "{creates}");
     assert!(stderr.contains("operations failed"), "{stderr}");
+}
+
+/// Regression: cleanup's read before a delete judged the answer's `userName` alone, so an answer
+/// about another resource (another id) that showed the run's name got the delete sent. Now the
+/// answer must be about the id the ledger (or the listing) holds, as the journeys' gate asks:
+/// nothing is deleted, and every user is listed as not the run's, with a non-zero exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_answers_another_id_gets_no_delete() {
+    let server = start(Behaviour::ReadsAnotherId, &[]).await;
+    let url = server.url.clone();
+    let (code, stdout, stderr, s) = tokio::task::spawn_blocking(move || run(&url, r#"["create_user"]"#, &[]))
+        .await
+        .unwrap();
+    let left = server.users.lock().len() as u64;
+    assert!(left > 0, "{stdout}{stderr}");
+    assert_eq!(
+        server.deletes.load(Ordering::Relaxed),
+        0,
+        "no delete was sent: {stdout}{stderr}"
+    );
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert_eq!(s["cleanup"]["failed"].as_u64(), Some(left), "{}", s["cleanup"]);
+    for l in s["cleanup"]["left"].as_array().unwrap() {
+        assert!(l["reason"].as_str().unwrap().contains("not the run's"), "{l}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,11 +16,12 @@ use super::requests::{self, CleanupRequest};
 use crate::engine::state::{AdminState, JourneyState, Run, StepEnd, payload};
 use crate::http::client::Extras;
 use crate::http::{CallError, HttpClient};
-use crate::ledger::{Created, UndoRequest};
+use crate::ledger::{Created, HookProof, UndoRequest};
 use crate::metrics::SeriesId;
 use crate::results::CleanupReport;
+use crate::vocab::{MetricKey, metric, tag};
 use crate::workload::Step;
-use crate::workload::operations::{Extract, OpHeader, Operation};
+use crate::workload::operations::{Extract, OpHeader, Operation, Owns};
 use crate::workload::template::{Escape, Vars};
 
 /// An HTTP API driven by custom operations only.
@@ -246,7 +247,24 @@ impl Http {
                 ),
             }));
         }
+        let before = state.vars.len();
         extract(op, &reply, state).map_err(|m| failed(op, m))?;
+        let proof = match &op.owns {
+            None => None,
+            Some(owns) => match self.prove(run, index, owns, &vars, state).await {
+                Ok(read) => Some(HookProof {
+                    read,
+                    identity: owns.identity.clone(),
+                    marker: run.run_id.clone(),
+                }),
+                Err(e) => {
+                    // What it answered is not the run's: no later step may use it, no cleanup
+                    // is owed.
+                    state.vars.truncate(before);
+                    return Err(e);
+                }
+            },
+        };
         // The journey undid something itself: that cleanup is no longer owed.
         if let Some(i) = state.undo.iter().rposition(|(undo, _)| *undo == index) {
             state.undo.remove(i);
@@ -272,10 +290,72 @@ impl Http {
                     headers,
                     body: rendered.body,
                     expect: undo.expect.clone(),
+                    // Read again at cleanup, as it was read now.
+                    proof,
                 },
             ));
         }
         Ok(())
+    }
+}
+
+impl Http {
+    /// Reads what custom operation `index` made (`owns.read`, with the values it just
+    /// extracted) and judges the answer by `requests::shows_marker_at`; returns the path read,
+    /// which cleanup reads again before the operation's cleanup hook is sent. The read is
+    /// recorded as `api_latency{op=NAME:owns}`, not in the operation's own latency; a read that
+    /// fails, or an answer that is not the run's, fails the operation.
+    async fn prove(
+        &self,
+        run: &Run,
+        index: usize,
+        owns: &Owns,
+        vars: &Vars<'_>,
+        state: &JourneyState,
+    ) -> Result<String, StepEnd> {
+        let op = &run.workload.operations[index];
+        let find = |n: &str| lookup(state, n);
+        let mut path = String::new();
+        owns.read
+            .render_with(vars, &find, Escape::Url, &mut path)
+            .map_err(|m| failed(op, format!("owns.read `{}`: {m}", owns.read_text)))?;
+        let key = MetricKey::new(metric::API_LATENCY).tag(tag::OP, &format!("{}:owns", op.name));
+        let series = run.registry.series(key);
+        let extras = Extras {
+            headers: self.custom[index].fixed.clone(),
+            keep_headers: false,
+        };
+        let began = Instant::now();
+        let reply =
+            match requests::send_with(run, &self.client, series, ::http::Method::GET, &path, None, &extras).await {
+                Ok(r) => r,
+                Err(StepEnd::Failed(e)) => {
+                    return Err(failed(
+                        op,
+                        format!("reading what it made (owns.read `{}`): {}", owns.read_text, e.detail),
+                    ));
+                }
+                Err(other) => return Err(other),
+            };
+        run.registry.record(series, began.elapsed().as_micros() as u64);
+        let status = reply.status.as_u16();
+        if !(200..300).contains(&status) {
+            return Err(failed(
+                op,
+                format!("reading what it made (owns.read `{}`): HTTP {status}", owns.read_text),
+            ));
+        }
+        if requests::shows_marker_at(&reply.body, &owns.identity, &run.run_id) {
+            return Ok(path);
+        }
+        // Somebody else's name is not printed: only that it is not the run's.
+        Err(failed(
+            op,
+            format!(
+                "what it answered is not the run's: a GET of owns.read `{}` shows no name carrying {} at `{}`, so nothing more is sent to it",
+                owns.read_text, run.run_id, owns.identity
+            ),
+        ))
     }
 }
 

@@ -17,7 +17,7 @@ use super::readback::{Presence, left};
 use crate::engine::state::{Run, StepEnd};
 use crate::http::client::{Extras, Failure};
 use crate::http::{CallError, HttpClient, Reply};
-use crate::ledger::{Created, UndoRequest};
+use crate::ledger::{Created, HookProof, UndoRequest};
 use crate::metrics::SeriesId;
 use crate::results::{CleanupReport, LeftBehind};
 
@@ -97,11 +97,26 @@ pub struct CleanupRequest {
     /// A cleanup hook's own statuses (empty: any 2xx); `None` for a delete, which is done only
     /// when its answer confirms it (see `Reply::confirms_delete`).
     pub hook: Option<Vec<u16>>,
-    /// The identity the resource at `path` must still show before it is deleted (a SCIM
-    /// attribute and the marked value the ledger or the sweep recorded): the one ownership gate
-    /// of a SCIM cleanup (invariant 4). A create or a listing that answered somebody else's id
-    /// beside the run's name would otherwise get that resource deleted.
-    pub identity: Option<(&'static str, String)>,
+    /// What must still be shown before the request is sent: the one ownership gate of cleanup
+    /// (invariant 4). A create or a listing that answered somebody else's id beside the run's
+    /// name would otherwise get that resource deleted.
+    pub identity: Option<Owned>,
+}
+
+/// What a cleanup request is for, and how a read proves it still the run's before it is sent.
+#[derive(Clone, Debug)]
+pub enum Owned {
+    /// A SCIM resource, as the ledger or the sweep recorded it: its id, and a SCIM attribute
+    /// with the marked value it was created or listed with. A read of the request's path proves
+    /// it only by [`shows_identity_of`]: an answer about that id showing that value.
+    Scim {
+        id: String,
+        attribute: &'static str,
+        value: String,
+    },
+    /// What a custom operation made (its `owns`): a read of the proof's path proves it only by
+    /// [`shows_marker_at`].
+    Marked(HookProof),
 }
 
 impl CleanupRequest {
@@ -117,11 +132,16 @@ impl CleanupRequest {
         }
     }
 
-    /// A DELETE of `path` sent only once a GET there shows `attribute` equal to `value`
-    /// (case-insensitively, as SCIM compares `userName`).
-    pub fn delete_owned(path: String, attribute: &'static str, value: &str) -> CleanupRequest {
+    /// A DELETE of `path` (the member path of `id`) sent only once a GET there answers about
+    /// `id` and shows `attribute` equal to `value` (case-insensitively, as SCIM compares
+    /// `userName`).
+    pub fn delete_owned(path: String, id: &str, attribute: &'static str, value: &str) -> CleanupRequest {
         CleanupRequest {
-            identity: Some((attribute, value.to_string())),
+            identity: Some(Owned::Scim {
+                id: id.to_string(),
+                attribute,
+                value: value.to_string(),
+            }),
             ..CleanupRequest::delete(path)
         }
     }
@@ -141,7 +161,7 @@ impl CleanupRequest {
             body: u.body.clone().map(Bytes::from),
             extras,
             hook: Some(u.expect.clone()),
-            identity: None,
+            identity: u.proof.clone().map(Owned::Marked),
         })
     }
 }
@@ -154,24 +174,32 @@ enum Deleted {
 }
 
 /// The one rule by which a read of a SCIM resource proves it is the one the run recorded
-/// (invariant 4): the answer is a JSON object whose `attribute` (`userName`, `displayName`) is
-/// the string `value`, the marked identity the run recorded, ASCII case aside (SCIM compares
-/// `userName` case-insensitively). Cleanup's reads before a delete (`owned`) and a journey's
-/// read before its first change of what it created (`scim::own`) both judge by it.
+/// (invariant 4): the answer is a JSON object about `id` (its `id` member the string `id`, as
+/// `scim::wire::Identified` reads it) whose `attribute` (`userName`, `displayName`) is the
+/// string `value`, the marked identity the run recorded, ASCII case aside (SCIM compares
+/// `userName` case-insensitively). Cleanup's reads before a delete (`owned`), a journey's read
+/// before its first change of what it created (`scim::own`) and set-up's read-back of what it
+/// made or found (`scim::stage`) all judge by it.
 ///
-/// Read in place: the other members are skipped, not built into a tree (a whole user read as a
-/// `serde_json::Value` cost a journey more than its own requests' parsing). An answer naming
-/// `attribute` twice shows nothing.
-pub fn shows_identity(body: &[u8], attribute: &str, value: &str) -> bool {
-    read_identity(body, attribute).is_some_and(|(_, shown)| shown.is_some_and(|s| s.eq_ignore_ascii_case(value)))
-}
-
-/// [`shows_identity`] of an answer about `id`: the answer also names `id` (its `id` member, a
-/// string given once, as `scim::wire::Identified` reads it). One pass over the answer for both.
+/// Read in place, in one pass: the other members are skipped, not built into a tree (a whole
+/// user read as a `serde_json::Value` cost a journey more than its own requests' parsing). An
+/// answer naming `id` or `attribute` twice shows nothing.
 pub fn shows_identity_of(body: &[u8], id: &str, attribute: &str, value: &str) -> bool {
     read_identity(body, attribute).is_some_and(|(answered, shown)| {
         answered.as_deref() == Some(id) && shown.is_some_and(|s| s.eq_ignore_ascii_case(value))
     })
+}
+
+/// The rule of [`shows_identity_of`] for what a custom operation made (`owns`), whose answer has
+/// no SCIM shape: the answer is one JSON document whose member at `pointer` (its name) is a
+/// string carrying the run's marker as a whole token (`RunId::marks`, as the sweep and the
+/// ledger match it). Anything else (another name, a lookalike marker, a number, an array, no
+/// JSON) proves nothing.
+pub fn shows_marker_at(body: &[u8], pointer: &str, marker: &crate::ledger::RunId) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.pointer(pointer).and_then(|n| n.as_str()).map(|n| marker.marks(n)))
+        .unwrap_or(false)
 }
 
 /// The answer's `id` and `attribute`, each when it is a string; `None` when the answer is not
@@ -259,42 +287,57 @@ impl serde::de::Visitor<'_> for Named<'_> {
     }
 }
 
-/// Whether the resource at `path` is the one `identity` names: `None` when it is, otherwise how
-/// its delete ends without being sent (gone already, not the run's, or unread by the deadline:
+/// Whether what `req` is sent to is the one its owner names: `None` when it is, otherwise how
+/// the request ends without being sent (gone already, not the run's, or unread by the deadline:
 /// an unread resource is never deleted).
 async fn owned(
     client: &HttpClient,
-    path: &str,
-    (attribute, value): &(&'static str, String),
+    req: &CleanupRequest,
+    owner: &Owned,
     deadline: Instant,
     report: &mut CleanupReport,
 ) -> Option<Deleted> {
+    // A hook's read goes with the hook's headers (an operation's key from the environment).
+    let (path, extras) = match owner {
+        Owned::Scim { .. } => (req.path.as_str(), None),
+        Owned::Marked(p) => (p.read.as_str(), Some(&req.extras)),
+    };
     let mut wait = Duration::from_millis(100);
     loop {
-        let why = match tokio::time::timeout_at(deadline, client.call(Method::GET, path, None)).await {
+        let read = client.call_counting(Method::GET, path, None, extras);
+        let why = match tokio::time::timeout_at(deadline, read).await {
             Err(_) => return Some(Deleted::Left("cleanup timed out".into())),
             Ok(Ok(r)) => match r.status.as_u16() {
                 404 | 410 => return Some(Deleted::AlreadyGone),
-                200..=299 => {
-                    return match shows_identity(&r.body, attribute, value) {
-                        true => None,
-                        // Somebody else's name is not printed: only that it is not the run's.
-                        false => Some(Deleted::Left(format!(
-                            "not deleted: a GET of its id answers a resource whose {attribute} is not `{value}` (not the run's)"
-                        ))),
-                    };
-                }
+                200..=299 => return shown(&r.body, owner),
                 s @ (429 | 500..=599) => {
                     report.rate_limited += u64::from(s == 429);
                     format!("HTTP {s} reading it before its delete")
                 }
                 s => return Some(Deleted::Left(format!("HTTP {s} reading it before its delete"))),
             },
-            Ok(Err(e)) => format!("reading it before its delete: {e}"),
+            Ok(Err(f)) => format!("reading it before its delete: {}", f.error),
         };
         if !again(&mut wait, deadline, report).await {
             return Some(Deleted::Left(why));
         }
+    }
+}
+
+/// [`owned`]'s verdict on a read's answer. Somebody else's name or id is not printed: only that
+/// it is not the run's.
+fn shown(body: &[u8], owner: &Owned) -> Option<Deleted> {
+    match owner {
+        Owned::Scim { id, attribute, value } if !shows_identity_of(body, id, attribute, value) => {
+            Some(Deleted::Left(format!(
+                "not deleted: a GET of its id answers no resource `{id}` whose {attribute} is `{value}` (not the run's)"
+            )))
+        }
+        Owned::Marked(p) if !shows_marker_at(body, &p.identity, &p.marker) => Some(Deleted::Left(format!(
+            "not sent: a GET of {} shows no name carrying {} at `{}` (not the run's)",
+            p.read, p.marker, p.identity
+        ))),
+        _ => None,
     }
 }
 
@@ -307,7 +350,7 @@ async fn delete_one(
     report: &mut CleanupReport,
 ) -> Deleted {
     if let Some(identity) = &req.identity
-        && let Some(end) = owned(client, &req.path, identity, deadline, report).await
+        && let Some(end) = owned(client, req, identity, deadline, report).await
     {
         return end;
     }
@@ -470,37 +513,40 @@ pub fn close(mut report: CleanupReport, mut left: Vec<LeftBehind>, started: Inst
 
 #[cfg(test)]
 mod tests {
-    use super::shows_identity;
+    use super::shows_identity_of;
     use proptest::prelude::*;
 
     proptest! {
-        /// What a whole-tree read decides (the object's one member of that name, ASCII case
-        /// aside, is the string, ASCII case aside), read in place: over generated answers, the
-        /// same verdict, except that a name given twice (a tree keeps one) shows nothing.
+        /// What a whole-tree read decides (the object's `id` member is the string `u-1`, and its
+        /// one member named `userName`, ASCII case aside, is the string, ASCII case aside), read
+        /// in place: over generated answers, the same verdict, except that a name given twice
+        /// (a tree keeps one) shows nothing.
         #[test]
         fn the_identity_read_in_place_is_the_one_a_tree_shows(
             members in prop::collection::vec(
                 (
-                    prop::sample::select(vec!["userName", "username", "id", "displayName", "user\\u004eame", "meta"]),
+                    prop::sample::select(vec!["userName", "username", "id", "ID", "\\u0069d", "displayName", "user\\u004eame", "meta"]),
                     prop_oneof![
                         Just(serde_json::json!("pb-1a2b3c4d-1@x.test")),
                         Just(serde_json::json!("PB-1A2B3C4D-1@X.TEST")),
                         Just(serde_json::json!("admin")),
+                        Just(serde_json::json!("u-1")),
+                        Just(serde_json::json!("U-1")),
                         Just(serde_json::json!(["pb-1a2b3c4d-1@x.test"])),
-                        Just(serde_json::json!({"userName": "pb-1a2b3c4d-1@x.test"})),
+                        Just(serde_json::json!({"userName": "pb-1a2b3c4d-1@x.test", "id": "u-1"})),
                         Just(serde_json::Value::Null),
                     ],
                 ),
-                0..5,
+                0..6,
             ),
-            cut in prop::option::of(0usize..120),
+            cut in prop::option::of(0usize..140),
         ) {
             let mut text = String::from("{");
             for (i, (k, v)) in members.iter().enumerate() {
                 if i > 0 {
                     text.push(',');
                 }
-                // Keys as written, escapes included (`user\u004eame` is `userName`).
+                // Keys as written, escapes included (`user\u004eame` is `userName`, `\u0069d` `id`).
                 text.push_str(&format!("\"{k}\":{v}"));
             }
             text.push('}');
@@ -509,17 +555,20 @@ mod tests {
                 _ => text.as_bytes(),
             };
             // The tree's verdict, names compared as SCIM does (ASCII case aside): one member
-            // named `userName` (however written) holding the name.
+            // named `userName` (however written) holding the name, and `id` (exactly) the id.
             let tree = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {
-                let named: Vec<_> = v.as_object()?.iter().filter(|(k, _)| k.eq_ignore_ascii_case("userName")).collect();
-                Some(named.len() == 1 && named[0].1.as_str().is_some_and(|s| s.eq_ignore_ascii_case("pb-1a2b3c4d-1@x.test")))
+                let o = v.as_object()?;
+                let named: Vec<_> = o.iter().filter(|(k, _)| k.eq_ignore_ascii_case("userName")).collect();
+                Some(
+                    named.len() == 1
+                        && named[0].1.as_str().is_some_and(|s| s.eq_ignore_ascii_case("pb-1a2b3c4d-1@x.test"))
+                        && o.get("id").and_then(|i| i.as_str()) == Some("u-1"),
+                )
             }) == Some(true);
-            let named = members
-                .iter()
-                .filter(|(k, _)| matches!(*k, "userName" | "user\\u004eame" | "username"))
-                .count();
-            let in_place = shows_identity(body, "userName", "pb-1a2b3c4d-1@x.test");
-            let ids = members.iter().filter(|(k, _)| *k == "id").count();
+            let count = |names: &[&str]| members.iter().filter(|(k, _)| names.contains(k)).count();
+            let named = count(&["userName", "user\\u004eame", "username"]);
+            let ids = count(&["id", "\\u0069d"]);
+            let in_place = shows_identity_of(body, "u-1", "userName", "pb-1a2b3c4d-1@x.test");
             if named > 1 || ids > 1 {
                 // A tree keeps one of them; read in place, a member given twice (the name, or
                 // the `id` read beside it) shows nothing.

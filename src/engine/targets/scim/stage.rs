@@ -198,7 +198,7 @@ async fn create(client: &HttpClient, path: &str, body: String, what: &str) -> an
 }
 
 /// What set-up created or found is used only once a GET of the id the target answered for it
-/// shows the identity it was created or found with (`requests::shows_identity`, the rule of the
+/// shows the identity it was created or found with (`requests::shows_identity_of`, the rule of the
 /// journeys' gate `super::own` and of cleanup): journeys make members of the shared group and
 /// of each role's group, and custom steps may name pooled users.
 async fn read_back(client: &HttpClient, collection: &str, id: &str, identity: &str, what: &str) -> anyhow::Result<()> {

@@ -34,9 +34,11 @@ fn member(collection: &str, id: &str) -> Result<String, String> {
 fn request(item: &Created) -> Result<CleanupRequest, String> {
     Ok(match item {
         // Each only while its id still shows the marked identity it was recorded with.
-        Created::User { id, user_name } => CleanupRequest::delete_owned(member("Users", id)?, "userName", user_name),
+        Created::User { id, user_name } => {
+            CleanupRequest::delete_owned(member("Users", id)?, id, "userName", user_name)
+        }
         Created::Group { id, display_name } => {
-            CleanupRequest::delete_owned(member("Groups", id)?, "displayName", display_name)
+            CleanupRequest::delete_owned(member("Groups", id)?, id, "displayName", display_name)
         }
         Created::Undo(u) => CleanupRequest::hook(u)?,
     })

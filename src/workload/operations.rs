@@ -451,14 +451,15 @@ fn check_cleanups(ops: &[Operation], spans: &[Option<std::ops::Range<usize>>]) -
 fn check_owners(ops: &[Operation], spans: &[Option<std::ops::Range<usize>>]) -> Result<(), Located> {
     for (op, span) in ops.iter().zip(spans).filter(|(op, _)| op.changes()) {
         for n in op.target_names() {
-            let unproven = ops
-                .iter()
-                .find(|o| o.owns.is_none() && o.extract.iter().any(|(v, _)| v == n));
+            // Its maker's read must name this very value: a read of another value it extracts
+            // proves nothing about this one.
+            let proves = |o: &Operation| o.owns.as_ref().is_some_and(|w| w.read.runtime_names().any(|r| r == n));
+            let unproven = ops.iter().find(|o| !proves(o) && o.extract.iter().any(|(v, _)| v == n));
             if let Some(maker) = unproven {
                 return Err((
                     span.clone(),
                     format!(
-                        "operations.{}: a {} of `{{{n}}}`, which `{}` extracts without proving it the run's: add `owns = {{ read = \"/path/{{{n}}}\", identity = \"/json/pointer/to/its/name\" }}` to `{}` (what it made is changed or deleted only once that read shows the run's marker in its name: Safety, invariant 4)",
+                        "operations.{}: a {} of `{{{n}}}`, which `{}` extracts without proving it the run's: give `{}` an `owns = {{ read = \"/path/{{{n}}}\", identity = \"/json/pointer/to/its/name\" }}` whose read names `{{{n}}}` (what it made is changed or deleted only once that read shows the run's marker in its name: Safety, invariant 4)",
                         op.name, op.method, maker.name, maker.name
                     ),
                 ));
@@ -554,6 +555,15 @@ mod tests {
             let mk = proven.iter().find(|o| o.name == "mk").unwrap();
             assert_eq!(mk.owns.as_ref().map(|o| o.identity.as_str()), Some("/name"));
         }
+        // The read must name the value changed: proving `thing` says nothing of `other`.
+        let err = ops(
+            "[operations.mk]\nmethod = \"POST\"\npath = \"/things\"\nextract = { thing = \"/id\", other = \"/other_id\" }\nowns = { read = \"/things/{thing}\", identity = \"/name\" }\n[operations.use]\nmethod = \"DELETE\"\npath = \"/others/{other}\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("a DELETE of `{other}`") && err.contains("whose read names `{other}`"),
+            "{err}"
+        );
         // A cleanup hook is a change like any other.
         let err = ops(&format!(
             "{}cleanup = \"rm\"\n[operations.rm]\nmethod = \"DELETE\"\npath = \"/things/{{thing}}\"\n",

@@ -62,6 +62,8 @@ pub struct Owns {
     /// `read` as written, for messages.
     pub read_text: String,
     pub identity: String,
+    /// The extracted values `read` names in its path (not its query): the values it proves.
+    pub proves: Vec<String>,
 }
 
 /// Where an extracted value comes from.
@@ -160,20 +162,18 @@ impl Operation {
 
     /// Whether the request may change what it names (any method but GET, HEAD and OPTIONS).
     pub fn changes(&self) -> bool {
-        !matches!(
-            self.method,
-            ::http::Method::GET | ::http::Method::HEAD | ::http::Method::OPTIONS
-        )
-    }
-
-    /// The runtime names of what the request is about: in its path and its body (its headers
-    /// carry tokens and versions, not the resource).
-    fn target_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.path.runtime_names().collect();
-        if let Some(b) = &self.body {
-            names.extend(b.runtime_names());
-        }
-        names
+        // A method-override header makes a GET whatever the server reads it as.
+        let overridden = self.headers.iter().any(|(name, _)| {
+            matches!(
+                name.as_str(),
+                "x-http-method-override" | "x-http-method" | "x-method-override"
+            )
+        });
+        overridden
+            || !matches!(
+                self.method,
+                ::http::Method::GET | ::http::Method::HEAD | ::http::Method::OPTIONS
+            )
     }
 }
 
@@ -377,10 +377,17 @@ impl One<'_> {
             ));
         }
         let read = self.text(read_text, span.clone(), "owns.read")?;
-        if !read.runtime_names().any(|n| extract.iter().any(|(v, _)| v == n)) {
+        // Only a value in the path names the resource read: a server may ignore a query.
+        let path = read_text.split(['?', '#']).next().unwrap_or_default();
+        let proves: Vec<String> = extract
+            .iter()
+            .map(|(v, _)| v.clone())
+            .filter(|v| path.contains(&format!("{{{v}}}")))
+            .collect();
+        if proves.is_empty() {
             return Err(self.at(
                 span,
-                format!("owns.read `{read_text}` names none of the values this operation extracts: it must read what it made"),
+                format!("owns.read `{read_text}` names none of the values this operation extracts in its path: it must read what it made"),
             ));
         }
         match Extract::parse(&o.identity) {
@@ -388,6 +395,7 @@ impl One<'_> {
                 read,
                 read_text: read_text.to_string(),
                 identity,
+                proves,
             })),
             _ => Err(self.at(
                 span,
@@ -450,10 +458,12 @@ fn check_cleanups(ops: &[Operation], spans: &[Option<std::ops::Range<usize>>]) -
 /// whether an extracted value may be changed or deleted. `spans`: each operation's.
 fn check_owners(ops: &[Operation], spans: &[Option<std::ops::Range<usize>>]) -> Result<(), Located> {
     for (op, span) in ops.iter().zip(spans).filter(|(op, _)| op.changes()) {
-        for n in op.target_names() {
+        // Headers too: an API may select the resource by one (`X-User-Id`), and the SCIM gate
+        // (`scim::own::before_custom_step`) counts them as well.
+        for n in op.runtime_names() {
             // Its maker's read must name this very value: a read of another value it extracts
             // proves nothing about this one.
-            let proves = |o: &Operation| o.owns.as_ref().is_some_and(|w| w.read.runtime_names().any(|r| r == n));
+            let proves = |o: &Operation| o.owns.as_ref().is_some_and(|w| w.proves.iter().any(|r| r == n));
             let unproven = ops.iter().find(|o| !proves(o) && o.extract.iter().any(|(v, _)| v == n));
             if let Some(maker) = unproven {
                 return Err((
@@ -537,8 +547,12 @@ mod tests {
             ("method = \"POST\"\npath = \"/groups/g/members/{thing}\"", false),
             ("method = \"GET\"\npath = \"/things/{thing}\"", true),
             (
-                "method = \"PUT\"\npath = \"/y\"\nheaders = { If-Match = \"{etag}\" }",
-                true,
+                "method = \"DELETE\"\npath = \"/users\"\nheaders = { X-User-Id = \"{thing}\" }",
+                false,
+            ),
+            (
+                "method = \"GET\"\npath = \"/u/{thing}\"\nheaders = { X-HTTP-Method-Override = \"DELETE\" }",
+                false,
             ),
         ] {
             let text = |o: &str| format!("{}[operations.use]\n{user}\n", make(o));
@@ -555,6 +569,13 @@ mod tests {
             let mk = proven.iter().find(|o| o.name == "mk").unwrap();
             assert_eq!(mk.owns.as_ref().map(|o| o.identity.as_str()), Some("/name"));
         }
+        // Only a value in the read's path is proven: a server may ignore a query.
+        let err = ops(&format!(
+            "{}[operations.use]\nmethod = \"DELETE\"\npath = \"/things/{{thing}}\"\n",
+            make("owns = { read = \"/things?id={thing}\", identity = \"/0/name\" }")
+        ))
+        .unwrap_err();
+        assert!(err.contains("in its path"), "{err}");
         // The read must name the value changed: proving `thing` says nothing of `other`.
         let err = ops(
             "[operations.mk]\nmethod = \"POST\"\npath = \"/things\"\nextract = { thing = \"/id\", other = \"/other_id\" }\nowns = { read = \"/things/{thing}\", identity = \"/name\" }\n[operations.use]\nmethod = \"DELETE\"\npath = \"/others/{other}\"\n",

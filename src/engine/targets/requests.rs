@@ -196,10 +196,67 @@ pub fn shows_identity_of(body: &[u8], id: &str, attribute: &str, value: &str) ->
 /// ledger match it). Anything else (another name, a lookalike marker, a number, an array, no
 /// JSON) proves nothing.
 pub fn shows_marker_at(body: &[u8], pointer: &str, marker: &crate::ledger::RunId) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.pointer(pointer).and_then(|n| n.as_str()).map(|n| marker.marks(n)))
-        .unwrap_or(false)
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let Ok(v) = serde::de::DeserializeSeed::deserialize(Unique, &mut de) else {
+        return false;
+    };
+    de.end().is_ok()
+        && v.pointer(pointer)
+            .and_then(|n| n.as_str())
+            .is_some_and(|n| marker.marks(n))
+}
+
+/// A JSON document as a tree, refused when an object names a member twice (a tree would keep
+/// one of the two, and a name given twice shows nothing, as in [`read_identity`]).
+struct Unique;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Unique {
+    type Value = serde_json::Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Unique {
+    type Value = serde_json::Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(Unique)? {
+            items.push(v);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let v = map.next_value_seed(Unique)?;
+            if members.insert(key, v).is_some() {
+                return Err(serde::de::Error::custom("a member given twice"));
+            }
+        }
+        Ok(serde_json::Value::Object(members))
+    }
 }
 
 /// The answer's `id` and `attribute`, each when it is a string; `None` when the answer is not
@@ -513,7 +570,28 @@ pub fn close(mut report: CleanupReport, mut left: Vec<LeftBehind>, started: Inst
 
 #[cfg(test)]
 mod tests {
-    use super::shows_identity_of;
+    use super::{shows_identity_of, shows_marker_at};
+
+    /// What a custom operation made is proven only by a name carrying the marker as a whole
+    /// token, given once, at the pointer.
+    #[test]
+    fn a_marker_proves_only_once_at_its_pointer() {
+        let run = crate::ledger::RunId::parse("pb-0wn5a1b2").unwrap();
+        let proves = |b: &str| shows_marker_at(b.as_bytes(), "/name/formatted", &run);
+        assert!(proves(
+            r#"{"id":1,"name":{"formatted":"pb-0wn5a1b2-7"},"x":[1,2.5,null,true]}"#
+        ));
+        for refused in [
+            r#"{"name":{"formatted":"pb-0wn5a1b20-7"}}"#,
+            r#"{"name":{"formatted":"admin"},"name":{"formatted":"pb-0wn5a1b2-7"}}"#,
+            r#"{"name":{"formatted":"admin","formatted":"pb-0wn5a1b2-7"}}"#,
+            r#"{"name":{"formatted":["pb-0wn5a1b2-7"]}}"#,
+            r#"{"name":{"formatted":"pb-0wn5a1b2-7"}} trailing"#,
+            r#"{"formatted":"pb-0wn5a1b2-7"}"#,
+        ] {
+            assert!(!proves(refused), "{refused}");
+        }
+    }
     use proptest::prelude::*;
 
     proptest! {

@@ -116,16 +116,19 @@ pub struct UndoRequest {
     pub expect: Vec<u16>,
     /// How what it undoes is proven the run's again before it is sent (the creating operation's
     /// `owns`, rendered when it ran); `None` when the hook names nothing the create extracted.
-    pub proof: Option<HookProof>,
+    pub proof: Option<Box<HookProof>>,
 }
 
 /// A GET of `read` whose answer must show a name carrying `marker` at the JSON pointer
-/// `identity`.
+/// `identity`, and be about one of `about` (the values `read` names) at the pointer `id`
+/// (`/id` when not given, where an answer without it is about nothing else).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookProof {
     pub read: String,
     pub identity: String,
     pub marker: RunId,
+    pub about: Vec<String>,
+    pub id: Option<String>,
 }
 
 impl Created {

@@ -50,12 +50,15 @@ pub struct OwnsWire {
     pub read: String,
     /// A JSON pointer to its identity in that read's answer.
     pub identity: String,
+    /// A JSON pointer to its id in that answer (default `/id`, judged where present).
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 /// The proof that what an operation made is the run's: right after the operation, a GET of
-/// `read` must answer a JSON document whose `identity` is a string carrying the run's marker as
-/// a whole token (`ledger::RunId::marks`). Until then, nothing it extracted may be used, and no
-/// cleanup of it is owed.
+/// `read` must answer a JSON document about what it read (its `id`) whose `identity` is a string
+/// carrying the run's marker as a whole token (`ledger::RunId::marks`). Until then, nothing it
+/// extracted may be used, and no cleanup of it is owed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Owns {
     pub read: Template,
@@ -64,6 +67,8 @@ pub struct Owns {
     pub identity: String,
     /// The extracted values `read` names in its path (not its query): the values it proves.
     pub proves: Vec<String>,
+    /// Where the answer names the id read (`None`: `/id`, where present).
+    pub id: Option<String>,
 }
 
 /// Where an extracted value comes from.
@@ -390,12 +395,26 @@ impl One<'_> {
                 format!("owns.read `{read_text}` names none of the values this operation extracts in its path: it must read what it made"),
             ));
         }
+        let id = match o.id.as_deref().map(Extract::parse) {
+            None => None,
+            Some(Ok(Extract::Pointer(p))) => Some(p),
+            Some(_) => {
+                return Err(self.at(
+                    span,
+                    format!(
+                        "owns.id: a JSON pointer into the read's answer (e.g. `/id`), got `{}`",
+                        o.id.as_deref().unwrap_or_default()
+                    ),
+                ));
+            }
+        };
         match Extract::parse(&o.identity) {
             Ok(Extract::Pointer(identity)) => Ok(Some(Owns {
                 read,
                 read_text: read_text.to_string(),
                 identity,
                 proves,
+                id,
             })),
             _ => Err(self.at(
                 span,

@@ -26,6 +26,8 @@ pub(crate) struct Vendor {
     /// When set, every read of a user after its first shows somebody else's name (the user
     /// was replaced under the same id).
     pub(crate) replaced_after_first_read: std::sync::atomic::AtomicBool,
+    /// When set, a read answers this id, whatever id it reads.
+    pub(crate) answer_id: Mutex<Option<String>>,
 }
 
 type S = State<Arc<Vendor>>;
@@ -68,7 +70,10 @@ async fn get_one(State(s): S, headers: HeaderMap, Path(id): Path<String>) -> imp
         return Json(json!({"id": id, "username": "someone-else", "enabled": true})).into_response();
     }
     match s.users.lock().get(&id) {
-        Some(u) => Json(json!({"id": id, "username": u["username"], "enabled": u["enabled"]})).into_response(),
+        Some(u) => {
+            let id = s.answer_id.lock().clone().unwrap_or(id);
+            Json(json!({"id": id, "username": u["username"], "enabled": u["enabled"]})).into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -105,6 +110,7 @@ pub(crate) async fn start_vendor() -> (String, Arc<Vendor>) {
         foreign_location: Default::default(),
         seen: Mutex::new(Vec::new()),
         replaced_after_first_read: Default::default(),
+        answer_id: Mutex::new(None),
     });
     // Somebody else's user: never touched.
     state
@@ -233,21 +239,25 @@ async fn built_in_and_custom_steps_share_the_journeys_user() {
 
 /// Invariant 4 for custom operations: the create answers with somebody else's `Location`, and
 /// that user's read shows a name that is not the run's (another name, the run id as part of a
-/// longer token, the run's name in another member, or as an array). The create fails, nothing
+/// longer token, the run's name in another member, or as an array), or the run's name in an
+/// answer about another id. The create fails, nothing
 /// but its proof read reaches that user (no PUT, no DELETE in the journey, no cleanup hook), and
 /// the proof read is timed as `kc_create:owns`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_custom_create_answered_is_changed_only_once_proven_the_runs() {
     const RUN: &str = "pb-0wn5a1b2";
-    for shown in [
-        json!("someone-else"),
-        json!(format!("{RUN}0-1")),
-        json!(format!("x{RUN}-1")),
-        json!([format!("{RUN}-1")]),
-        Value::Null,
+    for (shown, answer_id) in [
+        (json!("someone-else"), None),
+        (json!(format!("{RUN}0-1")), None),
+        (json!(format!("x{RUN}-1")), None),
+        (json!([format!("{RUN}-1")]), None),
+        (Value::Null, None),
+        // The run's name, in an answer about another id than the one read.
+        (json!(format!("{RUN}-1")), Some("u-1")),
     ] {
         let (url, vendor) = start_vendor().await;
         vendor.foreign_location.store(true, Ordering::Relaxed);
+        *vendor.answer_id.lock() = answer_id.map(String::from);
         vendor.users.lock().insert(
             "other".into(),
             json!({"username": shown, "email": format!("{RUN}-1@example.test"), "enabled": true}),

@@ -34,7 +34,7 @@ pub fn truth(stats: &Value, metric: &str, service: Option<&str>) -> Value {
         .clone()
 }
 
-/// |client − truth| within max(5 %, one resolution, `floor_us`) at p50 and p99; below the truth,
+/// |client − truth| within max(5 %, the worst resolution, `floor_us`) at p50 and p99; below the truth,
 /// also by up to `answer_us`. A probe's lag counts from when the write's answer arrived, the
 /// truth from when the service accepted it: the two clocks start apart by the part of the
 /// write's own latency after the service accepted it, which the client cannot see. On an idle
@@ -51,13 +51,18 @@ fn agree(name: &str, client: &MetricSummary, truth: &Value, floor_us: u64, answe
         ("p99", client.p99_us, &truth["p99_us"]),
     ] {
         let (c, t) = (c.unwrap() as f64, t.as_u64().unwrap() as f64);
+        // Each write's figure lies within its own bracket, so a quantile of them is off the
+        // truth's by at most the widest bracket: the worst resolution, not the median (CI on a
+        // busy machine saw the p99 22.7 ms under the truth's with a median resolution of
+        // 10.9 ms: the writes of the tail are the ones a stall made late, and their brackets wide).
         let tolerance = (t * 0.05)
-            .max(client.resolution_us.unwrap_or(0) as f64)
+            .max(client.resolution_max_us.unwrap_or(0) as f64)
             .max(floor_us as f64);
         assert!(
             c - t <= tolerance && t - c <= tolerance + answer_us as f64,
-            "{name} {q}: provbench {c} µs, ground truth {t} µs, tolerance {tolerance} µs (+{answer_us} µs below; resolution {:?})",
-            client.resolution_us
+            "{name} {q}: provbench {c} µs, ground truth {t} µs, tolerance {tolerance} µs (+{answer_us} µs below; resolution {:?}, worst {:?})",
+            client.resolution_us,
+            client.resolution_max_us
         );
     }
 }

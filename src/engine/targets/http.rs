@@ -252,11 +252,7 @@ impl Http {
         let proof = match &op.owns {
             None => None,
             Some(owns) => match self.prove(run, index, owns, &vars, state).await {
-                Ok(read) => Some(HookProof {
-                    read,
-                    identity: owns.identity.clone(),
-                    marker: run.run_id.clone(),
-                }),
+                Ok(proof) => Some(Box::new(proof)),
                 Err(e) => {
                     // What it answered is not the run's: no later step may use it, no cleanup
                     // is owed.
@@ -301,8 +297,8 @@ impl Http {
 
 impl Http {
     /// Reads what custom operation `index` made (`owns.read`, with the values it just
-    /// extracted) and judges the answer by `requests::shows_marker_at`; returns the path read,
-    /// which cleanup reads again before the operation's cleanup hook is sent. The read is
+    /// extracted) and judges the answer by `requests::proves`; returns the proof, which cleanup
+    /// makes again before the operation's cleanup hook is sent. The read is
     /// recorded as `api_latency{op=NAME:owns}`, not in the operation's own latency; a read that
     /// fails, or an answer that is not the run's, fails the operation.
     async fn prove(
@@ -312,7 +308,7 @@ impl Http {
         owns: &Owns,
         vars: &Vars<'_>,
         state: &JourneyState,
-    ) -> Result<String, StepEnd> {
+    ) -> Result<HookProof, StepEnd> {
         let op = &run.workload.operations[index];
         let find = |n: &str| lookup(state, n);
         let mut path = String::new();
@@ -345,14 +341,26 @@ impl Http {
                 format!("reading what it made (owns.read `{}`): HTTP {status}", owns.read_text),
             ));
         }
-        if requests::shows_marker_at(&reply.body, &owns.identity, &run.run_id) {
-            return Ok(path);
+        let proof = HookProof {
+            about: owns
+                .proves
+                .iter()
+                .filter_map(|v| lookup(state, v))
+                .map(String::from)
+                .collect(),
+            read: path,
+            identity: owns.identity.clone(),
+            marker: run.run_id.clone(),
+            id: owns.id.clone(),
+        };
+        if requests::proves(&reply.body, &proof) {
+            return Ok(proof);
         }
         // Somebody else's name is not printed: only that it is not the run's.
         Err(failed(
             op,
             format!(
-                "what it answered is not the run's: a GET of owns.read `{}` shows no name carrying {} at `{}`, so nothing more is sent to it",
+                "what it answered is not the run's: a GET of owns.read `{}` shows no answer about it with a name carrying {} at `{}`, so nothing more is sent to it",
                 owns.read_text, run.run_id, owns.identity
             ),
         ))

@@ -115,7 +115,7 @@ pub enum Owned {
         value: String,
     },
     /// What a custom operation made (its `owns`): a read of the proof's path proves it only by
-    /// [`shows_marker_at`].
+    /// [`proves`].
     Marked(HookProof),
 }
 
@@ -161,7 +161,7 @@ impl CleanupRequest {
             body: u.body.clone().map(Bytes::from),
             extras,
             hook: Some(u.expect.clone()),
-            identity: u.proof.clone().map(Owned::Marked),
+            identity: u.proof.as_deref().cloned().map(Owned::Marked),
         })
     }
 }
@@ -191,19 +191,32 @@ pub fn shows_identity_of(body: &[u8], id: &str, attribute: &str, value: &str) ->
 }
 
 /// The rule of [`shows_identity_of`] for what a custom operation made (`owns`), whose answer has
-/// no SCIM shape: the answer is one JSON document whose member at `pointer` (its name) is a
-/// string carrying the run's marker as a whole token (`RunId::marks`, as the sweep and the
-/// ledger match it). Anything else (another name, a lookalike marker, a number, an array, no
-/// JSON) proves nothing.
-pub fn shows_marker_at(body: &[u8], pointer: &str, marker: &crate::ledger::RunId) -> bool {
+/// no SCIM shape: the answer is one JSON document, no object of it naming a member twice; its
+/// member at `p.identity` (its name) is a string carrying the run's marker as a whole token
+/// (`RunId::marks`, as the sweep and the ledger match it); and it is about what was read: its
+/// member at `p.id` (a string, or a number as written) is one of the values the read named.
+/// Without an `id` pointer in the workload, `/id` is judged where the answer has one. Anything
+/// else (another name, a lookalike marker, another id, a number for a name, no JSON) proves
+/// nothing.
+pub fn proves(body: &[u8], p: &HookProof) -> bool {
     let mut de = serde_json::Deserializer::from_slice(body);
     let Ok(v) = serde::de::DeserializeSeed::deserialize(Unique, &mut de) else {
         return false;
     };
-    de.end().is_ok()
-        && v.pointer(pointer)
-            .and_then(|n| n.as_str())
-            .is_some_and(|n| marker.marks(n))
+    if de.end().is_err() {
+        return false;
+    }
+    let named = v
+        .pointer(&p.identity)
+        .and_then(|n| n.as_str())
+        .is_some_and(|n| p.marker.marks(n));
+    let about = match (v.pointer(p.id.as_deref().unwrap_or("/id")), &p.id) {
+        (None, None) => true,
+        (Some(serde_json::Value::String(s)), _) => p.about.iter().any(|a| a == s),
+        (Some(serde_json::Value::Number(n)), _) => p.about.iter().any(|a| *a == n.to_string()),
+        _ => false,
+    };
+    named && about
 }
 
 /// A JSON document as a tree, refused when an object names a member twice (a tree would keep
@@ -390,7 +403,7 @@ fn shown(body: &[u8], owner: &Owned) -> Option<Deleted> {
                 "not deleted: a GET of its id answers no resource `{id}` whose {attribute} is `{value}` (not the run's)"
             )))
         }
-        Owned::Marked(p) if !shows_marker_at(body, &p.identity, &p.marker) => Some(Deleted::Left(format!(
+        Owned::Marked(p) if !proves(body, p) => Some(Deleted::Left(format!(
             "not sent: a GET of {} shows no name carrying {} at `{}` (not the run's)",
             p.read, p.marker, p.identity
         ))),
@@ -570,26 +583,50 @@ pub fn close(mut report: CleanupReport, mut left: Vec<LeftBehind>, started: Inst
 
 #[cfg(test)]
 mod tests {
-    use super::{shows_identity_of, shows_marker_at};
+    use super::{proves, shows_identity_of};
+    use crate::ledger::{HookProof, RunId};
 
     /// What a custom operation made is proven only by a name carrying the marker as a whole
-    /// token, given once, at the pointer.
+    /// token, given once, at the pointer, in an answer about the id read.
     #[test]
-    fn a_marker_proves_only_once_at_its_pointer() {
-        let run = crate::ledger::RunId::parse("pb-0wn5a1b2").unwrap();
-        let proves = |b: &str| shows_marker_at(b.as_bytes(), "/name/formatted", &run);
-        assert!(proves(
-            r#"{"id":1,"name":{"formatted":"pb-0wn5a1b2-7"},"x":[1,2.5,null,true]}"#
+    fn a_marker_proves_only_once_at_its_pointer_about_the_id_read() {
+        let p = |id: Option<&str>| HookProof {
+            read: "/users/u-1".into(),
+            identity: "/name/formatted".into(),
+            marker: RunId::parse("pb-0wn5a1b2").unwrap(),
+            about: vec!["u-1".into(), "7".into()],
+            id: id.map(String::from),
+        };
+        let by = |b: &str, id: Option<&str>| proves(b.as_bytes(), &p(id));
+        assert!(by(
+            r#"{"id":"u-1","name":{"formatted":"pb-0wn5a1b2-7"},"x":[1,2.5,null,true]}"#,
+            None
         ));
-        for refused in [
-            r#"{"name":{"formatted":"pb-0wn5a1b20-7"}}"#,
-            r#"{"name":{"formatted":"admin"},"name":{"formatted":"pb-0wn5a1b2-7"}}"#,
-            r#"{"name":{"formatted":"admin","formatted":"pb-0wn5a1b2-7"}}"#,
-            r#"{"name":{"formatted":["pb-0wn5a1b2-7"]}}"#,
-            r#"{"name":{"formatted":"pb-0wn5a1b2-7"}} trailing"#,
-            r#"{"formatted":"pb-0wn5a1b2-7"}"#,
+        assert!(
+            by(r#"{"name":{"formatted":"pb-0wn5a1b2-7"}}"#, None),
+            "no id member, none asked"
+        );
+        assert!(by(r#"{"id":7,"name":{"formatted":"pb-0wn5a1b2-7"}}"#, None));
+        assert!(by(
+            r#"{"uuid":"u-1","name":{"formatted":"pb-0wn5a1b2-7"}}"#,
+            Some("/uuid")
+        ));
+        for (refused, id) in [
+            (r#"{"id":"u-1","name":{"formatted":"pb-0wn5a1b20-7"}}"#, None),
+            (r#"{"id":"admin-1","name":{"formatted":"pb-0wn5a1b2-7"}}"#, None),
+            (r#"{"id":["u-1"],"name":{"formatted":"pb-0wn5a1b2-7"}}"#, None),
+            (r#"{"name":{"formatted":"pb-0wn5a1b2-7"}}"#, Some("/uuid")),
+            (
+                r#"{"name":{"formatted":"admin"},"name":{"formatted":"pb-0wn5a1b2-7"}}"#,
+                None,
+            ),
+            (r#"{"name":{"formatted":"admin","formatted":"pb-0wn5a1b2-7"}}"#, None),
+            (r#"{"id":"u-1","id":"u-1","name":{"formatted":"pb-0wn5a1b2-7"}}"#, None),
+            (r#"{"name":{"formatted":["pb-0wn5a1b2-7"]}}"#, None),
+            (r#"{"name":{"formatted":"pb-0wn5a1b2-7"}} trailing"#, None),
+            (r#"{"formatted":"pb-0wn5a1b2-7"}"#, None),
         ] {
-            assert!(!proves(refused), "{refused}");
+            assert!(!by(refused, id), "{refused}");
         }
     }
     use proptest::prelude::*;

@@ -115,12 +115,7 @@ pub fn check_custom_steps(
                     let changes_borrowed = !known.contains(&"user")
                         && std::iter::once(op)
                             .chain(op.cleanup.map(|i| &ops[i]))
-                            .filter(|o| {
-                                !matches!(
-                                    o.method,
-                                    ::http::Method::GET | ::http::Method::HEAD | ::http::Method::OPTIONS
-                                )
-                            })
+                            .filter(|o| o.changes())
                             .any(|o| o.runtime_names().iter().any(|n| matches!(*n, "id" | "user_name")));
                     if changes_borrowed {
                         return Err(src.error(

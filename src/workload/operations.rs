@@ -13,6 +13,9 @@ use super::downstream::HeaderValue;
 use super::error::{Source, WorkloadError};
 use super::template::Template;
 
+/// Headers by which a request asks a server to read it as another method (lowercase).
+pub const METHOD_OVERRIDES: &[&str] = &["x-http-method-override", "x-http-method", "x-method-override"];
+
 /// Runtime names every custom operation may use: the journey's current user and group.
 pub const RUNTIME: &[&str] = &["id", "user_name", "group_id"];
 
@@ -65,7 +68,7 @@ pub struct Owns {
     /// `read` as written, for messages.
     pub read_text: String,
     pub identity: String,
-    /// The extracted values `read` names in its path (not its query): the values it proves.
+    /// The extracted value `read` names last in its path (not its query): the one it proves.
     pub proves: Vec<String>,
     /// Where the answer names the id read (`None`: `/id`, where present).
     pub id: Option<String>,
@@ -165,15 +168,16 @@ impl Operation {
         names
     }
 
-    /// Whether the request may change what it names (any method but GET, HEAD and OPTIONS).
+    /// Whether the request may change what it names (any method but GET, HEAD and OPTIONS, or
+    /// any request with a method-override header): the one test of it, for `check_owners`, the
+    /// journeys' validation (`journeys::check_custom_steps`) and the SCIM gate
+    /// (`scim::own::before_custom_step`).
     pub fn changes(&self) -> bool {
         // A method-override header makes a GET whatever the server reads it as.
-        let overridden = self.headers.iter().any(|(name, _)| {
-            matches!(
-                name.as_str(),
-                "x-http-method-override" | "x-http-method" | "x-method-override"
-            )
-        });
+        let overridden = self
+            .headers
+            .iter()
+            .any(|(name, _)| METHOD_OVERRIDES.contains(&name.as_str()));
         overridden
             || !matches!(
                 self.method,
@@ -382,12 +386,16 @@ impl One<'_> {
             ));
         }
         let read = self.text(read_text, span.clone(), "owns.read")?;
-        // Only a value in the path names the resource read: a server may ignore a query.
+        // Only a value in the path names the resource read (a server may ignore a query), and
+        // only its last one: `/orgs/{org}/members/{mid}` reads the member, which many APIs
+        // find by its own id whatever the parent segment says.
         let path = read_text.split(['?', '#']).next().unwrap_or_default();
         let proves: Vec<String> = extract
             .iter()
-            .map(|(v, _)| v.clone())
-            .filter(|v| path.contains(&format!("{{{v}}}")))
+            .filter_map(|(v, _)| path.rfind(&format!("{{{v}}}")).map(|at| (at, v.clone())))
+            .max()
+            .map(|(_, v)| v)
+            .into_iter()
             .collect();
         if proves.is_empty() {
             return Err(self.at(

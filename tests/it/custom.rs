@@ -338,6 +338,31 @@ async fn a_cleanup_hook_is_sent_only_while_what_it_undoes_is_still_the_runs() {
     assert_ne!(r.summary.outcome, provbench::results::RunOutcome::Passed);
 }
 
+/// The journey runs a cleanup operation itself on the latest value of its name (made by a
+/// second create, which owes no cleanup): only the hook sent to that same path is no longer
+/// owed. The first create's hook is still sent at cleanup, so nothing the run made is left
+/// (it was dropped before, and that user leaked unlisted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanup_run_by_the_journey_settles_only_the_hook_it_undid() {
+    let (url, vendor) = start_vendor().await;
+    let dir = tempfile::tempdir().unwrap();
+    let again = "[operations.kc_again]\nmethod = \"POST\"\npath = \"/users\"\nbody = { username = \"{run_id}-{seq}-b\", enabled = true }\nexpect = [201]\nextract = { kc_id = \"header:Location | last-segment\" }\nowns = { read = \"/users/{kc_id}\", identity = \"/username\" }\n";
+    let text = format!(
+        "name = \"vendor\"\n[target]\nkind = \"http\"\nbase_url = \"{url}\"\nheaders = {{ X-Tenant = \"acme\" }}\n\
+         [load]\nmodel = \"closed\"\nadmins = 1\niterations = 2\n\
+         [[journey]]\nname = \"j\"\nsteps = [\"kc_create\", \"kc_again\", \"kc_delete\"]\n{VENDOR_OPERATIONS}{again}"
+    );
+    let r = run(dir.path(), &text).await.unwrap();
+    let cleanup = r.summary.cleanup.as_ref().unwrap();
+    assert_eq!((cleanup.deleted, cleanup.failed), (2, 0), "{cleanup:?}");
+    let users = vendor.users.lock();
+    assert_eq!(
+        users.keys().collect::<Vec<_>>(),
+        vec!["other"],
+        "nothing the run made is left"
+    );
+}
+
 #[test]
 fn validate_names_the_line_of_each_mistake_in_an_operation() {
     let dir = tempfile::tempdir().unwrap();

@@ -251,7 +251,7 @@ impl Http {
         extract(op, &reply, state).map_err(|m| failed(op, m))?;
         let proof = match &op.owns {
             None => None,
-            Some(owns) => match self.prove(run, index, owns, &vars, state).await {
+            Some(owns) => match self.prove(run, index, owns, &vars, state, &extras).await {
                 Ok(proof) => Some(Box::new(proof)),
                 Err(e) => {
                     // What it answered is not the run's: no later step may use it, no cleanup
@@ -262,7 +262,12 @@ impl Http {
             },
         };
         // The journey undid something itself: that cleanup is no longer owed.
-        if let Some(i) = state.undo.iter().rposition(|(undo, _)| *undo == index) {
+        // The one it undid: the owed hook of this operation sent to the same path.
+        if let Some(i) = state
+            .undo
+            .iter()
+            .rposition(|(undo, owed)| *undo == index && owed.path == req.path)
+        {
             state.undo.remove(i);
         }
         if let Some(undo_index) = op.cleanup {
@@ -275,7 +280,9 @@ impl Http {
                 .iter()
                 .chain(rendered.headers.iter().map(|(k, v)| (k, v)))
             {
-                headers.push((k.to_string(), v.to_str().unwrap_or_default().to_string()));
+                // As rendered (from UTF-8 text): `to_str` refuses bytes past ASCII, and an empty
+                // value would name nobody, or everybody.
+                headers.push((k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
             }
             state.undo.push((
                 undo_index,
@@ -308,6 +315,7 @@ impl Http {
         owns: &Owns,
         vars: &Vars<'_>,
         state: &JourneyState,
+        sent: &Extras,
     ) -> Result<HookProof, StepEnd> {
         let op = &run.workload.operations[index];
         let find = |n: &str| lookup(state, n);
@@ -317,10 +325,8 @@ impl Http {
             .map_err(|m| failed(op, format!("owns.read `{}`: {m}", owns.read_text)))?;
         let key = MetricKey::new(metric::API_LATENCY).tag(tag::OP, &format!("{}:owns", op.name));
         let series = run.registry.series(key);
-        let extras = Extras {
-            headers: self.custom[index].fixed.clone(),
-            keep_headers: false,
-        };
+        // With the operation's own headers (the scope it made it in), as a read.
+        let extras = requests::read_extras(sent);
         let began = Instant::now();
         let reply =
             match requests::send_with(run, &self.client, series, ::http::Method::GET, &path, None, &extras).await {

@@ -103,6 +103,20 @@ pub struct CleanupRequest {
     pub identity: Option<Owned>,
 }
 
+/// The headers a proof read carries: the request's own (its scope: a tenant, a realm, a key),
+/// but never one that would make the GET something else (a method override), nor a body's type.
+pub fn read_extras(extras: &Extras) -> Extras {
+    let mut headers = extras.headers.clone();
+    for name in crate::workload::operations::METHOD_OVERRIDES {
+        headers.remove(*name);
+    }
+    headers.remove(reqwest::header::CONTENT_TYPE);
+    Extras {
+        headers,
+        keep_headers: false,
+    }
+}
+
 /// What a cleanup request is for, and how a read proves it still the run's before it is sent.
 #[derive(Clone, Debug)]
 pub enum Owned {
@@ -367,10 +381,12 @@ async fn owned(
     deadline: Instant,
     report: &mut CleanupReport,
 ) -> Option<Deleted> {
-    // A hook's read goes with the hook's headers (an operation's key from the environment).
+    // A hook's read goes with the hook's headers (its scope, an operation's key from the
+    // environment), never one that would make it more than a read.
+    let hook_read = read_extras(&req.extras);
     let (path, extras) = match owner {
         Owned::Scim { .. } => (req.path.as_str(), None),
-        Owned::Marked(p) => (p.read.as_str(), Some(&req.extras)),
+        Owned::Marked(p) => (p.read.as_str(), Some(&hook_read)),
     };
     let mut wait = Duration::from_millis(100);
     loop {

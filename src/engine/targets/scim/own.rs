@@ -84,7 +84,7 @@ pub(super) async fn before_custom_step(
     let undo = op.cleanup.map(|i| &ctx.workload.operations[i]);
     let names: Vec<&str> = std::iter::once(op)
         .chain(undo)
-        .filter(|o| !matches!(o.method, Method::GET | Method::HEAD | Method::OPTIONS))
+        .filter(|o| o.changes())
         .flat_map(|o| o.runtime_names())
         .collect();
     if user_unproven && names.contains(&"id") {

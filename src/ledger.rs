@@ -262,9 +262,11 @@ impl Ledger {
     }
 
     /// Notes that a journey deleted `item` (its answer said so): cleanup reads it back. Taken
-    /// once per journey, at its end, so the lock is off the hot path.
+    /// once per journey, at its end, so the lock is off the hot path. A cleanup hook the journey
+    /// ran itself is the run's by construction (owed only for what the run made and proved).
     pub fn deleted(&self, item: Created) {
-        if self.keep_claims && self.run_id.marks(item.name()) {
+        let ours = matches!(item, Created::Undo(_)) || self.run_id.marks(item.name());
+        if self.keep_claims && ours {
             self.deleted.lock().push(item);
         }
     }

@@ -218,6 +218,21 @@ pub fn owned(run_id: &RunId, sent: &str, id: String, answered: Option<String>) -
 /// DELETE the probe user, say how the delete shows, and prove it gone by the run's read-back
 /// rule; `Err` says why it is not (it is then left on the target).
 async fn remove(client: &Arc<HttpClient>, user: &Owned, draft: &mut Draft) -> Result<(), String> {
+    // Deleted only once a read of its id shows the probe user, by the rule of every delete
+    // (`requests::shows_identity_of`): a create that echoed the name sent beside somebody
+    // else's id would otherwise get that user deleted.
+    match client.call(Method::GET, &user.path, None).await {
+        Ok(r)
+            if r.status.is_success() && requests::shows_identity_of(&r.body, &user.id, "userName", &user.user_name) => {
+        }
+        Ok(r) => {
+            return Err(format!(
+                "not deleted: a GET of its id answered HTTP {} without the probe user under that id (not the run's)",
+                r.status.as_u16()
+            ));
+        }
+        Err(e) => return Err(format!("not deleted: reading it before its delete failed: {e}")),
+    }
     let mut answer = String::new();
     for attempt in 0..3u32 {
         if attempt > 0 {

@@ -257,12 +257,14 @@ fn the_ldap_workload_runs_against_a_replicating_pair() {
     }
     // The writes made as the stall began waited all of it: true lags reach about 2 s and no
     // more, so the estimate (the middle of a bracket of a few hundred ms at most: reads time out at
-    // 200 ms while the consumer is stopped) lands just under it
-    // (1.78 to 1.80 s measured). Asking for 2 s or more would ask the probe to overestimate.
+    // 200 ms while the consumer is stopped) lands under it (1.78 to 1.80 s measured on an idle
+    // machine, 1.49 s on a busy CI machine, whose slower load made fewer writes right at the
+    // stall's start). Without the stall, lags here are tens of ms: half the stall tells the two
+    // apart on any machine; 2 s or more would ask the probe to overestimate.
     let worst_p99 = lags.iter().filter_map(|m| m["p99_us"].as_u64()).max().unwrap();
     eprintln!("sync_lag{{service=consumer}}: the highest p99 over operations is {worst_p99} µs");
     assert!(
-        worst_p99 >= 1_500_000,
+        worst_p99 >= 1_000_000,
         "a 2 s stall of the consumer should show in the p99: {worst_p99} µs"
     );
     for check in s["checks"].as_array().unwrap() {

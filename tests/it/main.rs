@@ -45,6 +45,7 @@ mod review2;
 mod review28;
 mod review29;
 mod review30;
+mod review31;
 mod review_init;
 mod revocation;
 mod samba;

@@ -16,7 +16,7 @@ use super::requests::{self, CleanupRequest};
 use crate::engine::state::{AdminState, JourneyState, Run, StepEnd, payload};
 use crate::http::client::Extras;
 use crate::http::{CallError, HttpClient};
-use crate::ledger::{Created, HookProof, UndoRequest};
+use crate::ledger::{Claims, Created, HookProof, UndoRequest};
 use crate::metrics::SeriesId;
 use crate::results::CleanupReport;
 use crate::vocab::{MetricKey, metric, tag};
@@ -182,20 +182,22 @@ impl Http {
     }
 
     /// Sends the cleanup hooks the ledger holds; a target that is not SCIM cannot be searched
-    /// for the run's marker, so what is left is listed, never swept.
-    pub async fn clean_up(&self, items: Vec<Created>, limit: Duration) -> CleanupReport {
+    /// for the run's marker, so what is left is listed, never swept. What the hooks and the
+    /// journeys (`deleted`: cleanup operations they ran themselves) deleted is read back.
+    pub async fn clean_up(&self, items: Vec<Created>, deleted: Claims, limit: Duration) -> CleanupReport {
         let started = Instant::now();
         let deadline = started + limit;
         let mut round = requests::delete_all(self.client.clone(), items, deadline, hook_only).await;
         let client = &self.client;
-        let (verified, unverified) = readback::confirm(round.claimed, deadline, |c| {
-            let path = match c {
-                Created::Undo(u) => requests::hook_read_path(u),
-                _ => Err("an HTTP target's cleanup deletes only through its cleanup hooks".into()),
-            };
-            requests::read_back(client, path)
-        })
-        .await;
+        round.claimed.extend(deleted.unread);
+        let read = |c: &Created| match c {
+            Created::Undo(u) => requests::read_back_hook(client, u),
+            _ => requests::read_back(
+                client,
+                Err("an HTTP target's cleanup deletes only through its cleanup hooks".into()),
+            ),
+        };
+        let (verified, unverified) = readback::confirm_after(round.claimed, &deleted.proven, deadline, read).await;
         round.report.verified += verified;
         round.left.extend(unverified);
         requests::close(round.report, round.left, started)
@@ -253,11 +255,16 @@ impl Http {
             None => None,
             Some(owns) => match self.prove(run, index, owns, &vars, state, &extras).await {
                 Ok(proof) => Some(Box::new(proof)),
-                Err(e) => {
-                    // What it answered is not the run's: no later step may use it, no cleanup
-                    // is owed.
+                Err(Unproven { end, unread }) => {
+                    // Not proven: no later step may use what it answered. A read that gave no
+                    // verdict (it failed, or was cut short) leaves the cleanup owed, to be sent
+                    // only if the same read proves it then; an answer that is not the run's
+                    // owes nothing.
+                    if let Some(proof) = unread {
+                        self.owe(run, index, &vars, state, Some(Box::new(proof)))?;
+                    }
                     state.vars.truncate(before);
-                    return Err(e);
+                    return Err(end);
                 }
             },
         };
@@ -268,12 +275,30 @@ impl Http {
             .iter()
             .rposition(|(undo, owed)| *undo == index && owed.path == req.path)
         {
-            state.undo.remove(i);
+            // Its answer is a claim like any delete's: read back as gone before it counts.
+            run.ledger.deleted(Created::Undo(state.undo.remove(i).1));
         }
+        self.owe(run, index, &vars, state, proof)
+    }
+}
+
+impl Http {
+    /// Owes the cleanup of what custom operation `index` made (its hook, rendered now with the
+    /// journey's values), to be sent at cleanup once `proof` holds again, unless the journey
+    /// undoes it itself.
+    fn owe(
+        &self,
+        run: &Run,
+        index: usize,
+        vars: &Vars<'_>,
+        state: &mut JourneyState,
+        proof: Option<Box<HookProof>>,
+    ) -> Result<(), StepEnd> {
+        let op = &run.workload.operations[index];
         if let Some(undo_index) = op.cleanup {
             let undo = &run.workload.operations[undo_index];
             let rendered =
-                render(undo, &vars, state).map_err(|m| failed(op, format!("its cleanup `{}`: {m}", undo.name)))?;
+                render(undo, vars, state).map_err(|m| failed(op, format!("its cleanup `{}`: {m}", undo.name)))?;
             let mut headers: Vec<(String, String)> = Vec::new();
             for (k, v) in self.custom[undo_index]
                 .fixed
@@ -300,9 +325,7 @@ impl Http {
         }
         Ok(())
     }
-}
 
-impl Http {
     /// Reads what custom operation `index` made (`owns.read`, with the values it just
     /// extracted) and judges the answer by `requests::proves`; returns the proof, which cleanup
     /// makes again before the operation's cleanup hook is sent. The read is
@@ -316,37 +339,13 @@ impl Http {
         vars: &Vars<'_>,
         state: &JourneyState,
         sent: &Extras,
-    ) -> Result<HookProof, StepEnd> {
+    ) -> Result<HookProof, Unproven> {
         let op = &run.workload.operations[index];
         let find = |n: &str| lookup(state, n);
         let mut path = String::new();
         owns.read
             .render_with(vars, &find, Escape::Url, &mut path)
-            .map_err(|m| failed(op, format!("owns.read `{}`: {m}", owns.read_text)))?;
-        let key = MetricKey::new(metric::API_LATENCY).tag(tag::OP, &format!("{}:owns", op.name));
-        let series = run.registry.series(key);
-        // With the operation's own headers (the scope it made it in), as a read.
-        let extras = requests::read_extras(sent);
-        let began = Instant::now();
-        let reply =
-            match requests::send_with(run, &self.client, series, ::http::Method::GET, &path, None, &extras).await {
-                Ok(r) => r,
-                Err(StepEnd::Failed(e)) => {
-                    return Err(failed(
-                        op,
-                        format!("reading what it made (owns.read `{}`): {}", owns.read_text, e.detail),
-                    ));
-                }
-                Err(other) => return Err(other),
-            };
-        run.registry.record(series, began.elapsed().as_micros() as u64);
-        let status = reply.status.as_u16();
-        if !(200..300).contains(&status) {
-            return Err(failed(
-                op,
-                format!("reading what it made (owns.read `{}`): HTTP {status}", owns.read_text),
-            ));
-        }
+            .map_err(|m| Unproven::verdict(failed(op, format!("owns.read `{}`: {m}", owns.read_text))))?;
         let proof = HookProof {
             about: owns
                 .proves
@@ -359,17 +358,72 @@ impl Http {
             marker: run.run_id.clone(),
             id: owns.id.clone(),
         };
+        let key = MetricKey::new(metric::API_LATENCY).tag(tag::OP, &format!("{}:owns", op.name));
+        let series = run.registry.series(key);
+        // With the operation's own headers (the scope it made it in), as a read.
+        let extras = requests::read_extras(sent);
+        let began = Instant::now();
+        let sent = requests::send_with(
+            run,
+            &self.client,
+            series,
+            ::http::Method::GET,
+            &proof.read,
+            None,
+            &extras,
+        )
+        .await;
+        let reply = match sent {
+            Ok(r) => r,
+            Err(StepEnd::Failed(e)) => {
+                let end = failed(
+                    op,
+                    format!("reading what it made (owns.read `{}`): {}", owns.read_text, e.detail),
+                );
+                return Err(Unproven::unread(end, proof));
+            }
+            Err(other) => return Err(Unproven::unread(other, proof)),
+        };
+        run.registry.record(series, began.elapsed().as_micros() as u64);
+        let status = reply.status.as_u16();
+        if !(200..300).contains(&status) {
+            let end = failed(
+                op,
+                format!("reading what it made (owns.read `{}`): HTTP {status}", owns.read_text),
+            );
+            return Err(Unproven::unread(end, proof));
+        }
         if requests::proves(&reply.body, &proof) {
             return Ok(proof);
         }
         // Somebody else's name is not printed: only that it is not the run's.
-        Err(failed(
+        Err(Unproven::verdict(failed(
             op,
             format!(
                 "what it answered is not the run's: a GET of owns.read `{}` shows no answer about it with a name carrying {} at `{}`, so nothing more is sent to it",
                 owns.read_text, run.run_id, owns.identity
             ),
-        ))
+        )))
+    }
+}
+
+/// Why what an operation made was not proven the run's: the step's end, and the proof still to
+/// make when the read gave no verdict (failed, refused, cut short), for cleanup to make again.
+struct Unproven {
+    end: StepEnd,
+    unread: Option<HookProof>,
+}
+
+impl Unproven {
+    fn verdict(end: StepEnd) -> Unproven {
+        Unproven { end, unread: None }
+    }
+
+    fn unread(end: StepEnd, proof: HookProof) -> Unproven {
+        Unproven {
+            end,
+            unread: Some(proof),
+        }
     }
 }
 

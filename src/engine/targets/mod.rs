@@ -201,7 +201,7 @@ impl ResolvedTarget {
         match self {
             ResolvedTarget::Scim(t) => t.clean_up(items, deleted, run_id, limit, command, unsure).await,
             ResolvedTarget::Ldap(t) => t.clean_up(items, deleted, run_id, limit, command).await,
-            ResolvedTarget::Http(t) => t.clean_up(items, limit).await,
+            ResolvedTarget::Http(t) => t.clean_up(items, deleted, limit).await,
             ResolvedTarget::Other(p) => p.clean_up(items, run_id, limit).await,
         }
     }

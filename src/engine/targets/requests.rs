@@ -493,13 +493,29 @@ async fn again(wait: &mut Duration, deadline: Instant, report: &mut CleanupRepor
 /// How a resource deleted over HTTP is read back: a GET of `path` (where its delete went).
 /// `None`: nothing can be read (a cleanup hook that is not a DELETE).
 pub fn read_back(client: &Arc<HttpClient>, path: Result<String, String>) -> BoxFuture<'static, Presence> {
+    read_back_with(client, path.map(|p| (p, Extras::default())))
+}
+
+/// [`read_back`] of a cleanup hook's path, with the hook's own headers as a read carries them
+/// ([`read_extras`]): a tenant or realm header is where the hook deleted, and a read without it
+/// would look somewhere else and find nothing.
+pub fn read_back_hook(client: &Arc<HttpClient>, u: &UndoRequest) -> BoxFuture<'static, Presence> {
+    let read = hook_read_path(u).and_then(|path| Ok((path, read_extras(&CleanupRequest::hook(u)?.extras))));
+    read_back_with(client, read)
+}
+
+fn read_back_with(client: &Arc<HttpClient>, read: Result<(String, Extras), String>) -> BoxFuture<'static, Presence> {
     let client = client.clone();
     Box::pin(async move {
-        let path = match path {
-            Ok(p) => p,
+        let (path, extras) = match read {
+            Ok(r) => r,
             Err(why) => return Presence::Unreadable(why),
         };
-        match client.call(Method::GET, &path, None).await {
+        match client
+            .call_counting(Method::GET, &path, None, Some(&extras))
+            .await
+            .map_err(|f| f.error)
+        {
             Ok(r) => match r.status.as_u16() {
                 404 | 410 => Presence::Gone,
                 s @ 200..=299 => Presence::Present(format!("a GET still answers HTTP {s}")),

@@ -203,7 +203,7 @@ pub(super) fn read(client: &Arc<HttpClient>, item: &Created) -> BoxFuture<'stati
     let path = match item {
         Created::User { id, .. } => member("Users", id),
         Created::Group { id, .. } => member("Groups", id),
-        Created::Undo(u) => requests::hook_read_path(u),
+        Created::Undo(u) => return requests::read_back_hook(client, u),
     };
     requests::read_back(client, path)
 }

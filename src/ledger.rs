@@ -139,6 +139,24 @@ impl Created {
         }
     }
 
+    /// What tells one resource from another when claims are read back and counted: the id, and
+    /// for a cleanup hook its path with its headers (a tenant or realm header is part of where
+    /// it deleted: `/users/u-0` of tenant a is not `/users/u-0` of tenant b).
+    pub fn resource(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Created::Undo(u) => {
+                let mut headers: Vec<String> = u
+                    .headers
+                    .iter()
+                    .map(|(k, v)| format!("{}={v}", k.to_ascii_lowercase()))
+                    .collect();
+                headers.sort();
+                std::borrow::Cow::Owned(format!("{}\n{}", u.path, headers.join("\n")))
+            }
+            other => std::borrow::Cow::Borrowed(other.id()),
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Created::User { user_name: n, .. } | Created::Group { display_name: n, .. } => n,
@@ -288,7 +306,7 @@ impl Ledger {
     pub fn proven(&self, gone: Vec<Created>, kind: impl Fn(&Created) -> &'static str) {
         let mut proven = self.proven.lock();
         for item in &gone {
-            proven.0.insert(Proven::key(kind(item), item.id()));
+            proven.0.insert(Proven::key(kind(item), &item.resource()));
         }
         drop(proven);
         let mut recent = self.recent.lock();

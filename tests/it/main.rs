@@ -46,6 +46,7 @@ mod review28;
 mod review29;
 mod review30;
 mod review31;
+mod review32;
 mod review_init;
 mod revocation;
 mod samba;

@@ -259,12 +259,14 @@ impl Http {
                     // Not proven: no later step may use what it answered. A read that gave no
                     // verdict (it failed, or was cut short) leaves the cleanup owed, to be sent
                     // only if the same read proves it then; an answer that is not the run's
-                    // owes nothing.
-                    if let Some(proof) = unread {
-                        self.owe(run, index, &vars, state, Some(Box::new(proof)))?;
-                    }
+                    // owes nothing. The values go whatever the hook's rendering did, and an
+                    // interrupt stays an interrupt.
+                    let owed = unread.map(|proof| self.owe(run, index, &vars, state, Some(Box::new(proof))));
                     state.vars.truncate(before);
-                    return Err(end);
+                    return Err(match (owed, end) {
+                        (Some(Err(why)), StepEnd::Failed(_)) => why,
+                        (_, end) => end,
+                    });
                 }
             },
         };

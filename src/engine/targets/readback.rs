@@ -69,7 +69,7 @@ where
     let mut seen = std::collections::HashSet::new();
     let mut pending: Vec<(Created, String)> = items
         .into_iter()
-        .filter(|c| seen.insert((kind(c), c.id().to_string())))
+        .filter(|c| seen.insert((kind(c), c.resource().into_owned())))
         .map(|c| (c, String::new()))
         .collect();
     let mut wait = Duration::from_millis(200);
@@ -79,7 +79,7 @@ where
         pending = Vec::new();
         for (item, presence) in round {
             match presence {
-                Presence::Gone if proven.has(kind(&item), item.id()) => {}
+                Presence::Gone if proven.has(kind(&item), &item.resource()) => {}
                 Presence::Gone => gone += 1,
                 Presence::Present(why) | Presence::Unknown(why) => pending.push((item, why)),
                 Presence::Unreadable(why) => unreadable.push(unverified(&item, why)),

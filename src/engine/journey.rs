@@ -190,4 +190,7 @@ fn leave_behind(ctx: &Ctx, state: JourneyState) {
     for (_, u) in state.undo {
         ctx.ledger.record(Created::Undo(u));
     }
+    for u in state.undone {
+        ctx.ledger.deleted(Created::Undo(u));
+    }
 }

@@ -186,6 +186,8 @@ pub struct JourneyState {
     pub seq: Option<u64>,
     /// Cleanup owed for what custom steps created: (cleanup operation, its rendered request).
     pub undo: Vec<(usize, crate::ledger::UndoRequest)>,
+    /// Owed cleanups the journey ran itself: claims, handed to the ledger at its end.
+    pub undone: Vec<crate::ledger::UndoRequest>,
 }
 
 impl JourneyState {

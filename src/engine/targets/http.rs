@@ -270,21 +270,20 @@ impl Http {
                 }
             },
         };
-        // The journey undid something itself: that cleanup is no longer owed.
-        // The one it undid: the owed hook of this operation sent to the same path.
+        // The journey undid something itself: the owed hook of this operation sent to the same
+        // path is no longer owed.
         if let Some(i) = state
             .undo
             .iter()
             .rposition(|(undo, owed)| *undo == index && owed.path == req.path)
         {
             // Its answer is a claim like any delete's: read back as gone before it counts.
-            run.ledger.deleted(Created::Undo(state.undo.remove(i).1));
+            let (_, undone) = state.undo.remove(i);
+            state.undone.push(undone);
         }
         self.owe(run, index, &vars, state, proof)
     }
-}
 
-impl Http {
     /// Owes the cleanup of what custom operation `index` made (its hook, rendered now with the
     /// journey's values), to be sent at cleanup once `proof` holds again, unless the journey
     /// undoes it itself.

@@ -163,21 +163,26 @@ impl CleanupRequest {
     /// A custom operation's cleanup hook, as rendered when the operation ran.
     pub fn hook(u: &UndoRequest) -> Result<CleanupRequest, String> {
         let method = Method::from_bytes(u.method.as_bytes()).map_err(|e| format!("{}: {e}", u.op))?;
-        let mut extras = Extras::default();
-        for (k, v) in &u.headers {
-            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("{}: header {k}: {e}", u.op))?;
-            let value = HeaderValue::from_str(v).map_err(|e| format!("{}: header {k}: {e}", u.op))?;
-            extras.headers.insert(name, value);
-        }
         Ok(CleanupRequest {
             method,
             path: u.path.clone(),
             body: u.body.clone().map(Bytes::from),
-            extras,
+            extras: hook_extras(u)?,
             hook: Some(u.expect.clone()),
             identity: u.proof.as_deref().cloned().map(Owned::Marked),
         })
     }
+}
+
+/// A cleanup hook's headers, as rendered when the operation ran.
+fn hook_extras(u: &UndoRequest) -> Result<Extras, String> {
+    let mut extras = Extras::default();
+    for (k, v) in &u.headers {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("{}: header {k}: {e}", u.op))?;
+        let value = HeaderValue::from_str(v).map_err(|e| format!("{}: header {k}: {e}", u.op))?;
+        extras.headers.insert(name, value);
+    }
+    Ok(extras)
 }
 
 /// How one delete ended.
@@ -383,14 +388,13 @@ async fn owned(
 ) -> Option<Deleted> {
     // A hook's read goes with the hook's headers (its scope, an operation's key from the
     // environment), never one that would make it more than a read.
-    let hook_read = read_extras(&req.extras);
     let (path, extras) = match owner {
         Owned::Scim { .. } => (req.path.as_str(), None),
-        Owned::Marked(p) => (p.read.as_str(), Some(&hook_read)),
+        Owned::Marked(p) => (p.read.as_str(), Some(read_extras(&req.extras))),
     };
     let mut wait = Duration::from_millis(100);
     loop {
-        let read = client.call_counting(Method::GET, path, None, extras);
+        let read = client.call_counting(Method::GET, path, None, extras.as_ref());
         let why = match tokio::time::timeout_at(deadline, read).await {
             Err(_) => return Some(Deleted::Left("cleanup timed out".into())),
             Ok(Ok(r)) => match r.status.as_u16() {
@@ -500,7 +504,7 @@ pub fn read_back(client: &Arc<HttpClient>, path: Result<String, String>) -> BoxF
 /// ([`read_extras`]): a tenant or realm header is where the hook deleted, and a read without it
 /// would look somewhere else and find nothing.
 pub fn read_back_hook(client: &Arc<HttpClient>, u: &UndoRequest) -> BoxFuture<'static, Presence> {
-    let read = hook_read_path(u).and_then(|path| Ok((path, read_extras(&CleanupRequest::hook(u)?.extras))));
+    let read = hook_read_path(u).and_then(|path| Ok((path, read_extras(&hook_extras(u)?))));
     read_back_with(client, read)
 }
 

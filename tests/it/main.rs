@@ -18,6 +18,7 @@ mod endings;
 mod engine;
 mod escalation;
 mod formats;
+mod histograms;
 mod hostile;
 mod ids;
 mod init;

@@ -183,6 +183,20 @@ impl Filter {
         }
     }
 
+    /// The values when the filter is only `attr eq "value"` terms on the given top-level
+    /// attribute joined by `or` (one term included), so that an index can say where to look.
+    pub fn eq_any_on(&self, attr: &str) -> Option<Vec<&str>> {
+        let mut values = Vec::new();
+        self.push_eq_on(attr, &mut values).then_some(values)
+    }
+
+    fn push_eq_on<'a>(&'a self, attr: &str, values: &mut Vec<&'a str>) -> bool {
+        match self {
+            Filter::Or(a, b) => a.push_eq_on(attr, values) && b.push_eq_on(attr, values),
+            f => f.as_eq_on(attr).map(|v| values.push(v)).is_some(),
+        }
+    }
+
     /// `Some(value)` when the filter is exactly `attr eq "value"` on the given top-level attribute,
     /// so the store can answer it from an index.
     pub fn as_eq_on(&self, attr: &str) -> Option<&str> {

@@ -9,7 +9,8 @@
 //! - [`api`]: `/scim/v2/Users` and `/Groups`. [`discovery`]: schemas and configuration.
 //! - [`auth`]: tokens and OAuth2 endpoints; [`login`]: the browser sign-in (authorization code
 //!   with PKCE, login form, consent, refresh). [`faults`]: injected latency, errors, 429s, stalls.
-//! - [`pipeline`]: jobs, workers, linked services. [`effects`]: audit log and outbox.
+//! - [`pipeline`]: jobs, workers, the sync to linked services; [`linked`]: what each linked
+//!   service holds, indexed by `userName`. [`effects`]: audit log and outbox.
 //!   [`retention`]: how long what grows with the run (jobs, entries, tombstones) is kept.
 //! - [`observe`]: jobs, linked views, audit, outbox and `/stats` endpoints. [`stats`]: ground truth.
 
@@ -22,6 +23,7 @@ pub mod effects;
 pub mod error;
 pub mod faults;
 pub mod filter;
+pub mod linked;
 pub mod login;
 pub mod oauth;
 pub mod observe;

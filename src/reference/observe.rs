@@ -16,8 +16,8 @@ use super::api::{LIST_SCHEMA, scim_response};
 use super::effects::{Event, EventLog};
 use super::error::ScimError;
 use super::filter::Filter;
+use super::linked::{LinkedService, LinkedUser};
 use super::oauth::Subject;
-use super::pipeline::{LinkedService, LinkedUser};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -99,7 +99,7 @@ pub async fn linked_user(
     if svc.config.view.filter_only {
         return Err(not_found());
     }
-    let held = svc.users.get(&id).map(|u| u.clone()).ok_or_else(not_found)?;
+    let held = svc.held(&id).ok_or_else(not_found)?;
     if held.user.is_none() {
         if svc.config.view.deleted_404 {
             return Err(not_found());
@@ -150,16 +150,7 @@ pub async fn linked_list(
         .and_then(|c| c.parse().ok())
         .unwrap_or(100usize)
         .min(1000);
-    let mut hits: Vec<Value> = svc
-        .users
-        .iter()
-        .filter(|u| {
-            u.user
-                .as_ref()
-                .is_some_and(|r| filter.as_ref().is_none_or(|f| f.matches(&r.resource)))
-        })
-        .map(|u| view(&s, svc, &u))
-        .collect();
+    let mut hits: Vec<Value> = svc.find(filter.as_ref()).iter().map(|u| view(&s, svc, u)).collect();
     let total = hits.len();
     hits.truncate(count);
     Ok(scim_response(
@@ -180,7 +171,7 @@ pub async fn linked_me(
         return Err(ScimError::forbidden("/me needs a user's token"));
     };
     let svc = linked(&s, &service)?;
-    let held = svc.users.get(&uid).map(|u| u.clone());
+    let held = svc.held(&uid);
     let record = held.as_ref().and_then(|u| u.user.clone());
     let usable = match &record {
         Some(r) => r.active() || s.config.flaws.stale_tokens,

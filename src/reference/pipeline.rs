@@ -15,13 +15,14 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{LinkedServiceConfig, ReferenceConfig};
+use super::config::ReferenceConfig;
 use super::distribution::SeededSource;
 use super::effects::{AuditEntry, EventLog, Message};
 use super::error::ScimError;
+use super::linked::LinkedService;
 use super::retention::{Expiry, Window};
 use super::stats::Stats;
-use super::store::{Snapshot, UserRecord};
+use super::store::Snapshot;
 
 /// Converts monotonic instants into wall-clock timestamps with one fixed offset, so differences
 /// between written timestamps are exact monotonic differences.
@@ -76,78 +77,6 @@ struct Job {
     record: Arc<JobRecord>,
     actor: String,
     snapshots: Vec<Snapshot>,
-}
-
-/// A user as a linked service holds it: the state at `version`, or a tombstone (`user: None`)
-/// so that a late, older change cannot resurrect a deleted user.
-#[derive(Clone)]
-pub struct LinkedUser {
-    pub version: u64,
-    pub user: Option<Arc<UserRecord>>,
-    pub synced_at: Instant,
-    pub job: u64,
-}
-
-pub struct LinkedService {
-    pub config: LinkedServiceConfig,
-    pub users: DashMap<String, LinkedUser>,
-    /// The `incomplete-deprovisioning` flaw: this service never applies disables or deletes.
-    never_revokes: bool,
-    /// Deleted users (id, version of the deletion), forgotten once past the retention window:
-    /// the tombstone (or, with the flaw, the stale record) outlives every probe and check that
-    /// reads it, then goes, so a long run does not keep every user it ever deleted.
-    deleted: Expiry<(String, u64)>,
-}
-
-impl LinkedService {
-    fn new(config: LinkedServiceConfig, never_revokes: bool, window: Window) -> Self {
-        Self {
-            config,
-            users: DashMap::new(),
-            never_revokes,
-            deleted: Expiry::new(window),
-        }
-    }
-
-    /// Removes a deleted user's entry unless a newer version replaced it since.
-    fn forget(&self, (id, version): (String, u64)) {
-        self.users.remove_if(&id, |_, u| u.version <= version);
-    }
-
-    /// Forgets deleted users past the window at `now`.
-    fn sweep(&self, now: Instant) {
-        self.deleted.sweep(now, |k| self.forget(k));
-    }
-
-    fn apply(&self, snapshot: &Snapshot, job: u64, now: Instant) {
-        if snapshot.user.is_none() {
-            self.deleted
-                .push(now, (snapshot.user_id.clone(), snapshot.version), |k| self.forget(k));
-        }
-        let revokes = snapshot.user.as_ref().is_none_or(|u| !u.active());
-        if revokes && self.never_revokes {
-            return;
-        }
-        let fresh = LinkedUser {
-            version: snapshot.version,
-            user: snapshot.user.clone(),
-            synced_at: now,
-            job,
-        };
-        self.users
-            .entry(snapshot.user_id.clone())
-            .and_modify(|cur| {
-                if cur.version < fresh.version || self.config.view.out_of_order {
-                    *cur = fresh.clone();
-                }
-            })
-            .or_insert_with(|| fresh.clone());
-    }
-
-    /// The user's record when this service holds it and it is not deleted.
-    pub fn get(&self, id: &str) -> Option<LinkedUser> {
-        self.users.get(id).filter(|u| u.user.is_some()).map(|u| u.clone())
-    }
 }
 
 pub struct Pipeline {
@@ -496,59 +425,7 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::config::LinkedViewConfig;
     use std::time::Duration;
-
-    fn service(view: LinkedViewConfig) -> LinkedService {
-        LinkedService::new(
-            LinkedServiceConfig {
-                name: "crm".into(),
-                sync_delay: crate::reference::distribution::Distribution::ZERO,
-                failure_probability: 0.0,
-                lost_probability: 0.0,
-                view,
-            },
-            false,
-            Window {
-                keep: Duration::from_secs(60),
-                cap: 1000,
-            },
-        )
-    }
-
-    fn at(version: u64, title: &str) -> Snapshot {
-        Snapshot {
-            user_id: "u1".into(),
-            version,
-            user: Some(Arc::new(UserRecord {
-                seq: 1,
-                version,
-                resource: Arc::new(serde_json::json!({"id": "u1", "title": title})),
-                password: None,
-            })),
-        }
-    }
-
-    /// By default a late, older change never overwrites a newer one; `out-of-order` services
-    /// apply changes as they arrive, as downstreams without versions do.
-    #[test]
-    fn out_of_order_services_let_a_late_older_change_win() {
-        let now = Instant::now();
-        for (out_of_order, shown) in [(false, "new"), (true, "old")] {
-            let svc = service(LinkedViewConfig {
-                out_of_order,
-                ..Default::default()
-            });
-            svc.apply(&at(2, "new"), 2, now);
-            svc.apply(&at(1, "old"), 1, now);
-            let held = svc.get("u1").unwrap();
-            assert_eq!(
-                held.user.unwrap().resource["title"],
-                shown,
-                "out_of_order = {out_of_order}"
-            );
-        }
-    }
 
     /// A worker that polls its queue picks a job up only at its next look, not when it arrives.
     #[tokio::test(start_paused = true)]

@@ -53,12 +53,7 @@ async fn stores_hold_the_window_and_what_lies_within_it_stays_readable() {
     assert!(outbox <= per_second + 1, "{outbox} outbox messages held");
     for s in &p.services {
         // The deleted users of the window, and the recent one.
-        assert!(
-            s.users.len() <= per_second + 1,
-            "{}: {} users held",
-            s.config.name,
-            s.users.len()
-        );
+        assert!(s.len() <= per_second + 1, "{}: {} users held", s.config.name, s.len());
     }
 
     // What the checks and probes read is still there.
@@ -119,7 +114,7 @@ async fn stores_hold_the_window_and_what_lies_within_it_stays_readable() {
     assert_eq!(p.outbox.len(), (0, 0));
     // The recent user is alive, so the services keep it; no tombstone is left.
     for s in &p.services {
-        assert_eq!(s.users.len(), 1, "{}", s.config.name);
+        assert_eq!(s.len(), 1, "{}", s.config.name);
     }
 }
 

@@ -255,7 +255,8 @@ async fn sweep_marked(
             tried.extend(fresh.iter().map(|c| c.id().to_string()));
             let round = requests::delete_all(client.clone(), fresh, deadline, request).await;
             report.add_counts(&round.report);
-            still.retain(|l| !round.left.iter().any(|n| n.id == l.id));
+            let again = readback::Among::left(&round.left);
+            still.retain(|l| !again.has(l));
             still.extend(round.left);
             claimed.extend(round.claimed);
         }
@@ -289,12 +290,13 @@ async fn settle(
     let mut left = sweep.left;
     claimed.extend(sweep.claimed);
     // What the ledger could not delete, and the sweep neither deleted nor listed as left.
-    let unknown: Vec<LeftBehind> = carried
-        .into_iter()
-        .filter(|l| {
-            !claimed.iter().any(|c| readback::same(c, l)) && !left.iter().any(|n| n.id == l.id && n.kind == l.kind)
-        })
-        .collect();
+    let unknown: Vec<LeftBehind> = {
+        let (deleted, listed) = (readback::Among::created(&claimed), readback::Among::left(&left));
+        carried
+            .into_iter()
+            .filter(|l| !deleted.has(l) && !listed.has(l))
+            .collect()
+    };
     let (hooks, resources): (Vec<LeftBehind>, Vec<LeftBehind>) =
         unknown.into_iter().partition(|l| l.kind == "cleanup hook");
     left.extend(hooks);
@@ -312,11 +314,9 @@ async fn settle(
         read(client, c)
     })
     .await;
-    left.extend(
-        resources
-            .into_iter()
-            .filter(|l| there.iter().any(|(c, _)| readback::same(c, l))),
-    );
+    let found = readback::Among::created(there.iter().map(|(c, _)| c));
+    let found: Vec<LeftBehind> = resources.into_iter().filter(|l| found.has(l)).collect();
+    left.extend(found);
     let (verified, unverified) = readback::confirm_after(claimed, proven, deadline, |c| read(client, c)).await;
     report.verified += verified;
     left.extend(unverified);

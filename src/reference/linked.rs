@@ -186,7 +186,12 @@ impl LinkedService {
                 .is_some_and(|r| filter.is_none_or(|f| f.matches(&r.resource)))
         };
         let Some(names) = filter.and_then(|f| f.eq_any_on("userName")) else {
-            return self.users.iter().map(|u| u.value().clone()).filter(shown).collect();
+            return self
+                .users
+                .iter()
+                .filter(|u| shown(u.value()))
+                .map(|u| u.value().clone())
+                .collect();
         };
         let mut ids: Vec<String> = Vec::new();
         for name in names {

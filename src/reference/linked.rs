@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::config::LinkedServiceConfig;
-use super::filter::{Filter, get_ci};
+use super::filter::Filter;
 use super::retention::{Expiry, Window};
 use super::store::{Snapshot, UserRecord};
 
@@ -31,10 +31,12 @@ pub struct LinkedUser {
 
 impl LinkedUser {
     /// The keys its name is indexed under: each value `userName eq "…"` can match, as the filter
-    /// reads it (the attribute under any case, each item of a list; `userName` is not
-    /// case-exact, RFC 7643 §4.1.1, so lowercased; a boolean as the text it matches).
+    /// reads it. A filter names the attribute in any case and reads the key spelled as it is, if
+    /// there is one, so every key that is `userName` in some case is indexed (a resource may hold
+    /// two). Each item of a list counts; `userName` is not case-exact (RFC 7643 §4.1.1), so it is
+    /// lowercased; a boolean counts as the text it matches.
     fn name_keys(&self) -> Vec<String> {
-        let Some(value) = self.user.as_ref().and_then(|r| get_ci(&r.resource, "userName")) else {
+        let Some(fields) = self.user.as_ref().and_then(|r| r.resource.as_object()) else {
             return Vec::new();
         };
         let key = |v: &Value| match v {
@@ -42,10 +44,13 @@ impl LinkedUser {
             Value::Bool(b) => Some(b.to_string()),
             _ => None,
         };
-        let mut keys: Vec<String> = match value {
-            Value::Array(items) => items.iter().filter_map(key).collect(),
-            other => key(other).into_iter().collect(),
-        };
+        let mut keys: Vec<String> = Vec::new();
+        for (_, value) in fields.iter().filter(|(k, _)| k.eq_ignore_ascii_case("userName")) {
+            match value {
+                Value::Array(items) => keys.extend(items.iter().filter_map(key)),
+                other => keys.extend(key(other)),
+            }
+        }
         keys.sort_unstable();
         keys.dedup();
         keys
@@ -301,9 +306,14 @@ mod tests {
             Just(Value::Null),
         ];
         let key = prop::sample::select(vec!["userName", "USERNAME", "username", "title"]);
-        (key, user_name, any::<bool>()).prop_map(|(key, name, active)| {
+        // Sometimes a second spelling beside the first, with a name of its own.
+        let second = prop::option::of((key.clone(), user_name.clone()));
+        (key, user_name, second, any::<bool>()).prop_map(|(key, name, second, active)| {
             let mut r = json!({ "active": active });
             r[key] = name;
+            if let Some((key, name)) = second {
+                r[key] = name;
+            }
             r
         })
     }
@@ -335,6 +345,7 @@ mod tests {
                 for text in [
                     r#"userName eq "ada""#,
                     r#"USERNAME eq "Bob""#,
+                    r#"username eq "cy" or userName eq "bob""#,
                     r#"userName eq "TRUE""#,
                     r#"userName eq "cy" or userName eq "ADA" or username eq "ada""#,
                     r#"userName eq "nobody""#,

@@ -433,7 +433,12 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
         let mut listing = String::new();
         for c in found.iter().take(50) {
             // Names and ids are the target's words: one line each, escaped.
-            let line = crate::redact::line(&format!("{} {} {}", kind_of(c), c.id(), c.name()));
+            let line = crate::redact::line(&format!(
+                "{} {} {}",
+                crate::engine::targets::readback::kind(c),
+                c.id(),
+                c.name()
+            ));
             listing.push_str(&format!("would delete: {line}\n"));
         }
         if found.len() > 50 {
@@ -453,14 +458,6 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<Outcome> {
         "the target"
     };
     cleanup_outcome(&run_id, &report?, what)
-}
-
-fn kind_of(c: &crate::ledger::Created) -> &'static str {
-    match c {
-        crate::ledger::Created::User { .. } => "user",
-        crate::ledger::Created::Group { .. } => "group",
-        crate::ledger::Created::Undo(_) => "cleanup hook",
-    }
 }
 
 /// Prints what `provbench cleanup` did; an unsearchable target is an error, anything left a failure.

@@ -113,14 +113,11 @@ impl LinkedService {
             Entry::Occupied(mut held) => {
                 if held.get().version < fresh.version || self.config.view.out_of_order {
                     let (old, new) = (held.get().name_keys(), fresh.name_keys());
-                    if old == new {
-                        held.insert(fresh);
-                    } else {
-                        let gone = old.into_iter().filter(|n| !new.contains(n)).collect();
-                        self.index(new, id);
-                        held.insert(fresh);
-                        self.unindex(gone, id);
-                    }
+                    let added = new.iter().filter(|n| !old.contains(n)).cloned().collect();
+                    let gone = old.into_iter().filter(|n| !new.contains(n)).collect();
+                    self.index(added, id);
+                    held.insert(fresh);
+                    self.unindex(gone, id);
                 }
             }
             Entry::Vacant(slot) => {

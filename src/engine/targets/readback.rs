@@ -267,7 +267,7 @@ impl<'a> Among<'a> {
 }
 
 /// What [`kind`] calls a cleanup hook.
-const HOOK: &str = "cleanup hook";
+pub const HOOK: &str = "cleanup hook";
 
 /// What is left of `item`, and why.
 pub fn left(item: &Created, reason: String) -> LeftBehind {

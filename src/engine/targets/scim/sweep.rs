@@ -298,7 +298,7 @@ async fn settle(
             .collect()
     };
     let (hooks, resources): (Vec<LeftBehind>, Vec<LeftBehind>) =
-        unknown.into_iter().partition(|l| l.kind == "cleanup hook");
+        unknown.into_iter().partition(|l| l.kind == readback::HOOK);
     left.extend(hooks);
     let as_created = |l: &LeftBehind| match l.kind.as_str() {
         "group" => Created::Group {

@@ -638,7 +638,7 @@ async fn a_join_behind_a_403_on_a_group_read_without_members_is_not_credited() {
 /// The same create, answered with the run's `userName` under the target's own admin's id
 /// (whose reads say who it is): the ledger takes the create's word, but cleanup deletes a user
 /// only once a GET of its id shows the marked `userName` it was recorded with (the ownership
-/// gate of `requests::delete_one`), so that admin is left alone and listed as not the run's.
+/// gate of `requests::owned`), so that admin is left alone and listed as not the run's.
 /// (The journeys' own changes are gated the same way: `journey_gate.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_admin_answered_by_a_create_is_not_deleted_at_cleanup() {

@@ -41,6 +41,8 @@ pub struct Hostile {
     pub url: String,
     pub users: Arc<Mutex<BTreeMap<String, String>>>,
     pub deletes: Arc<AtomicU64>,
+    /// The id of each DELETE, in the order they came.
+    pub deleted: Arc<Mutex<Vec<String>>>,
 }
 
 struct St {
@@ -48,6 +50,7 @@ struct St {
     users: Arc<Mutex<BTreeMap<String, String>>>,
     next: AtomicU64,
     deletes: Arc<AtomicU64>,
+    deleted: Arc<Mutex<Vec<String>>>,
 }
 
 type S = State<Arc<St>>;
@@ -90,6 +93,7 @@ async fn get_one(State(s): S, Path(id): Path<String>) -> impl IntoResponse {
 
 async fn delete(State(s): S, Path(id): Path<String>) -> impl IntoResponse {
     let n = s.deletes.fetch_add(1, Ordering::Relaxed);
+    s.deleted.lock().push(id.clone());
     if s.behaviour == Behaviour::SlowDeletes {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
@@ -119,11 +123,13 @@ pub async fn start(behaviour: Behaviour, existing: &[(&str, &str)]) -> Hostile {
         existing.iter().map(|(i, n)| (i.to_string(), n.to_string())).collect(),
     ));
     let deletes = Arc::new(AtomicU64::new(0));
+    let deleted = Arc::new(Mutex::new(Vec::new()));
     let state = Arc::new(St {
         behaviour,
         users: users.clone(),
         next: AtomicU64::new(1),
         deletes: deletes.clone(),
+        deleted: deleted.clone(),
     });
     let mut app = Router::new()
         .route("/scim/v2/Users", get(list).post(create))
@@ -138,7 +144,12 @@ pub async fn start(behaviour: Behaviour, existing: &[(&str, &str)]) -> Hostile {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/scim/v2", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Hostile { url, users, deletes }
+    Hostile {
+        url,
+        users,
+        deletes,
+        deleted,
+    }
 }
 
 /// Runs `steps` for 1 s against `url` with the real binary; returns (exit code, stdout, stderr,
@@ -259,7 +270,9 @@ async fn failing_deletes_are_retried_and_what_stays_is_listed() {
     assert!(s["cleanup"]["retries"].as_u64().unwrap() > 0, "{}", s["cleanup"]);
     assert_eq!(s["cleanup"]["failed"], 0);
 
-    // Deletes that always fail for some users: listed with the command, and the run fails.
+    // Deletes that always fail for some users (more of them than cleanup sends at once): listed
+    // with their last answer and the command, and the run fails; they never kept another user
+    // from its delete.
     let server = start(Behaviour::StuckDeletes, &[]).await;
     let url = server.url.clone();
     let (code, stdout, stderr, s) =
@@ -283,6 +296,13 @@ async fn failing_deletes_are_retried_and_what_stays_is_listed() {
         listed.iter().any(|l| l["reason"].as_str().unwrap().contains("500")),
         "{listed:?}"
     );
+    // Every user's first delete came before any user's second: a user whose deletes keep
+    // failing is retried in rounds, never in the place of one not yet tried.
+    let order = server.deleted.lock().clone();
+    let users = order.iter().collect::<std::collections::HashSet<_>>().len();
+    let mut seen = std::collections::HashSet::new();
+    let firsts = order.iter().take_while(|id| seen.insert(*id)).count();
+    assert_eq!(firsts, users, "a user's first delete came after a retry: {order:?}");
     let run_id = s["run_id"].as_str().unwrap();
     assert!(
         stdout.contains(&format!("remove them with: provbench cleanup --run-id {run_id}")),

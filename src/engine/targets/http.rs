@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::readback;
 use super::requests::{self, CleanupRequest};
+use super::retry::Patience;
 use crate::engine::state::{AdminState, JourneyState, Run, StepEnd, payload};
 use crate::http::client::Extras;
 use crate::http::{CallError, HttpClient};
@@ -187,7 +188,9 @@ impl Http {
     pub async fn clean_up(&self, items: Vec<Created>, deleted: Claims, limit: Duration) -> CleanupReport {
         let started = Instant::now();
         let deadline = started + limit;
-        let mut round = requests::delete_all(self.client.clone(), items, deadline, hook_only).await;
+        // Nothing follows the hooks but their read-back (which has its own floor): they are
+        // retried until the deadline in this one call.
+        let mut round = requests::delete_all(self.client.clone(), items, deadline, hook_only, Patience::Deadline).await;
         let client = &self.client;
         round.claimed.extend(deleted.unread);
         let read = |c: &Created| match c {

@@ -16,6 +16,7 @@ pub mod http;
 pub mod ldap;
 pub mod readback;
 pub mod requests;
+pub mod retry;
 pub mod scim;
 
 use std::future::Future;

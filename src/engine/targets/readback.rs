@@ -264,6 +264,11 @@ impl<'a> Among<'a> {
     pub fn has(&self, left: &LeftBehind) -> bool {
         self.0.contains(&(left.kind.as_str(), left.id.as_str()))
     }
+
+    /// Whether `item` is one of them (a cleanup hook never is).
+    pub fn has_created(&self, item: &Created) -> bool {
+        !matches!(item, Created::Undo(_)) && self.0.contains(&(kind(item), item.id()))
+    }
 }
 
 /// What [`kind`] calls a cleanup hook.

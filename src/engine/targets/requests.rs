@@ -1,19 +1,18 @@
 //! Sending over HTTP for the HTTP-borne protocols (SCIM, custom operations): a step's request,
-//! cut short by Ctrl-C, with the 429s it waited out counted; and cleanup's deletes, retried
-//! with back-off until the deadline, a few at a time. Which request deletes what is the
-//! protocol's to say.
+//! cut short by Ctrl-C, with the 429s it waited out counted; and cleanup's deletes, a few at a
+//! time, each sent only once a read shows it the run's, retried in rounds ([`super::retry`]).
+//! Which request deletes what is the protocol's to say.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::BoxFuture;
 use super::readback::{Presence, left};
+use super::retry::{self, Patience, Try};
 use crate::engine::state::{Run, StepEnd};
 use crate::http::client::{Extras, Failure};
 use crate::http::{CallError, HttpClient, Reply};
@@ -376,40 +375,38 @@ impl serde::de::Visitor<'_> for Named<'_> {
     }
 }
 
-/// Whether what `req` is sent to is the one its owner names: `None` when it is, otherwise how
-/// the request ends without being sent (gone already, not the run's, or unread by the deadline:
-/// an unread resource is never deleted).
+/// Whether what `req` is sent to is the one its owner names, by one read: `Ended(None)` when it
+/// is, `Ended(Some(end))` when the request ends without being sent (gone already, not the run's,
+/// unread by the deadline: an unread resource is never deleted), `Again` when another read may
+/// tell.
 async fn owned(
     client: &HttpClient,
     req: &CleanupRequest,
     owner: &Owned,
     deadline: Instant,
-    report: &mut CleanupReport,
-) -> Option<Deleted> {
+    rate_limited: &mut u64,
+) -> Try<Option<Deleted>> {
     // A hook's read goes with the hook's headers (its scope, an operation's key from the
     // environment), never one that would make it more than a read.
     let (path, extras) = match owner {
         Owned::Scim { .. } => (req.path.as_str(), None),
         Owned::Marked(p) => (p.read.as_str(), Some(read_extras(&req.extras))),
     };
-    let mut wait = Duration::from_millis(100);
-    loop {
-        let read = client.call_counting(Method::GET, path, None, extras.as_ref());
-        let why = match tokio::time::timeout_at(deadline, read).await {
-            Err(_) => return Some(Deleted::Left("cleanup timed out".into())),
-            Ok(Ok(r)) => match r.status.as_u16() {
-                404 | 410 => return Some(Deleted::AlreadyGone),
-                200..=299 => return shown(&r.body, owner),
-                s @ (429 | 500..=599) => {
-                    report.rate_limited += u64::from(s == 429);
-                    format!("HTTP {s} reading it before its delete")
-                }
-                s => return Some(Deleted::Left(format!("HTTP {s} reading it before its delete"))),
-            },
-            Ok(Err(f)) => format!("reading it before its delete: {}", f.error),
-        };
-        if !again(&mut wait, deadline, report).await {
-            return Some(Deleted::Left(why));
+    let read = client.call_counting(Method::GET, path, None, extras.as_ref());
+    match tokio::time::timeout_at(deadline, read).await {
+        Err(_) => Try::Cut,
+        Ok(Ok(r)) => {
+            *rate_limited += u64::from(r.rate_limited) + u64::from(r.status.as_u16() == 429);
+            match r.status.as_u16() {
+                404 | 410 => Try::Ended(Some(Deleted::AlreadyGone)),
+                200..=299 => Try::Ended(shown(&r.body, owner)),
+                s @ (429 | 500..=599) => Try::Again(format!("HTTP {s} reading it before its delete")),
+                s => Try::Ended(Some(Deleted::Left(format!("HTTP {s} reading it before its delete")))),
+            }
+        }
+        Ok(Err(f)) => {
+            *rate_limited += u64::from(f.rate_limited);
+            Try::Again(format!("reading it before its delete: {}", f.error))
         }
     }
 }
@@ -431,67 +428,60 @@ fn shown(body: &[u8], owner: &Owned) -> Option<Deleted> {
     }
 }
 
-/// Sends `req`, retrying what may pass on a second try, until `deadline`; a request with an
-/// identity is sent only once the resource shows it ([`owned`]).
-async fn delete_one(
-    client: &HttpClient,
-    req: &CleanupRequest,
-    deadline: Instant,
-    report: &mut CleanupReport,
-) -> Deleted {
-    if let Some(identity) = &req.identity
-        && let Some(end) = owned(client, req, identity, deadline, report).await
-    {
-        return end;
-    }
-    let mut wait = Duration::from_millis(100);
-    loop {
-        let call = client.call_counting(req.method.clone(), &req.path, req.body.clone(), Some(&req.extras));
-        let why = match tokio::time::timeout_at(deadline, call).await {
-            Err(_) => return Deleted::Left("cleanup timed out".into()),
-            Ok(Ok(r)) => {
-                report.rate_limited += u64::from(r.rate_limited) + u64::from(r.status.as_u16() == 429);
-                let status = r.status.as_u16();
-                match (&req.hook, status) {
-                    // A cleanup hook's own statuses (or any 2xx) say it is done.
-                    (Some(expect), _) if expect.contains(&status) || (expect.is_empty() && r.status.is_success()) => {
-                        return Deleted::Done;
-                    }
-                    (None, _) if r.confirms_delete() => return Deleted::Done,
-                    (_, s @ 200..=299) => {
-                        let body = crate::redact::sample_bytes(&r.body, true, 80);
-                        return Deleted::Left(format!("HTTP {s} whose body does not confirm a delete: {body}"));
-                    }
-                    (_, 404 | 410) => return Deleted::AlreadyGone,
-                    (_, s @ (429 | 500..=599)) => format!("HTTP {s}"),
-                    // 4xx other than 404/429 will not change on a retry.
-                    (_, s) => return Deleted::Left(format!("HTTP {s}")),
-                }
-            }
-            Ok(Err(Failure {
-                error: CallError { kind, detail },
-                rate_limited,
-            })) => {
-                report.rate_limited += u64::from(rate_limited);
-                format!("{}: {detail}", kind.name())
-            }
-        };
-        if !again(&mut wait, deadline, report).await {
-            return Deleted::Left(why);
-        }
-    }
+/// One thing to delete as its cleanup goes on: what it is, its request, whether a read has shown
+/// it the run's, and the 429s its answers carried.
+struct Job {
+    item: Created,
+    req: CleanupRequest,
+    proven: bool,
+    rate_limited: u64,
 }
 
-/// One retry's wait (100 ms doubling to 2 s, counted), or false when it would end past
-/// `deadline`: the back-off of a cleanup's reads and deletes alike.
-async fn again(wait: &mut Duration, deadline: Instant, report: &mut CleanupReport) -> bool {
-    if Instant::now() + *wait >= deadline {
-        return false;
+/// One try of a job: its read first while no read has shown the resource the run's
+/// ([`owned`]), then its request.
+async fn attempt(client: &HttpClient, mut job: Job, deadline: Instant) -> (Job, Try<Deleted>) {
+    if !job.proven
+        && let Some(identity) = &job.req.identity
+    {
+        match owned(client, &job.req, identity, deadline, &mut job.rate_limited).await {
+            Try::Ended(None) => job.proven = true,
+            Try::Ended(Some(end)) => return (job, Try::Ended(end)),
+            Try::Again(why) => return (job, Try::Again(why)),
+            Try::Cut => return (job, Try::Cut),
+        }
     }
-    report.retries += 1;
-    tokio::time::sleep(*wait).await;
-    *wait = (*wait * 2).min(Duration::from_secs(2));
-    true
+    let req = &job.req;
+    let call = client.call_counting(req.method.clone(), &req.path, req.body.clone(), Some(&req.extras));
+    let end = match tokio::time::timeout_at(deadline, call).await {
+        Err(_) => Try::Cut,
+        Ok(Ok(r)) => {
+            job.rate_limited += u64::from(r.rate_limited) + u64::from(r.status.as_u16() == 429);
+            let status = r.status.as_u16();
+            Try::Ended(match (&req.hook, status) {
+                // A cleanup hook's own statuses (or any 2xx) say it is done.
+                (Some(expect), _) if expect.contains(&status) || (expect.is_empty() && r.status.is_success()) => {
+                    Deleted::Done
+                }
+                (None, _) if r.confirms_delete() => Deleted::Done,
+                (_, s @ 200..=299) => {
+                    let body = crate::redact::sample_bytes(&r.body, true, 80);
+                    Deleted::Left(format!("HTTP {s} whose body does not confirm a delete: {body}"))
+                }
+                (_, 404 | 410) => Deleted::AlreadyGone,
+                (_, s @ (429 | 500..=599)) => return (job, Try::Again(format!("HTTP {s}"))),
+                // 4xx other than 404/429 will not change on a retry.
+                (_, s) => Deleted::Left(format!("HTTP {s}")),
+            })
+        }
+        Ok(Err(Failure {
+            error: CallError { kind, detail },
+            rate_limited,
+        })) => {
+            job.rate_limited += u64::from(rate_limited);
+            Try::Again(format!("{}: {detail}", kind.name()))
+        }
+    };
+    (job, end)
 }
 
 /// How a resource deleted over HTTP is read back: a GET of `path` (where its delete went).
@@ -543,65 +533,112 @@ pub fn hook_read_path(u: &UndoRequest) -> Result<String, String> {
     }
 }
 
-/// What a round of deletes did: the counts, what is left, and what its answers say is gone
-/// (claims, for [`super::readback::confirm`] to prove).
+/// What a round of deletes did: the counts, what is left, what its answers say is gone (claims,
+/// for [`super::readback::confirm`] to prove), and what still failed after brief patience
+/// (with its last failure), to be tried again once everything else had its turn
+/// ([`delete_again`]).
+#[derive(Default)]
 pub struct Round {
     pub report: CleanupReport,
     pub left: Vec<LeftBehind>,
     pub claimed: Vec<Created>,
+    pub again: Vec<(Created, String)>,
 }
 
-/// Deletes `items` until `deadline`, a few at a time; `request` says how each is deleted.
+impl Round {
+    /// Adds `other`'s counts, lefts, claims and retries to this one.
+    pub fn absorb(&mut self, other: Round) {
+        self.report.add_counts(&other.report);
+        self.left.extend(other.left);
+        self.claimed.extend(other.claimed);
+        self.again.extend(other.again);
+    }
+}
+
+/// Deletes `items` until `deadline`, a few at a time, retrying what may pass in rounds
+/// ([`retry`]); `request` says how each is deleted. Under [`Patience::Brief`], what still
+/// fails is handed back in [`Round::again`].
 pub async fn delete_all(
     client: Arc<HttpClient>,
     items: Vec<Created>,
     deadline: Instant,
     request: fn(&Created) -> Result<CleanupRequest, String>,
+    patience: Patience,
 ) -> Round {
-    let started = Instant::now();
-    let mut report = CleanupReport::default();
-    let mut leftovers = Vec::new();
-    let mut claimed = Vec::new();
-    let mut tasks = JoinSet::new();
-    let mut pending = items.into_iter();
-    loop {
-        while tasks.len() < CONCURRENCY {
-            let Some(item) = pending.next() else { break };
-            report.attempted += 1;
-            let client = client.clone();
-            tasks.spawn(async move {
-                let mut counts = CleanupReport::default();
-                let end = match request(&item) {
-                    Ok(req) => delete_one(&client, &req, deadline, &mut counts).await,
-                    Err(why) => Deleted::Left(why),
-                };
-                (item, end, counts)
-            });
+    let mut round = Round::default();
+    round.report.attempted = items.len() as u64;
+    let jobs = items
+        .into_iter()
+        .filter_map(|item| job(item, request, &mut round))
+        .collect();
+    let out = retry::first(jobs, CONCURRENCY, deadline, patience, |job| {
+        attempt(&client, job, deadline)
+    })
+    .await;
+    take(&mut round, out, patience);
+    round
+}
+
+/// Tries again, until `deadline`, what earlier rounds handed back ([`Round::again`]), the
+/// back-off first; what still fails is left with its last failure. Each is read again before
+/// its delete, as on its first try.
+pub async fn delete_again(
+    client: Arc<HttpClient>,
+    again: Vec<(Created, String)>,
+    deadline: Instant,
+    request: fn(&Created) -> Result<CleanupRequest, String>,
+) -> Round {
+    let mut round = Round::default();
+    let failing = again
+        .into_iter()
+        .filter_map(|(item, last)| Some((job(item, request, &mut round)?, last)))
+        .collect();
+    let out = retry::again(failing, CONCURRENCY, deadline, |job| attempt(&client, job, deadline)).await;
+    take(&mut round, out, Patience::Deadline);
+    round
+}
+
+/// An item's job; one whose request cannot be made is left with why.
+fn job(item: Created, request: fn(&Created) -> Result<CleanupRequest, String>, round: &mut Round) -> Option<Job> {
+    match request(&item) {
+        Ok(req) => Some(Job {
+            item,
+            req,
+            proven: false,
+            rate_limited: 0,
+        }),
+        Err(why) => {
+            round.left.push(left(&item, why));
+            None
         }
-        let Some(joined) = tasks.join_next().await else { break };
-        let Ok((item, end, counts)) = joined else { continue };
-        report.retries += counts.retries;
-        report.rate_limited += counts.rate_limited;
+    }
+}
+
+/// Counts what the rounds did into `round`.
+fn take(round: &mut Round, out: retry::Outcome<Job, Deleted>, patience: Patience) {
+    let report = &mut round.report;
+    report.retries += out.retries;
+    report.timed_out |= out.timed_out;
+    for (job, end) in out.ended {
+        report.rate_limited += job.rate_limited;
         match end {
             Deleted::Done => {
                 report.deleted += 1;
-                claimed.push(item);
+                round.claimed.push(job.item);
             }
             Deleted::AlreadyGone => {
                 report.already_gone += 1;
-                claimed.push(item);
+                round.claimed.push(job.item);
             }
-            Deleted::Left(why) => {
-                report.timed_out |= why == "cleanup timed out";
-                leftovers.push(left(&item, why));
-            }
+            Deleted::Left(why) => round.left.push(left(&job.item, why)),
         }
     }
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    Round {
-        report,
-        left: leftovers,
-        claimed,
+    for (job, why) in out.failing {
+        report.rate_limited += job.rate_limited;
+        match patience {
+            Patience::Brief => round.again.push((job.item, why)),
+            Patience::Deadline => round.left.push(left(&job.item, why)),
+        }
     }
 }
 

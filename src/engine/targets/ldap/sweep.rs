@@ -1,7 +1,8 @@
 //! Cleaning up what a run created in a directory, with the SCIM cleanup's rules: delete what the
-//! ledger holds (retrying `busy`, `unavailable`, timeouts and broken connections until the
-//! deadline), then search for entries whose name carries the run's marker as a whole token and
-//! delete those too. Groups go first, so no group keeps a member that is about to vanish.
+//! ledger holds, then search for entries whose name carries the run's marker as a whole token
+//! and delete those too. Groups go first, so no group keeps a member that is about to vanish.
+//! `busy`, `unavailable`, timeouts and broken connections are retried briefly, then until the
+//! deadline once everything else is done ([`crate::engine::targets::retry`]).
 //!
 //! [`owned`] is the directory's ownership gate, the only way to a delete: an entry is the run's
 //! when its DN is `{naming attribute}={value},{base}`, one level under the base the run writes
@@ -13,39 +14,28 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::engine::targets::BoxFuture;
 use crate::engine::targets::readback::{self, Presence};
-use crate::engine::targets::{BoxFuture, requests};
+use crate::engine::targets::requests::{self, Round};
+use crate::engine::targets::retry::{self, Patience, Try};
 use crate::ldap::{Directory, Removed, Scope, ldap_escape};
 use crate::ledger::{Claims, Created, RunId};
 use crate::metrics::ErrorKind;
-use crate::results::{CleanupReport, LeftBehind};
+use crate::results::CleanupReport;
 use crate::workload::directory::LdapTarget;
 
-/// Deletes `dn`, retrying what may pass on a second try, until `deadline`.
-async fn delete_one(
-    dir: &Directory,
-    dn: &str,
-    deadline: Instant,
-    report: &mut CleanupReport,
-) -> Result<Removed, String> {
-    let mut wait = Duration::from_millis(100);
-    loop {
-        let why = match tokio::time::timeout_at(deadline, dir.delete(dn)).await {
-            Err(_) => return Err("cleanup timed out".into()),
-            Ok(Ok(removed)) => return Ok(removed),
-            // busy (51), unavailable (52) and a broken or slow connection may pass on a retry.
-            Ok(Err(e)) if e.kind != ErrorKind::Status || e.detail.contains(" 51 ") || e.detail.contains(" 52 ") => {
-                e.to_string()
-            }
-            Ok(Err(e)) => return Err(e.detail),
-        };
-        if Instant::now() + wait >= deadline {
-            return Err(why);
+/// One try of deleting `item`'s DN; `busy` (51), `unavailable` (52) and a broken or slow
+/// connection may pass on another.
+async fn attempt(dir: &Directory, item: Created, deadline: Instant) -> (Created, Try<Result<Removed, String>>) {
+    let end = match tokio::time::timeout_at(deadline, dir.delete(item.id())).await {
+        Err(_) => Try::Cut,
+        Ok(Ok(removed)) => Try::Ended(Ok(removed)),
+        Ok(Err(e)) if e.kind != ErrorKind::Status || e.detail.contains(" 51 ") || e.detail.contains(" 52 ") => {
+            Try::Again(e.to_string())
         }
-        report.retries += 1;
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(2));
-    }
+        Ok(Err(e)) => Try::Ended(Err(e.detail)),
+    };
+    (item, end)
 }
 
 /// The RDN value of `dn` when the entry is the run's: named by `attribute` directly under `base`,
@@ -58,40 +48,61 @@ pub fn owned(dn: &str, attribute: &str, base: &str, run_id: &RunId) -> Option<St
     .then_some(rdn.value)
 }
 
-/// Deletes each item the gate lets through, counting into `report`; what stays is returned, and
-/// what the directory says is gone is added to `claimed` (to be read back).
+/// Deletes each item the gate lets through, one at a time and in order (groups go before their
+/// members), retrying in rounds with `patience` ([`retry`]), into `round`: what the directory
+/// says is gone is claimed (to be read back), what stays is left, what still fails after brief
+/// patience is handed back ([`Round::again`]).
 async fn delete_all(
     dir: &Directory,
-    items: &[Created],
+    items: Vec<Created>,
     gate: impl Fn(&Created) -> bool,
     deadline: Instant,
-    report: &mut CleanupReport,
-    claimed: &mut Vec<Created>,
-) -> Vec<LeftBehind> {
-    let mut left = Vec::new();
-    for item in items {
-        report.attempted += 1;
-        let removed = if gate(item) {
-            delete_one(dir, item.id(), deadline, report).await
-        } else {
-            Err("not deleted: its DN is not one the run writes (marker in its RDN, under its base)".into())
-        };
-        match removed {
+    patience: Patience,
+    round: &mut Round,
+) {
+    round.report.attempted += items.len() as u64;
+    let (jobs, refused): (Vec<Created>, Vec<Created>) = items.into_iter().partition(|c| gate(c));
+    round.left.extend(refused.iter().map(|item| {
+        readback::left(
+            item,
+            "not deleted: its DN is not one the run writes (marker in its RDN, under its base)".into(),
+        )
+    }));
+    let out = retry::first(jobs, 1, deadline, patience, |c| attempt(dir, c, deadline)).await;
+    take(round, out, patience);
+}
+
+/// Tries again, until `deadline`, what the rounds before handed back, once everything else had
+/// its turn: a few entries the directory will not delete never use up the time the others need.
+async fn delete_again(dir: &Directory, deadline: Instant, round: &mut Round) {
+    let again = std::mem::take(&mut round.again);
+    let out = retry::again(again, 1, deadline, |c| attempt(dir, c, deadline)).await;
+    take(round, out, Patience::Deadline);
+}
+
+/// Counts what the rounds did into `round`.
+fn take(round: &mut Round, out: retry::Outcome<Created, Result<Removed, String>>, patience: Patience) {
+    round.report.retries += out.retries;
+    round.report.timed_out |= out.timed_out;
+    for (item, end) in out.ended {
+        match end {
             Ok(Removed::Deleted) => {
-                report.deleted += 1;
-                claimed.push(item.clone());
+                round.report.deleted += 1;
+                round.claimed.push(item);
             }
             Ok(Removed::AlreadyGone) => {
-                report.already_gone += 1;
-                claimed.push(item.clone());
+                round.report.already_gone += 1;
+                round.claimed.push(item);
             }
-            Err(reason) => {
-                report.timed_out |= reason == "cleanup timed out";
-                left.push(readback::left(item, reason));
-            }
+            Err(reason) => round.left.push(readback::left(&item, reason)),
         }
     }
-    left
+    for (item, why) in out.failing {
+        match patience {
+            Patience::Brief => round.again.push((item, why)),
+            Patience::Deadline => round.left.push(readback::left(&item, why)),
+        }
+    }
 }
 
 /// How a deleted entry is read back: a base search of its DN, which finds nothing once it is gone.
@@ -146,33 +157,30 @@ async fn marked(
 }
 
 /// Searches `base` for the run's entries and deletes them, search after search while the
-/// directory says it holds more, within [`MAX_SEARCHES`] and `deadline`. What it could not
-/// delete is returned; a search that failed, or a list that did not end, is `unsearchable`.
-#[allow(clippy::too_many_arguments)]
+/// directory says it holds more, within [`MAX_SEARCHES`] and `deadline`, into `round`; what is
+/// `known` (the ledger tried it) is not tried again. A search that failed, or a list that did
+/// not end, is `unsearchable`.
 async fn sweep_base(
     dir: &Directory,
-    base: &str,
-    attribute: &str,
-    group: bool,
+    (base, attribute, group): (&str, &str, bool),
     run_id: &RunId,
-    known: &[LeftBehind],
+    known: &HashSet<String>,
     deadline: Instant,
-    report: &mut CleanupReport,
-    claimed: &mut Vec<Created>,
-) -> Vec<LeftBehind> {
-    let mut still = Vec::new();
-    let mut tried: HashSet<String> = known.iter().map(|l| l.id.clone()).collect();
+    round: &mut Round,
+) {
+    let mut tried = known.clone();
     for searches in 1..=MAX_SEARCHES {
         let (found, more) = match tokio::time::timeout_at(deadline, marked(dir, base, attribute, run_id, group)).await {
             Err(_) => {
-                report.timed_out = true;
-                report
+                round.report.timed_out = true;
+                round
+                    .report
                     .unsearchable
                     .push(format!("{base}: cleanup timed out while searching"));
                 break;
             }
             Ok(Err(why)) => {
-                report.unsearchable.push(why);
+                round.report.unsearchable.push(why);
                 break;
             }
             Ok(Ok(listed)) => listed,
@@ -181,20 +189,19 @@ async fn sweep_base(
         tried.extend(fresh.iter().map(|c| c.id().to_string()));
         let progress = !fresh.is_empty();
         let gate = |c: &Created| owned(c.id(), attribute, base, run_id).is_some();
-        still.extend(delete_all(dir, &fresh, gate, deadline, report, claimed).await);
+        delete_all(dir, fresh, gate, deadline, Patience::Brief, round).await;
         if !more {
             break;
         }
         // More than a search reads: what it found is deleted, so the next search shows the
         // rest; a search that finds nothing new, or the last one allowed, ends the sweep.
         if !progress || searches == MAX_SEARCHES {
-            report.unsearchable.push(format!(
+            round.report.unsearchable.push(format!(
                 "{base}: the directory holds more than {PAGE} entries matching the marker, and the sweep stopped after {searches} searches"
             ));
             break;
         }
     }
-    still
 }
 
 /// What a sweep would delete (`provbench cleanup --force` without `--yes`): the entries the
@@ -216,35 +223,37 @@ pub async fn clean_up(
     command: String,
 ) -> CleanupReport {
     let started = Instant::now();
-    let mut claimed = deleted.unread;
     let deadline = started + limit;
-    let mut report = CleanupReport::default();
+    let mut round = Round::default();
     let (groups, users): (Vec<Created>, Vec<Created>) =
         items.into_iter().partition(|c| matches!(c, Created::Group { .. }));
     let group_gate = |c: &Created| owned(c.id(), "cn", &t.groups.base_dn, run_id).is_some();
     let user_gate = |c: &Created| owned(c.id(), &t.rdn, &t.base_dn, run_id).is_some();
-    let mut left = delete_all(dir, &groups, group_gate, deadline, &mut report, &mut claimed).await;
-    left.extend(delete_all(dir, &users, user_gate, deadline, &mut report, &mut claimed).await);
-    let mut still = Vec::new();
-    for (base, attribute, group) in [(&t.groups.base_dn, "cn", true), (&t.base_dn, t.rdn.as_str(), false)] {
-        still.extend(
-            sweep_base(
-                dir,
-                base,
-                attribute,
-                group,
-                run_id,
-                &left,
-                deadline,
-                &mut report,
-                &mut claimed,
-            )
-            .await,
-        );
+    delete_all(dir, groups, group_gate, deadline, Patience::Brief, &mut round).await;
+    delete_all(dir, users, user_gate, deadline, Patience::Brief, &mut round).await;
+    // What the ledger could not delete stays listed (or is retried last); the sweep looks for
+    // the rest.
+    let known: HashSet<String> = round
+        .left
+        .iter()
+        .map(|l| l.id.clone())
+        .chain(round.again.iter().map(|(c, _)| c.id().to_string()))
+        .collect();
+    for base in [
+        (t.groups.base_dn.as_str(), "cn", true),
+        (t.base_dn.as_str(), t.rdn.as_str(), false),
+    ] {
+        sweep_base(dir, base, run_id, &known, deadline, &mut round).await;
     }
-    // What the ledger could not delete stays listed, as does what the sweep found and could not;
-    // every delete the directory confirmed is read back.
-    left.extend(still);
+    delete_again(dir, deadline, &mut round).await;
+    // Every delete the directory confirmed is read back, with the entries the journeys deleted.
+    let Round {
+        mut report,
+        mut left,
+        mut claimed,
+        ..
+    } = round;
+    claimed.extend(deleted.unread);
     let (verified, unverified) = readback::confirm_after(claimed, &deleted.proven, deadline, |c| read(dir, c)).await;
     report.verified += verified;
     left.extend(unverified);

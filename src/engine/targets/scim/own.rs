@@ -1,5 +1,5 @@
 //! The journeys' ownership gate (invariant 4 for what a SCIM journey creates; cleanup's is
-//! `requests::delete_one`): a user or group a journey created is changed or deleted only once a
+//! `requests::owned`): a user or group a journey created is changed or deleted only once a
 //! GET of the id its create answered shows the marked identity it was created with (its
 //! `userName`, its `displayName`, judged by `requests::shows_identity_of`). A create that answered
 //! somebody else's id beside the run's name would otherwise have the journey's PATCHes, its

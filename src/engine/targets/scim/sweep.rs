@@ -1,7 +1,8 @@
 //! Cleaning up what a run created on a SCIM target: delete what the ledger holds (cleanup hooks
-//! first), retrying what fails (5xx, 429, a broken connection, a timeout) with back-off until
-//! the deadline, then sweep the target for anything else that carries the run's marker as a
-//! whole token (a create whose answer was lost). What cannot be deleted is listed with its last
+//! first), then sweep the target for anything else that carries the run's marker as a whole
+//! token (a create whose answer was lost); what fails in a way a retry may change (5xx, 429, a
+//! broken connection, a timeout) is retried briefly, then again until the deadline once the
+//! ledger and the sweep are done ([`crate::engine::targets::retry`]). What cannot be deleted is listed with its last
 //! answer and the command that removes it; a target that cannot be searched is said to be so,
 //! never reported as clean.
 
@@ -16,6 +17,7 @@ use tokio::time::Instant;
 use crate::engine::targets::BoxFuture;
 use crate::engine::targets::readback::{self, Presence};
 use crate::engine::targets::requests::{self, CleanupRequest};
+use crate::engine::targets::retry::Patience;
 use crate::http::HttpClient;
 use crate::http::client::encode_query;
 use crate::ledger::{Claims, Created, Proven, RunId};
@@ -223,6 +225,7 @@ async fn sweep_marked(
     let mut report = CleanupReport::default();
     let mut left_behind = Vec::new();
     let mut claimed = Vec::new();
+    let mut later = Vec::new();
     for kind in ["Users", "Groups"] {
         let mut tried: HashSet<String> = HashSet::new();
         let mut still: Vec<LeftBehind> = Vec::new();
@@ -253,12 +256,13 @@ async fn sweep_marked(
                 break;
             }
             tried.extend(fresh.iter().map(|c| c.id().to_string()));
-            let round = requests::delete_all(client.clone(), fresh, deadline, request).await;
+            let round = requests::delete_all(client.clone(), fresh, deadline, request, Patience::Brief).await;
             report.add_counts(&round.report);
-            let again = readback::Among::left(&round.left);
-            still.retain(|l| !again.has(l));
+            let listed = readback::Among::left(&round.left);
+            still.retain(|l| !listed.has(l));
             still.extend(round.left);
             claimed.extend(round.claimed);
+            later.extend(round.again);
         }
         // A list that did not end (or a sweep that stopped) is not a list of what is left.
         if let Some(why) = cut {
@@ -270,7 +274,33 @@ async fn sweep_marked(
         report,
         left: left_behind,
         claimed,
+        again: later,
     }
+}
+
+/// The last of a cleanup's deletes: what the ledger's rounds (`ledger`) and the sweep's handed
+/// back still failing, tried again until the deadline now that everything else had its turn
+/// (a few resources a target will not delete never use up the time the others need). One the
+/// sweep has decided since (deleted, left for a reason no retry changes, handed back itself) is
+/// not tried again for the ledger. What this deletes and leaves joins the sweep's.
+async fn retry_last(
+    client: &Arc<HttpClient>,
+    ledger: Vec<(Created, String)>,
+    sweep: &mut requests::Round,
+    deadline: Instant,
+) {
+    let ledger: Vec<(Created, String)> = {
+        let decided = readback::Among::created(sweep.claimed.iter().chain(sweep.again.iter().map(|(c, _)| c)));
+        let listed = readback::Among::left(&sweep.left);
+        ledger
+            .into_iter()
+            .filter(|(c, _)| !decided.has_created(c) && !listed.has(&readback::left(c, String::new())))
+            .collect()
+    };
+    let mut again = std::mem::take(&mut sweep.again);
+    again.extend(ledger);
+    let last = requests::delete_again(client.clone(), again, deadline, request).await;
+    sweep.absorb(last);
 }
 
 /// Ends a cleanup: what earlier deletes could not remove stays left unless a read shows it gone
@@ -341,7 +371,8 @@ pub async fn list(client: &HttpClient, run_id: &RunId, deadline: Instant) -> Res
 pub async fn sweep(client: Arc<HttpClient>, run_id: &RunId, deadline: Instant) -> CleanupReport {
     let started = Instant::now();
     // Whether that run made groups is not known here: a 404 on /Groups stays unsearched.
-    let round = sweep_marked(&client, run_id, deadline, false).await;
+    let mut round = sweep_marked(&client, run_id, deadline, false).await;
+    retry_last(&client, vec![], &mut round, deadline).await;
     settle(
         &client,
         CleanupReport::default(),
@@ -373,21 +404,15 @@ pub async fn clean_up(
     let deadline = started + limit;
     let items_had_group = items.iter().any(|c| matches!(c, Created::Group { .. }));
     let (undo, items): (Vec<Created>, Vec<Created>) = items.into_iter().partition(|c| matches!(c, Created::Undo(_)));
-    let mut first = requests::delete_all(client.clone(), undo, deadline, request).await;
-    let round = requests::delete_all(client.clone(), items, deadline, request).await;
-    first.report.add_counts(&round.report);
-    first.left.extend(round.left);
+    let mut first = requests::delete_all(client.clone(), undo, deadline, request, Patience::Brief).await;
+    first.absorb(requests::delete_all(client.clone(), items, deadline, request, Patience::Brief).await);
     let mut claimed = first.claimed;
-    claimed.extend(round.claimed);
     claimed.extend(deleted.unread);
-    let sweep = match &command {
+    let mut sweep = match &command {
         Some(_) => sweep_marked(&client, run_id, deadline, !items_had_group).await,
-        None => requests::Round {
-            report: CleanupReport::default(),
-            left: vec![],
-            claimed: vec![],
-        },
+        None => requests::Round::default(),
     };
+    retry_last(&client, first.again, &mut sweep, deadline).await;
     let mut report = settle(
         &client,
         first.report,

@@ -91,6 +91,16 @@ fn normal(dn: &str) -> Option<Vec<(String, String)>> {
     Some(out)
 }
 
+/// What names the entry `dn` names, for sets of DNs: equal for two spellings of one entry
+/// (attribute names and values ASCII case aside, escapes decoded, spaces around RDNs trimmed), as
+/// [`same`] compares them; a DN that does not parse is its own text.
+pub fn key(dn: &str) -> Result<Vec<(String, String)>, String> {
+    match normal(dn) {
+        Some(rdns) if !rdns.is_empty() => Ok(rdns),
+        _ => Err(dn.to_string()),
+    }
+}
+
 /// Whether `a` and `b` name the same entry.
 pub fn same(a: &str, b: &str) -> bool {
     match (normal(a), normal(b)) {
@@ -122,5 +132,11 @@ mod tests {
         // `;` separates RDNs for servers that follow RFC 2253; a Kelvin sign is not a `k`.
         assert_eq!(first_rdn("uid=victim;ou=pb-1,ou=kiosk,dc=x"), None);
         assert!(!same("ou=\u{212A}iosk,dc=x", "ou=kiosk,dc=x"));
+        assert_eq!(
+            key("UID=A,OU=People, DC=example,dc=test"),
+            key("uid=a,ou=people,dc=example,dc=test")
+        );
+        assert_ne!(key("uid=a,ou=people,dc=x"), key("uid=a,dc=x"));
+        assert_eq!(key("garbage"), Err("garbage".to_string()));
     }
 }

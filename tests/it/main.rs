@@ -48,6 +48,7 @@ mod review29;
 mod review30;
 mod review31;
 mod review32;
+mod review33;
 mod review_init;
 mod revocation;
 mod samba;

@@ -1,6 +1,6 @@
 //! Sending over HTTP for the HTTP-borne protocols (SCIM, custom operations): a step's request,
 //! cut short by Ctrl-C, with the 429s it waited out counted; and cleanup's deletes, a few at a
-//! time, each sent only once a read shows it the run's, retried in rounds ([`super::retry`]).
+//! time, each sent only once a read shows it the run's, retried with back-off ([`super::retry`]).
 //! Which request deletes what is the protocol's to say.
 
 use std::sync::Arc;
@@ -396,7 +396,8 @@ async fn owned(
     match tokio::time::timeout_at(deadline, read).await {
         Err(_) => Try::Cut,
         Ok(Ok(r)) => {
-            *rate_limited += u64::from(r.rate_limited) + u64::from(r.status.as_u16() == 429);
+            // `rate_limited` counts every 429 the read was answered, its last one too.
+            *rate_limited += u64::from(r.rate_limited);
             match r.status.as_u16() {
                 404 | 410 => Try::Ended(Some(Deleted::AlreadyGone)),
                 200..=299 => Try::Ended(shown(&r.body, owner)),
@@ -455,7 +456,7 @@ async fn attempt(client: &HttpClient, mut job: Job, deadline: Instant) -> (Job, 
     let end = match tokio::time::timeout_at(deadline, call).await {
         Err(_) => Try::Cut,
         Ok(Ok(r)) => {
-            job.rate_limited += u64::from(r.rate_limited) + u64::from(r.status.as_u16() == 429);
+            job.rate_limited += u64::from(r.rate_limited);
             let status = r.status.as_u16();
             Try::Ended(match (&req.hook, status) {
                 // A cleanup hook's own statuses (or any 2xx) say it is done.
@@ -555,7 +556,7 @@ impl Round {
     }
 }
 
-/// Deletes `items` until `deadline`, a few at a time, retrying what may pass in rounds
+/// Deletes `items` until `deadline`, a few at a time, retrying what may pass
 /// ([`retry`]); `request` says how each is deleted. Under [`Patience::Brief`], what still
 /// fails is handed back in [`Round::again`].
 pub async fn delete_all(
@@ -579,7 +580,7 @@ pub async fn delete_all(
     round
 }
 
-/// Tries again, until `deadline`, what earlier rounds handed back ([`Round::again`]), the
+/// Tries again, until `deadline`, what earlier tries handed back ([`Round::again`]), the
 /// back-off first; what still fails is left with its last failure. Each is read again before
 /// its delete, as on its first try.
 pub async fn delete_again(
@@ -614,7 +615,7 @@ fn job(item: Created, request: fn(&Created) -> Result<CleanupRequest, String>, r
     }
 }
 
-/// Counts what the rounds did into `round`.
+/// Counts what the tries did into `round`.
 fn take(round: &mut Round, out: retry::Outcome<Job, Deleted>, patience: Patience) {
     let report = &mut round.report;
     report.retries += out.retries;
@@ -636,8 +637,8 @@ fn take(round: &mut Round, out: retry::Outcome<Job, Deleted>, patience: Patience
     for (job, why) in out.failing {
         report.rate_limited += job.rate_limited;
         match patience {
-            Patience::Brief => round.again.push((job.item, why)),
             Patience::Deadline => round.left.push(left(&job.item, why)),
+            Patience::Brief | Patience::Until(_) => round.again.push((job.item, why)),
         }
     }
 }

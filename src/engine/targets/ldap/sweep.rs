@@ -18,7 +18,7 @@ use crate::engine::targets::BoxFuture;
 use crate::engine::targets::readback::{self, Presence};
 use crate::engine::targets::requests::{self, Round};
 use crate::engine::targets::retry::{self, Patience, Try};
-use crate::ldap::{Directory, Removed, Scope, ldap_escape};
+use crate::ldap::{Directory, Removed, Scope, dn, ldap_escape};
 use crate::ledger::{Claims, Created, RunId};
 use crate::metrics::ErrorKind;
 use crate::results::CleanupReport;
@@ -38,6 +38,9 @@ async fn attempt(dir: &Directory, item: Created, deadline: Instant) -> (Created,
     (item, end)
 }
 
+/// What names an entry in a set of DNs ([`dn::key`]).
+type DnKey = Result<Vec<(String, String)>, String>;
+
 /// The RDN value of `dn` when the entry is the run's: named by `attribute` directly under `base`,
 /// the value carrying `run_id` as a whole token.
 pub fn owned(dn: &str, attribute: &str, base: &str, run_id: &RunId) -> Option<String> {
@@ -49,7 +52,7 @@ pub fn owned(dn: &str, attribute: &str, base: &str, run_id: &RunId) -> Option<St
 }
 
 /// Deletes each item the gate lets through, one at a time and in order (groups go before their
-/// members), retrying in rounds with `patience` ([`retry`]), into `round`: what the directory
+/// members), retrying with `patience` ([`retry`]), into `round`: what the directory
 /// says is gone is claimed (to be read back), what stays is left, what still fails after brief
 /// patience is handed back ([`Round::again`]).
 async fn delete_all(
@@ -72,7 +75,7 @@ async fn delete_all(
     take(round, out, patience);
 }
 
-/// Tries again, until `deadline`, what the rounds before handed back, once everything else had
+/// Tries again, until `deadline`, what the tries before handed back, once everything else had
 /// its turn: a few entries the directory will not delete never use up the time the others need.
 async fn delete_again(dir: &Directory, deadline: Instant, round: &mut Round) {
     let again = std::mem::take(&mut round.again);
@@ -80,7 +83,7 @@ async fn delete_again(dir: &Directory, deadline: Instant, round: &mut Round) {
     take(round, out, Patience::Deadline);
 }
 
-/// Counts what the rounds did into `round`.
+/// Counts what the tries did into `round`.
 fn take(round: &mut Round, out: retry::Outcome<Created, Result<Removed, String>>, patience: Patience) {
     round.report.retries += out.retries;
     round.report.timed_out |= out.timed_out;
@@ -99,8 +102,8 @@ fn take(round: &mut Round, out: retry::Outcome<Created, Result<Removed, String>>
     }
     for (item, why) in out.failing {
         match patience {
-            Patience::Brief => round.again.push((item, why)),
             Patience::Deadline => round.left.push(readback::left(&item, why)),
+            Patience::Brief | Patience::Until(_) => round.again.push((item, why)),
         }
     }
 }
@@ -164,7 +167,7 @@ async fn sweep_base(
     dir: &Directory,
     (base, attribute, group): (&str, &str, bool),
     run_id: &RunId,
-    known: &HashSet<String>,
+    known: &HashSet<DnKey>,
     deadline: Instant,
     round: &mut Round,
 ) {
@@ -185,8 +188,9 @@ async fn sweep_base(
             }
             Ok(Ok(listed)) => listed,
         };
-        let fresh: Vec<Created> = found.into_iter().filter(|c| !tried.contains(c.id())).collect();
-        tried.extend(fresh.iter().map(|c| c.id().to_string()));
+        // By what a DN names, not its spelling: a directory answers in its own case (`ou=People`
+        // for the `ou=people` the run wrote), and an entry the ledger tried is not swept again.
+        let fresh: Vec<Created> = found.into_iter().filter(|c| tried.insert(dn::key(c.id()))).collect();
         let progress = !fresh.is_empty();
         let gate = |c: &Created| owned(c.id(), attribute, base, run_id).is_some();
         delete_all(dir, fresh, gate, deadline, Patience::Brief, round).await;
@@ -229,15 +233,18 @@ pub async fn clean_up(
         items.into_iter().partition(|c| matches!(c, Created::Group { .. }));
     let group_gate = |c: &Created| owned(c.id(), "cn", &t.groups.base_dn, run_id).is_some();
     let user_gate = |c: &Created| owned(c.id(), &t.rdn, &t.base_dn, run_id).is_some();
-    delete_all(dir, groups, group_gate, deadline, Patience::Brief, &mut round).await;
+    // Groups go before their members: they keep half the time for their retries before the
+    // users go (what still fails is retried last).
+    let groups_first = Patience::Until(started + limit / 2);
+    delete_all(dir, groups, group_gate, deadline, groups_first, &mut round).await;
     delete_all(dir, users, user_gate, deadline, Patience::Brief, &mut round).await;
     // What the ledger could not delete stays listed (or is retried last); the sweep looks for
     // the rest.
-    let known: HashSet<String> = round
+    let known: HashSet<DnKey> = round
         .left
         .iter()
-        .map(|l| l.id.clone())
-        .chain(round.again.iter().map(|(c, _)| c.id().to_string()))
+        .map(|l| dn::key(&l.id))
+        .chain(round.again.iter().map(|(c, _)| dn::key(c.id())))
         .collect();
     for base in [
         (t.groups.base_dn.as_str(), "cn", true),

@@ -278,7 +278,7 @@ async fn sweep_marked(
     }
 }
 
-/// The last of a cleanup's deletes: what the ledger's rounds (`ledger`) and the sweep's handed
+/// The last of a cleanup's deletes: what the ledger's tries (`ledger`) and the sweep's handed
 /// back still failing, tried again until the deadline now that everything else had its turn
 /// (a few resources a target will not delete never use up the time the others need). One the
 /// sweep has decided since (deleted, left for a reason no retry changes, handed back itself) is
@@ -404,7 +404,10 @@ pub async fn clean_up(
     let deadline = started + limit;
     let items_had_group = items.iter().any(|c| matches!(c, Created::Group { .. }));
     let (undo, items): (Vec<Created>, Vec<Created>) = items.into_iter().partition(|c| matches!(c, Created::Undo(_)));
-    let mut first = requests::delete_all(client.clone(), undo, deadline, request, Patience::Brief).await;
+    // What a custom operation made may hang on a user: its hooks keep half the time for their
+    // retries before the users go (what still fails is retried last).
+    let hooks = Patience::Until(started + limit / 2);
+    let mut first = requests::delete_all(client.clone(), undo, deadline, request, hooks).await;
     first.absorb(requests::delete_all(client.clone(), items, deadline, request, Patience::Brief).await);
     let mut claimed = first.claimed;
     claimed.extend(deleted.unread);

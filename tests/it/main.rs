@@ -49,6 +49,7 @@ mod review30;
 mod review31;
 mod review32;
 mod review33;
+mod review34;
 mod review_init;
 mod revocation;
 mod samba;

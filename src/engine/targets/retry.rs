@@ -137,7 +137,6 @@ where
     )
     .await;
     rest.failing.extend(out.failing);
-    rest.retries += out.retries;
     rest
 }
 
@@ -167,13 +166,15 @@ where
             let Some(entry) = fresh.pop_front().or_else(|| due.pop_front()) else {
                 break;
             };
-            active.push(try_one(entry, attempt));
+            active.push(try_one(entry, attempt, deadline));
         }
         if active.is_empty() && sleeping.is_empty() {
             return out;
         }
         tokio::select! {
-            Some((entry, t)) = active.next(), if !active.is_empty() => {
+            Some((entry, t, begun)) = active.next(), if !active.is_empty() => {
+                // A retry counts once it is sent, not when it is planned.
+                out.retries += u64::from(begun && entry.tries > 1);
                 if let Some((at, entry)) = settle(entry, t, deadline, patience, &mut out) {
                     sleeping.push(wake(at, entry));
                 }
@@ -183,15 +184,20 @@ where
     }
 }
 
-async fn try_one<J, T, F, Fut>(mut entry: Entry<J>, attempt: &F) -> (Entry<J>, Try<T>)
+/// One try of `entry`, and whether it was begun: never at or past the deadline, since a
+/// request's first poll may already send it, before any timeout around it looks at the clock.
+async fn try_one<J, T, F, Fut>(mut entry: Entry<J>, attempt: &F, deadline: Instant) -> (Entry<J>, Try<T>, bool)
 where
     F: Fn(J) -> Fut,
     Fut: Future<Output = (J, Try<T>)>,
 {
+    if Instant::now() >= deadline {
+        return (entry, Try::Cut, false);
+    }
     let (job, t) = attempt(entry.job).await;
     entry.job = job;
     entry.tries += 1;
-    (entry, t)
+    (entry, t, true)
 }
 
 async fn wake<J>(at: Instant, entry: Entry<J>) -> Entry<J> {
@@ -218,7 +224,7 @@ fn settle<J, T>(
             out.timed_out = true;
             let why = match entry.last.is_empty() {
                 true => TIMED_OUT.to_string(),
-                false => format!("{} (then the cleanup timed out retrying it)", entry.last),
+                false => format!("{} (then the cleanup timed out before a retry ended)", entry.last),
             };
             out.failing.push((entry.job, why));
             None
@@ -248,7 +254,6 @@ fn back_off<J, T>(
         out.failing.push((entry.job, entry.last));
         return None;
     }
-    out.retries += 1;
     entry.wait = (entry.wait * 2).min(LONGEST);
     Some((at, entry))
 }
@@ -410,12 +415,28 @@ mod tests {
         assert_eq!(
             failing,
             vec![
-                (0, "HTTP 500 (then the cleanup timed out retrying it)".to_string()),
+                (
+                    0,
+                    "HTTP 500 (then the cleanup timed out before a retry ended)".to_string()
+                ),
                 (2, TIMED_OUT.to_string())
             ]
         );
         assert!(out.timed_out);
         assert_eq!((out.ended.len(), out.retries), (1, 1));
+    }
+
+    /// Nothing is tried once the deadline has come: every item is handed back as timed out,
+    /// and `attempt` (which would send a request on its first poll) is never called.
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_tried_past_the_deadline() {
+        let s = script(vec![0, 0, 0]);
+        let jobs: Vec<(usize, u32)> = (0..3).map(|i| (i, 0)).collect();
+        let out = first(jobs, 2, Instant::now(), Patience::Brief, |j| s.attempt(j)).await;
+        assert!(s.log.lock().unwrap().is_empty());
+        assert!(out.timed_out && out.ended.is_empty() && out.retries == 0);
+        assert!(out.failing.iter().all(|(_, why)| why == TIMED_OUT));
+        assert_eq!(out.failing.len(), 3);
     }
 
     /// [`again`] waits first: a deadline too near for one back-off hands everything back

@@ -238,13 +238,15 @@ pub async fn clean_up(
     let groups_first = Patience::Until(started + limit / 2);
     delete_all(dir, groups, group_gate, deadline, groups_first, &mut round).await;
     delete_all(dir, users, user_gate, deadline, Patience::Brief, &mut round).await;
-    // What the ledger could not delete stays listed (or is retried last); the sweep looks for
-    // the rest.
+    // What the ledger deleted is read back, and what it could not delete stays listed (or is
+    // retried last): the sweep looks for the rest. (A replica that still lists a deleted entry,
+    // in its own spelling, would otherwise get it deleted and counted twice.)
     let known: HashSet<DnKey> = round
         .left
         .iter()
         .map(|l| dn::key(&l.id))
         .chain(round.again.iter().map(|(c, _)| dn::key(c.id())))
+        .chain(round.claimed.iter().map(|c| dn::key(c.id())))
         .collect();
     for base in [
         (t.groups.base_dn.as_str(), "cn", true),

@@ -31,14 +31,14 @@ struct Srv {
     user_there: Mutex<bool>,
 }
 
-async fn serve(app: Router) -> String {
+pub async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/scim/v2", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
 }
 
-fn list(users: &[(&str, &str)]) -> Response {
+pub fn list(users: &[(&str, &str)]) -> Response {
     let res: Vec<_> = users
         .iter()
         .map(|(id, n)| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id, "userName": n}))
@@ -168,11 +168,12 @@ async fn a_hook_that_needs_a_fourth_try_still_goes_before_the_users() {
     );
 }
 
-mod ldap_fake {
+pub mod ldap_fake {
     //! A directory on raw TCP that stores what is added and answers searches with each entry's
     //! DN as directories do: in the case it stores (here `ou=People`, where the workload writes
     //! `ou=people`: Active Directory answers `CN=…,OU=People,DC=…` whatever the client wrote).
-    //! Each entry's first three deletes answer `busy` (51).
+    //! How its deletes lie is [`Lies`]: `busy` (51) for an entry's first few, and a replica
+    //! behind that still lists a deleted entry once in the next one-level search.
 
     use std::collections::HashMap;
     use std::sync::Arc;
@@ -182,6 +183,15 @@ mod ldap_fake {
 
     use crate::bounds_ldap::{Writer, ber, ldap_message, read_ber};
 
+    /// How the directory's deletes lie.
+    #[derive(Clone, Copy)]
+    pub struct Lies {
+        /// Each entry's first `busy` deletes answer `busy` (51).
+        pub busy: u32,
+        /// A deleted entry is still listed once by the next one-level search (a replica behind).
+        pub lagging: bool,
+    }
+
     #[derive(Default)]
     pub struct Dir {
         /// Stored DNs.
@@ -190,6 +200,8 @@ mod ldap_fake {
         pub deletes: Mutex<HashMap<String, u32>>,
         /// Every delete, with its answer.
         pub log: Mutex<Vec<String>>,
+        /// Deleted entries a one-level search still lists once (with [`Lies::lagging`]).
+        pub ghosts: Mutex<Vec<String>>,
     }
 
     fn skip_header(op: &[u8]) -> &[u8] {
@@ -220,7 +232,7 @@ mod ldap_fake {
         dn.replace("ou=people", "ou=People")
     }
 
-    pub async fn start() -> (u16, Arc<Dir>) {
+    pub async fn start(lies: Lies) -> (u16, Arc<Dir>) {
         let dir = Arc::new(Dir::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -252,13 +264,16 @@ mod ldap_fake {
                                     *n += 1;
                                     *n
                                 };
-                                let rc = if n <= 3 {
+                                let rc = if n <= lies.busy {
                                     51
                                 } else {
                                     let mut e = d.entries.lock();
                                     match e.iter().position(|x| x.to_ascii_lowercase() == key) {
                                         Some(i) => {
-                                            e.remove(i);
+                                            let gone = e.remove(i);
+                                            if lies.lagging {
+                                                d.ghosts.lock().push(gone);
+                                            }
                                             0
                                         }
                                         None => 32,
@@ -282,10 +297,16 @@ mod ldap_fake {
                                             hit
                                         }
                                     }
-                                    _ => entries
-                                        .into_iter()
-                                        .filter(|e| e.to_ascii_lowercase().ends_with(&format!(",{base}")))
-                                        .collect(),
+                                    _ => {
+                                        let under = |e: &String| e.to_ascii_lowercase().ends_with(&format!(",{base}"));
+                                        let ghosts: Vec<String> = {
+                                            let mut g = d.ghosts.lock();
+                                            let (hit, keep) = std::mem::take(&mut *g).into_iter().partition(under);
+                                            *g = keep;
+                                            hit
+                                        };
+                                        entries.into_iter().chain(ghosts).filter(under).collect()
+                                    }
                                 };
                                 for dn in found {
                                     let entry = [ber(0x04, dn.as_bytes()), ber(0x30, b"")].concat();
@@ -321,7 +342,17 @@ mod ldap_fake {
 /// once *and* already gone once, and read back twice. The sweep now compares what a DN names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ldap_entry_handed_back_is_counted_once() {
-    let (port, dir) = ldap_fake::start().await;
+    counted_once(ldap_fake::Lies {
+        busy: 3,
+        lagging: false,
+    })
+    .await;
+}
+
+/// A run's cleanup against [`ldap_fake`] lying as `lies`: every entry is gone in the end, and
+/// counted deleted (or already gone) once and read back as gone once.
+pub async fn counted_once(lies: ldap_fake::Lies) {
+    let (port, dir) = ldap_fake::start(lies).await;
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("pw"), "secret").unwrap();
     std::fs::write(

@@ -10,11 +10,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use parking_lot::Mutex;
 use proptest::prelude::*;
 use provbench::engine::targets::retry::{self, Patience, TIMED_OUT, Try};
 use provbench::engine::targets::scim::sweep;
+
+use crate::review33::{list, serve};
 use provbench::http::{HttpClient, HttpSettings};
 use provbench::ledger::{Claims, Created, RunId};
 use serde_json::json;
@@ -277,25 +279,6 @@ async fn past_deadline_and_empty() {
 
 // ---------------------------------------------------------------------------------------------
 
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/scim/v2", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
-
-fn list(users: &[(String, String)]) -> Response {
-    let res: Vec<_> = users
-        .iter()
-        .map(|(id, n)| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id, "userName": n}))
-        .collect();
-    axum::Json(
-        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-        "totalResults": res.len(), "startIndex": 1, "itemsPerPage": res.len(), "Resources": res}),
-    )
-    .into_response()
-}
-
 #[derive(Default)]
 struct Hung {
     users: Mutex<std::collections::BTreeMap<String, String>>,
@@ -382,160 +365,6 @@ async fn no_delete_is_sent_after_the_deadline() {
     assert_eq!(x_there, x_left, "the report and the target disagree about x");
 }
 
-mod lagging_fake {
-    //! A directory on raw TCP that stores what is added and answers searches with each entry's
-    //! DN as directories do: in the case it stores (here `ou=People`, where the workload writes
-    //! `ou=people`: Active Directory answers `CN=…,OU=People,DC=…` whatever the client wrote).
-    //! Every delete answers success (0), and a deleted entry stays listed once more in the next
-    //! search (a replica behind).
-
-    use std::collections::HashMap;
-    use std::sync::Arc;
-
-    use parking_lot::Mutex;
-    use tokio::io::AsyncWriteExt;
-
-    use crate::bounds_ldap::{Writer, ber, ldap_message, read_ber};
-
-    #[derive(Default)]
-    pub struct Dir {
-        /// Stored DNs.
-        pub entries: Mutex<Vec<String>>,
-        /// Deletes per entry (lower-cased DN).
-        pub deletes: Mutex<HashMap<String, u32>>,
-        /// Every delete, with its answer.
-        pub log: Mutex<Vec<String>>,
-        /// Deleted entries a one-level search still lists once (a replica behind).
-        pub ghosts: Mutex<Vec<String>>,
-    }
-
-    fn skip_header(op: &[u8]) -> &[u8] {
-        let n = match op[1] {
-            0..=127 => 0,
-            n => (n & 0x7f) as usize,
-        };
-        &op[2 + n..]
-    }
-
-    /// The first element of a constructed element's content, and what follows it.
-    fn first(body: &[u8]) -> (&[u8], &[u8]) {
-        let (len, skip) = match body[1] {
-            n @ 0..=127 => (n as usize, 2),
-            n => {
-                let k = (n & 0x7f) as usize;
-                (body[2..2 + k].iter().fold(0, |a, b| (a << 8) | *b as usize), 2 + k)
-            }
-        };
-        (&body[skip..skip + len], &body[skip + len..])
-    }
-
-    fn result(rc: u8) -> Vec<u8> {
-        [ber(0x0a, &[rc]), ber(0x04, b""), ber(0x04, b"")].concat()
-    }
-
-    fn stored(dn: &str) -> String {
-        dn.replace("ou=people", "ou=People")
-    }
-
-    pub async fn start() -> (u16, Arc<Dir>) {
-        let dir = Arc::new(Dir::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let d = dir.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (mut r, w) = stream.into_split();
-                let w: Writer = Arc::new(tokio::sync::Mutex::new(w));
-                let d = d.clone();
-                tokio::spawn(async move {
-                    while let Some((_, message)) = read_ber(&mut r).await {
-                        let id = message[2..2 + message[1] as usize].to_vec();
-                        let op = message[2 + id.len()..].to_vec();
-                        let mut out = Vec::new();
-                        match op[0] {
-                            0x60 => out.push(ldap_message(&id, ber(0x61, &result(0)))),
-                            0x68 => {
-                                let dn = String::from_utf8_lossy(first(skip_header(&op)).0).into_owned();
-                                d.entries.lock().push(stored(&dn));
-                                out.push(ldap_message(&id, ber(0x69, &result(0))));
-                            }
-                            0x66 => out.push(ldap_message(&id, ber(0x67, &result(0)))),
-                            0x4a => {
-                                let dn = String::from_utf8_lossy(skip_header(&op)).into_owned();
-                                let key = dn.to_ascii_lowercase();
-                                *d.deletes.lock().entry(key.clone()).or_default() += 1;
-                                let rc = {
-                                    let mut e = d.entries.lock();
-                                    match e.iter().position(|x| x.to_ascii_lowercase() == key) {
-                                        Some(i) => {
-                                            let gone = e.remove(i);
-                                            d.ghosts.lock().push(gone);
-                                            0
-                                        }
-                                        None => 32,
-                                    }
-                                };
-                                d.log.lock().push(format!("delete {dn}: {rc}"));
-                                out.push(ldap_message(&id, ber(0x6b, &result(rc))));
-                            }
-                            0x63 => {
-                                let (base, rest) = first(skip_header(&op));
-                                let base = String::from_utf8_lossy(base).to_ascii_lowercase();
-                                let scope = first(rest).0[0];
-                                let entries = d.entries.lock().clone();
-                                let found: Vec<String> = match scope {
-                                    0 => {
-                                        let hit: Vec<String> =
-                                            entries.into_iter().filter(|e| e.to_ascii_lowercase() == base).collect();
-                                        if hit.is_empty() && !base.starts_with("uid=") {
-                                            vec![base.clone()]
-                                        } else {
-                                            hit
-                                        }
-                                    }
-                                    _ => {
-                                        let ghosts: Vec<String> = {
-                                            let mut g = d.ghosts.lock();
-                                            let (hit, keep) =
-                                                std::mem::take(&mut *g).into_iter().partition(|e: &String| {
-                                                    e.to_ascii_lowercase().ends_with(&format!(",{base}"))
-                                                });
-                                            *g = keep;
-                                            hit
-                                        };
-                                        entries
-                                            .into_iter()
-                                            .chain(ghosts)
-                                            .filter(|e| e.to_ascii_lowercase().ends_with(&format!(",{base}")))
-                                            .collect()
-                                    }
-                                };
-                                for dn in found {
-                                    let entry = [ber(0x04, dn.as_bytes()), ber(0x30, b"")].concat();
-                                    out.push(ldap_message(&id, ber(0x64, &entry)));
-                                }
-                                out.push(ldap_message(&id, ber(0x65, &result(0))));
-                            }
-                            0x42 | 0x50 => continue,
-                            other => {
-                                eprintln!("fake directory: unanswered operation {other:#x}");
-                                continue;
-                            }
-                        }
-                        let mut w = w.lock().await;
-                        for m in out {
-                            if w.write_all(&m).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        (port, dir)
-    }
-}
-
 /// Counts: the ledger deletes each entry (answered 0) under the workload's spelling
 /// (`ou=people`); a replica behind still lists it once, under the directory's spelling
 /// (`ou=People`). Regression: the sweep skipped only what the ledger left or handed back, so it
@@ -544,76 +373,5 @@ mod lagging_fake {
 /// once, and verified twice. The sweep now skips what the ledger's deletes claimed, too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ldap_entry_deleted_and_still_listed_is_counted_once() {
-    let (port, dir) = lagging_fake::start().await;
-    let work = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("pw"), "secret").unwrap();
-    std::fs::write(
-        work.path().join("w.toml"),
-        format!(
-            r#"name = "rev27-ldap"
-[target]
-kind = "ldap"
-url = "ldap://127.0.0.1:{port}"
-bind_dn = "cn=admin,dc=example,dc=test"
-password_file = "pw"
-base_dn = "ou=people,dc=example,dc=test"
-timeout = "5s"
-[directory]
-rdn = "uid"
-name = "{{run_id}}-{{seq}}"
-object_classes = ["inetOrgPerson"]
-attributes = {{ cn = "{{first}} {{last}}", sn = "{{last}}" }}
-[load]
-model = "closed"
-admins = 1
-duration = "1s"
-think_time = "300ms"
-[[journey]]
-name = "j"
-steps = ["create_user"]
-"#
-        ),
-    )
-    .unwrap();
-    let path = work.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        assert_cmd::Command::cargo_bin("provbench")
-            .unwrap()
-            .current_dir(&path)
-            .args([
-                "run",
-                "w.toml",
-                "--no-progress",
-                "--out",
-                "results",
-                "--cleanup-timeout",
-                "20s",
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(work.path().join("results/summary.json")).unwrap())
-            .unwrap_or_else(|e| panic!("{e}: {said}"));
-    let c = &summary["cleanup"];
-    eprintln!("cleanup: {c}\nlog: {:#?}", dir.log.lock());
-    let created = dir.deletes.lock().len() as u64;
-    assert!(dir.entries.lock().is_empty(), "{said}");
-    let log = dir.log.lock().clone();
-    assert!(created > 0, "{said}");
-    assert_eq!(
-        (
-            c["deleted"].as_u64().unwrap() + c["already_gone"].as_u64().unwrap(),
-            c["verified"].as_u64().unwrap()
-        ),
-        (created, created),
-        "{created} entries; cleanup: {c}\n{log:#?}"
-    );
+    crate::review33::counted_once(crate::review33::ldap_fake::Lies { busy: 0, lagging: true }).await;
 }

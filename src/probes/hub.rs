@@ -84,7 +84,7 @@ impl ProbeHub {
         }
         let mut queue = match probes.queue {
             Some(q) => Some(Watched {
-                source: sources::job(&q, &target)?,
+                source: sources::job(&q, &target, observe::start_members(&q.start))?,
                 series: HashMap::new(),
                 counters: Default::default(),
                 probe: q,

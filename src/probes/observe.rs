@@ -130,6 +130,19 @@ pub async fn queue(watch: &Watch, queue: &Watched<QueueProbe>, series: SeriesId,
     watch.record(series, &queue.counters, &seen, w.began);
 }
 
+/// The members of a job-status answer that [`started`] reads. The job source reads its answers
+/// for these only (`Reading::keeping`): the rest of a job (every service's state, its
+/// timestamps) was parsed into a whole document for each read, and never looked at.
+pub fn start_members(start: &StartDetection) -> Vec<String> {
+    match start {
+        StartDetection::Timestamps {
+            accepted_at,
+            started_at,
+        } => condition::first_members([accepted_at.as_str(), started_at.as_str()]),
+        StartDetection::StateChange { pointer, .. } => condition::first_members([pointer.as_str()]),
+    }
+}
+
 /// Whether the job-status answer says the job started. With server timestamps, `exact` is set
 /// to the time from acceptance to start.
 fn started(start: &StartDetection, reading: &Reading, exact: &mut Option<Duration>) -> Check {
@@ -421,5 +434,75 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A job's answer read for [`start_members`] only is judged as the whole answer is, for
+    /// either way of telling a start and whatever else the job holds: a member the start is read
+    /// from and the kept answer lacked would read as a job that never starts (a queue delay
+    /// recorded at its bound).
+    #[test]
+    fn a_job_read_for_its_start_members_is_judged_as_a_whole_one() {
+        use proptest::prelude::*;
+        let stamp = prop_oneof![
+            Just(serde_json::Value::Null),
+            Just(serde_json::json!("2026-12-07T22:19:32.976974Z")),
+            Just(serde_json::json!("2026-12-07T22:19:33.5Z")),
+            Just(serde_json::json!("not a time")),
+            Just(serde_json::json!(42)),
+        ];
+        let member = prop_oneof![
+            Just("accepted_at"),
+            Just("started_at"),
+            Just("status"),
+            Just("services"),
+            Just("a/b"),
+            Just("x~y"),
+            Just("id"),
+        ];
+        let doc = proptest::collection::vec((member, stamp.clone(), any::<bool>()), 0..8).prop_map(|members| {
+            let mut doc = serde_json::Map::new();
+            for (name, value, nest) in members {
+                // Nested, as a job keeps each service's state or a state under `status`.
+                let value = match nest {
+                    true => serde_json::json!({ "phase": value, "started_at": value }),
+                    false => value,
+                };
+                doc.insert(name.to_string(), value);
+            }
+            serde_json::Value::Object(doc).to_string()
+        });
+        let detections = [
+            StartDetection::Timestamps {
+                accepted_at: "/accepted_at".into(),
+                started_at: "/started_at".into(),
+            },
+            StartDetection::Timestamps {
+                accepted_at: "/services/accepted_at".into(),
+                started_at: "/a~1b/started_at".into(),
+            },
+            StartDetection::StateChange {
+                pointer: "/status".into(),
+                not_equals: serde_json::Value::Null,
+            },
+            StartDetection::StateChange {
+                pointer: "/x~0y/phase".into(),
+                not_equals: serde_json::json!(42),
+            },
+            StartDetection::StateChange {
+                pointer: "".into(),
+                not_equals: serde_json::json!({}),
+            },
+        ];
+        proptest!(|(body in doc, status in prop_oneof![Just(200u16), Just(202), Just(404)], which in 0..5usize)| {
+            let start = &detections[which];
+            let raw = bytes::Bytes::from(body);
+            let whole = Reading::new(status, raw.clone());
+            let kept = Reading::keeping(status, raw, start_members(start).into());
+            let (mut exact_whole, mut exact_kept) = (None, None);
+            let a = started(start, &whole, &mut exact_whole);
+            let b = started(start, &kept, &mut exact_kept);
+            prop_assert_eq!(a, b);
+            prop_assert_eq!(exact_whole, exact_kept);
+        });
     }
 }

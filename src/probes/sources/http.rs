@@ -206,14 +206,22 @@ pub async fn preflight(client: &HttpClient, url: String) -> Result<(), String> {
 }
 
 /// One plain GET once the run is over (no budget, not counted): the reading, unless there was
-/// no answer or the answer is a short page, which says nothing of the users left off it.
-pub async fn read_once(client: &HttpClient, url: String) -> Option<Arc<Reading>> {
-    let reading = match client.get_if_none_match(&absolute(client, url), None).await {
-        Ok(r) if answers(r.status.as_u16()) => Some(Arc::new(Reading::new(r.status.as_u16(), r.body))),
+/// no answer or the answer is a short page, which says nothing of the users left off it. With
+/// `keep`, the answer is read for those members only; they must include [`LISTED`].
+pub async fn read_once(client: &HttpClient, url: &str, keep: Option<&Arc<[String]>>) -> Option<Arc<Reading>> {
+    let reading = match client.get_if_none_match(url, None).await {
+        Ok(r) if answers(r.status.as_u16()) => Some(Arc::new(match keep {
+            Some(keep) => Reading::keeping(r.status.as_u16(), r.body, keep.clone()),
+            None => Reading::new(r.status.as_u16(), r.body),
+        })),
         _ => None,
     };
     reading.filter(|r| listed(r).is_none_or(|(shown, total)| total <= shown))
 }
+
+/// The members [`listed`] reads: an answer read for some members only keeps these as well when
+/// it is read to learn whether it is a short page.
+pub const LISTED: [&str; 3] = ["totalResults", "Resources", "itemsPerPage"];
 
 /// SCIM's `itemsPerPage` (or the length of `Resources`) and `totalResults` of a list answer.
 pub fn listed(reading: &Reading) -> Option<(usize, usize)> {

@@ -157,7 +157,7 @@ impl HttpQuery {
             .template
             .render_batch(chunk.iter().map(|w| (w.id, w.user_name)))?;
         self.requests.fetch_add(1, Ordering::Relaxed);
-        read_once(&self.client, url).await
+        read_once(&self.client, &absolute(&self.client, url), None).await
     }
 }
 

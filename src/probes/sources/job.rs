@@ -15,14 +15,17 @@ pub struct JobStatus {
     target: Arc<HttpClient>,
     /// `/jobs/{job}` when the write's answer names an id rather than a URL.
     url_template: Option<String>,
+    /// The members of an answer the start is read from.
+    keep: Arc<[String]>,
     requests: AtomicU64,
 }
 
 impl JobStatus {
-    pub fn new(target: Arc<HttpClient>, url_template: Option<String>) -> JobStatus {
+    pub fn new(target: Arc<HttpClient>, url_template: Option<String>, keep: Vec<String>) -> JobStatus {
         JobStatus {
             target,
             url_template,
+            keep: keep.into(),
             requests: AtomicU64::new(0),
         }
     }
@@ -49,7 +52,7 @@ impl JobStatus {
             return Fetch::NoJob;
         };
         self.requests.fetch_add(1, Ordering::Relaxed);
-        get(&self.target, &url, None, None, stop).await
+        get(&self.target, &url, None, Some(&self.keep), stop).await
     }
 }
 
@@ -79,7 +82,11 @@ mod tests {
     #[test]
     fn a_job_url_is_filled_in_and_made_absolute_on_the_target() {
         let target = Arc::new(HttpClient::new("http://127.0.0.1:8000", crate::http::HttpSettings::defaults()).unwrap());
-        let by_id = JobStatus::new(target.clone(), Some("/jobs/{job}?user={id}&name={userName}".into()));
+        let by_id = JobStatus::new(
+            target.clone(),
+            Some("/jobs/{job}?user={id}&name={userName}".into()),
+            vec![],
+        );
         let (s, job) = subject("j1");
         assert_eq!(
             by_id.url(s, job).as_deref(),
@@ -88,7 +95,7 @@ mod tests {
         // A job id that would climb out of /jobs/ is not observed, never followed.
         let (s, job) = subject("../../admin/realms/master");
         assert_eq!(by_id.url(s, job), None);
-        let by_url = JobStatus::new(target, None);
+        let by_url = JobStatus::new(target, None, vec![]);
         let (s, job) = subject("https://jobs.example/j1");
         assert_eq!(by_url.url(s, job).as_deref(), Some("https://jobs.example/j1"));
     }

@@ -27,14 +27,16 @@ use crate::workload::probes::{Observe, QueueProbe, SyncProbe};
 
 /// The job-status source of the queue probe, read with the target's credentials anywhere on its
 /// origin: enabling the probe names the target's origin for job status, which services keep
-/// outside the SCIM base path the target's own client is limited to.
-pub fn job(probe: &QueueProbe, target: &Target) -> anyhow::Result<Arc<dyn Source>> {
+/// outside the SCIM base path the target's own client is limited to. `keep`: the members of a
+/// job's answer its start is read from (`observe::start_members`).
+pub fn job(probe: &QueueProbe, target: &Target, keep: Vec<String>) -> anyhow::Result<Arc<dyn Source>> {
     if target.client().is_none() {
         anyhow::bail!("[probes] queue: job status is read on the target, and this target is not an HTTP service");
     }
     Ok(Arc::new(job::JobStatus::new(
         target.whole_origin()?,
         probe.url_template.clone(),
+        keep,
     )))
 }
 

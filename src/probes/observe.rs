@@ -437,7 +437,8 @@ mod tests {
     }
 
     /// A job's answer read for [`start_members`] only is judged as the whole answer is, for
-    /// either way of telling a start and whatever else the job holds: a member the start is read
+    /// either way of telling a start and whatever else the job holds, whatever its shape (a
+    /// list, a bare state) and whatever a whole read refuses in it: a member the start is read
     /// from and the kept answer lacked would read as a job that never starts (a queue delay
     /// recorded at its bound).
     #[test]
@@ -492,8 +493,19 @@ mod tests {
                 pointer: "".into(),
                 not_equals: serde_json::json!({}),
             },
+            // A job answered as a list of its records.
+            StartDetection::StateChange {
+                pointer: "/0/status".into(),
+                not_equals: serde_json::Value::Null,
+            },
+            StartDetection::Timestamps {
+                accepted_at: "/0/accepted_at".into(),
+                started_at: "/0/started_at".into(),
+            },
         ];
-        proptest!(|(body in doc, status in prop_oneof![Just(200u16), Just(202), Just(404)], which in 0..5usize)| {
+        let body = crate::probes::condition::hostile::shapes(doc);
+        // Many cases: a list answer with a pointer into it is a few in a hundred.
+        proptest!(ProptestConfig::with_cases(2048), |(body in body, status in prop_oneof![Just(200u16), Just(202), Just(404)], which in 0..detections.len())| {
             let start = &detections[which];
             let raw = bytes::Bytes::from(body);
             let whole = Reading::new(status, raw.clone());
@@ -504,5 +516,51 @@ mod tests {
             prop_assert_eq!(a, b);
             prop_assert_eq!(exact_whole, exact_kept);
         });
+    }
+
+    /// A job-status answer that is not a JSON object (a bare state string with the pointer "", an
+    /// array of job records with "/0/..." pointers) is judged as the whole answer is: the whole
+    /// answer says the job started; the kept one (`Reading::keeping`, which reads only objects)
+    /// says the pointer is missing, so the job never starts and its queue delay is recorded at the
+    /// bound, with "answers lacked the JSON pointer" in the report.
+    #[test]
+    fn a_job_answer_that_is_not_an_object_is_judged_as_a_whole_one() {
+        let cases: Vec<(StartDetection, &str)> = vec![
+            (
+                StartDetection::StateChange {
+                    pointer: "".into(),
+                    not_equals: serde_json::json!("queued"),
+                },
+                r#""running""#,
+            ),
+            (
+                StartDetection::StateChange {
+                    pointer: "/0/state".into(),
+                    not_equals: serde_json::json!("queued"),
+                },
+                r#"[{"state":"running"}]"#,
+            ),
+            (
+                StartDetection::Timestamps {
+                    accepted_at: "/0/accepted_at".into(),
+                    started_at: "/0/started_at".into(),
+                },
+                r#"[{"accepted_at":"2026-12-07T22:19:32Z","started_at":"2026-12-07T22:19:33.5Z"}]"#,
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (start, body) in cases {
+            let raw = bytes::Bytes::from(body);
+            let whole = Reading::new(200, raw.clone());
+            let kept = Reading::keeping(200, raw, start_members(&start).into());
+            let (mut exact_whole, mut exact_kept) = (None, None);
+            let a = started(&start, &whole, &mut exact_whole);
+            let b = started(&start, &kept, &mut exact_kept);
+            assert_eq!(a, Check::Met, "{body}: the whole answer says started");
+            if (a, exact_whole) != (b, exact_kept) {
+                wrong.push(format!("{body} {start:?}: whole {a:?}, kept {b:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 }

@@ -116,14 +116,14 @@ mod tests {
     use crate::probes::sources::http::listed;
     use crate::workload::{Overrides, Workload};
 
-    /// The linked services of a workload: one read by id, one by a SCIM query for the user, one
-    /// by a query whose answer is the list itself.
-    fn services() -> Vec<crate::workload::probes::SyncProbe> {
-        let text = r#"name = "after"
+    /// The linked services of a workload whose `[probes] sync` is `sync`.
+    fn sync_probes(sync: &str) -> Vec<crate::workload::probes::SyncProbe> {
+        let text = format!(
+            r#"name = "after"
 [target]
 kind = "scim"
 base_url = "http://127.0.0.1:9/scim/v2"
-auth = { kind = "none" }
+auth = {{ kind = "none" }}
 [load]
 model = "closed"
 admins = 1
@@ -132,12 +132,21 @@ iterations = 1
 name = "j"
 steps = ["create_user", "delete_user"]
 [probes]
-sync = [{ service = "by-id", url = "/linked/a/Users/{id}" },
-        { service = "by-query", query = "/linked/b/Users?filter=userName eq \"{userName}\"" },
-        { service = "bare-list", query = "/linked/c/users?username={userName}", list = "", identity = "/userName" }]
-"#;
-        let workload = Workload::parse(Path::new("after.toml"), text, &Overrides::default()).unwrap();
+sync = {sync}
+"#
+        );
+        let workload = Workload::parse(Path::new("after.toml"), &text, &Overrides::default()).unwrap();
         workload.probes.unwrap().sync
+    }
+
+    /// The linked services of a workload: one read by id, one by a SCIM query for the user, one
+    /// by a query whose answer is the list itself.
+    fn services() -> Vec<crate::workload::probes::SyncProbe> {
+        sync_probes(
+            r#"[{ service = "by-id", url = "/linked/a/Users/{id}" },
+        { service = "by-query", query = "/linked/b/Users?filter=userName eq \"{userName}\"" },
+        { service = "bare-list", query = "/linked/c/users?username={userName}", list = "", identity = "/userName" }]"#,
+        )
     }
 
     /// A read after the run, which keeps only some members of an answer, tells a user there, a
@@ -200,23 +209,10 @@ sync = [{ service = "by-id", url = "/linked/a/Users/{id}" },
     /// `leftovers` counts a user that is gone as still there.
     #[test]
     fn a_read_after_the_run_of_a_bare_list_judges_as_a_whole_answer() {
-        let text = r#"name = "after"
-    [target]
-    kind = "scim"
-    base_url = "http://127.0.0.1:9/scim/v2"
-    auth = { kind = "none" }
-    [load]
-    model = "closed"
-    admins = 1
-    iterations = 1
-    [[journey]]
-    name = "j"
-    steps = ["create_user", "delete_user"]
-    [probes]
-    sync = [{ service = "bare", query = "/linked/c/users?username={userName}", list = "", identity = "/username" }]
-    "#;
-        let workload = Workload::parse(Path::new("after.toml"), text, &Overrides::default()).unwrap();
-        let probe = &workload.probes.unwrap().sync[0];
+        let sync = sync_probes(
+            r#"[{ service = "bare", query = "/linked/c/users?username={userName}", list = "", identity = "/username" }]"#,
+        );
+        let probe = &sync[0];
         let who = Who {
             id: "u1",
             user_name: "pb-1@example.test",
@@ -279,25 +275,11 @@ sync = [{ service = "by-id", url = "/linked/a/Users/{id}" },
     /// tells the user there, gone and a short page as the whole one does.
     #[test]
     fn a_kept_answer_agrees_on_escaped_and_repeated_keys() {
-        let text = r#"name = "after"
-    [target]
-    kind = "scim"
-    base_url = "http://127.0.0.1:9/scim/v2"
-    auth = { kind = "none" }
-    [load]
-    model = "closed"
-    admins = 1
-    iterations = 1
-    [[journey]]
-    name = "j"
-    steps = ["create_user", "delete_user"]
-    [probes]
-    sync = [{ service = "nested", query = "/linked/c/users?u={userName}", list = "/data/items", identity = "/n", batch = false },
-            { service = "tilde", query = "/linked/d/users?u={userName}", list = "/a~1b", identity = "/userName", batch = false },
-            { service = "by-id", url = "/linked/a/Users/{id}" }]
-    "#;
-        let workload = Workload::parse(Path::new("after.toml"), text, &Overrides::default()).unwrap();
-        let sync = workload.probes.unwrap().sync;
+        let sync = sync_probes(
+            r#"[{ service = "nested", query = "/linked/c/users?u={userName}", list = "/data/items", identity = "/n", batch = false },
+        { service = "tilde", query = "/linked/d/users?u={userName}", list = "/a~1b", identity = "/userName", batch = false },
+        { service = "by-id", url = "/linked/a/Users/{id}" }]"#,
+        );
         let who = Who {
             id: "u1",
             user_name: "pb-1@example.test",

@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use super::members::{first_members, members_named};
+
 use crate::workload::downstream::Find;
 pub use crate::workload::probes::Pointers;
 
@@ -146,34 +148,6 @@ impl Trace {
     }
 }
 
-/// The members of a JSON object named by the first segment of each of `pointers`, each read
-/// whole, the others read through and dropped: what `Value::pointer` finds for each of those
-/// pointers in the result is what it finds in the whole document, without a tree built of
-/// everything else (a user's names, emails and schemas, for its `/meta/version`). A body that a
-/// whole read would not read (not JSON, or past serde_json's limits anywhere in it) is `None`;
-/// one that is JSON but no object (a list, a string) is read whole, as there is nothing to leave
-/// out. A member given twice keeps its last value, as a whole `serde_json::Value` does.
-pub fn members_for(body: &[u8], pointers: &[&str]) -> Option<Value> {
-    members_named(body, &first_members(pointers.iter().copied()))
-}
-
-/// The member names the first segments of `pointers` name (`/meta/version` → `meta`), for
-/// [`members_named`]; a pointer to the whole document (`""`) keeps every member.
-pub fn first_members<'a>(pointers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    pointers
-        .into_iter()
-        .map(|p| match p.strip_prefix('/') {
-            Some(p) => p
-                .split('/')
-                .next()
-                .unwrap_or_default()
-                .replace("~1", "/")
-                .replace("~0", "~"),
-            None => WHOLE.to_string(),
-        })
-        .collect()
-}
-
 /// Every member of a service's answer the probes read for `probe`: the identity a view is
 /// judged by (`id`, `userName`, or a query's list), the version that tells a later write's state
 /// (`meta`), the attributes the conditions compare, and the service's change time. One place,
@@ -197,90 +171,6 @@ fn members_read(find: &Find, pointers: &Pointers, changed_at: Option<&str>) -> V
     let p = pointers;
     let read = ["/id", "/userName", "/meta/version", list, &p.active, &p.roles, &p.title];
     first_members(read.into_iter().chain(changed_at))
-}
-
-/// In [`first_members`]'s list: every member is kept. (A key spelled so is kept as well: it is
-/// kept either way.)
-const WHOLE: &str = "\u{0}whole";
-
-/// [`members_for`] with the member names already taken from the pointers.
-pub fn members_named(body: &[u8], names: &[String]) -> Option<Value> {
-    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if !object || names.iter().any(|n| n == WHOLE) {
-        return serde_json::from_slice::<Value>(body).ok();
-    }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let kept = serde::de::Deserializer::deserialize_map(&mut de, Kept(names)).ok()?;
-    de.end().ok()?;
-    Some(Value::Object(kept))
-}
-
-/// The visitor of [`members_for`].
-struct Kept<'a>(&'a [String]);
-
-impl<'de> serde::de::Visitor<'de> for Kept<'_> {
-    type Value = serde_json::Map<String, Value>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut kept = serde_json::Map::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if self.0.iter().any(|k| *k == key) {
-                kept.insert(key.into_owned(), map.next_value()?);
-            } else {
-                map.next_value::<Checked>()?;
-            }
-        }
-        Ok(kept)
-    }
-}
-
-/// A value read through and dropped, checked as a whole read checks it: its strings' UTF-8 and
-/// escapes, its numbers' range, its depth. (`IgnoredAny` skips without those checks, so an
-/// answer a whole read refuses, a lone surrogate or `1e999` in a member nobody reads, was read,
-/// and its empty list counted a user gone.) Nothing is built: a string is borrowed to be checked.
-struct Checked;
-
-impl<'de> serde::Deserialize<'de> for Checked {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Checked, D::Error> {
-        d.deserialize_any(Checked)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Checked {
-    type Value = Checked;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_unit<E>(self) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
-        Ok(Checked)
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        while map.next_key::<Checked>()?.is_some() {
-            map.next_value::<Checked>()?;
-        }
-        Ok(Checked)
-    }
 }
 
 /// `W/"7"`, `"7"` or `7` → 7.
@@ -463,70 +353,10 @@ fn check_found(expect: &Expect, pointers: &Pointers, doc: &Value) -> Check {
     }
 }
 
-/// Test support: answers as broken or hostile services send them, for the tests that hold a
-/// reading of some members to the whole reading.
-#[cfg(test)]
-pub mod hostile {
-    use proptest::prelude::*;
-
-    /// Each of `docs` (a JSON object's text) as it comes, as the one item of a list, or a bare
-    /// string; and with or without a member no reader reads holding what a whole read refuses
-    /// (a lone surrogate, a number out of range, bytes that are not UTF-8, nesting past
-    /// serde_json's depth).
-    pub fn shapes(docs: impl Strategy<Value = String>) -> impl Strategy<Value = Vec<u8>> {
-        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200)).into_bytes();
-        let junk = prop_oneof![
-            3 => Just(Vec::new()),
-            1 => Just(br#""\ud800""#.to_vec()),
-            1 => Just(b"1e999".to_vec()),
-            1 => Just(b"\"\xff\xfe\"".to_vec()),
-            1 => Just(deep),
-        ];
-        (docs, 0..4u8, junk).prop_map(|(doc, shape, junk)| {
-            let mut body = doc.into_bytes();
-            if !junk.is_empty() && body.len() > 2 {
-                body.pop();
-                body.extend_from_slice(br#","zz":"#);
-                body.extend(junk);
-                body.push(b'}');
-            }
-            match shape {
-                0 | 1 => body,
-                2 => [&b"["[..], &body, b"]"].concat(),
-                _ => br#""running""#.to_vec(),
-            }
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// For each pointer asked for, the pruned document answers what the whole one does; a body
-    /// that is JSON but no object is read whole, and one that is not JSON is none.
-    #[test]
-    fn a_pruned_document_answers_its_pointers_as_the_whole_one() {
-        let body = br#"{"schemas":["x"],"id":"7","meta":{"version":"W/\"3\"","created":"t"},"a~b":{"c/d":1},"emails":[{"value":"a@b"}],"id":"8"}"#;
-        let whole: Value = serde_json::from_slice(body).unwrap();
-        let pointers = ["/meta/version", "/id", "/a~0b/c~1d", "/missing", "/emails/0/value"];
-        let pruned = members_for(body, &pointers).unwrap();
-        for p in pointers {
-            assert_eq!(pruned.pointer(p), whole.pointer(p), "{p}");
-        }
-        assert!(pruned.get("schemas").is_none());
-        for refused in [&b"{"[..], b"{} x", b"", b"[1] x"] {
-            assert!(
-                members_for(refused, &pointers).is_none(),
-                "{}",
-                String::from_utf8_lossy(refused)
-            );
-        }
-        for other in [&b"[1]"[..], b"\"s\"", b" [{\"id\":\"7\"}]", b"null"] {
-            let whole: Value = serde_json::from_slice(other).unwrap();
-            assert_eq!(members_for(other, &["/0/id"]), Some(whole));
-        }
-    }
     use crate::workload::downstream::UrlTemplate;
     use serde_json::json;
 

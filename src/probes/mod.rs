@@ -17,6 +17,8 @@
 //! - `source`: the seam every source implements, and the request budget.
 //! - [`push`]: the webhook receiver. `bracket`: where a change lies between the reads around
 //!   it. [`condition`]: what "visible" means per kind of write.
+//! - [`members`]: an answer read for some of its members, judged as the whole answer (below
+//!   `condition`, which keeps its readings so).
 //! - `look`: when an observation's next look goes (its window, on a grid every observation
 //!   shares, so that looks due together wake the process once).
 
@@ -24,6 +26,7 @@ mod bracket;
 pub mod condition;
 mod hub;
 mod look;
+pub mod members;
 mod observe;
 pub mod push;
 mod report;

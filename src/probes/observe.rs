@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::bracket::Bracket;
 use super::condition::{self, Check, Reading, check_or_later};
+use super::members;
 use super::source::{Fetch, Memo, Source, Subject, Timing};
 use super::watch::{ProbeCounters, Seen, Watch, Watched, Write};
 use crate::metrics::SeriesId;
@@ -138,8 +139,8 @@ pub fn start_members(start: &StartDetection) -> Vec<String> {
         StartDetection::Timestamps {
             accepted_at,
             started_at,
-        } => condition::first_members([accepted_at.as_str(), started_at.as_str()]),
-        StartDetection::StateChange { pointer, .. } => condition::first_members([pointer.as_str()]),
+        } => members::first_members([accepted_at.as_str(), started_at.as_str()]),
+        StartDetection::StateChange { pointer, .. } => members::first_members([pointer.as_str()]),
     }
 }
 
@@ -503,7 +504,7 @@ mod tests {
                 started_at: "/0/started_at".into(),
             },
         ];
-        let body = crate::probes::condition::hostile::shapes(doc);
+        let body = crate::probes::members::hostile::shapes(doc);
         // Many cases: a list answer with a pointer into it is a few in a hundred.
         proptest!(ProptestConfig::with_cases(2048), |(body in body, status in prop_oneof![Just(200u16), Just(202), Just(404)], which in 0..detections.len())| {
             let start = &detections[which];
@@ -559,6 +560,35 @@ mod tests {
             assert_eq!(a, Check::Met, "{body}: the whole answer says started");
             if (a, exact_whole) != (b, exact_kept) {
                 wrong.push(format!("{body} {start:?}: whole {a:?}, kept {b:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    /// A job-status answer holding serde_json's raw-value token
+    /// (`$serde_json::private::RawValue`, which a whole `Value` read parses specially under the
+    /// `raw_value` feature) is judged otherwise kept than whole: started vs never started.
+    #[test]
+    fn a_job_answer_holding_a_raw_value_object_is_judged_as_a_whole_one() {
+        let start = StartDetection::StateChange {
+            pointer: "/status".into(),
+            not_equals: serde_json::json!("queued"),
+        };
+        let mut wrong = Vec::new();
+        for body in [
+            // Whole: refused (PointerMissing, the job never starts); kept: started.
+            r#"{"status":"running","x":{"$serde_json::private::RawValue":1}}"#,
+            r#"{"$serde_json::private::RawValue":"1","status":"running"}"#,
+            // Whole: started; kept: the pointer missing.
+            r#"{"$serde_json::private::RawValue":"{\"status\":\"running\"}"}"#,
+        ] {
+            let raw = bytes::Bytes::from(body);
+            let whole = Reading::new(200, raw.clone());
+            let kept = Reading::keeping(200, raw, start_members(&start).into());
+            let (mut ew, mut ek) = (None, None);
+            let (a, b) = (started(&start, &whole, &mut ew), started(&start, &kept, &mut ek));
+            if a != b {
+                wrong.push(format!("{body}: whole {a:?}, kept {b:?}"));
             }
         }
         assert!(wrong.is_empty(), "{wrong:#?}");

@@ -353,4 +353,63 @@ mod tests {
         }
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
+
+    /// Bodies that probe where a partial read could part from a whole one: the raw-value token
+    /// spelled with escapes, nested, second, inside kept members; the empty key and the whole
+    /// marker; escaped and repeated names; surrogate pairs; serde_json's private number key.
+    #[test]
+    fn hand_picked_bodies_judge_as_whole() {
+        let cases: Vec<(&str, &[&str])> = vec![
+            (r#"{"\u0024serde_json::private::RawValue":"{\"id\":\"u\"}"}"#, &["/id"]),
+            (
+                r#" {"$serde_json::private::RawVal\u0075e" : "{\"id\":\"u\"}" } "#,
+                &["/id"],
+            ),
+            (
+                r#"{"meta":{"$serde_json::private::RawVal\u0075e":"{\"version\":\"W/\\\"9\\\"\"}"}}"#,
+                &["/meta/version"],
+            ),
+            (r#"{"meta":{"$serde_json::private::RawValue":" 7 "}}"#, &["/meta"]),
+            (r#"{"meta":{"$serde_json::private::RawValue":"7","x":1}}"#, &["/meta"]),
+            (r#"{"meta":[{"$serde_json::private::RawValue":"}"}]}"#, &["/meta"]),
+            (
+                r#"{"meta":{"$serde_json::private::RawValue":"{\"$serde_json::private::RawValue\":\"{\\\"version\\\":3}\"}"}}"#,
+                &["/meta/version"],
+            ),
+            (
+                r#"{"id":"a","$serde_json::private::RawValue":"}"}"#,
+                &["/id", "/$serde_json::private::RawValue"],
+            ),
+            (r#"{"":1,"\u0000whole":2,"id":3}"#, &["/", "/\u{0}whole"]),
+            (r#"{"":1,"\u0000whole":2,"id":3}"#, &["/"]),
+            (
+                r#"{"\u0000whole":{"$serde_json::private::RawValue":"}"},"id":3}"#,
+                &["/id"],
+            ),
+            (r#"{"a\/b":1,"a/b":2,"a~b":3}"#, &["/a~1b", "/a~0b"]),
+            (r#"{"id":1,"i\u0064":2}"#, &["/id"]),
+            (
+                r#"{"i\u0064":1,"id":{"$serde_json::private::RawValue":"[2]"}}"#,
+                &["/id/0"],
+            ),
+            (r#"{"x":{"$serde_json::private::Number":"abc"},"id":1}"#, &["/id"]),
+            (r#"{"x":"\ud800\udc00","id":1}"#, &["/id"]),
+            (r#"{"\ud800":1,"id":1}"#, &["/id"]),
+            (r#"{"id":1}"#, &["id", ""]),
+        ];
+        let mut wrong = Vec::new();
+        for (b, p) in &cases {
+            wrong.extend(against_whole(b.as_bytes(), p));
+        }
+        // Depth across a raw value inside a kept member: the inner text is parsed afresh.
+        let inner = format!("{}{}", "[".repeat(127), "]".repeat(127));
+        let deep = format!(
+            r#"{{"meta":{}{{"$serde_json::private::RawValue":{}}}{}}}"#,
+            "[".repeat(120),
+            serde_json::to_string(&inner).unwrap(),
+            "]".repeat(120)
+        );
+        wrong.extend(against_whole(deep.as_bytes(), &["/meta"]));
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
 }

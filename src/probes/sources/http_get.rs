@@ -17,7 +17,7 @@ pub struct HttpGet {
     /// The service's own client, which keeps each answer's `ETag` (see [`HttpClient::capturing`]).
     client: Arc<HttpClient>,
     url: UrlTemplate,
-    /// The members of an answer that the conditions read (`condition::first_members`).
+    /// The members of an answer that the conditions read (`members::first_members`).
     keep: Arc<[String]>,
     /// `keep` and what tells a short page ([`LISTED`]): the members a read after the run uses.
     keep_after: Arc<[String]>,

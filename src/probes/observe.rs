@@ -437,6 +437,23 @@ mod tests {
         }
     }
 
+    /// What [`started`] says of a job's answer read whole, and read for [`start_members`] only.
+    fn started_whole_and_kept(
+        start: &StartDetection,
+        status: u16,
+        body: impl Into<bytes::Bytes>,
+    ) -> [(Check, Option<Duration>); 2] {
+        let raw = body.into();
+        [
+            Reading::new(status, raw.clone()),
+            Reading::keeping(status, raw, start_members(start).into()),
+        ]
+        .map(|reading| {
+            let mut exact = None;
+            (started(start, &reading, &mut exact), exact)
+        })
+    }
+
     /// A job's answer read for [`start_members`] only is judged as the whole answer is, for
     /// either way of telling a start and whatever else the job holds, whatever its shape (a
     /// list, a bare state) and whatever a whole read refuses in it: a member the start is read
@@ -507,13 +524,7 @@ mod tests {
         let body = crate::probes::members::hostile::shapes(doc);
         // Many cases: a list answer with a pointer into it is a few in a hundred.
         proptest!(ProptestConfig::with_cases(2048), |(body in body, status in prop_oneof![Just(200u16), Just(202), Just(404)], which in 0..detections.len())| {
-            let start = &detections[which];
-            let raw = bytes::Bytes::from(body);
-            let whole = Reading::new(status, raw.clone());
-            let kept = Reading::keeping(status, raw, start_members(start).into());
-            let (mut exact_whole, mut exact_kept) = (None, None);
-            let a = started(start, &whole, &mut exact_whole);
-            let b = started(start, &kept, &mut exact_kept);
+            let [(a, exact_whole), (b, exact_kept)] = started_whole_and_kept(&detections[which], status, body);
             prop_assert_eq!(a, b);
             prop_assert_eq!(exact_whole, exact_kept);
         });
@@ -551,12 +562,7 @@ mod tests {
         ];
         let mut wrong = Vec::new();
         for (start, body) in cases {
-            let raw = bytes::Bytes::from(body);
-            let whole = Reading::new(200, raw.clone());
-            let kept = Reading::keeping(200, raw, start_members(&start).into());
-            let (mut exact_whole, mut exact_kept) = (None, None);
-            let a = started(&start, &whole, &mut exact_whole);
-            let b = started(&start, &kept, &mut exact_kept);
+            let [(a, exact_whole), (b, exact_kept)] = started_whole_and_kept(&start, 200, body);
             assert_eq!(a, Check::Met, "{body}: the whole answer says started");
             if (a, exact_whole) != (b, exact_kept) {
                 wrong.push(format!("{body} {start:?}: whole {a:?}, kept {b:?}"));
@@ -582,11 +588,7 @@ mod tests {
             // Whole: started; kept: the pointer missing.
             r#"{"$serde_json::private::RawValue":"{\"status\":\"running\"}"}"#,
         ] {
-            let raw = bytes::Bytes::from(body);
-            let whole = Reading::new(200, raw.clone());
-            let kept = Reading::keeping(200, raw, start_members(&start).into());
-            let (mut ew, mut ek) = (None, None);
-            let (a, b) = (started(&start, &whole, &mut ew), started(&start, &kept, &mut ek));
+            let [(a, _), (b, _)] = started_whole_and_kept(&start, 200, body);
             if a != b {
                 wrong.push(format!("{body}: whole {a:?}, kept {b:?}"));
             }

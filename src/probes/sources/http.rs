@@ -225,12 +225,13 @@ pub const LISTED: [&str; 3] = ["totalResults", "Resources", "itemsPerPage"];
 
 /// SCIM's `itemsPerPage` (or the length of `Resources`) and `totalResults` of a list answer.
 pub fn listed(reading: &Reading) -> Option<(usize, usize)> {
+    let [total, resources, per_page] = LISTED;
     let doc = reading.json()?;
-    let total = doc.get("totalResults")?.as_u64()? as usize;
+    let total = doc.get(total)?.as_u64()? as usize;
     let shown = doc
-        .get("Resources")
+        .get(resources)
         .and_then(|r| r.as_array())
         .map(Vec::len)
-        .or_else(|| doc.get("itemsPerPage")?.as_u64().map(|n| n as usize))?;
+        .or_else(|| doc.get(per_page)?.as_u64().map(|n| n as usize))?;
     Some((shown, total))
 }

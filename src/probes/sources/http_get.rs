@@ -149,6 +149,25 @@ sync = {sync}
         )
     }
 
+    /// Whether the user is there, and the page an answer shows (`present`, `listed`).
+    type Judged = (Option<bool>, Option<(usize, usize)>);
+
+    /// What `body` says after the run at `probe`, read whole and as a read after the run reads it
+    /// (its members kept): whether `who` is there, and the page it shows.
+    fn judged_whole_and_kept(
+        probe: &crate::workload::probes::SyncProbe,
+        who: Who,
+        status: u16,
+        body: impl Into<bytes::Bytes>,
+    ) -> [Judged; 2] {
+        let raw = body.into();
+        [
+            Reading::new(status, raw.clone()),
+            Reading::keeping(status, raw, after_members(&read_members(probe)).into()),
+        ]
+        .map(|reading| (present(&probe.find, who, &reading), listed(&reading)))
+    }
+
     /// A read after the run, which keeps only some members of an answer, tells a user there, a
     /// user gone and a short page (which says nothing of the users left off it) as a read of
     /// the whole answer does, whatever else the answer holds, whatever its shape and whatever a
@@ -195,11 +214,9 @@ sync = {sync}
         // Many cases: a list answer with a pointer into it is a few in a hundred.
         proptest!(ProptestConfig::with_cases(2048), |(body in answer, status in prop_oneof![Just(200u16), Just(404), Just(410)], which in 0..3usize)| {
             let probe = &services[which];
-            let raw = bytes::Bytes::from(body);
-            let whole = Reading::new(status, raw.clone());
-            let kept = Reading::keeping(status, raw, after_members(&read_members(probe)).into());
-            prop_assert_eq!(listed(&whole), listed(&kept));
-            prop_assert_eq!(present(&probe.find, who, &whole), present(&probe.find, who, &kept));
+            let [whole, kept] = judged_whole_and_kept(probe, who, status, body);
+            prop_assert_eq!(whole.1, kept.1);
+            prop_assert_eq!(whole.0, kept.0);
         });
     }
 
@@ -223,11 +240,8 @@ sync = {sync}
             r#"[{"username":"other@example.test"}]"#,
             r#"[{"username":"pb-1@example.test"}]"#,
         ] {
-            let raw = bytes::Bytes::from(body);
-            let whole = Reading::new(200, raw.clone());
-            let kept = Reading::keeping(200, raw, after_members(&read_members(probe)).into());
-            let (a, b) = (present(&probe.find, who, &whole), present(&probe.find, who, &kept));
-            if a != b || listed(&whole) != listed(&kept) {
+            let [(a, listed_whole), (b, listed_kept)] = judged_whole_and_kept(probe, who, 200, body);
+            if a != b || listed_whole != listed_kept {
                 wrong.push(format!("{body}: whole {a:?}, kept {b:?}"));
             }
         }
@@ -258,10 +272,7 @@ sync = {sync}
             let mut body = br#"{"Resources":[],"totalResults":0,"x":"#.to_vec();
             body.extend_from_slice(&junk);
             body.push(b'}');
-            let raw = bytes::Bytes::from(body.clone());
-            let whole = Reading::new(200, raw.clone());
-            let kept = Reading::keeping(200, raw, after_members(&read_members(probe)).into());
-            let (a, b) = (present(&probe.find, who, &whole), present(&probe.find, who, &kept));
+            let [(a, _), (b, _)] = judged_whole_and_kept(probe, who, 200, body.clone());
             if a != b {
                 let shown = String::from_utf8_lossy(&body);
                 wrong.push(format!("{:.80}: whole {a:?}, kept {b:?}", shown));
@@ -298,11 +309,8 @@ sync = {sync}
         for probe in &sync {
             for body in bodies {
                 for status in [200u16, 404] {
-                    let raw = bytes::Bytes::from(body);
-                    let whole = Reading::new(status, raw.clone());
-                    let kept = Reading::keeping(status, raw, after_members(&read_members(probe)).into());
-                    let (a, b) = (present(&probe.find, who, &whole), present(&probe.find, who, &kept));
-                    if a != b || listed(&whole) != listed(&kept) {
+                    let [(a, listed_whole), (b, listed_kept)] = judged_whole_and_kept(probe, who, status, body);
+                    if a != b || listed_whole != listed_kept {
                         wrong.push(format!("{} {status} {body}: whole {a:?}, kept {b:?}", probe.service));
                     }
                 }
@@ -333,11 +341,8 @@ sync = {sync}
         let mut wrong = Vec::new();
         for probe in &services[..2] {
             for body in bodies {
-                let raw = bytes::Bytes::from(body);
-                let whole = Reading::new(200, raw.clone());
-                let kept = Reading::keeping(200, raw, after_members(&read_members(probe)).into());
-                let (a, b) = (present(&probe.find, who, &whole), present(&probe.find, who, &kept));
-                if a != b || listed(&whole) != listed(&kept) {
+                let [(a, listed_whole), (b, listed_kept)] = judged_whole_and_kept(probe, who, 200, body);
+                if a != b || listed_whole != listed_kept {
                     wrong.push(format!("{} {body:.70}: whole {a:?}, kept {b:?}", probe.service));
                 }
             }

@@ -4,16 +4,17 @@
 //! the probes and the checks. What each step sends and accepts is its target's
 //! ([`super::targets`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use tokio::time::Instant;
 
 use super::context::Ctx;
-use super::state::{AdminState, CurrentUser, JourneyState, StepEnd};
+use super::state::{AdminState, CurrentUser, Handed, JourneyState, StepEnd};
 use crate::ledger::Created;
-use crate::probes::Write;
-use crate::probes::condition::Supersession;
+use crate::probes::condition::{Supersession, Who};
+use crate::probes::{ProbeHub, Write};
 use crate::workload::{Journey, Step, ThinkTime};
 
 /// Tells the checks a sampled user's delete begins, before it is sent: from then on a refused
@@ -50,6 +51,47 @@ async fn prove_followed(ctx: &Ctx, admin: &mut AdminState, state: &mut JourneySt
         u.probed = None;
         state.observe = None;
     }
+}
+
+/// Hands a sampled user's acknowledged write to the probes: to follow, or to count as passed
+/// over (past their share when it was acknowledged).
+fn hand_to_probes(
+    hub: &Arc<ProbeHub>,
+    step: &Step,
+    state: &mut JourneyState,
+    handed: Handed,
+    began: Instant,
+    acked: Instant,
+) {
+    let op = step.builtin().expect("only built-in steps are observed");
+    let Handed::Follow(expect, job, version) = handed else {
+        let user = state.user.as_ref();
+        let trace = user.and_then(|u| u.probed.as_ref());
+        let who = Who {
+            id: user.and_then(|u| u.id.as_deref()).unwrap_or_default(),
+            user_name: user.map_or("", |u| u.user_name.as_str()),
+        };
+        hub.pass_over(op, trace, acked, who);
+        return;
+    };
+    let later = Supersession {
+        version,
+        deleted_later: state.user.as_mut().map(|u| u.deleted_later()).unwrap_or_default(),
+    };
+    let user = state.user.as_ref();
+    let trace = user.and_then(|u| u.probed.clone()).unwrap_or_else(|| hub.new_trace());
+    hub.observe(Write {
+        op,
+        user_id: user.and_then(|u| u.id.clone()).unwrap_or_default(),
+        user_name: user.map(|u| u.user_name.clone()).unwrap_or_default(),
+        began,
+        acked,
+        job,
+        expect,
+        later,
+        index: trace.next_write(),
+        trace,
+    });
 }
 
 /// Hands a sampled user's acknowledged write to the checks.
@@ -131,25 +173,8 @@ pub async fn run(ctx: &Ctx, admin: &mut AdminState, index: usize, journey: &Jour
                     prove_followed(ctx, admin, &mut state).await;
                 }
                 follow_with_checks(ctx, step, &mut state, t0 + Duration::from_micros(micros));
-                if let (Some(hub), Some((expect, job, version))) = (&ctx.probes, state.observe.take()) {
-                    let later = Supersession {
-                        version,
-                        deleted_later: state.user.as_mut().map(|u| u.deleted_later()).unwrap_or_default(),
-                    };
-                    let user = state.user.as_ref();
-                    let trace = user.and_then(|u| u.probed.clone()).unwrap_or_else(|| hub.new_trace());
-                    hub.observe(Write {
-                        op: step.builtin().expect("only built-in steps are observed"),
-                        user_id: user.and_then(|u| u.id.clone()).unwrap_or_default(),
-                        user_name: user.map(|u| u.user_name.clone()).unwrap_or_default(),
-                        began: t0,
-                        acked: t0 + Duration::from_micros(micros),
-                        job,
-                        expect,
-                        later,
-                        index: trace.next_write(),
-                        trace,
-                    });
+                if let (Some(hub), Some(handed)) = (&ctx.probes, state.observe.take()) {
+                    hand_to_probes(hub, step, &mut state, handed, t0, t0 + Duration::from_micros(micros));
                 }
             }
             StepEnd::Failed(e) => {

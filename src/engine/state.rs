@@ -173,14 +173,25 @@ impl CurrentUser {
     }
 }
 
+/// A sampled user's write, as the journey hands it to the probes.
+#[derive(Debug)]
+pub enum Handed {
+    /// Followed: what its services should come to show, and its job reference and version
+    /// from its answer.
+    Follow(Expect, Option<String>, Option<u64>),
+    /// Past the probes' share of requests when it was acknowledged (`ProbeHub::has_room`):
+    /// counted, its answer not read for them.
+    PassedOver,
+}
+
 /// One journey's state, from its first step to its last.
 #[derive(Default)]
 pub struct JourneyState {
     pub user: Option<CurrentUser>,
     /// The journey's group, while it has one.
     pub group: Option<JourneyGroup>,
-    /// The last write to hand to the probes (sampled), with its job reference and version.
-    pub observe: Option<(Expect, Option<String>, Option<u64>)>,
+    /// The last write to hand to the probes (sampled).
+    pub observe: Option<Handed>,
     /// Values custom steps extracted, in order (a later one shadows an earlier one).
     pub vars: Vec<(String, String)>,
     /// The journey's sequence number when no user gives it one (custom steps' `{seq}`).
@@ -354,6 +365,12 @@ pub fn want_observation(
         return;
     }
     let hub = run.probes.as_ref().expect("observed");
+    // Decided before the answer is read: most sampled writes of a long run are past the share,
+    // and reading their answers was most of what the probes cost the load.
+    if !hub.has_room() {
+        state.observe = Some(Handed::PassedOver);
+        return;
+    }
     const VERSION: &str = "/meta/version";
     // The answer is read once, and only the members these pointers start at (a whole user as a
     // `serde_json::Value`, read twice, was most of what an observed write cost the journey).
@@ -371,14 +388,18 @@ pub fn want_observation(
         None => (members_for(&reply.body, &[VERSION]), None),
     };
     let version = doc.as_ref().and_then(|v| v.pointer(VERSION)).and_then(numeric_version);
-    state.observe = Some((expect(), job, version));
+    state.observe = Some(Handed::Follow(expect(), job, version));
 }
 
 /// As [`want_observation`] for a write whose answer carries neither a job nor a version (LDAP).
 pub fn want_observation_of(run: &Run, state: &mut JourneyState, step: &Step, expect: impl FnOnce() -> Expect) {
-    if observed(run, state, step) {
-        state.observe = Some((expect(), None, None));
+    if !observed(run, state, step) {
+        return;
     }
+    state.observe = Some(match run.probes.as_ref().is_some_and(|hub| hub.has_room()) {
+        true => Handed::Follow(expect(), None, None),
+        false => Handed::PassedOver,
+    });
 }
 
 /// What the journeys need before the load starts, made by the target at set-up.

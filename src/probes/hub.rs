@@ -159,8 +159,10 @@ impl ProbeHub {
 
     /// Whether the probes' reads so far are within their share of all requests: the one place
     /// the probes' cost is bounded, for every source alike (a write beyond it is counted, not
-    /// observed, as one beyond `max_pending` is shed).
-    fn within_share(&self) -> bool {
+    /// observed, as one beyond `max_pending` is shed). Asked once a write, when it is
+    /// acknowledged and before its answer is read for the probes: a write beyond the share
+    /// costs them no parse ([`ProbeHub::pass_over`]).
+    pub fn has_room(&self) -> bool {
         if self.max_share >= 1.0 {
             return true;
         }
@@ -188,27 +190,45 @@ impl ProbeHub {
         self.queue.as_ref().map(|q| &q.probe.source)
     }
 
-    /// Starts observing `write`, or sheds it when `max_pending` observations are under way.
+    /// Starts observing `write` (admitted by [`ProbeHub::has_room`]), or sheds it when
+    /// `max_pending` observations are under way.
     pub fn observe(self: &Arc<Self>, write: Write) {
-        if write.op == Op::DeleteUser {
-            write.trace.deleted(write.acked);
-        }
-        if write.op == Op::CreateUser {
-            self.followed
-                .lock()
-                .push((write.user_id.clone(), write.user_name.clone()));
-        }
+        self.note(write.op, Some(&write.trace), write.acked, write.who());
         let counters = &self.watch.counters;
-        if !self.within_share() {
-            counters.over_share.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             counters.shed.fetch_add(1, Ordering::Relaxed);
             return;
         };
         counters.sampled.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(self.clone().run(write, permit));
+    }
+
+    /// A sampled user's write past the probes' share ([`ProbeHub::has_room`]): counted, not
+    /// observed; what it tells of its user (created, deleted) is noted as for every write.
+    pub fn pass_over(
+        &self,
+        op: Op,
+        trace: Option<&condition::UserTrace>,
+        acked: tokio::time::Instant,
+        who: condition::Who<'_>,
+    ) {
+        self.note(op, trace, acked, who);
+        self.watch.counters.over_share.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What every handed write tells of its user: a created user is followed to the end (its
+    /// leftovers are read after cleanup), a deleted one is known deleted to its observations.
+    fn note(&self, op: Op, trace: Option<&condition::UserTrace>, acked: tokio::time::Instant, who: condition::Who<'_>) {
+        if op == Op::DeleteUser
+            && let Some(trace) = trace
+        {
+            trace.deleted(acked);
+        }
+        if op == Op::CreateUser {
+            self.followed
+                .lock()
+                .push((who.id.to_string(), who.user_name.to_string()));
+        }
     }
 
     /// Waits (up to `limit`) for the observations under way to finish.

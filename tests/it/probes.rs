@@ -610,6 +610,16 @@ async fn probes_cost_at_most_their_share_of_requests_by_default() {
         "probes were {:.0} % of requests: {p:?}",
         p.share_of_requests * 100.0
     );
+    // A write past the share is passed over (its answer unread), not forgotten: every user the
+    // run created is still read after cleanup, followed or not.
+    let created = result
+        .summary
+        .metric("api_latency", Some(("op", "create_user")))
+        .map_or(0, |m| m.count);
+    assert!(
+        created > 0 && p.reads_after_cleanup >= created,
+        "{created} created: {p:?}"
+    );
 }
 
 /// A service on the target's own origin written as an absolute URL

@@ -349,7 +349,8 @@ pub fn role_observed(role: &str, assign: bool) -> (Step, Expect) {
 /// Whether the probes want the write `step` of the journey's user.
 fn observed(run: &Run, state: &JourneyState, step: &Step) -> bool {
     let Some(hub) = run.probes.as_ref() else { return false };
-    step.builtin().is_some_and(|op| hub.wants(op)) && state.user.as_ref().is_some_and(|u| u.probed.is_some())
+    // The user's draw first: most users are not sampled, and asking the hub is a hash lookup.
+    state.user.as_ref().is_some_and(|u| u.probed.is_some()) && step.builtin().is_some_and(|op| hub.wants(op))
 }
 
 /// Marks the HTTP write just acknowledged for observation, when probes want it and it is

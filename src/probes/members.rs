@@ -472,3 +472,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "members_rev38.rs"]
+mod rev38;

@@ -50,6 +50,7 @@ mod review31;
 mod review32;
 mod review33;
 mod review34;
+mod review38;
 mod review_init;
 mod revocation;
 mod samba;

@@ -29,8 +29,8 @@ pub fn first_members<'a>(pointers: impl IntoIterator<Item = &'a str>) -> Vec<Str
         .collect()
 }
 
-/// A pointer segment's name: `~1` is `/` and `~0` is `~` (RFC 6901), in one pass (two
-/// `str::replace`s were most of what a write's answer cost to read for its version).
+/// A pointer segment's name: `~1` is `/` and `~0` is `~` (RFC 6901), as `Value::pointer`
+/// reads it, in one pass (its two `str::replace`s cost 2–4 K instructions a read).
 fn unescape(segment: &str) -> String {
     if !segment.contains('~') {
         return segment.to_string();

@@ -346,11 +346,23 @@ pub fn role_observed(role: &str, assign: bool) -> (Step, Expect) {
     }
 }
 
-/// Whether the probes want the write `step` of the journey's user.
-fn observed(run: &Run, state: &JourneyState, step: &Step) -> bool {
-    let Some(hub) = run.probes.as_ref() else { return false };
+/// The probes, when they follow the write `step` of the journey's user. A write they want but
+/// that is past their share is marked passed over here, before its answer is read: most sampled
+/// writes of a long run are past it, and reading their answers was most of what the probes cost
+/// the load.
+fn following<'r>(run: &'r Run, state: &mut JourneyState, step: &Step) -> Option<&'r crate::probes::ProbeHub> {
+    let hub = run.probes.as_deref()?;
     // The user's draw first: most users are not sampled, and asking the hub is a hash lookup.
-    state.user.as_ref().is_some_and(|u| u.probed.is_some()) && step.builtin().is_some_and(|op| hub.wants(op))
+    let wanted =
+        state.user.as_ref().is_some_and(|u| u.probed.is_some()) && step.builtin().is_some_and(|op| hub.wants(op));
+    if !wanted {
+        return None;
+    }
+    if !hub.has_room() {
+        state.observe = Some(Handed::PassedOver);
+        return None;
+    }
+    Some(hub)
 }
 
 /// Marks the HTTP write just acknowledged for observation, when probes want it and it is
@@ -362,16 +374,9 @@ pub fn want_observation(
     reply: &Reply,
     expect: impl FnOnce() -> Expect,
 ) {
-    if !observed(run, state, step) {
+    let Some(hub) = following(run, state, step) else {
         return;
-    }
-    let hub = run.probes.as_ref().expect("observed");
-    // Decided before the answer is read: most sampled writes of a long run are past the share,
-    // and reading their answers was most of what the probes cost the load.
-    if !hub.has_room() {
-        state.observe = Some(Handed::PassedOver);
-        return;
-    }
+    };
     const VERSION: &str = "/meta/version";
     // The answer is read once, and only the members these pointers start at (a whole user as a
     // `serde_json::Value`, read twice, was most of what an observed write cost the journey).
@@ -394,13 +399,9 @@ pub fn want_observation(
 
 /// As [`want_observation`] for a write whose answer carries neither a job nor a version (LDAP).
 pub fn want_observation_of(run: &Run, state: &mut JourneyState, step: &Step, expect: impl FnOnce() -> Expect) {
-    if !observed(run, state, step) {
-        return;
+    if following(run, state, step).is_some() {
+        state.observe = Some(Handed::Follow(expect(), None, None));
     }
-    state.observe = Some(match run.probes.as_ref().is_some_and(|hub| hub.has_room()) {
-        true => Handed::Follow(expect(), None, None),
-        false => Handed::PassedOver,
-    });
 }
 
 /// What the journeys need before the load starts, made by the target at set-up.

@@ -29,30 +29,14 @@ pub fn first_members<'a>(pointers: impl IntoIterator<Item = &'a str>) -> Vec<Str
         .collect()
 }
 
-/// A pointer segment's name: `~1` is `/` and `~0` is `~` (RFC 6901), as `Value::pointer`
-/// reads it, in one pass (its two `str::replace`s cost 2–4 K instructions a read).
+/// A pointer segment's name: `~1` is `/` and `~0` is `~` (RFC 6901), as `Value::pointer` reads
+/// it. Most segments have no `~`, and the two `str::replace`s (2–4 K instructions a read) are
+/// then left out.
 fn unescape(segment: &str) -> String {
-    if !segment.contains('~') {
-        return segment.to_string();
+    match segment.contains('~') {
+        true => segment.replace("~1", "/").replace("~0", "~"),
+        false => segment.to_string(),
     }
-    let mut out = String::with_capacity(segment.len());
-    let mut rest = segment;
-    while let Some(at) = rest.find('~') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        rest = if let Some(after) = tail.strip_prefix("~1") {
-            out.push('/');
-            after
-        } else if let Some(after) = tail.strip_prefix("~0") {
-            out.push('~');
-            after
-        } else {
-            out.push('~');
-            &tail[1..]
-        };
-    }
-    out.push_str(rest);
-    out
 }
 
 /// In [`first_members`]'s list: every member is kept. (A key spelled so is kept as well: it is
